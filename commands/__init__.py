@@ -1,0 +1,1 @@
+"""Command messages, their handlers, and the event-sourced application that saves them."""

@@ -1,0 +1,92 @@
+"""Handlers for signing up and editing a profile."""
+
+from __future__ import annotations
+
+from eventsourcing.persistence import IntegrityError
+
+from commands.context import CommandContext
+from commands.messages import RegisterAccount, Result, UpdateProfile
+from commands.views import account_view
+from domain.accounts import (
+    Account,
+    EmailClaim,
+    avatar_url_problem,
+    bio_problem,
+    display_name_problem,
+    normalise_email,
+    password_problem,
+    username_problem,
+)
+from domain.errors import Conflict, NotFound, ValidationFailed
+from domain.ids import account_uuid, email_claim_uuid
+
+PROFILE_RULES = {
+    "display_name": display_name_problem,
+    "bio": bio_problem,
+    "avatar_url": avatar_url_problem,
+}
+
+
+def register_account(cmd: RegisterAccount, ctx: CommandContext) -> Result:
+    """Create an account and claim its email in one transaction.
+
+    Both aggregates have ids derived from the name, so a concurrent sign-up
+    with the same username or email fails in the event store itself.
+    """
+    problems: dict[str, str] = {}
+    if problem := username_problem(cmd.username):
+        problems["username"] = problem
+    try:
+        email = normalise_email(cmd.email)
+    except ValueError as error:
+        problems["email"] = str(error)
+        email = cmd.email
+    if problem := password_problem(cmd.password):
+        problems["password"] = problem
+    if problem := display_name_problem(cmd.display_name):
+        problems["display_name"] = problem
+    if problems:
+        raise ValidationFailed(problems)
+    _check_unclaimed(ctx, cmd.username, email)
+    account = Account(
+        account_id=ctx.ids.next_id(),
+        username=cmd.username,
+        email=email,
+        password_hash=ctx.passwords.hash(cmd.password),
+        display_name=cmd.display_name,
+    )
+    claim = EmailClaim(email=email, account_id=account.account_id, username=account.username)
+    try:
+        position = ctx.store.save_all(account, claim)
+    except IntegrityError:
+        _check_unclaimed(ctx, cmd.username, email)  # name which one was taken
+        raise Conflict("username or email is already taken", code="taken") from None
+    return Result(position, account_view(account, with_email=True))
+
+
+def _check_unclaimed(ctx: CommandContext, username: str, email: str) -> None:
+    if ctx.store.exists(account_uuid(username)):
+        raise Conflict("that username is taken", code="username_taken", field="username")
+    if ctx.store.exists(email_claim_uuid(email)):
+        raise Conflict("that email is already registered", code="email_taken", field="email")
+
+
+def update_profile(cmd: UpdateProfile, ctx: CommandContext) -> Result:
+    account = ctx.store.get_or_none(account_uuid(cmd.actor.username))
+    if account is None:
+        raise NotFound("account not found", code="account_not_found")
+    problems = {
+        name: problem
+        for name, value in cmd.changes.items()
+        if (problem := PROFILE_RULES[name](value or ""))
+    }
+    if problems:
+        raise ValidationFailed(problems)
+    merged = {name: getattr(account, name) for name in PROFILE_RULES}
+    merged.update({name: value or "" for name, value in cmd.changes.items()})
+    if all(getattr(account, name) == value for name, value in merged.items()):
+        return Result(ctx.store.position_of(account.id, account.version),
+                      account_view(account, with_email=True))
+    account.update_profile(**merged)
+    position = ctx.store.save_all(account)
+    return Result(position, account_view(account, with_email=True))

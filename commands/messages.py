@@ -1,0 +1,82 @@
+"""Commands: plain data naming what a client asks for, in the imperative."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """The authenticated account a command acts for."""
+
+    account_id: int
+    username: str
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterAccount:
+    username: str
+    email: str
+    password: str
+    display_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateProfile:
+    """``changes`` holds only the fields the client sent; ``None`` clears one."""
+
+    actor: Actor
+    changes: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    login: str
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshSession:
+    refresh_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Logout:
+    actor: Actor
+
+
+@dataclass(frozen=True, slots=True)
+class CreatePost:
+    actor: Actor
+    text: str
+    reply_to_id: int | None = None
+    quote_of_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeletePost:
+    actor: Actor
+    post_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Follow:
+    actor: Actor
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unfollow:
+    actor: Actor
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What a handler answers: the position of the event that made the current
+    state (0 if none did) and the data the client should see."""
+
+    position: int
+    data: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,31 @@
+"""What command handlers need from the outside world, as small protocols."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+    def verify(self, password_hash: str, password: str) -> bool: ...
+    def needs_rehash(self, password_hash: str) -> bool: ...
+
+
+class TokenIssuer(Protocol):
+    def access_token(self, account_id: int, username: str, session_id: str) -> str: ...
+
+    @property
+    def access_ttl_s(self) -> int: ...
+
+    @property
+    def refresh_ttl_s(self) -> int: ...
+
+
+class SessionRevocations(Protocol):
+    """Makes an ended session's access tokens stop working at once."""
+
+    def revoke(self, session_id: str, ttl_s: int) -> None: ...
+
+
+class IdGenerator(Protocol):
+    def next_id(self) -> int: ...

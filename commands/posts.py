@@ -1,0 +1,67 @@
+"""Handlers for creating and deleting posts."""
+
+from __future__ import annotations
+
+from commands.context import CommandContext
+from commands.messages import CreatePost, DeletePost, Result
+from commands.views import post_view
+from domain.accounts import Account
+from domain.errors import Forbidden, NotFound, ValidationFailed
+from domain.ids import account_uuid, post_uuid
+from domain.posts import Post
+from domain.text import extract_hashtags, extract_mentions, normalise_post_text, post_text_problem
+
+MAX_MENTIONS_CHECKED = 50
+
+
+def _existing_post(ctx: CommandContext, post_id: int | None) -> Post | None:
+    if post_id is None:
+        return None
+    post: Post | None = ctx.store.get_or_none(post_uuid(post_id))
+    return None if post is None or post.deleted else post
+
+
+def _mentioned_usernames(ctx: CommandContext, text: str) -> list[str]:
+    """Mentioned accounts that exist, as they signed up (``@ALICE`` → ``alice``)."""
+    usernames = []
+    for candidate in extract_mentions(text)[:MAX_MENTIONS_CHECKED]:
+        account: Account | None = ctx.store.get_or_none(account_uuid(candidate))
+        if account is not None:
+            usernames.append(account.username)
+    return usernames
+
+
+def create_post(cmd: CreatePost, ctx: CommandContext) -> Result:
+    text = normalise_post_text(cmd.text)
+    problems: dict[str, str] = {}
+    if problem := post_text_problem(text):
+        problems["text"] = problem
+    if cmd.reply_to_id is not None and _existing_post(ctx, cmd.reply_to_id) is None:
+        problems["reply_to_id"] = "refers to a post that does not exist or was deleted"
+    if cmd.quote_of_id is not None and _existing_post(ctx, cmd.quote_of_id) is None:
+        problems["quote_of_id"] = "refers to a post that does not exist or was deleted"
+    if problems:
+        raise ValidationFailed(problems)
+    post = Post(
+        post_id=ctx.ids.next_id(),
+        author_id=cmd.actor.account_id,
+        author_username=cmd.actor.username,
+        text=text,
+        mentions=_mentioned_usernames(ctx, text),
+        hashtags=extract_hashtags(text),
+        reply_to_id=cmd.reply_to_id,
+        quote_of_id=cmd.quote_of_id,
+    )
+    position = ctx.store.save_all(post)
+    return Result(position, post_view(post))
+
+
+def delete_post(cmd: DeletePost, ctx: CommandContext) -> Result:
+    """Only the author may delete; a deleted post is gone (404) for everyone."""
+    post = _existing_post(ctx, cmd.post_id)
+    if post is None:
+        raise NotFound("post not found", code="post_not_found")
+    if post.author_id != cmd.actor.account_id:
+        raise Forbidden("only the author may delete a post", code="not_author")
+    post.delete(post_id=post.post_id, author_id=post.author_id)
+    return Result(ctx.store.save_all(post))

@@ -1,0 +1,110 @@
+"""Handlers for logging in, refreshing a session and logging out."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+
+from commands.context import CommandContext
+from commands.messages import Login, Logout, RefreshSession, Result
+from domain.accounts import Account
+from domain.errors import Unauthorized
+from domain.ids import account_uuid, email_claim_uuid
+from domain.sessions import Session
+
+# Verified against when the account does not exist, so that a failed login
+# takes as long whether or not the account exists.
+_DUMMY_PASSWORD = "not-a-real-password"  # noqa: S105
+
+
+def _secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _invalid_credentials() -> Unauthorized:
+    return Unauthorized("login or password is incorrect", code="invalid_credentials")
+
+
+def _invalid_refresh() -> Unauthorized:
+    return Unauthorized("refresh token is invalid, used or expired", code="invalid_refresh_token")
+
+
+def _find_account(ctx: CommandContext, login: str) -> Account | None:
+    if "@" in login:
+        claim = ctx.store.get_or_none(email_claim_uuid(login.strip()))
+        return None if claim is None else ctx.store.get_or_none(account_uuid(claim.username))
+    if not login or len(login) > 30:
+        return None
+    account: Account | None = ctx.store.get_or_none(account_uuid(login))
+    return account
+
+
+def _token_pair(ctx: CommandContext, session: Session, secret: str) -> dict[str, object]:
+    return {
+        "access_token": ctx.tokens.access_token(
+            session.account_id, session.username, session.id.hex
+        ),
+        "refresh_token": f"{session.id.hex}.{secret}",
+        "token_type": "bearer",
+        "expires_in": ctx.tokens.access_ttl_s,
+    }
+
+
+def login(cmd: Login, ctx: CommandContext) -> Result:
+    account = _find_account(ctx, cmd.login)
+    if account is None:
+        ctx.passwords.verify(ctx.passwords.hash(_DUMMY_PASSWORD), cmd.password)
+        raise _invalid_credentials()
+    if not ctx.passwords.verify(account.password_hash, cmd.password):
+        raise _invalid_credentials()
+    secret = secrets.token_urlsafe(32)
+    session = Session(
+        account_id=account.account_id, username=account.username, refresh_hash=_secret_hash(secret)
+    )
+    changed: list[Account | Session] = [session]
+    if ctx.passwords.needs_rehash(account.password_hash):
+        account.rehash_password(ctx.passwords.hash(cmd.password))
+        changed.append(account)
+    position = ctx.store.save_all(*changed)
+    return Result(position, _token_pair(ctx, session, secret))
+
+
+def refresh_session(cmd: RefreshSession, ctx: CommandContext) -> Result:
+    """Rotate the refresh secret: the presented token works exactly once."""
+    session_hex, _, secret = cmd.refresh_token.partition(".")
+    try:
+        session_id = UUID(hex=session_hex)
+    except ValueError:
+        raise _invalid_refresh() from None
+    session: Session | None = ctx.store.get_or_none(session_id)
+    if session is None or session.ended or not secret:
+        raise _invalid_refresh()
+    if not hmac.compare_digest(session.refresh_hash, _secret_hash(secret)):
+        raise _invalid_refresh()
+    if session.modified_on + timedelta(seconds=ctx.tokens.refresh_ttl_s) < datetime.now(UTC):
+        raise _invalid_refresh()
+    new_secret = secrets.token_urlsafe(32)
+    session.refresh(refresh_hash=_secret_hash(new_secret))
+    try:
+        position = ctx.store.save_all(session)
+    except IntegrityError:  # a concurrent refresh with the same token won
+        raise _invalid_refresh() from None
+    return Result(position, _token_pair(ctx, session, new_secret))
+
+
+def logout(cmd: Logout, ctx: CommandContext) -> Result:
+    session: Session | None = ctx.store.get_or_none(UUID(hex=cmd.actor.session_id))
+    if session is None:
+        raise Unauthorized("session not found", code="invalid_token")
+    if session.ended:
+        position = ctx.store.position_of(session.id, session.version)
+    else:
+        session.end()
+        position = ctx.store.save_all(session)
+    ctx.revocations.revoke(session.id.hex, ctx.tokens.access_ttl_s)
+    return Result(position)

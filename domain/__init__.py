@@ -1,0 +1,1 @@
+"""Aggregates, their events and the rules of the platform. Pure Python, no I/O."""

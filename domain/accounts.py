@@ -1,0 +1,113 @@
+"""Accounts: who someone is on Roost, and the claims that keep names unique."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlparse
+from uuid import UUID
+
+from email_validator import EmailNotValidError, validate_email
+from eventsourcing.domain import Aggregate, event
+
+from domain.ids import account_uuid, email_claim_uuid
+
+USERNAME = re.compile(r"[A-Za-z0-9_]{1,30}")
+RESERVED_USERNAMES = frozenset(
+    {"me", "admin", "api", "root", "support", "help", "about", "settings", "login",
+     "logout", "signup", "search", "explore", "home", "notifications", "health",
+     "metrics", "docs", "static", "roost", "system", "null", "undefined"}
+)
+MIN_PASSWORD, MAX_PASSWORD = 8, 1024
+MAX_DISPLAY_NAME, MAX_BIO = 50, 500
+MAX_AVATAR_URL = 2048
+
+
+class Account(Aggregate):
+    """A registered account; its id is derived from the lower-cased username."""
+
+    @staticmethod
+    def create_id(username: str, **_: Any) -> UUID:
+        return account_uuid(username)
+
+    @event("AccountRegistered")
+    def __init__(
+        self, account_id: int, username: str, email: str, password_hash: str, display_name: str
+    ) -> None:
+        self.account_id = account_id
+        self.username = username
+        self.email = email
+        self.password_hash = password_hash
+        self.display_name = display_name
+        self.bio = ""
+        self.avatar_url = ""
+
+    @event("ProfileUpdated")
+    def update_profile(self, display_name: str, bio: str, avatar_url: str) -> None:
+        self.display_name = display_name
+        self.bio = bio
+        self.avatar_url = avatar_url
+
+    @event("PasswordRehashed")
+    def rehash_password(self, password_hash: str) -> None:
+        """Upgrade a hash made with weaker parameters (done at login)."""
+        self.password_hash = password_hash
+
+
+class EmailClaim(Aggregate):
+    """Reserves an email address for one account, case-insensitively."""
+
+    @staticmethod
+    def create_id(email: str, **_: Any) -> UUID:
+        return email_claim_uuid(email)
+
+    @event("EmailClaimed")
+    def __init__(self, email: str, account_id: int, username: str) -> None:
+        self.email = email
+        self.account_id = account_id
+        self.username = username
+
+
+def username_problem(username: str) -> str | None:
+    if not USERNAME.fullmatch(username):
+        return "must be 1-30 characters of letters A-Z, digits and underscore"
+    if username.lower() in RESERVED_USERNAMES:
+        return "is reserved"
+    return None
+
+
+def normalise_email(email: str) -> str:
+    """The address as stored; raises ``ValueError`` with a reason if it is invalid."""
+    try:
+        return validate_email(email, check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        raise ValueError(str(error)) from None
+
+
+def password_problem(password: str) -> str | None:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        return f"must be {MIN_PASSWORD}-{MAX_PASSWORD} characters"
+    return None
+
+
+def display_name_problem(display_name: str) -> str | None:
+    if len(display_name) > MAX_DISPLAY_NAME:
+        return f"must be at most {MAX_DISPLAY_NAME} characters"
+    if any(ch in display_name for ch in "\r\n\x00"):
+        return "must be a single line"
+    return None
+
+
+def bio_problem(bio: str) -> str | None:
+    if len(bio) > MAX_BIO:
+        return f"must be at most {MAX_BIO} characters"
+    return "must not contain NUL characters" if "\x00" in bio else None
+
+
+def avatar_url_problem(url: str) -> str | None:
+    if not url:
+        return None
+    parsed = urlparse(url)
+    if len(url) > MAX_AVATAR_URL or parsed.scheme != "https" or not parsed.netloc:
+        return "must be an https URL"
+    return None

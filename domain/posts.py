@@ -1,0 +1,42 @@
+"""Posts: created once, never edited, deleted by their author."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.ids import post_uuid
+
+
+class Post(Aggregate):
+    @staticmethod
+    def create_id(post_id: int, **_: Any) -> UUID:
+        return post_uuid(post_id)
+
+    @event("PostCreated")
+    def __init__(
+        self,
+        post_id: int,
+        author_id: int,
+        author_username: str,
+        text: str,
+        mentions: list[str],
+        hashtags: list[str],
+        reply_to_id: int | None,
+        quote_of_id: int | None,
+    ) -> None:
+        self.post_id = post_id
+        self.author_id = author_id
+        self.author_username = author_username
+        self.text = text
+        self.mentions = mentions
+        self.hashtags = hashtags
+        self.reply_to_id = reply_to_id
+        self.quote_of_id = quote_of_id
+        self.deleted = False
+
+    @event("PostDeleted")
+    def delete(self, post_id: int, author_id: int) -> None:
+        self.deleted = True

@@ -1,0 +1,1 @@
+"""Composition root: settings, adapters, the HTTP app and the command line."""

@@ -1,0 +1,112 @@
+"""The composition root: builds every adapter and service from ``Settings``."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import faust
+import redis
+import redis.asyncio as aredis
+
+from commands.application import RoostStore
+from commands.bus import CommandBus
+from commands.context import CommandContext
+from domain.ids import SnowflakeGenerator
+from infra.database import AsyncPool, open_pool
+from infra.eventlog import max_position, read_envelopes
+from infra.metrics import PROJECTED_EVENTS
+from infra.redis_keys import RedisKeys
+from infra.security import Argon2Passwords, JwtTokens, RedisRevocations
+from infra.settings import Settings
+from projections.base import Projector
+from projections.envelope import EventEnvelope
+from projections.parking import PostgresParkingLot
+from projections.read_models import ReadModelProjector
+from projections.runner import ProjectionRunner
+from projections.timelines import TimelineProjector
+from streams.faust_app import add_projection_agent, create_faust_app, events_topic
+
+
+def build_command_bus(settings: Settings) -> CommandBus:
+    """The write side: the event store and what handlers need (all synchronous)."""
+    keys = RedisKeys(settings.redis_prefix)
+    sync_redis = redis.Redis.from_url(settings.redis_url)
+    context = CommandContext(
+        store=RoostStore(env=settings.eventsourcing_env()),
+        passwords=Argon2Passwords(settings),
+        tokens=JwtTokens(settings),
+        revocations=RedisRevocations(sync_redis, keys),
+        ids=SnowflakeGenerator(settings.node_id),
+    )
+    return CommandBus(context)
+
+
+def build_async_redis(settings: Settings) -> aredis.Redis:
+    return aredis.Redis.from_url(settings.redis_url)
+
+
+@dataclass
+class ProjectionServices:
+    """The projectors with the connections they share."""
+
+    pool: AsyncPool
+    redis: aredis.Redis
+    projectors: dict[str, Projector]
+    parking: PostgresParkingLot
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        await self.pool.close()
+
+
+async def build_projections(settings: Settings) -> ProjectionServices:
+    pool = await open_pool(settings)
+    client = build_async_redis(settings)
+    keys = RedisKeys(settings.redis_prefix)
+    projectors: dict[str, Projector] = {
+        "read_models": ReadModelProjector(pool),
+        "timelines": TimelineProjector(
+            client, keys, max_entries=settings.timeline_max_entries,
+            backfill=settings.follow_backfill, batch=settings.fanout_batch,
+        ),
+    }
+    return ProjectionServices(pool, client, projectors, PostgresParkingLot(pool))
+
+
+def build_runner(settings: Settings, services: ProjectionServices, name: str
+                 ) -> ProjectionRunner:
+    async def read_log(after: int, upto: int) -> list[EventEnvelope]:
+        async with services.pool.connection() as conn:
+            return await read_envelopes(conn, after, upto, limit=1000)
+
+    return ProjectionRunner(
+        services.projectors[name], read_log, services.parking,
+        max_attempts=settings.projector_max_attempts, backoff_s=settings.projector_backoff_s,
+        on_applied=lambda projector, _event: PROJECTED_EVENTS.labels(projector).inc(),
+    )
+
+
+def build_worker_app(settings: Settings) -> faust.App:
+    """The Faust app with one agent per projector, sharing one set of connections."""
+    app = create_faust_app(settings)
+    topic = events_topic(app, settings)
+    shared: dict[str, ProjectionServices] = {}
+    lock = asyncio.Lock()
+
+    async def services() -> ProjectionServices:
+        async with lock:  # both agents start at once; build the connections once
+            if "services" not in shared:
+                shared["services"] = await build_projections(settings)
+        return shared["services"]
+
+    async def store_position() -> int:
+        async with (await services()).pool.connection() as conn:
+            return await max_position(conn)
+
+    for name in ("read_models", "timelines"):
+        async def make_runner(name: str = name) -> ProjectionRunner:
+            return build_runner(settings, await services(), name)
+
+        add_projection_agent(app, topic, name, make_runner, store_position)
+    return app

@@ -1,0 +1,110 @@
+"""Reading the event store's notification log as ``EventEnvelope``s.
+
+The relay, the projectors' catch-up, rebuilds and ``roost events`` all read
+the log through here, so an event looks the same whichever way it arrives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+from psycopg import AsyncConnection, sql
+from psycopg.rows import TupleRow
+
+from domain.ids import NAMESPACE
+from infra.serialization import build_transcoder, rfc3339
+from projections.envelope import EventEnvelope
+
+EVENTS_TABLE = "roost_events"
+REDACTED_FIELDS = frozenset({"password_hash"})
+
+_transcoder = build_transcoder()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+def envelope_from_record(
+    position: int, originator_id: UUID, version: int, topic: str, state: bytes
+) -> EventEnvelope:
+    """Build the public envelope of one stored event (secrets removed)."""
+    fields: dict[str, Any] = _transcoder.decode(bytes(state))
+    timestamp = fields.pop("timestamp", None)
+    schema_version = int(fields.pop("class_version", 1))
+    payload = {k: _plain(v) for k, v in fields.items() if k not in REDACTED_FIELDS}
+    return EventEnvelope(
+        position=position,
+        event_id=str(uuid5(NAMESPACE, f"{originator_id}:{version}")),
+        type=topic.rsplit(":", 1)[-1].rsplit(".", 1)[-1],
+        aggregate_id=str(originator_id),
+        aggregate_version=version,
+        occurred_at=rfc3339(timestamp) if isinstance(timestamp, datetime) else "",
+        schema_version=schema_version,
+        payload=payload,
+    )
+
+
+_SELECT = sql.SQL(
+    "SELECT notification_id, originator_id, originator_version, topic, state "
+    "FROM {table} WHERE notification_id > %s AND notification_id <= %s "
+    "ORDER BY notification_id LIMIT %s"
+).format(table=sql.Identifier(EVENTS_TABLE))
+
+_SELECT_TYPED = sql.SQL(
+    "SELECT notification_id, originator_id, originator_version, topic, state "
+    "FROM {table} WHERE notification_id > %s AND notification_id <= %s "
+    "AND topic = ANY(%s) ORDER BY notification_id LIMIT %s"
+).format(table=sql.Identifier(EVENTS_TABLE))
+
+
+async def read_envelopes(
+    conn: AsyncConnection[TupleRow],
+    after: int,
+    upto: int = 2**63 - 1,
+    limit: int = 500,
+    topics: Sequence[str] = (),
+) -> list[EventEnvelope]:
+    """Events with ``after < position <= upto``, oldest first, at most ``limit``."""
+    async with conn.cursor() as cur:
+        if topics:
+            await cur.execute(_SELECT_TYPED, (after, upto, list(topics), limit))
+        else:
+            await cur.execute(_SELECT, (after, upto, limit))
+        rows = await cur.fetchall()
+    return [envelope_from_record(*row) for row in rows]
+
+
+async def iter_envelopes(
+    conn: AsyncConnection[TupleRow], after: int = 0, upto: int = 2**63 - 1, page: int = 1000
+) -> AsyncIterator[EventEnvelope]:
+    """Every event in ``(after, upto]``, page by page."""
+    while True:
+        batch = await read_envelopes(conn, after, upto, page)
+        for envelope in batch:
+            yield envelope
+        if len(batch) < page:
+            return
+        after = batch[-1].position
+
+
+async def max_position(conn: AsyncConnection[TupleRow]) -> int:
+    async with conn.cursor() as cur:
+        await cur.execute(
+            sql.SQL("SELECT COALESCE(MAX(notification_id), 0) FROM {table}").format(
+                table=sql.Identifier(EVENTS_TABLE)
+            )
+        )
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0

@@ -1,0 +1,111 @@
+"""Request dependencies: services, the current account, paging, read-your-writes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from commands.messages import Actor, Result
+from domain.errors import NotFound, Unauthorized, ValidationFailed
+from domain.ids import parse_snowflake
+from infra.http.services import ApiServices
+from infra.metrics import STALE_READS
+from infra.security import InvalidToken, is_revoked
+from queries.positions import wait_for_position
+
+MAX_LIMIT = 100
+POSITION_HEADER = "Roost-Position"
+
+_bearer = HTTPBearer(auto_error=False, description="An access token from POST /api/sessions")
+
+
+def get_services(request: Request) -> ApiServices:
+    services: ApiServices = request.app.state.services
+    return services
+
+
+Services = Annotated[ApiServices, Depends(get_services)]
+
+
+async def _actor(
+    services: Services,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor | None:
+    if credentials is None:
+        return None
+    try:
+        claims = services.tokens.verify(credentials.credentials)
+    except InvalidToken as error:
+        raise Unauthorized(error.message, code=error.code) from None
+    if await is_revoked(services.redis, services.keys, claims.session_id):
+        raise Unauthorized("this session has ended; log in again", code="session_ended")
+    return Actor(claims.account_id, claims.username, claims.session_id)
+
+
+async def _required_actor(actor: Annotated[Actor | None, Depends(_actor)]) -> Actor:
+    if actor is None:
+        raise Unauthorized("an access token is required (Authorization: Bearer ...)",
+                           code="missing_token")
+    return actor
+
+
+CurrentActor = Annotated[Actor, Depends(_required_actor)]
+OptionalActor = Annotated[Actor | None, Depends(_actor)]
+
+
+def _limit(limit: Annotated[int, Query(description="Page size, 1-100 (larger is clamped)")] = 20
+           ) -> int:
+    if limit < 1:
+        raise ValidationFailed({"limit": "must be a positive integer"})
+    return min(limit, MAX_LIMIT)
+
+
+Limit = Annotated[int, Depends(_limit)]
+Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the last page")]
+
+
+def _min_position(
+    value: Annotated[str | None, Header(alias="Roost-Min-Position")] = None,
+) -> int | None:
+    if value is None:
+        return None
+    if not value.strip().isdigit():
+        raise ValidationFailed({"Roost-Min-Position": "must be a non-negative integer"})
+    return int(value.strip())
+
+
+MinPosition = Annotated[int | None, Depends(_min_position)]
+
+
+async def wait_until_applied(
+    services: ApiServices, response: Response, min_position: int | None, *projections: str
+) -> None:
+    """Hold the read until ``projections`` reach ``min_position``; mark it stale on timeout."""
+    reached = await wait_for_position(
+        services.queries, min_position, projections, services.settings.min_position_wait_s
+    )
+    if not reached:
+        STALE_READS.inc()
+        response.headers["Roost-Stale"] = "true"
+
+
+def snowflake_or_404(text: str, what: str = "post") -> int:
+    value = parse_snowflake(text)
+    if value is None:
+        raise NotFound(f"{what} not found", code=f"{what}_not_found")
+    return value
+
+
+async def execute(services: ApiServices, command: object, response: Response) -> Result:
+    """Run a command off the event loop and put its position on the response."""
+    result: Result = await run_in_threadpool(services.bus.handle, command)
+    response.headers[POSITION_HEADER] = str(result.position)
+    return result
+
+
+def as_api_ids(data: dict[str, Any]) -> dict[str, Any]:
+    """Snowflake ints to strings, as API.md requires."""
+    return {k: (str(v) if k.endswith("id") and isinstance(v, int) else v) for k, v in data.items()}

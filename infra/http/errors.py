@@ -1,0 +1,70 @@
+"""Every error answer has one shape: ``{"error": {code, message, details}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain.errors import RoostError
+
+log = structlog.get_logger(__name__)
+
+_STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                 405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type",
+                 429: "rate_limited"}
+_LOCATIONS = {"body", "query", "path", "header", "cookie"}
+_NOT_AN_OBJECT = {"json_invalid", "model_attributes_type", "dict_type", "missing"}
+
+
+def error_response(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> ORJSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return ORJSONResponse(body, status_code=status, headers=headers)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in _LOCATIONS]
+    return ".".join(parts) or "body"
+
+
+def _validation_response(exc: RequestValidationError) -> ORJSONResponse:
+    errors = exc.errors()
+    for error in errors:
+        loc = tuple(error.get("loc", ()))
+        if loc and loc[0] == "body" and (len(loc) == 1 or error["type"] == "json_invalid") \
+                and error["type"] in _NOT_AN_OBJECT:
+            return error_response(400, "malformed_json", "the body must be a JSON object")
+    fields: dict[str, str] = {}
+    for error in errors:
+        name = _field_name(tuple(error.get("loc", ())))
+        fields.setdefault(name, str(error.get("msg", "is invalid")))
+    message = "; ".join(f"{name}: {reason}" for name, reason in fields.items())
+    return error_response(422, "validation_failed", message, {"fields": fields})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RoostError)
+    async def roost_error(_: Request, exc: RoostError) -> ORJSONResponse:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+        return _validation_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "error")
+        return error_response(exc.status_code, code, str(exc.detail),
+                              headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> ORJSONResponse:
+        log.exception("http.unhandled", path=request.url.path, error=repr(exc))
+        return error_response(500, "internal_error", "something went wrong on our side")

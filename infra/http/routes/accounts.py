@@ -1,0 +1,73 @@
+"""Sign-up, profiles and the current account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
+
+from commands.messages import Actor, RegisterAccount, UpdateProfile
+from commands.views import account_view
+from domain.ids import account_uuid
+from infra.http.deps import CurrentActor, MinPosition, Services, execute, wait_until_applied
+from infra.http.schemas import ERROR_RESPONSES, Account, ProfilePatch, SignUp
+from infra.http.services import ApiServices
+from infra.serialization import rfc3339
+from queries import accounts as account_queries
+
+router = APIRouter(prefix="/api/accounts", tags=["accounts"], responses=ERROR_RESPONSES)
+EMPTY_COUNTS = {"followers_count": 0, "following_count": 0, "posts_count": 0}
+
+
+def shape_new_account(data: dict[str, Any]) -> dict[str, Any]:
+    """An account as the write side saw it (counts not projected yet)."""
+    return {**data, **EMPTY_COUNTS, "id": str(data["id"]),
+            "created_at": rfc3339(data["created_at"])}
+
+
+async def own_account(services: ApiServices, actor: Actor) -> dict[str, Any]:
+    """The reader's account from the read model, or from the event store if the
+    read model has not caught up with a brand-new account yet."""
+    found = await account_queries.get_account_by_id(
+        services.queries, actor.account_id, with_email=True
+    )
+    if found is not None:
+        return found
+    store = services.bus.context.store
+    account = await run_in_threadpool(store.get_or_none, account_uuid(actor.username))
+    return shape_new_account(account_view(account, with_email=True))
+
+
+@router.post("", status_code=201, response_model=Account, response_model_exclude_unset=True)
+async def sign_up(body: SignUp, services: Services, response: Response) -> dict[str, Any]:
+    """Create an account; usernames and emails are unique case-insensitively."""
+    command = RegisterAccount(body.username, body.email, body.password, body.display_name)
+    result = await execute(services, command, response)
+    return shape_new_account(result.data)
+
+
+@router.get("/me", response_model=Account, response_model_exclude_unset=True)
+async def me(actor: CurrentActor, services: Services, response: Response,
+             min_position: MinPosition) -> dict[str, Any]:
+    """The authenticated account, with its email."""
+    await wait_until_applied(services, response, min_position, "read_models")
+    return await own_account(services, actor)
+
+
+@router.patch("/me", response_model=Account, response_model_exclude_unset=True)
+async def update_me(body: ProfilePatch, actor: CurrentActor, services: Services,
+                    response: Response) -> dict[str, Any]:
+    """Change profile fields; an omitted field stays, ``null`` clears it."""
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    result = await execute(services, UpdateProfile(actor, changes), response)
+    current = await own_account(services, actor)
+    return {**current, **{k: result.data[k] for k in ("display_name", "bio", "avatar_url")}}
+
+
+@router.get("/{username}", response_model=Account, response_model_exclude_unset=True)
+async def get_account(username: str, services: Services, response: Response,
+                      min_position: MinPosition) -> dict[str, Any]:
+    """A public profile, looked up case-insensitively."""
+    await wait_until_applied(services, response, min_position, "read_models")
+    return await account_queries.get_account(services.queries, username)

@@ -1,0 +1,64 @@
+"""Follows, follower lists and relationships."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from commands.messages import Follow, Unfollow
+from infra.http.deps import (
+    CurrentActor,
+    Cursor,
+    Limit,
+    MinPosition,
+    Services,
+    execute,
+    wait_until_applied,
+)
+from infra.http.schemas import ERROR_RESPONSES, Account, Page, Relationship
+from queries import accounts as account_queries
+
+router = APIRouter(prefix="/api/accounts", tags=["graph"], responses=ERROR_RESPONSES)
+
+
+@router.post("/{username}/follow", response_model=Relationship)
+async def follow(username: str, actor: CurrentActor, services: Services, response: Response
+                 ) -> dict[str, Any]:
+    """Follow an account (idempotent); their recent posts join your home timeline."""
+    return (await execute(services, Follow(actor, username), response)).data
+
+
+@router.delete("/{username}/follow", response_model=Relationship)
+async def unfollow(username: str, actor: CurrentActor, services: Services, response: Response
+                   ) -> dict[str, Any]:
+    """Stop following (idempotent); their posts leave your home timeline."""
+    return (await execute(services, Unfollow(actor, username), response)).data
+
+
+@router.get("/{username}/followers", response_model=Page[Account],
+            response_model_exclude_unset=True)
+async def followers(username: str, services: Services, response: Response, limit: Limit,
+                    min_position: MinPosition, cursor: Cursor = None) -> dict[str, Any]:
+    """Accounts following ``username``, newest follow first."""
+    await wait_until_applied(services, response, min_position, "read_models")
+    return await account_queries.follow_list(services.queries, username, "followers", cursor,
+                                             limit)
+
+
+@router.get("/{username}/following", response_model=Page[Account],
+            response_model_exclude_unset=True)
+async def following(username: str, services: Services, response: Response, limit: Limit,
+                    min_position: MinPosition, cursor: Cursor = None) -> dict[str, Any]:
+    """Accounts ``username`` follows, newest follow first."""
+    await wait_until_applied(services, response, min_position, "read_models")
+    return await account_queries.follow_list(services.queries, username, "following", cursor,
+                                             limit)
+
+
+@router.get("/{username}/relationship", response_model=Relationship)
+async def relationship(username: str, actor: CurrentActor, services: Services,
+                       response: Response, min_position: MinPosition) -> dict[str, Any]:
+    """How the reader and ``username`` are related."""
+    await wait_until_applied(services, response, min_position, "read_models")
+    return await account_queries.relationship(services.queries, actor.account_id, username)

@@ -1,0 +1,81 @@
+"""Creating, reading and deleting posts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from commands.messages import CreatePost, DeletePost
+from domain.errors import ValidationFailed
+from domain.ids import parse_snowflake
+from infra.http.deps import (
+    CurrentActor,
+    Cursor,
+    Limit,
+    MinPosition,
+    Services,
+    execute,
+    snowflake_or_404,
+    wait_until_applied,
+)
+from infra.http.routes.accounts import own_account
+from infra.http.schemas import ERROR_RESPONSES, NewPost, Page, Post
+from infra.serialization import rfc3339
+from queries import posts as post_queries
+from queries.shapes import post_shape
+
+router = APIRouter(prefix="/api", tags=["posts"], responses=ERROR_RESPONSES)
+
+
+def _optional_id(value: str | None, field: str) -> int | None:
+    if value is None:
+        return None
+    parsed = parse_snowflake(value)
+    if parsed is None:
+        raise ValidationFailed({field: "must be a post id (a decimal string)"})
+    return parsed
+
+
+@router.post("/posts", status_code=201, response_model=Post, response_model_exclude_unset=True)
+async def create_post(body: NewPost, actor: CurrentActor, services: Services,
+                      response: Response) -> dict[str, Any]:
+    """Publish a post of 1-280 characters; mentions and hashtags are extracted."""
+    if body.media_ids:
+        raise ValidationFailed({"media_ids": "media uploads are not supported yet"})
+    command = CreatePost(
+        actor, body.text, _optional_id(body.reply_to_id, "reply_to_id"),
+        _optional_id(body.quote_of_id, "quote_of_id"),
+    )
+    result = await execute(services, command, response)
+    data = result.data
+    row = (data["id"], data["text"], rfc3339(data["created_at"]), data["reply_to_id"],
+           data["quote_of_id"], data["mentions"], data["hashtags"])
+    author = await own_account(services, actor)
+    author.pop("email", None)
+    return post_shape(row, author)
+
+
+@router.get("/posts/{post_id}", response_model=Post, response_model_exclude_unset=True)
+async def get_post(post_id: str, services: Services, response: Response,
+                   min_position: MinPosition) -> dict[str, Any]:
+    """One post; 404 once deleted."""
+    await wait_until_applied(services, response, min_position, "read_models")
+    return await post_queries.get_post(services.queries, snowflake_or_404(post_id))
+
+
+@router.delete("/posts/{post_id}", status_code=204)
+async def delete_post(post_id: str, actor: CurrentActor, services: Services,
+                      response: Response) -> Response:
+    """Delete your own post; it leaves every timeline."""
+    result = await execute(services, DeletePost(actor, snowflake_or_404(post_id)), response)
+    return Response(status_code=204, headers={"Roost-Position": str(result.position)})
+
+
+@router.get("/accounts/{username}/posts", response_model=Page[Post],
+            response_model_exclude_unset=True)
+async def account_posts(username: str, services: Services, response: Response, limit: Limit,
+                        min_position: MinPosition, cursor: Cursor = None) -> dict[str, Any]:
+    """An account's posts, newest first."""
+    await wait_until_applied(services, response, min_position, "read_models")
+    return await post_queries.account_posts(services.queries, username, cursor, limit)

@@ -1,0 +1,32 @@
+"""Logging in, refreshing and logging out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from commands.messages import Login, Logout, RefreshSession
+from infra.http.deps import CurrentActor, Services, execute
+from infra.http.schemas import ERROR_RESPONSES, LoginBody, RefreshBody, TokenPair
+
+router = APIRouter(prefix="/api/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
+
+
+@router.post("", response_model=TokenPair)
+async def login(body: LoginBody, services: Services, response: Response) -> dict[str, Any]:
+    """Exchange a username or email and a password for an access and a refresh token."""
+    return (await execute(services, Login(body.login, body.password), response)).data
+
+
+@router.post("/refresh", response_model=TokenPair)
+async def refresh(body: RefreshBody, services: Services, response: Response) -> dict[str, Any]:
+    """A new token pair; the refresh token presented stops working."""
+    return (await execute(services, RefreshSession(body.refresh_token), response)).data
+
+
+@router.delete("/current", status_code=204)
+async def logout(actor: CurrentActor, services: Services, response: Response) -> Response:
+    """End this session: its access and refresh tokens stop working."""
+    result = await execute(services, Logout(actor), response)
+    return Response(status_code=204, headers={"Roost-Position": str(result.position)})

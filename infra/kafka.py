@@ -1,0 +1,36 @@
+"""Kafka plumbing: topic creation and the producer the relay uses."""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from infra.settings import Settings
+
+
+async def ensure_topic(settings: Settings) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = await admin.list_topics()
+        if settings.kafka_topic not in existing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(settings.kafka_topic, settings.kafka_partitions, 1)]
+                )
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+
+
+def make_producer(settings: Settings) -> AIOKafkaProducer:
+    """Idempotent, acks from all replicas, small linger so batches form under load."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+    )

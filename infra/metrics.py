@@ -1,0 +1,30 @@
+"""Prometheus metrics shared by the API, the relay and the workers."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+REQUEST_LATENCY = Histogram(
+    "roost_http_request_duration_seconds",
+    "HTTP request latency by route template and status class",
+    ["method", "route", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+EVENT_STORE_POSITION = Gauge(
+    "roost_event_store_position", "Position of the newest event in the event store"
+)
+RELAY_POSITION = Gauge("roost_relay_position", "Position of the last event the relay published")
+PROJECTION_POSITION = Gauge(
+    "roost_projection_position", "Position of the last event a projector applied", ["projector"]
+)
+PROJECTION_LAG = Gauge(
+    "roost_projection_lag_events",
+    "Events in the store that a projector has not applied yet",
+    ["projector"],
+)
+RELAYED_EVENTS = Counter("roost_relayed_events_total", "Events published by the relay")
+PROJECTED_EVENTS = Counter(
+    "roost_projected_events_total", "Events applied by projectors", ["projector"]
+)
+PARKED_EVENTS = Counter("roost_parked_events_total", "Events parked after failing", ["projector"])
+STALE_READS = Counter("roost_stale_reads_total", "Reads answered before Roost-Min-Position")

@@ -1,0 +1,46 @@
+"""Programmatic entry points for each process; the CLI is a thin layer over them."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import faust
+import uvicorn
+
+from infra.bootstrap import build_worker_app
+from infra.database import migrate
+from infra.logging import configure_logging
+from infra.settings import Settings
+from streams.relay import Relay
+
+
+def run_api(settings: Settings) -> None:
+    from infra.http.app import create_app
+
+    configure_logging(settings.log_level, settings.log_json, "api")
+    migrate(settings)
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
+                log_config=None, access_log=False, lifespan="on")
+
+
+def run_relay(settings: Settings) -> None:
+    configure_logging(settings.log_level, settings.log_json, "relay")
+    migrate(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await Relay(settings).run(stop)
+
+    asyncio.run(main())
+
+
+def run_worker(settings: Settings) -> None:
+    configure_logging(settings.log_level, settings.log_json, "worker")
+    migrate(settings)
+    app = build_worker_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    worker.execute_from_commandline()

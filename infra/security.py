@@ -1,0 +1,110 @@
+"""Passwords (argon2id), access tokens (JWT) and revoked sessions."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+import jwt
+from argon2 import PasswordHasher as Argon2Hasher
+from argon2 import Type
+from argon2.exceptions import InvalidHashError, VerificationError
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+
+from infra.redis_keys import RedisKeys
+from infra.settings import Settings
+
+JWT_ALGORITHM = "HS256"
+JWT_AUDIENCE = "roost-api"
+
+
+class Argon2Passwords:
+    """argon2id with parameters from settings; old hashes are upgraded at login."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._hasher = Argon2Hasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+            type=Type.ID,
+        )
+
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(password_hash)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    account_id: int
+    username: str
+    session_id: str
+
+
+class InvalidToken(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class JwtTokens:
+    """Short-lived HS256 access tokens naming the account and the session."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._secret = settings.token_secret
+        self._access_ttl = settings.access_token_ttl_s
+        self._refresh_ttl = settings.refresh_token_ttl_s
+
+    @property
+    def access_ttl_s(self) -> int:
+        return self._access_ttl
+
+    @property
+    def refresh_ttl_s(self) -> int:
+        return self._refresh_ttl
+
+    def access_token(self, account_id: int, username: str, session_id: str) -> str:
+        now = int(time.time())
+        claims = {
+            "sub": str(account_id), "name": username, "sid": session_id, "aud": JWT_AUDIENCE,
+            "iat": now, "exp": now + self._access_ttl, "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(claims, self._secret, algorithm=JWT_ALGORITHM)
+
+    def verify(self, token: str) -> TokenClaims:
+        try:
+            claims = jwt.decode(
+                token, self._secret, algorithms=[JWT_ALGORITHM], audience=JWT_AUDIENCE,
+                options={"require": ["exp", "sub", "sid", "name"]},
+            )
+            return TokenClaims(int(claims["sub"]), str(claims["name"]), str(claims["sid"]))
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("token_expired", "the access token has expired") from None
+        except (jwt.InvalidTokenError, ValueError, KeyError):
+            raise InvalidToken("invalid_token", "the access token is not valid") from None
+
+
+class RedisRevocations:
+    """Ended sessions, remembered for as long as their access tokens live."""
+
+    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    def revoke(self, session_id: str, ttl_s: int) -> None:
+        self._redis.set(self._keys.revoked_session(session_id), 1, ex=max(ttl_s, 1))
+
+
+async def is_revoked(redis: AsyncRedis, keys: RedisKeys, session_id: str) -> bool:
+    return bool(await redis.exists(keys.revoked_session(session_id)))

@@ -1,0 +1,115 @@
+"""All configuration, read once from ``ROOST_*`` environment variables.
+
+Defaults point at the local development servers so that ``make up`` and the
+test suite need no configuration; production changes URLs only.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_TOKEN_SECRET = "roost-development-secret-change-me-0123456789"  # noqa: S105
+
+
+class Settings(BaseSettings):
+    """Roost's settings; every field maps to ``ROOST_<FIELD_NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="ROOST_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+
+    # PostgreSQL: the event store and the read models.
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 5432
+    postgres_user: str = "postgres"
+    postgres_password: str = ""
+    postgres_dbname: str = "roost"
+    postgres_pool_size: int = 10
+
+    # Redis: timelines, counters, rate limits, revoked sessions.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "roost:"
+
+    # Kafka-compatible broker and Elasticsearch-compatible server. Empty means
+    # "start the local dev server" for ``roost up``; the effective URLs below.
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    kafka_topic: str = "roost.events"
+    kafka_partitions: int = 1
+    elasticsearch_url: str = "http://127.0.0.1:19200"
+    devserver_data_dir: str = ".roost/noida"
+
+    # HTTP.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    max_body_bytes: int = 64 * 1024
+    min_position_wait_s: float = 5.0
+
+    # Identity.
+    node_id: int = Field(default=0, ge=0, le=1023)
+    token_secret: str = DEV_TOKEN_SECRET
+    access_token_ttl_s: int = 15 * 60
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+
+    # Timelines.
+    timeline_max_entries: int = 800
+    follow_backfill: int = 100
+    fanout_batch: int = 1000
+
+    # Projection workers.
+    projector_max_attempts: int = 5
+    projector_backoff_s: float = 0.2
+    relay_batch: int = 500
+    relay_poll_s: float = 0.2
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_dev_secret_outside_development(self) -> Settings:
+        if self.environment != "development" and self.token_secret == DEV_TOKEN_SECRET:
+            raise ValueError(
+                "ROOST_TOKEN_SECRET must be set to a secret of your own "
+                f"outside development (environment is {self.environment!r})"
+            )
+        if len(self.token_secret) < 32:
+            raise ValueError("ROOST_TOKEN_SECRET must be at least 32 characters")
+        return self
+
+    @property
+    def postgres_conninfo(self) -> str:
+        """A libpq connection string for psycopg."""
+        parts = [
+            f"host={self.postgres_host}",
+            f"port={self.postgres_port}",
+            f"user={self.postgres_user}",
+            f"dbname={self.postgres_dbname}",
+        ]
+        if self.postgres_password:
+            parts.append(f"password={self.postgres_password}")
+        return " ".join(parts)
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The environment the ``eventsourcing`` library reads its store from."""
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": self.postgres_dbname,
+            "POSTGRES_HOST": self.postgres_host,
+            "POSTGRES_PORT": str(self.postgres_port),
+            "POSTGRES_USER": self.postgres_user,
+            "POSTGRES_PASSWORD": self.postgres_password,
+            "POSTGRES_POOL_SIZE": str(self.postgres_pool_size),
+            "POSTGRES_LOCK_TIMEOUT": "5",
+        }
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own ``Settings``)."""
+    return Settings()

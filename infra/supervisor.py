@@ -1,0 +1,98 @@
+"""``roost up``: the whole stack in the foreground, stopped together by Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+from rich.console import Console
+
+from infra import devstack
+from infra.database import migrate
+from infra.settings import Settings
+
+PARTS = ("api", "relay", "worker")
+
+
+def _ensure_postgres_and_redis(settings: Settings, console: Console, state: Path
+                               ) -> list[subprocess.Popen[bytes]]:
+    started = []
+    if not devstack.port_open(settings.postgres_host, settings.postgres_port):
+        console.print("PostgreSQL does not answer; starting a project-local one")
+        started.append(devstack.start_local_postgres(state / "postgres", settings.postgres_port))
+    redis_url = urlparse(settings.redis_url)
+    redis_host, redis_port = redis_url.hostname or "127.0.0.1", redis_url.port or 6379
+    if not devstack.port_open(redis_host, redis_port):
+        console.print("Redis does not answer; starting a project-local one")
+        started.append(devstack.start_local_redis(redis_port))
+    return started
+
+
+def _ensure_noida(settings: Settings, console: Console) -> list[subprocess.Popen[bytes]]:
+    """Start the dev broker/search server unless external URLs are configured."""
+    if "ROOST_KAFKA_BOOTSTRAP" in os.environ and "ROOST_ELASTICSEARCH_URL" in os.environ:
+        return []
+    kafka_port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
+    es_port = urlparse(settings.elasticsearch_url).port or 9200
+    if devstack.port_open("127.0.0.1", kafka_port) and devstack.port_open("127.0.0.1", es_port):
+        console.print("Kafka and Elasticsearch dev servers already answer; using them")
+        return []
+    console.print(f"starting noida-db (Kafka :{kafka_port}, Elasticsearch :{es_port})")
+    data_dir = Path(settings.devserver_data_dir)
+    return [devstack.start_noida(data_dir, kafka_port, es_port, data_dir.parent / "noida.log")]
+
+
+def _wait_healthy(url: str, children: list[subprocess.Popen[bytes]], timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(child.poll() is not None for child in children):
+            return False
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def run_stack(settings: Settings, console: Console) -> int:
+    state = Path(".roost")
+    state.mkdir(exist_ok=True)
+    servers: list[subprocess.Popen[bytes]] = []
+    parts: list[subprocess.Popen[bytes]] = []
+    try:
+        servers += _ensure_postgres_and_redis(settings, console, state)
+        servers += _ensure_noida(settings, console)
+        migrate(settings)
+        for part in PARTS:
+            parts.append(subprocess.Popen([sys.executable, "-m", "infra.cli", part]))
+        base = f"http://{settings.api_host}:{settings.api_port}"
+        if not _wait_healthy(f"{base}/health", parts):
+            console.print("[red]Roost did not become healthy; see the logs above[/red]")
+            return 1
+        console.print(f"[bold green]Roost is up[/bold green]\n  API     {base}/api\n"
+                      f"  docs    {base}/docs\n  health  {base}/health\n"
+                      f"  metrics {base}/metrics\nPress Ctrl-C to stop.")
+        while all(part.poll() is None for part in parts):
+            time.sleep(0.5)
+        console.print("[red]a part of Roost exited; stopping everything[/red]")
+        return 1
+    except KeyboardInterrupt:
+        console.print("stopping Roost")
+        return 0
+    except devstack.DevStackError as error:
+        console.print(f"[red]{error}[/red]")
+        return 1
+    finally:
+        for process in reversed(parts + servers):
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for process in reversed(parts + servers):
+            devstack.stop(process)

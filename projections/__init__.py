@@ -1,0 +1,1 @@
+"""Projectors: events in, idempotent writes out, each with its own checkpoint."""

@@ -1,0 +1,102 @@
+"""Feeds events to one projector: in order, without gaps, without silent skips.
+
+Whatever delivers events (a Faust agent, a rebuild loop), the runner makes
+sure the projector sees every event of the log exactly in order:
+
+* an event at or below the projector's position is a redelivery: ignored;
+* an event beyond the next one means something was missed (a message lost,
+  a store wiped): the missing range is read from the event store first;
+* an event whose projection fails is retried with exponential backoff, then
+  parked where an operator sees it (``roost projections parked``) and can
+  replay it, and the projector moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import structlog
+
+from projections.base import Projector
+from projections.envelope import EventEnvelope
+
+log = structlog.get_logger(__name__)
+
+ReadLog = Callable[[int, int], Awaitable[list[EventEnvelope]]]
+"""``read_log(after, upto)``: a page of stored events with after < position <= upto."""
+
+
+class ParkingLot(Protocol):
+    async def park(self, projector: str, event: EventEnvelope, error: str, attempts: int
+                   ) -> None: ...
+
+
+class ProjectionRunner:
+    def __init__(
+        self,
+        projector: Projector,
+        read_log: ReadLog,
+        parking: ParkingLot,
+        max_attempts: int = 5,
+        backoff_s: float = 0.2,
+        on_applied: Callable[[str, EventEnvelope], None] | None = None,
+    ) -> None:
+        self.projector = projector
+        self.read_log = read_log
+        self.parking = parking
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self.on_applied = on_applied
+
+    async def handle(self, event: EventEnvelope) -> None:
+        """Apply ``event`` and, first, anything before it the projector lacks."""
+        position = await self.projector.position()
+        if event.position <= position:
+            return
+        if event.position > position + 1:
+            await self.catch_up(upto=event.position - 1)
+        await self._apply(event)
+
+    async def catch_up(self, upto: int) -> int:
+        """Apply every stored event up to ``upto``; how many were applied."""
+        applied = 0
+        position = await self.projector.position()
+        while position < upto:
+            batch = await self.read_log(position, upto)
+            if not batch:
+                break
+            for event in batch:
+                await self._apply(event)
+                applied += 1
+            position = batch[-1].position
+        if applied:
+            log.info("projection.caught_up", projector=self.projector.name, events=applied,
+                     position=position)
+        return applied
+
+    async def _apply(self, event: EventEnvelope) -> None:
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                await self.projector.apply(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("projection.retry", projector=self.projector.name,
+                            position=event.position, type=event.type, attempt=attempt,
+                            error=repr(error))
+                if attempt == self.max_attempts:
+                    await self._park(event, error, attempt)
+                    return
+                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+            else:
+                if self.on_applied is not None:
+                    self.on_applied(self.projector.name, event)
+                return
+
+    async def _park(self, event: EventEnvelope, error: Exception, attempts: int) -> None:
+        log.error("projection.parked", projector=self.projector.name, position=event.position,
+                  type=event.type, error=repr(error))
+        await self.parking.park(self.projector.name, event, repr(error), attempts)
+        await self.projector.advance(event.position)

@@ -1,0 +1,69 @@
+-- Read models of Roost. Every statement is idempotent: applied at each start.
+
+CREATE TABLE IF NOT EXISTS projection_positions (
+    name        text PRIMARY KEY,
+    position    bigint NOT NULL DEFAULT 0,
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS parked_events (
+    projector   text NOT NULL,
+    position    bigint NOT NULL,
+    event_type  text NOT NULL,
+    envelope    jsonb NOT NULL,
+    error       text NOT NULL,
+    attempts    int NOT NULL,
+    parked_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (projector, position)
+);
+
+CREATE TABLE IF NOT EXISTS relay_positions (
+    name        text PRIMARY KEY,
+    position    bigint NOT NULL DEFAULT 0,
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS rm_accounts (
+    id              bigint PRIMARY KEY,
+    aggregate_id    uuid NOT NULL UNIQUE,
+    username        text NOT NULL,
+    username_lower  text NOT NULL UNIQUE,
+    email           text NOT NULL,
+    display_name    text NOT NULL DEFAULT '',
+    bio             text NOT NULL DEFAULT '',
+    avatar_url      text NOT NULL DEFAULT '',
+    created_at      timestamptz NOT NULL,
+    version         int NOT NULL,
+    followers_count int NOT NULL DEFAULT 0,
+    following_count int NOT NULL DEFAULT 0,
+    posts_count     int NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS rm_follows (
+    follower_id     bigint NOT NULL,
+    followee_id     bigint NOT NULL,
+    active          boolean NOT NULL,
+    version         int NOT NULL,
+    position        bigint NOT NULL,
+    followed_at     timestamptz NOT NULL,
+    PRIMARY KEY (follower_id, followee_id)
+);
+CREATE INDEX IF NOT EXISTS rm_follows_followers_idx
+    ON rm_follows (followee_id, position DESC) WHERE active;
+CREATE INDEX IF NOT EXISTS rm_follows_following_idx
+    ON rm_follows (follower_id, position DESC) WHERE active;
+
+CREATE TABLE IF NOT EXISTS rm_posts (
+    id              bigint PRIMARY KEY,
+    author_id       bigint NOT NULL,
+    text            text NOT NULL,
+    reply_to_id     bigint,
+    quote_of_id     bigint,
+    mentions        text[] NOT NULL DEFAULT '{}',
+    hashtags        text[] NOT NULL DEFAULT '{}',
+    created_at      timestamptz NOT NULL,
+    deleted_at      timestamptz,
+    version         int NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rm_posts_author_idx
+    ON rm_posts (author_id, id DESC) WHERE deleted_at IS NULL;

@@ -1,0 +1,113 @@
+"""The relay: follows the event store's notification log and publishes to Kafka.
+
+At-least-once: a batch is published, the broker's acknowledgements awaited,
+and only then is the relay's position recorded. A crash in between means the
+batch is published again, which the idempotent projectors ignore. Only one
+relay is active at a time: each holds a PostgreSQL advisory lock for its
+whole life, and a second one waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from psycopg import AsyncConnection, sql
+from psycopg.rows import TupleRow
+
+from infra.eventlog import EVENTS_TABLE, read_envelopes
+from infra.kafka import ensure_topic, make_producer
+from infra.metrics import RELAY_POSITION, RELAYED_EVENTS
+from infra.settings import Settings
+from projections.envelope import EventEnvelope
+
+log = structlog.get_logger(__name__)
+
+RELAY_LOCK_KEY = 7470002
+RELAY_NAME = "kafka"
+
+Conn = AsyncConnection[TupleRow]
+
+
+async def load_position(conn: Conn) -> int:
+    cur = await conn.execute("SELECT position FROM relay_positions WHERE name = %s", (RELAY_NAME,))
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def save_position(conn: Conn, position: int) -> None:
+    await conn.execute(
+        "INSERT INTO relay_positions (name, position) VALUES (%s, %s) ON CONFLICT (name) "
+        "DO UPDATE SET position = GREATEST(relay_positions.position, EXCLUDED.position), "
+        "updated_at = now()",
+        (RELAY_NAME, position),
+    )
+
+
+class Relay:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def run(self, stop: asyncio.Event) -> None:
+        conninfo = self.settings.postgres_conninfo
+        async with await AsyncConnection.connect(conninfo, autocommit=True) as conn:
+            if not await self._acquire_lock(conn, stop):
+                return
+            log.info("relay.active")
+            await ensure_topic(self.settings)
+            producer = make_producer(self.settings)
+            await producer.start()
+            try:
+                async with await AsyncConnection.connect(conninfo, autocommit=True) as listener:
+                    await listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_TABLE)))
+                    await self._pump(conn, listener, producer, stop)
+            finally:
+                await producer.stop()
+
+    async def _acquire_lock(self, conn: Conn, stop: asyncio.Event) -> bool:
+        waiting_logged = False
+        while not stop.is_set():
+            cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (RELAY_LOCK_KEY,))
+            row = await cur.fetchone()
+            if row and row[0]:
+                return True
+            if not waiting_logged:
+                log.info("relay.standby", reason="another relay holds the lock")
+                waiting_logged = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+        return False
+
+    async def _pump(
+        self, conn: Conn, listener: Conn, producer: AIOKafkaProducer, stop: asyncio.Event
+    ) -> None:
+        position = await load_position(conn)
+        RELAY_POSITION.set(position)
+        while not stop.is_set():
+            batch = await read_envelopes(conn, position, limit=self.settings.relay_batch)
+            if batch:
+                await self._publish(producer, batch)
+                position = batch[-1].position
+                await save_position(conn, position)
+                RELAY_POSITION.set(position)
+                RELAYED_EVENTS.inc(len(batch))
+                continue
+            await self._wait_for_news(listener, stop)
+
+    async def _publish(self, producer: AIOKafkaProducer, batch: list[EventEnvelope]) -> None:
+        acks = [
+            await producer.send(
+                self.settings.kafka_topic, value=e.to_json(), key=e.aggregate_id.encode()
+            )
+            for e in batch
+        ]
+        await asyncio.gather(*acks)
+
+    async def _wait_for_news(self, listener: Conn, stop: asyncio.Event) -> None:
+        """Sleep until the store announces new events (or the poll interval passes)."""
+        if stop.is_set():
+            return
+        async for _ in listener.notifies(timeout=self.settings.relay_poll_s, stop_after=1):
+            break
