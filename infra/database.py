@@ -54,7 +54,7 @@ def migrate(settings: Settings) -> None:
     ensure_database(settings)
     store = RoostStore(env=settings.eventsourcing_env())  # creates the events table
     store.close()
-    with psycopg.connect(settings.postgres_conninfo, autocommit=True) as conn:
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(7470001)")  # one migrator at a time
-            conn.execute(schema_sql().encode())
+    with psycopg.connect(settings.postgres_conninfo, autocommit=True) as conn, \
+            conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(7470001)")  # one migrator at a time
+        conn.execute(schema_sql().encode())

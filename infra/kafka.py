@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -15,12 +17,10 @@ async def ensure_topic(settings: Settings) -> None:
     try:
         existing = await admin.list_topics()
         if settings.kafka_topic not in existing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
                     [NewTopic(settings.kafka_topic, settings.kafka_partitions, 1)]
                 )
-            except TopicAlreadyExistsError:
-                pass
     finally:
         await admin.close()
 

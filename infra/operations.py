@@ -19,7 +19,7 @@ async def projection_status(settings: Settings) -> list[dict[str, Any]]:
     try:
         async with services.pool.connection() as conn:
             store = await max_position(conn)
-        parked = await services.parking.list()
+        parked = await services.parking.list_parked()
         rows = []
         for name, projector in services.projectors.items():
             position = await projector.position()
@@ -61,7 +61,7 @@ async def rebuild(settings: Settings, name: str, console: Console) -> int:
 async def parked(settings: Settings) -> list[dict[str, Any]]:
     services = await build_projections(settings)
     try:
-        return await services.parking.list()
+        return await services.parking.list_parked()
     finally:
         await services.close()
 

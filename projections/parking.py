@@ -29,7 +29,7 @@ class PostgresParkingLot:
                 (projector, event.position, event.type, Jsonb(_as_dict(event)), error, attempts),
             )
 
-    async def list(self, projector: str | None = None) -> list[dict[str, Any]]:
+    async def list_parked(self, projector: str | None = None) -> list[dict[str, Any]]:
         async with self.pool.connection() as conn:
             cur = await conn.execute(
                 "SELECT projector, position, event_type, error, attempts, parked_at "

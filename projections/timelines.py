@@ -119,11 +119,12 @@ class TimelineProjector:
             self.keys.authored(followee_id), "+", "-", desc=True, bylex=True,
             offset=0, num=self.backfill,
         )
+        members = [m.decode() if isinstance(m, bytes) else str(m) for m in recent]
         home = self.keys.home(follower_id)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.sadd(self.keys.followers(followee_id), follower_id)
-            if recent:
-                pipe.zadd(home, dict.fromkeys(recent, 0))
+            if members:
+                pipe.zadd(home, dict.fromkeys(members, 0))
                 pipe.zremrangebyrank(home, 0, -(self.max_entries + 1))
             await pipe.execute()
 

@@ -20,7 +20,7 @@ async def home_timeline(
     members = await ctx.redis.zrange(
         ctx.keys.home(reader_id), upper, "-", desc=True, bylex=True, offset=0, num=limit + 1
     )
-    ids = [post_id_of(m) for m in members]
+    ids = [post_id_of(m) for m in members if isinstance(m, bytes | str)]
     items = await hydrate(ctx, ids[:limit])
     next_cursor = encode_cursor(ids[limit - 1]) if len(ids) > limit else None
     return page(items, next_cursor)

@@ -61,7 +61,8 @@ class Relay:
             await producer.start()
             try:
                 async with await AsyncConnection.connect(conninfo, autocommit=True) as listener:
-                    await listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_TABLE)))
+                    channel = sql.Identifier(EVENTS_TABLE)
+                    await listener.execute(sql.SQL("LISTEN {}").format(channel))
                     await self._pump(conn, listener, producer, stop)
             finally:
                 await producer.stop()

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from infra.bootstrap import build_async_redis, build_command_bus
 from infra.database import open_pool
@@ -42,7 +41,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="Roost", version="0.1.0", lifespan=lifespan,
-        default_response_class=ORJSONResponse,
         description="An event-sourced social platform. Conventions: see docs/api.md.",
     )
     install_error_handlers(app)

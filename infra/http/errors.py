@@ -7,7 +7,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import RoostError
@@ -24,9 +24,9 @@ _NOT_AN_OBJECT = {"json_invalid", "model_attributes_type", "dict_type", "missing
 def error_response(
     status: int, code: str, message: str, details: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
-) -> ORJSONResponse:
+) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "details": details or {}}}
-    return ORJSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -34,7 +34,7 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-def _validation_response(exc: RequestValidationError) -> ORJSONResponse:
+def _validation_response(exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
     for error in errors:
         loc = tuple(error.get("loc", ()))
@@ -51,20 +51,20 @@ def _validation_response(exc: RequestValidationError) -> ORJSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RoostError)
-    async def roost_error(_: Request, exc: RoostError) -> ORJSONResponse:
+    async def roost_error(_: Request, exc: RoostError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message, exc.details)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         return _validation_response(exc)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail),
                               headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> ORJSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("http.unhandled", path=request.url.path, error=repr(exc))
         return error_response(500, "internal_error", "something went wrong on our side")

@@ -9,7 +9,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient
 from elasticsearch import AsyncElasticsearch
 from fastapi import APIRouter
-from fastapi.responses import ORJSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from infra.eventlog import max_position
@@ -63,7 +63,7 @@ async def _check(services: ApiServices, check: Callable[[ApiServices], Awaitable
 
 
 @router.get("/health")
-async def health(services: Services) -> ORJSONResponse:
+async def health(services: Services) -> JSONResponse:
     """200 when every dependency answers, 503 naming the ones that do not."""
     results = await asyncio.gather(*(_check(services, c) for c in CHECKS.values()))
     checks = dict(zip(CHECKS, results, strict=True))
@@ -73,7 +73,7 @@ async def health(services: Services) -> ORJSONResponse:
         body["failing"] = failing
     else:
         body["positions"] = await _positions(services)
-    return ORJSONResponse(body, status_code=503 if failing else 200)
+    return JSONResponse(body, status_code=503 if failing else 200)
 
 
 async def _positions(services: ApiServices) -> dict[str, int]:
