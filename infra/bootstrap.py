@@ -104,9 +104,15 @@ def build_worker_app(settings: Settings) -> faust.App:
         async with (await services()).pool.connection() as conn:
             return await max_position(conn)
 
-    for name in ("read_models", "timelines"):
-        async def make_runner(name: str = name) -> ProjectionRunner:
-            return build_runner(settings, await services(), name)
+    runners: dict[str, ProjectionRunner] = {}
 
-        add_projection_agent(app, topic, name, make_runner, store_position)
+    for name in ("read_models", "timelines"):
+        async def get_runner(name: str = name) -> ProjectionRunner:
+            built = await services()
+            if name not in runners:  # one runner per projector: its lock orders applies
+                runners[name] = build_runner(settings, built, name)
+            return runners[name]
+
+        add_projection_agent(app, topic, name, get_runner, store_position,
+                             settings.sweep_interval_s)
     return app

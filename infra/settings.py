@@ -62,11 +62,55 @@ class Settings(BaseSettings):
     follow_backfill: int = 100
     fanout_batch: int = 1000
 
-    # Projection workers.
+    # Projection workers. A per-process consumer group survives brokers that never
+    # expire a crashed member (noida-db); projectors catch up from the event
+    # store, so Kafka offsets are an optimisation, not the record. Production
+    # Kafka: leave unset (a stable group) so partitions spread over workers.
+    worker_group: str = "roost-projections"
+    worker_group_per_process: bool | None = None
+    sweep_interval_s: float = 2.0
     projector_max_attempts: int = 5
     projector_backoff_s: float = 0.2
     relay_batch: int = 500
     relay_poll_s: float = 0.2
+
+    # --- Rate limits (infra/http/ratelimit.py) ------------------------------------
+    # "<count>/<seconds>" per action, ROOST_RATE_LIMIT_<ACTION>. Counted per
+    # account; the *_IP ones per client address; logins and signups per address
+    # only; login_failures per login name. Production defaults, Mastodon-like.
+    rate_limit_requests: str = Field(
+        default="300/300", pattern=r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}$")
+    rate_limit_requests_ip: str = Field(
+        default="7500/300", pattern=r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}$")
+    rate_limit_posts: str = Field(
+        default="300/10800", pattern=r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}$")
+    rate_limit_posts_ip: str = Field(
+        default="1500/10800", pattern=r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}$")
+    rate_limit_follows: str = Field(
+        default="400/86400", pattern=r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}$")
+    rate_limit_follows_ip: str = Field(
+        default="2000/86400", pattern=r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}$")
+    rate_limit_likes: str = Field(
+        default="1000/86400", pattern=r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}$")
+    rate_limit_likes_ip: str = Field(
+        default="5000/86400", pattern=r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}$")
+    rate_limit_reposts: str = Field(
+        default="1000/86400", pattern=r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}$")
+    rate_limit_reposts_ip: str = Field(
+        default="5000/86400", pattern=r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}$")
+    rate_limit_logins: str = Field(
+        default="30/300", pattern=r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}$")
+    rate_limit_signups: str = Field(
+        default="5/1800", pattern=r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}$")
+    rate_limit_login_failures: str = Field(
+        default="10/900", pattern=r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}$")
+    rate_limit_login_failures_ip: str = Field(
+        default="50/900", pattern=r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}$")
+    # Scales every count; 0 (the default) means 10 in development (`make up`), 1 elsewhere.
+    rate_limit_multiplier: float = Field(default=0.0, ge=0, le=1_000_000)
+    # Take the client address from X-Forwarded-For: only behind a proxy you run.
+    trust_forwarded_for: bool = False
+    # --- end of rate limits ------------------------------------------------------
 
     log_level: str = "INFO"
     log_json: bool = True
@@ -81,6 +125,20 @@ class Settings(BaseSettings):
         if len(self.token_secret) < 32:
             raise ValueError("ROOST_TOKEN_SECRET must be at least 32 characters")
         return self
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as ``ROOST_*`` variables, to hand to child processes."""
+        return {
+            f"ROOST_{name.upper()}": str(value).lower() if isinstance(value, bool) else str(value)
+            for name, value in self.model_dump().items()
+            if value is not None
+        }
+
+    @property
+    def consumer_group_per_process(self) -> bool:
+        if self.worker_group_per_process is not None:
+            return self.worker_group_per_process
+        return self.environment != "production"
 
     @property
     def postgres_conninfo(self) -> str:

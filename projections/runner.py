@@ -49,18 +49,27 @@ class ProjectionRunner:
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self.on_applied = on_applied
+        # The live stream and the periodic sweep share this runner; applying
+        # two copies of the log interleaved could reorder a follow and an
+        # unfollow, so one apply sequence runs at a time.
+        self._lock = asyncio.Lock()
 
     async def handle(self, event: EventEnvelope) -> None:
         """Apply ``event`` and, first, anything before it the projector lacks."""
-        position = await self.projector.position()
-        if event.position <= position:
-            return
-        if event.position > position + 1:
-            await self.catch_up(upto=event.position - 1)
-        await self._apply(event)
+        async with self._lock:
+            position = await self.projector.position()
+            if event.position <= position:
+                return
+            if event.position > position + 1:
+                await self._catch_up(upto=event.position - 1)
+            await self._apply(event)
 
     async def catch_up(self, upto: int) -> int:
         """Apply every stored event up to ``upto``; how many were applied."""
+        async with self._lock:
+            return await self._catch_up(upto)
+
+    async def _catch_up(self, upto: int) -> int:
         applied = 0
         position = await self.projector.position()
         while position < upto:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,10 +19,17 @@ log = structlog.get_logger(__name__)
 RunnerFactory = Callable[[], Awaitable[ProjectionRunner]]
 
 
+def consumer_group(settings: Settings) -> str:
+    if settings.consumer_group_per_process:
+        return f"{settings.worker_group}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    return settings.worker_group
+
+
 def create_faust_app(settings: Settings) -> faust.App:
     """Settings from STACK.md that keep a worker responsive on the dev broker."""
+    per_process = settings.consumer_group_per_process
     return faust.App(
-        "roost-projections",
+        consumer_group(settings),
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
         value_serializer="raw",
@@ -32,7 +41,9 @@ def create_faust_app(settings: Settings) -> faust.App:
         stream_wait_empty=False,
         topic_partitions=settings.kafka_partitions,
         topic_replication_factor=1,
-        consumer_auto_offset_reset="earliest",
+        # A fresh per-process group starts at the end of the topic: whatever it
+        # missed is read from the event store by the start-up catch-up and sweeps.
+        consumer_auto_offset_reset="latest" if per_process else "earliest",
         broker_commit_every=100,
         broker_commit_interval=1.0,
     )
@@ -46,24 +57,32 @@ def events_topic(app: faust.App, settings: Settings) -> faust.TopicT:
 
 
 def add_projection_agent(
-    app: faust.App, topic: faust.TopicT, name: str, make_runner: RunnerFactory,
-    catch_up_to: Callable[[], Awaitable[int]],
+    app: faust.App, topic: faust.TopicT, name: str, get_runner: RunnerFactory,
+    store_position: Callable[[], Awaitable[int]], sweep_interval_s: float,
 ) -> None:
-    """Register an agent that hands every event to one projector's runner.
+    """Register an agent that hands every event to one projector's runner, and a
+    timer that sweeps the event store for anything the stream did not deliver.
 
-    On start the projector first catches up with the event store, so a
-    projector that was behind (or wiped) is complete before live events.
+    The sweep makes the projector independent of Kafka's bookkeeping: events
+    published while no worker was subscribed, or lost, are applied within one
+    interval, and the agent's own gap check fills holes as soon as a later
+    event arrives.
     """
 
     async def project(stream: faust.StreamT[Any]) -> None:
-        runner = await make_runner()
-        await runner.catch_up(await catch_up_to())
+        runner = await get_runner()
+        await runner.catch_up(await store_position())
         async for value in stream:
             try:
                 event = EventEnvelope.from_json(value)
             except (ValueError, KeyError, TypeError) as error:
                 log.error("projection.undecodable", projector=name, error=repr(error))
-                continue  # the gap is filled from the event store by the next event
+                continue  # the gap is filled from the event store
             await runner.handle(event)
 
+    async def sweep() -> None:
+        runner = await get_runner()
+        await runner.catch_up(await store_position())
+
     app.agent(topic, name=f"project-{name}")(project)
+    app.timer(sweep_interval_s, name=f"sweep-{name}")(sweep)

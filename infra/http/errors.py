@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
+from eventsourcing.persistence import OperationalError as EventSourcingOperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg import OperationalError as PsycopgOperationalError
+from psycopg_pool import PoolTimeout
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import RoostError
@@ -63,6 +67,17 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _STATUS_CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail),
                               headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RedisError)
+    @app.exception_handler(PsycopgOperationalError)
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(EventSourcingOperationalError)
+    async def dependency_down(request: Request, exc: Exception) -> JSONResponse:
+        """A store that does not answer is our problem, not the client's: 503, retryable."""
+        log.error("http.dependency_unavailable", path=request.url.path, error=repr(exc))
+        return error_response(503, "service_unavailable",
+                              "a backing service did not answer; retry shortly",
+                              headers={"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

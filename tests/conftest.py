@@ -1,0 +1,77 @@
+"""Fixtures shared by every tier: settings isolated per test run, real servers.
+
+Each run gets its own PostgreSQL database, Redis key prefix and, when a test
+needs Kafka or Elasticsearch, its own noida-db server on free ports, so runs
+never see each other's data and nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra import devstack
+from infra.database import drop_database, migrate
+from infra.settings import Settings
+
+TEST_SECRET = "test-secret-" + "x" * 40
+
+
+def make_settings(**overrides: object) -> Settings:
+    run = uuid.uuid4().hex[:10]
+    values: dict[str, object] = {
+        "environment": "test",
+        "token_secret": TEST_SECRET,
+        "postgres_dbname": f"roost_test_{run}",
+        "redis_url": os.environ.get("ROOST_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "redis_prefix": f"roost-test-{run}:",
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 8192,
+        "argon2_parallelism": 1,
+        "projector_backoff_s": 0.01,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def noida(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A Kafka- and Elasticsearch-compatible server for this test session."""
+    data_dir: Path = tmp_path_factory.mktemp("noida")
+    kafka_port, es_port = devstack.free_port(), devstack.free_port()
+    process = devstack.start_noida(data_dir, kafka_port, es_port, data_dir / "noida.log")
+    try:
+        yield {
+            "kafka_bootstrap": f"127.0.0.1:{kafka_port}",
+            "elasticsearch_url": f"http://127.0.0.1:{es_port}",
+        }
+    finally:
+        devstack.stop(process)
+
+
+def _clear_redis(settings: Settings) -> None:
+    import redis
+
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{settings.redis_prefix}*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.unlink(*keys[start:start + 500])
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def settings() -> Iterator[Settings]:
+    """Settings for one test: a fresh, migrated database and Redis prefix."""
+    test_settings = make_settings()
+    migrate(test_settings)
+    try:
+        yield test_settings
+    finally:
+        drop_database(test_settings)
+        _clear_redis(test_settings)

@@ -1,0 +1,132 @@
+"""The e2e stack: real PostgreSQL, Redis, noida-db, and Roost's own processes."""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from infra import devstack
+from infra.database import drop_database, migrate
+from tests.conftest import _clear_redis, make_settings
+from tests.e2e.stack import PARTS, Stack
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="session")
+def stack(noida: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    settings = make_settings(
+        **noida, api_port=devstack.free_port(), min_position_wait_s=30.0,
+        kafka_topic=f"roost.events.{uuid.uuid4().hex[:8]}", log_level="INFO",
+    )
+    migrate(settings)
+    running = Stack(settings, tmp_path_factory.mktemp("logs"))
+    try:
+        for part in PARTS:
+            running.start(part)
+        running.wait_healthy()
+        yield running
+    finally:
+        running.stop_all()
+        drop_database(settings)
+        _clear_redis(settings)
+
+
+@pytest.fixture
+def client(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.base_url, timeout=60) as http:
+        yield http
+
+
+_serial = itertools.count()
+
+
+def unique_name(prefix: str = "u") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}{next(_serial)}"
+
+
+class User:
+    """A signed-up, logged-in account driving the API."""
+
+    def __init__(self, client: httpx.Client, username: str, password: str) -> None:
+        self.client = client
+        self.username = username
+        self.password = password
+        self.token = ""
+        self.id = ""
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def request(self, method: str, path: str, min_position: int | None = None,
+                **kwargs: Any) -> httpx.Response:
+        headers = {**self.auth, **kwargs.pop("headers", {})}
+        if min_position is not None:
+            headers["Roost-Min-Position"] = str(min_position)
+        return self.client.request(method, path, headers=headers, **kwargs)
+
+    def post(self, text: str, **fields: Any) -> tuple[dict[str, Any], int]:
+        response = self.request("POST", "/api/posts", json={"text": text, **fields})
+        assert response.status_code == 201, response.text
+        return response.json(), position(response)
+
+    def home(self, min_position: int | None = None, **params: Any) -> httpx.Response:
+        return self.request("GET", "/api/timelines/home", min_position, params=params)
+
+    def home_ids(self, min_position: int | None = None, limit: int = 100) -> list[str]:
+        ids: list[str] = []
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"limit": limit}
+            if cursor:
+                params["cursor"] = cursor
+            response = self.home(min_position, **params)
+            assert response.status_code == 200, response.text
+            assert response.headers.get("Roost-Stale") is None
+            body = response.json()
+            ids += [item["id"] for item in body["items"]]
+            cursor = body["next_cursor"]
+            if not cursor:
+                return ids
+
+
+def position(response: httpx.Response) -> int:
+    return int(response.headers["Roost-Position"])
+
+
+@pytest.fixture
+def signup(client: httpx.Client) -> Callable[..., User]:
+    def make(prefix: str = "u", **extra: Any) -> User:
+        username = unique_name(prefix)
+        password = "correct horse battery"
+        response = client.post("/api/accounts", json={
+            "username": username, "email": f"{username}@example.com", "password": password,
+            **extra,
+        })
+        assert response.status_code == 201, response.text
+        user = User(client, username, password)
+        user.id = response.json()["id"]
+        login = client.post("/api/sessions", json={"login": username, "password": password})
+        assert login.status_code == 200, login.text
+        user.token = login.json()["access_token"]
+        return user
+
+    return make
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.05
+               ) -> None:
+    """Poll ``predicate`` until true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")

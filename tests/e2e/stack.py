@@ -1,0 +1,75 @@
+"""The whole Roost stack as real processes, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from infra.settings import Settings
+
+PARTS = ("api", "relay", "worker")
+
+
+@dataclass
+class Stack:
+    """API, relay and worker processes sharing one set of settings."""
+
+    settings: Settings
+    log_dir: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.settings.api_host}:{self.settings.api_port}"
+
+    def start(self, part: str) -> None:
+        env = {**os.environ, **self.settings.as_env()}
+        log = open(self.log_dir / f"{part}.log", "ab")  # noqa: SIM115
+        self.processes[part] = subprocess.Popen(
+            [sys.executable, "-m", "infra.cli", part], env=env, stdout=log,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+
+    def kill(self, part: str) -> None:
+        """SIGKILL: no shutdown code runs, like a crash or an OOM kill."""
+        process = self.processes.pop(part)
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    raise RuntimeError(f"{name} exited: {self.tail(name)}")
+            try:
+                if httpx.get(f"{self.base_url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"stack not healthy in {timeout}s: {self.tail('api')}")
+
+    def tail(self, part: str, lines: int = 30) -> str:
+        path = self.log_dir / f"{part}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if \
+            path.exists() else ""

@@ -1,0 +1,190 @@
+"""Every bad request is a clear 4xx in the error format, and appends nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from infra.security import JwtTokens
+from tests.e2e.conftest import User
+from tests.e2e.stack import Stack
+
+
+def store_position(stack: Stack) -> int:
+    with psycopg.connect(stack.settings.postgres_conninfo) as conn:
+        row = conn.execute("SELECT COALESCE(MAX(notification_id), 0) FROM roost_events")\
+            .fetchone()
+    return int(row[0]) if row else 0
+
+
+@pytest.fixture
+def nothing_appended(stack: Stack) -> Iterator[None]:
+    before = store_position(stack)
+    yield
+    assert store_position(stack) == before, "a refused request appended events"
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None,
+                 field: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "details"}
+    assert isinstance(error["details"], dict) and error["message"]
+    if code:
+        assert error["code"] == code
+    if field:
+        assert field in error["details"]["fields"], error
+    return dict(error)
+
+
+@pytest.fixture
+def author(signup: Callable[..., User]) -> User:
+    return signup("bad")
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("x" * 281, "281 code points"),
+    ("", "empty"),
+    ("   \n\t ", "whitespace only"),
+    ("é" * 140 + "e\u0301" * 141, "281 after NFC"),
+])
+def test_post_text_rules(author: User, nothing_appended: None, text: str, reason: str) -> None:
+    assert_error(author.request("POST", "/api/posts", json={"text": text}), 422,
+                 "validation_failed", "text")
+
+
+def test_280_code_points_after_nfc_is_accepted(author: User) -> None:
+    text = "e\u0301" * 280  # 560 code points before NFC, 280 after
+    assert author.request("POST", "/api/posts", json={"text": text}).status_code == 201
+
+
+@pytest.mark.parametrize(("body", "status", "code"), [
+    (b"{not json", 400, "malformed_json"),
+    (b"[1, 2]", 400, "malformed_json"),
+    (b"", 400, "malformed_json"),
+    (b'"text"', 400, "malformed_json"),
+    (b'{"text": 5}', 422, "validation_failed"),
+    (b'{"text": null}', 422, "validation_failed"),
+    (b'{"text": "ok", "reply_to_id": 12}', 422, "validation_failed"),
+    (b'{"text": "ok", "reply_to_id": "abc"}', 422, "validation_failed"),
+    (b'{"text": "ok", "reply_to_id": "123"}', 422, "validation_failed"),
+])
+def test_malformed_and_mistyped_bodies(author: User, nothing_appended: None, body: bytes,
+                                       status: int, code: str) -> None:
+    response = author.request("POST", "/api/posts", content=body,
+                              headers={"Content-Type": "application/json"})
+    assert_error(response, status, code)
+
+
+def test_oversized_body(author: User, nothing_appended: None) -> None:
+    huge = b'{"text": "' + b"a" * 200_000 + b'"}'
+    assert_error(author.request("POST", "/api/posts", content=huge,
+                                headers={"Content-Type": "application/json"}),
+                 413, "body_too_large")
+
+
+@pytest.mark.parametrize("header", [None, "Bearer", "Bearer garbage", "Basic abc",
+                                    "Bearer " + "a.b.c"])
+def test_missing_or_garbage_token(client: httpx.Client, nothing_appended: None,
+                                  header: str | None) -> None:
+    headers = {"Authorization": header} if header else {}
+    assert_error(client.post("/api/posts", json={"text": "hi"}, headers=headers), 401)
+
+
+def test_expired_token(stack: Stack, author: User, client: httpx.Client,
+                       nothing_appended: None) -> None:
+    expired_settings = stack.settings.model_copy(update={"access_token_ttl_s": -10})
+    token = JwtTokens(expired_settings).access_token(int(author.id), author.username, "0" * 32)
+    response = client.post("/api/posts", json={"text": "hi"},
+                           headers={"Authorization": f"Bearer {token}"})
+    assert_error(response, 401, "token_expired")
+
+
+def test_unknown_account_and_self_follow(author: User, nothing_appended: None) -> None:
+    assert_error(author.request("POST", "/api/accounts/nobody_here_x/follow"), 404,
+                 "account_not_found")
+    assert_error(author.request("POST", f"/api/accounts/{author.username}/follow"), 422,
+                 "cannot_follow_self")
+    assert_error(author.client.get("/api/accounts/nobody_here_x"), 404)
+
+
+def test_cannot_delete_someone_elses_post(signup: Callable[..., User], stack: Stack) -> None:
+    owner, other = signup("own"), signup("oth")
+    post, _ = owner.post("mine")
+    before = store_position(stack)
+    assert_error(other.request("DELETE", f"/api/posts/{post['id']}"), 403, "not_author")
+    assert_error(other.request("DELETE", "/api/posts/99999999999"), 404)
+    assert_error(other.request("DELETE", "/api/posts/not-a-number"), 404)
+    assert_error(other.request("DELETE", f"/api/posts/{2**63}"), 404)
+    assert store_position(stack) == before
+    assert owner.client.get(f"/api/posts/{post['id']}").status_code == 200
+
+
+def test_duplicate_username_any_case_and_email(signup: Callable[..., User],
+                                               client: httpx.Client, stack: Stack) -> None:
+    taken = signup("dup")
+    before = store_position(stack)
+    again = client.post("/api/accounts", json={
+        "username": taken.username.upper(), "email": "fresh@example.com",
+        "password": "long enough"})
+    assert_error(again, 409, "username_taken")
+    email = client.post("/api/accounts", json={
+        "username": taken.username + "x", "email": f"{taken.username.upper()}@EXAMPLE.COM",
+        "password": "long enough"})
+    assert_error(email, 409, "email_taken")
+    assert store_position(stack) == before
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"username": "has space", "email": "a@example.com", "password": "long enough"},
+     "username"),
+    ({"username": "x" * 31, "email": "a@example.com", "password": "long enough"}, "username"),
+    ({"username": "me", "email": "a@example.com", "password": "long enough"}, "username"),
+    ({"username": "okname", "email": "not-an-email", "password": "long enough"}, "email"),
+    ({"username": "okname", "email": "a@example.com", "password": "short"}, "password"),
+    ({"username": "okname", "email": "a@example.com"}, "password"),
+    ({"username": 5, "email": "a@example.com", "password": "long enough"}, "username"),
+])
+def test_sign_up_validation(client: httpx.Client, nothing_appended: None,
+                            body: dict[str, Any], field: str) -> None:
+    assert_error(client.post("/api/accounts", json=body), 422, "validation_failed", field)
+
+
+def test_login_failures_do_not_reveal_accounts(author: User, client: httpx.Client) -> None:
+    wrong = client.post("/api/sessions", json={"login": author.username, "password": "nope1234"})
+    unknown = client.post("/api/sessions", json={"login": "ghost_zz", "password": "nope1234"})
+    assert assert_error(wrong, 401, "invalid_credentials")["message"] == \
+        assert_error(unknown, 401, "invalid_credentials")["message"]
+
+
+@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": -1}, {"limit": "ten"},
+                                    {"cursor": "garbage!"}, {"cursor": "djE6YWJj"}])
+def test_bad_paging(author: User, params: dict[str, Any]) -> None:
+    assert_error(author.home(**params), 422)
+
+
+def test_limit_is_clamped(author: User) -> None:
+    assert author.home(limit=1000).status_code == 200
+
+
+@pytest.mark.parametrize("value", ["-1", "abc", "1.5"])
+def test_bad_min_position(author: User, value: str) -> None:
+    response = author.request("GET", "/api/timelines/home",
+                              headers={"Roost-Min-Position": value})
+    assert_error(response, 422, "validation_failed", "Roost-Min-Position")
+
+
+def test_bad_profile_patch(author: User, nothing_appended: None) -> None:
+    assert_error(author.request("PATCH", "/api/accounts/me",
+                                json={"avatar_url": "http://insecure.example/a.png"}),
+                 422, "validation_failed", "avatar_url")
+    assert_error(author.request("PATCH", "/api/accounts/me", json={"bio": "b" * 501}),
+                 422, "validation_failed", "bio")
+
+
+def test_unknown_route_is_json_404(client: httpx.Client) -> None:
+    assert_error(client.get("/api/nothing-here"), 404, "not_found")
