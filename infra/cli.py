@@ -57,6 +57,17 @@ def up() -> None:
     raise typer.Exit(run_stack(Settings(), console))
 
 
+@app.command()
+def services() -> None:
+    """Make sure PostgreSQL and Redis answer, starting them if they do not."""
+    from pathlib import Path
+
+    from infra.supervisor import ensure_services
+
+    ensure_services(Settings(), console, Path(".roost"))
+    console.print("PostgreSQL and Redis answer")
+
+
 @projections_app.command("status")
 def projections_status() -> None:
     """Each projector's position and lag behind the event store."""

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -20,18 +21,14 @@ from infra.settings import Settings
 PARTS = ("api", "relay", "worker")
 
 
-def _ensure_postgres_and_redis(settings: Settings, console: Console, state: Path
-                               ) -> list[subprocess.Popen[bytes]]:
-    started = []
-    if not devstack.port_open(settings.postgres_host, settings.postgres_port):
-        console.print("PostgreSQL does not answer; starting a project-local one")
-        started.append(devstack.start_local_postgres(state / "postgres", settings.postgres_port))
+def ensure_services(settings: Settings, console: Console, state: Path
+                    ) -> list[Callable[[], None]]:
+    """PostgreSQL and Redis answer after this (started if they did not)."""
     redis_url = urlparse(settings.redis_url)
-    redis_host, redis_port = redis_url.hostname or "127.0.0.1", redis_url.port or 6379
-    if not devstack.port_open(redis_host, redis_port):
-        console.print("Redis does not answer; starting a project-local one")
-        started.append(devstack.start_local_redis(redis_port))
-    return started
+    return devstack.ensure_postgres_and_redis(
+        settings.postgres_host, settings.postgres_port, redis_url.hostname or "127.0.0.1",
+        redis_url.port or 6379, state, console.print,
+    )
 
 
 def _ensure_noida(settings: Settings, console: Console) -> list[subprocess.Popen[bytes]]:
@@ -67,8 +64,9 @@ def run_stack(settings: Settings, console: Console) -> int:
     state.mkdir(exist_ok=True)
     servers: list[subprocess.Popen[bytes]] = []
     parts: list[subprocess.Popen[bytes]] = []
+    stoppers: list[Callable[[], None]] = []
     try:
-        servers += _ensure_postgres_and_redis(settings, console, state)
+        stoppers += ensure_services(settings, console, state)
         servers += _ensure_noida(settings, console)
         migrate(settings)
         for part in PARTS:
@@ -96,3 +94,5 @@ def run_stack(settings: Settings, console: Console) -> int:
                 process.send_signal(signal.SIGINT)
         for process in reversed(parts + servers):
             devstack.stop(process)
+        for stop_server in reversed(stoppers):
+            stop_server()

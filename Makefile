@@ -1,0 +1,48 @@
+# Roost: two commands do everything on a fresh machine.
+#   make up    install, start every server and part of Roost, serve until Ctrl-C
+#   make test  install and run the whole suite (lint, types, unit, integration, e2e)
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: up test install lint typecheck unit integration e2e services bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+services: install
+	$(BIN)/roost services
+
+up: install
+	ROOST_RATE_LIMIT_MULTIPLIER=$${ROOST_RATE_LIMIT_MULTIPLIER:-10} $(BIN)/roost up
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy .
+
+unit: install
+	$(BIN)/pytest tests/unit -q
+
+integration: services
+	$(BIN)/pytest tests/integration -q
+
+e2e: services
+	$(BIN)/pytest tests/e2e -q
+
+test: lint typecheck services
+	$(BIN)/pytest tests -q -p no:cacheprovider
+
+bench: services
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .roost .mypy_cache .ruff_cache .pytest_cache
