@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from commands import accounts, follows, posts, sessions
+from commands import accounts, follows, interactions, moderation, posts, sessions
 from commands.context import CommandContext
 from commands.messages import (
     CreatePost,
@@ -16,6 +16,10 @@ from commands.messages import (
     RefreshSession,
     RegisterAccount,
     Result,
+    SetBlock,
+    SetLike,
+    SetMute,
+    SetRepost,
     Unfollow,
     UpdateProfile,
 )
@@ -32,6 +36,10 @@ COMMAND_HANDLERS: dict[type, Handler] = {
     DeletePost: posts.delete_post,
     Follow: follows.follow,
     Unfollow: follows.unfollow,
+    SetLike: interactions.set_like,
+    SetRepost: interactions.set_repost,
+    SetBlock: moderation.set_block,
+    SetMute: moderation.set_mute,
 }
 
 

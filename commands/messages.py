@@ -74,6 +74,36 @@ class Unfollow:
 
 
 @dataclass(frozen=True, slots=True)
+class SetLike:
+    """Like (``active``) or unlike a post."""
+
+    actor: Actor
+    post_id: int
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SetRepost:
+    actor: Actor
+    post_id: int
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SetBlock:
+    actor: Actor
+    username: str
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SetMute:
+    actor: Actor
+    username: str
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Result:
     """What a handler answers: the position of the event that made the current
     state (0 if none did) and the data the client should see."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from commands.context import CommandContext
+from commands.edges import ensure_not_blocked
 from commands.messages import CreatePost, DeletePost, Result
 from commands.views import post_view
 from domain.accounts import Account
@@ -36,12 +37,16 @@ def create_post(cmd: CreatePost, ctx: CommandContext) -> Result:
     problems: dict[str, str] = {}
     if problem := post_text_problem(text):
         problems["text"] = problem
-    if cmd.reply_to_id is not None and _existing_post(ctx, cmd.reply_to_id) is None:
-        problems["reply_to_id"] = "refers to a post that does not exist or was deleted"
-    if cmd.quote_of_id is not None and _existing_post(ctx, cmd.quote_of_id) is None:
-        problems["quote_of_id"] = "refers to a post that does not exist or was deleted"
+    targets = {"reply_to_id": cmd.reply_to_id, "quote_of_id": cmd.quote_of_id}
+    referenced = {field: _existing_post(ctx, post_id) for field, post_id in targets.items()}
+    for field, post_id in targets.items():
+        if post_id is not None and referenced[field] is None:
+            problems[field] = "refers to a post that does not exist or was deleted"
     if problems:
         raise ValidationFailed(problems)
+    for target in referenced.values():
+        if target is not None:
+            ensure_not_blocked(ctx, cmd.actor.account_id, target.author_id)
     post = Post(
         post_id=ctx.ids.next_id(),
         author_id=cmd.actor.account_id,

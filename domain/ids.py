@@ -80,3 +80,19 @@ def post_uuid(post_id: int) -> UUID:
 
 def follow_uuid(follower_id: int, followee_id: int) -> UUID:
     return _named("follows", f"{follower_id}:{followee_id}")
+
+
+def like_uuid(account_id: int, post_id: int) -> UUID:
+    return _named("likes", f"{account_id}:{post_id}")
+
+
+def repost_uuid(account_id: int, post_id: int) -> UUID:
+    return _named("reposts", f"{account_id}:{post_id}")
+
+
+def block_uuid(blocker_id: int, blocked_id: int) -> UUID:
+    return _named("blocks", f"{blocker_id}:{blocked_id}")
+
+
+def mute_uuid(muter_id: int, muted_id: int) -> UUID:
+    return _named("mutes", f"{muter_id}:{muted_id}")

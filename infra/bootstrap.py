@@ -16,6 +16,7 @@ from domain.ids import SnowflakeGenerator
 from infra.database import AsyncPool, open_pool
 from infra.eventlog import max_position, read_envelopes
 from infra.metrics import PROJECTED_EVENTS
+from infra.post_cache import RedisPostCache
 from infra.redis_keys import RedisKeys
 from infra.security import Argon2Passwords, JwtTokens, RedisRevocations
 from infra.settings import Settings
@@ -65,10 +66,11 @@ async def build_projections(settings: Settings) -> ProjectionServices:
     client = build_async_redis(settings)
     keys = RedisKeys(settings.redis_prefix)
     projectors: dict[str, Projector] = {
-        "read_models": ReadModelProjector(pool),
+        "read_models": ReadModelProjector(pool, RedisPostCache(client, keys)),
         "timelines": TimelineProjector(
             client, keys, max_entries=settings.timeline_max_entries,
             backfill=settings.follow_backfill, batch=settings.fanout_batch,
+            celebrity_threshold=settings.celebrity_threshold,
         ),
     }
     return ProjectionServices(pool, client, projectors, PostgresParkingLot(pool))

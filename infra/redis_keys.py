@@ -1,10 +1,15 @@
-"""The Redis key layout, shared by the timeline projector and the queries.
+"""The Redis key layout, shared by the projectors and the queries.
 
-Home timelines are sorted sets whose members are post ids zero-padded to 19
+Timelines are sorted sets whose members are item ids zero-padded to 19
 digits, all with score 0. Redis orders equal-score members lexically, and
 for equal-width decimals lexical order is numeric order, so ordering and
 cursor paging (``ZRANGE ... BYLEX REV``) are exact for all 63-bit ids; a
-double score could not hold such an id exactly.
+double score could not hold such an id exactly. A repost's member is its own
+id, a colon and the original's id (``<repost>:<original>``): it sorts by the
+repost's id and names what to show.
+
+Per-account keys carry the account id as a hash tag (``{42}``) so that a
+reader's timeline and its index live in one Redis Cluster slot.
 """
 
 from __future__ import annotations
@@ -12,14 +17,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ID_WIDTH = 19
+SENTINEL = "0" * ID_WIDTH
+"""Marks a timeline as kept (a reader is active) even while it has no items."""
 
 
-def member(post_id: int) -> str:
-    return f"{post_id:0{ID_WIDTH}d}"
+def member(item_id: int, original_id: int | None = None) -> str:
+    padded = f"{item_id:0{ID_WIDTH}d}"
+    return padded if original_id is None else f"{padded}:{original_id:0{ID_WIDTH}d}"
 
 
-def post_id_of(member_: str | bytes) -> int:
-    return int(member_)
+def parse_member(raw: str | bytes) -> tuple[int, int | None]:
+    """``(item_id, original_id)``; ``original_id`` is ``None`` for a post itself."""
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    item, _, original = text.partition(":")
+    return int(item), (int(original) if original else None)
+
+
+def post_id_of(raw: str | bytes) -> int:
+    return parse_member(raw)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +44,38 @@ class RedisKeys:
     prefix: str
 
     def home(self, account_id: int) -> str:
-        return f"{self.prefix}home:{account_id}"
+        return f"{self.prefix}home:{{{account_id}}}"
+
+    def home_index(self, account_id: int) -> str:
+        """Original post id -> the member showing it in ``home`` (one item per post)."""
+        return f"{self.prefix}homeidx:{{{account_id}}}"
 
     def authored(self, account_id: int) -> str:
-        """The author's most recent posts (the source of follow backfill)."""
-        return f"{self.prefix}authored:{account_id}"
+        """The account's most recent posts and reposts (backfill and celebrity pulls)."""
+        return f"{self.prefix}authored:{{{account_id}}}"
 
     def followers(self, account_id: int) -> str:
-        return f"{self.prefix}followers:{account_id}"
+        return f"{self.prefix}followers:{{{account_id}}}"
+
+    def following(self, account_id: int) -> str:
+        return f"{self.prefix}following:{{{account_id}}}"
+
+    def celebrities(self) -> str:
+        """Accounts above the celebrity threshold: pulled at read time, never pushed."""
+        return f"{self.prefix}celebrities"
+
+    def celebrity_since(self, account_id: int) -> str:
+        return f"{self.prefix}celebsince:{{{account_id}}}"
+
+    def reposts_of(self, post_id: int) -> str:
+        """Reposter id -> repost member, to take reposts away when a post is deleted."""
+        return f"{self.prefix}repostsof:{{{post_id}}}"
+
+    def post(self, post_id: int) -> str:
+        return f"{self.prefix}post:{{{post_id}}}"
+
+    def post_counts(self, post_id: int) -> str:
+        return f"{self.prefix}postcounts:{{{post_id}}}"
 
     def projection_position(self, name: str) -> str:
         return f"{self.prefix}projection:{name}:position"
@@ -46,4 +85,6 @@ class RedisKeys:
 
     def timeline_patterns(self) -> tuple[str, ...]:
         """Everything the timeline projector owns (for a rebuild)."""
-        return (f"{self.prefix}home:*", f"{self.prefix}authored:*", f"{self.prefix}followers:*")
+        kinds = ("home", "homeidx", "authored", "followers", "following", "celebsince",
+                 "repostsof")
+        return (*(f"{self.prefix}{kind}:*" for kind in kinds), self.celebrities())

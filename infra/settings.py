@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     argon2_parallelism: int = 4
 
     # Timelines.
+    celebrity_threshold: int = 10_000
+    active_days: float = 7.0
     timeline_max_entries: int = 800
     follow_backfill: int = 100
     fanout_batch: int = 1000
@@ -106,8 +108,8 @@ class Settings(BaseSettings):
         default="10/900", pattern=r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}$")
     rate_limit_login_failures_ip: str = Field(
         default="50/900", pattern=r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}$")
-    # Scales every count; 0 (the default) means 10 in development (`make up`), 1 elsewhere.
-    rate_limit_multiplier: float = Field(default=0.0, ge=0, le=1_000_000)
+    # Scales every count; `make up` runs with 10 (ROOST_RATE_LIMIT_MULTIPLIER).
+    rate_limit_multiplier: float = Field(default=1.0, gt=0, le=1_000_000)
     # Take the client address from X-Forwarded-For: only behind a proxy you run.
     trust_forwarded_for: bool = False
     # --- end of rate limits ------------------------------------------------------

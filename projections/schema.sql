@@ -67,3 +67,52 @@ CREATE TABLE IF NOT EXISTS rm_posts (
 );
 CREATE INDEX IF NOT EXISTS rm_posts_author_idx
     ON rm_posts (author_id, id DESC) WHERE deleted_at IS NULL;
+
+-- The social core: interaction counts on posts, and edge tables.
+ALTER TABLE rm_posts ADD COLUMN IF NOT EXISTS likes_count int NOT NULL DEFAULT 0;
+ALTER TABLE rm_posts ADD COLUMN IF NOT EXISTS replies_count int NOT NULL DEFAULT 0;
+ALTER TABLE rm_posts ADD COLUMN IF NOT EXISTS reposts_count int NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS rm_posts_reply_idx ON rm_posts (reply_to_id, id) WHERE reply_to_id IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS rm_likes (
+    account_id  bigint NOT NULL,
+    post_id     bigint NOT NULL,
+    active      boolean NOT NULL,
+    version     int NOT NULL,
+    position    bigint NOT NULL,
+    since       timestamptz NOT NULL,
+    PRIMARY KEY (account_id, post_id)
+);
+
+CREATE TABLE IF NOT EXISTS rm_reposts (
+    account_id  bigint NOT NULL,
+    post_id     bigint NOT NULL,
+    repost_id   bigint NOT NULL,
+    active      boolean NOT NULL,
+    version     int NOT NULL,
+    position    bigint NOT NULL,
+    since       timestamptz NOT NULL,
+    PRIMARY KEY (account_id, post_id)
+);
+CREATE INDEX IF NOT EXISTS rm_reposts_repost_idx ON rm_reposts (repost_id);
+
+CREATE TABLE IF NOT EXISTS rm_blocks (
+    blocker_id  bigint NOT NULL,
+    blocked_id  bigint NOT NULL,
+    active      boolean NOT NULL,
+    version     int NOT NULL,
+    position    bigint NOT NULL,
+    since       timestamptz NOT NULL,
+    PRIMARY KEY (blocker_id, blocked_id)
+);
+CREATE INDEX IF NOT EXISTS rm_blocks_blocked_idx ON rm_blocks (blocked_id) WHERE active;
+
+CREATE TABLE IF NOT EXISTS rm_mutes (
+    muter_id    bigint NOT NULL,
+    muted_id    bigint NOT NULL,
+    active      boolean NOT NULL,
+    version     int NOT NULL,
+    position    bigint NOT NULL,
+    since       timestamptz NOT NULL,
+    PRIMARY KEY (muter_id, muted_id)
+);

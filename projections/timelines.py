@@ -1,18 +1,30 @@
-"""Redis home timelines, by fan-out on write.
+"""Redis home timelines: hybrid fan-out on write.
 
-The projector keeps its own follower sets and per-author recent posts in
-Redis, fed by the same ordered event stream, so fan-out never races another
-projection. Every write is a set operation (``ZADD``/``ZREM``/``SADD``/
-``SREM`` of fixed members), so applying an event twice changes nothing.
+The projector keeps, from the same ordered event stream, everything fan-out
+needs: follower and following sets, each account's recent posts and reposts
+(``authored``), which accounts are celebrities, and who reposted what. So
+fan-out never races another projection. Every write is a set operation of
+fixed members, so applying an event twice changes nothing.
+
+Fan-out rules:
+
+* a post or repost goes to its author's own timeline and, unless the author
+  has more than ``celebrity_threshold`` followers, to every follower's;
+  celebrities' posts are merged in at read time instead;
+* only kept timelines (readers active within the active window) receive
+  pushes; an absent timeline is rebuilt from the read models on the next read;
+* following backfills the followee's recent items, unfollowing removes them;
+* an author falling back below the threshold has the posts made while a
+  celebrity pushed to every follower, so no timeline is left with a hole;
+* deleting a post removes it and every repost of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from redis.asyncio import Redis
 
-from infra.redis_keys import RedisKeys, member
+from infra.redis_keys import SENTINEL, RedisKeys, member
+from infra.timeline_store import Item, RedisTimelineStore
 from projections.envelope import EventEnvelope
 
 NAME = "timelines"
@@ -23,13 +35,15 @@ class TimelineProjector:
 
     def __init__(
         self, redis: Redis, keys: RedisKeys, max_entries: int = 800, backfill: int = 100,
-        batch: int = 1000,
+        batch: int = 1000, celebrity_threshold: int = 10_000,
     ) -> None:
         self.redis = redis
         self.keys = keys
         self.max_entries = max_entries
         self.backfill = backfill
         self.batch = batch
+        self.celebrity_threshold = celebrity_threshold
+        self.store = RedisTimelineStore(redis, keys, max_entries, batch)
 
     async def position(self) -> int:
         value = await self.redis.get(self.keys.projection_position(self.name))
@@ -44,22 +58,26 @@ class TimelineProjector:
     async def replay(self, event: EventEnvelope) -> None:
         """The event's writes alone (idempotent), without touching the position."""
         p = event.payload
-        if event.type == "PostCreated":
-            await self._post_created(p["author_id"], p["post_id"])
-        elif event.type == "PostDeleted":
-            await self._post_deleted(p["author_id"], p["post_id"])
-        elif event.type in ("Followed", "Refollowed"):
-            await self._followed(p["follower_id"], p["followee_id"])
-        elif event.type == "Unfollowed":
-            await self._unfollowed(p["follower_id"], p["followee_id"])
+        match event.type:
+            case "PostCreated":
+                await self._publish(p["author_id"], (member(p["post_id"]), ""))
+            case "PostDeleted":
+                await self._post_deleted(p["author_id"], p["post_id"])
+            case "Reposted" | "Rereposted":
+                await self._reposted(p["account_id"], p["post_id"], p["repost_id"])
+            case "Unreposted":
+                await self._unreposted(p["account_id"], p["post_id"], p["repost_id"])
+            case "Followed" | "Refollowed":
+                await self._followed(p["follower_id"], p["followee_id"])
+            case "Unfollowed":
+                await self._unfollowed(p["follower_id"], p["followee_id"])
 
     async def advance(self, position: int) -> None:
-        key = self.keys.projection_position(self.name)
         # Only ever forward: GET-compare-SET in one script.
         await self.redis.eval(
             "local c = tonumber(redis.call('GET', KEYS[1]) or '0') "
             "if tonumber(ARGV[1]) > c then redis.call('SET', KEYS[1], ARGV[1]) end",
-            1, key, position,
+            1, self.keys.projection_position(self.name), position,
         )
 
     async def reset(self) -> None:
@@ -74,64 +92,106 @@ class TimelineProjector:
                 await self.redis.unlink(*batch)
         await self.redis.unlink(self.keys.projection_position(self.name))
 
-    async def _audience(self, author_id: int) -> list[int]:
-        followers = await self.redis.smembers(self.keys.followers(author_id))
-        return [author_id, *(int(f) for f in followers)]
+    # -- helpers ---------------------------------------------------------
 
-    async def _post_created(self, author_id: int, post_id: int) -> None:
-        m = member(post_id)
-        await self._push(self.keys.authored(author_id), m)
-        await self._fan_out(await self._audience(author_id), m)
+    async def _followers(self, account_id: int) -> list[int]:
+        return [int(f) for f in await self.redis.smembers(self.keys.followers(account_id))]
 
-    async def _push(self, key: str, m: str) -> None:
+    async def _is_celebrity(self, account_id: int) -> bool:
+        return bool(await self.redis.sismember(self.keys.celebrities(), str(account_id)))
+
+    async def _audience(self, author_id: int, *, pushed_only: bool) -> list[int]:
+        """Whose timelines an author's item goes to (``pushed_only``) or may be in."""
+        if pushed_only and await self._is_celebrity(author_id):
+            return [author_id]
+        return [author_id, *await self._followers(author_id)]
+
+    async def _add_authored(self, author_id: int, item: str) -> None:
+        key = self.keys.authored(author_id)
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(key, {m: 0})
+            pipe.zadd(key, {item: 0})
             pipe.zremrangebyrank(key, 0, -(self.max_entries + 1))
             await pipe.execute()
 
-    async def _fan_out(self, readers: Iterable[int], m: str) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        pending = 0
-        for reader in readers:
-            home = self.keys.home(reader)
-            pipe.zadd(home, {m: 0})
-            pipe.zremrangebyrank(home, 0, -(self.max_entries + 1))
-            pending += 1
-            if pending >= self.batch:
-                await pipe.execute()
-                pending = 0
-        if pending:
-            await pipe.execute()
+    async def _recent_authored(self, account_id: int, count: int, after: str = "-"
+                               ) -> list[Item]:
+        raw = await self.redis.zrange(self.keys.authored(account_id), "+", after, desc=True,
+                                      bylex=True, offset=0, num=count)
+        return [_item(m) for m in raw if isinstance(m, bytes | str)]
+
+    # -- events ----------------------------------------------------------
+
+    async def _publish(self, author_id: int, item: Item) -> None:
+        await self._add_authored(author_id, item[0])
+        await self.store.push(await self._audience(author_id, pushed_only=True), [item])
+
+    async def _withdraw(self, author_id: int, item: Item) -> None:
+        await self.redis.zrem(self.keys.authored(author_id), item[0])
+        await self.store.remove(await self._audience(author_id, pushed_only=False), [item])
 
     async def _post_deleted(self, author_id: int, post_id: int) -> None:
-        m = member(post_id)
-        readers = await self._audience(author_id)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.zrem(self.keys.authored(author_id), m)
-        for index, reader in enumerate(readers, start=1):
-            pipe.zrem(self.keys.home(reader), m)
-            if index % self.batch == 0:
-                await pipe.execute()
-        await pipe.execute()
+        await self._withdraw(author_id, (member(post_id), ""))
+        reposts_key = self.keys.reposts_of(post_id)
+        for reposter, repost_member in (await self.redis.hgetall(reposts_key)).items():
+            await self._withdraw(int(reposter), (_text(repost_member), member(post_id)))
+        await self.redis.unlink(reposts_key)
+
+    async def _reposted(self, account_id: int, post_id: int, repost_id: int) -> None:
+        item = (member(repost_id, post_id), member(post_id))
+        await self.redis.hset(self.keys.reposts_of(post_id), str(account_id), item[0])
+        await self._publish(account_id, item)
+
+    async def _unreposted(self, account_id: int, post_id: int, repost_id: int) -> None:
+        await self.redis.hdel(self.keys.reposts_of(post_id), str(account_id))
+        await self._withdraw(account_id, (member(repost_id, post_id), member(post_id)))
 
     async def _followed(self, follower_id: int, followee_id: int) -> None:
-        recent = await self.redis.zrange(
-            self.keys.authored(followee_id), "+", "-", desc=True, bylex=True,
-            offset=0, num=self.backfill,
-        )
-        members = [m.decode() if isinstance(m, bytes) else str(m) for m in recent]
-        home = self.keys.home(follower_id)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.sadd(self.keys.followers(followee_id), follower_id)
-            if members:
-                pipe.zadd(home, dict.fromkeys(members, 0))
-                pipe.zremrangebyrank(home, 0, -(self.max_entries + 1))
-            await pipe.execute()
+            pipe.sadd(self.keys.following(follower_id), followee_id)
+            pipe.scard(self.keys.followers(followee_id))
+            _, _, followers = await pipe.execute()
+        if followers > self.celebrity_threshold and not await self._is_celebrity(followee_id):
+            await self._promote(followee_id)
+        if not await self._is_celebrity(followee_id):
+            recent = await self._recent_authored(followee_id, self.backfill)
+            await self.store.push([follower_id], recent)
 
     async def _unfollowed(self, follower_id: int, followee_id: int) -> None:
-        authored = await self.redis.zrange(self.keys.authored(followee_id), 0, -1)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.srem(self.keys.followers(followee_id), follower_id)
-            if authored:
-                pipe.zrem(self.keys.home(follower_id), *authored)
+            pipe.srem(self.keys.following(follower_id), followee_id)
+            pipe.scard(self.keys.followers(followee_id))
+            _, _, followers = await pipe.execute()
+        authored = await self._recent_authored(followee_id, self.max_entries)
+        await self.store.remove([follower_id], authored)
+        if followers <= self.celebrity_threshold and await self._is_celebrity(followee_id):
+            await self._demote(followee_id)
+
+    async def _promote(self, account_id: int) -> None:
+        newest = await self._recent_authored(account_id, 1)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self.keys.celebrity_since(account_id), newest[0][0] if newest else SENTINEL)
+            pipe.sadd(self.keys.celebrities(), str(account_id))
             await pipe.execute()
+
+    async def _demote(self, account_id: int) -> None:
+        """Push what was only pulled while a celebrity, then resume pushing."""
+        since = await self.redis.get(self.keys.celebrity_since(account_id))
+        after = f"({_text(since)}" if since else "-"
+        missed = await self._recent_authored(account_id, self.max_entries, after)
+        await self.store.push(await self._followers(account_id), missed)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.srem(self.keys.celebrities(), str(account_id))
+            pipe.unlink(self.keys.celebrity_since(account_id))
+            await pipe.execute()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _item(raw: bytes | str) -> Item:
+    text = _text(raw)
+    _, _, original = text.partition(":")
+    return (text, original)

@@ -8,9 +8,14 @@ from domain.errors import NotFound
 from queries.context import QueryContext
 from queries.cursors import decode_int_cursor, encode_cursor
 from queries.shapes import ACCOUNT_COLUMNS, account_shape, page
+from queries.visibility import hidden_for
 
 _BY_USERNAME = f"SELECT {ACCOUNT_COLUMNS} FROM rm_accounts a WHERE a.username_lower = %s"  # noqa: S608
 _BY_ID = f"SELECT {ACCOUNT_COLUMNS} FROM rm_accounts a WHERE a.id = %s"  # noqa: S608
+
+
+def _no_account(username: str) -> NotFound:
+    return NotFound(f"no account named {username!r}", code="account_not_found")
 
 
 async def account_id_by_username(ctx: QueryContext, username: str) -> int:
@@ -20,16 +25,27 @@ async def account_id_by_username(ctx: QueryContext, username: str) -> int:
         )
         row = await cur.fetchone()
     if row is None:
-        raise NotFound(f"no account named {username!r}", code="account_not_found")
+        raise _no_account(username)
     return int(row[0])
 
 
+async def visible_account_id(ctx: QueryContext, username: str, reader_id: int | None) -> int:
+    """The account's id, or 404 when it and the reader block each other."""
+    account_id = await account_id_by_username(ctx, username)
+    if reader_id is not None:
+        async with ctx.pool.connection() as conn:
+            if account_id in (await hidden_for(conn, reader_id)).blocked:
+                raise _no_account(username)
+    return account_id
+
+
 async def get_account(ctx: QueryContext, username: str) -> dict[str, Any]:
+    """A public profile (shown even across a block, so the block itself is visible)."""
     async with ctx.pool.connection() as conn:
         cur = await conn.execute(_BY_USERNAME, (username.lower(),))
         row = await cur.fetchone()
     if row is None:
-        raise NotFound(f"no account named {username!r}", code="account_not_found")
+        raise _no_account(username)
     return account_shape(row)
 
 
@@ -45,44 +61,55 @@ _FOLLOWERS = (
     f"SELECT {ACCOUNT_COLUMNS}, f.position FROM rm_follows f "  # noqa: S608
     "JOIN rm_accounts a ON a.id = f.follower_id "
     "WHERE f.followee_id = %s AND f.active AND f.position < %s "
-    "ORDER BY f.position DESC LIMIT %s"
+    "AND a.id <> ALL(%s) ORDER BY f.position DESC LIMIT %s"
 )
 _FOLLOWING = (
     f"SELECT {ACCOUNT_COLUMNS}, f.position FROM rm_follows f "  # noqa: S608
     "JOIN rm_accounts a ON a.id = f.followee_id "
     "WHERE f.follower_id = %s AND f.active AND f.position < %s "
-    "ORDER BY f.position DESC LIMIT %s"
+    "AND a.id <> ALL(%s) ORDER BY f.position DESC LIMIT %s"
 )
 
 
 async def follow_list(
-    ctx: QueryContext, username: str, direction: str, cursor: str | None, limit: int
+    ctx: QueryContext, username: str, direction: str, reader_id: int | None,
+    cursor: str | None, limit: int,
 ) -> dict[str, Any]:
-    """Followers or followings, newest follow first."""
-    account_id = await account_id_by_username(ctx, username)
+    """Followers or followings, newest follow first, without accounts the reader blocks."""
+    account_id = await visible_account_id(ctx, username, reader_id)
     before = decode_int_cursor(cursor) or 2**63 - 1
     query = _FOLLOWERS if direction == "followers" else _FOLLOWING
     async with ctx.pool.connection() as conn:
-        cur = await conn.execute(query, (account_id, before, limit + 1))
+        hidden = sorted((await hidden_for(conn, reader_id)).blocked)
+        cur = await conn.execute(query, (account_id, before, hidden, limit + 1))
         rows = await cur.fetchall()
     items = [account_shape(row) for row in rows[:limit]]
     next_cursor = encode_cursor(rows[limit - 1][10]) if len(rows) > limit else None
     return page(items, next_cursor)
 
 
+_EDGES = (
+    "SELECT 'follow', follower_id, followee_id FROM rm_follows WHERE active AND "
+    "((follower_id = %(r)s AND followee_id = %(o)s) OR (follower_id = %(o)s AND "
+    "followee_id = %(r)s)) "
+    "UNION ALL SELECT 'block', blocker_id, blocked_id FROM rm_blocks WHERE active AND "
+    "((blocker_id = %(r)s AND blocked_id = %(o)s) OR (blocker_id = %(o)s AND "
+    "blocked_id = %(r)s)) "
+    "UNION ALL SELECT 'mute', muter_id, muted_id FROM rm_mutes WHERE active AND "
+    "muter_id = %(r)s AND muted_id = %(o)s"
+)
+
+
 async def relationship(ctx: QueryContext, reader_id: int, username: str) -> dict[str, Any]:
-    other_id = await account_id_by_username(ctx, username)
+    """How the reader and ``username`` relate; a mute is visible only to the muter."""
+    other = await account_id_by_username(ctx, username)
     async with ctx.pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT follower_id FROM rm_follows WHERE active AND "
-            "((follower_id = %s AND followee_id = %s) OR (follower_id = %s AND followee_id = %s))",
-            (reader_id, other_id, other_id, reader_id),
-        )
-        followers = {int(row[0]) for row in await cur.fetchall()}
+        cur = await conn.execute(_EDGES, {"r": reader_id, "o": other})
+        edges = {(kind, int(a), int(b)) for kind, a, b in await cur.fetchall()}
     return {
-        "following": reader_id in followers,
-        "followed_by": other_id in followers,
-        "blocking": False,
-        "blocked_by": False,
-        "muting": False,
+        "following": ("follow", reader_id, other) in edges,
+        "followed_by": ("follow", other, reader_id) in edges,
+        "blocking": ("block", reader_id, other) in edges,
+        "blocked_by": ("block", other, reader_id) in edges,
+        "muting": ("mute", reader_id, other) in edges,
     }

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
+from infra.post_cache import RedisPostCache
 from infra.redis_keys import RedisKeys
+from infra.timeline_store import RedisTimelineStore
+
+
+@dataclass(frozen=True, slots=True)
+class TimelinePolicy:
+    max_entries: int = 800
+    active_ttl_s: int = 7 * 24 * 3600
+    rebuild_wait_s: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,3 +26,6 @@ class QueryContext:
     pool: AsyncConnectionPool[AsyncConnection[TupleRow]]
     redis: Redis
     keys: RedisKeys
+    post_cache: RedisPostCache | None = None
+    timelines: RedisTimelineStore | None = None
+    policy: TimelinePolicy = field(default_factory=TimelinePolicy)

@@ -1,54 +1,72 @@
-"""Posts: one post, an account's posts, and hydrating ids into posts."""
+"""Posts: one post, an account's posts, and a reply thread."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from domain.errors import NotFound
-from queries.accounts import account_id_by_username
+from queries.accounts import visible_account_id
 from queries.context import QueryContext
 from queries.cursors import decode_int_cursor, encode_cursor
-from queries.shapes import ACCOUNT_COLUMNS, POST_COLUMNS, account_shape, page, post_shape
+from queries.hydration import hydrate
+from queries.shapes import page
 
-_WITH_AUTHOR = (
-    f"SELECT {POST_COLUMNS}, {ACCOUNT_COLUMNS} FROM rm_posts p "  # noqa: S608
-    "JOIN rm_accounts a ON a.id = p.author_id WHERE p.deleted_at IS NULL "
+MAX_THREAD = 1000
+
+_ANCESTORS = (
+    "WITH RECURSIVE up(id, reply_to_id, depth) AS ("
+    " SELECT id, reply_to_id, 0 FROM rm_posts WHERE id = %(id)s"
+    " UNION ALL SELECT p.id, p.reply_to_id, up.depth + 1 FROM rm_posts p"
+    " JOIN up ON p.id = up.reply_to_id WHERE up.depth < %(max)s)"
+    " SELECT id FROM up WHERE depth > 0 ORDER BY depth DESC"
+)
+_DESCENDANTS = (
+    "WITH RECURSIVE down(id, path) AS ("
+    " SELECT id, ARRAY[id] FROM rm_posts WHERE reply_to_id = %(id)s"
+    " UNION ALL SELECT p.id, down.path || p.id FROM rm_posts p"
+    " JOIN down ON p.reply_to_id = down.id WHERE cardinality(down.path) < %(max)s)"
+    " SELECT id FROM down ORDER BY path LIMIT %(max)s"
 )
 
 
-def _shape(row: tuple[Any, ...]) -> dict[str, Any]:
-    return post_shape(row[:7], account_shape(row[7:]))
-
-
-async def hydrate(ctx: QueryContext, post_ids: list[int]) -> list[dict[str, Any]]:
-    """The live posts among ``post_ids``, in the given order, in one query."""
-    if not post_ids:
-        return []
-    async with ctx.pool.connection() as conn:
-        cur = await conn.execute(_WITH_AUTHOR + "AND p.id = ANY(%s)", (post_ids,))
-        rows = await cur.fetchall()
-    by_id = {int(row[0]): _shape(row) for row in rows}
-    return [by_id[i] for i in post_ids if i in by_id]
-
-
-async def get_post(ctx: QueryContext, post_id: int) -> dict[str, Any]:
-    posts = await hydrate(ctx, [post_id])
+async def get_post(ctx: QueryContext, post_id: int, reader_id: int | None) -> dict[str, Any]:
+    posts = await hydrate(ctx, [(post_id, None)], reader_id)
     if not posts:
         raise NotFound("post not found", code="post_not_found")
     return posts[0]
 
 
 async def account_posts(
-    ctx: QueryContext, username: str, cursor: str | None, limit: int
+    ctx: QueryContext, username: str, reader_id: int | None, cursor: str | None, limit: int
 ) -> dict[str, Any]:
-    author_id = await account_id_by_username(ctx, username)
+    """An account's own posts, newest first (hidden entirely from a blocked reader)."""
+    author_id = await visible_account_id(ctx, username, reader_id)
     before = decode_int_cursor(cursor) or 2**63 - 1
     async with ctx.pool.connection() as conn:
         cur = await conn.execute(
-            _WITH_AUTHOR + "AND p.author_id = %s AND p.id < %s ORDER BY p.id DESC LIMIT %s",
+            "SELECT id FROM rm_posts WHERE author_id = %s AND deleted_at IS NULL AND id < %s "
+            "ORDER BY id DESC LIMIT %s",
             (author_id, before, limit + 1),
         )
-        rows = await cur.fetchall()
-    items = [_shape(row) for row in rows[:limit]]
-    next_cursor = encode_cursor(items[-1]["id"]) if len(rows) > limit else None
+        ids = [int(row[0]) for row in await cur.fetchall()]
+    items = await hydrate(ctx, [(i, None) for i in ids[:limit]], reader_id)
+    next_cursor = encode_cursor(ids[limit - 1]) if len(ids) > limit else None
     return page(items, next_cursor)
+
+
+async def thread(ctx: QueryContext, post_id: int, reader_id: int | None) -> dict[str, Any]:
+    """Ancestors root first; descendants depth-first, oldest first among siblings.
+
+    Deleted posts and posts the reader must not see are left out, while the
+    replies beneath them stay.
+    """
+    await get_post(ctx, post_id, reader_id)
+    async with ctx.pool.connection() as conn:
+        up = await conn.execute(_ANCESTORS, {"id": post_id, "max": MAX_THREAD})
+        ancestors = [int(row[0]) for row in await up.fetchall()]
+        down = await conn.execute(_DESCENDANTS, {"id": post_id, "max": MAX_THREAD})
+        descendants = [int(row[0]) for row in await down.fetchall()]
+    return {
+        "ancestors": await hydrate(ctx, [(i, None) for i in ancestors], reader_id),
+        "descendants": await hydrate(ctx, [(i, None) for i in descendants], reader_id),
+    }

@@ -1,26 +1,132 @@
-"""The home timeline: post ids from Redis, hydrated from the read models."""
+"""The home timeline: pushed items merged with celebrities' posts, pulled at read time.
+
+Each page merges the reader's kept timeline with the recent items of the
+celebrities the reader follows, every source read below the same cursor, so
+the order is exact and nothing is skipped or repeated between pages. A
+reader whose timeline is not kept (away longer than the active window, or
+never seen) gets it rebuilt from the read models first.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from infra.redis_keys import member, post_id_of
+from prometheus_client import Histogram
+
+from infra.redis_keys import SENTINEL, member, parse_member
 from queries.context import QueryContext
 from queries.cursors import decode_int_cursor, encode_cursor
-from queries.posts import hydrate
+from queries.hydration import TimelineItem, hydrate
+from queries.positions import wait_for_position
 from queries.shapes import page
+
+MAX_ROUNDS = 5
+REBUILD_SECONDS = Histogram(
+    "roost_timeline_rebuild_seconds", "Time to rebuild a returning reader's home timeline",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+_REBUILD_SQL = (
+    "WITH authors AS ("
+    " SELECT followee_id AS id FROM rm_follows WHERE follower_id = %(r)s AND active"
+    " AND followee_id <> ALL(%(celebs)s) UNION SELECT %(r)s) "
+    "(SELECT p.id, NULL::bigint FROM rm_posts p JOIN authors a ON p.author_id = a.id"
+    " WHERE p.deleted_at IS NULL ORDER BY p.id DESC LIMIT %(n)s) "
+    "UNION ALL "
+    "(SELECT r.repost_id, r.post_id FROM rm_reposts r JOIN authors a ON r.account_id = a.id"
+    " WHERE r.active ORDER BY r.repost_id DESC LIMIT %(n)s)"
+)
+
+
+async def followed_celebrities(ctx: QueryContext, reader_id: int) -> list[int]:
+    celebrities = [int(c) for c in await ctx.redis.smembers(ctx.keys.celebrities())]
+    if not celebrities:
+        return []
+    follows = await ctx.redis.smismember(ctx.keys.following(reader_id), celebrities)
+    return [c for c, followed in zip(celebrities, follows, strict=True) if followed]
+
+
+async def keep_timeline(ctx: QueryContext, reader_id: int) -> None:
+    """Mark the reader active; rebuild the timeline if it is not kept."""
+    ttl = ctx.policy.active_ttl_s
+    async with ctx.redis.pipeline(transaction=False) as pipe:
+        pipe.expire(ctx.keys.home(reader_id), ttl)
+        pipe.expire(ctx.keys.home_index(reader_id), ttl)
+        kept, _ = await pipe.execute()
+    if not kept:
+        await rebuild_timeline(ctx, reader_id)
+
+
+async def rebuild_timeline(ctx: QueryContext, reader_id: int) -> None:
+    """Fill a timeline from the read models without losing concurrent pushes.
+
+    The timeline is marked kept first, so pushes from then on land in it;
+    then the read models are awaited up to where the timeline projector was
+    at that moment, so everything pushed before is in what is read back.
+    """
+    started = time.perf_counter()
+    home = ctx.keys.home(reader_id)
+    async with ctx.redis.pipeline(transaction=False) as pipe:
+        pipe.zadd(home, {SENTINEL: 0})
+        pipe.expire(home, ctx.policy.active_ttl_s)
+        pipe.get(ctx.keys.projection_position("timelines"))
+        _, _, pushed_up_to = await pipe.execute()
+    await wait_for_position(ctx, int(pushed_up_to or 0), ("read_models",),
+                            ctx.policy.rebuild_wait_s)
+    celebrities = [int(c) for c in await ctx.redis.smembers(ctx.keys.celebrities())]
+    async with ctx.pool.connection() as conn:
+        cur = await conn.execute(_REBUILD_SQL, {"r": reader_id, "celebs": celebrities,
+                                                "n": ctx.policy.max_entries})
+        rows = sorted(((int(i), o) for i, o in await cur.fetchall()), reverse=True)
+    items = [(member(i, o), member(o) if o is not None else "")
+             for i, o in rows[: ctx.policy.max_entries]]
+    if ctx.timelines is not None:
+        for start in range(0, len(items), 200):
+            await ctx.timelines.push([reader_id], items[start:start + 200])
+    REBUILD_SECONDS.observe(time.perf_counter() - started)
+
+
+async def _candidates(ctx: QueryContext, reader_id: int, celebrities: list[int],
+                      upper: str, want: int) -> tuple[list[tuple[str, TimelineItem]], bool]:
+    """The next ``want`` items below ``upper`` across all sources, newest first."""
+    sources = [ctx.keys.home(reader_id), *(ctx.keys.authored(c) for c in celebrities)]
+    async with ctx.redis.pipeline(transaction=False) as pipe:
+        for key in sources:
+            pipe.zrange(key, upper, "-", desc=True, bylex=True, offset=0, num=want)
+        results = await pipe.execute()
+    merged = sorted({m.decode() if isinstance(m, bytes) else m
+                     for found in results for m in found} - {SENTINEL}, reverse=True)
+    more = len(merged) > want or any(len(found) >= want for found in results)
+    return [(m, parse_member(m)) for m in merged[:want]], more
 
 
 async def home_timeline(
     ctx: QueryContext, reader_id: int, cursor: str | None, limit: int
 ) -> dict[str, Any]:
-    """Newest first; the cursor is the last id served, so paging is exact."""
+    """Newest first; each post once per page; the cursor is the last item served."""
+    await keep_timeline(ctx, reader_id)
     before = decode_int_cursor(cursor)
     upper = f"({member(before)}" if before is not None else "+"
-    members = await ctx.redis.zrange(
-        ctx.keys.home(reader_id), upper, "-", desc=True, bylex=True, offset=0, num=limit + 1
-    )
-    ids = [post_id_of(m) for m in members if isinstance(m, bytes | str)]
-    items = await hydrate(ctx, ids[:limit])
-    next_cursor = encode_cursor(ids[limit - 1]) if len(ids) > limit else None
+    celebrities = await followed_celebrities(ctx, reader_id)
+    items: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    more = True
+    for _ in range(MAX_ROUNDS):
+        candidates, more = await _candidates(ctx, reader_id, celebrities, upper, limit + 1)
+        more = more or len(candidates) > limit
+        fresh: list[TimelineItem] = []
+        for _, (item, original) in candidates:
+            if (original or item) not in seen:
+                seen.add(original or item)
+                fresh.append((item, original))
+        for post in await hydrate(ctx, fresh, reader_id, hide_muted=True):
+            items.append(post)
+            if len(items) == limit:
+                break
+        if len(items) == limit or not more or not candidates:
+            break
+        upper = f"({candidates[-1][0]}"
+    next_cursor = encode_cursor(items[-1]["id"]) if items and len(items) == limit and more \
+        else None
     return page(items, next_cursor)

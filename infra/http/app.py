@@ -5,18 +5,39 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from infra.bootstrap import build_async_redis, build_command_bus
 from infra.database import open_pool
 from infra.http.errors import install_error_handlers
+from infra.http.idempotency import IdempotencyMiddleware
 from infra.http.middleware import BodyLimitMiddleware, MetricsMiddleware
-from infra.http.routes import accounts, graph, ops, posts, sessions, timelines
+from infra.http.ratelimit import (
+    RateLimiter,
+    RateLimitHeadersMiddleware,
+    install_rate_limit_handler,
+    rate_limit,
+)
+from infra.http.routes import (
+    accounts,
+    graph,
+    interactions,
+    limits,
+    ops,
+    posts,
+    sessions,
+    timelines,
+)
 from infra.http.services import ApiServices
+from infra.post_cache import RedisPostCache
 from infra.redis_keys import RedisKeys
 from infra.security import JwtTokens
 from infra.settings import Settings, get_settings
-from queries.context import QueryContext
+from infra.timeline_store import RedisTimelineStore
+from queries.context import QueryContext, TimelinePolicy
+
+API_ROUTERS = (accounts.router, graph.router, sessions.router, posts.router,
+               interactions.router, timelines.router, limits.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -28,9 +49,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis = build_async_redis(settings)
         keys = RedisKeys(settings.redis_prefix)
         bus = build_command_bus(settings)
+        queries = QueryContext(
+            pool, redis, keys, post_cache=RedisPostCache(redis, keys),
+            timelines=RedisTimelineStore(redis, keys, settings.timeline_max_entries),
+            policy=TimelinePolicy(
+                max_entries=settings.timeline_max_entries,
+                active_ttl_s=int(settings.active_days * 86400),
+                rebuild_wait_s=settings.min_position_wait_s,
+            ),
+        )
+        app.state.rate_limiter = RateLimiter(redis, settings)
         app.state.services = ApiServices(
-            settings=settings, bus=bus, queries=QueryContext(pool, redis, keys),
-            tokens=JwtTokens(settings), pool=pool, redis=redis, keys=keys,
+            settings=settings, bus=bus, queries=queries, tokens=JwtTokens(settings),
+            pool=pool, redis=redis, keys=keys,
         )
         try:
             yield
@@ -44,9 +75,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="An event-sourced social platform. Conventions: see docs/api.md.",
     )
     install_error_handlers(app)
-    for router in (accounts.router, graph.router, sessions.router, posts.router,
-                   timelines.router, ops.router):
-        app.include_router(router)
+    install_rate_limit_handler(app)
+    requests_budget = [Depends(rate_limit("requests"))]
+    for router in API_ROUTERS:
+        app.include_router(router, dependencies=requests_budget)
+    app.include_router(ops.router)  # health and metrics are never rate limited
+    # The last added runs outermost: metrics, body limit, idempotency, headers, routes.
+    app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(
+        IdempotencyMiddleware, redis=lambda: app.state.services.redis,
+        keys_prefix=settings.redis_prefix, tokens=JwtTokens(settings),
+        trust_forwarded_for=settings.trust_forwarded_for,
+    )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
     return app

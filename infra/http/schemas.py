@@ -78,6 +78,8 @@ class Post(BaseModel):
     text: str
     created_at: str
     reply_to_id: str | None
+    reply_to_available: bool | None = Field(
+        default=None, description="For a reply: false once the parent is deleted or hidden")
     quote_of_id: str | None
     repost_of: Post | None
     mentions: list[str]
@@ -88,6 +90,11 @@ class Post(BaseModel):
     reposts_count: int
     liked: bool
     reposted: bool
+
+
+class Thread(BaseModel):
+    ancestors: list[Post]
+    descendants: list[Post]
 
 
 class Page(BaseModel, Generic[T]):

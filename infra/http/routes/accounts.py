@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from fastapi.concurrency import run_in_threadpool
 
 from commands.messages import Actor, RegisterAccount, UpdateProfile
 from commands.views import account_view
 from domain.ids import account_uuid
 from infra.http.deps import CurrentActor, MinPosition, Services, execute, wait_until_applied
+from infra.http.ratelimit import rate_limit
 from infra.http.schemas import ERROR_RESPONSES, Account, ProfilePatch, SignUp
 from infra.http.services import ApiServices
 from infra.serialization import rfc3339
@@ -39,7 +40,8 @@ async def own_account(services: ApiServices, actor: Actor) -> dict[str, Any]:
     return shape_new_account(account_view(account, with_email=True))
 
 
-@router.post("", status_code=201, response_model=Account, response_model_exclude_unset=True)
+@router.post("", status_code=201, response_model=Account, response_model_exclude_unset=True,
+             dependencies=[Depends(rate_limit("signups"))])
 async def sign_up(body: SignUp, services: Services, response: Response) -> dict[str, Any]:
     """Create an account; usernames and emails are unique case-insensitively."""
     command = RegisterAccount(body.username, body.email, body.password, body.display_name)

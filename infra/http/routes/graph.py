@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 
 from commands.messages import Follow, Unfollow
 from infra.http.deps import (
@@ -12,17 +12,20 @@ from infra.http.deps import (
     Cursor,
     Limit,
     MinPosition,
+    OptionalActor,
     Services,
     execute,
     wait_until_applied,
 )
+from infra.http.ratelimit import rate_limit
 from infra.http.schemas import ERROR_RESPONSES, Account, Page, Relationship
 from queries import accounts as account_queries
 
 router = APIRouter(prefix="/api/accounts", tags=["graph"], responses=ERROR_RESPONSES)
 
 
-@router.post("/{username}/follow", response_model=Relationship)
+@router.post("/{username}/follow", response_model=Relationship,
+             dependencies=[Depends(rate_limit("follows"))])
 async def follow(username: str, actor: CurrentActor, services: Services, response: Response
                  ) -> dict[str, Any]:
     """Follow an account (idempotent); their recent posts join your home timeline."""
@@ -39,20 +42,24 @@ async def unfollow(username: str, actor: CurrentActor, services: Services, respo
 @router.get("/{username}/followers", response_model=Page[Account],
             response_model_exclude_unset=True)
 async def followers(username: str, services: Services, response: Response, limit: Limit,
-                    min_position: MinPosition, cursor: Cursor = None) -> dict[str, Any]:
+                    reader: OptionalActor, min_position: MinPosition, cursor: Cursor = None
+                    ) -> dict[str, Any]:
     """Accounts following ``username``, newest follow first."""
     await wait_until_applied(services, response, min_position, "read_models")
-    return await account_queries.follow_list(services.queries, username, "followers", cursor,
+    return await account_queries.follow_list(services.queries, username, "followers",
+                                             reader.account_id if reader else None, cursor,
                                              limit)
 
 
 @router.get("/{username}/following", response_model=Page[Account],
             response_model_exclude_unset=True)
 async def following(username: str, services: Services, response: Response, limit: Limit,
-                    min_position: MinPosition, cursor: Cursor = None) -> dict[str, Any]:
+                    reader: OptionalActor, min_position: MinPosition, cursor: Cursor = None
+                    ) -> dict[str, Any]:
     """Accounts ``username`` follows, newest follow first."""
     await wait_until_applied(services, response, min_position, "read_models")
-    return await account_queries.follow_list(services.queries, username, "following", cursor,
+    return await account_queries.follow_list(services.queries, username, "following",
+                                             reader.account_id if reader else None, cursor,
                                              limit)
 
 

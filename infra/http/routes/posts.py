@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 
 from commands.messages import CreatePost, DeletePost
 from domain.errors import ValidationFailed
@@ -14,11 +14,13 @@ from infra.http.deps import (
     Cursor,
     Limit,
     MinPosition,
+    OptionalActor,
     Services,
     execute,
     snowflake_or_404,
     wait_until_applied,
 )
+from infra.http.ratelimit import rate_limit
 from infra.http.routes.accounts import own_account
 from infra.http.schemas import ERROR_RESPONSES, NewPost, Page, Post
 from infra.serialization import rfc3339
@@ -37,7 +39,8 @@ def _optional_id(value: str | None, field: str) -> int | None:
     return parsed
 
 
-@router.post("/posts", status_code=201, response_model=Post, response_model_exclude_unset=True)
+@router.post("/posts", status_code=201, response_model=Post, response_model_exclude_unset=True,
+             dependencies=[Depends(rate_limit("posts"))])
 async def create_post(body: NewPost, actor: CurrentActor, services: Services,
                       response: Response) -> dict[str, Any]:
     """Publish a post of 1-280 characters; mentions and hashtags are extracted."""
@@ -53,15 +56,19 @@ async def create_post(body: NewPost, actor: CurrentActor, services: Services,
            data["quote_of_id"], data["mentions"], data["hashtags"])
     author = await own_account(services, actor)
     author.pop("email", None)
-    return post_shape(row, author)
+    post = post_shape(row, author)
+    if data["reply_to_id"] is not None:
+        post["reply_to_available"] = True  # checked by the command a moment ago
+    return post
 
 
 @router.get("/posts/{post_id}", response_model=Post, response_model_exclude_unset=True)
-async def get_post(post_id: str, services: Services, response: Response,
+async def get_post(post_id: str, services: Services, response: Response, reader: OptionalActor,
                    min_position: MinPosition) -> dict[str, Any]:
     """One post; 404 once deleted."""
     await wait_until_applied(services, response, min_position, "read_models")
-    return await post_queries.get_post(services.queries, snowflake_or_404(post_id))
+    return await post_queries.get_post(services.queries, snowflake_or_404(post_id),
+                                       reader.account_id if reader else None)
 
 
 @router.delete("/posts/{post_id}", status_code=204)
@@ -75,7 +82,9 @@ async def delete_post(post_id: str, actor: CurrentActor, services: Services,
 @router.get("/accounts/{username}/posts", response_model=Page[Post],
             response_model_exclude_unset=True)
 async def account_posts(username: str, services: Services, response: Response, limit: Limit,
-                        min_position: MinPosition, cursor: Cursor = None) -> dict[str, Any]:
+                        reader: OptionalActor, min_position: MinPosition,
+                        cursor: Cursor = None) -> dict[str, Any]:
     """An account's posts, newest first."""
     await wait_until_applied(services, response, min_position, "read_models")
-    return await post_queries.account_posts(services.queries, username, cursor, limit)
+    return await post_queries.account_posts(services.queries, username,
+                                            reader.account_id if reader else None, cursor, limit)

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from commands.messages import Login, Logout, RefreshSession
 from infra.http.deps import CurrentActor, Services, execute
+from infra.http.ratelimit import login_attempt, rate_limit
 from infra.http.schemas import ERROR_RESPONSES, LoginBody, RefreshBody, TokenPair
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
 
 
-@router.post("", response_model=TokenPair)
-async def login(body: LoginBody, services: Services, response: Response) -> dict[str, Any]:
-    """Exchange a username or email and a password for an access and a refresh token."""
-    return (await execute(services, Login(body.login, body.password), response)).data
+@router.post("", response_model=TokenPair, dependencies=[Depends(rate_limit("logins"))])
+async def login(body: LoginBody, services: Services, response: Response, request: Request
+                ) -> dict[str, Any]:
+    """Exchange a username or email and a password for an access and a refresh token.
+
+    Failed attempts are counted per login name and per address and slowed down.
+    """
+    async with login_attempt(request, body.login):
+        result = await execute(services, Login(body.login, body.password), response)
+    return result.data
 
 
 @router.post("/refresh", response_model=TokenPair)

@@ -1,0 +1,245 @@
+"""``Idempotency-Key``: a retried write answers what the first one answered.
+
+Clients retry writes after timeouts; without this a retried post would be
+posted twice. For POST/PATCH/PUT/DELETE carrying the header:
+
+* the key is scoped to the account of a valid bearer token, else (sign-up,
+  login) to the client address, so two callers never share a key;
+* the request's fingerprint is sha256(method, path, query, body);
+* the first request reserves the key (``SET NX`` with a short lock TTL, so a
+  crashed process frees it), runs, and its status, headers and body are kept
+  for ``ttl_s`` (24 h) -- unless it failed on our side (5xx) or was about the
+  caller rather than the operation (401 credentials, 429 pace): then the
+  reservation is dropped so that a retry runs for real;
+* a repeat with the same fingerprint is answered from Redis, with
+  ``Idempotency-Replayed: true``, without calling the app: nothing is appended;
+* the same key with another fingerprint is 422 ``idempotency_key_reused``;
+* a repeat arriving while the first still runs waits up to ``in_flight_wait_s``
+  (polling Redis) and is replayed if the first finishes in time, else answered
+  409 ``idempotency_key_in_flight`` with ``Retry-After: 1``. Waiting a little
+  covers the usual case (a client timeout retried at once) without holding
+  connections open for a slow write.
+
+It must run inside BodyLimitMiddleware, which caps the body it reads whole.
+A replay does not pass through rate limiting: it costs one Redis read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from infra.http.errors import error_response
+from infra.http.ratelimit import bearer_account_id, client_address
+from infra.security import JwtTokens
+
+METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+MAX_KEY_LENGTH = 200
+NOT_STORED = frozenset({401, 429})
+REPLAYED = (b"idempotency-replayed", b"true")
+# Quota headers describe the first request's moment, not the replay's.
+DROPPED_HEADERS = frozenset({b"x-ratelimit-limit", b"x-ratelimit-remaining",
+                             b"x-ratelimit-reset", b"retry-after"})
+POLL_S = 0.02
+
+_FINISH = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return false
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+RedisSource = Redis | Callable[[], Redis]
+
+
+def key_problem(values: list[bytes]) -> str | None:
+    """Why these Idempotency-Key header values are unusable, or None."""
+    if len(values) > 1:
+        return "must be sent once"
+    value = values[0]
+    if not 1 <= len(value) <= MAX_KEY_LENGTH or any(not 0x21 <= b <= 0x7E for b in value):
+        return f"must be 1-{MAX_KEY_LENGTH} visible ASCII characters"
+    return None
+
+
+def fingerprint(scope: Scope, body: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in (scope["method"].encode(), scope["path"].encode(), scope["query_string"]):
+        digest.update(part + b"\n")
+    digest.update(body)
+    return digest.hexdigest()
+
+
+@dataclass
+class _Captured:
+    """What the app sent, forwarded as it goes and kept for storing."""
+
+    send: Send
+    status: int | None = None
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    body: list[bytes] = field(default_factory=list)
+    complete: bool = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+            self.headers = [(bytes(k), bytes(v)) for k, v in message.get("headers", [])]
+        elif message["type"] == "http.response.body":
+            self.body.append(bytes(message.get("body", b"")))
+            self.complete = not message.get("more_body", False)
+        await self.send(message)
+
+    def storable(self) -> bool:
+        return (self.complete and self.status is not None and self.status < 500
+                and self.status not in NOT_STORED)
+
+    def record(self, print_: str) -> str:
+        return json.dumps({
+            "state": "done", "fp": print_, "status": self.status,
+            "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in self.headers
+                        if k.lower() not in DROPPED_HEADERS],
+            "body": base64.b64encode(b"".join(self.body)).decode(),
+        })
+
+
+class IdempotencyMiddleware:
+    """Pure ASGI; ``redis`` is a client or a callable returning the app's client
+    (it usually exists only once the lifespan has started)."""
+
+    def __init__(self, app: ASGIApp, redis: RedisSource, keys_prefix: str,
+                 tokens: JwtTokens, ttl_s: int = 86400, *, lock_ttl_s: float = 60.0,
+                 in_flight_wait_s: float = 2.0, trust_forwarded_for: bool = False) -> None:
+        self.app = app
+        self._redis = redis
+        self._prefix = keys_prefix
+        self._tokens = tokens
+        self._ttl_ms = int(ttl_s * 1000)
+        self._lock_ms = int(lock_ttl_s * 1000)
+        self._wait_s = in_flight_wait_s
+        self._trust_forwarded_for = trust_forwarded_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in METHODS:
+            await self.app(scope, receive, send)
+            return
+        values = [v for k, v in scope["headers"] if k.lower() == b"idempotency-key"]
+        if not values:
+            await self.app(scope, receive, send)
+            return
+        problem = key_problem(values)
+        if problem is not None:
+            await error_response(422, "validation_failed", f"Idempotency-Key: {problem}",
+                                 {"fields": {"Idempotency-Key": problem}})(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        if body is None:
+            return
+        key = self._key(scope, values[0])
+        await self._once(key, fingerprint(scope, body), scope, _refeed(body, receive), send)
+
+    async def _once(self, key: str, print_: str, scope: Scope, receive: Receive,
+                    send: Send) -> None:
+        redis = self._redis if isinstance(self._redis, Redis) else self._redis()
+        deadline = time.monotonic() + self._wait_s
+        while True:
+            reservation = json.dumps({"state": "running", "fp": print_,
+                                      "token": secrets.token_hex(16)})
+            if await redis.set(key, reservation, nx=True, px=self._lock_ms):
+                await self._run(redis, key, reservation, print_, scope, receive, send)
+                return
+            stored = await redis.get(key)
+            if stored is None:  # freed between our two calls: try to reserve again
+                continue
+            record: dict[str, Any] = json.loads(stored)
+            if record["fp"] != print_:
+                await _reused(scope, receive, send)
+                return
+            if record["state"] == "done":
+                await _replay(record, send)
+                return
+            if time.monotonic() >= deadline:
+                await _in_flight(scope, receive, send)
+                return
+            await asyncio.sleep(POLL_S)
+
+    async def _run(self, redis: Redis, key: str, reservation: str, print_: str,
+                   scope: Scope, receive: Receive, send: Send) -> None:
+        captured, kept = _Captured(send), False
+        try:
+            await self.app(scope, receive, captured)
+            if captured.storable():
+                await redis.eval(_FINISH, 1, key, reservation, captured.record(print_),
+                                 self._ttl_ms)
+                kept = True
+        finally:
+            if not kept:  # let a retry run; if Redis fails here, the lock TTL frees it
+                with contextlib.suppress(Exception):
+                    await redis.eval(_RELEASE, 1, key, reservation)
+
+    def _key(self, scope: Scope, idempotency_key: bytes) -> str:
+        account = bearer_account_id(scope, self._tokens)
+        owner = f"account:{account}" if account is not None else \
+            f"ip:{client_address(scope, self._trust_forwarded_for)}"
+        digest = hashlib.sha256(idempotency_key).hexdigest()[:32]
+        return f"{self._prefix}idempotency:{owner}:{digest}"
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole body (BodyLimitMiddleware has capped it), or None on disconnect."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _refeed(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _replay(record: dict[str, Any], send: Send) -> None:
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in record["headers"]]
+    await send({"type": "http.response.start", "status": record["status"],
+                "headers": [*headers, REPLAYED]})
+    await send({"type": "http.response.body", "body": base64.b64decode(record["body"])})
+
+
+async def _reused(scope: Scope, receive: Receive, send: Send) -> None:
+    reason = "was already used for a different request"
+    await error_response(422, "idempotency_key_reused", f"Idempotency-Key: {reason}",
+                         {"fields": {"Idempotency-Key": reason}})(scope, receive, send)
+
+
+async def _in_flight(scope: Scope, receive: Receive, send: Send) -> None:
+    await error_response(
+        409, "idempotency_key_in_flight",
+        "a request with this Idempotency-Key is still running; retry shortly",
+        {"retry_after_s": 1}, {"Retry-After": "1"},
+    )(scope, receive, send)

@@ -1,0 +1,101 @@
+"""Likes, reposts, threads, blocks and mutes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Response
+
+from commands.messages import SetBlock, SetLike, SetMute, SetRepost
+from infra.http.deps import (
+    CurrentActor,
+    MinPosition,
+    OptionalActor,
+    Services,
+    execute,
+    snowflake_or_404,
+    wait_until_applied,
+)
+from infra.http.ratelimit import rate_limit
+from infra.http.schemas import ERROR_RESPONSES, Post, Relationship, Thread
+from infra.http.services import ApiServices
+from queries import posts as post_queries
+
+router = APIRouter(prefix="/api", tags=["interactions"], responses=ERROR_RESPONSES)
+
+
+async def _post_after(services: ApiServices, post_id: int, reader_id: int, flag: str,
+                      value: bool) -> dict[str, Any]:
+    """The post as the reader now sees it; the reader's own flag is already set."""
+    post = await post_queries.get_post(services.queries, post_id, reader_id)
+    post[flag] = value
+    return post
+
+
+@router.post("/posts/{post_id}/like", response_model=Post, response_model_exclude_unset=True,
+             dependencies=[Depends(rate_limit("likes"))])
+async def like(post_id: str, actor: CurrentActor, services: Services, response: Response
+               ) -> dict[str, Any]:
+    """Like a post (idempotent)."""
+    target = snowflake_or_404(post_id)
+    await execute(services, SetLike(actor, target, True), response)
+    return await _post_after(services, target, actor.account_id, "liked", True)
+
+
+@router.delete("/posts/{post_id}/like", response_model=Post, response_model_exclude_unset=True)
+async def unlike(post_id: str, actor: CurrentActor, services: Services, response: Response
+                 ) -> dict[str, Any]:
+    """Take a like back (idempotent)."""
+    target = snowflake_or_404(post_id)
+    await execute(services, SetLike(actor, target, False), response)
+    return await _post_after(services, target, actor.account_id, "liked", False)
+
+
+@router.post("/posts/{post_id}/repost", response_model=Post,
+             response_model_exclude_unset=True, dependencies=[Depends(rate_limit("reposts"))])
+async def repost(post_id: str, actor: CurrentActor, services: Services, response: Response
+                 ) -> dict[str, Any]:
+    """Repost to your followers (idempotent)."""
+    target = snowflake_or_404(post_id)
+    await execute(services, SetRepost(actor, target, True), response)
+    return await _post_after(services, target, actor.account_id, "reposted", True)
+
+
+@router.delete("/posts/{post_id}/repost", response_model=Post,
+               response_model_exclude_unset=True)
+async def unrepost(post_id: str, actor: CurrentActor, services: Services, response: Response
+                   ) -> dict[str, Any]:
+    """Undo a repost (idempotent)."""
+    target = snowflake_or_404(post_id)
+    await execute(services, SetRepost(actor, target, False), response)
+    return await _post_after(services, target, actor.account_id, "reposted", False)
+
+
+@router.get("/posts/{post_id}/context", response_model=Thread,
+            response_model_exclude_unset=True)
+async def context(post_id: str, services: Services, response: Response, reader: OptionalActor,
+                  min_position: MinPosition) -> dict[str, Any]:
+    """The thread around a post: ancestors root first, descendants depth-first."""
+    await wait_until_applied(services, response, min_position, "read_models")
+    return await post_queries.thread(services.queries, snowflake_or_404(post_id),
+                                     reader.account_id if reader else None)
+
+
+def _edge_route(path: str, command: type[SetBlock] | type[SetMute], active: bool,
+                summary: str) -> None:
+    async def endpoint(username: str, actor: CurrentActor, services: Services,
+                       response: Response) -> dict[str, Any]:
+        return (await execute(services, command(actor, username, active), response)).data
+
+    endpoint.__doc__ = summary
+    method = router.post if active else router.delete
+    method(path, response_model=Relationship, name=f"{'' if active else 'un'}"
+           f"{command.__name__.removeprefix('Set').lower()}")(endpoint)
+
+
+_edge_route("/accounts/{username}/block", SetBlock, True,
+            "Block an account: ends follows both ways and hides each from the other.")
+_edge_route("/accounts/{username}/block", SetBlock, False, "Lift a block.")
+_edge_route("/accounts/{username}/mute", SetMute, True,
+            "Mute an account: its posts and reposts leave your home timeline.")
+_edge_route("/accounts/{username}/mute", SetMute, False, "Unmute an account.")

@@ -1,0 +1,80 @@
+"""The Redis post cache: immutable post bodies and their live counts, apart.
+
+A post's body never changes, so it is cached as one orjson value. Its counts
+and deleted flag live in a small hash that the read-model projector writes
+with absolute values after each change, so counts update without rewriting
+the body, and a reader filling the cache never overwrites newer counts
+(it only creates the hash when it is missing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from infra.redis_keys import RedisKeys
+
+COUNT_FIELDS = ("likes_count", "replies_count", "reposts_count", "deleted")
+Counts = dict[str, int]
+
+_FILL_COUNTS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return 1
+"""
+
+
+class RedisPostCache:
+    def __init__(self, redis: Redis, keys: RedisKeys, ttl_s: int = 3600) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.ttl_s = ttl_s
+        self._fill_counts = redis.register_script(_FILL_COUNTS)
+
+    async def get_many(self, post_ids: Sequence[int], bodies_needed: Sequence[int]
+                       ) -> tuple[dict[int, dict[str, Any]], dict[int, Counts]]:
+        """Bodies for ``bodies_needed`` and counts for ``post_ids``, in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if bodies_needed:
+                pipe.mget([self.keys.post(i) for i in bodies_needed])
+            for post_id in post_ids:
+                pipe.hmget(self.keys.post_counts(post_id), COUNT_FIELDS)
+            replies = await pipe.execute()
+        bodies: dict[int, dict[str, Any]] = {}
+        if bodies_needed:
+            raw_bodies = replies.pop(0)
+            bodies = {i: orjson.loads(raw) for i, raw in zip(bodies_needed, raw_bodies,
+                                                              strict=True) if raw}
+        counts = {
+            post_id: dict(zip(COUNT_FIELDS, (int(v) for v in values), strict=True))
+            for post_id, values in zip(post_ids, replies, strict=True)
+            if all(v is not None for v in values)
+        }
+        return bodies, counts
+
+    async def fill(self, bodies: dict[int, dict[str, Any]], counts: dict[int, Counts]) -> None:
+        """Store what a reader loaded from PostgreSQL (counts only where absent)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for post_id, body in bodies.items():
+                pipe.set(self.keys.post(post_id), orjson.dumps(body), ex=self.ttl_s)
+            for post_id, values in counts.items():
+                flat = [part for field in COUNT_FIELDS for part in (field, values[field])]
+                await self._fill_counts(keys=[self.keys.post_counts(post_id)],
+                                        args=[self.ttl_s, *flat], client=pipe)
+            await pipe.execute()
+
+    async def set_counts(self, counts: dict[int, Counts]) -> None:
+        """Authoritative counts, from the projector after its transaction commits."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for post_id, values in counts.items():
+                key = self.keys.post_counts(post_id)
+                pipe.hset(key, mapping={field: values[field] for field in COUNT_FIELDS})
+                pipe.expire(key, self.ttl_s)
+                if values["deleted"]:
+                    pipe.unlink(self.keys.post(post_id))
+            await pipe.execute()
