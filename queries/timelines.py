@@ -79,8 +79,10 @@ async def rebuild_timeline(ctx: QueryContext, reader_id: int) -> None:
         cur = await conn.execute(_REBUILD_SQL, {"r": reader_id, "celebs": celebrities,
                                                 "n": ctx.policy.max_entries})
         rows = sorted(((int(i), o) for i, o in await cur.fetchall()), reverse=True)
+    # Oldest first, as live fan-out would have pushed them: the first item
+    # showing a post wins, so a rebuilt timeline equals a pushed one.
     items = [(member(i, o), member(o) if o is not None else "")
-             for i, o in rows[: ctx.policy.max_entries]]
+             for i, o in reversed(rows[: ctx.policy.max_entries])]
     if ctx.timelines is not None:
         for start in range(0, len(items), 200):
             await ctx.timelines.push([reader_id], items[start:start + 200])

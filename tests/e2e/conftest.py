@@ -17,6 +17,7 @@ from tests.conftest import _clear_redis, make_settings
 from tests.e2e.stack import PARTS, Stack
 
 pytestmark = pytest.mark.e2e
+CELEBRITY_THRESHOLD = 3  # low, so tests can cross it both ways
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +25,7 @@ def stack(noida: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> It
     settings = make_settings(
         **noida, api_port=devstack.free_port(), min_position_wait_s=30.0,
         kafka_topic=f"roost.events.{uuid.uuid4().hex[:8]}", log_level="INFO",
+        celebrity_threshold=CELEBRITY_THRESHOLD, timeline_max_entries=2000,
     )
     migrate(settings)
     running = Stack(settings, tmp_path_factory.mktemp("logs"))
@@ -76,6 +78,14 @@ class User:
         response = self.request("POST", "/api/posts", json={"text": text, **fields})
         assert response.status_code == 201, response.text
         return response.json(), position(response)
+
+    def act(self, method: str, path: str, expect: int = 200, **kwargs: Any) -> httpx.Response:
+        response = self.request(method, path, **kwargs)
+        assert response.status_code == expect, response.text
+        return response
+
+    def follow(self, other: User) -> int:
+        return position(self.act("POST", f"/api/accounts/{other.username}/follow"))
 
     def home(self, min_position: int | None = None, **params: Any) -> httpx.Response:
         return self.request("GET", "/api/timelines/home", min_position, params=params)

@@ -24,9 +24,11 @@ from queries import posts as post_queries
 router = APIRouter(prefix="/api", tags=["interactions"], responses=ERROR_RESPONSES)
 
 
-async def _post_after(services: ApiServices, post_id: int, reader_id: int, flag: str,
-                      value: bool) -> dict[str, Any]:
-    """The post as the reader now sees it; the reader's own flag is already set."""
+async def _post_after(services: ApiServices, response: Response, position: int, post_id: int,
+                      reader_id: int, flag: str, value: bool) -> dict[str, Any]:
+    """The post as the reader now sees it: read once the read models include the
+    write (bounded wait, ``Roost-Stale`` on timeout), with the reader's flag set."""
+    await wait_until_applied(services, response, position, "read_models")
     post = await post_queries.get_post(services.queries, post_id, reader_id)
     post[flag] = value
     return post
@@ -38,8 +40,9 @@ async def like(post_id: str, actor: CurrentActor, services: Services, response: 
                ) -> dict[str, Any]:
     """Like a post (idempotent)."""
     target = snowflake_or_404(post_id)
-    await execute(services, SetLike(actor, target, True), response)
-    return await _post_after(services, target, actor.account_id, "liked", True)
+    result = await execute(services, SetLike(actor, target, True), response)
+    return await _post_after(services, response, result.position, target, actor.account_id,
+                             "liked", True)
 
 
 @router.delete("/posts/{post_id}/like", response_model=Post, response_model_exclude_unset=True)
@@ -47,8 +50,9 @@ async def unlike(post_id: str, actor: CurrentActor, services: Services, response
                  ) -> dict[str, Any]:
     """Take a like back (idempotent)."""
     target = snowflake_or_404(post_id)
-    await execute(services, SetLike(actor, target, False), response)
-    return await _post_after(services, target, actor.account_id, "liked", False)
+    result = await execute(services, SetLike(actor, target, False), response)
+    return await _post_after(services, response, result.position, target, actor.account_id,
+                             "liked", False)
 
 
 @router.post("/posts/{post_id}/repost", response_model=Post,
@@ -57,8 +61,9 @@ async def repost(post_id: str, actor: CurrentActor, services: Services, response
                  ) -> dict[str, Any]:
     """Repost to your followers (idempotent)."""
     target = snowflake_or_404(post_id)
-    await execute(services, SetRepost(actor, target, True), response)
-    return await _post_after(services, target, actor.account_id, "reposted", True)
+    result = await execute(services, SetRepost(actor, target, True), response)
+    return await _post_after(services, response, result.position, target, actor.account_id,
+                             "reposted", True)
 
 
 @router.delete("/posts/{post_id}/repost", response_model=Post,
@@ -67,8 +72,9 @@ async def unrepost(post_id: str, actor: CurrentActor, services: Services, respon
                    ) -> dict[str, Any]:
     """Undo a repost (idempotent)."""
     target = snowflake_or_404(post_id)
-    await execute(services, SetRepost(actor, target, False), response)
-    return await _post_after(services, target, actor.account_id, "reposted", False)
+    result = await execute(services, SetRepost(actor, target, False), response)
+    return await _post_after(services, response, result.position, target, actor.account_id,
+                             "reposted", False)
 
 
 @router.get("/posts/{post_id}/context", response_model=Thread,
