@@ -12,7 +12,7 @@ from eventsourcing.persistence import IntegrityError
 
 from commands.context import CommandContext
 from commands.messages import Login, Logout, RefreshSession, Result
-from domain.accounts import Account
+from domain.accounts import Account, normalise_email
 from domain.errors import Unauthorized
 from domain.ids import account_uuid, email_claim_uuid
 from domain.sessions import Session
@@ -36,7 +36,11 @@ def _invalid_refresh() -> Unauthorized:
 
 def _find_account(ctx: CommandContext, login: str) -> Account | None:
     if "@" in login:
-        claim = ctx.store.get_or_none(email_claim_uuid(login.strip()))
+        try:
+            email = normalise_email(login.strip())
+        except ValueError:
+            return None
+        claim = ctx.store.get_or_none(email_claim_uuid(email))
         return None if claim is None else ctx.store.get_or_none(account_uuid(claim.username))
     if not login or len(login) > 30:
         return None
@@ -81,8 +85,8 @@ def refresh_session(cmd: RefreshSession, ctx: CommandContext) -> Result:
         session_id = UUID(hex=session_hex)
     except ValueError:
         raise _invalid_refresh() from None
-    session: Session | None = ctx.store.get_or_none(session_id)
-    if session is None or session.ended or not secret:
+    session = ctx.store.get_or_none(session_id)
+    if not isinstance(session, Session) or session.ended or not secret:
         raise _invalid_refresh()
     if not hmac.compare_digest(session.refresh_hash, _secret_hash(secret)):
         raise _invalid_refresh()
@@ -98,8 +102,8 @@ def refresh_session(cmd: RefreshSession, ctx: CommandContext) -> Result:
 
 
 def logout(cmd: Logout, ctx: CommandContext) -> Result:
-    session: Session | None = ctx.store.get_or_none(UUID(hex=cmd.actor.session_id))
-    if session is None:
+    session = ctx.store.get_or_none(UUID(hex=cmd.actor.session_id))
+    if not isinstance(session, Session):
         raise Unauthorized("session not found", code="invalid_token")
     if session.ended:
         position = ctx.store.position_of(session.id, session.version)

@@ -43,6 +43,10 @@ class SnowflakeGenerator:
                     now += 1
             else:
                 self._sequence = 0
+            if not 0 <= now - EPOCH_MS < 2**41:
+                raise RuntimeError(
+                    f"clock reads {now} ms: outside the Snowflake range starting at {EPOCH_MS}"
+                )
             self._last_ms = now
             return ((now - EPOCH_MS) << (NODE_BITS + SEQUENCE_BITS)) | (
                 self._node_id << SEQUENCE_BITS
@@ -56,7 +60,7 @@ def snowflake_time_ms(snowflake: int) -> int:
 
 def parse_snowflake(text: str) -> int | None:
     """The id a path segment names, or ``None`` if it is not a 63-bit decimal."""
-    if not text.isascii() or not text.isdigit() or len(text) > 19:
+    if not text.isascii() or not text.isdigit() or len(text) > 19 or text.startswith("0"):
         return None
     value = int(text)
     return value if 0 < value <= MAX_ID else None

@@ -8,7 +8,7 @@ import unicodedata
 MAX_POST_CHARS = 280
 
 MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_]{1,30})(?![A-Za-z0-9_@])")
-HASHTAG = re.compile(r"(?<![\w#&])#(\w{1,100})", re.UNICODE)
+MAX_TAG_CHARS = 100
 
 
 def normalise_post_text(text: str) -> str:
@@ -34,11 +34,28 @@ def extract_mentions(text: str) -> list[str]:
     return list(seen.values())
 
 
+def _tag_char(ch: str) -> bool:
+    """Letters, digits and marks of any script (so Hindi or Thai tags stay whole), and ``_``."""
+    return ch == "_" or unicodedata.category(ch)[0] in "LNM"
+
+
 def extract_hashtags(text: str) -> list[str]:
-    """Lower-cased ``#tags`` (letters, digits, ``_``; not all digits), deduplicated."""
+    """Lower-cased ``#tags`` (letters, digits, ``_``; not all digits), deduplicated.
+
+    A ``#`` counts only at the start or after a character that cannot be part
+    of a word (so ``a#b`` and ``&#38;`` are not tags); a tag longer than
+    ``MAX_TAG_CHARS`` is not a tag at all rather than silently cut short.
+    """
     tags: dict[str, None] = {}
-    for match in HASHTAG.finditer(text):
-        tag = match.group(1).lower()
-        if not tag.isdigit():
+    index = 0
+    while (index := text.find("#", index)) != -1:
+        start = end = index + 1
+        while end < len(text) and _tag_char(text[end]):
+            end += 1
+        before = text[index - 1] if index else " "
+        tag = text[start:end].lower()
+        if tag and not tag.isdigit() and len(tag) <= MAX_TAG_CHARS and \
+                not (_tag_char(before) or before in "#&"):
             tags.setdefault(tag, None)
+        index = max(end, index + 1)
     return list(tags)

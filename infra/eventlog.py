@@ -19,7 +19,9 @@ from infra.serialization import build_transcoder, rfc3339
 from projections.envelope import EventEnvelope
 
 EVENTS_TABLE = "roost_events"
-REDACTED_FIELDS = frozenset({"password_hash"})
+# Secrets and personal data stay in the event store: the published stream is
+# for projections and analysts, who need neither.
+REDACTED_FIELDS = frozenset({"password_hash", "refresh_hash", "email"})
 
 _transcoder = build_transcoder()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, UUIDAsHex
@@ -17,7 +18,19 @@ class OrjsonTranscoder(JSONTranscoder):
     """
 
     def encode(self, obj: Any) -> bytes:
-        return orjson.dumps(obj, default=self._encode_obj, option=orjson.OPT_PASSTHROUGH_DATETIME)
+        return orjson.dumps(self._wrap_uuids(obj), default=self._encode_obj,
+                            option=orjson.OPT_PASSTHROUGH_DATETIME)
+
+    def _wrap_uuids(self, value: Any) -> Any:
+        """orjson writes UUIDs itself (there is no passthrough option), which would
+        decode as plain strings: hand them to the registered transcoding first."""
+        if isinstance(value, UUID):
+            return self._encode_obj(value)
+        if isinstance(value, dict):
+            return {key: self._wrap_uuids(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._wrap_uuids(item) for item in value]
+        return value
 
     def decode(self, data: bytes) -> Any:
         return self._revive(orjson.loads(data))

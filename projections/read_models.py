@@ -35,8 +35,8 @@ async def _account_registered(conn: Conn, e: EventEnvelope) -> None:
         "INSERT INTO rm_accounts (id, aggregate_id, username, username_lower, email, "
         "display_name, created_at, version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
         "ON CONFLICT (id) DO NOTHING",
-        (p["account_id"], e.aggregate_id, p["username"], p["username"].lower(), p["email"],
-         p["display_name"], e.occurred_at, e.aggregate_version),
+        (p["account_id"], e.aggregate_id, p["username"], p["username"].lower(),
+         p.get("email", ""), p["display_name"], e.occurred_at, e.aggregate_version),
     )
 
 
@@ -66,16 +66,30 @@ async def _post_created(conn: Conn, e: EventEnvelope) -> None:
 
 
 async def _post_deleted(conn: Conn, e: EventEnvelope) -> None:
+    """Mark the post deleted; if its creation was never applied (parked), leave a
+    tombstone, so that replaying the creation later cannot bring it back."""
     p = e.payload
     cur = await conn.execute(
-        "UPDATE rm_posts SET deleted_at = %s, version = %s "
-        "WHERE id = %s AND deleted_at IS NULL RETURNING author_id, reply_to_id",
+        "SELECT deleted_at IS NULL, reply_to_id FROM rm_posts WHERE id = %s FOR UPDATE",
+        (p["post_id"],),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        await conn.execute(
+            "INSERT INTO rm_posts (id, author_id, text, created_at, deleted_at, version) "
+            "VALUES (%s, %s, '', %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            (p["post_id"], p["author_id"], e.occurred_at, e.occurred_at, e.aggregate_version),
+        )
+        return
+    if not row[0]:
+        return  # already deleted
+    await conn.execute(
+        "UPDATE rm_posts SET deleted_at = %s, version = %s WHERE id = %s",
         (e.occurred_at, e.aggregate_version, p["post_id"]),
     )
-    if row := await cur.fetchone():
-        await _bump(conn, "posts_count", p["author_id"], -1)
-        if row[1] is not None:
-            await _bump_post(conn, "replies_count", row[1], -1)
+    await _bump(conn, "posts_count", p["author_id"], -1)
+    if row[1] is not None:
+        await _bump_post(conn, "replies_count", row[1], -1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from typing import Any
 from domain.errors import NotFound
 from queries.context import QueryContext
 from queries.cursors import decode_int_cursor, encode_cursor
+from queries.cursors import upper_bound as _upper_bound
 from queries.shapes import ACCOUNT_COLUMNS, account_shape, page
 from queries.visibility import hidden_for
 
@@ -77,7 +78,7 @@ async def follow_list(
 ) -> dict[str, Any]:
     """Followers or followings, newest follow first, without accounts the reader blocks."""
     account_id = await visible_account_id(ctx, username, reader_id)
-    before = decode_int_cursor(cursor) or 2**63 - 1
+    before = _upper_bound(decode_int_cursor(cursor))
     query = _FOLLOWERS if direction == "followers" else _FOLLOWING
     async with ctx.pool.connection() as conn:
         hidden = sorted((await hidden_for(conn, reader_id)).blocked)

@@ -23,7 +23,8 @@ def decode_cursor(cursor: str | None) -> str | None:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raw = ""
-    if not raw.startswith(_PREFIX) or not raw[len(_PREFIX):].isdigit() or len(raw) > 40:
+    value = raw[len(_PREFIX):]
+    if not raw.startswith(_PREFIX) or not (value.isascii() and value.isdigit()) or len(raw) > 40:
         raise ValidationFailed({"cursor": "is not a cursor this API issued"},
                                code="invalid_cursor")
     return raw[len(_PREFIX):]
@@ -32,3 +33,8 @@ def decode_cursor(cursor: str | None) -> str | None:
 def decode_int_cursor(cursor: str | None) -> int | None:
     value = decode_cursor(cursor)
     return None if value is None else int(value)
+
+
+def upper_bound(position: int | None) -> int:
+    """An exclusive upper bound for keyset paging: everything when there is no cursor."""
+    return 2**63 - 1 if position is None else position

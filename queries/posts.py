@@ -8,6 +8,7 @@ from domain.errors import NotFound
 from queries.accounts import visible_account_id
 from queries.context import QueryContext
 from queries.cursors import decode_int_cursor, encode_cursor
+from queries.cursors import upper_bound as _upper_bound
 from queries.hydration import hydrate
 from queries.shapes import page
 
@@ -41,7 +42,7 @@ async def account_posts(
 ) -> dict[str, Any]:
     """An account's own posts, newest first (hidden entirely from a blocked reader)."""
     author_id = await visible_account_id(ctx, username, reader_id)
-    before = decode_int_cursor(cursor) or 2**63 - 1
+    before = _upper_bound(decode_int_cursor(cursor))
     async with ctx.pool.connection() as conn:
         cur = await conn.execute(
             "SELECT id FROM rm_posts WHERE author_id = %s AND deleted_at IS NULL AND id < %s "

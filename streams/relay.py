@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import psycopg
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 
@@ -51,6 +53,19 @@ class Relay:
         self.settings = settings
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Relay until ``stop``; a broker or database outage is waited out, not fatal."""
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                await self._run_once(stop)
+                return
+            except (KafkaError, OSError, psycopg.OperationalError) as error:
+                log.warning("relay.retrying", error=repr(error), backoff_s=backoff)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _run_once(self, stop: asyncio.Event) -> None:
         conninfo = self.settings.postgres_conninfo
         async with await AsyncConnection.connect(conninfo, autocommit=True) as conn:
             if not await self._acquire_lock(conn, stop):
