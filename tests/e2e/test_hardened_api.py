@@ -55,9 +55,11 @@ def test_sign_up_idempotency_is_per_client_address(client: httpx.Client, stack: 
 
 @pytest.fixture
 def strict_api(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A second API process on the same stores with production-like small limits."""
+    """A second API process on the same database with production-like small limits
+    (and rate-limit buckets of its own, apart from the suite's lenient API)."""
     settings = stack.settings.model_copy(update={
         "api_port": devstack.free_port(), "rate_limit_multiplier": 1.0,
+        "redis_prefix": f"{stack.settings.redis_prefix}strict-{unique_name('api')}:",
         "rate_limit_posts": "3/3600", "rate_limit_signups": "2/1800",
         "rate_limit_login_failures": "3/900",
     })
