@@ -28,3 +28,11 @@ PROJECTED_EVENTS = Counter(
 )
 PARKED_EVENTS = Counter("roost_parked_events_total", "Events parked after failing", ["projector"])
 STALE_READS = Counter("roost_stale_reads_total", "Reads answered before Roost-Min-Position")
+TIMELINE_REBUILD_SECONDS = Histogram(
+    "roost_timeline_rebuild_seconds", "Time to rebuild a returning reader's home timeline",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+TIMELINE_REBUILDS = Counter(
+    "roost_timeline_rebuilds_total", "Home timelines rebuilt, by whether the read models had "
+    "caught up", ["outcome"],
+)

@@ -12,8 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prometheus_client import Histogram
-
+from infra.metrics import TIMELINE_REBUILD_SECONDS, TIMELINE_REBUILDS
 from infra.redis_keys import SENTINEL, member, parse_member
 from queries.context import QueryContext
 from queries.cursors import decode_int_cursor, encode_cursor
@@ -22,10 +21,7 @@ from queries.positions import wait_for_position
 from queries.shapes import page
 
 MAX_ROUNDS = 5
-REBUILD_SECONDS = Histogram(
-    "roost_timeline_rebuild_seconds", "Time to rebuild a returning reader's home timeline",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-)
+RETRY_REBUILD_TTL_S = 30
 
 _REBUILD_SQL = (
     "WITH authors AS ("
@@ -72,8 +68,8 @@ async def rebuild_timeline(ctx: QueryContext, reader_id: int) -> None:
         pipe.expire(home, ctx.policy.active_ttl_s)
         pipe.get(ctx.keys.projection_position("timelines"))
         _, _, pushed_up_to = await pipe.execute()
-    await wait_for_position(ctx, int(pushed_up_to or 0), ("read_models",),
-                            ctx.policy.rebuild_wait_s)
+    complete = await wait_for_position(ctx, int(pushed_up_to or 0), ("read_models",),
+                                       ctx.policy.rebuild_wait_s)
     celebrities = [int(c) for c in await ctx.redis.smembers(ctx.keys.celebrities())]
     async with ctx.pool.connection() as conn:
         cur = await conn.execute(_REBUILD_SQL, {"r": reader_id, "celebs": celebrities,
@@ -86,7 +82,12 @@ async def rebuild_timeline(ctx: QueryContext, reader_id: int) -> None:
     if ctx.timelines is not None:
         for start in range(0, len(items), 200):
             await ctx.timelines.push([reader_id], items[start:start + 200])
-    REBUILD_SECONDS.observe(time.perf_counter() - started)
+    if not complete:
+        # The read models lagged: serve what there is, but rebuild again soon
+        # rather than keep a timeline that may have a hole.
+        await ctx.redis.expire(home, RETRY_REBUILD_TTL_S)
+    TIMELINE_REBUILDS.labels("complete" if complete else "lagging").inc()
+    TIMELINE_REBUILD_SECONDS.observe(time.perf_counter() - started)
 
 
 async def _candidates(ctx: QueryContext, reader_id: int, celebrities: list[int],

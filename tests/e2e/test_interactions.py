@@ -10,6 +10,7 @@ import pytest
 
 from tests.e2e.conftest import User, position, unique_name
 from tests.e2e.stack import Stack
+from tests.e2e.test_bad_input import store_position
 
 
 def get_post(client: httpx.Client, post_id: str, at: int, reader: User | None = None
@@ -128,8 +129,9 @@ def test_thread_context_order(signup: Callable[..., User], client: httpx.Client)
     assert get_post(client, root["id"], at).json()["replies_count"] == 2
 
 
-def test_bad_interactions(signup: Callable[..., User]) -> None:
+def test_bad_interactions(signup: Callable[..., User], stack: Stack) -> None:
     user = signup("bi")
+    before = store_position(stack)
     for method in ("POST", "DELETE"):
         for action in ("like", "repost"):
             assert user.request(method, f"/api/posts/12345/{action}").status_code == 404
@@ -141,3 +143,15 @@ def test_bad_interactions(signup: Callable[..., User]) -> None:
         assert response.json()["error"]["code"] == f"cannot_{action}_self"
         missing = user.request("POST", f"/api/accounts/{unique_name('ghost')}/{action}")
         assert missing.status_code == 404
+    assert store_position(stack) == before
+    author = signup("bj")
+    post, _ = author.post("gone soon")
+    author.act("DELETE", f"/api/posts/{post['id']}", expect=204)
+    before = store_position(stack)
+    for action in ("like", "repost"):
+        gone = user.request("POST", f"/api/posts/{post['id']}/{action}")
+        assert gone.status_code == 404 and gone.json()["error"]["code"] == "post_not_found"
+    for field in ("reply_to_id", "quote_of_id"):
+        body = {"text": "x", field: post["id"]}
+        assert user.request("POST", "/api/posts", json=body).status_code == 422
+    assert store_position(stack) == before
