@@ -41,6 +41,7 @@ from redis.asyncio import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infra.http.errors import error_response
+from infra.http.middleware import refeed
 from infra.http.ratelimit import bearer_account_id, client_address
 from infra.security import JwtTokens
 
@@ -150,7 +151,7 @@ class IdempotencyMiddleware:
         if body is None:
             return
         key = self._key(scope, values[0])
-        await self._once(key, fingerprint(scope, body), scope, _refeed(body, receive), send)
+        await self._once(key, fingerprint(scope, body), scope, refeed(body, receive), send)
 
     async def _once(self, key: str, print_: str, scope: Scope, receive: Receive,
                     send: Send) -> None:
@@ -209,19 +210,6 @@ async def _read_body(receive: Receive) -> bytes | None:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-def _refeed(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 async def _replay(record: dict[str, Any], send: Send) -> None:

@@ -34,47 +34,30 @@ async def _post_after(services: ApiServices, response: Response, position: int, 
     return post
 
 
-@router.post("/posts/{post_id}/like", response_model=Post, response_model_exclude_unset=True,
-             dependencies=[Depends(rate_limit("likes"))])
-async def like(post_id: str, actor: CurrentActor, services: Services, response: Response
-               ) -> dict[str, Any]:
-    """Like a post (idempotent)."""
-    target = snowflake_or_404(post_id)
-    result = await execute(services, SetLike(actor, target, True), response)
-    return await _post_after(services, response, result.position, target, actor.account_id,
-                             "liked", True)
+def _interaction_route(action: str, command: type[SetLike] | type[SetRepost], flag: str,
+                       active: bool, summary: str) -> None:
+    """Register POST (``active``) or DELETE on ``/posts/{post_id}/<action>``."""
+
+    async def endpoint(post_id: str, actor: CurrentActor, services: Services,
+                       response: Response) -> dict[str, Any]:
+        target = snowflake_or_404(post_id)
+        result = await execute(services, command(actor, target, active), response)
+        return await _post_after(services, response, result.position, target,
+                                 actor.account_id, flag, active)
+
+    endpoint.__doc__ = summary
+    limited = [Depends(rate_limit(f"{action}s"))] if active else []
+    method = router.post if active else router.delete
+    method(f"/posts/{{post_id}}/{action}", response_model=Post,
+           response_model_exclude_unset=True, dependencies=limited,
+           name=f"{'' if active else 'un'}{action}")(endpoint)
 
 
-@router.delete("/posts/{post_id}/like", response_model=Post, response_model_exclude_unset=True)
-async def unlike(post_id: str, actor: CurrentActor, services: Services, response: Response
-                 ) -> dict[str, Any]:
-    """Take a like back (idempotent)."""
-    target = snowflake_or_404(post_id)
-    result = await execute(services, SetLike(actor, target, False), response)
-    return await _post_after(services, response, result.position, target, actor.account_id,
-                             "liked", False)
-
-
-@router.post("/posts/{post_id}/repost", response_model=Post,
-             response_model_exclude_unset=True, dependencies=[Depends(rate_limit("reposts"))])
-async def repost(post_id: str, actor: CurrentActor, services: Services, response: Response
-                 ) -> dict[str, Any]:
-    """Repost to your followers (idempotent)."""
-    target = snowflake_or_404(post_id)
-    result = await execute(services, SetRepost(actor, target, True), response)
-    return await _post_after(services, response, result.position, target, actor.account_id,
-                             "reposted", True)
-
-
-@router.delete("/posts/{post_id}/repost", response_model=Post,
-               response_model_exclude_unset=True)
-async def unrepost(post_id: str, actor: CurrentActor, services: Services, response: Response
-                   ) -> dict[str, Any]:
-    """Undo a repost (idempotent)."""
-    target = snowflake_or_404(post_id)
-    result = await execute(services, SetRepost(actor, target, False), response)
-    return await _post_after(services, response, result.position, target, actor.account_id,
-                             "reposted", False)
+_interaction_route("like", SetLike, "liked", True, "Like a post (idempotent).")
+_interaction_route("like", SetLike, "liked", False, "Take a like back (idempotent).")
+_interaction_route("repost", SetRepost, "reposted", True,
+                   "Repost to your followers (idempotent).")
+_interaction_route("repost", SetRepost, "reposted", False, "Undo a repost (idempotent).")
 
 
 @router.get("/posts/{post_id}/context", response_model=Thread,
