@@ -49,7 +49,7 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(
     listed: list[str] = []
     cursor = None
     while True:
-        params: dict[str, object] = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, str | int] = {"limit": 100, **({"cursor": cursor} if cursor else {})}
         page = client.get(f"/api/accounts/{author.username}/posts", params=params).json()
         listed += [item["id"] for item in page["items"]]
         cursor = page["next_cursor"]
