@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from eventsourcing.persistence import IntegrityError
+
 from commands import accounts, follows, interactions, moderation, posts, sessions
 from commands.context import CommandContext
 from commands.messages import (
@@ -23,6 +25,7 @@ from commands.messages import (
     Unfollow,
     UpdateProfile,
 )
+from domain.errors import Conflict
 
 Handler = Callable[[Any, CommandContext], Result]
 
@@ -43,11 +46,28 @@ COMMAND_HANDLERS: dict[type, Handler] = {
 }
 
 
+MAX_ATTEMPTS = 3
+
+
 class CommandBus:
-    """Dispatches a command to its handler with the injected context."""
+    """Dispatches a command to its handler with the injected context.
+
+    Handlers load what they change and save it with optimistic concurrency; a
+    concurrent writer of the same aggregate makes the save fail, and running
+    the handler again on the fresh state resolves it (a second delete of a
+    post then finds it gone). Only repeated clashes reach the client, as 409.
+    """
 
     def __init__(self, context: CommandContext) -> None:
         self.context = context
 
     def handle(self, command: object) -> Result:
-        return COMMAND_HANDLERS[type(command)](command, self.context)
+        handler = COMMAND_HANDLERS[type(command)]
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                return handler(command, self.context)
+            except IntegrityError:
+                if attempt == MAX_ATTEMPTS:
+                    raise Conflict("this changed concurrently; try again",
+                                   code="concurrent_update") from None
+        raise AssertionError("unreachable")

@@ -15,7 +15,8 @@ from commands.context import CommandContext
 from domain.ids import SnowflakeGenerator
 from infra.database import AsyncPool, open_pool
 from infra.eventlog import max_position, read_envelopes
-from infra.metrics import PROJECTED_EVENTS
+from infra.lease import RedisLease
+from infra.metrics import PARKED_EVENTS, PROJECTED_EVENTS
 from infra.post_cache import RedisPostCache
 from infra.redis_keys import RedisKeys
 from infra.security import Argon2Passwords, JwtTokens, RedisRevocations
@@ -82,11 +83,21 @@ def build_runner(settings: Settings, services: ProjectionServices, name: str
         async with services.pool.connection() as conn:
             return await read_envelopes(conn, after, upto, limit=1000)
 
+    # The read models lock their position row in PostgreSQL; the timelines
+    # keep theirs in Redis, so applies from several processes take a lease.
+    lease = projector_lease(settings, services.redis, name).hold if name == "timelines" \
+        else None
     return ProjectionRunner(
         services.projectors[name], read_log, services.parking,
         max_attempts=settings.projector_max_attempts, backoff_s=settings.projector_backoff_s,
         on_applied=lambda projector, _event: PROJECTED_EVENTS.labels(projector).inc(),
+        on_parked=lambda projector, _event: PARKED_EVENTS.labels(projector).inc(),
+        lease=lease,
     )
+
+
+def projector_lease(settings: Settings, client: aredis.Redis, name: str) -> RedisLease:
+    return RedisLease(client, RedisKeys(settings.redis_prefix).projector_lease(name))
 
 
 def build_worker_app(settings: Settings) -> faust.App:

@@ -14,7 +14,7 @@ from infra import runners
 from infra.settings import Settings
 
 app = typer.Typer(help="Roost: an event-sourced social platform backend.", no_args_is_help=True)
-projections_app = typer.Typer(help="Inspect, verify and rebuild projections.",
+projections_app = typer.Typer(help="Inspect, rebuild and repair projections.",
                               no_args_is_help=True)
 events_app = typer.Typer(help="Read the event stream (for analysts).", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")

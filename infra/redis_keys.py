@@ -80,6 +80,9 @@ class RedisKeys:
     def projection_position(self, name: str) -> str:
         return f"{self.prefix}projection:{name}:position"
 
+    def projector_lease(self, name: str) -> str:
+        return f"{self.prefix}projection:{name}:lease"
+
     def revoked_session(self, session_id: str) -> str:
         return f"{self.prefix}revoked:{session_id}"
 

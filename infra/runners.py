@@ -6,6 +6,7 @@ import asyncio
 import signal
 
 import faust
+import prometheus_client
 import uvicorn
 
 from infra.bootstrap import build_worker_app
@@ -24,9 +25,15 @@ def run_api(settings: Settings) -> None:
                 log_config=None, access_log=False, lifespan="on")
 
 
+def _serve_metrics(settings: Settings, port: int) -> None:
+    if port:
+        prometheus_client.start_http_server(port, addr=settings.api_host)
+
+
 def run_relay(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_json, "relay")
     migrate(settings)
+    _serve_metrics(settings, settings.relay_metrics_port)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -41,6 +48,7 @@ def run_relay(settings: Settings) -> None:
 def run_worker(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_json, "worker")
     migrate(settings)
+    _serve_metrics(settings, settings.worker_metrics_port)
     app = build_worker_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     worker.execute_from_commandline()

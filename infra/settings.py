@@ -34,8 +34,9 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "roost:"
 
-    # Kafka-compatible broker and Elasticsearch-compatible server. Empty means
-    # "start the local dev server" for ``roost up``; the effective URLs below.
+    # Kafka-compatible broker and Elasticsearch-compatible server. ``roost up``
+    # starts the local dev server for them unless both ROOST_KAFKA_BOOTSTRAP and
+    # ROOST_ELASTICSEARCH_URL are set in the environment.
     kafka_bootstrap: str = "127.0.0.1:19092"
     kafka_topic: str = "roost.events"
     kafka_partitions: int = 1
@@ -113,6 +114,11 @@ class Settings(BaseSettings):
     # Take the client address from X-Forwarded-For: only behind a proxy you run.
     trust_forwarded_for: bool = False
     # --- end of rate limits ------------------------------------------------------
+
+    # Prometheus endpoints of the relay and worker processes (0: none); the API
+    # serves its own at /metrics.
+    relay_metrics_port: int = 9101
+    worker_metrics_port: int = 9102
 
     log_level: str = "INFO"
     log_json: bool = True

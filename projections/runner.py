@@ -14,7 +14,9 @@ sure the projector sees every event of the log exactly in order:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 import structlog
@@ -25,6 +27,8 @@ from projections.envelope import EventEnvelope
 log = structlog.get_logger(__name__)
 
 ReadLog = Callable[[int, int], Awaitable[list[EventEnvelope]]]
+Lease = Callable[[], AbstractAsyncContextManager[None]]
+"""Held around each apply, for projectors shared by several processes."""
 """``read_log(after, upto)``: a page of stored events with after < position <= upto."""
 
 
@@ -42,6 +46,8 @@ class ProjectionRunner:
         max_attempts: int = 5,
         backoff_s: float = 0.2,
         on_applied: Callable[[str, EventEnvelope], None] | None = None,
+        on_parked: Callable[[str, EventEnvelope], None] | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self.projector = projector
         self.read_log = read_log
@@ -49,6 +55,8 @@ class ProjectionRunner:
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self.on_applied = on_applied
+        self.on_parked = on_parked
+        self.lease: Lease = lease or contextlib.nullcontext
         # The live stream and the periodic sweep share this runner; applying
         # two copies of the log interleaved could reorder a follow and an
         # unfollow, so one apply sequence runs at a time.
@@ -88,7 +96,8 @@ class ProjectionRunner:
     async def _apply(self, event: EventEnvelope) -> None:
         for attempt in range(1, self.max_attempts + 1):
             try:
-                await self.projector.apply(event)
+                async with self.lease():
+                    await self.projector.apply(event)  # re-checks the position
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -108,4 +117,7 @@ class ProjectionRunner:
         log.error("projection.parked", projector=self.projector.name, position=event.position,
                   type=event.type, error=repr(error))
         await self.parking.park(self.projector.name, event, repr(error), attempts)
-        await self.projector.advance(event.position)
+        async with self.lease():
+            await self.projector.advance(event.position)
+        if self.on_parked is not None:
+            self.on_parked(self.projector.name, event)

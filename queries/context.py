@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
 from psycopg import AsyncConnection
@@ -21,6 +23,9 @@ class TimelinePolicy:
     rebuild_wait_s: float = 5.0
 
 
+Lease = Callable[[], AbstractAsyncContextManager[None]]
+
+
 @dataclass(frozen=True, slots=True)
 class QueryContext:
     pool: AsyncConnectionPool[AsyncConnection[TupleRow]]
@@ -29,3 +34,5 @@ class QueryContext:
     post_cache: RedisPostCache | None = None
     timelines: RedisTimelineStore | None = None
     policy: TimelinePolicy = field(default_factory=TimelinePolicy)
+    timeline_lease: Lease | None = None
+    """The timeline projector's lease: held while a rebuild marks a timeline kept."""

@@ -9,9 +9,11 @@ never seen) gets it rebuilt from the read models first.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
+from infra.lease import LeaseTimeout
 from infra.metrics import TIMELINE_REBUILD_SECONDS, TIMELINE_REBUILDS
 from infra.redis_keys import SENTINEL, member, parse_member
 from queries.context import QueryContext
@@ -62,14 +64,19 @@ async def rebuild_timeline(ctx: QueryContext, reader_id: int) -> None:
     at that moment, so everything pushed before is in what is read back.
     """
     started = time.perf_counter()
+    try:
+        # Under the projector's lease no event is half-applied: every event up
+        # to the position read here was fully pushed or skipped, every later
+        # one will find the timeline kept.
+        async with ctx.timeline_lease() if ctx.timeline_lease else contextlib.nullcontext():
+            pushed_up_to = await _mark_kept(ctx, reader_id)
+        complete = True
+    except LeaseTimeout:
+        pushed_up_to = await _mark_kept(ctx, reader_id)
+        complete = False
+    complete = await wait_for_position(ctx, pushed_up_to, ("read_models",),
+                                       ctx.policy.rebuild_wait_s) and complete
     home = ctx.keys.home(reader_id)
-    async with ctx.redis.pipeline(transaction=False) as pipe:
-        pipe.zadd(home, {SENTINEL: 0})
-        pipe.expire(home, ctx.policy.active_ttl_s)
-        pipe.get(ctx.keys.projection_position("timelines"))
-        _, _, pushed_up_to = await pipe.execute()
-    complete = await wait_for_position(ctx, int(pushed_up_to or 0), ("read_models",),
-                                       ctx.policy.rebuild_wait_s)
     celebrities = [int(c) for c in await ctx.redis.smembers(ctx.keys.celebrities())]
     async with ctx.pool.connection() as conn:
         cur = await conn.execute(_REBUILD_SQL, {"r": reader_id, "celebs": celebrities,
@@ -88,6 +95,17 @@ async def rebuild_timeline(ctx: QueryContext, reader_id: int) -> None:
         await ctx.redis.expire(home, RETRY_REBUILD_TTL_S)
     TIMELINE_REBUILDS.labels("complete" if complete else "lagging").inc()
     TIMELINE_REBUILD_SECONDS.observe(time.perf_counter() - started)
+
+
+async def _mark_kept(ctx: QueryContext, reader_id: int) -> int:
+    """Create the timeline (with the sentinel); the timeline projector's position."""
+    home = ctx.keys.home(reader_id)
+    async with ctx.redis.pipeline(transaction=False) as pipe:
+        pipe.zadd(home, {SENTINEL: 0})
+        pipe.expire(home, ctx.policy.active_ttl_s)
+        pipe.get(ctx.keys.projection_position("timelines"))
+        _, _, pushed_up_to = await pipe.execute()
+    return int(pushed_up_to or 0)
 
 
 async def _candidates(ctx: QueryContext, reader_id: int, celebrities: list[int],
@@ -130,6 +148,10 @@ async def home_timeline(
         if len(items) == limit or not more or not candidates:
             break
         upper = f"({candidates[-1][0]}"
-    next_cursor = encode_cursor(items[-1]["id"]) if items and len(items) == limit and more \
-        else None
+    if len(items) == limit and more:
+        next_cursor: str | None = encode_cursor(items[-1]["id"])
+    elif more and candidates:  # rounds ran out on hidden items: resume below them
+        next_cursor = encode_cursor(parse_member(candidates[-1][0])[0])
+    else:
+        next_cursor = None
     return page(items, next_cursor)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -28,8 +30,12 @@ def consumer_group(settings: Settings) -> str:
 def create_faust_app(settings: Settings) -> faust.App:
     """Settings from STACK.md that keep a worker responsive on the dev broker."""
     per_process = settings.consumer_group_per_process
+    group = consumer_group(settings)
+    datadir = Path(tempfile.gettempdir()) / "roost-faust" / group  # unused: memory store
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     return faust.App(
-        consumer_group(settings),
+        group,
+        datadir=str(datadir),
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
         value_serializer="raw",

@@ -33,7 +33,9 @@ def make_settings(**overrides: object) -> Settings:
         "argon2_memory_kib": 8192,
         "argon2_parallelism": 1,
         "projector_backoff_s": 0.01,
-        "rate_limit_multiplier": 1000.0,  # suites are not throttled; limits have own tests
+        "rate_limit_multiplier": 1000.0,
+        "relay_metrics_port": 0,
+        "worker_metrics_port": 0,  # suites are not throttled; limits have own tests
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

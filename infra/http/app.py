@@ -29,6 +29,7 @@ from infra.http.routes import (
     timelines,
 )
 from infra.http.services import ApiServices
+from infra.lease import RedisLease
 from infra.post_cache import RedisPostCache
 from infra.redis_keys import RedisKeys
 from infra.security import JwtTokens
@@ -57,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 active_ttl_s=int(settings.active_days * 86400),
                 rebuild_wait_s=settings.min_position_wait_s,
             ),
+            timeline_lease=RedisLease(redis, keys.projector_lease("timelines"),
+                                      wait_s=settings.min_position_wait_s).hold,
         )
         app.state.rate_limiter = RateLimiter(redis, settings)
         app.state.services = ApiServices(

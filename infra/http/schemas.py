@@ -79,7 +79,7 @@ class Post(BaseModel):
     created_at: str
     reply_to_id: str | None
     reply_to_available: bool | None = Field(
-        default=None, description="For a reply: false once the parent is deleted or hidden")
+        default=None, description="For a reply: false once the parent post is deleted")
     quote_of_id: str | None
     repost_of: Post | None
     mentions: list[str]
