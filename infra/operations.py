@@ -34,15 +34,16 @@ async def projection_status(settings: Settings) -> list[dict[str, Any]]:
 async def rebuild(settings: Settings, name: str, console: Console) -> int:
     """Reset one projector and replay the whole log into it.
 
-    Run it with the workers stopped, or let them race harmlessly: every
-    write is idempotent and positions only move forward.
+    Safe beside running workers: applies are serialised across processes (a
+    row lock for the read models, a lease for the timelines), and a worker
+    that finds the position reset helps by catching up from the event store.
     """
     services = await build_projections(settings)
     try:
         if name not in services.projectors:
             raise SystemExit(f"unknown projection {name!r}; one of {sorted(services.projectors)}")
         runner = build_runner(settings, services, name)
-        await services.projectors[name].reset()
+        await runner.reset()
         async with services.pool.connection() as conn:
             target = await max_position(conn)
         with Progress(console=console, transient=True) as progress:

@@ -72,6 +72,11 @@ class ProjectionRunner:
                 await self._catch_up(upto=event.position - 1)
             await self._apply(event)
 
+    async def reset(self) -> None:
+        """Empty the projection, for a rebuild (under the lease, so no apply is half done)."""
+        async with self._lock, self.lease():
+            await self.projector.reset()
+
     async def catch_up(self, upto: int) -> int:
         """Apply every stored event up to ``upto``; how many were applied."""
         async with self._lock:
