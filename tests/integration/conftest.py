@@ -1,0 +1,156 @@
+"""Fixtures and helpers for the integration tier: one adapter, its real server.
+
+``wait_until`` is the only way these tests wait: poll a condition until it
+holds or a bounded timeout passes. No test sleeps for a fixed time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+import psycopg
+import pytest
+import redis
+
+import queries.hydration
+from commands.bus import CommandBus
+from commands.messages import Actor, Login, RegisterAccount
+from infra.bootstrap import ProjectionServices, build_command_bus, build_projections
+from infra.database import AsyncPool, drop_database, migrate, open_pool
+from infra.redis_keys import RedisKeys
+from infra.settings import Settings
+from tests.conftest import make_settings
+
+Predicate = Callable[[], bool | Awaitable[bool]]
+PASSWORD = "correct horse battery"
+
+
+async def wait_until(predicate: Predicate, timeout: float = 10.0, interval: float = 0.02,
+                     message: str = "condition") -> None:
+    """Poll ``predicate`` (sync or async) until it is true; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        await asyncio.sleep(interval)
+
+
+def _clear_redis_prefix(settings: Settings) -> None:
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{settings.redis_prefix}*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.unlink(*keys[start:start + 500])
+    finally:
+        client.close()
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def settings_factory() -> Iterator[SettingsFactory]:
+    """Like ``settings`` with overrides: ``settings_factory(timeline_max_entries=5)``."""
+    made: list[Settings] = []
+
+    def factory(**overrides: object) -> Settings:
+        created = make_settings(**overrides)
+        migrate(created)
+        made.append(created)
+        return created
+
+    try:
+        yield factory
+    finally:
+        for created in made:
+            drop_database(created)
+            _clear_redis_prefix(created)
+
+
+def close_bus(bus: CommandBus) -> None:
+    bus.context.store.close()
+    sync_redis = getattr(bus.context.revocations, "_redis", None)
+    if sync_redis is not None:
+        sync_redis.close()
+
+
+@pytest.fixture
+def bus(settings: Settings) -> Iterator[CommandBus]:
+    command_bus = build_command_bus(settings)
+    try:
+        yield command_bus
+    finally:
+        close_bus(command_bus)
+
+
+@pytest.fixture
+async def pool(settings: Settings) -> AsyncIterator[AsyncPool]:
+    opened = await open_pool(settings, max_size=4)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+def keys(settings: Settings) -> RedisKeys:
+    return RedisKeys(settings.redis_prefix)
+
+
+@pytest.fixture
+async def services(settings: Settings) -> AsyncIterator[ProjectionServices]:
+    """The projectors and their connections, from the composition root."""
+    built = await build_projections(settings)
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_hydration_caches() -> Iterator[None]:
+    """``queries.hydration`` keeps post bodies in a module-level TTL cache (and its
+    single-flight table): each test starts and ends without another test's posts."""
+    queries.hydration._local_bodies.clear()
+    queries.hydration._in_flight.clear()
+    yield
+    queries.hydration._local_bodies.clear()
+    queries.hydration._in_flight.clear()
+
+
+def store_max_position(settings: Settings) -> int:
+    """The event store's last notification id (0 when empty), read directly."""
+    with psycopg.connect(settings.postgres_conninfo) as conn:
+        row = conn.execute("SELECT COALESCE(MAX(notification_id), 0) FROM roost_events"
+                           ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def stored_event_types(settings: Settings, after: int = 0) -> list[str]:
+    with psycopg.connect(settings.postgres_conninfo) as conn:
+        rows = conn.execute(
+            "SELECT topic FROM roost_events WHERE notification_id > %s ORDER BY notification_id",
+            (after,),
+        ).fetchall()
+    return [str(row[0]).rsplit(".", 1)[-1] for row in rows]
+
+
+def signup(bus: CommandBus, username: str, email: str | None = None) -> Actor:
+    """Register ``username`` and log in; the actor that commands act for."""
+    registered = bus.handle(RegisterAccount(
+        username=username, email=email or f"{username.lower()}@example.com", password=PASSWORD,
+        display_name=username.title(),
+    ))
+    tokens = bus.handle(Login(login=username, password=PASSWORD)).data
+    session_hex = str(tokens["refresh_token"]).split(".", 1)[0]
+    return Actor(account_id=int(registered.data["id"]), username=username,
+                 session_id=session_hex)
+

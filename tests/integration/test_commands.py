@@ -1,0 +1,423 @@
+"""Command handlers through the composition root, against real PostgreSQL (and Redis)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import pytest
+import redis
+
+from commands.bus import CommandBus
+from commands.messages import (
+    Actor,
+    CreatePost,
+    DeletePost,
+    Follow,
+    Login,
+    Logout,
+    RefreshSession,
+    RegisterAccount,
+    Unfollow,
+    UpdateProfile,
+)
+from domain.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from domain.ids import account_uuid, email_claim_uuid, follow_uuid, post_uuid
+from infra.redis_keys import RedisKeys
+from infra.settings import Settings
+from tests.integration.conftest import PASSWORD, signup, store_max_position, stored_event_types
+
+# --- sign-up ------------------------------------------------------------------------
+
+
+def test_register_appends_account_and_email_claim_in_one_go(
+    bus: CommandBus, settings: Settings
+) -> None:
+    result = bus.handle(RegisterAccount(username="Alice", email="Alice@Example.COM",
+                                        password=PASSWORD, display_name="Alice A"))
+    assert result.position == store_max_position(settings) > 0
+    assert stored_event_types(settings) == ["AccountRegistered", "EmailClaimed"]
+    data = result.data
+    assert (data["username"], data["email"], data["display_name"]) == (
+        "Alice", "Alice@example.com", "Alice A")
+    assert isinstance(data["id"], int) and 0 < data["id"] < 2**63
+    assert "password" not in str(data) and "password_hash" not in data
+
+
+def test_duplicate_username_in_any_case_is_409_username_taken(
+    bus: CommandBus, settings: Settings
+) -> None:
+    bus.handle(RegisterAccount(username="Alice", email="a1@example.com", password=PASSWORD))
+    before = store_max_position(settings)
+    for again in ("alice", "ALICE", "aLiCe", "Alice"):
+        with pytest.raises(Conflict) as caught:
+            bus.handle(RegisterAccount(username=again, email="other@example.com",
+                                       password=PASSWORD))
+        assert (caught.value.status, caught.value.code) == (409, "username_taken")
+        assert caught.value.details == {"field": "username"}
+    assert store_max_position(settings) == before
+
+
+def test_duplicate_email_in_any_case_is_409_email_taken(
+    bus: CommandBus, settings: Settings
+) -> None:
+    bus.handle(RegisterAccount(username="alice", email="a1@example.com", password=PASSWORD))
+    before = store_max_position(settings)
+    for again in ("a1@example.com", "A1@EXAMPLE.COM", "a1@Example.com"):
+        with pytest.raises(Conflict) as caught:
+            bus.handle(RegisterAccount(username="bob", email=again, password=PASSWORD))
+        assert (caught.value.status, caught.value.code) == (409, "email_taken")
+        assert caught.value.details == {"field": "email"}
+    assert store_max_position(settings) == before
+    # bob is still free: nothing of the failed sign-ups was kept
+    bus.handle(RegisterAccount(username="bob", email="b@example.com", password=PASSWORD))
+
+
+def test_validation_errors_name_every_bad_field_and_append_nothing(
+    bus: CommandBus, settings: Settings
+) -> None:
+    bus.handle(RegisterAccount(username="alice", email="a@example.com", password=PASSWORD))
+    before = store_max_position(settings)
+    with pytest.raises(ValidationFailed) as caught:
+        bus.handle(RegisterAccount(username="no spaces!", email="not-an-email",
+                                   password="short", display_name="x" * 51))
+    error = caught.value
+    assert (error.status, error.code) == (422, "validation_failed")
+    assert set(error.details["fields"]) == {"username", "email", "password", "display_name"}
+    assert all(isinstance(reason, str) and reason for reason in error.details["fields"].values())
+    assert store_max_position(settings) == before
+
+
+def test_single_bad_field_is_named_alone(bus: CommandBus, settings: Settings) -> None:
+    cases = [
+        ("me", "m@example.com", PASSWORD, "username"),
+        ("a" * 31, "m@example.com", PASSWORD, "username"),
+        ("", "m@example.com", PASSWORD, "username"),
+        ("fine", "m@", PASSWORD, "email"),
+        ("fine", "m@example.com", "x" * 1025, "password"),
+    ]
+    for username, email, password, field in cases:
+        with pytest.raises(ValidationFailed) as caught:
+            bus.handle(RegisterAccount(username=username, email=email, password=password))
+        assert list(caught.value.details["fields"]) == [field]
+    assert store_max_position(settings) == 0
+
+
+def test_validation_is_checked_before_uniqueness(bus: CommandBus, settings: Settings) -> None:
+    bus.handle(RegisterAccount(username="alice", email="a@example.com", password=PASSWORD))
+    with pytest.raises(ValidationFailed) as caught:
+        bus.handle(RegisterAccount(username="ALICE", email="a@example.com", password="short"))
+    assert list(caught.value.details["fields"]) == ["password"]
+
+
+# --- sessions -------------------------------------------------------------------------
+
+
+def test_login_by_username_in_any_case_or_by_email(bus: CommandBus) -> None:
+    bus.handle(RegisterAccount(username="Alice", email="alice@example.com", password=PASSWORD))
+    for login in ("Alice", "alice", "ALICE", "alice@example.com", "ALICE@example.com"):
+        tokens = bus.handle(Login(login=login, password=PASSWORD)).data
+        assert tokens["token_type"] == "bearer"
+        assert tokens["access_token"] and tokens["refresh_token"]
+        assert isinstance(tokens["expires_in"], int) and tokens["expires_in"] > 0
+
+
+def test_failed_login_is_invalid_credentials_whatever_the_reason(
+    bus: CommandBus, settings: Settings
+) -> None:
+    bus.handle(RegisterAccount(username="alice", email="alice@example.com", password=PASSWORD))
+    before = store_max_position(settings)
+    cases = [("alice", "wrong password"), ("nobody", PASSWORD), ("nobody@example.com", PASSWORD),
+             ("", PASSWORD), ("x" * 300, PASSWORD), ("alice", ""), ("alice", PASSWORD.upper())]
+    for login, password in cases:
+        with pytest.raises(Unauthorized) as caught:
+            bus.handle(Login(login=login, password=password))
+        assert (caught.value.status, caught.value.code) == (401, "invalid_credentials")
+    assert store_max_position(settings) == before
+
+
+def test_refresh_rotates_and_the_old_refresh_token_stops_working(
+    bus: CommandBus, settings: Settings
+) -> None:
+    bus.handle(RegisterAccount(username="alice", email="alice@example.com", password=PASSWORD))
+    first = bus.handle(Login(login="alice", password=PASSWORD)).data
+    rotated = bus.handle(RefreshSession(refresh_token=str(first["refresh_token"])))
+    second = rotated.data
+    assert rotated.position == store_max_position(settings)
+    assert second["refresh_token"] != first["refresh_token"]
+    assert second["access_token"] != first["access_token"]
+    # same session, new secret
+    assert str(second["refresh_token"]).split(".")[0] == str(first["refresh_token"]).split(".")[0]
+    before = store_max_position(settings)
+    with pytest.raises(Unauthorized) as caught:
+        bus.handle(RefreshSession(refresh_token=str(first["refresh_token"])))
+    assert caught.value.code == "invalid_refresh_token"
+    assert store_max_position(settings) == before
+    third = bus.handle(RefreshSession(refresh_token=str(second["refresh_token"]))).data
+    assert third["refresh_token"] not in (first["refresh_token"], second["refresh_token"])
+
+
+def test_unreadable_refresh_tokens_are_401(bus: CommandBus) -> None:
+    tokens = ["", "garbage", ".", "0" * 32 + ".secret", "not-hex-at-all-not-hex-at-all-xx.s",
+              "0123456789abcdef0123456789abcdef", "\u0661" * 32 + ".s"]
+    for token in tokens:
+        with pytest.raises(Unauthorized) as caught:
+            bus.handle(RefreshSession(refresh_token=token))
+        assert caught.value.code == "invalid_refresh_token"
+
+
+def test_refresh_token_with_a_tampered_secret_is_401(bus: CommandBus) -> None:
+    bus.handle(RegisterAccount(username="alice", email="alice@example.com", password=PASSWORD))
+    token = str(bus.handle(Login(login="alice", password=PASSWORD)).data["refresh_token"])
+    session_hex, secret = token.split(".", 1)
+    with pytest.raises(Unauthorized):
+        bus.handle(RefreshSession(refresh_token=f"{session_hex}.{secret[::-1]}"))
+    with pytest.raises(Unauthorized):
+        bus.handle(RefreshSession(refresh_token=f"{session_hex}."))
+
+
+def other_aggregate_ids(bus: CommandBus) -> tuple[Actor, list[UUID]]:
+    """Alice, and ids of aggregates that are not sessions, computable from public data."""
+    alice, bob = signup(bus, "alice"), signup(bus, "bob")
+    post = bus.handle(CreatePost(actor=alice, text="hello"))
+    bus.handle(Follow(actor=alice, username="bob"))
+    return alice, [account_uuid("alice"), post_uuid(int(post.data["id"])),
+                   email_claim_uuid("alice@example.com"),
+                   follow_uuid(alice.account_id, bob.account_id)]
+
+
+def test_refresh_token_naming_another_kind_of_aggregate_is_401(
+    bus: CommandBus, settings: Settings
+) -> None:
+    _, targets = other_aggregate_ids(bus)
+    before = store_max_position(settings)
+    for target in targets:
+        assert bus.context.store.get_or_none(target) is not None  # it exists, it is no session
+        with pytest.raises(Unauthorized) as caught:
+            bus.handle(RefreshSession(refresh_token=f"{target.hex}.anything"))
+        assert caught.value.code == "invalid_refresh_token"
+    assert store_max_position(settings) == before
+
+
+def test_logout_naming_another_kind_of_aggregate_is_401(
+    bus: CommandBus, settings: Settings
+) -> None:
+    alice, targets = other_aggregate_ids(bus)
+    before = store_max_position(settings)
+    for target in targets:
+        with pytest.raises(Unauthorized) as caught:
+            bus.handle(Logout(actor=Actor(account_id=alice.account_id, username="alice",
+                                          session_id=target.hex)))
+        assert caught.value.code == "invalid_token"
+    assert store_max_position(settings) == before
+
+
+def test_login_by_email_normalises_it_like_sign_up(bus: CommandBus) -> None:
+    composed = "jos\u00e9@b\u00fccher.example"
+    bus.handle(RegisterAccount(username="jose", email=composed, password=PASSWORD))
+    decomposed = "jose\u0301@bu\u0308cher.example"  # the same address, NFD
+    for login in (composed, decomposed, "JOS\u00c9@B\u00dcCHER.example",
+                  "jos\u00e9@xn--bcher-kva.example", f"  {composed} "):
+        tokens = bus.handle(Login(login=login, password=PASSWORD)).data
+        assert tokens["refresh_token"], login
+    for login in ("jose@bucher.example", "jos\u00e9@", "@b\u00fccher.example"):
+        with pytest.raises(Unauthorized) as caught:
+            bus.handle(Login(login=login, password=PASSWORD))
+        assert caught.value.code == "invalid_credentials"
+
+
+def test_logout_ends_the_session_and_revokes_its_access_tokens(
+    bus: CommandBus, settings: Settings
+) -> None:
+    bus.handle(RegisterAccount(username="alice", email="alice@example.com", password=PASSWORD))
+    tokens = bus.handle(Login(login="alice", password=PASSWORD)).data
+    refresh = str(tokens["refresh_token"])
+    actor = actor_of(bus, refresh)
+    ended = bus.handle(Logout(actor=actor))
+    assert ended.position == store_max_position(settings)
+    assert stored_event_types(settings)[-1] == "SessionEnded"
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        ttl = client.ttl(RedisKeys(settings.redis_prefix).revoked_session(actor.session_id))
+    finally:
+        client.close()
+    assert 0 < int(ttl) <= settings.access_token_ttl_s
+    with pytest.raises(Unauthorized):
+        bus.handle(RefreshSession(refresh_token=refresh))
+    # logging out again changes nothing and answers the same position
+    assert bus.handle(Logout(actor=actor)).position == ended.position
+    assert store_max_position(settings) == ended.position
+    # a new login still works: a new, independent session
+    again = bus.handle(Login(login="alice", password=PASSWORD)).data
+    assert str(again["refresh_token"]).split(".")[0] != actor.session_id
+
+
+def actor_of(bus: CommandBus, refresh_token: str) -> Actor:
+    """The actor an access token of this session would name."""
+    session_hex = refresh_token.split(".", 1)[0]
+    session = bus.context.store.get_or_none(UUID(hex=session_hex))
+    return Actor(account_id=session.account_id, username=session.username,
+                 session_id=session_hex)
+
+
+# --- profile ------------------------------------------------------------------------------
+
+
+def test_update_profile_changes_only_sent_fields_and_null_clears(
+    bus: CommandBus, settings: Settings
+) -> None:
+    alice = signup(bus, "alice")
+    first = bus.handle(UpdateProfile(actor=alice, changes={"bio": "hi", "display_name": "Al"}))
+    assert (first.data["bio"], first.data["display_name"], first.data["avatar_url"]) == (
+        "hi", "Al", "")
+    same = bus.handle(UpdateProfile(actor=alice, changes={"bio": "hi"}))
+    assert same.position == first.position == store_max_position(settings)
+    cleared = bus.handle(UpdateProfile(actor=alice, changes={"bio": None}))
+    assert cleared.position > first.position
+    assert (cleared.data["bio"], cleared.data["display_name"]) == ("", "Al")
+
+
+def test_update_profile_validation_names_fields_and_appends_nothing(
+    bus: CommandBus, settings: Settings
+) -> None:
+    alice = signup(bus, "alice")
+    before = store_max_position(settings)
+    with pytest.raises(ValidationFailed) as caught:
+        bus.handle(UpdateProfile(actor=alice, changes={"avatar_url": "http://x.example/a.png",
+                                                       "bio": "b" * 501}))
+    assert set(caught.value.details["fields"]) == {"avatar_url", "bio"}
+    assert store_max_position(settings) == before
+
+
+# --- posts ------------------------------------------------------------------------------------
+
+
+def test_create_post_normalises_text_and_extracts_mentions_of_existing_accounts(
+    bus: CommandBus, settings: Settings
+) -> None:
+    alice = signup(bus, "alice")
+    signup(bus, "Bob")
+    text = "  Cafe\u0301 with @BOB and @ghost #Tea #tea "
+    result = bus.handle(CreatePost(actor=alice, text=text))
+    assert result.position == store_max_position(settings)
+    data = result.data
+    assert data["text"] == "Caf\u00e9 with @BOB and @ghost #Tea #tea"
+    assert data["mentions"] == ["Bob"]  # as signed up; @ghost does not exist
+    assert data["hashtags"] == ["tea"]
+    assert data["author_id"] == alice.account_id
+
+
+def test_bad_post_text_is_422_naming_text_and_appends_nothing(
+    bus: CommandBus, settings: Settings
+) -> None:
+    alice = signup(bus, "alice")
+    before = store_max_position(settings)
+    for text in ("", "   \n", "\u3000", "x" * 281, " " + "e\u0301" * 281):
+        with pytest.raises(ValidationFailed) as caught:
+            bus.handle(CreatePost(actor=alice, text=text))
+        assert list(caught.value.details["fields"]) == ["text"]
+    assert store_max_position(settings) == before
+    # the limit is on the normalised text: 280 decomposed letters are 560 code points
+    ok = bus.handle(CreatePost(actor=alice, text="e\u0301" * 280 + "  "))
+    assert ok.data["text"] == "\u00e9" * 280
+
+
+def test_replies_and_quotes_need_a_live_post(bus: CommandBus, settings: Settings) -> None:
+    alice = signup(bus, "alice")
+    post_id = int(bus.handle(CreatePost(actor=alice, text="root")).data["id"])
+    reply = bus.handle(CreatePost(actor=alice, text="reply", reply_to_id=post_id,
+                                  quote_of_id=post_id))
+    assert (reply.data["reply_to_id"], reply.data["quote_of_id"]) == (post_id, post_id)
+    bus.handle(DeletePost(actor=alice, post_id=post_id))
+    before = store_max_position(settings)
+    with pytest.raises(ValidationFailed) as caught:
+        bus.handle(CreatePost(actor=alice, text="late", reply_to_id=post_id,
+                              quote_of_id=123456789))
+    assert set(caught.value.details["fields"]) == {"reply_to_id", "quote_of_id"}
+    assert store_max_position(settings) == before
+
+
+def test_only_the_author_may_delete_and_a_deleted_post_is_gone(
+    bus: CommandBus, settings: Settings
+) -> None:
+    alice, bob = signup(bus, "alice"), signup(bus, "bob")
+    post_id = int(bus.handle(CreatePost(actor=alice, text="mine")).data["id"])
+    before = store_max_position(settings)
+    with pytest.raises(Forbidden) as caught:
+        bus.handle(DeletePost(actor=bob, post_id=post_id))
+    assert (caught.value.status, caught.value.code) == (403, "not_author")
+    assert store_max_position(settings) == before
+    deleted = bus.handle(DeletePost(actor=alice, post_id=post_id))
+    assert deleted.position == store_max_position(settings) > before
+    assert stored_event_types(settings, after=before) == ["PostDeleted"]
+    for actor in (alice, bob):
+        with pytest.raises(NotFound) as gone:
+            bus.handle(DeletePost(actor=actor, post_id=post_id))
+        assert gone.value.code == "post_not_found"
+    with pytest.raises(NotFound):
+        bus.handle(DeletePost(actor=alice, post_id=987654321))
+
+
+# --- follows ----------------------------------------------------------------------------------
+
+
+def test_follow_is_idempotent_and_repeats_answer_the_same_position(
+    bus: CommandBus, settings: Settings
+) -> None:
+    alice, bob = signup(bus, "alice"), signup(bus, "bob")
+    first = bus.handle(Follow(actor=alice, username="BOB"))
+    assert first.position == store_max_position(settings)
+    assert first.data == {"following": True, "followed_by": False, "blocking": False,
+                          "blocked_by": False, "muting": False}
+    for name in ("bob", "Bob"):
+        again = bus.handle(Follow(actor=alice, username=name))
+        assert again.position == first.position
+        assert again.data["following"] is True
+    assert store_max_position(settings) == first.position
+
+    back = bus.handle(Follow(actor=bob, username="alice"))
+    assert back.data["followed_by"] is True
+
+    gone = bus.handle(Unfollow(actor=alice, username="bob"))
+    assert gone.position == store_max_position(settings) > back.position
+    assert gone.data["following"] is False and gone.data["followed_by"] is True
+    assert bus.handle(Unfollow(actor=alice, username="bob")).position == gone.position
+
+    refollowed = bus.handle(Follow(actor=alice, username="bob"))
+    assert refollowed.position == store_max_position(settings) > gone.position
+    assert bus.handle(Follow(actor=alice, username="bob")).position == refollowed.position
+    assert stored_event_types(settings, after=first.position) == [
+        "Followed", "Unfollowed", "Refollowed"]
+
+
+def test_unfollow_without_a_follow_changes_nothing_and_answers_0(
+    bus: CommandBus, settings: Settings
+) -> None:
+    alice = signup(bus, "alice")
+    signup(bus, "bob")
+    before = store_max_position(settings)
+    result = bus.handle(Unfollow(actor=alice, username="bob"))
+    assert result.position == 0
+    assert result.data["following"] is False
+    assert store_max_position(settings) == before
+
+
+def test_self_follow_is_422_cannot_follow_self(bus: CommandBus, settings: Settings) -> None:
+    alice = signup(bus, "alice")
+    before = store_max_position(settings)
+    for command in (Follow(actor=alice, username="ALICE"), Unfollow(actor=alice, username="alice")):
+        with pytest.raises(ValidationFailed) as caught:
+            bus.handle(command)
+        assert (caught.value.status, caught.value.code) == (422, "cannot_follow_self")
+        assert list(caught.value.details["fields"]) == ["username"]
+    assert store_max_position(settings) == before
+
+
+def test_following_an_unknown_account_is_404(bus: CommandBus, settings: Settings) -> None:
+    alice = signup(bus, "alice")
+    before = store_max_position(settings)
+    for command in (Follow(actor=alice, username="nobody"),
+                    Unfollow(actor=alice, username="nobody")):
+        with pytest.raises(NotFound) as caught:
+            bus.handle(command)
+        assert (caught.value.status, caught.value.code) == (404, "account_not_found")
+    assert store_max_position(settings) == before

@@ -1,0 +1,584 @@
+"""ReadModelProjector (PostgreSQL) and TimelineProjector (Redis) fed real stored events.
+
+Events are produced by the real command handlers, read back from the event
+store with ``infra.eventlog.read_envelopes`` and handed to the projectors
+directly, so each test sees exactly what a rebuild would.
+
+Home timelines are pushed only to *kept* timelines (readers who have read
+their home timeline within the active window). Tests make readers kept the
+way the query side does (``queries.timelines.keep_timeline``) before the
+events are projected, or check that a reader who is not kept receives
+nothing and gets the complete timeline on the first read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from commands.bus import CommandBus
+from commands.messages import Actor, DeletePost, Follow, Unfollow, UpdateProfile
+from infra.bootstrap import ProjectionServices, build_command_bus, build_projections
+from infra.database import AsyncPool
+from infra.eventlog import max_position
+from infra.operations import rebuild
+from infra.redis_keys import RedisKeys, member, post_id_of
+from infra.settings import Settings
+from queries.hydration import hydrate
+from queries.timelines import home_timeline
+from tests.integration.conftest import SettingsFactory, close_bus, signup
+from tests.integration.pipeline import (
+    apply_all,
+    dump_redis,
+    dump_tables,
+    flatten,
+    home_ids,
+    is_kept,
+    keep,
+    page_through,
+    post,
+    project_everything,
+    query_context,
+    read_models,
+    stored_events,
+    timelines,
+    zset_ids,
+)
+
+# --- helpers -------------------------------------------------------------------------
+
+
+async def snapshot(services: ProjectionServices, settings: Settings) -> dict[str, Any]:
+    return {"tables": await dump_tables(services.pool),
+            "redis": await dump_redis(services.redis, settings.redis_prefix)}
+
+
+async def account_row(pool: AsyncPool, account_id: int) -> dict[str, Any]:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT username, display_name, bio, followers_count, following_count, posts_count "
+            "FROM rm_accounts WHERE id = %s", (account_id,))
+        row = await cur.fetchone()
+    assert row is not None, f"no rm_accounts row for {account_id}"
+    names = ("username", "display_name", "bio", "followers", "following", "posts")
+    return dict(zip(names, row, strict=True))
+
+
+@dataclasses.dataclass
+class World:
+    alice: Actor
+    bob: Actor
+    carol: Actor
+    dave: Actor
+    posts: dict[str, int]
+
+
+def build_world(bus: CommandBus) -> World:
+    """A small social graph with every kind of event the projectors handle."""
+    alice, bob, carol, dave = (signup(bus, n) for n in ("alice", "Bob", "carol", "dave"))
+    posts: dict[str, int] = {}
+    for follower, followee in [(alice, "bob"), (alice, "carol"), (bob, "alice"),
+                               (carol, "alice"), (dave, "alice"), (dave, "bob")]:
+        bus.handle(Follow(actor=follower, username=followee))
+    posts["b1"] = post(bus, bob, "b1 #news")
+    posts["c1"] = post(bus, carol, "c1")
+    posts["a1"] = post(bus, alice, "a1 @Bob")
+    posts["b2"] = post(bus, bob, "b2")
+    posts["c2"] = post(bus, carol, "c2")
+    bus.handle(Unfollow(actor=alice, username="carol"))
+    bus.handle(Unfollow(actor=dave, username="alice"))
+    bus.handle(Follow(actor=dave, username="alice"))  # Refollowed
+    bus.handle(DeletePost(actor=bob, post_id=posts["b1"]))
+    bus.handle(UpdateProfile(actor=alice, changes={"bio": "hello", "display_name": "Al"}))
+    posts["a2"] = post(bus, alice, "a2")
+    posts["c3"] = post(bus, carol, "c3")
+    bus.handle(Unfollow(actor=bob, username="alice"))
+    bus.handle(Follow(actor=bob, username="carol"))  # backfills c1..c3
+    return World(alice, bob, carol, dave, posts)
+
+
+# --- counts and contents -------------------------------------------------------------------
+
+
+async def test_read_models_and_timelines_match_the_commands(
+    bus: CommandBus, services: ProjectionServices, settings: Settings, keys: RedisKeys
+) -> None:
+    w = build_world(bus)
+    events = await project_everything(services)
+    last = events[-1].position
+    async with services.pool.connection() as conn:
+        assert last == await max_position(conn)
+    # both advance past every event, including those that do not concern them
+    assert await read_models(services).position() == last
+    assert await timelines(services).position() == last
+
+    alice = await account_row(services.pool, w.alice.account_id)
+    assert alice == {"username": "alice", "display_name": "Al", "bio": "hello",
+                     "followers": 2, "following": 1, "posts": 2}  # carol, dave; bob
+    bob = await account_row(services.pool, w.bob.account_id)
+    assert (bob["username"], bob["followers"], bob["following"], bob["posts"]) == ("Bob", 2, 1, 1)
+    carol = await account_row(services.pool, w.carol.account_id)
+    assert (carol["followers"], carol["following"], carol["posts"]) == (1, 1, 3)
+    dave = await account_row(services.pool, w.dave.account_id)
+    assert (dave["followers"], dave["following"], dave["posts"]) == (0, 2, 0)
+
+    async with services.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT id, author_id, text, mentions, hashtags, deleted_at IS NOT NULL "
+            "FROM rm_posts ORDER BY id")
+        posts = await cur.fetchall()
+    p = w.posts
+    assert [row[0] for row in posts] == sorted(p.values())
+    by_id = {row[0]: row[1:] for row in posts}
+    assert by_id[p["a1"]] == (w.alice.account_id, "a1 @Bob", ["Bob"], [], False)
+    assert by_id[p["b1"]] == (w.bob.account_id, "b1 #news", [], ["news"], True)
+
+
+async def test_counts_are_exact(
+    bus: CommandBus, services: ProjectionServices, settings: Settings, keys: RedisKeys
+) -> None:
+    w = build_world(bus)
+    await project_everything(services)
+    expected = {  # followers, following, posts
+        w.alice.account_id: (2, 1, 2),
+        w.bob.account_id: (2, 1, 1),
+        w.carol.account_id: (1, 1, 3),
+        w.dave.account_id: (0, 2, 0),
+    }
+    for account_id, (followers, following, posts) in expected.items():
+        row = await account_row(services.pool, account_id)
+        assert (row["followers"], row["following"], row["posts"]) == (
+            followers, following, posts), row["username"]
+    async with services.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT followee_id, count(*) FROM rm_follows WHERE active GROUP BY followee_id")
+        active = {int(r[0]): int(r[1]) for r in await cur.fetchall()}
+        cur = await conn.execute("SELECT count(*) FROM rm_posts WHERE deleted_at IS NOT NULL")
+        deleted = await cur.fetchone()
+    assert active == {k: v[0] for k, v in expected.items() if v[0]}
+    assert deleted is not None and deleted[0] == 1
+    # the timeline projector's own follower sets agree with the read model
+    for account_id, (followers, _, _) in expected.items():
+        assert await services.redis.scard(keys.followers(account_id)) == followers
+
+
+def expected_homes(w: World) -> dict[int, list[int]]:
+    p = w.posts
+    return {
+        w.alice.account_id: sorted([p["a1"], p["b2"], p["a2"]]),
+        w.bob.account_id: sorted([p["b2"], p["c1"], p["c2"], p["c3"]]),  # backfilled carol
+        w.carol.account_id: sorted([p["c1"], p["a1"], p["c2"], p["a2"], p["c3"]]),
+        w.dave.account_id: sorted([p["a1"], p["b2"], p["a2"]]),  # refollowed: a1 backfilled
+    }
+
+
+async def test_kept_home_timelines_follow_the_graph(
+    bus: CommandBus, services: ProjectionServices, settings: Settings, keys: RedisKeys
+) -> None:
+    w = build_world(bus)
+    ctx = query_context(services, settings)
+    await keep(ctx, w.alice, w.bob, w.carol, w.dave)
+    await project_everything(services)
+    for account_id, expected in expected_homes(w).items():
+        assert await home_ids(services.redis, keys, account_id) == expected
+
+
+async def test_readers_not_kept_receive_nothing_and_get_it_all_on_their_first_read(
+    bus: CommandBus, services: ProjectionServices, settings: Settings, keys: RedisKeys
+) -> None:
+    w = build_world(bus)
+    ctx = query_context(services, settings)
+    await keep(ctx, w.alice, w.bob)
+    await project_everything(services)
+    expected = expected_homes(w)
+    for reader in (w.alice, w.bob):
+        assert await home_ids(services.redis, keys, reader.account_id) == expected[
+            reader.account_id]
+    for reader in (w.carol, w.dave):  # pushes skipped them entirely
+        assert not await is_kept(services.redis, keys, reader.account_id)
+        assert not await services.redis.exists(keys.home_index(reader.account_id))
+    for reader in (w.carol, w.dave):  # the first read rebuilds the whole timeline
+        page = await home_timeline(ctx, reader.account_id, None, 20)
+        assert [int(i["id"]) for i in page["items"]] == expected[reader.account_id][::-1]
+        assert page["next_cursor"] is None
+        assert await home_ids(services.redis, keys, reader.account_id) == expected[
+            reader.account_id]
+        assert 0 < await services.redis.ttl(keys.home(reader.account_id)) <= int(
+            settings.active_days * 86400)
+    # and from now on they are kept: the next post reaches carol by push
+    c4 = post(bus, w.carol, "c4")
+    await project_everything(services)
+    assert (await home_ids(services.redis, keys, w.carol.account_id))[-1] == c4
+
+
+async def test_unfollow_removes_the_followees_posts_from_home(
+    bus: CommandBus, services: ProjectionServices, settings: Settings, keys: RedisKeys
+) -> None:
+    alice, bob, carol = (signup(bus, n) for n in ("alice", "bob", "carol"))
+    await keep(query_context(services, settings), alice, bob)
+    bus.handle(Follow(actor=alice, username="bob"))
+    bus.handle(Follow(actor=alice, username="carol"))
+    b = [post(bus, bob, f"b{i}") for i in range(3)]
+    c = [post(bus, carol, f"c{i}") for i in range(2)]
+    own = post(bus, alice, "mine")
+    await project_everything(services)
+    assert await home_ids(services.redis, keys, alice.account_id) == sorted([*b, *c, own])
+
+    bus.handle(Unfollow(actor=alice, username="bob"))
+    events = await stored_events(services.pool)
+    await apply_all(services, events)  # earlier ones are skipped as redeliveries
+    assert await home_ids(services.redis, keys, alice.account_id) == sorted([*c, own])
+    assert await home_ids(services.redis, keys, bob.account_id) == sorted(b)  # bob's own untouched
+
+    bus.handle(Follow(actor=alice, username="bob"))  # backfill brings them back
+    await apply_all(services, await stored_events(services.pool))
+    assert await home_ids(services.redis, keys, alice.account_id) == sorted([*b, *c, own])
+
+
+async def test_delete_removes_the_post_from_every_timeline(
+    bus: CommandBus, services: ProjectionServices, settings: Settings, keys: RedisKeys
+) -> None:
+    ctx = query_context(services, settings)
+    alice, bob, carol, dave = (signup(bus, n) for n in ("alice", "bob", "carol", "dave"))
+    await keep(ctx, alice, bob, carol, dave)
+    bus.handle(Follow(actor=bob, username="alice"))
+    bus.handle(Follow(actor=carol, username="alice"))
+    doomed = post(bus, alice, "doomed")
+    kept = post(bus, alice, "kept")
+    bus.handle(Follow(actor=dave, username="alice"))  # gets doomed by backfill
+    await project_everything(services)
+    for reader in (alice, bob, carol, dave):
+        assert await home_ids(services.redis, keys, reader.account_id) == [doomed, kept]
+
+    bus.handle(DeletePost(actor=alice, post_id=doomed))
+    await apply_all(services, await stored_events(services.pool))
+    for reader in (alice, bob, carol, dave):
+        assert await home_ids(services.redis, keys, reader.account_id) == [kept], reader.username
+    assert await zset_ids(services.redis, keys.authored(alice.account_id)) == [kept]
+    # a later follower does not get it back either
+    erin = signup(bus, "erin")
+    await keep(ctx, erin)
+    bus.handle(Follow(actor=erin, username="alice"))
+    await apply_all(services, await stored_events(services.pool))
+    assert await home_ids(services.redis, keys, erin.account_id) == [kept]
+    async with services.pool.connection() as conn:
+        cur = await conn.execute("SELECT deleted_at IS NOT NULL FROM rm_posts WHERE id = %s",
+                                 (doomed,))
+        assert await cur.fetchone() == (True,)
+    assert (await account_row(services.pool, alice.account_id))["posts"] == 1
+
+
+async def test_timelines_are_trimmed_to_the_configured_length(
+    settings_factory: SettingsFactory,
+) -> None:
+    small = settings_factory(timeline_max_entries=5)
+    bus = build_command_bus(small)
+    built = await build_projections(small)
+    keys = RedisKeys(small.redis_prefix)
+    try:
+        alice, bob, carol = (signup(bus, n) for n in ("alice", "bob", "carol"))
+        await keep(query_context(built, small), alice, bob, carol)
+        bus.handle(Follow(actor=bob, username="alice"))
+        ids = [post(bus, alice, f"p{i}") for i in range(9)]
+        bus.handle(Follow(actor=carol, username="alice"))  # backfill is trimmed as well
+        await project_everything(built)
+        newest = sorted(ids)[-5:]
+        for account_id in (alice.account_id, bob.account_id, carol.account_id):
+            assert await home_ids(built.redis, keys, account_id) == newest
+        assert await zset_ids(built.redis, keys.authored(alice.account_id)) == newest
+    finally:
+        close_bus(bus)
+        await built.close()
+
+
+# --- idempotency -----------------------------------------------------------------------------
+
+
+async def test_redelivery_replay_and_rebuild_leave_identical_state(
+    bus: CommandBus, services: ProjectionServices, settings: Settings, keys: RedisKeys
+) -> None:
+    w = build_world(bus)
+    ctx = query_context(services, settings)
+    readers = (w.alice, w.bob, w.carol, w.dave)
+    await keep(ctx, *readers)
+    events = await project_everything(services)
+    once = await snapshot(services, settings)
+    assert all(once["redis"].get(keys.home(r.account_id)) for r in readers)
+    assert once["tables"]["rm_posts"] and once["redis"]
+
+    # 1. every event delivered again (redelivery): nothing changes
+    await apply_all(services, events)
+    assert await snapshot(services, settings) == once
+
+    # 2. the writes of every event applied again, bypassing the position check
+    for event in events:
+        for projector in services.projectors.values():
+            await projector.replay(event)
+    assert await snapshot(services, settings) == once
+
+    # 3. position forgotten, data kept: replay everything from position 0
+    async with services.pool.connection() as conn:
+        await conn.execute("DELETE FROM projection_positions")
+    await services.redis.delete(keys.projection_position(timelines(services).name))
+    assert await read_models(services).position() == 0
+    assert await timelines(services).position() == 0
+    await apply_all(services, events)
+    assert await snapshot(services, settings) == once
+
+    # 4. a rebuild from nothing where every event arrives twice in a row (the readers
+    #    are back before it starts, so their timelines are kept again)
+    for projector in services.projectors.values():
+        await projector.reset()
+    # what survives a reset: the post cache's counts, which the replay rewrites
+    assert set(await dump_redis(services.redis, settings.redis_prefix)) == {
+        k for k in once["redis"] if k.startswith(settings.redis_prefix + "postcounts:")}
+    await keep(ctx, *readers)
+    await apply_all(services, events, times=2)
+    assert await snapshot(services, settings) == once
+
+
+def trimmed_history(bus: CommandBus, prefix: str = "") -> tuple[Actor, list[int]]:
+    """Alice follows bob and carol, carol's posts push bob's older ones out of alice's
+    5-entry timeline, then alice unfollows carol: bob's newest are what is left."""
+    alice, bob, carol = (signup(bus, prefix + n) for n in ("alice", "bob", "carol"))
+    bus.handle(Follow(actor=alice, username=prefix + "bob"))
+    bus.handle(Follow(actor=alice, username=prefix + "carol"))
+    b1, b2 = post(bus, bob, "b1"), post(bus, bob, "b2")
+    for i in range(3):
+        post(bus, carol, f"c{i}")
+    bus.handle(Unfollow(actor=alice, username=prefix + "carol"))
+    b3 = post(bus, bob, "b3")
+    return alice, [b1, b2, b3]
+
+
+@pytest.mark.xfail(
+    reason="known limitation of projections/timelines.py (not idempotent over existing "
+    "trimmed data): replaying from position 0 WITHOUT a reset, the Followed backfill of an "
+    "account unfollowed later refills the 5-entry timeline, the Lua push trims bob's "
+    "oldest post to make room, and the Unfollowed then leaves the timeline shorter than "
+    "before. The supported path, `roost projections rebuild`, resets first (tested below)",
+    strict=True, raises=AssertionError,
+)
+async def test_replay_from_zero_over_trimmed_timelines_without_a_reset(
+    settings_factory: SettingsFactory,
+) -> None:
+    small = settings_factory(timeline_max_entries=5)
+    bus = build_command_bus(small)
+    built = await build_projections(small)
+    keys = RedisKeys(small.redis_prefix)
+    try:
+        alice, bobs = trimmed_history(bus)
+        await keep(query_context(built, small), alice)
+        events = await project_everything(built)
+        before = await dump_redis(built.redis, small.redis_prefix)
+
+        await built.redis.delete(keys.projection_position(timelines(built).name))
+        for event in events:
+            await timelines(built).apply(event)
+        assert await home_ids(built.redis, keys, alice.account_id) == bobs
+        assert await dump_redis(built.redis, small.redis_prefix) == before
+    finally:
+        close_bus(bus)
+        await built.close()
+
+
+async def test_reset_and_rebuild_give_identical_state_and_timelines(
+    settings_factory: SettingsFactory,
+) -> None:
+    """``roost projections rebuild`` (infra.operations.rebuild): reset, then replay the
+    whole log. Read models and the timeline projector's own state come back identical,
+    and every reader's first read serves the same timeline as before."""
+    small = settings_factory(timeline_max_entries=5)
+    bus = build_command_bus(small)
+    built = await build_projections(small)
+    keys = RedisKeys(small.redis_prefix)
+    ctx = query_context(built, small)
+    try:
+        alice, bobs = trimmed_history(bus, "t_")
+        w = build_world(bus)  # and a richer graph of its own
+        readers = [alice, w.alice, w.bob, w.carol, w.dave]
+        await keep(ctx, *readers)
+        await project_everything(built)
+        assert await home_ids(built.redis, keys, alice.account_id) == bobs
+
+        async def served(reader: Actor) -> list[str]:
+            async def fetch(cursor: str | None, limit: int) -> dict[str, Any]:
+                return await home_timeline(ctx, reader.account_id, cursor, limit)
+            return flatten(await page_through(fetch, 2))
+
+        homes = ["home:", "homeidx:"]
+        cache = ["post:", "postcounts:"]  # what readers filled: a cache, not a projection
+        tables = await dump_tables(built.pool)
+        state = await dump_redis(built.redis, small.redis_prefix, skip=(*homes, *cache))
+        pushed = {r.account_id: await home_ids(built.redis, keys, r.account_id)
+                  for r in readers}
+        pages = {r.account_id: await served(r) for r in readers}
+        assert pages[alice.account_id] == [str(i) for i in reversed(bobs)]
+
+        quiet = Console(file=io.StringIO())
+        for name in ("read_models", "timelines"):
+            assert await rebuild(small, name, quiet) == len(await stored_events(built.pool))
+        assert await dump_tables(built.pool) == tables
+        assert await dump_redis(built.redis, small.redis_prefix,
+                                skip=(*homes, *cache)) == state
+        for reader in readers:  # reset forgot who was kept: nothing was pushed
+            assert not await is_kept(built.redis, keys, reader.account_id)
+        for reader in readers:  # the first read rebuilds each timeline from the read models
+            assert await served(reader) == pages[reader.account_id]
+            assert await home_ids(built.redis, keys, reader.account_id) == pushed[
+                reader.account_id]
+    finally:
+        close_bus(bus)
+        await built.close()
+
+
+async def apply_with_created_parked(services: ProjectionServices) -> int:
+    """Project the log, parking (skipping) the first PostCreated as the runner does after
+    its attempts fail, then replay it as an operator would; the parked post's id."""
+    events = await stored_events(services.pool)
+    created = next(e for e in events if e.type == "PostCreated")
+    for event in events:
+        for projector in services.projectors.values():
+            if event is created:
+                await projector.advance(event.position)
+            else:
+                await projector.apply(event)
+    for projector in services.projectors.values():
+        await projector.replay(created)
+    return int(created.payload["post_id"])
+
+
+async def test_replaying_a_parked_post_created_after_its_deletion_keeps_it_deleted(
+    bus: CommandBus, services: ProjectionServices, settings: Settings, keys: RedisKeys
+) -> None:
+    ctx = query_context(services, settings)
+    alice, bob = signup(bus, "alice"), signup(bus, "bob")
+    await keep(ctx, alice, bob)
+    bus.handle(Follow(actor=bob, username="alice"))
+    doomed = post(bus, alice, "doomed")
+    bus.handle(DeletePost(actor=alice, post_id=doomed))
+    other = post(bus, alice, "other")
+    assert await apply_with_created_parked(services) == doomed
+    async with services.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT deleted_at IS NOT NULL, text FROM rm_posts WHERE id = %s", (doomed,))
+        assert await cur.fetchone() == (True, "")  # the tombstone PostDeleted left
+    assert (await account_row(services.pool, alice.account_id))["posts"] == 1
+    assert await hydrate(ctx, [(doomed, None)], bob.account_id) == []
+    page = await home_timeline(ctx, bob.account_id, None, 20)
+    assert [int(i["id"]) for i in page["items"]] == [other]
+
+
+@pytest.mark.xfail(
+    reason="BUG (a case of known limitation 9 of docs/architecture.md, which names follows "
+    "and reposts only): projections/timelines.py has no tombstone: replay() of a parked "
+    "PostCreated after its PostDeleted was applied runs _publish again, so the deleted id "
+    "goes back into authored:{author} (later follow backfills and celebrity pulls read "
+    "it) and into every kept follower's timeline. Hydration hides it, but it occupies "
+    "timeline slots. Fix: let _post_deleted record the id (e.g. a SET deleted:{post} or a "
+    "member of a per-author tombstone set) and have _publish skip tombstoned ids",
+    strict=True, raises=AssertionError,
+)
+async def test_replaying_a_parked_post_created_after_its_deletion_leaves_timelines_alone(
+    bus: CommandBus, services: ProjectionServices, settings: Settings, keys: RedisKeys
+) -> None:
+    alice, bob = signup(bus, "alice"), signup(bus, "bob")
+    await keep(query_context(services, settings), alice, bob)
+    bus.handle(Follow(actor=bob, username="alice"))
+    doomed = post(bus, alice, "doomed")
+    bus.handle(DeletePost(actor=alice, post_id=doomed))
+    assert await apply_with_created_parked(services) == doomed
+    assert doomed not in await zset_ids(services.redis, keys.authored(alice.account_id))
+    assert doomed not in await home_ids(services.redis, keys, bob.account_id)
+
+
+# --- home timeline paging --------------------------------------------------------------------
+
+
+class CountingIds:
+    """Snowflake-like ids just below 2**63, where doubles cannot tell them apart."""
+
+    def __init__(self, start: int) -> None:
+        self.value = start
+
+    def next_id(self) -> int:
+        self.value += 1
+        return self.value
+
+
+async def test_home_timeline_paging_is_exact_for_ids_near_2_pow_63(
+    bus: CommandBus, services: ProjectionServices, settings: Settings, keys: RedisKeys
+) -> None:
+    reader, late = signup(bus, "reader"), signup(bus, "late_reader")
+    a, b = signup(bus, "author_a"), signup(bus, "author_b")
+    ctx = query_context(services, settings)
+    await keep(ctx, reader)  # pushed; late_reader's timeline is rebuilt on its first read
+    for follower in (reader, late):
+        bus.handle(Follow(actor=follower, username="author_a"))
+        bus.handle(Follow(actor=follower, username="author_b"))
+    total = 130
+    big = CommandBus(dataclasses.replace(bus.context, ids=CountingIds(2**63 - 1 - total)))
+    authors = [a if i % 3 else b for i in range(total)]
+    ids = [post(big, author, f"post {i}") for i, author in enumerate(authors)]
+    assert ids[-1] == 2**63 - 1
+    assert len({float(i) for i in ids}) < 5  # as Redis scores these would all tie
+    deleted = set(ids[5:130:17])
+    for post_id, author in zip(ids, authors, strict=True):
+        if post_id in deleted:
+            big.handle(DeletePost(actor=author, post_id=post_id))
+    await project_everything(services)
+    expected = [str(i) for i in sorted(set(ids) - deleted, reverse=True)]
+    assert len(expected) == 122
+
+    for who in (reader, late):
+        async def fetch(cursor: str | None, limit: int, who: Actor = who) -> dict[str, Any]:
+            return await home_timeline(ctx, who.account_id, cursor, limit)
+
+        for limit in (3, 7, 20, 100):  # 122 is no multiple of these: see the xfail below
+            pages = await page_through(fetch, limit)
+            assert flatten(pages) == expected, f"{who.username} limit={limit}"
+            assert [len(p) for p in pages[:-1]] == [limit] * (len(pages) - 1)
+            assert len(pages) == -(-len(expected) // limit)
+        first = await fetch(None, 3)
+        assert [item["id"] for item in first["items"]] == expected[:3]
+        assert first["items"][0]["author"]["username"] in ("author_a", "author_b")
+
+
+@pytest.mark.xfail(
+    reason="BUG: queries/timelines.py _candidates counts the kept-marker member "
+    "(SENTINEL, '000...0') among what ZRANGE found, so `any(len(found) >= want)` says "
+    "there is more when the remaining items exactly fill a page: that page gets a "
+    "next_cursor that leads to an empty page. Fix: read the home key with the exclusive "
+    "lower bound f'({SENTINEL}' instead of '-'",
+    strict=True, raises=AssertionError,
+)
+async def test_a_page_that_takes_the_last_items_has_no_next_cursor(
+    bus: CommandBus, services: ProjectionServices, settings: Settings
+) -> None:
+    reader, author = signup(bus, "reader"), signup(bus, "author")
+    ctx = query_context(services, settings)
+    await keep(ctx, reader)
+    bus.handle(Follow(actor=reader, username="author"))
+    ids = [str(post(bus, author, f"p{i}")) for i in range(4)]
+    await project_everything(services)
+    page = await home_timeline(ctx, reader.account_id, None, 4)
+    assert [i["id"] for i in page["items"]] == ids[::-1]
+    assert page["next_cursor"] is None
+
+
+async def test_home_timeline_members_sort_exactly_in_redis(
+    services: ProjectionServices, keys: RedisKeys
+) -> None:
+    """The ordering the paging relies on, checked on the server itself."""
+    ids = [2**63 - 1 - k for k in range(0, 64, 3)] + [1, 10, 10**17, 2**53 + 1, 2**53]
+    key = keys.home(999)
+    await services.redis.zadd(key, {member(i): 0 for i in ids})
+    members = await services.redis.zrange(key, "+", "-", desc=True, bylex=True)
+    assert [post_id_of(m) for m in members if isinstance(m, bytes | str)] == sorted(
+        ids, reverse=True)
+    assert len(members) == len(ids)
+

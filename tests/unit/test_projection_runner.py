@@ -1,0 +1,261 @@
+"""ProjectionRunner with an in-memory projector, event log and parking lot."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+import projections.runner as runner_module
+from projections.envelope import EventEnvelope
+from projections.runner import ProjectionRunner
+
+
+def envelope(position: int, type_: str = "PostCreated") -> EventEnvelope:
+    return EventEnvelope(
+        position=position, event_id=f"e{position}", type=type_, aggregate_id=f"a{position}",
+        aggregate_version=1, occurred_at="2026-11-24T10:00:00.000Z", schema_version=1,
+        payload={"n": position},
+    )
+
+
+@dataclass
+class FakeProjector:
+    """Keeps a position and the writes it made; fails as scripted."""
+
+    name: str = "fake"
+    pos: int = 0
+    applied: list[int] = field(default_factory=list)
+    replayed: list[int] = field(default_factory=list)
+    calls: list[int] = field(default_factory=list)
+    failures_left: dict[int, int] = field(default_factory=dict)  # position -> failures
+    cancel_at: int | None = None
+
+    async def position(self) -> int:
+        return self.pos
+
+    async def apply(self, event: EventEnvelope) -> None:
+        self.calls.append(event.position)
+        if event.position == self.cancel_at:
+            raise asyncio.CancelledError
+        if self.failures_left.get(event.position, 0) > 0:
+            self.failures_left[event.position] -= 1
+            raise RuntimeError(f"boom at {event.position}")
+        if event.position <= self.pos:
+            return
+        self.applied.append(event.position)
+        self.pos = event.position
+
+    async def replay(self, event: EventEnvelope) -> None:
+        self.replayed.append(event.position)
+
+    async def advance(self, position: int) -> None:
+        self.pos = max(self.pos, position)
+
+    async def reset(self) -> None:
+        self.pos = 0
+        self.applied.clear()
+
+
+@dataclass
+class FakeLog:
+    """The event store's notification log, read in pages."""
+
+    events: list[EventEnvelope]
+    page: int = 1000
+    reads: list[tuple[int, int]] = field(default_factory=list)
+
+    async def __call__(self, after: int, upto: int) -> list[EventEnvelope]:
+        self.reads.append((after, upto))
+        return [e for e in self.events if after < e.position <= upto][: self.page]
+
+
+@dataclass
+class FakeParking:
+    parked: list[tuple[str, int, str, int]] = field(default_factory=list)
+    broken: bool = False
+
+    async def park(self, projector: str, event: EventEnvelope, error: str, attempts: int
+                   ) -> None:
+        if self.broken:
+            raise ConnectionError("parking lot unavailable")
+        self.parked.append((projector, event.position, error, attempts))
+
+
+class _AsyncioWithFakeSleep:
+    """The ``asyncio`` module as the runner sees it, with ``sleep`` replaced."""
+
+    def __init__(self, sleep: Callable[[float], Awaitable[None]]) -> None:
+        self.sleep = sleep
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record the runner's backoff instead of sleeping."""
+    recorded: list[float] = []
+
+    async def fake_sleep(delay: float) -> None:
+        recorded.append(delay)
+
+    monkeypatch.setattr(runner_module, "asyncio", _AsyncioWithFakeSleep(fake_sleep))
+    return recorded
+
+
+def make_runner(
+    projector: FakeProjector, log: FakeLog, parking: FakeParking, max_attempts: int = 5,
+    applied: list[int] | None = None,
+) -> ProjectionRunner:
+    def on_applied(name: str, event: EventEnvelope) -> None:
+        assert name == projector.name
+        if applied is not None:
+            applied.append(event.position)
+
+    return ProjectionRunner(projector, log, parking, max_attempts=max_attempts, backoff_s=0.5,
+                            on_applied=on_applied)
+
+
+async def test_in_order_events_are_applied_once_each(sleeps: list[float]) -> None:
+    events = [envelope(p) for p in (1, 2, 3)]
+    projector, log, parking = FakeProjector(), FakeLog(events), FakeParking()
+    seen: list[int] = []
+    runner = make_runner(projector, log, parking, applied=seen)
+    for event in events:
+        await runner.handle(event)
+    assert projector.applied == [1, 2, 3] == seen
+    assert log.reads == []  # nothing missing, nothing read
+    assert parking.parked == [] and sleeps == []
+
+
+async def test_redelivered_events_are_ignored_without_calling_the_projector(
+    sleeps: list[float],
+) -> None:
+    events = [envelope(p) for p in (1, 2, 3)]
+    projector = FakeProjector()
+    runner = make_runner(projector, FakeLog(events), FakeParking())
+    for event in [*events, events[0], events[2], events[1], events[2]]:
+        await runner.handle(event)
+    assert projector.calls == [1, 2, 3]
+    assert projector.applied == [1, 2, 3]
+
+
+async def test_a_gap_is_filled_from_the_log_in_order_first(sleeps: list[float]) -> None:
+    events = [envelope(p) for p in range(1, 12)]
+    log = FakeLog(events, page=3)  # several pages
+    projector = FakeProjector()
+    runner = make_runner(projector, log, FakeParking())
+    await runner.handle(events[0])
+    await runner.handle(events[9])  # 2..9 never arrived
+    assert projector.applied == list(range(1, 11))
+    assert log.reads[0] == (1, 9)
+    assert all(upto == 9 for _, upto in log.reads)
+    await runner.handle(events[10])
+    assert projector.applied == list(range(1, 12))
+
+
+async def test_gaps_in_positions_themselves_are_not_missing_events(sleeps: list[float]) -> None:
+    # notification ids may skip numbers (rolled-back transactions)
+    events = [envelope(p) for p in (2, 5, 6, 10)]
+    projector = FakeProjector()
+    runner = make_runner(projector, FakeLog(events), FakeParking())
+    for event in events:
+        await runner.handle(event)
+    assert projector.applied == [2, 5, 6, 10]
+
+
+async def test_catch_up_on_start_applies_the_whole_log(sleeps: list[float]) -> None:
+    events = [envelope(p) for p in range(1, 8)]
+    projector = FakeProjector(pos=3)
+    runner = make_runner(projector, FakeLog(events, page=2), FakeParking())
+    assert await runner.catch_up(upto=7) == 4
+    assert projector.applied == [4, 5, 6, 7]
+    assert await runner.catch_up(upto=7) == 0
+
+
+async def test_transient_failure_is_retried_with_exponential_backoff(
+    sleeps: list[float],
+) -> None:
+    projector = FakeProjector(failures_left={1: 3})
+    parking = FakeParking()
+    seen: list[int] = []
+    runner = make_runner(projector, FakeLog([envelope(1)]), parking, applied=seen)
+    await runner.handle(envelope(1))
+    assert projector.calls == [1, 1, 1, 1]
+    assert projector.applied == [1] == seen
+    assert sleeps == [0.5, 1.0, 2.0]
+    assert parking.parked == []
+
+
+async def test_persistent_failure_is_parked_then_the_projector_moves_on(
+    sleeps: list[float],
+) -> None:
+    events = [envelope(p) for p in (1, 2, 3)]
+    projector = FakeProjector(failures_left={2: 99})
+    parking = FakeParking()
+    seen: list[int] = []
+    runner = make_runner(projector, FakeLog(events), parking, max_attempts=4, applied=seen)
+    for event in events:
+        await runner.handle(event)
+    assert projector.calls == [1, 2, 2, 2, 2, 3]
+    assert sleeps == [0.5, 1.0, 2.0]  # no sleep after the last attempt
+    assert [(name, pos, attempts) for name, pos, _, attempts in parking.parked] == [
+        ("fake", 2, 4)]
+    assert "boom at 2" in parking.parked[0][2]
+    assert projector.applied == [1, 3] == seen
+    assert projector.pos == 3
+
+
+async def test_failure_during_catch_up_is_parked_and_catch_up_continues(
+    sleeps: list[float],
+) -> None:
+    events = [envelope(p) for p in range(1, 7)]
+    projector = FakeProjector(failures_left={3: 99})
+    parking = FakeParking()
+    runner = make_runner(projector, FakeLog(events, page=2), parking, max_attempts=2)
+    await runner.handle(events[5])
+    assert projector.applied == [1, 2, 4, 5, 6]
+    assert [pos for _, pos, _, _ in parking.parked] == [3]
+
+
+async def test_every_event_is_either_applied_or_parked(sleeps: list[float]) -> None:
+    events = [envelope(p) for p in range(1, 41)]
+    failing = {p: 99 for p in (4, 5, 17, 40)}
+    projector = FakeProjector(failures_left=dict(failing))
+    parking = FakeParking()
+    runner = make_runner(projector, FakeLog(events, page=7), parking, max_attempts=2)
+    for event in events[::5]:  # most events only reach the runner through catch-up
+        await runner.handle(event)
+    await runner.handle(events[-1])
+    parked = [pos for _, pos, _, _ in parking.parked]
+    assert sorted(projector.applied + parked) == list(range(1, 41))
+    assert set(parked) == set(failing)
+    assert len(parked) == len(set(parked))
+
+
+async def test_no_skip_without_park_when_the_parking_lot_fails(sleeps: list[float]) -> None:
+    projector = FakeProjector(failures_left={2: 2})
+    parking = FakeParking(broken=True)
+    runner = make_runner(projector, FakeLog([envelope(1), envelope(2)]), parking,
+                         max_attempts=2)
+    await runner.handle(envelope(1))
+    with pytest.raises(ConnectionError):
+        await runner.handle(envelope(2))
+    assert projector.pos == 1  # not advanced past an event nobody recorded
+    # redelivery retries it; now it succeeds
+    await runner.handle(envelope(2))
+    assert projector.applied == [1, 2]
+
+
+async def test_cancellation_is_not_retried_or_parked(sleeps: list[float]) -> None:
+    projector = FakeProjector(cancel_at=1)
+    parking = FakeParking()
+    runner = make_runner(projector, FakeLog([envelope(1)]), parking)
+    with pytest.raises(asyncio.CancelledError):
+        await runner.handle(envelope(1))
+    assert projector.calls == [1]
+    assert parking.parked == [] and sleeps == [] and projector.pos == 0

@@ -1,0 +1,154 @@
+"""Post text: normalisation, the 280 code point limit, mentions and hashtags."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+
+from domain.text import (
+    MAX_POST_CHARS,
+    extract_hashtags,
+    extract_mentions,
+    normalise_post_text,
+    post_text_problem,
+)
+
+# --- normalisation ----------------------------------------------------------------
+
+
+def test_normalise_composes_to_nfc_and_trims() -> None:
+    decomposed = "  cafe\u0301 \n\t"
+    assert normalise_post_text(decomposed) == "caf\u00e9"
+    assert unicodedata.is_normalized("NFC", normalise_post_text(decomposed))
+
+
+def test_normalise_trims_unicode_whitespace_but_keeps_inner_whitespace() -> None:
+    assert normalise_post_text("\u3000\u00a0 a  b\u2003\n") == "a  b"
+
+
+def test_normalise_is_idempotent() -> None:
+    once = normalise_post_text(" A\u030a ngstro\u0308m ")
+    assert normalise_post_text(once) == once == "\u00c5 ngstr\u00f6m"
+
+
+# --- length ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", " ", "\n\t ", "\u3000\u2003"])
+def test_whitespace_only_is_refused_after_normalisation(text: str) -> None:
+    assert post_text_problem(normalise_post_text(text)) is not None
+
+
+def test_exactly_280_code_points_is_allowed_281_is_not() -> None:
+    assert post_text_problem("a" * MAX_POST_CHARS) is None
+    problem = post_text_problem("a" * (MAX_POST_CHARS + 1))
+    assert problem is not None and "281" in problem
+
+
+def test_limit_counts_code_points_of_the_nfc_form() -> None:
+    # 280 decomposed e-acute are 560 code points before normalisation, 280 after.
+    text = normalise_post_text("e\u0301" * MAX_POST_CHARS)
+    assert len(text) == MAX_POST_CHARS
+    assert post_text_problem(text) is None
+    assert post_text_problem(normalise_post_text("e\u0301" * (MAX_POST_CHARS + 1))) is not None
+
+
+def test_combining_marks_without_a_precomposed_form_count_separately() -> None:
+    # q + combining dot below has no precomposed form: 2 code points each
+    text = normalise_post_text("q\u0323" * 140)
+    assert len(text) == 280 and post_text_problem(text) is None
+    assert post_text_problem(normalise_post_text("q\u0323" * 141)) is not None
+
+
+def test_emoji_count_as_their_code_points() -> None:
+    thumbs = "\U0001f44d\U0001f3fd"  # thumbs up + skin tone: 2 code points
+    assert post_text_problem(thumbs * 140) is None
+    assert post_text_problem(thumbs * 140 + "!") is not None
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # 5 code points
+    assert post_text_problem(family * 56) is None
+    assert post_text_problem(family * 57) is not None
+    astral = "\U0001f600"  # one code point (two UTF-16 units)
+    assert post_text_problem(astral * 280) is None
+
+
+# --- mentions ----------------------------------------------------------------------
+
+
+def test_mentions_in_order_of_first_appearance_deduplicated_case_insensitively() -> None:
+    text = "hi @Bob and @alice, also @bob and @ALICE again; @carol_1!"
+    assert extract_mentions(text) == ["Bob", "alice", "carol_1"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mail me at bob@example.com",
+        "@@bob",
+        "caf\u00e9@bob",
+        "@",
+        "@ bob",
+        "@" + "a" * 31,  # longer than a username can be
+        "@bob@example.com",
+    ],
+)
+def test_not_mentions(text: str) -> None:
+    assert extract_mentions(text) == []
+
+
+def test_mention_boundaries() -> None:
+    assert extract_mentions("(@bob) @carol. @dave's") == ["bob", "carol", "dave"]
+    assert extract_mentions("@" + "a" * 30) == ["a" * 30]
+
+
+# --- hashtags ----------------------------------------------------------------------
+
+
+def test_hashtags_lowercased_deduplicated_in_order() -> None:
+    assert extract_hashtags("#Python is #great, #PYTHON #python3 #great") == [
+        "python", "great", "python3",
+    ]
+
+
+@pytest.mark.parametrize("text", ["#2024", "#123 #0", "#\u0661\u0662\u0663", "#\uff11\uff12"])
+def test_all_digit_tags_are_not_hashtags(text: str) -> None:
+    assert extract_hashtags(text) == []
+
+
+def test_tags_with_digits_and_underscores_are_kept() -> None:
+    assert extract_hashtags("#2024a #a_1 #_x #1_") == ["2024a", "a_1", "_x", "1_"]
+
+
+def test_unicode_letter_tags() -> None:
+    text = normalise_post_text(
+        "#Cafe\u0301 #\u65e5\u672c\u8a9e #\u0627\u0644\u0639\u0631\u0628\u064a\u0629 "
+        "#\u00c7A #\u041c\u043e\u0441\u043a\u0432\u0430"
+    )
+    assert extract_hashtags(text) == [
+        "caf\u00e9", "\u65e5\u672c\u8a9e", "\u0627\u0644\u0639\u0631\u0628\u064a\u0629",
+        "\u00e7a", "\u043c\u043e\u0441\u043a\u0432\u0430",
+    ]
+
+
+@pytest.mark.parametrize("text", ["a#tag", "&#123;", "##tag", "# tag", "#", "caf\u00e9#tag"])
+def test_not_hashtags(text: str) -> None:
+    assert extract_hashtags(text) == []
+
+
+def test_hashtag_ends_at_punctuation() -> None:
+    assert extract_hashtags("(#one), #two! #three's #four-five") == ["one", "two", "three", "four"]
+
+
+@pytest.mark.parametrize(
+    "tag", ["\u0939\u093f\u0928\u094d\u0926\u0940", "\u0e2a\u0e27\u0e31\u0e2a\u0e14\u0e35"]
+)
+def test_tags_with_combining_vowel_signs_are_whole(tag: str) -> None:
+    # \w excludes combining marks (Mn/Mc): Hindi and Thai tags must not be cut at the
+    # first vowel sign
+    assert extract_hashtags(normalise_post_text(f"#{tag} ok")) == [tag]
+
+
+def test_a_tag_of_up_to_100_characters_is_kept_and_a_longer_one_is_no_tag() -> None:
+    assert extract_hashtags("#" + "a" * 100 + " #ok") == ["a" * 100, "ok"]
+    assert extract_hashtags("#" + "b" * 101 + " #ok") == ["ok"]  # not cut short to 100
+    assert extract_hashtags("#" + "c" * 150 + "#inner") == []  # '#' inside a word
