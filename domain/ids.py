@@ -37,20 +37,19 @@ class SnowflakeGenerator:
     def next_id(self) -> int:
         with self._lock:
             now = max(self._clock_ms(), self._last_ms)  # never go back in time
+            sequence = 0
             if now == self._last_ms:
-                self._sequence = (self._sequence + 1) % 2**SEQUENCE_BITS
-                if self._sequence == 0:  # sequence exhausted: borrow the next ms
+                sequence = (self._sequence + 1) % 2**SEQUENCE_BITS
+                if sequence == 0:  # sequence exhausted: borrow the next ms
                     now += 1
-            else:
-                self._sequence = 0
-            if not 0 <= now - EPOCH_MS < 2**41:
+            if not 0 <= now - EPOCH_MS < 2**41:  # refuse before changing any state
                 raise RuntimeError(
                     f"clock reads {now} ms: outside the Snowflake range starting at {EPOCH_MS}"
                 )
-            self._last_ms = now
+            self._last_ms, self._sequence = now, sequence
             return ((now - EPOCH_MS) << (NODE_BITS + SEQUENCE_BITS)) | (
                 self._node_id << SEQUENCE_BITS
-            ) | self._sequence
+            ) | sequence
 
 
 def snowflake_time_ms(snowflake: int) -> int:

@@ -5,8 +5,10 @@ originals), so it is atomic per reader and Cluster-safe. A push
 
 * does nothing for a timeline that is not kept (the reader has been away
   longer than the active window); it is rebuilt when the reader returns;
-* shows each original post at most once: a repost is skipped when the post,
-  or another repost of it, is already in the timeline;
+* shows each original post at most once, by its oldest item: the post
+  itself, else its earliest repost seen. A newer item for a post already
+  shown is skipped, an older one takes its place. So the outcome does not
+  depend on the order of pushes, and a rebuilt timeline equals a pushed one;
 * trims the timeline to its maximum length, oldest first.
 """
 
@@ -31,12 +33,18 @@ for i = 3, #ARGV, 2 do
   local m, orig = ARGV[i], ARGV[i + 1]
   local key = orig
   if key == '' then key = m end
-  local shown = redis.call('HGET', idx, key)
-  local dup = shown and shown ~= m and redis.call('ZSCORE', home, shown)
-  if not dup and orig ~= '' and redis.call('ZSCORE', home, orig) then dup = true end
-  if not dup then
+  local skip = false
+  if orig ~= '' and redis.call('ZSCORE', home, orig) then
+    skip = true
+  else
+    local shown = redis.call('HGET', idx, key)
+    if shown and redis.call('ZSCORE', home, shown) then
+      if shown <= m then skip = true else redis.call('ZREM', home, shown) end
+    end
+  end
+  if not skip then
     redis.call('ZADD', home, 0, m)
-    if orig ~= '' then redis.call('HSET', idx, orig, m) end
+    if orig ~= '' then redis.call('HSET', idx, key, m) else redis.call('HDEL', idx, key) end
     added = added + 1
   end
 end

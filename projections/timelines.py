@@ -64,7 +64,8 @@ class TimelineProjector:
             case "PostDeleted":
                 await self._post_deleted(p["author_id"], p["post_id"])
             case "Reposted" | "Rereposted":
-                await self._reposted(p["account_id"], p["post_id"], p["repost_id"])
+                await self._reposted(p["account_id"], p["post_id"], p["repost_id"],
+                                     p["post_author_id"])
             case "Unreposted":
                 await self._unreposted(p["account_id"], p["post_id"], p["repost_id"])
             case "Followed" | "Refollowed":
@@ -132,18 +133,53 @@ class TimelineProjector:
     async def _post_deleted(self, author_id: int, post_id: int) -> None:
         await self._withdraw(author_id, (member(post_id), ""))
         reposts_key = self.keys.reposts_of(post_id)
-        for reposter, repost_member in (await self.redis.hgetall(reposts_key)).items():
-            await self._withdraw(int(reposter), (_text(repost_member), member(post_id)))
+        _, reposts = _reposts(await self.redis.hgetall(reposts_key))
+        for reposter, repost_member in reposts.items():
+            await self._withdraw(reposter, (repost_member, member(post_id)))
         await self.redis.unlink(reposts_key)
 
-    async def _reposted(self, account_id: int, post_id: int, repost_id: int) -> None:
+    async def _reposted(self, account_id: int, post_id: int, repost_id: int, author_id: int
+                        ) -> None:
         item = (member(repost_id, post_id), member(post_id))
-        await self.redis.hset(self.keys.reposts_of(post_id), str(account_id), item[0])
+        await self.redis.hset(self.keys.reposts_of(post_id),
+                              mapping={str(account_id): item[0], AUTHOR_FIELD: author_id})
         await self._publish(account_id, item)
 
     async def _unreposted(self, account_id: int, post_id: int, repost_id: int) -> None:
         await self.redis.hdel(self.keys.reposts_of(post_id), str(account_id))
         await self._withdraw(account_id, (member(repost_id, post_id), member(post_id)))
+        await self._repair(await self._audience(account_id, pushed_only=False), [post_id])
+
+    async def _repair(self, readers: list[int], post_ids: list[int]) -> None:
+        """After items were taken away, show each post again through whatever way
+        the reader still reaches it: its author, or another followed reposter.
+
+        Every such item is pushed; the push keeps the oldest one per post, so
+        the timeline ends as a rebuild from the read models would make it.
+        """
+        if not readers or not post_ids:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for post_id in post_ids:
+                pipe.hgetall(self.keys.reposts_of(post_id))
+            found = [_reposts(raw) for raw in await pipe.execute()]
+        routes: list[tuple[int, int, Item]] = []  # (post, account to follow, item)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for post_id, (author, _) in zip(post_ids, found, strict=True):
+                pipe.zscore(self.keys.authored(author or 0), member(post_id))
+            alive = await pipe.execute()
+        for post_id, (author, reposts), live in zip(post_ids, found, alive, strict=True):
+            if author is not None and live is not None:
+                routes.append((post_id, author, (member(post_id), "")))
+            routes += [(post_id, r, (m, member(post_id))) for r, m in reposts.items()]
+        if not routes:
+            return
+        via = sorted({account for _, account, _ in routes})
+        for reader in readers:
+            follows = await self.redis.smismember(self.keys.following(reader), via)
+            reachable = {a for a, f in zip(via, follows, strict=True) if f} | {reader}
+            items = sorted(item for _, account, item in routes if account in reachable)
+            await self.store.push([reader], items)
 
     async def _followed(self, follower_id: int, followee_id: int) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -165,6 +201,8 @@ class TimelineProjector:
             _, _, followers = await pipe.execute()
         authored = await self._recent_authored(followee_id, self.max_entries)
         await self.store.remove([follower_id], authored)
+        originals = sorted({int(original or item) for item, original in authored})
+        await self._repair([follower_id], originals)
         if followers <= self.celebrity_threshold and await self._is_celebrity(followee_id):
             await self._demote(followee_id)
 
@@ -176,15 +214,38 @@ class TimelineProjector:
             await pipe.execute()
 
     async def _demote(self, account_id: int) -> None:
-        """Push what was only pulled while a celebrity, then resume pushing."""
+        """Push what was only pulled while a celebrity, then resume pushing.
+
+        Everything since the promotion goes to every follower, and so does the
+        usual follow backfill, for those who followed while the author was a
+        celebrity (their follow was not backfilled, the posts were pulled).
+        """
         since = await self.redis.get(self.keys.celebrity_since(account_id))
         after = f"({_text(since)}" if since else "-"
         missed = await self._recent_authored(account_id, self.max_entries, after)
-        await self.store.push(await self._followers(account_id), missed)
+        recent = await self._recent_authored(account_id, self.backfill)
+        await self.store.push(await self._followers(account_id),
+                              sorted(set(missed) | set(recent)))
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.srem(self.keys.celebrities(), str(account_id))
             pipe.unlink(self.keys.celebrity_since(account_id))
             await pipe.execute()
+
+
+AUTHOR_FIELD = "author"
+
+
+def _reposts(raw: dict[bytes | str, bytes | str]) -> tuple[int | None, dict[int, str]]:
+    """A ``repostsof`` hash: (the post's author if known, reposter -> repost member)."""
+    author: int | None = None
+    reposts: dict[int, str] = {}
+    for key, value in raw.items():
+        name = _text(key)
+        if name == AUTHOR_FIELD:
+            author = int(value)
+        else:
+            reposts[int(name)] = _text(value)
+    return author, reposts
 
 
 def _text(value: bytes | str) -> str:

@@ -33,6 +33,7 @@ _REBUILD_SQL = (
     " WHERE p.deleted_at IS NULL ORDER BY p.id DESC LIMIT %(n)s) "
     "UNION ALL "
     "(SELECT r.repost_id, r.post_id FROM rm_reposts r JOIN authors a ON r.account_id = a.id"
+    " JOIN rm_posts p ON p.id = r.post_id AND p.deleted_at IS NULL"
     " WHERE r.active ORDER BY r.repost_id DESC LIMIT %(n)s)"
 )
 
@@ -114,7 +115,8 @@ async def _candidates(ctx: QueryContext, reader_id: int, celebrities: list[int],
     sources = [ctx.keys.home(reader_id), *(ctx.keys.authored(c) for c in celebrities)]
     async with ctx.redis.pipeline(transaction=False) as pipe:
         for key in sources:
-            pipe.zrange(key, upper, "-", desc=True, bylex=True, offset=0, num=want)
+            # Above the kept-marker, so it never counts towards a full batch.
+            pipe.zrange(key, upper, f"({SENTINEL}", desc=True, bylex=True, offset=0, num=want)
         results = await pipe.execute()
     merged = sorted({m.decode() if isinstance(m, bytes) else m
                      for found in results for m in found} - {SENTINEL}, reverse=True)

@@ -216,16 +216,6 @@ async def test_deleting_a_post_removes_it_and_every_repost_of_it_from_every_time
     assert await env.home(late) == []
 
 
-@pytest.mark.xfail(
-    reason="BUG: projections/timelines.py _unreposted (via RedisTimelineStore.remove) "
-    "takes the repost away but never shows another followed repost of the same post that "
-    "the one-item-per-post rule had skipped: the reader follows b and c who both reposted "
-    "p; after b's undo the timeline has no item for p, while rebuild_timeline has c's "
-    "repost. Fix: after removing, push (for the affected readers) the other reposts in "
-    "repostsof:{p} by accounts they follow (and p itself if they follow its author); the "
-    "Lua push keeps only the first",
-    strict=True, raises=AssertionError,
-)
 async def test_undoing_one_of_two_followed_reposts_leaves_the_other_shown(env: Env) -> None:
     author, b, c, reader = env.signup("author", "b", "c", "reader")
     await keep(env.ctx, reader)
@@ -238,16 +228,6 @@ async def test_undoing_one_of_two_followed_reposts_leaves_the_other_shown(env: E
     assert await env.home(reader) == [(rc, p)]
 
 
-@pytest.mark.xfail(
-    reason="BUG: projections/timelines.py _unfollowed removes the followee's items but "
-    "does not restore items that the one-item-per-post rule had skipped because of them: "
-    "the reader saw p as b's repost, then followed p's author (the backfilled p was skipped "
-    "as already shown); unfollowing b leaves no item for p although the reader follows its "
-    "author, while rebuild_timeline has p. Fix: after the removal, re-push for that reader "
-    "the originals of the removed reposts that followed authors (or other followed "
-    "reposters) still show",
-    strict=True, raises=AssertionError,
-)
 async def test_unfollowing_a_reposter_keeps_the_post_of_a_followed_author(env: Env) -> None:
     author, b, reader = env.signup("author", "b", "reader")
     await keep(env.ctx, reader)
@@ -276,19 +256,25 @@ async def test_push_skips_timelines_that_are_not_kept_trims_and_keeps_its_index(
     await store.push([away], [(member(10), "")], only_kept=False)  # rebuilds may create
     assert await zset_members(redis, keys.home(away)) == [member(10)]
 
-    # one item per original: repost of a post already shown, then a second repost
+    # one item per original, the oldest: a repost of a shown post is skipped, a
+    # newer repost of a reposted post too, and the post itself replaces its repost
     repost_20 = (member(30, 20), member(20))
     await store.push([kept], [repost_20, (member(31, 10), member(10)),
-                              (member(32, 20), member(20)), (member(20), "")])
+                              (member(32, 20), member(20))])
     assert await zset_members(redis, keys.home(kept)) == [SENTINEL, member(10), repost_20[0]]
     assert await home_index(redis, keys, kept) == {member(20): repost_20[0]}
     await store.push([kept], [repost_20])  # pushing the same item again: no change
     assert await zset_members(redis, keys.home(kept)) == [SENTINEL, member(10), repost_20[0]]
+    await store.push([kept], [(member(20), "")])
+    assert await zset_members(redis, keys.home(kept)) == [SENTINEL, member(10), member(20)]
+    assert await home_index(redis, keys, kept) == {}
+    await store.push([kept], [repost_20])  # the post itself is shown: skipped
+    assert await zset_members(redis, keys.home(kept)) == [SENTINEL, member(10), member(20)]
 
     # trimmed to 4 members, oldest first; a trimmed repost leaves the index too
     await store.push([kept], [(member(i), "") for i in (40, 50, 60)])
     assert await zset_members(redis, keys.home(kept)) == [
-        repost_20[0], member(40), member(50), member(60)]
+        member(20), member(40), member(50), member(60)]
     await store.push([kept], [(member(70), "")])
     assert await zset_members(redis, keys.home(kept)) == [
         member(40), member(50), member(60), member(70)]
@@ -396,15 +382,6 @@ async def test_falling_back_below_the_threshold_pushes_what_was_only_pulled(
                                                           reverse=True)]
 
 
-@pytest.mark.xfail(
-    reason="BUG: projections/timelines.py _followed does not backfill a celebrity (pulled "
-    "instead) and _demote pushes only the items after celebrity_since, so a follower who "
-    "followed while the author was a celebrity loses the author's older posts when the "
-    "author falls below the threshold: f3 read [p2, p1] before the demotion and [p2] "
-    "after. Fix: in _demote push the recent authored items (up to `backfill`) to every "
-    "follower, not only those after celebrity_since (the Lua push is idempotent)",
-    strict=True, raises=AssertionError,
-)
 async def test_a_follower_who_followed_a_celebrity_keeps_its_older_posts_after_demotion(
     famous: Env,
 ) -> None:
@@ -600,16 +577,6 @@ async def test_a_rebuilt_timeline_equals_the_pushed_one(env: Env) -> None:
     assert await env.served(reader, limit=3) == served
 
 
-@pytest.mark.xfail(
-    reason="BUG (pushed != rebuilt): a reader who sees p as b's repost and then follows p's "
-    "author keeps the repost in the pushed timeline (the backfilled p is skipped by the "
-    "one-item-per-post rule in infra/timeline_store.py _PUSH), but queries/timelines.py "
-    "rebuild_timeline pushes in id order, so p itself wins there and the repost is "
-    "dropped: after a rebuild the item changes id and position. Fix: make one rule win in "
-    "both, e.g. let an original post replace a shown repost of it in _PUSH (as the "
-    "rebuild's id order already does)",
-    strict=True, raises=AssertionError,
-)
 async def test_following_the_author_of_a_reposted_post_rebuilds_the_same(env: Env) -> None:
     reader, a, b = env.signup("reader", "a", "b")
     await keep(env.ctx, reader)
@@ -623,14 +590,6 @@ async def test_following_the_author_of_a_reposted_post_rebuilds_the_same(env: En
     assert await rebuilt(env, reader) == pushed
 
 
-@pytest.mark.xfail(
-    reason="BUG (minor, hidden by hydration): queries/timelines.py _REBUILD_SQL selects "
-    "active rm_reposts rows without checking that the reposted post is live, so a rebuilt "
-    "timeline holds reposts of deleted posts that the pushed one had removed; they are "
-    "dropped when hydrating but take timeline slots. Fix: JOIN rm_posts p ON p.id = "
-    "r.post_id AND p.deleted_at IS NULL in the repost half of the query",
-    strict=True, raises=AssertionError,
-)
 async def test_a_rebuilt_timeline_has_no_reposts_of_deleted_posts(env: Env) -> None:
     reader, a, b = env.signup("reader", "a", "b")
     await keep(env.ctx, reader)

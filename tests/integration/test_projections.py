@@ -548,14 +548,6 @@ async def test_home_timeline_paging_is_exact_for_ids_near_2_pow_63(
         assert first["items"][0]["author"]["username"] in ("author_a", "author_b")
 
 
-@pytest.mark.xfail(
-    reason="BUG: queries/timelines.py _candidates counts the kept-marker member "
-    "(SENTINEL, '000...0') among what ZRANGE found, so `any(len(found) >= want)` says "
-    "there is more when the remaining items exactly fill a page: that page gets a "
-    "next_cursor that leads to an empty page. Fix: read the home key with the exclusive "
-    "lower bound f'({SENTINEL}' instead of '-'",
-    strict=True, raises=AssertionError,
-)
 async def test_a_page_that_takes_the_last_items_has_no_next_cursor(
     bus: CommandBus, services: ProjectionServices, settings: Settings
 ) -> None:

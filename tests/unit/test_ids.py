@@ -121,14 +121,6 @@ def test_generator_refuses_rather_than_return_an_id_of_2_pow_63_or_more() -> Non
         gen.next_id()  # would borrow a millisecond past the 41-bit field
 
 
-@pytest.mark.xfail(
-    reason="BUG: domain/ids.py SnowflakeGenerator.next_id updates self._sequence (wrapped "
-    "to 0, borrowing the next ms) before the range check raises, but not self._last_ms; "
-    "the next call then sees now == _last_ms, increments the sequence to 1 and returns an "
-    "id it already issued. Fix: check the range on a local copy and assign _sequence "
-    "and _last_ms only after the check passes",
-    strict=True, raises=AssertionError,
-)
 def test_generator_keeps_refusing_after_a_refusal_instead_of_reissuing_ids() -> None:
     last_ms = EPOCH_MS + 2**41 - 1
     gen = SnowflakeGenerator(node_id=0, clock_ms=lambda: last_ms)
