@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from projections.envelope import EventEnvelope
@@ -20,6 +21,11 @@ class Projector(Protocol):
     async def position(self) -> int: ...
 
     async def apply(self, event: EventEnvelope) -> None: ...
+
+    async def apply_batch(self, events: Sequence[EventEnvelope]) -> None:
+        """Apply consecutive events at once (those at or below the position are
+        skipped); all or nothing where the store allows it."""
+        ...
 
     async def replay(self, event: EventEnvelope) -> None:
         """Apply ``event``'s writes regardless of the position (parked events)."""

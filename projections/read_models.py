@@ -8,7 +8,7 @@ rows changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Protocol
@@ -246,15 +246,24 @@ class ReadModelProjector:
         return int(row[0]) if row else 0
 
     async def apply(self, event: EventEnvelope) -> None:
+        await self.apply_batch([event])
+
+    async def apply_batch(self, events: Sequence[EventEnvelope]) -> None:
+        """All the events in one transaction with the new position: all or nothing."""
+        touched: list[int] = []
         async with self.pool.connection() as conn:
             async with conn.transaction():
-                if await self._locked_position(conn) >= event.position:
+                position = await self._locked_position(conn)
+                fresh = [e for e in events if e.position > position]
+                if not fresh:
                     return
-                handler = HANDLERS.get(event.type)
-                if handler is not None:
-                    await handler(conn, event)
-                await self._set_position(conn, event.position)
-            await self._publish_counts(conn, posts_touched(event))
+                for event in fresh:
+                    handler = HANDLERS.get(event.type)
+                    if handler is not None:
+                        await handler(conn, event)
+                    touched += posts_touched(event)
+                await self._set_position(conn, fresh[-1].position)
+            await self._publish_counts(conn, sorted(set(touched)))
 
     async def _publish_counts(self, conn: Conn, post_ids: list[int]) -> None:
         """Hand committed counts to the post cache (absolute values: idempotent)."""

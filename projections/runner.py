@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+import itertools
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -48,6 +49,7 @@ class ProjectionRunner:
         on_applied: Callable[[str, EventEnvelope], None] | None = None,
         on_parked: Callable[[str, EventEnvelope], None] | None = None,
         lease: Lease | None = None,
+        batch_size: int = 200,
     ) -> None:
         self.projector = projector
         self.read_log = read_log
@@ -57,6 +59,7 @@ class ProjectionRunner:
         self.on_applied = on_applied
         self.on_parked = on_parked
         self.lease: Lease = lease or contextlib.nullcontext
+        self.batch_size = batch_size
         # The live stream and the periodic sweep share this runner; applying
         # two copies of the log interleaved could reorder a follow and an
         # unfollow, so one apply sequence runs at a time.
@@ -64,13 +67,26 @@ class ProjectionRunner:
 
     async def handle(self, event: EventEnvelope) -> None:
         """Apply ``event`` and, first, anything before it the projector lacks."""
+        await self.handle_batch([event])
+
+    async def handle_batch(self, events: Sequence[EventEnvelope]) -> None:
+        """Apply delivered events (any order, maybe repeated) and any the projector lacks.
+
+        Events that follow the position without a hole are applied as one
+        batch; otherwise the whole range is read from the event store, which
+        also fills the holes.
+        """
         async with self._lock:
             position = await self.projector.position()
-            if event.position <= position:
+            fresh = sorted({e.position: e for e in events if e.position > position}.values(),
+                           key=lambda e: e.position)
+            if not fresh:
                 return
-            if event.position > position + 1:
-                await self._catch_up(upto=event.position - 1)
-            await self._apply(event)
+            positions = [position, *(e.position for e in fresh)]
+            if all(b == a + 1 for a, b in itertools.pairwise(positions)):
+                await self._apply_batch(fresh)
+            else:
+                await self._catch_up(upto=fresh[-1].position)
 
     async def reset(self) -> None:
         """Empty the projection, for a rebuild (under the lease, so no apply is half done)."""
@@ -86,17 +102,38 @@ class ProjectionRunner:
         applied = 0
         position = await self.projector.position()
         while position < upto:
-            batch = await self.read_log(position, upto)
-            if not batch:
+            page = await self.read_log(position, upto)
+            if not page:
                 break
-            for event in batch:
-                await self._apply(event)
-                applied += 1
-            position = batch[-1].position
+            for start in range(0, len(page), self.batch_size):
+                await self._apply_batch(page[start:start + self.batch_size])
+            applied += len(page)
+            position = page[-1].position
         if applied:
             log.info("projection.caught_up", projector=self.projector.name, events=applied,
                      position=position)
         return applied
+
+    async def _apply_batch(self, events: Sequence[EventEnvelope]) -> None:
+        """One transaction / one lease for the lot; event by event if it fails,
+        so only the event at fault is retried and, at worst, parked."""
+        if len(events) == 1:
+            await self._apply(events[0])
+            return
+        try:
+            async with self.lease():
+                await self.projector.apply_batch(events)  # re-checks the position
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning("projection.batch_failed", projector=self.projector.name,
+                        first=events[0].position, last=events[-1].position, error=repr(error))
+            for event in events:
+                await self._apply(event)
+        else:
+            if self.on_applied is not None:
+                for event in events:
+                    self.on_applied(self.projector.name, event)
 
     async def _apply(self, event: EventEnvelope) -> None:
         for attempt in range(1, self.max_attempts + 1):

@@ -21,6 +21,8 @@ Fan-out rules:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from redis.asyncio import Redis
 
 from infra.redis_keys import SENTINEL, RedisKeys, member
@@ -50,10 +52,17 @@ class TimelineProjector:
         return int(value) if value else 0
 
     async def apply(self, event: EventEnvelope) -> None:
-        if event.position <= await self.position():
-            return
-        await self.replay(event)
-        await self.advance(event.position)
+        await self.apply_batch([event])
+
+    async def apply_batch(self, events: Sequence[EventEnvelope]) -> None:
+        """Apply in order, then record the last position (writes are idempotent, so
+        a crash part-way is repaired by applying the batch again)."""
+        position = await self.position()
+        fresh = [e for e in events if e.position > position]
+        for event in fresh:
+            await self.replay(event)
+        if fresh:
+            await self.advance(fresh[-1].position)
 
     async def replay(self, event: EventEnvelope) -> None:
         """The event's writes alone (idempotent), without touching the position."""

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
@@ -23,9 +22,6 @@ class TimelinePolicy:
     rebuild_wait_s: float = 5.0
 
 
-Lease = Callable[[], AbstractAsyncContextManager[None]]
-
-
 @dataclass(frozen=True, slots=True)
 class QueryContext:
     pool: AsyncConnectionPool[AsyncConnection[TupleRow]]
@@ -34,5 +30,5 @@ class QueryContext:
     post_cache: RedisPostCache | None = None
     timelines: RedisTimelineStore | None = None
     policy: TimelinePolicy = field(default_factory=TimelinePolicy)
-    timeline_lease: Lease | None = None
-    """The timeline projector's lease: held while a rebuild marks a timeline kept."""
+    positions: Any = None
+    """A shared ``queries.positions.PositionWatcher`` (one poller for all waiting reads)."""

@@ -9,11 +9,10 @@ never seen) gets it rebuilt from the read models first.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import Any
 
-from infra.lease import LeaseTimeout
+from infra.eventlog import max_position
 from infra.metrics import TIMELINE_REBUILD_SECONDS, TIMELINE_REBUILDS
 from infra.redis_keys import SENTINEL, member, parse_member
 from queries.context import QueryContext
@@ -60,23 +59,18 @@ async def keep_timeline(ctx: QueryContext, reader_id: int) -> None:
 async def rebuild_timeline(ctx: QueryContext, reader_id: int) -> None:
     """Fill a timeline from the read models without losing concurrent pushes.
 
-    The timeline is marked kept first, so pushes from then on land in it;
-    then the read models are awaited up to where the timeline projector was
-    at that moment, so everything pushed before is in what is read back.
+    The timeline is marked kept first, so any event the timeline projector
+    handles from then on pushes into it. Every event it handled before was
+    committed before the mark, so it is at or below the event store's head
+    read just after marking: waiting for the read models to reach that head
+    puts all of those into what is read back. Pushing the same item twice
+    changes nothing, so the overlap is harmless.
     """
     started = time.perf_counter()
-    try:
-        # Under the projector's lease no event is half-applied: every event up
-        # to the position read here was fully pushed or skipped, every later
-        # one will find the timeline kept.
-        async with ctx.timeline_lease() if ctx.timeline_lease else contextlib.nullcontext():
-            pushed_up_to = await _mark_kept(ctx, reader_id)
-        complete = True
-    except LeaseTimeout:
-        pushed_up_to = await _mark_kept(ctx, reader_id)
-        complete = False
-    complete = await wait_for_position(ctx, pushed_up_to, ("read_models",),
-                                       ctx.policy.rebuild_wait_s) and complete
+    await _mark_kept(ctx, reader_id)
+    async with ctx.pool.connection() as conn:
+        head = await max_position(conn)
+    complete = await wait_for_position(ctx, head, ("read_models",), ctx.policy.rebuild_wait_s)
     home = ctx.keys.home(reader_id)
     celebrities = [int(c) for c in await ctx.redis.smembers(ctx.keys.celebrities())]
     async with ctx.pool.connection() as conn:
@@ -98,15 +92,13 @@ async def rebuild_timeline(ctx: QueryContext, reader_id: int) -> None:
     TIMELINE_REBUILD_SECONDS.observe(time.perf_counter() - started)
 
 
-async def _mark_kept(ctx: QueryContext, reader_id: int) -> int:
-    """Create the timeline (with the sentinel); the timeline projector's position."""
+async def _mark_kept(ctx: QueryContext, reader_id: int) -> None:
+    """Create the timeline, with the sentinel, so pushes land in it from now on."""
     home = ctx.keys.home(reader_id)
     async with ctx.redis.pipeline(transaction=False) as pipe:
         pipe.zadd(home, {SENTINEL: 0})
         pipe.expire(home, ctx.policy.active_ttl_s)
-        pipe.get(ctx.keys.projection_position("timelines"))
-        _, _, pushed_up_to = await pipe.execute()
-    return int(pushed_up_to or 0)
+        await pipe.execute()
 
 
 async def _candidates(ctx: QueryContext, reader_id: int, celebrities: list[int],

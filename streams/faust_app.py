@@ -19,6 +19,8 @@ from projections.runner import ProjectionRunner
 log = structlog.get_logger(__name__)
 
 RunnerFactory = Callable[[], Awaitable[ProjectionRunner]]
+TAKE_MAX = 500
+TAKE_WITHIN_S = 0.005
 
 
 def consumer_group(settings: Settings) -> str:
@@ -78,13 +80,16 @@ def add_projection_agent(
     async def project(stream: faust.StreamT[Any]) -> None:
         runner = await get_runner()
         await runner.catch_up(await store_position())
-        async for value in stream:
-            try:
-                event = EventEnvelope.from_json(value)
-            except (ValueError, KeyError, TypeError) as error:
-                log.error("projection.undecodable", projector=name, error=repr(error))
-                continue  # the gap is filled from the event store
-            await runner.handle(event)
+        # What has arrived, in batches of up to TAKE_MAX (one transaction each).
+        async for values in stream.take(TAKE_MAX, within=TAKE_WITHIN_S):
+            events = []
+            for value in values:
+                try:
+                    events.append(EventEnvelope.from_json(value))
+                except (ValueError, KeyError, TypeError) as error:
+                    log.error("projection.undecodable", projector=name, error=repr(error))
+                    # the hole is filled from the event store
+            await runner.handle_batch(events)
 
     async def sweep() -> None:
         runner = await get_runner()

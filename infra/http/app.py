@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from fastapi import Depends, FastAPI
 
@@ -29,13 +30,13 @@ from infra.http.routes import (
     timelines,
 )
 from infra.http.services import ApiServices
-from infra.lease import RedisLease
 from infra.post_cache import RedisPostCache
 from infra.redis_keys import RedisKeys
 from infra.security import JwtTokens
 from infra.settings import Settings, get_settings
 from infra.timeline_store import RedisTimelineStore
 from queries.context import QueryContext, TimelinePolicy
+from queries.positions import PositionWatcher, projection_position
 
 API_ROUTERS = (accounts.router, graph.router, sessions.router, posts.router,
                interactions.router, timelines.router, limits.router)
@@ -58,9 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 active_ttl_s=int(settings.active_days * 86400),
                 rebuild_wait_s=settings.min_position_wait_s,
             ),
-            timeline_lease=RedisLease(redis, keys.projector_lease("timelines"),
-                                      wait_s=settings.min_position_wait_s).hold,
         )
+        queries = replace(queries, positions=PositionWatcher(
+            lambda name: projection_position(queries, name)))
         app.state.rate_limiter = RateLimiter(redis, settings)
         app.state.services = ApiServices(
             settings=settings, bus=bus, queries=queries, tokens=JwtTokens(settings),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ class FakeProjector:
     calls: list[int] = field(default_factory=list)
     failures_left: dict[int, int] = field(default_factory=dict)  # position -> failures
     cancel_at: int | None = None
+    batches: list[list[int]] = field(default_factory=list)
 
     async def position(self) -> int:
         return self.pos
@@ -48,6 +49,17 @@ class FakeProjector:
             return
         self.applied.append(event.position)
         self.pos = event.position
+
+    async def apply_batch(self, events: Sequence[EventEnvelope]) -> None:
+        """All or nothing, like the real projectors: a failing event fails the batch."""
+        self.batches.append([e.position for e in events])
+        before = (self.pos, len(self.applied))
+        try:
+            for event in events:
+                await self.apply(event)
+        except Exception:
+            self.pos, self.applied[:] = before[0], self.applied[:before[1]]
+            raise
 
     async def replay(self, event: EventEnvelope) -> None:
         self.replayed.append(event.position)
@@ -152,8 +164,8 @@ async def test_a_gap_is_filled_from_the_log_in_order_first(sleeps: list[float]) 
     await runner.handle(events[0])
     await runner.handle(events[9])  # 2..9 never arrived
     assert projector.applied == list(range(1, 11))
-    assert log.reads[0] == (1, 9)
-    assert all(upto == 9 for _, upto in log.reads)
+    assert log.reads[0] == (1, 10)  # the hole and the event itself, from the log
+    assert all(upto == 10 for _, upto in log.reads)
     await runner.handle(events[10])
     assert projector.applied == list(range(1, 12))
 
@@ -259,3 +271,26 @@ async def test_cancellation_is_not_retried_or_parked(sleeps: list[float]) -> Non
         await runner.handle(envelope(1))
     assert projector.calls == [1]
     assert parking.parked == [] and sleeps == [] and projector.pos == 0
+
+
+async def test_consecutive_deliveries_are_applied_as_one_batch(sleeps: list[float]) -> None:
+    events = [envelope(p) for p in range(1, 8)]
+    log = FakeLog(events, page=100)
+    projector = FakeProjector()
+    runner = make_runner(projector, log, FakeParking())
+    await runner.handle_batch([events[2], events[0], events[1], events[1]])  # any order, dups
+    assert projector.batches == [[1, 2, 3]]
+    assert log.reads == []  # nothing was missing: no event-store read
+    await runner.handle_batch([events[4], events[5]])  # 4 is missing
+    assert projector.applied == [1, 2, 3, 4, 5, 6]
+    assert log.reads == [(3, 6)]
+
+
+async def test_a_failing_batch_falls_back_to_event_by_event(sleeps: list[float]) -> None:
+    events = [envelope(p) for p in range(1, 5)]
+    projector = FakeProjector(failures_left={3: 99})
+    parking = FakeParking()
+    runner = make_runner(projector, FakeLog(events), parking)
+    await runner.handle_batch(events)
+    assert projector.applied == [1, 2, 4]  # 3 was parked, nothing else lost
+    assert [position for _, position, _, _ in parking.parked] == [3]
