@@ -10,6 +10,7 @@ import jwt
 from argon2 import PasswordHasher as Argon2Hasher
 from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError
+from cachetools import TTLCache
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
@@ -65,6 +66,8 @@ class JwtTokens:
         self._secret = settings.token_secret
         self._access_ttl = settings.access_token_ttl_s
         self._refresh_ttl = settings.refresh_token_ttl_s
+        self._verified: TTLCache[str, tuple[TokenClaims, float]] = TTLCache(
+            maxsize=50_000, ttl=60)
 
     @property
     def access_ttl_s(self) -> int:
@@ -83,12 +86,23 @@ class JwtTokens:
         return jwt.encode(claims, self._secret, algorithm=JWT_ALGORITHM)
 
     def verify(self, token: str) -> TokenClaims:
+        """The token's claims; a token verified before is answered from a small
+        cache (a client sends the same token with every request) until it expires."""
+        cached = self._verified.get(token)
+        if cached is not None and cached[1] > time.time():
+            return cached[0]
+        claims = self._verify(token)
+        self._verified[token] = claims
+        return claims[0]
+
+    def _verify(self, token: str) -> tuple[TokenClaims, float]:
         try:
             claims = jwt.decode(
                 token, self._secret, algorithms=[JWT_ALGORITHM], audience=JWT_AUDIENCE,
                 options={"require": ["exp", "sub", "sid", "name"]},
             )
-            return TokenClaims(int(claims["sub"]), str(claims["name"]), str(claims["sid"]))
+            return (TokenClaims(int(claims["sub"]), str(claims["name"]), str(claims["sid"])),
+                    float(claims["exp"]))
         except jwt.ExpiredSignatureError:
             raise InvalidToken("token_expired", "the access token has expired") from None
         except (jwt.InvalidTokenError, ValueError, KeyError):

@@ -19,7 +19,7 @@ from infra.post_cache import Counts
 from infra.serialization import rfc3339
 from queries.context import QueryContext
 from queries.shapes import ACCOUNT_COLUMNS, account_shape
-from queries.visibility import HIDDEN_SQL, Hidden
+from queries.visibility import Hidden
 
 TimelineItem = tuple[int, int | None]
 """(item id, original post id for a repost or ``None``)."""
@@ -108,10 +108,23 @@ async def post_bodies(ctx: QueryContext, post_ids: Sequence[int]
     return live
 
 
+# Small per-page facts in one query, each row tagged with what it says.
+_FACTS_SQL = (
+    "SELECT 'parent', id FROM rm_posts WHERE id = ANY(%(parents)s) AND deleted_at IS NULL "
+    "UNION ALL SELECT 'liked', post_id FROM rm_likes "
+    " WHERE account_id = %(r)s AND post_id = ANY(%(posts)s) AND active "
+    "UNION ALL SELECT 'reposted', post_id FROM rm_reposts "
+    " WHERE account_id = %(r)s AND post_id = ANY(%(posts)s) AND active "
+    "UNION ALL SELECT 'blocked', blocked_id FROM rm_blocks WHERE blocker_id = %(r)s AND active "
+    "UNION ALL SELECT 'blocked', blocker_id FROM rm_blocks WHERE blocked_id = %(r)s AND active "
+    "UNION ALL SELECT 'muted', muted_id FROM rm_mutes WHERE muter_id = %(r)s AND active"
+)
+
+
 async def _reader_facts(ctx: QueryContext, reader_id: int | None, author_ids: set[int],
                         repost_ids: list[int], post_ids: list[int], parent_ids: list[int]
                         ) -> dict[str, Any]:
-    """Everything else a page needs from PostgreSQL, in one pipelined round trip."""
+    """Everything else a page needs from PostgreSQL: three queries, one round trip."""
     async with ctx.pool.connection() as conn, conn.pipeline():
         authors = await conn.execute(
             f"SELECT {ACCOUNT_COLUMNS} FROM rm_accounts a WHERE a.id = ANY(%s)",  # noqa: S608
@@ -119,32 +132,22 @@ async def _reader_facts(ctx: QueryContext, reader_id: int | None, author_ids: se
         reposts = await conn.execute(
             f"SELECT r.repost_id, r.since, {ACCOUNT_COLUMNS} FROM rm_reposts r "  # noqa: S608
             "JOIN rm_accounts a ON a.id = r.account_id WHERE r.repost_id = ANY(%s) AND r.active",
-            (repost_ids,))
-        parents = await conn.execute(
-            "SELECT id FROM rm_posts WHERE id = ANY(%s) AND deleted_at IS NULL", (parent_ids,))
-        liked = reposted = hidden = None
-        if reader_id is not None:
-            liked = await conn.execute(
-                "SELECT post_id FROM rm_likes WHERE account_id = %s AND post_id = ANY(%s) "
-                "AND active", (reader_id, post_ids))
-            reposted = await conn.execute(
-                "SELECT post_id FROM rm_reposts WHERE account_id = %s AND post_id = ANY(%s) "
-                "AND active", (reader_id, post_ids))
-            hidden = await conn.execute(HIDDEN_SQL, {"r": reader_id})
-        facts: dict[str, Any] = {
+            (repost_ids,)) if repost_ids else None
+        small = await conn.execute(_FACTS_SQL, {"parents": parent_ids, "posts": post_ids,
+                                                "r": reader_id if reader_id is not None else 0})
+        tagged: dict[str, set[int]] = {tag: set() for tag in
+                                       ("parent", "liked", "reposted", "blocked", "muted")}
+        for tag, value in await small.fetchall():
+            tagged[tag].add(int(value))
+        return {
             "authors": {int(r[0]): account_shape(r) for r in await authors.fetchall()},
             "reposts": {int(r[0]): (rfc3339(r[1]), account_shape(r[2:]), int(r[2]))
-                        for r in await reposts.fetchall()},
-            "live_parents": {int(r[0]) for r in await parents.fetchall()},
-            "liked": {int(r[0]) for r in await liked.fetchall()} if liked else set(),
-            "reposted": {int(r[0]) for r in await reposted.fetchall()} if reposted else set(),
-            "hidden": Hidden(),
+                        for r in await reposts.fetchall()} if reposts else {},
+            "live_parents": tagged["parent"],
+            "liked": tagged["liked"],
+            "reposted": tagged["reposted"],
+            "hidden": Hidden(frozenset(tagged["blocked"]), frozenset(tagged["muted"])),
         }
-        if hidden is not None:
-            rows = await hidden.fetchall()
-            facts["hidden"] = Hidden(frozenset(int(r[0]) for r in rows if r[1] == "b"),
-                                     frozenset(int(r[0]) for r in rows if r[1] == "m"))
-    return facts
 
 
 def _post(body: dict[str, Any], counts: Counts, author: dict[str, Any], facts: dict[str, Any]

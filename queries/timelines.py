@@ -37,23 +37,28 @@ _REBUILD_SQL = (
 )
 
 
-async def followed_celebrities(ctx: QueryContext, reader_id: int) -> list[int]:
-    celebrities = [int(c) for c in await ctx.redis.smembers(ctx.keys.celebrities())]
+async def followed_celebrities(ctx: QueryContext, reader_id: int,
+                               celebrities: list[int] | None = None) -> list[int]:
+    if celebrities is None:
+        celebrities = [int(c) for c in await ctx.redis.smembers(ctx.keys.celebrities())]
     if not celebrities:
         return []
     follows = await ctx.redis.smismember(ctx.keys.following(reader_id), celebrities)
     return [c for c, followed in zip(celebrities, follows, strict=True) if followed]
 
 
-async def keep_timeline(ctx: QueryContext, reader_id: int) -> None:
-    """Mark the reader active; rebuild the timeline if it is not kept."""
+async def keep_timeline(ctx: QueryContext, reader_id: int) -> list[int]:
+    """Mark the reader active; rebuild the timeline if it is not kept. Answers the
+    celebrities (read in the same round trip, for the merge)."""
     ttl = ctx.policy.active_ttl_s
     async with ctx.redis.pipeline(transaction=False) as pipe:
         pipe.expire(ctx.keys.home(reader_id), ttl)
         pipe.expire(ctx.keys.home_index(reader_id), ttl)
-        kept, _ = await pipe.execute()
+        pipe.smembers(ctx.keys.celebrities())
+        kept, _, celebrities = await pipe.execute()
     if not kept:
         await rebuild_timeline(ctx, reader_id)
+    return [int(c) for c in celebrities]
 
 
 async def rebuild_timeline(ctx: QueryContext, reader_id: int) -> None:
@@ -120,10 +125,10 @@ async def home_timeline(
     ctx: QueryContext, reader_id: int, cursor: str | None, limit: int
 ) -> dict[str, Any]:
     """Newest first; each post once per page; the cursor is the last item served."""
-    await keep_timeline(ctx, reader_id)
     before = decode_int_cursor(cursor)
+    celebrities = await followed_celebrities(ctx, reader_id,
+                                             await keep_timeline(ctx, reader_id))
     upper = f"({member(before)}" if before is not None else "+"
-    celebrities = await followed_celebrities(ctx, reader_id)
     items: list[dict[str, Any]] = []
     seen: set[int] = set()
     more = True
