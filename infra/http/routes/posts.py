@@ -24,6 +24,7 @@ from infra.http.ratelimit import rate_limit
 from infra.http.routes.accounts import own_account
 from infra.http.schemas import ERROR_RESPONSES, NewPost, Page, Post
 from infra.serialization import rfc3339
+from queries import accounts as account_queries
 from queries import posts as post_queries
 from queries.shapes import post_shape
 
@@ -54,8 +55,12 @@ async def create_post(body: NewPost, actor: CurrentActor, services: Services,
     data = result.data
     row = (data["id"], data["text"], rfc3339(data["created_at"]), data["reply_to_id"],
            data["quote_of_id"], data["mentions"], data["hashtags"])
-    author = await own_account(services, actor)
-    author.pop("email", None)
+    # The author's public profile from the read model; the event store only for
+    # an account so new that the read model has not caught up with it yet.
+    author = await account_queries.get_account_by_id(services.queries, actor.account_id)
+    if author is None:
+        author = await own_account(services, actor)
+        author.pop("email", None)
     post = post_shape(row, author)
     if data["reply_to_id"] is not None:
         post["reply_to_available"] = True  # checked by the command a moment ago
