@@ -41,7 +41,11 @@ e2e: services
 test: lint typecheck services
 	$(BIN)/pytest tests -q -p no:cacheprovider
 
-bench: services
+$(VENV)/.bench-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	touch $(VENV)/.bench-installed
+
+bench: services $(VENV)/.bench-installed
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:

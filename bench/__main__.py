@@ -1,0 +1,76 @@
+"""``python -m bench [--scale smoke|small|default|large]``: run the benchmark suite."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from bench.config import SCALES, scale_named
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--scale", choices=sorted(SCALES), default="default")
+    parser.add_argument("--accounts", type=int, help="override the scale's account count")
+    parser.add_argument("--follows", type=float, help="override the average follows per account")
+    parser.add_argument("--step-seconds", type=float, help="override each rate step's length")
+    parser.add_argument("--celebrity-threshold", type=int,
+                        help="override ROOST_CELEBRITY_THRESHOLD for the run")
+    parser.add_argument("--log-level", default="INFO", help="the stack's log level (INFO)")
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy the API, relay and worker during the mixed load")
+    parser.add_argument("--skip-raw", action="store_true", help="skip the raw limits")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the database, Redis keys and logs afterwards")
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--report", metavar="JSON",
+                        help="print the tables and draw the plot of an earlier run's JSON")
+    return parser.parse_args(argv)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    """SIGTERM (and SIGINT, which background shells ignore) stop the run *with* cleanup."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str]) -> int:
+    from bench.plot import plot
+    from bench.report import goals, print_report, write_json
+    from bench.runner import RESULTS, Options, Run
+
+    args = parse(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=170)
+    if args.report:
+        import orjson
+
+        path = Path(args.report)
+        results = orjson.loads(path.read_bytes())
+        results["goals"] = goals(results)
+        print_report(results, console)
+        console.print(f"plot: {plot(results, path.with_suffix('.png'))}")
+        return 0
+    scale = scale_named(args.scale, args.accounts, args.follows, args.step_seconds)
+    run = Run(Options(scale, keep=args.keep, profile=args.profile, skip_raw=args.skip_raw,
+                      log_level=args.log_level, celebrity_threshold=args.celebrity_threshold,
+                      seed=args.seed), console)
+    results = run.run()
+    results["goals"] = goals(results)
+    base = RESULTS / f"{run.stamp}-{scale.name}"
+    print_report(results, console)
+    write_json(results, base.with_suffix(".json"))
+    picture = plot(results, base.with_suffix(".png"))
+    console.print(f"results: {base.with_suffix('.json')}"
+                  + (f"\nplot:    {picture}" if picture else "\n(no plot: pip install matplotlib)"))
+    return 1 if results.get("phases_failed") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
