@@ -130,15 +130,7 @@ class BenchStack:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
     def stop_parts(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        devstack.stop_together(self.processes.values())
         self.processes.clear()
 
     def close(self, keep: bool = False) -> None:

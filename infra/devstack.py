@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 INSTALL_HINT = (
@@ -183,6 +183,19 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     if group is not None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(group, signal.SIGKILL)  # stragglers the launcher left behind
+
+
+def stop_together(processes: Iterable[subprocess.Popen[bytes]], timeout: float = 15.0) -> None:
+    """Ask every process to stop at once, then wait for each (killing stragglers)."""
+    running = [p for p in processes if p.poll() is None]
+    for process in running:
+        process.terminate()
+    for process in running:
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _own_group(process: subprocess.Popen[bytes]) -> int | None:

@@ -23,7 +23,7 @@ POSITION_HEADER = "Roost-Position"
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /api/sessions")
 
 
-def get_services(request: Request) -> ApiServices:
+async def get_services(request: Request) -> ApiServices:
     services: ApiServices = request.app.state.services
     return services
 
@@ -57,8 +57,9 @@ CurrentActor = Annotated[Actor, Depends(_required_actor)]
 OptionalActor = Annotated[Actor | None, Depends(_actor)]
 
 
-def _limit(limit: Annotated[int, Query(description="Page size, 1-100 (larger is clamped)")] = 20
-           ) -> int:
+async def _limit(
+    limit: Annotated[int, Query(description="Page size, 1-100 (larger is clamped)")] = 20,
+) -> int:
     if limit < 1:
         raise ValidationFailed({"limit": "must be a positive integer"})
     return min(limit, MAX_LIMIT)
@@ -68,7 +69,7 @@ Limit = Annotated[int, Depends(_limit)]
 Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the last page")]
 
 
-def _min_position(
+async def _min_position(
     value: Annotated[str | None, Header(alias="Roost-Min-Position")] = None,
 ) -> int | None:
     if value is None:

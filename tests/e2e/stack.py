@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from infra import devstack
 from infra.settings import Settings
 
 PARTS = ("api", "relay", "worker")
@@ -44,15 +45,7 @@ class Stack:
         process.wait(10)
 
     def stop_all(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        devstack.stop_together(self.processes.values())
         self.processes.clear()
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
