@@ -121,6 +121,51 @@ async def _candidates(ctx: QueryContext, reader_id: int, celebrities: list[int],
     return [(m, parse_member(m)) for m in merged[:want]], more
 
 
+async def _oldest_items(ctx: QueryContext, reader_id: int, celebrities: list[int],
+                        originals: list[int]) -> dict[int, str]:
+    """For each original, the oldest item the reader reaches it by, pushed or pulled.
+
+    The push keeps one item per post in a timeline (its oldest); items pulled
+    from celebrities are merged at read time, so the same rule is applied here
+    across both, whatever page each item falls on.
+    """
+    home, index = ctx.keys.home(reader_id), ctx.keys.home_index(reader_id)
+    async with ctx.redis.pipeline(transaction=False) as pipe:
+        for original in originals:
+            pipe.zscore(home, member(original))
+            pipe.hget(index, member(original))
+            for celebrity in celebrities:
+                pipe.zscore(ctx.keys.authored(celebrity), member(original))
+                pipe.hget(ctx.keys.reposts_of(original), str(celebrity))
+        answers = iter(await pipe.execute())
+    found: dict[int, list[str]] = {}
+    to_check: list[tuple[int, str, str]] = []  # (original, key holding it, item)
+    for original in originals:
+        items = found.setdefault(original, [])
+        if next(answers) is not None:
+            items.append(member(original))
+        if indexed := next(answers):
+            to_check.append((original, home, _text(indexed)))
+        for celebrity in celebrities:
+            if next(answers) is not None:
+                items.append(member(original))
+            if reposted := next(answers):
+                to_check.append((original, ctx.keys.authored(celebrity), _text(reposted)))
+    if to_check:  # an index may name an item since trimmed away: count only live ones
+        async with ctx.redis.pipeline(transaction=False) as pipe:
+            for _, key, item in to_check:
+                pipe.zscore(key, item)
+            live = await pipe.execute()
+        for (original, _, item), score in zip(to_check, live, strict=True):
+            if score is not None:
+                found[original].append(item)
+    return {original: min(items) for original, items in found.items() if items}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 async def home_timeline(
     ctx: QueryContext, reader_id: int, cursor: str | None, limit: int
 ) -> dict[str, Any]:
@@ -135,8 +180,12 @@ async def home_timeline(
     for _ in range(MAX_ROUNDS):
         candidates, more = await _candidates(ctx, reader_id, celebrities, upper, limit + 1)
         more = more or len(candidates) > limit
+        oldest = await _oldest_items(ctx, reader_id, celebrities, sorted(
+            {original or item for _, (item, original) in candidates})) if celebrities else {}
         fresh: list[TimelineItem] = []
-        for _, (item, original) in candidates:
+        for raw, (item, original) in candidates:
+            if oldest.get(original or item, raw) != raw:
+                continue  # an older item shows this post, on this page or a later one
             if (original or item) not in seen:
                 seen.add(original or item)
                 fresh.append((item, original))
