@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 
 import faust
@@ -28,6 +29,9 @@ from projections.read_models import ReadModelProjector
 from projections.runner import ProjectionRunner
 from projections.timelines import TimelineProjector
 from streams.faust_app import add_projection_agent, create_faust_app, events_topic
+
+HEARTBEAT_INTERVAL_S = 2.0
+HEARTBEAT_TTL_S = 15
 
 
 def build_command_bus(settings: Settings) -> CommandBus:
@@ -128,4 +132,12 @@ def build_worker_app(settings: Settings) -> faust.App:
 
         add_projection_agent(app, topic, name, get_runner, store_position,
                              settings.sweep_interval_s)
+
+    async def heartbeat() -> None:
+        """Lets /health tell that a worker is running (the key outlives a few beats)."""
+        built = await services()
+        await built.redis.set(RedisKeys(settings.redis_prefix).worker_heartbeat(),
+                              int(time.time()), ex=HEARTBEAT_TTL_S)
+
+    app.timer(HEARTBEAT_INTERVAL_S, name="worker-heartbeat")(heartbeat)
     return app

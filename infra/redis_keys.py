@@ -80,6 +80,10 @@ class RedisKeys:
     def projection_position(self, name: str) -> str:
         return f"{self.prefix}projection:{name}:position"
 
+    def worker_heartbeat(self) -> str:
+        """Set by every running worker, expiring soon after it stops."""
+        return f"{self.prefix}worker:heartbeat"
+
     def projector_lease(self, name: str) -> str:
         return f"{self.prefix}projection:{name}:lease"
 

@@ -48,14 +48,15 @@ class Stack:
         devstack.stop_together(self.processes.values())
         self.processes.clear()
 
-    def wait_healthy(self, timeout: float = 60.0) -> None:
+    def wait_healthy(self, timeout: float = 60.0, path: str = "/health") -> None:
+        """Until ``path`` answers 200 (``/health``: every store and a worker are up)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for name, process in self.processes.items():
                 if process.poll() is not None:
                     raise RuntimeError(f"{name} exited: {self.tail(name)}")
             try:
-                if httpx.get(f"{self.base_url}/health", timeout=2).status_code == 200:
+                if httpx.get(f"{self.base_url}{path}", timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

@@ -66,7 +66,7 @@ def strict_api(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     limited = Stack(settings, tmp_path_factory.mktemp("strict"))
     limited.start("api")
     try:
-        limited.wait_healthy()
+        limited.wait_healthy(path="/api/rate_limits")  # no worker beats under its prefix
         yield limited.base_url
     finally:
         limited.stop_all()
@@ -112,3 +112,12 @@ def test_failed_logins_are_slowed_per_account(strict_api: str, signup: Callable[
         right = client.post("/api/sessions", json={"login": user.username,
                                                    "password": user.password})
         assert right.status_code == 429
+
+
+def test_health_names_a_missing_worker(strict_api: str) -> None:
+    """The strict API's Redis prefix has no worker heartbeat: 503 naming the worker."""
+    with httpx.Client(base_url=strict_api, timeout=30) as client:
+        health = client.get("/health")
+    assert health.status_code == 503
+    assert health.json()["failing"] == ["worker"]
+    assert health.json()["checks"]["postgres"] == "ok"

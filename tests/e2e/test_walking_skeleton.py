@@ -113,7 +113,8 @@ def test_profile_patch_keeps_omitted_and_clears_null(signup: Callable[..., User]
 def test_health_and_metrics(client: httpx.Client) -> None:
     health = client.get("/health").json()
     assert health["status"] == "ok"
-    assert set(health["checks"]) >= {"postgres", "redis", "kafka", "elasticsearch"}
+    assert set(health["checks"]) >= {"postgres", "redis", "kafka", "elasticsearch", "worker"}
+    assert set(health["checks"].values()) == {"ok"}
     metrics = client.get("/metrics").text
     for name in ("roost_http_request_duration_seconds", "roost_relay_position",
                  "roost_projection_lag_events"):

@@ -48,8 +48,14 @@ async def _elasticsearch(services: ApiServices) -> None:
         await client.info()
 
 
+async def _worker(services: ApiServices) -> None:
+    if not await services.redis.exists(services.keys.worker_heartbeat()):
+        raise RuntimeError("no projection worker has reported in the last 15 s")
+
+
 CHECKS: dict[str, Callable[[ApiServices], Awaitable[None]]] = {
     "postgres": _postgres, "redis": _redis, "kafka": _kafka, "elasticsearch": _elasticsearch,
+    "worker": _worker,
 }
 
 
