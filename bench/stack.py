@@ -14,13 +14,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import redis
 
 from infra import devstack
@@ -104,18 +102,15 @@ class BenchStack:
             )
 
     def wait_healthy(self, timeout: float = 90.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for name, process in self.processes.items():
-                if process.poll() is not None:
-                    raise RuntimeError(f"{name} exited:\n{self.tail(name)}")
-            with contextlib.suppress(httpx.HTTPError):
-                response = httpx.get(f"{self.base_url}/health", timeout=3)
-                if response.status_code == 200:
-                    body: dict[str, Any] = response.json()
-                    return body
-            time.sleep(0.2)
-        raise TimeoutError(f"stack not healthy in {timeout:.0f}s:\n{self.tail('api')}")
+        try:
+            response = devstack.wait_for_http(f"{self.base_url}/health", self.processes,
+                                              timeout)
+        except devstack.ProcessExited as exited:
+            raise RuntimeError(f"{exited.name} exited:\n{self.tail(exited.name)}") from None
+        except devstack.DevStackError as error:
+            raise TimeoutError(f"stack not healthy: {error}:\n{self.tail('api')}") from None
+        body: dict[str, Any] = response.json()
+        return body
 
     def pids(self) -> dict[str, int]:
         found = {name: p.pid for name, p in self.processes.items() if p.poll() is None}

@@ -16,8 +16,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+
+import httpx
 
 INSTALL_HINT = (
     "PostgreSQL and Redis are needed. On Debian/Ubuntu: "
@@ -44,6 +46,31 @@ def wait_for_port(host: str, port: int, timeout: float = 30.0) -> None:
             return
         time.sleep(0.05)
     raise DevStackError(f"nothing answered on {host}:{port} within {timeout:.0f}s")
+
+
+class ProcessExited(DevStackError):
+    """A process that was to serve died while we waited for it."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} exited")
+        self.name = name
+
+
+def wait_for_http(url: str, processes: Mapping[str, subprocess.Popen[bytes]],
+                  timeout: float = 60.0) -> httpx.Response:
+    """Poll ``url`` until it answers 200 (connection errors mean "not up yet"),
+    failing fast if one of ``processes`` exits, and after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, process in processes.items():
+            if process.poll() is not None:
+                raise ProcessExited(name)
+        with contextlib.suppress(httpx.HTTPError):
+            response = httpx.get(url, timeout=3)
+            if response.status_code == 200:
+                return response
+        time.sleep(0.1)
+    raise DevStackError(f"{url} did not answer 200 within {timeout:.0f}s")
 
 
 def free_port() -> int:

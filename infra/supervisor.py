@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
-import httpx
 from rich.console import Console
 
 from infra import devstack
@@ -45,20 +44,6 @@ def _ensure_noida(settings: Settings, console: Console) -> list[subprocess.Popen
     return [devstack.start_noida(data_dir, kafka_port, es_port, data_dir.parent / "noida.log")]
 
 
-def _wait_healthy(url: str, children: list[subprocess.Popen[bytes]], timeout: float = 60) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(child.poll() is not None for child in children):
-            return False
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    return False
-
-
 def run_stack(settings: Settings, console: Console) -> int:
     state = Path(".roost")
     state.mkdir(exist_ok=True)
@@ -72,8 +57,10 @@ def run_stack(settings: Settings, console: Console) -> int:
         for part in PARTS:
             parts.append(subprocess.Popen([sys.executable, "-m", "infra.cli", part]))
         base = f"http://{settings.api_host}:{settings.api_port}"
-        if not _wait_healthy(f"{base}/health", parts):
-            console.print("[red]Roost did not become healthy; see the logs above[/red]")
+        try:
+            devstack.wait_for_http(f"{base}/health", dict(zip(PARTS, parts, strict=True)))
+        except devstack.DevStackError as error:
+            console.print(f"[red]Roost did not become healthy ({error}); see the logs above[/red]")
             return 1
         console.print(f"[bold green]Roost is up[/bold green]\n  API     {base}/api\n"
                       f"  docs    {base}/docs\n  health  {base}/health\n"

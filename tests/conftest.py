@@ -56,7 +56,8 @@ def noida(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         devstack.stop(process)
 
 
-def _clear_redis(settings: Settings) -> None:
+def clear_redis_prefix(settings: Settings) -> None:
+    """Remove every key of a test run's prefix."""
     import redis
 
     client = redis.Redis.from_url(settings.redis_url)
@@ -77,4 +78,4 @@ def settings() -> Iterator[Settings]:
         yield test_settings
     finally:
         drop_database(test_settings)
-        _clear_redis(test_settings)
+        clear_redis_prefix(test_settings)

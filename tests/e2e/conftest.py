@@ -13,7 +13,7 @@ import pytest
 
 from infra import devstack
 from infra.database import drop_database, migrate
-from tests.conftest import _clear_redis, make_settings
+from tests.conftest import clear_redis_prefix, make_settings
 from tests.e2e.stack import PARTS, Stack
 
 pytestmark = pytest.mark.e2e
@@ -37,7 +37,7 @@ def stack(noida: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> It
     finally:
         running.stop_all()
         drop_database(settings)
-        _clear_redis(settings)
+        clear_redis_prefix(settings)
 
 
 @pytest.fixture

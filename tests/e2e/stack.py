@@ -6,11 +6,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import httpx
 
 from infra import devstack
 from infra.settings import Settings
@@ -50,18 +47,12 @@ class Stack:
 
     def wait_healthy(self, timeout: float = 60.0, path: str = "/health") -> None:
         """Until ``path`` answers 200 (``/health``: every store and a worker are up)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for name, process in self.processes.items():
-                if process.poll() is not None:
-                    raise RuntimeError(f"{name} exited: {self.tail(name)}")
-            try:
-                if httpx.get(f"{self.base_url}{path}", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"stack not healthy in {timeout}s: {self.tail('api')}")
+        try:
+            devstack.wait_for_http(f"{self.base_url}{path}", self.processes, timeout)
+        except devstack.ProcessExited as exited:
+            raise RuntimeError(f"{exited.name} exited: {self.tail(exited.name)}") from None
+        except devstack.DevStackError as error:
+            raise TimeoutError(f"stack not healthy: {error}: {self.tail('api')}") from None
 
     def tail(self, part: str, lines: int = 30) -> str:
         path = self.log_dir / f"{part}.log"

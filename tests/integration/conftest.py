@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import psycopg
 import pytest
-import redis
 
 import queries.hydration
 from commands.bus import CommandBus
@@ -22,7 +21,7 @@ from infra.bootstrap import ProjectionServices, build_command_bus, build_project
 from infra.database import AsyncPool, drop_database, migrate, open_pool
 from infra.redis_keys import RedisKeys
 from infra.settings import Settings
-from tests.conftest import make_settings
+from tests.conftest import clear_redis_prefix, make_settings
 
 Predicate = Callable[[], bool | Awaitable[bool]]
 PASSWORD = "correct horse battery"
@@ -43,14 +42,7 @@ async def wait_until(predicate: Predicate, timeout: float = 10.0, interval: floa
         await asyncio.sleep(interval)
 
 
-def _clear_redis_prefix(settings: Settings) -> None:
-    client = redis.Redis.from_url(settings.redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"{settings.redis_prefix}*", count=1000))
-        for start in range(0, len(keys), 500):
-            client.unlink(*keys[start:start + 500])
-    finally:
-        client.close()
+_clear_redis_prefix = clear_redis_prefix  # the name the integration tests import
 
 
 SettingsFactory = Callable[..., Settings]
