@@ -101,7 +101,8 @@ def build_runner(settings: Settings, services: ProjectionServices, name: str
 
 
 def projector_lease(settings: Settings, client: aredis.Redis, name: str) -> RedisLease:
-    return RedisLease(client, RedisKeys(settings.redis_prefix).projector_lease(name))
+    return RedisLease(client, RedisKeys(settings.redis_prefix).projector_lease(name),
+                      ttl_s=settings.projector_lease_ttl_s)
 
 
 def build_worker_app(settings: Settings) -> faust.App:

@@ -3,12 +3,17 @@
 Projectors that keep their position apart from their writes (the Redis
 timelines) cannot use a database lock. Every apply takes this lease first, so
 workers, sweeps and rebuilds in several processes apply one event at a time,
-each after re-reading the position; a crashed holder's lease expires.
+each after re-reading the position.
+
+The lease is short (``ttl_s``, 5 s by default) and renewed while held, so a
+long apply keeps it but a crashed (SIGKILLed) holder blocks the others for a
+few seconds at most, not for as long as the longest apply could take.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -21,19 +26,27 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
 
 class LeaseTimeout(TimeoutError):
     """Another process held the lease for longer than we were willing to wait."""
 
 
 class RedisLease:
-    def __init__(self, redis: Redis, key: str, ttl_s: float = 30.0, wait_s: float = 60.0
+    def __init__(self, redis: Redis, key: str, ttl_s: float = 5.0, wait_s: float = 60.0
                  ) -> None:
         self.redis = redis
         self.key = key
         self.ttl_ms = int(ttl_s * 1000)
         self.wait_s = wait_s
         self._release = redis.register_script(_RELEASE)
+        self._renew = redis.register_script(_RENEW)
 
     @asynccontextmanager
     async def hold(self) -> AsyncIterator[None]:
@@ -45,7 +58,17 @@ class RedisLease:
                 raise LeaseTimeout(f"lease {self.key} still held after {self.wait_s}s")
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.05)
+        keeper = asyncio.create_task(self._keep(token))
         try:
             yield
         finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
             await self._release(keys=[self.key], args=[token])
+
+    async def _keep(self, token: str) -> None:
+        """Renew the lease every third of its life while the apply runs."""
+        while True:
+            await asyncio.sleep(self.ttl_ms / 3000)
+            await self._renew(keys=[self.key], args=[token, self.ttl_ms])

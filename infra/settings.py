@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     sweep_interval_s: float = 2.0
     projector_max_attempts: int = 5
     projector_backoff_s: float = 0.2
+    # How long a crashed worker's projector lease blocks the others (renewed while held).
+    projector_lease_ttl_s: float = Field(default=5.0, gt=0.1)
     relay_batch: int = 500
     relay_poll_s: float = 0.2
 

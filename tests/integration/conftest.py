@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import psycopg
 import pytest
+import redis.asyncio as aredis
 
 import queries.hydration
 from commands.bus import CommandBus
@@ -90,6 +91,13 @@ async def pool(settings: Settings) -> AsyncIterator[AsyncPool]:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+async def redis_client() -> AsyncIterator[aredis.Redis]:
+    client = aredis.Redis.from_url(make_settings().redis_url)
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture

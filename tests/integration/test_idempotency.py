@@ -122,13 +122,6 @@ def settings() -> Iterator[Settings]:
 
 
 @pytest.fixture
-async def redis_client(settings: Settings) -> AsyncIterator[aredis.Redis]:
-    client = aredis.Redis.from_url(settings.redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
 def harness(settings: Settings, redis_client: aredis.Redis) -> Harness:
     return Harness(settings, redis_client)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -64,13 +64,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
         if name.startswith(("ROOST_RATE_LIMIT_", "ROOST_TRUST_FORWARDED_FOR")):
             monkeypatch.delenv(name)
     return monkeypatch
-
-
-@pytest.fixture
-async def redis_client() -> AsyncIterator[aredis.Redis]:
-    client = aredis.Redis.from_url(make_settings().redis_url)
-    yield client
-    await client.aclose()
 
 
 class Harness:

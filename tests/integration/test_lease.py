@@ -1,0 +1,98 @@
+"""The projector lease: one holder at a time, renewed while held, short after a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import redis.asyncio as aredis
+
+from infra.bootstrap import projector_lease
+from infra.lease import LeaseTimeout, RedisLease
+from infra.redis_keys import RedisKeys
+from tests.conftest import make_settings
+from tests.integration.conftest import wait_until
+
+
+def _key() -> str:
+    return f"roost-test:lease:{uuid.uuid4().hex}"
+
+
+_CRASHING_HOLDER = """
+import asyncio, os, signal, sys
+import redis.asyncio as aredis
+from infra.bootstrap import projector_lease
+from infra.settings import Settings
+
+async def main():
+    lease = projector_lease(Settings(), aredis.Redis.from_url(Settings().redis_url), "timelines")
+    async with lease.hold():
+        print("held", flush=True)
+        sys.stdin.readline()
+        os.kill(os.getpid(), signal.SIGKILL)  # no finally, no release: a crash
+
+asyncio.run(main())
+"""
+
+
+async def test_a_sigkilled_holder_blocks_the_projector_only_briefly(
+        redis_client: aredis.Redis) -> None:
+    settings = make_settings(projector_lease_ttl_s=0.5)
+    holder = subprocess.Popen([sys.executable, "-c", _CRASHING_HOLDER], text=True,
+                              env={**os.environ, **settings.as_env()},
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert holder.stdout is not None and holder.stdin is not None
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        holder.stdin.write("crash\n")
+        holder.stdin.flush()
+        assert holder.wait(10) == -signal.SIGKILL
+        key = RedisKeys(settings.redis_prefix).projector_lease("timelines")
+        assert await redis_client.exists(key)  # left behind by the crash
+        started = time.monotonic()
+        async with projector_lease(settings, redis_client, "timelines").hold():
+            waited = time.monotonic() - started
+        assert waited < 2.0, f"blocked {waited:.1f}s by a crashed holder"
+        assert await redis_client.get(key) is None  # released on exit
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+async def test_a_long_apply_keeps_its_lease_past_the_ttl(redis_client: aredis.Redis
+                                                        ) -> None:
+    key = _key()
+    holder = RedisLease(redis_client, key, ttl_s=0.3, wait_s=5.0)
+    rival = RedisLease(redis_client, key, ttl_s=0.3, wait_s=0.2)
+    async with holder.hold():
+        token = await redis_client.get(key)
+        expires = time.monotonic() + 1.0  # more than three TTLs
+        # The holder outlives its TTL while the rival keeps trying and keeps failing.
+        while time.monotonic() < expires:
+            try:
+                async with rival.hold():
+                    raise AssertionError("the rival took a held lease")
+            except LeaseTimeout:
+                pass
+        assert await redis_client.get(key) == token
+    await wait_until(lambda: _free(redis_client, key), timeout=2.0, message="release")
+
+
+async def test_release_never_frees_someone_elses_lease(redis_client: aredis.Redis) -> None:
+    key = _key()
+    lease = RedisLease(redis_client, key, ttl_s=0.2, wait_s=5.0)
+    async with lease.hold():
+        # Our lease lapsed (as after a long stall) and another process took it.
+        await redis_client.set(key, "next-holder", px=5000)
+        await asyncio.sleep(0)
+    assert await redis_client.get(key) == b"next-holder"
+    await redis_client.delete(key)
+
+
+async def _free(client: aredis.Redis, key: str) -> bool:
+    return await client.get(key) is None
