@@ -16,6 +16,7 @@ from commands.context import CommandContext
 from domain.ids import SnowflakeGenerator
 from infra.database import AsyncPool, open_pool
 from infra.eventlog import max_position, read_envelopes
+from infra.kafka import pause_empty_fetches
 from infra.lease import RedisLease
 from infra.metrics import PARKED_EVENTS, PROJECTED_EVENTS
 from infra.post_cache import RedisPostCache
@@ -107,6 +108,7 @@ def projector_lease(settings: Settings, client: aredis.Redis, name: str) -> Redi
 
 def build_worker_app(settings: Settings) -> faust.App:
     """The Faust app with one agent per projector, sharing one set of connections."""
+    pause_empty_fetches(settings.kafka_empty_fetch_pause_ms / 1000)
     app = create_faust_app(settings)
     topic = events_topic(app, settings)
     shared: dict[str, ProjectionServices] = {}

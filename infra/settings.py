@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:19092"
     kafka_topic: str = "roost.events"
     kafka_partitions: int = 1
+    # Consumers wait this long after an empty fetch the broker answered at once
+    # (noida-db does; Kafka long-polls instead, and is unaffected). 0: off.
+    kafka_empty_fetch_pause_ms: float = Field(default=20.0, ge=0, le=1000)
     elasticsearch_url: str = "http://127.0.0.1:19200"
     devserver_data_dir: str = ".roost/noida"
 
