@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+
 from commands.bus import CommandBus
 from commands.messages import (
     Actor,
@@ -200,3 +202,23 @@ async def test_replaying_every_write_again_in_reverse_order_changes_nothing(
         await projector.replay(event)
     await check(services, h)
     assert await dump_tables(services.pool) == once
+
+
+@pytest.mark.parametrize("size", [2, 5, 1000])
+async def test_batches_of_any_size_give_the_tables_of_one_event_at_a_time(
+    bus: CommandBus, services: ProjectionServices, size: int
+) -> None:
+    """Edge events in a batch are applied in runs (a like, its unlike and its relike
+    together): the rows and counts must be those of applying them one by one."""
+    h = make_history(bus)
+    events = await stored_events(services.pool)
+    projector = read_models(services)
+    for start in range(0, len(events), size):
+        await projector.apply_batch(events[start:start + size])
+    await check(services, h)
+    batched = await dump_tables(services.pool)
+
+    await projector.reset()
+    for event in events:
+        await projector.apply(event)
+    assert await dump_tables(services.pool) == batched
