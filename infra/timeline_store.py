@@ -14,7 +14,7 @@ originals), so it is atomic per reader and Cluster-safe. A push
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
@@ -94,20 +94,30 @@ class RedisTimelineStore:
     async def push(self, readers: Iterable[int], items: Sequence[Item], *, only_kept: bool = True
                    ) -> None:
         """Add ``items`` to each reader's timeline, pipelined in batches."""
-        if not items:
-            return
-        args: list[str | int] = [self.max_entries, "1" if only_kept else "0", *_flatten(items)]
-        await self._each(readers, self._push, args)
+        if items:
+            args = self._push_args(items, only_kept)
+            await self._pipelined(self._push, ((reader, args) for reader in readers))
+
+    async def push_each(self, items_by_reader: Mapping[int, Sequence[Item]], *,
+                        only_kept: bool = True) -> None:
+        """Each reader's own items, pipelined in batches."""
+        await self._pipelined(self._push, (
+            (reader, self._push_args(items, only_kept))
+            for reader, items in items_by_reader.items() if items))
 
     async def remove(self, readers: Iterable[int], items: Sequence[Item]) -> None:
         if items:
-            await self._each(readers, self._remove, _flatten(items))
+            args = _flatten(items)
+            await self._pipelined(self._remove, ((reader, args) for reader in readers))
 
-    async def _each(self, readers: Iterable[int], script: AsyncScript, args: Sequence[str | int]
-                    ) -> None:
+    def _push_args(self, items: Sequence[Item], only_kept: bool) -> list[str | int]:
+        return [self.max_entries, "1" if only_kept else "0", *_flatten(items)]
+
+    async def _pipelined(self, script: AsyncScript,
+                         calls: Iterable[tuple[int, Sequence[str | int]]]) -> None:
         pipe = self.redis.pipeline(transaction=False)
         pending = 0
-        for reader in readers:
+        for reader, args in calls:
             await script(keys=self._keys(reader), args=args, client=pipe)
             pending += 1
             if pending >= self.batch:

@@ -21,7 +21,7 @@ Fan-out rules:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from redis.asyncio import Redis
 
@@ -59,8 +59,12 @@ class TimelineProjector:
         a crash part-way is repaired by applying the batch again)."""
         position = await self.position()
         fresh = [e for e in events if e.position > position]
-        for event in fresh:
-            await self.replay(event)
+        for run in _runs(fresh):
+            if len(run) > 1:  # follows, the bulk of any log: a few round trips per run
+                await self._followed_many([(e.payload["follower_id"], e.payload["followee_id"])
+                                           for e in run])
+            else:
+                await self.replay(run[0])
         if fresh:
             await self.advance(fresh[-1].position)
 
@@ -191,16 +195,38 @@ class TimelineProjector:
             await self.store.push([reader], items)
 
     async def _followed(self, follower_id: int, followee_id: int) -> None:
+        await self._followed_many([(follower_id, followee_id)])
+
+    async def _followed_many(self, follows: Sequence[tuple[int, int]]) -> None:
+        """Record follows, in order; promote a followee the moment it crosses the
+        threshold; backfill each follower with the recent items of the followees
+        that are not celebrities, one push per follower."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.sadd(self.keys.followers(followee_id), follower_id)
-            pipe.sadd(self.keys.following(follower_id), followee_id)
-            pipe.scard(self.keys.followers(followee_id))
-            _, _, followers = await pipe.execute()
-        if followers > self.celebrity_threshold and not await self._is_celebrity(followee_id):
-            await self._promote(followee_id)
-        if not await self._is_celebrity(followee_id):
-            recent = await self._recent_authored(followee_id, self.backfill)
-            await self.store.push([follower_id], recent)
+            for follower_id, followee_id in follows:
+                pipe.sadd(self.keys.followers(followee_id), follower_id)
+                pipe.sadd(self.keys.following(follower_id), followee_id)
+                pipe.scard(self.keys.followers(followee_id))  # the count after this follow
+            counts = (await pipe.execute())[2::3]
+        followees = list(dict.fromkeys(followee for _, followee in follows))
+        famous = dict(zip(followees, await self.redis.smismember(
+            self.keys.celebrities(), [str(f) for f in followees]), strict=True))
+        backfill: dict[int, set[int]] = {}  # follower -> followees to backfill from
+        for (follower_id, followee_id), followers in zip(follows, counts, strict=True):
+            if followers > self.celebrity_threshold and not famous[followee_id]:
+                await self._promote(followee_id)
+                famous[followee_id] = 1
+            if not famous[followee_id]:
+                backfill.setdefault(follower_id, set()).add(followee_id)
+        sources = sorted({f for wanted in backfill.values() for f in wanted})
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for followee_id in sources:
+                pipe.zrange(self.keys.authored(followee_id), "+", "-", desc=True, bylex=True,
+                            offset=0, num=self.backfill)
+            recent = {f: [_item(m) for m in raw]
+                      for f, raw in zip(sources, await pipe.execute(), strict=True)}
+        await self.store.push_each({
+            follower_id: sorted({item for f in wanted for item in recent[f]})
+            for follower_id, wanted in backfill.items()})
 
     async def _unfollowed(self, follower_id: int, followee_id: int) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -242,6 +268,19 @@ class TimelineProjector:
 
 
 AUTHOR_FIELD = "author"
+_FOLLOWS = frozenset({"Followed", "Refollowed"})
+
+
+def _runs(events: Sequence[EventEnvelope]) -> Iterator[list[EventEnvelope]]:
+    """Consecutive follows together; every other event alone."""
+    run: list[EventEnvelope] = []
+    for event in events:
+        if run and not (event.type in _FOLLOWS and run[-1].type in _FOLLOWS):
+            yield run
+            run = []
+        run.append(event)
+    if run:
+        yield run
 
 
 def _reposts(raw: dict[bytes | str, bytes | str]) -> tuple[int | None, dict[int, str]]:

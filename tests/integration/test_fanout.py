@@ -24,7 +24,7 @@ from infra.settings import Settings
 from infra.timeline_store import RedisTimelineStore
 from queries.context import QueryContext
 from queries.timelines import home_timeline, rebuild_timeline
-from tests.integration.conftest import SettingsFactory, close_bus, signup
+from tests.integration.conftest import SettingsFactory, close_bus, signup, store_max_position
 from tests.integration.pipeline import (
     apply_all,
     dump_redis,
@@ -41,6 +41,7 @@ from tests.integration.pipeline import (
     query_context,
     repost,
     stored_events,
+    timelines,
     unrepost,
     zset_ids,
     zset_members,
@@ -611,3 +612,40 @@ async def test_a_rebuilt_timeline_serves_the_same_pages_with_celebrities(famous:
     await rebuilt(e, reader)  # celebrities' posts are left to the read-time merge
     assert early not in await home_ids(e.services.redis, e.keys, reader.account_id)
     assert await e.served(reader, limit=3) == served
+
+
+async def test_follows_applied_in_one_batch_leave_what_one_at_a_time_leaves(
+        famous: Env) -> None:
+    """Consecutive follows are applied as a run (one pipeline, one push per follower):
+    backfills, the promotion at the follow that crosses the threshold, and no
+    backfill from the celebrity after it must be those of one event at a time."""
+    r1, r2, r3, r4, a, b, c = famous.signup("r1", "r2", "r3", "r4", "a", "b", "c")
+    a1, b1 = post(famous.bus, a, "a1"), post(famous.bus, b, "b1")
+    repost(famous.bus, b, a1)  # r1 reaches a1 through a and through b's repost
+    c1 = post(famous.bus, c, "c1")
+    mark = store_max_position(famous.settings)
+    follow(famous, r1, a, b, c)
+    follow(famous, r2, a, b)
+    follow(famous, r3, a)  # a's third follower: a becomes a celebrity here
+    follow(famous, r4, a, c)  # so r4 gets c's items, not a's
+    events = await stored_events(famous.services.pool)
+    before = [e for e in events if e.position <= mark]
+    follows = [e for e in events if e.position > mark]
+    assert {e.type for e in follows} == {"Followed"} and len(follows) == 8
+    projector = timelines(famous.services)
+
+    async def state(batch: int) -> dict[str, Any]:
+        await projector.reset()
+        await keep(famous.ctx, r1, r2, r3, r4)
+        for event in before:
+            await projector.apply(event)
+        for start in range(0, len(follows), batch):
+            await projector.apply_batch(follows[start:start + batch])
+        return await dump_redis(famous.services.redis, famous.settings.redis_prefix)
+
+    one_at_a_time = await state(1)
+    assert await state(len(follows)) == one_at_a_time
+    assert await state(3) == one_at_a_time
+    assert await famous.home(r1) == [(a1, None), (b1, None), (c1, None)]  # not rb
+    assert await famous.home(r4) == [(c1, None)]  # nothing of the celebrity's
+    assert await famous.services.redis.sismember(famous.keys.celebrities(), str(a.account_id))
