@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
+import orjson
 from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 
@@ -38,21 +39,39 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _plain_tagged(value: Any) -> Any:
+    """The stored JSON straight to its envelope form: the transcoder's tagged UUIDs
+    and datetimes become strings in one pass (a third of the cost of reviving
+    them into objects and converting them back)."""
+    if isinstance(value, dict):
+        tag = value.get("_type_")
+        if tag == "uuid_hex" and len(value) == 2:
+            return str(UUID(hex=value["_data_"]))
+        if tag == "datetime_iso" and len(value) == 2:
+            return rfc3339(datetime.fromisoformat(value["_data_"]))
+        if tag is not None:
+            return _plain(_transcoder._revive(value))  # a transcoding we do not shortcut
+        return {key: _plain_tagged(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain_tagged(item) for item in value]
+    return value
+
+
 def envelope_from_record(
     position: int, originator_id: UUID, version: int, topic: str, state: bytes
 ) -> EventEnvelope:
     """Build the public envelope of one stored event (secrets removed)."""
-    fields: dict[str, Any] = _transcoder.decode(bytes(state))
-    timestamp = fields.pop("timestamp", None)
+    fields: dict[str, Any] = orjson.loads(state)
+    timestamp = _plain_tagged(fields.pop("timestamp", None))
     schema_version = int(fields.pop("class_version", 1))
-    payload = {k: _plain(v) for k, v in fields.items() if k not in REDACTED_FIELDS}
+    payload = {k: _plain_tagged(v) for k, v in fields.items() if k not in REDACTED_FIELDS}
     return EventEnvelope(
         position=position,
         event_id=str(uuid5(NAMESPACE, f"{originator_id}:{version}")),
         type=topic.rsplit(":", 1)[-1].rsplit(".", 1)[-1],
         aggregate_id=str(originator_id),
         aggregate_version=version,
-        occurred_at=rfc3339(timestamp) if isinstance(timestamp, datetime) else "",
+        occurred_at=timestamp if isinstance(timestamp, str) else "",
         schema_version=schema_version,
         payload=payload,
     )

@@ -124,13 +124,17 @@ class EdgeTable:
 
     @cached_property
     def upsert_sql(self) -> sql.Composed:
+        """Write many edges at once: one array parameter per column."""
         columns = self.columns
+        types = ["bigint", "bigint", "boolean", "int", "bigint", "timestamptz",
+                 *("bigint" for _ in self.extra)]
         updates = sql.SQL(", ").join(
             sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in columns[2:])
         return sql.SQL(
-            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}, {}) DO UPDATE SET {}").format(
+            "INSERT INTO {} ({}) SELECT * FROM unnest({}) ON CONFLICT ({}, {}) DO UPDATE SET {}"
+        ).format(
             sql.Identifier(self.table), sql.SQL(", ").join(map(sql.Identifier, columns)),
-            sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+            sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(t)) for t in types),
             *(sql.Identifier(end) for end in self.ends), updates)
 
     def key(self, e: EventEnvelope) -> tuple[int, int]:
@@ -178,8 +182,8 @@ async def _set_edges(conn: Conn, edge: EdgeTable, events: Sequence[EventEnvelope
             newest[key] = e
     if not newest:
         return
-    async with conn.cursor() as writer:
-        await writer.executemany(edge.upsert_sql, [edge.row(e) for e in newest.values()])
+    rows = [edge.row(e) for e in newest.values()]
+    await conn.execute(edge.upsert_sql, [list(column) for column in zip(*rows, strict=True)])
     deltas: dict[tuple[str, str], Counter[int]] = {}
     for key, e in newest.items():
         step = int(e.type not in TURNS_OFF) - int(stored.get(key, (False, 0))[0])
@@ -194,16 +198,17 @@ _COUNTERS = {"rm_accounts": frozenset({"posts_count", "followers_count", "follow
 
 
 async def _bump_many(conn: Conn, table: str, column: str, steps: Mapping[int, int]) -> None:
-    """Add each step to the row's count (post counts never below 0), ids in order."""
+    """Add each step to the row's count (post counts never below 0), in one statement."""
     assert column in _COUNTERS[table]  # names from this module, never user text
     name = sql.Identifier(column)
-    value = sql.SQL("GREATEST({} + %s, 0)" if table == "rm_posts" else "{} + %s").format(name)
-    query = sql.SQL("UPDATE {} SET {} = {} WHERE id = %s").format(
-        sql.Identifier(table), name, value)
-    rows = [(step, row_id) for row_id, step in sorted(steps.items()) if step]
-    if rows:
-        async with conn.cursor() as writer:
-            await writer.executemany(query, rows)
+    value = sql.SQL("GREATEST({} + d.step, 0)" if table == "rm_posts" else "{} + d.step"
+                    ).format(name)
+    ids = [row_id for row_id, step in sorted(steps.items()) if step]
+    if ids:
+        await conn.execute(
+            sql.SQL("UPDATE {} AS t SET {} = {} FROM unnest(%s::bigint[], %s::int[]) "
+                    "AS d(id, step) WHERE t.id = d.id").format(sql.Identifier(table), name, value),
+            (ids, [steps[row_id] for row_id in ids]))
 
 
 async def _bump(conn: Conn, counter: str, account_id: int, step: int) -> None:

@@ -1,0 +1,49 @@
+"""The stored event -> public envelope decoding, against the transcoder's own revive."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+
+from infra.eventlog import _plain, _transcoder, envelope_from_record
+from infra.serialization import rfc3339
+
+MOMENT = datetime(2026, 11, 25, 18, 43, 21, 378550, tzinfo=UTC)
+
+STATES: list[dict[str, Any]] = [
+    {"follower_id": 2**62 + 5, "followee_id": 7},
+    {"post_id": 1, "text": "héllo #tag", "mentions": ["a", "b"], "hashtags": [],
+     "reply_to_id": None, "quote_of_id": None},
+    {"account_id": 3, "username": "Bob", "email": "bob@example.com",
+     "password_hash": "$argon2id$...", "session": uuid4(),
+     "seen": [MOMENT, uuid4(), {"deep": MOMENT.astimezone(timezone(timedelta(hours=-5)))}]},
+    {"amount": Decimal("1.50"), "nested": {"_type_": "not_a_tag_dict", "x": 1}},
+    {"text": "a text that looks like {\"_type_\": \"uuid_hex\"}"},
+]
+
+
+def _reference(position: int, originator: UUID, state: bytes) -> dict[str, Any]:
+    """What the envelope held when it was built from fully revived objects."""
+    fields = _transcoder.decode(state)
+    fields.pop("timestamp")
+    fields.pop("class_version", None)
+    return {k: _plain(v) for k, v in fields.items()
+            if k not in {"password_hash", "refresh_hash", "email"}}
+
+
+@pytest.mark.parametrize("fields", STATES)
+def test_the_one_pass_decoding_equals_reviving_and_converting_back(fields: dict[str, Any]
+                                                                    ) -> None:
+    originator = uuid4()
+    state = _transcoder.encode({**fields, "originator_id": originator, "originator_version": 3,
+                                "timestamp": MOMENT})
+    envelope = envelope_from_record(9, originator, 3, "domain.x:Thing.Happened", state)
+    expected = _reference(9, originator, state)
+    assert envelope.payload == expected
+    assert envelope.occurred_at == rfc3339(MOMENT) == "2026-11-25T18:43:21.378Z"
+    assert envelope.type == "Happened" and envelope.aggregate_id == str(originator)
+    assert "email" not in envelope.payload and "password_hash" not in envelope.payload
