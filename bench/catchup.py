@@ -1,23 +1,27 @@
 """``python -m bench.catchup``: how fast each projector rebuilds from the event store.
 
 Loads a generated graph through the command layer into a database of its own,
-then rebuilds each projector in this process from the first event, one after
-the other (so each has the machine), the way ``roost projections rebuild``
-does. No Kafka, no API: the projectors' own throughput, which bounds how
-fast a worker catches up after an outage and how long a rebuild takes.
-Prints events/s per projector; never asserts timings.
+then rebuilds each projector from the first event, the way ``roost
+projections rebuild`` does: one after the other (each has the machine) or,
+with ``--parallel``, at once, one process each. No Kafka, no API: the
+projectors' own throughput, which bounds how fast a worker catches up after
+an outage and how long a rebuild takes. ``python -m bench`` builds the
+projections of its bulk load with the parallel rebuild. Prints events/s per
+projector; never asserts timings.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing as mp
 import sys
 import time
 import uuid
-from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import psycopg
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -30,6 +34,8 @@ from infra.database import drop_database, migrate
 from infra.eventlog import max_position
 from infra.settings import Settings
 
+PROJECTORS = ("read_models", "timelines")
+
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.catchup", description=__doc__)
@@ -37,10 +43,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--follows", type=float, default=50.0,
                         help="average follows per account")
     parser.add_argument("--posts", type=float, default=1.5, help="average posts per account")
-    parser.add_argument("--projector", action="append", choices=("read_models", "timelines"),
+    parser.add_argument("--projector", action="append", choices=PROJECTORS,
                         help="only these (default: both)")
+    parser.add_argument("--parallel", action="store_true",
+                        help="rebuild the projectors at the same time, one process each")
     parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--keep", action="store_true", help="keep the database and keys")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the database and keys, to --reuse them")
+    parser.add_argument("--reuse", metavar="RUN",
+                        help="rebuild from a kept run's database (roost_bench_RUN), no load")
     return parser.parse_args(argv)
 
 
@@ -51,50 +62,82 @@ async def _rebuild(settings: Settings, name: str) -> dict[str, Any]:
         await runner.reset()
         async with services.pool.connection() as conn:
             target = await max_position(conn)
-            cur = await conn.execute("SELECT topic, COUNT(*) FROM roost_events GROUP BY topic")
-            kinds = Counter({str(t).rsplit(".", 1)[-1]: int(n) for t, n in await cur.fetchall()})
         started = time.perf_counter()
         cpu = time.process_time()
         applied = await runner.catch_up(target)
         seconds = time.perf_counter() - started
         return {"projector": name, "events": applied, "seconds": round(seconds, 2),
                 "per_s": round(applied / seconds, 1) if seconds else 0.0,
-                "cpu_s": round(time.process_time() - cpu, 2), "kinds": dict(kinds)}
+                "cpu_s": round(time.process_time() - cpu, 2)}
     finally:
         await services.close()
+
+
+def _rebuild_in_process(job: tuple[dict[str, Any], str]) -> dict[str, Any]:
+    values, name = job
+    return asyncio.run(_rebuild(Settings(**values), name))
+
+
+def rebuild_projectors(settings: Settings, names: Sequence[str] = PROJECTORS,
+                       parallel: bool = True, waiting: Callable[[], None] = lambda: None
+                       ) -> dict[str, dict[str, Any]]:
+    """Rebuild each projector from the first event; with ``parallel``, one process each
+    at the same time (the machine's cores shared), else one after the other.
+    ``waiting`` is called about twice a second meanwhile (a progress bar)."""
+    jobs = [(settings.model_dump(), name) for name in names]
+    with mp.get_context("spawn").Pool(len(jobs) if parallel else 1) as pool:
+        pending = pool.map_async(_rebuild_in_process, jobs)
+        while not pending.ready():
+            waiting()
+            pending.wait(0.5)
+        return dict(zip(names, pending.get(), strict=True))
+
+
+def event_counts(settings: Settings) -> dict[str, int]:
+    with psycopg.connect(settings.postgres_conninfo) as conn:
+        rows = conn.execute("SELECT topic, COUNT(*) FROM roost_events GROUP BY topic").fetchall()
+    return {str(topic).rsplit(".", 1)[-1]: int(n) for topic, n in rows}
+
+
+def _load(settings: Settings, args: argparse.Namespace, console: Console) -> None:
+    graph = generate(args.accounts, args.follows, args.posts, (10, 1_000),
+                     planted_per_bucket=1, seed=args.seed)
+    with Progress(console=console, transient=True) as progress:
+        tasks: dict[str, Any] = {}
+
+        def advance(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = progress.add_task(f"load {phase}", total=max(1, total))
+            progress.update(tasks[phase], completed=done)
+
+        loaded = load_graph(settings.model_dump(), graph, 2, advance)
+    console.print(f"loaded {graph.stats()['follows']:,} follows, {sum(graph.posts):,} "
+                  f"posts for {graph.size:,} accounts: {loaded.rates} per s")
 
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
     console = Console()
-    run = uuid.uuid4().hex[:8]
+    run = args.reuse or uuid.uuid4().hex[:8]
     settings = bench_settings(run, 0, 0, 0)
     migrate(settings)
     try:
-        graph = generate(args.accounts, args.follows, args.posts, (10, 1_000),
-                         planted_per_bucket=1, seed=args.seed)
-        with Progress(console=console, transient=True) as progress:
-            tasks: dict[str, Any] = {}
-
-            def advance(phase: str, done: int, total: int) -> None:
-                if phase not in tasks:
-                    tasks[phase] = progress.add_task(f"load {phase}", total=max(1, total))
-                progress.update(tasks[phase], completed=done)
-
-            loaded = load_graph(settings.model_dump(), graph, 2, advance)
-        console.print(f"loaded {graph.stats()['follows']:,} follows, {sum(graph.posts):,} "
-                      f"posts for {graph.size:,} accounts: {loaded.rates} per s")
-        table = Table(title="projector rebuild from the event store (in-process)")
-        for column in ("projector", "events", "seconds", "events/s", "CPU s (this process)"):
+        if not args.reuse:
+            _load(settings, args, console)
+        mode = "in parallel" if args.parallel else "one after the other"
+        table = Table(title=f"projector rebuild from the event store ({mode})")
+        for column in ("projector", "events", "seconds", "events/s", "CPU s"):
             table.add_column(column, justify="right")
-        for name in args.projector or ("read_models", "timelines"):
-            result = asyncio.run(_rebuild(settings, name))
+        results = rebuild_projectors(settings, args.projector or PROJECTORS, args.parallel)
+        for name, result in results.items():
             table.add_row(name, f"{result['events']:,}", f"{result['seconds']:.1f}",
                           f"{result['per_s']:,.0f}", f"{result['cpu_s']:.1f}")
         console.print(table)
-        console.print(f"events by type: {result['kinds']}")
+        console.print(f"events by type: {event_counts(settings)}")
     finally:
-        if not args.keep:
+        if args.keep or args.reuse:
+            console.print(f"kept: --reuse {run}")
+        else:
             drop_database(settings)
             clear_redis_prefix(settings)
     return 0

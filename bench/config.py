@@ -27,6 +27,7 @@ class Scale:
     warm_readers: int
     cold_readers: int
     catch_up_timeout_s: float
+    relay_backlog: int = 50_000  # bulk events the relay publishes at start (the rest: done)
     loader_processes: int = 2
     generator_processes: int = 2
 

@@ -20,6 +20,7 @@ import redis
 from bench.stats import percentile
 from infra.redis_keys import RedisKeys
 from infra.settings import Settings
+from streams.relay import RELAY_NAME
 
 COMPONENTS = ("event_store", "relay", "read_models", "timelines")
 
@@ -129,7 +130,8 @@ def wait_caught_up(settings: Settings, timeout_s: float,
                    advance: Any = lambda done, total: None,
                    sampler: Sampler | None = None,
                    alive: Any = lambda: None) -> dict[str, Any]:
-    """Block until both projectors reach the event store; everyone's catch-up rate.
+    """Block until the relay and both projectors reach the event store; everyone's
+    catch-up rate.
 
     Pass a ``sampler`` started *before* the stack to see the relay's catch-up too.
     """
@@ -143,7 +145,7 @@ def wait_caught_up(settings: Settings, timeout_s: float,
             if not trace.samples:
                 continue
             now = trace.samples[-1][1]
-            slowest = min(now["read_models"], now["timelines"])
+            slowest = min(now["relay"], now["read_models"], now["timelines"])
             advance(slowest, now["event_store"])
             if slowest >= now["event_store"]:
                 break
@@ -168,5 +170,14 @@ def catch_up_summary(samples: list[tuple[float, dict[str, int]]]) -> dict[str, A
         summary[name]["catch_up_seconds"] = round(reached - t0, 2)
         summary[name]["catch_up_events_per_s"] = round(done / max(1e-6, reached - t0), 1)
     last = samples[-1][1]
-    summary["caught_up"] = min(last["read_models"], last["timelines"]) >= last["event_store"]
+    summary["caught_up"] = min(last["relay"], last["read_models"], last["timelines"]
+                               ) >= last["event_store"]
     return summary
+
+
+def mark_published(settings: Settings, position: int) -> None:
+    """Start the relay at ``position``: the events up to it count as published."""
+    with psycopg.connect(settings.postgres_conninfo, autocommit=True) as conn:
+        conn.execute("INSERT INTO relay_positions (name, position) VALUES (%s, %s) "
+                     "ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position",
+                     (RELAY_NAME, position))
