@@ -65,6 +65,7 @@ async def _rebuild(settings: Settings, name: str) -> dict[str, Any]:
         started = time.perf_counter()
         cpu = time.process_time()
         applied = await runner.catch_up(target)
+        await services.projectors[name].after_rebuild()
         seconds = time.perf_counter() - started
         return {"projector": name, "events": applied, "seconds": round(seconds, 2),
                 "per_s": round(applied / seconds, 1) if seconds else 0.0,

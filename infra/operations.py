@@ -54,6 +54,7 @@ async def rebuild(settings: Settings, name: str, console: Console) -> int:
                 progress.update(task, completed=await services.projectors[name].position())
                 if await services.projectors[name].position() == position:
                     break
+        await services.projectors[name].after_rebuild()
         return applied
     finally:
         await services.close()

@@ -38,3 +38,7 @@ class Projector(Protocol):
     async def reset(self) -> None:
         """Forget everything, for a rebuild from the first event."""
         ...
+
+    async def after_rebuild(self) -> None:
+        """Refresh what a bulk apply leaves stale (the read models' planner statistics)."""
+        ...

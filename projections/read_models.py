@@ -172,7 +172,8 @@ async def _set_edges(conn: Conn, edge: EdgeTable, events: Sequence[EventEnvelope
     one by one would do, in three round trips instead of four per event.
     """
     keys = list(dict.fromkeys(edge.key(e) for e in events))
-    cur = await conn.execute(edge.select_sql, ([k[0] for k in keys], [k[1] for k in keys]))
+    cur = await conn.execute(edge.select_sql, ([k[0] for k in keys], [k[1] for k in keys]),
+                             prepare=False)
     stored = {(int(r[0]), int(r[1])): (bool(r[2]), int(r[3])) for r in await cur.fetchall()}
     newest: dict[tuple[int, int], EventEnvelope] = {}
     for e in events:
@@ -183,7 +184,8 @@ async def _set_edges(conn: Conn, edge: EdgeTable, events: Sequence[EventEnvelope
     if not newest:
         return
     rows = [edge.row(e) for e in newest.values()]
-    await conn.execute(edge.upsert_sql, [list(column) for column in zip(*rows, strict=True)])
+    await conn.execute(edge.upsert_sql, [list(column) for column in zip(*rows, strict=True)],
+                       prepare=False)
     deltas: dict[tuple[str, str], Counter[int]] = {}
     for key, e in newest.items():
         step = int(e.type not in TURNS_OFF) - int(stored.get(key, (False, 0))[0])
@@ -208,7 +210,7 @@ async def _bump_many(conn: Conn, table: str, column: str, steps: Mapping[int, in
         await conn.execute(
             sql.SQL("UPDATE {} AS t SET {} = {} FROM unnest(%s::bigint[], %s::int[]) "
                     "AS d(id, step) WHERE t.id = d.id").format(sql.Identifier(table), name, value),
-            (ids, [steps[row_id] for row_id in ids]))
+            (ids, [steps[row_id] for row_id in ids]), prepare=False)
 
 
 async def _bump(conn: Conn, counter: str, account_id: int, step: int) -> None:
@@ -336,6 +338,14 @@ class ReadModelProjector:
             tables = sql.SQL(", ").join(sql.Identifier(t) for t in READ_MODEL_TABLES)
             await conn.execute(sql.SQL("TRUNCATE {}").format(tables))
             await conn.execute("DELETE FROM projection_positions WHERE name = %s", (self.name,))
+
+    async def after_rebuild(self) -> None:
+        """ANALYZE the tables a rebuild filled from empty: until then the planner has
+        no statistics for them (autovacuum may be off, or not have run yet), and
+        the queries' plans, the API's included, can be wrong by orders of magnitude."""
+        async with self.pool.connection() as conn:
+            await conn.execute(sql.SQL("ANALYZE {}").format(
+                sql.SQL(", ").join(sql.Identifier(t) for t in READ_MODEL_TABLES)))
 
     async def _locked_position(self, conn: Conn) -> int:
         await conn.execute(

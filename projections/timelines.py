@@ -106,6 +106,9 @@ class TimelineProjector:
                 await self.redis.unlink(*batch)
         await self.redis.unlink(self.keys.projection_position(self.name))
 
+    async def after_rebuild(self) -> None:
+        """Nothing to refresh: Redis has no planner."""
+
     # -- helpers ---------------------------------------------------------
 
     async def _followers(self, account_id: int) -> list[int]:

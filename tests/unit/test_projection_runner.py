@@ -71,6 +71,9 @@ class FakeProjector:
         self.pos = 0
         self.applied.clear()
 
+    async def after_rebuild(self) -> None:
+        pass
+
 
 @dataclass
 class FakeLog:
