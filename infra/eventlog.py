@@ -6,10 +6,12 @@ the log through here, so an event looks the same whichever way it arrives.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 import orjson
 from psycopg import AsyncConnection, sql
@@ -25,6 +27,8 @@ EVENTS_TABLE = "roost_events"
 REDACTED_FIELDS = frozenset({"password_hash", "refresh_hash", "email"})
 
 _transcoder = build_transcoder()
+_NAMESPACE_BYTES = NAMESPACE.bytes
+_HEX32 = re.compile("[0-9a-f]{32}")
 
 
 def _plain(value: Any) -> Any:
@@ -39,6 +43,31 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _uuid_text(hex32: str) -> str:
+    """``str(UUID(hex=...))`` for the lowercase hex the transcoder writes, without the
+    UUID object (a tenth of the cost)."""
+    if _HEX32.fullmatch(hex32):
+        return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:]}"
+    return str(UUID(hex=hex32))
+
+
+def _iso_to_rfc3339(iso: str) -> str:
+    """``rfc3339(datetime.fromisoformat(iso))``, by slicing when ``iso`` is the form the
+    transcoder writes for a UTC moment with microseconds."""
+    if len(iso) == 32 and iso.endswith("+00:00") and iso[19] == ".":
+        return iso[:23] + "Z"
+    return rfc3339(datetime.fromisoformat(iso))
+
+
+def event_id(originator_id: str, version: int) -> str:
+    """The event's stable public id: ``uuid5(NAMESPACE, "<aggregate id>:<version>")``."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{originator_id}:{version}".encode(),
+                                    usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return _uuid_text(digest.hex())
+
+
 def _plain_tagged(value: Any) -> Any:
     """The stored JSON straight to its envelope form: the transcoder's tagged UUIDs
     and datetimes become strings in one pass (a third of the cost of reviving
@@ -46,9 +75,9 @@ def _plain_tagged(value: Any) -> Any:
     if isinstance(value, dict):
         tag = value.get("_type_")
         if tag == "uuid_hex" and len(value) == 2:
-            return str(UUID(hex=value["_data_"]))
+            return _uuid_text(value["_data_"])
         if tag == "datetime_iso" and len(value) == 2:
-            return rfc3339(datetime.fromisoformat(value["_data_"]))
+            return _iso_to_rfc3339(value["_data_"])
         if tag is not None:
             return _plain(_transcoder._revive(value))  # a transcoding we do not shortcut
         return {key: _plain_tagged(item) for key, item in value.items()}
@@ -58,18 +87,19 @@ def _plain_tagged(value: Any) -> Any:
 
 
 def envelope_from_record(
-    position: int, originator_id: UUID, version: int, topic: str, state: bytes
+    position: int, originator_id: UUID | str, version: int, topic: str, state: bytes
 ) -> EventEnvelope:
     """Build the public envelope of one stored event (secrets removed)."""
     fields: dict[str, Any] = orjson.loads(state)
     timestamp = _plain_tagged(fields.pop("timestamp", None))
     schema_version = int(fields.pop("class_version", 1))
     payload = {k: _plain_tagged(v) for k, v in fields.items() if k not in REDACTED_FIELDS}
+    aggregate_id = str(originator_id)
     return EventEnvelope(
         position=position,
-        event_id=str(uuid5(NAMESPACE, f"{originator_id}:{version}")),
+        event_id=event_id(aggregate_id, version),
         type=topic.rsplit(":", 1)[-1].rsplit(".", 1)[-1],
-        aggregate_id=str(originator_id),
+        aggregate_id=aggregate_id,
         aggregate_version=version,
         occurred_at=timestamp if isinstance(timestamp, str) else "",
         schema_version=schema_version,
@@ -78,13 +108,13 @@ def envelope_from_record(
 
 
 _SELECT = sql.SQL(
-    "SELECT notification_id, originator_id, originator_version, topic, state "
+    "SELECT notification_id, originator_id::text, originator_version, topic, state "
     "FROM {table} WHERE notification_id > %s AND notification_id <= %s "
     "ORDER BY notification_id LIMIT %s"
 ).format(table=sql.Identifier(EVENTS_TABLE))
 
 _SELECT_TYPED = sql.SQL(
-    "SELECT notification_id, originator_id, originator_version, topic, state "
+    "SELECT notification_id, originator_id::text, originator_version, topic, state "
     "FROM {table} WHERE notification_id > %s AND notification_id <= %s "
     "AND topic = ANY(%s) ORDER BY notification_id LIMIT %s"
 ).format(table=sql.Identifier(EVENTS_TABLE))

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 
 import pytest
 
-from infra.eventlog import _plain, _transcoder, envelope_from_record
+from domain.ids import NAMESPACE
+from infra.eventlog import _plain, _transcoder, envelope_from_record, event_id
 from infra.serialization import rfc3339
 
 MOMENT = datetime(2026, 11, 25, 18, 43, 21, 378550, tzinfo=UTC)
@@ -47,3 +48,21 @@ def test_the_one_pass_decoding_equals_reviving_and_converting_back(fields: dict[
     assert envelope.occurred_at == rfc3339(MOMENT) == "2026-11-25T18:43:21.378Z"
     assert envelope.type == "Happened" and envelope.aggregate_id == str(originator)
     assert "email" not in envelope.payload and "password_hash" not in envelope.payload
+
+
+@pytest.mark.parametrize("version", [1, 2, 17, 2**31 - 1])
+def test_event_ids_are_the_uuid5_of_aggregate_and_version(version: int) -> None:
+    aggregate = uuid4()
+    assert event_id(str(aggregate), version) == str(uuid5(NAMESPACE, f"{aggregate}:{version}"))
+
+
+@pytest.mark.parametrize("moment", [
+    MOMENT, MOMENT.replace(microsecond=0), MOMENT.replace(microsecond=999),
+    MOMENT.astimezone(timezone(timedelta(hours=5, minutes=30))),
+    datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)])
+def test_stored_moments_become_the_rfc3339_of_the_api(moment: datetime) -> None:
+    state = _transcoder.encode({"timestamp": moment, "when": moment, "who": UUID(int=255)})
+    envelope = envelope_from_record(1, UUID(int=1), 1, "x:Y.Z", state)
+    assert envelope.occurred_at == envelope.payload["when"] == rfc3339(moment)
+    assert envelope.payload["who"] == "00000000-0000-0000-0000-0000000000ff"
+    assert envelope.aggregate_id == "00000000-0000-0000-0000-000000000001"
