@@ -46,6 +46,7 @@ class TimelineProjector:
         self.batch = batch
         self.celebrity_threshold = celebrity_threshold
         self.store = RedisTimelineStore(redis, keys, max_entries, batch)
+        self._add_counting = redis.register_script(_ADD_COUNTING)
 
     async def position(self) -> int:
         value = await self.redis.get(self.keys.projection_position(self.name))
@@ -204,18 +205,26 @@ class TimelineProjector:
         """Record follows, in order; promote a followee the moment it crosses the
         threshold; backfill each follower with the recent items of the followees
         that are not celebrities, one push per follower."""
+        by_followee: dict[int, list[int]] = {}
+        by_follower: dict[int, list[int]] = {}
+        for follower_id, followee_id in follows:
+            by_followee.setdefault(followee_id, []).append(follower_id)
+            by_follower.setdefault(follower_id, []).append(followee_id)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for follower_id, followee_id in follows:
-                pipe.sadd(self.keys.followers(followee_id), follower_id)
-                pipe.sadd(self.keys.following(follower_id), followee_id)
-                pipe.scard(self.keys.followers(followee_id))  # the count after this follow
-            counts = (await pipe.execute())[2::3]
-        followees = list(dict.fromkeys(followee for _, followee in follows))
+            for followee_id, followers in by_followee.items():
+                await self._add_counting(keys=[self.keys.followers(followee_id)],
+                                         args=followers, client=pipe)
+            for follower_id, followees in by_follower.items():
+                pipe.sadd(self.keys.following(follower_id), *followees)
+            found = await pipe.execute()
+        after = {f: iter(c) for f, c in zip(by_followee, found, strict=False)}
+        counts = [int(next(after[followee])) for _, followee in follows]  # after each follow
+        followees = list(by_followee)
         famous = dict(zip(followees, await self.redis.smismember(
             self.keys.celebrities(), [str(f) for f in followees]), strict=True))
         backfill: dict[int, set[int]] = {}  # follower -> followees to backfill from
-        for (follower_id, followee_id), followers in zip(follows, counts, strict=True):
-            if followers > self.celebrity_threshold and not famous[followee_id]:
+        for (follower_id, followee_id), audience in zip(follows, counts, strict=True):
+            if audience > self.celebrity_threshold and not famous[followee_id]:
                 await self._promote(followee_id)
                 famous[followee_id] = 1
             if not famous[followee_id]:
@@ -271,6 +280,15 @@ class TimelineProjector:
 
 
 AUTHOR_FIELD = "author"
+_ADD_COUNTING = """
+local counts = {}
+for i, member in ipairs(ARGV) do
+  redis.call('SADD', KEYS[1], member)
+  counts[i] = redis.call('SCARD', KEYS[1])
+end
+return counts
+"""
+"""Add members to a set one by one; its size after each (one key: Cluster-safe)."""
 _FOLLOWS = frozenset({"Followed", "Refollowed"})
 
 
