@@ -50,7 +50,7 @@ SCALES: dict[str, Scale] = {
         catch_up_timeout_s=420,
     ),
     "default": Scale(
-        name="default", accounts=10_000, avg_follows=3, avg_posts=1.5,
+        name="default", accounts=10_000, avg_follows=100, avg_posts=1.5,
         fanout_buckets=(10, 1_000, 10_000), planted_per_bucket=1, step_s=8.0,
         post_rates=(25, 50, 100, 150, 250), read_rates=(100, 250, 500, 750, 1_000),
         cold_rates=(50, 100, 200), raw_http_rates=(500, 1_000, 2_000, 3_000, 4_000),
