@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 ID_WIDTH = 19
 SENTINEL = "0" * ID_WIDTH
+REPOSTS_AUTHOR_FIELD = "author"
+"""The field of a ``repostsof`` hash that holds the post's author (not a reposter)."""
 """Marks a timeline as kept (a reader is active) even while it has no items."""
 
 
@@ -68,7 +70,8 @@ class RedisKeys:
         return f"{self.prefix}celebsince:{{{account_id}}}"
 
     def reposts_of(self, post_id: int) -> str:
-        """Reposter id -> repost member, to take reposts away when a post is deleted."""
+        """Reposter id -> repost member, to take reposts away when a post is deleted;
+        and ``REPOSTS_AUTHOR_FIELD`` -> the post's author."""
         return f"{self.prefix}repostsof:{{{post_id}}}"
 
     def post(self, post_id: int) -> str:

@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 
 from redis.asyncio import Redis
 
-from infra.redis_keys import SENTINEL, RedisKeys, member
+from infra.redis_keys import REPOSTS_AUTHOR_FIELD, SENTINEL, RedisKeys, member
 from infra.timeline_store import Item, RedisTimelineStore
 from projections.envelope import EventEnvelope
 
@@ -279,7 +279,7 @@ class TimelineProjector:
             await pipe.execute()
 
 
-AUTHOR_FIELD = "author"
+AUTHOR_FIELD = REPOSTS_AUTHOR_FIELD
 _ADD_COUNTING = """
 local counts = {}
 for i, member in ipairs(ARGV) do

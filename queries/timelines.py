@@ -14,7 +14,7 @@ from typing import Any
 
 from infra.eventlog import max_position
 from infra.metrics import TIMELINE_REBUILD_SECONDS, TIMELINE_REBUILDS
-from infra.redis_keys import SENTINEL, member, parse_member
+from infra.redis_keys import REPOSTS_AUTHOR_FIELD, SENTINEL, member, parse_member
 from queries.context import QueryContext
 from queries.cursors import decode_int_cursor, encode_cursor
 from queries.hydration import TimelineItem, hydrate
@@ -122,23 +122,35 @@ async def _candidates(ctx: QueryContext, reader_id: int, celebrities: list[int],
 
 
 async def _oldest_items(ctx: QueryContext, reader_id: int, celebrities: list[int],
-                        originals: list[int]) -> dict[int, str]:
-    """For each original, the oldest item the reader reaches it by, pushed or pulled.
+                        candidates: list[tuple[str, TimelineItem]]) -> dict[int, str]:
+    """For each original on the page, the oldest item the reader reaches it by,
+    pushed or pulled.
 
     The push keeps one item per post in a timeline (its oldest); items pulled
     from celebrities are merged at read time, so the same rule is applied here
-    across both, whatever page each item falls on.
+    across both, whatever page each item falls on. A post's own item is older
+    than any repost of it, so an original whose own item is a candidate needs
+    no lookup. For the others (shown by a repost) three commands per post
+    find every other way to it: the post itself pushed, the repost the
+    timeline's index shows it by, and, from its ``repostsof`` hash, its author
+    (whose ``authored`` holds it if the author is a followed celebrity) and
+    the reposts of every followed celebrity.
     """
+    own = {item for _, (item, original) in candidates if original is None}
+    originals = sorted({original for _, (_, original) in candidates
+                        if original is not None and original not in own})
+    found: dict[int, list[str]] = {post: [member(post)] for post in own}
+    if not originals:
+        return {post: items[0] for post, items in found.items()}
     home, index = ctx.keys.home(reader_id), ctx.keys.home_index(reader_id)
+    fields = [REPOSTS_AUTHOR_FIELD, *(str(c) for c in celebrities)]
     async with ctx.redis.pipeline(transaction=False) as pipe:
         for original in originals:
             pipe.zscore(home, member(original))
             pipe.hget(index, member(original))
-            for celebrity in celebrities:
-                pipe.zscore(ctx.keys.authored(celebrity), member(original))
-                pipe.hget(ctx.keys.reposts_of(original), str(celebrity))
+            pipe.hmget(ctx.keys.reposts_of(original), fields)
         answers = iter(await pipe.execute())
-    found: dict[int, list[str]] = {}
+    followed = set(celebrities)
     to_check: list[tuple[int, str, str]] = []  # (original, key holding it, item)
     for original in originals:
         items = found.setdefault(original, [])
@@ -146,11 +158,12 @@ async def _oldest_items(ctx: QueryContext, reader_id: int, celebrities: list[int
             items.append(member(original))
         if indexed := next(answers):
             to_check.append((original, home, _text(indexed)))
-        for celebrity in celebrities:
-            if next(answers) is not None:
-                items.append(member(original))
-            if reposted := next(answers):
-                to_check.append((original, ctx.keys.authored(celebrity), _text(reposted)))
+        author, *reposted = next(answers)
+        if author is not None and int(author) in followed:
+            to_check.append((original, ctx.keys.authored(int(author)), member(original)))
+        for celebrity, repost in zip(celebrities, reposted, strict=True):
+            if repost:
+                to_check.append((original, ctx.keys.authored(celebrity), _text(repost)))
     if to_check:  # an index may name an item since trimmed away: count only live ones
         async with ctx.redis.pipeline(transaction=False) as pipe:
             for _, key, item in to_check:
@@ -180,8 +193,8 @@ async def home_timeline(
     for _ in range(MAX_ROUNDS):
         candidates, more = await _candidates(ctx, reader_id, celebrities, upper, limit + 1)
         more = more or len(candidates) > limit
-        oldest = await _oldest_items(ctx, reader_id, celebrities, sorted(
-            {original or item for _, (item, original) in candidates})) if celebrities else {}
+        oldest = await _oldest_items(ctx, reader_id, celebrities, candidates) \
+            if celebrities else {}
         fresh: list[TimelineItem] = []
         for raw, (item, original) in candidates:
             if oldest.get(original or item, raw) != raw:

@@ -476,6 +476,25 @@ async def test_the_merge_shows_a_post_once_across_pages(famous: Env) -> None:
         assert len(originals) == len(set(originals)), f"limit={limit}: {originals}"
 
 
+async def test_a_pulled_post_wins_over_a_pushed_repost_of_it_on_any_page(
+        famous: Env) -> None:
+    """The celebrity's own post (pulled) is older than a followed reposter's repost
+    (pushed): the post shows once, as itself, at its own place, whatever the limit."""
+    e = famous
+    reader, a, star, x, y = e.signup("reader", "a", "star", "x", "y")
+    await keep(e.ctx, reader)
+    follow(e, reader, a, star)
+    follow(e, x, star)
+    follow(e, y, star)
+    s = post(e.bus, star, "the star's post")
+    a1 = post(e.bus, a, "a1")
+    repost(e.bus, a, s)  # pushed to the reader, newer than a1
+    await e.project()
+    for limit in (1, 2, 10):
+        served = await e.served(reader, limit=limit)
+        assert served == [str(a1), str(s)], f"limit={limit}"
+
+
 async def original_of(e: Env, item_id: int) -> int:
     async with e.services.pool.connection() as conn:
         cur = await conn.execute("SELECT post_id FROM rm_reposts WHERE repost_id = %s",
