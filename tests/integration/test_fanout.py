@@ -436,15 +436,21 @@ async def test_the_merge_of_pushed_and_pulled_items_pages_exactly(famous: Env) -
         assert all(len(page) == limit for page in pages[:-1])
 
 
-async def test_the_merge_shows_a_post_once_per_page_when_pushed_and_pulled(
-    famous: Env,
-) -> None:
-    e = famous
+async def star_and_reader(e: Env) -> tuple[Actor, Actor, Actor]:
+    """A kept reader who follows ``a`` and ``star``, a celebrity (three followers)."""
     reader, a, star, x, y = e.signup("reader", "a", "star", "x", "y")
     await keep(e.ctx, reader)
     follow(e, reader, a, star)
     follow(e, x, star)
     follow(e, y, star)
+    return reader, a, star
+
+
+async def test_the_merge_shows_a_post_once_per_page_when_pushed_and_pulled(
+    famous: Env,
+) -> None:
+    e = famous
+    reader, a, star = await star_and_reader(e)
     p = post(e.bus, a, "pushed")
     q = post(e.bus, a, "pushed too")
     rp = repost(e.bus, star, p)  # pulled at read time
@@ -460,11 +466,7 @@ async def test_the_merge_shows_a_post_once_per_page_when_pushed_and_pulled(
 
 async def test_the_merge_shows_a_post_once_across_pages(famous: Env) -> None:
     e = famous
-    reader, a, star, x, y = e.signup("reader", "a", "star", "x", "y")
-    await keep(e.ctx, reader)
-    follow(e, reader, a, star)
-    follow(e, x, star)
-    follow(e, y, star)
+    reader, a, star = await star_and_reader(e)
     p = post(e.bus, a, "pushed")
     post(e.bus, a, "pushed too")
     repost(e.bus, star, p)
@@ -481,11 +483,7 @@ async def test_a_pulled_post_wins_over_a_pushed_repost_of_it_on_any_page(
     """The celebrity's own post (pulled) is older than a followed reposter's repost
     (pushed): the post shows once, as itself, at its own place, whatever the limit."""
     e = famous
-    reader, a, star, x, y = e.signup("reader", "a", "star", "x", "y")
-    await keep(e.ctx, reader)
-    follow(e, reader, a, star)
-    follow(e, x, star)
-    follow(e, y, star)
+    reader, a, star = await star_and_reader(e)
     s = post(e.bus, star, "the star's post")
     a1 = post(e.bus, a, "a1")
     repost(e.bus, a, s)  # pushed to the reader, newer than a1
