@@ -1,9 +1,11 @@
-"""PostgreSQL read models: accounts with counts, follow edges and posts.
+"""PostgreSQL read models: accounts with counts, posts, and the edges between them
+(follows, likes, reposts, blocks, mutes).
 
-Each event is applied in one transaction together with the projector's
+A batch of events is applied in one transaction together with the projector's
 position, so against its own database the projection is exactly-once; the
 row versions guard updates so that even a replay from scratch over existing
-rows changes nothing.
+rows changes nothing. Inside a batch, consecutive edge events of one table
+are applied as a run, in a few set-based statements.
 """
 
 from __future__ import annotations
