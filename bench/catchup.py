@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import multiprocessing as mp
 import sys
 import time
@@ -29,9 +30,8 @@ from rich.table import Table
 from bench.graph import generate
 from bench.loader import load_graph
 from bench.stack import bench_settings, clear_redis_prefix
-from infra.bootstrap import build_projections, build_runner
 from infra.database import drop_database, migrate
-from infra.eventlog import max_position
+from infra.operations import rebuild
 from infra.settings import Settings
 
 PROJECTORS = ("read_models", "timelines")
@@ -56,22 +56,14 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 async def _rebuild(settings: Settings, name: str) -> dict[str, Any]:
-    services = await build_projections(settings)
-    try:
-        runner = build_runner(settings, services, name)
-        await runner.reset()
-        async with services.pool.connection() as conn:
-            target = await max_position(conn)
-        started = time.perf_counter()
-        cpu = time.process_time()
-        applied = await runner.catch_up(target)
-        await services.projectors[name].after_rebuild()
-        seconds = time.perf_counter() - started
-        return {"projector": name, "events": applied, "seconds": round(seconds, 2),
-                "per_s": round(applied / seconds, 1) if seconds else 0.0,
-                "cpu_s": round(time.process_time() - cpu, 2)}
-    finally:
-        await services.close()
+    """``roost projections rebuild NAME`` (reset, replay, ANALYZE), timed."""
+    started = time.perf_counter()
+    cpu = time.process_time()
+    applied = await rebuild(settings, name, Console(file=io.StringIO()))
+    seconds = time.perf_counter() - started
+    return {"projector": name, "events": applied, "seconds": round(seconds, 2),
+            "per_s": round(applied / seconds, 1) if seconds else 0.0,
+            "cpu_s": round(time.process_time() - cpu, 2)}
 
 
 def _rebuild_in_process(job: tuple[dict[str, Any], str]) -> dict[str, Any]:

@@ -159,7 +159,7 @@ class TimelineProjector:
                         ) -> None:
         item = (member(repost_id, post_id), member(post_id))
         await self.redis.hset(self.keys.reposts_of(post_id),
-                              mapping={str(account_id): item[0], AUTHOR_FIELD: author_id})
+                              mapping={str(account_id): item[0], REPOSTS_AUTHOR_FIELD: author_id})
         await self._publish(account_id, item)
 
     async def _unreposted(self, account_id: int, post_id: int, repost_id: int) -> None:
@@ -279,7 +279,6 @@ class TimelineProjector:
             await pipe.execute()
 
 
-AUTHOR_FIELD = REPOSTS_AUTHOR_FIELD
 _ADD_COUNTING = """
 local counts = {}
 for i, member in ipairs(ARGV) do
@@ -310,7 +309,7 @@ def _reposts(raw: dict[bytes | str, bytes | str]) -> tuple[int | None, dict[int,
     reposts: dict[int, str] = {}
     for key, value in raw.items():
         name = _text(key)
-        if name == AUTHOR_FIELD:
+        if name == REPOSTS_AUTHOR_FIELD:
             author = int(value)
         else:
             reposts[int(name)] = _text(value)

@@ -20,7 +20,7 @@ from domain.ids import repost_uuid
 from infra.bootstrap import ProjectionServices
 from infra.database import AsyncPool
 from infra.eventlog import read_envelopes
-from infra.post_cache import RedisPostCache
+from infra.post_cache import COUNT_FIELDS, RedisPostCache
 from infra.redis_keys import SENTINEL, RedisKeys, parse_member, post_id_of
 from infra.settings import Settings
 from infra.timeline_store import RedisTimelineStore
@@ -190,6 +190,24 @@ TABLE_DUMPS = {
     "rm_mutes": "SELECT * FROM rm_mutes ORDER BY muter_id, muted_id",
     "positions": "SELECT name, position FROM projection_positions ORDER BY name",
 }
+
+
+async def post_counts(services: ProjectionServices, post_id: int) -> dict[str, int]:
+    """A post's counts (and deleted flag) as the read models hold them."""
+    async with services.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT likes_count, replies_count, reposts_count, (deleted_at IS NOT NULL)::int "
+            "FROM rm_posts WHERE id = %s", (post_id,))
+        row = await cur.fetchone()
+    assert row is not None
+    return dict(zip(COUNT_FIELDS, row, strict=True))
+
+
+async def cached_counts(services: ProjectionServices, keys: RedisKeys, post_id: int
+                        ) -> dict[str, int]:
+    """A post's counts as the post cache holds them."""
+    raw: dict[Any, Any] = await services.redis.hgetall(keys.post_counts(post_id))
+    return {k.decode(): int(v) for k, v in raw.items()}
 
 
 async def dump_tables(pool: AsyncPool) -> dict[str, list[tuple[Any, ...]]]:

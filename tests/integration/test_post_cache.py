@@ -14,32 +14,23 @@ from commands.bus import CommandBus
 from commands.messages import Actor, DeletePost, SetLike
 from domain.errors import NotFound
 from infra.bootstrap import ProjectionServices
-from infra.post_cache import COUNT_FIELDS, RedisPostCache
+from infra.post_cache import RedisPostCache
 from infra.redis_keys import RedisKeys
 from infra.settings import Settings
 from queries.context import QueryContext
 from queries.hydration import hydrate, post_bodies
 from queries.posts import get_post
 from tests.integration.conftest import signup, wait_until
-from tests.integration.pipeline import post, project_new, query_context, repost
+from tests.integration.pipeline import (
+    cached_counts,
+    post,
+    post_counts,
+    project_new,
+    query_context,
+    repost,
+)
 
 Loaded = dict[int, tuple[dict[str, Any] | None, dict[str, int] | None]]
-
-
-async def pg_counts(services: ProjectionServices, post_id: int) -> dict[str, int]:
-    async with services.pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT likes_count, replies_count, reposts_count, (deleted_at IS NOT NULL)::int "
-            "FROM rm_posts WHERE id = %s", (post_id,))
-        row = await cur.fetchone()
-    assert row is not None
-    return dict(zip(COUNT_FIELDS, row, strict=True))
-
-
-async def cached_counts(services: ProjectionServices, keys: RedisKeys, post_id: int
-                        ) -> dict[str, int]:
-    raw: dict[Any, Any] = await services.redis.hgetall(keys.post_counts(post_id))
-    return {k.decode(): int(v) for k, v in raw.items()}
 
 
 def like(bus: CommandBus, actor: Actor, post_id: int, active: bool = True) -> None:
@@ -96,7 +87,7 @@ async def test_the_cache_holds_the_counts_postgresql_committed(
     await project_new(services)
     like(bus, fan, p)
     await project_new(services)
-    assert await cached_counts(services, keys, p) == await pg_counts(services, p) == {
+    assert await cached_counts(services, keys, p) == await post_counts(services, p) == {
         "likes_count": 1, "replies_count": 0, "reposts_count": 0, "deleted": 0}
     assert 0 < await services.redis.ttl(keys.post_counts(p)) <= 3600
 
@@ -104,7 +95,7 @@ async def test_the_cache_holds_the_counts_postgresql_committed(
     repost(bus, other, p)
     post(bus, fan, "a reply", reply_to_id=p)  # the parent's replies_count
     await project_new(services)
-    assert await cached_counts(services, keys, p) == await pg_counts(services, p) == {
+    assert await cached_counts(services, keys, p) == await post_counts(services, p) == {
         "likes_count": 2, "replies_count": 1, "reposts_count": 1, "deleted": 0}
     like(bus, fan, p, active=False)
     await project_new(services)

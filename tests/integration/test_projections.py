@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from infra.eventlog import max_position
 from infra.operations import rebuild
 from infra.redis_keys import RedisKeys, member, post_id_of
 from infra.settings import Settings
+from queries.context import QueryContext
 from queries.hydration import hydrate
 from queries.timelines import home_timeline
 from tests.integration.conftest import SettingsFactory, close_bus, signup
@@ -272,27 +274,34 @@ async def test_delete_removes_the_post_from_every_timeline(
     assert (await account_row(services.pool, alice.account_id))["posts"] == 1
 
 
-async def test_timelines_are_trimmed_to_the_configured_length(
-    settings_factory: SettingsFactory,
-) -> None:
+Trimmed = tuple[Settings, CommandBus, ProjectionServices, RedisKeys, QueryContext]
+
+
+@pytest.fixture
+async def trimmed(settings_factory: SettingsFactory) -> AsyncIterator[Trimmed]:
+    """Timelines of 5 entries: settings, command bus, projections, keys, query context."""
     small = settings_factory(timeline_max_entries=5)
     bus = build_command_bus(small)
     built = await build_projections(small)
-    keys = RedisKeys(small.redis_prefix)
     try:
-        alice, bob, carol = (signup(bus, n) for n in ("alice", "bob", "carol"))
-        await keep(query_context(built, small), alice, bob, carol)
-        bus.handle(Follow(actor=bob, username="alice"))
-        ids = [post(bus, alice, f"p{i}") for i in range(9)]
-        bus.handle(Follow(actor=carol, username="alice"))  # backfill is trimmed as well
-        await project_everything(built)
-        newest = sorted(ids)[-5:]
-        for account_id in (alice.account_id, bob.account_id, carol.account_id):
-            assert await home_ids(built.redis, keys, account_id) == newest
-        assert await zset_ids(built.redis, keys.authored(alice.account_id)) == newest
+        yield small, bus, built, RedisKeys(small.redis_prefix), query_context(built, small)
     finally:
         close_bus(bus)
         await built.close()
+
+
+async def test_timelines_are_trimmed_to_the_configured_length(trimmed: Trimmed) -> None:
+    _, bus, built, keys, ctx = trimmed
+    alice, bob, carol = (signup(bus, n) for n in ("alice", "bob", "carol"))
+    await keep(ctx, alice, bob, carol)
+    bus.handle(Follow(actor=bob, username="alice"))
+    ids = [post(bus, alice, f"p{i}") for i in range(9)]
+    bus.handle(Follow(actor=carol, username="alice"))  # backfill is trimmed as well
+    await project_everything(built)
+    newest = sorted(ids)[-5:]
+    for account_id in (alice.account_id, bob.account_id, carol.account_id):
+        assert await home_ids(built.redis, keys, account_id) == newest
+    assert await zset_ids(built.redis, keys.authored(alice.account_id)) == newest
 
 
 # --- idempotency -----------------------------------------------------------------------------
@@ -363,81 +372,62 @@ def trimmed_history(bus: CommandBus, prefix: str = "") -> tuple[Actor, list[int]
     "before. The supported path, `roost projections rebuild`, resets first (tested below)",
     strict=True, raises=AssertionError,
 )
-async def test_replay_from_zero_over_trimmed_timelines_without_a_reset(
-    settings_factory: SettingsFactory,
-) -> None:
-    small = settings_factory(timeline_max_entries=5)
-    bus = build_command_bus(small)
-    built = await build_projections(small)
-    keys = RedisKeys(small.redis_prefix)
-    try:
-        alice, bobs = trimmed_history(bus)
-        await keep(query_context(built, small), alice)
-        events = await project_everything(built)
-        before = await dump_redis(built.redis, small.redis_prefix)
+async def test_replay_from_zero_over_trimmed_timelines_without_a_reset(trimmed: Trimmed) -> None:
+    small, bus, built, keys, ctx = trimmed
+    alice, bobs = trimmed_history(bus)
+    await keep(ctx, alice)
+    events = await project_everything(built)
+    before = await dump_redis(built.redis, small.redis_prefix)
 
-        await built.redis.delete(keys.projection_position(timelines(built).name))
-        for event in events:
-            await timelines(built).apply(event)
-        assert await home_ids(built.redis, keys, alice.account_id) == bobs
-        assert await dump_redis(built.redis, small.redis_prefix) == before
-    finally:
-        close_bus(bus)
-        await built.close()
+    await built.redis.delete(keys.projection_position(timelines(built).name))
+    for event in events:
+        await timelines(built).apply(event)
+    assert await home_ids(built.redis, keys, alice.account_id) == bobs
+    assert await dump_redis(built.redis, small.redis_prefix) == before
 
 
-async def test_reset_and_rebuild_give_identical_state_and_timelines(
-    settings_factory: SettingsFactory,
-) -> None:
+async def test_reset_and_rebuild_give_identical_state_and_timelines(trimmed: Trimmed) -> None:
     """``roost projections rebuild`` (infra.operations.rebuild): reset, then replay the
     whole log. Read models and the timeline projector's own state come back identical,
     and every reader's first read serves the same timeline as before."""
-    small = settings_factory(timeline_max_entries=5)
-    bus = build_command_bus(small)
-    built = await build_projections(small)
-    keys = RedisKeys(small.redis_prefix)
-    ctx = query_context(built, small)
-    try:
-        alice, bobs = trimmed_history(bus, "t_")
-        w = build_world(bus)  # and a richer graph of its own
-        readers = [alice, w.alice, w.bob, w.carol, w.dave]
-        await keep(ctx, *readers)
-        await project_everything(built)
-        assert await home_ids(built.redis, keys, alice.account_id) == bobs
+    small, bus, built, keys, ctx = trimmed
+    alice, bobs = trimmed_history(bus, "t_")
+    w = build_world(bus)  # and a richer graph of its own
+    readers = [alice, w.alice, w.bob, w.carol, w.dave]
+    await keep(ctx, *readers)
+    await project_everything(built)
+    assert await home_ids(built.redis, keys, alice.account_id) == bobs
 
-        async def served(reader: Actor) -> list[str]:
-            async def fetch(cursor: str | None, limit: int) -> dict[str, Any]:
-                return await home_timeline(ctx, reader.account_id, cursor, limit)
-            return flatten(await page_through(fetch, 2))
+    async def served(reader: Actor) -> list[str]:
+        async def fetch(cursor: str | None, limit: int) -> dict[str, Any]:
+            return await home_timeline(ctx, reader.account_id, cursor, limit)
+        return flatten(await page_through(fetch, 2))
 
-        homes = ["home:", "homeidx:"]
-        cache = ["post:", "postcounts:"]  # what readers filled: a cache, not a projection
-        tables = await dump_tables(built.pool)
-        state = await dump_redis(built.redis, small.redis_prefix, skip=(*homes, *cache))
-        pushed = {r.account_id: await home_ids(built.redis, keys, r.account_id)
-                  for r in readers}
-        pages = {r.account_id: await served(r) for r in readers}
-        assert pages[alice.account_id] == [str(i) for i in reversed(bobs)]
+    homes = ["home:", "homeidx:"]
+    cache = ["post:", "postcounts:"]  # what readers filled: a cache, not a projection
+    tables = await dump_tables(built.pool)
+    state = await dump_redis(built.redis, small.redis_prefix, skip=(*homes, *cache))
+    pushed = {r.account_id: await home_ids(built.redis, keys, r.account_id)
+              for r in readers}
+    pages = {r.account_id: await served(r) for r in readers}
+    assert pages[alice.account_id] == [str(i) for i in reversed(bobs)]
 
-        quiet = Console(file=io.StringIO())
-        for name in ("read_models", "timelines"):
-            assert await rebuild(small, name, quiet) == len(await stored_events(built.pool))
-        assert await dump_tables(built.pool) == tables
-        async with built.pool.connection() as conn:  # planner statistics are fresh
-            cur = await conn.execute("SELECT relname FROM pg_stat_user_tables "
-                                     "WHERE relname LIKE 'rm\\_%' AND last_analyze IS NULL")
-            assert await cur.fetchall() == []
-        assert await dump_redis(built.redis, small.redis_prefix,
-                                skip=(*homes, *cache)) == state
-        for reader in readers:  # reset forgot who was kept: nothing was pushed
-            assert not await is_kept(built.redis, keys, reader.account_id)
-        for reader in readers:  # the first read rebuilds each timeline from the read models
-            assert await served(reader) == pages[reader.account_id]
-            assert await home_ids(built.redis, keys, reader.account_id) == pushed[
-                reader.account_id]
-    finally:
-        close_bus(bus)
-        await built.close()
+    quiet = Console(file=io.StringIO())
+    for name in ("read_models", "timelines"):
+        assert await rebuild(small, name, quiet) == len(await stored_events(built.pool))
+    assert await dump_tables(built.pool) == tables
+    async with built.pool.connection() as conn:  # planner statistics are fresh
+        cur = await conn.execute("SELECT relname FROM pg_stat_user_tables "
+                                 "WHERE relname LIKE 'rm\\_%' AND last_analyze IS NULL")
+        assert await cur.fetchall() == []
+    assert await dump_redis(built.redis, small.redis_prefix,
+                            skip=(*homes, *cache)) == state
+    for reader in readers:  # reset forgot who was kept: nothing was pushed
+        assert not await is_kept(built.redis, keys, reader.account_id)
+    for reader in readers:  # the first read rebuilds each timeline from the read models
+        assert await served(reader) == pages[reader.account_id]
+        assert await home_ids(built.redis, keys, reader.account_id) == pushed[
+            reader.account_id]
 
 
 async def apply_with_created_parked(services: ProjectionServices) -> int:

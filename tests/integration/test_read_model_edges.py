@@ -5,7 +5,6 @@ writes of every event again in reverse order)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
@@ -19,13 +18,14 @@ from commands.messages import (
     SetMute,
 )
 from infra.bootstrap import ProjectionServices
-from infra.post_cache import COUNT_FIELDS
 from infra.redis_keys import RedisKeys
 from tests.integration.conftest import signup
 from tests.integration.pipeline import (
     apply_all,
+    cached_counts,
     dump_tables,
     post,
+    post_counts,
     read_models,
     repost,
     stored_events,
@@ -91,16 +91,6 @@ def make_history(bus: CommandBus) -> History:
     return History(author, [u1, u2, u3, u4], p, q)
 
 
-async def post_counts(services: ProjectionServices, post_id: int) -> dict[str, int]:
-    async with services.pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT likes_count, replies_count, reposts_count, (deleted_at IS NOT NULL)::int "
-            "FROM rm_posts WHERE id = %s", (post_id,))
-        row = await cur.fetchone()
-    assert row is not None
-    return dict(zip(COUNT_FIELDS, row, strict=True))
-
-
 async def edges(services: ProjectionServices, table: str, ends: tuple[str, str]
                 ) -> set[tuple[int, int, bool]]:
     async with services.pool.connection() as conn:
@@ -137,12 +127,6 @@ async def check(services: ProjectionServices, h: History) -> None:
         (u1, u2, False), (u2, u1, False), (u3, u1, True)}  # the block ended both
     assert await follow_counts(services, u1) == (1, 0)
     assert await follow_counts(services, u2) == (0, 0)
-
-
-async def cached_counts(services: ProjectionServices, keys: RedisKeys, post_id: int
-                        ) -> dict[str, int]:
-    raw: dict[Any, Any] = await services.redis.hgetall(keys.post_counts(post_id))
-    return {k.decode(): int(v) for k, v in raw.items()}
 
 
 async def test_edges_and_counts_are_exact_when_every_event_arrives_twice(
