@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
 
 from rich.console import Console
 
 from bench.config import SCALES, scale_named
+from infra import devstack
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -32,19 +32,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _interrupt(signum: int, _frame: object) -> None:
-    """SIGTERM (and SIGINT, which background shells ignore) stop the run *with* cleanup."""
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str]) -> int:
     from bench.plot import plot
     from bench.report import goals, print_report, write_json
     from bench.runner import RESULTS, Options, Run
 
     args = parse(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
+    devstack.interrupt_on_stop_signals()  # Ctrl-C and SIGTERM stop the run *with* cleanup
     console = Console()
     if not console.is_terminal:
         console = Console(width=170)

@@ -73,6 +73,17 @@ def wait_for_http(url: str, processes: Mapping[str, subprocess.Popen[bytes]],
     raise DevStackError(f"{url} did not answer 200 within {timeout:.0f}s")
 
 
+def interrupt_on_stop_signals() -> None:
+    """Make SIGTERM, and SIGINT even where the shell started us ignoring it (``&``),
+    raise KeyboardInterrupt, so a supervisor's ``finally`` stops what it started
+    instead of dying and leaving its children running."""
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -45,6 +45,7 @@ def _ensure_noida(settings: Settings, console: Console) -> list[subprocess.Popen
 
 
 def run_stack(settings: Settings, console: Console) -> int:
+    devstack.interrupt_on_stop_signals()
     state = Path(".roost")
     state.mkdir(exist_ok=True)
     servers: list[subprocess.Popen[bytes]] = []
