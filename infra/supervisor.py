@@ -77,10 +77,11 @@ def run_stack(settings: Settings, console: Console) -> int:
         console.print(f"[red]{error}[/red]")
         return 1
     finally:
-        for process in reversed(parts + servers):
+        for process in reversed(parts):
             if process.poll() is None:
                 process.send_signal(signal.SIGINT)
-        for process in reversed(parts + servers):
+        # The parts first, then the servers they talk to while shutting down.
+        for process in [*reversed(parts), *reversed(servers)]:
             devstack.stop(process)
         for stop_server in reversed(stoppers):
             stop_server()
