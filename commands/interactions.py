@@ -74,13 +74,15 @@ def set_like(cmd: SetLike, ctx: CommandContext) -> Result:
         ensure_not_blocked(ctx, cmd.actor.account_id, post.author_id)
     edge = {"account_id": cmd.actor.account_id, "post_id": post.post_id,
             "post_author_id": post.author_id}
+    answer = _answer(ctx, cmd.actor.account_id, post, "liked", cmd.active)
     position = set_edge(
         ctx, edge_id, cmd.active,
         create=lambda: Like(**edge),
         turn_on=lambda like: like.relike(**edge),
         turn_off=lambda like: like.unlike(**edge),
+        answer=answer,
     )
-    return Result(position, _answer(ctx, cmd.actor.account_id, post, "liked", cmd.active))
+    return Result(position, answer)
 
 
 def set_repost(cmd: SetRepost, ctx: CommandContext) -> Result:
@@ -91,10 +93,12 @@ def set_repost(cmd: SetRepost, ctx: CommandContext) -> Result:
     fresh_id = ctx.ids.next_id()
     edge = {"account_id": cmd.actor.account_id, "post_id": post.post_id,
             "post_author_id": post.author_id}
+    answer = _answer(ctx, cmd.actor.account_id, post, "reposted", cmd.active)
     position = set_edge(
         ctx, edge_id, cmd.active,
         create=lambda: Repost(**edge, repost_id=fresh_id),
         turn_on=lambda repost: repost.repost_again(**edge, repost_id=fresh_id),
         turn_off=lambda repost: repost.unrepost(**edge, repost_id=repost.repost_id),
+        answer=answer,
     )
-    return Result(position, _answer(ctx, cmd.actor.account_id, post, "reposted", cmd.active))
+    return Result(position, answer)

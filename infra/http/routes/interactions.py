@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from commands.messages import SetBlock, SetLike, SetMute, SetRepost
 from infra.http.answers import interaction_answer
@@ -30,9 +30,9 @@ def _interaction_route(action: str, command: type[SetLike] | type[SetRepost], ac
     """Register POST (``active``) or DELETE on ``/posts/{post_id}/<action>``."""
 
     async def endpoint(post_id: str, actor: CurrentActor, services: Services,
-                       response: Response) -> Any:
+                       response: Response, request: Request) -> Any:
         target = snowflake_or_404(post_id)
-        result = await execute(services, command(actor, target, active), response)
+        result = await execute(services, command(actor, target, active), response, request)
         post = await interaction_answer(services, response, result, actor.account_id)
         if post is None:  # an undo the reader may no longer see (blocked or deleted)
             return Response(status_code=204, headers={POSITION_HEADER: str(result.position)})
@@ -68,8 +68,9 @@ async def context(post_id: str, services: Services, response: Response, reader: 
 def _edge_route(path: str, command: type[SetBlock] | type[SetMute], active: bool,
                 summary: str) -> None:
     async def endpoint(username: str, actor: CurrentActor, services: Services,
-                       response: Response) -> dict[str, Any]:
-        return (await execute(services, command(actor, username, active), response)).data
+                       response: Response, request: Request) -> dict[str, Any]:
+        result = await execute(services, command(actor, username, active), response, request)
+        return result.data
 
     endpoint.__doc__ = summary
     method = router.post if active else router.delete

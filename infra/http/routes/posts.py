@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from commands.messages import CreatePost, DeletePost
 from domain.errors import ValidationFailed
@@ -41,7 +41,7 @@ def _optional_id(value: str | None, field: str) -> int | None:
 @router.post("/posts", status_code=201, response_model=Post, response_model_exclude_unset=True,
              dependencies=[Depends(rate_limit("posts"))])
 async def create_post(body: NewPost, actor: CurrentActor, services: Services,
-                      response: Response) -> dict[str, Any]:
+                      response: Response, request: Request) -> dict[str, Any]:
     """Publish a post of 1-280 characters; mentions and hashtags are extracted."""
     if body.media_ids:
         raise ValidationFailed({"media_ids": "media uploads are not supported yet"})
@@ -49,7 +49,7 @@ async def create_post(body: NewPost, actor: CurrentActor, services: Services,
         actor, body.text, _optional_id(body.reply_to_id, "reply_to_id"),
         _optional_id(body.quote_of_id, "quote_of_id"),
     )
-    result = await execute(services, command, response)
+    result = await execute(services, command, response, request)
     # The answer is the command's own post; the author's public profile comes
     # from the read model (with counts), or, for an account so new that it has
     # not caught up (or when it is unreachable), from the event store.
@@ -71,9 +71,10 @@ async def get_post(post_id: str, services: Services, response: Response, reader:
 
 @router.delete("/posts/{post_id}", status_code=204)
 async def delete_post(post_id: str, actor: CurrentActor, services: Services,
-                      response: Response) -> Response:
+                      response: Response, request: Request) -> Response:
     """Delete your own post; it leaves every timeline."""
-    result = await execute(services, DeletePost(actor, snowflake_or_404(post_id)), response)
+    command = DeletePost(actor, snowflake_or_404(post_id))
+    result = await execute(services, command, response, request)
     return Response(status_code=204, headers={"Roost-Position": str(result.position)})
 
 
