@@ -20,6 +20,14 @@ posted twice. For POST/PATCH/PUT/DELETE carrying the header:
   covers the usual case (a client timeout retried at once) without holding
   connections open for a slow write.
 
+Redis is the fast path, not the record: the middleware also leaves an
+``IdempotencyClaim`` in the request's scope state, and the command bus records
+the key with the command's events (``commands/idempotency.py``), so a retry
+that Redis forgot -- or never stored, because it failed after the append --
+is still answered from the original result. If Redis fails while reserving,
+the request runs guarded by that record alone; if it fails while storing the
+answer, the failure is logged and the answer stands.
+
 It must run inside BodyLimitMiddleware, which caps the body it reads whole.
 A replay does not pass through rate limiting: it costs one Redis read.
 """
