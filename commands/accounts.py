@@ -56,12 +56,15 @@ def register_account(cmd: RegisterAccount, ctx: CommandContext) -> Result:
         display_name=cmd.display_name,
     )
     claim = EmailClaim(email=email, account_id=account.account_id, username=account.username)
+    answer = account_view(account, with_email=True)
     try:
-        position = ctx.store.save_all(account, claim)
+        position = ctx.commit(account, claim, answer=answer)
     except IntegrityError:
+        if ctx.keyed is not None and ctx.store.exists(ctx.keyed.claim.record_id):
+            raise  # a run with the same Idempotency-Key won: the bus answers as it did
         _check_unclaimed(ctx, cmd.username, email)  # name which one was taken
         raise Conflict("username or email is already taken", code="taken") from None
-    return Result(position, account_view(account, with_email=True))
+    return Result(position, answer)
 
 
 def _check_unclaimed(ctx: CommandContext, username: str, email: str) -> None:
@@ -88,5 +91,5 @@ def update_profile(cmd: UpdateProfile, ctx: CommandContext) -> Result:
         return Result(ctx.store.position_of(account.id, account.version),
                       account_view(account, with_email=True))
     account.update_profile(**merged)
-    position = ctx.store.save_all(account)
-    return Result(position, account_view(account, with_email=True))
+    answer = account_view(account, with_email=True)
+    return Result(ctx.commit(account, answer=answer), answer)

@@ -9,8 +9,10 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Transcoder
 from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.utils import get_topic
 from psycopg import sql
 
+from commands.recorder import FailFastRecorder
 from infra.serialization import build_transcoder
 
 
@@ -23,6 +25,7 @@ class RoostStore(Application[UUID]):
     """
 
     name = "Roost"
+    env = {"APPLICATION_RECORDER_TOPIC": get_topic(FailFastRecorder)}  # see commands.recorder
 
     def construct_transcoder(self) -> Transcoder:
         return build_transcoder()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
 from commands import accounts, follows, interactions, moderation, posts, sessions
 from commands.context import CommandContext
+from commands.idempotency import IdempotencyClaim, KeyedCommit, recorded_answer
 from commands.messages import (
     CreatePost,
     DeletePost,
@@ -46,6 +48,12 @@ COMMAND_HANDLERS: dict[type, Handler] = {
 }
 
 
+# Commands whose Idempotency-Key is recorded with their events. Sessions are
+# not: their answers are secrets, which never go into the event store (a
+# retried login after Redis lost the key opens a second session, no harm).
+KEYED_COMMANDS = frozenset({RegisterAccount, UpdateProfile, CreatePost, DeletePost, Follow,
+                            Unfollow, SetLike, SetRepost, SetBlock, SetMute})
+
 MAX_ATTEMPTS = 3
 
 
@@ -61,13 +69,33 @@ class CommandBus:
     def __init__(self, context: CommandContext) -> None:
         self.context = context
 
-    def handle(self, command: object) -> Result:
+    def handle(self, command: object, idempotency: IdempotencyClaim | None = None) -> Result:
+        """Run ``command``; with ``idempotency``, at most once per key.
+
+        Raises:
+            RoostError: whatever the handler refuses with; ``Conflict``
+                (``concurrent_update``) after repeated clashes;
+                ``ValidationFailed`` (``idempotency_key_reused``).
+        """
         handler = COMMAND_HANDLERS[type(command)]
+        keyed = idempotency is not None and type(command) in KEYED_COMMANDS
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                return handler(command, self.context)
-            except IntegrityError:
+                if not keyed or idempotency is None:
+                    return handler(command, self.context)
+                return self._handle_keyed(handler, command, idempotency)
+            except IntegrityError:  # a concurrent writer, or a run with the same key, won
                 if attempt == MAX_ATTEMPTS:
                     raise Conflict("this changed concurrently; try again",
                                    code="concurrent_update") from None
         raise AssertionError("unreachable")
+
+    def _handle_keyed(self, handler: Handler, command: object, claim: IdempotencyClaim
+                      ) -> Result:
+        recorded, expired = recorded_answer(self.context.store, claim)
+        if recorded is not None:
+            return recorded
+        commit = KeyedCommit(self.context.store, claim, expired)
+        result = handler(command, replace(self.context, keyed=commit))
+        commit.record_alone(result)
+        return result

@@ -33,8 +33,13 @@ def set_edge(
     turn_on: Callable[[E], None],
     turn_off: Callable[[E], None],
     also_save: Callable[[], list[Aggregate]] = list,
+    *,
+    answer: dict[str, Any],
 ) -> int:
-    """Bring the edge to ``active``; the position of the event that made that state."""
+    """Bring the edge to ``active``; the position of the event that made that state.
+
+    ``answer`` is what the command will answer (recorded with an Idempotency-Key).
+    """
     edge: Any = ctx.store.get_or_none(edge_id)
     current = bool(edge is not None and edge.active)
     if current == active:
@@ -46,7 +51,7 @@ def set_edge(
     else:
         turn_off(edge)
     try:
-        return ctx.store.save_all(edge, *also_save())
+        return ctx.commit(edge, *also_save(), answer=answer)
     except IntegrityError:  # a concurrent writer of the same edge won
         winner: Any = ctx.store.get_or_none(edge_id)
         if winner is None or bool(winner.active) != active:

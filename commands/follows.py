@@ -14,13 +14,15 @@ def _set_follow(ctx: CommandContext, follower_id: int, username: str, active: bo
     pair = {"follower_id": follower_id, "followee_id": followee.account_id}
     if active:
         ensure_not_blocked(ctx, follower_id, followee.account_id)
+    answer = {**relationship(ctx, follower_id, followee.account_id), "following": active}
     position = set_edge(
         ctx, follow_uuid(**pair), active,
         create=lambda: FollowEdge(**pair),
         turn_on=lambda edge: edge.refollow(**pair),
         turn_off=lambda edge: edge.unfollow(**pair),
+        answer=answer,
     )
-    return Result(position, relationship(ctx, follower_id, followee.account_id))
+    return Result(position, answer)
 
 
 def follow(cmd: Follow, ctx: CommandContext) -> Result:

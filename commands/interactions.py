@@ -1,50 +1,104 @@
-"""Handlers for likes and reposts."""
+"""Handlers for likes and reposts.
+
+Their answer is built from what the handler loaded and appended -- the post,
+its author, whether the actor may still see it -- never from a read model, so
+an interaction that was recorded is never answered as a failure.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from commands.context import CommandContext
-from commands.edges import ensure_not_blocked, set_edge
+from commands.edges import edge_active, ensure_not_blocked, set_edge
 from commands.messages import Result, SetLike, SetRepost
+from commands.views import account_view, post_view
+from domain.accounts import Account
 from domain.errors import NotFound
-from domain.ids import like_uuid, post_uuid, repost_uuid
+from domain.ids import account_uuid, block_uuid, like_uuid, post_uuid, repost_uuid
 from domain.interactions import Like, Repost
 from domain.posts import Post
 
 
-def live_post(ctx: CommandContext, post_id: int) -> Post:
+def _post_not_found() -> NotFound:
+    return NotFound("post not found", code="post_not_found")
+
+
+def target_post(ctx: CommandContext, post_id: int, active: bool, edge_id: Any) -> Post:
+    """The post to (un)like or (un)repost.
+
+    Turning an edge on needs a live post. Undoing one's own like or repost
+    always succeeds while the edge exists, even on a deleted post.
+
+    Raises:
+        NotFound: ``post_not_found`` -- no such post, or deleted and nothing to undo.
+    """
     post: Post | None = ctx.store.get_or_none(post_uuid(post_id))
-    if post is None or post.deleted:
-        raise NotFound("post not found", code="post_not_found")
+    if post is None:
+        raise _post_not_found()
+    if post.deleted and (active or not ctx.store.exists(edge_id)):
+        raise _post_not_found()
     return post
 
 
+def _answer(ctx: CommandContext, actor_id: int, post: Post, flag: str, value: bool
+            ) -> dict[str, Any]:
+    """What a like or repost answers: the post as the event store has it.
+
+    ``visible`` says whether the actor may still see the post (not deleted,
+    no block either way); ``author`` is the author's account without counts.
+    """
+    author: Account | None = ctx.store.get_or_none(account_uuid(post.author_username))
+    blocked = actor_id != post.author_id and (
+        edge_active(ctx, block_uuid(actor_id, post.author_id))
+        or edge_active(ctx, block_uuid(post.author_id, actor_id)))
+    reply_to_available = None
+    if post.reply_to_id is not None:
+        parent: Post | None = ctx.store.get_or_none(post_uuid(post.reply_to_id))
+        reply_to_available = parent is not None and not parent.deleted
+    return {
+        "post_id": post.post_id,
+        "post": post_view(post),
+        "author": None if author is None else account_view(author),
+        "reply_to_available": reply_to_available,
+        "visible": not post.deleted and not blocked and author is not None,
+        "flag": flag,
+        "value": value,
+    }
+
+
 def set_like(cmd: SetLike, ctx: CommandContext) -> Result:
-    post = live_post(ctx, cmd.post_id)
+    edge_id = like_uuid(cmd.actor.account_id, cmd.post_id)
+    post = target_post(ctx, cmd.post_id, cmd.active, edge_id)
     if cmd.active:
         ensure_not_blocked(ctx, cmd.actor.account_id, post.author_id)
     edge = {"account_id": cmd.actor.account_id, "post_id": post.post_id,
             "post_author_id": post.author_id}
+    answer = _answer(ctx, cmd.actor.account_id, post, "liked", cmd.active)
     position = set_edge(
-        ctx, like_uuid(cmd.actor.account_id, post.post_id), cmd.active,
+        ctx, edge_id, cmd.active,
         create=lambda: Like(**edge),
         turn_on=lambda like: like.relike(**edge),
         turn_off=lambda like: like.unlike(**edge),
+        answer=answer,
     )
-    return Result(position, {"post_id": post.post_id})
+    return Result(position, answer)
 
 
 def set_repost(cmd: SetRepost, ctx: CommandContext) -> Result:
-    post = live_post(ctx, cmd.post_id)
+    edge_id = repost_uuid(cmd.actor.account_id, cmd.post_id)
+    post = target_post(ctx, cmd.post_id, cmd.active, edge_id)
     if cmd.active:
         ensure_not_blocked(ctx, cmd.actor.account_id, post.author_id)
-    edge_id = repost_uuid(cmd.actor.account_id, post.post_id)
     fresh_id = ctx.ids.next_id()
     edge = {"account_id": cmd.actor.account_id, "post_id": post.post_id,
             "post_author_id": post.author_id}
+    answer = _answer(ctx, cmd.actor.account_id, post, "reposted", cmd.active)
     position = set_edge(
         ctx, edge_id, cmd.active,
         create=lambda: Repost(**edge, repost_id=fresh_id),
         turn_on=lambda repost: repost.repost_again(**edge, repost_id=fresh_id),
         turn_off=lambda repost: repost.unrepost(**edge, repost_id=repost.repost_id),
+        answer=answer,
     )
-    return Result(position, {"post_id": post.post_id})
+    return Result(position, answer)

@@ -106,7 +106,9 @@ class SetMute:
 @dataclass(frozen=True, slots=True)
 class Result:
     """What a handler answers: the position of the event that made the current
-    state (0 if none did) and the data the client should see."""
+    state (0 if none did) and the data the client should see; ``replayed`` when
+    it is the recorded answer of an earlier run with the same Idempotency-Key."""
 
     position: int
     data: dict[str, Any] = field(default_factory=dict)
+    replayed: bool = False

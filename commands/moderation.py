@@ -21,24 +21,30 @@ def set_block(cmd: SetBlock, ctx: CommandContext) -> Result:
         ended = (follow_edge_off(ctx, me, other), follow_edge_off(ctx, other, me))
         return [edge for edge in ended if edge is not None]
 
+    answer = {**relationship(ctx, me, other), "blocking": cmd.active}
+    if cmd.active:
+        answer.update(following=False, followed_by=False)
     position = set_edge(
         ctx, block_uuid(me, other), cmd.active,
         create=lambda: Block(**pair),
         turn_on=lambda edge: edge.reblock(**pair),
         turn_off=lambda edge: edge.unblock(**pair),
         also_save=follows_ended if cmd.active else list,
+        answer=answer,
     )
-    return Result(position, relationship(ctx, me, other))
+    return Result(position, answer)
 
 
 def set_mute(cmd: SetMute, ctx: CommandContext) -> Result:
     me = cmd.actor.account_id
     other = other_account(ctx, me, cmd.username, "mute").account_id
     pair = {"muter_id": me, "muted_id": other}
+    answer = {**relationship(ctx, me, other), "muting": cmd.active}
     position = set_edge(
         ctx, mute_uuid(me, other), cmd.active,
         create=lambda: Mute(**pair),
         turn_on=lambda edge: edge.remute(**pair),
         turn_off=lambda edge: edge.unmute(**pair),
+        answer=answer,
     )
-    return Result(position, relationship(ctx, me, other))
+    return Result(position, answer)

@@ -57,8 +57,8 @@ def create_post(cmd: CreatePost, ctx: CommandContext) -> Result:
         reply_to_id=cmd.reply_to_id,
         quote_of_id=cmd.quote_of_id,
     )
-    position = ctx.store.save_all(post)
-    return Result(position, post_view(post))
+    answer = post_view(post)
+    return Result(ctx.commit(post, answer=answer), answer)
 
 
 def delete_post(cmd: DeletePost, ctx: CommandContext) -> Result:
@@ -69,4 +69,4 @@ def delete_post(cmd: DeletePost, ctx: CommandContext) -> Result:
     if post.author_id != cmd.actor.account_id:
         raise Forbidden("only the author may delete a post", code="not_author")
     post.delete(post_id=post.post_id, author_id=post.author_id)
-    return Result(ctx.store.save_all(post))
+    return Result(ctx.commit(post, answer={}))

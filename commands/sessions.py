@@ -8,8 +8,6 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError
-
 from commands.context import CommandContext
 from commands.messages import Login, Logout, RefreshSession, Result
 from domain.accounts import Account, normalise_email
@@ -90,7 +88,19 @@ def login(cmd: Login, ctx: CommandContext) -> Result:
 
 
 def refresh_session(cmd: RefreshSession, ctx: CommandContext) -> Result:
-    """Rotate the refresh secret: the presented token works exactly once."""
+    """Rotate the refresh secret: the presented token works exactly once.
+
+    A token that was rotated out, presented again, is reuse (the OAuth 2.0
+    Security BCP's refresh-token reuse detection): someone holds a copy. The
+    whole session ends -- its refresh token and every access token issued in
+    it stop working -- and the answer is 401. Of two refreshes racing with the
+    same token, one wins and the other is then reuse: that ends the session
+    too (the BCP's choice; the client logs in again).
+
+    Raises:
+        Unauthorized: ``invalid_refresh_token`` (unreadable, unknown, ended,
+            expired, reused).
+    """
     session_hex, _, secret = cmd.refresh_token.partition(".")
     try:
         session_id = UUID(hex=session_hex)
@@ -99,27 +109,35 @@ def refresh_session(cmd: RefreshSession, ctx: CommandContext) -> Result:
     session = ctx.store.get_or_none(session_id)
     if not isinstance(session, Session) or session.ended or not secret:
         raise _invalid_refresh()
-    if not hmac.compare_digest(session.refresh_hash, _secret_hash(secret)):
+    presented = _secret_hash(secret)
+    if session.was_rotated_out(presented):
+        _end_session(ctx, session)
+        raise _invalid_refresh()
+    if not hmac.compare_digest(session.refresh_hash, presented):
         raise _invalid_refresh()
     if session.modified_on + timedelta(seconds=ctx.tokens.refresh_ttl_s) < datetime.now(UTC):
         raise _invalid_refresh()
     new_secret = secrets.token_urlsafe(32)
     session.refresh(refresh_hash=_secret_hash(new_secret))
-    try:
-        position = ctx.store.save_all(session)
-    except IntegrityError:  # a concurrent refresh with the same token won
-        raise _invalid_refresh() from None
+    # A concurrent refresh with the same token raises IntegrityError here: the
+    # bus runs this handler again, which then finds the token rotated out.
+    position = ctx.store.save_all(session)
     return Result(position, _token_pair(ctx, session, new_secret))
 
 
-def logout(cmd: Logout, ctx: CommandContext) -> Result:
-    session = ctx.store.get_or_none(UUID(hex=cmd.actor.session_id))
-    if not isinstance(session, Session):
-        raise Unauthorized("session not found", code="invalid_token")
+def _end_session(ctx: CommandContext, session: Session) -> int:
+    """End ``session`` (if not already) and revoke its access tokens; the position."""
     if session.ended:
         position = ctx.store.position_of(session.id, session.version)
     else:
         session.end()
         position = ctx.store.save_all(session)
     ctx.revocations.revoke(session.id.hex, ctx.tokens.access_ttl_s)
-    return Result(position)
+    return position
+
+
+def logout(cmd: Logout, ctx: CommandContext) -> Result:
+    session = ctx.store.get_or_none(UUID(hex=cmd.actor.session_id))
+    if not isinstance(session, Session):
+        raise Unauthorized("session not found", code="invalid_token")
+    return Result(_end_session(ctx, session))

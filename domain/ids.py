@@ -99,3 +99,8 @@ def block_uuid(blocker_id: int, blocked_id: int) -> UUID:
 
 def mute_uuid(muter_id: int, muted_id: int) -> UUID:
     return _named("mutes", f"{muter_id}:{muted_id}")
+
+
+def idempotency_uuid(owner: str, key: str) -> UUID:
+    """The record of an Idempotency-Key: ``owner`` is ``account:<id>`` or ``ip:<address>``."""
+    return _named("idempotency", f"{owner}:{key}")

@@ -23,8 +23,9 @@ from projections.envelope import EventEnvelope
 
 EVENTS_TABLE = "roost_events"
 # Secrets and personal data stay in the event store: the published stream is
-# for projections and analysts, who need neither.
-REDACTED_FIELDS = frozenset({"password_hash", "refresh_hash", "email"})
+# for projections and analysts, who need neither (an Idempotency-Key's
+# recorded ``answer`` may hold an email).
+REDACTED_FIELDS = frozenset({"password_hash", "refresh_hash", "email", "answer"})
 
 _transcoder = build_transcoder()
 _NAMESPACE_BYTES = NAMESPACE.bytes

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     postgres_password: str = ""
     postgres_dbname: str = "roost"
     postgres_pool_size: int = 10
+    # How long a write waits for an event-store connection (whole seconds, as
+    # eventsourcing reads it) before answering 503 + Retry-After: fail fast
+    # while PostgreSQL is down rather than hang.
+    postgres_connect_timeout_s: int = Field(default=1, ge=1, le=60)
 
     # Redis: timelines, counters, rate limits, revoked sessions.
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -177,6 +181,7 @@ class Settings(BaseSettings):
             "POSTGRES_PASSWORD": self.postgres_password,
             "POSTGRES_POOL_SIZE": str(self.postgres_pool_size),
             "POSTGRES_LOCK_TIMEOUT": "5",
+            "POSTGRES_CONNECT_TIMEOUT": str(self.postgres_connect_timeout_s),
         }
 
 

@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from commands.idempotency import IdempotencyClaim
 from commands.messages import Actor, Result
 from domain.errors import NotFound, Unauthorized, ValidationFailed
 from domain.ids import parse_snowflake
@@ -18,6 +19,7 @@ from infra.security import InvalidToken, is_revoked
 from queries.positions import wait_for_position
 
 MAX_LIMIT = 100
+IDEMPOTENCY_STATE = "roost.idempotency"  # where IdempotencyMiddleware leaves its claim
 POSITION_HEADER = "Roost-Position"
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /api/sessions")
@@ -101,10 +103,19 @@ def snowflake_or_404(text: str, what: str = "post") -> int:
     return value
 
 
-async def execute(services: ApiServices, command: object, response: Response) -> Result:
-    """Run a command off the event loop and put its position on the response."""
-    result: Result = await run_in_threadpool(services.bus.handle, command)
+async def execute(services: ApiServices, command: object, response: Response,
+                  request: Request) -> Result:
+    """Run a command off the event loop and put its position on the response.
+
+    The request's Idempotency-Key (a claim the middleware left in its state)
+    goes to the bus, which records it with the command's events; an answer
+    recorded by an earlier run is marked ``Idempotency-Replayed: true``.
+    """
+    claim: IdempotencyClaim | None = request.scope.get("state", {}).get(IDEMPOTENCY_STATE)
+    result: Result = await run_in_threadpool(services.bus.handle, command, claim)
     response.headers[POSITION_HEADER] = str(result.position)
+    if result.replayed:
+        response.headers["Idempotency-Replayed"] = "true"
     return result
 
 

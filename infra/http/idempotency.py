@@ -20,6 +20,14 @@ posted twice. For POST/PATCH/PUT/DELETE carrying the header:
   covers the usual case (a client timeout retried at once) without holding
   connections open for a slow write.
 
+Redis is the fast path, not the record: the middleware also leaves an
+``IdempotencyClaim`` in the request's scope state, and the command bus records
+the key with the command's events (``commands/idempotency.py``), so a retry
+that Redis forgot -- or never stored, because it failed after the append --
+is still answered from the original result. If Redis fails while reserving,
+the request runs guarded by that record alone; if it fails while storing the
+answer, the failure is logged and the answer stands.
+
 It must run inside BodyLimitMiddleware, which caps the body it reads whole.
 A replay does not pass through rate limiting: it costs one Redis read.
 """
@@ -37,9 +45,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from commands.idempotency import IdempotencyClaim
+from infra.http.deps import IDEMPOTENCY_STATE
 from infra.http.errors import error_response
 from infra.http.middleware import refeed
 from infra.http.ratelimit import bearer_account_id, client_address
@@ -53,6 +65,7 @@ REPLAYED = (b"idempotency-replayed", b"true")
 DROPPED_HEADERS = frozenset({b"x-ratelimit-limit", b"x-ratelimit-remaining",
                              b"x-ratelimit-reset", b"retry-after"})
 POLL_S = 0.02
+log = structlog.get_logger(__name__)
 
 _FINISH = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -150,8 +163,11 @@ class IdempotencyMiddleware:
         body = await _read_body(receive)
         if body is None:
             return
-        key = self._key(scope, values[0])
-        await self._once(key, fingerprint(scope, body), scope, refeed(body, receive), send)
+        owner, print_ = self._owner(scope), fingerprint(scope, body)
+        claim = IdempotencyClaim(owner, values[0].decode("ascii"), print_)
+        scope.setdefault("state", {})[IDEMPOTENCY_STATE] = claim  # for the command bus: durable
+        key = self._key(owner, values[0])
+        await self._once(key, print_, scope, refeed(body, receive), send)
 
     async def _once(self, key: str, print_: str, scope: Scope, receive: Receive,
                     send: Send) -> None:
@@ -160,10 +176,16 @@ class IdempotencyMiddleware:
         while True:
             reservation = json.dumps({"state": "running", "fp": print_,
                                       "token": secrets.token_hex(16)})
-            if await redis.set(key, reservation, nx=True, px=self._lock_ms):
+            try:
+                reserved = await redis.set(key, reservation, nx=True, px=self._lock_ms)
+                stored = None if reserved else await redis.get(key)
+            except RedisError as error:  # the event store's record of the key still guards
+                log.warning("idempotency.redis_unavailable", error=repr(error))
+                await self.app(scope, receive, send)
+                return
+            if reserved:
                 await self._run(redis, key, reservation, print_, scope, receive, send)
                 return
-            stored = await redis.get(key)
             if stored is None:  # freed between our two calls: try to reserve again
                 continue
             record: dict[str, Any] = json.loads(stored)
@@ -184,18 +206,23 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, receive, captured)
             if captured.storable():
-                await redis.eval(_FINISH, 1, key, reservation, captured.record(print_),
-                                 self._ttl_ms)
-                kept = True
+                try:
+                    await redis.eval(_FINISH, 1, key, reservation, captured.record(print_),
+                                     self._ttl_ms)
+                    kept = True
+                except RedisError as error:  # answered already; the event store keeps the key
+                    log.warning("idempotency.not_cached", error=repr(error))
         finally:
             if not kept:  # let a retry run; if Redis fails here, the lock TTL frees it
                 with contextlib.suppress(Exception):
                     await redis.eval(_RELEASE, 1, key, reservation)
 
-    def _key(self, scope: Scope, idempotency_key: bytes) -> str:
+    def _owner(self, scope: Scope) -> str:
         account = bearer_account_id(scope, self._tokens)
-        owner = f"account:{account}" if account is not None else \
+        return f"account:{account}" if account is not None else \
             f"ip:{client_address(scope, self._trust_forwarded_for)}"
+
+    def _key(self, owner: str, idempotency_key: bytes) -> str:
         digest = hashlib.sha256(idempotency_key).hexdigest()[:32]
         return f"{self._prefix}idempotency:{owner}:{digest}"
 

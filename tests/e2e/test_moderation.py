@@ -78,3 +78,24 @@ def test_mute_hides_only_from_the_muter(signup: Callable[..., User]) -> None:
     assert muter.act("GET", f"/api/posts/{post['id']}").status_code == 200  # not hidden there
     unmute = muter.act("DELETE", f"/api/accounts/{noisy.username}/mute")
     assert muter.home_ids(position(unmute)) == [post["id"]]
+
+
+def test_undoing_like_and_repost_after_a_block_answers_204_and_applies(
+        signup: Callable[..., User], client: httpx.Client) -> None:
+    author, fan = signup("ua"), signup("uf")
+    post, _ = author.post("liked, then blocked")
+    for action in ("like", "repost"):
+        fan.act("POST", f"/api/posts/{post['id']}/{action}")
+    author.act("POST", f"/api/accounts/{fan.username}/block")
+    at = 0
+    for action in ("like", "repost"):
+        undone = fan.request("DELETE", f"/api/posts/{post['id']}/{action}")
+        assert undone.status_code == 204, undone.text
+        assert undone.content == b""
+        at = position(undone)
+    seen = author.act("GET", f"/api/posts/{post['id']}", min_position=at).json()
+    assert (seen["likes_count"], seen["reposts_count"]) == (0, 0)
+    for path in ("follow", "mute", "block"):  # graph undos toward a blocker also succeed
+        lifted = fan.act("DELETE", f"/api/accounts/{author.username}/{path}")
+        assert "Roost-Position" in lifted.headers
+        assert lifted.json()["blocked_by"] is True

@@ -82,9 +82,6 @@ def test_sessions_refresh_rotates_and_logout_revokes(signup: Callable[..., User]
     assert login["token_type"] == "bearer" and login["expires_in"] > 0
     rotated = client.post("/api/sessions/refresh", json={"refresh_token": login["refresh_token"]})
     assert rotated.status_code == 200
-    reused = client.post("/api/sessions/refresh", json={"refresh_token": login["refresh_token"]})
-    assert reused.status_code == 401
-    assert reused.json()["error"]["code"] == "invalid_refresh_token"
     access = rotated.json()["access_token"]
     me = client.get("/api/accounts/me", headers={"Authorization": f"Bearer {access}"})
     assert me.status_code == 200 and me.json()["email"] == f"{user.username}@example.com"
@@ -95,6 +92,24 @@ def test_sessions_refresh_rotates_and_logout_revokes(signup: Callable[..., User]
     refresh_after = client.post("/api/sessions/refresh",
                                 json={"refresh_token": rotated.json()["refresh_token"]})
     assert refresh_after.status_code == 401
+
+
+def test_reusing_a_rotated_refresh_token_revokes_the_whole_session(
+        signup: Callable[..., User], client: httpx.Client) -> None:
+    user = signup("reuse")
+    a = client.post("/api/sessions", json={"login": user.username,
+                                           "password": user.password}).json()
+    b = client.post("/api/sessions/refresh", json={"refresh_token": a["refresh_token"]})
+    assert b.status_code == 200
+    reused = client.post("/api/sessions/refresh", json={"refresh_token": a["refresh_token"]})
+    assert reused.status_code == 401
+    assert reused.json()["error"]["code"] == "invalid_refresh_token"
+    for access in (a["access_token"], b.json()["access_token"]):
+        me = client.get("/api/accounts/me", headers={"Authorization": f"Bearer {access}"})
+        assert me.status_code == 401
+    again = client.post("/api/sessions/refresh", json={"refresh_token": b.json()["refresh_token"]})
+    assert again.status_code == 401
+    assert user.request("GET", "/api/accounts/me").status_code == 200  # another login
 
 
 def test_profile_patch_keeps_omitted_and_clears_null(signup: Callable[..., User]) -> None:

@@ -147,13 +147,77 @@ def test_refresh_rotates_and_the_old_refresh_token_stops_working(
     assert second["access_token"] != first["access_token"]
     # same session, new secret
     assert str(second["refresh_token"]).split(".")[0] == str(first["refresh_token"]).split(".")[0]
-    before = store_max_position(settings)
-    with pytest.raises(Unauthorized) as caught:
-        bus.handle(RefreshSession(refresh_token=str(first["refresh_token"])))
-    assert caught.value.code == "invalid_refresh_token"
-    assert store_max_position(settings) == before
     third = bus.handle(RefreshSession(refresh_token=str(second["refresh_token"]))).data
     assert third["refresh_token"] not in (first["refresh_token"], second["refresh_token"])
+
+
+def _session_revoked(settings: Settings, refresh_token: object) -> bool:
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        session_hex = str(refresh_token).split(".", 1)[0]
+        return bool(client.exists(RedisKeys(settings.redis_prefix).revoked_session(session_hex)))
+    finally:
+        client.close()
+
+
+def test_reusing_a_rotated_refresh_token_ends_the_whole_session(
+    bus: CommandBus, settings: Settings
+) -> None:
+    bus.handle(RegisterAccount(username="alice", email="alice@example.com", password=PASSWORD))
+    first = bus.handle(Login(login="alice", password=PASSWORD)).data  # A
+    second = bus.handle(RefreshSession(refresh_token=str(first["refresh_token"]))).data  # B
+    assert not _session_revoked(settings, first["refresh_token"])
+    with pytest.raises(Unauthorized) as caught:  # A again: someone holds a copy
+        bus.handle(RefreshSession(refresh_token=str(first["refresh_token"])))
+    assert caught.value.code == "invalid_refresh_token"
+    assert stored_event_types(settings)[-1] == "SessionEnded"
+    # Every access token of the session (A's and B's share its id) is revoked...
+    assert _session_revoked(settings, first["refresh_token"])
+    # ... and B, the refresh token it was rotated into, no longer works.
+    with pytest.raises(Unauthorized):
+        bus.handle(RefreshSession(refresh_token=str(second["refresh_token"])))
+    # Another login of the same account is untouched.
+    other = bus.handle(Login(login="alice", password=PASSWORD)).data
+    assert bus.handle(RefreshSession(refresh_token=str(other["refresh_token"]))).data
+    assert not _session_revoked(settings, other["refresh_token"])
+
+
+def test_a_garbage_secret_does_not_end_the_session(bus: CommandBus, settings: Settings) -> None:
+    bus.handle(RegisterAccount(username="alice", email="alice@example.com", password=PASSWORD))
+    token = str(bus.handle(Login(login="alice", password=PASSWORD)).data["refresh_token"])
+    session_hex = token.split(".", 1)[0]
+    before = store_max_position(settings)
+    with pytest.raises(Unauthorized):
+        bus.handle(RefreshSession(refresh_token=f"{session_hex}.guessed-secret"))
+    assert store_max_position(settings) == before
+    assert bus.handle(RefreshSession(refresh_token=token)).data
+
+
+def test_two_refreshes_racing_with_one_token_one_wins_and_the_loser_ends_the_session(
+    bus: CommandBus, settings: Settings
+) -> None:
+    """The loser of the race presents a token that was just rotated out: reuse,
+    as the BCP asks; the session ends (documented in docs/api.md)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bus.handle(RegisterAccount(username="alice", email="alice@example.com", password=PASSWORD))
+    token = str(bus.handle(Login(login="alice", password=PASSWORD)).data["refresh_token"])
+
+    def refresh() -> object:
+        try:
+            return bus.handle(RefreshSession(refresh_token=token)).data
+        except Unauthorized as error:
+            return error
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(lambda _: refresh(), range(2)))
+    failures = [o for o in outcomes if isinstance(o, Unauthorized)]
+    assert len(failures) >= 1
+    assert _session_revoked(settings, token)
+    for outcome in outcomes:
+        if isinstance(outcome, dict):
+            with pytest.raises(Unauthorized):
+                bus.handle(RefreshSession(refresh_token=str(outcome["refresh_token"])))
 
 
 def test_unreadable_refresh_tokens_are_401(bus: CommandBus) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from commands.messages import Actor, RegisterAccount, UpdateProfile
@@ -42,10 +42,11 @@ async def own_account(services: ApiServices, actor: Actor) -> dict[str, Any]:
 
 @router.post("", status_code=201, response_model=Account, response_model_exclude_unset=True,
              dependencies=[Depends(rate_limit("signups"))])
-async def sign_up(body: SignUp, services: Services, response: Response) -> dict[str, Any]:
+async def sign_up(body: SignUp, services: Services, response: Response, request: Request
+                  ) -> dict[str, Any]:
     """Create an account; usernames and emails are unique case-insensitively."""
     command = RegisterAccount(body.username, body.email, body.password, body.display_name)
-    result = await execute(services, command, response)
+    result = await execute(services, command, response, request)
     return shape_new_account(result.data)
 
 
@@ -59,10 +60,10 @@ async def me(actor: CurrentActor, services: Services, response: Response,
 
 @router.patch("/me", response_model=Account, response_model_exclude_unset=True)
 async def update_me(body: ProfilePatch, actor: CurrentActor, services: Services,
-                    response: Response) -> dict[str, Any]:
+                    response: Response, request: Request) -> dict[str, Any]:
     """Change profile fields; an omitted field stays, ``null`` clears it."""
     changes = {name: getattr(body, name) for name in body.model_fields_set}
-    result = await execute(services, UpdateProfile(actor, changes), response)
+    result = await execute(services, UpdateProfile(actor, changes), response, request)
     current = await own_account(services, actor)
     return {**current, **{k: result.data[k] for k in ("display_name", "bio", "avatar_url")}}
 

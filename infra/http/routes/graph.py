@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from commands.messages import Follow, Unfollow
 from infra.http.deps import (
@@ -26,17 +26,17 @@ router = APIRouter(prefix="/api/accounts", tags=["graph"], responses=ERROR_RESPO
 
 @router.post("/{username}/follow", response_model=Relationship,
              dependencies=[Depends(rate_limit("follows"))])
-async def follow(username: str, actor: CurrentActor, services: Services, response: Response
-                 ) -> dict[str, Any]:
+async def follow(username: str, actor: CurrentActor, services: Services, response: Response,
+                 request: Request) -> dict[str, Any]:
     """Follow an account (idempotent); their recent posts join your home timeline."""
-    return (await execute(services, Follow(actor, username), response)).data
+    return (await execute(services, Follow(actor, username), response, request)).data
 
 
 @router.delete("/{username}/follow", response_model=Relationship)
-async def unfollow(username: str, actor: CurrentActor, services: Services, response: Response
-                   ) -> dict[str, Any]:
+async def unfollow(username: str, actor: CurrentActor, services: Services, response: Response,
+                   request: Request) -> dict[str, Any]:
     """Stop following (idempotent); their posts leave your home timeline."""
-    return (await execute(services, Unfollow(actor, username), response)).data
+    return (await execute(services, Unfollow(actor, username), response, request)).data
 
 
 @router.get("/{username}/followers", response_model=Page[Account],

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from commands.messages import SetBlock, SetLike, SetMute, SetRepost
+from infra.http.answers import interaction_answer
 from infra.http.deps import (
+    POSITION_HEADER,
     CurrentActor,
     MinPosition,
     OptionalActor,
@@ -18,46 +20,39 @@ from infra.http.deps import (
 )
 from infra.http.ratelimit import rate_limit
 from infra.http.schemas import ERROR_RESPONSES, Post, Relationship, Thread
-from infra.http.services import ApiServices
 from queries import posts as post_queries
 
 router = APIRouter(prefix="/api", tags=["interactions"], responses=ERROR_RESPONSES)
 
 
-async def _post_after(services: ApiServices, response: Response, position: int, post_id: int,
-                      reader_id: int, flag: str, value: bool) -> dict[str, Any]:
-    """The post as the reader now sees it: read once the read models include the
-    write (bounded wait, ``Roost-Stale`` on timeout), with the reader's flag set."""
-    await wait_until_applied(services, response, position, "read_models")
-    post = await post_queries.get_post(services.queries, post_id, reader_id)
-    post[flag] = value
-    return post
-
-
-def _interaction_route(action: str, command: type[SetLike] | type[SetRepost], flag: str,
-                       active: bool, summary: str) -> None:
+def _interaction_route(action: str, command: type[SetLike] | type[SetRepost], active: bool,
+                       summary: str) -> None:
     """Register POST (``active``) or DELETE on ``/posts/{post_id}/<action>``."""
 
     async def endpoint(post_id: str, actor: CurrentActor, services: Services,
-                       response: Response) -> dict[str, Any]:
+                       response: Response, request: Request) -> Any:
         target = snowflake_or_404(post_id)
-        result = await execute(services, command(actor, target, active), response)
-        return await _post_after(services, response, result.position, target,
-                                 actor.account_id, flag, active)
+        result = await execute(services, command(actor, target, active), response, request)
+        post = await interaction_answer(services, response, result, actor.account_id)
+        if post is None:  # an undo the reader may no longer see (blocked or deleted)
+            return Response(status_code=204, headers={POSITION_HEADER: str(result.position)})
+        return post
 
     endpoint.__doc__ = summary
     limited = [Depends(rate_limit(f"{action}s"))] if active else []
     method = router.post if active else router.delete
+    undone = {"description": "Undone; the reader may no longer see the post "
+                             "(deleted, or a block either way)"}
+    extra: dict[int | str, dict[str, Any]] = {} if active else {204: undone}
     method(f"/posts/{{post_id}}/{action}", response_model=Post,
-           response_model_exclude_unset=True, dependencies=limited,
+           response_model_exclude_unset=True, dependencies=limited, responses=extra,
            name=f"{'' if active else 'un'}{action}")(endpoint)
 
 
-_interaction_route("like", SetLike, "liked", True, "Like a post (idempotent).")
-_interaction_route("like", SetLike, "liked", False, "Take a like back (idempotent).")
-_interaction_route("repost", SetRepost, "reposted", True,
-                   "Repost to your followers (idempotent).")
-_interaction_route("repost", SetRepost, "reposted", False, "Undo a repost (idempotent).")
+_interaction_route("like", SetLike, True, "Like a post (idempotent).")
+_interaction_route("like", SetLike, False, "Take a like back (idempotent).")
+_interaction_route("repost", SetRepost, True, "Repost to your followers (idempotent).")
+_interaction_route("repost", SetRepost, False, "Undo a repost (idempotent).")
 
 
 @router.get("/posts/{post_id}/context", response_model=Thread,
@@ -73,8 +68,9 @@ async def context(post_id: str, services: Services, response: Response, reader: 
 def _edge_route(path: str, command: type[SetBlock] | type[SetMute], active: bool,
                 summary: str) -> None:
     async def endpoint(username: str, actor: CurrentActor, services: Services,
-                       response: Response) -> dict[str, Any]:
-        return (await execute(services, command(actor, username, active), response)).data
+                       response: Response, request: Request) -> dict[str, Any]:
+        result = await execute(services, command(actor, username, active), response, request)
+        return result.data
 
     endpoint.__doc__ = summary
     method = router.post if active else router.delete

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from commands.messages import CreatePost, DeletePost
 from domain.errors import ValidationFailed
 from domain.ids import parse_snowflake
+from infra.http.answers import author_shape, post_from_view
 from infra.http.deps import (
     CurrentActor,
     Cursor,
@@ -23,10 +24,7 @@ from infra.http.deps import (
 from infra.http.ratelimit import rate_limit
 from infra.http.routes.accounts import own_account
 from infra.http.schemas import ERROR_RESPONSES, NewPost, Page, Post
-from infra.serialization import rfc3339
-from queries import accounts as account_queries
 from queries import posts as post_queries
-from queries.shapes import post_shape
 
 router = APIRouter(prefix="/api", tags=["posts"], responses=ERROR_RESPONSES)
 
@@ -43,7 +41,7 @@ def _optional_id(value: str | None, field: str) -> int | None:
 @router.post("/posts", status_code=201, response_model=Post, response_model_exclude_unset=True,
              dependencies=[Depends(rate_limit("posts"))])
 async def create_post(body: NewPost, actor: CurrentActor, services: Services,
-                      response: Response) -> dict[str, Any]:
+                      response: Response, request: Request) -> dict[str, Any]:
     """Publish a post of 1-280 characters; mentions and hashtags are extracted."""
     if body.media_ids:
         raise ValidationFailed({"media_ids": "media uploads are not supported yet"})
@@ -51,20 +49,15 @@ async def create_post(body: NewPost, actor: CurrentActor, services: Services,
         actor, body.text, _optional_id(body.reply_to_id, "reply_to_id"),
         _optional_id(body.quote_of_id, "quote_of_id"),
     )
-    result = await execute(services, command, response)
-    data = result.data
-    row = (data["id"], data["text"], rfc3339(data["created_at"]), data["reply_to_id"],
-           data["quote_of_id"], data["mentions"], data["hashtags"])
-    # The author's public profile from the read model; the event store only for
-    # an account so new that the read model has not caught up with it yet.
-    author = await account_queries.get_account_by_id(services.queries, actor.account_id)
-    if author is None:
+    result = await execute(services, command, response, request)
+    # The answer is the command's own post; the author's public profile comes
+    # from the read model (with counts), or, for an account so new that it has
+    # not caught up (or when it is unreachable), from the event store.
+    author = await author_shape(services, actor.account_id, None)
+    if not author:
         author = await own_account(services, actor)
         author.pop("email", None)
-    post = post_shape(row, author)
-    if data["reply_to_id"] is not None:
-        post["reply_to_available"] = True  # checked by the command a moment ago
-    return post
+    return post_from_view(result.data, author, True)  # the command checked the parent
 
 
 @router.get("/posts/{post_id}", response_model=Post, response_model_exclude_unset=True)
@@ -78,9 +71,10 @@ async def get_post(post_id: str, services: Services, response: Response, reader:
 
 @router.delete("/posts/{post_id}", status_code=204)
 async def delete_post(post_id: str, actor: CurrentActor, services: Services,
-                      response: Response) -> Response:
+                      response: Response, request: Request) -> Response:
     """Delete your own post; it leaves every timeline."""
-    result = await execute(services, DeletePost(actor, snowflake_or_404(post_id)), response)
+    command = DeletePost(actor, snowflake_or_404(post_id))
+    result = await execute(services, command, response, request)
     return Response(status_code=204, headers={"Roost-Position": str(result.position)})
 
 

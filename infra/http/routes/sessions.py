@@ -22,18 +22,22 @@ async def login(body: LoginBody, services: Services, response: Response, request
     Failed attempts are counted per login name and per address and slowed down.
     """
     async with login_attempt(request, body.login):
-        result = await execute(services, Login(body.login, body.password), response)
+        result = await execute(services, Login(body.login, body.password), response, request)
     return result.data
 
 
 @router.post("/refresh", response_model=TokenPair)
-async def refresh(body: RefreshBody, services: Services, response: Response) -> dict[str, Any]:
-    """A new token pair; the refresh token presented stops working."""
-    return (await execute(services, RefreshSession(body.refresh_token), response)).data
+async def refresh(body: RefreshBody, services: Services, response: Response, request: Request
+                  ) -> dict[str, Any]:
+    """A new token pair; the refresh token presented stops working (presented
+    again, it ends the whole session)."""
+    result = await execute(services, RefreshSession(body.refresh_token), response, request)
+    return result.data
 
 
 @router.delete("/current", status_code=204)
-async def logout(actor: CurrentActor, services: Services, response: Response) -> Response:
+async def logout(actor: CurrentActor, services: Services, response: Response, request: Request
+                 ) -> Response:
     """End this session: its access and refresh tokens stop working."""
-    result = await execute(services, Logout(actor), response)
+    result = await execute(services, Logout(actor), response, request)
     return Response(status_code=204, headers={"Roost-Position": str(result.position)})
