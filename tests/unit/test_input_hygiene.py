@@ -25,26 +25,8 @@ from infra.http.hygiene import (
 )
 from infra.http.text import CleanText, MultilineText
 from queries.cursors import decode_int_cursor, encode_cursor
+from tests.text_samples import REFUSED
 
-# One sample of every refused class, and the allowed neighbours of each.
-REFUSED = {
-    "nul": "\x00",
-    "c0": "\x01",
-    "escape": "\x1b",
-    "carriage_return": "\r",
-    "del": "\x7f",
-    "c1": "\x85",
-    "c1_0087": "\u0087",
-    "c1_last": "\x9f",
-    "lone_high_surrogate": "\ud800",
-    "lone_low_surrogate": "\udfff",
-    "noncharacter_fdd0": "\ufdd0",
-    "noncharacter_fdef": "\ufdef",
-    "noncharacter_fffe": "\ufffe",
-    "noncharacter_ffff": "\uffff",
-    "noncharacter_plane1": "\U0001fffe",
-    "noncharacter_plane16": "\U0010ffff",
-}
 ALLOWED = ["plain", "caf\u00e9", "\u00a0nbsp", "\ufdcf", "\ufdf0", "\ufffd", "\U0001f600",
            "\U0001fffd", "\u200d", "\u00b7", "\u2028", " "]
 
