@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from urllib.parse import quote_from_bytes
 
 import httpx
@@ -21,7 +21,7 @@ CLASSES = sorted(REFUSED)
 PROJECTED_WITHIN_S = 1.0
 
 
-def json_bytes(body: dict[str, object]) -> bytes:
+def json_bytes(body: Mapping[str, object]) -> bytes:
     """JSON with every non-ASCII character escaped, so lone surrogates travel as
     ``\\ud800`` (httpx cannot encode them as UTF-8)."""
     return json.dumps(body, ensure_ascii=True).encode()
@@ -61,7 +61,8 @@ def author(signup: Callable[..., User]) -> User:
     return signup("hyg")
 
 
-def send_json(user: User, method: str, path: str, body: dict[str, object]) -> httpx.Response:
+def send_json(user: User, method: str, path: str, body: Mapping[str, object]
+              ) -> httpx.Response:
     return user.request(method, path, content=json_bytes(body),
                         headers={"Content-Type": "application/json"})
 
