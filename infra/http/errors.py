@@ -26,6 +26,8 @@ _STATUS_CODES = {400: "malformed_json", 401: "unauthorized", 403: "forbidden", 4
                  405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type",
                  429: "rate_limited"}
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
+_PATH_NOT_FOUND = {"username": ("account_not_found", "account not found"),
+                   "post_id": ("post_not_found", "post not found")}
 _NOT_AN_OBJECT = {"json_invalid", "model_attributes_type", "dict_type", "missing"}
 
 
@@ -54,9 +56,8 @@ def _validation_response(exc: RequestValidationError) -> JSONResponse:
     for error in errors:
         loc = tuple(error.get("loc", ()))
         if loc and loc[0] == "path":  # a segment that cannot be a username or an id
-            what = {"username": "account", "post_id": "post"}.get(str(loc[-1]), "resource")
-            return error_response(404, f"{what}_not_found" if what != "resource"
-                                  else "not_found", f"{what} not found")
+            code, message = _PATH_NOT_FOUND.get(str(loc[-1]), ("not_found", "no such resource"))
+            return error_response(404, code, message)
     for error in errors:
         loc = tuple(error.get("loc", ()))
         if loc and loc[0] == "body" and (len(loc) == 1 or error["type"] == "json_invalid") \
