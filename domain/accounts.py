@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from email_validator import EmailNotValidError, validate_email
 from eventsourcing.domain import Aggregate, event
 
 from domain.ids import account_uuid, email_claim_uuid
+from domain.text import text_problem
 
-USERNAME = re.compile(r"[A-Za-z0-9_]{1,30}")
+USERNAME_PATTERN = r"^[A-Za-z0-9_]{1,30}$"
+USERNAME = re.compile(USERNAME_PATTERN)
+MAX_USERNAME = 30
 RESERVED_USERNAMES = frozenset(
     {"me", "admin", "api", "root", "support", "help", "about", "settings", "login",
      "logout", "signup", "search", "explore", "home", "notifications", "health",
@@ -85,29 +88,48 @@ def normalise_email(email: str) -> str:
 
 
 def password_problem(password: str) -> str | None:
+    """8-1,024 characters; no control characters, lone surrogates or noncharacters."""
+    if problem := text_problem(password):
+        return problem
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         return f"must be {MIN_PASSWORD}-{MAX_PASSWORD} characters"
     return None
 
 
 def display_name_problem(display_name: str) -> str | None:
+    """At most 50 characters on one line (no control characters at all)."""
+    if problem := text_problem(display_name):
+        return problem
     if len(display_name) > MAX_DISPLAY_NAME:
         return f"must be at most {MAX_DISPLAY_NAME} characters"
-    if any(ch in display_name for ch in "\r\n\x00"):
-        return "must be a single line"
     return None
 
 
 def bio_problem(bio: str) -> str | None:
+    """At most 500 characters; newline and tab are the only control characters allowed."""
+    if problem := text_problem(bio, multiline=True):
+        return problem
     if len(bio) > MAX_BIO:
         return f"must be at most {MAX_BIO} characters"
-    return "must not contain NUL characters" if "\x00" in bio else None
+    return None
 
 
 def avatar_url_problem(url: str) -> str | None:
+    """Empty (no avatar) or an absolute https URL with a host, at most 2,048 characters.
+
+    Parsing never raises: a URL that ``urlsplit`` cannot read (``https://[``) is
+    refused like any other bad value.
+    """
     if not url:
         return None
-    parsed = urlparse(url)
-    if len(url) > MAX_AVATAR_URL or parsed.scheme != "https" or not parsed.netloc:
+    if len(url) > MAX_AVATAR_URL or text_problem(url) or any(ch.isspace() for ch in url):
+        return "must be an https URL"
+    try:
+        parsed = urlsplit(url)
+        host = parsed.hostname
+        _ = parsed.port  # raises on a port that is not a number in range
+    except ValueError:
+        return "must be an https URL"
+    if parsed.scheme != "https" or not host:
         return "must be an https URL"
     return None

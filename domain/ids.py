@@ -19,6 +19,7 @@ EPOCH_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 NODE_BITS = 10
 SEQUENCE_BITS = 12
 MAX_ID = 2**63 - 1
+SNOWFLAKE_PATTERN = r"^[1-9][0-9]{0,18}$"  # the shape of an id; the range is checked too
 NAMESPACE = UUID("6f1c3a52-6d55-4b7e-9d3e-2d1f0c8a7b11")
 
 

@@ -10,9 +10,12 @@ from fastapi import Depends, FastAPI
 
 from infra.bootstrap import build_async_redis, build_command_bus
 from infra.database import open_pool
+from infra.http.deps import optional_actor, required_actor
 from infra.http.errors import install_error_handlers
+from infra.http.hygiene import InputHygieneMiddleware
 from infra.http.idempotency import IdempotencyMiddleware
 from infra.http.middleware import BodyLimitMiddleware, MetricsMiddleware
+from infra.http.openapi import install_openapi
 from infra.http.ratelimit import (
     RateLimiter,
     RateLimitHeadersMiddleware,
@@ -79,12 +82,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="An event-sourced social platform. Conventions: see docs/api.md.",
     )
     install_error_handlers(app)
+    install_openapi(app, optional_auth=optional_actor, required_auth=required_actor)
     install_rate_limit_handler(app)
     requests_budget = [Depends(rate_limit("requests"))]
     for router in API_ROUTERS:
         app.include_router(router, dependencies=requests_budget)
     app.include_router(ops.router)  # health and metrics are never rate limited
-    # The last added runs outermost: metrics, body limit, idempotency, headers, routes.
+    # The last added runs outermost: metrics, input hygiene, body limit, idempotency,
+    # rate-limit headers, routes.
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(
         IdempotencyMiddleware, redis=lambda: app.state.services.redis,
@@ -92,5 +97,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         trust_forwarded_for=settings.trust_forwarded_for,
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(InputHygieneMiddleware)
     app.add_middleware(MetricsMiddleware)
     return app

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, Header, Query, Request, Response
+from fastapi import Depends, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import WithJsonSchema
 
 from commands.idempotency import IdempotencyClaim
 from commands.messages import Actor, Result
+from domain.accounts import MAX_USERNAME, USERNAME_PATTERN
 from domain.errors import NotFound, Unauthorized, ValidationFailed
-from domain.ids import parse_snowflake
+from domain.ids import MAX_ID, SNOWFLAKE_PATTERN, parse_snowflake
 from infra.http.services import ApiServices
+from infra.http.text import CleanText
 from infra.metrics import STALE_READS
 from infra.security import InvalidToken, is_revoked
 from queries.positions import wait_for_position
@@ -33,10 +37,12 @@ async def get_services(request: Request) -> ApiServices:
 Services = Annotated[ApiServices, Depends(get_services)]
 
 
-async def _actor(
+async def optional_actor(
     services: Services,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor | None:
+    """The account a valid bearer token names, ``None`` without a token; ``401`` for a
+    bad, expired or revoked token."""
     if credentials is None:
         return None
     try:
@@ -48,40 +54,50 @@ async def _actor(
     return Actor(claims.account_id, claims.username, claims.session_id)
 
 
-async def _required_actor(actor: Annotated[Actor | None, Depends(_actor)]) -> Actor:
+async def required_actor(actor: Annotated[Actor | None, Depends(optional_actor)]) -> Actor:
+    """The account of the bearer token; ``401`` (``missing_token``) without one."""
     if actor is None:
         raise Unauthorized("an access token is required (Authorization: Bearer ...)",
                            code="missing_token")
     return actor
 
 
-CurrentActor = Annotated[Actor, Depends(_required_actor)]
-OptionalActor = Annotated[Actor | None, Depends(_actor)]
+CurrentActor = Annotated[Actor, Depends(required_actor)]
+OptionalActor = Annotated[Actor | None, Depends(optional_actor)]
 
 
 async def _limit(
-    limit: Annotated[int, Query(description="Page size, 1-100 (larger is clamped)")] = 20,
+    limit: Annotated[int, Query(ge=1, description="Page size, 1-100 (larger is clamped)")] = 20,
 ) -> int:
-    if limit < 1:
-        raise ValidationFailed({"limit": "must be a positive integer"})
     return min(limit, MAX_LIMIT)
 
 
 Limit = Annotated[int, Depends(_limit)]
-Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the last page")]
+Cursor = Annotated[CleanText | None,
+                   Query(max_length=200, description="next_cursor of the last page")]
+Username = Annotated[str, Path(max_length=MAX_USERNAME, pattern=USERNAME_PATTERN,
+                               description="Any case; a value of another shape is 404")]
+PostId = Annotated[str, Path(max_length=19, pattern=SNOWFLAKE_PATTERN,
+                             description="A post id (decimal string); another shape is 404")]
+
+_POSITION = re.compile(r"[0-9]{1,19}")
+_POSITION_SCHEMA = WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_ID,
+                                   "description": "A global event position (Roost-Position)"})
 
 
-async def _min_position(
-    value: Annotated[str | None, Header(alias="Roost-Min-Position")] = None,
+async def parse_min_position(
+    value: Annotated[str | None, Header(alias="Roost-Min-Position"), _POSITION_SCHEMA] = None,
 ) -> int | None:
+    """The position a read waits for: ASCII digits only, at most 2**63 - 1 (else 422)."""
     if value is None:
         return None
-    if not value.strip().isdigit():
-        raise ValidationFailed({"Roost-Min-Position": "must be a non-negative integer"})
-    return int(value.strip())
+    if not _POSITION.fullmatch(value) or int(value) > MAX_ID:
+        raise ValidationFailed({"Roost-Min-Position": "must be a non-negative integer "
+                                f"of at most {MAX_ID}"})
+    return int(value)
 
 
-MinPosition = Annotated[int | None, Depends(_min_position)]
+MinPosition = Annotated[int | None, Depends(parse_min_position)]
 
 
 async def wait_until_applied(

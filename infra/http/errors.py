@@ -9,19 +9,25 @@ from eventsourcing.persistence import OperationalError as EventSourcingOperation
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from psycopg import OperationalError as PsycopgOperationalError
 from psycopg_pool import PoolTimeout
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from domain.errors import RoostError
 
 log = structlog.get_logger(__name__)
 
-_STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+# FastAPI raises a bare 400 only when the body cannot be read as JSON at all
+# (e.g. it is not UTF-8): the same answer as any other unreadable body.
+_STATUS_CODES = {400: "malformed_json", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                  405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type",
                  429: "rate_limited"}
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
+_PATH_NOT_FOUND = {"username": ("account_not_found", "account not found"),
+                   "post_id": ("post_not_found", "post not found")}
 _NOT_AN_OBJECT = {"json_invalid", "model_attributes_type", "dict_type", "missing"}
 
 
@@ -38,8 +44,20 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def _reason(error: Any) -> str:
+    """The human reason: a rule's own sentence (without pydantic's "Value error, ")."""
+    if error.get("type") == "value_error" and "error" in error.get("ctx", {}):
+        return str(error["ctx"]["error"])
+    return str(error.get("msg", "is invalid"))
+
+
 def _validation_response(exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
+    for error in errors:
+        loc = tuple(error.get("loc", ()))
+        if loc and loc[0] == "path":  # a segment that cannot be a username or an id
+            code, message = _PATH_NOT_FOUND.get(str(loc[-1]), ("not_found", "no such resource"))
+            return error_response(404, code, message)
     for error in errors:
         loc = tuple(error.get("loc", ()))
         if loc and loc[0] == "body" and (len(loc) == 1 or error["type"] == "json_invalid") \
@@ -48,9 +66,24 @@ def _validation_response(exc: RequestValidationError) -> JSONResponse:
     fields: dict[str, str] = {}
     for error in errors:
         name = _field_name(tuple(error.get("loc", ())))
-        fields.setdefault(name, str(error.get("msg", "is invalid")))
+        fields.setdefault(name, _reason(error))
     message = "; ".join(f"{name}: {reason}" for name, reason in fields.items())
     return error_response(422, "validation_failed", message, {"fields": fields})
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method of every route whose path matches the request, sorted.
+
+    FastAPI registers one route per method, and Starlette's own 405 lists only
+    the methods of the first route whose path matched.
+    """
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        route_methods = getattr(route.original_route, "methods", None)
+        if route.path and route_methods and \
+                compile_path(route.path)[0].match(request.scope["path"]):
+            methods.update(route_methods)
+    return sorted(methods)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -63,10 +96,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return _validation_response(exc)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "error")
-        return error_response(exc.status_code, code, str(exc.detail),
-                              headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return error_response(exc.status_code, code, str(exc.detail), headers=headers or None)
 
     @app.exception_handler(RedisError)
     @app.exception_handler(PsycopgOperationalError)

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.accounts import (
+    MAX_AVATAR_URL,
+    MAX_BIO,
+    MAX_DISPLAY_NAME,
+    MAX_PASSWORD,
+    MAX_USERNAME,
+    MIN_PASSWORD,
+    USERNAME_PATTERN,
+)
+from domain.ids import SNOWFLAKE_PATTERN
+from infra.http.text import CleanText, MultilineText
 
 T = TypeVar("T")
 
@@ -16,32 +28,37 @@ class RequestBody(BaseModel):
 
 
 class SignUp(RequestBody):
-    username: StrictStr = Field(max_length=200)
-    email: StrictStr = Field(max_length=320)
-    password: StrictStr = Field(max_length=4096)
-    display_name: StrictStr = Field(default="", max_length=200)
+    username: CleanText = Field(max_length=MAX_USERNAME, pattern=USERNAME_PATTERN,
+                                description="1-30 of A-Z, a-z, 0-9 and _; unique in any case")
+    email: CleanText = Field(max_length=320)
+    password: CleanText = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
+    display_name: CleanText = Field(default="", max_length=MAX_DISPLAY_NAME)
 
 
 class ProfilePatch(RequestBody):
-    display_name: StrictStr | None = Field(default=None, max_length=200)
-    bio: StrictStr | None = Field(default=None, max_length=2000)
-    avatar_url: StrictStr | None = Field(default=None, max_length=4096)
+    display_name: CleanText | None = Field(default=None, max_length=MAX_DISPLAY_NAME)
+    bio: MultilineText | None = Field(default=None, max_length=MAX_BIO,
+                                      description="Newline and tab allowed")
+    avatar_url: CleanText | None = Field(default=None, max_length=MAX_AVATAR_URL,
+                                         description="An https URL, or empty or null for none")
 
 
 class LoginBody(RequestBody):
-    login: StrictStr = Field(max_length=320)
-    password: StrictStr = Field(max_length=4096)
+    login: CleanText = Field(max_length=320, description="A username or an email address")
+    password: CleanText = Field(max_length=MAX_PASSWORD)
 
 
 class RefreshBody(RequestBody):
-    refresh_token: StrictStr = Field(max_length=512)
+    refresh_token: CleanText = Field(max_length=512)
 
 
 class NewPost(RequestBody):
-    text: StrictStr = Field(max_length=10_000)
-    reply_to_id: StrictStr | None = Field(default=None, max_length=40)
-    quote_of_id: StrictStr | None = Field(default=None, max_length=40)
-    media_ids: list[StrictStr] = Field(default_factory=list, max_length=4)
+    text: MultilineText = Field(
+        max_length=10_000,
+        description="1-280 code points once NFC-normalised and trimmed; newline and tab allowed")
+    reply_to_id: CleanText | None = Field(default=None, max_length=19, pattern=SNOWFLAKE_PATTERN)
+    quote_of_id: CleanText | None = Field(default=None, max_length=19, pattern=SNOWFLAKE_PATTERN)
+    media_ids: list[CleanText] = Field(default_factory=list, max_length=4)
 
 
 class Account(BaseModel):

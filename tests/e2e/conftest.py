@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from infra import devstack
@@ -140,3 +141,30 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, interval: f
             return
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+def store_position(stack: Stack) -> int:
+    with psycopg.connect(stack.settings.postgres_conninfo) as conn:
+        row = conn.execute("SELECT COALESCE(MAX(notification_id), 0) FROM roost_events")\
+            .fetchone()
+    return int(row[0]) if row else 0
+
+
+@pytest.fixture
+def nothing_appended(stack: Stack) -> Iterator[None]:
+    before = store_position(stack)
+    yield
+    assert store_position(stack) == before, "a refused request appended events"
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None,
+                 field: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "details"}
+    assert isinstance(error["details"], dict) and error["message"]
+    if code:
+        assert error["code"] == code
+    if field:
+        assert field in error["details"]["fields"], error
+    return dict(error)

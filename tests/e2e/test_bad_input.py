@@ -2,43 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
 from infra.security import JwtTokens
-from tests.e2e.conftest import User
+from tests.e2e.conftest import User, assert_error, store_position
 from tests.e2e.stack import Stack
-
-
-def store_position(stack: Stack) -> int:
-    with psycopg.connect(stack.settings.postgres_conninfo) as conn:
-        row = conn.execute("SELECT COALESCE(MAX(notification_id), 0) FROM roost_events")\
-            .fetchone()
-    return int(row[0]) if row else 0
-
-
-@pytest.fixture
-def nothing_appended(stack: Stack) -> Iterator[None]:
-    before = store_position(stack)
-    yield
-    assert store_position(stack) == before, "a refused request appended events"
-
-
-def assert_error(response: httpx.Response, status: int, code: str | None = None,
-                 field: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert set(error) == {"code", "message", "details"}
-    assert isinstance(error["details"], dict) and error["message"]
-    if code:
-        assert error["code"] == code
-    if field:
-        assert field in error["details"]["fields"], error
-    return dict(error)
 
 
 @pytest.fixture

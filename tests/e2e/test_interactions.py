@@ -8,9 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.e2e.conftest import User, position, unique_name
+from tests.e2e.conftest import User, position, store_position, unique_name
 from tests.e2e.stack import Stack
-from tests.e2e.test_bad_input import store_position
 
 
 def get_post(client: httpx.Client, post_id: str, at: int, reader: User | None = None

@@ -152,3 +152,54 @@ def test_a_tag_of_up_to_100_characters_is_kept_and_a_longer_one_is_no_tag() -> N
     assert extract_hashtags("#" + "a" * 100 + " #ok") == ["a" * 100, "ok"]
     assert extract_hashtags("#" + "b" * 101 + " #ok") == ["ok"]  # not cut short to 100
     assert extract_hashtags("#" + "c" * 150 + "#inner") == []  # '#' inside a word
+
+
+# --- where a tag or mention may start (API.md, Posts) -------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "read https://example.org/guide/#install first",
+    "see https://example.org/#top",
+    "watch https://video.example/@alice",
+    "https://example.org/search?by=@alice&tag=#x",
+    "mail bob@example.com or a#b",
+    "word#tag and word@alice",
+    "x.#tag x.@alice x:#tag x:@alice",
+])
+def test_no_tag_or_mention_inside_urls_emails_or_words(text: str) -> None:
+    assert extract_hashtags(text) == []
+    assert extract_mentions(text) == []
+
+
+def test_the_issue_examples() -> None:
+    assert extract_hashtags("read https://example.org/guide/#install first #realtag") == \
+        ["realtag"]
+    assert extract_hashtags("see https://example.org/#top") == []
+
+
+@pytest.mark.parametrize("text", ["#tag @alice", "(#tag @alice)", "[#tag [@alice",
+                                  "{#tag {@alice", "\u00ab#tag \u00ab@alice",
+                                  "\u201c#tag \u201c@alice", '"#tag "@alice', "'#tag '@alice",
+                                  "\u3010#tag \u3010@alice", "a\n#tag\t@alice"])
+def test_tags_and_mentions_start_after_whitespace_or_opening_punctuation(text: str) -> None:
+    assert extract_hashtags(text) == ["tag"]
+    assert extract_mentions(text) == ["alice"]
+
+
+def test_joiners_inside_a_tag_keep_it_whole() -> None:
+    persian = "\u0646\u0631\u0645\u200c\u0627\u0641\u0632\u0627\u0631"  # نرم‌افزار
+    assert extract_hashtags(f"#{persian} ok") == [persian]
+    assert extract_hashtags("#Roost\u00b7Dev") == ["roost\u00b7dev"]
+    emoji_free_zwj = "a\u200db"
+    assert extract_hashtags(f"#{emoji_free_zwj}") == [emoji_free_zwj]
+
+
+def test_joiners_are_not_tag_ends_or_starts() -> None:
+    assert extract_hashtags("#roost\u00b7 next") == ["roost"]
+    assert extract_hashtags("#roost\u200c\u200c") == ["roost"]
+    assert extract_hashtags("#\u200croost #\u00b7dev") == []
+    assert extract_hashtags("#1\u00b72") == []  # still all digits
+
+
+def test_hashtags_end_at_a_url_like_continuation() -> None:
+    assert extract_hashtags("#tag/path #tag2?x") == ["tag", "tag2"]

@@ -10,7 +10,14 @@ from fastapi.concurrency import run_in_threadpool
 from commands.messages import Actor, RegisterAccount, UpdateProfile
 from commands.views import account_view
 from domain.ids import account_uuid
-from infra.http.deps import CurrentActor, MinPosition, Services, execute, wait_until_applied
+from infra.http.deps import (
+    CurrentActor,
+    MinPosition,
+    Services,
+    Username,
+    execute,
+    wait_until_applied,
+)
 from infra.http.ratelimit import rate_limit
 from infra.http.schemas import ERROR_RESPONSES, Account, ProfilePatch, SignUp
 from infra.http.services import ApiServices
@@ -69,7 +76,7 @@ async def update_me(body: ProfilePatch, actor: CurrentActor, services: Services,
 
 
 @router.get("/{username}", response_model=Account, response_model_exclude_unset=True)
-async def get_account(username: str, services: Services, response: Response,
+async def get_account(username: Username, services: Services, response: Response,
                       min_position: MinPosition) -> dict[str, Any]:
     """A public profile, looked up case-insensitively."""
     await wait_until_applied(services, response, min_position, "read_models")

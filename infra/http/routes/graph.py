@@ -14,6 +14,7 @@ from infra.http.deps import (
     MinPosition,
     OptionalActor,
     Services,
+    Username,
     execute,
     wait_until_applied,
 )
@@ -26,22 +27,22 @@ router = APIRouter(prefix="/api/accounts", tags=["graph"], responses=ERROR_RESPO
 
 @router.post("/{username}/follow", response_model=Relationship,
              dependencies=[Depends(rate_limit("follows"))])
-async def follow(username: str, actor: CurrentActor, services: Services, response: Response,
+async def follow(username: Username, actor: CurrentActor, services: Services, response: Response,
                  request: Request) -> dict[str, Any]:
     """Follow an account (idempotent); their recent posts join your home timeline."""
     return (await execute(services, Follow(actor, username), response, request)).data
 
 
 @router.delete("/{username}/follow", response_model=Relationship)
-async def unfollow(username: str, actor: CurrentActor, services: Services, response: Response,
-                   request: Request) -> dict[str, Any]:
+async def unfollow(username: Username, actor: CurrentActor, services: Services,
+                   response: Response, request: Request) -> dict[str, Any]:
     """Stop following (idempotent); their posts leave your home timeline."""
     return (await execute(services, Unfollow(actor, username), response, request)).data
 
 
 @router.get("/{username}/followers", response_model=Page[Account],
             response_model_exclude_unset=True)
-async def followers(username: str, services: Services, response: Response, limit: Limit,
+async def followers(username: Username, services: Services, response: Response, limit: Limit,
                     reader: OptionalActor, min_position: MinPosition, cursor: Cursor = None
                     ) -> dict[str, Any]:
     """Accounts following ``username``, newest follow first."""
@@ -53,7 +54,7 @@ async def followers(username: str, services: Services, response: Response, limit
 
 @router.get("/{username}/following", response_model=Page[Account],
             response_model_exclude_unset=True)
-async def following(username: str, services: Services, response: Response, limit: Limit,
+async def following(username: Username, services: Services, response: Response, limit: Limit,
                     reader: OptionalActor, min_position: MinPosition, cursor: Cursor = None
                     ) -> dict[str, Any]:
     """Accounts ``username`` follows, newest follow first."""
@@ -64,7 +65,7 @@ async def following(username: str, services: Services, response: Response, limit
 
 
 @router.get("/{username}/relationship", response_model=Relationship)
-async def relationship(username: str, actor: CurrentActor, services: Services,
+async def relationship(username: Username, actor: CurrentActor, services: Services,
                        response: Response, min_position: MinPosition) -> dict[str, Any]:
     """How the reader and ``username`` are related."""
     await wait_until_applied(services, response, min_position, "read_models")

@@ -13,7 +13,9 @@ from infra.http.deps import (
     CurrentActor,
     MinPosition,
     OptionalActor,
+    PostId,
     Services,
+    Username,
     execute,
     snowflake_or_404,
     wait_until_applied,
@@ -29,7 +31,7 @@ def _interaction_route(action: str, command: type[SetLike] | type[SetRepost], ac
                        summary: str) -> None:
     """Register POST (``active``) or DELETE on ``/posts/{post_id}/<action>``."""
 
-    async def endpoint(post_id: str, actor: CurrentActor, services: Services,
+    async def endpoint(post_id: PostId, actor: CurrentActor, services: Services,
                        response: Response, request: Request) -> Any:
         target = snowflake_or_404(post_id)
         result = await execute(services, command(actor, target, active), response, request)
@@ -57,7 +59,7 @@ _interaction_route("repost", SetRepost, False, "Undo a repost (idempotent).")
 
 @router.get("/posts/{post_id}/context", response_model=Thread,
             response_model_exclude_unset=True)
-async def context(post_id: str, services: Services, response: Response, reader: OptionalActor,
+async def context(post_id: PostId, services: Services, response: Response, reader: OptionalActor,
                   min_position: MinPosition) -> dict[str, Any]:
     """The thread around a post: ancestors root first, descendants depth-first."""
     await wait_until_applied(services, response, min_position, "read_models")
@@ -67,7 +69,7 @@ async def context(post_id: str, services: Services, response: Response, reader: 
 
 def _edge_route(path: str, command: type[SetBlock] | type[SetMute], active: bool,
                 summary: str) -> None:
-    async def endpoint(username: str, actor: CurrentActor, services: Services,
+    async def endpoint(username: Username, actor: CurrentActor, services: Services,
                        response: Response, request: Request) -> dict[str, Any]:
         result = await execute(services, command(actor, username, active), response, request)
         return result.data

@@ -16,7 +16,9 @@ from infra.http.deps import (
     Limit,
     MinPosition,
     OptionalActor,
+    PostId,
     Services,
+    Username,
     execute,
     snowflake_or_404,
     wait_until_applied,
@@ -61,7 +63,7 @@ async def create_post(body: NewPost, actor: CurrentActor, services: Services,
 
 
 @router.get("/posts/{post_id}", response_model=Post, response_model_exclude_unset=True)
-async def get_post(post_id: str, services: Services, response: Response, reader: OptionalActor,
+async def get_post(post_id: PostId, services: Services, response: Response, reader: OptionalActor,
                    min_position: MinPosition) -> dict[str, Any]:
     """One post; 404 once deleted."""
     await wait_until_applied(services, response, min_position, "read_models")
@@ -70,7 +72,7 @@ async def get_post(post_id: str, services: Services, response: Response, reader:
 
 
 @router.delete("/posts/{post_id}", status_code=204)
-async def delete_post(post_id: str, actor: CurrentActor, services: Services,
+async def delete_post(post_id: PostId, actor: CurrentActor, services: Services,
                       response: Response, request: Request) -> Response:
     """Delete your own post; it leaves every timeline."""
     command = DeletePost(actor, snowflake_or_404(post_id))
@@ -80,7 +82,7 @@ async def delete_post(post_id: str, actor: CurrentActor, services: Services,
 
 @router.get("/accounts/{username}/posts", response_model=Page[Post],
             response_model_exclude_unset=True)
-async def account_posts(username: str, services: Services, response: Response, limit: Limit,
+async def account_posts(username: Username, services: Services, response: Response, limit: Limit,
                         reader: OptionalActor, min_position: MinPosition,
                         cursor: Cursor = None) -> dict[str, Any]:
     """An account's posts, newest first."""
