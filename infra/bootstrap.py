@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 
 import faust
-import orjson
 import redis
 import redis.asyncio as aredis
 import structlog
@@ -19,6 +17,7 @@ from domain.ids import SnowflakeGenerator
 from infra.database import AsyncPool, open_pool
 from infra.event_types import known_event_types
 from infra.eventlog import max_position, read_envelopes
+from infra.health import write_heartbeat
 from infra.kafka import pause_empty_fetches
 from infra.lease import RedisLease
 from infra.metrics import PARKED_EVENTS, PROJECTED_EVENTS
@@ -36,8 +35,6 @@ from projections.timelines import TimelineProjector
 from streams.faust_app import add_projection_agent, create_faust_app, events_topic
 from streams.liveness import Liveness
 
-HEARTBEAT_INTERVAL_S = 2.0
-HEARTBEAT_TTL_S = 15
 PROJECTOR_NAMES = ("read_models", "timelines")
 log = structlog.get_logger(__name__)
 
@@ -154,21 +151,16 @@ def build_worker_app(settings: Settings) -> faust.App:
 
     async def beat() -> None:
         built = await services()
+        silent = liveness.silent(settings.health_max_worker_silence_s)
+        if silent:
+            log.warning("heartbeat.loops_silent", silent=silent)
         await write_heartbeat(built.redis, RedisKeys(settings.redis_prefix).worker_heartbeat(),
-                              liveness.silent(settings.health_max_worker_silence_s))
+                              settings.heartbeat_ttl_s, silent=silent)
 
     async def heartbeat() -> None:
         """Lets /health tell that a worker is consuming: the key outlives a few beats,
         and names the projection loops that have made no progress lately."""
         await guard.once(beat)
 
-    app.timer(HEARTBEAT_INTERVAL_S, name="worker-heartbeat")(heartbeat)
+    app.timer(settings.heartbeat_interval_s, name="worker-heartbeat")(heartbeat)
     return app
-
-
-async def write_heartbeat(client: aredis.Redis, key: str, silent: dict[str, float]) -> None:
-    """``{"at": <unix s>, "silent": {loop: seconds}}`` at ``key`` for HEARTBEAT_TTL_S."""
-    if silent:
-        log.warning("heartbeat.loops_silent", silent=silent)
-    await client.set(key, orjson.dumps({"at": time.time(), "silent": silent}),
-                     ex=HEARTBEAT_TTL_S)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from redis.asyncio import Redis
 
 OK = "ok"
 
@@ -52,13 +53,19 @@ def progress_verdict(part: str, position: int, head: int, stalled_for: float,
     return OK
 
 
+async def write_heartbeat(client: Redis, key: str, ttl_s: float, **fields: object) -> None:
+    """``{"at": <unix s>, **fields}`` at ``key``, expiring after ``ttl_s``: the worker's
+    fields are ``silent: {loop: seconds}``, the relay's ``position``."""
+    await client.set(key, orjson.dumps({"at": time.time(), **fields}), px=int(ttl_s * 1000))
+
+
 def heartbeat_verdict(part: str, raw: bytes | str | None) -> str:
     """From a heartbeat key's value: gone (no key), not consuming (loops silent), or ok.
 
     The value is ``{"at": unix s, "silent": {loop: seconds}}`` (older workers wrote a
     bare timestamp, read as ok)."""
     if raw is None:
-        return f"error: no {part} has reported in the last 15 s (not running?)"
+        return f"error: no {part} has reported lately (heartbeat expired: not running?)"
     try:
         body: Any = orjson.loads(raw)
     except orjson.JSONDecodeError:

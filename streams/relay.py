@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import time
 
-import orjson
 import redis.asyncio as aredis
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -21,6 +20,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 
 from infra.eventlog import EVENTS_TABLE, read_envelopes
+from infra.health import write_heartbeat
 from infra.kafka import ensure_topic, make_producer
 from infra.metrics import RELAY_POSITION, RELAYED_EVENTS
 from infra.redis_keys import RedisKeys
@@ -32,8 +32,6 @@ log = structlog.get_logger(__name__)
 
 RELAY_LOCK_KEY = 7470002
 RELAY_NAME = "kafka"
-HEARTBEAT_INTERVAL_S = 2.0
-HEARTBEAT_TTL_S = 15
 
 Conn = AsyncConnection[TupleRow]
 
@@ -80,18 +78,17 @@ class Relay:
                 await self._redis.aclose()
 
     async def beat(self, position: int) -> None:
-        """Tell /health the relay is alive and where it is (every HEARTBEAT_INTERVAL_S at
+        """Tell /health the relay is alive and where it is (every heartbeat interval at
         most; a Redis failure is logged and does not disturb relaying)."""
-        if time.monotonic() - self._last_beat < HEARTBEAT_INTERVAL_S:
+        if time.monotonic() - self._last_beat < self.settings.heartbeat_interval_s:
             return
         self._last_beat = time.monotonic()
         if self._redis is None:
             self._redis = aredis.Redis.from_url(self.settings.redis_url, socket_timeout=2,
                                                 socket_connect_timeout=2)
         client, key = self._redis, RedisKeys(self.settings.redis_prefix).relay_heartbeat()
-        await self._heartbeat.once(lambda: client.set(
-            key, orjson.dumps({"at": time.time(), "position": position}),
-            ex=HEARTBEAT_TTL_S))
+        await self._heartbeat.once(lambda: write_heartbeat(
+            client, key, self.settings.heartbeat_ttl_s, position=position))
 
     async def _run_once(self, stop: asyncio.Event) -> None:
         conninfo = self.settings.postgres_conninfo
