@@ -9,6 +9,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 from infra import devstack
@@ -58,6 +59,75 @@ def test_roost_up_stops_its_parts_when_told_to_stop(
         wait_until(lambda: not any(_alive(p) for p in parts), timeout=15)
     finally:
         for pid in [up.pid, *parts]:  # whatever is left of a failed run
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        up.wait()
+        drop_database(settings)
+        clear_redis_prefix(settings)
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    except OSError:
+        return []
+
+
+def _part_pid(up: int, part: str) -> int | None:
+    found = [p for p in _children(up) if _alive(p) and part in _cmdline(p)[-2:]]
+    return found[0] if found else None
+
+
+def test_roost_up_restarts_a_killed_worker_and_health_says_so_meanwhile(
+        noida: dict[str, str], tmp_path: Path) -> None:
+    # Heartbeats that expire in 2 s and a first restart after 6 s: the worker is
+    # visibly gone for a few seconds before roost up brings it back.
+    settings = make_settings(**noida, api_port=devstack.free_port(),
+                             kafka_topic=f"roost.events.{uuid.uuid4().hex[:8]}",
+                             heartbeat_interval_s=0.5, heartbeat_ttl_s=2.0,
+                             up_restart_backoff_s=6.0)
+    log = tmp_path / "up.log"
+    with open(log, "wb") as out:
+        up = subprocess.Popen(
+            [sys.executable, "-m", "infra.cli", "up"], cwd=tmp_path,
+            env={**os.environ, **settings.as_env(), "PYTHONPATH": str(Path.cwd()),
+                 "COLUMNS": "200"},
+            stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{settings.api_port}"
+    seen: list[httpx.Response] = []
+
+    def health(status: int) -> bool:
+        try:
+            response = httpx.get(f"{base}/health", timeout=5)
+        except httpx.HTTPError:
+            return False
+        seen.append(response)
+        return response.status_code == status
+
+    try:
+        devstack.wait_for_http(f"{base}/health", {"up": up}, timeout=60)
+        worker = _part_pid(up.pid, "worker")
+        assert worker is not None
+        os.kill(worker, signal.SIGKILL)
+        wait_until(lambda: health(503), timeout=15, interval=0.1)
+        assert "worker" in seen[-1].json()["failing"], seen[-1].text
+        assert seen[-1].json()["checks"]["worker"].startswith("error: no worker")
+        wait_until(lambda: health(200), timeout=60, interval=0.2)
+        assert up.poll() is None  # roost up kept serving
+        restarted = _part_pid(up.pid, "worker")
+        assert restarted is not None and restarted != worker
+        assert "worker exited (killed by SIGKILL); restarting it" in log.read_text()
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(30) == 0
+    finally:
+        parts = _children(up.pid)
+        if up.poll() is None:
+            up.send_signal(signal.SIGTERM)
+            try:
+                up.wait(30)
+            except subprocess.TimeoutExpired:
+                up.kill()
+        for pid in parts:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
         up.wait()
