@@ -8,20 +8,21 @@ loops are stuck or dead; the loops' own beats are what the heartbeat relays.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 
 class Liveness:
-    def __init__(self, loops: Iterable[str]) -> None:
-        now = time.monotonic()
-        self._beats = dict.fromkeys(loops, now)
+    def __init__(self, loops: Iterable[str], clock: Callable[[], float] = time.monotonic
+                 ) -> None:
+        self.clock = clock
+        self._beats = dict.fromkeys(loops, clock())
 
     def beat(self, loop: str) -> None:
         """``loop`` applied an event, or checked the event store and was up to date."""
-        self._beats[loop] = time.monotonic()
+        self._beats[loop] = self.clock()
 
     def silent(self, max_age_s: float) -> dict[str, float]:
         """Loops that have not beaten for more than ``max_age_s``: name -> seconds."""
-        now = time.monotonic()
+        now = self.clock()
         return {name: round(now - at, 1) for name, at in self._beats.items()
                 if now - at > max_age_s}

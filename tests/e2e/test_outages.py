@@ -1,5 +1,6 @@
 """The relay and the worker survive a Redis outage: neither exits, /health says what
-is down meanwhile, and projecting resumes when Redis returns.
+is down meanwhile, and projecting resumes when Redis returns. A worker that lives
+but does not consume is reported as such.
 
 The Redis is a private one on a free port (never the machine's shared server)."""
 
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from infra import devstack
@@ -37,6 +39,7 @@ def stack(noida: dict[str, str], redis_port: int, tmp_path_factory: pytest.TempP
         **noida, api_port=devstack.free_port(), redis_url=f"redis://127.0.0.1:{redis_port}/0",
         kafka_topic=f"roost.events.{uuid.uuid4().hex[:8]}", min_position_wait_s=30.0,
         heartbeat_interval_s=0.5, heartbeat_ttl_s=3.0,
+        health_max_worker_silence_s=3.0, health_max_projection_stall_s=3.0,
     )
     migrate(settings)
     running = Stack(settings, tmp_path_factory.mktemp("logs"))
@@ -80,3 +83,26 @@ def test_worker_and_relay_survive_a_redis_outage_and_resume(
     # projectors keep up with what is written now
     second, at = author.post("after the outage")
     assert reader.home_ids(at)[:2] == [second["id"], first["id"]]
+
+
+def test_health_names_a_worker_that_lives_but_does_not_consume(
+    stack: Stack, signup: Callable[..., User], client: httpx.Client,
+) -> None:
+    """The read models' position row is locked by someone else: the worker's loops block
+    (the process is fine, its timer would still tick) and /health says so."""
+    author = signup("stuck")
+    wait_until(lambda: _status(client)[0] == 200, timeout=30)
+    with psycopg.connect(stack.settings.postgres_conninfo) as blocker:
+        blocker.execute("SELECT * FROM projection_positions WHERE name = 'read_models' "
+                        "FOR UPDATE")
+        created, at = author.post("waits behind the lock")
+        wait_until(lambda: {"worker", "read_models"} <= set(_status(client)[1]), timeout=30)
+        checks = client.get("/health").json()["checks"]
+        assert "worker is not consuming: no progress in read_models" in checks["worker"]
+        assert checks["read_models"].startswith("error: read_models has not advanced")
+        assert checks["timelines"] == "ok"  # the other projector keeps going
+        assert stack.processes["worker"].poll() is None
+        blocker.rollback()
+    wait_until(lambda: _status(client)[0] == 200, timeout=30)
+    shown = author.request("GET", f"/api/posts/{created['id']}", at)
+    assert shown.status_code == 200 and shown.headers.get("Roost-Stale") is None

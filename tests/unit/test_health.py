@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 
 from infra.health import ProgressTracker, heartbeat_verdict, progress_verdict
+from streams.liveness import Liveness
 
 
 def test_a_backlog_that_is_worked_off_is_not_a_stall() -> None:
@@ -40,3 +41,15 @@ def test_heartbeats_say_gone_silent_or_ok() -> None:
     assert heartbeat_verdict("worker", orjson.dumps({"at": 1.0, "silent": {}})) == "ok"
     silent = heartbeat_verdict("worker", orjson.dumps({"at": 1.0, "silent": {"timelines": 20.4}}))
     assert silent == "error: worker is not consuming: no progress in timelines for 20s"
+
+
+def test_liveness_names_the_loops_that_stopped_beating() -> None:
+    now = [0.0]
+    liveness = Liveness(["read_models", "timelines"], clock=lambda: now[0])
+    now[0] = 10.0
+    liveness.beat("read_models")
+    assert liveness.silent(15.0) == {}
+    now[0] = 20.0
+    assert liveness.silent(15.0) == {"timelines": 20.0}  # stuck since the start
+    verdict = heartbeat_verdict("worker", orjson.dumps({"silent": liveness.silent(15.0)}))
+    assert verdict == "error: worker is not consuming: no progress in timelines for 20s"
