@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -133,3 +134,39 @@ def test_roost_up_restarts_a_killed_worker_and_health_says_so_meanwhile(
         up.wait()
         drop_database(settings)
         clear_redis_prefix(settings)
+
+
+def test_roost_up_stops_everything_when_a_part_crash_loops_and_names_it(
+        noida: dict[str, str], tmp_path: Path) -> None:
+    # The worker's metrics port is taken: it exits at every start, the others run.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings = make_settings(**noida, api_port=devstack.free_port(),
+                                 kafka_topic=f"roost.events.{uuid.uuid4().hex[:8]}",
+                                 worker_metrics_port=taken.getsockname()[1],
+                                 up_max_restarts=3, up_restart_backoff_s=0.2)
+        log = tmp_path / "up.log"
+        with open(log, "wb") as out:
+            up = subprocess.Popen(
+                [sys.executable, "-m", "infra.cli", "up"], cwd=tmp_path,
+                env={**os.environ, **settings.as_env(), "PYTHONPATH": str(Path.cwd()),
+                     "COLUMNS": "200"},
+                stdout=out, stderr=subprocess.STDOUT)
+        parts: set[int] = set()
+        try:
+            wait_until(lambda: bool(parts.update(_children(up.pid))) or up.poll() is not None,
+                       timeout=120, interval=0.05)
+            output = log.read_text()
+            assert up.returncode == 1, output
+            assert "worker exited (exit code 1); restarting it" in output
+            assert "worker crash-looped: 3 exits within 60s (last: exit code 1); stopping " \
+                "everything" in " ".join(output.split())
+            wait_until(lambda: not any(_alive(p) for p in parts), timeout=15)
+        finally:
+            for pid in [up.pid, *parts]:
+                if _alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+            up.wait()
+            drop_database(settings)
+            clear_redis_prefix(settings)
