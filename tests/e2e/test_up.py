@@ -15,6 +15,7 @@ import pytest
 
 from infra import devstack
 from infra.database import drop_database
+from infra.settings import Settings
 from tests.conftest import clear_redis_prefix, make_settings
 from tests.e2e.conftest import wait_until
 
@@ -67,6 +68,16 @@ def test_roost_up_stops_its_parts_when_told_to_stop(
         clear_redis_prefix(settings)
 
 
+def _start_up(settings: Settings, cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    """``roost up`` in ``cwd`` with ``settings``, its output (and its parts') in ``log``."""
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "infra.cli", "up"], cwd=cwd,
+            env={**os.environ, **settings.as_env(), "PYTHONPATH": str(Path.cwd()),
+                 "COLUMNS": "200"},
+            stdout=out, stderr=subprocess.STDOUT)
+
+
 def _cmdline(pid: int) -> list[str]:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
@@ -88,12 +99,7 @@ def test_roost_up_restarts_a_killed_worker_and_health_says_so_meanwhile(
                              heartbeat_interval_s=0.5, heartbeat_ttl_s=2.0,
                              up_restart_backoff_s=6.0)
     log = tmp_path / "up.log"
-    with open(log, "wb") as out:
-        up = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", "up"], cwd=tmp_path,
-            env={**os.environ, **settings.as_env(), "PYTHONPATH": str(Path.cwd()),
-                 "COLUMNS": "200"},
-            stdout=out, stderr=subprocess.STDOUT)
+    up = _start_up(settings, tmp_path, log)
     base = f"http://127.0.0.1:{settings.api_port}"
     seen: list[httpx.Response] = []
 
@@ -147,16 +153,15 @@ def test_roost_up_stops_everything_when_a_part_crash_loops_and_names_it(
                                  worker_metrics_port=taken.getsockname()[1],
                                  up_max_restarts=3, up_restart_backoff_s=0.2)
         log = tmp_path / "up.log"
-        with open(log, "wb") as out:
-            up = subprocess.Popen(
-                [sys.executable, "-m", "infra.cli", "up"], cwd=tmp_path,
-                env={**os.environ, **settings.as_env(), "PYTHONPATH": str(Path.cwd()),
-                     "COLUMNS": "200"},
-                stdout=out, stderr=subprocess.STDOUT)
+        up = _start_up(settings, tmp_path, log)
         parts: set[int] = set()
+
+        def exited() -> bool:
+            parts.update(_children(up.pid))  # every part it started, to check they end
+            return up.poll() is not None
+
         try:
-            wait_until(lambda: bool(parts.update(_children(up.pid))) or up.poll() is not None,
-                       timeout=120, interval=0.05)
+            wait_until(exited, timeout=120, interval=0.05)
             output = log.read_text()
             assert up.returncode == 1, output
             assert "worker exited (exit code 1); restarting it" in output
