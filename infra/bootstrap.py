@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 
 import faust
 import redis
 import redis.asyncio as aredis
+import structlog
 
 from commands.application import RoostStore
 from commands.bus import CommandBus
 from commands.context import CommandContext
 from domain.ids import SnowflakeGenerator
 from infra.database import AsyncPool, open_pool
+from infra.event_types import known_event_types
 from infra.eventlog import max_position, read_envelopes
+from infra.health import write_heartbeat
 from infra.kafka import pause_empty_fetches
 from infra.lease import RedisLease
 from infra.metrics import PARKED_EVENTS, PROJECTED_EVENTS
 from infra.post_cache import RedisPostCache
 from infra.redis_keys import RedisKeys
+from infra.resilience import Guard
 from infra.security import Argon2Passwords, JwtTokens, RedisRevocations
 from infra.settings import Settings
 from projections.base import Projector
@@ -30,9 +33,10 @@ from projections.read_models import ReadModelProjector
 from projections.runner import ProjectionRunner
 from projections.timelines import TimelineProjector
 from streams.faust_app import add_projection_agent, create_faust_app, events_topic
+from streams.liveness import Liveness
 
-HEARTBEAT_INTERVAL_S = 2.0
-HEARTBEAT_TTL_S = 15
+PROJECTOR_NAMES = ("read_models", "timelines")
+log = structlog.get_logger(__name__)
 
 
 def build_command_bus(settings: Settings) -> CommandBus:
@@ -82,8 +86,9 @@ async def build_projections(settings: Settings) -> ProjectionServices:
     return ProjectionServices(pool, client, projectors, PostgresParkingLot(pool))
 
 
-def build_runner(settings: Settings, services: ProjectionServices, name: str
-                 ) -> ProjectionRunner:
+def build_runner(settings: Settings, services: ProjectionServices, name: str,
+                 liveness: Liveness | None = None) -> ProjectionRunner:
+    """The runner of projector ``name``; each applied event beats ``liveness``."""
     async def read_log(after: int, upto: int) -> list[EventEnvelope]:
         async with services.pool.connection() as conn:
             return await read_envelopes(conn, after, upto, limit=1000)
@@ -92,12 +97,17 @@ def build_runner(settings: Settings, services: ProjectionServices, name: str
     # keep theirs in Redis, so applies from several processes take a lease.
     lease = projector_lease(settings, services.redis, name).hold if name == "timelines" \
         else None
+    def on_applied(projector: str, _event: EventEnvelope) -> None:
+        PROJECTED_EVENTS.labels(projector).inc()
+        if liveness is not None:
+            liveness.beat(projector)
+
     return ProjectionRunner(
         services.projectors[name], read_log, services.parking,
         max_attempts=settings.projector_max_attempts, backoff_s=settings.projector_backoff_s,
-        on_applied=lambda projector, _event: PROJECTED_EVENTS.labels(projector).inc(),
+        on_applied=on_applied,
         on_parked=lambda projector, _event: PARKED_EVENTS.labels(projector).inc(),
-        lease=lease,
+        lease=lease, known_types=known_event_types(),
     )
 
 
@@ -125,22 +135,32 @@ def build_worker_app(settings: Settings) -> faust.App:
             return await max_position(conn)
 
     runners: dict[str, ProjectionRunner] = {}
+    liveness = Liveness(PROJECTOR_NAMES)
 
-    for name in ("read_models", "timelines"):
+    for name in PROJECTOR_NAMES:
         async def get_runner(name: str = name) -> ProjectionRunner:
             built = await services()
             if name not in runners:  # one runner per projector: its lock orders applies
-                runners[name] = build_runner(settings, built, name)
+                runners[name] = build_runner(settings, built, name, liveness)
             return runners[name]
 
         add_projection_agent(app, topic, name, get_runner, store_position,
-                             settings.sweep_interval_s)
+                             settings.sweep_interval_s, liveness)
+
+    guard = Guard("worker-heartbeat")
+
+    async def beat() -> None:
+        built = await services()
+        silent = liveness.silent(settings.health_max_worker_silence_s)
+        if silent:
+            log.warning("heartbeat.loops_silent", silent=silent)
+        await write_heartbeat(built.redis, RedisKeys(settings.redis_prefix).worker_heartbeat(),
+                              settings.heartbeat_ttl_s, silent=silent)
 
     async def heartbeat() -> None:
-        """Lets /health tell that a worker is running (the key outlives a few beats)."""
-        built = await services()
-        await built.redis.set(RedisKeys(settings.redis_prefix).worker_heartbeat(),
-                              int(time.time()), ex=HEARTBEAT_TTL_S)
+        """Lets /health tell that a worker is consuming: the key outlives a few beats,
+        and names the projection loops that have made no progress lately."""
+        await guard.once(beat)
 
-    app.timer(HEARTBEAT_INTERVAL_S, name="worker-heartbeat")(heartbeat)
+    app.timer(settings.heartbeat_interval_s, name="worker-heartbeat")(heartbeat)
     return app

@@ -45,7 +45,11 @@ async def open_pool(settings: Settings, max_size: int | None = None) -> AsyncPoo
         open=False,
         kwargs={"autocommit": True},
     )
-    await pool.open(wait=True, timeout=10)
+    try:
+        await pool.open(wait=True, timeout=10)
+    except BaseException:
+        await pool.close()  # or its workers keep connecting in the background
+        raise
     return pool
 
 

@@ -108,6 +108,28 @@ def envelope_from_record(
     )
 
 
+UNDECODABLE_TYPE = "Undecodable"
+"""The type of the envelope that stands for a stored event that cannot be read: no
+projector knows it, so each parks it where an operator sees it."""
+
+
+def decode_record(
+    position: int, originator_id: UUID | str, version: int, topic: str, state: bytes
+) -> EventEnvelope:
+    """``envelope_from_record``, or for a row it cannot read (state that is not the
+    transcoder's JSON) an ``Undecodable`` envelope saying why, so that one bad row
+    cannot stop every reader of the log."""
+    try:
+        return envelope_from_record(position, originator_id, version, topic, state)
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        aggregate_id = str(originator_id)
+        return EventEnvelope(
+            position=position, event_id=event_id(aggregate_id, version), type=UNDECODABLE_TYPE,
+            aggregate_id=aggregate_id, aggregate_version=version, occurred_at="",
+            schema_version=0, payload={"topic": topic, "error": repr(error)[:500]},
+        )
+
+
 _SELECT = sql.SQL(
     "SELECT notification_id, originator_id::text, originator_version, topic, state "
     "FROM {table} WHERE notification_id > %s AND notification_id <= %s "
@@ -135,7 +157,7 @@ async def read_envelopes(
         else:
             await cur.execute(_SELECT, (after, upto, limit))
         rows = await cur.fetchall()
-    return [envelope_from_record(*row) for row in rows]
+    return [decode_record(*row) for row in rows]
 
 
 async def iter_envelopes(

@@ -26,7 +26,14 @@ RELAYED_EVENTS = Counter("roost_relayed_events_total", "Events published by the 
 PROJECTED_EVENTS = Counter(
     "roost_projected_events_total", "Events applied by projectors", ["projector"]
 )
-PARKED_EVENTS = Counter("roost_parked_events_total", "Events parked after failing", ["projector"])
+PARKED_EVENTS = Counter(
+    "roost_projection_parks_total", "Events a projector parked (by this process)", ["projector"]
+)
+PARKED = Gauge(
+    "roost_parked_events",
+    "Events parked and not replayed yet, per projector (from the parked_events table)",
+    ["projector"],
+)
 STALE_READS = Counter("roost_stale_reads_total", "Reads answered before Roost-Min-Position")
 TIMELINE_REBUILD_SECONDS = Histogram(
     "roost_timeline_rebuild_seconds", "Time to rebuild a returning reader's home timeline",

@@ -87,6 +87,10 @@ class RedisKeys:
         """Set by every running worker, expiring soon after it stops."""
         return f"{self.prefix}worker:heartbeat"
 
+    def relay_heartbeat(self) -> str:
+        """Set by the active relay while it follows the log, expiring soon after it stops."""
+        return f"{self.prefix}relay:heartbeat"
+
     def projector_lease(self, name: str) -> str:
         return f"{self.prefix}projection:{name}:lease"
 

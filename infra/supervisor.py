@@ -1,4 +1,9 @@
-"""``roost up``: the whole stack in the foreground, stopped together by Ctrl-C."""
+"""``roost up``: the whole stack in the foreground, stopped together by Ctrl-C.
+
+A part (API, relay, worker) that exits unexpectedly is restarted with backoff,
+and why it exited is printed; one that crash-loops (``ROOST_UP_MAX_RESTARTS``
+exits within ``ROOST_UP_RESTART_WINDOW_S``) stops everything, naming it.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
+import httpx
 from rich.console import Console
 
 from infra import devstack
@@ -18,6 +25,7 @@ from infra.database import migrate
 from infra.settings import Settings
 
 PARTS = ("api", "relay", "worker")
+STARTUP_TIMEOUT_S = 60.0
 
 
 def ensure_services(settings: Settings, console: Console, state: Path
@@ -44,44 +52,132 @@ def _ensure_noida(settings: Settings, console: Console) -> list[subprocess.Popen
     return [devstack.start_noida(data_dir, kafka_port, es_port, data_dir.parent / "noida.log")]
 
 
+class RestartPolicy:
+    """Restart with backoff, unless a part crash-loops: ``max_exits`` exits within
+    ``window_s`` seconds. The backoff doubles per exit in the window (``backoff_s``,
+    twice that, ... at most 30 s)."""
+
+    def __init__(self, max_exits: int, window_s: float, backoff_s: float = 0.5) -> None:
+        self.max_exits = max_exits
+        self.backoff_s = backoff_s
+        self.window_s = window_s
+        self._exits: deque[float] = deque()
+
+    def exited(self, now: float) -> float | None:
+        """Record an exit at ``now`` (monotonic s): the delay before restarting, or
+        ``None`` when the part crash-loops and everything should stop."""
+        self._exits.append(now)
+        while self._exits and now - self._exits[0] > self.window_s:
+            self._exits.popleft()
+        if len(self._exits) >= self.max_exits:
+            return None
+        return float(min(30.0, self.backoff_s * 2 ** (len(self._exits) - 1)))
+
+    @property
+    def recent_exits(self) -> int:
+        return len(self._exits)
+
+
+def describe_exit(returncode: int) -> str:
+    """``exit code 1``, or ``killed by SIGKILL`` for a negative Popen return code."""
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit code {returncode}"
+
+
+def _start(part: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "infra.cli", part])
+
+
+class CrashLoop(Exception):
+    """A part exited too often; the message names it and its last exit."""
+
+
+def _supervise(settings: Settings, parts: dict[str, subprocess.Popen[bytes]],
+               console: Console, base: str) -> None:
+    """Restart parts that exit, announce the stack once healthy; returns never,
+    raises ``CrashLoop`` or ``DevStackError`` (not healthy in time)."""
+    policies = {part: RestartPolicy(settings.up_max_restarts, settings.up_restart_window_s,
+                                    settings.up_restart_backoff_s) for part in parts}
+    due: dict[str, float] = {}  # part -> monotonic time of its restart
+    announced = False
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while True:
+        now = time.monotonic()
+        for part, process in parts.items():
+            if part in due or (code := process.poll()) is None:
+                continue
+            why = describe_exit(code)
+            delay = policies[part].exited(now)
+            if delay is None:
+                raise CrashLoop(
+                    f"{part} crash-looped: {policies[part].recent_exits} exits within "
+                    f"{settings.up_restart_window_s:.0f}s (last: {why})")
+            console.print(f"[yellow]{part} exited ({why}); restarting it in {delay:.1f}s"
+                          "[/yellow]")
+            due[part] = now + delay
+        for part, at in list(due.items()):
+            if at <= now:
+                del due[part]
+                parts[part] = _start(part)
+                console.print(f"restarted {part} (pid {parts[part].pid})")
+        if not announced:
+            if _healthy(f"{base}/health"):
+                announced = True
+                console.print(f"[bold green]Roost is up[/bold green]\n  API     {base}/api\n"
+                              f"  docs    {base}/docs\n  health  {base}/health\n"
+                              f"  metrics {base}/metrics\nPress Ctrl-C to stop.")
+            elif now > deadline:
+                raise devstack.DevStackError(
+                    f"Roost did not become healthy within {STARTUP_TIMEOUT_S:.0f}s; "
+                    "see the logs above")
+        time.sleep(0.2)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def run_stack(settings: Settings, console: Console) -> int:
+    """Serve until told to stop (0), or until a part crash-loops or the stack never
+    becomes healthy (1, saying which part and why). A part that exits otherwise is
+    restarted with backoff."""
     devstack.interrupt_on_stop_signals()
     state = Path(".roost")
     state.mkdir(exist_ok=True)
     servers: list[subprocess.Popen[bytes]] = []
-    parts: list[subprocess.Popen[bytes]] = []
+    parts: dict[str, subprocess.Popen[bytes]] = {}
     stoppers: list[Callable[[], None]] = []
     try:
         stoppers += ensure_services(settings, console, state)
         servers += _ensure_noida(settings, console)
         migrate(settings)
         for part in PARTS:
-            parts.append(subprocess.Popen([sys.executable, "-m", "infra.cli", part]))
-        base = f"http://{settings.api_host}:{settings.api_port}"
-        try:
-            devstack.wait_for_http(f"{base}/health", dict(zip(PARTS, parts, strict=True)))
-        except devstack.DevStackError as error:
-            console.print(f"[red]Roost did not become healthy ({error}); see the logs above[/red]")
-            return 1
-        console.print(f"[bold green]Roost is up[/bold green]\n  API     {base}/api\n"
-                      f"  docs    {base}/docs\n  health  {base}/health\n"
-                      f"  metrics {base}/metrics\nPress Ctrl-C to stop.")
-        while all(part.poll() is None for part in parts):
-            time.sleep(0.5)
-        console.print("[red]a part of Roost exited; stopping everything[/red]")
-        return 1
+            parts[part] = _start(part)
+        _supervise(settings, parts, console, f"http://{settings.api_host}:{settings.api_port}")
+        return 1  # not reached: _supervise returns only by raising
     except KeyboardInterrupt:
         console.print("stopping Roost")
         return 0
+    except CrashLoop as error:
+        console.print(f"[red]{error}; stopping everything[/red]")
+        return 1
     except devstack.DevStackError as error:
         console.print(f"[red]{error}[/red]")
         return 1
     finally:
-        for process in reversed(parts):
+        running = list(reversed(parts.values()))
+        for process in running:
             if process.poll() is None:
                 process.send_signal(signal.SIGINT)
         # The parts first, then the servers they talk to while shutting down.
-        for process in [*reversed(parts), *reversed(servers)]:
+        for process in [*running, *reversed(servers)]:
             devstack.stop(process)
         for stop_server in reversed(stoppers):
             stop_server()

@@ -1,17 +1,46 @@
-"""Parked events: those a projector failed on, kept for an operator to replay."""
+"""Parked events: those a projector failed on, kept for an operator to replay.
+
+The envelope is stored as the bytes of its JSON (``envelope_json``), never as
+``text`` or ``jsonb``: an event may hold anything (U+0000, numbers beyond 64
+bits), and parking must not fail because of what the event holds. Rows from
+before (``envelope`` jsonb) are migrated into bytes by ``schema.sql``.
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from typing import Any
 
+import orjson
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from projections.envelope import EventEnvelope
 
 Conn = AsyncConnection[TupleRow]
+
+
+def envelope_bytes(event: EventEnvelope) -> bytes:
+    """The envelope as JSON bytes, whatever its payload holds (orjson refuses integers
+    beyond 64 bits: the standard library writes those)."""
+    try:
+        return orjson.dumps(asdict(event))
+    except TypeError:
+        return json.dumps(asdict(event), default=repr).encode()
+
+
+def safe_text(value: str, limit: int = 2000) -> str:
+    """``value`` as PostgreSQL ``text`` can hold it: U+0000 spelled out, and cut."""
+    return value.replace("\x00", "\\x00")[:limit]
+
+
+async def parked_counts(conn: Conn) -> dict[str, int]:
+    """Parked events per projector (projectors with none are absent)."""
+    cur = await conn.execute(
+        "SELECT projector, count(*) FROM parked_events GROUP BY projector ORDER BY projector")
+    return {str(name): int(count) for name, count in await cur.fetchall()}
 
 
 class PostgresParkingLot:
@@ -20,16 +49,24 @@ class PostgresParkingLot:
 
     async def park(self, projector: str, event: EventEnvelope, error: str, attempts: int
                    ) -> None:
+        """Keep ``event`` for ``projector`` (again: the error and attempts are updated).
+
+        Raises only when PostgreSQL cannot be reached or written (psycopg errors):
+        never because of the event's content."""
         async with self.pool.connection() as conn:
             await conn.execute(
-                "INSERT INTO parked_events (projector, position, event_type, envelope, error, "
-                "attempts) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (projector, position) "
-                "DO UPDATE SET error = EXCLUDED.error, attempts = EXCLUDED.attempts, "
+                "INSERT INTO parked_events (projector, position, event_type, envelope_json, "
+                "error, attempts) VALUES (%s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (projector, position) DO UPDATE SET error = EXCLUDED.error, "
+                "attempts = EXCLUDED.attempts, envelope_json = EXCLUDED.envelope_json, "
                 "parked_at = now()",
-                (projector, event.position, event.type, Jsonb(_as_dict(event)), error, attempts),
+                (projector, event.position, safe_text(event.type, 200), envelope_bytes(event),
+                 safe_text(error), attempts),
             )
 
     async def list_parked(self, projector: str | None = None) -> list[dict[str, Any]]:
+        """``[{projector, position, event_type, error, attempts, parked_at}]``, by
+        projector then position."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(
                 "SELECT projector, position, event_type, error, attempts, parked_at "
@@ -40,15 +77,20 @@ class PostgresParkingLot:
             names = [c.name for c in cur.description or ()]
             return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
 
+    async def counts(self) -> dict[str, int]:
+        async with self.pool.connection() as conn:
+            return await parked_counts(conn)
+
     async def take(self, projector: str) -> list[EventEnvelope]:
-        """The parked events of ``projector``, oldest first."""
+        """The parked events of ``projector``, oldest first (left parked until released)."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT envelope FROM parked_events WHERE projector = %s ORDER BY position",
+                "SELECT COALESCE(envelope_json, convert_to(envelope::text, 'UTF8')) "
+                "FROM parked_events WHERE projector = %s ORDER BY position",
                 (projector,),
             )
             rows = await cur.fetchall()
-        return [EventEnvelope(**row[0]) for row in rows]
+        return [EventEnvelope.from_json(bytes(row[0])) for row in rows]
 
     async def release(self, projector: str, position: int) -> None:
         async with self.pool.connection() as conn:
@@ -56,9 +98,3 @@ class PostgresParkingLot:
                 "DELETE FROM parked_events WHERE projector = %s AND position = %s",
                 (projector, position),
             )
-
-
-def _as_dict(event: EventEnvelope) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(event)

@@ -8,7 +8,12 @@ sure the projector sees every event of the log exactly in order:
   a store wiped): the missing range is read from the event store first;
 * an event whose projection fails is retried with exponential backoff, then
   parked where an operator sees it (``roost projections parked``) and can
-  replay it, and the projector moves on.
+  replay it, and the projector moves on;
+* an event of a type no event class has (``known_types``) is parked at once;
+* a failure that says a dependency is unavailable (``projections.failures``:
+  PostgreSQL or Redis unreachable) parks nothing: it is raised, and so is a
+  failure to park. The position stays before the event in both cases, so the
+  caller (a supervised loop) backs off and resumes from the recorded position.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import structlog
 
 from projections.base import Projector
 from projections.envelope import EventEnvelope
+from projections.failures import UnknownEventType, is_transient
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +56,7 @@ class ProjectionRunner:
         on_parked: Callable[[str, EventEnvelope], None] | None = None,
         lease: Lease | None = None,
         batch_size: int = 200,
+        known_types: frozenset[str] | None = None,
     ) -> None:
         self.projector = projector
         self.read_log = read_log
@@ -60,6 +67,7 @@ class ProjectionRunner:
         self.on_parked = on_parked
         self.lease: Lease = lease or contextlib.nullcontext
         self.batch_size = batch_size
+        self.known_types = known_types
         # The live stream and the periodic sweep share this runner; applying
         # two copies of the log interleaved could reorder a follow and an
         # unfollow, so one apply sequence runs at a time.
@@ -117,6 +125,15 @@ class ProjectionRunner:
     async def _apply_batch(self, events: Sequence[EventEnvelope]) -> None:
         """One transaction / one lease for the lot; event by event if it fails,
         so only the event at fault is retried and, at worst, parked."""
+        if self.known_types is not None and any(
+                e.type not in self.known_types for e in events):
+            for event in events:
+                if event.type in self.known_types:
+                    await self._apply(event)
+                else:
+                    await self._park(event, UnknownEventType(f"unknown event type "
+                                                             f"{event.type!r}"), 0)
+            return
         if len(events) == 1:
             await self._apply(events[0])
             return
@@ -126,6 +143,8 @@ class ProjectionRunner:
         except asyncio.CancelledError:
             raise
         except Exception as error:
+            if is_transient(error):
+                raise
             log.warning("projection.batch_failed", projector=self.projector.name,
                         first=events[0].position, last=events[-1].position, error=repr(error))
             for event in events:
@@ -143,6 +162,8 @@ class ProjectionRunner:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
+                if is_transient(error):
+                    raise
                 log.warning("projection.retry", projector=self.projector.name,
                             position=event.position, type=event.type, attempt=attempt,
                             error=repr(error))
@@ -156,6 +177,8 @@ class ProjectionRunner:
                 return
 
     async def _park(self, event: EventEnvelope, error: Exception, attempts: int) -> None:
+        """Record ``event`` as parked, then move past it (in that order: if parking
+        fails, the error is raised and the position stays before the event)."""
         log.error("projection.parked", projector=self.projector.name, position=event.position,
                   type=event.type, error=repr(error))
         await self.parking.park(self.projector.name, event, repr(error), attempts)

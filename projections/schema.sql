@@ -6,16 +6,25 @@ CREATE TABLE IF NOT EXISTS projection_positions (
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
 
+-- A parked event's envelope is kept as the bytes of its JSON (envelope_json):
+-- whatever an event holds (U+0000 included, which neither text nor jsonb can
+-- hold), parking it cannot fail. The jsonb column is the old form, migrated
+-- into the bytes below and left NULL.
 CREATE TABLE IF NOT EXISTS parked_events (
-    projector   text NOT NULL,
-    position    bigint NOT NULL,
-    event_type  text NOT NULL,
-    envelope    jsonb NOT NULL,
-    error       text NOT NULL,
-    attempts    int NOT NULL,
-    parked_at   timestamptz NOT NULL DEFAULT now(),
+    projector     text NOT NULL,
+    position      bigint NOT NULL,
+    event_type    text NOT NULL,
+    envelope      jsonb,
+    envelope_json bytea,
+    error         text NOT NULL,
+    attempts      int NOT NULL,
+    parked_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (projector, position)
 );
+ALTER TABLE parked_events ADD COLUMN IF NOT EXISTS envelope_json bytea;
+ALTER TABLE parked_events ALTER COLUMN envelope DROP NOT NULL;
+UPDATE parked_events SET envelope_json = convert_to(envelope::text, 'UTF8'), envelope = NULL
+    WHERE envelope IS NOT NULL AND envelope_json IS NULL;
 
 CREATE TABLE IF NOT EXISTS relay_positions (
     name        text PRIMARY KEY,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import uuid
@@ -12,9 +13,11 @@ from typing import Any
 import faust
 import structlog
 
+from infra.resilience import Guard
 from infra.settings import Settings
 from projections.envelope import EventEnvelope
 from projections.runner import ProjectionRunner
+from streams.liveness import Liveness
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +70,7 @@ def events_topic(app: faust.App, settings: Settings) -> faust.TopicT:
 def add_projection_agent(
     app: faust.App, topic: faust.TopicT, name: str, get_runner: RunnerFactory,
     store_position: Callable[[], Awaitable[int]], sweep_interval_s: float,
+    liveness: Liveness,
 ) -> None:
     """Register an agent that hands every event to one projector's runner, and a
     timer that sweeps the event store for anything the stream did not deliver.
@@ -75,25 +79,48 @@ def add_projection_agent(
     published while no worker was subscribed, or lost, are applied within one
     interval, and the agent's own gap check fills holes as soon as a later
     event arrives.
+
+    Neither ever raises (but for cancellation, at a stop): the agent's body is a
+    supervised loop. A failure (PostgreSQL or Redis gone, a parking that failed)
+    is logged and retried after a bounded exponential backoff; the runner has not
+    moved past anything it neither applied nor parked, so the retry resumes from
+    the recorded position. Each success beats ``liveness`` for ``name``.
     """
+    agent_guard = Guard(f"project-{name}")
+    sweep_guard = Guard(f"sweep-{name}")
+
+    async def catch_up() -> None:
+        runner = await get_runner()
+        await runner.catch_up(await store_position())
+        liveness.beat(name)
+
+    async def deliver(events: list[EventEnvelope]) -> None:
+        runner = await get_runner()
+        await runner.handle_batch(events)
+        liveness.beat(name)
 
     async def project(stream: faust.StreamT[Any]) -> None:
-        runner = await get_runner()
-        await runner.catch_up(await store_position())
+        await agent_guard.until_done(catch_up)
         # What has arrived, in batches of up to TAKE_MAX (one transaction each).
         async for values in stream.take(TAKE_MAX, within=TAKE_WITHIN_S):
-            events = []
-            for value in values:
-                try:
-                    events.append(EventEnvelope.from_json(value))
-                except (ValueError, KeyError, TypeError) as error:
-                    log.error("projection.undecodable", projector=name, error=repr(error))
-                    # the hole is filled from the event store
-            await runner.handle_batch(events)
+            events = decode(name, values)
+            if events:
+                await agent_guard.until_done(functools.partial(deliver, events))
 
     async def sweep() -> None:
-        runner = await get_runner()
-        await runner.catch_up(await store_position())
+        await sweep_guard.once(catch_up)
 
     app.agent(topic, name=f"project-{name}")(project)
     app.timer(sweep_interval_s, name=f"sweep-{name}")(sweep)
+
+
+def decode(name: str, values: list[Any]) -> list[EventEnvelope]:
+    """The envelopes among ``values``; an undecodable message is logged and left out
+    (the runner reads the hole it leaves from the event store)."""
+    events = []
+    for value in values:
+        try:
+            events.append(EventEnvelope.from_json(value))
+        except (ValueError, KeyError, TypeError) as error:
+            log.error("projection.undecodable", projector=name, error=repr(error)[:500])
+    return events

@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
-import psycopg
+import redis.asyncio as aredis
 import structlog
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 
 from infra.eventlog import EVENTS_TABLE, read_envelopes
+from infra.health import write_heartbeat
 from infra.kafka import ensure_topic, make_producer
 from infra.metrics import RELAY_POSITION, RELAYED_EVENTS
+from infra.redis_keys import RedisKeys
+from infra.resilience import Guard
 from infra.settings import Settings
 from projections.envelope import EventEnvelope
 
@@ -51,19 +54,41 @@ async def save_position(conn: Conn, position: int) -> None:
 class Relay:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._redis: aredis.Redis | None = None
+        self._heartbeat = Guard("relay-heartbeat")
+        self._last_beat = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Relay until ``stop``; a broker or database outage is waited out, not fatal."""
-        backoff = 0.5
-        while not stop.is_set():
-            try:
-                await self._run_once(stop)
-                return
-            except (KafkaError, OSError, psycopg.OperationalError) as error:
-                log.warning("relay.retrying", error=repr(error), backoff_s=backoff)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=backoff)
-                backoff = min(backoff * 2, 10.0)
+        """Relay until ``stop``; any failure (broker, database, a bug) is logged and
+        waited out with a bounded exponential backoff, never fatal."""
+        guard = Guard("relay", max_s=10.0)
+        try:
+            while not stop.is_set():
+                try:
+                    await self._run_once(stop)
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:
+                    delay = guard.failed(error)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=delay)
+        finally:
+            if self._redis is not None:
+                await self._redis.aclose()
+
+    async def beat(self, position: int) -> None:
+        """Tell /health the relay is alive and where it is (every heartbeat interval at
+        most; a Redis failure is logged and does not disturb relaying)."""
+        if time.monotonic() - self._last_beat < self.settings.heartbeat_interval_s:
+            return
+        self._last_beat = time.monotonic()
+        if self._redis is None:
+            self._redis = aredis.Redis.from_url(self.settings.redis_url, socket_timeout=2,
+                                                socket_connect_timeout=2)
+        client, key = self._redis, RedisKeys(self.settings.redis_prefix).relay_heartbeat()
+        await self._heartbeat.once(lambda: write_heartbeat(
+            client, key, self.settings.heartbeat_ttl_s, position=position))
 
     async def _run_once(self, stop: asyncio.Event) -> None:
         conninfo = self.settings.postgres_conninfo
@@ -102,6 +127,7 @@ class Relay:
         position = await load_position(conn)
         RELAY_POSITION.set(position)
         while not stop.is_set():
+            await self.beat(position)
             batch = await read_envelopes(conn, position, limit=self.settings.relay_batch)
             if batch:
                 await self._publish(producer, batch)

@@ -297,3 +297,40 @@ async def test_a_failing_batch_falls_back_to_event_by_event(sleeps: list[float])
     await runner.handle_batch(events)
     assert projector.applied == [1, 2, 4]  # 3 was parked, nothing else lost
     assert [position for _, position, _, _ in parking.parked] == [3]
+
+
+async def test_a_dependency_outage_parks_nothing_and_keeps_the_position(
+    sleeps: list[float],
+) -> None:
+    """PostgreSQL or Redis unreachable: the event is fine, so it is not parked; the error
+    goes to the supervised loop, and the next try applies it."""
+    projector = FakeProjector()
+    parking = FakeParking()
+    runner = make_runner(projector, FakeLog([envelope(1), envelope(2)]), parking)
+    await runner.handle(envelope(1))
+
+    async def unreachable(event: EventEnvelope) -> None:
+        raise ConnectionRefusedError("redis is down")
+
+    real_apply = projector.apply
+    projector.apply = unreachable  # type: ignore[method-assign]
+    with pytest.raises(ConnectionRefusedError):
+        await runner.handle(envelope(2))
+    assert parking.parked == [] and projector.pos == 1 and sleeps == []
+    projector.apply = real_apply  # type: ignore[method-assign]
+    await runner.handle(envelope(2))
+    assert projector.applied == [1, 2]
+
+
+async def test_an_unknown_event_type_is_parked_at_once_and_the_rest_applied(
+    sleeps: list[float],
+) -> None:
+    events = [envelope(1), envelope(2, "NoSuchEvent"), envelope(3), envelope(4)]
+    projector, parking = FakeProjector(), FakeParking()
+    runner = ProjectionRunner(projector, FakeLog(events), parking, backoff_s=0.5,
+                              known_types=frozenset({"PostCreated"}))
+    await runner.handle_batch(events)
+    assert projector.applied == [1, 3, 4]
+    assert [(pos, attempts) for _, pos, _, attempts in parking.parked] == [(2, 0)]
+    assert "NoSuchEvent" in parking.parked[0][2]
+    assert 2 not in projector.calls and sleeps == []

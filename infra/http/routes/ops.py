@@ -13,9 +13,17 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from infra.eventlog import max_position
+from infra.health import OK, ProgressTracker, heartbeat_verdict, progress_verdict
 from infra.http.deps import Services
 from infra.http.services import ApiServices
-from infra.metrics import EVENT_STORE_POSITION, PROJECTION_LAG, PROJECTION_POSITION, RELAY_POSITION
+from infra.metrics import (
+    EVENT_STORE_POSITION,
+    PARKED,
+    PROJECTION_LAG,
+    PROJECTION_POSITION,
+    RELAY_POSITION,
+)
+from projections.parking import parked_counts
 from queries.positions import projection_position
 
 router = APIRouter(tags=["operations"])
@@ -48,62 +56,111 @@ async def _elasticsearch(services: ApiServices) -> None:
         await client.info()
 
 
-async def _worker(services: ApiServices) -> None:
-    if not await services.redis.exists(services.keys.worker_heartbeat()):
-        raise RuntimeError("no projection worker has reported in the last 15 s")
+async def _worker(services: ApiServices) -> str:
+    return heartbeat_verdict("worker", await services.redis.get(services.keys.worker_heartbeat()))
 
 
-CHECKS: dict[str, Callable[[ApiServices], Awaitable[None]]] = {
-    "postgres": _postgres, "redis": _redis, "kafka": _kafka, "elasticsearch": _elasticsearch,
-    "worker": _worker,
+async def _relay(services: ApiServices) -> str:
+    return heartbeat_verdict("relay", await services.redis.get(services.keys.relay_heartbeat()))
+
+
+Check = Callable[[ApiServices], Awaitable[str]]
+
+
+def _reachable(check: Callable[[ApiServices], Awaitable[None]]) -> Check:
+    """A check that passes when ``check`` returns (a dependency that answers)."""
+    async def run(services: ApiServices) -> str:
+        await check(services)
+        return OK
+    return run
+
+
+CHECKS: dict[str, Check] = {
+    "postgres": _reachable(_postgres), "redis": _reachable(_redis),
+    "kafka": _reachable(_kafka), "elasticsearch": _reachable(_elasticsearch),
+    "worker": _worker, "relay": _relay,
 }
+_progress = ProgressTracker()
 
 
-async def _check(services: ApiServices, check: Callable[[ApiServices], Awaitable[None]]
-                 ) -> str:
+async def _check(services: ApiServices, check: Check) -> str:
     try:
-        await asyncio.wait_for(check(services), CHECK_TIMEOUT_S)
+        return await asyncio.wait_for(check(services), CHECK_TIMEOUT_S)
     except Exception as error:
         return f"error: {type(error).__name__}: {error}"[:300]
-    return "ok"
 
 
 @router.get("/health")
 async def health(services: Services) -> JSONResponse:
-    """200 when every dependency answers, 503 naming the ones that do not."""
+    """200 when every dependency answers and every part keeps up; 503 naming the
+    failing ones in ``failing``, each check saying why.
+
+    Body: ``{status: "ok"|"failing", checks: {part: "ok" | "error: ..." |
+    "unknown: ..."}, failing?: [part], positions?: {event_store, relay,
+    read_models, timelines}, parked?: {projector: count}}``. Parked events are an
+    alarm for an operator, not a failure: the pipeline moves past them.
+    """
     results = await asyncio.gather(*(_check(services, c) for c in CHECKS.values()))
     checks = dict(zip(CHECKS, results, strict=True))
-    failing = [name for name, result in checks.items() if result != "ok"]
-    body: dict[str, Any] = {"status": "ok" if not failing else "failing", "checks": checks}
+    body: dict[str, Any] = {"checks": checks}
+    try:
+        positions, parked = await asyncio.wait_for(_pipeline(services), CHECK_TIMEOUT_S)
+    except Exception as error:
+        for part in PROJECTORS:
+            checks[part] = f"unknown: positions unreadable ({type(error).__name__})"
+    else:
+        body["positions"], body["parked"] = positions, parked
+        _judge_progress(services, checks, positions)
+    failing = [name for name, result in checks.items() if result.startswith("error")]
+    body["status"] = "ok" if not failing else "failing"
     if failing:
         body["failing"] = failing
-    else:
-        body["positions"] = await _positions(services)
     return JSONResponse(body, status_code=503 if failing else 200)
 
 
-async def _positions(services: ApiServices) -> dict[str, int]:
+def _judge_progress(services: ApiServices, checks: dict[str, str], positions: dict[str, int]
+                    ) -> None:
+    """Each projector's check, and the relay's once its heartbeat is there: stuck while
+    events wait (``ROOST_HEALTH_MAX_PROJECTION_*``)."""
+    settings = services.settings
+    head = positions["event_store"]
+    for part in (*PROJECTORS, "relay"):
+        if checks.get(part, OK) != OK:
+            continue
+        position = positions[part]
+        stalled = _progress.stalled_for(
+            f"{settings.postgres_dbname}/{settings.redis_prefix}/{part}", position,
+            head - position, settings.health_max_projection_lag_events)
+        checks[part] = progress_verdict(part, position, head, stalled,
+                                        settings.health_max_projection_stall_s)
+
+
+async def _pipeline(services: ApiServices) -> tuple[dict[str, int], dict[str, int]]:
+    """Positions (event store, relay, projectors) and parked events per projector."""
     async with services.pool.connection() as conn:
         store = await max_position(conn)
         cur = await conn.execute("SELECT position FROM relay_positions WHERE name = 'kafka'")
         row = await cur.fetchone()
+        parked = await parked_counts(conn)
     positions = {"event_store": store, "relay": int(row[0]) if row else 0}
     for name in PROJECTORS:
         positions[name] = await projection_position(services.queries, name)
-    return positions
+    return positions, {name: parked.get(name, 0) for name in PROJECTORS}
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(services: Services) -> PlainTextResponse:
-    """Prometheus text format: latency, relay position, projection positions and lag."""
+    """Prometheus text format: latency, relay position, projection positions and lag,
+    parked events per projector."""
     try:
-        positions = await _positions(services)
+        positions, parked = await asyncio.wait_for(_pipeline(services), CHECK_TIMEOUT_S)
     except Exception:  # a scrape must still answer while a dependency is down
-        positions = {}
+        positions, parked = {}, {}
     if positions:
         EVENT_STORE_POSITION.set(positions["event_store"])
         RELAY_POSITION.set(positions["relay"])
         for name in PROJECTORS:
             PROJECTION_POSITION.labels(name).set(positions[name])
             PROJECTION_LAG.labels(name).set(max(0, positions["event_store"] - positions[name]))
+            PARKED.labels(name).set(parked[name])
     return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
