@@ -23,7 +23,7 @@ from infra.operations import rebuild
 from infra.redis_keys import RedisKeys
 from infra.settings import Settings
 from projections.envelope import EventEnvelope
-from tests.faults.load import Write, WriteLoad
+from tests.faults.load import UNDECIDED_4XX, Write, WriteLoad
 from tests.integration.pipeline import dump_tables
 
 PROMPT_S = 3.0  # a refusal while a dependency is down comes at least this fast
@@ -149,8 +149,10 @@ def readable(client: httpx.Client, load: WriteLoad, events: list[EventEnvelope]
 
 def acknowledged_counts(load: WriteLoad, events: list[EventEnvelope]) -> list[str]:
     """Counts equal what was acknowledged: a stored load event that was never
-    acknowledged is only allowed for a write still unanswered when the load
-    stopped (it may have been appended just before a connection dropped)."""
+    acknowledged is only allowed for a write still undecided when the load
+    stopped (no answer: it may have been appended just before a connection
+    dropped; or 409, its Idempotency-Key still in flight). A stored write last
+    answered otherwise (a 503, a 404) was told it failed although it happened."""
     ids = {user.username: user.id for user in load.users}
     by_key = {_write_key(w, ids): w for w in load.writes}
     problems = []
@@ -158,8 +160,9 @@ def acknowledged_counts(load: WriteLoad, events: list[EventEnvelope]) -> list[st
         write = by_key.get(_event_key(event))
         if write is not None and not write.acked and write.refused:
             continue  # reported by ledger()
-        if write is not None and not write.acked and write.answers and \
-                write.answers[-1].status is not None:
+        last = write.answers[-1].status if write is not None and write.answers else None
+        if write is not None and not write.acked and last is not None and \
+                last not in UNDECIDED_4XX:
             problems.append(f"stored, answered {write.answers[-1].status} and never "
                             f"acknowledged: {_describe(write)}")
     return problems

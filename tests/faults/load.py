@@ -21,6 +21,9 @@ import httpx
 
 RETRY_PAUSE_S = 0.2  # longest pause between two tries of one write
 REQUEST_TIMEOUT_S = 10.0
+# 4xx answers that say "not now" rather than "no": timeout, Idempotency-Key still
+# in flight, rate limited. A write last answered so is undecided, not refused.
+UNDECIDED_4XX = frozenset({408, 409, 429})
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ class Write:
         """The last answer was a definitive refusal (a 4xx a retry cannot change)."""
         last = self.answers[-1] if self.answers else None
         return (not self.acked and last is not None and last.status is not None
-                and 400 <= last.status < 500 and last.status not in (408, 409, 429))
+                and 400 <= last.status < 500 and last.status not in UNDECIDED_4XX)
 
 
 class WriteLoad:
