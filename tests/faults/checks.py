@@ -53,13 +53,11 @@ def server_errors(load: WriteLoad) -> list[str]:
     Retry-After, or an answer that took longer than a client should wait."""
     problems = []
     for write in load.writes:
-        for answer in write.answers:
-            if answer.status is None:
-                continue
-            if answer.status >= 500 and answer.status != 503:
-                problems.append(f"{answer.status} to {_describe(write)}")
-            elif answer.status == 503 and not answer.retry_after:
-                problems.append(f"503 without Retry-After to {_describe(write)}")
+        bad = [a.status for a in write.answers if a.status is not None and a.status >= 500
+               and (a.status != 503 or not a.retry_after)]
+        if bad:
+            problems.append(f"{len(bad)} answers {sorted(set(bad))} (503: without "
+                            f"Retry-After) to {_describe(write)}")
     return problems
 
 

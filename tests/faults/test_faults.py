@@ -195,7 +195,7 @@ def test_outage_of_a_server_under_load(server: str, stack: Stack,
         finally:
             target.start()
         ended = time.monotonic()
-        return problems + _late_answers(load, started + 0.5, ended - 1.0)
+        return problems + _late_answers(load, started, ended - 1.0)
 
     load, problems = _run(stack, inject)
     stored = [e for e in checks.store_events(stack.settings, ("PostCreated",))
