@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +16,7 @@ import pytest
 
 from infra import devstack
 from infra.database import drop_database, migrate
+from infra.settings import Settings
 from tests.conftest import clear_redis_prefix, make_settings
 from tests.e2e.stack import PARTS, Stack
 
@@ -21,15 +24,21 @@ pytestmark = pytest.mark.e2e
 CELEBRITY_THRESHOLD = 3  # low, so tests can cross it both ways
 
 
-@pytest.fixture(scope="session")
-def stack(noida: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    settings = make_settings(
-        **noida, api_port=devstack.free_port(), min_position_wait_s=30.0,
-        kafka_topic=f"roost.events.{uuid.uuid4().hex[:8]}", log_level="INFO",
-        celebrity_threshold=CELEBRITY_THRESHOLD, timeline_max_entries=2000,
-    )
+def stack_settings(**overrides: object) -> Settings:
+    """Settings of an e2e stack: its own database, Redis prefix, topic and API port."""
+    return make_settings(**{
+        "api_port": devstack.free_port(), "min_position_wait_s": 30.0,
+        "kafka_topic": f"roost.events.{uuid.uuid4().hex[:8]}", "log_level": "INFO",
+        "celebrity_threshold": CELEBRITY_THRESHOLD, "timeline_max_entries": 2000,
+        **overrides,
+    })
+
+
+@contextlib.contextmanager
+def running_stack(settings: Settings, log_dir: Path) -> Iterator[Stack]:
+    """Migrate, start every part, wait until healthy; stop and clean up after."""
     migrate(settings)
-    running = Stack(settings, tmp_path_factory.mktemp("logs"))
+    running = Stack(settings, log_dir)
     try:
         for part in PARTS:
             running.start(part)
@@ -39,6 +48,12 @@ def stack(noida: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> It
         running.stop_all()
         drop_database(settings)
         clear_redis_prefix(settings)
+
+
+@pytest.fixture(scope="session")
+def stack(noida: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(stack_settings(**noida), tmp_path_factory.mktemp("logs")) as running:
+        yield running
 
 
 @pytest.fixture
