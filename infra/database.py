@@ -44,6 +44,7 @@ async def open_pool(settings: Settings, max_size: int | None = None) -> AsyncPoo
         max_size=max_size or settings.postgres_pool_size,
         open=False,
         kwargs={"autocommit": True},
+        timeout=settings.postgres_pool_timeout_s,
     )
     try:
         await pool.open(wait=True, timeout=10)

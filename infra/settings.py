@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     # eventsourcing reads it) before answering 503 + Retry-After: fail fast
     # while PostgreSQL is down rather than hang.
     postgres_connect_timeout_s: int = Field(default=1, ge=1, le=60)
+    # How long a read (or a projector) waits for a pooled connection before
+    # giving up: 503 + Retry-After at the API, a retry with backoff in a worker.
+    postgres_pool_timeout_s: float = Field(default=2.0, gt=0, le=120)
 
     # Redis: timelines, counters, rate limits, revoked sessions.
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -55,6 +58,10 @@ class Settings(BaseSettings):
     api_port: int = 8000
     max_body_bytes: int = 64 * 1024
     min_position_wait_s: float = 5.0
+    # How long a write's answer waits for the read models to include the write
+    # (for its counts) before answering from the command's own result with
+    # Roost-Stale: short, so a lagging worker never holds writes for long.
+    write_answer_wait_s: float = Field(default=1.0, ge=0, le=60)
 
     # Identity.
     node_id: int = Field(default=0, ge=0, le=1023)
@@ -182,6 +189,7 @@ class Settings(BaseSettings):
             f"port={self.postgres_port}",
             f"user={self.postgres_user}",
             f"dbname={self.postgres_dbname}",
+            f"connect_timeout={max(2, self.postgres_connect_timeout_s)}",  # libpq's minimum
         ]
         if self.postgres_password:
             parts.append(f"password={self.postgres_password}")

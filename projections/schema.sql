@@ -125,3 +125,12 @@ CREATE TABLE IF NOT EXISTS rm_mutes (
     since       timestamptz NOT NULL,
     PRIMARY KEY (muter_id, muted_id)
 );
+
+-- The post-cache outbox: posts whose counts changed in a committed read-model
+-- transaction and that the Redis post cache has not been told about yet
+-- (written in that transaction, cleared once the cache has the counts).
+CREATE SEQUENCE IF NOT EXISTS rm_post_counts_outbox_seq;
+CREATE TABLE IF NOT EXISTS rm_post_counts_outbox (
+    post_id     bigint PRIMARY KEY,
+    seq         bigint NOT NULL DEFAULT nextval('rm_post_counts_outbox_seq')
+);

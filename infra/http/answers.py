@@ -62,14 +62,16 @@ async def interaction_answer(services: ApiServices, response: Response, result: 
     """The post a like or repost (or its undo) answers with, or ``None`` when the
     reader may no longer see it (deleted, or a block either way: answer 204).
 
-    The read models are waited for (bounded, ``Roost-Stale`` on timeout) so that
-    the counts include this write; the reader's flag is the command's.
+    The read models are waited for (``write_answer_wait_s``, ``Roost-Stale`` on
+    timeout) so that the counts include this write; the reader's flag is the
+    command's.
     """
     data = result.data
     if not data["visible"]:
         return None
     try:
-        await wait_until_applied(services, response, result.position, "read_models")
+        await wait_until_applied(services, response, result.position, "read_models",
+                                 timeout_s=services.settings.write_answer_wait_s)
         post = await post_queries.get_post(services.queries, data["post_id"], reader_id)
     except READ_FAILURES as error:  # lagging, hidden by a stale block, or unreachable
         log.info("answer.from_command", post_id=data["post_id"], reason=repr(error))

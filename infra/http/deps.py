@@ -101,12 +101,13 @@ MinPosition = Annotated[int | None, Depends(parse_min_position)]
 
 
 async def wait_until_applied(
-    services: ApiServices, response: Response, min_position: int | None, *projections: str
+    services: ApiServices, response: Response, min_position: int | None, *projections: str,
+    timeout_s: float | None = None,
 ) -> None:
-    """Hold the read until ``projections`` reach ``min_position``; mark it stale on timeout."""
-    reached = await wait_for_position(
-        services.queries, min_position, projections, services.settings.min_position_wait_s
-    )
+    """Hold the read until ``projections`` reach ``min_position``; mark it stale on
+    timeout (``timeout_s``, by default ``min_position_wait_s`` seconds)."""
+    wait_s = services.settings.min_position_wait_s if timeout_s is None else timeout_s
+    reached = await wait_for_position(services.queries, min_position, projections, wait_s)
     if not reached:
         STALE_READS.inc()
         response.headers["Roost-Stale"] = "true"

@@ -51,7 +51,9 @@ class PrivatePostgres:
 
     def start(self) -> None:
         options = (f"-p {self.port} -k {self.data_dir} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                   # synchronous_commit stays on: an immediate stop must keep every
+                   # acknowledged commit, as a real server does.
+                   "-c fsync=off -c full_page_writes=off "
                    "-c max_connections=200")
         subprocess.run(
             _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-l",

@@ -8,6 +8,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 import queries.hydration as hydration
 from commands.bus import CommandBus
@@ -27,7 +28,9 @@ from tests.integration.pipeline import (
     post_counts,
     project_new,
     query_context,
+    read_models,
     repost,
+    stored_events,
 )
 
 Loaded = dict[int, tuple[dict[str, Any] | None, dict[str, int] | None]]
@@ -113,6 +116,39 @@ async def test_the_cache_holds_the_counts_postgresql_committed(
     await project_new(services)
     assert (await cached_counts(services, keys, p))["deleted"] == 1
     assert not await services.redis.exists(keys.post(p))  # the body is dropped with it
+
+
+async def test_counts_a_failed_cache_write_missed_are_published_by_the_next_apply(
+    bus: CommandBus, services: ProjectionServices, keys: RedisKeys,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis gone right after the read models committed a like (or the worker
+    killed there): the post cache learns the counts at the next delivery, even a
+    redelivery of the same event, never left stale until the key expires."""
+    author, fan = signup(bus, "author"), signup(bus, "fan")
+    p = post(bus, author, "p")
+    await project_new(services)
+    projector = read_models(services)
+    sink = projector.counts_sink
+    assert sink is not None
+
+    async def redis_down(counts: dict[int, dict[str, int]]) -> None:
+        raise RedisConnectionError("Connection refused")
+
+    monkeypatch.setattr(sink, "set_counts", redis_down)
+    like(bus, fan, p)
+    events = await stored_events(services.pool, await projector.position())
+    with pytest.raises(RedisConnectionError):
+        await projector.apply_batch(events)
+    assert await projector.position() == events[-1].position  # the like is committed
+    assert await post_counts(services, p) == {
+        "likes_count": 1, "replies_count": 0, "reposts_count": 0, "deleted": 0}
+    assert (await cached_counts(services, keys, p)).get("likes_count", 0) == 0  # missed
+
+    monkeypatch.undo()
+    await projector.apply_batch(events)  # a redelivery: nothing to apply, counts to publish
+    assert (await cached_counts(services, keys, p))["likes_count"] == 1
+    assert await projector.publish_counts() == 0  # published once, then cleared
 
 
 async def test_a_reader_fill_never_overwrites_newer_counts(
