@@ -39,11 +39,13 @@ def create_post(cmd: CreatePost, ctx: CommandContext) -> Result:
         problems["text"] = problem
     targets = {"reply_to_id": cmd.reply_to_id, "quote_of_id": cmd.quote_of_id}
     referenced = {field: _existing_post(ctx, post_id) for field, post_id in targets.items()}
-    for field, post_id in targets.items():
-        if post_id is not None and referenced[field] is None:
-            problems[field] = "refers to a post that does not exist or was deleted"
+    missing = {field: "refers to a post that does not exist or was deleted"
+               for field, post_id in targets.items()
+               if post_id is not None and referenced[field] is None}
     if problems:
-        raise ValidationFailed(problems)
+        raise ValidationFailed({**problems, **missing})
+    if missing:  # well-formed, but naming nothing: its own code, for clients and fuzzers
+        raise ValidationFailed(missing, code="reference_not_found")
     for target in referenced.values():
         if target is not None:
             ensure_not_blocked(ctx, cmd.actor.account_id, target.author_id)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+import re
+from typing import Annotated, Generic, TypeVar
 
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.accounts import (
@@ -16,9 +18,39 @@ from domain.accounts import (
     USERNAME_PATTERN,
 )
 from domain.ids import SNOWFLAKE_PATTERN
-from infra.http.text import CleanText, MultilineText
+from infra.http.text import (
+    ONE_LINE_PATTERN,
+    SOME_TEXT_PATTERN,
+    CleanText,
+    MultilineText,
+    SchemaPattern,
+)
 
 T = TypeVar("T")
+
+IdText = Annotated[CleanText, SchemaPattern(SNOWFLAKE_PATTERN, narrows=True)]
+"""A post or medium id in a body: a decimal string (one naming nothing is 422
+``reference_not_found``)."""
+# What an avatar URL looks like in the document: https, a host, maybe a port and
+# a path (the server accepts a little more: any host urlsplit reads).
+AVATAR_URL_PATTERN = (r"^(https://[A-Za-z0-9.-]+(:[0-9]{1,4})?"
+                      r"(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?)?$")
+AvatarUrlText = Annotated[CleanText, SchemaPattern(AVATAR_URL_PATTERN, narrows=True)]
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{ch.lower()}{ch.upper()}]" if ch.isalpha() else re.escape(ch)
+                   for ch in word)
+
+
+# email-validator refuses addresses at special-use domains (RFC 6761: ``x@y.test``,
+# ``x@localhost``); the document says so, beside ``format: email``.
+EMAIL_PATTERN = (
+    "^(?!.*@(?:[^@]*\\.)?(?:"
+    + "|".join(_any_case(name) for name in SPECIAL_USE_DOMAIN_NAMES)
+    + ")\\.?$)" + ONE_LINE_PATTERN.removeprefix("^")
+)
+EmailText = Annotated[CleanText, SchemaPattern(EMAIL_PATTERN, narrows=True)]
 
 
 class RequestBody(BaseModel):
@@ -30,7 +62,7 @@ class RequestBody(BaseModel):
 class SignUp(RequestBody):
     username: CleanText = Field(max_length=MAX_USERNAME, pattern=USERNAME_PATTERN,
                                 description="1-30 of A-Z, a-z, 0-9 and _; unique in any case")
-    email: CleanText = Field(max_length=320)
+    email: EmailText = Field(max_length=320, json_schema_extra={"format": "email"})
     password: CleanText = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
     display_name: CleanText = Field(default="", max_length=MAX_DISPLAY_NAME)
 
@@ -39,8 +71,9 @@ class ProfilePatch(RequestBody):
     display_name: CleanText | None = Field(default=None, max_length=MAX_DISPLAY_NAME)
     bio: MultilineText | None = Field(default=None, max_length=MAX_BIO,
                                       description="Newline and tab allowed")
-    avatar_url: CleanText | None = Field(default=None, max_length=MAX_AVATAR_URL,
-                                         description="An https URL, or empty or null for none")
+    avatar_url: AvatarUrlText | None = Field(
+        default=None, max_length=MAX_AVATAR_URL,
+        description="An https URL, or empty or null for none")
 
 
 class LoginBody(RequestBody):
@@ -53,12 +86,15 @@ class RefreshBody(RequestBody):
 
 
 class NewPost(RequestBody):
+    # 10,000 bounds the work before normalising; the document states the rule
+    # (1-280 once NFC-normalised and trimmed, something that is not whitespace).
     text: MultilineText = Field(
         max_length=10_000,
+        json_schema_extra={"minLength": 1, "maxLength": 280, "pattern": SOME_TEXT_PATTERN},
         description="1-280 code points once NFC-normalised and trimmed; newline and tab allowed")
-    reply_to_id: CleanText | None = Field(default=None, max_length=19, pattern=SNOWFLAKE_PATTERN)
-    quote_of_id: CleanText | None = Field(default=None, max_length=19, pattern=SNOWFLAKE_PATTERN)
-    media_ids: list[CleanText] = Field(default_factory=list, max_length=4)
+    reply_to_id: IdText | None = Field(default=None, max_length=19)
+    quote_of_id: IdText | None = Field(default=None, max_length=19)
+    media_ids: list[IdText] = Field(default_factory=list, max_length=4)
 
 
 class Account(BaseModel):

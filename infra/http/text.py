@@ -12,11 +12,46 @@ them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, StrictStr
+from pydantic import AfterValidator, GetJsonSchemaHandler, StrictStr
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from domain.text import text_problem
+
+# The code points ``text_problem`` refuses, as a regular-expression class body, so
+# the OpenAPI document states the rule (tests/unit/test_text_schema.py checks the
+# two agree on every code point). Lone surrogates are left out: no JSON text a
+# client can send decodes to one (the JSON parser refuses them first).
+_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
+    f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}" for plane in range(17))
+REFUSED_ONE_LINE = "\x00-\x1f\x7f-\x9f" + _NONCHARACTERS
+REFUSED_MULTILINE = "\x00-\x08\x0b-\x1f\x7f-\x9f" + _NONCHARACTERS
+ONE_LINE_PATTERN = f"^[^{REFUSED_ONE_LINE}]*$"
+MULTILINE_PATTERN = f"^[^{REFUSED_MULTILINE}]*$"
+SOME_TEXT_PATTERN = f"^[^{REFUSED_MULTILINE}]*[^{REFUSED_MULTILINE}\\s][^{REFUSED_MULTILINE}]*$"
+"""Multiline text with at least one character that is not whitespace (post text)."""
+
+
+class SchemaPattern:
+    """Gives a string type's JSON schema a ``pattern``: documentation only, the
+    validators enforce the rule. By default a pattern the field declares itself (a
+    username's, say) stays; ``narrows=True`` replaces the generic text pattern of
+    the type it wraps with a narrower one (an id's digits)."""
+
+    def __init__(self, pattern: str, narrows: bool = False) -> None:
+        self.pattern = pattern
+        self.narrows = narrows
+
+    def __get_pydantic_json_schema__(self, core_schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema: dict[str, Any] = handler(core_schema)
+        if self.narrows:
+            schema["pattern"] = self.pattern
+        else:
+            schema.setdefault("pattern", self.pattern)
+        return schema
 
 
 def _text_rule(multiline: bool) -> Callable[[str], str]:
@@ -28,8 +63,10 @@ def _text_rule(multiline: bool) -> Callable[[str], str]:
     return check
 
 
-CleanText = Annotated[StrictStr, AfterValidator(_text_rule(multiline=False))]
+CleanText = Annotated[StrictStr, AfterValidator(_text_rule(multiline=False)),
+                      SchemaPattern(ONE_LINE_PATTERN)]
 """One line of text: no control characters at all, no surrogates, no noncharacters."""
 
-MultilineText = Annotated[StrictStr, AfterValidator(_text_rule(multiline=True))]
+MultilineText = Annotated[StrictStr, AfterValidator(_text_rule(multiline=True)),
+                          SchemaPattern(MULTILINE_PATTERN)]
 """Like ``CleanText`` but newline and tab are allowed (post text, bio)."""

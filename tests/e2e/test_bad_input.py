@@ -43,7 +43,7 @@ def test_280_code_points_after_nfc_is_accepted(author: User) -> None:
     (b'{"text": null}', 422, "validation_failed"),
     (b'{"text": "ok", "reply_to_id": 12}', 422, "validation_failed"),
     (b'{"text": "ok", "reply_to_id": "abc"}', 422, "validation_failed"),
-    (b'{"text": "ok", "reply_to_id": "123"}', 422, "validation_failed"),
+    (b'{"text": "ok", "reply_to_id": "123"}', 422, "reference_not_found"),
 ])
 def test_malformed_and_mistyped_bodies(author: User, nothing_appended: None, body: bytes,
                                        status: int, code: str) -> None:

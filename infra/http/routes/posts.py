@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from commands.messages import CreatePost, DeletePost
 from domain.errors import ValidationFailed
-from domain.ids import parse_snowflake
+from domain.ids import SNOWFLAKE_PATTERN, parse_snowflake
 from infra.http.answers import author_shape, post_from_view
 from infra.http.deps import (
     CurrentActor,
@@ -28,6 +29,8 @@ from infra.http.routes.accounts import own_account
 from infra.http.schemas import ERROR_RESPONSES, NewPost, Page, Post
 from queries import posts as post_queries
 
+SNOWFLAKE_SHAPE = re.compile(SNOWFLAKE_PATTERN)
+
 router = APIRouter(prefix="/api", tags=["posts"], responses=ERROR_RESPONSES)
 
 
@@ -36,6 +39,9 @@ def _optional_id(value: str | None, field: str) -> int | None:
         return None
     parsed = parse_snowflake(value)
     if parsed is None:
+        if SNOWFLAKE_SHAPE.fullmatch(value):  # an id's shape beyond the 63-bit range
+            raise ValidationFailed({field: "refers to a post that does not exist"},
+                                   code="reference_not_found")
         raise ValidationFailed({field: "must be a post id (a decimal string)"})
     return parsed
 
@@ -45,8 +51,9 @@ def _optional_id(value: str | None, field: str) -> int | None:
 async def create_post(body: NewPost, actor: CurrentActor, services: Services,
                       response: Response, request: Request) -> dict[str, Any]:
     """Publish a post of 1-280 characters; mentions and hashtags are extracted."""
-    if body.media_ids:
-        raise ValidationFailed({"media_ids": "media uploads are not supported yet"})
+    if body.media_ids:  # no medium can exist yet: each id names nothing
+        raise ValidationFailed({"media_ids": "no such medium (media uploads are not "
+                                "supported yet)"}, code="reference_not_found")
     command = CreatePost(
         actor, body.text, _optional_id(body.reply_to_id, "reply_to_id"),
         _optional_id(body.quote_of_id, "quote_of_id"),

@@ -1,0 +1,67 @@
+"""The OpenAPI document states the text rule the validators enforce, exactly.
+
+Schemathesis generates "valid" requests from these patterns; if a pattern
+allowed a character the rule refuses, valid-looking requests would be refused
+(and the document would lie), and if it refused one the rule allows, clients
+would be told less than they may send.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.accounts import avatar_url_problem, normalise_email
+from domain.text import text_problem
+from infra.http.schemas import AVATAR_URL_PATTERN, EMAIL_PATTERN
+from infra.http.text import MULTILINE_PATTERN, ONE_LINE_PATTERN, SOME_TEXT_PATTERN
+
+NOT_SURROGATES = [cp for cp in range(sys.maxunicode + 1) if not 0xD800 <= cp <= 0xDFFF]
+
+
+def test_the_one_line_pattern_refuses_exactly_what_the_rule_refuses() -> None:
+    pattern = re.compile(ONE_LINE_PATTERN)
+    disagree = [hex(cp) for cp in NOT_SURROGATES
+                if bool(pattern.fullmatch(chr(cp))) != (text_problem(chr(cp)) is None)]
+    assert disagree == []
+
+
+def test_the_multiline_pattern_refuses_exactly_what_the_rule_refuses() -> None:
+    pattern = re.compile(MULTILINE_PATTERN)
+    disagree = [hex(cp) for cp in NOT_SURROGATES
+                if bool(pattern.fullmatch(chr(cp))) != (text_problem(chr(cp), True) is None)]
+    assert disagree == []
+
+
+def test_post_text_pattern_needs_something_that_is_not_whitespace() -> None:
+    pattern = re.compile(SOME_TEXT_PATTERN)
+    assert pattern.fullmatch(" a\n")
+    assert pattern.fullmatch("\u00a0x\t")
+    for blank in ("", " ", "\n\t ", "\u00a0\u2003"):
+        assert not pattern.fullmatch(blank), repr(blank)
+    assert not pattern.fullmatch("a\x00")
+
+
+@settings(max_examples=300, deadline=None, database=None, derandomize=True)
+@given(st.from_regex(AVATAR_URL_PATTERN, fullmatch=True))
+def test_every_avatar_url_the_document_allows_is_accepted(url: str) -> None:
+    assert avatar_url_problem(url) is None, url
+
+
+@settings(max_examples=300, deadline=None, database=None, derandomize=True)
+@given(st.emails().filter(lambda e: re.search(EMAIL_PATTERN, e) is not None))
+def test_every_email_the_document_allows_is_accepted(email: str) -> None:
+    normalise_email(email)  # raises ValueError on a refusal
+
+
+def test_the_email_pattern_names_the_special_use_domains() -> None:
+    for refused in ("a@b.test", "a@B.TeSt", "a@localhost", "a@x.onion.", "a@in.valid.arpa"):
+        assert not re.search(EMAIL_PATTERN, refused), refused
+        try:
+            normalise_email(refused)
+        except ValueError:
+            continue
+        raise AssertionError(f"{refused} was accepted")
