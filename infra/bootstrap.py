@@ -16,7 +16,7 @@ from commands.context import CommandContext
 from domain.ids import SnowflakeGenerator
 from infra.database import AsyncPool, open_pool
 from infra.event_types import known_event_types
-from infra.eventlog import max_position, read_envelopes
+from infra.eventlog import max_position, read_envelopes, store_identity
 from infra.health import write_heartbeat
 from infra.kafka import pause_empty_fetches
 from infra.lease import RedisLease
@@ -134,6 +134,10 @@ def build_worker_app(settings: Settings) -> faust.App:
         async with (await services()).pool.connection() as conn:
             return await max_position(conn)
 
+    async def own_store() -> str:
+        async with (await services()).pool.connection() as conn:
+            return await store_identity(conn)
+
     runners: dict[str, ProjectionRunner] = {}
     liveness = Liveness(PROJECTOR_NAMES)
 
@@ -145,7 +149,7 @@ def build_worker_app(settings: Settings) -> faust.App:
             return runners[name]
 
         add_projection_agent(app, topic, name, get_runner, store_position,
-                             settings.sweep_interval_s, liveness)
+                             settings.sweep_interval_s, liveness, own_store)
 
     guard = Guard("worker-heartbeat")
 

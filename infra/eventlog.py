@@ -182,3 +182,20 @@ async def max_position(conn: AsyncConnection[TupleRow]) -> int:
         )
         row = await cur.fetchone()
     return int(row[0]) if row else 0
+
+
+STORE_HEADER = "roost-store"
+"""The Kafka header naming the event store a published event came from."""
+
+
+async def store_identity(conn: AsyncConnection[TupleRow]) -> str:
+    """This event store's id (a UUID made by the migration), as text.
+
+    Raises:
+        LookupError: the schema was not migrated (no identity row).
+    """
+    cur = await conn.execute("SELECT id::text FROM store_identity")
+    row = await cur.fetchone()
+    if row is None:
+        raise LookupError("store_identity is empty: run roost migrate")
+    return str(row[0])

@@ -45,8 +45,13 @@ class ProgressTracker:
 def progress_verdict(part: str, position: int, head: int, stalled_for: float,
                      max_stall_s: float) -> str:
     """``"ok"``, or ``"error: ..."`` saying how long ``part`` has been stuck and how far
-    behind ``head`` (the event store's newest position) it is."""
+    behind ``head`` (the event store's newest position) it is, or that it is ahead
+    of ``head`` (it applied what this store does not hold: never healthy)."""
     lag = max(0, head - position)
+    if position > head:
+        return (f"error: {part} is at {position}, ahead of the event store at {head}: it "
+                "applied events that are not in this store (another store's, on a shared "
+                "Kafka topic?); rebuild it")
     if stalled_for >= max_stall_s:
         return (f"error: {part} has not advanced for {stalled_for:.0f}s while {lag} events "
                 f"wait (at {position}, event store at {head})")

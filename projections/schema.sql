@@ -134,3 +134,12 @@ CREATE TABLE IF NOT EXISTS rm_post_counts_outbox (
     post_id     bigint PRIMARY KEY,
     seq         bigint NOT NULL DEFAULT nextval('rm_post_counts_outbox_seq')
 );
+
+-- This event store's identity, made once: the relay stamps it on every Kafka
+-- message (header roost-store) and the worker applies only messages of its own
+-- store, so two stores sharing a broker and topic never mix their events.
+CREATE TABLE IF NOT EXISTS store_identity (
+    singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    id          uuid NOT NULL DEFAULT gen_random_uuid()
+);
+INSERT INTO store_identity DEFAULT VALUES ON CONFLICT DO NOTHING;

@@ -6,13 +6,14 @@ import functools
 import os
 import tempfile
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import faust
 import structlog
 
+from infra.eventlog import STORE_HEADER
 from infra.resilience import Guard
 from infra.settings import Settings
 from projections.envelope import EventEnvelope
@@ -70,7 +71,7 @@ def events_topic(app: faust.App, settings: Settings) -> faust.TopicT:
 def add_projection_agent(
     app: faust.App, topic: faust.TopicT, name: str, get_runner: RunnerFactory,
     store_position: Callable[[], Awaitable[int]], sweep_interval_s: float,
-    liveness: Liveness,
+    liveness: Liveness, own_store: Callable[[], Awaitable[str]],
 ) -> None:
     """Register an agent that hands every event to one projector's runner, and a
     timer that sweeps the event store for anything the stream did not deliver.
@@ -85,6 +86,11 @@ def add_projection_agent(
     is logged and retried after a bounded exponential backoff; the runner has not
     moved past anything it neither applied nor parked, so the retry resumes from
     the recorded position. Each success beats ``liveness`` for ``name``.
+
+    Only messages stamped with this event store's identity (``own_store``, the
+    ``roost-store`` header the relay sets) are applied: another store's events on
+    a shared topic, or an old topic's, would otherwise be taken for this store's
+    at the same positions. What is dropped is read from the event store.
     """
     agent_guard = Guard(f"project-{name}")
     sweep_guard = Guard(f"sweep-{name}")
@@ -101,9 +107,12 @@ def add_projection_agent(
 
     async def project(stream: faust.StreamT[Any]) -> None:
         await agent_guard.until_done(catch_up)
+        store = await agent_guard.until_done(own_store)
         # What has arrived, in batches of up to TAKE_MAX (one transaction each).
-        async for values in stream.take(TAKE_MAX, within=TAKE_WITHIN_S):
-            events = decode(name, values)
+        # take_events is on faust's Stream, not on the StreamT protocol it types.
+        batches = stream.take_events(TAKE_MAX, within=TAKE_WITHIN_S)  # type: ignore[attr-defined]
+        async for batch in batches:
+            events = decode(name, ours(name, store, batch))
             if events:
                 await agent_guard.until_done(functools.partial(deliver, events))
 
@@ -112,6 +121,19 @@ def add_projection_agent(
 
     app.agent(topic, name=f"project-{name}")(project)
     app.timer(sweep_interval_s, name=f"sweep-{name}")(sweep)
+
+
+def ours(name: str, store: str, batch: Sequence[faust.EventT[Any]]) -> list[Any]:
+    """The values of the messages in ``batch`` that this event store published;
+    the others are counted in one log line and left out."""
+    own = store.encode()
+    values = [event.value for event in batch if event.headers.get(STORE_HEADER) == own]
+    if len(values) < len(batch):
+        foreign = [event.headers.get(STORE_HEADER) for event in batch
+                   if event.headers.get(STORE_HEADER) != own]
+        log.error("projection.foreign_events", projector=name, dropped=len(foreign),
+                  stores=sorted({repr(s) for s in foreign})[:5], own_store=store)
+    return values
 
 
 def decode(name: str, values: list[Any]) -> list[EventEnvelope]:

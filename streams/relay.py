@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 
-from infra.eventlog import EVENTS_TABLE, read_envelopes
+from infra.eventlog import EVENTS_TABLE, STORE_HEADER, read_envelopes, store_identity
 from infra.health import write_heartbeat
 from infra.kafka import ensure_topic, make_producer
 from infra.metrics import RELAY_POSITION, RELAYED_EVENTS
@@ -57,6 +57,7 @@ class Relay:
         self._redis: aredis.Redis | None = None
         self._heartbeat = Guard("relay-heartbeat")
         self._last_beat = 0.0
+        self._store = ""  # this event store's identity, read when the relay becomes active
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until ``stop``; any failure (broker, database, a bug) is logged and
@@ -95,7 +96,8 @@ class Relay:
         async with await AsyncConnection.connect(conninfo, autocommit=True) as conn:
             if not await self._acquire_lock(conn, stop):
                 return
-            log.info("relay.active")
+            self._store = await store_identity(conn)
+            log.info("relay.active", store=self._store)
             await ensure_topic(self.settings)
             producer = make_producer(self.settings)
             await producer.start()
@@ -139,9 +141,11 @@ class Relay:
             await self._wait_for_news(listener, stop)
 
     async def _publish(self, producer: AIOKafkaProducer, batch: list[EventEnvelope]) -> None:
+        headers = [(STORE_HEADER, self._store.encode())]
         acks = [
             await producer.send(
-                self.settings.kafka_topic, value=e.to_json(), key=e.aggregate_id.encode()
+                self.settings.kafka_topic, value=e.to_json(), key=e.aggregate_id.encode(),
+                headers=headers,
             )
             for e in batch
         ]

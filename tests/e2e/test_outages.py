@@ -7,7 +7,6 @@ The Redis is a private one on a free port (never the machine's shared server).""
 from __future__ import annotations
 
 import subprocess
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,9 +15,7 @@ import psycopg
 import pytest
 
 from infra import devstack
-from infra.database import drop_database, migrate
-from tests.conftest import make_settings
-from tests.e2e.conftest import User, position, wait_until
+from tests.e2e.conftest import User, position, running_stack, stack_settings, wait_until
 from tests.e2e.stack import PARTS, Stack
 
 
@@ -35,22 +32,13 @@ def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 @pytest.fixture(scope="module")
 def stack(noida: dict[str, str], redis_port: int, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[Stack]:
-    settings = make_settings(
-        **noida, api_port=devstack.free_port(), redis_url=f"redis://127.0.0.1:{redis_port}/0",
-        kafka_topic=f"roost.events.{uuid.uuid4().hex[:8]}", min_position_wait_s=30.0,
+    settings = stack_settings(
+        **noida, redis_url=f"redis://127.0.0.1:{redis_port}/0",
         heartbeat_interval_s=0.5, heartbeat_ttl_s=3.0,
         health_max_worker_silence_s=3.0, health_max_projection_stall_s=3.0,
     )
-    migrate(settings)
-    running = Stack(settings, tmp_path_factory.mktemp("logs"))
-    try:
-        for part in PARTS:
-            running.start(part)
-        running.wait_healthy()
+    with running_stack(settings, tmp_path_factory.mktemp("logs")) as running:
         yield running
-    finally:
-        running.stop_all()
-        drop_database(settings)
 
 
 def _status(client: httpx.Client) -> tuple[int, list[str]]:

@@ -21,7 +21,7 @@ from commands.bus import CommandBus
 from commands.messages import CreatePost, DeletePost, Follow
 from infra import devstack
 from infra.bootstrap import build_command_bus
-from infra.eventlog import read_envelopes
+from infra.eventlog import STORE_HEADER, read_envelopes
 from infra.kafka import make_producer
 from infra.settings import Settings
 from projections.envelope import EventEnvelope
@@ -146,6 +146,8 @@ def assert_published_once_in_order(records: list[ConsumerRecord[Any, Any]],
     published = [EventEnvelope.from_json(r.value) for r in records]
     assert [e.position for e in published] == [e.position for e in events]
     assert published == events  # the very envelopes of the store, field for field
+    stores = {dict(record.headers).get(STORE_HEADER) for record in records}
+    assert len(stores) == 1 and None not in stores  # every message names its store
     for record, event in zip(records, published, strict=True):
         assert record.key == event.aggregate_id.encode()
 
@@ -212,8 +214,9 @@ class GatedProducer:
     async def stop(self) -> None:
         await self.inner.stop()
 
-    async def send(self, topic: str, value: bytes, key: bytes) -> asyncio.Future[Any]:
-        real_ack = await self.inner.send(topic, value=value, key=key)
+    async def send(self, topic: str, value: bytes, key: bytes,
+                   headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future[Any]:
+        real_ack = await self.inner.send(topic, value=value, key=key, headers=headers)
         self.acked.append(real_ack)
         self.sent += 1
         return asyncio.ensure_future(self._ack_later(real_ack))

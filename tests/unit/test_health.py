@@ -53,3 +53,11 @@ def test_liveness_names_the_loops_that_stopped_beating() -> None:
     assert liveness.silent(15.0) == {"timelines": 20.0}  # stuck since the start
     verdict = heartbeat_verdict("worker", orjson.dumps({"silent": liveness.silent(15.0)}))
     assert verdict == "error: worker is not consuming: no progress in timelines for 20s"
+
+
+def test_a_projector_ahead_of_the_event_store_is_never_healthy() -> None:
+    """It applied events this store does not hold (another store's, from a shared
+    Kafka topic): its rows are wrong, however fresh it looks."""
+    verdict = progress_verdict("read_models", 278, 273, 0.0, 30.0)
+    assert verdict.startswith("error: read_models is at 278, ahead of the event store at 273")
+    assert progress_verdict("read_models", 273, 273, 0.0, 30.0) == "ok"

@@ -137,14 +137,15 @@ def _judge_progress(services: ApiServices, checks: dict[str, str], positions: di
 
 async def _pipeline(services: ApiServices) -> tuple[dict[str, int], dict[str, int]]:
     """Positions (event store, relay, projectors) and parked events per projector."""
+    # The projectors' positions first, the store's head last: a projector found
+    # ahead of the head then really applied events that are not in this store.
+    applied = {name: await projection_position(services.queries, name) for name in PROJECTORS}
     async with services.pool.connection() as conn:
-        store = await max_position(conn)
         cur = await conn.execute("SELECT position FROM relay_positions WHERE name = 'kafka'")
         row = await cur.fetchone()
         parked = await parked_counts(conn)
-    positions = {"event_store": store, "relay": int(row[0]) if row else 0}
-    for name in PROJECTORS:
-        positions[name] = await projection_position(services.queries, name)
+        store = await max_position(conn)
+    positions = {"event_store": store, "relay": int(row[0]) if row else 0, **applied}
     return positions, {name: parked.get(name, 0) for name in PROJECTORS}
 
 
