@@ -1,29 +1,70 @@
-"""Structured logs: one JSON object per line, with the same keys everywhere."""
+"""Structured logs: one JSON object per line, with the same keys everywhere.
+
+Roost's own loggers are structlog's; everything that logs through the standard
+``logging`` module (uvicorn, Faust and mode, aiokafka, elastic_transport,
+psycopg) goes through one handler whose formatter renders the record the same
+way, so every line a part writes is one JSON object.
+"""
 
 from __future__ import annotations
 
 import logging
+import logging.config
 import sys
+from typing import Any
 
 import structlog
 
+# Chatty libraries: one INFO line per request or per health probe is noise.
+QUIET_LOGGERS = {"elastic_transport": "WARNING", "aiokafka": "WARNING"}
 
-def configure_logging(level: str = "INFO", json: bool = True, process: str = "roost") -> None:
-    renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
-    )
-    shared: list[structlog.types.Processor] = [
+
+def _shared() -> list[structlog.types.Processor]:
+    return [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
     ]
+
+
+def _renderer(json: bool) -> structlog.types.Processor:
+    return structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+
+
+def _formatter(json: bool) -> structlog.stdlib.ProcessorFormatter:
+    """Renders a standard-library record like a structlog event (``logger`` names
+    the library's logger)."""
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *_shared()],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    _renderer(json)],
+    )
+
+
+def stdlib_config(level: str = "INFO", json: bool = True) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` document: one stderr handler with the structlog
+    formatter on the root logger. Faust's worker is given it too (it replaces the
+    root configuration with its own coloured one otherwise)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"structlog": {"()": _formatter, "json": json}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": sys.stderr,
+                                "formatter": "structlog"}},
+        "root": {"level": level, "handlers": ["stderr"]},
+        "loggers": {name: {"level": quiet} for name, quiet in QUIET_LOGGERS.items()},
+    }
+
+
+def configure_logging(level: str = "INFO", json: bool = True, process: str = "roost") -> None:
     structlog.configure(
-        processors=[*shared, renderer],
+        processors=[*_shared(), _renderer(json)],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(process=process)
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    logging.config.dictConfig(stdlib_config(level, json))
+    logging.captureWarnings(True)  # warnings are log lines too, not bare stderr text

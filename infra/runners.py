@@ -11,7 +11,7 @@ import uvicorn
 
 from infra.bootstrap import build_worker_app
 from infra.database import migrate
-from infra.logging import configure_logging
+from infra.logging import configure_logging, stdlib_config
 from infra.settings import Settings
 from streams.relay import Relay
 
@@ -50,5 +50,6 @@ def run_worker(settings: Settings) -> None:
     migrate(settings)
     _serve_metrics(settings, settings.worker_metrics_port)
     app = build_worker_app(settings)
-    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True,
+                          logging_config=stdlib_config(settings.log_level, settings.log_json))
     worker.execute_from_commandline()

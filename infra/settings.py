@@ -96,14 +96,14 @@ class Settings(BaseSettings):
     # /health (docs/operations.md). A projector or the relay is failing when it has
     # not advanced for STALL_S seconds while more than LAG_EVENTS events wait; the
     # worker when a projection loop has made no progress (nor found the log
-    # applied) for WORKER_SILENCE_S seconds, or no worker reported in 15 s.
+    # applied) for WORKER_SILENCE_S seconds, or no worker reported within TTL_S.
     health_max_projection_lag_events: int = Field(default=0, ge=0)
     health_max_projection_stall_s: float = Field(default=30.0, gt=0)
     health_max_worker_silence_s: float = Field(default=15.0, gt=0)
     # The worker and the relay write a heartbeat every INTERVAL_S that expires after
     # TTL_S: a part killed outright shows in /health within TTL_S.
-    heartbeat_interval_s: float = Field(default=2.0, gt=0)
-    heartbeat_ttl_s: float = Field(default=15.0, gt=0)
+    heartbeat_interval_s: float = Field(default=1.0, gt=0)
+    heartbeat_ttl_s: float = Field(default=5.0, gt=0)
 
     # `roost up`: a part exiting this many times within the window stops everything.
     up_max_restarts: int = Field(default=5, ge=1)
