@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="Roost", version="0.1.0", lifespan=lifespan,
+        redirect_slashes=False,  # /api/posts/ is no path of ours: 404, not a 307 elsewhere
         description="An event-sourced social platform. Conventions: see docs/api.md.",
     )
     install_error_handlers(app)

@@ -23,6 +23,7 @@ from infra.security import InvalidToken, is_revoked
 from queries.positions import wait_for_position
 
 MAX_LIMIT = 100
+DEFAULT_LIMIT = 20
 IDEMPOTENCY_STATE = "roost.idempotency"  # where IdempotencyMiddleware leaves its claim
 POSITION_HEADER = "Roost-Position"
 
@@ -66,10 +67,22 @@ CurrentActor = Annotated[Actor, Depends(required_actor)]
 OptionalActor = Annotated[Actor | None, Depends(optional_actor)]
 
 
+_DIGITS = re.compile(r"[0-9]{1,100}")  # clamped; longer is no page size
+_LIMIT_SCHEMA = WithJsonSchema({"type": "integer", "minimum": 1, "default": 20,
+                                "description": "Page size, 1-100 (larger is clamped)"})
+
+
 async def _limit(
-    limit: Annotated[int, Query(ge=1, description="Page size, 1-100 (larger is clamped)")] = 20,
+    limit: Annotated[str | None, Query(description="Page size, 1-100 (larger is clamped)"),
+                     _LIMIT_SCHEMA] = None,
 ) -> int:
-    return min(limit, MAX_LIMIT)
+    """ASCII digits only: ``1.0``, ``+5``, `` 5`` and ``5 `` are 422 like any other
+    non-integer (a lenient int parse would take them)."""
+    if limit is None:
+        return DEFAULT_LIMIT
+    if not _DIGITS.fullmatch(limit) or int(limit) < 1:
+        raise ValidationFailed({"limit": "must be a positive integer"})
+    return min(int(limit), MAX_LIMIT)
 
 
 Limit = Annotated[int, Depends(_limit)]

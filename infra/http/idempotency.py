@@ -10,7 +10,9 @@ posted twice. For POST/PATCH/PUT/DELETE carrying the header:
   crashed process frees it), runs, and its status, headers and body are kept
   for ``ttl_s`` (24 h) -- unless it failed on our side (5xx) or was about the
   caller rather than the operation (401 credentials, 429 pace): then the
-  reservation is dropped so that a retry runs for real;
+  reservation is dropped so that a retry runs for real; likewise a request
+  refused as malformed or invalid (400, 413, 422): nothing ran, and the
+  corrected request may use the same key;
 * a repeat with the same fingerprint is answered from Redis, with
   ``Idempotency-Replayed: true``, without calling the app: nothing is appended;
 * the same key with another fingerprint is 422 ``idempotency_key_reused``;
@@ -59,7 +61,10 @@ from infra.security import JwtTokens
 
 METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 MAX_KEY_LENGTH = 200
-NOT_STORED = frozenset({401, 429})
+# Not kept: the caller's credentials or pace (401, 429), and requests refused as
+# malformed or invalid before anything ran (400, 413, 422), so a corrected retry
+# with the same key runs.
+NOT_STORED = frozenset({400, 401, 413, 422, 429})
 REPLAYED = (b"idempotency-replayed", b"true")
 # Quota headers describe the first request's moment, not the replay's.
 DROPPED_HEADERS = frozenset({b"x-ratelimit-limit", b"x-ratelimit-remaining",

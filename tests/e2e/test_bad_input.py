@@ -134,6 +134,8 @@ def test_login_failures_do_not_reveal_accounts(author: User, client: httpx.Clien
 
 
 @pytest.mark.parametrize("params", [{"limit": 0}, {"limit": -1}, {"limit": "ten"},
+                                    {"limit": "1.0"}, {"limit": "+5"}, {"limit": " 5"},
+                                    {"limit": "5 "}, {"limit": "1e2"}, {"limit": "\u0665"},
                                     {"cursor": "garbage!"}, {"cursor": "djE6YWJj"}])
 def test_bad_paging(author: User, params: dict[str, Any]) -> None:
     assert_error(author.home(**params), 422)
@@ -141,6 +143,8 @@ def test_bad_paging(author: User, params: dict[str, Any]) -> None:
 
 def test_limit_is_clamped(author: User) -> None:
     assert author.home(limit=1000).status_code == 200
+    assert author.home(limit=10**30).status_code == 200
+    assert author.home().status_code == 200  # 20 by default
 
 
 @pytest.mark.parametrize("value", ["-1", "abc", "1.5"])
@@ -160,3 +164,9 @@ def test_bad_profile_patch(author: User, nothing_appended: None) -> None:
 
 def test_unknown_route_is_json_404(client: httpx.Client) -> None:
     assert_error(client.get("/api/nothing-here"), 404, "not_found")
+
+
+@pytest.mark.parametrize("path", ["/api/posts/", "/api/accounts/%2F", "/api/accounts/x/",
+                                  "/api/timelines/home/"])
+def test_a_path_that_is_not_ours_is_404_not_a_redirect(author: User, path: str) -> None:
+    assert_error(author.request("GET", path), 404)

@@ -185,7 +185,7 @@ async def test_keys_are_scoped_per_account_and_per_address(harness):
     assert harness.calls["items"] == 4
 
 
-@pytest.mark.parametrize("first_status", [500, 503, 401, 429])
+@pytest.mark.parametrize("first_status", [500, 503, 401, 429, 400, 413, 422])
 async def test_server_errors_and_caller_problems_are_not_kept(harness, first_status):
     harness.statuses.extend([first_status, 201])
     headers = harness.auth(1, f"retry-{first_status}")
@@ -206,11 +206,23 @@ async def test_client_errors_are_kept(harness):
         first = await client.post("/sequence", headers=headers)
         assert first.status_code == 404
         same_answer(first, await client.post("/sequence", headers=headers))
+    assert harness.calls["sequence"] == 1
+
+
+async def test_a_request_refused_as_invalid_leaves_its_key_for_the_corrected_one(harness):
+    """A 422 (or 400, 413) was refused before anything ran: the client that fixes its
+    request and sends it again with the same key gets it run, not a replayed 422
+    or ``idempotency_key_reused`` (as Stripe's keys behave)."""
+    async with harness.client() as client:
         invalid = await client.post("/validated", headers=harness.auth(1, "v"), json={})
         assert invalid.status_code == 422
-        same_answer(invalid, await client.post("/validated", headers=harness.auth(1, "v"),
-                                               json={}))
-    assert harness.calls["sequence"] == 1
+        assert "idempotency-replayed" not in invalid.headers
+        fixed = await client.post("/validated", headers=harness.auth(1, "v"),
+                                  json={"text": "now valid"})
+        assert fixed.status_code == 200, fixed.text
+        same_answer(fixed, await client.post("/validated", headers=harness.auth(1, "v"),
+                                             json={"text": "now valid"}))
+    assert harness.calls["validated"] == 1
 
 
 async def test_a_crash_frees_the_key_for_a_retry(harness):
