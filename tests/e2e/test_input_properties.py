@@ -82,6 +82,11 @@ def test_post_text(member: User, text: str) -> None:
         read = member.request("GET", f"/api/posts/{response.json()['id']}",
                               min_position=position(response))
         assert read.status_code == 200 and read.json()["text"] == normalise_post_text(text)
+        # ... and through the timelines projector: first in the author's home timeline.
+        home = member.home(position(response), limit=1)
+        assert home.status_code == 200 and home.headers.get("Roost-Stale") is None
+        [first] = home.json()["items"]
+        assert (first["id"], first["text"]) == (response.json()["id"], normalise_post_text(text))
 
 
 @PROPERTY
