@@ -14,8 +14,10 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from infra.redis_keys import RedisKeys
+from projections.failures import DependencyUnavailable
 
 COUNT_FIELDS = ("likes_count", "replies_count", "reposts_count", "deleted")
 Counts = dict[str, int]
@@ -69,12 +71,20 @@ class RedisPostCache:
             await pipe.execute()
 
     async def set_counts(self, counts: dict[int, Counts]) -> None:
-        """Authoritative counts, from the projector after its transaction commits."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for post_id, values in counts.items():
-                key = self.keys.post_counts(post_id)
-                pipe.hset(key, mapping={field: values[field] for field in COUNT_FIELDS})
-                pipe.expire(key, self.ttl_s)
-                if values["deleted"]:
-                    pipe.unlink(self.keys.post(post_id))
-            await pipe.execute()
+        """Authoritative counts, from the projector just before its transaction commits.
+
+        Raises:
+            DependencyUnavailable: Redis failed (down, out of memory, read-only): the
+                projector's transaction rolls back and is retried, nothing is parked.
+        """
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for post_id, values in counts.items():
+                    key = self.keys.post_counts(post_id)
+                    pipe.hset(key, mapping={field: values[field] for field in COUNT_FIELDS})
+                    pipe.expire(key, self.ttl_s)
+                    if values["deleted"]:
+                        pipe.unlink(self.keys.post(post_id))
+                await pipe.execute()
+        except RedisError as error:
+            raise DependencyUnavailable(f"post cache: {error!r}") from error

@@ -20,13 +20,19 @@ from psycopg_pool import PoolClosed, PoolTimeout
 _TRANSIENT_SQLSTATE_PREFIXES = ("08", "40", "53", "57", "55P03")
 
 
+class DependencyUnavailable(Exception):
+    """Raised by an adapter whose store failed for a reason of its own (down, out of
+    memory, read-only): retried with backoff, never a reason to park the event."""
+
+
 class UnknownEventType(Exception):
     """The event's type names no event class this code knows (parked at once)."""
 
 
 def is_transient(error: BaseException) -> bool:
     """True when ``error`` says a dependency is unavailable, not that the event is bad."""
-    if isinstance(error, PoolTimeout | PoolClosed | psycopg.InterfaceError):
+    if isinstance(error, DependencyUnavailable | PoolTimeout | PoolClosed
+                  | psycopg.InterfaceError):
         return True
     if isinstance(error, psycopg.OperationalError):
         state = error.sqlstate

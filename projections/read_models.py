@@ -26,7 +26,7 @@ from projections.envelope import EventEnvelope
 Conn = AsyncConnection[TupleRow]
 NAME = "read_models"
 READ_MODEL_TABLES = ("rm_accounts", "rm_follows", "rm_posts", "rm_likes", "rm_reposts",
-                     "rm_blocks", "rm_mutes", "rm_post_counts_outbox")
+                     "rm_blocks", "rm_mutes")
 
 
 def schema_sql() -> str:
@@ -254,28 +254,17 @@ async def _apply_run(conn: Conn, run: list[EventEnvelope]) -> None:
         await handler(conn, run[0])
 
 
-# The post-cache outbox: posts whose counts changed (and their parents, whose
-# replies_count did) since the post cache was last told; ``seq`` tells a mark
-# made after a publish read it from the one it published.
-_MARK_COUNTS_CHANGED = (
-    "INSERT INTO rm_post_counts_outbox (post_id) "
-    "SELECT p FROM unnest(%s::bigint[]) AS p "
-    "ON CONFLICT (post_id) DO UPDATE SET seq = nextval('rm_post_counts_outbox_seq')"
-)
-_PENDING_COUNTS = "SELECT post_id, seq FROM rm_post_counts_outbox ORDER BY seq LIMIT %s"
 _POST_COUNTS = (
     "SELECT id, likes_count, replies_count, reposts_count, "
     "(deleted_at IS NOT NULL)::int FROM rm_posts WHERE id = ANY(%s) "
     "OR id IN (SELECT reply_to_id FROM rm_posts WHERE id = ANY(%s))"  # the parents
 )
-_CLEAR_COUNTS_CHANGED = (
-    "DELETE FROM rm_post_counts_outbox o USING unnest(%s::bigint[], %s::bigint[]) "
-    "AS done(post_id, seq) WHERE o.post_id = done.post_id AND o.seq = done.seq"
-)
 
 
 class CountsSink(Protocol):
-    """Where fresh post counts go after a commit (the post cache)."""
+    """Where fresh post counts go before the transaction that made them commits (the
+    post cache). Raises ``projections.failures.DependencyUnavailable`` when it
+    cannot be reached, which rolls the transaction back and is retried."""
 
     async def set_counts(self, counts: dict[int, dict[str, int]]) -> None: ...
 
@@ -313,67 +302,47 @@ class ReadModelProjector:
         await self.apply_batch([event])
 
     async def apply_batch(self, events: Sequence[EventEnvelope]) -> None:
-        """All the events in one transaction with the new position: all or nothing."""
-        touched: list[int] = []
+        """All the events in one transaction with the new position: all or nothing.
+
+        The post cache gets the new counts inside that transaction, after the
+        writes and before the commit. So once the position is visible the cache
+        holds counts at least that new (a read with Roost-Min-Position never sees
+        older ones), and a cache that cannot be reached rolls everything back to
+        be retried, rather than leaving it stale after a commit. A commit that
+        fails after the cache was told leaves counts that the event store already
+        holds and the retry writes again."""
         async with self.pool.connection() as conn, conn.transaction():
             position = await self._locked_position(conn)
             fresh = [e for e in events if e.position > position]
+            if not fresh:
+                return
+            touched: list[int] = []
             for run in _runs(fresh):
                 await _apply_run(conn, run)
                 for event in run:
                     touched += posts_touched(event)
-            if fresh:
-                await self._mark_counts_changed(conn, touched)
-                await self._set_position(conn, fresh[-1].position)
-        # Also after a redelivery that applied nothing: what an earlier publish missed.
-        await self.publish_counts()
+            await self._publish_counts(conn, touched)
+            await self._set_position(conn, fresh[-1].position)
 
-    async def _mark_counts_changed(self, conn: Conn, post_ids: list[int]) -> None:
-        """Record, in the transaction that changed them, which posts' counts the post
-        cache must be told about (a transactional outbox: a crash or a Redis outage
-        after the commit delays the cache update, never loses it)."""
-        if post_ids and self.counts_sink is not None:
-            await conn.execute(_MARK_COUNTS_CHANGED, (sorted(set(post_ids)),))
-
-    async def publish_counts(self, limit: int = 1000) -> int:
-        """Hand the committed counts of posts marked changed to the post cache
-        (absolute values: idempotent), then clear the marks that are still the
-        ones read, so a change committed meanwhile is published next time.
-        Runs after every apply and on redelivery, so a publish that failed
-        (Redis down) is retried by the next delivery or sweep.
-
-        Returns:
-            How many posts' counts were published.
-
-        Raises:
-            RedisError, psycopg.Error: the cache or the database did not answer;
-                the marks stay and the next call publishes them.
-        """
-        if self.counts_sink is None:
-            return 0
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(_PENDING_COUNTS, (limit,))
-            pending = await cur.fetchall()
-            if not pending:
-                return 0
-            post_ids = [int(row[0]) for row in pending]
-            cur = await conn.execute(_POST_COUNTS, (post_ids, post_ids))
-            counts = {
-                int(row[0]): {"likes_count": row[1], "replies_count": row[2],
-                              "reposts_count": row[3], "deleted": row[4]}
-                for row in await cur.fetchall()
-            }
-            await self.counts_sink.set_counts(counts)
-            await conn.execute(_CLEAR_COUNTS_CHANGED,
-                               (post_ids, [int(row[1]) for row in pending]))
-        return len(pending)
+    async def _publish_counts(self, conn: Conn, post_ids: list[int]) -> None:
+        """Hand the counts this transaction wrote to the post cache (absolute values:
+        idempotent)."""
+        if not post_ids or self.counts_sink is None:
+            return
+        unique = sorted(set(post_ids))
+        cur = await conn.execute(_POST_COUNTS, (unique, unique))
+        counts = {
+            int(row[0]): {"likes_count": row[1], "replies_count": row[2],
+                          "reposts_count": row[3], "deleted": row[4]}
+            for row in await cur.fetchall()
+        }
+        await self.counts_sink.set_counts(counts)
 
     async def replay(self, event: EventEnvelope) -> None:
         """Apply a parked event's writes again, leaving the position alone."""
         async with self.pool.connection() as conn, conn.transaction():
             await _apply_run(conn, [event])
-            await self._mark_counts_changed(conn, posts_touched(event))
-        await self.publish_counts()
+            await self._publish_counts(conn, posts_touched(event))
 
     async def advance(self, position: int) -> None:
         async with self.pool.connection() as conn, conn.transaction():

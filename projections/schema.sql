@@ -126,15 +126,6 @@ CREATE TABLE IF NOT EXISTS rm_mutes (
     PRIMARY KEY (muter_id, muted_id)
 );
 
--- The post-cache outbox: posts whose counts changed in a committed read-model
--- transaction and that the Redis post cache has not been told about yet
--- (written in that transaction, cleared once the cache has the counts).
-CREATE SEQUENCE IF NOT EXISTS rm_post_counts_outbox_seq;
-CREATE TABLE IF NOT EXISTS rm_post_counts_outbox (
-    post_id     bigint PRIMARY KEY,
-    seq         bigint NOT NULL DEFAULT nextval('rm_post_counts_outbox_seq')
-);
-
 -- This event store's identity, made once: the relay stamps it on every Kafka
 -- message (header roost-store) and the worker applies only messages of its own
 -- store, so two stores sharing a broker and topic never mix their events.

@@ -86,14 +86,14 @@ def test_unknown_account_and_self_follow(author: User, nothing_appended: None) -
 
 def test_cannot_delete_someone_elses_post(signup: Callable[..., User], stack: Stack) -> None:
     owner, other = signup("own"), signup("oth")
-    post, _ = owner.post("mine")
+    post, at = owner.post("mine")
     before = store_position(stack)
     assert_error(other.request("DELETE", f"/api/posts/{post['id']}"), 403, "not_author")
     assert_error(other.request("DELETE", "/api/posts/99999999999"), 404)
     assert_error(other.request("DELETE", "/api/posts/not-a-number"), 404)
     assert_error(other.request("DELETE", f"/api/posts/{2**63}"), 404)
     assert store_position(stack) == before
-    assert owner.client.get(f"/api/posts/{post['id']}").status_code == 200
+    assert owner.request("GET", f"/api/posts/{post['id']}", at).status_code == 200
 
 
 def test_duplicate_username_any_case_and_email(signup: Callable[..., User],

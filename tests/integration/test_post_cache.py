@@ -18,6 +18,7 @@ from infra.bootstrap import ProjectionServices
 from infra.post_cache import RedisPostCache
 from infra.redis_keys import RedisKeys
 from infra.settings import Settings
+from projections.failures import is_transient
 from queries.context import QueryContext
 from queries.hydration import hydrate, post_bodies
 from queries.posts import get_post
@@ -118,37 +119,50 @@ async def test_the_cache_holds_the_counts_postgresql_committed(
     assert not await services.redis.exists(keys.post(p))  # the body is dropped with it
 
 
-async def test_counts_a_failed_cache_write_missed_are_published_by_the_next_apply(
+async def test_a_cache_that_cannot_be_told_the_counts_rolls_the_apply_back(
     bus: CommandBus, services: ProjectionServices, keys: RedisKeys,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Redis gone right after the read models committed a like (or the worker
-    killed there): the post cache learns the counts at the next delivery, even a
-    redelivery of the same event, never left stale until the key expires."""
+    """The post cache learns a post's counts before the read models' position moves
+    past the event that changed them: Redis gone (or out of memory) rolls the
+    apply back to be retried, never parks the event, and never leaves the cache
+    stale behind a committed position (a read with Roost-Min-Position would then
+    show an old count)."""
     author, fan = signup(bus, "author"), signup(bus, "fan")
     p = post(bus, author, "p")
     await project_new(services)
     projector = read_models(services)
-    sink = projector.counts_sink
-    assert sink is not None
-
-    async def redis_down(counts: dict[int, dict[str, int]]) -> None:
-        raise RedisConnectionError("Connection refused")
-
-    monkeypatch.setattr(sink, "set_counts", redis_down)
+    assert isinstance(projector.counts_sink, RedisPostCache)
     like(bus, fan, p)
-    events = await stored_events(services.pool, await projector.position())
-    with pytest.raises(RedisConnectionError):
-        await projector.apply_batch(events)
-    assert await projector.position() == events[-1].position  # the like is committed
-    assert await post_counts(services, p) == {
-        "likes_count": 1, "replies_count": 0, "reposts_count": 0, "deleted": 0}
-    assert (await cached_counts(services, keys, p)).get("likes_count", 0) == 0  # missed
+    before = await projector.position()
+    events = await stored_events(services.pool, before)
+    with monkeypatch.context() as patch:
+        patch.setattr(projector.counts_sink.redis, "pipeline", lambda **_: _Failing())
+        with pytest.raises(Exception) as raised:
+            await projector.apply_batch(events)
+        assert is_transient(raised.value)  # the runner retries it, parks nothing
+    assert await projector.position() == before  # nothing committed
+    assert (await post_counts(services, p))["likes_count"] == 0
 
-    monkeypatch.undo()
-    await projector.apply_batch(events)  # a redelivery: nothing to apply, counts to publish
+    await projector.apply_batch(events)  # Redis is back: the retry
+    assert await projector.position() == events[-1].position
     assert (await cached_counts(services, keys, p))["likes_count"] == 1
-    assert await projector.publish_counts() == 0  # published once, then cleared
+
+
+class _Failing:
+    """A Redis pipeline whose every call fails as an unreachable server does."""
+
+    async def __aenter__(self) -> _Failing:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+    def __getattr__(self, _name: str) -> Any:
+        return lambda *args, **kwargs: None
+
+    async def execute(self) -> None:
+        raise RedisConnectionError("Connection refused")
 
 
 async def test_a_reader_fill_never_overwrites_newer_counts(
