@@ -24,8 +24,11 @@ services: install
 up: install
 	ROOST_RATE_LIMIT_MULTIPLIER=$${ROOST_RATE_LIMIT_MULTIPLIER:-10} $(BIN)/roost up
 
+# ruff, then the import-linter contracts in pyproject.toml ([tool.importlinter]): the layering
+# of docs/architecture.md ("Layering, as the build checks it"). A broken contract fails the build.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-logo
 
 typecheck: install
 	$(BIN)/mypy .
@@ -55,4 +58,4 @@ bench: services $(VENV)/.bench-installed
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .roost .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .roost .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
