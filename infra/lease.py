@@ -21,17 +21,10 @@ from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
 
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+from infra.lua import load_script
 
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
+_RELEASE = load_script("infra", "lease_release")
+_RENEW = load_script("infra", "lease_renew")
 
 
 class LeaseTimeout(TimeoutError):

@@ -16,19 +16,14 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from infra.lua import load_script
 from infra.redis_keys import RedisKeys
 from projections.failures import DependencyUnavailable
 
 COUNT_FIELDS = ("likes_count", "replies_count", "reposts_count", "deleted")
 Counts = dict[str, int]
 
-_FILL_COUNTS = """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-  redis.call('EXPIRE', KEYS[1], ARGV[1])
-end
-return 1
-"""
+_FILL_COUNTS = load_script("infra", "post_cache_fill_counts")
 
 
 class RedisPostCache:

@@ -1,4 +1,5 @@
-"""Home timelines in Redis: atomic, idempotent pushes and removals (Lua).
+"""Home timelines in Redis: atomic, idempotent pushes and removals (Lua, in
+``timeline_store_push.lua`` and ``timeline_store_remove.lua`` beside this module).
 
 A script call works on the two keys (the timeline and its index of originals)
 of a batch of readers, so a fan-out costs the client one call per ~1,000
@@ -23,64 +24,14 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from infra.lua import load_script
 from infra.redis_keys import RedisKeys
 
 Item = tuple[str, str]
 """(member, original member or "" for a post shown as itself)."""
 
-_PUSH = """
-local max = tonumber(ARGV[1])
-local added = 0
-for r = 1, #KEYS, 2 do
-  local home, idx = KEYS[r], KEYS[r + 1]
-  if ARGV[2] ~= '1' or redis.call('EXISTS', home) == 1 then
-    for i = 3, #ARGV, 2 do
-      local m, orig = ARGV[i], ARGV[i + 1]
-      local key = orig
-      if key == '' then key = m end
-      local skip = false
-      if orig ~= '' and redis.call('ZSCORE', home, orig) then
-        skip = true
-      else
-        local shown = redis.call('HGET', idx, key)
-        if shown and redis.call('ZSCORE', home, shown) then
-          if shown <= m then skip = true else redis.call('ZREM', home, shown) end
-        end
-      end
-      if not skip then
-        redis.call('ZADD', home, 0, m)
-        if orig ~= '' then redis.call('HSET', idx, key, m) else redis.call('HDEL', idx, key) end
-        added = added + 1
-      end
-    end
-    local n = redis.call('ZCARD', home)
-    if n > max then
-      local old = redis.call('ZRANGE', home, 0, n - max - 1)
-      redis.call('ZREMRANGEBYRANK', home, 0, n - max - 1)
-      for _, m in ipairs(old) do
-        local sep = string.find(m, ':', 1, true)
-        if sep then
-          local orig = string.sub(m, sep + 1)
-          if redis.call('HGET', idx, orig) == m then redis.call('HDEL', idx, orig) end
-        end
-      end
-    end
-  end
-end
-return added
-"""
-
-_REMOVE = """
-for r = 1, #KEYS, 2 do
-  local home, idx = KEYS[r], KEYS[r + 1]
-  for i = 1, #ARGV, 2 do
-    local m, orig = ARGV[i], ARGV[i + 1]
-    redis.call('ZREM', home, m)
-    if orig ~= '' and redis.call('HGET', idx, orig) == m then redis.call('HDEL', idx, orig) end
-  end
-end
-return 1
-"""
+_PUSH = load_script("infra", "timeline_store_push")
+_REMOVE = load_script("infra", "timeline_store_remove")
 
 
 def _flatten(items: Sequence[Item]) -> list[str]:

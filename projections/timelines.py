@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 
 from redis.asyncio import Redis
 
+from infra.lua import load_script
 from infra.redis_keys import REPOSTS_AUTHOR_FIELD, SENTINEL, RedisKeys, member
 from infra.timeline_store import Item, RedisTimelineStore
 from projections.envelope import EventEnvelope
@@ -89,11 +90,7 @@ class TimelineProjector:
 
     async def advance(self, position: int) -> None:
         # Only ever forward: GET-compare-SET in one script.
-        await self.redis.eval(
-            "local c = tonumber(redis.call('GET', KEYS[1]) or '0') "
-            "if tonumber(ARGV[1]) > c then redis.call('SET', KEYS[1], ARGV[1]) end",
-            1, self.keys.projection_position(self.name), position,
-        )
+        await self.redis.eval(_ADVANCE, 1, self.keys.projection_position(self.name), position)
 
     async def reset(self) -> None:
         for pattern in self.keys.timeline_patterns():
@@ -279,15 +276,10 @@ class TimelineProjector:
             await pipe.execute()
 
 
-_ADD_COUNTING = """
-local counts = {}
-for i, member in ipairs(ARGV) do
-  redis.call('SADD', KEYS[1], member)
-  counts[i] = redis.call('SCARD', KEYS[1])
-end
-return counts
-"""
+_ADD_COUNTING = load_script("projections", "timelines_add_counting")
 """Add members to a set one by one; its size after each (one key: Cluster-safe)."""
+_ADVANCE = load_script("projections", "timelines_advance")
+"""Set a position only if it moves forward (GET-compare-SET in one script)."""
 _FOLLOWS = frozenset({"Followed", "Refollowed"})
 
 

@@ -57,6 +57,7 @@ from infra.http.deps import IDEMPOTENCY_STATE
 from infra.http.errors import error_response
 from infra.http.middleware import refeed
 from infra.http.ratelimit import bearer_account_id, client_address
+from infra.lua import load_script
 from infra.security import JwtTokens
 
 METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -72,16 +73,8 @@ DROPPED_HEADERS = frozenset({b"x-ratelimit-limit", b"x-ratelimit-remaining",
 POLL_S = 0.02
 log = structlog.get_logger(__name__)
 
-_FINISH = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-end
-return false
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+_FINISH = load_script("infra.http", "idempotency_finish")
+_RELEASE = load_script("infra.http", "idempotency_release")
 
 RedisSource = Redis | Callable[[], Redis]
 

@@ -49,6 +49,7 @@ from starlette.types import Scope as AsgiScope
 
 from domain.errors import RoostError, Unauthorized
 from infra.http.errors import error_response
+from infra.lua import load_script
 from infra.security import InvalidToken, JwtTokens
 from infra.settings import Settings
 
@@ -76,43 +77,8 @@ RULE_SETTINGS: dict[tuple[str, LimitScope], str] = {
 ACTIONS = tuple(dict.fromkeys(action for action, _ in RULE_SETTINGS))
 _RULE_TEXT = re.compile(r"([1-9][0-9]{0,8})/([1-9][0-9]{0,8})")
 
-# GCRA over KEYS, all or nothing. ARGV[1]: "1" charges one unit, "0" only looks.
-# ARGV[2i], ARGV[2i+1]: limit and window (microseconds) of KEYS[i]. A bucket
-# stores its "theoretical arrival time" (TAT) in microseconds. Returns, per key,
-# {allowed, remaining, reset_us, retry_us}; integers only, exact below 2^53.
-_GCRA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local charge = ARGV[1] == '1'
-local buckets, all_allowed = {}, true
-for i, key in ipairs(KEYS) do
-  local limit = tonumber(ARGV[2 * i])
-  local interval = math.max(math.floor(tonumber(ARGV[2 * i + 1]) / limit), 1)
-  local tat = tonumber(redis.call('GET', key) or '0')
-  if tat < now then tat = now end
-  local b = {interval = interval, tolerance = interval * (limit - 1), backlog = tat - now}
-  b.allowed = b.backlog <= b.tolerance
-  if not b.allowed then all_allowed = false end
-  buckets[i] = b
-end
-local out = {}
-for i, key in ipairs(KEYS) do
-  local b = buckets[i]
-  local after, remaining, retry = b.backlog, 0, 0
-  if charge and all_allowed then
-    after = b.backlog + b.interval
-    redis.call('SET', key, string.format('%.0f', now + after),
-               'PX', math.floor(after / 1000) + 1)
-  end
-  if b.allowed then
-    remaining = math.max(0, math.floor((b.tolerance - after) / b.interval) + 1)
-  else
-    retry = b.backlog - b.tolerance
-  end
-  out[i] = {b.allowed and 1 or 0, remaining, after, retry}
-end
-return out
-"""
+# GCRA over KEYS, all or nothing; KEYS, ARGV and the answer: see the .lua file.
+_GCRA = load_script("infra.http", "ratelimit_gcra")
 
 
 @dataclass(frozen=True, slots=True)

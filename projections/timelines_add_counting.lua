@@ -1,0 +1,10 @@
+-- Add members to a set one by one (used by projections/timelines.py,
+-- TimelineProjector, for follower sets); one key, so Cluster-safe.
+-- KEYS[1]: the set. ARGV: the members, in order.
+-- Returns: the set's size after each addition, one per member.
+local counts = {}
+for i, member in ipairs(ARGV) do
+  redis.call('SADD', KEYS[1], member)
+  counts[i] = redis.call('SCARD', KEYS[1])
+end
+return counts
