@@ -18,7 +18,7 @@ from infra.database import AsyncPool, open_pool
 from infra.event_types import known_event_types
 from infra.eventlog import max_position, read_envelopes, store_identity
 from infra.health import write_heartbeat
-from infra.kafka import pause_empty_fetches
+from infra.kafka_fetch_patch import pause_empty_fetches
 from infra.lease import RedisLease
 from infra.metrics import PARKED_EVENTS, PROJECTED_EVENTS
 from infra.post_cache import RedisPostCache
