@@ -39,14 +39,19 @@ from streams.liveness import Liveness
 log = structlog.get_logger(__name__)
 
 
-def build_command_bus(settings: Settings) -> CommandBus:
-    """The write side: the event store and what handlers need (all synchronous)."""
+def build_command_bus(settings: Settings, tokens: JwtTokens | None = None) -> CommandBus:
+    """The write side: the event store and what handlers need (all synchronous).
+
+    ``tokens`` is the process's token issuer (the API passes the one its
+    middleware and routes verify with); a process that only runs commands
+    (tests, the bench loader) gets one of its own.
+    """
     keys = RedisKeys(settings.redis_prefix)
     sync_redis = redis.Redis.from_url(settings.redis_url)
     context = CommandContext(
         store=RoostStore(env=settings.eventsourcing_env()),
         passwords=Argon2Passwords(settings),
-        tokens=JwtTokens(settings),
+        tokens=tokens or JwtTokens(settings),
         revocations=RedisRevocations(sync_redis, keys),
         ids=SnowflakeGenerator(settings.node_id),
     )
