@@ -33,8 +33,7 @@ from bench.stack import bench_settings, clear_redis_prefix
 from infra.database import drop_database, migrate
 from infra.operations import rebuild
 from infra.settings import Settings
-
-PROJECTORS = ("read_models", "timelines")
+from projections.names import PROJECTORS
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

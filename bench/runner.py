@@ -26,6 +26,7 @@ from bench.machine import machine_info, redis_pid, server_versions
 from bench.stack import BenchStack
 from bench.sweeps import run_sweep, step_summary
 from infra.redis_keys import RedisKeys
+from projections.names import PROJECTORS
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -195,7 +196,7 @@ class Run:
                                           total=max(1, head))
             self.results["load"]["rebuild"] = catchup.rebuild_projectors(
                 self.stack.settings, waiting=lambda: self.progress.update(
-                    task, completed=min(positions.read()[n] for n in catchup.PROJECTORS)))
+                    task, completed=min(positions.read()[n] for n in PROJECTORS)))
             positions.close()
         # The relay publishes only the last ``relay_backlog`` bulk events: noida-db
         # rewrites its whole log on each write and slows down past ~1M messages

@@ -18,7 +18,7 @@ from infra.database import AsyncPool, open_pool
 from infra.event_types import known_event_types
 from infra.eventlog import max_position, read_envelopes, store_identity
 from infra.health import write_heartbeat
-from infra.kafka import pause_empty_fetches
+from infra.kafka_fetch_patch import pause_empty_fetches
 from infra.lease import RedisLease
 from infra.metrics import PARKED_EVENTS, PROJECTED_EVENTS
 from infra.post_cache import RedisPostCache
@@ -28,6 +28,7 @@ from infra.security import Argon2Passwords, JwtTokens, RedisRevocations
 from infra.settings import Settings
 from projections.base import Projector
 from projections.envelope import EventEnvelope
+from projections.names import PROJECTORS, READ_MODELS, TIMELINES
 from projections.parking import PostgresParkingLot
 from projections.read_models import ReadModelProjector
 from projections.runner import ProjectionRunner
@@ -35,18 +36,22 @@ from projections.timelines import TimelineProjector
 from streams.faust_app import add_projection_agent, create_faust_app, events_topic
 from streams.liveness import Liveness
 
-PROJECTOR_NAMES = ("read_models", "timelines")
 log = structlog.get_logger(__name__)
 
 
-def build_command_bus(settings: Settings) -> CommandBus:
-    """The write side: the event store and what handlers need (all synchronous)."""
+def build_command_bus(settings: Settings, tokens: JwtTokens | None = None) -> CommandBus:
+    """The write side: the event store and what handlers need (all synchronous).
+
+    ``tokens`` is the process's token issuer (the API passes the one its
+    middleware and routes verify with); a process that only runs commands
+    (tests, the bench loader) gets one of its own.
+    """
     keys = RedisKeys(settings.redis_prefix)
     sync_redis = redis.Redis.from_url(settings.redis_url)
     context = CommandContext(
         store=RoostStore(env=settings.eventsourcing_env()),
         passwords=Argon2Passwords(settings),
-        tokens=JwtTokens(settings),
+        tokens=tokens or JwtTokens(settings),
         revocations=RedisRevocations(sync_redis, keys),
         ids=SnowflakeGenerator(settings.node_id),
     )
@@ -76,8 +81,8 @@ async def build_projections(settings: Settings) -> ProjectionServices:
     client = build_async_redis(settings)
     keys = RedisKeys(settings.redis_prefix)
     projectors: dict[str, Projector] = {
-        "read_models": ReadModelProjector(pool, RedisPostCache(client, keys)),
-        "timelines": TimelineProjector(
+        READ_MODELS: ReadModelProjector(pool, RedisPostCache(client, keys)),
+        TIMELINES: TimelineProjector(
             client, keys, max_entries=settings.timeline_max_entries,
             backfill=settings.follow_backfill, batch=settings.fanout_batch,
             celebrity_threshold=settings.celebrity_threshold,
@@ -95,7 +100,7 @@ def build_runner(settings: Settings, services: ProjectionServices, name: str,
 
     # The read models lock their position row in PostgreSQL; the timelines
     # keep theirs in Redis, so applies from several processes take a lease.
-    lease = projector_lease(settings, services.redis, name).hold if name == "timelines" \
+    lease = projector_lease(settings, services.redis, name).hold if name == TIMELINES \
         else None
     def on_applied(projector: str, _event: EventEnvelope) -> None:
         PROJECTED_EVENTS.labels(projector).inc()
@@ -139,9 +144,9 @@ def build_worker_app(settings: Settings) -> faust.App:
             return await store_identity(conn)
 
     runners: dict[str, ProjectionRunner] = {}
-    liveness = Liveness(PROJECTOR_NAMES)
+    liveness = Liveness(PROJECTORS)
 
-    for name in PROJECTOR_NAMES:
+    for name in PROJECTORS:
         async def get_runner(name: str = name) -> ProjectionRunner:
             built = await services()
             if name not in runners:  # one runner per projector: its lock orders applies

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from infra import runners
 from infra.settings import Settings
+from projections.names import PROJECTORS
 
 app = typer.Typer(help="Roost: an event-sourced social platform backend.", no_args_is_help=True)
 projections_app = typer.Typer(help="Inspect, rebuild and repair projections.",
@@ -82,7 +83,7 @@ def projections_status() -> None:
 
 @projections_app.command("rebuild")
 def projections_rebuild(
-    name: Annotated[str, typer.Argument(help="read_models or timelines")],
+    name: Annotated[str, typer.Argument(help=" or ".join(PROJECTORS))],
     yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False,
 ) -> None:
     """Throw a projection away and rebuild it from the first event."""

@@ -22,9 +22,9 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from projections.envelope import EventEnvelope
+from projections.names import READ_MODELS
 
 Conn = AsyncConnection[TupleRow]
-NAME = "read_models"
 READ_MODEL_TABLES = ("rm_accounts", "rm_follows", "rm_posts", "rm_likes", "rm_reposts",
                      "rm_blocks", "rm_mutes")
 
@@ -283,7 +283,7 @@ def posts_touched(event: EventEnvelope) -> list[int]:
 class ReadModelProjector:
     """Applies events to the ``rm_*`` tables, exactly once per position."""
 
-    name = NAME
+    name = READ_MODELS
 
     def __init__(self, pool: AsyncConnectionPool[Conn], counts_sink: CountsSink | None = None
                  ) -> None:

@@ -29,12 +29,11 @@ from infra.lua import load_script
 from infra.redis_keys import REPOSTS_AUTHOR_FIELD, SENTINEL, RedisKeys, member
 from infra.timeline_store import Item, RedisTimelineStore
 from projections.envelope import EventEnvelope
-
-NAME = "timelines"
+from projections.names import TIMELINES
 
 
 class TimelineProjector:
-    name = NAME
+    name = TIMELINES
 
     def __init__(
         self, redis: Redis, keys: RedisKeys, max_entries: int = 800, backfill: int = 100,

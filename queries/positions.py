@@ -14,13 +14,14 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
+from projections.names import TIMELINES
 from queries.context import QueryContext
 
 POLL_S = 0.005
 
 
 async def projection_position(ctx: QueryContext, name: str) -> int:
-    if name == "timelines":
+    if name == TIMELINES:
         value = await ctx.redis.get(ctx.keys.projection_position(name))
         return int(value) if value else 0
     async with ctx.pool.connection() as conn:

@@ -15,6 +15,7 @@ from typing import Any
 from infra.eventlog import max_position
 from infra.metrics import TIMELINE_REBUILD_SECONDS, TIMELINE_REBUILDS
 from infra.redis_keys import REPOSTS_AUTHOR_FIELD, SENTINEL, member, parse_member
+from projections.names import READ_MODELS
 from queries.context import QueryContext
 from queries.cursors import decode_int_cursor, encode_cursor
 from queries.hydration import TimelineItem, hydrate
@@ -75,7 +76,7 @@ async def rebuild_timeline(ctx: QueryContext, reader_id: int) -> None:
     await _mark_kept(ctx, reader_id)
     async with ctx.pool.connection() as conn:
         head = await max_position(conn)
-    complete = await wait_for_position(ctx, head, ("read_models",), ctx.policy.rebuild_wait_s)
+    complete = await wait_for_position(ctx, head, (READ_MODELS,), ctx.policy.rebuild_wait_s)
     home = ctx.keys.home(reader_id)
     celebrities = [int(c) for c in await ctx.redis.smembers(ctx.keys.celebrities())]
     async with ctx.pool.connection() as conn:

@@ -22,6 +22,7 @@ from domain.errors import RoostError
 from infra.http.deps import wait_until_applied
 from infra.http.routes.accounts import shape_new_account
 from infra.http.services import ApiServices
+from projections.names import READ_MODELS
 from queries import accounts as account_queries
 from queries import posts as post_queries
 from queries.shapes import post_shape
@@ -70,7 +71,7 @@ async def interaction_answer(services: ApiServices, response: Response, result: 
     if not data["visible"]:
         return None
     try:
-        await wait_until_applied(services, response, result.position, "read_models",
+        await wait_until_applied(services, response, result.position, READ_MODELS,
                                  timeout_s=services.settings.write_answer_wait_s)
         post = await post_queries.get_post(services.queries, data["post_id"], reader_id)
     except READ_FAILURES as error:  # lagging, hidden by a stale block, or unreachable

@@ -47,13 +47,14 @@ API_ROUTERS = (accounts.router, graph.router, sessions.router, posts.router,
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    tokens = JwtTokens(settings)  # the process's one: its verify cache is shared
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await open_pool(settings)
         redis = build_async_redis(settings)
         keys = RedisKeys(settings.redis_prefix)
-        bus = build_command_bus(settings)
+        bus = build_command_bus(settings, tokens)
         queries = QueryContext(
             pool, redis, keys, post_cache=RedisPostCache(redis, keys),
             timelines=RedisTimelineStore(redis, keys, settings.timeline_max_entries),
@@ -67,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             lambda name: projection_position(queries, name)))
         app.state.rate_limiter = RateLimiter(redis, settings)
         app.state.services = ApiServices(
-            settings=settings, bus=bus, queries=queries, tokens=JwtTokens(settings),
+            settings=settings, bus=bus, queries=queries, tokens=tokens,
             pool=pool, redis=redis, keys=keys,
         )
         try:
@@ -94,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(
         IdempotencyMiddleware, redis=lambda: app.state.services.redis,
-        keys_prefix=settings.redis_prefix, tokens=JwtTokens(settings),
+        keys_prefix=settings.redis_prefix, tokens=tokens,
         trust_forwarded_for=settings.trust_forwarded_for,
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -159,7 +159,6 @@ class RateLimiter:
     def __init__(self, redis: Redis, settings: Settings) -> None:
         self.rules = rules_from_settings(settings)
         self.trust_forwarded_for = settings.trust_forwarded_for
-        self.tokens = JwtTokens(settings)
         self._prefix = settings.redis_prefix
         self._redis = redis
         self._gcra = redis.register_script(_GCRA)
@@ -281,7 +280,7 @@ async def _charge(request: Request, response: Response, action: str) -> None:
     limiter = get_rate_limiter(request)
     identities: dict[LimitScope, str] = {"ip": request_address(request)}
     if (action, "account") in limiter.rules:
-        account = bearer_account_id(request.scope, limiter.tokens)
+        account = bearer_account_id(request.scope, request.app.state.services.tokens)
         if account is not None:
             identities["account"] = str(account)
     decisions = await limiter.hit_all(action, identities)

@@ -13,7 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.consumer.fetcher import Fetcher
 
-import infra.kafka
+import infra.kafka_fetch_patch
 from tests.integration.conftest import wait_until
 
 PAUSE_S = 0.05
@@ -23,16 +23,16 @@ PAUSE_S = 0.05
 def fetches(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Times of the fetch requests consumers send, with the pause installed (undone after)."""
     sent: list[float] = []
-    real = infra.kafka._original_proc_fetch
+    real = infra.kafka_fetch_patch._original_proc_fetch
 
     async def counting(self: Fetcher, *args: Any, **kwargs: Any) -> Any:
         sent.append(time.monotonic())
         return await real(self, *args, **kwargs)
 
-    monkeypatch.setattr(infra.kafka, "_original_proc_fetch", counting)
+    monkeypatch.setattr(infra.kafka_fetch_patch, "_original_proc_fetch", counting)
     monkeypatch.setattr(Fetcher, "_proc_fetch_request", Fetcher._proc_fetch_request)
-    monkeypatch.setattr(infra.kafka, "_pause_s", infra.kafka._pause_s)
-    infra.kafka.pause_empty_fetches(PAUSE_S)
+    monkeypatch.setattr(infra.kafka_fetch_patch, "_pause_s", infra.kafka_fetch_patch._pause_s)
+    infra.kafka_fetch_patch.pause_empty_fetches(PAUSE_S)
     return sent
 
 

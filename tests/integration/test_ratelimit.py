@@ -77,7 +77,7 @@ class Harness:
         install_error_handlers(app)
         install_rate_limit_handler(app)
         # The limiter is built on first use from the app's services, as in Roost.
-        app.state.services = SimpleNamespace(settings=settings, redis=redis)
+        app.state.services = SimpleNamespace(settings=settings, redis=redis, tokens=self.tokens)
         requests = Depends(rate_limit("requests"))
 
         @app.post("/posts", dependencies=[requests, Depends(rate_limit("posts"))])

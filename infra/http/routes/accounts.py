@@ -22,6 +22,7 @@ from infra.http.ratelimit import rate_limit
 from infra.http.schemas import ERROR_RESPONSES, Account, ProfilePatch, SignUp
 from infra.http.services import ApiServices
 from infra.serialization import rfc3339
+from projections.names import READ_MODELS
 from queries import accounts as account_queries
 
 router = APIRouter(prefix="/api/accounts", tags=["accounts"], responses=ERROR_RESPONSES)
@@ -61,7 +62,7 @@ async def sign_up(body: SignUp, services: Services, response: Response, request:
 async def me(actor: CurrentActor, services: Services, response: Response,
              min_position: MinPosition) -> dict[str, Any]:
     """The authenticated account, with its email."""
-    await wait_until_applied(services, response, min_position, "read_models")
+    await wait_until_applied(services, response, min_position, READ_MODELS)
     return await own_account(services, actor)
 
 
@@ -79,5 +80,5 @@ async def update_me(body: ProfilePatch, actor: CurrentActor, services: Services,
 async def get_account(username: Username, services: Services, response: Response,
                       min_position: MinPosition) -> dict[str, Any]:
     """A public profile, looked up case-insensitively."""
-    await wait_until_applied(services, response, min_position, "read_models")
+    await wait_until_applied(services, response, min_position, READ_MODELS)
     return await account_queries.get_account(services.queries, username)

@@ -20,6 +20,7 @@ from infra.http.deps import (
 )
 from infra.http.ratelimit import rate_limit
 from infra.http.schemas import ERROR_RESPONSES, Account, Page, Relationship
+from projections.names import READ_MODELS
 from queries import accounts as account_queries
 
 router = APIRouter(prefix="/api/accounts", tags=["graph"], responses=ERROR_RESPONSES)
@@ -46,7 +47,7 @@ async def followers(username: Username, services: Services, response: Response, 
                     reader: OptionalActor, min_position: MinPosition, cursor: Cursor = None
                     ) -> dict[str, Any]:
     """Accounts following ``username``, newest follow first."""
-    await wait_until_applied(services, response, min_position, "read_models")
+    await wait_until_applied(services, response, min_position, READ_MODELS)
     return await account_queries.follow_list(services.queries, username, "followers",
                                              reader.account_id if reader else None, cursor,
                                              limit)
@@ -58,7 +59,7 @@ async def following(username: Username, services: Services, response: Response, 
                     reader: OptionalActor, min_position: MinPosition, cursor: Cursor = None
                     ) -> dict[str, Any]:
     """Accounts ``username`` follows, newest follow first."""
-    await wait_until_applied(services, response, min_position, "read_models")
+    await wait_until_applied(services, response, min_position, READ_MODELS)
     return await account_queries.follow_list(services.queries, username, "following",
                                              reader.account_id if reader else None, cursor,
                                              limit)
@@ -68,5 +69,5 @@ async def following(username: Username, services: Services, response: Response, 
 async def relationship(username: Username, actor: CurrentActor, services: Services,
                        response: Response, min_position: MinPosition) -> dict[str, Any]:
     """How the reader and ``username`` are related."""
-    await wait_until_applied(services, response, min_position, "read_models")
+    await wait_until_applied(services, response, min_position, READ_MODELS)
     return await account_queries.relationship(services.queries, actor.account_id, username)

@@ -22,6 +22,7 @@ from infra.http.deps import (
 )
 from infra.http.ratelimit import rate_limit
 from infra.http.schemas import ERROR_RESPONSES, Post, Relationship, Thread
+from projections.names import READ_MODELS
 from queries import posts as post_queries
 
 router = APIRouter(prefix="/api", tags=["interactions"], responses=ERROR_RESPONSES)
@@ -62,7 +63,7 @@ _interaction_route("repost", SetRepost, False, "Undo a repost (idempotent).")
 async def context(post_id: PostId, services: Services, response: Response, reader: OptionalActor,
                   min_position: MinPosition) -> dict[str, Any]:
     """The thread around a post: ancestors root first, descendants depth-first."""
-    await wait_until_applied(services, response, min_position, "read_models")
+    await wait_until_applied(services, response, min_position, READ_MODELS)
     return await post_queries.thread(services.queries, snowflake_or_404(post_id),
                                      reader.account_id if reader else None)
 

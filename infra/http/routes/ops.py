@@ -23,12 +23,12 @@ from infra.metrics import (
     PROJECTION_POSITION,
     RELAY_POSITION,
 )
+from projections.names import PROJECTORS
 from projections.parking import parked_counts
 from queries.positions import projection_position
 
 router = APIRouter(tags=["operations"])
 CHECK_TIMEOUT_S = 2.0
-PROJECTORS = ("read_models", "timelines")
 
 
 async def _postgres(services: ApiServices) -> None:

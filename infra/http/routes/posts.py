@@ -27,6 +27,7 @@ from infra.http.deps import (
 from infra.http.ratelimit import rate_limit
 from infra.http.routes.accounts import own_account
 from infra.http.schemas import ERROR_RESPONSES, NewPost, Page, Post
+from projections.names import READ_MODELS
 from queries import posts as post_queries
 
 SNOWFLAKE_SHAPE = re.compile(SNOWFLAKE_PATTERN)
@@ -73,7 +74,7 @@ async def create_post(body: NewPost, actor: CurrentActor, services: Services,
 async def get_post(post_id: PostId, services: Services, response: Response, reader: OptionalActor,
                    min_position: MinPosition) -> dict[str, Any]:
     """One post; 404 once deleted."""
-    await wait_until_applied(services, response, min_position, "read_models")
+    await wait_until_applied(services, response, min_position, READ_MODELS)
     return await post_queries.get_post(services.queries, snowflake_or_404(post_id),
                                        reader.account_id if reader else None)
 
@@ -93,6 +94,6 @@ async def account_posts(username: Username, services: Services, response: Respon
                         reader: OptionalActor, min_position: MinPosition,
                         cursor: Cursor = None) -> dict[str, Any]:
     """An account's posts, newest first."""
-    await wait_until_applied(services, response, min_position, "read_models")
+    await wait_until_applied(services, response, min_position, READ_MODELS)
     return await post_queries.account_posts(services.queries, username,
                                             reader.account_id if reader else None, cursor, limit)

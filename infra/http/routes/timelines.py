@@ -14,6 +14,7 @@ from infra.http.deps import (
     wait_until_applied,
 )
 from infra.http.schemas import ERROR_RESPONSES, Page, Post
+from projections.names import READ_MODELS, TIMELINES
 from queries.timelines import home_timeline
 
 router = APIRouter(prefix="/api/timelines", tags=["timelines"], responses=ERROR_RESPONSES)
@@ -23,6 +24,6 @@ router = APIRouter(prefix="/api/timelines", tags=["timelines"], responses=ERROR_
 async def home(actor: CurrentActor, services: Services, response: Response, limit: Limit,
                min_position: MinPosition, cursor: Cursor = None) -> Response:
     """Your posts and those of the accounts you follow, newest first."""
-    await wait_until_applied(services, response, min_position, "timelines", "read_models")
+    await wait_until_applied(services, response, min_position, TIMELINES, READ_MODELS)
     page = await home_timeline(services.queries, actor.account_id, cursor, limit)
     return read_response(page, response)
