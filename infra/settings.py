@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     up_restart_window_s: float = Field(default=60.0, gt=0)
     up_restart_backoff_s: float = Field(default=0.5, gt=0)  # doubles per recent exit
 
-    # --- Rate limits (infra/http/ratelimit.py) ------------------------------------
+    # --- Rate limits (infra/rate_limiter.py) --------------------------------------
     # "<count>/<seconds>" per action, ROOST_RATE_LIMIT_<ACTION>. Counted per
     # account; the *_IP ones per client address; logins and signups per address
     # only; login_failures per login name. Production defaults, Mastodon-like.

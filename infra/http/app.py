@@ -17,7 +17,6 @@ from infra.http.idempotency import IdempotencyMiddleware
 from infra.http.middleware import BodyLimitMiddleware, MetricsMiddleware
 from infra.http.openapi import install_openapi
 from infra.http.ratelimit import (
-    RateLimiter,
     RateLimitHeadersMiddleware,
     install_rate_limit_handler,
     rate_limit,
@@ -34,6 +33,7 @@ from infra.http.routes import (
 )
 from infra.http.services import ApiServices
 from infra.post_cache import RedisPostCache
+from infra.rate_limiter import RateLimiter
 from infra.redis_keys import RedisKeys
 from infra.security import JwtTokens
 from infra.settings import Settings, get_settings

@@ -53,10 +53,10 @@ from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commands.idempotency import IdempotencyClaim
+from infra.http.client_identity import bearer_account_id, client_address
 from infra.http.deps import IDEMPOTENCY_STATE
 from infra.http.errors import error_response
 from infra.http.middleware import refeed
-from infra.http.ratelimit import bearer_account_id, client_address
 from infra.lua import load_script
 from infra.security import JwtTokens
 

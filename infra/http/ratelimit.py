@@ -1,265 +1,37 @@
-"""Per-action rate limits, per account and per client address, counted in Redis.
+"""Rate limits over HTTP: the FastAPI dependency, the login guard, the headers
+middleware and the 429 handler.
 
-Each limit is a setting ``ROOST_RATE_LIMIT_<ACTION>=<count>/<seconds>`` (see the
-rate-limit block in ``infra.settings``), each count scaled by
-``rate_limit_multiplier`` (``make up`` runs with 10, so scripted clients are not
-throttled in development).
-
-Algorithm: GCRA (the generic cell rate algorithm: a token bucket kept as one
-timestamp). ``count/seconds`` means a burst of ``count``, then one more every
-``seconds / count``. We chose it over the alternatives because:
-
-* a sliding-window log is strict (never more than ``count`` in any window) but
-  costs a sorted-set member per request: 7,500 per busy address, 1,000 likes
-  per account; GCRA keeps one small key per (action, scope, identity);
-* a fixed-window counter is as cheap but coarse: its ``Retry-After`` is "the
-  next window", and a whole budget comes back at once at each window edge;
-* GCRA is exact at the boundary (``count`` pass, the next is refused) and its
-  ``Retry-After`` is precisely when one unit comes back; the bucket refills
-  smoothly, so the long-run rate is ``count`` per ``seconds``.
-
-``X-RateLimit-Reset`` is the number of seconds until the bucket is full again.
-The script reads Redis's clock (``TIME``), so API processes with skewed clocks
-agree, and checks all of a request's buckets in one call: a request refused in
-one scope is charged to none. All keys live under ``settings.redis_prefix``.
-
-Client address: ``request.client.host``. Behind a reverse proxy that is the
-proxy's address; set ``ROOST_TRUST_FORWARDED_FOR=true`` only when a proxy you run
-appends the real address to ``X-Forwarded-For`` (we take the last entry, the one
-your proxy wrote; earlier entries are client-supplied and spoofable). IPv6
-addresses are counted per /64, since one host usually holds a whole /64.
+The limiter itself (rules, GCRA buckets in Redis) is ``infra.rate_limiter``; who
+a request is counted against (client address, bearer account) is
+``infra.http.client_identity``. A limited request gets ``X-RateLimit-*`` from
+its tightest bucket; a refused one gets 429 with ``Retry-After`` as well.
 """
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
-import math
-import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from redis.asyncio import Redis
 from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
-from domain.errors import RoostError, Unauthorized
+from domain.errors import Unauthorized
+from infra.http.client_identity import bearer_account_id, client_address
 from infra.http.errors import error_response
-from infra.lua import load_script
-from infra.security import InvalidToken, JwtTokens
-from infra.settings import Settings
+from infra.rate_limiter import (
+    ACTIONS,
+    HEADER_NAMES,
+    Decision,
+    LimitScope,
+    RateLimited,
+    RateLimiter,
+    tightest,
+)
 
-LimitScope = Literal["account", "ip"]
 STATE_KEY = "rate_limit_decisions"
-HEADER_NAMES = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
-
-# (action, scope) -> the Settings field holding "<count>/<seconds>".
-RULE_SETTINGS: dict[tuple[str, LimitScope], str] = {
-    ("requests", "account"): "rate_limit_requests",
-    ("requests", "ip"): "rate_limit_requests_ip",
-    ("posts", "account"): "rate_limit_posts",
-    ("posts", "ip"): "rate_limit_posts_ip",
-    ("follows", "account"): "rate_limit_follows",
-    ("follows", "ip"): "rate_limit_follows_ip",
-    ("likes", "account"): "rate_limit_likes",
-    ("likes", "ip"): "rate_limit_likes_ip",
-    ("reposts", "account"): "rate_limit_reposts",
-    ("reposts", "ip"): "rate_limit_reposts_ip",
-    ("logins", "ip"): "rate_limit_logins",
-    ("signups", "ip"): "rate_limit_signups",
-    ("login_failures", "account"): "rate_limit_login_failures",
-    ("login_failures", "ip"): "rate_limit_login_failures_ip",
-}
-ACTIONS = tuple(dict.fromkeys(action for action, _ in RULE_SETTINGS))
-_RULE_TEXT = re.compile(r"([1-9][0-9]{0,8})/([1-9][0-9]{0,8})")
-
-# GCRA over KEYS, all or nothing; KEYS, ARGV and the answer: see the .lua file.
-_GCRA = load_script("infra.http", "ratelimit_gcra")
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    action: str
-    scope: LimitScope
-    limit: int
-    window_s: int
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """One bucket's answer; ``remaining`` counts what is left after this request."""
-
-    allowed: bool
-    limit: int
-    remaining: int
-    reset_s: float
-    retry_after_s: float
-
-    def headers(self) -> dict[str, str]:
-        return {"X-RateLimit-Limit": str(self.limit),
-                "X-RateLimit-Remaining": str(self.remaining),
-                "X-RateLimit-Reset": str(math.ceil(self.reset_s))}
-
-
-def tightest(decisions: list[Decision]) -> Decision:
-    """The decision closest to refusing: fewest remaining, then the longest reset."""
-    return min(decisions, key=lambda d: (d.allowed, d.remaining, -d.reset_s))
-
-
-class RateLimited(RoostError):
-    """429; ``headers`` carry Retry-After and the refusing bucket's X-RateLimit-*."""
-
-    status = 429
-    code = "rate_limited"
-
-    def __init__(self, action: str, scope: LimitScope, decision: Decision) -> None:
-        retry = max(1, math.ceil(decision.retry_after_s))
-        super().__init__(
-            f"too many {action.replace('_', ' ')} for this {scope}: at most {decision.limit} "
-            f"in the window; retry in {retry} s",
-            action=action, scope=scope, retry_after_s=retry,
-        )
-        self.decision = decision
-        self.headers = {"Retry-After": str(retry), **decision.headers()}
-
-
-def parse_rule(text: str, setting: str) -> tuple[int, int]:
-    """``"300/10800"`` -> ``(300, 10800)``; a clear error naming the variable otherwise."""
-    match = _RULE_TEXT.fullmatch(text.strip())
-    if match is None:
-        raise ValueError(
-            f"ROOST_{setting.upper()} must be <count>/<seconds> with positive integers "
-            f"(e.g. 300/10800), not {text!r}"
-        )
-    return int(match[1]), int(match[2])
-
-
-def rules_from_settings(settings: Settings) -> dict[tuple[str, LimitScope], Rule]:
-    """Every (action, scope) rule, counts scaled by the multiplier (at least 1)."""
-    multiplier = settings.rate_limit_multiplier
-    rules: dict[tuple[str, LimitScope], Rule] = {}
-    for (action, scope), field in RULE_SETTINGS.items():
-        count, window_s = parse_rule(str(getattr(settings, field)), field)
-        rules[action, scope] = Rule(action, scope, max(1, int(count * multiplier)), window_s)
-    return rules
-
-
-def login_identity(login: str) -> str:
-    """Logins are case-insensitive; hashed so that no email lands in a Redis key."""
-    return hashlib.sha256(login.strip().casefold().encode()).hexdigest()[:32]
-
-
-class RateLimiter:
-    """The rules in force and their Redis buckets."""
-
-    def __init__(self, redis: Redis, settings: Settings) -> None:
-        self.rules = rules_from_settings(settings)
-        self.trust_forwarded_for = settings.trust_forwarded_for
-        self._prefix = settings.redis_prefix
-        self._redis = redis
-        self._gcra = redis.register_script(_GCRA)
-
-    def key(self, action: str, scope: LimitScope, identity: str) -> str:
-        return f"{self._prefix}ratelimit:{action}:{scope}:{identity}"
-
-    async def hit(self, action: str, scope: LimitScope, identity: str) -> Decision:
-        """Charge one request to one bucket (a refused request costs nothing)."""
-        return (await self._run(action, {scope: identity}, charge=True))[scope]
-
-    async def peek(self, action: str, scope: LimitScope, identity: str) -> Decision:
-        """What ``hit`` would answer, without charging; ``remaining`` is what is left now."""
-        return (await self._run(action, {scope: identity}, charge=False))[scope]
-
-    async def hit_all(self, action: str, identities: Mapping[LimitScope, str]
-                      ) -> dict[LimitScope, Decision]:
-        """Charge every scope that has a rule for ``action``, or none if one refuses."""
-        wanted = {s: i for s, i in identities.items() if (action, s) in self.rules}
-        return await self._run(action, wanted, charge=True) if wanted else {}
-
-    async def check_login_allowed(self, login: str, ip: str) -> None:
-        """Raise RateLimited while this login name or this address failed too often."""
-        identities: dict[LimitScope, str] = {"account": login_identity(login), "ip": ip}
-        for scope, decision in (await self._run("login_failures", identities, False)).items():
-            if not decision.allowed:
-                raise RateLimited("login_failures", scope, decision)
-
-    async def login_failed(self, login: str, ip: str) -> None:
-        await self._run("login_failures", {"account": login_identity(login), "ip": ip}, True)
-
-    async def login_succeeded(self, login: str) -> None:
-        """Forget the name's failures (never the address's: one's own account must
-        not wipe the failures an address piled up against others)."""
-        await self._redis.delete(self.key("login_failures", "account", login_identity(login)))
-
-    async def _run(self, action: str, identities: Mapping[LimitScope, str], charge: bool
-                   ) -> dict[LimitScope, Decision]:
-        scopes = list(identities)
-        rules = [self._rule(action, scope) for scope in scopes]
-        args: list[int] = [1 if charge else 0]
-        for rule in rules:
-            args += [rule.limit, rule.window_s * 1_000_000]
-        keys = [self.key(action, scope, identities[scope]) for scope in scopes]
-        rows: list[list[int]] = await self._gcra(keys=keys, args=args)
-        return {
-            scope: Decision(bool(row[0]), rule.limit, int(row[1]), row[2] / 1e6, row[3] / 1e6)
-            for scope, rule, row in zip(scopes, rules, rows, strict=True)
-        }
-
-    def _rule(self, action: str, scope: LimitScope) -> Rule:
-        rule = self.rules.get((action, scope))
-        if rule is None:
-            raise ValueError(f"no {scope} rate limit is defined for {action!r}")
-        return rule
-
-
-def client_address(scope: AsgiScope, trust_forwarded_for: bool = False) -> str:
-    """The address a request is counted against (see the module docstring)."""
-    raw = ""
-    if trust_forwarded_for:
-        forwarded = [v.decode("latin-1") for k, v in scope.get("headers", [])
-                     if k.lower() == b"x-forwarded-for"]
-        raw = ",".join(forwarded).split(",")[-1].strip() if forwarded else ""
-    if not _is_ip(raw):
-        client = scope.get("client")
-        raw = str(client[0]) if client else "unknown"
-    try:
-        address = ipaddress.ip_address(raw)
-    except ValueError:
-        return raw[:64]
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
-
-
-def bearer_account_id(scope: AsgiScope, tokens: JwtTokens) -> int | None:
-    """The account of a valid bearer token, else None. Counting an invalid token by
-    address only leaves the 401 to the routes that need a token (sign-up must not
-    fail over a stale one). Revocation is not checked: the token is still its
-    account's, and the route refuses it."""
-    for name, value in scope.get("headers", []):
-        if name.lower() == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            if scheme.lower() != "bearer":
-                return None
-            try:
-                return tokens.verify(token.strip()).account_id
-            except InvalidToken:
-                return None
-    return None
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def get_rate_limiter(request: Request) -> RateLimiter:

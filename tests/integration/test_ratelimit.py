@@ -19,18 +19,16 @@ from fastapi import Depends, FastAPI, Request, Response
 from pydantic import ValidationError
 
 from domain.errors import NotFound, Unauthorized
+from infra.http.client_identity import client_address
 from infra.http.errors import install_error_handlers
 from infra.http.ratelimit import (
-    RateLimiter,
     RateLimitHeadersMiddleware,
-    Rule,
-    client_address,
     install_rate_limit_handler,
     login_attempt,
-    parse_rule,
     rate_limit,
 )
 from infra.http.routes import limits
+from infra.rate_limiter import RateLimiter, Rule, parse_rule
 from infra.security import JwtTokens
 from infra.settings import Settings
 from tests.conftest import TEST_SECRET, make_settings
@@ -255,7 +253,7 @@ async def test_login_failures_are_slowed_per_login_and_per_address(settings_for,
 
 
 def _identity(login: str) -> str:
-    from infra.http.ratelimit import login_identity
+    from infra.rate_limiter import login_identity
     return login_identity(login)
 
 

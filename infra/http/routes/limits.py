@@ -8,8 +8,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
-from infra.http.ratelimit import RateLimiter, get_rate_limiter
+from infra.http.ratelimit import get_rate_limiter
 from infra.http.schemas import ERROR_RESPONSES
+from infra.rate_limiter import RateLimiter
 
 router = APIRouter(prefix="/api", tags=["operations"], responses=ERROR_RESPONSES)
 

@@ -1,5 +1,5 @@
 -- GCRA rate limiting over all KEYS, all or nothing (used by
--- infra/http/ratelimit.py, RateLimiter). A bucket stores its "theoretical
+-- infra/rate_limiter.py, RateLimiter). A bucket stores its "theoretical
 -- arrival time" (TAT) in microseconds; time is Redis's own (TIME).
 -- KEYS: the buckets to check (and charge) together.
 -- ARGV[1]: '1' charges one unit to every bucket if all allow, '0' only looks.
