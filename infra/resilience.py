@@ -22,12 +22,15 @@ T = TypeVar("T")
 
 class Guard:
     """Runs the steps of one named task; ``initial_s`` doubles per consecutive failure
-    up to ``max_s`` seconds, and is reset by a success."""
+    up to ``max_s`` seconds, and is reset by a success. ``clock`` (seconds, monotonic)
+    times ``once``; ``sleep(seconds)`` waits out the backoff in ``until_done``."""
 
     def __init__(self, task: str, initial_s: float = 0.5, max_s: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.task = task
         self.clock = clock
+        self.sleep = sleep
         self.initial_s = initial_s
         self.max_s = max_s
         self.failures = 0
@@ -70,7 +73,7 @@ class Guard:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                await asyncio.sleep(self.failed(error))
+                await self.sleep(self.failed(error))
                 continue
             self._succeeded()
             return result

@@ -34,9 +34,11 @@ from projections.failures import UnknownEventType, is_transient
 log = structlog.get_logger(__name__)
 
 ReadLog = Callable[[int, int], Awaitable[list[EventEnvelope]]]
+"""``read_log(after, upto)``: a page of stored events with after < position <= upto."""
 Lease = Callable[[], AbstractAsyncContextManager[None]]
 """Held around each apply, for projectors shared by several processes."""
-"""``read_log(after, upto)``: a page of stored events with after < position <= upto."""
+Sleep = Callable[[float], Awaitable[None]]
+"""``sleep(seconds)``: waits between the attempts at a failing event."""
 
 
 class ParkingLot(Protocol):
@@ -57,6 +59,7 @@ class ProjectionRunner:
         lease: Lease | None = None,
         batch_size: int = 200,
         known_types: frozenset[str] | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.projector = projector
         self.read_log = read_log
@@ -68,6 +71,7 @@ class ProjectionRunner:
         self.lease: Lease = lease or contextlib.nullcontext
         self.batch_size = batch_size
         self.known_types = known_types
+        self.sleep = sleep
         # The live stream and the periodic sweep share this runner; applying
         # two copies of the log interleaved could reorder a follow and an
         # unfollow, so one apply sequence runs at a time.
@@ -170,7 +174,7 @@ class ProjectionRunner:
                 if attempt == self.max_attempts:
                     await self._park(event, error, attempt)
                     return
-                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+                await self.sleep(self.backoff_s * 2 ** (attempt - 1))
             else:
                 if self.on_applied is not None:
                     self.on_applied(self.projector.name, event)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 
 import redis.asyncio as aredis
 import structlog
@@ -34,6 +35,8 @@ RELAY_LOCK_KEY = 7470002
 RELAY_NAME = "kafka"
 
 Conn = AsyncConnection[TupleRow]
+ProducerFactory = Callable[[Settings], AIOKafkaProducer]
+"""Builds the (not yet started) Kafka producer for one active period of the relay."""
 
 
 async def load_position(conn: Conn) -> int:
@@ -52,8 +55,19 @@ async def save_position(conn: Conn, position: int) -> None:
 
 
 class Relay:
-    def __init__(self, settings: Settings) -> None:
+    """Publishes the event store to Kafka while ``run`` runs.
+
+    ``producer_factory`` builds a producer each time the relay becomes active
+    (``infra.kafka.make_producer`` unless given); ``guard`` is the backoff of the
+    whole relay between failed attempts (``Guard("relay", max_s=10.0)`` unless
+    given; its ``failures`` count the failed attempts).
+    """
+
+    def __init__(self, settings: Settings, producer_factory: ProducerFactory = make_producer,
+                 guard: Guard | None = None) -> None:
         self.settings = settings
+        self.producer_factory = producer_factory
+        self.guard = guard or Guard("relay", max_s=10.0)
         self._redis: aredis.Redis | None = None
         self._heartbeat = Guard("relay-heartbeat")
         self._last_beat = 0.0
@@ -62,7 +76,6 @@ class Relay:
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until ``stop``; any failure (broker, database, a bug) is logged and
         waited out with a bounded exponential backoff, never fatal."""
-        guard = Guard("relay", max_s=10.0)
         try:
             while not stop.is_set():
                 try:
@@ -71,7 +84,7 @@ class Relay:
                 except asyncio.CancelledError:
                     raise
                 except Exception as error:
-                    delay = guard.failed(error)
+                    delay = self.guard.failed(error)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=delay)
         finally:
@@ -99,7 +112,7 @@ class Relay:
             self._store = await store_identity(conn)
             log.info("relay.active", store=self._store)
             await ensure_topic(self.settings)
-            producer = make_producer(self.settings)
+            producer = self.producer_factory(self.settings)
             await producer.start()
             try:
                 async with await AsyncConnection.connect(conninfo, autocommit=True) as listener:

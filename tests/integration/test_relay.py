@@ -7,7 +7,7 @@ import dataclasses
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -16,16 +16,16 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from psycopg import AsyncConnection
 
-import streams.relay as relay_module
 from commands.bus import CommandBus
 from commands.messages import CreatePost, DeletePost, Follow
 from infra import devstack
 from infra.bootstrap import build_command_bus
 from infra.eventlog import STORE_HEADER, read_envelopes
 from infra.kafka import make_producer
+from infra.resilience import Guard
 from infra.settings import Settings
 from projections.envelope import EventEnvelope
-from streams.relay import RELAY_LOCK_KEY, Relay
+from streams.relay import RELAY_LOCK_KEY, ProducerFactory, Relay
 from tests.integration.conftest import (
     SettingsFactory,
     close_bus,
@@ -111,9 +111,11 @@ def make_history(bus: CommandBus) -> None:
     bus.handle(DeletePost(actor=alice, post_id=first))
 
 
-async def run_relay(settings: Settings) -> tuple[asyncio.Task[None], asyncio.Event]:
+async def run_relay(settings: Settings, producer_factory: ProducerFactory = make_producer,
+                    guard: Guard | None = None) -> tuple[asyncio.Task[None], asyncio.Event]:
     stop = asyncio.Event()
-    return asyncio.create_task(Relay(settings).run(stop)), stop
+    relay = Relay(settings, producer_factory=producer_factory, guard=guard)
+    return asyncio.create_task(relay.run(stop)), stop
 
 
 async def finish(task: asyncio.Task[None], stop: asyncio.Event) -> None:
@@ -229,30 +231,28 @@ class GatedProducer:
         return metadata
 
 
-def gated_producers(monkeypatch: pytest.MonkeyPatch, gate: asyncio.Event,
-                    faults: Faults | None = None) -> list[GatedProducer]:
+def gated_producers(gate: asyncio.Event, faults: Faults | None = None
+                    ) -> tuple[ProducerFactory, list[GatedProducer]]:
+    """A producer factory for the relay, and the producers it made (in order)."""
     made: list[GatedProducer] = []
-    real_factory: Callable[[Settings], AIOKafkaProducer] = make_producer
     shared = faults or Faults()
 
     def factory(settings: Settings) -> Any:
-        producer = GatedProducer(real_factory(settings), gate, shared)
+        producer = GatedProducer(make_producer(settings), gate, shared)
         made.append(producer)
         return producer
 
-    monkeypatch.setattr(relay_module, "make_producer", factory)
-    return made
+    return factory, made
 
 
 async def test_relay_records_its_position_only_after_the_broker_acknowledged(
     relay_settings: Settings, relay_bus: CommandBus, db: AsyncConnection[Any],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     make_history(relay_bus)
     total = len(await stored(db))
     gate = asyncio.Event()
-    producers = gated_producers(monkeypatch, gate)
-    task, stop = await run_relay(relay_settings)
+    factory, producers = gated_producers(gate)
+    task, stop = await run_relay(relay_settings, factory)
     try:
         await wait_until(lambda: bool(producers) and producers[0].sent == total,
                          message="the batch to be sent")
@@ -267,34 +267,20 @@ async def test_relay_records_its_position_only_after_the_broker_acknowledged(
         await finish(task, stop)
 
 
-def count_attempts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Count the relay's connection attempts (each run of ``Relay._run_once``)."""
-    attempts = [0]
-    original = Relay._run_once
-
-    async def counted(self: Relay, stop: asyncio.Event) -> None:
-        attempts[0] += 1
-        await original(self, stop)
-
-    monkeypatch.setattr(Relay, "_run_once", counted)
-    return attempts
-
-
 async def test_failed_acknowledgements_are_retried_until_the_broker_recovers(
     relay_settings: Settings, relay_bus: CommandBus, db: AsyncConnection[Any],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     make_history(relay_bus)
     events = await stored(db)
     gate = asyncio.Event()
     gate.set()
     faults = Faults(fail=True)
-    producers = gated_producers(monkeypatch, gate, faults)
-    attempts = count_attempts(monkeypatch)
-    task, stop = await run_relay(relay_settings)
+    factory, producers = gated_producers(gate, faults)
+    guard = Guard("relay", max_s=10.0)  # the relay's own backoff; counts failed attempts
+    task, stop = await run_relay(relay_settings, factory, guard)
     try:
         # the outage is waited out, not fatal: the relay starts over, with a new producer
-        await wait_until(lambda: attempts[0] >= 3 and len(producers) >= 3,
+        await wait_until(lambda: guard.failures >= 2 and len(producers) >= 3,
                          message="the relay to retry twice")
         assert not task.done()
         assert await relay_position(db) == 0  # nothing acknowledged: nothing recorded
@@ -319,13 +305,13 @@ async def test_failed_acknowledgements_are_retried_until_the_broker_recovers(
 
 
 async def test_a_relay_waits_out_a_database_it_cannot_reach_and_stops_when_asked(
-    relay_settings: Settings, monkeypatch: pytest.MonkeyPatch
+    relay_settings: Settings,
 ) -> None:
     unreachable = relay_settings.model_copy(update={"postgres_port": devstack.free_port()})
-    attempts = count_attempts(monkeypatch)
-    task, stop = await run_relay(unreachable)
+    guard = Guard("relay", max_s=10.0)  # the relay's own backoff; counts failed attempts
+    task, stop = await run_relay(unreachable, guard=guard)
     try:
-        await wait_until(lambda: attempts[0] >= 2, message="a second connection attempt")
+        await wait_until(lambda: guard.failures >= 2, message="a second connection attempt")
         assert not task.done()  # psycopg.OperationalError is retried, not raised
     finally:
         started = time.monotonic()

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 
-import projections.runner as runner_module
 from projections.envelope import EventEnvelope
 from projections.runner import ProjectionRunner
 
@@ -100,31 +98,22 @@ class FakeParking:
         self.parked.append((projector, event.position, error, attempts))
 
 
-class _AsyncioWithFakeSleep:
-    """The ``asyncio`` module as the runner sees it, with ``sleep`` replaced."""
+class FakeSleep(list[float]):
+    """The runner's sleep: records each delay (s) instead of waiting."""
 
-    def __init__(self, sleep: Callable[[float], Awaitable[None]]) -> None:
-        self.sleep = sleep
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(asyncio, name)
+    async def __call__(self, delay: float) -> None:
+        self.append(delay)
 
 
 @pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+def sleeps() -> FakeSleep:
     """Record the runner's backoff instead of sleeping."""
-    recorded: list[float] = []
-
-    async def fake_sleep(delay: float) -> None:
-        recorded.append(delay)
-
-    monkeypatch.setattr(runner_module, "asyncio", _AsyncioWithFakeSleep(fake_sleep))
-    return recorded
+    return FakeSleep()
 
 
 def make_runner(
-    projector: FakeProjector, log: FakeLog, parking: FakeParking, max_attempts: int = 5,
-    applied: list[int] | None = None,
+    projector: FakeProjector, log: FakeLog, parking: FakeParking, sleeps: FakeSleep,
+    max_attempts: int = 5, applied: list[int] | None = None,
 ) -> ProjectionRunner:
     def on_applied(name: str, event: EventEnvelope) -> None:
         assert name == projector.name
@@ -132,14 +121,14 @@ def make_runner(
             applied.append(event.position)
 
     return ProjectionRunner(projector, log, parking, max_attempts=max_attempts, backoff_s=0.5,
-                            on_applied=on_applied)
+                            on_applied=on_applied, sleep=sleeps)
 
 
-async def test_in_order_events_are_applied_once_each(sleeps: list[float]) -> None:
+async def test_in_order_events_are_applied_once_each(sleeps: FakeSleep) -> None:
     events = [envelope(p) for p in (1, 2, 3)]
     projector, log, parking = FakeProjector(), FakeLog(events), FakeParking()
     seen: list[int] = []
-    runner = make_runner(projector, log, parking, applied=seen)
+    runner = make_runner(projector, log, parking, sleeps, applied=seen)
     for event in events:
         await runner.handle(event)
     assert projector.applied == [1, 2, 3] == seen
@@ -148,22 +137,22 @@ async def test_in_order_events_are_applied_once_each(sleeps: list[float]) -> Non
 
 
 async def test_redelivered_events_are_ignored_without_calling_the_projector(
-    sleeps: list[float],
+    sleeps: FakeSleep,
 ) -> None:
     events = [envelope(p) for p in (1, 2, 3)]
     projector = FakeProjector()
-    runner = make_runner(projector, FakeLog(events), FakeParking())
+    runner = make_runner(projector, FakeLog(events), FakeParking(), sleeps)
     for event in [*events, events[0], events[2], events[1], events[2]]:
         await runner.handle(event)
     assert projector.calls == [1, 2, 3]
     assert projector.applied == [1, 2, 3]
 
 
-async def test_a_gap_is_filled_from_the_log_in_order_first(sleeps: list[float]) -> None:
+async def test_a_gap_is_filled_from_the_log_in_order_first(sleeps: FakeSleep) -> None:
     events = [envelope(p) for p in range(1, 12)]
     log = FakeLog(events, page=3)  # several pages
     projector = FakeProjector()
-    runner = make_runner(projector, log, FakeParking())
+    runner = make_runner(projector, log, FakeParking(), sleeps)
     await runner.handle(events[0])
     await runner.handle(events[9])  # 2..9 never arrived
     assert projector.applied == list(range(1, 11))
@@ -173,32 +162,32 @@ async def test_a_gap_is_filled_from_the_log_in_order_first(sleeps: list[float]) 
     assert projector.applied == list(range(1, 12))
 
 
-async def test_gaps_in_positions_themselves_are_not_missing_events(sleeps: list[float]) -> None:
+async def test_gaps_in_positions_themselves_are_not_missing_events(sleeps: FakeSleep) -> None:
     # notification ids may skip numbers (rolled-back transactions)
     events = [envelope(p) for p in (2, 5, 6, 10)]
     projector = FakeProjector()
-    runner = make_runner(projector, FakeLog(events), FakeParking())
+    runner = make_runner(projector, FakeLog(events), FakeParking(), sleeps)
     for event in events:
         await runner.handle(event)
     assert projector.applied == [2, 5, 6, 10]
 
 
-async def test_catch_up_on_start_applies_the_whole_log(sleeps: list[float]) -> None:
+async def test_catch_up_on_start_applies_the_whole_log(sleeps: FakeSleep) -> None:
     events = [envelope(p) for p in range(1, 8)]
     projector = FakeProjector(pos=3)
-    runner = make_runner(projector, FakeLog(events, page=2), FakeParking())
+    runner = make_runner(projector, FakeLog(events, page=2), FakeParking(), sleeps)
     assert await runner.catch_up(upto=7) == 4
     assert projector.applied == [4, 5, 6, 7]
     assert await runner.catch_up(upto=7) == 0
 
 
 async def test_transient_failure_is_retried_with_exponential_backoff(
-    sleeps: list[float],
+    sleeps: FakeSleep,
 ) -> None:
     projector = FakeProjector(failures_left={1: 3})
     parking = FakeParking()
     seen: list[int] = []
-    runner = make_runner(projector, FakeLog([envelope(1)]), parking, applied=seen)
+    runner = make_runner(projector, FakeLog([envelope(1)]), parking, sleeps, applied=seen)
     await runner.handle(envelope(1))
     assert projector.calls == [1, 1, 1, 1]
     assert projector.applied == [1] == seen
@@ -207,13 +196,13 @@ async def test_transient_failure_is_retried_with_exponential_backoff(
 
 
 async def test_persistent_failure_is_parked_then_the_projector_moves_on(
-    sleeps: list[float],
+    sleeps: FakeSleep,
 ) -> None:
     events = [envelope(p) for p in (1, 2, 3)]
     projector = FakeProjector(failures_left={2: 99})
     parking = FakeParking()
     seen: list[int] = []
-    runner = make_runner(projector, FakeLog(events), parking, max_attempts=4, applied=seen)
+    runner = make_runner(projector, FakeLog(events), parking, sleeps, max_attempts=4, applied=seen)
     for event in events:
         await runner.handle(event)
     assert projector.calls == [1, 2, 2, 2, 2, 3]
@@ -226,23 +215,23 @@ async def test_persistent_failure_is_parked_then_the_projector_moves_on(
 
 
 async def test_failure_during_catch_up_is_parked_and_catch_up_continues(
-    sleeps: list[float],
+    sleeps: FakeSleep,
 ) -> None:
     events = [envelope(p) for p in range(1, 7)]
     projector = FakeProjector(failures_left={3: 99})
     parking = FakeParking()
-    runner = make_runner(projector, FakeLog(events, page=2), parking, max_attempts=2)
+    runner = make_runner(projector, FakeLog(events, page=2), parking, sleeps, max_attempts=2)
     await runner.handle(events[5])
     assert projector.applied == [1, 2, 4, 5, 6]
     assert [pos for _, pos, _, _ in parking.parked] == [3]
 
 
-async def test_every_event_is_either_applied_or_parked(sleeps: list[float]) -> None:
+async def test_every_event_is_either_applied_or_parked(sleeps: FakeSleep) -> None:
     events = [envelope(p) for p in range(1, 41)]
     failing = {p: 99 for p in (4, 5, 17, 40)}
     projector = FakeProjector(failures_left=dict(failing))
     parking = FakeParking()
-    runner = make_runner(projector, FakeLog(events, page=7), parking, max_attempts=2)
+    runner = make_runner(projector, FakeLog(events, page=7), parking, sleeps, max_attempts=2)
     for event in events[::5]:  # most events only reach the runner through catch-up
         await runner.handle(event)
     await runner.handle(events[-1])
@@ -252,10 +241,10 @@ async def test_every_event_is_either_applied_or_parked(sleeps: list[float]) -> N
     assert len(parked) == len(set(parked))
 
 
-async def test_no_skip_without_park_when_the_parking_lot_fails(sleeps: list[float]) -> None:
+async def test_no_skip_without_park_when_the_parking_lot_fails(sleeps: FakeSleep) -> None:
     projector = FakeProjector(failures_left={2: 2})
     parking = FakeParking(broken=True)
-    runner = make_runner(projector, FakeLog([envelope(1), envelope(2)]), parking,
+    runner = make_runner(projector, FakeLog([envelope(1), envelope(2)]), parking, sleeps,
                          max_attempts=2)
     await runner.handle(envelope(1))
     with pytest.raises(ConnectionError):
@@ -266,21 +255,21 @@ async def test_no_skip_without_park_when_the_parking_lot_fails(sleeps: list[floa
     assert projector.applied == [1, 2]
 
 
-async def test_cancellation_is_not_retried_or_parked(sleeps: list[float]) -> None:
+async def test_cancellation_is_not_retried_or_parked(sleeps: FakeSleep) -> None:
     projector = FakeProjector(cancel_at=1)
     parking = FakeParking()
-    runner = make_runner(projector, FakeLog([envelope(1)]), parking)
+    runner = make_runner(projector, FakeLog([envelope(1)]), parking, sleeps)
     with pytest.raises(asyncio.CancelledError):
         await runner.handle(envelope(1))
     assert projector.calls == [1]
     assert parking.parked == [] and sleeps == [] and projector.pos == 0
 
 
-async def test_consecutive_deliveries_are_applied_as_one_batch(sleeps: list[float]) -> None:
+async def test_consecutive_deliveries_are_applied_as_one_batch(sleeps: FakeSleep) -> None:
     events = [envelope(p) for p in range(1, 8)]
     log = FakeLog(events, page=100)
     projector = FakeProjector()
-    runner = make_runner(projector, log, FakeParking())
+    runner = make_runner(projector, log, FakeParking(), sleeps)
     await runner.handle_batch([events[2], events[0], events[1], events[1]])  # any order, dups
     assert projector.batches == [[1, 2, 3]]
     assert log.reads == []  # nothing was missing: no event-store read
@@ -289,24 +278,24 @@ async def test_consecutive_deliveries_are_applied_as_one_batch(sleeps: list[floa
     assert log.reads == [(3, 6)]
 
 
-async def test_a_failing_batch_falls_back_to_event_by_event(sleeps: list[float]) -> None:
+async def test_a_failing_batch_falls_back_to_event_by_event(sleeps: FakeSleep) -> None:
     events = [envelope(p) for p in range(1, 5)]
     projector = FakeProjector(failures_left={3: 99})
     parking = FakeParking()
-    runner = make_runner(projector, FakeLog(events), parking)
+    runner = make_runner(projector, FakeLog(events), parking, sleeps)
     await runner.handle_batch(events)
     assert projector.applied == [1, 2, 4]  # 3 was parked, nothing else lost
     assert [position for _, position, _, _ in parking.parked] == [3]
 
 
 async def test_a_dependency_outage_parks_nothing_and_keeps_the_position(
-    sleeps: list[float],
+    sleeps: FakeSleep,
 ) -> None:
     """PostgreSQL or Redis unreachable: the event is fine, so it is not parked; the error
     goes to the supervised loop, and the next try applies it."""
     projector = FakeProjector()
     parking = FakeParking()
-    runner = make_runner(projector, FakeLog([envelope(1), envelope(2)]), parking)
+    runner = make_runner(projector, FakeLog([envelope(1), envelope(2)]), parking, sleeps)
     await runner.handle(envelope(1))
 
     async def unreachable(event: EventEnvelope) -> None:
@@ -323,12 +312,12 @@ async def test_a_dependency_outage_parks_nothing_and_keeps_the_position(
 
 
 async def test_an_unknown_event_type_is_parked_at_once_and_the_rest_applied(
-    sleeps: list[float],
+    sleeps: FakeSleep,
 ) -> None:
     events = [envelope(1), envelope(2, "NoSuchEvent"), envelope(3), envelope(4)]
     projector, parking = FakeProjector(), FakeParking()
     runner = ProjectionRunner(projector, FakeLog(events), parking, backoff_s=0.5,
-                              known_types=frozenset({"PostCreated"}))
+                              known_types=frozenset({"PostCreated"}), sleep=sleeps)
     await runner.handle_batch(events)
     assert projector.applied == [1, 3, 4]
     assert [(pos, attempts) for _, pos, _, attempts in parking.parked] == [(2, 0)]

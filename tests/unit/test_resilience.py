@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
-import infra.resilience as resilience
 from infra.resilience import Guard
 
 
-class _AsyncioWithFakeSleep:
-    def __init__(self, sleep: Callable[[float], Any]) -> None:
-        self.sleep = sleep
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(asyncio, name)
-
-
-async def test_until_done_backs_off_exponentially_up_to_the_bound(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_until_done_backs_off_exponentially_up_to_the_bound() -> None:
     slept: list[float] = []
 
     async def fake_sleep(delay: float) -> None:
         slept.append(delay)
 
-    monkeypatch.setattr(resilience, "asyncio", _AsyncioWithFakeSleep(fake_sleep))
     failures = iter([OSError("down")] * 6 + [None])
 
     async def step() -> str:
@@ -37,7 +23,7 @@ async def test_until_done_backs_off_exponentially_up_to_the_bound(
             raise error
         return "done"
 
-    guard = Guard("t", initial_s=0.5, max_s=4.0)
+    guard = Guard("t", initial_s=0.5, max_s=4.0, sleep=fake_sleep)
     assert await guard.until_done(step) == "done"
     assert slept == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
     assert guard.failures == 0
