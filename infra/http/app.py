@@ -39,6 +39,7 @@ from infra.security import JwtTokens
 from infra.settings import Settings, get_settings
 from infra.timeline_store import RedisTimelineStore
 from queries.context import QueryContext, TimelinePolicy
+from queries.hydration_cache import HydrationCache
 from queries.positions import PositionWatcher, projection_position
 
 API_ROUTERS = (accounts.router, graph.router, sessions.router, posts.router,
@@ -56,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         keys = RedisKeys(settings.redis_prefix)
         bus = build_command_bus(settings, tokens)
         queries = QueryContext(
-            pool, redis, keys, post_cache=RedisPostCache(redis, keys),
+            pool, redis, keys, post_cache=RedisPostCache(redis, keys), hydration=HydrationCache(),
             timelines=RedisTimelineStore(redis, keys, settings.timeline_max_entries),
             policy=TimelinePolicy(
                 max_entries=settings.timeline_max_entries,
