@@ -27,6 +27,7 @@ from infra.http.routes import (
     graph,
     interactions,
     limits,
+    moderation,
     ops,
     posts,
     sessions,
@@ -43,7 +44,7 @@ from queries.hydration_cache import HydrationCache
 from queries.positions import PositionWatcher, projection_position
 
 API_ROUTERS = (accounts.router, graph.router, sessions.router, posts.router,
-               interactions.router, timelines.router, limits.router)
+               interactions.router, moderation.router, timelines.router, limits.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
