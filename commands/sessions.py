@@ -15,21 +15,6 @@ from domain.errors import Unauthorized
 from domain.ids import account_uuid, email_claim_uuid
 from domain.sessions import Session
 
-# Verified against when the account does not exist, so that a failed login
-# takes as long whether or not the account exists.
-_DUMMY_PASSWORD = "not-a-real-password"  # noqa: S105
-
-
-_dummy_hashes: dict[int, str] = {}
-
-
-def _dummy_hash(ctx: CommandContext) -> str:
-    """A hash made once per hasher, so an unknown login costs one verify, like a known one."""
-    key = id(ctx.passwords)
-    if key not in _dummy_hashes:
-        _dummy_hashes[key] = ctx.passwords.hash(_DUMMY_PASSWORD)
-    return _dummy_hashes[key]
-
 
 def _secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
@@ -71,7 +56,7 @@ def _token_pair(ctx: CommandContext, session: Session, secret: str) -> dict[str,
 def login(cmd: Login, ctx: CommandContext) -> Result:
     account = _find_account(ctx, cmd.login)
     if account is None:
-        ctx.passwords.verify(_dummy_hash(ctx), cmd.password)  # as slow as a real check
+        ctx.passwords.verify_unknown(cmd.password)  # as slow as a real check
         raise _invalid_credentials()
     if not ctx.passwords.verify(account.password_hash, cmd.password):
         raise _invalid_credentials()

@@ -80,7 +80,7 @@ def _plain_tagged(value: Any) -> Any:
         if tag == "datetime_iso" and len(value) == 2:
             return _iso_to_rfc3339(value["_data_"])
         if tag is not None:
-            return _plain(_transcoder._revive(value))  # a transcoding we do not shortcut
+            return _plain(_transcoder.revive(value))  # a transcoding we do not shortcut
         return {key: _plain_tagged(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_plain_tagged(item) for item in value]

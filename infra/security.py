@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 
 import jwt
 from argon2 import PasswordHasher as Argon2Hasher
@@ -19,6 +20,11 @@ from infra.settings import Settings
 
 JWT_ALGORITHM = "HS256"
 JWT_AUDIENCE = "roost-api"
+
+
+# Verified against when the account does not exist, so that a failed login
+# takes as long whether or not the account exists.
+_DUMMY_PASSWORD = "not-a-real-password"  # noqa: S105
 
 
 class Argon2Passwords:
@@ -43,6 +49,16 @@ class Argon2Passwords:
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)
+
+    @cached_property
+    def _dummy_hash(self) -> str:
+        """A hash made with this hasher's parameters, once, on the first unknown login."""
+        return self.hash(_DUMMY_PASSWORD)
+
+    def verify_unknown(self, password: str) -> bool:
+        """One verify against this hasher's dummy hash (as slow as a real check); False."""
+        self.verify(self._dummy_hash, password)
+        return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,25 +7,47 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, UUIDAsHex
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    DecimalAsStr,
+    JSONTranscoder,
+    TranscodingNotRegisteredError,
+    UUIDAsHex,
+)
 
 
 class OrjsonTranscoder(JSONTranscoder):
     """The library's extensible JSON transcoder, with orjson doing the work.
+
+    It keeps the library's wire form (``{"_type_": name, "_data_": ...}`` for each
+    registered type) and uses only the library's public surface: ``register`` and
+    the registered transcodings in ``types`` / ``names``.
 
     Datetimes are passed through to the registered transcodings (rather than
     orjson's native form) so that they decode back into datetimes.
     """
 
     def encode(self, obj: Any) -> bytes:
-        return orjson.dumps(self._wrap_uuids(obj), default=self._encode_obj,
+        return orjson.dumps(self._wrap_uuids(obj), default=self._tag,
                             option=orjson.OPT_PASSTHROUGH_DATETIME)
+
+    def _tag(self, obj: Any) -> dict[str, Any]:
+        """``{"_type_": name, "_data_": encoded}`` of a value of a registered type.
+
+        Raises:
+            TranscodingNotRegisteredError: no transcoding is registered for its type.
+        """
+        transcoding = self.types.get(type(obj))
+        if transcoding is None:
+            raise TranscodingNotRegisteredError(
+                f"Object of type {type(obj)} is not serializable: register a transcoding")
+        return {"_type_": transcoding.name, "_data_": transcoding.encode(obj)}
 
     def _wrap_uuids(self, value: Any) -> Any:
         """orjson writes UUIDs itself (there is no passthrough option), which would
         decode as plain strings: hand them to the registered transcoding first."""
         if isinstance(value, UUID):
-            return self._encode_obj(value)
+            return self._tag(value)
         if isinstance(value, dict):
             return {key: self._wrap_uuids(item) for key, item in value.items()}
         if isinstance(value, list | tuple):
@@ -33,15 +55,29 @@ class OrjsonTranscoder(JSONTranscoder):
         return value
 
     def decode(self, data: bytes) -> Any:
-        return self._revive(orjson.loads(data))
+        return self.revive(orjson.loads(data))
 
-    def _revive(self, value: Any) -> Any:
-        if isinstance(value, dict):
-            revived = {key: self._revive(item) for key, item in value.items()}
-            return self._decode_obj(revived)
+    def revive(self, value: Any) -> Any:
+        """The objects of already parsed JSON: each ``{"_type_", "_data_"}`` dict (its
+        data revived first, innermost out, as the library's object hook does) becomes
+        what its registered transcoding decodes; anything else is returned as is.
+
+        Raises:
+            TranscodingNotRegisteredError: a tag names no registered transcoding.
+        """
         if isinstance(value, list):
-            return [self._revive(item) for item in value]
-        return value
+            return [self.revive(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        revived = {key: self.revive(item) for key, item in value.items()}
+        if len(revived) != 2 or "_type_" not in revived or "_data_" not in revived:
+            return revived
+        transcoding = self.names.get(revived["_type_"])
+        if transcoding is None:
+            raise TranscodingNotRegisteredError(
+                f"Data serialized with name {revived['_type_']!r} is not deserializable:"
+                " register a transcoding")
+        return transcoding.decode(revived["_data_"])
 
 
 def build_transcoder() -> OrjsonTranscoder:

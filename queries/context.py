@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from infra.post_cache import RedisPostCache
 from infra.redis_keys import RedisKeys
 from infra.timeline_store import RedisTimelineStore
+from queries.hydration_cache import HydrationCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,3 +33,5 @@ class QueryContext:
     policy: TimelinePolicy = field(default_factory=TimelinePolicy)
     positions: Any = None
     """A shared ``queries.positions.PositionWatcher`` (one poller for all waiting reads)."""
+    hydration: HydrationCache = field(default_factory=HydrationCache)
+    """This process's hot post bodies and PostgreSQL loads under way (``queries.hydration``)."""

@@ -13,11 +13,10 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from cachetools import TTLCache
-
 from infra.post_cache import Counts
 from infra.serialization import rfc3339
 from queries.context import QueryContext
+from queries.hydration_cache import Loaded
 from queries.shapes import ACCOUNT_COLUMNS, account_shape
 from queries.visibility import Hidden
 
@@ -30,18 +29,13 @@ _BODY_SQL = (
     "FROM rm_posts WHERE id = ANY(%s)"
 )
 
-# Hot post bodies (immutable) in this process, for a few seconds.
-_local_bodies: TTLCache[int, dict[str, Any]] = TTLCache(maxsize=20_000, ttl=10)
-_in_flight: dict[int, asyncio.Future[tuple[dict[str, Any] | None, Counts | None]]] = {}
 
 
-async def _load_from_postgres(ctx: QueryContext, post_ids: list[int]
-                              ) -> dict[int, tuple[dict[str, Any] | None, Counts | None]]:
+async def _load_from_postgres(ctx: QueryContext, post_ids: list[int]) -> dict[int, Loaded]:
     async with ctx.pool.connection() as conn:
         cur = await conn.execute(_BODY_SQL, (post_ids,))
         rows = await cur.fetchall()
-    loaded: dict[int, tuple[dict[str, Any] | None, Counts | None]] = {i: (None, None)
-                                                                      for i in post_ids}
+    loaded: dict[int, Loaded] = {i: (None, None) for i in post_ids}
     for row in rows:
         body = {"id": row[0], "author_id": row[1], "text": row[2],
                 "created_at": rfc3339(row[3]), "reply_to_id": row[4], "quote_of_id": row[5],
@@ -53,13 +47,14 @@ async def _load_from_postgres(ctx: QueryContext, post_ids: list[int]
 
 
 async def _single_flight(ctx: QueryContext, post_ids: list[int]
-                         ) -> dict[int, tuple[dict[str, Any] | None, Counts | None]]:
+                         ) -> dict[int, Loaded]:
     """Load ``post_ids`` from PostgreSQL, sharing loads already under way in this process."""
     loop = asyncio.get_running_loop()
-    waiting = {i: _in_flight[i] for i in post_ids if i in _in_flight}
+    in_flight = ctx.hydration.in_flight
+    waiting = {i: in_flight[i] for i in post_ids if i in in_flight}
     mine = [i for i in post_ids if i not in waiting]
     futures = {i: loop.create_future() for i in mine}
-    _in_flight.update(futures)
+    in_flight.update(futures)
     try:
         loaded = await _load_from_postgres(ctx, mine) if mine else {}
         for post_id, future in futures.items():
@@ -71,7 +66,7 @@ async def _single_flight(ctx: QueryContext, post_ids: list[int]
         raise
     finally:
         for post_id in mine:
-            _in_flight.pop(post_id, None)
+            in_flight.pop(post_id, None)
     for post_id, future in waiting.items():
         loaded[post_id] = await future
     if ctx.post_cache is not None and mine:
@@ -86,7 +81,8 @@ async def post_bodies(ctx: QueryContext, post_ids: Sequence[int]
                       ) -> dict[int, tuple[dict[str, Any], Counts]]:
     """Live posts among ``post_ids``: (immutable body, counts)."""
     ids = list(dict.fromkeys(post_ids))
-    local = {i: _local_bodies[i] for i in ids if i in _local_bodies}
+    hot = ctx.hydration.bodies
+    local = {i: hot[i] for i in ids if i in hot}
     bodies: dict[int, dict[str, Any]] = dict(local)
     counts: dict[int, Counts] = {}
     if ctx.post_cache is not None:
@@ -103,7 +99,7 @@ async def post_bodies(ctx: QueryContext, post_ids: Sequence[int]
     live: dict[int, tuple[dict[str, Any], Counts]] = {}
     for post_id in ids:
         if post_id in bodies and post_id in counts and not counts[post_id]["deleted"]:
-            _local_bodies[post_id] = bodies[post_id]
+            hot[post_id] = bodies[post_id]
             live[post_id] = (bodies[post_id], counts[post_id])
     return live
 

@@ -26,6 +26,7 @@ from infra.http.routes import (
     graph,
     interactions,
     limits,
+    moderation,
     ops,
     posts,
     sessions,
@@ -39,10 +40,11 @@ from infra.security import JwtTokens
 from infra.settings import Settings, get_settings
 from infra.timeline_store import RedisTimelineStore
 from queries.context import QueryContext, TimelinePolicy
+from queries.hydration_cache import HydrationCache
 from queries.positions import PositionWatcher, projection_position
 
 API_ROUTERS = (accounts.router, graph.router, sessions.router, posts.router,
-               interactions.router, timelines.router, limits.router)
+               interactions.router, moderation.router, timelines.router, limits.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -56,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         keys = RedisKeys(settings.redis_prefix)
         bus = build_command_bus(settings, tokens)
         queries = QueryContext(
-            pool, redis, keys, post_cache=RedisPostCache(redis, keys),
+            pool, redis, keys, post_cache=RedisPostCache(redis, keys), hydration=HydrationCache(),
             timelines=RedisTimelineStore(redis, keys, settings.timeline_max_entries),
             policy=TimelinePolicy(
                 max_entries=settings.timeline_max_entries,

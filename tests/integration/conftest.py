@@ -15,7 +15,6 @@ import psycopg
 import pytest
 import redis.asyncio as aredis
 
-import queries.hydration
 from commands.bus import CommandBus
 from commands.messages import Actor, Login, RegisterAccount
 from infra.bootstrap import ProjectionServices, build_command_bus, build_projections
@@ -113,17 +112,6 @@ async def services(settings: Settings) -> AsyncIterator[ProjectionServices]:
         yield built
     finally:
         await built.close()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_hydration_caches() -> Iterator[None]:
-    """``queries.hydration`` keeps post bodies in a module-level TTL cache (and its
-    single-flight table): each test starts and ends without another test's posts."""
-    queries.hydration._local_bodies.clear()
-    queries.hydration._in_flight.clear()
-    yield
-    queries.hydration._local_bodies.clear()
-    queries.hydration._in_flight.clear()
 
 
 def store_max_position(settings: Settings) -> int:

@@ -231,7 +231,7 @@ async def test_deleted_posts_vanish_from_hydration_wherever_they_were_cached(
     items: list[tuple[int, int | None]] = [(doomed, None), (rp, doomed), (kept, None)]
     assert [i["id"] for i in await hydrate(ctx, items, fan.account_id)] == [
         str(doomed), str(rp), str(kept)]
-    assert doomed in hydration._local_bodies  # cached in this process and in Redis
+    assert doomed in ctx.hydration.bodies  # cached in this process and in Redis
     assert await services.redis.exists(keys.post(doomed))
 
     bus.handle(DeletePost(actor=author, post_id=doomed))
@@ -243,10 +243,22 @@ async def test_deleted_posts_vanish_from_hydration_wherever_they_were_cached(
     # with the counts evicted it is read from PostgreSQL again: still gone
     await services.redis.unlink(keys.post_counts(doomed))
     assert [i["id"] for i in await hydrate(ctx, items, None)] == [str(kept)]
-    # and with no cache at all
-    hydration._local_bodies.clear()
+    # and with no cache at all (a context of its own has its own, empty, local cache)
     bare = QueryContext(services.pool, services.redis, keys)
+    assert not bare.hydration.bodies
     assert [i["id"] for i in await hydrate(bare, items, None)] == [str(kept)]
+
+
+async def test_each_query_context_keeps_its_own_hot_bodies(
+    bus: CommandBus, services: ProjectionServices, settings: Settings
+) -> None:
+    author = signup(bus, "author")
+    p = post(bus, author, "hot")
+    await project_new(services)
+    one, other = query_context(services, settings), query_context(services, settings)
+    assert set(await post_bodies(one, [p])) == {p}
+    assert p in one.hydration.bodies
+    assert p not in other.hydration.bodies and one.hydration is not other.hydration
 
 
 # --- single flight ------------------------------------------------------------------------
@@ -276,9 +288,9 @@ async def test_concurrent_reads_of_an_uncached_post_load_it_from_postgresql_once
     for i, result in enumerate(results):
         assert set(result) == ({p} if i % 2 else {p, q})
         assert result[p][0]["text"] == "hot"
-    assert hydration._in_flight == {}
+    assert ctx.hydration.in_flight == {}
     # filled for everyone: a later reader in another process (no local cache) needs no load
-    hydration._local_bodies.clear()
+    ctx.hydration.bodies.clear()
     assert set(await post_bodies(ctx, [p, q])) == {p, q}
     assert len(loads.calls) == 1
 
@@ -306,7 +318,7 @@ async def test_a_failed_load_fails_every_waiting_reader_and_is_not_remembered(
     outage.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert all(isinstance(r, ConnectionError) for r in results), results
-    assert hydration._in_flight == {}
+    assert ctx.hydration.in_flight == {}
     loads.after_load = None
     assert set(await post_bodies(ctx, [p])) == {p}  # the next read loads afresh
     assert len(loads.calls) == 2

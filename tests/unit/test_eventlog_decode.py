@@ -10,7 +10,14 @@ from uuid import UUID, uuid4, uuid5
 import pytest
 
 from domain.ids import NAMESPACE
-from infra.eventlog import _plain, _transcoder, envelope_from_record, event_id
+from infra.eventlog import (
+    UNDECODABLE_TYPE,
+    _plain,
+    _transcoder,
+    decode_record,
+    envelope_from_record,
+    event_id,
+)
 from infra.serialization import rfc3339
 
 MOMENT = datetime(2026, 11, 25, 18, 43, 21, 378550, tzinfo=UTC)
@@ -66,3 +73,16 @@ def test_stored_moments_become_the_rfc3339_of_the_api(moment: datetime) -> None:
     assert envelope.occurred_at == envelope.payload["when"] == rfc3339(moment)
     assert envelope.payload["who"] == "00000000-0000-0000-0000-0000000000ff"
     assert envelope.aggregate_id == "00000000-0000-0000-0000-000000000001"
+
+
+def test_a_tag_of_no_registered_transcoding_makes_the_event_undecodable() -> None:
+    state = b'{"timestamp":null,"odd":{"_type_":"no_such","_data_":"x"}}'
+    envelope = decode_record(4, UUID(int=4), 2, "x:Y.Z", state)
+    assert envelope.type == UNDECODABLE_TYPE and envelope.position == 4
+    assert "TranscodingNotRegisteredError" in envelope.payload["error"]
+
+
+def test_a_decimal_is_revived_by_its_registered_transcoding_and_kept_as_text() -> None:
+    state = _transcoder.encode({"timestamp": MOMENT, "amount": Decimal("1.50")})
+    assert envelope_from_record(1, UUID(int=1), 1, "x:Y.Z", state).payload == {
+        "amount": Decimal("1.50")}

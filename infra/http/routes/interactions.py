@@ -1,4 +1,4 @@
-"""Likes, reposts, threads, blocks and mutes."""
+"""Likes, reposts and threads (blocks and mutes: ``infra.http.routes.moderation``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from commands.messages import SetBlock, SetLike, SetMute, SetRepost
+from commands.messages import SetLike, SetRepost
 from infra.http.answers import interaction_answer
 from infra.http.deps import (
     POSITION_HEADER,
@@ -15,13 +15,12 @@ from infra.http.deps import (
     OptionalActor,
     PostId,
     Services,
-    Username,
     execute,
     snowflake_or_404,
     wait_until_applied,
 )
 from infra.http.ratelimit import rate_limit
-from infra.http.schemas import ERROR_RESPONSES, Post, Relationship, Thread
+from infra.http.schemas import ERROR_RESPONSES, Post, Thread
 from projections.names import READ_MODELS
 from queries import posts as post_queries
 
@@ -66,24 +65,3 @@ async def context(post_id: PostId, services: Services, response: Response, reade
     await wait_until_applied(services, response, min_position, READ_MODELS)
     return await post_queries.thread(services.queries, snowflake_or_404(post_id),
                                      reader.account_id if reader else None)
-
-
-def _edge_route(path: str, command: type[SetBlock] | type[SetMute], active: bool,
-                summary: str) -> None:
-    async def endpoint(username: Username, actor: CurrentActor, services: Services,
-                       response: Response, request: Request) -> dict[str, Any]:
-        result = await execute(services, command(actor, username, active), response, request)
-        return result.data
-
-    endpoint.__doc__ = summary
-    method = router.post if active else router.delete
-    method(path, response_model=Relationship, name=f"{'' if active else 'un'}"
-           f"{command.__name__.removeprefix('Set').lower()}")(endpoint)
-
-
-_edge_route("/accounts/{username}/block", SetBlock, True,
-            "Block an account: ends follows both ways and hides each from the other.")
-_edge_route("/accounts/{username}/block", SetBlock, False, "Lift a block.")
-_edge_route("/accounts/{username}/mute", SetMute, True,
-            "Mute an account: its posts and reposts leave your home timeline.")
-_edge_route("/accounts/{username}/mute", SetMute, False, "Unmute an account.")
