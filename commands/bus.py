@@ -78,12 +78,12 @@ class CommandBus:
                 ``ValidationFailed`` (``idempotency_key_reused``).
         """
         handler = COMMAND_HANDLERS[type(command)]
-        keyed = idempotency is not None and type(command) in KEYED_COMMANDS
+        claim = idempotency if type(command) in KEYED_COMMANDS else None
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                if not keyed or idempotency is None:
+                if claim is None:
                     return handler(command, self.context)
-                return self._handle_keyed(handler, command, idempotency)
+                return self._handle_keyed(handler, command, claim)
             except IntegrityError:  # a concurrent writer, or a run with the same key, won
                 if attempt == MAX_ATTEMPTS:
                     raise Conflict("this changed concurrently; try again",

@@ -127,10 +127,15 @@ def ours(name: str, store: str, batch: Sequence[faust.EventT[Any]]) -> list[Any]
     """The values of the messages in ``batch`` that this event store published;
     the others are counted in one log line and left out."""
     own = store.encode()
-    values = [event.value for event in batch if event.headers.get(STORE_HEADER) == own]
-    if len(values) < len(batch):
-        foreign = [event.headers.get(STORE_HEADER) for event in batch
-                   if event.headers.get(STORE_HEADER) != own]
+    values: list[Any] = []
+    foreign: list[bytes | None] = []
+    for event in batch:
+        stamp = event.headers.get(STORE_HEADER)
+        if stamp == own:
+            values.append(event.value)
+        else:
+            foreign.append(stamp)
+    if foreign:
         log.error("projection.foreign_events", projector=name, dropped=len(foreign),
                   stores=sorted({repr(s) for s in foreign})[:5], own_store=store)
     return values

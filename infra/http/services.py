@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
 from commands.bus import CommandBus
 from infra.database import AsyncPool
+from infra.health import ProgressTracker
 from infra.redis_keys import RedisKeys
 from infra.security import JwtTokens
 from infra.settings import Settings
@@ -23,3 +24,5 @@ class ApiServices:
     pool: AsyncPool
     redis: Redis
     keys: RedisKeys
+    progress: ProgressTracker = field(default_factory=ProgressTracker)
+    """Since when each part has stood still, as this API process's /health saw it."""

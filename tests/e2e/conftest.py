@@ -147,15 +147,16 @@ def signup(client: httpx.Client) -> Callable[..., User]:
     return make
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.05
-               ) -> None:
-    """Poll ``predicate`` until true; fail after ``timeout`` seconds."""
+def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.05,
+               failure: Callable[[], str] | None = None) -> None:
+    """Poll ``predicate`` until true; fail after ``timeout`` seconds, with ``failure()``
+    as the message when given (it may describe the state the wait ended in)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
+    raise AssertionError(failure() if failure else f"condition not met within {timeout}s")
 
 
 def store_position(stack: Stack) -> int:

@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from tests.e2e.conftest import wait_until
+
 RETRY_PAUSE_S = 0.2  # longest pause between two tries of one write
 REQUEST_TIMEOUT_S = 10.0
 # 4xx answers that say "not now" rather than "no": timeout, Idempotency-Key still
@@ -115,12 +117,9 @@ class WriteLoad:
 
     def wait_acked(self, count: int, timeout: float) -> None:
         """Until at least ``count`` writes are acknowledged; fail after ``timeout`` s."""
-        deadline = time.monotonic() + timeout
-        while self.acked_count() < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"only {self.acked_count()} of {count} writes "
-                                     f"acknowledged within {timeout}s: {self.summary()}")
-            time.sleep(0.05)
+        wait_until(lambda: self.acked_count() >= count, timeout, failure=lambda: (
+            f"only {self.acked_count()} of {count} writes acknowledged within {timeout}s: "
+            f"{self.summary()}"))
 
     def wait_tries_since(self, since: float, count: int, timeout: float) -> None:
         """Until ``count`` tries were sent at or after ``since`` (``time.monotonic()``),
@@ -128,11 +127,8 @@ class WriteLoad:
         def tries() -> int:
             with self._lock:
                 return sum(1 for w in self.writes for a in w.answers if a.at >= since)
-        deadline = time.monotonic() + timeout
-        while tries() < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"only {tries()} of {count} tries within {timeout}s")
-            time.sleep(0.05)
+        wait_until(lambda: tries() >= count, timeout,
+                   failure=lambda: f"only {tries()} of {count} tries within {timeout}s")
 
     def summary(self) -> dict[str, Any]:
         """Counts of writes and of answers by status, for failure messages."""

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from infra.eventlog import max_position
-from infra.health import OK, ProgressTracker, heartbeat_verdict, progress_verdict
+from infra.health import OK, heartbeat_verdict, progress_verdict
 from infra.http.deps import Services
 from infra.http.services import ApiServices
 from infra.metrics import (
@@ -80,7 +80,6 @@ CHECKS: dict[str, Check] = {
     "kafka": _reachable(_kafka), "elasticsearch": _reachable(_elasticsearch),
     "worker": _worker, "relay": _relay,
 }
-_progress = ProgressTracker()
 
 
 async def _check(services: ApiServices, check: Check) -> str:
@@ -128,9 +127,8 @@ def _judge_progress(services: ApiServices, checks: dict[str, str], positions: di
         if checks.get(part, OK) != OK:
             continue
         position = positions[part]
-        stalled = _progress.stalled_for(
-            f"{settings.postgres_dbname}/{settings.redis_prefix}/{part}", position,
-            head - position, settings.health_max_projection_lag_events)
+        stalled = services.progress.stalled_for(
+            part, position, head - position, settings.health_max_projection_lag_events)
         checks[part] = progress_verdict(part, position, head, stalled,
                                         settings.health_max_projection_stall_s)
 
