@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 
 from infra.lua import load_script
 
-_RELEASE = load_script("infra", "lease_release")
+_RELEASE = load_script("infra", "delete_if_holder")
 _RENEW = load_script("infra", "lease_renew")
 
 

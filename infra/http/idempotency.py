@@ -74,7 +74,7 @@ POLL_S = 0.02
 log = structlog.get_logger(__name__)
 
 _FINISH = load_script("infra.http", "idempotency_finish")
-_RELEASE = load_script("infra.http", "idempotency_release")
+_RELEASE = load_script("infra", "delete_if_holder")
 
 RedisSource = Redis | Callable[[], Redis]
 
