@@ -33,7 +33,7 @@ from bench.stack import bench_settings, clear_redis_prefix
 from infra.database import drop_database, migrate
 from infra.operations import rebuild
 from infra.settings import Settings
-from projections.names import PROJECTORS
+from ports.projectors import PROJECTORS
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

@@ -26,7 +26,7 @@ from bench.machine import machine_info, redis_pid, server_versions
 from bench.stack import BenchStack
 from bench.sweeps import run_sweep, step_summary
 from infra.redis_keys import RedisKeys
-from projections.names import PROJECTORS
+from ports.projectors import PROJECTORS
 
 RESULTS = Path(__file__).parent / "results"
 

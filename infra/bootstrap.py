@@ -26,9 +26,9 @@ from infra.redis_keys import RedisKeys
 from infra.resilience import Guard
 from infra.security import Argon2Passwords, JwtTokens, RedisRevocations
 from infra.settings import Settings
+from ports.events import EventEnvelope
+from ports.projectors import PROJECTORS, READ_MODELS, TIMELINES
 from projections.base import Projector
-from projections.envelope import EventEnvelope
-from projections.names import PROJECTORS, READ_MODELS, TIMELINES
 from projections.parking import PostgresParkingLot
 from projections.read_models import ReadModelProjector
 from projections.runner import ProjectionRunner

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from infra import runners
 from infra.settings import Settings
-from projections.names import PROJECTORS
+from ports.projectors import PROJECTORS
 
 app = typer.Typer(help="Roost: an event-sourced social platform backend.", no_args_is_help=True)
 projections_app = typer.Typer(help="Inspect, rebuild and repair projections.",

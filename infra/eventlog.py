@@ -19,7 +19,7 @@ from psycopg.rows import TupleRow
 
 from domain.ids import NAMESPACE
 from infra.serialization import build_transcoder, rfc3339
-from projections.envelope import EventEnvelope
+from ports.events import EventEnvelope
 
 EVENTS_TABLE = "roost_events"
 # Secrets and personal data stay in the event store: the published stream is

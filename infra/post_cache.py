@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 from infra.lua import load_script
 from infra.redis_keys import RedisKeys
-from projections.failures import DependencyUnavailable
+from ports.errors import DependencyUnavailable
 
 COUNT_FIELDS = ("likes_count", "replies_count", "reposts_count", "deleted")
 Counts = dict[str, int]

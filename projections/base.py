@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from projections.envelope import EventEnvelope
+from ports.events import EventEnvelope
 
 
 class Projector(Protocol):

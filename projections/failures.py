@@ -13,16 +13,13 @@ import psycopg
 import redis.exceptions
 from psycopg_pool import PoolClosed, PoolTimeout
 
+from ports.errors import DependencyUnavailable
+
 # SQLSTATE classes of a server that is going away or overloaded, not of bad data:
 # 08 connection exception, 40 transaction rollback (serialization, deadlock),
 # 53 insufficient resources, 57 operator intervention (shutdown, cannot connect now),
 # 55P03 lock not available.
 _TRANSIENT_SQLSTATE_PREFIXES = ("08", "40", "53", "57", "55P03")
-
-
-class DependencyUnavailable(Exception):
-    """Raised by an adapter whose store failed for a reason of its own (down, out of
-    memory, read-only): retried with backoff, never a reason to park the event."""
 
 
 class UnknownEventType(Exception):

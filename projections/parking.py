@@ -17,7 +17,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
-from projections.envelope import EventEnvelope
+from ports.events import EventEnvelope
 
 Conn = AsyncConnection[TupleRow]
 

@@ -21,8 +21,8 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
-from projections.envelope import EventEnvelope
-from projections.names import READ_MODELS
+from ports.events import EventEnvelope
+from ports.projectors import READ_MODELS
 
 Conn = AsyncConnection[TupleRow]
 READ_MODEL_TABLES = ("rm_accounts", "rm_follows", "rm_posts", "rm_likes", "rm_reposts",

@@ -27,8 +27,8 @@ from typing import Protocol
 
 import structlog
 
+from ports.events import EventEnvelope
 from projections.base import Projector
-from projections.envelope import EventEnvelope
 from projections.failures import UnknownEventType, is_transient
 
 log = structlog.get_logger(__name__)

@@ -28,8 +28,8 @@ from redis.asyncio import Redis
 from infra.lua import load_script
 from infra.redis_keys import REPOSTS_AUTHOR_FIELD, SENTINEL, RedisKeys, member
 from infra.timeline_store import Item, RedisTimelineStore
-from projections.envelope import EventEnvelope
-from projections.names import TIMELINES
+from ports.events import EventEnvelope
+from ports.projectors import TIMELINES
 
 
 class TimelineProjector:

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
-from projections.names import TIMELINES
+from ports.projectors import TIMELINES
 from queries.context import QueryContext
 
 POLL_S = 0.005

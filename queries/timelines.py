@@ -15,7 +15,7 @@ from typing import Any
 from infra.eventlog import max_position
 from infra.metrics import TIMELINE_REBUILD_SECONDS, TIMELINE_REBUILDS
 from infra.redis_keys import REPOSTS_AUTHOR_FIELD, SENTINEL, member, parse_member
-from projections.names import READ_MODELS
+from ports.projectors import READ_MODELS
 from queries.context import QueryContext
 from queries.cursors import decode_int_cursor, encode_cursor
 from queries.hydration import TimelineItem, hydrate

@@ -16,7 +16,7 @@ import structlog
 from infra.eventlog import STORE_HEADER
 from infra.resilience import Guard
 from infra.settings import Settings
-from projections.envelope import EventEnvelope
+from ports.events import EventEnvelope
 from projections.runner import ProjectionRunner
 from streams.liveness import Liveness
 

@@ -27,7 +27,7 @@ from infra.metrics import RELAY_POSITION, RELAYED_EVENTS
 from infra.redis_keys import RedisKeys
 from infra.resilience import Guard
 from infra.settings import Settings
-from projections.envelope import EventEnvelope
+from ports.events import EventEnvelope
 
 log = structlog.get_logger(__name__)
 

@@ -22,7 +22,7 @@ from domain.errors import RoostError
 from infra.http.deps import wait_until_applied
 from infra.http.routes.accounts import shape_new_account
 from infra.http.services import ApiServices
-from projections.names import READ_MODELS
+from ports.projectors import READ_MODELS
 from queries import accounts as account_queries
 from queries import posts as post_queries
 from queries.shapes import post_shape

@@ -15,7 +15,7 @@ import psycopg
 
 from infra.eventlog import STORE_HEADER, read_envelopes
 from infra.kafka import make_producer
-from projections.envelope import EventEnvelope
+from ports.events import EventEnvelope
 from tests.e2e.conftest import User, wait_until
 from tests.e2e.stack import Stack
 

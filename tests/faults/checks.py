@@ -22,7 +22,7 @@ from infra.eventlog import EVENTS_TABLE, envelope_from_record
 from infra.operations import rebuild
 from infra.redis_keys import RedisKeys
 from infra.settings import Settings
-from projections.envelope import EventEnvelope
+from ports.events import EventEnvelope
 from tests.faults.load import UNDECIDED_4XX, Write, WriteLoad
 from tests.integration.pipeline import dump_tables
 

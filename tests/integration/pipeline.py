@@ -24,7 +24,7 @@ from infra.post_cache import COUNT_FIELDS, RedisPostCache
 from infra.redis_keys import SENTINEL, RedisKeys, parse_member, post_id_of
 from infra.settings import Settings
 from infra.timeline_store import RedisTimelineStore
-from projections.envelope import EventEnvelope
+from ports.events import EventEnvelope
 from projections.read_models import ReadModelProjector
 from projections.timelines import TimelineProjector
 from queries.context import QueryContext, TimelinePolicy

@@ -12,7 +12,7 @@ from commands.messages import CreatePost, Follow, Login, RefreshSession
 from infra.database import AsyncPool
 from infra.eventlog import REDACTED_FIELDS, iter_envelopes, max_position, read_envelopes
 from infra.settings import Settings
-from projections.envelope import EventEnvelope
+from ports.events import EventEnvelope
 from projections.parking import PostgresParkingLot
 from tests.integration.conftest import PASSWORD, signup, store_max_position
 

@@ -23,7 +23,7 @@ from infra.eventlog import max_position, read_envelopes
 from infra.operations import parked, replay_parked
 from infra.redis_keys import RedisKeys
 from infra.settings import Settings
-from projections.envelope import EventEnvelope
+from ports.events import EventEnvelope
 from projections.runner import ProjectionRunner
 from tests.integration.conftest import SettingsFactory, close_bus, signup
 from tests.integration.pipeline import home_ids, keep, post, query_context

@@ -24,7 +24,7 @@ from infra.eventlog import STORE_HEADER, read_envelopes
 from infra.kafka import make_producer
 from infra.resilience import Guard
 from infra.settings import Settings
-from projections.envelope import EventEnvelope
+from ports.events import EventEnvelope
 from streams.relay import RELAY_LOCK_KEY, ProducerFactory, Relay
 from tests.integration.conftest import (
     SettingsFactory,

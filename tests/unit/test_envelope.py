@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from domain.ids import MAX_ID
-from projections.envelope import EventEnvelope
+from ports.events import EventEnvelope
 
 
 def sample() -> EventEnvelope:

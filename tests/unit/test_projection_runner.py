@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from projections.envelope import EventEnvelope
+from ports.events import EventEnvelope
 from projections.runner import ProjectionRunner
 
 

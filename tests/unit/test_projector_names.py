@@ -1,4 +1,4 @@
-"""The projector names are written once, in ``projections.names``.
+"""The projector names are written once, in ``ports.projectors``.
 
 Code names a projector through ``READ_MODELS`` / ``TIMELINES`` / ``PROJECTORS``;
 a string literal equal to a projector name anywhere else in the application
@@ -11,12 +11,12 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from projections import names
+from ports import projectors as names
 from projections.read_models import ReadModelProjector
 from projections.timelines import TimelineProjector
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("commands", "domain", "infra", "projections", "queries", "streams")
+PACKAGES = ("commands", "domain", "infra", "ports", "projections", "queries", "streams")
 # Keyword arguments whose strings name a resource, not a projector (FastAPI tags).
 NOT_PROJECTOR_NAMES = {"tags"}
 
@@ -46,6 +46,6 @@ def test_the_scan_sees_a_literal() -> None:
 def test_no_projector_name_is_spelled_out_in_code() -> None:
     found = [f"{path.relative_to(ROOT)}:{line}"
              for package in PACKAGES for path in sorted((ROOT / package).rglob("*.py"))
-             if path != ROOT / "projections" / "names.py"
+             if path != ROOT / "ports" / "projectors.py"
              for line in literal_names(path.read_text())]
-    assert not found, f"use projections.names instead of the literal at {found}"
+    assert not found, f"use ports.projectors instead of the literal at {found}"

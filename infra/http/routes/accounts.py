@@ -22,7 +22,7 @@ from infra.http.ratelimit import rate_limit
 from infra.http.schemas import ERROR_RESPONSES, Account, ProfilePatch, SignUp
 from infra.http.services import ApiServices
 from infra.serialization import rfc3339
-from projections.names import READ_MODELS
+from ports.projectors import READ_MODELS
 from queries import accounts as account_queries
 
 router = APIRouter(prefix="/api/accounts", tags=["accounts"], responses=ERROR_RESPONSES)

@@ -20,7 +20,7 @@ from infra.http.deps import (
 )
 from infra.http.ratelimit import rate_limit
 from infra.http.schemas import ERROR_RESPONSES, Account, Page, Relationship
-from projections.names import READ_MODELS
+from ports.projectors import READ_MODELS
 from queries import accounts as account_queries
 
 router = APIRouter(prefix="/api/accounts", tags=["graph"], responses=ERROR_RESPONSES)

@@ -21,7 +21,7 @@ from infra.http.deps import (
 )
 from infra.http.ratelimit import rate_limit
 from infra.http.schemas import ERROR_RESPONSES, Post, Thread
-from projections.names import READ_MODELS
+from ports.projectors import READ_MODELS
 from queries import posts as post_queries
 
 router = APIRouter(prefix="/api", tags=["interactions"], responses=ERROR_RESPONSES)

@@ -23,7 +23,7 @@ from infra.metrics import (
     PROJECTION_POSITION,
     RELAY_POSITION,
 )
-from projections.names import PROJECTORS
+from ports.projectors import PROJECTORS
 from projections.parking import parked_counts
 from queries.positions import projection_position
 

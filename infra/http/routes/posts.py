@@ -27,7 +27,7 @@ from infra.http.deps import (
 from infra.http.ratelimit import rate_limit
 from infra.http.routes.accounts import own_account
 from infra.http.schemas import ERROR_RESPONSES, NewPost, Page, Post
-from projections.names import READ_MODELS
+from ports.projectors import READ_MODELS
 from queries import posts as post_queries
 
 SNOWFLAKE_SHAPE = re.compile(SNOWFLAKE_PATTERN)

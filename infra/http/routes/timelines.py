@@ -14,7 +14,7 @@ from infra.http.deps import (
     wait_until_applied,
 )
 from infra.http.schemas import ERROR_RESPONSES, Page, Post
-from projections.names import READ_MODELS, TIMELINES
+from ports.projectors import READ_MODELS, TIMELINES
 from queries.timelines import home_timeline
 
 router = APIRouter(prefix="/api/timelines", tags=["timelines"], responses=ERROR_RESPONSES)
