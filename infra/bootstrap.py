@@ -21,15 +21,18 @@ from infra.health import write_heartbeat
 from infra.kafka_fetch_patch import pause_empty_fetches
 from infra.lease import RedisLease
 from infra.metrics import PARKED_EVENTS, PROJECTED_EVENTS
+from infra.parking import PostgresParkingLot
+from infra.positions import RecordedPositions
 from infra.post_cache import RedisPostCache
 from infra.redis_keys import RedisKeys
 from infra.resilience import Guard
 from infra.security import Argon2Passwords, JwtTokens, RedisRevocations
 from infra.settings import Settings
 from ports.events import EventEnvelope
+from ports.parking import ParkingLot
+from ports.positions import ProjectionPositions
 from ports.projectors import PROJECTORS, READ_MODELS, TIMELINES
 from projections.base import Projector
-from projections.parking import PostgresParkingLot
 from projections.read_models import ReadModelProjector
 from projections.runner import ProjectionRunner
 from projections.timelines import TimelineProjector
@@ -64,12 +67,14 @@ def build_async_redis(settings: Settings) -> aredis.Redis:
 
 @dataclass
 class ProjectionServices:
-    """The projectors with the connections they share."""
+    """The projectors with the connections they share, their parking lot, and where
+    their positions are read."""
 
     pool: AsyncPool
     redis: aredis.Redis
     projectors: dict[str, Projector]
-    parking: PostgresParkingLot
+    parking: ParkingLot
+    positions: ProjectionPositions
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -88,7 +93,8 @@ async def build_projections(settings: Settings) -> ProjectionServices:
             celebrity_threshold=settings.celebrity_threshold,
         ),
     }
-    return ProjectionServices(pool, client, projectors, PostgresParkingLot(pool))
+    return ProjectionServices(pool, client, projectors, PostgresParkingLot(pool),
+                              RecordedPositions(pool, client, keys))
 
 
 def build_runner(settings: Settings, services: ProjectionServices, name: str,

@@ -12,6 +12,7 @@ from infra.bootstrap import build_projections, build_runner
 from infra.database import open_pool
 from infra.eventlog import iter_envelopes, max_position
 from infra.settings import Settings
+from ports.parking import ParkedEvent
 
 
 async def projection_status(settings: Settings) -> list[dict[str, Any]]:
@@ -20,9 +21,9 @@ async def projection_status(settings: Settings) -> list[dict[str, Any]]:
         async with services.pool.connection() as conn:
             store = await max_position(conn)
         parked = await services.parking.list_parked()
+        positions = await services.positions.positions(tuple(services.projectors))
         rows = []
-        for name, projector in services.projectors.items():
-            position = await projector.position()
+        for name, position in positions.items():
             rows.append({"name": name, "position": position, "store": store,
                          "lag": max(0, store - position),
                          "parked": sum(1 for p in parked if p["projector"] == name)})
@@ -49,10 +50,10 @@ async def rebuild(settings: Settings, name: str, console: Console) -> int:
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task(f"rebuilding {name}", total=target)
             applied = 0
-            while (position := await services.projectors[name].position()) < target:
+            while (position := await services.positions.position(name)) < target:
                 applied += await runner.catch_up(min(target, position + 5000))
-                progress.update(task, completed=await services.projectors[name].position())
-                if await services.projectors[name].position() == position:
+                progress.update(task, completed=await services.positions.position(name))
+                if await services.positions.position(name) == position:
                     break
         await services.projectors[name].after_rebuild()
         return applied
@@ -60,7 +61,7 @@ async def rebuild(settings: Settings, name: str, console: Console) -> int:
         await services.close()
 
 
-async def parked(settings: Settings) -> list[dict[str, Any]]:
+async def parked(settings: Settings) -> list[ParkedEvent]:
     services = await build_projections(settings)
     try:
         return await services.parking.list_parked()

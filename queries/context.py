@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
-from infra.post_cache import RedisPostCache
 from infra.redis_keys import RedisKeys
 from infra.timeline_store import RedisTimelineStore
+from ports.positions import ProjectionPositions
+from ports.post_cache import PostCache
 from queries.hydration_cache import HydrationCache
+
+if TYPE_CHECKING:  # queries.positions imports this module
+    from queries.positions import PositionWatcher
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +32,13 @@ class QueryContext:
     pool: AsyncConnectionPool[AsyncConnection[TupleRow]]
     redis: Redis
     keys: RedisKeys
-    post_cache: RedisPostCache | None = None
+    post_cache: PostCache | None = None
     timelines: RedisTimelineStore | None = None
     policy: TimelinePolicy = field(default_factory=TimelinePolicy)
-    positions: Any = None
-    """A shared ``queries.positions.PositionWatcher`` (one poller for all waiting reads)."""
+    positions: ProjectionPositions | None = None
+    """Where each projector has got to: what read-your-writes waits on."""
+    position_watcher: PositionWatcher | None = None
+    """The process's one poller of ``positions``, shared by every waiting read
+    (``queries.positions``); without it each wait polls on its own."""
     hydration: HydrationCache = field(default_factory=HydrationCache)
     """This process's hot post bodies and PostgreSQL loads under way (``queries.hydration``)."""

@@ -13,8 +13,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from infra.post_cache import Counts
 from infra.serialization import rfc3339
+from ports.post_cache import Counts
 from queries.context import QueryContext
 from queries.hydration_cache import Loaded
 from queries.shapes import ACCOUNT_COLUMNS, account_shape

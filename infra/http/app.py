@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
 
 from fastapi import Depends, FastAPI
 
@@ -33,6 +32,7 @@ from infra.http.routes import (
     timelines,
 )
 from infra.http.services import ApiServices
+from infra.positions import RecordedPositions
 from infra.post_cache import RedisPostCache
 from infra.rate_limiter import RateLimiter
 from infra.redis_keys import RedisKeys
@@ -41,7 +41,7 @@ from infra.settings import Settings, get_settings
 from infra.timeline_store import RedisTimelineStore
 from queries.context import QueryContext, TimelinePolicy
 from queries.hydration_cache import HydrationCache
-from queries.positions import PositionWatcher, projection_position
+from queries.positions import PositionWatcher
 
 API_ROUTERS = (accounts.router, graph.router, sessions.router, posts.router,
                interactions.router, moderation.router, timelines.router, limits.router)
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis = build_async_redis(settings)
         keys = RedisKeys(settings.redis_prefix)
         bus = build_command_bus(settings, tokens)
+        positions = RecordedPositions(pool, redis, keys)
         queries = QueryContext(
             pool, redis, keys, post_cache=RedisPostCache(redis, keys), hydration=HydrationCache(),
             timelines=RedisTimelineStore(redis, keys, settings.timeline_max_entries),
@@ -65,13 +66,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 active_ttl_s=int(settings.active_days * 86400),
                 rebuild_wait_s=settings.min_position_wait_s,
             ),
+            positions=positions, position_watcher=PositionWatcher(positions),
         )
-        queries = replace(queries, positions=PositionWatcher(
-            lambda name: projection_position(queries, name)))
         app.state.rate_limiter = RateLimiter(redis, settings)
         app.state.services = ApiServices(
             settings=settings, bus=bus, queries=queries, tokens=tokens,
-            pool=pool, redis=redis, keys=keys,
+            pool=pool, redis=redis, keys=keys, positions=positions,
         )
         try:
             yield

@@ -12,6 +12,7 @@ from infra.health import ProgressTracker
 from infra.redis_keys import RedisKeys
 from infra.security import JwtTokens
 from infra.settings import Settings
+from ports.positions import ProjectionPositions
 from queries.context import QueryContext
 
 
@@ -24,5 +25,8 @@ class ApiServices:
     pool: AsyncPool
     redis: Redis
     keys: RedisKeys
+    positions: ProjectionPositions
+    """Where each projector has got to (``/health``, ``/metrics``; the query side's
+    read-your-writes polls the same)."""
     progress: ProgressTracker = field(default_factory=ProgressTracker)
     """Since when each part has stood still, as this API process's /health saw it."""

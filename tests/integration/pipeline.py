@@ -20,11 +20,12 @@ from domain.ids import repost_uuid
 from infra.bootstrap import ProjectionServices
 from infra.database import AsyncPool
 from infra.eventlog import read_envelopes
-from infra.post_cache import COUNT_FIELDS, RedisPostCache
+from infra.post_cache import RedisPostCache
 from infra.redis_keys import SENTINEL, RedisKeys, parse_member, post_id_of
 from infra.settings import Settings
 from infra.timeline_store import RedisTimelineStore
 from ports.events import EventEnvelope
+from ports.post_cache import COUNT_FIELDS
 from projections.read_models import ReadModelProjector
 from projections.timelines import TimelineProjector
 from queries.context import QueryContext, TimelinePolicy
@@ -84,7 +85,7 @@ def query_context(services: ProjectionServices, settings: Settings) -> QueryCont
     keys = RedisKeys(settings.redis_prefix)
     return QueryContext(
         services.pool, services.redis, keys,
-        post_cache=RedisPostCache(services.redis, keys),
+        post_cache=RedisPostCache(services.redis, keys), positions=services.positions,
         timelines=RedisTimelineStore(services.redis, keys, settings.timeline_max_entries),
         policy=TimelinePolicy(max_entries=settings.timeline_max_entries,
                               active_ttl_s=int(settings.active_days * 86400),

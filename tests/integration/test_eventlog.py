@@ -11,9 +11,9 @@ from commands.bus import CommandBus
 from commands.messages import CreatePost, Follow, Login, RefreshSession
 from infra.database import AsyncPool
 from infra.eventlog import REDACTED_FIELDS, iter_envelopes, max_position, read_envelopes
+from infra.parking import PostgresParkingLot
 from infra.settings import Settings
 from ports.events import EventEnvelope
-from projections.parking import PostgresParkingLot
 from tests.integration.conftest import PASSWORD, signup, store_max_position
 
 RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

@@ -1,0 +1,51 @@
+"""The store ports' contracts (``tests/contracts``) against the real adapters: the post
+cache on Redis, the projectors' positions where the projectors record them (PostgreSQL
+and Redis), the parking lot on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aredis
+
+from infra import devstack
+from infra.bootstrap import ProjectionServices
+from infra.database import AsyncPool
+from infra.parking import PostgresParkingLot
+from infra.positions import RecordedPositions
+from infra.post_cache import RedisPostCache
+from infra.redis_keys import RedisKeys
+from tests.contracts.parking import ParkingLotContract
+from tests.contracts.positions import ProjectionPositionsContract, Record
+from tests.contracts.post_cache import PostCacheContract
+
+
+class TestRedisPostCache(PostCacheContract):
+    @pytest.fixture
+    def cache(self, services: ProjectionServices, keys: RedisKeys) -> RedisPostCache:
+        return RedisPostCache(services.redis, keys, ttl_s=60)
+
+    @pytest.fixture
+    async def unreachable(self, keys: RedisKeys) -> AsyncIterator[RedisPostCache]:
+        client = aredis.Redis(port=devstack.free_port(), socket_connect_timeout=1)
+        yield RedisPostCache(client, keys)
+        await client.aclose()
+
+
+class TestRecordedPositions(ProjectionPositionsContract):
+    @pytest.fixture
+    def positions(self, services: ProjectionServices, keys: RedisKeys) -> RecordedPositions:
+        return RecordedPositions(services.pool, services.redis, keys)
+
+    @pytest.fixture
+    def record(self, services: ProjectionServices) -> Record:
+        async def record(projector: str, position: int) -> None:
+            await services.projectors[projector].advance(position)  # its own write
+        return record
+
+
+class TestPostgresParkingLot(ParkingLotContract):
+    @pytest.fixture
+    def lot(self, pool: AsyncPool) -> PostgresParkingLot:
+        return PostgresParkingLot(pool)
