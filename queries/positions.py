@@ -22,8 +22,7 @@ POLL_S = 0.005
 
 async def projection_position(ctx: QueryContext, name: str) -> int:
     if name == TIMELINES:
-        value = await ctx.redis.get(ctx.keys.projection_position(name))
-        return int(value) if value else 0
+        return await ctx.timelines.position()
     async with ctx.pool.connection() as conn:
         cur = await conn.execute(
             "SELECT position FROM projection_positions WHERE name = %s", (name,)
