@@ -1,10 +1,13 @@
-"""Redis home timelines: hybrid fan-out on write.
+"""Home timelines: the policy of hybrid fan-out on write.
 
 The projector keeps, from the same ordered event stream, everything fan-out
-needs: follower and following sets, each account's recent posts and reposts
-(``authored``), which accounts are celebrities, and who reposted what. So
-fan-out never races another projection. Every write is a set operation of
-fixed members, so applying an event twice changes nothing.
+needs, in its store (``ports.timelines.TimelineFanout``; Redis in
+production): follower and following sets, each account's recent posts and
+reposts (``authored``), which accounts are celebrities, and who reposted
+what. So fan-out never races another projection. Every write is a set
+operation of fixed items, so applying an event twice changes nothing. How
+any of it is stored is the store's business; this module decides who gets
+what.
 
 Fan-out rules:
 
