@@ -28,6 +28,7 @@ from infra.redis_keys import RedisKeys
 from infra.resilience import Guard
 from infra.security import Argon2Passwords, JwtTokens, RedisRevocations
 from infra.settings import Settings
+from infra.timeline_store import RedisTimelineStore
 from ports.events import EventEnvelope
 from ports.parking import ParkingLot
 from ports.positions import ProjectionPositions
@@ -88,9 +89,9 @@ async def build_projections(settings: Settings) -> ProjectionServices:
     projectors: dict[str, Projector] = {
         READ_MODELS: ReadModelProjector(pool, RedisPostCache(client, keys)),
         TIMELINES: TimelineProjector(
-            client, keys, max_entries=settings.timeline_max_entries,
-            backfill=settings.follow_backfill, batch=settings.fanout_batch,
-            celebrity_threshold=settings.celebrity_threshold,
+            RedisTimelineStore(client, keys, settings.timeline_max_entries,
+                               batch=settings.fanout_batch),
+            backfill=settings.follow_backfill, celebrity_threshold=settings.celebrity_threshold,
         ),
     }
     return ProjectionServices(pool, client, projectors, PostgresParkingLot(pool),

@@ -43,3 +43,9 @@ TIMELINE_REBUILDS = Counter(
     "roost_timeline_rebuilds_total", "Home timelines rebuilt, by whether the read models had "
     "caught up", ["outcome"],
 )
+
+
+def observe_timeline_rebuild(complete: bool, seconds: float) -> None:
+    """A ``ports.timelines.RebuildObserver``: counts a home-timeline rebuild and its time."""
+    TIMELINE_REBUILDS.labels("complete" if complete else "lagging").inc()
+    TIMELINE_REBUILD_SECONDS.observe(seconds)

@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
-from redis.asyncio import Redis
 
-from infra.redis_keys import RedisKeys
-from infra.timeline_store import RedisTimelineStore
+from ports.events import EventLogHead
 from ports.positions import ProjectionPositions
 from ports.post_cache import PostCache
+from ports.timelines import HomeTimelines, RebuildObserver
 from queries.hydration_cache import HydrationCache
 
 if TYPE_CHECKING:  # queries.positions imports this module
@@ -27,13 +26,20 @@ class TimelinePolicy:
     rebuild_wait_s: float = 5.0
 
 
+def unobserved(complete: bool, seconds: float) -> None:
+    """The default ``RebuildObserver``: counts nothing."""
+
+
 @dataclass(frozen=True, slots=True)
 class QueryContext:
     pool: AsyncConnectionPool[AsyncConnection[TupleRow]]
-    redis: Redis
-    keys: RedisKeys
+    timelines: HomeTimelines
+    """The home timelines (and the timeline projector's position)."""
+    event_log: EventLogHead
+    """Where the event store ends (a rebuilt timeline waits for the read models to reach it)."""
     post_cache: PostCache | None = None
-    timelines: RedisTimelineStore | None = None
+    on_rebuild: RebuildObserver = unobserved
+    """Told of each home-timeline rebuild (the composition root counts them in metrics)."""
     policy: TimelinePolicy = field(default_factory=TimelinePolicy)
     positions: ProjectionPositions | None = None
     """Where each projector has got to: what read-your-writes waits on."""

@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 
 from infra.bootstrap import build_async_redis, build_command_bus
 from infra.database import open_pool
+from infra.eventlog import PostgresEventLogHead
 from infra.http.deps import optional_actor, required_actor
 from infra.http.errors import install_error_handlers
 from infra.http.hygiene import InputHygieneMiddleware
@@ -32,6 +33,7 @@ from infra.http.routes import (
     timelines,
 )
 from infra.http.services import ApiServices
+from infra.metrics import observe_timeline_rebuild
 from infra.positions import RecordedPositions
 from infra.post_cache import RedisPostCache
 from infra.rate_limiter import RateLimiter
@@ -59,8 +61,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bus = build_command_bus(settings, tokens)
         positions = RecordedPositions(pool, redis, keys)
         queries = QueryContext(
-            pool, redis, keys, post_cache=RedisPostCache(redis, keys), hydration=HydrationCache(),
-            timelines=RedisTimelineStore(redis, keys, settings.timeline_max_entries),
+            pool, RedisTimelineStore(redis, keys, settings.timeline_max_entries),
+            PostgresEventLogHead(pool), on_rebuild=observe_timeline_rebuild,
+            post_cache=RedisPostCache(redis, keys), hydration=HydrationCache(),
             policy=TimelinePolicy(
                 max_entries=settings.timeline_max_entries,
                 active_ttl_s=int(settings.active_days * 86400),

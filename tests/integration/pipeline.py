@@ -19,7 +19,8 @@ from commands.messages import Actor, CreatePost, SetRepost
 from domain.ids import repost_uuid
 from infra.bootstrap import ProjectionServices
 from infra.database import AsyncPool
-from infra.eventlog import read_envelopes
+from infra.eventlog import PostgresEventLogHead, read_envelopes
+from infra.metrics import observe_timeline_rebuild
 from infra.post_cache import RedisPostCache
 from infra.redis_keys import SENTINEL, RedisKeys, parse_member, post_id_of
 from infra.settings import Settings
@@ -84,9 +85,9 @@ def query_context(services: ProjectionServices, settings: Settings) -> QueryCont
     """The query side as ``infra.http.app`` wires it, sharing the projectors' connections."""
     keys = RedisKeys(settings.redis_prefix)
     return QueryContext(
-        services.pool, services.redis, keys,
+        services.pool, RedisTimelineStore(services.redis, keys, settings.timeline_max_entries),
+        PostgresEventLogHead(services.pool), on_rebuild=observe_timeline_rebuild,
         post_cache=RedisPostCache(services.redis, keys), positions=services.positions,
-        timelines=RedisTimelineStore(services.redis, keys, settings.timeline_max_entries),
         policy=TimelinePolicy(max_entries=settings.timeline_max_entries,
                               active_ttl_s=int(settings.active_days * 86400),
                               # Tests drive the projectors by hand, often after a

@@ -251,41 +251,41 @@ async def test_push_skips_timelines_that_are_not_kept_trims_and_keeps_its_index(
     store = RedisTimelineStore(redis, keys, max_entries=4)
     kept, away = 101, 102
     await redis.zadd(keys.home(kept), {SENTINEL: 0})
-    await store.push([kept, away], [(member(10), "")])
+    await store.push([kept, away], [(10, None)])
     assert await zset_members(redis, keys.home(kept)) == [SENTINEL, member(10)]
     assert not await redis.exists(keys.home(away), keys.home_index(away))  # not created
-    await store.push([away], [(member(10), "")], only_kept=False)  # rebuilds may create
+    await store.push([away], [(10, None)], only_kept=False)  # rebuilds may create
     assert await zset_members(redis, keys.home(away)) == [member(10)]
 
     # one item per original, the oldest: a repost of a shown post is skipped, a
     # newer repost of a reposted post too, and the post itself replaces its repost
-    repost_20 = (member(30, 20), member(20))
-    await store.push([kept], [repost_20, (member(31, 10), member(10)),
-                              (member(32, 20), member(20))])
-    assert await zset_members(redis, keys.home(kept)) == [SENTINEL, member(10), repost_20[0]]
-    assert await home_index(redis, keys, kept) == {member(20): repost_20[0]}
+    repost_20 = (30, 20)
+    shown_20 = member(*repost_20)
+    await store.push([kept], [repost_20, (31, 10), (32, 20)])
+    assert await zset_members(redis, keys.home(kept)) == [SENTINEL, member(10), shown_20]
+    assert await home_index(redis, keys, kept) == {member(20): shown_20}
     await store.push([kept], [repost_20])  # pushing the same item again: no change
-    assert await zset_members(redis, keys.home(kept)) == [SENTINEL, member(10), repost_20[0]]
-    await store.push([kept], [(member(20), "")])
+    assert await zset_members(redis, keys.home(kept)) == [SENTINEL, member(10), shown_20]
+    await store.push([kept], [(20, None)])
     assert await zset_members(redis, keys.home(kept)) == [SENTINEL, member(10), member(20)]
     assert await home_index(redis, keys, kept) == {}
     await store.push([kept], [repost_20])  # the post itself is shown: skipped
     assert await zset_members(redis, keys.home(kept)) == [SENTINEL, member(10), member(20)]
 
     # trimmed to 4 members, oldest first; a trimmed repost leaves the index too
-    await store.push([kept], [(member(i), "") for i in (40, 50, 60)])
+    await store.push([kept], [(i, None) for i in (40, 50, 60)])
     assert await zset_members(redis, keys.home(kept)) == [
         member(20), member(40), member(50), member(60)]
-    await store.push([kept], [(member(70), "")])
+    await store.push([kept], [(70, None)])
     assert await zset_members(redis, keys.home(kept)) == [
         member(40), member(50), member(60), member(70)]
     assert await home_index(redis, keys, kept) == {}
     # with its repost trimmed away, the post itself may show again
-    await store.push([kept], [(member(80, 20), member(20))])
+    await store.push([kept], [(80, 20)])
     assert await home_index(redis, keys, kept) == {member(20): member(80, 20)}
 
     # removal takes the item and, when it is the one shown, its index entry
-    await store.remove([kept], [(member(80, 20), member(20)), (member(40), "")])
+    await store.remove([kept], [(80, 20), (40, None)])
     assert await zset_members(redis, keys.home(kept)) == [member(50), member(60), member(70)]
     assert await home_index(redis, keys, kept) == {}
 

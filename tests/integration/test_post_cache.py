@@ -244,7 +244,7 @@ async def test_deleted_posts_vanish_from_hydration_wherever_they_were_cached(
     await services.redis.unlink(keys.post_counts(doomed))
     assert [i["id"] for i in await hydrate(ctx, items, None)] == [str(kept)]
     # and with no cache at all (a context of its own has its own, empty, local cache)
-    bare = QueryContext(services.pool, services.redis, keys)
+    bare = QueryContext(services.pool, ctx.timelines, ctx.event_log)
     assert not bare.hydration.bodies
     assert [i["id"] for i in await hydrate(bare, items, None)] == [str(kept)]
 

@@ -16,9 +16,13 @@ from infra.parking import PostgresParkingLot
 from infra.positions import RecordedPositions
 from infra.post_cache import RedisPostCache
 from infra.redis_keys import RedisKeys
+from infra.timeline_store import RedisTimelineStore
+from ports.timelines import TimelineStore
+from tests.conftest import clear_redis_prefix, make_settings
 from tests.contracts.parking import ParkingLotContract
 from tests.contracts.positions import ProjectionPositionsContract, Record
 from tests.contracts.post_cache import PostCacheContract
+from tests.contracts.timelines import MAX_ENTRIES, TimelineStoreContract
 
 
 class TestRedisPostCache(PostCacheContract):
@@ -49,3 +53,16 @@ class TestPostgresParkingLot(ParkingLotContract):
     @pytest.fixture
     def lot(self, pool: AsyncPool) -> PostgresParkingLot:
         return PostgresParkingLot(pool)
+
+
+class TestRedisTimelineStore(TimelineStoreContract):
+    @pytest.fixture
+    async def store(self) -> AsyncIterator[TimelineStore]:
+        settings = make_settings()  # a key prefix of this test's own
+        client = aredis.Redis.from_url(settings.redis_url)
+        try:
+            yield RedisTimelineStore(client, RedisKeys(settings.redis_prefix),
+                                     max_entries=MAX_ENTRIES, batch=3)
+        finally:
+            await client.aclose()
+            clear_redis_prefix(settings)

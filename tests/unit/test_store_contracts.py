@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import pytest
 
+from ports.timelines import TimelineStore
 from tests.contracts.parking import ParkingLotContract
 from tests.contracts.positions import ProjectionPositionsContract, Record
 from tests.contracts.post_cache import PostCacheContract
+from tests.contracts.timelines import MAX_ENTRIES, TimelineStoreContract
 from tests.fakes.parking import FakeParkingLot
 from tests.fakes.positions import FakePositions
 from tests.fakes.post_cache import FakePostCache
+from tests.fakes.timelines import FakeTimelineStore
 
 
 class TestFakePostCache(PostCacheContract):
@@ -42,3 +45,9 @@ class TestFakeParkingLot(ParkingLotContract):
     @pytest.fixture
     def lot(self) -> FakeParkingLot:
         return FakeParkingLot()
+
+
+class TestFakeTimelineStore(TimelineStoreContract):
+    @pytest.fixture
+    def store(self) -> TimelineStore:
+        return FakeTimelineStore(max_entries=MAX_ENTRIES)
