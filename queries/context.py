@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,7 @@ from redis.asyncio import Redis
 from infra.post_cache import RedisPostCache
 from infra.redis_keys import RedisKeys
 from infra.timeline_store import RedisTimelineStore
-from queries.hydration_cache import HydrationCache
+from queries.hydration_cache import HydrationCache, Loaded
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,10 @@ class TimelinePolicy:
     max_entries: int = 800
     active_ttl_s: int = 7 * 24 * 3600
     rebuild_wait_s: float = 5.0
+
+
+PostLoader = Callable[["QueryContext", list[int]], Awaitable[dict[int, Loaded]]]
+"""``load(ctx, post_ids)``: each post's (body or None, counts or None) from the read model."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,3 +40,6 @@ class QueryContext:
     """A shared ``queries.positions.PositionWatcher`` (one poller for all waiting reads)."""
     hydration: HydrationCache = field(default_factory=HydrationCache)
     """This process's hot post bodies and PostgreSQL loads under way (``queries.hydration``)."""
+    load_posts: PostLoader | None = None
+    """Loads the posts the caches lack; ``None`` is the read model
+    (``queries.hydration.load_from_postgres``). Tests wrap it to count or hold loads."""

@@ -17,7 +17,12 @@ import redis.asyncio as aredis
 
 from commands.bus import CommandBus
 from commands.messages import Actor, Login, RegisterAccount
-from infra.bootstrap import ProjectionServices, build_command_bus, build_projections
+from infra.bootstrap import (
+    ProjectionServices,
+    build_command_bus,
+    build_projections,
+    close_command_bus,
+)
 from infra.database import AsyncPool, drop_database, migrate, open_pool
 from infra.redis_keys import RedisKeys
 from infra.settings import Settings
@@ -68,10 +73,7 @@ def settings_factory() -> Iterator[SettingsFactory]:
 
 
 def close_bus(bus: CommandBus) -> None:
-    bus.context.store.close()
-    sync_redis = getattr(bus.context.revocations, "_redis", None)
-    if sync_redis is not None:
-        sync_redis.close()
+    close_command_bus(bus)
 
 
 @pytest.fixture

@@ -414,7 +414,7 @@ async def test_reset_and_rebuild_give_identical_state_and_timelines(trimmed: Tri
 
     quiet = Console(file=io.StringIO())
     for name in ("read_models", "timelines"):
-        assert await rebuild(small, name, quiet) == len(await stored_events(built.pool))
+        assert await rebuild(small, built, name, quiet) == len(await stored_events(built.pool))
     assert await dump_tables(built.pool) == tables
     async with built.pool.connection() as conn:  # planner statistics are fresh
         cur = await conn.execute("SELECT relname FROM pg_stat_user_tables "
