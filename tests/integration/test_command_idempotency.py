@@ -19,7 +19,7 @@ from eventsourcing.persistence import IntegrityError
 
 from commands.bus import CommandBus
 from commands.idempotency import IdempotencyClaim
-from commands.messages import CreatePost, Follow
+from commands.messages import CreatePost, SetFollow
 from domain.errors import ValidationFailed
 from ports.event_store import EventStore
 from tests.integration.conftest import WriteSide, signup
@@ -60,12 +60,12 @@ def test_a_command_that_appends_nothing_records_its_answer_alone(
         write_side: WriteSide) -> None:
     bus = write_side.bus
     alice, _ = signup(bus, "alice"), signup(bus, "bob")
-    followed = bus.handle(Follow(actor=alice, username="bob"))
+    followed = bus.handle(SetFollow(actor=alice, username="bob", active=True))
     before = write_side.head()
-    again = bus.handle(Follow(actor=alice, username="bob"), claim("k-3"))
+    again = bus.handle(SetFollow(actor=alice, username="bob", active=True), claim("k-3"))
     assert again.position == followed.position  # already following: no follow event
     assert write_side.event_types(after=before) == ["IdempotencyKeyRecorded"]
-    replayed = bus.handle(Follow(actor=alice, username="bob"), claim("k-3"))
+    replayed = bus.handle(SetFollow(actor=alice, username="bob", active=True), claim("k-3"))
     assert (replayed.position, replayed.data, replayed.replayed) == (
         followed.position, again.data, True)
 

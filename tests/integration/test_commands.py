@@ -13,12 +13,11 @@ from commands.messages import (
     Actor,
     CreatePost,
     DeletePost,
-    Follow,
     Login,
     Logout,
     RefreshSession,
     RegisterAccount,
-    Unfollow,
+    SetFollow,
     UpdateProfile,
 )
 from domain.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
@@ -245,7 +244,7 @@ def other_aggregate_ids(bus: CommandBus) -> tuple[Actor, list[UUID]]:
     """Alice, and ids of aggregates that are not sessions, computable from public data."""
     alice, bob = signup(bus, "alice"), signup(bus, "bob")
     post = bus.handle(CreatePost(actor=alice, text="hello"))
-    bus.handle(Follow(actor=alice, username="bob"))
+    bus.handle(SetFollow(actor=alice, username="bob", active=True))
     return alice, [account_uuid("alice"), post_uuid(int(post.data["id"])),
                    email_claim_uuid("alice@example.com"),
                    follow_uuid(alice.account_id, bob.account_id)]
@@ -426,27 +425,29 @@ def test_follow_is_idempotent_and_repeats_answer_the_same_position(
     bus: CommandBus, write_side: WriteSide
 ) -> None:
     alice, bob = signup(bus, "alice"), signup(bus, "bob")
-    first = bus.handle(Follow(actor=alice, username="BOB"))
+    first = bus.handle(SetFollow(actor=alice, username="BOB", active=True))
     assert first.position == write_side.head()
     assert first.data == {"following": True, "followed_by": False, "blocking": False,
                           "blocked_by": False, "muting": False}
     for name in ("bob", "Bob"):
-        again = bus.handle(Follow(actor=alice, username=name))
+        again = bus.handle(SetFollow(actor=alice, username=name, active=True))
         assert again.position == first.position
         assert again.data["following"] is True
     assert write_side.head() == first.position
 
-    back = bus.handle(Follow(actor=bob, username="alice"))
+    back = bus.handle(SetFollow(actor=bob, username="alice", active=True))
     assert back.data["followed_by"] is True
 
-    gone = bus.handle(Unfollow(actor=alice, username="bob"))
+    gone = bus.handle(SetFollow(actor=alice, username="bob", active=False))
     assert gone.position == write_side.head() > back.position
     assert gone.data["following"] is False and gone.data["followed_by"] is True
-    assert bus.handle(Unfollow(actor=alice, username="bob")).position == gone.position
+    unfollow_again = bus.handle(SetFollow(actor=alice, username="bob", active=False))
+    assert unfollow_again.position == gone.position
 
-    refollowed = bus.handle(Follow(actor=alice, username="bob"))
+    refollowed = bus.handle(SetFollow(actor=alice, username="bob", active=True))
     assert refollowed.position == write_side.head() > gone.position
-    assert bus.handle(Follow(actor=alice, username="bob")).position == refollowed.position
+    follow_again = bus.handle(SetFollow(actor=alice, username="bob", active=True))
+    assert follow_again.position == refollowed.position
     assert write_side.event_types(after=first.position) == [
         "Followed", "Unfollowed", "Refollowed"]
 
@@ -457,7 +458,7 @@ def test_unfollow_without_a_follow_changes_nothing_and_answers_0(
     alice = signup(bus, "alice")
     signup(bus, "bob")
     before = write_side.head()
-    result = bus.handle(Unfollow(actor=alice, username="bob"))
+    result = bus.handle(SetFollow(actor=alice, username="bob", active=False))
     assert result.position == 0
     assert result.data["following"] is False
     assert write_side.head() == before
@@ -466,7 +467,8 @@ def test_unfollow_without_a_follow_changes_nothing_and_answers_0(
 def test_self_follow_is_422_cannot_follow_self(bus: CommandBus, write_side: WriteSide) -> None:
     alice = signup(bus, "alice")
     before = write_side.head()
-    for command in (Follow(actor=alice, username="ALICE"), Unfollow(actor=alice, username="alice")):
+    for command in (SetFollow(actor=alice, username="ALICE", active=True),
+                    SetFollow(actor=alice, username="alice", active=False)):
         with pytest.raises(ValidationFailed) as caught:
             bus.handle(command)
         assert (caught.value.status, caught.value.code) == (422, "cannot_follow_self")
@@ -477,8 +479,8 @@ def test_self_follow_is_422_cannot_follow_self(bus: CommandBus, write_side: Writ
 def test_following_an_unknown_account_is_404(bus: CommandBus, write_side: WriteSide) -> None:
     alice = signup(bus, "alice")
     before = write_side.head()
-    for command in (Follow(actor=alice, username="nobody"),
-                    Unfollow(actor=alice, username="nobody")):
+    for command in (SetFollow(actor=alice, username="nobody", active=True),
+                    SetFollow(actor=alice, username="nobody", active=False)):
         with pytest.raises(NotFound) as caught:
             bus.handle(command)
         assert (caught.value.status, caught.value.code) == (404, "account_not_found")

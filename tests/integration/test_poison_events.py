@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from commands.messages import Follow
+from commands.messages import SetFollow
 from infra.bootstrap import (
     ProjectionServices,
     build_command_bus,
@@ -57,7 +57,7 @@ async def test_poison_events_are_parked_and_every_event_after_them_projected(
     try:
         alice, bob = signup(bus, "alice"), signup(bus, "bob")
         await keep(query_context(services, quick), bob)
-        bus.handle(Follow(actor=bob, username="alice"))
+        bus.handle(SetFollow(actor=bob, username="alice", active=True))
         before = post(bus, alice, "before")
         poisons = poison_events(alice.account_id, bob.account_id)
         positions = store(quick, poisons)
