@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,7 @@ from ports.events import EventLogHead
 from ports.positions import ProjectionPositions
 from ports.post_cache import PostCache
 from ports.timelines import HomeTimelines, RebuildObserver
-from queries.hydration_cache import HydrationCache
+from queries.hydration_cache import HydrationCache, Loaded
 
 if TYPE_CHECKING:  # queries.positions imports this module
     from queries.positions import PositionWatcher
@@ -28,6 +29,8 @@ class TimelinePolicy:
 
 def unobserved(complete: bool, seconds: float) -> None:
     """The default ``RebuildObserver``: counts nothing."""
+PostLoader = Callable[["QueryContext", list[int]], Awaitable[dict[int, Loaded]]]
+"""``load(ctx, post_ids)``: each post's (body or None, counts or None) from the read model."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +51,6 @@ class QueryContext:
     (``queries.positions``); without it each wait polls on its own."""
     hydration: HydrationCache = field(default_factory=HydrationCache)
     """This process's hot post bodies and PostgreSQL loads under way (``queries.hydration``)."""
+    load_posts: PostLoader | None = None
+    """Loads the posts the caches lack; ``None`` is the read model
+    (``queries.hydration.load_from_postgres``). Tests wrap it to count or hold loads."""

@@ -31,7 +31,9 @@ _BODY_SQL = (
 
 
 
-async def _load_from_postgres(ctx: QueryContext, post_ids: list[int]) -> dict[int, Loaded]:
+async def load_from_postgres(ctx: QueryContext, post_ids: list[int]) -> dict[int, Loaded]:
+    """Each of ``post_ids``'s (body, counts) from ``rm_posts``: (None, counts) for a
+    deleted post, (None, None) for one the read model does not have."""
     async with ctx.pool.connection() as conn:
         cur = await conn.execute(_BODY_SQL, (post_ids,))
         rows = await cur.fetchall()
@@ -56,7 +58,8 @@ async def _single_flight(ctx: QueryContext, post_ids: list[int]
     futures = {i: loop.create_future() for i in mine}
     in_flight.update(futures)
     try:
-        loaded = await _load_from_postgres(ctx, mine) if mine else {}
+        load = ctx.load_posts or load_from_postgres
+        loaded = await load(ctx, mine) if mine else {}
         for post_id, future in futures.items():
             future.set_result(loaded[post_id])
     except BaseException as error:

@@ -7,9 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from infra.bootstrap import build_async_redis, build_command_bus
-from infra.database import open_pool
-from infra.eventlog import PostgresEventLogHead
+from infra.bootstrap import build_api
 from infra.http.deps import optional_actor, required_actor
 from infra.http.errors import install_error_handlers
 from infra.http.hygiene import InputHygieneMiddleware
@@ -32,18 +30,8 @@ from infra.http.routes import (
     sessions,
     timelines,
 )
-from infra.http.services import ApiServices
-from infra.metrics import observe_timeline_rebuild
-from infra.positions import RecordedPositions
-from infra.post_cache import RedisPostCache
-from infra.rate_limiter import RateLimiter
-from infra.redis_keys import RedisKeys
 from infra.security import JwtTokens
 from infra.settings import Settings, get_settings
-from infra.timeline_store import RedisTimelineStore
-from queries.context import QueryContext, TimelinePolicy
-from queries.hydration_cache import HydrationCache
-from queries.positions import PositionWatcher
 
 API_ROUTERS = (accounts.router, graph.router, sessions.router, posts.router,
                interactions.router, moderation.router, timelines.router, limits.router)
@@ -55,33 +43,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await open_pool(settings)
-        redis = build_async_redis(settings)
-        keys = RedisKeys(settings.redis_prefix)
-        bus = build_command_bus(settings, tokens)
-        positions = RecordedPositions(pool, redis, keys)
-        queries = QueryContext(
-            pool, RedisTimelineStore(redis, keys, settings.timeline_max_entries),
-            PostgresEventLogHead(pool), on_rebuild=observe_timeline_rebuild,
-            post_cache=RedisPostCache(redis, keys), hydration=HydrationCache(),
-            policy=TimelinePolicy(
-                max_entries=settings.timeline_max_entries,
-                active_ttl_s=int(settings.active_days * 86400),
-                rebuild_wait_s=settings.min_position_wait_s,
-            ),
-            positions=positions, position_watcher=PositionWatcher(positions),
-        )
-        app.state.rate_limiter = RateLimiter(redis, settings)
-        app.state.services = ApiServices(
-            settings=settings, bus=bus, queries=queries, tokens=tokens,
-            pool=pool, redis=redis, keys=keys, positions=positions,
-        )
+        services = await build_api(settings, tokens)
+        app.state.services = services
+        app.state.rate_limiter = services.rate_limiter
         try:
             yield
         finally:
-            bus.context.store.close()
-            await redis.aclose()
-            await pool.close()
+            await services.close()
 
     app = FastAPI(
         title="Roost", version="0.1.0", lifespan=lifespan,

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from commands.bus import CommandBus
-from commands.messages import Actor, DeletePost, Follow, SetBlock, SetMute, Unfollow
+from commands.messages import Actor, DeletePost, SetBlock, SetFollow, SetMute
 from infra.bootstrap import ProjectionServices, build_command_bus, build_projections
 from infra.redis_keys import SENTINEL, RedisKeys, member
 from infra.settings import Settings
@@ -102,11 +102,11 @@ async def famous(settings_factory: SettingsFactory) -> AsyncIterator[Env]:
 
 def follow(e: Env, follower: Actor, *followees: Actor) -> None:
     for followee in followees:
-        e.bus.handle(Follow(actor=follower, username=followee.username))
+        e.bus.handle(SetFollow(actor=follower, username=followee.username, active=True))
 
 
 def unfollow(e: Env, follower: Actor, followee: Actor) -> None:
-    e.bus.handle(Unfollow(actor=follower, username=followee.username))
+    e.bus.handle(SetFollow(actor=follower, username=followee.username, active=False))
 
 
 def delete(e: Env, author: Actor, post_id: int) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from commands.bus import CommandBus
-from commands.messages import Actor, DeletePost, Follow, SetBlock, SetMute
+from commands.messages import Actor, DeletePost, SetBlock, SetFollow, SetMute
 from domain.errors import NotFound, ValidationFailed
 from infra.bootstrap import ProjectionServices
 from infra.settings import Settings
@@ -29,7 +29,7 @@ def mute(bus: CommandBus, actor: Actor, other: Actor, active: bool = True) -> No
 
 def follow(bus: CommandBus, actor: Actor, *others: Actor) -> None:
     for other in others:
-        bus.handle(Follow(actor=actor, username=other.username))
+        bus.handle(SetFollow(actor=actor, username=other.username, active=True))
 
 
 NOTHING = {"following": False, "followed_by": False, "blocking": False, "blocked_by": False,

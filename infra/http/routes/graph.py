@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from commands.messages import Follow, Unfollow
+from commands.messages import SetFollow
 from infra.http.deps import (
     CurrentActor,
     Cursor,
@@ -31,14 +31,14 @@ router = APIRouter(prefix="/api/accounts", tags=["graph"], responses=ERROR_RESPO
 async def follow(username: Username, actor: CurrentActor, services: Services, response: Response,
                  request: Request) -> dict[str, Any]:
     """Follow an account (idempotent); their recent posts join your home timeline."""
-    return (await execute(services, Follow(actor, username), response, request)).data
+    return (await execute(services, SetFollow(actor, username, True), response, request)).data
 
 
 @router.delete("/{username}/follow", response_model=Relationship)
 async def unfollow(username: Username, actor: CurrentActor, services: Services,
                    response: Response, request: Request) -> dict[str, Any]:
     """Stop following (idempotent); their posts leave your home timeline."""
-    return (await execute(services, Unfollow(actor, username), response, request)).data
+    return (await execute(services, SetFollow(actor, username, False), response, request)).data
 
 
 @router.get("/{username}/followers", response_model=Page[Account],
