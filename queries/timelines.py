@@ -10,7 +10,6 @@ never seen) gets it rebuilt from the read models first.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from infra.eventlog import max_position
 from infra.metrics import TIMELINE_REBUILD_SECONDS, TIMELINE_REBUILDS
@@ -20,7 +19,7 @@ from queries.context import QueryContext
 from queries.cursors import decode_int_cursor, encode_cursor
 from queries.hydration import TimelineItem, hydrate
 from queries.positions import wait_for_position
-from queries.shapes import page
+from queries.shapes import Page, Post, page
 
 MAX_ROUNDS = 5
 RETRY_REBUILD_TTL_S = 30
@@ -182,13 +181,13 @@ def _text(value: bytes | str) -> str:
 
 async def home_timeline(
     ctx: QueryContext, reader_id: int, cursor: str | None, limit: int
-) -> dict[str, Any]:
+) -> Page[Post]:
     """Newest first; each post once per page; the cursor is the last item served."""
     before = decode_int_cursor(cursor)
     celebrities = await followed_celebrities(ctx, reader_id,
                                              await keep_timeline(ctx, reader_id))
     upper = f"({member(before)}" if before is not None else "+"
-    items: list[dict[str, Any]] = []
+    items: list[Post] = []
     seen: set[int] = set()
     more = True
     for _ in range(MAX_ROUNDS):

@@ -11,6 +11,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 import queries.hydration as hydration
+import queries.hydration_cache as hydration_cache
 from commands.bus import CommandBus
 from commands.messages import Actor, DeletePost, SetLike
 from domain.errors import NotFound
@@ -34,7 +35,7 @@ from tests.integration.pipeline import (
     stored_events,
 )
 
-Loaded = dict[int, tuple[dict[str, Any] | None, dict[str, int] | None]]
+Loaded = dict[int, hydration_cache.Loaded]
 
 
 def like(bus: CommandBus, actor: Actor, post_id: int, active: bool = True) -> None:
