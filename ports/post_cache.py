@@ -10,7 +10,9 @@ older than the projector's.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
+
+from typing_extensions import TypedDict
 
 COUNT_FIELDS: Final = ("likes_count", "replies_count", "reposts_count", "deleted")
 """The fields of a post's ``Counts``, each an ``int`` (``deleted`` is 0 or 1)."""
@@ -18,8 +20,20 @@ COUNT_FIELDS: Final = ("likes_count", "replies_count", "reposts_count", "deleted
 Counts = dict[str, int]
 """``{field: value}`` for every one of ``COUNT_FIELDS``."""
 
-PostBody = dict[str, Any]
-"""A post's immutable fields (id, author, text, created_at, ...), JSON-safe."""
+
+
+class PostBody(TypedDict):
+    """The immutable part of a post, as the post cache keeps it (one JSON object):
+    ids as integers, ``created_at`` already RFC 3339 text."""
+
+    id: int
+    author_id: int
+    text: str
+    created_at: str
+    reply_to_id: int | None
+    quote_of_id: int | None
+    mentions: list[str]
+    hashtags: list[str]
 
 
 class PostCountsSink(Protocol):

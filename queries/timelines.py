@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from operator import itemgetter
-from typing import Any
 
 from ports.projectors import READ_MODELS
 from ports.timelines import Place, TimelineItem
@@ -19,7 +18,7 @@ from queries.context import QueryContext
 from queries.cursors import decode_int_cursor, encode_cursor
 from queries.hydration import hydrate
 from queries.positions import wait_for_position
-from queries.shapes import page
+from queries.shapes import Page, Post, page
 
 MAX_ROUNDS = 5
 REBUILD_PUSH = 200
@@ -144,12 +143,12 @@ async def _oldest_items(ctx: QueryContext, reader_id: int, celebrities: list[int
 
 async def home_timeline(
     ctx: QueryContext, reader_id: int, cursor: str | None, limit: int
-) -> dict[str, Any]:
+) -> Page[Post]:
     """Newest first; each post once per page; the cursor is the last item served."""
     below = decode_int_cursor(cursor)
     celebrities = await followed_celebrities(ctx, reader_id,
                                              await keep_timeline(ctx, reader_id))
-    items: list[dict[str, Any]] = []
+    items: list[Post] = []
     seen: set[int] = set()
     more = True
     for _ in range(MAX_ROUNDS):

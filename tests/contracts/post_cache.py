@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from ports.errors import DependencyUnavailable
-from ports.post_cache import COUNT_FIELDS, Counts, PostCache
+from ports.post_cache import COUNT_FIELDS, Counts, PostBody, PostCache
 
 
-def body(post_id: int, **fields: Any) -> dict[str, Any]:
+def body(post_id: int, reply_to_id: int | None = None) -> PostBody:
     return {"id": post_id, "author_id": 1, "text": "h\u00e9llo \U0001f426",
-            "created_at": "2026-11-25T00:00:00.000Z", "reply_to_id": None,
-            "quote_of_id": None, "mentions": ["bob"], "hashtags": [], **fields}
+            "created_at": "2026-11-25T00:00:00.000Z", "reply_to_id": reply_to_id,
+            "quote_of_id": None, "mentions": ["bob"], "hashtags": []}
 
 
 def counts(likes: int = 0, replies: int = 0, reposts: int = 0, deleted: int = 0) -> Counts:

@@ -28,6 +28,7 @@ from ports.post_cache import COUNT_FIELDS
 from projections.read_models import ReadModelProjector
 from projections.timelines import TimelineProjector
 from queries.context import QueryContext
+from queries.shapes import Page
 from queries.timelines import keep_timeline
 
 
@@ -150,7 +151,7 @@ def unrepost(bus: CommandBus, actor: Actor, post_id: int) -> None:
     bus.handle(SetRepost(actor=actor, post_id=post_id, active=False))
 
 
-Fetch = Callable[[str | None, int], Awaitable[dict[str, Any]]]
+Fetch = Callable[[str | None, int], Awaitable[Page[Any]]]
 
 
 async def page_through(fetch: Fetch, limit: int, max_pages: int = 10_000) -> list[list[str]]:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+import queries.hydration_cache as hydration_cache
 from commands.bus import CommandBus
 from commands.messages import Actor, DeletePost, SetLike
 from domain.errors import NotFound
@@ -18,6 +19,7 @@ from infra.bootstrap import ProjectionServices
 from infra.post_cache import RedisPostCache
 from infra.redis_keys import RedisKeys
 from infra.settings import Settings
+from ports.post_cache import PostBody
 from projections.failures import is_transient
 from queries.context import QueryContext
 from queries.hydration import hydrate, load_from_postgres, post_bodies
@@ -34,7 +36,7 @@ from tests.integration.pipeline import (
     stored_events,
 )
 
-Loaded = dict[int, tuple[dict[str, Any] | None, dict[str, int] | None]]
+Loaded = dict[int, hydration_cache.Loaded]
 
 
 def like(bus: CommandBus, actor: Actor, post_id: int, active: bool = True) -> None:
@@ -172,7 +174,8 @@ async def test_a_reader_fill_never_overwrites_newer_counts(
     services: ProjectionServices, keys: RedisKeys
 ) -> None:
     cache = RedisPostCache(services.redis, keys, ttl_s=60)
-    body = {"id": 7, "author_id": 1, "text": "t", "created_at": "2026-11-25T00:00:00.000Z",
+    body: PostBody = {"id": 7, "author_id": 1, "text": "t",
+                      "created_at": "2026-11-25T00:00:00.000Z",
             "reply_to_id": None, "quote_of_id": None, "mentions": [], "hashtags": []}
     newer = {"likes_count": 5, "replies_count": 1, "reposts_count": 2, "deleted": 0}
     stale = {"likes_count": 3, "replies_count": 0, "reposts_count": 0, "deleted": 0}

@@ -31,6 +31,7 @@ from infra.redis_keys import RedisKeys, member, post_id_of
 from infra.settings import Settings
 from queries.context import QueryContext
 from queries.hydration import hydrate
+from queries.shapes import Page, Post
 from queries.timelines import home_timeline
 from tests.integration.conftest import SettingsFactory, close_bus, signup
 from tests.integration.pipeline import (
@@ -399,7 +400,7 @@ async def test_reset_and_rebuild_give_identical_state_and_timelines(trimmed: Tri
     assert await home_ids(built.redis, keys, alice.account_id) == bobs
 
     async def served(reader: Actor) -> list[str]:
-        async def fetch(cursor: str | None, limit: int) -> dict[str, Any]:
+        async def fetch(cursor: str | None, limit: int) -> Page[Post]:
             return await home_timeline(ctx, reader.account_id, cursor, limit)
         return flatten(await page_through(fetch, 2))
 
@@ -529,7 +530,7 @@ async def test_home_timeline_paging_is_exact_for_ids_near_2_pow_63(
     assert len(expected) == 122
 
     for who in (reader, late):
-        async def fetch(cursor: str | None, limit: int, who: Actor = who) -> dict[str, Any]:
+        async def fetch(cursor: str | None, limit: int, who: Actor = who) -> Page[Post]:
             return await home_timeline(ctx, who.account_id, cursor, limit)
 
         for limit in (3, 7, 20, 100):  # 122 is no multiple of these: see the xfail below
