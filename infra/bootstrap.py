@@ -44,6 +44,7 @@ from infra.parking import PostgresParkingLot
 from infra.positions import RecordedPositions
 from infra.post_cache import RedisPostCache
 from infra.rate_limiter import RateLimiter
+from infra.read_model_reader import PostgresReadModelReader
 from infra.redis_keys import RedisKeys
 from infra.resilience import Guard
 from infra.security import Argon2Passwords, JwtTokens, RedisRevocations
@@ -110,7 +111,8 @@ def build_queries(settings: Settings, pool: AsyncPool, client: aredis.Redis,
     (over ``positions``, the process's reader of the projectors' positions)."""
     positions = positions or RecordedPositions(pool, client, keys)
     return QueryContext(
-        pool, RedisTimelineStore(client, keys, settings.timeline_max_entries),
+        PostgresReadModelReader(pool),
+        RedisTimelineStore(client, keys, settings.timeline_max_entries),
         PostgresEventLogHead(pool), on_rebuild=observe_timeline_rebuild,
         post_cache=RedisPostCache(client, keys), hydration=HydrationCache(),
         policy=TimelinePolicy(

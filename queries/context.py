@@ -6,13 +6,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from psycopg import AsyncConnection
-from psycopg.rows import TupleRow
-from psycopg_pool import AsyncConnectionPool
-
 from ports.events import EventLogHead
 from ports.positions import ProjectionPositions
 from ports.post_cache import PostCache
+from ports.read_model_reader import ReadModelReader
 from ports.timelines import HomeTimelines, RebuildObserver
 from queries.hydration_cache import HydrationCache, Loaded
 
@@ -30,12 +27,13 @@ class TimelinePolicy:
 def unobserved(complete: bool, seconds: float) -> None:
     """The default ``RebuildObserver``: counts nothing."""
 PostLoader = Callable[["QueryContext", list[int]], Awaitable[dict[int, Loaded]]]
-"""``load(ctx, post_ids)``: each post's (body or None, counts or None) from the read model."""
+"""``load(ctx, post_ids)``: each post's (body or None, counts or None) from the read models."""
 
 
 @dataclass(frozen=True, slots=True)
 class QueryContext:
-    pool: AsyncConnectionPool[AsyncConnection[TupleRow]]
+    read_models: ReadModelReader
+    """The read models (accounts, posts, edges): what every query but the merge reads."""
     timelines: HomeTimelines
     """The home timelines (and the timeline projector's position)."""
     event_log: EventLogHead
@@ -52,5 +50,5 @@ class QueryContext:
     hydration: HydrationCache = field(default_factory=HydrationCache)
     """This process's hot post bodies and PostgreSQL loads under way (``queries.hydration``)."""
     load_posts: PostLoader | None = None
-    """Loads the posts the caches lack; ``None`` is the read model
-    (``queries.hydration.load_from_postgres``). Tests wrap it to count or hold loads."""
+    """Loads the posts the caches lack; ``None`` is the read models
+    (``queries.hydration.load_from_read_models``). Tests wrap it to count or hold loads."""

@@ -1,10 +1,11 @@
 """Turning timeline items into API posts: cache first, one round trip per store.
 
-Per page: one Redis round trip (bodies not in the in-process cache, and every
-post's counts), PostgreSQL only for what Redis lacks (loaded once however
-many requests miss the same post at the same time), and one PostgreSQL
-pipeline for authors, reposters, the reader's likes and reposts, and whom
-the reader must not see.
+Per page: one round trip to the post cache (bodies not in the in-process
+cache, and every post's counts), the read models only for what the cache
+lacks (loaded once however many requests miss the same post at the same
+time), and one round trip to the read models (``ReadModelReader.page_rows``)
+for authors, reposters, the reader's likes and reposts, and whom the reader
+must not see.
 """
 
 from __future__ import annotations
@@ -15,32 +16,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from psycopg.rows import dict_row
-
 from domain.moments import rfc3339
 from ports.post_cache import Counts, PostBody
+from ports.read_model_reader import HiddenAccounts
 from queries.context import QueryContext
 from queries.hydration_cache import Loaded
-from queries.shapes import ACCOUNT_COLUMNS, Account, Post, account_of_row, post
-from queries.visibility import Hidden
+from queries.shapes import Account, Post, account_of_row, post
+from queries.visibility import hides
 
 TimelineItem = tuple[int, int | None]
 """(item id, original post id for a repost or ``None``)."""
 
-_BODY_SQL = (
-    "SELECT id, author_id, text, created_at, reply_to_id, quote_of_id, mentions, hashtags, "
-    "likes_count, replies_count, reposts_count, (deleted_at IS NOT NULL)::int AS deleted "
-    "FROM rm_posts WHERE id = ANY(%s)"
-)
 
-
-
-async def load_from_postgres(ctx: QueryContext, post_ids: list[int]) -> dict[int, Loaded]:
-    """Each of ``post_ids``'s (body, counts) from ``rm_posts``: (None, counts) for a
-    deleted post, (None, None) for one the read model does not have."""
-    async with ctx.pool.connection() as conn:
-        cur = await conn.cursor(row_factory=dict_row).execute(_BODY_SQL, (post_ids,))
-        rows = await cur.fetchall()
+async def load_from_read_models(ctx: QueryContext, post_ids: list[int]) -> dict[int, Loaded]:
+    """Each of ``post_ids``'s (body, counts) from the read models: (None, counts) for a
+    deleted post, (None, None) for one the read models do not have."""
+    rows = await ctx.read_models.posts(post_ids)
     loaded: dict[int, Loaded] = {i: (None, None) for i in post_ids}
     for row in rows:
         body: PostBody = {
@@ -56,7 +47,8 @@ async def load_from_postgres(ctx: QueryContext, post_ids: list[int]) -> dict[int
 
 async def _single_flight(ctx: QueryContext, post_ids: list[int]
                          ) -> dict[int, Loaded]:
-    """Load ``post_ids`` from PostgreSQL, sharing loads already under way in this process."""
+    """Load ``post_ids`` from the read models, sharing loads already under way in this
+    process."""
     loop = asyncio.get_running_loop()
     in_flight = ctx.hydration.in_flight
     waiting = {i: in_flight[i] for i in post_ids if i in in_flight}
@@ -64,7 +56,7 @@ async def _single_flight(ctx: QueryContext, post_ids: list[int]
     futures = {i: loop.create_future() for i in mine}
     in_flight.update(futures)
     try:
-        load = ctx.load_posts or load_from_postgres
+        load = ctx.load_posts or load_from_read_models
         loaded = await load(ctx, mine) if mine else {}
         for post_id, future in futures.items():
             future.set_result(loaded[post_id])
@@ -114,19 +106,6 @@ async def post_bodies(ctx: QueryContext, post_ids: Sequence[int]
     return live
 
 
-# Small per-page facts in one query, each row tagged with what it says.
-_FACTS_SQL = (
-    "SELECT 'parent' AS tag, id FROM rm_posts WHERE id = ANY(%(parents)s) AND deleted_at IS NULL "
-    "UNION ALL SELECT 'liked', post_id FROM rm_likes "
-    " WHERE account_id = %(r)s AND post_id = ANY(%(posts)s) AND active "
-    "UNION ALL SELECT 'reposted', post_id FROM rm_reposts "
-    " WHERE account_id = %(r)s AND post_id = ANY(%(posts)s) AND active "
-    "UNION ALL SELECT 'blocked', blocked_id FROM rm_blocks WHERE blocker_id = %(r)s AND active "
-    "UNION ALL SELECT 'blocked', blocker_id FROM rm_blocks WHERE blocked_id = %(r)s AND active "
-    "UNION ALL SELECT 'muted', muted_id FROM rm_mutes WHERE muter_id = %(r)s AND active"
-)
-
-
 class Repost(NamedTuple):
     """A repost item: when, by whom (``reposter_id`` for the visibility rules)."""
 
@@ -137,7 +116,7 @@ class Repost(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class ReaderFacts:
-    """What a page needs from PostgreSQL besides the bodies and counts.
+    """What a page needs from the read models besides the bodies and counts.
 
     ``authors``: account id -> Account; ``reposts``: repost item id -> Repost;
     ``live_parents``: the parents on the page not deleted; ``liked`` and
@@ -149,37 +128,24 @@ class ReaderFacts:
     live_parents: set[int]
     liked: set[int]
     reposted: set[int]
-    hidden: Hidden
+    hidden: HiddenAccounts
 
 
 async def _reader_facts(ctx: QueryContext, reader_id: int | None, author_ids: set[int],
                         repost_ids: list[int], post_ids: list[int], parent_ids: list[int]
                         ) -> ReaderFacts:
-    """Everything else a page needs from PostgreSQL: three queries, one round trip."""
-    async with ctx.pool.connection() as conn, conn.pipeline():
-        authors = await conn.cursor(row_factory=dict_row).execute(
-            f"SELECT {ACCOUNT_COLUMNS} FROM rm_accounts a WHERE a.id = ANY(%s)",  # noqa: S608
-            (list(author_ids),))
-        reposts = await conn.cursor(row_factory=dict_row).execute(
-            f"SELECT r.repost_id, r.since, {ACCOUNT_COLUMNS} FROM rm_reposts r "  # noqa: S608
-            "JOIN rm_accounts a ON a.id = r.account_id WHERE r.repost_id = ANY(%s) AND r.active",
-            (repost_ids,)) if repost_ids else None
-        small = await conn.cursor(row_factory=dict_row).execute(
-            _FACTS_SQL, {"parents": parent_ids, "posts": post_ids,
-                         "r": reader_id if reader_id is not None else 0})
-        tagged: dict[str, set[int]] = {tag: set() for tag in
-                                       ("parent", "liked", "reposted", "blocked", "muted")}
-        for row in await small.fetchall():
-            tagged[row["tag"]].add(int(row["id"]))
-        return ReaderFacts(
-            authors={int(r["id"]): account_of_row(r) for r in await authors.fetchall()},
-            reposts={int(r["repost_id"]): Repost(r["since"], account_of_row(r), int(r["id"]))
-                     for r in await reposts.fetchall()} if reposts else {},
-            live_parents=tagged["parent"],
-            liked=tagged["liked"],
-            reposted=tagged["reposted"],
-            hidden=Hidden(frozenset(tagged["blocked"]), frozenset(tagged["muted"])),
-        )
+    """Everything else a page needs from the read models, in one round trip."""
+    rows = await ctx.read_models.page_rows(reader_id, author_ids, repost_ids, post_ids,
+                                           parent_ids)
+    return ReaderFacts(
+        authors={r["id"]: account_of_row(r) for r in rows.authors},
+        reposts={r["repost_id"]: Repost(r["since"], account_of_row(r), r["id"])
+                 for r in rows.reposts},
+        live_parents=rows.live_parents,
+        liked=rows.liked,
+        reposted=rows.reposted,
+        hidden=rows.hidden,
+    )
 
 
 def _post(body: PostBody, counts: Counts, author: Account, facts: ReaderFacts) -> Post:
@@ -213,14 +179,14 @@ async def hydrate(ctx: QueryContext, items: Sequence[TimelineItem], reader_id: i
             continue
         body, counts = live[post_id]
         author = facts.authors.get(body["author_id"])
-        if author is None or hidden.hides(body["author_id"], with_mutes=hide_muted):
+        if author is None or hides(hidden, body["author_id"], with_mutes=hide_muted):
             continue
         shown = _post(body, counts, author, facts)
         if original is None:
             shaped.append(shown)
             continue
         repost = facts.reposts.get(item)
-        if repost is None or hidden.hides(repost.reposter_id, with_mutes=hide_muted):
+        if repost is None or hides(hidden, repost.reposter_id, with_mutes=hide_muted):
             continue
         # A repost item: its own id and time, the reposter, no text or counts of its own.
         shaped.append(post(id=item, author=repost.reposter, text="", created_at=repost.since,

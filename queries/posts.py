@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from psycopg.rows import dict_row
-
 from domain.errors import NotFound
 from queries.accounts import visible_account_id
 from queries.context import QueryContext
@@ -14,21 +12,7 @@ from queries.shapes import Page, Post, Thread, page
 from queries.shapes import thread as thread_shape
 
 MAX_THREAD = 1000
-
-_ANCESTORS = (
-    "WITH RECURSIVE up(id, reply_to_id, depth) AS ("
-    " SELECT id, reply_to_id, 0 FROM rm_posts WHERE id = %(id)s"
-    " UNION ALL SELECT p.id, p.reply_to_id, up.depth + 1 FROM rm_posts p"
-    " JOIN up ON p.id = up.reply_to_id WHERE up.depth < %(max)s)"
-    " SELECT id FROM up WHERE depth > 0 ORDER BY depth DESC"
-)
-_DESCENDANTS = (
-    "WITH RECURSIVE down(id, path) AS ("
-    " SELECT id, ARRAY[id] FROM rm_posts WHERE reply_to_id = %(id)s"
-    " UNION ALL SELECT p.id, down.path || p.id FROM rm_posts p"
-    " JOIN down ON p.reply_to_id = down.id WHERE cardinality(down.path) < %(max)s)"
-    " SELECT id FROM down ORDER BY path LIMIT %(max)s"
-)
+"""The most ancestors, and the most descendants, a thread shows."""
 
 
 async def get_post(ctx: QueryContext, post_id: int, reader_id: int | None) -> Post:
@@ -44,13 +28,7 @@ async def account_posts(
     """An account's own posts, newest first (hidden entirely from a blocked reader)."""
     author_id = await visible_account_id(ctx, username, reader_id)
     before = _upper_bound(decode_int_cursor(cursor))
-    async with ctx.pool.connection() as conn:
-        cur = await conn.cursor(row_factory=dict_row).execute(
-            "SELECT id FROM rm_posts WHERE author_id = %s AND deleted_at IS NULL AND id < %s "
-            "ORDER BY id DESC LIMIT %s",
-            (author_id, before, limit + 1),
-        )
-        ids = [int(row["id"]) for row in await cur.fetchall()]
+    ids = await ctx.read_models.account_post_ids(author_id, before, limit + 1)
     items = await hydrate(ctx, [(i, None) for i in ids[:limit]], reader_id)
     next_cursor = encode_cursor(ids[limit - 1]) if len(ids) > limit else None
     return page(items, next_cursor)
@@ -63,14 +41,8 @@ async def thread(ctx: QueryContext, post_id: int, reader_id: int | None) -> Thre
     replies beneath them stay.
     """
     await get_post(ctx, post_id, reader_id)
-    async with ctx.pool.connection() as conn:
-        up = await conn.cursor(row_factory=dict_row).execute(
-            _ANCESTORS, {"id": post_id, "max": MAX_THREAD})
-        ancestors = [int(row["id"]) for row in await up.fetchall()]
-        down = await conn.cursor(row_factory=dict_row).execute(
-            _DESCENDANTS, {"id": post_id, "max": MAX_THREAD})
-        descendants = [int(row["id"]) for row in await down.fetchall()]
+    around = await ctx.read_models.thread_ids(post_id, MAX_THREAD)
     return thread_shape(
-        ancestors=await hydrate(ctx, [(i, None) for i in ancestors], reader_id),
-        descendants=await hydrate(ctx, [(i, None) for i in descendants], reader_id),
+        ancestors=await hydrate(ctx, [(i, None) for i in around.ancestors], reader_id),
+        descendants=await hydrate(ctx, [(i, None) for i in around.descendants], reader_id),
     )

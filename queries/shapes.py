@@ -1,7 +1,7 @@
 """The API's objects (docs/api.md, "Shapes"): one TypedDict and one constructor each.
 
 Every answer that shows one of these objects builds it with the constructor
-here: the queries and hydration from read-model rows (read by column name),
+here: the queries and hydration from read-model rows (``ports.read_model_reader``),
 the answers of commands (``infra.http.answers``) from what the handler
 recorded. The pydantic response models in ``infra.http.schemas`` declare the
 same objects for the OpenAPI document; ``tests/unit/test_api_shapes.py`` fails
@@ -14,14 +14,14 @@ Ids are decimal strings and moments RFC 3339 text (``domain.moments``).
 
 # No ``from __future__ import annotations``: TypedDict reads NotRequired[...] at
 # class creation (``Post.__optional_keys__``) only from evaluated annotations.
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Generic, NotRequired, TypeVar
+from typing import Generic, NotRequired, TypeVar
 
 # typing_extensions' TypedDict, which pydantic can read on Python 3.11 (the drift test).
 from typing_extensions import TypedDict
 
 from domain.moments import rfc3339
+from ports.read_model_reader import AccountRow
 
 T = TypeVar("T")
 
@@ -165,17 +165,9 @@ def page(items: list[T], next_cursor: str | None) -> Page[T]:
     return {"items": items, "next_cursor": next_cursor}
 
 
-# The columns of rm_accounts that ``account_of_row`` reads (``a`` is rm_accounts).
-# ``a.email`` is selected but not shown: published events carry no email, so the
-# read model's is always "" (the owner's email comes from the event store).
-ACCOUNT_COLUMNS = (
-    "a.id, a.username, a.display_name, a.bio, a.avatar_url, a.created_at, "
-    "a.followers_count, a.following_count, a.posts_count, a.email"
-)
-
-
-def account_of_row(row: Mapping[str, Any]) -> Account:
-    """The ``Account`` of a row holding ``ACCOUNT_COLUMNS`` (``dict_row``), by name."""
+def account_of_row(row: AccountRow) -> Account:
+    """The ``Account`` of a read-model row (``ports.read_model_reader.AccountRow``, or a
+    row that extends it), read by name."""
     return account(id=row["id"], username=row["username"], display_name=row["display_name"],
                    bio=row["bio"], avatar_url=row["avatar_url"], created_at=row["created_at"],
                    followers_count=row["followers_count"],

@@ -25,18 +25,6 @@ REBUILD_PUSH = 200
 """Items per push of a rebuild."""
 RETRY_REBUILD_TTL_S = 30
 
-_REBUILD_SQL = (
-    "WITH authors AS ("
-    " SELECT followee_id AS id FROM rm_follows WHERE follower_id = %(r)s AND active"
-    " AND followee_id <> ALL(%(celebs)s) UNION SELECT %(r)s) "
-    "(SELECT p.id, NULL::bigint FROM rm_posts p JOIN authors a ON p.author_id = a.id"
-    " WHERE p.deleted_at IS NULL ORDER BY p.id DESC LIMIT %(n)s) "
-    "UNION ALL "
-    "(SELECT r.repost_id, r.post_id FROM rm_reposts r JOIN authors a ON r.account_id = a.id"
-    " JOIN rm_posts p ON p.id = r.post_id AND p.deleted_at IS NULL"
-    " WHERE r.active ORDER BY r.repost_id DESC LIMIT %(n)s)"
-)
-
 
 async def followed_celebrities(ctx: QueryContext, reader_id: int,
                                celebrities: list[int] | None = None) -> list[int]:
@@ -72,10 +60,8 @@ async def rebuild_timeline(ctx: QueryContext, reader_id: int) -> None:
     head = await ctx.event_log.head()
     complete = await wait_for_position(ctx, head, (READ_MODELS,), ctx.policy.rebuild_wait_s)
     celebrities = await ctx.timelines.celebrities()
-    async with ctx.pool.connection() as conn:
-        cur = await conn.execute(_REBUILD_SQL, {"r": reader_id, "celebs": celebrities,
-                                                "n": ctx.policy.max_entries})
-        rows = sorted(((int(i), o) for i, o in await cur.fetchall()), reverse=True)
+    rows = sorted(await ctx.read_models.rebuild_items(
+        reader_id, celebrities, ctx.policy.max_entries), key=itemgetter(0), reverse=True)
     # Oldest first, as live fan-out would have pushed them: the first item
     # showing a post wins, so a rebuilt timeline equals a pushed one.
     items: list[TimelineItem] = list(reversed(rows[: ctx.policy.max_entries]))

@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ports.read_model_reader import HiddenAccounts, ReadModelReader
 
-from psycopg import AsyncConnection
-from psycopg.rows import TupleRow, dict_row
-
-
-@dataclass(frozen=True, slots=True)
-class Hidden:
-    blocked: frozenset[int] = frozenset()
-    muted: frozenset[int] = frozenset()
-
-    def hides(self, account_id: int, *, with_mutes: bool) -> bool:
-        return account_id in self.blocked or (with_mutes and account_id in self.muted)
+NOBODY = HiddenAccounts()
 
 
-NOBODY = Hidden()
-
-HIDDEN_SQL = (
-    "SELECT blocked_id AS account_id, 'b' AS kind FROM rm_blocks "
-    "WHERE blocker_id = %(r)s AND active "
-    "UNION ALL SELECT blocker_id, 'b' FROM rm_blocks WHERE blocked_id = %(r)s AND active "
-    "UNION ALL SELECT muted_id, 'm' FROM rm_mutes WHERE muter_id = %(r)s AND active"
-)
+def hides(hidden: HiddenAccounts, account_id: int, *, with_mutes: bool) -> bool:
+    """Whether the reader that ``hidden`` is of must not see ``account_id``'s posts and
+    reposts: a block either way hides them everywhere, a mute only ``with_mutes`` (in
+    the muter's home timeline)."""
+    return account_id in hidden.blocked or (with_mutes and account_id in hidden.muted)
 
 
-async def hidden_for(conn: AsyncConnection[TupleRow], reader_id: int | None) -> Hidden:
+async def hidden_for(read_models: ReadModelReader, reader_id: int | None) -> HiddenAccounts:
+    """Whom ``reader_id`` must not see; nobody for a reader who is not signed in."""
     if reader_id is None:
         return NOBODY
-    cur = await conn.cursor(row_factory=dict_row).execute(HIDDEN_SQL, {"r": reader_id})
-    rows = await cur.fetchall()
-    return Hidden(frozenset(int(r["account_id"]) for r in rows if r["kind"] == "b"),
-                  frozenset(int(r["account_id"]) for r in rows if r["kind"] == "m"))
+    return await read_models.hidden_accounts(reader_id)

@@ -22,7 +22,7 @@ from infra.settings import Settings
 from ports.post_cache import PostBody
 from projections.failures import is_transient
 from queries.context import QueryContext
-from queries.hydration import hydrate, load_from_postgres, post_bodies
+from queries.hydration import hydrate, load_from_read_models, post_bodies
 from queries.posts import get_post
 from tests.integration.conftest import signup, wait_until
 from tests.integration.pipeline import (
@@ -45,7 +45,7 @@ def like(bus: CommandBus, actor: Actor, post_id: int, active: bool = True) -> No
 
 class CountingLoads:
     """The query context's post loader (``QueryContext.load_posts``), wrapping the read
-    model's (``queries.hydration.load_from_postgres``): counts calls and the ids asked
+    model's (``queries.hydration.load_from_read_models``): counts calls and the ids asked
     for, and can hold each load until ``release`` is set."""
 
     def __init__(self) -> None:
@@ -60,7 +60,7 @@ class CountingLoads:
 
     async def __call__(self, ctx: QueryContext, post_ids: list[int]) -> Loaded:
         self.calls.append(list(post_ids))
-        loaded = await load_from_postgres(ctx, post_ids)
+        loaded = await load_from_read_models(ctx, post_ids)
         if self.after_load is not None:  # e.g. a write that commits meanwhile
             await self.after_load()
         await self.release.wait()
@@ -249,7 +249,7 @@ async def test_deleted_posts_vanish_from_hydration_wherever_they_were_cached(
     await services.redis.unlink(keys.post_counts(doomed))
     assert [i["id"] for i in await hydrate(ctx, items, None)] == [str(kept)]
     # and with no cache at all (a context of its own has its own, empty, local cache)
-    bare = QueryContext(services.pool, ctx.timelines, ctx.event_log)
+    bare = QueryContext(ctx.read_models, ctx.timelines, ctx.event_log)
     assert not bare.hydration.bodies
     assert [i["id"] for i in await hydrate(bare, items, None)] == [str(kept)]
 

@@ -10,6 +10,7 @@ from commands.messages import Actor, DeletePost, SetBlock, SetFollow, SetMute
 from domain.errors import NotFound, ValidationFailed
 from infra.bootstrap import ProjectionServices
 from infra.settings import Settings
+from ports.read_model_reader import FollowDirection
 from queries.accounts import follow_list, relationship
 from queries.context import QueryContext
 from queries.posts import account_posts, thread
@@ -65,7 +66,8 @@ async def test_relationship_shows_follows_blocks_both_ways_and_mutes_to_the_mute
         await relationship(ctx, alice.account_id, "nobody")
 
 
-async def usernames(ctx: QueryContext, username: str, direction: str, reader: Actor | None,
+async def usernames(ctx: QueryContext, username: str, direction: FollowDirection,
+                    reader: Actor | None,
                     limit: int = 2) -> list[str]:
     """Every page of the list, as usernames."""
     names: list[str] = []

@@ -1,0 +1,220 @@
+"""The read models in PostgreSQL (the ``rm_*`` tables), as the queries read them.
+
+``PostgresReadModelReader`` is the adapter of ``ports.read_model_reader.ReadModelReader``:
+every SQL statement the query side runs is here. Each method takes one
+connection of the pool for one statement (``page_rows``: three statements in
+one pipeline, ``thread_ids``: two in a row on one connection); rows are read by
+name (``dict_row``) and handed back as the port's row types, as the driver
+made them. The tables are written by ``projections.read_models`` (schema in
+``projections/schema.sql``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any, cast
+
+from psycopg.rows import dict_row
+
+from infra.database import AsyncPool
+from ports.read_model_reader import (
+    AccountRow,
+    Edge,
+    FollowDirection,
+    FollowRow,
+    HiddenAccounts,
+    PageRows,
+    PostRow,
+    RepostRow,
+    ThreadIds,
+)
+from ports.timelines import TimelineItem
+
+# The columns of rm_accounts that make an ``AccountRow`` (``a`` is rm_accounts).
+ACCOUNT_COLUMNS = (
+    "a.id, a.username, a.display_name, a.bio, a.avatar_url, a.created_at, "
+    "a.followers_count, a.following_count, a.posts_count, a.email"
+)
+
+_ID_BY_USERNAME = "SELECT id FROM rm_accounts WHERE username_lower = %s"
+_BY_USERNAME = f"SELECT {ACCOUNT_COLUMNS} FROM rm_accounts a WHERE a.username_lower = %s"  # noqa: S608
+_BY_ID = f"SELECT {ACCOUNT_COLUMNS} FROM rm_accounts a WHERE a.id = %s"  # noqa: S608
+
+_FOLLOWERS = (
+    f"SELECT {ACCOUNT_COLUMNS}, f.position FROM rm_follows f "  # noqa: S608
+    "JOIN rm_accounts a ON a.id = f.follower_id "
+    "WHERE f.followee_id = %s AND f.active AND f.position < %s "
+    "AND a.id <> ALL(%s) ORDER BY f.position DESC LIMIT %s"
+)
+_FOLLOWING = (
+    f"SELECT {ACCOUNT_COLUMNS}, f.position FROM rm_follows f "  # noqa: S608
+    "JOIN rm_accounts a ON a.id = f.followee_id "
+    "WHERE f.follower_id = %s AND f.active AND f.position < %s "
+    "AND a.id <> ALL(%s) ORDER BY f.position DESC LIMIT %s"
+)
+
+_EDGES = (
+    "SELECT 'follow' AS kind, follower_id AS from_id, followee_id AS to_id "
+    "FROM rm_follows WHERE active AND "
+    "((follower_id = %(r)s AND followee_id = %(o)s) OR (follower_id = %(o)s AND "
+    "followee_id = %(r)s)) "
+    "UNION ALL SELECT 'block', blocker_id, blocked_id FROM rm_blocks WHERE active AND "
+    "((blocker_id = %(r)s AND blocked_id = %(o)s) OR (blocker_id = %(o)s AND "
+    "blocked_id = %(r)s)) "
+    "UNION ALL SELECT 'mute', muter_id, muted_id FROM rm_mutes WHERE active AND "
+    "muter_id = %(r)s AND muted_id = %(o)s"
+)
+
+_HIDDEN = (
+    "SELECT blocked_id AS account_id, 'b' AS kind FROM rm_blocks "
+    "WHERE blocker_id = %(r)s AND active "
+    "UNION ALL SELECT blocker_id, 'b' FROM rm_blocks WHERE blocked_id = %(r)s AND active "
+    "UNION ALL SELECT muted_id, 'm' FROM rm_mutes WHERE muter_id = %(r)s AND active"
+)
+
+_POSTS = (
+    "SELECT id, author_id, text, created_at, reply_to_id, quote_of_id, mentions, hashtags, "
+    "likes_count, replies_count, reposts_count, (deleted_at IS NOT NULL)::int AS deleted "
+    "FROM rm_posts WHERE id = ANY(%s)"
+)
+
+_AUTHORS = f"SELECT {ACCOUNT_COLUMNS} FROM rm_accounts a WHERE a.id = ANY(%s)"  # noqa: S608
+_REPOSTS = (
+    f"SELECT r.repost_id, r.since, {ACCOUNT_COLUMNS} FROM rm_reposts r "  # noqa: S608
+    "JOIN rm_accounts a ON a.id = r.account_id WHERE r.repost_id = ANY(%s) AND r.active"
+)
+# Small per-page facts in one query, each row tagged with what it says.
+_FACTS = (
+    "SELECT 'parent' AS tag, id FROM rm_posts WHERE id = ANY(%(parents)s) AND deleted_at IS NULL "
+    "UNION ALL SELECT 'liked', post_id FROM rm_likes "
+    " WHERE account_id = %(r)s AND post_id = ANY(%(posts)s) AND active "
+    "UNION ALL SELECT 'reposted', post_id FROM rm_reposts "
+    " WHERE account_id = %(r)s AND post_id = ANY(%(posts)s) AND active "
+    "UNION ALL SELECT 'blocked', blocked_id FROM rm_blocks WHERE blocker_id = %(r)s AND active "
+    "UNION ALL SELECT 'blocked', blocker_id FROM rm_blocks WHERE blocked_id = %(r)s AND active "
+    "UNION ALL SELECT 'muted', muted_id FROM rm_mutes WHERE muter_id = %(r)s AND active"
+)
+NO_READER = 0
+"""The reader id ``_FACTS`` is given for a page without a reader: no account has it."""
+
+_ACCOUNT_POSTS = (
+    "SELECT id FROM rm_posts WHERE author_id = %s AND deleted_at IS NULL AND id < %s "
+    "ORDER BY id DESC LIMIT %s"
+)
+
+_ANCESTORS = (
+    "WITH RECURSIVE up(id, reply_to_id, depth) AS ("
+    " SELECT id, reply_to_id, 0 FROM rm_posts WHERE id = %(id)s"
+    " UNION ALL SELECT p.id, p.reply_to_id, up.depth + 1 FROM rm_posts p"
+    " JOIN up ON p.id = up.reply_to_id WHERE up.depth < %(max)s)"
+    " SELECT id FROM up WHERE depth > 0 ORDER BY depth DESC"
+)
+_DESCENDANTS = (
+    "WITH RECURSIVE down(id, path) AS ("
+    " SELECT id, ARRAY[id] FROM rm_posts WHERE reply_to_id = %(id)s"
+    " UNION ALL SELECT p.id, down.path || p.id FROM rm_posts p"
+    " JOIN down ON p.reply_to_id = down.id WHERE cardinality(down.path) < %(max)s)"
+    " SELECT id FROM down ORDER BY path LIMIT %(max)s"
+)
+
+_REBUILD = (
+    "WITH authors AS ("
+    " SELECT followee_id AS id FROM rm_follows WHERE follower_id = %(r)s AND active"
+    " AND followee_id <> ALL(%(celebs)s) UNION SELECT %(r)s) "
+    "(SELECT p.id, NULL::bigint FROM rm_posts p JOIN authors a ON p.author_id = a.id"
+    " WHERE p.deleted_at IS NULL ORDER BY p.id DESC LIMIT %(n)s) "
+    "UNION ALL "
+    "(SELECT r.repost_id, r.post_id FROM rm_reposts r JOIN authors a ON r.account_id = a.id"
+    " JOIN rm_posts p ON p.id = r.post_id AND p.deleted_at IS NULL"
+    " WHERE r.active ORDER BY r.repost_id DESC LIMIT %(n)s)"
+)
+
+
+class PostgresReadModelReader:
+    """``ReadModelReader`` over the read models' pool (autocommit connections)."""
+
+    def __init__(self, pool: AsyncPool) -> None:
+        self.pool = pool
+
+    async def _one(self, query: str, params: Sequence[Any]) -> dict[str, Any] | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.cursor(row_factory=dict_row).execute(query, params)
+            return await cur.fetchone()
+
+    async def _all(self, query: str, params: Sequence[Any] | dict[str, Any]
+                   ) -> list[dict[str, Any]]:
+        async with self.pool.connection() as conn:
+            cur = await conn.cursor(row_factory=dict_row).execute(query, params)
+            return await cur.fetchall()
+
+    async def account_id(self, username: str) -> int | None:
+        row = await self._one(_ID_BY_USERNAME, (username.lower(),))
+        return None if row is None else int(row["id"])
+
+    async def account_by_username(self, username: str) -> AccountRow | None:
+        return cast(AccountRow | None, await self._one(_BY_USERNAME, (username.lower(),)))
+
+    async def account_by_id(self, account_id: int) -> AccountRow | None:
+        return cast(AccountRow | None, await self._one(_BY_ID, (account_id,)))
+
+    async def follow_page(self, account_id: int, direction: FollowDirection, before: int,
+                          excluding: Collection[int], limit: int) -> list[FollowRow]:
+        query = _FOLLOWERS if direction == "followers" else _FOLLOWING
+        rows = await self._all(query, (account_id, before, list(excluding), limit))
+        return cast(list[FollowRow], rows)
+
+    async def edges_between(self, reader_id: int, other_id: int) -> list[Edge]:
+        rows = await self._all(_EDGES, {"r": reader_id, "o": other_id})
+        return [Edge(row["kind"], int(row["from_id"]), int(row["to_id"])) for row in rows]
+
+    async def hidden_accounts(self, reader_id: int) -> HiddenAccounts:
+        rows = await self._all(_HIDDEN, {"r": reader_id})
+        return HiddenAccounts(frozenset(int(r["account_id"]) for r in rows if r["kind"] == "b"),
+                              frozenset(int(r["account_id"]) for r in rows if r["kind"] == "m"))
+
+    async def posts(self, post_ids: Sequence[int]) -> list[PostRow]:
+        return cast(list[PostRow], await self._all(_POSTS, (list(post_ids),)))
+
+    async def page_rows(self, reader_id: int | None, author_ids: Collection[int],
+                        repost_ids: Sequence[int], post_ids: Sequence[int],
+                        parent_ids: Sequence[int]) -> PageRows:
+        async with self.pool.connection() as conn, conn.pipeline():
+            authors = await conn.cursor(row_factory=dict_row).execute(
+                _AUTHORS, (list(author_ids),))
+            reposts = await conn.cursor(row_factory=dict_row).execute(
+                _REPOSTS, (list(repost_ids),)) if repost_ids else None
+            small = await conn.cursor(row_factory=dict_row).execute(
+                _FACTS, {"parents": list(parent_ids), "posts": list(post_ids),
+                         "r": reader_id if reader_id is not None else NO_READER})
+            tagged: dict[str, set[int]] = {tag: set() for tag in
+                                           ("parent", "liked", "reposted", "blocked", "muted")}
+            for row in await small.fetchall():
+                tagged[row["tag"]].add(int(row["id"]))
+            return PageRows(
+                authors=cast(list[AccountRow], await authors.fetchall()),
+                reposts=cast(list[RepostRow], await reposts.fetchall()) if reposts else [],
+                live_parents=tagged["parent"],
+                liked=tagged["liked"],
+                reposted=tagged["reposted"],
+                hidden=HiddenAccounts(frozenset(tagged["blocked"]), frozenset(tagged["muted"])),
+            )
+
+    async def account_post_ids(self, author_id: int, before: int, limit: int) -> list[int]:
+        rows = await self._all(_ACCOUNT_POSTS, (author_id, before, limit))
+        return [int(row["id"]) for row in rows]
+
+    async def thread_ids(self, post_id: int, max_posts: int) -> ThreadIds:
+        params = {"id": post_id, "max": max_posts}
+        async with self.pool.connection() as conn:
+            up = await conn.cursor(row_factory=dict_row).execute(_ANCESTORS, params)
+            ancestors = [int(row["id"]) for row in await up.fetchall()]
+            down = await conn.cursor(row_factory=dict_row).execute(_DESCENDANTS, params)
+            descendants = [int(row["id"]) for row in await down.fetchall()]
+        return ThreadIds(ancestors, descendants)
+
+    async def rebuild_items(self, reader_id: int, excluded_authors: Collection[int],
+                            limit: int) -> list[TimelineItem]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(_REBUILD, {"r": reader_id, "celebs": list(excluded_authors),
+                                                "n": limit})
+            return [(int(item), original) for item, original in await cur.fetchall()]
