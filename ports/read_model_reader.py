@@ -74,14 +74,15 @@ class RepostRow(AccountRow):
 
 
 class PostRow(TypedDict):
-    """A post of the read model: its immutable body, its counts, and ``deleted``
-    (1 when deleted, else 0; a deleted post keeps its row)."""
+    """A post of the read model: its immutable body, its counts, and ``deleted``."""
 
     id: int
     author_id: int
     text: str
     created_at: datetime
+    """Aware, in whatever time zone the store answers in."""
     reply_to_id: int | None
+    """The post this one replies to, which may be deleted or absent from the read model."""
     quote_of_id: int | None
     mentions: list[str]
     hashtags: list[str]
@@ -89,6 +90,7 @@ class PostRow(TypedDict):
     replies_count: int
     reposts_count: int
     deleted: int
+    """1 when the post is deleted (its row stays, with its body and counts), else 0."""
 
 
 class Edge(NamedTuple):

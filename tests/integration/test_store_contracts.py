@@ -1,6 +1,6 @@
 """The store ports' contracts (``tests/contracts``) against the real adapters: the post
 cache on Redis, the projectors' positions where the projectors record them (PostgreSQL
-and Redis), the parking lot on PostgreSQL."""
+and Redis), the parking lot and the read models' reader on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from infra.database import AsyncPool
 from infra.parking import PostgresParkingLot
 from infra.positions import RecordedPositions
 from infra.post_cache import RedisPostCache
+from infra.read_model_reader import PostgresReadModelReader
 from infra.redis_keys import RedisKeys
 from infra.timeline_store import RedisTimelineStore
 from ports.timelines import TimelineStore
@@ -22,7 +23,10 @@ from tests.conftest import clear_redis_prefix, make_settings
 from tests.contracts.parking import ParkingLotContract
 from tests.contracts.positions import ProjectionPositionsContract, Record
 from tests.contracts.post_cache import PostCacheContract
+from tests.contracts.read_model_reader import Given, ReadModelReaderContract
 from tests.contracts.timelines import MAX_ENTRIES, TimelineStoreContract
+from tests.fakes.read_models import ReadModelTables
+from tests.integration.read_model_rows import insert_tables
 
 
 class TestRedisPostCache(PostCacheContract):
@@ -66,3 +70,12 @@ class TestRedisTimelineStore(TimelineStoreContract):
         finally:
             await client.aclose()
             clear_redis_prefix(settings)
+
+
+class TestPostgresReadModelReader(ReadModelReaderContract):
+    @pytest.fixture
+    def given(self, pool: AsyncPool) -> Given:
+        async def given(tables: ReadModelTables) -> PostgresReadModelReader:
+            await insert_tables(pool, tables)
+            return PostgresReadModelReader(pool)
+        return given

@@ -10,10 +10,12 @@ from ports.timelines import TimelineStore
 from tests.contracts.parking import ParkingLotContract
 from tests.contracts.positions import ProjectionPositionsContract, Record
 from tests.contracts.post_cache import PostCacheContract
+from tests.contracts.read_model_reader import Given, ReadModelReaderContract
 from tests.contracts.timelines import MAX_ENTRIES, TimelineStoreContract
 from tests.fakes.parking import FakeParkingLot
 from tests.fakes.positions import FakePositions
 from tests.fakes.post_cache import FakePostCache
+from tests.fakes.read_models import FakeReadModels, ReadModelTables
 from tests.fakes.timelines import FakeTimelineStore
 
 
@@ -51,3 +53,11 @@ class TestFakeTimelineStore(TimelineStoreContract):
     @pytest.fixture
     def store(self) -> TimelineStore:
         return FakeTimelineStore(max_entries=MAX_ENTRIES)
+
+
+class TestFakeReadModels(ReadModelReaderContract):
+    @pytest.fixture
+    def given(self) -> Given:
+        async def given(tables: ReadModelTables) -> FakeReadModels:
+            return FakeReadModels(tables)
+        return given
