@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from domain.errors import NotFound
-from ports.read_model_reader import FollowDirection
+from ports.read_model_reader import FollowDirection, HiddenAccounts
 from queries.context import QueryContext
 from queries.cursors import decode_int_cursor, encode_cursor
 from queries.cursors import upper_bound as _upper_bound
@@ -23,12 +23,20 @@ async def account_id_by_username(ctx: QueryContext, username: str) -> int:
     return account_id
 
 
+async def visible_account(ctx: QueryContext, username: str, reader_id: int | None
+                          ) -> tuple[int, HiddenAccounts]:
+    """The account's id and whom the reader must not see; 404 when the account and the
+    reader block each other."""
+    account_id = await account_id_by_username(ctx, username)
+    hidden = await hidden_for(ctx.read_models, reader_id)
+    if account_id in hidden.blocked:
+        raise _no_account(username)
+    return account_id, hidden
+
+
 async def visible_account_id(ctx: QueryContext, username: str, reader_id: int | None) -> int:
     """The account's id, or 404 when it and the reader block each other."""
-    account_id = await account_id_by_username(ctx, username)
-    if reader_id is not None and account_id in (
-            await hidden_for(ctx.read_models, reader_id)).blocked:
-        raise _no_account(username)
+    account_id, _ = await visible_account(ctx, username, reader_id)
     return account_id
 
 
@@ -51,10 +59,10 @@ async def follow_list(
     cursor: str | None, limit: int,
 ) -> Page[Account]:
     """Followers or followings, newest follow first, without accounts the reader blocks."""
-    account_id = await visible_account_id(ctx, username, reader_id)
+    account_id, hidden = await visible_account(ctx, username, reader_id)
     before = _upper_bound(decode_int_cursor(cursor))
-    hidden = sorted((await hidden_for(ctx.read_models, reader_id)).blocked)
-    rows = await ctx.read_models.follow_page(account_id, direction, before, hidden, limit + 1)
+    rows = await ctx.read_models.follow_page(account_id, direction, before,
+                                             sorted(hidden.blocked), limit + 1)
     items = [account_of_row(row) for row in rows[:limit]]
     next_cursor = encode_cursor(rows[limit - 1]["position"]) if len(rows) > limit else None
     return page(items, next_cursor)
