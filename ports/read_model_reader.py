@@ -20,7 +20,7 @@ unknown username is ``None``, an unknown post id is left out); an adapter
 raises its driver's errors when the store cannot answer (psycopg's
 ``Error``, ``psycopg_pool.PoolTimeout``), which the HTTP layer answers with
 503 (``infra.http.errors``). ``infra/read_model_reader.py``
-(``PostgresReadModelReader``) is the adapter, ``tests/fakes/read_models.py``
+(``PostgresReadModelReader``) is the adapter, ``tests/fakes/read_model_reader.py``
 the in-memory fake, ``tests/contracts/read_model_reader.py`` their contract.
 """
 

@@ -1,6 +1,6 @@
 """The contract of ``ports.read_model_reader.ReadModelReader``.
 
-Each test lays out read-model rows (``tests.fakes.read_models.ReadModelTables``)
+Each test lays out read-model rows (``tests.fakes.read_model_reader.ReadModelTables``)
 and asks the reader; ``tests/unit/test_store_contracts.py`` runs the suite on
 the in-memory fake, ``tests/integration/test_store_contracts.py`` on the
 PostgreSQL adapter over the same rows inserted into the ``rm_*`` tables.
@@ -18,7 +18,7 @@ from ports.read_model_reader import (
     HiddenAccounts,
     ReadModelReader,
 )
-from tests.fakes.read_models import (
+from tests.fakes.read_model_reader import (
     ReadModelTables,
     StoredAccount,
     StoredEdge,

@@ -1,4 +1,4 @@
-"""Rows of ``tests.fakes.read_models.ReadModelTables`` inserted into the ``rm_*`` tables,
+"""Rows of ``tests.fakes.read_model_reader.ReadModelTables`` inserted into the ``rm_*`` tables,
 so that the reader's contract runs on PostgreSQL over the rows it runs the fake on."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 
 from infra.database import AsyncPool
-from tests.fakes.read_models import EPOCH, ReadModelTables, StoredEdge
+from tests.fakes.read_model_reader import EPOCH, ReadModelTables, StoredEdge
 
 _EDGE_TABLES = {  # table: (from column, to column)
     "rm_follows": ("follower_id", "followee_id"),

@@ -25,7 +25,7 @@ from tests.contracts.positions import ProjectionPositionsContract, Record
 from tests.contracts.post_cache import PostCacheContract
 from tests.contracts.read_model_reader import Given, ReadModelReaderContract
 from tests.contracts.timelines import MAX_ENTRIES, TimelineStoreContract
-from tests.fakes.read_models import ReadModelTables
+from tests.fakes.read_model_reader import ReadModelTables
 from tests.integration.read_model_rows import insert_tables
 
 

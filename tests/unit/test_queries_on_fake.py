@@ -12,8 +12,8 @@ from queries.hydration import hydrate
 from queries.posts import account_posts, get_post, thread
 from queries.shapes import Account
 from tests.fakes.post_cache import FakePostCache
-from tests.fakes.read_models import (
-    FakeReadModels,
+from tests.fakes.read_model_reader import (
+    FakeReadModelReader,
     ReadModelTables,
     StoredAccount,
     StoredEdge,
@@ -30,8 +30,8 @@ class NoLog:
         return 0
 
 
-def context() -> tuple[QueryContext, FakeReadModels]:
-    read_models = FakeReadModels(ReadModelTables(
+def context() -> tuple[QueryContext, FakeReadModelReader]:
+    read_models = FakeReadModelReader(ReadModelTables(
         accounts=[StoredAccount(i, name, display_name=name.title()) for i, name in
                   ((READER, "reader"), (AUTHOR, "author"), (REPOSTER, "reposter"),
                    (BLOCKER, "blocker"), (MUTED, "muted"))],

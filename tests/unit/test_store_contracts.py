@@ -15,7 +15,7 @@ from tests.contracts.timelines import MAX_ENTRIES, TimelineStoreContract
 from tests.fakes.parking import FakeParkingLot
 from tests.fakes.positions import FakePositions
 from tests.fakes.post_cache import FakePostCache
-from tests.fakes.read_models import FakeReadModels, ReadModelTables
+from tests.fakes.read_model_reader import FakeReadModelReader, ReadModelTables
 from tests.fakes.timelines import FakeTimelineStore
 
 
@@ -55,9 +55,9 @@ class TestFakeTimelineStore(TimelineStoreContract):
         return FakeTimelineStore(max_entries=MAX_ENTRIES)
 
 
-class TestFakeReadModels(ReadModelReaderContract):
+class TestFakeReadModelReader(ReadModelReaderContract):
     @pytest.fixture
     def given(self) -> Given:
-        async def given(tables: ReadModelTables) -> FakeReadModels:
-            return FakeReadModels(tables)
+        async def given(tables: ReadModelTables) -> FakeReadModelReader:
+            return FakeReadModelReader(tables)
         return given

@@ -2,7 +2,7 @@
 
 ``ReadModelTables`` holds the read models as the projector would have left
 them (``rm_accounts``, ``rm_posts`` and the edge tables, each edge active or
-not); a test appends rows to ``FakeReadModels.tables`` (or builds the fake
+not); a test appends rows to ``FakeReadModelReader.tables`` (or builds the fake
 with them), and the contract (``tests/contracts/read_model_reader.py``) seeds
 the same tables into PostgreSQL for the real adapter.
 """
@@ -91,7 +91,7 @@ def _active(edges: list[StoredEdge]) -> Iterator[StoredEdge]:
     return (edge for edge in edges if edge.active)
 
 
-class FakeReadModels:
+class FakeReadModelReader:
     """``ReadModelReader`` over ``tables``, answering as the SQL of
     ``infra.read_model_reader`` does. ``calls`` lists the methods called, in order."""
 
