@@ -4,16 +4,20 @@ classes against the real adapters."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from ports.timelines import TimelineStore
 from tests.contracts.parking import ParkingLotContract
 from tests.contracts.positions import ProjectionPositionsContract, Record
 from tests.contracts.post_cache import PostCacheContract
+from tests.contracts.read_models import ReadBack, ReadModelStoreContract
 from tests.contracts.timelines import MAX_ENTRIES, TimelineStoreContract
 from tests.fakes.parking import FakeParkingLot
 from tests.fakes.positions import FakePositions
 from tests.fakes.post_cache import FakePostCache
+from tests.fakes.read_models import FakeReadModelStore, Tables
 from tests.fakes.timelines import FakeTimelineStore
 
 
@@ -51,3 +55,15 @@ class TestFakeTimelineStore(TimelineStoreContract):
     @pytest.fixture
     def store(self) -> TimelineStore:
         return FakeTimelineStore(max_entries=MAX_ENTRIES)
+
+
+class TestFakeReadModelStore(ReadModelStoreContract):
+    @pytest.fixture
+    def store(self) -> FakeReadModelStore:
+        return FakeReadModelStore()
+
+    @pytest.fixture
+    def tables(self, store: FakeReadModelStore) -> ReadBack:
+        async def read_back() -> Tables:
+            return copy.deepcopy(store.tables)  # as a read from a server: a copy
+        return read_back
