@@ -21,9 +21,7 @@ from ports.projectors import READ_MODELS
 from ports.read_models import (
     Count,
     Edge,
-    EdgeKey,
     EdgeKind,
-    EdgeState,
     NewAccount,
     NewPost,
     ProfileChange,
@@ -89,7 +87,7 @@ class EdgeRule:
     counts: tuple[tuple[Count, int], ...] = ()
     repost_id: bool = False
 
-    def key(self, e: EventEnvelope) -> EdgeKey:
+    def key(self, e: EventEnvelope) -> tuple[int, int]:
         return int(e.payload[self.ends[0]]), int(e.payload[self.ends[1]])
 
     def edge(self, e: EventEnvelope) -> Edge:
@@ -113,7 +111,6 @@ EDGE_EVENTS: dict[str, EdgeRule] = {
     **dict.fromkeys(("Blocked", "Reblocked", "Unblocked"), BLOCKS),
     **dict.fromkeys(("Muted", "Remuted", "Unmuted"), MUTES),
 }
-_ABSENT = EdgeState(active=False, version=0)
 
 
 async def _set_edges(tx: ReadModelWriter, rule: EdgeRule, events: Sequence[EventEnvelope]
@@ -126,11 +123,11 @@ async def _set_edges(tx: ReadModelWriter, rule: EdgeRule, events: Sequence[Event
     """
     keys = list(dict.fromkeys(rule.key(e) for e in events))
     stored = await tx.lock_edges(rule.kind, keys)
-    newest: dict[EdgeKey, EventEnvelope] = {}
+    newest: dict[tuple[int, int], EventEnvelope] = {}
     for e in events:
         key = rule.key(e)
         seen = newest[key].aggregate_version if key in newest else \
-            stored.get(key, _ABSENT).version
+            stored[key].version if key in stored else 0
         if e.aggregate_version > seen:  # else this or a later state is already applied
             newest[key] = e
     if not newest:
@@ -138,7 +135,7 @@ async def _set_edges(tx: ReadModelWriter, rule: EdgeRule, events: Sequence[Event
     await tx.write_edges(rule.kind, [rule.edge(e) for e in newest.values()])
     deltas: dict[Count, Counter[int]] = {}
     for key, e in newest.items():
-        step = int(e.type not in TURNS_OFF) - int(stored.get(key, _ABSENT).active)
+        step = int(e.type not in TURNS_OFF) - int(key in stored and stored[key].active)
         for count, end in rule.counts if step else ():
             deltas.setdefault(count, Counter())[key[end]] += step
     for count, by_id in deltas.items():

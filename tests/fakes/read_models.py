@@ -17,20 +17,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from ports import read_models as rm
 from ports.post_cache import Counts
-from ports.read_models import (
-    ACCOUNT_COUNTS,
-    EDGE_KINDS,
-    Count,
-    Edge,
-    EdgeKey,
-    EdgeKind,
-    EdgeState,
-    NewAccount,
-    NewPost,
-    ProfileChange,
-    StoredPost,
-)
 
 Row = dict[str, Any]
 
@@ -43,8 +31,8 @@ class Tables:
 
     accounts: dict[int, Row] = field(default_factory=dict)
     posts: dict[int, Row] = field(default_factory=dict)
-    edges: dict[EdgeKind, dict[EdgeKey, Edge]] = field(
-        default_factory=lambda: {kind: {} for kind in EDGE_KINDS})
+    edges: dict[rm.EdgeKind, dict[rm.EdgeKey, rm.Edge]] = field(
+        default_factory=lambda: {kind: {} for kind in rm.EDGE_KINDS})
     position: int | None = None
 
 
@@ -66,7 +54,7 @@ class FakeReadModelWriter:
         if self.tables.position is not None:  # an UPDATE of the row, if there is one
             self.tables.position = position
 
-    async def add_account(self, account: NewAccount) -> None:
+    async def add_account(self, account: rm.NewAccount) -> None:
         self.calls.append("add_account")
         if account.account_id in self.tables.accounts:
             return
@@ -80,14 +68,14 @@ class FakeReadModelWriter:
             "created_at": account.created_at, "version": account.version,
             "followers_count": 0, "following_count": 0, "posts_count": 0}
 
-    async def update_profile(self, change: ProfileChange) -> None:
+    async def update_profile(self, change: rm.ProfileChange) -> None:
         self.calls.append("update_profile")
         for row in self.tables.accounts.values():
             if row["aggregate_id"] == change.aggregate_id and row["version"] < change.version:
                 row.update(display_name=change.display_name, bio=change.bio,
                            avatar_url=change.avatar_url, version=change.version)
 
-    async def add_post(self, post: NewPost) -> bool:
+    async def add_post(self, post: rm.NewPost) -> bool:
         self.calls.append("add_post")
         if post.post_id in self.tables.posts:
             return False
@@ -99,10 +87,10 @@ class FakeReadModelWriter:
             "likes_count": 0, "replies_count": 0, "reposts_count": 0}
         return True
 
-    async def lock_post(self, post_id: int) -> StoredPost | None:
+    async def lock_post(self, post_id: int) -> rm.StoredPost | None:
         self.calls.append("lock_post")
         row = self.tables.posts.get(post_id)
-        return None if row is None else StoredPost(row["deleted_at"] is not None,
+        return None if row is None else rm.StoredPost(row["deleted_at"] is not None,
                                                    row["reply_to_id"])
 
     async def add_tombstone(self, post_id: int, author_id: int, deleted_at: str,
@@ -120,29 +108,29 @@ class FakeReadModelWriter:
         if row is not None:
             row.update(deleted_at=deleted_at, version=version)
 
-    async def lock_edges(self, kind: EdgeKind, keys: Sequence[EdgeKey]
-                         ) -> dict[EdgeKey, EdgeState]:
+    async def lock_edges(self, kind: rm.EdgeKind, keys: Sequence[rm.EdgeKey]
+                         ) -> dict[rm.EdgeKey, rm.EdgeState]:
         self.calls.append("lock_edges")
         table = self.tables.edges[kind]
-        return {key: EdgeState(table[key].active, table[key].version)
+        return {key: rm.EdgeState(table[key].active, table[key].version)
                 for key in keys if key in table}
 
-    async def write_edges(self, kind: EdgeKind, edges: Sequence[Edge]) -> None:
+    async def write_edges(self, kind: rm.EdgeKind, edges: Sequence[rm.Edge]) -> None:
         self.calls.append("write_edges")
         for edge in edges:
             self.tables.edges[kind][edge.a, edge.b] = \
                 edge if kind == "reposts" else edge._replace(repost_id=None)
 
-    async def add_to_counts(self, count: Count, steps: Mapping[int, int]) -> None:
+    async def add_to_counts(self, count: rm.Count, steps: Mapping[int, int]) -> None:
         if not any(steps.values()):
             return  # no statement
         self.calls.append("add_to_counts")
-        rows = self.tables.accounts if count in ACCOUNT_COUNTS else self.tables.posts
+        rows = self.tables.accounts if count in rm.ACCOUNT_COUNTS else self.tables.posts
         for row_id, step in steps.items():
             row = rows.get(row_id)
             if row is not None:
                 value = row[count] + step
-                row[count] = value if count in ACCOUNT_COUNTS else max(value, 0)
+                row[count] = value if count in rm.ACCOUNT_COUNTS else max(value, 0)
 
     async def post_counts(self, post_ids: Sequence[int]) -> dict[int, Counts]:
         self.calls.append("post_counts")
@@ -164,6 +152,10 @@ class FakeReadModelStore:
         self.tables = Tables()
         self.calls: list[str] = []
         self._lock = asyncio.Lock()
+
+    async def snapshot(self) -> Tables:
+        """A copy of the tables, as a read from a server would be."""
+        return copy.deepcopy(self.tables)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[FakeReadModelWriter]:

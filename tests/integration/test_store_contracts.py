@@ -4,6 +4,7 @@ and Redis), the parking lot and the read models on PostgreSQL."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -114,6 +115,4 @@ class TestPostgresReadModelStore(ReadModelStoreContract):
 
     @pytest.fixture
     def tables(self, pool: AsyncPool) -> ReadBack:
-        async def read_back() -> Tables:
-            return await read_tables(pool)
-        return read_back
+        return functools.partial(read_tables, pool)

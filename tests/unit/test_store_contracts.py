@@ -4,8 +4,6 @@ classes against the real adapters."""
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 
 from ports.timelines import TimelineStore
@@ -17,7 +15,7 @@ from tests.contracts.timelines import MAX_ENTRIES, TimelineStoreContract
 from tests.fakes.parking import FakeParkingLot
 from tests.fakes.positions import FakePositions
 from tests.fakes.post_cache import FakePostCache
-from tests.fakes.read_models import FakeReadModelStore, Tables
+from tests.fakes.read_models import FakeReadModelStore
 from tests.fakes.timelines import FakeTimelineStore
 
 
@@ -64,6 +62,4 @@ class TestFakeReadModelStore(ReadModelStoreContract):
 
     @pytest.fixture
     def tables(self, store: FakeReadModelStore) -> ReadBack:
-        async def read_back() -> Tables:
-            return copy.deepcopy(store.tables)  # as a read from a server: a copy
-        return read_back
+        return store.snapshot
