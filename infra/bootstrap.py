@@ -34,6 +34,7 @@ from infra.database import AsyncPool, open_pool
 from infra.event_store import PostgresEventStore, RoostStore
 from infra.event_types import known_event_types
 from infra.eventlog import PostgresEventLogHead, max_position, read_envelopes, store_identity
+from infra.failures import is_transient
 from infra.health import write_heartbeat
 from infra.http.services import ApiServices
 from infra.kafka import make_producer
@@ -45,6 +46,7 @@ from infra.positions import RecordedPositions
 from infra.post_cache import RedisPostCache
 from infra.rate_limiter import RateLimiter
 from infra.read_model_reader import PostgresReadModelReader
+from infra.read_model_store import PostgresReadModelStore
 from infra.redis_keys import RedisKeys
 from infra.resilience import Guard
 from infra.security import Argon2Passwords, JwtTokens, RedisRevocations
@@ -177,7 +179,7 @@ async def build_projections(settings: Settings) -> ProjectionServices:
     client = build_async_redis(settings)
     keys = RedisKeys(settings.redis_prefix)
     projectors: dict[str, Projector] = {
-        READ_MODELS: ReadModelProjector(pool, RedisPostCache(client, keys)),
+        READ_MODELS: ReadModelProjector(PostgresReadModelStore(pool), RedisPostCache(client, keys)),
         TIMELINES: TimelineProjector(
             RedisTimelineStore(client, keys, settings.timeline_max_entries,
                                batch=settings.fanout_batch),
@@ -209,7 +211,7 @@ def build_runner(settings: Settings, services: ProjectionServices, name: str,
         max_attempts=settings.projector_max_attempts, backoff_s=settings.projector_backoff_s,
         on_applied=on_applied,
         on_parked=lambda projector, _event: PARKED_EVENTS.labels(projector).inc(),
-        lease=lease, known_types=known_event_types(),
+        lease=lease, known_types=known_event_types(), transient=is_transient,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
 import psycopg
 from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
@@ -9,9 +11,14 @@ from psycopg_pool import AsyncConnectionPool
 
 from infra.event_store import PostgresEventStore
 from infra.settings import Settings
-from projections.read_models import schema_sql
 
 AsyncPool = AsyncConnectionPool[AsyncConnection[TupleRow]]
+
+
+def schema_sql() -> str:
+    """``infra/schema.sql``: every table beside the event store's (read models, positions,
+    parked events, relay positions, the store identity); idempotent."""
+    return resources.files("infra").joinpath("schema.sql").read_text()
 
 
 def ensure_database(settings: Settings) -> None:

@@ -4,7 +4,7 @@ The envelope is stored as the bytes of its JSON (``envelope_json`` bytea),
 never as ``text`` or ``jsonb``: an event may hold anything (U+0000, numbers
 beyond 64 bits), and parking must not fail because of what the event holds.
 Rows from before (``envelope`` jsonb) are migrated into bytes by
-``projections/schema.sql``; ``take`` still reads one left unmigrated.
+``infra/schema.sql``; ``take`` still reads one left unmigrated.
 """
 
 from __future__ import annotations

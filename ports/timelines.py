@@ -33,7 +33,7 @@ callers never loop over readers to call the store.
 
 The adapters raise their client's errors for a store that is down; the
 projection runner treats connection errors as a dependency outage
-(``projections.failures``).
+(``infra.failures``, handed to it by the composition root).
 """
 
 from __future__ import annotations

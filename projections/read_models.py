@@ -1,163 +1,110 @@
-"""PostgreSQL read models: accounts with counts, posts, and the edges between them
-(follows, likes, reposts, blocks, mutes).
+"""The read models' policy: which event changes which account, post, edge and count.
 
-A batch of events is applied in one transaction together with the projector's
-position, so against its own database the projection is exactly-once; the
-row versions guard updates so that even a replay from scratch over existing
-rows changes nothing. Inside a batch, consecutive edge events of one table
-are applied as a run, in a few set-based statements.
+A batch of events is applied in one transaction of the read-model store
+(``ports.read_models``) together with the projector's position, so the
+projection is exactly-once against its store; the row versions guard updates
+so that even a replay from scratch over existing rows changes nothing. Inside
+a batch, consecutive edge events of one kind are applied as a run, in a few
+batch-shaped calls. How the rows are stored (tables, statements) is the
+store's adapter (``infra.read_model_store``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property
-from importlib import resources
-
-from psycopg import AsyncConnection, sql
-from psycopg.rows import TupleRow
-from psycopg_pool import AsyncConnectionPool
 
 from ports.events import EventEnvelope
-from ports.post_cache import Counts, PostCountsSink
+from ports.post_cache import PostCountsSink
 from ports.projectors import READ_MODELS
+from ports.read_models import (
+    Count,
+    Edge,
+    EdgeKind,
+    NewAccount,
+    NewPost,
+    ProfileChange,
+    ReadModelStore,
+    ReadModelWriter,
+)
 
-Conn = AsyncConnection[TupleRow]
-READ_MODEL_TABLES = ("rm_accounts", "rm_follows", "rm_posts", "rm_likes", "rm_reposts",
-                     "rm_blocks", "rm_mutes")
 
-
-def schema_sql() -> str:
-    return resources.files("projections").joinpath("schema.sql").read_text()
-
-
-async def _account_registered(conn: Conn, e: EventEnvelope) -> None:
+async def _account_registered(tx: ReadModelWriter, e: EventEnvelope) -> None:
     p = e.payload
-    await conn.execute(
-        "INSERT INTO rm_accounts (id, aggregate_id, username, username_lower, email, "
-        "display_name, created_at, version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT (id) DO NOTHING",
-        (p["account_id"], e.aggregate_id, p["username"], p["username"].lower(),
-         p.get("email", ""), p["display_name"], e.occurred_at, e.aggregate_version),
-    )
+    await tx.add_account(NewAccount(
+        account_id=p["account_id"], aggregate_id=e.aggregate_id, username=p["username"],
+        email=p.get("email", ""), display_name=p["display_name"], created_at=e.occurred_at,
+        version=e.aggregate_version))
 
 
-async def _profile_updated(conn: Conn, e: EventEnvelope) -> None:
+async def _profile_updated(tx: ReadModelWriter, e: EventEnvelope) -> None:
     p = e.payload
-    await conn.execute(
-        "UPDATE rm_accounts SET display_name = %s, bio = %s, avatar_url = %s, version = %s "
-        "WHERE aggregate_id = %s AND version < %s",
-        (p["display_name"], p["bio"], p["avatar_url"], e.aggregate_version, e.aggregate_id,
-         e.aggregate_version),
-    )
+    await tx.update_profile(ProfileChange(
+        aggregate_id=e.aggregate_id, display_name=p["display_name"], bio=p["bio"],
+        avatar_url=p["avatar_url"], version=e.aggregate_version))
 
 
-async def _post_created(conn: Conn, e: EventEnvelope) -> None:
+async def _post_created(tx: ReadModelWriter, e: EventEnvelope) -> None:
+    """Add the post; only if it was not there (nor its tombstone), count it for its
+    author and its parent."""
     p = e.payload
-    cur = await conn.execute(
-        "INSERT INTO rm_posts (id, author_id, text, reply_to_id, quote_of_id, mentions, "
-        "hashtags, created_at, version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT (id) DO NOTHING RETURNING id",
-        (p["post_id"], p["author_id"], p["text"], p["reply_to_id"], p["quote_of_id"],
-         p["mentions"], p["hashtags"], e.occurred_at, e.aggregate_version),
-    )
-    if await cur.fetchone():
-        await _bump(conn, "posts_count", p["author_id"], 1)
+    if await tx.add_post(NewPost(
+            post_id=p["post_id"], author_id=p["author_id"], text=p["text"],
+            reply_to_id=p["reply_to_id"], quote_of_id=p["quote_of_id"],
+            mentions=p["mentions"], hashtags=p["hashtags"], created_at=e.occurred_at,
+            version=e.aggregate_version)):
+        await tx.add_to_counts("posts_count", {p["author_id"]: 1})
         if p["reply_to_id"] is not None:
-            await _bump_post(conn, "replies_count", p["reply_to_id"], 1)
+            await tx.add_to_counts("replies_count", {p["reply_to_id"]: 1})
 
 
-async def _post_deleted(conn: Conn, e: EventEnvelope) -> None:
+async def _post_deleted(tx: ReadModelWriter, e: EventEnvelope) -> None:
     """Mark the post deleted; if its creation was never applied (parked), leave a
     tombstone, so that replaying the creation later cannot bring it back."""
     p = e.payload
-    cur = await conn.execute(
-        "SELECT deleted_at IS NULL, reply_to_id FROM rm_posts WHERE id = %s FOR UPDATE",
-        (p["post_id"],),
-    )
-    row = await cur.fetchone()
-    if row is None:
-        await conn.execute(
-            "INSERT INTO rm_posts (id, author_id, text, created_at, deleted_at, version) "
-            "VALUES (%s, %s, '', %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-            (p["post_id"], p["author_id"], e.occurred_at, e.occurred_at, e.aggregate_version),
-        )
+    stored = await tx.lock_post(p["post_id"])
+    if stored is None:
+        await tx.add_tombstone(p["post_id"], p["author_id"], e.occurred_at,
+                               e.aggregate_version)
         return
-    if not row[0]:
-        return  # already deleted
-    await conn.execute(
-        "UPDATE rm_posts SET deleted_at = %s, version = %s WHERE id = %s",
-        (e.occurred_at, e.aggregate_version, p["post_id"]),
-    )
-    await _bump(conn, "posts_count", p["author_id"], -1)
-    if row[1] is not None:
-        await _bump_post(conn, "replies_count", row[1], -1)
-
-
-CountColumn = tuple[str, str, int]
-"""(table, count column, which end of the edge is the row's id)."""
+    if stored.deleted:
+        return
+    await tx.mark_deleted(p["post_id"], e.occurred_at, e.aggregate_version)
+    await tx.add_to_counts("posts_count", {p["author_id"]: -1})
+    if stored.reply_to_id is not None:
+        await tx.add_to_counts("replies_count", {stored.reply_to_id: -1})
 
 
 @dataclass(frozen=True)
-class EdgeTable:
-    """A read-model table of on/off edges between two ids, guarded by version,
-    and the counts that move when an edge turns on or off."""
+class EdgeRule:
+    """An edge kind: the payload fields of its two ends, the counts that move when an
+    edge turns on or off (and which end's row holds each), whether it carries a
+    repost id."""
 
-    table: str
+    kind: EdgeKind
     ends: tuple[str, str]
-    since: str = "since"
-    extra: tuple[str, ...] = ()
-    counters: tuple[CountColumn, ...] = ()
-
-    @property
-    def columns(self) -> list[str]:
-        return [*self.ends, "active", "version", "position", self.since, *self.extra]
-
-    @cached_property
-    def select_sql(self) -> sql.Composed:
-        """The stored state of a list of edges, locked (two arrays of ends)."""
-        a, b = (sql.Identifier(column) for column in self.ends)
-        return sql.SQL(
-            "SELECT t.{a}, t.{b}, t.active, t.version FROM {t} AS t "
-            "JOIN unnest(%s::bigint[], %s::bigint[]) AS k(a, b) ON t.{a} = k.a AND t.{b} = k.b "
-            "FOR UPDATE OF t").format(a=a, b=b, t=sql.Identifier(self.table))
-
-    @cached_property
-    def upsert_sql(self) -> sql.Composed:
-        """Write many edges at once: one array parameter per column."""
-        columns = self.columns
-        types = ["bigint", "bigint", "boolean", "int", "bigint", "timestamptz",
-                 *("bigint" for _ in self.extra)]
-        updates = sql.SQL(", ").join(
-            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in columns[2:])
-        return sql.SQL(
-            "INSERT INTO {} ({}) SELECT * FROM unnest({}) ON CONFLICT ({}, {}) DO UPDATE SET {}"
-        ).format(
-            sql.Identifier(self.table), sql.SQL(", ").join(map(sql.Identifier, columns)),
-            sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(t)) for t in types),
-            *(sql.Identifier(end) for end in self.ends), updates)
+    counts: tuple[tuple[Count, int], ...] = ()
+    repost_id: bool = False
 
     def key(self, e: EventEnvelope) -> tuple[int, int]:
         return int(e.payload[self.ends[0]]), int(e.payload[self.ends[1]])
 
-    def row(self, e: EventEnvelope) -> tuple[object, ...]:
-        return (*self.key(e), e.type not in TURNS_OFF, e.aggregate_version, e.position,
-                e.occurred_at, *(e.payload[column] for column in self.extra))
+    def edge(self, e: EventEnvelope) -> Edge:
+        a, b = self.key(e)
+        return Edge(a, b, e.type not in TURNS_OFF, e.aggregate_version, e.position,
+                    e.occurred_at, e.payload["repost_id"] if self.repost_id else None)
 
 
-FOLLOWS = EdgeTable("rm_follows", ("follower_id", "followee_id"), since="followed_at",
-                    counters=(("rm_accounts", "following_count", 0),
-                              ("rm_accounts", "followers_count", 1)))
-LIKES = EdgeTable("rm_likes", ("account_id", "post_id"),
-                  counters=(("rm_posts", "likes_count", 1),))
-REPOSTS = EdgeTable("rm_reposts", ("account_id", "post_id"), extra=("repost_id",),
-                    counters=(("rm_posts", "reposts_count", 1),))
-BLOCKS = EdgeTable("rm_blocks", ("blocker_id", "blocked_id"))
-MUTES = EdgeTable("rm_mutes", ("muter_id", "muted_id"))
+FOLLOWS = EdgeRule("follows", ("follower_id", "followee_id"),
+                   counts=(("following_count", 0), ("followers_count", 1)))
+LIKES = EdgeRule("likes", ("account_id", "post_id"), counts=(("likes_count", 1),))
+REPOSTS = EdgeRule("reposts", ("account_id", "post_id"), counts=(("reposts_count", 1),),
+                   repost_id=True)
+BLOCKS = EdgeRule("blocks", ("blocker_id", "blocked_id"))
+MUTES = EdgeRule("mutes", ("muter_id", "muted_id"))
 TURNS_OFF = frozenset({"Unfollowed", "Unliked", "Unreposted", "Unblocked", "Unmuted"})
-EDGE_EVENTS: dict[str, EdgeTable] = {
+EDGE_EVENTS: dict[str, EdgeRule] = {
     **dict.fromkeys(("Followed", "Refollowed", "Unfollowed"), FOLLOWS),
     **dict.fromkeys(("Liked", "Reliked", "Unliked"), LIKES),
     **dict.fromkeys(("Reposted", "Rereposted", "Unreposted"), REPOSTS),
@@ -166,65 +113,36 @@ EDGE_EVENTS: dict[str, EdgeTable] = {
 }
 
 
-async def _set_edges(conn: Conn, edge: EdgeTable, events: Sequence[EventEnvelope]) -> None:
-    """Apply a run of events of one edge table, in order, in a few statements.
+async def _set_edges(tx: ReadModelWriter, rule: EdgeRule, events: Sequence[EventEnvelope]
+                     ) -> None:
+    """Apply a run of events of one edge kind, in order, in a few calls.
 
     Per edge only the newest version beyond the stored one is written, and each
     count moves by (active now) - (active before): what applying the events
-    one by one would do, in three round trips instead of four per event.
+    one by one would do, in one locked read, one write and one call per count.
     """
-    keys = list(dict.fromkeys(edge.key(e) for e in events))
-    cur = await conn.execute(edge.select_sql, ([k[0] for k in keys], [k[1] for k in keys]),
-                             prepare=False)
-    stored = {(int(r[0]), int(r[1])): (bool(r[2]), int(r[3])) for r in await cur.fetchall()}
+    keys = list(dict.fromkeys(rule.key(e) for e in events))
+    stored = await tx.lock_edges(rule.kind, keys)
     newest: dict[tuple[int, int], EventEnvelope] = {}
     for e in events:
-        key = edge.key(e)
-        seen = newest[key].aggregate_version if key in newest else stored.get(key, (False, 0))[1]
+        key = rule.key(e)
+        seen = newest[key].aggregate_version if key in newest else \
+            stored[key].version if key in stored else 0
         if e.aggregate_version > seen:  # else this or a later state is already applied
             newest[key] = e
     if not newest:
         return
-    rows = [edge.row(e) for e in newest.values()]
-    await conn.execute(edge.upsert_sql, [list(column) for column in zip(*rows, strict=True)],
-                       prepare=False)
-    deltas: dict[tuple[str, str], Counter[int]] = {}
+    await tx.write_edges(rule.kind, [rule.edge(e) for e in newest.values()])
+    deltas: dict[Count, Counter[int]] = {}
     for key, e in newest.items():
-        step = int(e.type not in TURNS_OFF) - int(stored.get(key, (False, 0))[0])
-        for table, column, end in edge.counters if step else ():
-            deltas.setdefault((table, column), Counter())[key[end]] += step
-    for (table, column), by_id in deltas.items():
-        await _bump_many(conn, table, column, by_id)
+        step = int(e.type not in TURNS_OFF) - int(key in stored and stored[key].active)
+        for count, end in rule.counts if step else ():
+            deltas.setdefault(count, Counter())[key[end]] += step
+    for count, by_id in deltas.items():
+        await tx.add_to_counts(count, by_id)
 
 
-_COUNTERS = {"rm_accounts": frozenset({"posts_count", "followers_count", "following_count"}),
-             "rm_posts": frozenset({"likes_count", "replies_count", "reposts_count"})}
-
-
-async def _bump_many(conn: Conn, table: str, column: str, steps: Mapping[int, int]) -> None:
-    """Add each step to the row's count (post counts never below 0), in one statement."""
-    assert column in _COUNTERS[table]  # names from this module, never user text
-    name = sql.Identifier(column)
-    value = sql.SQL("GREATEST({} + d.step, 0)" if table == "rm_posts" else "{} + d.step"
-                    ).format(name)
-    ids = [row_id for row_id, step in sorted(steps.items()) if step]
-    if ids:
-        await conn.execute(
-            sql.SQL("UPDATE {} AS t SET {} = {} FROM unnest(%s::bigint[], %s::int[]) "
-                    "AS d(id, step) WHERE t.id = d.id").format(sql.Identifier(table), name, value),
-            (ids, [steps[row_id] for row_id in ids]), prepare=False)
-
-
-async def _bump(conn: Conn, counter: str, account_id: int, step: int) -> None:
-    await _bump_many(conn, "rm_accounts", counter, {account_id: step})
-
-
-async def _bump_post(conn: Conn, counter: str, post_id: int | None, step: int) -> None:
-    if post_id is not None:
-        await _bump_many(conn, "rm_posts", counter, {post_id: step})
-
-
-HANDLERS: dict[str, Callable[[Conn, EventEnvelope], Awaitable[None]]] = {
+HANDLERS: dict[str, Callable[[ReadModelWriter, EventEnvelope], Awaitable[None]]] = {
     "AccountRegistered": _account_registered,
     "ProfileUpdated": _profile_updated,
     "PostCreated": _post_created,
@@ -234,7 +152,7 @@ HANDLERS: dict[str, Callable[[Conn, EventEnvelope], Awaitable[None]]] = {
 
 
 def _runs(events: Sequence[EventEnvelope]) -> Iterator[list[EventEnvelope]]:
-    """Consecutive events of one edge table together; every other event alone."""
+    """Consecutive events of one edge kind together; every other event alone."""
     run: list[EventEnvelope] = []
     for event in events:
         if run and not (event.type in EDGE_EVENTS
@@ -246,23 +164,17 @@ def _runs(events: Sequence[EventEnvelope]) -> Iterator[list[EventEnvelope]]:
         yield run
 
 
-async def _apply_run(conn: Conn, run: list[EventEnvelope]) -> None:
-    edge = EDGE_EVENTS.get(run[0].type)
-    if edge is not None:
-        await _set_edges(conn, edge, run)
+async def _apply_run(tx: ReadModelWriter, run: list[EventEnvelope]) -> None:
+    rule = EDGE_EVENTS.get(run[0].type)
+    if rule is not None:
+        await _set_edges(tx, rule, run)
     elif (handler := HANDLERS.get(run[0].type)) is not None:
-        await handler(conn, run[0])
-
-
-_POST_COUNTS = (
-    "SELECT id, likes_count, replies_count, reposts_count, "
-    "(deleted_at IS NOT NULL)::int FROM rm_posts WHERE id = ANY(%s) "
-    "OR id IN (SELECT reply_to_id FROM rm_posts WHERE id = ANY(%s))"  # the parents
-)
+        await handler(tx, run[0])
 
 
 def posts_touched(event: EventEnvelope) -> list[int]:
-    """Posts whose counts or existence ``event`` may change."""
+    """Posts whose counts or existence ``event`` may change (their parents are added
+    by ``ReadModelWriter.post_counts``)."""
     p = event.payload
     if (event.type in HANDLERS or event.type in EDGE_EVENTS) and "post_id" in p \
             and event.type != "PostCreated":
@@ -273,25 +185,21 @@ def posts_touched(event: EventEnvelope) -> list[int]:
 
 
 class ReadModelProjector:
-    """Applies events to the ``rm_*`` tables, exactly once per position."""
+    """Applies events to the read models (``ports.read_models.ReadModelStore``), exactly
+    once per position."""
 
     name = READ_MODELS
 
-    def __init__(self, pool: AsyncConnectionPool[Conn],
+    def __init__(self, store: ReadModelStore,
                  counts_sink: PostCountsSink | None = None) -> None:
         """``counts_sink`` (the post cache) gets the absolute counts of the posts each
         transaction touched, before it commits; its ``DependencyUnavailable`` rolls
         the transaction back to be retried."""
-        self.pool = pool
+        self.store = store
         self.counts_sink = counts_sink
 
     async def position(self) -> int:
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT position FROM projection_positions WHERE name = %s", (self.name,)
-            )
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        return await self.store.position()
 
     async def apply(self, event: EventEnvelope) -> None:
         await self.apply_batch([event])
@@ -306,72 +214,42 @@ class ReadModelProjector:
         be retried, rather than leaving it stale after a commit. A commit that
         fails after the cache was told leaves counts that the event store already
         holds and the retry writes again."""
-        async with self.pool.connection() as conn, conn.transaction():
-            position = await self._locked_position(conn)
+        async with self.store.transaction() as tx:
+            position = await tx.locked_position()
             fresh = [e for e in events if e.position > position]
             if not fresh:
                 return
             touched: list[int] = []
             for run in _runs(fresh):
-                await _apply_run(conn, run)
+                await _apply_run(tx, run)
                 for event in run:
                     touched += posts_touched(event)
-            await self._publish_counts(conn, touched)
-            await self._set_position(conn, fresh[-1].position)
+            await self._publish_counts(tx, touched)
+            await tx.set_position(fresh[-1].position)
 
-    async def _publish_counts(self, conn: Conn, post_ids: list[int]) -> None:
+    async def _publish_counts(self, tx: ReadModelWriter, post_ids: list[int]) -> None:
         """Hand the counts this transaction wrote to the post cache (absolute values:
         idempotent)."""
         if not post_ids or self.counts_sink is None:
             return
-        unique = sorted(set(post_ids))
-        cur = await conn.execute(_POST_COUNTS, (unique, unique))
-        counts: dict[int, Counts] = {
-            int(row[0]): {"likes_count": row[1], "replies_count": row[2],
-                          "reposts_count": row[3], "deleted": row[4]}
-            for row in await cur.fetchall()
-        }
-        await self.counts_sink.set_counts(counts)
+        await self.counts_sink.set_counts(await tx.post_counts(sorted(set(post_ids))))
 
     async def replay(self, event: EventEnvelope) -> None:
         """Apply a parked event's writes again, leaving the position alone."""
-        async with self.pool.connection() as conn, conn.transaction():
-            await _apply_run(conn, [event])
-            await self._publish_counts(conn, posts_touched(event))
+        async with self.store.transaction() as tx:
+            await _apply_run(tx, [event])
+            await self._publish_counts(tx, posts_touched(event))
 
     async def advance(self, position: int) -> None:
-        async with self.pool.connection() as conn, conn.transaction():
-            if await self._locked_position(conn) < position:
-                await self._set_position(conn, position)
+        async with self.store.transaction() as tx:
+            if await tx.locked_position() < position:
+                await tx.set_position(position)
 
     async def reset(self) -> None:
-        async with self.pool.connection() as conn, conn.transaction():
-            tables = sql.SQL(", ").join(sql.Identifier(t) for t in READ_MODEL_TABLES)
-            await conn.execute(sql.SQL("TRUNCATE {}").format(tables))
-            await conn.execute("DELETE FROM projection_positions WHERE name = %s", (self.name,))
+        await self.store.reset()
 
     async def after_rebuild(self) -> None:
-        """ANALYZE the tables a rebuild filled from empty: until then the planner has
-        no statistics for them (autovacuum may be off, or not have run yet), and
-        the queries' plans, the API's included, can be wrong by orders of magnitude."""
-        async with self.pool.connection() as conn:
-            await conn.execute(sql.SQL("ANALYZE {}").format(
-                sql.SQL(", ").join(sql.Identifier(t) for t in READ_MODEL_TABLES)))
-
-    async def _locked_position(self, conn: Conn) -> int:
-        await conn.execute(
-            "INSERT INTO projection_positions (name, position) VALUES (%s, 0) "
-            "ON CONFLICT (name) DO NOTHING",
-            (self.name,),
-        )
-        cur = await conn.execute(
-            "SELECT position FROM projection_positions WHERE name = %s FOR UPDATE", (self.name,)
-        )
-        row = await cur.fetchone()
-        return int(row[0]) if row else 0
-
-    async def _set_position(self, conn: Conn, position: int) -> None:
-        await conn.execute(
-            "UPDATE projection_positions SET position = %s, updated_at = now() WHERE name = %s",
-            (position, self.name),
-        )
+        """Refresh the store's planner statistics of the tables a rebuild filled from
+        empty: until then the queries' plans, the API's included, can be wrong by
+        orders of magnitude."""
+        await self.store.analyze()

@@ -11,8 +11,9 @@ sure the projector sees every event of the log exactly in order:
   replay it, and the projector moves on;
 * an event of a type no event class has (``known_types``) is parked at once;
 * a failure that says a dependency is unavailable (``projections.failures``:
-  PostgreSQL or Redis unreachable) parks nothing: it is raised, and so is a
-  failure to park. The position stays before the event in both cases, so the
+  a ``DependencyUnavailable``, or what the injected ``transient`` check says is
+  one, e.g. PostgreSQL or Redis unreachable) parks nothing: it is raised, and so
+  is a failure to park. The position stays before the event in both cases, so the
   caller (a supervised loop) backs off and resumes from the recorded position.
 """
 
@@ -29,7 +30,7 @@ import structlog
 from ports.events import EventEnvelope
 from ports.parking import ParkingLot
 from projections.base import Projector
-from projections.failures import UnknownEventType, is_transient
+from projections.failures import TransientCheck, UnknownEventType, declared_unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -55,7 +56,11 @@ class ProjectionRunner:
         batch_size: int = 200,
         known_types: frozenset[str] | None = None,
         sleep: Sleep = asyncio.sleep,
+        transient: TransientCheck = declared_unavailable,
     ) -> None:
+        """``transient`` tells a store's outage from the event's own failure (the
+        composition root passes ``infra.failures.is_transient``, which knows the
+        drivers); ``DependencyUnavailable`` is transient whatever it says."""
         self.projector = projector
         self.read_log = read_log
         self.parking = parking
@@ -67,6 +72,7 @@ class ProjectionRunner:
         self.batch_size = batch_size
         self.known_types = known_types
         self.sleep = sleep
+        self.transient = transient
         # The live stream and the periodic sweep share this runner; applying
         # two copies of the log interleaved could reorder a follow and an
         # unfollow, so one apply sequence runs at a time.
@@ -142,7 +148,7 @@ class ProjectionRunner:
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            if is_transient(error):
+            if self._is_transient(error):
                 raise
             log.warning("projection.batch_failed", projector=self.projector.name,
                         first=events[0].position, last=events[-1].position, error=repr(error))
@@ -161,7 +167,7 @@ class ProjectionRunner:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                if is_transient(error):
+                if self._is_transient(error):
                     raise
                 log.warning("projection.retry", projector=self.projector.name,
                             position=event.position, type=event.type, attempt=attempt,
@@ -174,6 +180,9 @@ class ProjectionRunner:
                 if self.on_applied is not None:
                     self.on_applied(self.projector.name, event)
                 return
+
+    def _is_transient(self, error: BaseException) -> bool:
+        return declared_unavailable(error) or self.transient(error)
 
     async def _park(self, event: EventEnvelope, error: Exception, attempts: int) -> None:
         """Record ``event`` as parked, then move past it (in that order: if parking

@@ -16,11 +16,11 @@ from commands.bus import CommandBus
 from commands.messages import Actor, DeletePost, SetLike
 from domain.errors import NotFound
 from infra.bootstrap import ProjectionServices
+from infra.failures import is_transient
 from infra.post_cache import RedisPostCache
 from infra.redis_keys import RedisKeys
 from infra.settings import Settings
 from ports.post_cache import PostBody
-from projections.failures import is_transient
 from queries.context import QueryContext
 from queries.hydration import hydrate, load_from_read_models, post_bodies
 from queries.posts import get_post

@@ -1,14 +1,17 @@
 """The store ports' contracts (``tests/contracts``) against the real adapters: the post
 cache on Redis, the projectors' positions where the projectors record them (PostgreSQL
-and Redis), the parking lot and the read models' reader on PostgreSQL."""
+and Redis), the parking lot, the read models and their reader on PostgreSQL."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import redis.asyncio as aredis
 
+from domain.moments import rfc3339
 from infra import devstack
 from infra.bootstrap import ProjectionServices
 from infra.database import AsyncPool
@@ -16,16 +19,21 @@ from infra.parking import PostgresParkingLot
 from infra.positions import RecordedPositions
 from infra.post_cache import RedisPostCache
 from infra.read_model_reader import PostgresReadModelReader
+from infra.read_model_store import EDGE_TABLES, PostgresReadModelStore
 from infra.redis_keys import RedisKeys
 from infra.timeline_store import RedisTimelineStore
+from ports.projectors import READ_MODELS
+from ports.read_models import Edge
 from ports.timelines import TimelineStore
 from tests.conftest import clear_redis_prefix, make_settings
 from tests.contracts.parking import ParkingLotContract
 from tests.contracts.positions import ProjectionPositionsContract, Record
 from tests.contracts.post_cache import PostCacheContract
 from tests.contracts.read_model_reader import Given, ReadModelReaderContract
+from tests.contracts.read_models import ReadBack, ReadModelStoreContract
 from tests.contracts.timelines import MAX_ENTRIES, TimelineStoreContract
 from tests.fakes.read_model_reader import ReadModelTables
+from tests.fakes.read_models import Tables
 from tests.integration.read_model_rows import insert_tables
 
 
@@ -70,6 +78,48 @@ class TestRedisTimelineStore(TimelineStoreContract):
         finally:
             await client.aclose()
             clear_redis_prefix(settings)
+
+
+def _row(names: list[str], values: tuple[Any, ...]) -> dict[str, Any]:
+    """A row as the fake keeps it: uuids as text, times as RFC 3339 text."""
+    row = dict(zip(names, values, strict=True))
+    if "aggregate_id" in row:
+        row["aggregate_id"] = str(row["aggregate_id"])
+    for name in ("created_at", "deleted_at"):
+        if row.get(name) is not None:
+            row[name] = rfc3339(row[name])
+    return row
+
+
+async def read_tables(pool: AsyncPool) -> Tables:
+    """Every read-model row and the projector's position, in the fake's form."""
+    held = Tables()
+    async with pool.connection() as conn:
+        for table, rows in (("rm_accounts", held.accounts), ("rm_posts", held.posts)):
+            cur = await conn.execute(f"SELECT * FROM {table}")
+            names = [column.name for column in cur.description or ()]
+            rows.update((int(values[0]), _row(names, values))
+                        for values in await cur.fetchall())
+        for kind, edge in EDGE_TABLES.items():
+            cur = await conn.execute(f"SELECT {', '.join(edge.columns)} FROM {edge.table}")
+            for a, b, active, version, position, since, *extra in await cur.fetchall():
+                held.edges[kind][a, b] = Edge(a, b, active, version, position, rfc3339(since),
+                                              *extra)
+        cur = await conn.execute(
+            "SELECT position FROM projection_positions WHERE name = %s", (READ_MODELS,))
+        row = await cur.fetchone()
+        held.position = None if row is None else int(row[0])
+    return held
+
+
+class TestPostgresReadModelStore(ReadModelStoreContract):
+    @pytest.fixture
+    def store(self, pool: AsyncPool) -> PostgresReadModelStore:
+        return PostgresReadModelStore(pool)
+
+    @pytest.fixture
+    def tables(self, pool: AsyncPool) -> ReadBack:
+        return functools.partial(read_tables, pool)
 
 
 class TestPostgresReadModelReader(ReadModelReaderContract):

@@ -9,7 +9,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from infra.failures import is_transient
+from ports.errors import DependencyUnavailable
 from ports.events import EventEnvelope
+from projections.failures import TransientCheck, declared_unavailable
 from projections.runner import ProjectionRunner
 from tests.fakes.parking import FakeParkingLot
 
@@ -104,14 +107,17 @@ def sleeps() -> FakeSleep:
 def make_runner(
     projector: FakeProjector, log: FakeLog, parking: FakeParkingLot, sleeps: FakeSleep,
     max_attempts: int = 5, applied: list[int] | None = None,
+    transient: TransientCheck = is_transient,
 ) -> ProjectionRunner:
+    """The runner as the composition root builds it: ``transient`` is
+    ``infra.failures.is_transient`` unless a test says otherwise."""
     def on_applied(name: str, event: EventEnvelope) -> None:
         assert name == projector.name
         if applied is not None:
             applied.append(event.position)
 
     return ProjectionRunner(projector, log, parking, max_attempts=max_attempts, backoff_s=0.5,
-                            on_applied=on_applied, sleep=sleeps)
+                            on_applied=on_applied, sleep=sleeps, transient=transient)
 
 
 async def test_in_order_events_are_applied_once_each(sleeps: FakeSleep) -> None:
@@ -313,3 +319,35 @@ async def test_an_unknown_event_type_is_parked_at_once_and_the_rest_applied(
     assert [(pos, attempts) for _, pos, _, attempts in parking.calls] == [(2, 0)]
     assert "NoSuchEvent" in parking.calls[0][2]
     assert 2 not in projector.calls and sleeps == []
+
+
+async def test_the_injected_check_decides_what_is_an_outage(sleeps: FakeSleep) -> None:
+    """The runner knows no driver: what is an outage is the injected check's verdict
+    (``infra.failures.is_transient`` in every process), and ``DependencyUnavailable``
+    always is one. Without a check, a client's connection error is the event's."""
+    class Outage(Exception):
+        pass
+
+    for transient, error, outage in [
+        (lambda e: isinstance(e, Outage), Outage("down"), True),
+        (lambda e: isinstance(e, Outage), RuntimeError("bad event"), False),
+        (lambda e: False, DependencyUnavailable("post cache: down"), True),
+        (declared_unavailable, DependencyUnavailable("post cache: down"), True),
+        (declared_unavailable, ConnectionRefusedError("redis is down"), False),
+    ]:
+        projector, parking, sleeps[:] = FakeProjector(), FakeParkingLot(), []
+        runner = make_runner(projector, FakeLog([envelope(1)]), parking, sleeps,
+                             max_attempts=2, transient=transient)
+
+        async def failing(event: EventEnvelope, error: Exception = error) -> None:
+            raise error
+
+        projector.apply = failing  # type: ignore[method-assign]
+        if outage:
+            with pytest.raises(type(error)):
+                await runner.handle(envelope(1))
+            assert parking.calls == [] and sleeps == [] and projector.pos == 0
+        else:
+            await runner.handle(envelope(1))
+            assert [position for _, position, _, _ in parking.calls] == [1]
+            assert projector.pos == 1 and sleeps == [0.5]

@@ -11,11 +11,13 @@ from tests.contracts.parking import ParkingLotContract
 from tests.contracts.positions import ProjectionPositionsContract, Record
 from tests.contracts.post_cache import PostCacheContract
 from tests.contracts.read_model_reader import Given, ReadModelReaderContract
+from tests.contracts.read_models import ReadBack, ReadModelStoreContract
 from tests.contracts.timelines import MAX_ENTRIES, TimelineStoreContract
 from tests.fakes.parking import FakeParkingLot
 from tests.fakes.positions import FakePositions
 from tests.fakes.post_cache import FakePostCache
 from tests.fakes.read_model_reader import FakeReadModelReader, ReadModelTables
+from tests.fakes.read_models import FakeReadModelStore
 from tests.fakes.timelines import FakeTimelineStore
 
 
@@ -53,6 +55,16 @@ class TestFakeTimelineStore(TimelineStoreContract):
     @pytest.fixture
     def store(self) -> TimelineStore:
         return FakeTimelineStore(max_entries=MAX_ENTRIES)
+
+
+class TestFakeReadModelStore(ReadModelStoreContract):
+    @pytest.fixture
+    def store(self) -> FakeReadModelStore:
+        return FakeReadModelStore()
+
+    @pytest.fixture
+    def tables(self, store: FakeReadModelStore) -> ReadBack:
+        return store.snapshot
 
 
 class TestFakeReadModelReader(ReadModelReaderContract):

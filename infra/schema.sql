@@ -1,4 +1,6 @@
--- Read models of Roost. Every statement is idempotent: applied at each start.
+-- Roost's tables beside the event store's: the read models (written by
+-- infra/read_model_store.py), positions, parked events, the store identity.
+-- Every statement is idempotent: applied at each start (infra.database.migrate).
 
 CREATE TABLE IF NOT EXISTS projection_positions (
     name        text PRIMARY KEY,

@@ -1,0 +1,253 @@
+"""The read models in PostgreSQL (port ``ports.read_models.ReadModelStore``): the ``rm_*``
+tables and the projector's row of ``projection_positions`` (``infra/schema.sql``).
+
+Every SQL statement the read-model projector runs is here; which event writes
+what is ``projections.read_models``. A transaction is one pooled connection in
+one PostgreSQL transaction; each writer method is one statement (edges and
+counts as ``unnest`` arrays, not a statement per row), and the position row
+is locked ``FOR UPDATE`` by ``locked_position`` until the commit, so several
+processes applying the log apply each event once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Final
+
+from psycopg import AsyncConnection, sql
+from psycopg.rows import TupleRow
+
+from infra.database import AsyncPool
+from ports.post_cache import Counts
+from ports.projectors import READ_MODELS
+from ports.read_models import (
+    ACCOUNT_COUNTS,
+    POST_COUNTS,
+    Count,
+    Edge,
+    EdgeKey,
+    EdgeKind,
+    EdgeState,
+    NewAccount,
+    NewPost,
+    ProfileChange,
+    StoredPost,
+)
+
+Conn = AsyncConnection[TupleRow]
+READ_MODEL_TABLES: Final = ("rm_accounts", "rm_follows", "rm_posts", "rm_likes", "rm_reposts",
+                            "rm_blocks", "rm_mutes")
+
+
+@dataclass(frozen=True)
+class EdgeTable:
+    """The table of one ``EdgeKind``: its two end columns, when-column and extra columns,
+    and the statements that read and write many edges at once."""
+
+    table: str
+    ends: tuple[str, str]
+    since: str = "since"
+    extra: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.ends, "active", "version", "position", self.since, *self.extra]
+
+    @cached_property
+    def select_sql(self) -> sql.Composed:
+        """The stored state of a list of edges, locked (two arrays of ends)."""
+        a, b = (sql.Identifier(column) for column in self.ends)
+        return sql.SQL(
+            "SELECT t.{a}, t.{b}, t.active, t.version FROM {t} AS t "
+            "JOIN unnest(%s::bigint[], %s::bigint[]) AS k(a, b) ON t.{a} = k.a AND t.{b} = k.b "
+            "FOR UPDATE OF t").format(a=a, b=b, t=sql.Identifier(self.table))
+
+    @cached_property
+    def upsert_sql(self) -> sql.Composed:
+        """Write many edges at once: one array parameter per column."""
+        columns = self.columns
+        types = ["bigint", "bigint", "boolean", "int", "bigint", "timestamptz",
+                 *("bigint" for _ in self.extra)]
+        updates = sql.SQL(", ").join(
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in columns[2:])
+        return sql.SQL(
+            "INSERT INTO {} ({}) SELECT * FROM unnest({}) ON CONFLICT ({}, {}) DO UPDATE SET {}"
+        ).format(
+            sql.Identifier(self.table), sql.SQL(", ").join(map(sql.Identifier, columns)),
+            sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(t)) for t in types),
+            *(sql.Identifier(end) for end in self.ends), updates)
+
+
+EDGE_TABLES: Final[dict[EdgeKind, EdgeTable]] = {
+    "follows": EdgeTable("rm_follows", ("follower_id", "followee_id"), since="followed_at"),
+    "likes": EdgeTable("rm_likes", ("account_id", "post_id")),
+    "reposts": EdgeTable("rm_reposts", ("account_id", "post_id"), extra=("repost_id",)),
+    "blocks": EdgeTable("rm_blocks", ("blocker_id", "blocked_id")),
+    "mutes": EdgeTable("rm_mutes", ("muter_id", "muted_id")),
+}
+
+
+def _count_sql(count: Count) -> sql.Composed:
+    """Add steps (two arrays: ids, steps) to one count column; post counts never below 0."""
+    table = "rm_accounts" if count in ACCOUNT_COUNTS else "rm_posts"
+    assert count in ACCOUNT_COUNTS | POST_COUNTS  # names of the port, never user text
+    name = sql.Identifier(count)
+    value = sql.SQL("GREATEST({} + d.step, 0)" if table == "rm_posts" else "{} + d.step"
+                    ).format(name)
+    return sql.SQL("UPDATE {} AS t SET {} = {} FROM unnest(%s::bigint[], %s::int[]) "
+                   "AS d(id, step) WHERE t.id = d.id").format(sql.Identifier(table), name, value)
+
+
+COUNT_SQL: Final = {count: _count_sql(count) for count in ACCOUNT_COUNTS | POST_COUNTS}
+
+_POST_COUNTS = (
+    "SELECT id, likes_count, replies_count, reposts_count, "
+    "(deleted_at IS NOT NULL)::int FROM rm_posts WHERE id = ANY(%s) "
+    "OR id IN (SELECT reply_to_id FROM rm_posts WHERE id = ANY(%s))"  # the parents
+)
+
+
+class PostgresReadModelWriter:
+    """``ReadModelWriter`` on one connection inside its transaction."""
+
+    def __init__(self, conn: Conn, name: str) -> None:
+        self.conn = conn
+        self.name = name
+
+    async def locked_position(self) -> int:
+        await self.conn.execute(
+            "INSERT INTO projection_positions (name, position) VALUES (%s, 0) "
+            "ON CONFLICT (name) DO NOTHING",
+            (self.name,),
+        )
+        cur = await self.conn.execute(
+            "SELECT position FROM projection_positions WHERE name = %s FOR UPDATE", (self.name,)
+        )
+        row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def set_position(self, position: int) -> None:
+        await self.conn.execute(
+            "UPDATE projection_positions SET position = %s, updated_at = now() WHERE name = %s",
+            (position, self.name),
+        )
+
+    async def add_account(self, account: NewAccount) -> None:
+        await self.conn.execute(
+            "INSERT INTO rm_accounts (id, aggregate_id, username, username_lower, email, "
+            "display_name, created_at, version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (id) DO NOTHING",
+            (account.account_id, account.aggregate_id, account.username,
+             account.username.lower(), account.email, account.display_name,
+             account.created_at, account.version),
+        )
+
+    async def update_profile(self, change: ProfileChange) -> None:
+        await self.conn.execute(
+            "UPDATE rm_accounts SET display_name = %s, bio = %s, avatar_url = %s, version = %s "
+            "WHERE aggregate_id = %s AND version < %s",
+            (change.display_name, change.bio, change.avatar_url, change.version,
+             change.aggregate_id, change.version),
+        )
+
+    async def add_post(self, post: NewPost) -> bool:
+        cur = await self.conn.execute(
+            "INSERT INTO rm_posts (id, author_id, text, reply_to_id, quote_of_id, mentions, "
+            "hashtags, created_at, version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (id) DO NOTHING RETURNING id",
+            (post.post_id, post.author_id, post.text, post.reply_to_id, post.quote_of_id,
+             post.mentions, post.hashtags, post.created_at, post.version),
+        )
+        return await cur.fetchone() is not None
+
+    async def lock_post(self, post_id: int) -> StoredPost | None:
+        cur = await self.conn.execute(
+            "SELECT deleted_at IS NOT NULL, reply_to_id FROM rm_posts WHERE id = %s FOR UPDATE",
+            (post_id,),
+        )
+        row = await cur.fetchone()
+        return None if row is None else StoredPost(bool(row[0]), row[1])
+
+    async def add_tombstone(self, post_id: int, author_id: int, deleted_at: str,
+                            version: int) -> None:
+        await self.conn.execute(
+            "INSERT INTO rm_posts (id, author_id, text, created_at, deleted_at, version) "
+            "VALUES (%s, %s, '', %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            (post_id, author_id, deleted_at, deleted_at, version),
+        )
+
+    async def mark_deleted(self, post_id: int, deleted_at: str, version: int) -> None:
+        await self.conn.execute(
+            "UPDATE rm_posts SET deleted_at = %s, version = %s WHERE id = %s",
+            (deleted_at, version, post_id),
+        )
+
+    async def lock_edges(self, kind: EdgeKind, keys: Sequence[EdgeKey]
+                         ) -> dict[EdgeKey, EdgeState]:
+        cur = await self.conn.execute(
+            EDGE_TABLES[kind].select_sql, ([k[0] for k in keys], [k[1] for k in keys]),
+            prepare=False)
+        return {(int(r[0]), int(r[1])): EdgeState(bool(r[2]), int(r[3]))
+                for r in await cur.fetchall()}
+
+    async def write_edges(self, kind: EdgeKind, edges: Sequence[Edge]) -> None:
+        if not edges:
+            return
+        table = EDGE_TABLES[kind]
+        columns = [list(column) for column in zip(*edges, strict=True)]
+        del columns[len(table.columns):]  # repost_id for reposts only
+        await self.conn.execute(table.upsert_sql, columns, prepare=False)
+
+    async def add_to_counts(self, count: Count, steps: Mapping[int, int]) -> None:
+        ids = [row_id for row_id, step in sorted(steps.items()) if step]
+        if ids:
+            await self.conn.execute(COUNT_SQL[count], (ids, [steps[row_id] for row_id in ids]),
+                                    prepare=False)
+
+    async def post_counts(self, post_ids: Sequence[int]) -> dict[int, Counts]:
+        ids = list(post_ids)
+        cur = await self.conn.execute(_POST_COUNTS, (ids, ids))
+        return {
+            int(row[0]): {"likes_count": row[1], "replies_count": row[2],
+                          "reposts_count": row[3], "deleted": row[4]}
+            for row in await cur.fetchall()
+        }
+
+
+class PostgresReadModelStore:
+    """``ReadModelStore`` on ``pool``; the position is the ``projection_positions`` row
+    ``name`` (the projector's)."""
+
+    def __init__(self, pool: AsyncPool, name: str = READ_MODELS) -> None:
+        self.pool = pool
+        self.name = name
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PostgresReadModelWriter]:
+        async with self.pool.connection() as conn, conn.transaction():
+            yield PostgresReadModelWriter(conn, self.name)
+
+    async def position(self) -> int:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT position FROM projection_positions WHERE name = %s", (self.name,)
+            )
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def reset(self) -> None:
+        async with self.pool.connection() as conn, conn.transaction():
+            tables = sql.SQL(", ").join(sql.Identifier(t) for t in READ_MODEL_TABLES)
+            await conn.execute(sql.SQL("TRUNCATE {}").format(tables))
+            await conn.execute("DELETE FROM projection_positions WHERE name = %s", (self.name,))
+
+    async def analyze(self) -> None:
+        """ANALYZE the tables (a rebuild filled them from empty: until then the planner has
+        no statistics for them, and the queries' plans can be wrong by orders of
+        magnitude)."""
+        async with self.pool.connection() as conn:
+            await conn.execute(sql.SQL("ANALYZE {}").format(
+                sql.SQL(", ").join(sql.Identifier(t) for t in READ_MODEL_TABLES)))

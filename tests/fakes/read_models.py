@@ -1,0 +1,178 @@
+"""An in-memory ``ports.read_models.ReadModelStore``, with the PostgreSQL adapter's semantics.
+
+Tables are dicts of rows; a transaction works on the live tables under one
+lock (a second transaction waits, as for the locked position row) and puts
+back a copy taken at its start if its block raises, so nothing of it is
+kept. ``calls`` records each writer call by name, so tests can count the
+round trips the PostgreSQL adapter would make. ``tests/contracts/read_models.py``
+runs one suite against this fake and ``infra.read_model_store``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from ports import read_models as rm
+from ports.post_cache import Counts
+
+Row = dict[str, Any]
+
+
+@dataclass
+class Tables:
+    """The read models' rows: accounts and posts by id (their columns as in
+    ``infra/schema.sql``, times as RFC 3339 text), edges by kind and key, the position
+    (``None``: no row yet)."""
+
+    accounts: dict[int, Row] = field(default_factory=dict)
+    posts: dict[int, Row] = field(default_factory=dict)
+    edges: dict[rm.EdgeKind, dict[rm.EdgeKey, rm.Edge]] = field(
+        default_factory=lambda: {kind: {} for kind in rm.EDGE_KINDS})
+    position: int | None = None
+
+
+class FakeReadModelWriter:
+    """``ReadModelWriter`` over the fake's tables."""
+
+    def __init__(self, tables: Tables, calls: list[str]) -> None:
+        self.tables = tables
+        self.calls = calls
+
+    async def locked_position(self) -> int:
+        self.calls.append("locked_position")
+        if self.tables.position is None:
+            self.tables.position = 0
+        return self.tables.position
+
+    async def set_position(self, position: int) -> None:
+        self.calls.append("set_position")
+        if self.tables.position is not None:  # an UPDATE of the row, if there is one
+            self.tables.position = position
+
+    async def add_account(self, account: rm.NewAccount) -> None:
+        self.calls.append("add_account")
+        if account.account_id in self.tables.accounts:
+            return
+        lower = account.username.lower()
+        if any(row["username_lower"] == lower for row in self.tables.accounts.values()):
+            raise ValueError(f"username_lower {lower!r} is taken")  # the UNIQUE constraint
+        self.tables.accounts[account.account_id] = {
+            "id": account.account_id, "aggregate_id": account.aggregate_id,
+            "username": account.username, "username_lower": lower, "email": account.email,
+            "display_name": account.display_name, "bio": "", "avatar_url": "",
+            "created_at": account.created_at, "version": account.version,
+            "followers_count": 0, "following_count": 0, "posts_count": 0}
+
+    async def update_profile(self, change: rm.ProfileChange) -> None:
+        self.calls.append("update_profile")
+        for row in self.tables.accounts.values():
+            if row["aggregate_id"] == change.aggregate_id and row["version"] < change.version:
+                row.update(display_name=change.display_name, bio=change.bio,
+                           avatar_url=change.avatar_url, version=change.version)
+
+    async def add_post(self, post: rm.NewPost) -> bool:
+        self.calls.append("add_post")
+        if post.post_id in self.tables.posts:
+            return False
+        self.tables.posts[post.post_id] = {
+            "id": post.post_id, "author_id": post.author_id, "text": post.text,
+            "reply_to_id": post.reply_to_id, "quote_of_id": post.quote_of_id,
+            "mentions": list(post.mentions), "hashtags": list(post.hashtags),
+            "created_at": post.created_at, "deleted_at": None, "version": post.version,
+            "likes_count": 0, "replies_count": 0, "reposts_count": 0}
+        return True
+
+    async def lock_post(self, post_id: int) -> rm.StoredPost | None:
+        self.calls.append("lock_post")
+        row = self.tables.posts.get(post_id)
+        return None if row is None else rm.StoredPost(row["deleted_at"] is not None,
+                                                   row["reply_to_id"])
+
+    async def add_tombstone(self, post_id: int, author_id: int, deleted_at: str,
+                            version: int) -> None:
+        self.calls.append("add_tombstone")
+        self.tables.posts.setdefault(post_id, {
+            "id": post_id, "author_id": author_id, "text": "", "reply_to_id": None,
+            "quote_of_id": None, "mentions": [], "hashtags": [], "created_at": deleted_at,
+            "deleted_at": deleted_at, "version": version,
+            "likes_count": 0, "replies_count": 0, "reposts_count": 0})
+
+    async def mark_deleted(self, post_id: int, deleted_at: str, version: int) -> None:
+        self.calls.append("mark_deleted")
+        row = self.tables.posts.get(post_id)
+        if row is not None:
+            row.update(deleted_at=deleted_at, version=version)
+
+    async def lock_edges(self, kind: rm.EdgeKind, keys: Sequence[rm.EdgeKey]
+                         ) -> dict[rm.EdgeKey, rm.EdgeState]:
+        self.calls.append("lock_edges")
+        table = self.tables.edges[kind]
+        return {key: rm.EdgeState(table[key].active, table[key].version)
+                for key in keys if key in table}
+
+    async def write_edges(self, kind: rm.EdgeKind, edges: Sequence[rm.Edge]) -> None:
+        self.calls.append("write_edges")
+        for edge in edges:
+            self.tables.edges[kind][edge.a, edge.b] = \
+                edge if kind == "reposts" else edge._replace(repost_id=None)
+
+    async def add_to_counts(self, count: rm.Count, steps: Mapping[int, int]) -> None:
+        if not any(steps.values()):
+            return  # no statement
+        self.calls.append("add_to_counts")
+        rows = self.tables.accounts if count in rm.ACCOUNT_COUNTS else self.tables.posts
+        for row_id, step in steps.items():
+            row = rows.get(row_id)
+            if row is not None:
+                value = row[count] + step
+                row[count] = value if count in rm.ACCOUNT_COUNTS else max(value, 0)
+
+    async def post_counts(self, post_ids: Sequence[int]) -> dict[int, Counts]:
+        self.calls.append("post_counts")
+        posts = self.tables.posts
+        wanted = {i for i in post_ids if i in posts}
+        wanted |= {posts[i]["reply_to_id"] for i in list(wanted)
+                   if posts[i]["reply_to_id"] in posts}
+        return {i: {"likes_count": posts[i]["likes_count"],
+                    "replies_count": posts[i]["replies_count"],
+                    "reposts_count": posts[i]["reposts_count"],
+                    "deleted": int(posts[i]["deleted_at"] is not None)} for i in wanted}
+
+
+class FakeReadModelStore:
+    """``ReadModelStore`` in memory: ``tables`` holds the committed rows (and, during a
+    transaction, its writes so far)."""
+
+    def __init__(self) -> None:
+        self.tables = Tables()
+        self.calls: list[str] = []
+        self._lock = asyncio.Lock()
+
+    async def snapshot(self) -> Tables:
+        """A copy of the tables, as a read from a server would be."""
+        return copy.deepcopy(self.tables)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[FakeReadModelWriter]:
+        async with self._lock:
+            before = copy.deepcopy(self.tables)
+            try:
+                yield FakeReadModelWriter(self.tables, self.calls)
+            except BaseException:
+                self.tables = before
+                raise
+
+    async def position(self) -> int:
+        return self.tables.position or 0
+
+    async def reset(self) -> None:
+        async with self._lock:
+            self.tables = Tables()
+
+    async def analyze(self) -> None:
+        pass

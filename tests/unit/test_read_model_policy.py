@@ -1,0 +1,238 @@
+"""The read models' policy (``projections.read_models``) on the in-memory store
+(``tests.fakes.read_models``) and post cache: exact counts under redelivery, replay and
+batching, counts handed to the post cache before the commit, and the batch shape of
+the store calls (what the PostgreSQL adapter turns into round trips).
+``tests/integration/test_read_model_edges.py`` runs the same kind of history through
+the real commands and PostgreSQL."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from ports.errors import DependencyUnavailable
+from ports.events import EventEnvelope
+from projections.read_models import ReadModelProjector
+from tests.fakes.post_cache import FakePostCache
+from tests.fakes.read_models import FakeReadModelStore, Tables
+
+ALICE, BOB, CARL = 1, 2, 3
+P, REPLY, GONE = 10, 11, 12
+
+
+class Log:
+    """Builds envelopes in log order; each aggregate's version counts up."""
+
+    def __init__(self) -> None:
+        self.events: list[EventEnvelope] = []
+        self.versions: dict[str, int] = {}
+
+    def add(self, type_: str, aggregate: str, **payload: Any) -> None:
+        version = self.versions[aggregate] = self.versions.get(aggregate, 0) + 1
+        position = len(self.events) + 1
+        self.events.append(EventEnvelope(
+            position=position, event_id=f"e{position}", type=type_, aggregate_id=aggregate,
+            aggregate_version=version, occurred_at=f"2026-11-24T10:00:{position:02d}.000Z",
+            schema_version=1, payload=payload))
+
+
+def edge(log: Log, type_: str, name: str, a: str, b: str, ids: tuple[int, int],
+         **extra: Any) -> None:
+    log.add(type_, f"/{name}/{ids[0]}:{ids[1]}", **{a: ids[0], b: ids[1]}, **extra)
+
+
+def history() -> list[EventEnvelope]:
+    log = Log()
+    for account_id, name in ((ALICE, "alice"), (BOB, "Bob"), (CARL, "carl")):
+        log.add("AccountRegistered", f"/accounts/{name}", account_id=account_id,
+                username=name, display_name=name.title())
+    log.add("ProfileUpdated", "/accounts/alice", display_name="Alice A.", bio="hi",
+            avatar_url="")
+    log.add("PostCreated", f"/posts/{P}", post_id=P, author_id=ALICE, text="p",
+            reply_to_id=None, quote_of_id=None, mentions=[], hashtags=[])
+    log.add("PostCreated", f"/posts/{REPLY}", post_id=REPLY, author_id=BOB, text="r",
+            reply_to_id=P, quote_of_id=None, mentions=["alice"], hashtags=[])
+    log.add("PostCreated", f"/posts/{GONE}", post_id=GONE, author_id=CARL, text="g",
+            reply_to_id=P, quote_of_id=None, mentions=[], hashtags=[])
+    like = ("likes", "account_id", "post_id")
+    edge(log, "Liked", *like, (BOB, P))
+    edge(log, "Liked", *like, (CARL, P))
+    edge(log, "Unliked", *like, (CARL, P))
+    edge(log, "Reliked", *like, (CARL, P))
+    edge(log, "Liked", *like, (ALICE, REPLY))
+    edge(log, "Unliked", *like, (ALICE, REPLY))
+    repost = ("reposts", "account_id", "post_id")
+    edge(log, "Reposted", *repost, (BOB, P), post_author_id=ALICE, repost_id=500)
+    edge(log, "Reposted", *repost, (CARL, P), post_author_id=ALICE, repost_id=501)
+    edge(log, "Unreposted", *repost, (CARL, P), post_author_id=ALICE, repost_id=501)
+    log.add("PostDeleted", f"/posts/{GONE}", post_id=GONE, author_id=CARL)
+    follow = ("follows", "follower_id", "followee_id")
+    edge(log, "Followed", *follow, (BOB, ALICE))
+    edge(log, "Followed", *follow, (CARL, ALICE))
+    edge(log, "Followed", *follow, (ALICE, BOB))
+    edge(log, "Unfollowed", *follow, (CARL, ALICE))
+    edge(log, "Blocked", "blocks", "blocker_id", "blocked_id", (CARL, BOB))
+    edge(log, "Muted", "mutes", "muter_id", "muted_id", (ALICE, CARL))
+    edge(log, "Unmuted", "mutes", "muter_id", "muted_id", (ALICE, CARL))
+    return log.events
+
+
+def projector() -> tuple[ReadModelProjector, FakeReadModelStore, FakePostCache]:
+    store, cache = FakeReadModelStore(), FakePostCache()
+    return ReadModelProjector(store, cache), store, cache
+
+
+def check(tables: Tables) -> None:
+    """What the history must leave, however it was delivered."""
+    counts = {i: (a["followers_count"], a["following_count"], a["posts_count"])
+              for i, a in tables.accounts.items()}
+    assert counts == {ALICE: (1, 1, 1), BOB: (1, 1, 1), CARL: (0, 0, 0)}
+    posts = {i: (p["likes_count"], p["replies_count"], p["reposts_count"],
+                 p["deleted_at"] is not None) for i, p in tables.posts.items()}
+    assert posts == {P: (2, 1, 1, False), REPLY: (0, 0, 0, False), GONE: (0, 0, 0, True)}
+    active = {kind: {key for key, e in edges.items() if e.active}
+              for kind, edges in tables.edges.items()}
+    assert active == {"likes": {(BOB, P), (CARL, P)}, "reposts": {(BOB, P)},
+                      "follows": {(BOB, ALICE), (ALICE, BOB)}, "blocks": {(CARL, BOB)},
+                      "mutes": set()}
+    assert tables.edges["reposts"][BOB, P].repost_id == 500
+    assert tables.accounts[ALICE]["display_name"] == "Alice A."
+    assert tables.accounts[BOB]["username_lower"] == "bob"
+
+
+async def test_the_history_gives_its_rows_counts_and_position() -> None:
+    events = history()
+    rm, store, cache = projector()
+    for event in events:
+        await rm.apply(event)
+    check(store.tables)
+    assert await rm.position() == events[-1].position
+    assert cache.counts == {P: {"likes_count": 2, "replies_count": 1, "reposts_count": 1,
+                                "deleted": 0},
+                            REPLY: {"likes_count": 0, "replies_count": 0, "reposts_count": 0,
+                                    "deleted": 0},
+                            GONE: {"likes_count": 0, "replies_count": 0, "reposts_count": 0,
+                                   "deleted": 1}}
+
+
+async def test_every_event_twice_and_the_whole_log_again_change_nothing() -> None:
+    events = history()
+    rm, store, _ = projector()
+    for event in events:
+        await rm.apply(event)
+        await rm.apply(event)
+    check(store.tables)
+    once = copy.deepcopy(store.tables)
+    await rm.apply_batch(events)
+    for event in events:
+        await rm.apply(event)
+    assert store.tables == once
+
+
+async def test_replaying_every_write_in_reverse_then_in_order_changes_nothing() -> None:
+    """``replay`` ignores the position: versions alone keep an old edge event from undoing
+    a newer state and a count from moving twice."""
+    events = history()
+    rm, store, _ = projector()
+    await rm.apply_batch(events)
+    once = copy.deepcopy(store.tables)
+    for event in [*reversed(events), *events]:
+        await rm.replay(event)
+    assert store.tables == once
+
+
+@pytest.mark.parametrize("size", [2, 3, 5, 1000])
+async def test_batches_of_any_size_give_the_rows_of_one_event_at_a_time(size: int) -> None:
+    events = history()
+    one_by_one, store, _ = projector()
+    for event in events:
+        await one_by_one.apply(event)
+    batched, batched_store, _ = projector()
+    for start in range(0, len(events), size):
+        await batched.apply_batch(events[start:start + size])
+    assert batched_store.tables == store.tables
+
+
+async def test_a_reset_and_rebuild_gives_the_same_rows() -> None:
+    events = history()
+    rm, store, _ = projector()
+    await rm.apply_batch(events)
+    once = copy.deepcopy(store.tables)
+    await rm.reset()
+    assert await rm.position() == 0 and store.tables == Tables()
+    for start in range(0, len(events), 4):
+        await rm.apply_batch(events[start:start + 4])
+    await rm.after_rebuild()
+    assert store.tables == once
+
+
+async def test_a_run_of_edge_events_is_one_locked_read_one_write_and_one_call_per_count(
+) -> None:
+    events = history()
+    rm, store, _ = projector()
+    follows = [e for e in events if e.type.endswith("ollowed")]
+    await rm.apply_batch(events[:follows[0].position - 1])
+    store.calls.clear()
+    await rm.apply_batch(follows)  # four follow events, one run
+    assert store.calls == ["locked_position", "lock_edges", "write_edges", "add_to_counts",
+                           "add_to_counts", "set_position"]  # following_, followers_count
+    likes = [e for e in events if e.type.endswith("iked")]
+    rm, store, _ = projector()
+    await rm.apply_batch(events[:likes[0].position - 1])
+    store.calls.clear()
+    await rm.apply_batch(likes)  # six like events, one run
+    assert store.calls == ["locked_position", "lock_edges", "write_edges", "add_to_counts",
+                           "post_counts", "set_position"]
+
+
+async def test_the_post_cache_down_rolls_the_batch_back() -> None:
+    """The cache is told inside the transaction; when it cannot be, nothing is committed,
+    the position stays, and the retry applies the batch whole."""
+    events = history()
+    rm, store, cache = projector()
+    await rm.apply_batch(events[:5])
+    before = copy.deepcopy(store.tables)
+    cache.unavailable = True
+    with pytest.raises(DependencyUnavailable):
+        await rm.apply_batch(events[5:])
+    assert store.tables == before and await rm.position() == 5
+    cache.unavailable = False
+    await rm.apply_batch(events[5:])
+    check(store.tables)
+    assert cache.counts[P]["likes_count"] == 2
+
+
+async def test_a_deletion_applied_before_the_creation_leaves_a_tombstone() -> None:
+    """A creation parked and replayed after its deletion brings nothing back."""
+    events = history()
+    creation = next(e for e in events if e.type == "PostCreated" and e.payload["post_id"] == GONE)
+    rm, store, _ = projector()
+    for event in events:
+        if event is not creation:
+            await rm.apply(event)
+    await rm.replay(creation)
+    gone = store.tables.posts[GONE]
+    assert gone["deleted_at"] is not None and gone["text"] == ""
+    assert store.tables.accounts[CARL]["posts_count"] == 0
+    assert store.tables.posts[P]["replies_count"] == 1
+
+
+async def test_advance_moves_the_position_forward_only_and_writes_nothing() -> None:
+    rm, store, _ = projector()
+    await rm.advance(7)
+    await rm.advance(3)
+    assert await rm.position() == 7
+    assert (store.tables.accounts, store.tables.posts) == ({}, {})
+    await rm.apply_batch(history()[:7])  # all at or below the position: skipped
+    assert store.tables.accounts == {}
+
+
+async def test_without_a_counts_sink_nothing_is_read_for_it() -> None:
+    store = FakeReadModelStore()
+    rm = ReadModelProjector(store)
+    await rm.apply_batch(history())
+    check(store.tables)
+    assert "post_counts" not in store.calls
+
