@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from importlib import resources
 
 import psycopg
@@ -62,11 +63,38 @@ async def open_pool(settings: Settings, max_size: int | None = None) -> AsyncPoo
 
 
 def migrate(settings: Settings) -> None:
-    """Database, event table and read-model tables: everything Roost needs to start."""
+    """Database, event table and read-model tables: everything Roost needs to start.
+
+    Every part runs this at start-up, beside parts already serving. The schema
+    is applied only when its text differs from the one recorded as applied
+    (``schema_applied``, keyed by its SHA-256): its ``CREATE INDEX IF NOT
+    EXISTS`` and ``ALTER TABLE ... IF NOT EXISTS`` take table locks even when
+    they change nothing, and a part restarting under load (the relay after a
+    SIGKILL) deadlocked on them with the worker's read-model transactions.
+    An up-to-date database is now checked with one lock-free ``SELECT``.
+    """
     ensure_database(settings)
     store = PostgresEventStore(settings)  # creates the events table
     store.close()
-    with psycopg.connect(settings.postgres_conninfo, autocommit=True) as conn, \
-            conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(7470001)")  # one migrator at a time
-        conn.execute(schema_sql().encode())
+    schema = schema_sql()
+    digest = hashlib.sha256(schema.encode()).hexdigest()
+    with psycopg.connect(settings.postgres_conninfo, autocommit=True) as conn:
+        conn.execute(_APPLIED_TABLE)
+        if _applied(conn, digest):
+            return
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(7470001)")  # one migrator at a time
+            if _applied(conn, digest):
+                return
+            conn.execute(schema.encode())
+            conn.execute("INSERT INTO schema_applied (sha256) VALUES (%s) ON CONFLICT DO NOTHING",
+                         (digest,))
+
+
+_APPLIED_TABLE = ("CREATE TABLE IF NOT EXISTS schema_applied ("
+                  "sha256 text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+
+
+def _applied(conn: psycopg.Connection[TupleRow], digest: str) -> bool:
+    return conn.execute("SELECT 1 FROM schema_applied WHERE sha256 = %s",
+                        (digest,)).fetchone() is not None

@@ -178,6 +178,8 @@ async def test_parked_rows_of_the_old_jsonb_form_are_migrated_and_replayable(
                 "INSERT INTO parked_events (projector, position, event_type, envelope, error, "
                 "attempts) VALUES ('read_models', %s, 'PostCreated', %s, 'old', 5)",
                 (events[0].position, Jsonb(asdict(events[0]))))
+            # ... and its database recorded no applied schema (the old code kept none)
+            conn.execute("DELETE FROM schema_applied")
         migrate(quick)  # schema.sql at the next start
         with psycopg.connect(quick.postgres_conninfo) as conn:
             row = conn.execute("SELECT envelope IS NULL, envelope_json IS NOT NULL "
@@ -230,3 +232,21 @@ async def test_a_parking_lot_that_cannot_be_reached_parks_nothing_and_skips_noth
         close_bus(bus)
         await services.close()
         await down.redis.aclose()
+
+
+def test_an_up_to_date_schema_is_not_applied_again(
+    quick: Settings, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A part starting beside running ones takes no table lock: the schema's DDL locks
+    tables even when it changes nothing, and a relay restarted under load deadlocked
+    on them with the worker (the fault tier's SIGKILL of the relay found it)."""
+    migrate(quick)
+    # Were the DDL run, its wait on the held locks ends in an error, not a hung test.
+    monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=2000")
+    with psycopg.connect(quick.postgres_conninfo) as holder, \
+            psycopg.connect(quick.postgres_conninfo, autocommit=True) as probe:
+        holder.execute("LOCK TABLE rm_posts, rm_follows, parked_events IN ACCESS EXCLUSIVE MODE")
+        migrate(quick)  # would wait on the locks (and time out) if it ran the DDL
+        holder.rollback()
+        applied = probe.execute("SELECT count(*) FROM schema_applied").fetchone()
+    assert applied == (1,)
