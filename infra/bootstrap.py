@@ -21,14 +21,17 @@ from infra.health import write_heartbeat
 from infra.kafka_fetch_patch import pause_empty_fetches
 from infra.lease import RedisLease
 from infra.metrics import PARKED_EVENTS, PROJECTED_EVENTS
+from infra.notification_store import PostgresNotificationStore
 from infra.post_cache import RedisPostCache
 from infra.redis_keys import RedisKeys
 from infra.resilience import Guard
 from infra.security import Argon2Passwords, JwtTokens, RedisRevocations
 from infra.settings import Settings
 from ports.events import EventEnvelope
-from ports.projectors import PROJECTORS, READ_MODELS, TIMELINES
+from ports.live import LiveEventPublisher
+from ports.projectors import NOTIFICATIONS, PROJECTORS, READ_MODELS, TIMELINES
 from projections.base import Projector
+from projections.notifications import NotificationProjector
 from projections.parking import PostgresParkingLot
 from projections.read_models import ReadModelProjector
 from projections.runner import ProjectionRunner
@@ -76,7 +79,22 @@ class ProjectionServices:
         await self.pool.close()
 
 
-async def build_projections(settings: Settings) -> ProjectionServices:
+def build_notification_store(settings: Settings, pool: AsyncPool, client: aredis.Redis
+                             ) -> PostgresNotificationStore:
+    return PostgresNotificationStore(
+        pool, client, settings.redis_prefix, hot_groups=settings.notifications_hot_groups,
+        cache_ttl_s=int(settings.active_days * 86400))
+
+
+def build_live_publisher(settings: Settings, client: aredis.Redis) -> LiveEventPublisher | None:
+    """Where projections announce live events (Server-Sent Events, ``ports.live``);
+    ``None`` until the live-streams adapter is wired here: nothing is announced."""
+    return None
+
+
+async def build_projections(settings: Settings, *, live: bool = True) -> ProjectionServices:
+    """Every projector. ``live=False`` (a rebuild, a replay of parked events): the
+    projectors announce nothing to connected clients."""
     pool = await open_pool(settings)
     client = build_async_redis(settings)
     keys = RedisKeys(settings.redis_prefix)
@@ -86,6 +104,11 @@ async def build_projections(settings: Settings) -> ProjectionServices:
             client, keys, max_entries=settings.timeline_max_entries,
             backfill=settings.follow_backfill, batch=settings.fanout_batch,
             celebrity_threshold=settings.celebrity_threshold,
+        ),
+        NOTIFICATIONS: NotificationProjector(
+            build_notification_store(settings, pool, client),
+            live=build_live_publisher(settings, client) if live else None,
+            max_groups=settings.notifications_max_groups,
         ),
     }
     return ProjectionServices(pool, client, projectors, PostgresParkingLot(pool))

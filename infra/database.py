@@ -8,6 +8,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from commands.application import RoostStore
+from infra.notification_store import schema_sql as notification_schema_sql
 from infra.settings import Settings
 from projections.read_models import schema_sql
 
@@ -63,3 +64,4 @@ def migrate(settings: Settings) -> None:
             conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(7470001)")  # one migrator at a time
         conn.execute(schema_sql().encode())
+        conn.execute(notification_schema_sql().encode())

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from infra.post_cache import RedisPostCache
 from infra.redis_keys import RedisKeys
 from infra.timeline_store import RedisTimelineStore
+from ports.notifications import NotificationStore
 from queries.hydration_cache import HydrationCache
 
 
@@ -35,3 +36,5 @@ class QueryContext:
     """A shared ``queries.positions.PositionWatcher`` (one poller for all waiting reads)."""
     hydration: HydrationCache = field(default_factory=HydrationCache)
     """This process's hot post bodies and PostgreSQL loads under way (``queries.hydration``)."""
+    notifications: NotificationStore | None = None
+    """The notification groups (``queries.notifications``)."""

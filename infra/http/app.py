@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from fastapi import Depends, FastAPI
 
-from infra.bootstrap import build_async_redis, build_command_bus
+from infra.bootstrap import build_async_redis, build_command_bus, build_notification_store
 from infra.database import open_pool
 from infra.http.deps import optional_actor, required_actor
 from infra.http.errors import install_error_handlers
@@ -27,6 +27,7 @@ from infra.http.routes import (
     interactions,
     limits,
     moderation,
+    notifications,
     ops,
     posts,
     sessions,
@@ -44,7 +45,8 @@ from queries.hydration_cache import HydrationCache
 from queries.positions import PositionWatcher, projection_position
 
 API_ROUTERS = (accounts.router, graph.router, sessions.router, posts.router,
-               interactions.router, moderation.router, timelines.router, limits.router)
+               interactions.router, moderation.router, timelines.router, limits.router,
+               notifications.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -65,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 active_ttl_s=int(settings.active_days * 86400),
                 rebuild_wait_s=settings.min_position_wait_s,
             ),
+            notifications=build_notification_store(settings, pool, redis),
         )
         queries = replace(queries, positions=PositionWatcher(
             lambda name: projection_position(queries, name)))

@@ -1,0 +1,66 @@
+-- The notifications projection (infra/notification_store.py). Idempotent: applied
+-- at every start by `migrate`. Its position is the row 'notifications' of
+-- projection_positions (projections/schema.sql), written in the same transaction.
+
+-- What the projection keeps of the social graph, to decide who is notified.
+CREATE TABLE IF NOT EXISTS ntf_accounts (
+    id              bigint PRIMARY KEY,
+    username_lower  text NOT NULL UNIQUE
+);
+
+CREATE TABLE IF NOT EXISTS ntf_posts (
+    id          bigint PRIMARY KEY,
+    author_id   bigint NOT NULL,
+    deleted     boolean NOT NULL DEFAULT false
+);
+
+-- kind: 'follow', 'block' or 'mute'; a follows / blocks / mutes b.
+CREATE TABLE IF NOT EXISTS ntf_edges (
+    kind        text NOT NULL,
+    a           bigint NOT NULL,
+    b           bigint NOT NULL,
+    active      boolean NOT NULL,
+    version     int NOT NULL,
+    PRIMARY KEY (kind, a, b)
+);
+
+CREATE TABLE IF NOT EXISTS ntf_preferences (
+    account_id  bigint PRIMARY KEY,
+    preferences jsonb NOT NULL,
+    version     int NOT NULL
+);
+
+-- One row per group. id: the position of the event that made it (unique per
+-- recipient). sort_key: the position of its latest member (the list's order).
+CREATE TABLE IF NOT EXISTS ntf_groups (
+    recipient_id    bigint NOT NULL,
+    id              bigint NOT NULL,
+    kind            text NOT NULL,
+    target_id       bigint NOT NULL,
+    post_id         bigint,
+    first_at        timestamptz NOT NULL,
+    latest_at       timestamptz NOT NULL,
+    sort_key        bigint NOT NULL,
+    accounts_count  int NOT NULL,
+    read            boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (recipient_id, id)
+);
+CREATE INDEX IF NOT EXISTS ntf_groups_list_idx ON ntf_groups (recipient_id, sort_key DESC);
+CREATE INDEX IF NOT EXISTS ntf_groups_target_idx
+    ON ntf_groups (recipient_id, kind, target_id, id DESC);
+CREATE INDEX IF NOT EXISTS ntf_groups_post_idx ON ntf_groups (post_id) WHERE post_id IS NOT NULL;
+
+-- One row per member: keyed by its cause, so an undo finds it directly.
+CREATE TABLE IF NOT EXISTS ntf_members (
+    recipient_id    bigint NOT NULL,
+    kind            text NOT NULL,
+    target_id       bigint NOT NULL,
+    account_id      bigint NOT NULL,
+    group_id        bigint NOT NULL,
+    position        bigint NOT NULL,
+    at              timestamptz NOT NULL,
+    PRIMARY KEY (recipient_id, kind, target_id, account_id)
+);
+CREATE INDEX IF NOT EXISTS ntf_members_group_idx
+    ON ntf_members (recipient_id, group_id, position DESC);
+CREATE INDEX IF NOT EXISTS ntf_members_account_idx ON ntf_members (recipient_id, account_id);
