@@ -108,7 +108,7 @@ _DELETE_MEMBERS_OF = (
 _MARK_READ = (
     "UPDATE ntf_groups SET read = true WHERE recipient_id = %(r)s AND NOT read AND ("
     "sort_key <= COALESCE((SELECT sort_key FROM ntf_groups WHERE recipient_id = %(r)s "
-    "AND id = %(u)s), %(u)s) OR id = ANY(%(ids)s))"
+    "AND id = %(u)s), %(u)s) OR id = ANY(%(ids)s::bigint[]))"
 )
 _TRIM = (
     "DELETE FROM ntf_groups WHERE recipient_id = %(r)s AND id IN (SELECT id FROM ntf_groups "
@@ -116,20 +116,24 @@ _TRIM = (
 )
 # The listed members of some groups: the newest MAX_LISTED that are not hidden.
 _LISTED = (
-    "SELECT g.r, g.id, l.account_id FROM unnest(%(rs)s::bigint[], %(ids)s::bigint[]) AS g(r, id) "
+    "SELECT g.r, g.id, l.account_id "
+    "FROM unnest(%(rs)s::bigint[], %(ids)s::bigint[]) AS g(r, id) "
     "CROSS JOIN LATERAL (SELECT account_id, position FROM ntf_members m "
-    "WHERE m.recipient_id = g.r AND m.group_id = g.id AND m.account_id <> ALL(%(hidden)s) "
+    "WHERE m.recipient_id = g.r AND m.group_id = g.id "
+    "AND m.account_id <> ALL(%(hidden)s::bigint[]) "
     "ORDER BY m.position DESC LIMIT %(listed)s) AS l ORDER BY g.r, g.id, l.position DESC"
 )
 _HIDDEN_MEMBERS = (
     "SELECT group_id, count(*) FROM ntf_members WHERE recipient_id = %(r)s "
-    "AND group_id = ANY(%(ids)s) AND account_id = ANY(%(hidden)s) GROUP BY group_id"
+    "AND group_id = ANY(%(ids)s::bigint[]) AND account_id = ANY(%(hidden)s::bigint[]) "
+    "GROUP BY group_id"
 )
 _PAGE = (
     f"SELECT {GROUP_COLUMNS} FROM ntf_groups g WHERE g.recipient_id = %(r)s "  # noqa: S608
-    "AND g.sort_key < %(before)s AND g.kind = ANY(%(kinds)s) AND (cardinality(%(hidden)s) = 0 "
-    "OR EXISTS (SELECT 1 FROM ntf_members m WHERE m.recipient_id = %(r)s AND m.group_id = g.id "
-    "AND m.account_id <> ALL(%(hidden)s))) ORDER BY g.sort_key DESC LIMIT %(limit)s"
+    "AND g.sort_key < %(before)s AND g.kind = ANY(%(kinds)s::text[]) "
+    "AND (cardinality(%(hidden)s::bigint[]) = 0 OR EXISTS (SELECT 1 FROM ntf_members m "
+    "WHERE m.recipient_id = %(r)s AND m.group_id = g.id "
+    "AND m.account_id <> ALL(%(hidden)s::bigint[]))) ORDER BY g.sort_key DESC LIMIT %(limit)s"
 )
 _ONE = f"SELECT {GROUP_COLUMNS} FROM ntf_groups g WHERE g.recipient_id = %s AND g.id = %s"  # noqa: S608
 _COUNTS = (
