@@ -218,7 +218,7 @@ def projections_equal_rebuild(settings: Settings) -> list[str]:
     async def run() -> list[str]:
         before = await _projected_state(settings)
         quiet = Console(file=io.StringIO())
-        for name in ("read_models", "timelines"):
+        for name in ("read_models", "timelines", "notification_groups"):
             await rebuild(settings, name, quiet)
         return _diff(before, await _projected_state(settings))
 

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from commands.bus import CommandBus
 from commands.messages import Actor, CreatePost, SetRepost
 from domain.ids import repost_uuid
-from infra.bootstrap import ProjectionServices
+from infra.bootstrap import ProjectionServices, build_notification_store
 from infra.database import AsyncPool
 from infra.eventlog import read_envelopes
 from infra.post_cache import COUNT_FIELDS, RedisPostCache
@@ -91,6 +91,7 @@ def query_context(services: ProjectionServices, settings: Settings) -> QueryCont
                               # Tests drive the projectors by hand, often after a
                               # reader is kept: a rebuild should not wait for them.
                               rebuild_wait_s=0.05),
+        notifications=build_notification_store(settings, services.pool, services.redis),
     )
 
 

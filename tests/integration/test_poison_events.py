@@ -29,7 +29,7 @@ from tests.integration.conftest import SettingsFactory, close_bus, signup
 from tests.integration.pipeline import home_ids, keep, post, query_context
 from tests.poison import poison_events, store
 
-PROJECTORS = ("read_models", "timelines")
+PROJECTORS = ("read_models", "timelines", "notification_groups")
 
 
 async def catch_up_all(settings: Settings, services: ProjectionServices) -> None:
@@ -74,7 +74,8 @@ async def test_poison_events_are_parked_and_every_event_after_them_projected(
         nul = next(e for e in await services.parking.take("read_models")
                    if e.position == positions[0])
         assert nul.payload["text"] == "a\x00b"
-        assert await services.parking.counts() == {"read_models": 7, "timelines": 4}
+        assert await services.parking.counts() == {"read_models": 7, "timelines": 4,
+                                                   "notification_groups": 5}
 
         async with services.pool.connection() as conn:
             cur = await conn.execute("SELECT id, text FROM rm_posts ORDER BY id")
