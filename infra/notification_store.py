@@ -385,8 +385,9 @@ class PostgresNotificationStore:
             async with self.redis.pipeline(transaction=True) as pipe:
                 for recipient, fields in hashes.items():
                     key = hot_key(self.prefix, recipient)
-                    pipe.hset(key, mapping={name: orjson.dumps(value)
-                                            for name, value in fields.items()})
+                    pipe.hset(key, mapping={  # sorted keys: the same state, the same bytes
+                        name: orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+                        for name, value in fields.items()})
                     pipe.expire(key, self.cache_ttl_s)
                 await pipe.execute()
         except RedisError as error:

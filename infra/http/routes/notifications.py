@@ -10,7 +10,7 @@ from pydantic import WithJsonSchema
 
 from commands.messages import MarkNotificationsRead, UpdateNotificationPreferences
 from domain.errors import ValidationFailed
-from domain.ids import MAX_ID, parse_snowflake
+from domain.ids import MAX_ID, SNOWFLAKE_PATTERN, parse_snowflake
 from domain.notifications import NOTIFICATION_TYPES
 from infra.http.deps import (
     POSITION_HEADER,
@@ -38,6 +38,7 @@ from queries import notifications as notification_queries
 router = APIRouter(prefix="/api/notifications", tags=["notifications"],
                    responses=ERROR_RESPONSES)
 
+_ID_SHAPE = re.compile(SNOWFLAKE_PATTERN)
 _TYPE = "|".join(NOTIFICATION_TYPES)
 TYPES_PATTERN = f"^({_TYPE})(,({_TYPE}))*$"
 _TYPES = re.compile(TYPES_PATTERN)
@@ -87,6 +88,12 @@ async def mark_read(body: MarkRead, actor: CurrentActor, services: Services,
     follows sees it."""
     if not body.model_fields_set & {"up_to_id", "ids"}:
         raise ValidationFailed({"up_to_id": "send up_to_id, ids or both"})
+    texts = {"up_to_id": [] if body.up_to_id is None else [body.up_to_id],
+             "ids": body.ids or []}
+    for field, values in texts.items():
+        if not all(_ID_SHAPE.fullmatch(value) for value in values):
+            raise ValidationFailed({field: "must be notification ids (decimal strings)"})
+    # an id's shape beyond the 63-bit range names no group: "up to" it is everything
     up_to = None if body.up_to_id is None else parse_snowflake(body.up_to_id) or MAX_ID
     ids = tuple(i for text in body.ids or () if (i := parse_snowflake(text)) is not None)
     result = await execute(services, MarkNotificationsRead(actor, up_to, ids), response,
