@@ -176,8 +176,9 @@ class NotificationProjector:
             if parent_author is not None:
                 recipients.setdefault(parent_author, kind)
         mentioned = [str(name) for name in p["mentions"]]
-        for account_id in (await tx.account_ids(mentioned)).values() if mentioned else ():
-            recipients.setdefault(account_id, "mention")
+        if mentioned:
+            for account_id in (await tx.account_ids(mentioned)).values():
+                recipients.setdefault(account_id, "mention")
         for recipient, kind in recipients.items():
             await self._notify(tx, e, Cause(recipient, kind, author, post_id, post_id),
                                announced)
