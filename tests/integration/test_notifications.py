@@ -34,7 +34,7 @@ from ports.projectors import NOTIFICATIONS
 from projections.notifications import NotificationProjector
 from queries import notifications as nq
 from queries.context import QueryContext
-from tests.fakes.live import RecordingPublisher
+from tests.fakes.live_recorder import RecordingPublisher
 from tests.integration.conftest import signup
 from tests.integration.pipeline import (
     apply_all,

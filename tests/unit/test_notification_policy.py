@@ -15,7 +15,7 @@ from ports.events import EventEnvelope
 from ports.live import LiveEvent
 from ports.notifications import StoredGroup
 from projections.notifications import NotificationProjector
-from tests.fakes.live import RecordingPublisher
+from tests.fakes.live_recorder import RecordingPublisher
 from tests.fakes.notifications import FakeNotificationStore, FakeNotificationWrites
 
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)

@@ -1,4 +1,6 @@
-"""A live-event publisher that records what it is given (``ports.live``)."""
+"""A live-event publisher for projector tests (``ports.live.LiveEventPublisher``): it
+records every event offered, whether or not anyone listens, and which it would
+keep (ids growing per channel, as the live store keeps them)."""
 
 from __future__ import annotations
 
