@@ -92,12 +92,13 @@ def build_live_publisher(settings: Settings, client: aredis.Redis) -> LiveEventP
     return None
 
 
-async def build_projections(settings: Settings, *, live: bool = True) -> ProjectionServices:
-    """Every projector. ``live=False`` (a rebuild, a replay of parked events): the
-    projectors announce nothing to connected clients."""
+async def build_projections(settings: Settings, *, live: bool = False) -> ProjectionServices:
+    """Every projector. ``live``: they announce live events to connected clients (the
+    worker only; never a rebuild or a replay of parked events)."""
     pool = await open_pool(settings)
     client = build_async_redis(settings)
     keys = RedisKeys(settings.redis_prefix)
+    publisher = build_live_publisher(settings, client) if live else None
     projectors: dict[str, Projector] = {
         READ_MODELS: ReadModelProjector(pool, RedisPostCache(client, keys)),
         TIMELINES: TimelineProjector(
@@ -107,7 +108,7 @@ async def build_projections(settings: Settings, *, live: bool = True) -> Project
         ),
         NOTIFICATIONS: NotificationProjector(
             build_notification_store(settings, pool, client),
-            live=build_live_publisher(settings, client) if live else None,
+            live=publisher,
             max_groups=settings.notifications_max_groups,
         ),
     }
@@ -155,7 +156,7 @@ def build_worker_app(settings: Settings) -> faust.App:
     async def services() -> ProjectionServices:
         async with lock:  # both agents start at once; build the connections once
             if "services" not in shared:
-                shared["services"] = await build_projections(settings)
+                shared["services"] = await build_projections(settings, live=True)
         return shared["services"]
 
     async def store_position() -> int:

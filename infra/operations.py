@@ -37,9 +37,9 @@ async def rebuild(settings: Settings, name: str, console: Console) -> int:
     Safe beside running workers: applies are serialised across processes (a
     row lock for the read models, a lease for the timelines), and a worker
     that finds the position reset helps by catching up from the event store.
-    Nothing is announced to connected clients (``live=False``).
+    Nothing is announced to connected clients (``build_projections`` without ``live``).
     """
-    services = await build_projections(settings, live=False)
+    services = await build_projections(settings)
     try:
         if name not in services.projectors:
             raise SystemExit(f"unknown projection {name!r}; one of {sorted(services.projectors)}")
@@ -70,7 +70,7 @@ async def parked(settings: Settings) -> list[dict[str, Any]]:
 
 
 async def replay_parked(settings: Settings, name: str) -> tuple[int, int]:
-    services = await build_projections(settings, live=False)
+    services = await build_projections(settings)
     done = failed = 0
     try:
         projector = services.projectors[name]

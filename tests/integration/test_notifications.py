@@ -243,7 +243,7 @@ async def test_a_rebuild_gives_identical_groups_read_states_and_counts(
 async def test_a_rebuild_announces_nothing(settings: Settings) -> None:
     """``roost projections rebuild`` and ``replay-parked`` build the projectors without a
     live publisher; one that had announced already refuses the re-derived ids."""
-    quiet = await build_projections(settings, live=False)
+    quiet = await build_projections(settings)
     try:
         assert projector(quiet).live is None
     finally:
