@@ -1,6 +1,10 @@
 -- The notifications projection (infra/notification_store.py). Idempotent: applied
--- at every start by `migrate`. Its position is the row 'notifications' of
--- projection_positions (projections/schema.sql), written in the same transaction.
+-- at every start by `migrate`, while workers may be writing these tables. So when
+-- everything exists it takes no lock on them: CREATE TABLE IF NOT EXISTS locks no
+-- existing table, and each index is created only when to_regclass does not find
+-- it (CREATE INDEX IF NOT EXISTS would take a SHARE lock on its table first and
+-- could deadlock with a projector's transaction). Its position is the row
+-- 'notification_groups' of projection_positions (projections/schema.sql).
 
 -- What the projection keeps of the social graph, to decide who is notified.
 CREATE TABLE IF NOT EXISTS ntf_accounts (
@@ -45,10 +49,6 @@ CREATE TABLE IF NOT EXISTS ntf_groups (
     read            boolean NOT NULL DEFAULT false,
     PRIMARY KEY (recipient_id, id)
 );
-CREATE INDEX IF NOT EXISTS ntf_groups_list_idx ON ntf_groups (recipient_id, sort_key DESC);
-CREATE INDEX IF NOT EXISTS ntf_groups_target_idx
-    ON ntf_groups (recipient_id, kind, target_id, id DESC);
-CREATE INDEX IF NOT EXISTS ntf_groups_post_idx ON ntf_groups (post_id) WHERE post_id IS NOT NULL;
 
 -- One row per member: keyed by its cause, so an undo finds it directly.
 CREATE TABLE IF NOT EXISTS ntf_members (
@@ -61,6 +61,23 @@ CREATE TABLE IF NOT EXISTS ntf_members (
     at              timestamptz NOT NULL,
     PRIMARY KEY (recipient_id, kind, target_id, account_id)
 );
-CREATE INDEX IF NOT EXISTS ntf_members_group_idx
-    ON ntf_members (recipient_id, group_id, position DESC);
-CREATE INDEX IF NOT EXISTS ntf_members_account_idx ON ntf_members (recipient_id, account_id);
+
+DO $$
+BEGIN
+    IF to_regclass('ntf_groups_list_idx') IS NULL THEN
+        CREATE INDEX ntf_groups_list_idx ON ntf_groups (recipient_id, sort_key DESC);
+    END IF;
+    IF to_regclass('ntf_groups_target_idx') IS NULL THEN
+        CREATE INDEX ntf_groups_target_idx ON ntf_groups (recipient_id, kind, target_id, id DESC);
+    END IF;
+    IF to_regclass('ntf_groups_post_idx') IS NULL THEN
+        CREATE INDEX ntf_groups_post_idx ON ntf_groups (post_id) WHERE post_id IS NOT NULL;
+    END IF;
+    IF to_regclass('ntf_members_group_idx') IS NULL THEN
+        CREATE INDEX ntf_members_group_idx ON ntf_members (recipient_id, group_id, position DESC);
+    END IF;
+    IF to_regclass('ntf_members_account_idx') IS NULL THEN
+        CREATE INDEX ntf_members_account_idx ON ntf_members (recipient_id, account_id);
+    END IF;
+END
+$$;
