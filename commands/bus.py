@@ -8,7 +8,7 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
-from commands import accounts, follows, interactions, moderation, posts, sessions
+from commands import accounts, follows, interactions, moderation, notifications, posts, sessions
 from commands.context import CommandContext
 from commands.idempotency import IdempotencyClaim, KeyedCommit, recorded_answer
 from commands.messages import (
@@ -16,6 +16,7 @@ from commands.messages import (
     DeletePost,
     Login,
     Logout,
+    MarkNotificationsRead,
     RefreshSession,
     RegisterAccount,
     Result,
@@ -24,6 +25,7 @@ from commands.messages import (
     SetLike,
     SetMute,
     SetRepost,
+    UpdateNotificationPreferences,
     UpdateProfile,
 )
 from domain.errors import Conflict
@@ -43,6 +45,8 @@ COMMAND_HANDLERS: dict[type, Handler] = {
     SetRepost: interactions.set_repost,
     SetBlock: moderation.set_block,
     SetMute: moderation.set_mute,
+    UpdateNotificationPreferences: notifications.update_notification_preferences,
+    MarkNotificationsRead: notifications.mark_notifications_read,
 }
 
 
@@ -50,7 +54,8 @@ COMMAND_HANDLERS: dict[type, Handler] = {
 # not: their answers are secrets, which never go into the event store (a
 # retried login after Redis lost the key opens a second session, no harm).
 KEYED_COMMANDS = frozenset({RegisterAccount, UpdateProfile, CreatePost, DeletePost, SetFollow,
-                            SetLike, SetRepost, SetBlock, SetMute})
+                            SetLike, SetRepost, SetBlock, SetMute,
+                            UpdateNotificationPreferences, MarkNotificationsRead})
 
 MAX_ATTEMPTS = 3
 

@@ -110,6 +110,25 @@ class SetMute:
 
 
 @dataclass(frozen=True, slots=True)
+class UpdateNotificationPreferences:
+    """``changes`` holds only the types the client sent: type -> ``everyone``,
+    ``following`` or ``off``."""
+
+    actor: Actor
+    changes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class MarkNotificationsRead:
+    """Mark read every group up to ``up_to_id`` (it and those below it in the list)
+    and the groups ``ids``; ids naming no group of the actor change nothing."""
+
+    actor: Actor
+    up_to_id: int | None = None
+    ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Result:
     """What a handler answers: the position of the event that made the current
     state (0 if none did) and the data the client should see; ``replayed`` when

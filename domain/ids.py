@@ -105,3 +105,7 @@ def mute_uuid(muter_id: int, muted_id: int) -> UUID:
 def idempotency_uuid(owner: str, key: str) -> UUID:
     """The record of an Idempotency-Key: ``owner`` is ``account:<id>`` or ``ip:<address>``."""
     return _named("idempotency", f"{owner}:{key}")
+
+
+def notification_preferences_uuid(account_id: int) -> UUID:
+    return _named("notification-preferences", str(account_id))

@@ -41,6 +41,7 @@ from infra.kafka import make_producer
 from infra.kafka_fetch_patch import pause_empty_fetches
 from infra.lease import RedisLease
 from infra.metrics import PARKED_EVENTS, PROJECTED_EVENTS, observe_timeline_rebuild
+from infra.notification_store import PostgresNotificationStore
 from infra.parking import PostgresParkingLot
 from infra.positions import RecordedPositions
 from infra.post_cache import RedisPostCache
@@ -53,10 +54,12 @@ from infra.security import Argon2Passwords, JwtTokens, RedisRevocations
 from infra.settings import Settings
 from infra.timeline_store import RedisTimelineStore
 from ports.events import EventEnvelope
+from ports.live import LiveEventPublisher
 from ports.parking import ParkingLot
 from ports.positions import ProjectionPositions
-from ports.projectors import PROJECTORS, READ_MODELS, TIMELINES
+from ports.projectors import NOTIFICATIONS, PROJECTORS, READ_MODELS, TIMELINES
 from projections.base import Projector
+from projections.notifications import NotificationProjector
 from projections.read_models import ReadModelProjector
 from projections.runner import ProjectionRunner
 from projections.timelines import TimelineProjector
@@ -123,6 +126,7 @@ def build_queries(settings: Settings, pool: AsyncPool, client: aredis.Redis,
             rebuild_wait_s=settings.min_position_wait_s,
         ),
         positions=positions, position_watcher=PositionWatcher(positions),
+        notifications=build_notification_store(settings, pool, client),
     )
 
 
@@ -174,16 +178,37 @@ class ProjectionServices:
         await self.pool.close()
 
 
-async def build_projections(settings: Settings) -> ProjectionServices:
+def build_notification_store(settings: Settings, pool: AsyncPool, client: aredis.Redis
+                             ) -> PostgresNotificationStore:
+    return PostgresNotificationStore(
+        pool, client, settings.redis_prefix, hot_groups=settings.notifications_hot_groups,
+        cache_ttl_s=int(settings.active_days * 86400))
+
+
+def build_live_publisher(settings: Settings, client: aredis.Redis) -> LiveEventPublisher | None:
+    """Where projections announce live events (Server-Sent Events, ``ports.live``);
+    ``None`` until the live-streams adapter is wired here: nothing is announced."""
+    return None
+
+
+async def build_projections(settings: Settings, *, live: bool = False) -> ProjectionServices:
+    """Every projector. ``live``: they announce live events to connected clients (the
+    worker only; never a rebuild or a replay of parked events)."""
     pool = await open_pool(settings)
     client = build_async_redis(settings)
     keys = RedisKeys(settings.redis_prefix)
+    publisher = build_live_publisher(settings, client) if live else None
     projectors: dict[str, Projector] = {
         READ_MODELS: ReadModelProjector(PostgresReadModelStore(pool), RedisPostCache(client, keys)),
         TIMELINES: TimelineProjector(
             RedisTimelineStore(client, keys, settings.timeline_max_entries,
                                batch=settings.fanout_batch),
             backfill=settings.follow_backfill, celebrity_threshold=settings.celebrity_threshold,
+        ),
+        NOTIFICATIONS: NotificationProjector(
+            build_notification_store(settings, pool, client),
+            live=publisher,
+            max_groups=settings.notifications_max_groups,
         ),
     }
     return ProjectionServices(pool, client, projectors, PostgresParkingLot(pool),
@@ -231,7 +256,7 @@ def build_worker(settings: Settings) -> faust.App:
     async def services() -> ProjectionServices:
         async with lock:  # both agents start at once; build the connections once
             if "services" not in shared:
-                shared["services"] = await build_projections(settings)
+                shared["services"] = await build_projections(settings, live=True)
         return shared["services"]
 
     async def store_position() -> int:

@@ -11,6 +11,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from infra.event_store import PostgresEventStore
+from infra.notification_store import schema_sql as notification_schema_sql
 from infra.settings import Settings
 
 AsyncPool = AsyncConnectionPool[AsyncConnection[TupleRow]]
@@ -20,6 +21,13 @@ def schema_sql() -> str:
     """``infra/schema.sql``: every table beside the event store's (read models, positions,
     parked events, relay positions, the store identity); idempotent."""
     return resources.files("infra").joinpath("schema.sql").read_text()
+
+
+def migration_sql() -> str:
+    """What ``migrate`` applies and hashes: ``schema.sql`` then the notification
+    store's ``notification_store.sql`` (``infra.notification_store.schema_sql``),
+    so a change to either file changes the digest and is applied."""
+    return schema_sql() + "\n" + notification_schema_sql()
 
 
 def ensure_database(settings: Settings) -> None:
@@ -71,12 +79,14 @@ def migrate(settings: Settings) -> None:
     EXISTS`` and ``ALTER TABLE ... IF NOT EXISTS`` take table locks even when
     they change nothing, and a part restarting under load (the relay after a
     SIGKILL) deadlocked on them with the worker's read-model transactions.
-    An up-to-date database is now checked with one lock-free ``SELECT``.
+    An up-to-date database is now checked with one lock-free ``SELECT``. The
+    text hashed and applied is ``migration_sql()``: ``schema.sql`` and the
+    notification store's SQL, which itself takes no lock on tables that exist.
     """
     ensure_database(settings)
     store = PostgresEventStore(settings)  # creates the events table
     store.close()
-    schema = schema_sql()
+    schema = migration_sql()
     digest = hashlib.sha256(schema.encode()).hexdigest()
     with psycopg.connect(settings.postgres_conninfo, autocommit=True) as conn:
         conn.execute(_APPLIED_TABLE)

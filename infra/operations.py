@@ -40,6 +40,8 @@ async def rebuild(settings: Settings, services: ProjectionServices, name: str,
     Safe beside running workers: applies are serialised across processes (a
     row lock for the read models, a lease for the timelines), and a worker
     that finds the position reset helps by catching up from the event store.
+    Nothing is announced to connected clients as long as ``services`` were built
+    without ``live`` (``build_projections``' default, what the CLI uses).
 
     Raises:
         SystemExit: ``name`` is no projector.

@@ -157,6 +157,9 @@ class PostgresReadModelReader:
     async def account_by_id(self, account_id: int) -> AccountRow | None:
         return cast(AccountRow | None, await self._one(_BY_ID, (account_id,)))
 
+    async def accounts_by_id(self, account_ids: Collection[int]) -> list[AccountRow]:
+        return cast(list[AccountRow], await self._all(_AUTHORS, (list(account_ids),)))
+
     async def follow_page(self, account_id: int, direction: FollowDirection, before: int,
                           excluding: Collection[int], limit: int) -> list[FollowRow]:
         query = _FOLLOWERS if direction == "followers" else _FOLLOWING

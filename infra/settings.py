@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     follow_backfill: int = 100
     fanout_batch: int = 1000
 
+    # Notifications (docs/architecture.md, "Notifications"). Each account keeps at
+    # most MAX_GROUPS groups (the oldest go); Redis holds its newest HOT_GROUPS
+    # (first pages up to that size are answered without PostgreSQL) for
+    # ROOST_ACTIVE_DAYS after the last change.
+    notifications_max_groups: int = Field(default=1000, ge=1)
+    notifications_hot_groups: int = Field(default=20, ge=0, le=100)
+
     # Projection workers. A per-process consumer group survives brokers that never
     # expire a crashed member (noida-db); projectors catch up from the event
     # store, so Kafka offsets are an optimisation, not the record. Production

@@ -16,5 +16,10 @@ READ_MODELS: Final = "read_models"
 TIMELINES: Final = "timelines"
 """The Redis home timelines projector (``projections.timelines``)."""
 
-PROJECTORS: Final = (READ_MODELS, TIMELINES)
+NOTIFICATIONS: Final = "notification_groups"
+"""The notification groups projector (``projections.notifications``): PostgreSQL with
+its hot parts in Redis. Not ``"notifications"``: that word is the live channel's
+(``ports.live``) and a reserved username, and names here must be unique strings."""
+
+PROJECTORS: Final = (READ_MODELS, TIMELINES, NOTIFICATIONS)
 """Every projector, in the order a worker starts them and reports show them."""

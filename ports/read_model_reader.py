@@ -152,6 +152,11 @@ class ReadModelReader(Protocol):
         """The account with that id, or ``None``."""
         ...
 
+    async def accounts_by_id(self, account_ids: Collection[int]) -> list[AccountRow]:
+        """The accounts among ``account_ids`` that the read model has, in no particular
+        order (the accounts listed in notification groups)."""
+        ...
+
     async def follow_page(self, account_id: int, direction: FollowDirection, before: int,
                           excluding: Collection[int], limit: int) -> list[FollowRow]:
         """Up to ``limit`` accounts of ``account_id``'s followers or followings by active

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ports.events import EventLogHead
+from ports.notifications import NotificationStore
 from ports.positions import ProjectionPositions
 from ports.post_cache import PostCache
 from ports.read_model_reader import ReadModelReader
@@ -52,3 +53,5 @@ class QueryContext:
     load_posts: PostLoader | None = None
     """Loads the posts the caches lack; ``None`` is the read models
     (``queries.hydration.load_from_read_models``). Tests wrap it to count or hold loads."""
+    notifications: NotificationStore | None = None
+    """The notification groups (``queries.notifications``)."""

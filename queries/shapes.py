@@ -21,6 +21,7 @@ from typing import Generic, NotRequired, TypeVar
 from typing_extensions import TypedDict
 
 from domain.moments import rfc3339
+from domain.notifications import NOTIFICATION_TYPES, NotificationType
 from ports.read_model_reader import AccountRow
 
 T = TypeVar("T")
@@ -86,6 +87,19 @@ class Thread(TypedDict):
 
     ancestors: list[Post]
     descendants: list[Post]
+
+
+class NotificationGroup(TypedDict):
+    """A notification group (``GET /api/notifications``): ``post`` is null for follows;
+    ``accounts`` most recent first, at most 8; ``accounts_count`` counts them all."""
+
+    id: str
+    type: NotificationType
+    post: Post | None
+    accounts: list[Account]
+    accounts_count: int
+    latest_at: str
+    read: bool
 
 
 class Page(TypedDict, Generic[T]):
@@ -172,3 +186,20 @@ def account_of_row(row: AccountRow) -> Account:
                    bio=row["bio"], avatar_url=row["avatar_url"], created_at=row["created_at"],
                    followers_count=row["followers_count"],
                    following_count=row["following_count"], posts_count=row["posts_count"])
+
+
+def notification_group(*, id: int, type: str, post: Post | None, accounts: list[Account],
+                       accounts_count: int, latest_at: datetime | str, read: bool
+                       ) -> NotificationGroup:
+    """The one constructor of ``NotificationGroup``; ``latest_at`` a datetime or RFC 3339
+    text.
+
+    Raises:
+        ValueError: ``type`` is no notification type.
+    """
+    if type not in NOTIFICATION_TYPES:
+        raise ValueError(f"no notification type {type!r}")
+    return {"id": str(id), "type": type, "post": post,
+            "accounts": accounts, "accounts_count": accounts_count,
+            "latest_at": latest_at if isinstance(latest_at, str) else rfc3339(latest_at),
+            "read": read}

@@ -33,6 +33,7 @@ def _state(originator_topic: str, **fields: object) -> bytes:
 
 BOTH = frozenset({"read_models", "timelines"})
 READ_MODELS = frozenset({"read_models"})
+NOTIFICATIONS = "notification_groups"
 
 
 def poison_events(author_id: int, follower_id: int) -> list[Poison]:
@@ -52,16 +53,19 @@ def poison_events(author_id: int, follower_id: int) -> list[Poison]:
                READ_MODELS),
         # payloads that do not match their event class
         Poison("missing fields", f"{post}.PostCreated",
-               _state(post, post_id=7_000_000_003, author_id=author_id), READ_MODELS),
+               _state(post, post_id=7_000_000_003, author_id=author_id),
+               READ_MODELS | {NOTIFICATIONS}),
         Poison("wrong types", f"{post}.PostDeleted",
-               _state(post, post_id="not a number", author_id=author_id), BOTH),
+               _state(post, post_id="not a number", author_id=author_id),
+               BOTH | {NOTIFICATIONS}),
         Poison("missing follower", "domain.follows:FollowEdge.Followed",
                _state("domain.follows:FollowEdge", followee_id=author_id, extra=[1, 2]),
-               BOTH),
+               BOTH | {NOTIFICATIONS}),
         # a type no event class has, and a row that is not even JSON
         Poison("unknown type", f"{post}.PostEdited",
-               _state(post, post_id=7_000_000_004, text="edited"), BOTH),
-        Poison("undecodable", f"{post}.PostCreated", b"\xff\x00 not json", BOTH),
+               _state(post, post_id=7_000_000_004, text="edited"), BOTH | {NOTIFICATIONS}),
+        Poison("undecodable", f"{post}.PostCreated", b"\xff\x00 not json",
+               BOTH | {NOTIFICATIONS}),
     ]
 
 

@@ -25,6 +25,7 @@ from infra.http.routes import (
     interactions,
     limits,
     moderation,
+    notifications,
     ops,
     posts,
     sessions,
@@ -34,7 +35,8 @@ from infra.security import JwtTokens
 from infra.settings import Settings, get_settings
 
 API_ROUTERS = (accounts.router, graph.router, sessions.router, posts.router,
-               interactions.router, moderation.router, timelines.router, limits.router)
+               interactions.router, moderation.router, timelines.router, limits.router,
+               notifications.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

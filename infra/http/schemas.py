@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import BaseModel, ConfigDict, Field
@@ -153,6 +153,59 @@ class Thread(BaseModel):
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None
+
+
+# --- Notifications ------------------------------------------------------------
+
+NotificationTypeName = Literal["follow", "like", "repost", "reply", "mention", "quote"]
+PreferenceValue = Literal["everyone", "following", "off"]
+
+
+class NotificationGroup(BaseModel):
+    id: str
+    type: NotificationTypeName
+    post: Post | None = Field(description="The post liked, reposted, replying, mentioning "
+                                          "or quoting; null for follows")
+    accounts: list[Account] = Field(description="Most recent first, at most 8")
+    accounts_count: int
+    latest_at: str
+    read: bool
+
+
+class UnreadCount(BaseModel):
+    count: int
+
+
+class NotificationPreferences(BaseModel):
+    follow: PreferenceValue
+    like: PreferenceValue
+    repost: PreferenceValue
+    reply: PreferenceValue
+    mention: PreferenceValue
+    quote: PreferenceValue
+
+
+class NotificationPreferencesPatch(RequestBody):
+    """Any subset of the six types; an omitted (or null) type stays as it is."""
+
+    follow: PreferenceValue | None = None
+    like: PreferenceValue | None = None
+    repost: PreferenceValue | None = None
+    reply: PreferenceValue | None = None
+    mention: PreferenceValue | None = None
+    quote: PreferenceValue | None = None
+
+
+class MarkRead(RequestBody):
+    """``up_to_id``: that group and every group below it in the list; ``ids``: those
+    groups. At least one of the two; ids naming no group of yours change nothing."""
+
+    model_config = ConfigDict(json_schema_extra={
+        "anyOf": [{"required": ["up_to_id"]}, {"required": ["ids"]}]})
+
+    up_to_id: IdText | None = Field(default=None, max_length=19)
+    ids: list[Annotated[IdText, Field(max_length=19)]] | None = Field(default=None,
+                                                                       max_length=100)
 
 
 class ErrorDetail(BaseModel):

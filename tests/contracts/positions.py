@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from ports.positions import ProjectionPositions
-from ports.projectors import PROJECTORS, READ_MODELS, TIMELINES
+from ports.projectors import NOTIFICATIONS, PROJECTORS, READ_MODELS, TIMELINES
 
 Record = Callable[[str, int], Awaitable[None]]
 """``record(projector, position)``: the projector's own write of its position."""
@@ -33,6 +33,9 @@ class ProjectionPositionsContract:
         await record(TIMELINES, 3)
         assert await positions.position(TIMELINES) == 3
         assert await positions.position(READ_MODELS) == 5
+        await record(NOTIFICATIONS, 4)
+        assert [await positions.position(name) for name in (READ_MODELS, TIMELINES,
+                                                            NOTIFICATIONS)] == [5, 3, 4]
 
     async def test_later_positions_are_read(
         self, positions: ProjectionPositions, record: Record,
@@ -47,7 +50,7 @@ class ProjectionPositionsContract:
         await record(READ_MODELS, 7)
         await record(TIMELINES, 6)
         every = await positions.positions()
-        assert every == {READ_MODELS: 7, TIMELINES: 6}
+        assert every == {**dict.fromkeys(PROJECTORS, 0), READ_MODELS: 7, TIMELINES: 6}
         assert list(every) == list(PROJECTORS)
         assert list(await positions.positions((TIMELINES, READ_MODELS))) == [
             TIMELINES, READ_MODELS]

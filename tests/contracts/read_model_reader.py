@@ -55,6 +55,7 @@ class ReadModelReaderContract:
         assert await reader.account_id("alice") is None
         assert await reader.account_by_username("alice") is None
         assert await reader.account_by_id(1) is None
+        assert await reader.accounts_by_id([1, 2]) == []
         assert await reader.follow_page(1, "followers", EVERYTHING, [], 10) == []
         assert await reader.edges_between(1, 2) == []
         assert await reader.hidden_accounts(1) == HiddenAccounts()
@@ -81,6 +82,10 @@ class ReadModelReaderContract:
         assert await reader.account_id("user8") is None
         assert await reader.account_by_username("ali") is None
         assert await reader.account_by_id(8) is None
+        found = await reader.accounts_by_id([7, alice.id, 8, 7])
+        assert sorted(found, key=lambda row: row["id"]) == [account_row(StoredAccount(7, "user7")),
+                                                             account_row(alice)]
+        assert await reader.accounts_by_id([]) == []
 
     async def test_follow_lists_newest_follow_first_below_a_position(
         self, given: Given,

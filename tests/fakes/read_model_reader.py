@@ -131,6 +131,11 @@ class FakeReadModelReader:
         found = self._accounts().get(account_id)
         return None if found is None else self._row(found)
 
+    async def accounts_by_id(self, account_ids: Collection[int]) -> list[AccountRow]:
+        self.calls.append("accounts_by_id")
+        accounts = self._accounts()
+        return [self._row(accounts[i]) for i in set(account_ids) if i in accounts]
+
     async def follow_page(self, account_id: int, direction: port.FollowDirection, before: int,
                           excluding: Collection[int], limit: int) -> list[port.FollowRow]:
         self.calls.append("follow_page")

@@ -220,7 +220,7 @@ def projections_equal_rebuild(settings: Settings) -> list[str]:
         quiet = Console(file=io.StringIO())
         services = await build_projections(settings)
         try:
-            for name in ("read_models", "timelines"):
+            for name in ("read_models", "timelines", "notification_groups"):
                 await rebuild(settings, services, name, quiet)
         finally:
             await services.close()

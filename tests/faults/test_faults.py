@@ -81,7 +81,8 @@ def _recovered(stack: Stack) -> list[str]:
         response = httpx.get(f"{stack.base_url}/health", timeout=10)
         positions = response.json().get("positions", {}) if response.status_code == 200 else {}
         return bool(positions) and all(
-            positions[name] >= positions["event_store"] for name in ("read_models", "timelines"))
+            positions[name] >= positions["event_store"]
+            for name in ("read_models", "timelines", "notification_groups"))
     try:
         wait_until(caught_up, timeout=60, interval=0.2)
     except AssertionError:

@@ -15,9 +15,11 @@ from commands.messages import (
     DeletePost,
     Login,
     Logout,
+    MarkNotificationsRead,
     RefreshSession,
     RegisterAccount,
     SetFollow,
+    UpdateNotificationPreferences,
     UpdateProfile,
 )
 from domain.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
@@ -485,3 +487,39 @@ def test_following_an_unknown_account_is_404(bus: CommandBus, write_side: WriteS
             bus.handle(command)
         assert (caught.value.status, caught.value.code) == (404, "account_not_found")
     assert write_side.head() == before
+
+
+# --- notifications (preferences and read marks are events) --------------------------------
+
+
+def test_notification_preferences_answer_all_six_and_an_unchanged_one_appends_nothing(
+    bus: CommandBus, write_side: WriteSide
+) -> None:
+    alice = signup(bus, "alice")
+    before = write_side.head()
+    defaults = bus.handle(UpdateNotificationPreferences(alice, {"like": "everyone"}))
+    assert defaults.position == 0 and write_side.head() == before  # the defaults: no event
+    changed = bus.handle(UpdateNotificationPreferences(alice, {"like": "off"}))
+    assert changed.position == write_side.head() > before
+    assert changed.data == {"follow": "everyone", "like": "off", "repost": "everyone",
+                            "reply": "everyone", "mention": "everyone", "quote": "everyone"}
+    same = bus.handle(UpdateNotificationPreferences(alice, {"like": "off", "quote": "everyone"}))
+    assert (same.position, same.data) == (changed.position, changed.data)
+    again = bus.handle(UpdateNotificationPreferences(alice, {"reply": "following"}))
+    assert again.position == write_side.head() > changed.position
+    assert again.data == {**changed.data, "reply": "following"}
+    with pytest.raises(ValidationFailed) as refused:
+        bus.handle(UpdateNotificationPreferences(alice, {"like": "sometimes", "sound": "off"}))
+    assert set(refused.value.details["fields"]) == {"like", "sound"}
+    assert write_side.event_types(after=before) == [
+        "NotificationPreferencesCreated", "NotificationPreferencesUpdated"]
+
+
+def test_each_read_mark_is_one_event_of_its_own(bus: CommandBus, write_side: WriteSide) -> None:
+    alice = signup(bus, "alice")
+    before = write_side.head()
+    first = bus.handle(MarkNotificationsRead(alice, up_to_id=5))
+    second = bus.handle(MarkNotificationsRead(alice, ids=(7, 9)))
+    assert before < first.position < second.position == write_side.head()
+    assert (first.data, second.data) == ({}, {})
+    assert write_side.event_types(after=before) == ["NotificationsMarkedRead"] * 2

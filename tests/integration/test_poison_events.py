@@ -13,6 +13,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from commands.messages import SetFollow
+from infra import database, notification_store
 from infra.bootstrap import (
     ProjectionServices,
     build_command_bus,
@@ -31,7 +32,7 @@ from tests.integration.conftest import SettingsFactory, close_bus, signup
 from tests.integration.pipeline import home_ids, keep, post, query_context
 from tests.poison import poison_events, store
 
-PROJECTORS = ("read_models", "timelines")
+PROJECTORS = ("read_models", "timelines", "notification_groups")
 
 
 async def catch_up_all(settings: Settings, services: ProjectionServices) -> None:
@@ -76,7 +77,8 @@ async def test_poison_events_are_parked_and_every_event_after_them_projected(
         nul = next(e for e in await services.parking.take("read_models")
                    if e.position == positions[0])
         assert nul.payload["text"] == "a\x00b"
-        assert await services.parking.counts() == {"read_models": 7, "timelines": 4}
+        assert await services.parking.counts() == {"read_models": 7, "timelines": 4,
+                                                   "notification_groups": 5}
 
         async with services.pool.connection() as conn:
             cur = await conn.execute("SELECT id, text FROM rm_posts ORDER BY id")
@@ -245,8 +247,29 @@ def test_an_up_to_date_schema_is_not_applied_again(
     monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=2000")
     with psycopg.connect(quick.postgres_conninfo) as holder, \
             psycopg.connect(quick.postgres_conninfo, autocommit=True) as probe:
-        holder.execute("LOCK TABLE rm_posts, rm_follows, parked_events IN ACCESS EXCLUSIVE MODE")
+        holder.execute("LOCK TABLE rm_posts, rm_follows, parked_events, ntf_groups, ntf_members "
+                       "IN ACCESS EXCLUSIVE MODE")
         migrate(quick)  # would wait on the locks (and time out) if it ran the DDL
         holder.rollback()
         applied = probe.execute("SELECT count(*) FROM schema_applied").fetchone()
     assert applied == (1,)
+
+
+def test_a_change_to_the_notification_sql_alone_is_applied(
+    quick: Settings, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``migrate`` hashes ``schema.sql`` and ``notification_store.sql`` as one text, so
+    editing only the notification store's file applies it at the next start."""
+    migrate(quick)
+    with psycopg.connect(quick.postgres_conninfo, autocommit=True) as conn:
+        conn.execute("DROP INDEX ntf_groups_post_idx")
+    migrate(quick)  # unchanged text: not applied, the index stays missing
+    with psycopg.connect(quick.postgres_conninfo, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('ntf_groups_post_idx')").fetchone() == (None,)
+    edited = notification_store.schema_sql() + "\n-- an edit\n"
+    monkeypatch.setattr(database, "notification_schema_sql", lambda: edited)
+    migrate(quick)
+    with psycopg.connect(quick.postgres_conninfo, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('ntf_groups_post_idx') IS NOT NULL"
+                            ).fetchone() == (True,)
+        assert conn.execute("SELECT count(*) FROM schema_applied").fetchone() == (2,)

@@ -414,7 +414,7 @@ async def test_reset_and_rebuild_give_identical_state_and_timelines(trimmed: Tri
     assert pages[alice.account_id] == [str(i) for i in reversed(bobs)]
 
     quiet = Console(file=io.StringIO())
-    for name in ("read_models", "timelines"):
+    for name in ("read_models", "timelines", "notification_groups"):
         assert await rebuild(small, built, name, quiet) == len(await stored_events(built.pool))
     assert await dump_tables(built.pool) == tables
     async with built.pool.connection() as conn:  # planner statistics are fresh

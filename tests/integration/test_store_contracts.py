@@ -1,6 +1,8 @@
 """The store ports' contracts (``tests/contracts``) against the real adapters: the post
 cache on Redis, the projectors' positions where the projectors record them (PostgreSQL
-and Redis), the parking lot, the read models and their reader on PostgreSQL."""
+and Redis), the parking lot, the read models and their reader on PostgreSQL, the
+notifications store on PostgreSQL and Redis (every read checked from its Redis hashes
+and again from PostgreSQL alone)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import functools
 from collections.abc import AsyncIterator
 from typing import Any
 
+import psycopg
 import pytest
 import redis.asyncio as aredis
 
@@ -15,17 +18,20 @@ from domain.moments import rfc3339
 from infra import devstack
 from infra.bootstrap import ProjectionServices
 from infra.database import AsyncPool
+from infra.notification_store import PostgresNotificationStore, schema_sql
 from infra.parking import PostgresParkingLot
 from infra.positions import RecordedPositions
 from infra.post_cache import RedisPostCache
 from infra.read_model_reader import PostgresReadModelReader
 from infra.read_model_store import EDGE_TABLES, PostgresReadModelStore
 from infra.redis_keys import RedisKeys
+from infra.settings import Settings
 from infra.timeline_store import RedisTimelineStore
 from ports.projectors import READ_MODELS
 from ports.read_models import Edge
 from ports.timelines import TimelineStore
 from tests.conftest import clear_redis_prefix, make_settings
+from tests.contracts.notification_store import NotificationStoreContract
 from tests.contracts.parking import ParkingLotContract
 from tests.contracts.positions import ProjectionPositionsContract, Record
 from tests.contracts.post_cache import PostCacheContract
@@ -129,3 +135,32 @@ class TestPostgresReadModelReader(ReadModelReaderContract):
             await insert_tables(pool, tables)
             return PostgresReadModelReader(pool)
         return given
+
+
+class TestPostgresNotificationStore(NotificationStoreContract):
+    @pytest.fixture
+    async def store(self, pool: AsyncPool, redis_client: aredis.Redis, settings: Settings
+                    ) -> AsyncIterator[PostgresNotificationStore]:
+        yield PostgresNotificationStore(pool, redis_client, settings.redis_prefix,
+                                        hot_groups=3)
+
+    async def forget_cache(self, store: Any) -> None:
+        keys = [key async for key in store.redis.scan_iter(match=f"{store.prefix}notif:*")]
+        if keys:
+            await store.redis.unlink(*keys)
+
+
+def test_the_notification_sql_locks_none_of_its_tables_when_up_to_date(
+    settings: Settings,
+) -> None:
+    """``infra/notification_store.sql`` applied again over its tables (a ``migrate``
+    whose recorded digest differs because ``schema.sql`` changed) takes no lock on
+    them: a SHARE lock of CREATE INDEX IF NOT EXISTS, held to the end of the
+    migration, can deadlock with a projector."""
+    with psycopg.connect(settings.postgres_conninfo) as conn:
+        conn.execute(schema_sql().encode())
+        locked = conn.execute(
+            "SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+            "WHERE l.pid = pg_backend_pid() AND c.relname LIKE 'ntf%%'").fetchall()
+        conn.rollback()
+    assert locked == []

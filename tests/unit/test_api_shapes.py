@@ -57,6 +57,8 @@ def typed_schema(typed: Any) -> Any:
     (shapes.Thread, schemas.Thread),
     (shapes.Page[shapes.Post], schemas.Page[schemas.Post]),
     (shapes.Page[shapes.Account], schemas.Page[schemas.Account]),
+    (shapes.NotificationGroup, schemas.NotificationGroup),
+    (shapes.Page[shapes.NotificationGroup], schemas.Page[schemas.NotificationGroup]),
 ])
 def test_each_response_model_declares_its_typed_shape(typed: Any, model: type[BaseModel]
                                                        ) -> None:

@@ -48,3 +48,19 @@ def test_path_and_header_parameters(spec: dict[str, Any]) -> None:
     position = params["Roost-Min-Position"]["schema"]
     assert (position["type"], position["minimum"], position["maximum"]) == \
         ("integer", 0, 2**63 - 1)
+
+
+def test_notifications_need_a_token_and_state_their_inputs(spec: dict[str, Any]) -> None:
+    paths = spec["paths"]
+    for path, method in (("/api/notifications", "get"), ("/api/notifications/unread_count", "get"),
+                         ("/api/notifications/read", "post"),
+                         ("/api/notifications/preferences", "get"),
+                         ("/api/notifications/preferences", "patch")):
+        assert paths[path][method]["security"] == [{"HTTPBearer": []}], path
+    types = next(p for p in paths["/api/notifications"]["get"]["parameters"]
+                 if p["name"] == "types")["schema"]
+    assert types["type"] == "array" and types["items"]["pattern"].startswith("^(follow|like")
+    schemas = spec["components"]["schemas"]
+    assert schemas["MarkRead"]["anyOf"] == [{"required": ["up_to_id"]}, {"required": ["ids"]}]
+    assert schemas["NotificationPreferences"]["properties"]["like"]["enum"] == [
+        "everyone", "following", "off"]

@@ -1,6 +1,7 @@
 """The projector names are written once, in ``ports.projectors``.
 
-Code names a projector through ``READ_MODELS`` / ``TIMELINES`` / ``PROJECTORS``;
+Code names a projector through ``READ_MODELS`` / ``TIMELINES`` / ``NOTIFICATIONS`` /
+``PROJECTORS``;
 a string literal equal to a projector name anywhere else in the application
 packages fails this test. (Tests may spell the names out: they state the
 public contract, e.g. the keys of ``/health``.)
@@ -12,6 +13,7 @@ import ast
 from pathlib import Path
 
 from ports import projectors as names
+from projections.notifications import NotificationProjector
 from projections.read_models import ReadModelProjector
 from projections.timelines import TimelineProjector
 
@@ -36,7 +38,8 @@ def literal_names(source: str) -> list[int]:
 def test_projectors_carry_the_names() -> None:
     assert ReadModelProjector.name == names.READ_MODELS == "read_models"
     assert TimelineProjector.name == names.TIMELINES == "timelines"
-    assert names.PROJECTORS == (names.READ_MODELS, names.TIMELINES)
+    assert NotificationProjector.name == names.NOTIFICATIONS == "notification_groups"
+    assert names.PROJECTORS == (names.READ_MODELS, names.TIMELINES, names.NOTIFICATIONS)
 
 
 def test_the_scan_sees_a_literal() -> None:

@@ -36,3 +36,16 @@ def test_interaction_routes_are_likes_reposts_and_threads_of_posts() -> None:
 
 def test_both_are_served_by_the_api() -> None:
     assert interactions.router in API_ROUTERS and moderation.router in API_ROUTERS
+
+
+def test_notification_routes_are_the_readers_own() -> None:
+    from infra.http.routes import notifications
+
+    assert _routes(notifications.router) == {
+        ("/api/notifications", "GET", "notifications"),
+        ("/api/notifications/unread_count", "GET", "unread_count"),
+        ("/api/notifications/read", "POST", "mark_read"),
+        ("/api/notifications/preferences", "GET", "get_preferences"),
+        ("/api/notifications/preferences", "PATCH", "update_preferences"),
+    }
+    assert notifications.router in API_ROUTERS

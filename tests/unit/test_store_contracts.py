@@ -7,12 +7,14 @@ from __future__ import annotations
 import pytest
 
 from ports.timelines import TimelineStore
+from tests.contracts.notification_store import NotificationStoreContract
 from tests.contracts.parking import ParkingLotContract
 from tests.contracts.positions import ProjectionPositionsContract, Record
 from tests.contracts.post_cache import PostCacheContract
 from tests.contracts.read_model_reader import Given, ReadModelReaderContract
 from tests.contracts.read_models import ReadBack, ReadModelStoreContract
 from tests.contracts.timelines import MAX_ENTRIES, TimelineStoreContract
+from tests.fakes.notifications import FakeNotificationStore
 from tests.fakes.parking import FakeParkingLot
 from tests.fakes.positions import FakePositions
 from tests.fakes.post_cache import FakePostCache
@@ -73,3 +75,9 @@ class TestFakeReadModelReader(ReadModelReaderContract):
         async def given(tables: ReadModelTables) -> FakeReadModelReader:
             return FakeReadModelReader(tables)
         return given
+
+
+class TestFakeNotificationStore(NotificationStoreContract):
+    @pytest.fixture
+    def store(self) -> FakeNotificationStore:
+        return FakeNotificationStore()
