@@ -20,6 +20,7 @@ from infra.eventlog import max_position, read_envelopes, store_identity
 from infra.health import write_heartbeat
 from infra.kafka_fetch_patch import pause_empty_fetches
 from infra.lease import RedisLease
+from infra.live import RedisLivePublisher
 from infra.metrics import PARKED_EVENTS, PROJECTED_EVENTS
 from infra.post_cache import RedisPostCache
 from infra.redis_keys import RedisKeys
@@ -76,16 +77,20 @@ class ProjectionServices:
         await self.pool.close()
 
 
-async def build_projections(settings: Settings) -> ProjectionServices:
+async def build_projections(settings: Settings, *, live: bool = False) -> ProjectionServices:
+    """``live``: the projectors publish live events (the worker only; never a rebuild
+    or a replay of parked events)."""
     pool = await open_pool(settings)
     client = build_async_redis(settings)
     keys = RedisKeys(settings.redis_prefix)
+    publisher = RedisLivePublisher(client, settings.redis_prefix, buffer=settings.live_buffer,
+                                   batch=settings.fanout_batch) if live else None
     projectors: dict[str, Projector] = {
         READ_MODELS: ReadModelProjector(pool, RedisPostCache(client, keys)),
         TIMELINES: TimelineProjector(
             client, keys, max_entries=settings.timeline_max_entries,
             backfill=settings.follow_backfill, batch=settings.fanout_batch,
-            celebrity_threshold=settings.celebrity_threshold,
+            celebrity_threshold=settings.celebrity_threshold, live=publisher,
         ),
     }
     return ProjectionServices(pool, client, projectors, PostgresParkingLot(pool))
@@ -132,7 +137,7 @@ def build_worker_app(settings: Settings) -> faust.App:
     async def services() -> ProjectionServices:
         async with lock:  # both agents start at once; build the connections once
             if "services" not in shared:
-                shared["services"] = await build_projections(settings)
+                shared["services"] = await build_projections(settings, live=True)
         return shared["services"]
 
     async def store_position() -> int:

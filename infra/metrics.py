@@ -43,3 +43,13 @@ TIMELINE_REBUILDS = Counter(
     "roost_timeline_rebuilds_total", "Home timelines rebuilt, by whether the read models had "
     "caught up", ["outcome"],
 )
+LIVE_SUBSCRIPTIONS = Gauge(
+    "roost_live_subscriptions", "Server-Sent Events streams this API process is serving"
+)
+LIVE_DISCONNECTS = Counter(
+    "roost_live_disconnects_total", "Streams this API process closed under their client, "
+    "by reason (too_slow, stream_lost, unavailable, shutdown)", ["reason"],
+)
+LIVE_EVENTS_SENT = Counter(
+    "roost_live_events_sent_total", "Live events sent to clients, by SSE event name", ["event"]
+)

@@ -148,6 +148,17 @@ class Settings(BaseSettings):
     trust_forwarded_for: bool = False
     # --- end of rate limits ------------------------------------------------------
 
+    # Live streams (Server-Sent Events, infra/live.py). Each followed channel keeps a
+    # replay buffer of about LIVE_BUFFER events in Redis, alive while a client follows
+    # it and for LIVE_TTL_S after (the window to resume in). Each connection buffers at
+    # most LIVE_QUEUE events; a client further behind is disconnected (too_slow).
+    live_buffer: int = Field(default=1000, ge=1, le=1_000_000)
+    live_ttl_s: int = Field(default=600, ge=1)
+    live_queue: int = Field(default=1000, ge=1, le=1_000_000)
+    live_keepalive_s: float = Field(default=15.0, gt=0, le=15.0)
+    live_send_timeout_s: float = Field(default=30.0, gt=0)
+    live_max_streams_per_account: int = Field(default=8, ge=1)
+
     # Prometheus endpoints of the relay and worker processes (0: none); the API
     # serves its own at /metrics.
     relay_metrics_port: int = 9101

@@ -29,7 +29,9 @@ from infra.lua import load_script
 from infra.redis_keys import REPOSTS_AUTHOR_FIELD, SENTINEL, RedisKeys, member
 from infra.timeline_store import Item, RedisTimelineStore
 from ports.events import EventEnvelope
+from ports.live import LiveEventPublisher
 from ports.projectors import TIMELINES
+from projections.home_stream import HomeStream
 
 
 class TimelineProjector:
@@ -38,6 +40,7 @@ class TimelineProjector:
     def __init__(
         self, redis: Redis, keys: RedisKeys, max_entries: int = 800, backfill: int = 100,
         batch: int = 1000, celebrity_threshold: int = 10_000,
+        live: LiveEventPublisher | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -47,6 +50,7 @@ class TimelineProjector:
         self.celebrity_threshold = celebrity_threshold
         self.store = RedisTimelineStore(redis, keys, max_entries, batch)
         self._add_counting = redis.register_script(_ADD_COUNTING)
+        self.live = HomeStream(live)  # home-stream events of live applies (worker only)
 
     async def position(self) -> int:
         value = await self.redis.get(self.keys.projection_position(self.name))
@@ -60,12 +64,15 @@ class TimelineProjector:
         a crash part-way is repaired by applying the batch again)."""
         position = await self.position()
         fresh = [e for e in events if e.position > position]
+        self.live.start()
         for run in _runs(fresh):
             if len(run) > 1:  # follows, the bulk of any log: a few round trips per run
                 await self._followed_many([(e.payload["follower_id"], e.payload["followee_id"])
                                            for e in run])
             else:
+                self.live.at(run[0].position)
                 await self.replay(run[0])
+        await self.live.flush()  # after the writes, before the position
         if fresh:
             await self.advance(fresh[-1].position)
 
@@ -137,11 +144,15 @@ class TimelineProjector:
 
     async def _publish(self, author_id: int, item: Item) -> None:
         await self._add_authored(author_id, item[0])
-        await self.store.push(await self._audience(author_id, pushed_only=True), [item])
+        readers = await self._audience(author_id, pushed_only=True)
+        await self.store.push(readers, [item])
+        self.live.updated(author_id, readers, item)
 
     async def _withdraw(self, author_id: int, item: Item) -> None:
         await self.redis.zrem(self.keys.authored(author_id), item[0])
-        await self.store.remove(await self._audience(author_id, pushed_only=False), [item])
+        readers = await self._audience(author_id, pushed_only=False)
+        await self.store.remove(readers, [item])
+        self.live.withdrawn(readers, item)
 
     async def _post_deleted(self, author_id: int, post_id: int) -> None:
         await self._withdraw(author_id, (member(post_id), ""))

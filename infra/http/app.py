@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
@@ -30,9 +30,12 @@ from infra.http.routes import (
     ops,
     posts,
     sessions,
+    streaming,
     timelines,
 )
 from infra.http.services import ApiServices
+from infra.http.streaming import LiveServices, Renderers, home_renderers
+from infra.live import RedisLiveHub, RedisStreamSlots
 from infra.post_cache import RedisPostCache
 from infra.rate_limiter import RateLimiter
 from infra.redis_keys import RedisKeys
@@ -44,10 +47,13 @@ from queries.hydration_cache import HydrationCache
 from queries.positions import PositionWatcher, projection_position
 
 API_ROUTERS = (accounts.router, graph.router, sessions.router, posts.router,
-               interactions.router, moderation.router, timelines.router, limits.router)
+               interactions.router, moderation.router, timelines.router, limits.router,
+               streaming.router)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None,
+               live_renderers: Callable[[QueryContext], Renderers] | None = None) -> FastAPI:
+    """``live_renderers``: what each live event shows its reader (tests add their own)."""
     settings = settings or get_settings()
     tokens = JwtTokens(settings)  # the process's one: its verify cache is shared
 
@@ -69,13 +75,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         queries = replace(queries, positions=PositionWatcher(
             lambda name: projection_position(queries, name)))
         app.state.rate_limiter = RateLimiter(redis, settings)
+        live_reader = build_async_redis(settings)  # its XREAD BLOCK holds one connection
+        hub = RedisLiveHub(redis, live_reader, settings.redis_prefix, ttl_s=settings.live_ttl_s,
+                           queue=settings.live_queue)
+        slots = RedisStreamSlots(redis, settings.redis_prefix,
+                                 settings.live_max_streams_per_account)
+        # Notifications plug in here: (NOTIFICATIONS_CHANNEL, "notification") -> a renderer
+        # over queries.notifications.notification_for (issue 10).
+        renderers = {**home_renderers(queries),
+                     **(live_renderers(queries) if live_renderers else {})}
         app.state.services = ApiServices(
             settings=settings, bus=bus, queries=queries, tokens=tokens,
             pool=pool, redis=redis, keys=keys,
+            live=LiveServices(hub, slots, renderers, keepalive_s=settings.live_keepalive_s,
+                              send_timeout_s=settings.live_send_timeout_s),
         )
+        await hub.start()
+        await slots.start()
         try:
             yield
         finally:
+            await slots.stop()
+            await hub.stop()
+            await live_reader.aclose()
             bus.context.store.close()
             await redis.aclose()
             await pool.close()

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from commands.bus import CommandBus
 from infra.database import AsyncPool
 from infra.health import ProgressTracker
+from infra.http.streaming import LiveServices
 from infra.redis_keys import RedisKeys
 from infra.security import JwtTokens
 from infra.settings import Settings
@@ -26,3 +27,5 @@ class ApiServices:
     keys: RedisKeys
     progress: ProgressTracker = field(default_factory=ProgressTracker)
     """Since when each part has stood still, as this API process's /health saw it."""
+    live: LiveServices | None = None
+    """The live streams (``/api/streaming``): this process's reader, slots, renderers."""

@@ -1,0 +1,144 @@
+"""The Server-Sent Events sender: a subscription's events, rendered per reader.
+
+Each live event names a channel and an event (``("home", "update")``); the
+renderer registered for that pair turns the event's reference into what the
+reader is shown (a Post, a notification group), or ``None`` to skip it (the
+reader may no longer see it). Renderers are injected (``LiveServices``), so
+the sender knows no read model.
+
+What a client receives:
+
+* ``id``, ``event`` and JSON ``data`` per event, in id order, each once;
+* one ``event: reset`` first when its ``Last-Event-ID`` could not be resumed
+  (malformed, or older than the buffers reach); its ``id`` is the point the
+  stream starts from, so a reconnect after it resumes from there;
+* a comment (``: ping``) every ``keepalive_s`` seconds;
+* ``event: disconnect`` with ``{"reason", "message"}`` when the server ends
+  the stream under it (``too_slow``: it fell more than its buffer behind;
+  ``stream_lost``; ``unavailable``; ``shutdown``). It carries no ``id``, so
+  the client's last id stays the last event it got: reconnecting with it
+  resumes exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Protocol
+
+import orjson
+import structlog
+from redis.exceptions import RedisError
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.types import Receive, Scope, Send
+
+from infra.metrics import LIVE_DISCONNECTS, LIVE_EVENTS_SENT
+from ports.live import (
+    AUTHOR_CHANNEL,
+    HOME_CHANNEL,
+    LiveEventSubscriber,
+    LiveSubscription,
+    SubscriptionClosed,
+)
+from projections.failures import is_transient
+from projections.home_stream import DELETE, UPDATE
+from queries.context import QueryContext
+from queries.live import followed_update, home_delete, home_update
+
+log = structlog.get_logger(__name__)
+
+Render = Callable[[int, Mapping[str, Any]], Awaitable[dict[str, Any] | None]]
+"""``render(reader_id, data)``: what the reader is shown, or ``None`` to skip the event."""
+Renderers = Mapping[tuple[str, str], Render]
+"""``(channel, event name)`` -> its renderer; an event without one is skipped."""
+RESET = "reset"
+DISCONNECT = "disconnect"
+
+
+class StreamSlots(Protocol):
+    limit: int
+
+    async def acquire(self, account_id: int) -> tuple[str | None, float]: ...
+
+    async def release(self, slot: str) -> None: ...
+
+
+@dataclass
+class LiveServices:
+    """What the streaming routes need, built by the API's lifespan."""
+
+    subscriber: LiveEventSubscriber
+    slots: StreamSlots
+    renderers: Renderers
+    keepalive_s: float = 15.0
+    send_timeout_s: float = 30.0
+
+
+def home_renderers(ctx: QueryContext) -> dict[tuple[str, str], Render]:
+    """The home stream's renderers: Posts hydrated for the reader, deletions as ``{id}``."""
+    return {
+        (HOME_CHANNEL, UPDATE): partial(home_update, ctx),
+        (HOME_CHANNEL, DELETE): partial(home_delete, ctx),
+        (AUTHOR_CHANNEL, UPDATE): partial(followed_update, ctx),
+    }
+
+
+def _json(data: Mapping[str, Any]) -> str:
+    return orjson.dumps(data).decode()
+
+
+def disconnect_event(reason: str, message: str) -> ServerSentEvent:
+    return ServerSentEvent(_json({"reason": reason, "message": message}), event=DISCONNECT)
+
+
+async def live_events(subscription: LiveSubscription, reader_id: int, renderers: Renderers,
+                      last_event_id: str | None, wait_s: float = 30.0
+                      ) -> AsyncIterator[ServerSentEvent]:
+    """The SSE events of ``subscription`` for ``reader_id``, until it is closed."""
+    if subscription.reset:
+        yield ServerSentEvent(_json({"message": f"cannot resume from {last_event_id!r}: "
+                                     "reload, then follow from here"}),
+                              event=RESET, id=subscription.start_id)
+    while True:
+        try:
+            events = await subscription.next(wait_s)
+            for event in events:
+                render = renderers.get((event.channel, event.event))
+                shown = await render(reader_id, event.data) if render is not None else None
+                if shown is None:
+                    continue
+                LIVE_EVENTS_SENT.labels(event.event).inc()
+                yield ServerSentEvent(_json(shown), event=event.event, id=event.id)
+        except SubscriptionClosed as closed:
+            yield disconnect_event(closed.reason, closed.message)
+            return
+        except Exception as error:
+            if is_transient(error) or isinstance(error, RedisError):
+                log.warning("live.stream_failed", error=repr(error))
+                reason, message = "unavailable", "a backing service did not answer"
+            else:
+                log.exception("live.stream_failed", error=repr(error))
+                reason, message = "internal_error", "something went wrong on our side"
+            LIVE_DISCONNECTS.labels(reason).inc()
+            yield disconnect_event(reason, f"{message}; reconnect with Last-Event-ID")
+            return
+
+
+class LiveResponse(EventSourceResponse):
+    """An SSE response that runs ``cleanup`` however it ends (client gone, send
+    timeout, server stop, HEAD), even when its generator never started."""
+
+    def __init__(self, content: AsyncIterator[ServerSentEvent],
+                 cleanup: Callable[[], Awaitable[None]], *, ping: float,
+                 send_timeout: float) -> None:
+        super().__init__(content, ping=ping, send_timeout=send_timeout,
+                         headers={"Cache-Control": "no-store"})
+        self._cleanup = cleanup
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await asyncio.shield(self._cleanup())

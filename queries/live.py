@@ -1,0 +1,53 @@
+"""What a home-stream event shows a reader, rendered when it is sent.
+
+Live events carry references (``ports.live``); the API process hydrates them
+for the reader at send time, through the same hydration as the home timeline,
+so blocks, mutes and deletions made after the event are respected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from queries.context import QueryContext
+from queries.hydration import hydrate
+
+_WIDTH = 19  # timeline members: ids zero-padded to 19 digits (infra.redis_keys)
+
+
+async def home_update(ctx: QueryContext, reader_id: int, data: Mapping[str, Any], *,
+                      pushed: bool = True) -> dict[str, Any] | None:
+    """The Post of a new home item (``{"id", "repost_of_id"?}``), or ``None`` when the
+    reader must not see it: deleted, by or reposted by an account in a block or
+    mute with the reader, or (``pushed``, a repost) not added to the reader's
+    kept timeline because an older item already shows the post there."""
+    item = int(data["id"])
+    original = int(data["repost_of_id"]) if data.get("repost_of_id") else None
+    if pushed and original is not None and not await _in_home(ctx, reader_id, item, original):
+        return None
+    posts = await hydrate(ctx, [(item, original)], reader_id, hide_muted=True)
+    return posts[0] if posts else None
+
+
+async def followed_update(ctx: QueryContext, reader_id: int, data: Mapping[str, Any]
+                          ) -> dict[str, Any] | None:
+    """A followed celebrity's new item (pulled, never in the kept timeline)."""
+    return await home_update(ctx, reader_id, data, pushed=False)
+
+
+async def home_delete(_ctx: QueryContext, _reader_id: int, data: Mapping[str, Any]
+                      ) -> dict[str, Any]:
+    """``{"id"}`` of an item that left the reader's home timeline."""
+    return {"id": str(data["id"])}
+
+
+async def _in_home(ctx: QueryContext, reader_id: int, item: int, original: int) -> bool:
+    """Whether a repost is in the reader's timeline (true when it is not kept: then
+    nothing was pushed and the reader is shown what the read will rebuild)."""
+    home = ctx.keys.home(reader_id)
+    async with ctx.redis.pipeline(transaction=False) as pipe:
+        pipe.exists(home)
+        pipe.zscore(home, f"{item:0{_WIDTH}d}:{original:0{_WIDTH}d}")
+        kept, score = await pipe.execute()
+    return not kept or score is not None
