@@ -18,7 +18,7 @@ from infra.http.streaming import home_renderers
 from infra.live import RedisLiveHub
 from infra.operations import rebuild
 from infra.settings import Settings
-from ports.live import AUTHOR_CHANNEL, HOME_CHANNEL, ReceivedEvent
+from ports.live import AUTHOR_CHANNEL, HOME_CHANNEL, Channel, ReceivedEvent
 from ports.projectors import TIMELINES
 from queries.context import QueryContext
 from tests.integration.conftest import SettingsFactory, close_bus, signup, store_max_position
@@ -101,7 +101,8 @@ async def test_a_repost_of_a_post_already_shown_is_skipped_and_a_celebrity_s_com
     env.bus.handle(Follow(actor=reader, username="reposter"))
     await project_new(env.services)  # author has 3 followers > 2: a celebrity
     await keep(env.ctx, reader)
-    channels = [(HOME_CHANNEL, reader.account_id), (AUTHOR_CHANNEL, author.account_id)]
+    channels: list[tuple[Channel, int]] = [(HOME_CHANNEL, reader.account_id),
+                                           (AUTHOR_CHANNEL, author.account_id)]
     stream = await env.hub.subscribe(channels, None)
 
     original = post(env.bus, author, "famous words")
