@@ -97,6 +97,12 @@ def _id_key(text: bytes | str) -> tuple[int, int]:
     return int(position), int(seq)
 
 
+def reader_client(redis_url: str, block_ms: int = 10_000) -> Redis:
+    """A client for the hub's reader: its socket timeout outlasts a blocked read
+    (redis-py's default, 5 s, would cut a longer ``XREAD BLOCK`` short)."""
+    return Redis.from_url(redis_url, socket_timeout=block_ms / 1000 + 5)
+
+
 class RedisLivePublisher:
     """``ports.live.LiveEventPublisher`` over Redis Streams (see the module doc)."""
 
@@ -348,8 +354,10 @@ class RedisLiveHub:
             return
         self._wake_pending = True
         try:
-            await self.redis.xadd(self._wake_key, {"w": "1"}, maxlen=WAKE_MAXLEN,
-                                  approximate=False)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xadd(self._wake_key, {"w": "1"}, maxlen=WAKE_MAXLEN, approximate=False)
+                pipe.expire(self._wake_key, self.ttl_s)
+                await pipe.execute()
         except RedisError as error:  # the reader's block timeout re-reads anyway
             log.warning("live.wake_failed", error=repr(error))
 

@@ -35,7 +35,7 @@ from infra.http.routes import (
 )
 from infra.http.services import ApiServices
 from infra.http.streaming import LiveServices, Renderers, home_renderers
-from infra.live import RedisLiveHub, RedisStreamSlots
+from infra.live import RedisLiveHub, RedisStreamSlots, reader_client
 from infra.post_cache import RedisPostCache
 from infra.rate_limiter import RateLimiter
 from infra.redis_keys import RedisKeys
@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None,
         queries = replace(queries, positions=PositionWatcher(
             lambda name: projection_position(queries, name)))
         app.state.rate_limiter = RateLimiter(redis, settings)
-        live_reader = build_async_redis(settings)  # its XREAD BLOCK holds one connection
+        live_reader = reader_client(settings.redis_url)  # its XREAD BLOCK holds one connection
         hub = RedisLiveHub(redis, live_reader, settings.redis_prefix, ttl_s=settings.live_ttl_s,
                            queue=settings.live_queue)
         slots = RedisStreamSlots(redis, settings.redis_prefix,

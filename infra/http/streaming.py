@@ -53,6 +53,9 @@ Render = Callable[[int, Mapping[str, Any]], Awaitable[dict[str, Any] | None]]
 """``render(reader_id, data)``: what the reader is shown, or ``None`` to skip the event."""
 Renderers = Mapping[tuple[str, str], Render]
 """``(channel, event name)`` -> its renderer; an event without one is skipped."""
+Ready = Callable[[int], Awaitable[object]]
+"""``ready(position)``: returns once what the renderers read includes ``position``
+(bounded: on timeout it returns all the same)."""
 RESET = "reset"
 DISCONNECT = "disconnect"
 
@@ -94,9 +97,13 @@ def disconnect_event(reason: str, message: str) -> ServerSentEvent:
 
 
 async def live_events(subscription: LiveSubscription, reader_id: int, renderers: Renderers,
-                      last_event_id: str | None, wait_s: float = 30.0
-                      ) -> AsyncIterator[ServerSentEvent]:
-    """The SSE events of ``subscription`` for ``reader_id``, until it is closed."""
+                      last_event_id: str | None, ready: Ready | None = None,
+                      wait_s: float = 30.0) -> AsyncIterator[ServerSentEvent]:
+    """The SSE events of ``subscription`` for ``reader_id``, until it is closed.
+
+    ``ready(position)`` is awaited before rendering events up to ``position``: a
+    projection publishes as it applies an event, and what the renderers read
+    (the read models) may apply it a moment later."""
     if subscription.reset:
         yield ServerSentEvent(_json({"message": f"cannot resume from {last_event_id!r}: "
                                      "reload, then follow from here"}),
@@ -104,6 +111,8 @@ async def live_events(subscription: LiveSubscription, reader_id: int, renderers:
     while True:
         try:
             events = await subscription.next(wait_s)
+            if events and ready is not None:
+                await ready(max(event.key[0] for event in events))
             for event in events:
                 render = renderers.get((event.channel, event.event))
                 shown = await render(reader_id, event.data) if render is not None else None

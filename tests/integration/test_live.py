@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aredis
 
-from infra.live import LiveKeys, RedisLiveHub, RedisLivePublisher
+from infra.live import LiveKeys, RedisLiveHub, RedisLivePublisher, reader_client
 from ports.live import (
     AUTHOR_CHANNEL,
     AUTHOR_SEQ_BASE,
@@ -56,7 +56,7 @@ async def live(request: pytest.FixtureRequest) -> AsyncIterator[Live]:
         return
     settings = make_settings()
     client = aredis.Redis.from_url(settings.redis_url)
-    reader = aredis.Redis.from_url(settings.redis_url)
+    reader = reader_client(settings.redis_url)
     hub = RedisLiveHub(client, reader, settings.redis_prefix, ttl_s=60, queue=QUEUE,
                        block_ms=2000)
     await hub.start()

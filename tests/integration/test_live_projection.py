@@ -9,13 +9,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-import redis.asyncio as aredis
 
 from commands.bus import CommandBus
 from commands.messages import Actor, DeletePost, Follow, SetBlock
 from infra.bootstrap import ProjectionServices, build_command_bus, build_projections, build_runner
 from infra.http.streaming import home_renderers
-from infra.live import RedisLiveHub
+from infra.live import RedisLiveHub, reader_client
 from infra.operations import rebuild
 from infra.settings import Settings
 from ports.live import AUTHOR_CHANNEL, HOME_CHANNEL, Channel, ReceivedEvent
@@ -40,7 +39,7 @@ async def env(settings_factory: SettingsFactory) -> AsyncIterator[Env]:
     settings = settings_factory(celebrity_threshold=2)
     bus = build_command_bus(settings)
     services = await build_projections(settings, live=True)
-    reader = aredis.Redis.from_url(settings.redis_url)
+    reader = reader_client(settings.redis_url)
     hub = RedisLiveHub(services.redis, reader, settings.redis_prefix, block_ms=2000)
     await hub.start()
     try:

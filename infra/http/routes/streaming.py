@@ -24,6 +24,8 @@ from infra.http.services import ApiServices
 from infra.http.streaming import LiveResponse, live_events
 from ports.errors import DependencyUnavailable
 from ports.live import AUTHOR_CHANNEL, HOME_CHANNEL, NOTIFICATIONS_CHANNEL, Channel
+from ports.projectors import READ_MODELS
+from queries.positions import wait_for_position
 from queries.timelines import followed_celebrities
 
 _SSE: dict[int | str, dict[str, object]] = {200: {
@@ -103,6 +105,10 @@ async def open_stream(services: ApiServices, actor: Actor,
         await subscription.close()
         await live.slots.release(slot)
 
+    async def ready(position: int) -> None:  # renderers read the read models
+        await wait_for_position(services.queries, position, (READ_MODELS,),
+                                services.settings.min_position_wait_s)
+
     return LiveResponse(
-        live_events(subscription, actor.account_id, live.renderers, last_event_id),
+        live_events(subscription, actor.account_id, live.renderers, last_event_id, ready),
         cleanup, ping=live.keepalive_s, send_timeout=live.send_timeout_s)
