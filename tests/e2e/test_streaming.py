@@ -34,13 +34,12 @@ def extra_api(stack: Stack, log_dir: Path, **overrides: Any) -> Iterator[Stack]:
     """One more API process on the session stack's stores, with ``overrides``."""
     settings = stack.settings.model_copy(update={
         "api_port": devstack.free_port(), "live_keepalive_s": 0.5, **overrides})
-    api = Stack(settings, log_dir)
-    api.start("api")
-    try:
+    with contextlib.ExitStack() as cleanup:
+        api = Stack(settings, log_dir)
+        cleanup.callback(api.stop_all)
+        api.start("api")
         api.wait_healthy()
         yield api
-    finally:
-        api.stop_all()
 
 
 @pytest.fixture(scope="module")
