@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import resource
 import subprocess
 import sys
 import time
@@ -104,7 +105,15 @@ async def connected_clients(base_url: str, path: str, tokens: Sequence[str | Non
         {"Authorization": f"Bearer {token}"} if token else {}, arrivals, connected, counter,
         len(tokens))) for n, token in enumerate(tokens)]
     try:
-        await asyncio.wait_for(connected.wait(), 120)
+        waiting = asyncio.create_task(connected.wait())
+        await asyncio.wait([waiting, *tasks], timeout=120, return_when=asyncio.FIRST_COMPLETED)
+        failed = [t for t in tasks if t.done()]
+        if failed:
+            waiting.cancel()
+            raise RuntimeError(f"{len(failed)} clients failed to connect") from \
+                failed[0].exception()
+        if not connected.is_set():
+            raise TimeoutError(f"{counter[0]} of {len(tokens)} clients connected in 120 s")
         yield arrivals
     finally:
         for task in tasks:
@@ -290,6 +299,8 @@ def main(argv: list[str]) -> int:
                     access_log=False)
         return 0
     devstack.interrupt_on_stop_signals()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # 1,000s of sockets, here and
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))  # in the API
     results = asyncio.run(run(args.clients, args.posts, args.keep))
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"live-{time.strftime('%Y%m%d-%H%M%S')}.json"
