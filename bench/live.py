@@ -46,6 +46,7 @@ from infra import devstack
 
 RESULTS = Path(__file__).parent / "results"
 CLIENTS_PER_HTTPX = 100  # connections per httpx client (its pool is per client)
+CONNECTING = 50  # clients connecting at once
 
 
 # -- SSE clients ------------------------------------------------------------------
@@ -72,8 +73,10 @@ class Arrivals:
 
 async def _client(client: httpx.AsyncClient, path: str, headers: dict[str, str],
                   arrivals: Arrivals, connected: asyncio.Event, counter: list[int],
-                  total: int) -> None:
+                  total: int, connecting: asyncio.Semaphore) -> None:
+    await connecting.acquire()
     async with client.stream("GET", path, headers=headers) as response:
+        connecting.release()
         response.raise_for_status()
         counter[0] += 1
         if counter[0] == total:
@@ -97,13 +100,16 @@ async def connected_clients(base_url: str, path: str, tokens: Sequence[str | Non
                             ) -> AsyncIterator[Arrivals]:
     """``len(tokens)`` SSE clients, all connected on entry."""
     arrivals, connected, counter = Arrivals(), asyncio.Event(), [0]
+    # Connect in waves: the measure is of connected clients, not of a connection storm
+    # (the API's Redis pool, 100 connections, refuses a burst of 1,000 requests).
+    connecting = asyncio.Semaphore(CONNECTING)
     clients = [httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(30, read=None),
                                  limits=httpx.Limits(max_connections=CLIENTS_PER_HTTPX + 5))
                for _ in range(0, len(tokens), CLIENTS_PER_HTTPX)]
     tasks = [asyncio.create_task(_client(
         clients[n // CLIENTS_PER_HTTPX], path,
         {"Authorization": f"Bearer {token}"} if token else {}, arrivals, connected, counter,
-        len(tokens))) for n, token in enumerate(tokens)]
+        len(tokens), connecting)) for n, token in enumerate(tokens)]
     try:
         waiting = asyncio.create_task(connected.wait())
         await asyncio.wait([waiting, *tasks], timeout=120, return_when=asyncio.FIRST_COMPLETED)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -88,7 +89,8 @@ def create_app(settings: Settings | None = None,
             settings=settings, bus=bus, queries=queries, tokens=tokens,
             pool=pool, redis=redis, keys=keys,
             live=LiveServices(hub, slots, renderers, keepalive_s=settings.live_keepalive_s,
-                              send_timeout_s=settings.live_send_timeout_s),
+                              send_timeout_s=settings.live_send_timeout_s,
+                              busy=asyncio.Semaphore(settings.postgres_pool_size)),
         )
         await hub.start()
         await slots.start()

@@ -23,8 +23,9 @@ What a client receives:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 
@@ -77,6 +78,11 @@ class LiveServices:
     renderers: Renderers
     keepalive_s: float = 15.0
     send_timeout_s: float = 30.0
+    busy: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(10))
+    """Bounds the streams' work against the stores at once in this process (opening a
+    stream, rendering an event): a post to 1,000 connected followers, or 1,000 clients
+    reconnecting after a restart, queue here instead of exhausting the PostgreSQL and
+    Redis connection pools (whose overflow would answer 503 or drop the streams)."""
 
 
 def home_renderers(ctx: QueryContext) -> dict[tuple[str, str], Render]:
@@ -98,7 +104,8 @@ def disconnect_event(reason: str, message: str) -> ServerSentEvent:
 
 async def live_events(subscription: LiveSubscription, reader_id: int, renderers: Renderers,
                       last_event_id: str | None, ready: Ready | None = None,
-                      wait_s: float = 30.0) -> AsyncIterator[ServerSentEvent]:
+                      busy: asyncio.Semaphore | None = None, wait_s: float = 30.0
+                      ) -> AsyncIterator[ServerSentEvent]:
     """The SSE events of ``subscription`` for ``reader_id``, until it is closed.
 
     ``ready(position)`` is awaited before rendering events up to ``position``: a
@@ -115,7 +122,10 @@ async def live_events(subscription: LiveSubscription, reader_id: int, renderers:
                 await ready(max(event.key[0] for event in events))
             for event in events:
                 render = renderers.get((event.channel, event.event))
-                shown = await render(reader_id, event.data) if render is not None else None
+                if render is None:
+                    continue
+                async with busy or contextlib.nullcontext():
+                    shown = await render(reader_id, event.data)
                 if shown is None:
                     continue
                 LIVE_EVENTS_SENT.labels(event.event).inc()

@@ -8,6 +8,7 @@ log is off, so the query token never reaches a log line.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from typing import Annotated
@@ -73,7 +74,8 @@ async def home(actor: StreamActor, services: Services, last_event_id: LastEventI
     """New items of your home timeline (`event: update`, data a Post) and items that left
     it (`event: delete`, data `{id}`)."""
     # Celebrities' items are pulled, not pushed: their own channels carry them.
-    celebrities = await followed_celebrities(services.queries, actor.account_id)
+    async with services.live.busy if services.live else contextlib.nullcontext():
+        celebrities = await followed_celebrities(services.queries, actor.account_id)
     channels: list[tuple[Channel, int]] = [(HOME_CHANNEL, actor.account_id),
                                            *((AUTHOR_CHANNEL, c) for c in celebrities)]
     return await open_stream(services, actor, channels, last_event_id)
@@ -87,7 +89,8 @@ async def open_stream(services: ApiServices, actor: Actor,
     live = services.live
     if live is None:
         raise DependencyUnavailable("live streams are not served by this process")
-    slot, wait_s = await live.slots.acquire(actor.account_id)
+    async with live.busy:
+        slot, wait_s = await live.slots.acquire(actor.account_id)
     if slot is None:
         retry = max(1, math.ceil(wait_s))
         return error_response(
@@ -96,7 +99,8 @@ async def open_stream(services: ApiServices, actor: Actor,
             {"action": "streams", "scope": "account", "limit": live.slots.limit,
              "retry_after_s": retry}, headers={"Retry-After": str(retry)})
     try:
-        subscription = await live.subscriber.subscribe(channels, last_event_id)
+        async with live.busy:
+            subscription = await live.subscriber.subscribe(channels, last_event_id)
     except BaseException:
         await live.slots.release(slot)
         raise
@@ -110,5 +114,6 @@ async def open_stream(services: ApiServices, actor: Actor,
                                 services.settings.min_position_wait_s)
 
     return LiveResponse(
-        live_events(subscription, actor.account_id, live.renderers, last_event_id, ready),
+        live_events(subscription, actor.account_id, live.renderers, last_event_id, ready,
+                    live.busy),
         cleanup, ping=live.keepalive_s, send_timeout=live.send_timeout_s)
