@@ -133,8 +133,8 @@ async def connected_clients(base_url: str, path: str, tokens: Sequence[str | Non
 
 def _prepare(stack: BenchStack, readers: int) -> tuple[str, list[str]]:
     """An author and ``readers`` followers (through the command bus); their tokens."""
-    from commands.messages import Actor, Follow, RegisterAccount
-    from infra.bootstrap import build_command_bus
+    from commands.messages import Actor, RegisterAccount, SetFollow
+    from infra.bootstrap import build_command_bus, close_command_bus
 
     bus = build_command_bus(stack.settings)
     run = uuid.uuid4().hex[:6]
@@ -148,9 +148,9 @@ def _prepare(stack: BenchStack, readers: int) -> tuple[str, list[str]]:
     tokens = []
     for n in range(readers):
         reader = register(f"live_{run}_{n}")
-        bus.handle(Follow(actor=reader, username=author.username))
+        bus.handle(SetFollow(actor=reader, username=author.username, active=True))
         tokens.append(mint(stack.settings, reader.account_id, reader.username))
-    bus.context.store.close()
+    close_command_bus(bus)
     return mint(stack.settings, author.account_id, author.username), tokens
 
 

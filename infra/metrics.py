@@ -43,6 +43,14 @@ TIMELINE_REBUILDS = Counter(
     "roost_timeline_rebuilds_total", "Home timelines rebuilt, by whether the read models had "
     "caught up", ["outcome"],
 )
+
+
+def observe_timeline_rebuild(complete: bool, seconds: float) -> None:
+    """A ``ports.timelines.RebuildObserver``: counts a home-timeline rebuild and its time."""
+    TIMELINE_REBUILDS.labels("complete" if complete else "lagging").inc()
+    TIMELINE_REBUILD_SECONDS.observe(seconds)
+
+
 LIVE_SUBSCRIPTIONS = Gauge(
     "roost_live_subscriptions", "Server-Sent Events streams this API process is serving"
 )

@@ -37,17 +37,17 @@ from ports.live import (
     LiveEvent,
     LiveEventPublisher,
 )
+from ports.timelines import TimelineItem
 
 UPDATE = "update"
 DELETE = "delete"
 
 
-def item_reference(item: tuple[str, str]) -> dict[str, Any]:
-    """A timeline item ``(member, original member or "")`` as event data."""
-    member, original = item
-    item_id = int(member.partition(":")[0])
-    if original:
-        return {"id": str(item_id), "repost_of_id": str(int(original))}
+def item_reference(item: TimelineItem) -> dict[str, Any]:
+    """A timeline item ``(item id, original post id or None)`` as event data."""
+    item_id, original = item
+    if original is not None:
+        return {"id": str(item_id), "repost_of_id": str(original)}
     return {"id": str(item_id)}
 
 
@@ -72,7 +72,7 @@ class HomeStream:
             self._seqs.clear()
         self._position = position
 
-    def updated(self, author_id: int, readers: Sequence[int], item: tuple[str, str]) -> None:
+    def updated(self, author_id: int, readers: Sequence[int], item: TimelineItem) -> None:
         """``item`` by ``author_id`` was pushed to ``readers``' timelines (only the
         author's own, for a celebrity or an account nobody follows)."""
         data = item_reference(item)
@@ -81,7 +81,7 @@ class HomeStream:
         if list(readers) == [author_id]:
             self._add(author_id, AUTHOR_CHANNEL, UPDATE, data)
 
-    def withdrawn(self, readers: Sequence[int], item: tuple[str, str]) -> None:
+    def withdrawn(self, readers: Sequence[int], item: TimelineItem) -> None:
         """``item`` was taken out of ``readers``' timelines."""
         data = {"id": item_reference(item)["id"]}
         for reader in readers:

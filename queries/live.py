@@ -13,8 +13,6 @@ from typing import Any
 from queries.context import QueryContext
 from queries.hydration import hydrate
 
-_WIDTH = 19  # timeline members: ids zero-padded to 19 digits (infra.redis_keys)
-
 
 async def home_update(ctx: QueryContext, reader_id: int, data: Mapping[str, Any], *,
                       pushed: bool = True) -> dict[str, Any] | None:
@@ -27,7 +25,7 @@ async def home_update(ctx: QueryContext, reader_id: int, data: Mapping[str, Any]
     if pushed and original is not None and not await _in_home(ctx, reader_id, item, original):
         return None
     posts = await hydrate(ctx, [(item, original)], reader_id, hide_muted=True)
-    return posts[0] if posts else None
+    return dict(posts[0]) if posts else None
 
 
 async def followed_update(ctx: QueryContext, reader_id: int, data: Mapping[str, Any]
@@ -45,9 +43,7 @@ async def home_delete(_ctx: QueryContext, _reader_id: int, data: Mapping[str, An
 async def _in_home(ctx: QueryContext, reader_id: int, item: int, original: int) -> bool:
     """Whether a repost is in the reader's timeline (true when it is not kept: then
     nothing was pushed and the reader is shown what the read will rebuild)."""
-    home = ctx.keys.home(reader_id)
-    async with ctx.redis.pipeline(transaction=False) as pipe:
-        pipe.exists(home)
-        pipe.zscore(home, f"{item:0{_WIDTH}d}:{original:0{_WIDTH}d}")
-        kept, score = await pipe.execute()
-    return not kept or score is not None
+    if not await ctx.timelines.is_kept(reader_id):
+        return True
+    [present] = await ctx.timelines.contains([("timeline", reader_id, (item, original))])
+    return present

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import replace
 
 from fastapi import Depends, FastAPI
 
-from infra.bootstrap import build_async_redis, build_command_bus
-from infra.database import open_pool
+from infra.bootstrap import build_api
 from infra.http.deps import optional_actor, required_actor
 from infra.http.errors import install_error_handlers
 from infra.http.hygiene import InputHygieneMiddleware
@@ -34,18 +31,10 @@ from infra.http.routes import (
     streaming,
     timelines,
 )
-from infra.http.services import ApiServices
-from infra.http.streaming import LiveServices, Renderers, home_renderers
-from infra.live import RedisLiveHub, RedisStreamSlots, reader_client
-from infra.post_cache import RedisPostCache
-from infra.rate_limiter import RateLimiter
-from infra.redis_keys import RedisKeys
+from infra.http.streaming import Renderers, start_live
 from infra.security import JwtTokens
 from infra.settings import Settings, get_settings
-from infra.timeline_store import RedisTimelineStore
-from queries.context import QueryContext, TimelinePolicy
-from queries.hydration_cache import HydrationCache
-from queries.positions import PositionWatcher, projection_position
+from queries.context import QueryContext
 
 API_ROUTERS = (accounts.router, graph.router, sessions.router, posts.router,
                interactions.router, moderation.router, timelines.router, limits.router,
@@ -60,49 +49,18 @@ def create_app(settings: Settings | None = None,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await open_pool(settings)
-        redis = build_async_redis(settings)
-        keys = RedisKeys(settings.redis_prefix)
-        bus = build_command_bus(settings, tokens)
-        queries = QueryContext(
-            pool, redis, keys, post_cache=RedisPostCache(redis, keys), hydration=HydrationCache(),
-            timelines=RedisTimelineStore(redis, keys, settings.timeline_max_entries),
-            policy=TimelinePolicy(
-                max_entries=settings.timeline_max_entries,
-                active_ttl_s=int(settings.active_days * 86400),
-                rebuild_wait_s=settings.min_position_wait_s,
-            ),
-        )
-        queries = replace(queries, positions=PositionWatcher(
-            lambda name: projection_position(queries, name)))
-        app.state.rate_limiter = RateLimiter(redis, settings)
-        live_reader = reader_client(settings.redis_url)  # its XREAD BLOCK holds one connection
-        hub = RedisLiveHub(redis, live_reader, settings.redis_prefix, ttl_s=settings.live_ttl_s,
-                           queue=settings.live_queue)
-        slots = RedisStreamSlots(redis, settings.redis_prefix,
-                                 settings.live_max_streams_per_account)
-        # Notifications plug in here: (NOTIFICATIONS_CHANNEL, "notification") -> a renderer
-        # over queries.notifications.notification_for (issue 10).
-        renderers = {**home_renderers(queries),
-                     **(live_renderers(queries) if live_renderers else {})}
-        app.state.services = ApiServices(
-            settings=settings, bus=bus, queries=queries, tokens=tokens,
-            pool=pool, redis=redis, keys=keys,
-            live=LiveServices(hub, slots, renderers, keepalive_s=settings.live_keepalive_s,
-                              send_timeout_s=settings.live_send_timeout_s,
-                              busy=asyncio.Semaphore(settings.postgres_pool_size)),
-        )
-        await hub.start()
-        await slots.start()
+        services = await build_api(settings, tokens)
+        app.state.services = services
+        app.state.rate_limiter = services.rate_limiter
+        # Notifications plug in here: pass (NOTIFICATIONS_CHANNEL, "notification") -> a
+        # renderer over queries.notifications.notification_for (issue 10) in `extra`.
+        services.live = await start_live(
+            settings, services.redis, services.queries, services.resources,
+            extra=live_renderers(services.queries) if live_renderers else None)
         try:
             yield
         finally:
-            await slots.stop()
-            await hub.stop()
-            await live_reader.aclose()
-            bus.context.store.close()
-            await redis.aclose()
-            await pool.close()
+            await services.close()
 
     app = FastAPI(
         title="Roost", version="0.1.0", lifespan=lifespan,

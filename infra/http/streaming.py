@@ -25,17 +25,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 
 import orjson
 import structlog
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
+from infra.live import RedisLiveHub, RedisStreamSlots, reader_client
 from infra.metrics import LIVE_DISCONNECTS, LIVE_EVENTS_SENT
+from infra.settings import Settings
 from ports.live import (
     AUTHOR_CHANNEL,
     HOME_CHANNEL,
@@ -92,6 +96,26 @@ def home_renderers(ctx: QueryContext) -> dict[tuple[str, str], Render]:
         (HOME_CHANNEL, DELETE): partial(home_delete, ctx),
         (AUTHOR_CHANNEL, UPDATE): partial(followed_update, ctx),
     }
+
+
+async def start_live(settings: Settings, redis: Redis, queries: QueryContext,
+                     resources: AsyncExitStack, extra: Renderers | None = None) -> LiveServices:
+    """This API process's live streams: its one reader (on a connection of its own),
+    the stream slots, and the renderers (the home stream's, plus ``extra``); all are
+    stopped by ``resources`` (the services' exit stack), before the clients they use."""
+    reader = reader_client(settings.redis_url)  # its XREAD BLOCK holds one connection
+    resources.push_async_callback(reader.aclose)
+    hub = RedisLiveHub(redis, reader, settings.redis_prefix, ttl_s=settings.live_ttl_s,
+                       queue=settings.live_queue)
+    slots = RedisStreamSlots(redis, settings.redis_prefix, settings.live_max_streams_per_account)
+    await hub.start()
+    resources.push_async_callback(hub.stop)
+    await slots.start()
+    resources.push_async_callback(slots.stop)
+    return LiveServices(hub, slots, {**home_renderers(queries), **(extra or {})},
+                        keepalive_s=settings.live_keepalive_s,
+                        send_timeout_s=settings.live_send_timeout_s,
+                        busy=asyncio.Semaphore(settings.postgres_pool_size))
 
 
 def _json(data: Mapping[str, Any]) -> str:

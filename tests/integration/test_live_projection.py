@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from commands.bus import CommandBus
-from commands.messages import Actor, DeletePost, Follow, SetBlock
+from commands.messages import Actor, DeletePost, SetBlock, SetFollow
 from infra.bootstrap import ProjectionServices, build_command_bus, build_projections, build_runner
 from infra.http.streaming import home_renderers
 from infra.live import RedisLiveHub, reader_client
@@ -20,9 +20,9 @@ from infra.settings import Settings
 from ports.live import AUTHOR_CHANNEL, HOME_CHANNEL, Channel, ReceivedEvent
 from ports.projectors import TIMELINES
 from queries.context import QueryContext
+from tests.contracts.live import nothing_more, receive
 from tests.integration.conftest import SettingsFactory, close_bus, signup, store_max_position
 from tests.integration.pipeline import keep, post, project_new, query_context, repost
-from tests.integration.test_live import nothing_more, receive
 
 
 @dataclass
@@ -59,8 +59,8 @@ async def shown(env: Env, reader: Actor, events: list[ReceivedEvent]) -> list[ob
 
 async def test_followers_get_updates_and_deletes_and_a_rebuild_sends_nothing(env: Env) -> None:
     author, reader, blocked = (signup(env.bus, n) for n in ("author", "reader", "blocked"))
-    env.bus.handle(Follow(actor=reader, username="author"))
-    env.bus.handle(Follow(actor=reader, username="blocked"))
+    env.bus.handle(SetFollow(actor=reader, username="author", active=True))
+    env.bus.handle(SetFollow(actor=reader, username="blocked", active=True))
     await project_new(env.services)
     await keep(env.ctx, reader)
     stream = await env.hub.subscribe([(HOME_CHANNEL, reader.account_id)], None)
@@ -87,7 +87,11 @@ async def test_followers_get_updates_and_deletes_and_a_rebuild_sends_nothing(env
     await runner.reset()
     await runner.catch_up(store_max_position(env.settings))
     # And the operator's rebuild publishes nothing at all.
-    await rebuild(env.settings, TIMELINES, console=None)  # type: ignore[arg-type]
+    operator = await build_projections(env.settings)  # as `roost projections rebuild`
+    try:
+        await rebuild(env.settings, operator, TIMELINES, console=None)  # type: ignore[arg-type]
+    finally:
+        await operator.close()
     await nothing_more(stream)
 
 
@@ -96,8 +100,8 @@ async def test_a_repost_of_a_post_already_shown_is_skipped_and_a_celebrity_s_com
     author, reposter, reader = (signup(env.bus, n) for n in ("author", "reposter", "reader"))
     fans = [signup(env.bus, f"fan{n}") for n in range(2)]
     for follower in (reader, *fans):
-        env.bus.handle(Follow(actor=follower, username="author"))
-    env.bus.handle(Follow(actor=reader, username="reposter"))
+        env.bus.handle(SetFollow(actor=follower, username="author", active=True))
+    env.bus.handle(SetFollow(actor=reader, username="reposter", active=True))
     await project_new(env.services)  # author has 3 followers > 2: a celebrity
     await keep(env.ctx, reader)
     channels: list[tuple[Channel, int]] = [(HOME_CHANNEL, reader.account_id),

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from ports.live import AUTHOR_SEQ_BASE, LiveEvent
 from projections.home_stream import HomeStream, item_reference
 
-POST = ("0000000000000000042", "")
-REPOST = ("0000000000000000050:0000000000000000042", "0000000000000000042")
+POST = (42, None)
+REPOST = (50, 42)
 
 
 class Recorder:

@@ -23,9 +23,8 @@ from infra.metrics import (
     PROJECTION_POSITION,
     RELAY_POSITION,
 )
+from infra.parking import parked_counts
 from ports.projectors import PROJECTORS
-from projections.parking import parked_counts
-from queries.positions import projection_position
 
 router = APIRouter(tags=["operations"])
 CHECK_TIMEOUT_S = 2.0
@@ -137,7 +136,7 @@ async def _pipeline(services: ApiServices) -> tuple[dict[str, int], dict[str, in
     """Positions (event store, relay, projectors) and parked events per projector."""
     # The projectors' positions first, the store's head last: a projector found
     # ahead of the head then really applied events that are not in this store.
-    applied = {name: await projection_position(services.queries, name) for name in PROJECTORS}
+    applied = await services.positions.positions(PROJECTORS)
     async with services.pool.connection() as conn:
         cur = await conn.execute("SELECT position FROM relay_positions WHERE name = 'kafka'")
         row = await cur.fetchone()

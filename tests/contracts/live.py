@@ -1,21 +1,21 @@
-"""The live-events contract, against the in-memory fake and the Redis adapter alike.
+"""The live-events contract (``ports.live``): publishing, delivery, exact resume,
+reset, replays refused, several channels merged in id order, slow subscribers closed.
 
-One class of tests, run once per implementation (``live`` is parametrized):
-publishing, the per-process reader's delivery, exact resume, reset, replays
-refused, several channels merged in id order, and slow subscribers closed.
+``LiveContract`` runs against the in-memory fake (``tests/unit/test_store_contracts.py``)
+and the Redis adapter with its per-process reader
+(``tests/integration/test_store_contracts.py``); each provides the ``live`` fixture
+with ``BUFFER`` and ``QUEUE``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import redis.asyncio as aredis
 
-from infra.live import LiveKeys, RedisLiveHub, RedisLivePublisher, reader_client
 from ports.live import (
     AUTHOR_CHANNEL,
     AUTHOR_SEQ_BASE,
@@ -29,8 +29,6 @@ from ports.live import (
     ReceivedEvent,
     SubscriptionClosed,
 )
-from tests.conftest import clear_redis_prefix, make_settings
-from tests.fakes.live import FakeLive
 
 BUFFER = 8
 QUEUE = 3
@@ -42,37 +40,6 @@ class Live:
     publisher: LiveEventPublisher
     subscriber: LiveEventSubscriber
     expire: Callable[[Channel, int], Awaitable[None]]
-
-
-@pytest.fixture(params=["fake", "redis"])
-async def live(request: pytest.FixtureRequest) -> AsyncIterator[Live]:
-    if request.param == "fake":
-        fake = FakeLive(buffer=BUFFER, queue=QUEUE)
-
-        async def expire_fake(channel: Channel, account: int) -> None:
-            fake.expire(channel, account)
-
-        yield Live(fake, fake, expire_fake)
-        return
-    settings = make_settings()
-    client = aredis.Redis.from_url(settings.redis_url)
-    reader = reader_client(settings.redis_url)
-    hub = RedisLiveHub(client, reader, settings.redis_prefix, ttl_s=60, queue=QUEUE,
-                       block_ms=2000)
-    await hub.start()
-    keys = LiveKeys(settings.redis_prefix)
-
-    async def expire_redis(channel: Channel, account: int) -> None:
-        await client.unlink(keys.stream(channel, account))
-
-    try:
-        yield Live(RedisLivePublisher(client, settings.redis_prefix, buffer=BUFFER, batch=7),
-                   hub, expire_redis)
-    finally:
-        await hub.stop()
-        await reader.aclose()
-        await client.aclose()
-        clear_redis_prefix(settings)
 
 
 def home(position: int, seq: int = 0, account: int = READER, **data: Any) -> LiveEvent:
@@ -101,7 +68,7 @@ def ids(events: Sequence[ReceivedEvent]) -> list[str]:
     return [e.id for e in events]
 
 
-class TestLiveContract:
+class LiveContract:
     async def test_events_arrive_in_id_order_each_once(self, live: Live) -> None:
         subscription = await live.subscriber.subscribe([(HOME_CHANNEL, READER)], None)
         assert not subscription.reset
