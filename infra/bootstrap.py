@@ -40,6 +40,7 @@ from infra.http.services import ApiServices
 from infra.kafka import make_producer
 from infra.kafka_fetch_patch import pause_empty_fetches
 from infra.lease import RedisLease
+from infra.live import RedisLivePublisher
 from infra.metrics import PARKED_EVENTS, PROJECTED_EVENTS, observe_timeline_rebuild
 from infra.notification_store import PostgresNotificationStore
 from infra.parking import PostgresParkingLot
@@ -54,7 +55,6 @@ from infra.security import Argon2Passwords, JwtTokens, RedisRevocations
 from infra.settings import Settings
 from infra.timeline_store import RedisTimelineStore
 from ports.events import EventEnvelope
-from ports.live import LiveEventPublisher
 from ports.parking import ParkingLot
 from ports.positions import ProjectionPositions
 from ports.projectors import NOTIFICATIONS, PROJECTORS, READ_MODELS, TIMELINES
@@ -106,7 +106,18 @@ def close_command_bus(bus: CommandBus) -> None:
 
 
 def build_async_redis(settings: Settings) -> aredis.Redis:
-    return aredis.Redis.from_url(settings.redis_url)
+    """A process's async Redis client over a pool of at most
+    ``ROOST_REDIS_MAX_CONNECTIONS`` connections. When all are in use a command waits
+    (``BlockingConnectionPool``) up to ``ROOST_REDIS_POOL_TIMEOUT_S`` seconds for one,
+    then raises ``redis.ConnectionError`` ("No connection available."), which
+    ``infra.failures.is_transient`` counts as an outage. redis-py's default pool
+    (100 connections) raises ``MaxConnectionsError`` at once instead: a burst of
+    streams opening (each checks its token and rate limit in Redis) answered 503s.
+    The client owns the pool: ``aclose()`` closes it."""
+    pool = aredis.BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=settings.redis_max_connections,
+        timeout=settings.redis_pool_timeout_s)
+    return aredis.Redis.from_pool(pool)
 
 
 def build_queries(settings: Settings, pool: AsyncPool, client: aredis.Redis,
@@ -185,15 +196,18 @@ def build_notification_store(settings: Settings, pool: AsyncPool, client: aredis
         cache_ttl_s=int(settings.active_days * 86400))
 
 
-def build_live_publisher(settings: Settings, client: aredis.Redis) -> LiveEventPublisher | None:
-    """Where projections announce live events (Server-Sent Events, ``ports.live``);
-    ``None`` until the live-streams adapter is wired here: nothing is announced."""
-    return None
+def build_live_publisher(settings: Settings, client: aredis.Redis) -> RedisLivePublisher:
+    """Where projections announce live events (Server-Sent Events, ``ports.live``): one
+    Redis Streams publisher that every projector of the process shares (the timelines
+    announce on the ``home`` and ``author`` channels, the notifications on
+    ``notifications``)."""
+    return RedisLivePublisher(client, settings.redis_prefix, buffer=settings.live_buffer,
+                              batch=settings.fanout_batch)
 
 
 async def build_projections(settings: Settings, *, live: bool = False) -> ProjectionServices:
-    """Every projector. ``live``: they announce live events to connected clients (the
-    worker only; never a rebuild or a replay of parked events)."""
+    """Every projector. ``live``: they announce live events to connected clients through
+    one publisher (the worker only; never a rebuild or a replay of parked events)."""
     pool = await open_pool(settings)
     client = build_async_redis(settings)
     keys = RedisKeys(settings.redis_prefix)
@@ -204,6 +218,7 @@ async def build_projections(settings: Settings, *, live: bool = False) -> Projec
             RedisTimelineStore(client, keys, settings.timeline_max_entries,
                                batch=settings.fanout_batch),
             backfill=settings.follow_backfill, celebrity_threshold=settings.celebrity_threshold,
+            live=publisher,
         ),
         NOTIFICATIONS: NotificationProjector(
             build_notification_store(settings, pool, client),

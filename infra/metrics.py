@@ -49,3 +49,15 @@ def observe_timeline_rebuild(complete: bool, seconds: float) -> None:
     """A ``ports.timelines.RebuildObserver``: counts a home-timeline rebuild and its time."""
     TIMELINE_REBUILDS.labels("complete" if complete else "lagging").inc()
     TIMELINE_REBUILD_SECONDS.observe(seconds)
+
+
+LIVE_SUBSCRIPTIONS = Gauge(
+    "roost_live_subscriptions", "Server-Sent Events streams this API process is serving"
+)
+LIVE_DISCONNECTS = Counter(
+    "roost_live_disconnects_total", "Streams this API process closed under their client, "
+    "by reason (too_slow, stream_lost, unavailable, shutdown)", ["reason"],
+)
+LIVE_EVENTS_SENT = Counter(
+    "roost_live_events_sent_total", "Live events sent to clients, by SSE event name", ["event"]
+)

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     # Redis: timelines, counters, rate limits, revoked sessions.
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "roost:"
+    # A process's async client: at most this many connections, and a command that
+    # finds them all in use waits this long for one (then ConnectionError: 503 at the
+    # API, a retry in a worker). redis-py's own pool raises at once when exhausted.
+    redis_max_connections: int = Field(default=200, ge=1, le=100_000)
+    redis_pool_timeout_s: float = Field(default=2.0, gt=0, le=120)
 
     # Kafka-compatible broker and Elasticsearch-compatible server. ``roost up``
     # starts the local dev server for them unless both ROOST_KAFKA_BOOTSTRAP and
@@ -154,6 +159,17 @@ class Settings(BaseSettings):
     # Take the client address from X-Forwarded-For: only behind a proxy you run.
     trust_forwarded_for: bool = False
     # --- end of rate limits ------------------------------------------------------
+
+    # Live streams (Server-Sent Events, infra/live.py). Each followed channel keeps a
+    # replay buffer of about LIVE_BUFFER events in Redis, alive while a client follows
+    # it and for LIVE_TTL_S after (the window to resume in). Each connection buffers at
+    # most LIVE_QUEUE events; a client further behind is disconnected (too_slow).
+    live_buffer: int = Field(default=1000, ge=1, le=1_000_000)
+    live_ttl_s: int = Field(default=600, ge=1)
+    live_queue: int = Field(default=1000, ge=1, le=1_000_000)
+    live_keepalive_s: float = Field(default=15.0, gt=0, le=15.0)
+    live_send_timeout_s: float = Field(default=30.0, gt=0)
+    live_max_streams_per_account: int = Field(default=8, ge=1)
 
     # Prometheus endpoints of the relay and worker processes (0: none); the API
     # serves its own at /metrics.

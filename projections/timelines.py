@@ -28,8 +28,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from operator import itemgetter
 
 from ports.events import EventEnvelope
+from ports.live import LiveEventPublisher
 from ports.projectors import TIMELINES
 from ports.timelines import TimelineFanout, TimelineItem
+from projections.home_stream import HomeStream
 
 
 class TimelineProjector:
@@ -39,10 +41,12 @@ class TimelineProjector:
     name = TIMELINES
 
     def __init__(self, store: TimelineFanout, backfill: int = 100,
-                 celebrity_threshold: int = 10_000) -> None:
+                 celebrity_threshold: int = 10_000,
+                 live: LiveEventPublisher | None = None) -> None:
         self.store = store
         self.backfill = backfill
         self.celebrity_threshold = celebrity_threshold
+        self.live = HomeStream(live)  # home-stream events of live applies (worker only)
 
     @property
     def max_entries(self) -> int:
@@ -59,12 +63,15 @@ class TimelineProjector:
         a crash part-way is repaired by applying the batch again)."""
         position = await self.position()
         fresh = [e for e in events if e.position > position]
+        self.live.start()
         for run in _runs(fresh):
             if len(run) > 1:  # follows, the bulk of any log: a few round trips per run
                 await self._followed_many([(e.payload["follower_id"], e.payload["followee_id"])
                                            for e in run])
             else:
+                self.live.at(run[0].position)
                 await self.replay(run[0])
+        await self.live.flush()  # after the writes, before the position
         if fresh:
             await self.advance(fresh[-1].position)
 
@@ -107,11 +114,15 @@ class TimelineProjector:
 
     async def _publish(self, author_id: int, item: TimelineItem) -> None:
         await self.store.add_authored(author_id, item)
-        await self.store.push(await self._audience(author_id, pushed_only=True), [item])
+        readers = await self._audience(author_id, pushed_only=True)
+        await self.store.push(readers, [item])
+        self.live.updated(author_id, readers, item)
 
     async def _withdraw(self, author_id: int, item: TimelineItem) -> None:
         await self.store.remove_authored(author_id, item)
-        await self.store.remove(await self._audience(author_id, pushed_only=False), [item])
+        readers = await self._audience(author_id, pushed_only=False)
+        await self.store.remove(readers, [item])
+        self.live.withdrawn(readers, item)
 
     async def _post_deleted(self, author_id: int, post_id: int) -> None:
         await self._withdraw(author_id, (post_id, None))

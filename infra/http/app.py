@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
@@ -29,17 +29,23 @@ from infra.http.routes import (
     ops,
     posts,
     sessions,
+    streaming,
     timelines,
 )
+from infra.http.streaming import Renderers, start_live
 from infra.security import JwtTokens
 from infra.settings import Settings, get_settings
+from queries.context import QueryContext
 
 API_ROUTERS = (accounts.router, graph.router, sessions.router, posts.router,
                interactions.router, moderation.router, timelines.router, limits.router,
-               notifications.router)
+               notifications.router, streaming.router)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None,
+               live_renderers: Callable[[QueryContext], Renderers] | None = None) -> FastAPI:
+    """``live_renderers``: renderers that replace the streams' own for some
+    ``(channel, event)`` pairs (``infra.http.streaming.stream_renderers``; tests)."""
     settings = settings or get_settings()
     tokens = JwtTokens(settings)  # the process's one: its verify cache is shared
 
@@ -48,6 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services = await build_api(settings, tokens)
         app.state.services = services
         app.state.rate_limiter = services.rate_limiter
+        services.live = await start_live(
+            settings, services.redis, services.queries, services.resources,
+            extra=live_renderers(services.queries) if live_renderers else None)
         try:
             yield
         finally:

@@ -46,8 +46,13 @@ async def optional_actor(
     bad, expired or revoked token."""
     if credentials is None:
         return None
+    return await actor_of_token(services, credentials.credentials)
+
+
+async def actor_of_token(services: ApiServices, token: str) -> Actor:
+    """The account an access token names; ``401`` for a bad, expired or revoked one."""
     try:
-        claims = services.tokens.verify(credentials.credentials)
+        claims = services.tokens.verify(token)
     except InvalidToken as error:
         raise Unauthorized(error.message, code=error.code) from None
     if await is_revoked(services.redis, services.keys, claims.session_id):

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from commands.bus import CommandBus
 from infra.database import AsyncPool
 from infra.health import ProgressTracker
+from infra.http.streaming import LiveServices
 from infra.rate_limiter import RateLimiter
 from infra.redis_keys import RedisKeys
 from infra.security import JwtTokens
@@ -35,6 +36,8 @@ class ApiServices:
     """Closes what ``build_api`` opened (event store, pool, Redis clients), last first."""
     progress: ProgressTracker = field(default_factory=ProgressTracker)
     """Since when each part has stood still, as this API process's /health saw it."""
+    live: LiveServices | None = None
+    """The live streams (``/api/streaming``): this process's reader, slots, renderers."""
 
     async def close(self) -> None:
         """Close every connection the services hold; safe to call twice."""

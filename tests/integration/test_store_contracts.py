@@ -2,7 +2,7 @@
 cache on Redis, the projectors' positions where the projectors record them (PostgreSQL
 and Redis), the parking lot, the read models and their reader on PostgreSQL, the
 notifications store on PostgreSQL and Redis (every read checked from its Redis hashes
-and again from PostgreSQL alone)."""
+and again from PostgreSQL alone), live events on Redis Streams."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from domain.moments import rfc3339
 from infra import devstack
 from infra.bootstrap import ProjectionServices
 from infra.database import AsyncPool
+from infra.live import LiveKeys, RedisLiveHub, RedisLivePublisher, reader_client
 from infra.notification_store import PostgresNotificationStore, schema_sql
 from infra.parking import PostgresParkingLot
 from infra.positions import RecordedPositions
@@ -27,10 +28,12 @@ from infra.read_model_store import EDGE_TABLES, PostgresReadModelStore
 from infra.redis_keys import RedisKeys
 from infra.settings import Settings
 from infra.timeline_store import RedisTimelineStore
+from ports.live import Channel
 from ports.projectors import READ_MODELS
 from ports.read_models import Edge
 from ports.timelines import TimelineStore
 from tests.conftest import clear_redis_prefix, make_settings
+from tests.contracts.live import BUFFER, QUEUE, Live, LiveContract
 from tests.contracts.notification_store import NotificationStoreContract
 from tests.contracts.parking import ParkingLotContract
 from tests.contracts.positions import ProjectionPositionsContract, Record
@@ -164,3 +167,25 @@ def test_the_notification_sql_locks_none_of_its_tables_when_up_to_date(
             "WHERE l.pid = pg_backend_pid() AND c.relname LIKE 'ntf%%'").fetchall()
         conn.rollback()
     assert locked == []
+
+
+class TestRedisLive(LiveContract):
+    """The publisher and the per-process reader (``RedisLiveHub``) on a real Redis."""
+
+    @pytest.fixture
+    async def live(self, settings: Settings) -> AsyncIterator[Live]:
+        client = aredis.Redis.from_url(settings.redis_url)
+        reader = reader_client(settings.redis_url)
+        prefix = settings.redis_prefix
+        hub = RedisLiveHub(client, reader, prefix, ttl_s=60, queue=QUEUE, block_ms=2000)
+        await hub.start()
+
+        async def expire(channel: Channel, account: int) -> None:
+            await client.unlink(LiveKeys(prefix).stream(channel, account))
+
+        try:
+            yield Live(RedisLivePublisher(client, prefix, buffer=BUFFER, batch=7), hub, expire)
+        finally:
+            await hub.stop()
+            await reader.aclose()
+            await client.aclose()

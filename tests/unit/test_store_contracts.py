@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from ports.live import Channel
 from ports.timelines import TimelineStore
+from tests.contracts.live import BUFFER, QUEUE, Live, LiveContract
 from tests.contracts.notification_store import NotificationStoreContract
 from tests.contracts.parking import ParkingLotContract
 from tests.contracts.positions import ProjectionPositionsContract, Record
@@ -14,6 +16,7 @@ from tests.contracts.post_cache import PostCacheContract
 from tests.contracts.read_model_reader import Given, ReadModelReaderContract
 from tests.contracts.read_models import ReadBack, ReadModelStoreContract
 from tests.contracts.timelines import MAX_ENTRIES, TimelineStoreContract
+from tests.fakes.live import FakeLive
 from tests.fakes.notifications import FakeNotificationStore
 from tests.fakes.parking import FakeParkingLot
 from tests.fakes.positions import FakePositions
@@ -81,3 +84,14 @@ class TestFakeNotificationStore(NotificationStoreContract):
     @pytest.fixture
     def store(self) -> FakeNotificationStore:
         return FakeNotificationStore()
+
+
+class TestFakeLive(LiveContract):
+    @pytest.fixture
+    def live(self) -> Live:
+        fake = FakeLive(buffer=BUFFER, queue=QUEUE)
+
+        async def expire(channel: Channel, account: int) -> None:
+            fake.expire(channel, account)
+
+        return Live(fake, fake, expire)
