@@ -1,6 +1,8 @@
 """Server-Sent Events against the whole stack: the home stream's updates and deletes,
 exact resume across disconnects and API restarts, reset, the query token kept out of
-the logs, the per-account stream limit and a slow client cut off with a reason.
+the logs, the per-account stream limit and a slow client cut off with a reason; the
+notifications stream's groups from the notifications projection, their resume, and
+a rebuild that sends nothing.
 
 Streams are read from API processes of their own (short keep-alive, small limits),
 beside the session's stack, whose worker publishes the events.
@@ -9,8 +11,11 @@ beside the session's stack, whose worker publishes the events.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -351,3 +356,90 @@ def test_a_slow_client_is_disconnected_with_a_reason_and_resumes_exactly(
         with open_stream(api, "/api/streaming/home", reader, updates[-1].id) as stream:
             rest = stream.next_events(len(posted) - len(got), timeout=60)
             assert [e.data["id"] for e in rest] == posted[len(got):]
+
+
+# -- the notifications stream -----------------------------------------------------
+
+def _like(user: User, post_id: str) -> int:
+    return position(user.act("POST", f"/api/posts/{post_id}/like"))
+
+
+def _rebuild(stack: Stack, name: str) -> None:
+    """``roost projections rebuild <name>``, as an operator runs it beside the worker."""
+    env = {**os.environ, **stack.settings.as_env()}
+    rebuilt = subprocess.run(
+        [sys.executable, "-m", "infra.cli", "projections", "rebuild", name, "--yes"],
+        env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+
+
+def test_a_like_reaches_the_author_s_notifications_stream_as_its_group(
+        live_api: Stack, signup: Callable[..., User]) -> None:
+    author, fan, other = signup("ntfa"), signup("ntfb"), signup("ntfc")
+    post, _ = author.post("like me, live")
+    with open_stream(live_api, "/api/streaming/notifications", author) as stream:
+        liked_at = _like(fan, post["id"])
+        (first,) = stream.next_events(1)
+        assert first.event == "notification"
+        assert event_key(first) == (liked_at, 0)  # the like's position, its first event
+        group = first.data
+        assert (group["type"], group["accounts_count"], group["read"]) == ("like", 1, False)
+        assert [a["username"] for a in group["accounts"]] == [fan.username]
+        assert group["post"]["id"] == post["id"]
+        assert set(group) == {"id", "type", "post", "accounts", "accounts_count",
+                              "latest_at", "read"}
+        joined_at = _like(other, post["id"])
+        (second,) = stream.next_events(1)  # the like joins the group: it comes again
+        assert event_key(second) == (joined_at, 0)
+        assert (second.data["id"], second.data["accounts_count"]) == (group["id"], 2)
+        assert [a["username"] for a in second.data["accounts"]] == \
+            [other.username, fan.username]
+        listed = author.act("GET", "/api/notifications", min_position=joined_at).json()
+        assert listed["items"][0] == second.data  # the stream shows what the list shows
+        _like(author, post["id"])  # nobody is notified of their own like
+        fan.follow(author)
+        (follow,) = stream.next_events(1)
+        assert (follow.data["type"], follow.data["accounts_count"]) == ("follow", 1)
+
+
+def test_a_notifications_stream_resumed_with_last_event_id_gets_exactly_the_missed_ones(
+        live_api: Stack, signup: Callable[..., User]) -> None:
+    author, first_fan = signup("ntfra"), signup("ntfrb")
+    post, _ = author.post("resume my notifications")
+    with open_stream(live_api, "/api/streaming/notifications", author) as stream:
+        _like(first_fan, post["id"])
+        (seen,) = stream.next_events(1)
+    fans = [signup("ntfrf") for _ in range(3)]
+    missed = [_like(fan, post["id"]) for fan in fans]
+    missed.append(fans[0].follow(author))
+    # The notifications projection has applied them: their events are published.
+    author.act("GET", "/api/notifications", min_position=missed[-1])
+    with open_stream(live_api, "/api/streaming/notifications", author, seen.id) as stream:
+        again = stream.next_events(len(missed))
+        assert [event_key(e) for e in again] == [(at, 0) for at in missed]
+        assert [e.data["type"] for e in again] == ["like"] * 3 + ["follow"]
+        assert {e.data["id"] for e in again[:3]} == {seen.data["id"]}  # one group, grown
+        assert again[2].data["accounts_count"] == 4
+        later = _like(signup("ntfrl"), post["id"])
+        (next_one,) = stream.next_events(1)
+        assert event_key(next_one) == (later, 0)  # nothing repeated before it
+
+
+def test_rebuilding_the_notifications_projection_sends_nothing_to_connected_streams(
+        stack: Stack, live_api: Stack, signup: Callable[..., User]) -> None:
+    author, fan, late = signup("ntfxa"), signup("ntfxb"), signup("ntfxc")
+    post, _ = author.post("rebuild me")
+    with open_stream(live_api, "/api/streaming/notifications", author) as stream:
+        _like(fan, post["id"])
+        fan.follow(author)
+        before = stream.next_events(2)
+        _rebuild(stack, "notification_groups")  # re-derives both groups and their ids
+        stream.quiet_for(2)
+        fresh = _like(late, post["id"])
+        (after,) = stream.next_events(1)  # the first event since: nothing was replayed
+        assert event_key(after) == (fresh, 0)
+        assert after.data["id"] == before[0].data["id"]  # the rebuilt group, same id
+        assert after.data["accounts_count"] == 2
+    with open_stream(live_api, "/api/streaming/notifications", author, before[-1].id) as again:
+        (resumed,) = again.next_events(1)  # the buffer holds no re-derived copy either
+        assert resumed.id == after.id
