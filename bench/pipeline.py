@@ -18,32 +18,42 @@ import psycopg
 import redis
 
 from bench.stats import percentile
+from infra.positions import RECORDED_IN_REDIS
 from infra.redis_keys import RedisKeys
 from infra.settings import Settings
+from ports.projectors import PROJECTORS
 from streams.relay import RELAY_NAME
 
 COMPONENTS = ("event_store", "relay", "read_models", "timelines")
 
 
 class Positions:
-    """Reads every component's position with bare clients."""
+    """Reads every component's position with bare clients: the event store's head,
+    the relay's, and each projector's where it records it (``infra.positions``)."""
 
     def __init__(self, settings: Settings) -> None:
         self.conn = psycopg.connect(settings.postgres_conninfo, autocommit=True)
         self.redis = redis.Redis.from_url(settings.redis_url)
-        self.timelines_key = RedisKeys(settings.redis_prefix).projection_position("timelines")
+        self.keys = RedisKeys(settings.redis_prefix)
 
     def read(self) -> dict[str, int]:
+        """``event_store``, ``relay`` and every projector of ``PROJECTORS`` recorded in
+        PostgreSQL or Redis (one that records elsewhere, e.g. in its search index, is
+        left out)."""
         row = self.conn.execute(
             "SELECT (SELECT COALESCE(MAX(notification_id), 0) FROM roost_events), "
-            "(SELECT COALESCE(MAX(position), 0) FROM relay_positions), "
-            "(SELECT COALESCE(MAX(position), 0) FROM projection_positions "
-            " WHERE name = 'read_models')"
+            "(SELECT COALESCE(MAX(position), 0) FROM relay_positions)"
         ).fetchone()
         assert row is not None
-        timelines = self.redis.get(self.timelines_key)
-        return {"event_store": int(row[0]), "relay": int(row[1]), "read_models": int(row[2]),
-                "timelines": int(timelines or 0)}
+        found = {"event_store": int(row[0]), "relay": int(row[1])}
+        recorded: dict[str, int] = dict(self.conn.execute(
+            "SELECT name, position FROM projection_positions").fetchall())
+        for name in PROJECTORS:
+            if name in RECORDED_IN_REDIS:
+                found[name] = int(self.redis.get(self.keys.projection_position(name)) or 0)
+            elif name in recorded:
+                found[name] = int(recorded[name])
+        return found
 
     def close(self) -> None:
         self.conn.close()

@@ -196,7 +196,7 @@ class Run:
                                           total=max(1, head))
             self.results["load"]["rebuild"] = catchup.rebuild_projectors(
                 self.stack.settings, waiting=lambda: self.progress.update(
-                    task, completed=min(positions.read()[n] for n in PROJECTORS)))
+                    task, completed=min(v for n, v in positions.read().items() if n in PROJECTORS)))
             positions.close()
         # The relay publishes only the last ``relay_backlog`` bulk events: noida-db
         # rewrites its whole log on each write and slows down past ~1M messages
