@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
+from datetime import datetime
 
 import faust
 import redis
@@ -20,18 +22,21 @@ from infra.eventlog import max_position, read_envelopes, store_identity
 from infra.health import write_heartbeat
 from infra.kafka_fetch_patch import pause_empty_fetches
 from infra.lease import RedisLease
-from infra.metrics import PARKED_EVENTS, PROJECTED_EVENTS
+from infra.metrics import PARKED_EVENTS, PROJECTED_EVENTS, PROJECTION_LAG_SECONDS
 from infra.post_cache import RedisPostCache
 from infra.redis_keys import RedisKeys
 from infra.resilience import Guard
+from infra.search_index import ElasticsearchIndex, build_client
+from infra.search_schema import SearchNames
 from infra.security import Argon2Passwords, JwtTokens, RedisRevocations
 from infra.settings import Settings
 from ports.events import EventEnvelope
-from ports.projectors import PROJECTORS, READ_MODELS, TIMELINES
+from ports.projectors import PROJECTORS, READ_MODELS, SEARCH, TIMELINES
 from projections.base import Projector
 from projections.parking import PostgresParkingLot
 from projections.read_models import ReadModelProjector
 from projections.runner import ProjectionRunner
+from projections.search import SearchProjector
 from projections.timelines import TimelineProjector
 from streams.faust_app import add_projection_agent, create_faust_app, events_topic
 from streams.liveness import Liveness
@@ -62,6 +67,14 @@ def build_async_redis(settings: Settings) -> aredis.Redis:
     return aredis.Redis.from_url(settings.redis_url)
 
 
+def build_search_index(settings: Settings) -> ElasticsearchIndex:
+    """The search index adapter (its own client: close it with ``close()``)."""
+    return ElasticsearchIndex(
+        build_client(settings.elasticsearch_url, settings.elasticsearch_request_timeout_s),
+        SearchNames(settings.elasticsearch_prefix, settings.search_index_generation),
+        stemmer=settings.search_stemmer, rename_timeout_s=settings.search_rename_timeout_s)
+
+
 @dataclass
 class ProjectionServices:
     """The projectors with the connections they share."""
@@ -70,8 +83,10 @@ class ProjectionServices:
     redis: aredis.Redis
     projectors: dict[str, Projector]
     parking: PostgresParkingLot
+    search: ElasticsearchIndex
 
     async def close(self) -> None:
+        await self.search.close()
         await self.redis.aclose()
         await self.pool.close()
 
@@ -80,6 +95,7 @@ async def build_projections(settings: Settings) -> ProjectionServices:
     pool = await open_pool(settings)
     client = build_async_redis(settings)
     keys = RedisKeys(settings.redis_prefix)
+    search = build_search_index(settings)
     projectors: dict[str, Projector] = {
         READ_MODELS: ReadModelProjector(pool, RedisPostCache(client, keys)),
         TIMELINES: TimelineProjector(
@@ -87,8 +103,9 @@ async def build_projections(settings: Settings) -> ProjectionServices:
             backfill=settings.follow_backfill, batch=settings.fanout_batch,
             celebrity_threshold=settings.celebrity_threshold,
         ),
+        SEARCH: SearchProjector(search),
     }
-    return ProjectionServices(pool, client, projectors, PostgresParkingLot(pool))
+    return ProjectionServices(pool, client, projectors, PostgresParkingLot(pool), search)
 
 
 def build_runner(settings: Settings, services: ProjectionServices, name: str,
@@ -98,12 +115,16 @@ def build_runner(settings: Settings, services: ProjectionServices, name: str,
         async with services.pool.connection() as conn:
             return await read_envelopes(conn, after, upto, limit=1000)
 
-    # The read models lock their position row in PostgreSQL; the timelines
-    # keep theirs in Redis, so applies from several processes take a lease.
-    lease = projector_lease(settings, services.redis, name).hold if name == TIMELINES \
-        else None
-    def on_applied(projector: str, _event: EventEnvelope) -> None:
+    # The read models lock their position row in PostgreSQL; the timelines keep
+    # theirs in Redis and the search index in Elasticsearch, so applies from
+    # several processes take a lease.
+    lease = projector_lease(settings, services.redis, name).hold \
+        if name in (TIMELINES, SEARCH) else None
+
+    def on_applied(projector: str, event: EventEnvelope) -> None:
         PROJECTED_EVENTS.labels(projector).inc()
+        if event.occurred_at:
+            PROJECTION_LAG_SECONDS.labels(projector).set(_age_s(event.occurred_at))
         if liveness is not None:
             liveness.beat(projector)
 
@@ -114,6 +135,14 @@ def build_runner(settings: Settings, services: ProjectionServices, name: str,
         on_parked=lambda projector, _event: PARKED_EVENTS.labels(projector).inc(),
         lease=lease, known_types=known_event_types(),
     )
+
+
+def _age_s(occurred_at: str) -> float:
+    """Seconds since an envelope's ``occurred_at`` (RFC 3339), at least 0."""
+    try:
+        return max(0.0, time.time() - datetime.fromisoformat(occurred_at).timestamp())
+    except ValueError:
+        return 0.0
 
 
 def projector_lease(settings: Settings, client: aredis.Redis, name: str) -> RedisLease:

@@ -16,5 +16,8 @@ READ_MODELS: Final = "read_models"
 TIMELINES: Final = "timelines"
 """The Redis home timelines projector (``projections.timelines``)."""
 
-PROJECTORS: Final = (READ_MODELS, TIMELINES)
+SEARCH: Final = "search_index"
+"""The search index projector (``projections.search``, Elasticsearch)."""
+
+PROJECTORS: Final = (READ_MODELS, TIMELINES, SEARCH)
 """Every projector, in the order a worker starts them and reports show them."""

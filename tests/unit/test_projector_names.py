@@ -1,8 +1,8 @@
 """The projector names are written once, in ``ports.projectors``.
 
-Code names a projector through ``READ_MODELS`` / ``TIMELINES`` / ``PROJECTORS``;
-a string literal equal to a projector name anywhere else in the application
-packages fails this test. (Tests may spell the names out: they state the
+Code names a projector through ``READ_MODELS`` / ``TIMELINES`` / ``SEARCH`` /
+``PROJECTORS``; a string literal equal to a projector name anywhere else in the
+application packages fails this test. (Tests may spell the names out: they state the
 public contract, e.g. the keys of ``/health``.)
 """
 
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ports import projectors as names
 from projections.read_models import ReadModelProjector
+from projections.search import SearchProjector
 from projections.timelines import TimelineProjector
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +37,8 @@ def literal_names(source: str) -> list[int]:
 def test_projectors_carry_the_names() -> None:
     assert ReadModelProjector.name == names.READ_MODELS == "read_models"
     assert TimelineProjector.name == names.TIMELINES == "timelines"
-    assert names.PROJECTORS == (names.READ_MODELS, names.TIMELINES)
+    assert SearchProjector.name == names.SEARCH == "search_index"
+    assert names.PROJECTORS == (names.READ_MODELS, names.TIMELINES, names.SEARCH)
 
 
 def test_the_scan_sees_a_literal() -> None:

@@ -1,0 +1,1 @@
+"""In-memory fakes of the ports (``ports/``), for tests that need no server."""
