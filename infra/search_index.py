@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -49,6 +50,7 @@ from ports.search import (
     PutAccount,
     PutPost,
     RenameAuthor,
+    SearchQueryRefused,
     SearchWriteError,
     Versioned,
     WriteOutcome,
@@ -93,7 +95,13 @@ def _post_source(change: PutPost | PostTombstone) -> dict[str, Any]:
             "author_display_name": doc.author_display_name,
             "author_position": doc.author_position, "text": doc.text,
             "hashtags": list(doc.hashtags), "mentions": list(doc.mentions),
-            "created_at": doc.created_at, "deleted": False}
+            "created_at": doc.created_at, "created_ms": _epoch_ms(doc.created_at),
+            "deleted": False}
+
+
+def _epoch_ms(rfc3339: str) -> int:
+    """Milliseconds since 1970 of an RFC 3339 time (the score script reads them)."""
+    return round(datetime.fromisoformat(rfc3339).timestamp() * 1000)
 
 
 def _account_source(doc: AccountDoc) -> dict[str, Any]:
@@ -312,4 +320,7 @@ class ElasticsearchIndex:
                 if _missing_index(error):
                     return []  # nothing indexed yet
                 raise
+            except BadRequestError as error:
+                log.error("search.query_refused", index=index, error=str(error)[:500])
+                raise SearchQueryRefused(str(error)[:500]) from error
         return [Hit(int(hit["_id"]), tuple(hit["sort"])) for hit in answer["hits"]["hits"]]

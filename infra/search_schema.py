@@ -125,6 +125,7 @@ POSTS_MAPPING: Final[dict[str, Any]] = {
         "hashtags": {"type": "keyword"},
         "mentions": _KEYWORD,
         "created_at": {"type": "date"},
+        "created_ms": {"type": "long"},
         "deleted": {"type": "boolean"},
     },
 }
@@ -144,6 +145,12 @@ STATE_MAPPING: Final[dict[str, Any]] = {
     "dynamic": "strict", "properties": {"position": {"type": "long"}},
 }
 
+RESOLUTION: Final = 1_000_000
+"""Relevance scores are whole numbers up to 3 x RESOLUTION: exact in a float32."""
+SCORE_SCRIPT: Final = (
+    "Math.floor(_score * params.resolution * Math.pow(0.5, "
+    "Math.abs(params.origin - doc['created_ms'].value) / params.half_life_ms))"
+)
 RENAME_SCRIPT: Final = (
     "ctx._source.author_display_name = params.name; "
     "ctx._source.author_position = params.position"
@@ -193,11 +200,17 @@ def post_filters(search: PostSearch) -> tuple[list[dict[str, Any]], list[dict[st
 def post_request(search: PostSearch) -> dict[str, Any]:
     """``query`` and ``sort`` of a post search (``relevance`` or ``newest``).
 
-    Relevance: a base of 1 plus 1 per feature (``post_filters``), times an
-    exponential decay that halves every ``half_life_days`` before ``origin_ms``.
+    Relevance: a base of 1 plus 1 per feature (``post_filters``), halved for every
+    ``half_life_days`` between the post's creation and ``origin_ms``, as a whole
+    number (``SCORE_SCRIPT``: ``floor(features x RESOLUTION x 0.5^(age / half-life))``).
     The score depends only on the document and ``origin_ms`` (no corpus
-    statistics), so a sort key keeps its place while the index changes and
-    ``search_after`` pages exactly.
+    statistics), so a sort key keeps its place while the index changes; and being
+    a whole number below 2^24 it is the same in float32 (what Elasticsearch sorts
+    and returns) and float64 (what the development server sorts by), so
+    ``search_after`` pages exactly on both. (A ``function_score`` decay gives
+    scores that differ below float32 precision: the development server then
+    repeats hits across pages.) Posts about 20 half-lives old score 0 and
+    follow, newest first.
     """
     filters, features = post_filters(search)
     query: dict[str, Any] = {"bool": {
@@ -207,14 +220,11 @@ def post_request(search: PostSearch) -> dict[str, Any]:
         query["bool"]["must_not"] = [{"terms": {"author_id": sorted(search.hidden_authors)}}]
     if search.order == "newest":
         return {"query": query, "sort": [{"post_id": "desc"}]}
-    scale_s = max(1, round(search.half_life_days * 86400))
     return {
-        "query": {"function_score": {
-            "query": query,
-            "functions": [{"exp": {"created_at": {
-                "origin": search.origin_ms, "scale": f"{scale_s}s", "decay": 0.5}}}],
-            "boost_mode": "multiply",
-        }},
+        "query": {"script_score": {"query": query, "script": {
+            "source": SCORE_SCRIPT, "lang": "painless",
+            "params": {"origin": search.origin_ms, "resolution": float(RESOLUTION),
+                       "half_life_ms": search.half_life_days * 86_400_000.0}}}},
         "sort": [{"_score": "desc"}, {"post_id": "desc"}],
     }
 

@@ -125,6 +125,11 @@ class SearchWriteError(Exception):
     fit the mapping): the event's fault, retried and then parked by the runner."""
 
 
+class SearchQueryRefused(Exception):
+    """The index refused a search as malformed (a bug of ours or an unforeseen input);
+    the caller may try a simpler search."""
+
+
 class SearchIndexWriter(Protocol):
     """What the search projector needs (``projections.search``)."""
 
@@ -219,6 +224,7 @@ class SearchIndexReader(Protocol):
         """A page of post ids in order; [] when the index does not exist yet.
 
         Raises:
+            SearchQueryRefused: the index refused the search as malformed.
             ports.errors.DependencyUnavailable: the index cannot be reached.
         """
         ...

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from fastapi import Depends, FastAPI
 
-from infra.bootstrap import build_async_redis, build_command_bus
+from infra.bootstrap import build_async_redis, build_command_bus, build_search_index
 from infra.database import open_pool
 from infra.http.deps import optional_actor, required_actor
 from infra.http.errors import install_error_handlers
@@ -29,6 +29,7 @@ from infra.http.routes import (
     moderation,
     ops,
     posts,
+    search,
     sessions,
     timelines,
 )
@@ -39,12 +40,14 @@ from infra.redis_keys import RedisKeys
 from infra.security import JwtTokens
 from infra.settings import Settings, get_settings
 from infra.timeline_store import RedisTimelineStore
+from ports.projectors import SEARCH
 from queries.context import QueryContext, TimelinePolicy
 from queries.hydration_cache import HydrationCache
 from queries.positions import PositionWatcher, projection_position
 
 API_ROUTERS = (accounts.router, graph.router, sessions.router, posts.router,
-               interactions.router, moderation.router, timelines.router, limits.router)
+               interactions.router, moderation.router, timelines.router, limits.router,
+               search.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -66,17 +69,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 rebuild_wait_s=settings.min_position_wait_s,
             ),
         )
-        queries = replace(queries, positions=PositionWatcher(
-            lambda name: projection_position(queries, name)))
+        index = build_search_index(settings)
+
+        async def position(name: str) -> int:
+            if name == SEARCH:  # the search index keeps its own
+                return await index.position()
+            return await projection_position(queries, name)
+
+        queries = replace(queries, positions=PositionWatcher(position))
         app.state.rate_limiter = RateLimiter(redis, settings)
         app.state.services = ApiServices(
             settings=settings, bus=bus, queries=queries, tokens=tokens,
-            pool=pool, redis=redis, keys=keys,
+            pool=pool, redis=redis, keys=keys, search=index,
         )
         try:
             yield
         finally:
             bus.context.store.close()
+            await index.close()
             await redis.aclose()
             await pool.close()
 

@@ -10,6 +10,7 @@ from commands.bus import CommandBus
 from infra.database import AsyncPool
 from infra.health import ProgressTracker
 from infra.redis_keys import RedisKeys
+from infra.search_index import ElasticsearchIndex
 from infra.security import JwtTokens
 from infra.settings import Settings
 from queries.context import QueryContext
@@ -24,5 +25,7 @@ class ApiServices:
     pool: AsyncPool
     redis: Redis
     keys: RedisKeys
+    search: ElasticsearchIndex
+    """The search index (positions for /health, reads for /api/search and tag timelines)."""
     progress: ProgressTracker = field(default_factory=ProgressTracker)
     """Since when each part has stood still, as this API process's /health saw it."""

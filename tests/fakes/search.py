@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
+from infra.search_schema import RESOLUTION
 from ports.errors import DependencyUnavailable
 from ports.search import (
     AccountDoc,
@@ -181,7 +182,7 @@ class MemorySearchIndex:
         if len(wanted) > 1 and _contains_run(text, wanted):
             score += 1
         days = abs(search.origin_ms - _ms(doc.created_at)) / 86_400_000
-        return score * math.pow(0.5, days / search.half_life_days)
+        return float(math.floor(score * RESOLUTION * math.pow(0.5, days / search.half_life_days)))
 
     async def search_posts(self, search: PostSearch) -> list[Hit]:
         self._check()

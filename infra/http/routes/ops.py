@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
-from elasticsearch import AsyncElasticsearch
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -23,7 +23,8 @@ from infra.metrics import (
     PROJECTION_POSITION,
     RELAY_POSITION,
 )
-from ports.projectors import PROJECTORS
+from ports.errors import DependencyUnavailable
+from ports.projectors import PROJECTORS, SEARCH
 from projections.parking import parked_counts
 from queries.positions import projection_position
 
@@ -51,9 +52,7 @@ async def _kafka(services: ApiServices) -> None:
 
 
 async def _elasticsearch(services: ApiServices) -> None:
-    async with AsyncElasticsearch(services.settings.elasticsearch_url,
-                                  request_timeout=CHECK_TIMEOUT_S) as client:
-        await client.info()
+    await services.search.client.options(request_timeout=CHECK_TIMEOUT_S).info()
 
 
 async def _worker(services: ApiServices) -> str:
@@ -109,6 +108,9 @@ async def health(services: Services) -> JSONResponse:
             checks[part] = f"unknown: positions unreadable ({type(error).__name__})"
     else:
         body["positions"], body["parked"] = positions, parked
+        for part in PROJECTORS:
+            if part not in positions:  # the search index does not answer
+                checks[part] = "unknown: position unreadable (search index unavailable)"
         _judge_progress(services, checks, positions)
     failing = [name for name, result in checks.items() if result.startswith("error")]
     body["status"] = "ok" if not failing else "failing"
@@ -124,7 +126,7 @@ def _judge_progress(services: ApiServices, checks: dict[str, str], positions: di
     settings = services.settings
     head = positions["event_store"]
     for part in (*PROJECTORS, "relay"):
-        if checks.get(part, OK) != OK:
+        if checks.get(part, OK) != OK or part not in positions:
             continue
         position = positions[part]
         stalled = services.progress.stalled_for(
@@ -137,7 +139,14 @@ async def _pipeline(services: ApiServices) -> tuple[dict[str, int], dict[str, in
     """Positions (event store, relay, projectors) and parked events per projector."""
     # The projectors' positions first, the store's head last: a projector found
     # ahead of the head then really applied events that are not in this store.
-    applied = {name: await projection_position(services.queries, name) for name in PROJECTORS}
+    # The search index keeps its own; when it does not answer, it is left out.
+    applied: dict[str, int] = {}
+    for name in PROJECTORS:
+        if name != SEARCH:
+            applied[name] = await projection_position(services.queries, name)
+            continue
+        with contextlib.suppress(DependencyUnavailable):
+            applied[name] = await services.search.position()
     async with services.pool.connection() as conn:
         cur = await conn.execute("SELECT position FROM relay_positions WHERE name = 'kafka'")
         row = await cur.fetchone()
@@ -159,6 +168,8 @@ async def metrics(services: Services) -> PlainTextResponse:
         EVENT_STORE_POSITION.set(positions["event_store"])
         RELAY_POSITION.set(positions["relay"])
         for name in PROJECTORS:
+            if name not in positions:
+                continue
             PROJECTION_POSITION.labels(name).set(positions[name])
             PROJECTION_LAG.labels(name).set(max(0, positions["event_store"] - positions[name]))
             PARKED.labels(name).set(parked[name])
