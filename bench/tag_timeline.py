@@ -7,8 +7,9 @@ three places, over the same posts:
   a ``tags`` filter, ``search_after``) on a fresh noida-db;
 * ``pg_gin``: ``rm_posts`` as it is, plus a GIN index on ``hashtags``
   (``hashtags @> ARRAY[tag] AND id < cursor ORDER BY id DESC LIMIT 21``);
-* ``pg_tags``: a dedicated read model ``(tag, post_id)`` with a B-tree on
-  ``(tag, post_id DESC)`` (an index range scan: what a tag read model would be).
+* ``pg_tags``: the read model ``rm_post_tags`` and the query of
+  ``queries.tags`` (a range scan of its primary key ``(tag, post_id)``): what
+  the API serves tag timelines from.
 
 Tags are drawn from a Zipf-like law, so there is one very common tag, a few
 common ones and a long tail. Prints p50/p99 in ms per source and tag kind.
@@ -36,6 +37,7 @@ from infra.search_index import ElasticsearchIndex, build_client
 from infra.search_schema import SearchNames
 from infra.settings import Settings
 from ports.search import PostSearch
+from queries.tags import _TAGGED
 
 TAGS = 2000
 EPOCH_MS = 1_767_225_600_000  # 2026-01-01
@@ -79,12 +81,11 @@ def _load_postgres(settings: Settings, posts: list[tuple[int, list[str]]]) -> No
             for post_id, tags in posts:
                 copy.write_row((post_id, 1, "x", tags, "2026-01-01T00:00:00Z", 1))
         conn.execute("CREATE INDEX rm_posts_hashtags_gin ON rm_posts USING gin (hashtags)")
-        conn.execute("CREATE TABLE rm_post_tags (tag text, post_id bigint, "
-                     "PRIMARY KEY (tag, post_id))")
-        with conn.cursor().copy("COPY rm_post_tags (tag, post_id) FROM STDIN") as copy:
+        with conn.cursor().copy("COPY rm_post_tags (tag, post_id, author_id) FROM STDIN"
+                                ) as copy:
             for post_id, tags in posts:
                 for tag in tags:
-                    copy.write_row((tag, post_id))
+                    copy.write_row((tag, post_id, 1))
         conn.execute("ANALYZE rm_posts")
         conn.execute("ANALYZE rm_post_tags")
 
@@ -108,7 +109,8 @@ async def measure(count: int, repeat: int) -> None:
     work = Path(tempfile.mkdtemp(prefix="roost-tagbench-"))
     kafka_port, es_port = devstack.free_port(), devstack.free_port()
     noida = devstack.start_noida(work / "noida", kafka_port, es_port, work / "noida.log")
-    settings = Settings(environment="development", postgres_dbname=f"roost_tagbench_{uuid.uuid4().hex[:8]}")
+    settings = Settings(environment="development",
+                        postgres_dbname=f"roost_tagbench_{uuid.uuid4().hex[:8]}")
     migrate(settings)
     index = ElasticsearchIndex(build_client(f"http://127.0.0.1:{es_port}", 60),
                                SearchNames("tagbench-"))
@@ -128,16 +130,21 @@ async def measure(count: int, repeat: int) -> None:
         async with await psycopg.AsyncConnection.connect(settings.postgres_conninfo) as conn:
             for kind, tag in kinds.items():
                 print(f"{kind} tag {tag!r}: {counts[tag]} posts")
-                for name, run in {
-                    "index": lambda tag=tag: index.search_posts(PostSearch(
-                        tags=(tag,), order="newest", after=(cursor,), size=21)),
-                    "pg_gin": lambda tag=tag: conn.execute(
+                async def from_index(tag: str = tag) -> object:
+                    return await index.search_posts(PostSearch(
+                        tags=(tag,), order="newest", after=(cursor,), size=21))
+
+                async def from_gin(tag: str = tag) -> object:
+                    return await conn.execute(
                         "SELECT id FROM rm_posts WHERE hashtags @> ARRAY[%s] AND id < %s "
-                        "AND deleted_at IS NULL ORDER BY id DESC LIMIT 21", (tag, cursor)),
-                    "pg_tags": lambda tag=tag: conn.execute(
-                        "SELECT post_id FROM rm_post_tags WHERE tag = %s AND post_id < %s "
-                        "ORDER BY post_id DESC LIMIT 21", (tag, cursor)),
-                }.items():
+                        "AND deleted_at IS NULL ORDER BY id DESC LIMIT 21", (tag, cursor))
+
+                async def from_tags(tag: str = tag) -> object:
+                    return await conn.execute(_TAGGED, (tag, cursor, [], 21))
+
+                sources: dict[str, Callable[[], Awaitable[object]]] = {
+                    "index": from_index, "pg_gin": from_gin, "pg_tags": from_tags}
+                for name, run in sources.items():
                     await run()  # warm
                     print(f"  {name:8} {_summary(await _timed(run, repeat))}")
     finally:

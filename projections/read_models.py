@@ -26,7 +26,7 @@ from ports.projectors import READ_MODELS
 
 Conn = AsyncConnection[TupleRow]
 READ_MODEL_TABLES = ("rm_accounts", "rm_follows", "rm_posts", "rm_likes", "rm_reposts",
-                     "rm_blocks", "rm_mutes")
+                     "rm_blocks", "rm_mutes", "rm_post_tags")
 
 
 def schema_sql() -> str:
@@ -67,6 +67,11 @@ async def _post_created(conn: Conn, e: EventEnvelope) -> None:
         await _bump(conn, "posts_count", p["author_id"], 1)
         if p["reply_to_id"] is not None:
             await _bump_post(conn, "replies_count", p["reply_to_id"], 1)
+        if p["hashtags"]:  # the tag timelines (rm_post_tags, issue 11)
+            await conn.execute(
+                "INSERT INTO rm_post_tags (tag, post_id, author_id) "
+                "SELECT DISTINCT t, %s, %s FROM unnest(%s::text[]) AS t ON CONFLICT DO NOTHING",
+                (p["post_id"], p["author_id"], p["hashtags"]))
 
 
 async def _post_deleted(conn: Conn, e: EventEnvelope) -> None:
@@ -74,7 +79,8 @@ async def _post_deleted(conn: Conn, e: EventEnvelope) -> None:
     tombstone, so that replaying the creation later cannot bring it back."""
     p = e.payload
     cur = await conn.execute(
-        "SELECT deleted_at IS NULL, reply_to_id FROM rm_posts WHERE id = %s FOR UPDATE",
+        "SELECT deleted_at IS NULL, reply_to_id, hashtags FROM rm_posts WHERE id = %s "
+        "FOR UPDATE",
         (p["post_id"],),
     )
     row = await cur.fetchone()
@@ -94,6 +100,9 @@ async def _post_deleted(conn: Conn, e: EventEnvelope) -> None:
     await _bump(conn, "posts_count", p["author_id"], -1)
     if row[1] is not None:
         await _bump_post(conn, "replies_count", row[1], -1)
+    if row[2]:
+        await conn.execute("DELETE FROM rm_post_tags WHERE tag = ANY(%s) AND post_id = %s",
+                           (row[2], p["post_id"]))
 
 
 CountColumn = tuple[str, str, int]

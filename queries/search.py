@@ -1,4 +1,4 @@
-"""Search and tag timelines: the index finds, the caches and read models show.
+"""Search: the index finds, the caches and read models show.
 
 The index (port ``ports.search.SearchIndexReader``) answers with ids in order;
 posts are then hydrated exactly as timelines are (``queries.hydration.hydrate``),
@@ -16,7 +16,6 @@ last one ended.
 |---|---|---|
 | posts (``type=posts``) | relevance with recency, then id | ``p1:<origin ms>:<score>:<post id>`` |
 | accounts | exact username, followers, id | ``a1:<score>:<followers>:<account id>`` |
-| tag timeline | newest first (id) | ``v1:<post id>`` (as every timeline) |
 """
 
 from __future__ import annotations
@@ -30,10 +29,8 @@ from dataclasses import replace
 from typing import Any
 
 from domain.errors import ValidationFailed
-from domain.text import extract_hashtags
 from ports.search import AccountSearch, Hit, PostSearch, SearchIndexReader, SearchQueryRefused
 from queries.context import QueryContext
-from queries.cursors import decode_int_cursor, encode_cursor
 from queries.hydration import hydrate
 from queries.search_grammar import has_word_character, is_empty, parse, plain_words
 from queries.shapes import ACCOUNT_COLUMNS, account_shape, page
@@ -180,31 +177,3 @@ async def search_accounts(
     last = _next(hits, limit)
     return page([rows[i] for i in ids if i in rows],
                 encode_accounts_cursor(last.sort_key) if last else None)
-
-
-def normalise_tag(tag: str) -> str | None:
-    """The stored form of a tag path segment (NFC, lower case, without a leading ``#``),
-    or ``None`` when no post can carry it."""
-    body = unicodedata.normalize("NFC", tag).removeprefix("#")
-    found = extract_hashtags(f"#{body}")
-    return found[0] if found and found[0] == body.lower() else None
-
-
-async def tag_timeline(
-    ctx: QueryContext, index: SearchIndexReader, tag: str, reader_id: int | None,
-    cursor: str | None, limit: int,
-) -> dict[str, Any]:
-    """The newest posts with ``tag`` (any case), without deleted posts and posts of
-    accounts the reader blocks, is blocked by or mutes. Cursor-paged exactly."""
-    before = decode_int_cursor(cursor)
-    stored = normalise_tag(tag)
-    if stored is None:
-        return page([], None)
-    hits = await index.search_posts(PostSearch(
-        tags=(stored,), order="newest", hidden_authors=await _hidden(ctx, reader_id,
-                                                                     mutes=True),
-        after=None if before is None else (before,), size=limit + 1))
-    items = await hydrate(ctx, [(hit.id, None) for hit in hits[:limit]], reader_id,
-                          hide_muted=True)
-    last = _next(hits, limit)
-    return page(items, encode_cursor(last.id) if last else None)

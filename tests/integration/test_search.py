@@ -9,18 +9,21 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 
 from commands.bus import CommandBus
 from commands.messages import Actor, DeletePost, Follow, SetBlock, SetMute, UpdateProfile
 from domain.errors import ValidationFailed
 from infra.bootstrap import ProjectionServices, build_runner
+from infra.database import migrate
 from infra.eventlog import max_position
 from infra.settings import Settings
 from ports.projectors import PROJECTORS, READ_MODELS, SEARCH
 from ports.search import PostSearch
 from queries.context import QueryContext
-from queries.search import search_accounts, search_posts, tag_timeline
+from queries.search import search_accounts, search_posts
+from queries.tags import tag_timeline
 from tests.integration.conftest import signup
 from tests.integration.pipeline import flatten, page_through, post, query_context, stored_events
 
@@ -59,8 +62,7 @@ class Search:
 
     async def tag(self, tag: str, reader: Actor | None = None, cursor: str | None = None,
                   limit: int = 100) -> dict[str, Any]:
-        return await tag_timeline(self.ctx, self.index, tag, _id(reader),
-                                  cursor, limit)
+        return await tag_timeline(self.ctx, tag, _id(reader), cursor, limit)
 
 
 @pytest.fixture
@@ -257,3 +259,21 @@ async def test_cursors_we_did_not_issue_are_refused(search: Search) -> None:
         await search.accounts("x", cursor="cDE6MTowLjU6Mg")
     with pytest.raises(ValidationFailed):
         await search.tag("x", cursor="nope")
+
+
+async def test_the_tag_read_model_is_filled_from_posts_when_first_made(
+    bus: CommandBus, services: ProjectionServices, settings: Settings, search: Search,
+) -> None:
+    """A database from before tag timelines gets ``rm_post_tags`` from ``rm_posts`` at
+    its next migration (live posts only); afterwards the projector keeps it."""
+    alice = signup(bus, "alice")
+    kept, gone = post(bus, alice, "#Old #tags"), post(bus, alice, "#old too")
+    bus.handle(DeletePost(actor=alice, post_id=gone))
+    await catch_up(settings, services, (READ_MODELS,))
+    with psycopg.connect(settings.postgres_conninfo, autocommit=True) as conn:
+        conn.execute("DROP TABLE rm_post_tags")
+    migrate(settings)
+    with psycopg.connect(settings.postgres_conninfo) as conn:
+        rows = conn.execute("SELECT tag, post_id FROM rm_post_tags ORDER BY tag").fetchall()
+    assert rows == [("old", kept), ("tags", kept)]
+    assert [p["id"] for p in (await search.tag("OLD"))["items"]] == [str(kept)]

@@ -1,4 +1,4 @@
-"""The reader's home timeline, and tag timelines (from the search index)."""
+"""The reader's home timeline, and tag timelines."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from infra.http.deps import (
 )
 from infra.http.schemas import ERROR_RESPONSES, Page, Post
 from infra.http.text import CleanText
-from ports.projectors import READ_MODELS, SEARCH, TIMELINES
-from queries.search import tag_timeline
+from ports.projectors import READ_MODELS, TIMELINES
+from queries.tags import tag_timeline
 from queries.timelines import home_timeline
 
 router = APIRouter(prefix="/api/timelines", tags=["timelines"], responses=ERROR_RESPONSES)
@@ -41,8 +41,8 @@ Tag = Annotated[CleanText, Path(max_length=200, description="A hashtag, any case
 async def tag(tag: Tag, services: Services, actor: OptionalActor, response: Response,
               limit: Limit, min_position: MinPosition, cursor: Cursor = None) -> Response:
     """The newest posts with this hashtag (any case); with a token, without the accounts
-    the reader blocks, is blocked by or mutes. Served from the search index."""
-    await wait_until_applied(services, response, min_position, SEARCH, READ_MODELS)
-    page = await tag_timeline(services.queries, services.search, tag,
-                              actor.account_id if actor else None, cursor, limit)
+    the reader blocks, is blocked by or mutes (read model ``rm_post_tags``)."""
+    await wait_until_applied(services, response, min_position, READ_MODELS)
+    page = await tag_timeline(services.queries, tag, actor.account_id if actor else None,
+                              cursor, limit)
     return read_response(page, response)
