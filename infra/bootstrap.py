@@ -30,14 +30,16 @@ from infra.search_index import ElasticsearchIndex, build_client
 from infra.search_schema import SearchNames
 from infra.security import Argon2Passwords, JwtTokens, RedisRevocations
 from infra.settings import Settings
+from infra.trend_counters import RedisTrendCounters
 from ports.events import EventEnvelope
-from ports.projectors import PROJECTORS, READ_MODELS, SEARCH, TIMELINES
+from ports.projectors import PROJECTORS, READ_MODELS, SEARCH, TIMELINES, TRENDS
 from projections.base import Projector
 from projections.parking import PostgresParkingLot
 from projections.read_models import ReadModelProjector
 from projections.runner import ProjectionRunner
 from projections.search import SearchProjector
 from projections.timelines import TimelineProjector
+from projections.trends import TrendsProjector
 from streams.faust_app import add_projection_agent, create_faust_app, events_topic
 from streams.liveness import Liveness
 
@@ -104,6 +106,8 @@ async def build_projections(settings: Settings) -> ProjectionServices:
             celebrity_threshold=settings.celebrity_threshold,
         ),
         SEARCH: SearchProjector(search),
+        TRENDS: TrendsProjector(RedisTrendCounters(client, keys),
+                                new_account_days=settings.trends_new_account_days),
     }
     return ProjectionServices(pool, client, projectors, PostgresParkingLot(pool), search)
 
@@ -115,11 +119,11 @@ def build_runner(settings: Settings, services: ProjectionServices, name: str,
         async with services.pool.connection() as conn:
             return await read_envelopes(conn, after, upto, limit=1000)
 
-    # The read models lock their position row in PostgreSQL; the timelines keep
-    # theirs in Redis and the search index in Elasticsearch, so applies from
-    # several processes take a lease.
+    # The read models lock their position row in PostgreSQL; the timelines and
+    # trends keep theirs in Redis and the search index in Elasticsearch, so applies
+    # from several processes take a lease.
     lease = projector_lease(settings, services.redis, name).hold \
-        if name in (TIMELINES, SEARCH) else None
+        if name in (TIMELINES, SEARCH, TRENDS) else None
 
     def on_applied(projector: str, event: EventEnvelope) -> None:
         PROJECTED_EVENTS.labels(projector).inc()

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     # How long renaming an author's posts (update_by_query) may take.
     search_rename_timeout_s: float = Field(default=300.0, gt=0)
 
+    # Trending tags (queries/trends.py): a tag needs this many distinct authors in
+    # the window; a post of an account younger than NEW_ACCOUNT_DAYS weighs less.
+    trends_min_authors: int = Field(default=5, ge=1)
+    trends_new_account_days: float = Field(default=30.0, gt=0)
+
     # HTTP.
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -19,5 +19,8 @@ TIMELINES: Final = "timelines"
 SEARCH: Final = "search_index"
 """The search index projector (``projections.search``, Elasticsearch)."""
 
-PROJECTORS: Final = (READ_MODELS, TIMELINES, SEARCH)
+TRENDS: Final = "trends"
+"""The trending-tags counters projector (``projections.trends``, Redis)."""
+
+PROJECTORS: Final = (READ_MODELS, TIMELINES, SEARCH, TRENDS)
 """Every projector, in the order a worker starts them and reports show them."""

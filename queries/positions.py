@@ -14,14 +14,14 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
-from ports.projectors import TIMELINES
+from ports.projectors import TIMELINES, TRENDS
 from queries.context import QueryContext
 
 POLL_S = 0.005
 
 
 async def projection_position(ctx: QueryContext, name: str) -> int:
-    if name == TIMELINES:
+    if name in (TIMELINES, TRENDS):  # kept in Redis
         value = await ctx.redis.get(ctx.keys.projection_position(name))
         return int(value) if value else 0
     async with ctx.pool.connection() as conn:

@@ -32,6 +32,7 @@ from infra.http.routes import (
     search,
     sessions,
     timelines,
+    trends,
 )
 from infra.http.services import ApiServices
 from infra.post_cache import RedisPostCache
@@ -40,6 +41,7 @@ from infra.redis_keys import RedisKeys
 from infra.security import JwtTokens
 from infra.settings import Settings, get_settings
 from infra.timeline_store import RedisTimelineStore
+from infra.trend_counters import RedisTrendCounters
 from ports.projectors import SEARCH
 from queries.context import QueryContext, TimelinePolicy
 from queries.hydration_cache import HydrationCache
@@ -47,7 +49,7 @@ from queries.positions import PositionWatcher, projection_position
 
 API_ROUTERS = (accounts.router, graph.router, sessions.router, posts.router,
                interactions.router, moderation.router, timelines.router, limits.router,
-               search.router)
+               search.router, trends.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services = ApiServices(
             settings=settings, bus=bus, queries=queries, tokens=tokens,
             pool=pool, redis=redis, keys=keys, search=index,
+            trends=RedisTrendCounters(redis, keys),
         )
         try:
             yield

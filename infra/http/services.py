@@ -13,6 +13,7 @@ from infra.redis_keys import RedisKeys
 from infra.search_index import ElasticsearchIndex
 from infra.security import JwtTokens
 from infra.settings import Settings
+from infra.trend_counters import RedisTrendCounters
 from queries.context import QueryContext
 
 
@@ -26,6 +27,8 @@ class ApiServices:
     redis: Redis
     keys: RedisKeys
     search: ElasticsearchIndex
-    """The search index (positions for /health, reads for /api/search and tag timelines)."""
+    """The search index (its position for /health, reads for /api/search)."""
+    trends: RedisTrendCounters
+    """The trend counters (reads for /api/trends/tags)."""
     progress: ProgressTracker = field(default_factory=ProgressTracker)
     """Since when each part has stood still, as this API process's /health saw it."""

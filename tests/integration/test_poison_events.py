@@ -30,7 +30,7 @@ from tests.integration.conftest import SettingsFactory, close_bus, signup
 from tests.integration.pipeline import home_ids, keep, post, query_context
 from tests.poison import poison_events, store
 
-PROJECTORS = ("read_models", "timelines", "search_index")
+PROJECTORS = ("read_models", "timelines", "search_index", "trends")
 
 
 async def catch_up_all(settings: Settings, services: ProjectionServices) -> None:
@@ -76,7 +76,7 @@ async def test_poison_events_are_parked_and_every_event_after_them_projected(
                    if e.position == positions[0])
         assert nul.payload["text"] == "a\x00b"
         assert await services.parking.counts() == {"read_models": 7, "timelines": 4,
-                                                   "search_index": 5}
+                                                   "search_index": 5, "trends": 3}
 
         async with services.pool.connection() as conn:
             cur = await conn.execute("SELECT id, text FROM rm_posts ORDER BY id")

@@ -1,7 +1,7 @@
 """The projector names are written once, in ``ports.projectors``.
 
 Code names a projector through ``READ_MODELS`` / ``TIMELINES`` / ``SEARCH`` /
-``PROJECTORS``; a string literal equal to a projector name anywhere else in the
+``TRENDS`` / ``PROJECTORS``; a string literal equal to a projector name anywhere else in the
 application packages fails this test. (Tests may spell the names out: they state the
 public contract, e.g. the keys of ``/health``.)
 """
@@ -15,6 +15,7 @@ from ports import projectors as names
 from projections.read_models import ReadModelProjector
 from projections.search import SearchProjector
 from projections.timelines import TimelineProjector
+from projections.trends import TrendsProjector
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("commands", "domain", "infra", "ports", "projections", "queries", "streams")
@@ -38,7 +39,9 @@ def test_projectors_carry_the_names() -> None:
     assert ReadModelProjector.name == names.READ_MODELS == "read_models"
     assert TimelineProjector.name == names.TIMELINES == "timelines"
     assert SearchProjector.name == names.SEARCH == "search_index"
-    assert names.PROJECTORS == (names.READ_MODELS, names.TIMELINES, names.SEARCH)
+    assert TrendsProjector.name == names.TRENDS == "trends"
+    assert names.PROJECTORS == (names.READ_MODELS, names.TIMELINES, names.SEARCH,
+                                names.TRENDS)
 
 
 def test_the_scan_sees_a_literal() -> None:
