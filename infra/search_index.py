@@ -182,13 +182,6 @@ class ElasticsearchIndex:
                        self.names.state_index], ignore_unavailable=True)
         self._ready = False
 
-    async def ping(self) -> None:
-        """Raises unless the cluster answers and the aliases exist."""
-        async with unavailable_as_dependency():
-            for alias in (self.names.posts, self.names.accounts):
-                if not await self.client.indices.exists_alias(name=alias):
-                    raise LookupError(f"the alias {alias} does not exist yet")
-
     # -- the writer --------------------------------------------------------
 
     async def position(self) -> int:

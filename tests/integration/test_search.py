@@ -15,16 +15,24 @@ import pytest
 from commands.bus import CommandBus
 from commands.messages import Actor, DeletePost, Follow, SetBlock, SetMute, UpdateProfile
 from domain.errors import ValidationFailed
-from infra.bootstrap import ProjectionServices, build_runner
+from infra.bootstrap import (
+    ProjectionServices,
+    build_command_bus,
+    build_projections,
+    build_runner,
+)
 from infra.database import migrate
 from infra.eventlog import max_position
+from infra.operations import parked, replay_parked
 from infra.settings import Settings
+from ports.events import EventEnvelope
 from ports.projectors import PROJECTORS, READ_MODELS, SEARCH
 from ports.search import PostSearch
+from projections.search import SearchFold
 from queries.context import QueryContext
 from queries.search import search_accounts, search_posts
 from queries.tags import tag_timeline
-from tests.integration.conftest import signup
+from tests.integration.conftest import SettingsFactory, close_bus, signup
 from tests.integration.pipeline import flatten, page_through, post, query_context, stored_events
 
 
@@ -277,3 +285,37 @@ async def test_the_tag_read_model_is_filled_from_posts_when_first_made(
         rows = conn.execute("SELECT tag, post_id FROM rm_post_tags ORDER BY tag").fetchall()
     assert rows == [("old", kept), ("tags", kept)]
     assert [p["id"] for p in (await search.tag("OLD"))["items"]] == [str(kept)]
+
+
+async def test_a_parked_post_is_indexed_by_replay_parked_once_fixed(
+    settings_factory: SettingsFactory, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The search projector fails on one post (a bug): it is parked and the rest is
+    indexed; after the fix, ``replay-parked search_index`` indexes it."""
+    quick = settings_factory(projector_max_attempts=2, projector_backoff_s=0.001)
+    built = await build_projections(quick)
+    command_bus = build_command_bus(quick)
+    try:
+        alice = signup(command_bus, "alice")
+        buggy = post(command_bus, alice, "hits the bug #b")
+        fine = post(command_bus, alice, "fine #b")
+        real = SearchFold.apply
+
+        def bug(fold: SearchFold, event: EventEnvelope) -> None:
+            if event.payload.get("post_id") == buggy:
+                raise ValueError("a bug in the search projection")
+            real(fold, event)
+
+        monkeypatch.setattr(SearchFold, "apply", bug)
+        await catch_up(quick, built, (SEARCH,))
+        assert [(r["projector"], r["event_type"]) for r in await parked(quick)] == [
+            (SEARCH, "PostCreated")]
+        newest = PostSearch(tags=("b",), order="newest")
+        assert [h.id for h in await built.search.search_posts(newest)] == [fine]
+        monkeypatch.setattr(SearchFold, "apply", real)  # the fix
+        assert await replay_parked(quick, SEARCH) == (1, 0)
+        assert [h.id for h in await built.search.search_posts(newest)] == [fine, buggy]
+        assert await parked(quick) == []
+    finally:
+        close_bus(command_bus)
+        await built.close()
