@@ -4,6 +4,7 @@ queries as the API runs them."""
 
 from __future__ import annotations
 
+import io
 import random
 import time
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from rich.console import Console
 
 from commands.bus import CommandBus
 from commands.messages import Actor, DeletePost, Follow, SetBlock, SetMute, UpdateProfile
@@ -23,17 +25,24 @@ from infra.bootstrap import (
 )
 from infra.database import migrate
 from infra.eventlog import max_position
-from infra.operations import parked, replay_parked
+from infra.operations import parked, rebuild, replay_parked
 from infra.settings import Settings
 from ports.events import EventEnvelope
-from ports.projectors import PROJECTORS, READ_MODELS, SEARCH
+from ports.projectors import PROJECTORS, READ_MODELS, SEARCH, TRENDS
 from ports.search import PostSearch
 from projections.search import SearchFold
 from queries.context import QueryContext
 from queries.search import search_accounts, search_posts
 from queries.tags import tag_timeline
 from tests.integration.conftest import SettingsFactory, close_bus, signup
-from tests.integration.pipeline import flatten, page_through, post, query_context, stored_events
+from tests.integration.pipeline import (
+    dump_redis,
+    flatten,
+    page_through,
+    post,
+    query_context,
+    stored_events,
+)
 
 
 async def catch_up(settings: Settings, services: ProjectionServices,
@@ -319,3 +328,42 @@ async def test_a_parked_post_is_indexed_by_replay_parked_once_fixed(
     finally:
         close_bus(command_bus)
         await built.close()
+
+
+async def _index_dump(services: ProjectionServices) -> dict[str, list[tuple[Any, ...]]]:
+    """Every document of both indices: (id, version, source), by id."""
+    dump = {}
+    for index in (services.search.names.posts_index, services.search.names.accounts_index):
+        await services.search.client.indices.refresh(index=index)
+        found = await services.search.client.search(index=index, size=10_000, version=True,
+                                                    query={"match_all": {}})
+        dump[index] = sorted((h["_id"], h["_version"], h["_source"])
+                             for h in found["hits"]["hits"])
+    return dump
+
+
+async def test_one_event_at_a_time_and_a_rebuild_in_batches_make_the_same_index_and_counts(
+    bus: CommandBus, services: ProjectionServices, settings: Settings,
+) -> None:
+    users = [signup(bus, f"user{i}") for i in range(6)]
+    made = []
+    for round_ in range(3):
+        for i, user in enumerate(users):
+            made.append(post(bus, user, f"round {round_} from {i} #r{round_} #all"))
+            bus.handle(Follow(actor=user, username=users[(i + round_ + 1) % 6].username))
+        bus.handle(UpdateProfile(actor=users[round_], changes={"display_name": f"N{round_}"}))
+        bus.handle(DeletePost(actor=users[0], post_id=made[round_ * 6]))
+    bus.handle(SetBlock(actor=users[1], username=users[2].username, active=True))
+    for event in await stored_events(services.pool):  # as a worker one event at a time
+        for name in (SEARCH, TRENDS):
+            await services.projectors[name].apply(event)
+    live = await _index_dump(services)
+    counts = await dump_redis(services.redis, settings.redis_prefix, skip=("projection:",))
+    assert len(live[services.search.names.posts_index]) == 18 and counts
+
+    quiet = Console(file=io.StringIO())
+    for name in (SEARCH, TRENDS):
+        assert await rebuild(settings, name, quiet) > 0
+    assert await _index_dump(services) == live
+    assert await dump_redis(services.redis, settings.redis_prefix,
+                            skip=("projection:",)) == counts
