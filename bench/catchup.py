@@ -30,6 +30,7 @@ from rich.table import Table
 from bench.graph import generate
 from bench.loader import load_graph
 from bench.stack import bench_settings, clear_redis_prefix
+from infra.bootstrap import build_projections
 from infra.database import drop_database, migrate
 from infra.operations import rebuild
 from infra.settings import Settings
@@ -56,10 +57,14 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 async def _rebuild(settings: Settings, name: str) -> dict[str, Any]:
     """``roost projections rebuild NAME`` (reset, replay, ANALYZE), timed."""
-    started = time.perf_counter()
-    cpu = time.process_time()
-    applied = await rebuild(settings, name, Console(file=io.StringIO()))
-    seconds = time.perf_counter() - started
+    services = await build_projections(settings)
+    try:
+        started = time.perf_counter()
+        cpu = time.process_time()
+        applied = await rebuild(settings, services, name, Console(file=io.StringIO()))
+        seconds = time.perf_counter() - started
+    finally:
+        await services.close()
     return {"projector": name, "events": applied, "seconds": round(seconds, 2),
             "per_s": round(applied / seconds, 1) if seconds else 0.0,
             "cpu_s": round(time.process_time() - cpu, 2)}

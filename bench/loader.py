@@ -3,7 +3,7 @@
 * Sign-ups go through ``CommandBus.handle(RegisterAccount)`` (weak argon2
   settings for speed; see ``bench.stack.WEAK_ARGON2``).
 * Posts go through ``CommandBus.handle(CreatePost)``.
-* Follows build the same ``FollowEdge`` aggregate the Follow handler builds
+* Follows build the same ``FollowEdge`` aggregate the SetFollow handler builds
   for a new edge and save 500 of them per transaction with
   ``RoostStore.save_all``: the handler reads up to nine aggregates per follow
   (both accounts, the edge, blocks both ways, the reverse edge...), ~6 ms, so

@@ -14,17 +14,16 @@ from commands.idempotency import IdempotencyClaim, KeyedCommit, recorded_answer
 from commands.messages import (
     CreatePost,
     DeletePost,
-    Follow,
     Login,
     Logout,
     RefreshSession,
     RegisterAccount,
     Result,
     SetBlock,
+    SetFollow,
     SetLike,
     SetMute,
     SetRepost,
-    Unfollow,
     UpdateProfile,
 )
 from domain.errors import Conflict
@@ -39,8 +38,7 @@ COMMAND_HANDLERS: dict[type, Handler] = {
     Logout: sessions.logout,
     CreatePost: posts.create_post,
     DeletePost: posts.delete_post,
-    Follow: follows.follow,
-    Unfollow: follows.unfollow,
+    SetFollow: follows.set_follow,
     SetLike: interactions.set_like,
     SetRepost: interactions.set_repost,
     SetBlock: moderation.set_block,
@@ -51,8 +49,8 @@ COMMAND_HANDLERS: dict[type, Handler] = {
 # Commands whose Idempotency-Key is recorded with their events. Sessions are
 # not: their answers are secrets, which never go into the event store (a
 # retried login after Redis lost the key opens a second session, no harm).
-KEYED_COMMANDS = frozenset({RegisterAccount, UpdateProfile, CreatePost, DeletePost, Follow,
-                            Unfollow, SetLike, SetRepost, SetBlock, SetMute})
+KEYED_COMMANDS = frozenset({RegisterAccount, UpdateProfile, CreatePost, DeletePost, SetFollow,
+                            SetLike, SetRepost, SetBlock, SetMute})
 
 MAX_ATTEMPTS = 3
 

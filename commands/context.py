@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import Aggregate
 
-from commands.application import RoostStore
 from commands.ports import IdGenerator, PasswordHasher, SessionRevocations, TokenIssuer
+from ports.event_store import EventStore
 
 if TYPE_CHECKING:
     from commands.idempotency import KeyedCommit
@@ -19,7 +19,7 @@ class CommandContext:
     """``keyed`` is set by the bus for one run of a command sent with an
     Idempotency-Key (a copy of the shared context per run)."""
 
-    store: RoostStore
+    store: EventStore
     passwords: PasswordHasher
     tokens: TokenIssuer
     revocations: SessionRevocations

@@ -16,6 +16,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from commands.context import CommandContext
+from commands.views import RelationshipView
 from domain.accounts import Account
 from domain.errors import Forbidden, NotFound, ValidationFailed
 from domain.follows import FollowEdge
@@ -86,15 +87,15 @@ def ensure_not_blocked(ctx: CommandContext, a: int, b: int) -> None:
         raise Forbidden("this account is blocked, or has blocked you", code="blocked")
 
 
-def relationship(ctx: CommandContext, actor_id: int, other_id: int) -> dict[str, bool]:
+def relationship(ctx: CommandContext, actor_id: int, other_id: int) -> RelationshipView:
     """The relationship as the event store has it right now (strongly consistent)."""
-    return {
-        "following": edge_active(ctx, follow_uuid(actor_id, other_id)),
-        "followed_by": edge_active(ctx, follow_uuid(other_id, actor_id)),
-        "blocking": edge_active(ctx, block_uuid(actor_id, other_id)),
-        "blocked_by": edge_active(ctx, block_uuid(other_id, actor_id)),
-        "muting": edge_active(ctx, mute_uuid(actor_id, other_id)),
-    }
+    return RelationshipView(
+        following=edge_active(ctx, follow_uuid(actor_id, other_id)),
+        followed_by=edge_active(ctx, follow_uuid(other_id, actor_id)),
+        blocking=edge_active(ctx, block_uuid(actor_id, other_id)),
+        blocked_by=edge_active(ctx, block_uuid(other_id, actor_id)),
+        muting=edge_active(ctx, mute_uuid(actor_id, other_id)),
+    )
 
 
 def follow_edge_off(ctx: CommandContext, follower_id: int, followee_id: int

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from commands.context import CommandContext
 from commands.edges import ensure_not_blocked, other_account, relationship, set_edge
-from commands.messages import Follow, Result, Unfollow
+from commands.messages import Result, SetFollow
 from domain.follows import FollowEdge
 from domain.ids import follow_uuid
 
 
-def _set_follow(ctx: CommandContext, follower_id: int, username: str, active: bool) -> Result:
-    followee = other_account(ctx, follower_id, username, "follow")
+def set_follow(cmd: SetFollow, ctx: CommandContext) -> Result:
+    """Follow (``active``) or unfollow; answers the ``Relationship`` after it."""
+    follower_id, active = cmd.actor.account_id, cmd.active
+    followee = other_account(ctx, follower_id, cmd.username, "follow")
     pair = {"follower_id": follower_id, "followee_id": followee.account_id}
     if active:
         ensure_not_blocked(ctx, follower_id, followee.account_id)
-    answer = {**relationship(ctx, follower_id, followee.account_id), "following": active}
+    answer = replace(relationship(ctx, follower_id, followee.account_id),
+                     following=active).as_answer()
     position = set_edge(
         ctx, follow_uuid(**pair), active,
         create=lambda: FollowEdge(**pair),
@@ -24,10 +29,3 @@ def _set_follow(ctx: CommandContext, follower_id: int, username: str, active: bo
     )
     return Result(position, answer)
 
-
-def follow(cmd: Follow, ctx: CommandContext) -> Result:
-    return _set_follow(ctx, cmd.actor.account_id, cmd.username, True)
-
-
-def unfollow(cmd: Unfollow, ctx: CommandContext) -> Result:
-    return _set_follow(ctx, cmd.actor.account_id, cmd.username, False)

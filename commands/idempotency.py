@@ -19,11 +19,11 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from commands.application import RoostStore
 from commands.messages import Result
 from domain.errors import ValidationFailed
 from domain.idempotency import IdempotencyRecord
 from domain.ids import idempotency_uuid
+from ports.event_store import EventStore
 
 WINDOW = timedelta(hours=24)
 
@@ -53,7 +53,7 @@ def key_reused() -> ValidationFailed:
 class KeyedCommit:
     """Saves one command's aggregates together with its key's record."""
 
-    def __init__(self, store: RoostStore, claim: IdempotencyClaim,
+    def __init__(self, store: EventStore, claim: IdempotencyClaim,
                  existing: IdempotencyRecord | None) -> None:
         self.store = store
         self.claim = claim
@@ -82,7 +82,7 @@ class KeyedCommit:
             self.recorded = True
 
 
-def recorded_answer(store: RoostStore, claim: IdempotencyClaim
+def recorded_answer(store: EventStore, claim: IdempotencyClaim
                     ) -> tuple[Result | None, IdempotencyRecord | None]:
     """(the recorded answer, None) for a key used within its window; (None, the
     expired record or None) otherwise.

@@ -7,12 +7,12 @@ an interaction that was recorded is never answered as a failure.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from commands.context import CommandContext
 from commands.edges import edge_active, ensure_not_blocked, set_edge
 from commands.messages import Result, SetLike, SetRepost
-from commands.views import account_view, post_view
+from commands.views import AccountView, InteractionView, PostView
 from domain.accounts import Account
 from domain.errors import NotFound
 from domain.ids import account_uuid, block_uuid, like_uuid, post_uuid, repost_uuid
@@ -41,8 +41,8 @@ def target_post(ctx: CommandContext, post_id: int, active: bool, edge_id: Any) -
     return post
 
 
-def _answer(ctx: CommandContext, actor_id: int, post: Post, flag: str, value: bool
-            ) -> dict[str, Any]:
+def _answer(ctx: CommandContext, actor_id: int, post: Post,
+            flag: Literal["liked", "reposted"], value: bool) -> dict[str, Any]:
     """What a like or repost answers: the post as the event store has it.
 
     ``visible`` says whether the actor may still see the post (not deleted,
@@ -56,15 +56,15 @@ def _answer(ctx: CommandContext, actor_id: int, post: Post, flag: str, value: bo
     if post.reply_to_id is not None:
         parent: Post | None = ctx.store.get_or_none(post_uuid(post.reply_to_id))
         reply_to_available = parent is not None and not parent.deleted
-    return {
-        "post_id": post.post_id,
-        "post": post_view(post),
-        "author": None if author is None else account_view(author),
-        "reply_to_available": reply_to_available,
-        "visible": not post.deleted and not blocked and author is not None,
-        "flag": flag,
-        "value": value,
-    }
+    return InteractionView(
+        post_id=post.post_id,
+        post=PostView.of(post),
+        author=None if author is None else AccountView.of(author),
+        reply_to_available=reply_to_available,
+        visible=not post.deleted and not blocked and author is not None,
+        flag=flag,
+        value=value,
+    ).as_answer()
 
 
 def set_like(cmd: SetLike, ctx: CommandContext) -> Result:

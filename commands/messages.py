@@ -1,4 +1,13 @@
-"""Commands: plain data naming what a client asks for, in the imperative."""
+"""Commands: plain data naming what a client asks for, in the imperative.
+
+The naming rule: an action is a verb and its object (``RegisterAccount``,
+``CreatePost``, ``DeletePost``, ``Login``); an on/off edge between two things
+(follow, like, repost, block, mute) is ONE command ``Set<Edge>`` with ``active``
+(``SetFollow(active=False)`` unfollows), whose handler brings the edge to that
+state idempotently (``commands.edges.set_edge``). The events keep their
+past-tense names per direction (``Followed``, ``Unfollowed``, ``Refollowed``):
+they are stored and never renamed.
+"""
 
 from __future__ import annotations
 
@@ -62,15 +71,12 @@ class DeletePost:
 
 
 @dataclass(frozen=True, slots=True)
-class Follow:
+class SetFollow:
+    """Follow (``active``) or unfollow the account called ``username``."""
+
     actor: Actor
     username: str
-
-
-@dataclass(frozen=True, slots=True)
-class Unfollow:
-    actor: Actor
-    username: str
+    active: bool
 
 
 @dataclass(frozen=True, slots=True)

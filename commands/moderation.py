@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from eventsourcing.domain import Aggregate
 
 from commands.context import CommandContext
@@ -21,9 +23,9 @@ def set_block(cmd: SetBlock, ctx: CommandContext) -> Result:
         ended = (follow_edge_off(ctx, me, other), follow_edge_off(ctx, other, me))
         return [edge for edge in ended if edge is not None]
 
-    answer = {**relationship(ctx, me, other), "blocking": cmd.active}
-    if cmd.active:
-        answer.update(following=False, followed_by=False)
+    now = relationship(ctx, me, other)
+    answer = (replace(now, blocking=True, following=False, followed_by=False) if cmd.active
+              else replace(now, blocking=False)).as_answer()
     position = set_edge(
         ctx, block_uuid(me, other), cmd.active,
         create=lambda: Block(**pair),
@@ -39,7 +41,7 @@ def set_mute(cmd: SetMute, ctx: CommandContext) -> Result:
     me = cmd.actor.account_id
     other = other_account(ctx, me, cmd.username, "mute").account_id
     pair = {"muter_id": me, "muted_id": other}
-    answer = {**relationship(ctx, me, other), "muting": cmd.active}
+    answer = replace(relationship(ctx, me, other), muting=cmd.active).as_answer()
     position = set_edge(
         ctx, mute_uuid(me, other), cmd.active,
         create=lambda: Mute(**pair),

@@ -1,9 +1,26 @@
-"""The composition root: builds every adapter and service from ``Settings``."""
+"""The composition root: everything a process needs is built here, from ``Settings``.
+
+One function per process (docs/architecture.md, "The composition root"):
+
+* ``build_api`` -- the HTTP process's ``ApiServices`` (command bus, query context,
+  rate limiter, token issuer, pool, Redis, search index, trend counters), closed by
+  ``ApiServices.close``;
+  ``create_app``'s lifespan only calls it.
+* ``build_worker`` -- the stream worker's Faust app: one agent and one sweep per
+  projector over one ``ProjectionServices``, and the worker heartbeat.
+* ``build_relay`` -- the relay, with its producer factory and backoff.
+
+and the parts they share, which tests and operator commands also build:
+``build_command_bus`` (the write side), ``build_queries`` (the read side),
+``build_projections`` and ``build_runner`` (the projectors). Each adapter is
+constructed on one line of these functions, so swapping one is a one-line change.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,57 +29,87 @@ import redis
 import redis.asyncio as aredis
 import structlog
 
-from commands.application import RoostStore
 from commands.bus import CommandBus
 from commands.context import CommandContext
+from commands.ports import SessionRevocations
 from domain.ids import SnowflakeGenerator
 from infra.database import AsyncPool, open_pool
+from infra.event_store import PostgresEventStore, RoostStore
 from infra.event_types import known_event_types
-from infra.eventlog import max_position, read_envelopes, store_identity
+from infra.eventlog import PostgresEventLogHead, max_position, read_envelopes, store_identity
 from infra.health import write_heartbeat
+from infra.http.services import ApiServices
+from infra.kafka import make_producer
 from infra.kafka_fetch_patch import pause_empty_fetches
 from infra.lease import RedisLease
-from infra.metrics import PARKED_EVENTS, PROJECTED_EVENTS, PROJECTION_LAG_SECONDS
+from infra.metrics import (
+    PARKED_EVENTS,
+    PROJECTED_EVENTS,
+    PROJECTION_LAG_SECONDS,
+    observe_timeline_rebuild,
+)
+from infra.parking import PostgresParkingLot
+from infra.positions import RecordedPositions
 from infra.post_cache import RedisPostCache
+from infra.rate_limiter import RateLimiter
 from infra.redis_keys import RedisKeys
 from infra.resilience import Guard
 from infra.search_index import ElasticsearchIndex, build_client
 from infra.search_schema import SearchNames
 from infra.security import Argon2Passwords, JwtTokens, RedisRevocations
 from infra.settings import Settings
+from infra.timeline_store import RedisTimelineStore
 from infra.trend_counters import RedisTrendCounters
 from ports.events import EventEnvelope
+from ports.parking import ParkingLot
+from ports.positions import ProjectionPositions
 from ports.projectors import PROJECTORS, READ_MODELS, SEARCH, TIMELINES, TRENDS
 from projections.base import Projector
-from projections.parking import PostgresParkingLot
 from projections.read_models import ReadModelProjector
 from projections.runner import ProjectionRunner
 from projections.search import SearchProjector
 from projections.timelines import TimelineProjector
 from projections.trends import TrendsProjector
+from queries.context import QueryContext, TimelinePolicy
+from queries.hydration_cache import HydrationCache
+from queries.positions import PositionWatcher
 from streams.faust_app import add_projection_agent, create_faust_app, events_topic
 from streams.liveness import Liveness
+from streams.relay import ProducerFactory, Relay
 
 log = structlog.get_logger(__name__)
 
 
-def build_command_bus(settings: Settings, tokens: JwtTokens | None = None) -> CommandBus:
+def build_command_bus(settings: Settings, tokens: JwtTokens | None = None, *,
+                      store: RoostStore | None = None,
+                      revocations: SessionRevocations | None = None) -> CommandBus:
     """The write side: the event store and what handlers need (all synchronous).
 
     ``tokens`` is the process's token issuer (the API passes the one its
     middleware and routes verify with); a process that only runs commands
-    (tests, the bench loader) gets one of its own.
+    (tests, the bench loader) gets one of its own. ``store`` and ``revocations``
+    replace the PostgreSQL event store and the Redis revocation list (handler
+    tests pass ``MemoryEventStore()`` and a fake). ``close_command_bus`` closes
+    what this built.
     """
-    keys = RedisKeys(settings.redis_prefix)
-    sync_redis = redis.Redis.from_url(settings.redis_url)
     context = CommandContext(
-        store=RoostStore(env=settings.eventsourcing_env()),
+        store=store or PostgresEventStore(settings),
         passwords=Argon2Passwords(settings),
         tokens=tokens or JwtTokens(settings),
-        revocations=RedisRevocations(sync_redis, keys),
+        revocations=revocations or RedisRevocations(
+            redis.Redis.from_url(settings.redis_url), RedisKeys(settings.redis_prefix)),
         ids=SnowflakeGenerator(settings.node_id),
     )
     return CommandBus(context)
+
+
+def close_command_bus(bus: CommandBus) -> None:
+    """Close the connections of a bus from ``build_command_bus``: the event store's and the
+    revocation list's (fakes have none)."""
+    if isinstance(bus.context.store, RoostStore):
+        bus.context.store.close()
+    if isinstance(bus.context.revocations, RedisRevocations):
+        bus.context.revocations.close()
 
 
 def build_async_redis(settings: Settings) -> aredis.Redis:
@@ -77,14 +124,70 @@ def build_search_index(settings: Settings) -> ElasticsearchIndex:
         stemmer=settings.search_stemmer, rename_timeout_s=settings.search_rename_timeout_s)
 
 
+def build_queries(settings: Settings, pool: AsyncPool, client: aredis.Redis,
+                  keys: RedisKeys, positions: ProjectionPositions | None = None
+                  ) -> QueryContext:
+    """The read side over the API's pool and Redis client, with its position watcher
+    (over ``positions``, the process's reader of the projectors' positions)."""
+    positions = positions or RecordedPositions(pool, client, keys)
+    return QueryContext(
+        pool, RedisTimelineStore(client, keys, settings.timeline_max_entries),
+        PostgresEventLogHead(pool), on_rebuild=observe_timeline_rebuild,
+        post_cache=RedisPostCache(client, keys), hydration=HydrationCache(),
+        policy=TimelinePolicy(
+            max_entries=settings.timeline_max_entries,
+            active_ttl_s=int(settings.active_days * 86400),
+            rebuild_wait_s=settings.min_position_wait_s,
+        ),
+        positions=positions, position_watcher=PositionWatcher(positions),
+    )
+
+
+async def build_api(settings: Settings, tokens: JwtTokens | None = None) -> ApiServices:
+    """Everything the HTTP process serves with; ``tokens`` is the process's one issuer
+    (``create_app`` builds it before the lifespan, for the middleware).
+
+    Raises:
+        whatever opening the pool or the event store raises (PostgreSQL down);
+        what was opened by then is closed.
+    """
+    tokens = tokens or JwtTokens(settings)
+    async with AsyncExitStack() as resources:
+        pool = await open_pool(settings)
+        resources.push_async_callback(pool.close)
+        client = build_async_redis(settings)
+        resources.push_async_callback(client.aclose)
+        bus = build_command_bus(settings, tokens)
+        resources.callback(close_command_bus, bus)
+        keys = RedisKeys(settings.redis_prefix)
+        search = build_search_index(settings)
+        resources.push_async_callback(search.close)
+        positions = RecordedPositions(pool, client, keys, search)
+        services = ApiServices(
+            settings=settings, bus=bus,
+            queries=build_queries(settings, pool, client, keys, positions),
+            tokens=tokens, pool=pool, redis=client, keys=keys, positions=positions,
+            rate_limiter=RateLimiter(client, settings), search=search,
+            trends=RedisTrendCounters(client, keys), resources=resources.pop_all(),
+        )
+    return services
+
+
+def build_relay(settings: Settings, producer_factory: ProducerFactory = make_producer) -> Relay:
+    """The relay (event store -> Kafka); ``producer_factory`` builds its Kafka producer."""
+    return Relay(settings, producer_factory=producer_factory)
+
+
 @dataclass
 class ProjectionServices:
-    """The projectors with the connections they share."""
+    """The projectors with the connections they share, their parking lot, and where
+    their positions are read."""
 
     pool: AsyncPool
     redis: aredis.Redis
     projectors: dict[str, Projector]
-    parking: PostgresParkingLot
+    parking: ParkingLot
+    positions: ProjectionPositions
     search: ElasticsearchIndex
 
     async def close(self) -> None:
@@ -101,15 +204,16 @@ async def build_projections(settings: Settings) -> ProjectionServices:
     projectors: dict[str, Projector] = {
         READ_MODELS: ReadModelProjector(pool, RedisPostCache(client, keys)),
         TIMELINES: TimelineProjector(
-            client, keys, max_entries=settings.timeline_max_entries,
-            backfill=settings.follow_backfill, batch=settings.fanout_batch,
-            celebrity_threshold=settings.celebrity_threshold,
+            RedisTimelineStore(client, keys, settings.timeline_max_entries,
+                               batch=settings.fanout_batch),
+            backfill=settings.follow_backfill, celebrity_threshold=settings.celebrity_threshold,
         ),
         SEARCH: SearchProjector(search),
         TRENDS: TrendsProjector(RedisTrendCounters(client, keys),
                                 new_account_days=settings.trends_new_account_days),
     }
-    return ProjectionServices(pool, client, projectors, PostgresParkingLot(pool), search)
+    return ProjectionServices(pool, client, projectors, PostgresParkingLot(pool),
+                              RecordedPositions(pool, client, keys, search), search)
 
 
 def build_runner(settings: Settings, services: ProjectionServices, name: str,
@@ -154,7 +258,7 @@ def projector_lease(settings: Settings, client: aredis.Redis, name: str) -> Redi
                       ttl_s=settings.projector_lease_ttl_s)
 
 
-def build_worker_app(settings: Settings) -> faust.App:
+def build_worker(settings: Settings) -> faust.App:
     """The Faust app with one agent per projector, sharing one set of connections."""
     pause_empty_fetches(settings.kafka_empty_fetch_pause_ms / 1000)
     app = create_faust_app(settings)

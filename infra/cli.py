@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -14,6 +15,11 @@ from infra import runners
 from infra.settings import Settings
 from ports.projectors import PROJECTORS
 
+if TYPE_CHECKING:
+    from infra.bootstrap import ProjectionServices
+
+T = TypeVar("T")
+
 app = typer.Typer(help="Roost: an event-sourced social platform backend.", no_args_is_help=True)
 projections_app = typer.Typer(help="Inspect, rebuild and repair projections.",
                               no_args_is_help=True)
@@ -21,6 +27,21 @@ events_app = typer.Typer(help="Read the event stream (for analysts).", no_args_i
 app.add_typer(projections_app, name="projections")
 app.add_typer(events_app, name="events")
 console = Console()
+
+
+def on_projections(settings: Settings, task: Callable[[ProjectionServices], Awaitable[T]]) -> T:
+    """Run an operator task (``infra.operations``) on the projectors and connections
+    the composition root builds, closing them afterwards."""
+    from infra.bootstrap import build_projections
+
+    async def run() -> T:
+        services = await build_projections(settings)
+        try:
+            return await task(services)
+        finally:
+            await services.close()
+
+    return asyncio.run(run())
 
 
 @app.command()
@@ -74,7 +95,7 @@ def projections_status() -> None:
     """Each projector's position and lag behind the event store."""
     from infra.operations import projection_status
 
-    rows = asyncio.run(projection_status(Settings()))
+    rows = on_projections(Settings(), projection_status)
     table = Table("projector", "position", "event store", "lag", "parked")
     for row in rows:
         table.add_row(*(str(row[k]) for k in ("name", "position", "store", "lag", "parked")))
@@ -91,7 +112,8 @@ def projections_rebuild(
 
     if not yes:
         typer.confirm(f"Rebuild {name} from scratch? Readers see it fill up again", abort=True)
-    applied = asyncio.run(rebuild(Settings(), name, console))
+    settings = Settings()
+    applied = on_projections(settings, lambda services: rebuild(settings, services, name, console))
     console.print(f"[green]{name} rebuilt from {applied} events[/green]")
 
 
@@ -100,7 +122,7 @@ def projections_parked() -> None:
     """Events a projector failed on and set aside."""
     from infra.operations import parked
 
-    rows = asyncio.run(parked(Settings()))
+    rows = on_projections(Settings(), parked)
     table = Table("projector", "position", "type", "attempts", "error", "parked at")
     for row in rows:
         table.add_row(row["projector"], str(row["position"]), row["event_type"],
@@ -113,7 +135,7 @@ def projections_replay_parked(name: str) -> None:
     """Apply a projector's parked events again (after fixing the cause)."""
     from infra.operations import replay_parked
 
-    done, failed = asyncio.run(replay_parked(Settings(), name))
+    done, failed = on_projections(Settings(), lambda services: replay_parked(services, name))
     console.print(f"replayed {done}, still failing {failed}")
 
 
@@ -127,7 +149,8 @@ def events_tail(
     from infra.operations import read_events
 
     wanted = {t for t in types.split(",") if t}
-    for envelope in asyncio.run(read_events(Settings(), after, limit, wanted)):
+    found = on_projections(Settings(), lambda services: read_events(services, after, limit, wanted))
+    for envelope in found:
         typer.echo(json.dumps(envelope, ensure_ascii=False))
 
 

@@ -7,7 +7,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
-from commands.application import RoostStore
+from infra.event_store import PostgresEventStore
 from infra.settings import Settings
 from projections.read_models import schema_sql
 
@@ -57,7 +57,7 @@ async def open_pool(settings: Settings, max_size: int | None = None) -> AsyncPoo
 def migrate(settings: Settings) -> None:
     """Database, event table and read-model tables: everything Roost needs to start."""
     ensure_database(settings)
-    store = RoostStore(env=settings.eventsourcing_env())  # creates the events table
+    store = PostgresEventStore(settings)  # creates the events table
     store.close()
     with psycopg.connect(settings.postgres_conninfo, autocommit=True) as conn, \
             conn.transaction():

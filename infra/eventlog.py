@@ -16,6 +16,7 @@ from uuid import UUID
 import orjson
 from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool
 
 from domain.ids import NAMESPACE
 from infra.serialization import build_transcoder, rfc3339
@@ -182,6 +183,18 @@ async def max_position(conn: AsyncConnection[TupleRow]) -> int:
         )
         row = await cur.fetchone()
     return int(row[0]) if row else 0
+
+
+class PostgresEventLogHead:
+    """``ports.events.EventLogHead`` over the event store's table: ``max_position``
+    on a connection of ``pool``."""
+
+    def __init__(self, pool: AsyncConnectionPool[AsyncConnection[TupleRow]]) -> None:
+        self.pool = pool
+
+    async def head(self) -> int:
+        async with self.pool.connection() as conn:
+            return await max_position(conn)
 
 
 STORE_HEADER = "roost-store"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from aiokafka.consumer.fetcher import Fetcher
@@ -38,23 +39,38 @@ SOURCE_SHA256: Final = {
 FETCHER_ATTRIBUTES: Final = ("_fetch_max_wait_ms",)
 """Private ``Fetcher`` attributes the patch reads (set in ``Fetcher.__init__``)."""
 
-_original_proc_fetch = Fetcher._proc_fetch_request
-_pause_s = 0.0
+ProcFetch = Callable[..., Awaitable[Any]]
+"""``Fetcher._proc_fetch_request(self, assignment, node_id, request)``: True when the
+fetch brought records."""
+Sleep = Callable[[float], Awaitable[None]]
+
+ORIGINAL_PROC_FETCH: Final[ProcFetch] = Fetcher._proc_fetch_request
+"""The library's own method, kept at import (before any patch) for the wrapper to call."""
 
 
-async def _proc_fetch_pausing_when_empty(self: Fetcher, *args: Any, **kwargs: Any) -> Any:
-    started = time.monotonic()
-    got_something = await _original_proc_fetch(self, *args, **kwargs)
-    waited_ms = (time.monotonic() - started) * 1000
-    if _pause_s and not got_something and waited_ms < self._fetch_max_wait_ms / 2:
-        try:
-            await asyncio.sleep(_pause_s)  # the broker did not wait: wait here instead
-        except asyncio.CancelledError:
-            return False  # as aiokafka's own fetch does: close() awaits it after cancel()
-    return got_something
+def pausing_when_empty(fetch: ProcFetch, pause_s: float, sleep: Sleep = asyncio.sleep
+                       ) -> ProcFetch:
+    """``fetch`` (a ``Fetcher._proc_fetch_request``), followed by ``sleep(pause_s)`` after
+    an empty answer that came back in under half the wait asked for; ``pause_s`` 0 (or
+    less) never sleeps."""
+    pause = max(0.0, pause_s)
+
+    async def _proc_fetch_request(self: Fetcher, *args: Any, **kwargs: Any) -> Any:
+        started = time.monotonic()
+        got_something = await fetch(self, *args, **kwargs)
+        waited_ms = (time.monotonic() - started) * 1000
+        if pause and not got_something and waited_ms < self._fetch_max_wait_ms / 2:
+            try:
+                await sleep(pause)  # the broker did not wait: wait here instead
+            except asyncio.CancelledError:
+                return False  # as aiokafka's own fetch does: close() awaits it after cancel()
+        return got_something
+
+    return _proc_fetch_request
 
 
-def pause_empty_fetches(pause_s: float) -> None:
+def pause_empty_fetches(pause_s: float, fetch: ProcFetch = ORIGINAL_PROC_FETCH,
+                        sleep: Sleep = asyncio.sleep) -> None:
     """Make consumers wait ``pause_s`` seconds after an empty fetch the broker answered at once.
 
     A Kafka broker holds an empty fetch for up to ``fetch_max_wait_ms`` (long
@@ -63,7 +79,7 @@ def pause_empty_fetches(pause_s: float) -> None:
     empty answer that came back in under half the wait asked for, which a real
     broker never sends, so it changes nothing there. ``0`` (or less) turns it
     off. Process-wide: every consumer in the process, Faust's included.
+    ``fetch`` is what the wrapper calls (the library's method; tests wrap it to
+    count requests) and ``sleep`` how it waits.
     """
-    global _pause_s
-    _pause_s = max(0.0, pause_s)
-    Fetcher._proc_fetch_request = _proc_fetch_pausing_when_empty
+    Fetcher._proc_fetch_request = pausing_when_empty(fetch, pause_s, sleep)

@@ -58,3 +58,9 @@ SEARCH_STALE_WRITES = Counter(
     "roost_search_stale_writes_total", "Search documents not written because the index "
     "already held that version or a newer one (redeliveries, out-of-order events)",
 )
+
+
+def observe_timeline_rebuild(complete: bool, seconds: float) -> None:
+    """A ``ports.timelines.RebuildObserver``: counts a home-timeline rebuild and its time."""
+    TIMELINE_REBUILDS.labels("complete" if complete else "lagging").inc()
+    TIMELINE_REBUILD_SECONDS.observe(seconds)

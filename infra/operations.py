@@ -1,4 +1,8 @@
-"""Operator tasks behind ``roost projections`` and ``roost events``."""
+"""Operator tasks behind ``roost projections`` and ``roost events``.
+
+Each task runs on the ``ProjectionServices`` its caller built (the CLI with
+``infra.bootstrap.build_projections``) and leaves closing them to that caller.
+"""
 
 from __future__ import annotations
 
@@ -8,95 +12,86 @@ from typing import Any
 from rich.console import Console
 from rich.progress import Progress
 
-from infra.bootstrap import build_projections, build_runner
-from infra.database import open_pool
+from infra.bootstrap import ProjectionServices, build_runner
 from infra.eventlog import iter_envelopes, max_position
 from infra.settings import Settings
+from ports.parking import ParkedEvent
 
 
-async def projection_status(settings: Settings) -> list[dict[str, Any]]:
-    services = await build_projections(settings)
-    try:
-        async with services.pool.connection() as conn:
-            store = await max_position(conn)
-        parked = await services.parking.list_parked()
-        rows = []
-        for name, projector in services.projectors.items():
-            position = await projector.position()
-            rows.append({"name": name, "position": position, "store": store,
-                         "lag": max(0, store - position),
-                         "parked": sum(1 for p in parked if p["projector"] == name)})
-        return rows
-    finally:
-        await services.close()
+async def projection_status(services: ProjectionServices) -> list[dict[str, Any]]:
+    """One row per projector: ``name``, ``position``, ``store`` (the event store's
+    head), ``lag`` (events behind it) and ``parked`` (how many it set aside)."""
+    async with services.pool.connection() as conn:
+        store = await max_position(conn)
+    parked = await services.parking.list_parked()
+    positions = await services.positions.positions(tuple(services.projectors))
+    rows = []
+    for name, position in positions.items():
+        rows.append({"name": name, "position": position, "store": store,
+                     "lag": max(0, store - position),
+                     "parked": sum(1 for p in parked if p["projector"] == name)})
+    return rows
 
 
-async def rebuild(settings: Settings, name: str, console: Console) -> int:
-    """Reset one projector and replay the whole log into it.
+async def rebuild(settings: Settings, services: ProjectionServices, name: str,
+                  console: Console) -> int:
+    """Reset one projector and replay the whole log into it; how many events it applied.
 
     Safe beside running workers: applies are serialised across processes (a
     row lock for the read models, a lease for the timelines), and a worker
     that finds the position reset helps by catching up from the event store.
+
+    Raises:
+        SystemExit: ``name`` is no projector.
     """
-    services = await build_projections(settings)
-    try:
-        if name not in services.projectors:
-            raise SystemExit(f"unknown projection {name!r}; one of {sorted(services.projectors)}")
-        runner = build_runner(settings, services, name)
-        await runner.reset()
-        async with services.pool.connection() as conn:
-            target = await max_position(conn)
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task(f"rebuilding {name}", total=target)
-            applied = 0
-            while (position := await services.projectors[name].position()) < target:
-                applied += await runner.catch_up(min(target, position + 5000))
-                progress.update(task, completed=await services.projectors[name].position())
-                if await services.projectors[name].position() == position:
-                    break
-        await services.projectors[name].after_rebuild()
-        return applied
-    finally:
-        await services.close()
+    if name not in services.projectors:
+        raise SystemExit(f"unknown projection {name!r}; one of {sorted(services.projectors)}")
+    runner = build_runner(settings, services, name)
+    await runner.reset()
+    async with services.pool.connection() as conn:
+        target = await max_position(conn)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"rebuilding {name}", total=target)
+        applied = 0
+        while (position := await services.positions.position(name)) < target:
+            applied += await runner.catch_up(min(target, position + 5000))
+            progress.update(task, completed=await services.positions.position(name))
+            if await services.positions.position(name) == position:
+                break
+    await services.projectors[name].after_rebuild()
+    return applied
 
 
-async def parked(settings: Settings) -> list[dict[str, Any]]:
-    services = await build_projections(settings)
-    try:
-        return await services.parking.list_parked()
-    finally:
-        await services.close()
+async def parked(services: ProjectionServices) -> list[ParkedEvent]:
+    """The parked events of every projector (``ParkingLot.list_parked`` rows)."""
+    return await services.parking.list_parked()
 
 
-async def replay_parked(settings: Settings, name: str) -> tuple[int, int]:
-    services = await build_projections(settings)
+async def replay_parked(services: ProjectionServices, name: str) -> tuple[int, int]:
+    """Apply projector ``name``'s parked events again: (replayed, still failing).
+    A replayed event leaves the parking lot; a failing one stays."""
     done = failed = 0
-    try:
-        projector = services.projectors[name]
-        for event in await services.parking.take(name):
-            try:
-                await projector.replay(event)
-            except Exception:
-                failed += 1
-                continue
-            await services.parking.release(name, event.position)
-            done += 1
-        return done, failed
-    finally:
-        await services.close()
+    projector = services.projectors[name]
+    for event in await services.parking.take(name):
+        try:
+            await projector.replay(event)
+        except Exception:
+            failed += 1
+            continue
+        await services.parking.release(name, event.position)
+        done += 1
+    return done, failed
 
 
-async def read_events(settings: Settings, after: int, limit: int, types: set[str]
+async def read_events(services: ProjectionServices, after: int, limit: int, types: set[str]
                       ) -> list[dict[str, Any]]:
-    pool = await open_pool(settings, max_size=1)
+    """Up to ``limit`` envelopes (as dicts) after position ``after``, of ``types`` only
+    when given."""
     found: list[dict[str, Any]] = []
-    try:
-        async with pool.connection() as conn:
-            async for envelope in iter_envelopes(conn, after):
-                if not types or envelope.type in types:
-                    found.append(asdict(envelope))
-                    if len(found) >= limit:
-                        break
-    finally:
-        await pool.close()
+    async with services.pool.connection() as conn:
+        async for envelope in iter_envelopes(conn, after):
+            if not types or envelope.type in types:
+                found.append(asdict(envelope))
+                if len(found) >= limit:
+                    break
     return found

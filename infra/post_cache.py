@@ -1,16 +1,16 @@
-"""The Redis post cache: immutable post bodies and their live counts, apart.
+"""The post cache in Redis (port ``ports.post_cache.PostCache``).
 
-A post's body never changes, so it is cached as one orjson value. Its counts
-and deleted flag live in a small hash that the read-model projector writes
-with absolute values after each change, so counts update without rewriting
-the body, and a reader filling the cache never overwrites newer counts
-(it only creates the hash when it is missing).
+A post's body is one orjson value at ``post:{id}``; its counts and deleted
+flag a small hash at ``postcounts:{id}`` that the read-model projector writes
+with absolute values (``HSET``) after each change, so counts update without
+rewriting the body, and a reader filling the cache never overwrites newer
+counts (``post_cache_fill_counts.lua`` creates the hash only when missing).
+Both expire after ``ttl_s`` (1 h), renewed by each projector write.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import orjson
 from redis.asyncio import Redis
@@ -19,14 +19,14 @@ from redis.exceptions import RedisError
 from infra.lua import load_script
 from infra.redis_keys import RedisKeys
 from ports.errors import DependencyUnavailable
-
-COUNT_FIELDS = ("likes_count", "replies_count", "reposts_count", "deleted")
-Counts = dict[str, int]
+from ports.post_cache import COUNT_FIELDS, Counts, PostBody
 
 _FILL_COUNTS = load_script("infra", "post_cache_fill_counts")
 
 
 class RedisPostCache:
+    """``PostCache`` over one Redis: each call is one pipelined round trip."""
+
     def __init__(self, redis: Redis, keys: RedisKeys, ttl_s: int = 3600) -> None:
         self.redis = redis
         self.keys = keys
@@ -34,7 +34,7 @@ class RedisPostCache:
         self._fill_counts = redis.register_script(_FILL_COUNTS)
 
     async def get_many(self, post_ids: Sequence[int], bodies_needed: Sequence[int]
-                       ) -> tuple[dict[int, dict[str, Any]], dict[int, Counts]]:
+                       ) -> tuple[dict[int, PostBody], dict[int, Counts]]:
         """Bodies for ``bodies_needed`` and counts for ``post_ids``, in one round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
             if bodies_needed:
@@ -42,7 +42,7 @@ class RedisPostCache:
             for post_id in post_ids:
                 pipe.hmget(self.keys.post_counts(post_id), COUNT_FIELDS)
             replies = await pipe.execute()
-        bodies: dict[int, dict[str, Any]] = {}
+        bodies: dict[int, PostBody] = {}
         if bodies_needed:
             raw_bodies = replies.pop(0)
             bodies = {i: orjson.loads(raw) for i, raw in zip(bodies_needed, raw_bodies,
@@ -54,7 +54,8 @@ class RedisPostCache:
         }
         return bodies, counts
 
-    async def fill(self, bodies: dict[int, dict[str, Any]], counts: dict[int, Counts]) -> None:
+    async def fill(self, bodies: Mapping[int, PostBody], counts: Mapping[int, Counts]
+                   ) -> None:
         """Store what a reader loaded from PostgreSQL (counts only where absent)."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for post_id, body in bodies.items():
@@ -65,7 +66,7 @@ class RedisPostCache:
                                         args=[self.ttl_s, *flat], client=pipe)
             await pipe.execute()
 
-    async def set_counts(self, counts: dict[int, Counts]) -> None:
+    async def set_counts(self, counts: Mapping[int, Counts]) -> None:
         """Authoritative counts, from the projector just before its transaction commits.
 
         Raises:

@@ -9,11 +9,10 @@ import faust
 import prometheus_client
 import uvicorn
 
-from infra.bootstrap import build_worker_app
+from infra.bootstrap import build_relay, build_worker
 from infra.database import migrate
 from infra.logging import configure_logging, stdlib_config
 from infra.settings import Settings
-from streams.relay import Relay
 
 
 def run_api(settings: Settings) -> None:
@@ -40,7 +39,7 @@ def run_relay(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await Relay(settings).run(stop)
+        await build_relay(settings).run(stop)
 
     asyncio.run(main())
 
@@ -49,7 +48,7 @@ def run_worker(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_json, "worker")
     migrate(settings)
     _serve_metrics(settings, settings.worker_metrics_port)
-    app = build_worker_app(settings)
+    app = build_worker(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True,
                           logging_config=stdlib_config(settings.log_level, settings.log_json))
     worker.execute_from_commandline()

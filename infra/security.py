@@ -135,6 +135,10 @@ class RedisRevocations:
     def revoke(self, session_id: str, ttl_s: int) -> None:
         self._redis.set(self._keys.revoked_session(session_id), 1, ex=max(ttl_s, 1))
 
+    def close(self) -> None:
+        """Close its Redis client (the composition root built it for this object)."""
+        self._redis.close()
+
 
 async def is_revoked(redis: AsyncRedis, keys: RedisKeys, session_id: str) -> bool:
     return bool(await redis.exists(keys.revoked_session(session_id)))

@@ -1,8 +1,11 @@
-"""orjson everywhere: the event store's transcoder and the wire format."""
+"""orjson everywhere: the event store's transcoder and the wire format.
+
+``rfc3339``, the wire format of a moment, is defined in ``domain.moments`` (so the
+query side may use it too) and re-exported here for the adapters.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -14,6 +17,10 @@ from eventsourcing.persistence import (
     TranscodingNotRegisteredError,
     UUIDAsHex,
 )
+
+from domain.moments import rfc3339
+
+__all__ = ["OrjsonTranscoder", "build_transcoder", "rfc3339"]
 
 
 class OrjsonTranscoder(JSONTranscoder):
@@ -87,8 +94,3 @@ def build_transcoder() -> OrjsonTranscoder:
         transcoder.register(transcoding)
     return transcoder
 
-
-def rfc3339(moment: datetime) -> str:
-    """``2026-11-24T10:00:00.123Z``: UTC with milliseconds, as API.md fixes."""
-    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"

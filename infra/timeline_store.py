@@ -1,12 +1,17 @@
-"""Home timelines in Redis: atomic, idempotent pushes and removals (Lua, in
-``timeline_store_push.lua`` and ``timeline_store_remove.lua`` beside this module).
+"""Home timelines in Redis: the adapter of ``ports.timelines.TimelineStore``.
 
-A script call works on the two keys (the timeline and its index of originals)
-of a batch of readers, so a fan-out costs the client one call per ~1,000
-timeline writes rather than one per reader (the per-command cost of redis-py
-dominated fan-out and backfill). It is atomic per call. Like the projector's
-other multi-key commands it assumes one Redis, not Redis Cluster (there, every
-key of a call would need one hash slot). A push
+Every Redis command of the timeline projector and the home query is here;
+the key layout is ``infra.redis_keys`` (members, the kept-marker ``SENTINEL``,
+``repostsof`` hashes), the Lua scripts are the ``timeline_store_*.lua`` files
+beside this module, loaded once. Callers see ``TimelineItem`` pairs of ints.
+
+Pushes and removals run a script on the two keys (the timeline and its index
+of originals) of a batch of readers, so a fan-out costs the client one call
+per ~``batch`` timeline writes rather than one per reader (the per-command
+cost of redis-py dominated fan-out and backfill), pipelined ``batch`` readers
+at a time. A call is atomic. Like the other multi-key commands here it
+assumes one Redis, not Redis Cluster (there, every key of a call would need
+one hash slot). A push
 
 * does nothing for a timeline that is not kept (the reader has been away
   longer than the active window); it is rebuilt when the reader returns;
@@ -20,25 +25,34 @@ key of a call would need one hash slot). A push
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from infra.lua import load_script
-from infra.redis_keys import RedisKeys
-
-Item = tuple[str, str]
-"""(member, original member or "" for a post shown as itself)."""
+from infra.redis_keys import ID_WIDTH, REPOSTS_AUTHOR_FIELD, SENTINEL, RedisKeys, member
+from ports.projectors import TIMELINES
+from ports.timelines import Place, Reach, Reposts, TimelineItem
 
 _PUSH = load_script("infra", "timeline_store_push")
 _REMOVE = load_script("infra", "timeline_store_remove")
+_ADD_COUNTING = load_script("infra", "timeline_store_add_counting")
+_ADVANCE = load_script("infra", "timeline_store_advance")
 
-
-def _flatten(items: Sequence[Item]) -> list[str]:
-    return [part for item in items for part in item]
+Encoded = tuple[str, str]
+"""A ``TimelineItem`` as the scripts take it: (member, original's member or "")."""
 
 
 class RedisTimelineStore:
+    """Timelines, authored items, the follow graph, celebrities, reposts and the
+    timeline projector's position, under ``keys``'s prefix.
+
+    ``max_entries`` bounds each timeline and ``authored`` set; ``batch`` is the
+    number of timeline writes per script call and of readers per pipeline (and
+    of keys per ``UNLINK`` in ``reset``).
+    """
+
     def __init__(self, redis: Redis, keys: RedisKeys, max_entries: int, batch: int = 1000
                  ) -> None:
         self.redis = redis
@@ -47,34 +61,60 @@ class RedisTimelineStore:
         self.batch = batch
         self._push = redis.register_script(_PUSH)
         self._remove = redis.register_script(_REMOVE)
+        self._add_counting = redis.register_script(_ADD_COUNTING)
+        self._advance = redis.register_script(_ADVANCE)
+        self._position = keys.projection_position(TIMELINES)
 
-    def _keys(self, readers: Sequence[int]) -> list[str]:
-        return [key for reader in readers
-                for key in (self.keys.home(reader), self.keys.home_index(reader))]
+    # -- the projector's position ----------------------------------------------------
 
-    async def push(self, readers: Iterable[int], items: Sequence[Item], *, only_kept: bool = True
-                   ) -> None:
-        """Add ``items`` to each reader's timeline: many readers per script call."""
+    async def position(self) -> int:
+        value = await self.redis.get(self._position)
+        return int(value) if value else 0
+
+    async def advance(self, position: int) -> None:
+        await self._advance(keys=[self._position], args=[position])
+
+    async def reset(self) -> None:
+        for pattern in self.keys.timeline_patterns():
+            batch: list[bytes] = []
+            async for key in self.redis.scan_iter(match=pattern, count=1000):
+                batch.append(key)
+                if len(batch) >= self.batch:
+                    await self.redis.unlink(*batch)
+                    batch.clear()
+            if batch:
+                await self.redis.unlink(*batch)
+        await self.redis.unlink(self._position)
+
+    # -- pushes and removals ---------------------------------------------------------
+
+    async def push(self, readers: Iterable[int], items: Sequence[TimelineItem], *,
+                   only_kept: bool = True) -> None:
         if items:
-            args = self._push_args(items, only_kept)
+            args = self._push_args(_encode(items, {}), only_kept)
             await self._pipelined(self._push, ((chunk, args) for chunk in
                                                self._chunks(readers, len(items))))
 
-    async def push_each(self, items_by_reader: Mapping[int, Sequence[Item]], *,
+    async def push_each(self, items_by_reader: Mapping[int, Sequence[TimelineItem]], *,
                         only_kept: bool = True) -> None:
-        """Each reader's own items: one script call per reader, pipelined."""
+        """One script call per reader, pipelined; items shared by readers are encoded once."""
+        seen: dict[TimelineItem, Encoded] = {}
         await self._pipelined(self._push, (
-            ([reader], self._push_args(items, only_kept))
+            ([reader], self._push_args(_encode(items, seen), only_kept))
             for reader, items in items_by_reader.items() if items))
 
-    async def remove(self, readers: Iterable[int], items: Sequence[Item]) -> None:
+    async def remove(self, readers: Iterable[int], items: Sequence[TimelineItem]) -> None:
         if items:
-            args = _flatten(items)
+            args = _flatten(_encode(items, {}))
             await self._pipelined(self._remove, ((chunk, args) for chunk in
                                                  self._chunks(readers, len(items))))
 
-    def _push_args(self, items: Sequence[Item], only_kept: bool) -> list[str | int]:
+    def _push_args(self, items: Sequence[Encoded], only_kept: bool) -> list[str | int]:
         return [self.max_entries, "1" if only_kept else "0", *_flatten(items)]
+
+    def _timeline_keys(self, readers: Sequence[int]) -> list[str]:
+        return [key for reader in readers
+                for key in (self.keys.home(reader), self.keys.home_index(reader))]
 
     def _chunks(self, readers: Iterable[int], items: int) -> Iterator[list[int]]:
         """Readers per script call: about ``batch`` item writes, so that no call holds
@@ -95,10 +135,240 @@ class RedisTimelineStore:
         pipe = self.redis.pipeline(transaction=False)
         pending = 0
         for readers, args in calls:
-            await script(keys=self._keys(readers), args=args, client=pipe)
+            await script(keys=self._timeline_keys(readers), args=args, client=pipe)
             pending += len(readers)
             if pending >= self.batch:
                 await pipe.execute()
                 pending = 0
         if pending:
             await pipe.execute()
+
+    async def contains(self, checks: Sequence[tuple[Place, int, TimelineItem]]) -> list[bool]:
+        if not checks:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for place, account_id, item in checks:
+                key = self.keys.home(account_id) if place == "timeline" \
+                    else self.keys.authored(account_id)
+                pipe.zscore(key, member(*item))
+            return [score is not None for score in await pipe.execute()]
+
+    # -- keeping timelines (the home query) -----------------------------------------
+
+    async def keep_alive(self, reader_id: int, ttl_s: int) -> tuple[bool, list[int]]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.expire(self.keys.home(reader_id), ttl_s)
+            pipe.expire(self.keys.home_index(reader_id), ttl_s)
+            pipe.smembers(self.keys.celebrities())
+            kept, _, celebrities = await pipe.execute()
+        return bool(kept), [int(c) for c in celebrities]
+
+    async def mark_kept(self, reader_id: int, ttl_s: int) -> None:
+        home = self.keys.home(reader_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(home, {SENTINEL: 0})
+            pipe.expire(home, ttl_s)
+            await pipe.execute()
+
+    async def keep_for(self, reader_id: int, ttl_s: int) -> None:
+        await self.redis.expire(self.keys.home(reader_id), ttl_s)
+
+    async def is_kept(self, reader_id: int) -> bool:
+        return bool(await self.redis.exists(self.keys.home(reader_id)))
+
+    async def slices(self, reader_id: int, celebrities: Sequence[int], below: int | None,
+                     count: int) -> list[list[TimelineItem]]:
+        sources = [self.keys.home(reader_id), *(self.keys.authored(c) for c in celebrities)]
+        upper = f"({member(below)}" if below is not None else "+"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in sources:
+                # Above the kept-marker, so it is never read back.
+                pipe.zrange(key, upper, f"({SENTINEL}", desc=True, bylex=True, offset=0,
+                            num=count)
+            return [[_decode(m) for m in found] for found in await pipe.execute()]
+
+    async def reach(self, reader_id: int, post_ids: Sequence[int],
+                    celebrities: Sequence[int]) -> list[Reach]:
+        if not post_ids:
+            return []
+        home, index = self.keys.home(reader_id), self.keys.home_index(reader_id)
+        fields = [REPOSTS_AUTHOR_FIELD, *(str(c) for c in celebrities)]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for post_id in post_ids:
+                pipe.zscore(home, member(post_id))
+                pipe.hget(index, member(post_id))
+                pipe.hmget(self.keys.reposts_of(post_id), fields)
+            answers = iter(await pipe.execute())
+        found: list[Reach] = []
+        for _ in post_ids:
+            in_home, indexed, (author, *reposts) = next(answers), next(answers), next(answers)
+            found.append(Reach(
+                in_timeline=in_home is not None,
+                indexed_repost=_item_id(indexed) if indexed else None,
+                author_id=int(author) if author is not None else None,
+                celebrity_reposts=[_item_id(r) if r else None for r in reposts]))
+        return found
+
+    # -- the follow graph ------------------------------------------------------------
+
+    async def followers(self, account_id: int) -> list[int]:
+        return [int(f) for f in await self.redis.smembers(self.keys.followers(account_id))]
+
+    async def add_follows(self, follows: Sequence[tuple[int, int]]) -> list[int]:
+        """One pipeline: a script per followee adds its new followers one by one and
+        answers the set's size after each; one ``SADD`` per follower."""
+        by_followee: dict[int, list[int]] = {}
+        by_follower: dict[int, list[int]] = {}
+        for follower_id, followee_id in follows:
+            by_followee.setdefault(followee_id, []).append(follower_id)
+            by_follower.setdefault(follower_id, []).append(followee_id)
+        if not follows:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for followee_id, followers in by_followee.items():
+                await self._add_counting(keys=[self.keys.followers(followee_id)],
+                                         args=followers, client=pipe)
+            for follower_id, followees in by_follower.items():
+                pipe.sadd(self.keys.following(follower_id), *followees)
+            found = await pipe.execute()
+        after = {f: iter(c) for f, c in zip(by_followee, found, strict=False)}
+        return [int(next(after[followee])) for _, followee in follows]
+
+    async def remove_follow(self, follower_id: int, followee_id: int) -> int:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.srem(self.keys.followers(followee_id), follower_id)
+            pipe.srem(self.keys.following(follower_id), followee_id)
+            pipe.scard(self.keys.followers(followee_id))
+            _, _, followers = await pipe.execute()
+        return int(followers)
+
+    async def following_among(self, reader_id: int, accounts: Sequence[int]) -> list[bool]:
+        if not accounts:
+            return []
+        found = await self.redis.smismember(self.keys.following(reader_id), list(accounts))
+        return [bool(f) for f in found]
+
+    # -- celebrities -----------------------------------------------------------------
+
+    async def celebrities(self) -> list[int]:
+        return [int(c) for c in await self.redis.smembers(self.keys.celebrities())]
+
+    async def is_celebrity(self, account_id: int) -> bool:
+        return bool(await self.redis.sismember(self.keys.celebrities(), str(account_id)))
+
+    async def celebrities_among(self, accounts: Sequence[int]) -> list[bool]:
+        if not accounts:
+            return []
+        found = await self.redis.smismember(self.keys.celebrities(), [str(a) for a in accounts])
+        return [bool(f) for f in found]
+
+    async def mark_celebrity(self, account_id: int, since: TimelineItem | None) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self.keys.celebrity_since(account_id),
+                     member(*since) if since is not None else SENTINEL)
+            pipe.sadd(self.keys.celebrities(), str(account_id))
+            await pipe.execute()
+
+    async def celebrity_since(self, account_id: int) -> TimelineItem | None:
+        since = await self.redis.get(self.keys.celebrity_since(account_id))
+        return _decode(since) if since and _text(since) != SENTINEL else None
+
+    async def unmark_celebrity(self, account_id: int) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.srem(self.keys.celebrities(), str(account_id))
+            pipe.unlink(self.keys.celebrity_since(account_id))
+            await pipe.execute()
+
+    # -- authored items --------------------------------------------------------------
+
+    async def add_authored(self, author_id: int, item: TimelineItem) -> None:
+        key = self.keys.authored(author_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(key, {member(*item): 0})
+            pipe.zremrangebyrank(key, 0, -(self.max_entries + 1))
+            await pipe.execute()
+
+    async def remove_authored(self, author_id: int, item: TimelineItem) -> None:
+        await self.redis.zrem(self.keys.authored(author_id), member(*item))
+
+    async def recent_authored(self, account_id: int, count: int,
+                              after: TimelineItem | None = None) -> list[TimelineItem]:
+        lower = f"({member(*after)}" if after is not None else "-"
+        raw = await self.redis.zrange(self.keys.authored(account_id), "+", lower, desc=True,
+                                      bylex=True, offset=0, num=count)
+        return [_decode(m) for m in raw if isinstance(m, bytes | str)]
+
+    async def recent_authored_many(self, accounts: Sequence[int], count: int
+                                   ) -> dict[int, list[TimelineItem]]:
+        if not accounts:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for account_id in accounts:
+                pipe.zrange(self.keys.authored(account_id), "+", "-", desc=True, bylex=True,
+                            offset=0, num=count)
+            found = await pipe.execute()
+        return {a: [_decode(m) for m in raw] for a, raw in zip(accounts, found, strict=True)}
+
+    # -- reposts ---------------------------------------------------------------------
+
+    async def record_repost(self, post_id: int, author_id: int, reposter_id: int,
+                            repost_id: int) -> None:
+        await self.redis.hset(self.keys.reposts_of(post_id), mapping={
+            str(reposter_id): member(repost_id, post_id), REPOSTS_AUTHOR_FIELD: author_id})
+
+    async def forget_repost(self, post_id: int, reposter_id: int) -> None:
+        await self.redis.hdel(self.keys.reposts_of(post_id), str(reposter_id))
+
+    async def forget_reposts(self, post_id: int) -> None:
+        await self.redis.unlink(self.keys.reposts_of(post_id))
+
+    async def reposts_of(self, post_ids: Sequence[int]) -> list[Reposts]:
+        if not post_ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for post_id in post_ids:
+                pipe.hgetall(self.keys.reposts_of(post_id))
+            return [_reposts(raw) for raw in await pipe.execute()]
+
+
+def _encode(items: Sequence[TimelineItem], seen: dict[TimelineItem, Encoded]) -> list[Encoded]:
+    """Items as the scripts take them; ``seen`` remembers the encodings of one call."""
+    encoded: list[Encoded] = []
+    for item in items:
+        found = seen.get(item)
+        if found is None:
+            item_id, original = item
+            found = seen[item] = (member(item_id, original),
+                                  member(original) if original is not None else "")
+        encoded.append(found)
+    return encoded
+
+
+def _flatten(items: Sequence[Encoded]) -> list[str]:
+    return [part for item in items for part in item]
+
+
+def _decode(raw: bytes | str) -> TimelineItem:
+    """A member (``<item>`` or ``<item>:<original>``, each ``ID_WIDTH`` digits) as an item."""
+    return int(raw[:ID_WIDTH]), int(raw[ID_WIDTH + 1:]) if len(raw) > ID_WIDTH else None
+
+
+def _item_id(raw: bytes | str) -> int:
+    return int(raw[:ID_WIDTH])
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _reposts(raw: dict[Any, Any]) -> Reposts:
+    """A ``repostsof`` hash: the post's author if known, reposter -> repost id."""
+    author: int | None = None
+    by_reposter: dict[int, int] = {}
+    for key, value in raw.items():
+        name = _text(key)
+        if name == REPOSTS_AUTHOR_FIELD:
+            author = int(value)
+        else:
+            by_reposter[int(name)] = _item_id(value)
+    return Reposts(author, by_reposter)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -44,3 +44,11 @@ class EventEnvelope:
             schema_version=int(fields.get("schema_version", 1)),
             payload=dict(fields["payload"]),
         )
+
+
+class EventLogHead(Protocol):
+    """Where the event store's log ends."""
+
+    async def head(self) -> int:
+        """The position of the newest stored event (0 when the store is empty)."""
+        ...

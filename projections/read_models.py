@@ -15,13 +15,13 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
-from typing import Protocol
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from ports.events import EventEnvelope
+from ports.post_cache import Counts, PostCountsSink
 from ports.projectors import READ_MODELS
 
 Conn = AsyncConnection[TupleRow]
@@ -270,14 +270,6 @@ _POST_COUNTS = (
 )
 
 
-class CountsSink(Protocol):
-    """Where fresh post counts go before the transaction that made them commits (the
-    post cache). Raises ``projections.failures.DependencyUnavailable`` when it
-    cannot be reached, which rolls the transaction back and is retried."""
-
-    async def set_counts(self, counts: dict[int, dict[str, int]]) -> None: ...
-
-
 def posts_touched(event: EventEnvelope) -> list[int]:
     """Posts whose counts or existence ``event`` may change."""
     p = event.payload
@@ -294,8 +286,11 @@ class ReadModelProjector:
 
     name = READ_MODELS
 
-    def __init__(self, pool: AsyncConnectionPool[Conn], counts_sink: CountsSink | None = None
-                 ) -> None:
+    def __init__(self, pool: AsyncConnectionPool[Conn],
+                 counts_sink: PostCountsSink | None = None) -> None:
+        """``counts_sink`` (the post cache) gets the absolute counts of the posts each
+        transaction touched, before it commits; its ``DependencyUnavailable`` rolls
+        the transaction back to be retried."""
         self.pool = pool
         self.counts_sink = counts_sink
 
@@ -340,7 +335,7 @@ class ReadModelProjector:
             return
         unique = sorted(set(post_ids))
         cur = await conn.execute(_POST_COUNTS, (unique, unique))
-        counts = {
+        counts: dict[int, Counts] = {
             int(row[0]): {"likes_count": row[1], "replies_count": row[2],
                           "reposts_count": row[3], "deleted": row[4]}
             for row in await cur.fetchall()

@@ -23,11 +23,11 @@ import contextlib
 import itertools
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
 
 import structlog
 
 from ports.events import EventEnvelope
+from ports.parking import ParkingLot
 from projections.base import Projector
 from projections.failures import UnknownEventType, is_transient
 
@@ -39,11 +39,6 @@ Lease = Callable[[], AbstractAsyncContextManager[None]]
 """Held around each apply, for projectors shared by several processes."""
 Sleep = Callable[[float], Awaitable[None]]
 """``sleep(seconds)``: waits between the attempts at a failing event."""
-
-
-class ParkingLot(Protocol):
-    async def park(self, projector: str, event: EventEnvelope, error: str, attempts: int
-                   ) -> None: ...
 
 
 class ProjectionRunner:

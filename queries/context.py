@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
-from redis.asyncio import Redis
 
-from infra.post_cache import RedisPostCache
-from infra.redis_keys import RedisKeys
-from infra.timeline_store import RedisTimelineStore
-from queries.hydration_cache import HydrationCache
+from ports.events import EventLogHead
+from ports.positions import ProjectionPositions
+from ports.post_cache import PostCache
+from ports.timelines import HomeTimelines, RebuildObserver
+from queries.hydration_cache import HydrationCache, Loaded
+
+if TYPE_CHECKING:  # queries.positions imports this module
+    from queries.positions import PositionWatcher
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,15 +27,30 @@ class TimelinePolicy:
     rebuild_wait_s: float = 5.0
 
 
+def unobserved(complete: bool, seconds: float) -> None:
+    """The default ``RebuildObserver``: counts nothing."""
+PostLoader = Callable[["QueryContext", list[int]], Awaitable[dict[int, Loaded]]]
+"""``load(ctx, post_ids)``: each post's (body or None, counts or None) from the read model."""
+
+
 @dataclass(frozen=True, slots=True)
 class QueryContext:
     pool: AsyncConnectionPool[AsyncConnection[TupleRow]]
-    redis: Redis
-    keys: RedisKeys
-    post_cache: RedisPostCache | None = None
-    timelines: RedisTimelineStore | None = None
+    timelines: HomeTimelines
+    """The home timelines (and the timeline projector's position)."""
+    event_log: EventLogHead
+    """Where the event store ends (a rebuilt timeline waits for the read models to reach it)."""
+    post_cache: PostCache | None = None
+    on_rebuild: RebuildObserver = unobserved
+    """Told of each home-timeline rebuild (the composition root counts them in metrics)."""
     policy: TimelinePolicy = field(default_factory=TimelinePolicy)
-    positions: Any = None
-    """A shared ``queries.positions.PositionWatcher`` (one poller for all waiting reads)."""
+    positions: ProjectionPositions | None = None
+    """Where each projector has got to: what read-your-writes waits on."""
+    position_watcher: PositionWatcher | None = None
+    """The process's one poller of ``positions``, shared by every waiting read
+    (``queries.positions``); without it each wait polls on its own."""
     hydration: HydrationCache = field(default_factory=HydrationCache)
     """This process's hot post bodies and PostgreSQL loads under way (``queries.hydration``)."""
+    load_posts: PostLoader | None = None
+    """Loads the posts the caches lack; ``None`` is the read model
+    (``queries.hydration.load_from_postgres``). Tests wrap it to count or hold loads."""

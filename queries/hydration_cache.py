@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
 
 from cachetools import TTLCache
 
-Loaded = tuple[dict[str, Any] | None, dict[str, int] | None]
+from ports.post_cache import PostBody
+
+Loaded = tuple[PostBody | None, dict[str, int] | None]
 """A post as loaded from PostgreSQL: (body, or ``None`` when deleted or absent; its
 counts as the post cache keeps them, or ``None`` when absent)."""
 
@@ -16,7 +17,7 @@ BODY_TTL_S = 10
 BODY_MAX_ENTRIES = 20_000
 
 
-def _hot_bodies() -> TTLCache[int, dict[str, Any]]:
+def _hot_bodies() -> TTLCache[int, PostBody]:
     return TTLCache(maxsize=BODY_MAX_ENTRIES, ttl=BODY_TTL_S)
 
 
@@ -24,11 +25,11 @@ def _hot_bodies() -> TTLCache[int, dict[str, Any]]:
 class HydrationCache:
     """The query side's in-process state, owned by its ``QueryContext``.
 
-    ``bodies``: post id -> API post body (bodies are immutable), kept for
+    ``bodies``: post id -> post body (bodies are immutable), kept for
     ``BODY_TTL_S`` seconds, at most ``BODY_MAX_ENTRIES``. ``in_flight``: post id ->
     the future of its PostgreSQL load under way, so that concurrent readers of
     one uncached post load it once (single flight); empty when no load runs.
     """
 
-    bodies: TTLCache[int, dict[str, Any]] = field(default_factory=_hot_bodies)
+    bodies: TTLCache[int, PostBody] = field(default_factory=_hot_bodies)
     in_flight: dict[int, asyncio.Future[Loaded]] = field(default_factory=dict)

@@ -1,8 +1,9 @@
 """Read-your-writes: wait until the projections a read uses reach a position.
 
 Many requests may wait at once (each sent ``Roost-Min-Position``); one poller
-per process reads each awaited projection's position and wakes them all, so
-waiting costs PostgreSQL and Redis one small read per poll interval, however
+per process reads each awaited projection's position (through the port
+``ports.positions.ProjectionPositions``) and wakes them all, so waiting costs
+the stores one small read per awaited projection per poll interval, however
 many requests wait.
 """
 
@@ -12,32 +13,19 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 
-from ports.projectors import TIMELINES, TRENDS
+from ports.positions import ProjectionPositions
 from queries.context import QueryContext
 
 POLL_S = 0.005
-
-
-async def projection_position(ctx: QueryContext, name: str) -> int:
-    if name in (TIMELINES, TRENDS):  # kept in Redis
-        value = await ctx.redis.get(ctx.keys.projection_position(name))
-        return int(value) if value else 0
-    async with ctx.pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT position FROM projection_positions WHERE name = %s", (name,)
-        )
-        row = await cur.fetchone()
-    return int(row[0]) if row else 0
 
 
 class PositionWatcher:
     """Shared, cached positions; positions only grow, so a cached one that is
     high enough answers at once."""
 
-    def __init__(self, read: Callable[[str], Awaitable[int]]) -> None:
-        self.read = read
+    def __init__(self, positions: ProjectionPositions) -> None:
+        self.positions = positions
         self.known: dict[str, int] = {}
         self.waiting: Counter[str] = Counter()
         self.changed = asyncio.Condition()
@@ -67,7 +55,8 @@ class PositionWatcher:
         while self.waiting:
             for name in list(self.waiting):
                 with contextlib.suppress(Exception):  # a failed poll is retried next time
-                    self.known[name] = max(self.known.get(name, 0), await self.read(name))
+                    position = await self.positions.position(name)
+                    self.known[name] = max(self.known.get(name, 0), position)
             async with self.changed:
                 self.changed.notify_all()
             await asyncio.sleep(POLL_S)
@@ -76,10 +65,18 @@ class PositionWatcher:
 async def wait_for_position(
     ctx: QueryContext, min_position: int | None, projections: tuple[str, ...], timeout_s: float
 ) -> bool:
-    """True once every named projection has applied ``min_position``; False on timeout."""
+    """True once every named projection has applied ``min_position``; False on timeout.
+
+    Raises:
+        ValueError: ``ctx`` has no ``positions`` to wait on.
+    """
     if not min_position:
         return True
-    watcher = ctx.positions or PositionWatcher(lambda name: projection_position(ctx, name))
+    watcher = ctx.position_watcher
+    if watcher is None:
+        if ctx.positions is None:
+            raise ValueError("this QueryContext has no positions to wait on")
+        watcher = PositionWatcher(ctx.positions)
     deadline = time.monotonic() + timeout_s
     for name in projections:
         remaining = max(0.0, deadline - time.monotonic())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from psycopg.rows import dict_row
 
 from domain.errors import NotFound
 from queries.accounts import visible_account_id
@@ -10,7 +10,8 @@ from queries.context import QueryContext
 from queries.cursors import decode_int_cursor, encode_cursor
 from queries.cursors import upper_bound as _upper_bound
 from queries.hydration import hydrate
-from queries.shapes import page
+from queries.shapes import Page, Post, Thread, page
+from queries.shapes import thread as thread_shape
 
 MAX_THREAD = 1000
 
@@ -30,7 +31,7 @@ _DESCENDANTS = (
 )
 
 
-async def get_post(ctx: QueryContext, post_id: int, reader_id: int | None) -> dict[str, Any]:
+async def get_post(ctx: QueryContext, post_id: int, reader_id: int | None) -> Post:
     posts = await hydrate(ctx, [(post_id, None)], reader_id)
     if not posts:
         raise NotFound("post not found", code="post_not_found")
@@ -39,23 +40,23 @@ async def get_post(ctx: QueryContext, post_id: int, reader_id: int | None) -> di
 
 async def account_posts(
     ctx: QueryContext, username: str, reader_id: int | None, cursor: str | None, limit: int
-) -> dict[str, Any]:
+) -> Page[Post]:
     """An account's own posts, newest first (hidden entirely from a blocked reader)."""
     author_id = await visible_account_id(ctx, username, reader_id)
     before = _upper_bound(decode_int_cursor(cursor))
     async with ctx.pool.connection() as conn:
-        cur = await conn.execute(
+        cur = await conn.cursor(row_factory=dict_row).execute(
             "SELECT id FROM rm_posts WHERE author_id = %s AND deleted_at IS NULL AND id < %s "
             "ORDER BY id DESC LIMIT %s",
             (author_id, before, limit + 1),
         )
-        ids = [int(row[0]) for row in await cur.fetchall()]
+        ids = [int(row["id"]) for row in await cur.fetchall()]
     items = await hydrate(ctx, [(i, None) for i in ids[:limit]], reader_id)
     next_cursor = encode_cursor(ids[limit - 1]) if len(ids) > limit else None
     return page(items, next_cursor)
 
 
-async def thread(ctx: QueryContext, post_id: int, reader_id: int | None) -> dict[str, Any]:
+async def thread(ctx: QueryContext, post_id: int, reader_id: int | None) -> Thread:
     """Ancestors root first; descendants depth-first, oldest first among siblings.
 
     Deleted posts and posts the reader must not see are left out, while the
@@ -63,11 +64,13 @@ async def thread(ctx: QueryContext, post_id: int, reader_id: int | None) -> dict
     """
     await get_post(ctx, post_id, reader_id)
     async with ctx.pool.connection() as conn:
-        up = await conn.execute(_ANCESTORS, {"id": post_id, "max": MAX_THREAD})
-        ancestors = [int(row[0]) for row in await up.fetchall()]
-        down = await conn.execute(_DESCENDANTS, {"id": post_id, "max": MAX_THREAD})
-        descendants = [int(row[0]) for row in await down.fetchall()]
-    return {
-        "ancestors": await hydrate(ctx, [(i, None) for i in ancestors], reader_id),
-        "descendants": await hydrate(ctx, [(i, None) for i in descendants], reader_id),
-    }
+        up = await conn.cursor(row_factory=dict_row).execute(
+            _ANCESTORS, {"id": post_id, "max": MAX_THREAD})
+        ancestors = [int(row["id"]) for row in await up.fetchall()]
+        down = await conn.cursor(row_factory=dict_row).execute(
+            _DESCENDANTS, {"id": post_id, "max": MAX_THREAD})
+        descendants = [int(row["id"]) for row in await down.fetchall()]
+    return thread_shape(
+        ancestors=await hydrate(ctx, [(i, None) for i in ancestors], reader_id),
+        descendants=await hydrate(ctx, [(i, None) for i in descendants], reader_id),
+    )

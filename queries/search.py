@@ -26,14 +26,15 @@ import math
 import re
 import unicodedata
 from dataclasses import replace
-from typing import Any
+
+from psycopg.rows import dict_row
 
 from domain.errors import ValidationFailed
 from ports.search import AccountSearch, Hit, PostSearch, SearchIndexReader, SearchQueryRefused
 from queries.context import QueryContext
 from queries.hydration import hydrate
 from queries.search_grammar import has_word_character, is_empty, parse, plain_words
-from queries.shapes import ACCOUNT_COLUMNS, account_shape, page
+from queries.shapes import ACCOUNT_COLUMNS, Account, Page, Post, account_of_row, page
 from queries.visibility import hidden_for
 
 _INT = r"(0|[1-9][0-9]{0,18})"
@@ -124,7 +125,7 @@ async def _hidden(ctx: QueryContext, reader_id: int | None, *, mutes: bool) -> f
 async def search_posts(
     ctx: QueryContext, index: SearchIndexReader, query: str, reader_id: int | None,
     cursor: str | None, limit: int, *, now_ms: int, half_life_days: float,
-) -> dict[str, Any]:
+) -> Page[Post]:
     """A page of Post for ``query`` (``queries.search_grammar``), best first.
 
     A query the index refuses (``SearchQueryRefused``) is searched again as plain
@@ -157,7 +158,7 @@ async def search_posts(
 async def search_accounts(
     ctx: QueryContext, index: SearchIndexReader, query: str, reader_id: int | None,
     cursor: str | None, limit: int,
-) -> dict[str, Any]:
+) -> Page[Account]:
     """A page of Account whose username or display-name words start with ``query``:
     the exact username first, then by followers. Accounts in a block with the reader
     are left out (a muted account stays findable, so it can be unmuted)."""
@@ -170,10 +171,10 @@ async def search_accounts(
         size=limit + 1))
     ids = [hit.id for hit in hits[:limit]]
     async with ctx.pool.connection() as conn:
-        cur = await conn.execute(
+        cur = await conn.cursor(row_factory=dict_row).execute(
             f"SELECT {ACCOUNT_COLUMNS} FROM rm_accounts a WHERE a.id = ANY(%s)",  # noqa: S608
             (ids,))
-        rows = {int(row[0]): account_shape(row) for row in await cur.fetchall()}
+        rows = {int(row["id"]): account_of_row(row) for row in await cur.fetchall()}
     last = _next(hits, limit)
     return page([rows[i] for i in ids if i in rows],
                 encode_accounts_cursor(last.sort_key) if last else None)

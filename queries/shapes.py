@@ -1,64 +1,182 @@
-"""The JSON shapes of API.md, built from read-model rows."""
+"""The API's objects (docs/api.md, "Shapes"): one TypedDict and one constructor each.
 
-from __future__ import annotations
+Every answer that shows one of these objects builds it with the constructor
+here: the queries and hydration from read-model rows (read by column name),
+the answers of commands (``infra.http.answers``) from what the handler
+recorded. The pydantic response models in ``infra.http.schemas`` declare the
+same objects for the OpenAPI document; ``tests/unit/test_api_shapes.py`` fails
+when the two differ.
 
+They are TypedDicts, so an answer is a plain dict that orjson writes as it is
+(the hot reads skip pydantic); their keys are in the documented order.
+Ids are decimal strings and moments RFC 3339 text (``domain.moments``).
+"""
+
+# No ``from __future__ import annotations``: TypedDict reads NotRequired[...] at
+# class creation (``Post.__optional_keys__``) only from evaluated annotations.
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, NotRequired, TypeVar
 
-from infra.serialization import rfc3339
+# typing_extensions' TypedDict, which pydantic can read on Python 3.11 (the drift test).
+from typing_extensions import TypedDict
 
-ACCOUNT_COLUMNS = (
-    "a.id, a.username, a.display_name, a.bio, a.avatar_url, a.created_at, "
-    "a.followers_count, a.following_count, a.posts_count, a.email"
-)
-POST_COLUMNS = (
-    "p.id, p.text, p.created_at, p.reply_to_id, p.quote_of_id, p.mentions, p.hashtags"
-)
+from domain.moments import rfc3339
+
+T = TypeVar("T")
 
 
-def _id(value: int | None) -> str | None:
-    return None if value is None else str(value)
+class Account(TypedDict):
+    """A public profile. Absent strings are ``""``; counts from the read model."""
+
+    id: str
+    username: str
+    display_name: str
+    bio: str
+    avatar_url: str
+    created_at: str
+    followers_count: int
+    following_count: int
+    posts_count: int
 
 
-def account_shape(row: tuple[Any, ...], *, with_email: bool = False) -> dict[str, Any]:
-    (id_, username, display_name, bio, avatar_url, created_at, followers, following, posts,
-     email) = row[:10]
-    shape: dict[str, Any] = {
-        "id": str(id_),
+class OwnAccount(Account):
+    """The reader's own account (sign-up, ``GET``/``PATCH /api/accounts/me``): with email."""
+
+    email: str
+
+
+class Relationship(TypedDict):
+    """How the reader and another account relate; ``muting`` only as the muter sees it."""
+
+    following: bool
+    followed_by: bool
+    blocking: bool
+    blocked_by: bool
+    muting: bool
+
+
+class Post(TypedDict):
+    """A post, or (with ``repost_of``) a repost item of a timeline.
+
+    ``reply_to_available`` is absent only in a write's answer about a post that
+    is not a reply (docs/api.md); ``media`` is always ``[]`` for now.
+    """
+
+    id: str
+    author: Account
+    text: str
+    created_at: str
+    reply_to_id: str | None
+    reply_to_available: NotRequired[bool | None]
+    quote_of_id: str | None
+    repost_of: "Post | None"
+    mentions: list[str]
+    hashtags: list[str]
+    media: list[dict[str, str]]
+    likes_count: int
+    replies_count: int
+    reposts_count: int
+    liked: bool
+    reposted: bool
+
+
+class Thread(TypedDict):
+    """``GET /api/posts/{id}/context``: ancestors root first, descendants depth-first."""
+
+    ancestors: list[Post]
+    descendants: list[Post]
+
+
+class Page(TypedDict, Generic[T]):
+    """One page of a list; ``next_cursor`` is ``None`` on the last page."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+def account(*, id: int, username: str, display_name: str, bio: str, avatar_url: str,
+            created_at: datetime, followers_count: int, following_count: int,
+            posts_count: int) -> Account:
+    """The one constructor of ``Account``."""
+    return {
+        "id": str(id),
         "username": username,
         "display_name": display_name,
         "bio": bio,
         "avatar_url": avatar_url,
         "created_at": rfc3339(created_at),
-        "followers_count": followers,
-        "following_count": following,
-        "posts_count": posts,
+        "followers_count": followers_count,
+        "following_count": following_count,
+        "posts_count": posts_count,
     }
-    if with_email:
-        shape["email"] = email
-    return shape
 
 
-def post_shape(row: tuple[Any, ...], author: dict[str, Any]) -> dict[str, Any]:
-    id_, text, created_at, reply_to_id, quote_of_id, mentions, hashtags = row[:7]
+def own_account(public: Account, *, email: str) -> OwnAccount:
+    """The one constructor of ``OwnAccount``: ``public`` with the owner's email."""
+    return {**public, "email": email}
+
+
+def relationship(*, following: bool, followed_by: bool, blocking: bool, blocked_by: bool,
+                 muting: bool) -> Relationship:
+    """The one constructor of ``Relationship``."""
+    return {"following": following, "followed_by": followed_by, "blocking": blocking,
+            "blocked_by": blocked_by, "muting": muting}
+
+
+def post(*, id: int, author: Account, text: str, created_at: datetime | str,
+         reply_to_id: int | None, quote_of_id: int | None, mentions: list[str],
+         hashtags: list[str], reply_to_available: bool | None,
+         likes_count: int = 0, replies_count: int = 0, reposts_count: int = 0,
+         liked: bool = False, reposted: bool = False, repost_of: Post | None = None) -> Post:
+    """The one constructor of ``Post``.
+
+    ``created_at`` is a datetime, or its RFC 3339 text as the post cache keeps
+    it. ``mentions`` and ``hashtags`` are used as given (not copied). Counts
+    and the reader's flags default to a post nobody has touched yet.
+    """
     return {
-        "id": str(id_),
+        "id": str(id),
         "author": author,
         "text": text,
-        "created_at": rfc3339(created_at) if isinstance(created_at, datetime) else created_at,
-        "reply_to_id": _id(reply_to_id),
-        "quote_of_id": _id(quote_of_id),
-        "repost_of": None,
-        "mentions": list(mentions),
-        "hashtags": list(hashtags),
+        "created_at": created_at if isinstance(created_at, str) else rfc3339(created_at),
+        "reply_to_id": None if reply_to_id is None else str(reply_to_id),
+        "reply_to_available": reply_to_available,
+        "quote_of_id": None if quote_of_id is None else str(quote_of_id),
+        "repost_of": repost_of,
+        "mentions": mentions,
+        "hashtags": hashtags,
         "media": [],
-        "likes_count": 0,
-        "replies_count": 0,
-        "reposts_count": 0,
-        "liked": False,
-        "reposted": False,
+        "likes_count": likes_count,
+        "replies_count": replies_count,
+        "reposts_count": reposts_count,
+        "liked": liked,
+        "reposted": reposted,
     }
 
 
-def page(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:
+def thread(ancestors: list[Post], descendants: list[Post]) -> Thread:
+    """The one constructor of ``Thread``."""
+    return {"ancestors": ancestors, "descendants": descendants}
+
+
+def page(items: list[T], next_cursor: str | None) -> Page[T]:
+    """The one constructor of ``Page``."""
     return {"items": items, "next_cursor": next_cursor}
+
+
+# The columns of rm_accounts that ``account_of_row`` reads (``a`` is rm_accounts).
+# ``a.email`` is selected but not shown: published events carry no email, so the
+# read model's is always "" (the owner's email comes from the event store).
+ACCOUNT_COLUMNS = (
+    "a.id, a.username, a.display_name, a.bio, a.avatar_url, a.created_at, "
+    "a.followers_count, a.following_count, a.posts_count, a.email"
+)
+
+
+def account_of_row(row: Mapping[str, Any]) -> Account:
+    """The ``Account`` of a row holding ``ACCOUNT_COLUMNS`` (``dict_row``), by name."""
+    return account(id=row["id"], username=row["username"], display_name=row["display_name"],
+                   bio=row["bio"], avatar_url=row["avatar_url"], created_at=row["created_at"],
+                   followers_count=row["followers_count"],
+                   following_count=row["following_count"], posts_count=row["posts_count"])

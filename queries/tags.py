@@ -12,13 +12,12 @@ docs/architecture.md ("Tag timelines").
 from __future__ import annotations
 
 import unicodedata
-from typing import Any
 
 from domain.text import extract_hashtags
 from queries.context import QueryContext
 from queries.cursors import decode_int_cursor, encode_cursor, upper_bound
 from queries.hydration import hydrate
-from queries.shapes import page
+from queries.shapes import Page, Post, page
 from queries.visibility import hidden_for
 
 _TAGGED = (
@@ -36,7 +35,7 @@ def normalise_tag(tag: str) -> str | None:
 
 
 async def tag_timeline(ctx: QueryContext, tag: str, reader_id: int | None,
-                       cursor: str | None, limit: int) -> dict[str, Any]:
+                       cursor: str | None, limit: int) -> Page[Post]:
     """A page of Post with ``tag`` (any case), newest first, cursor-paged exactly
     (``v1:<post id>``); 422 ``invalid_cursor`` for a cursor not issued here."""
     before = upper_bound(decode_int_cursor(cursor))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from psycopg import AsyncConnection
-from psycopg.rows import TupleRow
+from psycopg.rows import TupleRow, dict_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +20,8 @@ class Hidden:
 NOBODY = Hidden()
 
 HIDDEN_SQL = (
-    "SELECT blocked_id, 'b' FROM rm_blocks WHERE blocker_id = %(r)s AND active "
+    "SELECT blocked_id AS account_id, 'b' AS kind FROM rm_blocks "
+    "WHERE blocker_id = %(r)s AND active "
     "UNION ALL SELECT blocker_id, 'b' FROM rm_blocks WHERE blocked_id = %(r)s AND active "
     "UNION ALL SELECT muted_id, 'm' FROM rm_mutes WHERE muter_id = %(r)s AND active"
 )
@@ -29,7 +30,7 @@ HIDDEN_SQL = (
 async def hidden_for(conn: AsyncConnection[TupleRow], reader_id: int | None) -> Hidden:
     if reader_id is None:
         return NOBODY
-    cur = await conn.execute(HIDDEN_SQL, {"r": reader_id})
+    cur = await conn.cursor(row_factory=dict_row).execute(HIDDEN_SQL, {"r": reader_id})
     rows = await cur.fetchall()
-    return Hidden(frozenset(int(r[0]) for r in rows if r[1] == "b"),
-                  frozenset(int(r[0]) for r in rows if r[1] == "m"))
+    return Hidden(frozenset(int(r["account_id"]) for r in rows if r["kind"] == "b"),
+                  frozenset(int(r["account_id"]) for r in rows if r["kind"] == "m"))

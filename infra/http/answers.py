@@ -9,23 +9,30 @@ Nothing here turns a recorded write into a 4xx or 5xx.
 
 from __future__ import annotations
 
-from typing import Any
-
 import structlog
 from fastapi import Response
+from fastapi.concurrency import run_in_threadpool
 from psycopg import Error as PsycopgError
 from psycopg_pool import PoolTimeout
 from redis.exceptions import RedisError
 
-from commands.messages import Result
-from domain.errors import RoostError
+from commands.messages import Actor, Result
+from commands.views import (
+    AccountView,
+    InteractionView,
+    OwnAccountView,
+    PostView,
+    RelationshipView,
+)
+from domain.errors import NotFound, RoostError
+from domain.ids import account_uuid
 from infra.http.deps import wait_until_applied
-from infra.http.routes.accounts import shape_new_account
 from infra.http.services import ApiServices
 from ports.projectors import READ_MODELS
 from queries import accounts as account_queries
 from queries import posts as post_queries
-from queries.shapes import post_shape
+from queries import shapes
+from queries.shapes import Account, OwnAccount, Post, Relationship
 
 log = structlog.get_logger(__name__)
 
@@ -33,33 +40,78 @@ log = structlog.get_logger(__name__)
 READ_FAILURES = (RoostError, PsycopgError, PoolTimeout, RedisError, OSError, TimeoutError)
 
 
-async def author_shape(services: ApiServices, author_id: int,
-                       written: dict[str, Any] | None) -> dict[str, Any]:
-    """The author as an API Account: the read model's (with counts) if it has
-    the account, else ``written`` (the command's view of it) with counts 0."""
-    try:
-        found = await account_queries.get_account_by_id(services.queries, author_id)
-    except READ_FAILURES as error:
-        log.warning("answer.read_model_unavailable", what="account", error=repr(error))
-        found = None
-    if found is not None or written is None:
-        return found or {}
-    return shape_new_account(written)
+def account_answer(view: AccountView, counted: Account | None = None) -> Account:
+    """The API Account of the write side's ``view``, with the counts of ``counted``
+    (the read model's Account of it) or 0 when it has none yet."""
+    return shapes.account(
+        id=view.id, username=view.username, display_name=view.display_name, bio=view.bio,
+        avatar_url=view.avatar_url, created_at=view.created_at,
+        followers_count=counted["followers_count"] if counted else 0,
+        following_count=counted["following_count"] if counted else 0,
+        posts_count=counted["posts_count"] if counted else 0)
 
 
-def post_from_view(view: dict[str, Any], author: dict[str, Any],
-                   reply_to_available: bool | None) -> dict[str, Any]:
-    """An API Post from the write side's ``post_view`` (counts 0, flags unset)."""
-    row = (view["id"], view["text"], view["created_at"], view["reply_to_id"],
-           view["quote_of_id"], view["mentions"], view["hashtags"])
-    post = post_shape(row, author)
-    if view["reply_to_id"] is not None:
-        post["reply_to_available"] = reply_to_available
+def own_account_answer(view: OwnAccountView, counted: Account | None = None) -> OwnAccount:
+    """``account_answer`` with the owner's email."""
+    return shapes.own_account(account_answer(view, counted), email=view.email)
+
+
+def post_answer(view: PostView, author: Account, reply_to_available: bool | None) -> Post:
+    """The API Post of the write side's ``view`` (counts 0, the reader's flags unset).
+
+    As docs/api.md says, a write's answer about a post that is not a reply has
+    no ``reply_to_available`` (reads show ``null``).
+    """
+    post = shapes.post(
+        id=view.id, author=author, text=view.text, created_at=view.created_at,
+        reply_to_id=view.reply_to_id, quote_of_id=view.quote_of_id, mentions=view.mentions,
+        hashtags=view.hashtags, reply_to_available=reply_to_available)
+    if view.reply_to_id is None:
+        del post["reply_to_available"]
     return post
 
 
+def relationship_answer(view: RelationshipView) -> Relationship:
+    """The API Relationship of the write side's ``view``."""
+    return shapes.relationship(following=view.following, followed_by=view.followed_by,
+                               blocking=view.blocking, blocked_by=view.blocked_by,
+                               muting=view.muting)
+
+
+async def counted_account(services: ApiServices, account_id: int) -> Account | None:
+    """The read model's Account (with counts), or ``None`` when it does not have
+    the account yet or cannot answer."""
+    try:
+        return await account_queries.get_account_by_id(services.queries, account_id)
+    except READ_FAILURES as error:
+        log.warning("answer.read_model_unavailable", what="account", error=repr(error))
+        return None
+
+
+async def written_account(services: ApiServices, actor: Actor) -> OwnAccountView:
+    """The actor's account as the event store has it (current, with the email).
+
+    Raises:
+        NotFound: ``account_not_found`` -- the account does not exist.
+    """
+    store = services.bus.context.store
+    account = await run_in_threadpool(store.get_or_none, account_uuid(actor.username))
+    if account is None:
+        raise NotFound("account not found", code="account_not_found")
+    return OwnAccountView.of(account)
+
+
+async def own_account(services: ApiServices, actor: Actor) -> OwnAccount:
+    """The reader's own account. The email is never published with events, so the
+    profile comes from the event store (the owner's account only: not a hot
+    path); the counts come from the read model once it has the account."""
+    view = await written_account(services, actor)
+    counted = await account_queries.get_account_by_id(services.queries, actor.account_id)
+    return own_account_answer(view, counted)
+
+
 async def interaction_answer(services: ApiServices, response: Response, result: Result,
-                             reader_id: int) -> dict[str, Any] | None:
+                             reader_id: int) -> Post | None:
     """The post a like or repost (or its undo) answers with, or ``None`` when the
     reader may no longer see it (deleted, or a block either way: answer 204).
 
@@ -67,16 +119,17 @@ async def interaction_answer(services: ApiServices, response: Response, result: 
     timeout) so that the counts include this write; the reader's flag is the
     command's.
     """
-    data = result.data
-    if not data["visible"]:
+    view = InteractionView.from_answer(result.data)
+    if not view.visible or view.author is None:
         return None
     try:
         await wait_until_applied(services, response, result.position, READ_MODELS,
                                  timeout_s=services.settings.write_answer_wait_s)
-        post = await post_queries.get_post(services.queries, data["post_id"], reader_id)
+        post = await post_queries.get_post(services.queries, view.post_id, reader_id)
     except READ_FAILURES as error:  # lagging, hidden by a stale block, or unreachable
-        log.info("answer.from_command", post_id=data["post_id"], reason=repr(error))
-        author = await author_shape(services, data["post"]["author_id"], data["author"])
-        post = post_from_view(data["post"], author, data["reply_to_available"])
-    post[data["flag"]] = data["value"]
+        log.info("answer.from_command", post_id=view.post_id, reason=repr(error))
+        author = await counted_account(services, view.post.author_id)
+        post = post_answer(view.post, author or account_answer(view.author),
+                           view.reply_to_available)
+    post[view.flag] = view.value
     return post

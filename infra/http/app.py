@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
 
 from fastapi import Depends, FastAPI
 
-from infra.bootstrap import build_async_redis, build_command_bus, build_search_index
-from infra.database import open_pool
+from infra.bootstrap import build_api
 from infra.http.deps import optional_actor, required_actor
 from infra.http.errors import install_error_handlers
 from infra.http.hygiene import InputHygieneMiddleware
@@ -34,18 +32,8 @@ from infra.http.routes import (
     timelines,
     trends,
 )
-from infra.http.services import ApiServices
-from infra.post_cache import RedisPostCache
-from infra.rate_limiter import RateLimiter
-from infra.redis_keys import RedisKeys
 from infra.security import JwtTokens
 from infra.settings import Settings, get_settings
-from infra.timeline_store import RedisTimelineStore
-from infra.trend_counters import RedisTrendCounters
-from ports.projectors import SEARCH
-from queries.context import QueryContext, TimelinePolicy
-from queries.hydration_cache import HydrationCache
-from queries.positions import PositionWatcher, projection_position
 
 API_ROUTERS = (accounts.router, graph.router, sessions.router, posts.router,
                interactions.router, moderation.router, timelines.router, limits.router,
@@ -58,40 +46,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await open_pool(settings)
-        redis = build_async_redis(settings)
-        keys = RedisKeys(settings.redis_prefix)
-        bus = build_command_bus(settings, tokens)
-        queries = QueryContext(
-            pool, redis, keys, post_cache=RedisPostCache(redis, keys), hydration=HydrationCache(),
-            timelines=RedisTimelineStore(redis, keys, settings.timeline_max_entries),
-            policy=TimelinePolicy(
-                max_entries=settings.timeline_max_entries,
-                active_ttl_s=int(settings.active_days * 86400),
-                rebuild_wait_s=settings.min_position_wait_s,
-            ),
-        )
-        index = build_search_index(settings)
-
-        async def position(name: str) -> int:
-            if name == SEARCH:  # the search index keeps its own
-                return await index.position()
-            return await projection_position(queries, name)
-
-        queries = replace(queries, positions=PositionWatcher(position))
-        app.state.rate_limiter = RateLimiter(redis, settings)
-        app.state.services = ApiServices(
-            settings=settings, bus=bus, queries=queries, tokens=tokens,
-            pool=pool, redis=redis, keys=keys, search=index,
-            trends=RedisTrendCounters(redis, keys),
-        )
+        services = await build_api(settings, tokens)
+        app.state.services = services
+        app.state.rate_limiter = services.rate_limiter
         try:
             yield
         finally:
-            bus.context.store.close()
-            await index.close()
-            await redis.aclose()
-            await pool.close()
+            await services.close()
 
     app = FastAPI(
         title="Roost", version="0.1.0", lifespan=lifespan,

@@ -1,7 +1,8 @@
-"""What the HTTP layer holds for its lifetime, built by ``create_app``'s lifespan."""
+"""What the HTTP layer holds for its lifetime, built by ``infra.bootstrap.build_api``."""
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -9,11 +10,13 @@ from redis.asyncio import Redis
 from commands.bus import CommandBus
 from infra.database import AsyncPool
 from infra.health import ProgressTracker
+from infra.rate_limiter import RateLimiter
 from infra.redis_keys import RedisKeys
 from infra.search_index import ElasticsearchIndex
 from infra.security import JwtTokens
 from infra.settings import Settings
 from infra.trend_counters import RedisTrendCounters
+from ports.positions import ProjectionPositions
 from queries.context import QueryContext
 
 
@@ -26,9 +29,19 @@ class ApiServices:
     pool: AsyncPool
     redis: Redis
     keys: RedisKeys
+    positions: ProjectionPositions
+    """Where each projector has got to (``/health``, ``/metrics``; the query side's
+    read-your-writes polls the same)."""
+    rate_limiter: RateLimiter
     search: ElasticsearchIndex
-    """The search index (its position for /health, reads for /api/search)."""
+    """The search index (reads for /api/search; its client for /health)."""
     trends: RedisTrendCounters
     """The trend counters (reads for /api/trends/tags)."""
+    resources: AsyncExitStack = field(default_factory=AsyncExitStack)
+    """Closes what ``build_api`` opened (event store, pool, Redis clients), last first."""
     progress: ProgressTracker = field(default_factory=ProgressTracker)
     """Since when each part has stood still, as this API process's /health saw it."""
+
+    async def close(self) -> None:
+        """Close every connection the services hold; safe to call twice."""
+        await self.resources.aclose()

@@ -13,7 +13,7 @@ import redis
 from commands.bus import CommandBus
 from commands.messages import Actor, CreatePost
 from domain.ids import SnowflakeGenerator
-from infra.bootstrap import build_command_bus
+from infra.bootstrap import build_command_bus, close_command_bus
 from infra.redis_keys import RedisKeys, member
 from tests.e2e.conftest import CELEBRITY_THRESHOLD, User, position
 from tests.e2e.stack import Stack
@@ -102,7 +102,7 @@ def test_paging_a_thousand_posts_made_within_milliseconds(
             results = list(pool.map(
                 lambda n: bus.handle(CreatePost(actor, f"post {n}")), range(1000)))
     finally:
-        bus.context.store.close()
+        close_command_bus(real_bus)
     ids = sorted((r.data["id"] for r in results), reverse=True)
     stamps = {i >> 22 for i in ids}
     assert len(stamps) == 1  # all within one millisecond

@@ -218,8 +218,12 @@ def projections_equal_rebuild(settings: Settings) -> list[str]:
     async def run() -> list[str]:
         before = await _projected_state(settings)
         quiet = Console(file=io.StringIO())
-        for name in ("read_models", "timelines"):
-            await rebuild(settings, name, quiet)
+        services = await build_projections(settings)
+        try:
+            for name in ("read_models", "timelines"):
+                await rebuild(settings, services, name, quiet)
+        finally:
+            await services.close()
         return _diff(before, await _projected_state(settings))
 
     return asyncio.run(run())

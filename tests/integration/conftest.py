@@ -10,18 +10,27 @@ import asyncio
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 
 import psycopg
 import pytest
+import redis
 import redis.asyncio as aredis
 
 from commands.bus import CommandBus
 from commands.messages import Actor, Login, RegisterAccount
-from infra.bootstrap import ProjectionServices, build_command_bus, build_projections
+from infra.bootstrap import (
+    ProjectionServices,
+    build_command_bus,
+    build_projections,
+    close_command_bus,
+)
 from infra.database import AsyncPool, drop_database, migrate, open_pool
+from infra.event_store import MemoryEventStore, RoostStore
 from infra.redis_keys import RedisKeys
 from infra.settings import Settings
 from tests.conftest import clear_redis_prefix, clear_search_indices, make_settings
+from tests.fakes.revocations import MemoryRevocations
 
 Predicate = Callable[[], bool | Awaitable[bool]]
 PASSWORD = "correct horse battery"
@@ -70,10 +79,7 @@ def settings_factory(noida: dict[str, str]) -> Iterator[SettingsFactory]:
 
 
 def close_bus(bus: CommandBus) -> None:
-    bus.context.store.close()
-    sync_redis = getattr(bus.context.revocations, "_redis", None)
-    if sync_redis is not None:
-        sync_redis.close()
+    close_command_bus(bus)
 
 
 @pytest.fixture
@@ -83,6 +89,69 @@ def bus(settings: Settings) -> Iterator[CommandBus]:
         yield command_bus
     finally:
         close_bus(command_bus)
+
+
+@dataclass
+class WriteSide:
+    """The command side on one event store, and what handler tests read back of it.
+
+    ``kind`` is ``memory`` (``MemoryEventStore`` and a fake revocation list: no
+    server at all) or ``postgres`` (the PostgreSQL event store and Redis, as the API
+    builds them).
+    """
+
+    kind: str
+    settings: Settings
+    bus: CommandBus
+    store: RoostStore
+    revocation_ttl: Callable[[str], int | None]
+    """Whole seconds left of a session's revocation; ``None`` when it is not revoked."""
+
+    def head(self) -> int:
+        """The position of the last stored event (0 when none)."""
+        return self.store.head()
+
+    def event_types(self, after: int = 0) -> list[str]:
+        """The class names of the events stored after position ``after``, in order."""
+        notifications = self.store.recorder.select_notifications(
+            start=after, limit=100_000, inclusive_of_start=False)
+        return [n.topic.rsplit(".", 1)[-1] for n in notifications]
+
+
+def redis_revocation_ttl(settings: Settings) -> Callable[[str], int | None]:
+    """Whole seconds left of a session's revocation in Redis; None when not revoked."""
+
+    def ttl(session_id: str) -> int | None:
+        client = redis.Redis.from_url(settings.redis_url)
+        try:
+            left = int(client.ttl(RedisKeys(settings.redis_prefix).revoked_session(session_id)))
+        finally:
+            client.close()
+        return left if left > 0 else None
+
+    return ttl
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def write_side(request: pytest.FixtureRequest) -> Iterator[WriteSide]:
+    """The handler tests' command side, once on each event store (``-k memory`` runs
+    the in-memory half, which needs no server)."""
+    revocation_ttl: Callable[[str], int | None]
+    if request.param == "memory":
+        settings = make_settings()
+        fake = MemoryRevocations()
+        bus = build_command_bus(settings, store=MemoryEventStore(), revocations=fake)
+        revocation_ttl = fake.ttl
+    else:
+        settings = request.getfixturevalue("settings")
+        bus = build_command_bus(settings)
+        revocation_ttl = redis_revocation_ttl(settings)
+    store = bus.context.store
+    assert isinstance(store, RoostStore)
+    try:
+        yield WriteSide(request.param, settings, bus, store, revocation_ttl)
+    finally:
+        close_bus(bus)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ each test sees exactly what the Faust agents or a rebuild would. Queries get a
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from redis.asyncio import Redis
@@ -17,17 +18,17 @@ from redis.asyncio import Redis
 from commands.bus import CommandBus
 from commands.messages import Actor, CreatePost, SetRepost
 from domain.ids import repost_uuid
-from infra.bootstrap import ProjectionServices
+from infra.bootstrap import ProjectionServices, build_queries
 from infra.database import AsyncPool
 from infra.eventlog import read_envelopes
-from infra.post_cache import COUNT_FIELDS, RedisPostCache
 from infra.redis_keys import SENTINEL, RedisKeys, parse_member, post_id_of
 from infra.settings import Settings
-from infra.timeline_store import RedisTimelineStore
 from ports.events import EventEnvelope
+from ports.post_cache import COUNT_FIELDS
 from projections.read_models import ReadModelProjector
 from projections.timelines import TimelineProjector
-from queries.context import QueryContext, TimelinePolicy
+from queries.context import QueryContext
+from queries.shapes import Page
 from queries.timelines import keep_timeline
 
 
@@ -80,18 +81,12 @@ async def project_new(services: ProjectionServices) -> list[EventEnvelope]:
 
 
 def query_context(services: ProjectionServices, settings: Settings) -> QueryContext:
-    """The query side as ``infra.http.app`` wires it, sharing the projectors' connections."""
-    keys = RedisKeys(settings.redis_prefix)
-    return QueryContext(
-        services.pool, services.redis, keys,
-        post_cache=RedisPostCache(services.redis, keys),
-        timelines=RedisTimelineStore(services.redis, keys, settings.timeline_max_entries),
-        policy=TimelinePolicy(max_entries=settings.timeline_max_entries,
-                              active_ttl_s=int(settings.active_days * 86400),
-                              # Tests drive the projectors by hand, often after a
-                              # reader is kept: a rebuild should not wait for them.
-                              rebuild_wait_s=0.05),
-    )
+    """The query side as the HTTP app builds it (``infra.bootstrap.build_queries``),
+    sharing the projectors' connections."""
+    ctx = build_queries(settings, services.pool, services.redis, RedisKeys(settings.redis_prefix))
+    # Tests drive the projectors by hand, often after a reader is kept: a rebuild
+    # should not wait for them.
+    return replace(ctx, policy=replace(ctx.policy, rebuild_wait_s=0.05))
 
 
 async def keep(ctx: QueryContext, *readers: Actor) -> None:
@@ -156,7 +151,7 @@ def unrepost(bus: CommandBus, actor: Actor, post_id: int) -> None:
     bus.handle(SetRepost(actor=actor, post_id=post_id, active=False))
 
 
-Fetch = Callable[[str | None, int], Awaitable[dict[str, Any]]]
+Fetch = Callable[[str | None, int], Awaitable[Page[Any]]]
 
 
 async def page_through(fetch: Fetch, limit: int, max_pages: int = 10_000) -> list[list[str]]:

@@ -17,8 +17,8 @@ import pytest
 import redis.asyncio as aredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from commands.application import RoostStore
 from infra import devstack
+from infra.event_store import PostgresEventStore
 from infra.http.app import create_app
 from infra.http.idempotency import _FINISH
 from infra.settings import Settings
@@ -156,7 +156,7 @@ async def test_postgres_down_a_write_answers_503_with_retry_after_at_once(
         settings: Settings, client: httpx.AsyncClient) -> None:
     alice = await sign_up(client, "alice")
     # The event store's connections now lead to a port where nothing listens.
-    store: RoostStore = _services(client).bus.context.store
+    store: PostgresEventStore = _services(client).bus.context.store
     pool = store.recorder.datastore.pool  # type: ignore[attr-defined]
     pool.kwargs["port"] = devstack.free_port()
     pool.drain()

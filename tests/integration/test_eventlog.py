@@ -8,12 +8,12 @@ from uuid import UUID
 import psycopg
 
 from commands.bus import CommandBus
-from commands.messages import CreatePost, Follow, Login, RefreshSession
+from commands.messages import CreatePost, Login, RefreshSession, SetFollow
 from infra.database import AsyncPool
 from infra.eventlog import REDACTED_FIELDS, iter_envelopes, max_position, read_envelopes
+from infra.parking import PostgresParkingLot
 from infra.settings import Settings
 from ports.events import EventEnvelope
-from projections.parking import PostgresParkingLot
 from tests.integration.conftest import PASSWORD, signup, store_max_position
 
 RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -21,7 +21,7 @@ RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 def make_history(bus: CommandBus) -> None:
     alice, bob = signup(bus, "alice"), signup(bus, "bob")
-    bus.handle(Follow(actor=bob, username="alice"))
+    bus.handle(SetFollow(actor=bob, username="alice", active=True))
     for i in range(3):
         bus.handle(CreatePost(actor=alice, text=f"post {i} #tag{i}"))
 

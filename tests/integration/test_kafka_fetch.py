@@ -13,7 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.consumer.fetcher import Fetcher
 
-import infra.kafka_fetch_patch
+from infra.kafka_fetch_patch import ORIGINAL_PROC_FETCH, pause_empty_fetches
 from tests.integration.conftest import wait_until
 
 PAUSE_S = 0.05
@@ -21,18 +21,16 @@ PAUSE_S = 0.05
 
 @pytest.fixture
 def fetches(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Times of the fetch requests consumers send, with the pause installed (undone after)."""
+    """Times of the fetch requests consumers send, with the pause installed (undone after:
+    the patch is process-wide, so the library's attribute is restored)."""
     sent: list[float] = []
-    real = infra.kafka_fetch_patch._original_proc_fetch
 
     async def counting(self: Fetcher, *args: Any, **kwargs: Any) -> Any:
         sent.append(time.monotonic())
-        return await real(self, *args, **kwargs)
+        return await ORIGINAL_PROC_FETCH(self, *args, **kwargs)
 
-    monkeypatch.setattr(infra.kafka_fetch_patch, "_original_proc_fetch", counting)
     monkeypatch.setattr(Fetcher, "_proc_fetch_request", Fetcher._proc_fetch_request)
-    monkeypatch.setattr(infra.kafka_fetch_patch, "_pause_s", infra.kafka_fetch_patch._pause_s)
-    infra.kafka_fetch_patch.pause_empty_fetches(PAUSE_S)
+    pause_empty_fetches(PAUSE_S, fetch=counting)
     return sent
 
 

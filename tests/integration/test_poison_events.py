@@ -4,14 +4,15 @@ replay-parked applies them once the code is fixed; outages park nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
+from typing import Any
 
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-import projections.read_models as read_models_module
-from commands.messages import Follow
+from commands.messages import SetFollow
 from infra.bootstrap import (
     ProjectionServices,
     build_command_bus,
@@ -25,6 +26,7 @@ from infra.redis_keys import RedisKeys
 from infra.settings import Settings
 from ports.events import EventEnvelope
 from ports.search import PostSearch
+from projections.base import Projector
 from projections.runner import ProjectionRunner
 from tests.integration.conftest import SettingsFactory, close_bus, signup
 from tests.integration.pipeline import home_ids, keep, post, query_context
@@ -56,7 +58,7 @@ async def test_poison_events_are_parked_and_every_event_after_them_projected(
     try:
         alice, bob = signup(bus, "alice"), signup(bus, "bob")
         await keep(query_context(services, quick), bob)
-        bus.handle(Follow(actor=bob, username="alice"))
+        bus.handle(SetFollow(actor=bob, username="alice", active=True))
         before = post(bus, alice, "before")
         poisons = poison_events(alice.account_id, bob.account_id)
         positions = store(quick, poisons)
@@ -98,9 +100,36 @@ async def test_poison_events_are_parked_and_every_event_after_them_projected(
         await services.close()
 
 
-async def test_replay_parked_applies_them_once_the_code_is_fixed(
-    quick: Settings, monkeypatch: pytest.MonkeyPatch,
-) -> None:
+class BuggyProjector:
+    """A projector with a bug: every apply of the event creating ``post_id`` fails;
+    the rest goes to the real projector ``real``."""
+
+    def __init__(self, real: Projector, post_id: int) -> None:
+        self.real, self.post_id = real, post_id
+        self.name = real.name
+
+    def _check(self, *events: EventEnvelope) -> None:
+        if any(e.type == "PostCreated" and e.payload["post_id"] == self.post_id
+               for e in events):
+            raise ValueError("a bug in the projector")
+
+    async def apply(self, event: EventEnvelope) -> None:
+        self._check(event)
+        await self.real.apply(event)
+
+    async def apply_batch(self, events: Sequence[EventEnvelope]) -> None:
+        self._check(*events)
+        await self.real.apply_batch(events)
+
+    async def replay(self, event: EventEnvelope) -> None:
+        self._check(event)
+        await self.real.replay(event)
+
+    def __getattr__(self, name: str) -> Any:  # position, advance, reset, after_rebuild
+        return getattr(self.real, name)
+
+
+async def test_replay_parked_applies_them_once_the_code_is_fixed(quick: Settings) -> None:
     """Park (a bug in the read models' PostCreated), fix, ``replay-parked``: gone from
     the parked list and projected."""
     bus = build_command_bus(quick)
@@ -110,21 +139,16 @@ async def test_replay_parked_applies_them_once_the_code_is_fixed(
         buggy = post(bus, alice, "hits the bug \U0001f41b")
         fine = post(bus, alice, "fine")
 
-        async def bug(conn: object, event: EventEnvelope) -> None:
-            if event.payload["post_id"] == buggy:
-                raise ValueError("a bug in the projector")
-            await real(conn, event)  # type: ignore[arg-type]
-
-        real = read_models_module.HANDLERS["PostCreated"]
-        monkeypatch.setitem(read_models_module.HANDLERS, "PostCreated", bug)
+        real = services.projectors["read_models"]
+        services.projectors["read_models"] = BuggyProjector(real, buggy)
         await catch_up_all(quick, services)
-        assert [(r["projector"], r["event_type"]) for r in await parked(quick)] == [
+        assert [(r["projector"], r["event_type"]) for r in await parked(services)] == [
             ("read_models", "PostCreated")]
-        assert "a bug in the projector" in (await parked(quick))[0]["error"]
+        assert "a bug in the projector" in (await parked(services))[0]["error"]
 
-        monkeypatch.setitem(read_models_module.HANDLERS, "PostCreated", real)  # the fix
-        assert await replay_parked(quick, "read_models") == (1, 0)
-        assert await parked(quick) == []
+        services.projectors["read_models"] = real  # the fix
+        assert await replay_parked(services, "read_models") == (1, 0)
+        assert await parked(services) == []
         async with services.pool.connection() as conn:
             cur = await conn.execute("SELECT id, text FROM rm_posts ORDER BY id")
             assert await cur.fetchall() == [(buggy, "hits the bug \U0001f41b"),
@@ -135,8 +159,8 @@ async def test_replay_parked_applies_them_once_the_code_is_fixed(
         # what is still broken stays parked, and says so
         store(quick, poison_events(alice.account_id, alice.account_id)[:1])
         await catch_up_all(quick, services)
-        assert await replay_parked(quick, "read_models") == (0, 1)
-        assert len(await parked(quick)) == 1
+        assert await replay_parked(services, "read_models") == (0, 1)
+        assert len(await parked(services)) == 1
     finally:
         close_bus(bus)
         await services.close()
@@ -164,7 +188,7 @@ async def test_parked_rows_of_the_old_jsonb_form_are_migrated_and_replayable(
                                "FROM parked_events").fetchone()
         assert row == (True, True)
         assert await services.parking.take("read_models") == events
-        assert await replay_parked(quick, "read_models") == (1, 0)
+        assert await replay_parked(services, "read_models") == (1, 0)
         async with services.pool.connection() as conn:
             cur = await conn.execute("SELECT text FROM rm_posts WHERE id = %s", (created,))
             assert await cur.fetchone() == ("parked long ago",)

@@ -5,12 +5,13 @@ many readers miss the same post at once."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-import queries.hydration as hydration
+import queries.hydration_cache as hydration_cache
 from commands.bus import CommandBus
 from commands.messages import Actor, DeletePost, SetLike
 from domain.errors import NotFound
@@ -18,9 +19,10 @@ from infra.bootstrap import ProjectionServices
 from infra.post_cache import RedisPostCache
 from infra.redis_keys import RedisKeys
 from infra.settings import Settings
+from ports.post_cache import PostBody
 from projections.failures import is_transient
 from queries.context import QueryContext
-from queries.hydration import hydrate, post_bodies
+from queries.hydration import hydrate, load_from_postgres, post_bodies
 from queries.posts import get_post
 from tests.integration.conftest import signup, wait_until
 from tests.integration.pipeline import (
@@ -34,7 +36,7 @@ from tests.integration.pipeline import (
     stored_events,
 )
 
-Loaded = dict[int, tuple[dict[str, Any] | None, dict[str, int] | None]]
+Loaded = dict[int, hydration_cache.Loaded]
 
 
 def like(bus: CommandBus, actor: Actor, post_id: int, active: bool = True) -> None:
@@ -42,20 +44,23 @@ def like(bus: CommandBus, actor: Actor, post_id: int, active: bool = True) -> No
 
 
 class CountingLoads:
-    """Wraps ``queries.hydration._load_from_postgres``: counts calls and the ids asked for,
-    and can hold each load until ``release`` is set."""
+    """The query context's post loader (``QueryContext.load_posts``), wrapping the read
+    model's (``queries.hydration.load_from_postgres``): counts calls and the ids asked
+    for, and can hold each load until ``release`` is set."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self) -> None:
         self.calls: list[list[int]] = []
         self.release = asyncio.Event()
         self.release.set()
         self.after_load: Any = None
-        self._original = hydration._load_from_postgres
-        monkeypatch.setattr(hydration, "_load_from_postgres", self)
+
+    def into(self, ctx: QueryContext) -> QueryContext:
+        """``ctx`` loading its posts through this wrapper."""
+        return replace(ctx, load_posts=self)
 
     async def __call__(self, ctx: QueryContext, post_ids: list[int]) -> Loaded:
         self.calls.append(list(post_ids))
-        loaded = await self._original(ctx, post_ids)
+        loaded = await load_from_postgres(ctx, post_ids)
         if self.after_load is not None:  # e.g. a write that commits meanwhile
             await self.after_load()
         await self.release.wait()
@@ -169,7 +174,8 @@ async def test_a_reader_fill_never_overwrites_newer_counts(
     services: ProjectionServices, keys: RedisKeys
 ) -> None:
     cache = RedisPostCache(services.redis, keys, ttl_s=60)
-    body = {"id": 7, "author_id": 1, "text": "t", "created_at": "2026-11-25T00:00:00.000Z",
+    body: PostBody = {"id": 7, "author_id": 1, "text": "t",
+                      "created_at": "2026-11-25T00:00:00.000Z",
             "reply_to_id": None, "quote_of_id": None, "mentions": [], "hashtags": []}
     newer = {"likes_count": 5, "replies_count": 1, "reposts_count": 2, "deleted": 0}
     stale = {"likes_count": 3, "replies_count": 0, "reposts_count": 0, "deleted": 0}
@@ -193,13 +199,12 @@ async def test_a_reader_fill_never_overwrites_newer_counts(
 
 async def test_a_read_racing_a_like_does_not_put_the_old_count_back(
     bus: CommandBus, services: ProjectionServices, settings: Settings, keys: RedisKeys,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     author, fan = signup(bus, "author"), signup(bus, "fan")
     p = post(bus, author, "p")
     await project_new(services)
-    ctx = query_context(services, settings)
-    loads = CountingLoads(monkeypatch)
+    loads = CountingLoads()
+    ctx = loads.into(query_context(services, settings))
 
     async def like_commits_meanwhile() -> None:
         like(bus, fan, p)
@@ -244,7 +249,7 @@ async def test_deleted_posts_vanish_from_hydration_wherever_they_were_cached(
     await services.redis.unlink(keys.post_counts(doomed))
     assert [i["id"] for i in await hydrate(ctx, items, None)] == [str(kept)]
     # and with no cache at all (a context of its own has its own, empty, local cache)
-    bare = QueryContext(services.pool, services.redis, keys)
+    bare = QueryContext(services.pool, ctx.timelines, ctx.event_log)
     assert not bare.hydration.bodies
     assert [i["id"] for i in await hydrate(bare, items, None)] == [str(kept)]
 
@@ -272,8 +277,8 @@ async def test_concurrent_reads_of_an_uncached_post_load_it_from_postgresql_once
     p, q = post(bus, author, "hot"), post(bus, author, "also read")
     await project_new(services)
     await services.redis.unlink(keys.post_counts(p), keys.post_counts(q))  # nothing cached
-    ctx = query_context(services, settings)
-    loads = CountingLoads(monkeypatch)
+    loads = CountingLoads()
+    ctx = loads.into(query_context(services, settings))
     loads.release.clear()  # hold the first load until every reader has missed the cache
 
     misses = count_misses(monkeypatch, ctx)
@@ -302,8 +307,8 @@ async def test_a_failed_load_fails_every_waiting_reader_and_is_not_remembered(
     author = signup(bus, "author")
     p = post(bus, author, "p")
     await project_new(services)
-    ctx = query_context(services, settings)
-    loads = CountingLoads(monkeypatch)
+    loads = CountingLoads()
+    ctx = loads.into(query_context(services, settings))
     misses = count_misses(monkeypatch, ctx)
     outage = asyncio.Event()
 

@@ -22,7 +22,7 @@ import pytest
 from rich.console import Console
 
 from commands.bus import CommandBus
-from commands.messages import Actor, DeletePost, Follow, Unfollow, UpdateProfile
+from commands.messages import Actor, DeletePost, SetFollow, UpdateProfile
 from infra.bootstrap import ProjectionServices, build_command_bus, build_projections
 from infra.database import AsyncPool
 from infra.eventlog import max_position
@@ -31,6 +31,7 @@ from infra.redis_keys import RedisKeys, member, post_id_of
 from infra.settings import Settings
 from queries.context import QueryContext
 from queries.hydration import hydrate
+from queries.shapes import Page, Post
 from queries.timelines import home_timeline
 from tests.integration.conftest import SettingsFactory, close_bus, signup
 from tests.integration.pipeline import (
@@ -85,21 +86,21 @@ def build_world(bus: CommandBus) -> World:
     posts: dict[str, int] = {}
     for follower, followee in [(alice, "bob"), (alice, "carol"), (bob, "alice"),
                                (carol, "alice"), (dave, "alice"), (dave, "bob")]:
-        bus.handle(Follow(actor=follower, username=followee))
+        bus.handle(SetFollow(actor=follower, username=followee, active=True))
     posts["b1"] = post(bus, bob, "b1 #news")
     posts["c1"] = post(bus, carol, "c1")
     posts["a1"] = post(bus, alice, "a1 @Bob")
     posts["b2"] = post(bus, bob, "b2")
     posts["c2"] = post(bus, carol, "c2")
-    bus.handle(Unfollow(actor=alice, username="carol"))
-    bus.handle(Unfollow(actor=dave, username="alice"))
-    bus.handle(Follow(actor=dave, username="alice"))  # Refollowed
+    bus.handle(SetFollow(actor=alice, username="carol", active=False))
+    bus.handle(SetFollow(actor=dave, username="alice", active=False))
+    bus.handle(SetFollow(actor=dave, username="alice", active=True))  # Refollowed
     bus.handle(DeletePost(actor=bob, post_id=posts["b1"]))
     bus.handle(UpdateProfile(actor=alice, changes={"bio": "hello", "display_name": "Al"}))
     posts["a2"] = post(bus, alice, "a2")
     posts["c3"] = post(bus, carol, "c3")
-    bus.handle(Unfollow(actor=bob, username="alice"))
-    bus.handle(Follow(actor=bob, username="carol"))  # backfills c1..c3
+    bus.handle(SetFollow(actor=bob, username="alice", active=False))
+    bus.handle(SetFollow(actor=bob, username="carol", active=True))  # backfills c1..c3
     return World(alice, bob, carol, dave, posts)
 
 
@@ -222,21 +223,21 @@ async def test_unfollow_removes_the_followees_posts_from_home(
 ) -> None:
     alice, bob, carol = (signup(bus, n) for n in ("alice", "bob", "carol"))
     await keep(query_context(services, settings), alice, bob)
-    bus.handle(Follow(actor=alice, username="bob"))
-    bus.handle(Follow(actor=alice, username="carol"))
+    bus.handle(SetFollow(actor=alice, username="bob", active=True))
+    bus.handle(SetFollow(actor=alice, username="carol", active=True))
     b = [post(bus, bob, f"b{i}") for i in range(3)]
     c = [post(bus, carol, f"c{i}") for i in range(2)]
     own = post(bus, alice, "mine")
     await project_everything(services)
     assert await home_ids(services.redis, keys, alice.account_id) == sorted([*b, *c, own])
 
-    bus.handle(Unfollow(actor=alice, username="bob"))
+    bus.handle(SetFollow(actor=alice, username="bob", active=False))
     events = await stored_events(services.pool)
     await apply_all(services, events)  # earlier ones are skipped as redeliveries
     assert await home_ids(services.redis, keys, alice.account_id) == sorted([*c, own])
     assert await home_ids(services.redis, keys, bob.account_id) == sorted(b)  # bob's own untouched
 
-    bus.handle(Follow(actor=alice, username="bob"))  # backfill brings them back
+    bus.handle(SetFollow(actor=alice, username="bob", active=True))  # backfill brings them back
     await apply_all(services, await stored_events(services.pool))
     assert await home_ids(services.redis, keys, alice.account_id) == sorted([*b, *c, own])
 
@@ -247,11 +248,11 @@ async def test_delete_removes_the_post_from_every_timeline(
     ctx = query_context(services, settings)
     alice, bob, carol, dave = (signup(bus, n) for n in ("alice", "bob", "carol", "dave"))
     await keep(ctx, alice, bob, carol, dave)
-    bus.handle(Follow(actor=bob, username="alice"))
-    bus.handle(Follow(actor=carol, username="alice"))
+    bus.handle(SetFollow(actor=bob, username="alice", active=True))
+    bus.handle(SetFollow(actor=carol, username="alice", active=True))
     doomed = post(bus, alice, "doomed")
     kept = post(bus, alice, "kept")
-    bus.handle(Follow(actor=dave, username="alice"))  # gets doomed by backfill
+    bus.handle(SetFollow(actor=dave, username="alice", active=True))  # gets doomed by backfill
     await project_everything(services)
     for reader in (alice, bob, carol, dave):
         assert await home_ids(services.redis, keys, reader.account_id) == [doomed, kept]
@@ -264,7 +265,7 @@ async def test_delete_removes_the_post_from_every_timeline(
     # a later follower does not get it back either
     erin = signup(bus, "erin")
     await keep(ctx, erin)
-    bus.handle(Follow(actor=erin, username="alice"))
+    bus.handle(SetFollow(actor=erin, username="alice", active=True))
     await apply_all(services, await stored_events(services.pool))
     assert await home_ids(services.redis, keys, erin.account_id) == [kept]
     async with services.pool.connection() as conn:
@@ -294,9 +295,9 @@ async def test_timelines_are_trimmed_to_the_configured_length(trimmed: Trimmed) 
     _, bus, built, keys, ctx = trimmed
     alice, bob, carol = (signup(bus, n) for n in ("alice", "bob", "carol"))
     await keep(ctx, alice, bob, carol)
-    bus.handle(Follow(actor=bob, username="alice"))
+    bus.handle(SetFollow(actor=bob, username="alice", active=True))
     ids = [post(bus, alice, f"p{i}") for i in range(9)]
-    bus.handle(Follow(actor=carol, username="alice"))  # backfill is trimmed as well
+    bus.handle(SetFollow(actor=carol, username="alice", active=True))  # backfill is trimmed as well
     await project_everything(built)
     newest = sorted(ids)[-5:]
     for account_id in (alice.account_id, bob.account_id, carol.account_id):
@@ -354,12 +355,12 @@ def trimmed_history(bus: CommandBus, prefix: str = "") -> tuple[Actor, list[int]
     """Alice follows bob and carol, carol's posts push bob's older ones out of alice's
     5-entry timeline, then alice unfollows carol: bob's newest are what is left."""
     alice, bob, carol = (signup(bus, prefix + n) for n in ("alice", "bob", "carol"))
-    bus.handle(Follow(actor=alice, username=prefix + "bob"))
-    bus.handle(Follow(actor=alice, username=prefix + "carol"))
+    bus.handle(SetFollow(actor=alice, username=prefix + "bob", active=True))
+    bus.handle(SetFollow(actor=alice, username=prefix + "carol", active=True))
     b1, b2 = post(bus, bob, "b1"), post(bus, bob, "b2")
     for i in range(3):
         post(bus, carol, f"c{i}")
-    bus.handle(Unfollow(actor=alice, username=prefix + "carol"))
+    bus.handle(SetFollow(actor=alice, username=prefix + "carol", active=False))
     b3 = post(bus, bob, "b3")
     return alice, [b1, b2, b3]
 
@@ -399,7 +400,7 @@ async def test_reset_and_rebuild_give_identical_state_and_timelines(trimmed: Tri
     assert await home_ids(built.redis, keys, alice.account_id) == bobs
 
     async def served(reader: Actor) -> list[str]:
-        async def fetch(cursor: str | None, limit: int) -> dict[str, Any]:
+        async def fetch(cursor: str | None, limit: int) -> Page[Post]:
             return await home_timeline(ctx, reader.account_id, cursor, limit)
         return flatten(await page_through(fetch, 2))
 
@@ -414,7 +415,7 @@ async def test_reset_and_rebuild_give_identical_state_and_timelines(trimmed: Tri
 
     quiet = Console(file=io.StringIO())
     for name in ("read_models", "timelines"):
-        assert await rebuild(small, name, quiet) == len(await stored_events(built.pool))
+        assert await rebuild(small, built, name, quiet) == len(await stored_events(built.pool))
     assert await dump_tables(built.pool) == tables
     async with built.pool.connection() as conn:  # planner statistics are fresh
         cur = await conn.execute("SELECT relname FROM pg_stat_user_tables "
@@ -452,7 +453,7 @@ async def test_replaying_a_parked_post_created_after_its_deletion_keeps_it_delet
     ctx = query_context(services, settings)
     alice, bob = signup(bus, "alice"), signup(bus, "bob")
     await keep(ctx, alice, bob)
-    bus.handle(Follow(actor=bob, username="alice"))
+    bus.handle(SetFollow(actor=bob, username="alice", active=True))
     doomed = post(bus, alice, "doomed")
     bus.handle(DeletePost(actor=alice, post_id=doomed))
     other = post(bus, alice, "other")
@@ -482,7 +483,7 @@ async def test_replaying_a_parked_post_created_after_its_deletion_leaves_timelin
 ) -> None:
     alice, bob = signup(bus, "alice"), signup(bus, "bob")
     await keep(query_context(services, settings), alice, bob)
-    bus.handle(Follow(actor=bob, username="alice"))
+    bus.handle(SetFollow(actor=bob, username="alice", active=True))
     doomed = post(bus, alice, "doomed")
     bus.handle(DeletePost(actor=alice, post_id=doomed))
     assert await apply_with_created_parked(services) == doomed
@@ -512,8 +513,8 @@ async def test_home_timeline_paging_is_exact_for_ids_near_2_pow_63(
     ctx = query_context(services, settings)
     await keep(ctx, reader)  # pushed; late_reader's timeline is rebuilt on its first read
     for follower in (reader, late):
-        bus.handle(Follow(actor=follower, username="author_a"))
-        bus.handle(Follow(actor=follower, username="author_b"))
+        bus.handle(SetFollow(actor=follower, username="author_a", active=True))
+        bus.handle(SetFollow(actor=follower, username="author_b", active=True))
     total = 130
     big = CommandBus(dataclasses.replace(bus.context, ids=CountingIds(2**63 - 1 - total)))
     authors = [a if i % 3 else b for i in range(total)]
@@ -529,7 +530,7 @@ async def test_home_timeline_paging_is_exact_for_ids_near_2_pow_63(
     assert len(expected) == 122
 
     for who in (reader, late):
-        async def fetch(cursor: str | None, limit: int, who: Actor = who) -> dict[str, Any]:
+        async def fetch(cursor: str | None, limit: int, who: Actor = who) -> Page[Post]:
             return await home_timeline(ctx, who.account_id, cursor, limit)
 
         for limit in (3, 7, 20, 100):  # 122 is no multiple of these: see the xfail below
@@ -548,7 +549,7 @@ async def test_a_page_that_takes_the_last_items_has_no_next_cursor(
     reader, author = signup(bus, "reader"), signup(bus, "author")
     ctx = query_context(services, settings)
     await keep(ctx, reader)
-    bus.handle(Follow(actor=reader, username="author"))
+    bus.handle(SetFollow(actor=reader, username="author", active=True))
     ids = [str(post(bus, author, f"p{i}")) for i in range(4)]
     await project_everything(services)
     page = await home_timeline(ctx, reader.account_id, None, 4)

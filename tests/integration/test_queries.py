@@ -3,18 +3,17 @@ blocks and mutes, account posts, and reply threads."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from commands.bus import CommandBus
-from commands.messages import Actor, DeletePost, Follow, SetBlock, SetMute
+from commands.messages import Actor, DeletePost, SetBlock, SetFollow, SetMute
 from domain.errors import NotFound, ValidationFailed
 from infra.bootstrap import ProjectionServices
 from infra.settings import Settings
 from queries.accounts import follow_list, relationship
 from queries.context import QueryContext
 from queries.posts import account_posts, thread
+from queries.shapes import Account, Page, Post
 from tests.integration.conftest import signup
 from tests.integration.pipeline import flatten, page_through, post, project_new, query_context
 
@@ -29,7 +28,7 @@ def mute(bus: CommandBus, actor: Actor, other: Actor, active: bool = True) -> No
 
 def follow(bus: CommandBus, actor: Actor, *others: Actor) -> None:
     for other in others:
-        bus.handle(Follow(actor=actor, username=other.username))
+        bus.handle(SetFollow(actor=actor, username=other.username, active=True))
 
 
 NOTHING = {"following": False, "followed_by": False, "blocking": False, "blocked_by": False,
@@ -71,7 +70,7 @@ async def usernames(ctx: QueryContext, username: str, direction: str, reader: Ac
     """Every page of the list, as usernames."""
     names: list[str] = []
 
-    async def fetch(cursor: str | None, size: int) -> dict[str, Any]:
+    async def fetch(cursor: str | None, size: int) -> Page[Account]:
         page = await follow_list(ctx, username, direction,
                                  None if reader is None else reader.account_id, cursor, size)
         names.extend(item["username"] for item in page["items"])
@@ -125,7 +124,7 @@ async def test_account_posts_are_hidden_from_a_blocked_reader_and_page_exactly(
     await project_new(services)
     expected = [str(i) for i in reversed(ids) if i != ids[3]]
     for limit in (1, 4, 6, 20):
-        async def fetch(cursor: str | None, size: int) -> dict[str, Any]:
+        async def fetch(cursor: str | None, size: int) -> Page[Post]:
             return await account_posts(ctx, "author", reader.account_id, cursor, size)
         assert flatten(await page_through(fetch, limit)) == expected, limit
     with pytest.raises(NotFound):
@@ -134,7 +133,7 @@ async def test_account_posts_are_hidden_from_a_blocked_reader_and_page_exactly(
         await account_posts(ctx, "blocked", author.account_id, None, 20)
 
 
-def ids_of(posts: list[dict[str, Any]]) -> list[int]:
+def ids_of(posts: list[Post]) -> list[int]:
     return [int(p["id"]) for p in posts]
 
 

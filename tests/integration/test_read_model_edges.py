@@ -12,8 +12,8 @@ from commands.bus import CommandBus
 from commands.messages import (
     Actor,
     DeletePost,
-    Follow,
     SetBlock,
+    SetFollow,
     SetLike,
     SetMute,
 )
@@ -72,9 +72,9 @@ def make_history(bus: CommandBus) -> History:
     gone = post(bus, u2, "a deleted reply", reply_to_id=p)
     bus.handle(DeletePost(actor=u2, post_id=gone))
     # blocks end follows both ways; u3 blocks u4 again after an unblock; u4's is undone
-    bus.handle(Follow(actor=u1, username="u2"))
-    bus.handle(Follow(actor=u2, username="u1"))
-    bus.handle(Follow(actor=u3, username="u1"))
+    bus.handle(SetFollow(actor=u1, username="u2", active=True))
+    bus.handle(SetFollow(actor=u2, username="u1", active=True))
+    bus.handle(SetFollow(actor=u3, username="u1", active=True))
     bus.handle(SetBlock(actor=u1, username="u2", active=True))
     bus.handle(SetBlock(actor=u3, username="u4", active=True))
     bus.handle(SetBlock(actor=u3, username="u4", active=False))

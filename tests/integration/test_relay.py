@@ -17,7 +17,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from psycopg import AsyncConnection
 
 from commands.bus import CommandBus
-from commands.messages import CreatePost, DeletePost, Follow
+from commands.messages import CreatePost, DeletePost, SetFollow
 from infra import devstack
 from infra.bootstrap import build_command_bus
 from infra.eventlog import STORE_HEADER, read_envelopes
@@ -105,7 +105,7 @@ async def read_topic(settings: Settings, timeout: float = 10.0) -> list[Consumer
 
 def make_history(bus: CommandBus) -> None:
     alice, bob = signup(bus, "alice"), signup(bus, "bob")
-    bus.handle(Follow(actor=bob, username="alice"))
+    bus.handle(SetFollow(actor=bob, username="alice", active=True))
     first = int(bus.handle(CreatePost(actor=alice, text="hello #roost")).data["id"])
     bus.handle(CreatePost(actor=bob, text="hi @alice"))
     bus.handle(DeletePost(actor=alice, post_id=first))

@@ -15,7 +15,7 @@ import pytest
 from rich.console import Console
 
 from commands.bus import CommandBus
-from commands.messages import Actor, DeletePost, Follow, SetBlock, SetMute, UpdateProfile
+from commands.messages import Actor, DeletePost, SetBlock, SetFollow, SetMute, UpdateProfile
 from domain.errors import ValidationFailed
 from infra.bootstrap import (
     ProjectionServices,
@@ -33,6 +33,7 @@ from ports.search import PostSearch
 from projections.search import SearchFold
 from queries.context import QueryContext
 from queries.search import search_accounts, search_posts
+from queries.shapes import Page
 from queries.tags import tag_timeline
 from tests.integration.conftest import SettingsFactory, close_bus, signup
 from tests.integration.pipeline import (
@@ -64,7 +65,7 @@ class Search:
         self.ctx, self.index = ctx, services.search
 
     async def posts(self, q: str, reader: Actor | None = None, cursor: str | None = None,
-                    limit: int = 100) -> dict[str, Any]:
+                    limit: int = 100) -> Page[Any]:
         return await search_posts(self.ctx, self.index, q, _id(reader),
                                   cursor, limit, now_ms=int(time.time() * 1000),
                                   half_life_days=7.0)
@@ -73,12 +74,12 @@ class Search:
         return [item["text"] for item in (await self.posts(q, reader))["items"]]
 
     async def accounts(self, q: str, reader: Actor | None = None, cursor: str | None = None,
-                       limit: int = 100) -> dict[str, Any]:
+                       limit: int = 100) -> Page[Any]:
         return await search_accounts(self.ctx, self.index, q, _id(reader),
                                      cursor, limit)
 
     async def tag(self, tag: str, reader: Actor | None = None, cursor: str | None = None,
-                  limit: int = 100) -> dict[str, Any]:
+                  limit: int = 100) -> Page[Any]:
         return await tag_timeline(self.ctx, tag, _id(reader), cursor, limit)
 
 
@@ -134,10 +135,10 @@ async def test_five_hundred_results_page_with_no_repeat_and_no_gap(
     made = [post(bus, alice, f"{words[i % 5]} number {i} #fruit") for i in range(500)]
     await catch_up(settings, services)
 
-    async def fetch(cursor: str | None, limit: int) -> dict[str, Any]:
+    async def fetch(cursor: str | None, limit: int) -> Page[Any]:
         return await search.posts("apple pie", cursor=cursor, limit=limit)
 
-    async def fetch_all(cursor: str | None, limit: int) -> dict[str, Any]:
+    async def fetch_all(cursor: str | None, limit: int) -> Page[Any]:
         return await search.posts("apple", cursor=cursor, limit=limit)
 
     relevant = flatten(await page_through(fetch, 37))
@@ -149,7 +150,7 @@ async def test_five_hundred_results_page_with_no_repeat_and_no_gap(
     one_page = (await search.posts("apple", limit=100))["items"]
     assert [p["id"] for p in one_page] == flatten(everything)[:100]  # the same order
 
-    async def by_tag(cursor: str | None, limit: int) -> dict[str, Any]:
+    async def by_tag(cursor: str | None, limit: int) -> Page[Any]:
         return await search.tag("FRUIT", cursor=cursor, limit=limit)
 
     assert flatten(await page_through(by_tag, 41)) == [str(p) for p in reversed(made)]
@@ -177,7 +178,7 @@ async def test_out_of_order_and_repeated_events_end_in_the_same_index(
 ) -> None:
     alice, bob = signup(bus, "alice"), signup(bus, "bob")
     first = post(bus, alice, "first words #x")
-    bus.handle(Follow(actor=bob, username="alice"))
+    bus.handle(SetFollow(actor=bob, username="alice", active=True))
     second = post(bus, alice, "second words #x")
     bus.handle(UpdateProfile(actor=alice, changes={"display_name": "Alice Renamed"}))
     bus.handle(DeletePost(actor=alice, post_id=first))
@@ -227,7 +228,7 @@ async def test_blocks_and_mutes_hide_posts_in_search_and_tag_timelines(
     bus.handle(SetMute(actor=reader, username="muted", active=True))
     await catch_up(settings, services)
 
-    def authors(found: dict[str, Any]) -> set[str]:
+    def authors(found: Page[Any]) -> set[str]:
         return {p["author"]["username"] for p in found["items"]}
 
     assert authors(await search.posts("shared", reader)) == {"other"}
@@ -246,10 +247,10 @@ async def test_accounts_exact_username_first_then_by_followers(
     ann, _, annabel, bob = (signup(bus, n) for n in ("ann", "anna", "annabel", "bob"))
     fans = [signup(bus, f"fan{i}") for i in range(3)]
     for fan in fans:
-        bus.handle(Follow(actor=fan, username="annabel"))
-    bus.handle(Follow(actor=fans[0], username="anna"))
-    bus.handle(Follow(actor=bob, username="anna"))
-    bus.handle(Follow(actor=bob, username="ann"))
+        bus.handle(SetFollow(actor=fan, username="annabel", active=True))
+    bus.handle(SetFollow(actor=fans[0], username="anna", active=True))
+    bus.handle(SetFollow(actor=bob, username="anna", active=True))
+    bus.handle(SetFollow(actor=bob, username="ann", active=True))
     bus.handle(SetBlock(actor=ann, username="bob", active=True))  # ends bob's follow of ann
     await catch_up(settings, services)
 
@@ -317,14 +318,14 @@ async def test_a_parked_post_is_indexed_by_replay_parked_once_fixed(
 
         monkeypatch.setattr(SearchFold, "apply", bug)
         await catch_up(quick, built, (SEARCH,))
-        assert [(r["projector"], r["event_type"]) for r in await parked(quick)] == [
+        assert [(r["projector"], r["event_type"]) for r in await parked(built)] == [
             (SEARCH, "PostCreated")]
         newest = PostSearch(tags=("b",), order="newest")
         assert [h.id for h in await built.search.search_posts(newest)] == [fine]
         monkeypatch.setattr(SearchFold, "apply", real)  # the fix
-        assert await replay_parked(quick, SEARCH) == (1, 0)
+        assert await replay_parked(built, SEARCH) == (1, 0)
         assert [h.id for h in await built.search.search_posts(newest)] == [fine, buggy]
-        assert await parked(quick) == []
+        assert await parked(built) == []
     finally:
         close_bus(command_bus)
         await built.close()
@@ -350,7 +351,8 @@ async def test_one_event_at_a_time_and_a_rebuild_in_batches_make_the_same_index_
     for round_ in range(3):
         for i, user in enumerate(users):
             made.append(post(bus, user, f"round {round_} from {i} #r{round_} #all"))
-            bus.handle(Follow(actor=user, username=users[(i + round_ + 1) % 6].username))
+            bus.handle(SetFollow(actor=user, username=users[(i + round_ + 1) % 6].username,
+                                 active=True))
         bus.handle(UpdateProfile(actor=users[round_], changes={"display_name": f"N{round_}"}))
         bus.handle(DeletePost(actor=users[0], post_id=made[round_ * 6]))
     bus.handle(SetBlock(actor=users[1], username=users[2].username, active=True))
@@ -363,7 +365,7 @@ async def test_one_event_at_a_time_and_a_rebuild_in_batches_make_the_same_index_
 
     quiet = Console(file=io.StringIO())
     for name in (SEARCH, TRENDS):
-        assert await rebuild(settings, name, quiet) > 0
+        assert await rebuild(settings, services, name, quiet) > 0
     assert await _index_dump(services) == live
     assert await dump_redis(services.redis, settings.redis_prefix,
                             skip=("projection:",)) == counts

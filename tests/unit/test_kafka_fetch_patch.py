@@ -33,15 +33,15 @@ def test_written_for_the_installed_version() -> None:
 
 def test_the_patched_method_keeps_its_signature() -> None:
     # The original, kept by the patch: Fetcher's own attribute may already be the wrapper.
-    assert str(inspect.signature(patch._original_proc_fetch)) == patch.PATCHED_SIGNATURE, \
+    assert str(inspect.signature(patch.ORIGINAL_PROC_FETCH)) == patch.PATCHED_SIGNATURE, \
         RECHECK
-    assert patch._original_proc_fetch.__qualname__ == "Fetcher._proc_fetch_request", RECHECK
+    assert patch.ORIGINAL_PROC_FETCH.__qualname__ == "Fetcher._proc_fetch_request", RECHECK
 
 
 @pytest.mark.parametrize("name", sorted(patch.SOURCE_SHA256))
 def test_the_code_the_patch_leans_on_is_unchanged(name: str,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Fetcher, "_proc_fetch_request", patch._original_proc_fetch)
+    monkeypatch.setattr(Fetcher, "_proc_fetch_request", patch.ORIGINAL_PROC_FETCH)
     assert source_sha256(name) == patch.SOURCE_SHA256[name], RECHECK
 
 
@@ -59,9 +59,50 @@ def test_a_changed_source_is_noticed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert source_sha256("_proc_fetch_request") != patch.SOURCE_SHA256["_proc_fetch_request"]
 
 
-def test_the_patch_installs_the_wrapper(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_patch_installs_a_wrapper_of_the_original(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Fetcher, "_proc_fetch_request", Fetcher._proc_fetch_request)
-    monkeypatch.setattr(patch, "_pause_s", patch._pause_s)
-    patch.pause_empty_fetches(-1.0)
-    assert Fetcher._proc_fetch_request is patch._proc_fetch_pausing_when_empty
-    assert patch._pause_s == 0.0  # negative turns it off
+    patch.pause_empty_fetches(0.05)
+    installed = Fetcher._proc_fetch_request
+    assert installed is not patch.ORIGINAL_PROC_FETCH
+    assert installed.__qualname__.startswith("pausing_when_empty.")
+
+
+class QuickFetcher:
+    """What the wrapper reads of a ``Fetcher``: the wait it asked the broker for."""
+
+    _fetch_max_wait_ms = 500
+
+
+class Sleeps(list[float]):
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+async def _empty(fetcher: object, *args: object) -> bool:
+    return False
+
+
+async def _records(fetcher: object, *args: object) -> bool:
+    return True
+
+
+async def test_an_empty_answer_at_once_is_followed_by_the_pause() -> None:
+    sleeps = Sleeps()
+    wrapped = patch.pausing_when_empty(_empty, 0.05, sleeps)
+    assert await wrapped(QuickFetcher(), "assignment", 1, "request") is False
+    assert sleeps == [0.05]
+
+
+async def test_records_are_not_followed_by_a_pause() -> None:
+    sleeps = Sleeps()
+    wrapped = patch.pausing_when_empty(_records, 0.05, sleeps)
+    assert await wrapped(QuickFetcher(), "assignment", 1, "request") is True
+    assert sleeps == []
+
+
+@pytest.mark.parametrize("pause_s", [0.0, -1.0])
+async def test_no_pause_or_a_negative_one_turns_it_off(pause_s: float) -> None:
+    sleeps = Sleeps()
+    wrapped = patch.pausing_when_empty(_empty, pause_s, sleeps)
+    assert await wrapped(QuickFetcher(), "assignment", 1, "request") is False
+    assert sleeps == []

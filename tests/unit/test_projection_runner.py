@@ -1,4 +1,5 @@
-"""ProjectionRunner with an in-memory projector, event log and parking lot."""
+"""ProjectionRunner with an in-memory projector, event log and parking lot (the
+port's fake, ``tests.fakes.parking``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from ports.events import EventEnvelope
 from projections.runner import ProjectionRunner
+from tests.fakes.parking import FakeParkingLot
 
 
 def envelope(position: int, type_: str = "PostCreated") -> EventEnvelope:
@@ -86,18 +88,6 @@ class FakeLog:
         return [e for e in self.events if after < e.position <= upto][: self.page]
 
 
-@dataclass
-class FakeParking:
-    parked: list[tuple[str, int, str, int]] = field(default_factory=list)
-    broken: bool = False
-
-    async def park(self, projector: str, event: EventEnvelope, error: str, attempts: int
-                   ) -> None:
-        if self.broken:
-            raise ConnectionError("parking lot unavailable")
-        self.parked.append((projector, event.position, error, attempts))
-
-
 class FakeSleep(list[float]):
     """The runner's sleep: records each delay (s) instead of waiting."""
 
@@ -112,7 +102,7 @@ def sleeps() -> FakeSleep:
 
 
 def make_runner(
-    projector: FakeProjector, log: FakeLog, parking: FakeParking, sleeps: FakeSleep,
+    projector: FakeProjector, log: FakeLog, parking: FakeParkingLot, sleeps: FakeSleep,
     max_attempts: int = 5, applied: list[int] | None = None,
 ) -> ProjectionRunner:
     def on_applied(name: str, event: EventEnvelope) -> None:
@@ -126,14 +116,14 @@ def make_runner(
 
 async def test_in_order_events_are_applied_once_each(sleeps: FakeSleep) -> None:
     events = [envelope(p) for p in (1, 2, 3)]
-    projector, log, parking = FakeProjector(), FakeLog(events), FakeParking()
+    projector, log, parking = FakeProjector(), FakeLog(events), FakeParkingLot()
     seen: list[int] = []
     runner = make_runner(projector, log, parking, sleeps, applied=seen)
     for event in events:
         await runner.handle(event)
     assert projector.applied == [1, 2, 3] == seen
     assert log.reads == []  # nothing missing, nothing read
-    assert parking.parked == [] and sleeps == []
+    assert parking.calls == [] and sleeps == []
 
 
 async def test_redelivered_events_are_ignored_without_calling_the_projector(
@@ -141,7 +131,7 @@ async def test_redelivered_events_are_ignored_without_calling_the_projector(
 ) -> None:
     events = [envelope(p) for p in (1, 2, 3)]
     projector = FakeProjector()
-    runner = make_runner(projector, FakeLog(events), FakeParking(), sleeps)
+    runner = make_runner(projector, FakeLog(events), FakeParkingLot(), sleeps)
     for event in [*events, events[0], events[2], events[1], events[2]]:
         await runner.handle(event)
     assert projector.calls == [1, 2, 3]
@@ -152,7 +142,7 @@ async def test_a_gap_is_filled_from_the_log_in_order_first(sleeps: FakeSleep) ->
     events = [envelope(p) for p in range(1, 12)]
     log = FakeLog(events, page=3)  # several pages
     projector = FakeProjector()
-    runner = make_runner(projector, log, FakeParking(), sleeps)
+    runner = make_runner(projector, log, FakeParkingLot(), sleeps)
     await runner.handle(events[0])
     await runner.handle(events[9])  # 2..9 never arrived
     assert projector.applied == list(range(1, 11))
@@ -166,7 +156,7 @@ async def test_gaps_in_positions_themselves_are_not_missing_events(sleeps: FakeS
     # notification ids may skip numbers (rolled-back transactions)
     events = [envelope(p) for p in (2, 5, 6, 10)]
     projector = FakeProjector()
-    runner = make_runner(projector, FakeLog(events), FakeParking(), sleeps)
+    runner = make_runner(projector, FakeLog(events), FakeParkingLot(), sleeps)
     for event in events:
         await runner.handle(event)
     assert projector.applied == [2, 5, 6, 10]
@@ -175,7 +165,7 @@ async def test_gaps_in_positions_themselves_are_not_missing_events(sleeps: FakeS
 async def test_catch_up_on_start_applies_the_whole_log(sleeps: FakeSleep) -> None:
     events = [envelope(p) for p in range(1, 8)]
     projector = FakeProjector(pos=3)
-    runner = make_runner(projector, FakeLog(events, page=2), FakeParking(), sleeps)
+    runner = make_runner(projector, FakeLog(events, page=2), FakeParkingLot(), sleeps)
     assert await runner.catch_up(upto=7) == 4
     assert projector.applied == [4, 5, 6, 7]
     assert await runner.catch_up(upto=7) == 0
@@ -185,14 +175,14 @@ async def test_transient_failure_is_retried_with_exponential_backoff(
     sleeps: FakeSleep,
 ) -> None:
     projector = FakeProjector(failures_left={1: 3})
-    parking = FakeParking()
+    parking = FakeParkingLot()
     seen: list[int] = []
     runner = make_runner(projector, FakeLog([envelope(1)]), parking, sleeps, applied=seen)
     await runner.handle(envelope(1))
     assert projector.calls == [1, 1, 1, 1]
     assert projector.applied == [1] == seen
     assert sleeps == [0.5, 1.0, 2.0]
-    assert parking.parked == []
+    assert parking.calls == []
 
 
 async def test_persistent_failure_is_parked_then_the_projector_moves_on(
@@ -200,16 +190,16 @@ async def test_persistent_failure_is_parked_then_the_projector_moves_on(
 ) -> None:
     events = [envelope(p) for p in (1, 2, 3)]
     projector = FakeProjector(failures_left={2: 99})
-    parking = FakeParking()
+    parking = FakeParkingLot()
     seen: list[int] = []
     runner = make_runner(projector, FakeLog(events), parking, sleeps, max_attempts=4, applied=seen)
     for event in events:
         await runner.handle(event)
     assert projector.calls == [1, 2, 2, 2, 2, 3]
     assert sleeps == [0.5, 1.0, 2.0]  # no sleep after the last attempt
-    assert [(name, pos, attempts) for name, pos, _, attempts in parking.parked] == [
+    assert [(name, pos, attempts) for name, pos, _, attempts in parking.calls] == [
         ("fake", 2, 4)]
-    assert "boom at 2" in parking.parked[0][2]
+    assert "boom at 2" in parking.calls[0][2]
     assert projector.applied == [1, 3] == seen
     assert projector.pos == 3
 
@@ -219,23 +209,23 @@ async def test_failure_during_catch_up_is_parked_and_catch_up_continues(
 ) -> None:
     events = [envelope(p) for p in range(1, 7)]
     projector = FakeProjector(failures_left={3: 99})
-    parking = FakeParking()
+    parking = FakeParkingLot()
     runner = make_runner(projector, FakeLog(events, page=2), parking, sleeps, max_attempts=2)
     await runner.handle(events[5])
     assert projector.applied == [1, 2, 4, 5, 6]
-    assert [pos for _, pos, _, _ in parking.parked] == [3]
+    assert [pos for _, pos, _, _ in parking.calls] == [3]
 
 
 async def test_every_event_is_either_applied_or_parked(sleeps: FakeSleep) -> None:
     events = [envelope(p) for p in range(1, 41)]
     failing = {p: 99 for p in (4, 5, 17, 40)}
     projector = FakeProjector(failures_left=dict(failing))
-    parking = FakeParking()
+    parking = FakeParkingLot()
     runner = make_runner(projector, FakeLog(events, page=7), parking, sleeps, max_attempts=2)
     for event in events[::5]:  # most events only reach the runner through catch-up
         await runner.handle(event)
     await runner.handle(events[-1])
-    parked = [pos for _, pos, _, _ in parking.parked]
+    parked = [pos for _, pos, _, _ in parking.calls]
     assert sorted(projector.applied + parked) == list(range(1, 41))
     assert set(parked) == set(failing)
     assert len(parked) == len(set(parked))
@@ -243,7 +233,7 @@ async def test_every_event_is_either_applied_or_parked(sleeps: FakeSleep) -> Non
 
 async def test_no_skip_without_park_when_the_parking_lot_fails(sleeps: FakeSleep) -> None:
     projector = FakeProjector(failures_left={2: 2})
-    parking = FakeParking(broken=True)
+    parking = FakeParkingLot(broken=True)
     runner = make_runner(projector, FakeLog([envelope(1), envelope(2)]), parking, sleeps,
                          max_attempts=2)
     await runner.handle(envelope(1))
@@ -257,19 +247,19 @@ async def test_no_skip_without_park_when_the_parking_lot_fails(sleeps: FakeSleep
 
 async def test_cancellation_is_not_retried_or_parked(sleeps: FakeSleep) -> None:
     projector = FakeProjector(cancel_at=1)
-    parking = FakeParking()
+    parking = FakeParkingLot()
     runner = make_runner(projector, FakeLog([envelope(1)]), parking, sleeps)
     with pytest.raises(asyncio.CancelledError):
         await runner.handle(envelope(1))
     assert projector.calls == [1]
-    assert parking.parked == [] and sleeps == [] and projector.pos == 0
+    assert parking.calls == [] and sleeps == [] and projector.pos == 0
 
 
 async def test_consecutive_deliveries_are_applied_as_one_batch(sleeps: FakeSleep) -> None:
     events = [envelope(p) for p in range(1, 8)]
     log = FakeLog(events, page=100)
     projector = FakeProjector()
-    runner = make_runner(projector, log, FakeParking(), sleeps)
+    runner = make_runner(projector, log, FakeParkingLot(), sleeps)
     await runner.handle_batch([events[2], events[0], events[1], events[1]])  # any order, dups
     assert projector.batches == [[1, 2, 3]]
     assert log.reads == []  # nothing was missing: no event-store read
@@ -281,11 +271,11 @@ async def test_consecutive_deliveries_are_applied_as_one_batch(sleeps: FakeSleep
 async def test_a_failing_batch_falls_back_to_event_by_event(sleeps: FakeSleep) -> None:
     events = [envelope(p) for p in range(1, 5)]
     projector = FakeProjector(failures_left={3: 99})
-    parking = FakeParking()
+    parking = FakeParkingLot()
     runner = make_runner(projector, FakeLog(events), parking, sleeps)
     await runner.handle_batch(events)
     assert projector.applied == [1, 2, 4]  # 3 was parked, nothing else lost
-    assert [position for _, position, _, _ in parking.parked] == [3]
+    assert [position for _, position, _, _ in parking.calls] == [3]
 
 
 async def test_a_dependency_outage_parks_nothing_and_keeps_the_position(
@@ -294,7 +284,7 @@ async def test_a_dependency_outage_parks_nothing_and_keeps_the_position(
     """PostgreSQL or Redis unreachable: the event is fine, so it is not parked; the error
     goes to the supervised loop, and the next try applies it."""
     projector = FakeProjector()
-    parking = FakeParking()
+    parking = FakeParkingLot()
     runner = make_runner(projector, FakeLog([envelope(1), envelope(2)]), parking, sleeps)
     await runner.handle(envelope(1))
 
@@ -305,7 +295,7 @@ async def test_a_dependency_outage_parks_nothing_and_keeps_the_position(
     projector.apply = unreachable  # type: ignore[method-assign]
     with pytest.raises(ConnectionRefusedError):
         await runner.handle(envelope(2))
-    assert parking.parked == [] and projector.pos == 1 and sleeps == []
+    assert parking.calls == [] and projector.pos == 1 and sleeps == []
     projector.apply = real_apply  # type: ignore[method-assign]
     await runner.handle(envelope(2))
     assert projector.applied == [1, 2]
@@ -315,11 +305,11 @@ async def test_an_unknown_event_type_is_parked_at_once_and_the_rest_applied(
     sleeps: FakeSleep,
 ) -> None:
     events = [envelope(1), envelope(2, "NoSuchEvent"), envelope(3), envelope(4)]
-    projector, parking = FakeProjector(), FakeParking()
+    projector, parking = FakeProjector(), FakeParkingLot()
     runner = ProjectionRunner(projector, FakeLog(events), parking, backoff_s=0.5,
                               known_types=frozenset({"PostCreated"}), sleep=sleeps)
     await runner.handle_batch(events)
     assert projector.applied == [1, 3, 4]
-    assert [(pos, attempts) for _, pos, _, attempts in parking.parked] == [(2, 0)]
-    assert "NoSuchEvent" in parking.parked[0][2]
+    assert [(pos, attempts) for _, pos, _, attempts in parking.calls] == [(2, 0)]
+    assert "NoSuchEvent" in parking.calls[0][2]
     assert 2 not in projector.calls and sleeps == []

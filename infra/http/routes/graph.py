@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Request, Response
 
-from commands.messages import Follow, Unfollow
+from commands.messages import SetFollow
+from commands.views import RelationshipView
+from infra.http.answers import relationship_answer
 from infra.http.deps import (
     CurrentActor,
     Cursor,
@@ -22,6 +22,7 @@ from infra.http.ratelimit import rate_limit
 from infra.http.schemas import ERROR_RESPONSES, Account, Page, Relationship
 from ports.projectors import READ_MODELS
 from queries import accounts as account_queries
+from queries import shapes
 
 router = APIRouter(prefix="/api/accounts", tags=["graph"], responses=ERROR_RESPONSES)
 
@@ -29,23 +30,25 @@ router = APIRouter(prefix="/api/accounts", tags=["graph"], responses=ERROR_RESPO
 @router.post("/{username}/follow", response_model=Relationship,
              dependencies=[Depends(rate_limit("follows"))])
 async def follow(username: Username, actor: CurrentActor, services: Services, response: Response,
-                 request: Request) -> dict[str, Any]:
+                 request: Request) -> shapes.Relationship:
     """Follow an account (idempotent); their recent posts join your home timeline."""
-    return (await execute(services, Follow(actor, username), response, request)).data
+    result = await execute(services, SetFollow(actor, username, True), response, request)
+    return relationship_answer(RelationshipView.from_answer(result.data))
 
 
 @router.delete("/{username}/follow", response_model=Relationship)
 async def unfollow(username: Username, actor: CurrentActor, services: Services,
-                   response: Response, request: Request) -> dict[str, Any]:
+                   response: Response, request: Request) -> shapes.Relationship:
     """Stop following (idempotent); their posts leave your home timeline."""
-    return (await execute(services, Unfollow(actor, username), response, request)).data
+    result = await execute(services, SetFollow(actor, username, False), response, request)
+    return relationship_answer(RelationshipView.from_answer(result.data))
 
 
 @router.get("/{username}/followers", response_model=Page[Account],
             response_model_exclude_unset=True)
 async def followers(username: Username, services: Services, response: Response, limit: Limit,
                     reader: OptionalActor, min_position: MinPosition, cursor: Cursor = None
-                    ) -> dict[str, Any]:
+                    ) -> shapes.Page[shapes.Account]:
     """Accounts following ``username``, newest follow first."""
     await wait_until_applied(services, response, min_position, READ_MODELS)
     return await account_queries.follow_list(services.queries, username, "followers",
@@ -57,7 +60,7 @@ async def followers(username: Username, services: Services, response: Response, 
             response_model_exclude_unset=True)
 async def following(username: Username, services: Services, response: Response, limit: Limit,
                     reader: OptionalActor, min_position: MinPosition, cursor: Cursor = None
-                    ) -> dict[str, Any]:
+                    ) -> shapes.Page[shapes.Account]:
     """Accounts ``username`` follows, newest follow first."""
     await wait_until_applied(services, response, min_position, READ_MODELS)
     return await account_queries.follow_list(services.queries, username, "following",
@@ -67,7 +70,8 @@ async def following(username: Username, services: Services, response: Response, 
 
 @router.get("/{username}/relationship", response_model=Relationship)
 async def relationship(username: Username, actor: CurrentActor, services: Services,
-                       response: Response, min_position: MinPosition) -> dict[str, Any]:
+                       response: Response, min_position: MinPosition
+                       ) -> shapes.Relationship:
     """How the reader and ``username`` are related."""
     await wait_until_applied(services, response, min_position, READ_MODELS)
     return await account_queries.relationship(services.queries, actor.account_id, username)

@@ -23,6 +23,7 @@ from infra.http.ratelimit import rate_limit
 from infra.http.schemas import ERROR_RESPONSES, Post, Thread
 from ports.projectors import READ_MODELS
 from queries import posts as post_queries
+from queries import shapes
 
 router = APIRouter(prefix="/api", tags=["interactions"], responses=ERROR_RESPONSES)
 
@@ -60,7 +61,7 @@ _interaction_route("repost", SetRepost, False, "Undo a repost (idempotent).")
 @router.get("/posts/{post_id}/context", response_model=Thread,
             response_model_exclude_unset=True)
 async def context(post_id: PostId, services: Services, response: Response, reader: OptionalActor,
-                  min_position: MinPosition) -> dict[str, Any]:
+                  min_position: MinPosition) -> shapes.Thread:
     """The thread around a post: ancestors root first, descendants depth-first."""
     await wait_until_applied(services, response, min_position, READ_MODELS)
     return await post_queries.thread(services.queries, snowflake_or_404(post_id),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request, Response
 
 from commands.messages import SetBlock, SetMute
+from commands.views import RelationshipView
+from infra.http.answers import relationship_answer
 from infra.http.deps import CurrentActor, Services, Username, execute
 from infra.http.schemas import ERROR_RESPONSES, Relationship
+from queries import shapes
 
 # Tagged as before the split from the interactions routes, so the published
 # OpenAPI document does not change.
@@ -18,9 +19,9 @@ router = APIRouter(prefix="/api", tags=["interactions"], responses=ERROR_RESPONS
 def _edge_route(path: str, command: type[SetBlock] | type[SetMute], active: bool,
                 summary: str) -> None:
     async def endpoint(username: Username, actor: CurrentActor, services: Services,
-                       response: Response, request: Request) -> dict[str, Any]:
+                       response: Response, request: Request) -> shapes.Relationship:
         result = await execute(services, command(actor, username, active), response, request)
-        return result.data
+        return relationship_answer(RelationshipView.from_answer(result.data))
 
     endpoint.__doc__ = summary
     method = router.post if active else router.delete

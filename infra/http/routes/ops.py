@@ -23,10 +23,9 @@ from infra.metrics import (
     PROJECTION_POSITION,
     RELAY_POSITION,
 )
+from infra.parking import parked_counts
 from ports.errors import DependencyUnavailable
-from ports.projectors import PROJECTORS, SEARCH
-from projections.parking import parked_counts
-from queries.positions import projection_position
+from ports.projectors import PROJECTORS
 
 router = APIRouter(tags=["operations"])
 CHECK_TIMEOUT_S = 2.0
@@ -139,14 +138,12 @@ async def _pipeline(services: ApiServices) -> tuple[dict[str, int], dict[str, in
     """Positions (event store, relay, projectors) and parked events per projector."""
     # The projectors' positions first, the store's head last: a projector found
     # ahead of the head then really applied events that are not in this store.
-    # The search index keeps its own; when it does not answer, it is left out.
+    # A projector whose store does not answer (the search index: Elasticsearch) is
+    # left out; its check says so.
     applied: dict[str, int] = {}
     for name in PROJECTORS:
-        if name != SEARCH:
-            applied[name] = await projection_position(services.queries, name)
-            continue
         with contextlib.suppress(DependencyUnavailable):
-            applied[name] = await services.search.position()
+            applied[name] = await services.positions.position(name)
     async with services.pool.connection() as conn:
         cur = await conn.execute("SELECT position FROM relay_positions WHERE name = 'kafka'")
         row = await cur.fetchone()

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from commands.messages import CreatePost, DeletePost
+from commands.views import PostView
 from domain.errors import ValidationFailed
 from domain.ids import SNOWFLAKE_PATTERN, parse_snowflake
-from infra.http.answers import author_shape, post_from_view
+from infra.http.answers import account_answer, counted_account, post_answer, written_account
 from infra.http.deps import (
     CurrentActor,
     Cursor,
@@ -25,10 +25,10 @@ from infra.http.deps import (
     wait_until_applied,
 )
 from infra.http.ratelimit import rate_limit
-from infra.http.routes.accounts import own_account
 from infra.http.schemas import ERROR_RESPONSES, NewPost, Page, Post
 from ports.projectors import READ_MODELS
 from queries import posts as post_queries
+from queries import shapes
 
 SNOWFLAKE_SHAPE = re.compile(SNOWFLAKE_PATTERN)
 
@@ -50,7 +50,7 @@ def _optional_id(value: str | None, field: str) -> int | None:
 @router.post("/posts", status_code=201, response_model=Post, response_model_exclude_unset=True,
              dependencies=[Depends(rate_limit("posts"))])
 async def create_post(body: NewPost, actor: CurrentActor, services: Services,
-                      response: Response, request: Request) -> dict[str, Any]:
+                      response: Response, request: Request) -> shapes.Post:
     """Publish a post of 1-280 characters; mentions and hashtags are extracted."""
     if body.media_ids:  # no medium can exist yet: each id names nothing
         raise ValidationFailed({"media_ids": "no such medium (media uploads are not "
@@ -63,16 +63,15 @@ async def create_post(body: NewPost, actor: CurrentActor, services: Services,
     # The answer is the command's own post; the author's public profile comes
     # from the read model (with counts), or, for an account so new that it has
     # not caught up (or when it is unreachable), from the event store.
-    author = await author_shape(services, actor.account_id, None)
-    if not author:
-        author = await own_account(services, actor)
-        author.pop("email", None)
-    return post_from_view(result.data, author, True)  # the command checked the parent
+    author = await counted_account(services, actor.account_id) \
+        or account_answer(await written_account(services, actor))
+    # The command checked the parent (a non-reply's answer has no reply_to_available).
+    return post_answer(PostView.from_answer(result.data), author, True)
 
 
 @router.get("/posts/{post_id}", response_model=Post, response_model_exclude_unset=True)
 async def get_post(post_id: PostId, services: Services, response: Response, reader: OptionalActor,
-                   min_position: MinPosition) -> dict[str, Any]:
+                   min_position: MinPosition) -> shapes.Post:
     """One post; 404 once deleted."""
     await wait_until_applied(services, response, min_position, READ_MODELS)
     return await post_queries.get_post(services.queries, snowflake_or_404(post_id),
@@ -92,7 +91,7 @@ async def delete_post(post_id: PostId, actor: CurrentActor, services: Services,
             response_model_exclude_unset=True)
 async def account_posts(username: Username, services: Services, response: Response, limit: Limit,
                         reader: OptionalActor, min_position: MinPosition,
-                        cursor: Cursor = None) -> dict[str, Any]:
+                        cursor: Cursor = None) -> shapes.Page[shapes.Post]:
     """An account's posts, newest first."""
     await wait_until_applied(services, response, min_position, READ_MODELS)
     return await post_queries.account_posts(services.queries, username,

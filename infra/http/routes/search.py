@@ -34,11 +34,11 @@ async def search(q: SearchText, services: Services, actor: OptionalActor, respon
     await wait(services, response, min_position, SEARCH, READ_MODELS)
     reader = actor.account_id if actor else None
     if type == "accounts":
-        found = await search_queries.search_accounts(services.queries, services.search, q,
-                                                     reader, cursor, limit)
-    else:
-        found = await search_queries.search_posts(
-            services.queries, services.search, q, reader, cursor, limit,
-            now_ms=int(time.time() * 1000),
-            half_life_days=services.settings.search_half_life_days)
+        accounts = await search_queries.search_accounts(services.queries, services.search, q,
+                                                        reader, cursor, limit)
+        return read_response(accounts, response)
+    found = await search_queries.search_posts(
+        services.queries, services.search, q, reader, cursor, limit,
+        now_ms=int(time.time() * 1000),
+        half_life_days=services.settings.search_half_life_days)
     return read_response(found, response)

@@ -1,5 +1,5 @@
--- Add members to a set one by one (used by projections/timelines.py,
--- TimelineProjector, for follower sets); one key, so Cluster-safe.
+-- Add members to a set one by one (used by infra/timeline_store.py,
+-- RedisTimelineStore.add_follows, for follower sets); one key, so Cluster-safe.
 -- KEYS[1]: the set. ARGV: the members, in order.
 -- Returns: the set's size after each addition, one per member.
 local counts = {}

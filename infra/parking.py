@@ -1,34 +1,22 @@
-"""Parked events: those a projector failed on, kept for an operator to replay.
+"""The parking lot in PostgreSQL (port ``ports.parking.ParkingLot``): ``parked_events``.
 
-The envelope is stored as the bytes of its JSON (``envelope_json``), never as
-``text`` or ``jsonb``: an event may hold anything (U+0000, numbers beyond 64
-bits), and parking must not fail because of what the event holds. Rows from
-before (``envelope`` jsonb) are migrated into bytes by ``schema.sql``.
+The envelope is stored as the bytes of its JSON (``envelope_json`` bytea),
+never as ``text`` or ``jsonb``: an event may hold anything (U+0000, numbers
+beyond 64 bits), and parking must not fail because of what the event holds.
+Rows from before (``envelope`` jsonb) are migrated into bytes by
+``projections/schema.sql``; ``take`` still reads one left unmigrated.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
-from typing import Any
-
-import orjson
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
-from psycopg_pool import AsyncConnectionPool
 
+from infra.database import AsyncPool
 from ports.events import EventEnvelope
+from ports.parking import ParkedEvent, envelope_bytes
 
 Conn = AsyncConnection[TupleRow]
-
-
-def envelope_bytes(event: EventEnvelope) -> bytes:
-    """The envelope as JSON bytes, whatever its payload holds (orjson refuses integers
-    beyond 64 bits: the standard library writes those)."""
-    try:
-        return orjson.dumps(asdict(event))
-    except TypeError:
-        return json.dumps(asdict(event), default=repr).encode()
 
 
 def safe_text(value: str, limit: int = 2000) -> str:
@@ -37,22 +25,21 @@ def safe_text(value: str, limit: int = 2000) -> str:
 
 
 async def parked_counts(conn: Conn) -> dict[str, int]:
-    """Parked events per projector (projectors with none are absent)."""
+    """Parked events per projector (projectors with none are absent), on ``conn``:
+    ``/health`` reads them on the connection it reads the other positions with."""
     cur = await conn.execute(
         "SELECT projector, count(*) FROM parked_events GROUP BY projector ORDER BY projector")
     return {str(name): int(count) for name, count in await cur.fetchall()}
 
 
 class PostgresParkingLot:
-    def __init__(self, pool: AsyncConnectionPool[Conn]) -> None:
+    """``ParkingLot``: one statement per call, on a connection of ``pool``."""
+
+    def __init__(self, pool: AsyncPool) -> None:
         self.pool = pool
 
     async def park(self, projector: str, event: EventEnvelope, error: str, attempts: int
                    ) -> None:
-        """Keep ``event`` for ``projector`` (again: the error and attempts are updated).
-
-        Raises only when PostgreSQL cannot be reached or written (psycopg errors):
-        never because of the event's content."""
         async with self.pool.connection() as conn:
             await conn.execute(
                 "INSERT INTO parked_events (projector, position, event_type, envelope_json, "
@@ -64,9 +51,7 @@ class PostgresParkingLot:
                  safe_text(error), attempts),
             )
 
-    async def list_parked(self, projector: str | None = None) -> list[dict[str, Any]]:
-        """``[{projector, position, event_type, error, attempts, parked_at}]``, by
-        projector then position."""
+    async def list_parked(self, projector: str | None = None) -> list[ParkedEvent]:
         async with self.pool.connection() as conn:
             cur = await conn.execute(
                 "SELECT projector, position, event_type, error, attempts, parked_at "
@@ -74,15 +59,15 @@ class PostgresParkingLot:
                 "ORDER BY projector, position",
                 (projector, projector),
             )
-            names = [c.name for c in cur.description or ()]
-            return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
+            return [ParkedEvent(projector=row[0], position=row[1], event_type=row[2],
+                                error=row[3], attempts=row[4], parked_at=row[5])
+                    for row in await cur.fetchall()]
 
     async def counts(self) -> dict[str, int]:
         async with self.pool.connection() as conn:
             return await parked_counts(conn)
 
     async def take(self, projector: str) -> list[EventEnvelope]:
-        """The parked events of ``projector``, oldest first (left parked until released)."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(
                 "SELECT COALESCE(envelope_json, convert_to(envelope::text, 'UTF8')) "

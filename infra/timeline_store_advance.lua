@@ -1,5 +1,5 @@
 -- Move a projector's position forward only, never back: GET-compare-SET
--- (used by projections/timelines.py, TimelineProjector.advance).
+-- (used by infra/timeline_store.py, RedisTimelineStore.advance).
 -- KEYS[1]: the position key. ARGV[1]: the new position (integer).
 -- Returns: nothing (nil).
 local c = tonumber(redis.call('GET', KEYS[1]) or '0')

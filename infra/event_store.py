@@ -1,0 +1,149 @@
+"""The event store (port ``ports.event_store.EventStore``): two ``eventsourcing``
+Applications that differ only in persistence.
+
+* ``PostgresEventStore``: the ``roost_events`` table that every process runs on.
+  Its recorder fails fast (``FailFastRecorder``) and its positions are the
+  table's ``notification_id``.
+* ``MemoryEventStore``: eventsourcing's in-memory POPO recorder
+  (``PERSISTENCE_MODULE=eventsourcing.popo``), for handler tests that need no
+  server. Its recorder checks the same uniqueness, atomically, under one lock,
+  so clashes and all-or-nothing saves behave as on PostgreSQL.
+
+Both write events with this package's transcoder (``infra.serialization``),
+supplied here through the Application's ``construct_transcoder`` hook, so the
+command side never names it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import InterfaceError, OperationalError, Recording, Transcoder
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.utils import get_topic, retry
+from psycopg import sql
+
+from infra.serialization import build_transcoder
+from infra.settings import Settings
+
+ATTEMPTS = 2
+WAIT_S = 0.05
+
+
+def _fewer_attempts(method: Callable[..., Any]) -> Any:
+    original = method.__wrapped__  # type: ignore[attr-defined]
+    return retry((InterfaceError, OperationalError), max_attempts=ATTEMPTS, wait=WAIT_S)(original)
+
+
+class FailFastRecorder(PostgresApplicationRecorder):
+    """The PostgreSQL recorder, failing fast when PostgreSQL does not answer.
+
+    ``eventsourcing`` retries every insert and select ten times on an
+    ``OperationalError`` -- with the pool's connection wait, a write would hang
+    for many seconds while PostgreSQL is down. Two attempts cover what retrying
+    is for (a pooled connection that broke when the server restarted); then the
+    error reaches the HTTP edge, which answers 503 with Retry-After at once.
+    """
+
+    insert_events = _fewer_attempts(PostgresApplicationRecorder.insert_events)
+    select_events = _fewer_attempts(PostgresApplicationRecorder.select_events)
+    select_notifications = _fewer_attempts(PostgresApplicationRecorder.select_notifications)
+    max_notification_id = _fewer_attempts(PostgresApplicationRecorder.max_notification_id)
+
+
+class RoostStore(Application[UUID]):
+    """What both stores share: the port's methods over the Application's repository.
+
+    The name fixes the table (``roost_events``) and must stay "Roost" in every
+    subclass (the library names a subclass after itself otherwise).
+    """
+
+    name = "Roost"
+
+    def construct_transcoder(self) -> Transcoder:
+        return build_transcoder()
+
+    def save_all(self, *aggregates: Aggregate | None) -> int:
+        """Save pending events in one transaction; the position of the last one."""
+        recordings = self.save(*aggregates)
+        return max((r.notification.id for r in recordings), default=0)
+
+    def get_or_none(self, aggregate_id: UUID) -> Any:
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def exists(self, aggregate_id: UUID) -> bool:
+        return bool(self.recorder.select_events(aggregate_id, limit=1))
+
+    def position_of(self, aggregate_id: UUID, version: int) -> int:
+        """The position of an aggregate's event at ``version`` (0 if unknown)."""
+        raise NotImplementedError
+
+    def head(self) -> int:
+        """The position of the last event stored (0 when empty)."""
+        return self.recorder.max_notification_id() or 0
+
+
+class PostgresEventStore(RoostStore):
+    """The PostgreSQL event store (``roost_events``, created on first use).
+
+    The default insert mode locks the table while inserting, so notification
+    ids are committed in order and a reader of the log never skips an event
+    committed late.
+    """
+
+    name = "Roost"
+    env = {"APPLICATION_RECORDER_TOPIC": get_topic(FailFastRecorder)}
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(env=settings.eventsourcing_env())
+
+    def position_of(self, aggregate_id: UUID, version: int) -> int:
+        recorder = self.recorder
+        assert isinstance(recorder, PostgresApplicationRecorder)
+        with recorder.datastore.get_connection() as conn, conn.cursor() as cur:
+            cur.execute(
+                sql.SQL(
+                    "SELECT notification_id FROM {} "
+                    "WHERE originator_id = %s AND originator_version = %s"
+                ).format(sql.Identifier(recorder.events_table_name)),
+                (aggregate_id, version),
+            )
+            row = cur.fetchone()
+        return int(row["notification_id"]) if row else 0
+
+
+class MemoryEventStore(RoostStore):
+    """The event store in this process's memory: empty when built, gone when dropped.
+
+    Positions start at 1 and have no gaps. ``position_of`` reads an index that
+    each save fills under the same lock as its insert, so an event that can be
+    loaded always has its position.
+    """
+
+    name = "Roost"
+
+    def __init__(self) -> None:
+        super().__init__(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+        self._lock = threading.Lock()
+        self._positions: dict[tuple[UUID, int], int] = {}
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        with self._lock:
+            recordings = super().save(*objs, **kwargs)
+            for recording in recordings:
+                event = recording.domain_event
+                key = (event.originator_id, event.originator_version)
+                self._positions[key] = recording.notification.id
+        return recordings
+
+    def position_of(self, aggregate_id: UUID, version: int) -> int:
+        with self._lock:
+            return self._positions.get((aggregate_id, version), 0)

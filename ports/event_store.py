@@ -1,0 +1,48 @@
+"""The event store, as command handlers see it.
+
+Aggregates are ``eventsourcing`` aggregates (``domain``); positions are the
+store's notification ids: strictly increasing in commit order, with gaps, 0
+for "none". Two implementations, both built in ``infra/event_store.py``:
+``PostgresEventStore`` (the ``roost_events`` table, what every process runs)
+and ``MemoryEventStore`` (eventsourcing's in-memory POPO recorder, for handler
+tests that need no server).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+
+class EventStore(Protocol):
+    """Loads aggregates and saves their pending events atomically.
+
+    A save that clashes with a concurrent writer -- an event at a version some
+    other save already took, e.g. two creations of one aggregate id -- raises
+    ``eventsourcing.persistence.IntegrityError`` and saves nothing of that
+    call (the command bus runs the handler again on the fresh state).
+    """
+
+    def get_or_none(self, aggregate_id: UUID) -> Any:
+        """The aggregate rebuilt from its events, or ``None`` when it has none."""
+        ...
+
+    def exists(self, aggregate_id: UUID) -> bool:
+        """Whether any event of ``aggregate_id`` is stored (cheaper than loading it)."""
+        ...
+
+    def save_all(self, *aggregates: Aggregate | None) -> int:
+        """Save the pending events of ``aggregates`` (``None`` skipped) in ONE
+        transaction, in the order given; the position of the last event saved (0
+        when none was pending).
+
+        Raises:
+            IntegrityError: a concurrent writer won; nothing of this call is saved.
+        """
+        ...
+
+    def position_of(self, aggregate_id: UUID, version: int) -> int:
+        """The position of ``aggregate_id``'s event at ``version`` (0 if unknown)."""
+        ...

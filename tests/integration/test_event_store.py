@@ -1,0 +1,107 @@
+"""The EventStore port (``ports.event_store``): one contract, run against both stores.
+
+``TestMemoryEventStore`` needs no server (eventsourcing's POPO recorder);
+``TestPostgresEventStore`` runs on a database of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from uuid import uuid4
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from domain.follows import FollowEdge
+from domain.idempotency import IdempotencyRecord
+from infra.event_store import MemoryEventStore, PostgresEventStore, RoostStore
+from infra.serialization import OrjsonTranscoder
+from infra.settings import Settings
+
+
+class EventStoreContract:
+    """What command handlers rely on, whatever keeps the events."""
+
+    @pytest.fixture
+    def store(self) -> Iterator[RoostStore]:
+        raise NotImplementedError  # each implementation's class provides it
+
+    def test_save_all_answers_the_position_of_the_last_event_saved(
+            self, store: RoostStore) -> None:
+        assert store.save_all() == 0 and store.head() == 0  # nothing pending
+        edge = FollowEdge(follower_id=1, followee_id=2)
+        first = store.save_all(edge)
+        assert first == store.head() > 0
+        edge.unfollow(follower_id=1, followee_id=2)
+        other = FollowEdge(follower_id=2, followee_id=1)
+        last = store.save_all(edge, None, other)  # None is skipped
+        assert last == store.head() > first
+        assert store.position_of(other.id, other.version) == last
+        assert first < store.position_of(edge.id, edge.version) < last
+        assert store.position_of(edge.id, 1) == first
+        assert store.save_all(edge, other) == 0  # nothing new
+
+    def test_loads_what_was_saved_and_knows_what_exists(self, store: RoostStore) -> None:
+        edge = FollowEdge(follower_id=3, followee_id=4)
+        assert store.get_or_none(edge.id) is None and not store.exists(edge.id)
+        assert store.position_of(edge.id, 1) == 0
+        edge.unfollow(follower_id=3, followee_id=4)
+        store.save_all(edge)
+        loaded = store.get_or_none(edge.id)
+        assert isinstance(loaded, FollowEdge) and store.exists(edge.id)
+        assert (loaded.version, loaded.active, loaded.followee_id) == (2, False, 4)
+        assert store.position_of(edge.id, 3) == 0  # no such version
+
+    def test_a_concurrent_writer_loses_and_nothing_of_its_save_is_kept(
+            self, store: RoostStore) -> None:
+        edge = FollowEdge(follower_id=5, followee_id=6)
+        store.save_all(edge)
+        mine, theirs = store.get_or_none(edge.id), store.get_or_none(edge.id)
+        mine.unfollow(follower_id=5, followee_id=6)
+        store.save_all(mine)
+        head = store.head()
+        theirs.unfollow(follower_id=5, followee_id=6)
+        bystander = FollowEdge(follower_id=7, followee_id=8)
+        with pytest.raises(IntegrityError):
+            store.save_all(bystander, theirs)  # one transaction: the bystander too
+        assert store.head() == head and not store.exists(bystander.id)
+
+    def test_a_second_creation_of_one_id_clashes(self, store: RoostStore) -> None:
+        record_id = uuid4()
+        store.save_all(IdempotencyRecord(record_id=record_id, fingerprint="a", answer={},
+                                         position=None))
+        with pytest.raises(IntegrityError):
+            store.save_all(IdempotencyRecord(record_id=record_id, fingerprint="b",
+                                             answer={}, position=None))
+        assert store.get_or_none(record_id).fingerprint == "a"
+
+    def test_events_round_trip_through_our_transcoder(self, store: RoostStore) -> None:
+        assert isinstance(store.mapper.transcoder, OrjsonTranscoder)
+        record_id = uuid4()
+        answer = {"id": 2**62, "text": "caf\u00e9 \U0001f426", "nested": {"ids": [1, 2]},
+                  "owner": str(record_id)}
+        store.save_all(IdempotencyRecord(record_id=record_id, fingerprint="f",
+                                         answer=answer, position=7))
+        loaded = store.get_or_none(record_id)
+        assert (loaded.answer, loaded.position, loaded.id) == (answer, 7, record_id)
+
+
+class TestMemoryEventStore(EventStoreContract):
+    @pytest.fixture
+    def store(self) -> Iterator[RoostStore]:
+        built = MemoryEventStore()
+        yield built
+        built.close()
+
+    def test_each_store_has_its_own_events(self) -> None:
+        one, other = MemoryEventStore(), MemoryEventStore()
+        one.save_all(FollowEdge(follower_id=1, followee_id=2))
+        assert (one.head(), other.head()) == (1, 0)
+
+
+class TestPostgresEventStore(EventStoreContract):
+    @pytest.fixture
+    def store(self, settings: Settings) -> Iterator[RoostStore]:
+        built = PostgresEventStore(settings)
+        yield built
+        built.close()

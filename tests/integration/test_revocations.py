@@ -1,0 +1,56 @@
+"""The SessionRevocations port (``commands.ports``): one contract, run against the fake
+the in-memory handler tests use and against the Redis adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+
+from commands.ports import SessionRevocations
+from infra.redis_keys import RedisKeys
+from infra.security import RedisRevocations
+from infra.settings import Settings
+from tests.fakes.revocations import MemoryRevocations
+from tests.integration.conftest import redis_revocation_ttl
+
+Probe = Callable[[str], "int | None"]
+"""Whole seconds left of a session's revocation; None when not revoked."""
+
+
+class RevocationsContract:
+    @pytest.fixture
+    def revocations(self) -> Iterator[tuple[SessionRevocations, Probe]]:
+        raise NotImplementedError  # each implementation's class provides it
+
+    def test_a_revoked_session_stays_revoked_for_its_ttl(
+            self, revocations: tuple[SessionRevocations, Probe]) -> None:
+        revoke, ttl = revocations
+        assert ttl("s-1") is None
+        revoke.revoke("s-1", 900)
+        left = ttl("s-1")
+        assert left is not None and 890 < left <= 900
+        assert ttl("s-2") is None  # only that session
+
+    def test_a_ttl_below_one_second_still_revokes(
+            self, revocations: tuple[SessionRevocations, Probe]) -> None:
+        revoke, ttl = revocations
+        revoke.revoke("s-3", 0)
+        assert ttl("s-3") == 1
+
+
+class TestMemoryRevocations(RevocationsContract):
+    @pytest.fixture
+    def revocations(self) -> Iterator[tuple[SessionRevocations, Probe]]:
+        fake = MemoryRevocations()
+        yield fake, fake.ttl
+
+
+class TestRedisRevocations(RevocationsContract):
+    @pytest.fixture
+    def revocations(self, settings: Settings) -> Iterator[tuple[SessionRevocations, Probe]]:
+        adapter = RedisRevocations(redis.Redis.from_url(settings.redis_url),
+                                   RedisKeys(settings.redis_prefix))
+        yield adapter, redis_revocation_ttl(settings)
+        adapter.close()
