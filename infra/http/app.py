@@ -28,15 +28,17 @@ from infra.http.routes import (
     notifications,
     ops,
     posts,
+    search,
     sessions,
     timelines,
+    trends,
 )
 from infra.security import JwtTokens
 from infra.settings import Settings, get_settings
 
 API_ROUTERS = (accounts.router, graph.router, sessions.router, posts.router,
                interactions.router, moderation.router, timelines.router, limits.router,
-               notifications.router)
+               notifications.router, search.router, trends.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

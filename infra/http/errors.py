@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from domain.errors import RoostError
+from ports.errors import DependencyUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -103,6 +104,7 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Allow"] = ", ".join(allowed_methods(request))
         return error_response(exc.status_code, code, str(exc.detail), headers=headers or None)
 
+    @app.exception_handler(DependencyUnavailable)
     @app.exception_handler(RedisError)
     @app.exception_handler(PsycopgOperationalError)
     @app.exception_handler(PoolTimeout)
