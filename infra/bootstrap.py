@@ -3,7 +3,8 @@
 One function per process (docs/architecture.md, "The composition root"):
 
 * ``build_api`` -- the HTTP process's ``ApiServices`` (command bus, query context,
-  rate limiter, token issuer, pool, Redis), closed by ``ApiServices.close``;
+  rate limiter, token issuer, pool, Redis, search index, trend counters), closed by
+  ``ApiServices.close``;
   ``create_app``'s lifespan only calls it.
 * ``build_worker`` -- the stream worker's Faust app: one agent and one sweep per
   projector over one ``ProjectionServices``, and the worker heartbeat.
@@ -18,8 +19,10 @@ constructed on one line of these functions, so swapping one is a one-line change
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import datetime
 
 import faust
 import redis
@@ -41,7 +44,12 @@ from infra.kafka import make_producer
 from infra.kafka_fetch_patch import pause_empty_fetches
 from infra.lease import RedisLease
 from infra.live import RedisLivePublisher
-from infra.metrics import PARKED_EVENTS, PROJECTED_EVENTS, observe_timeline_rebuild
+from infra.metrics import (
+    PARKED_EVENTS,
+    PROJECTED_EVENTS,
+    PROJECTION_LAG_SECONDS,
+    observe_timeline_rebuild,
+)
 from infra.notification_store import PostgresNotificationStore
 from infra.parking import PostgresParkingLot
 from infra.positions import RecordedPositions
@@ -51,18 +59,23 @@ from infra.read_model_reader import PostgresReadModelReader
 from infra.read_model_store import PostgresReadModelStore
 from infra.redis_keys import RedisKeys
 from infra.resilience import Guard
+from infra.search_index import ElasticsearchIndex, build_client
+from infra.search_schema import SearchNames
 from infra.security import Argon2Passwords, JwtTokens, RedisRevocations
 from infra.settings import Settings
 from infra.timeline_store import RedisTimelineStore
+from infra.trend_counters import RedisTrendCounters
 from ports.events import EventEnvelope
 from ports.parking import ParkingLot
 from ports.positions import ProjectionPositions
-from ports.projectors import NOTIFICATIONS, PROJECTORS, READ_MODELS, TIMELINES
+from ports.projectors import NOTIFICATIONS, PROJECTORS, READ_MODELS, SEARCH, TIMELINES, TRENDS
 from projections.base import Projector
 from projections.notifications import NotificationProjector
 from projections.read_models import ReadModelProjector
 from projections.runner import ProjectionRunner
+from projections.search import SearchProjector
 from projections.timelines import TimelineProjector
+from projections.trends import TrendsProjector
 from queries.context import QueryContext, TimelinePolicy
 from queries.hydration_cache import HydrationCache
 from queries.positions import PositionWatcher
@@ -120,6 +133,14 @@ def build_async_redis(settings: Settings) -> aredis.Redis:
     return aredis.Redis.from_pool(pool)
 
 
+def build_search_index(settings: Settings) -> ElasticsearchIndex:
+    """The search index adapter (its own client: close it with ``close()``)."""
+    return ElasticsearchIndex(
+        build_client(settings.elasticsearch_url, settings.elasticsearch_request_timeout_s),
+        SearchNames(settings.elasticsearch_prefix, settings.search_index_generation),
+        stemmer=settings.search_stemmer, rename_timeout_s=settings.search_rename_timeout_s)
+
+
 def build_queries(settings: Settings, pool: AsyncPool, client: aredis.Redis,
                   keys: RedisKeys, positions: ProjectionPositions | None = None
                   ) -> QueryContext:
@@ -158,12 +179,15 @@ async def build_api(settings: Settings, tokens: JwtTokens | None = None) -> ApiS
         bus = build_command_bus(settings, tokens)
         resources.callback(close_command_bus, bus)
         keys = RedisKeys(settings.redis_prefix)
-        positions = RecordedPositions(pool, client, keys)
+        search = build_search_index(settings)
+        resources.push_async_callback(search.close)
+        positions = RecordedPositions(pool, client, keys, search)
         services = ApiServices(
             settings=settings, bus=bus,
             queries=build_queries(settings, pool, client, keys, positions),
             tokens=tokens, pool=pool, redis=client, keys=keys, positions=positions,
-            rate_limiter=RateLimiter(client, settings), resources=resources.pop_all(),
+            rate_limiter=RateLimiter(client, settings), search=search,
+            trends=RedisTrendCounters(client, keys), resources=resources.pop_all(),
         )
     return services
 
@@ -183,8 +207,10 @@ class ProjectionServices:
     projectors: dict[str, Projector]
     parking: ParkingLot
     positions: ProjectionPositions
+    search: ElasticsearchIndex
 
     async def close(self) -> None:
+        await self.search.close()
         await self.redis.aclose()
         await self.pool.close()
 
@@ -212,6 +238,7 @@ async def build_projections(settings: Settings, *, live: bool = False) -> Projec
     client = build_async_redis(settings)
     keys = RedisKeys(settings.redis_prefix)
     publisher = build_live_publisher(settings, client) if live else None
+    search = build_search_index(settings)
     projectors: dict[str, Projector] = {
         READ_MODELS: ReadModelProjector(PostgresReadModelStore(pool), RedisPostCache(client, keys)),
         TIMELINES: TimelineProjector(
@@ -225,9 +252,12 @@ async def build_projections(settings: Settings, *, live: bool = False) -> Projec
             live=publisher,
             max_groups=settings.notifications_max_groups,
         ),
+        SEARCH: SearchProjector(search),
+        TRENDS: TrendsProjector(RedisTrendCounters(client, keys),
+                                new_account_days=settings.trends_new_account_days),
     }
     return ProjectionServices(pool, client, projectors, PostgresParkingLot(pool),
-                              RecordedPositions(pool, client, keys))
+                              RecordedPositions(pool, client, keys, search), search)
 
 
 def build_runner(settings: Settings, services: ProjectionServices, name: str,
@@ -237,12 +267,16 @@ def build_runner(settings: Settings, services: ProjectionServices, name: str,
         async with services.pool.connection() as conn:
             return await read_envelopes(conn, after, upto, limit=1000)
 
-    # The read models lock their position row in PostgreSQL; the timelines
-    # keep theirs in Redis, so applies from several processes take a lease.
-    lease = projector_lease(settings, services.redis, name).hold if name == TIMELINES \
-        else None
-    def on_applied(projector: str, _event: EventEnvelope) -> None:
+    # The read models lock their position row in PostgreSQL; the timelines and
+    # trends keep theirs in Redis and the search index in Elasticsearch, so applies
+    # from several processes take a lease.
+    lease = projector_lease(settings, services.redis, name).hold \
+        if name in (TIMELINES, SEARCH, TRENDS) else None
+
+    def on_applied(projector: str, event: EventEnvelope) -> None:
         PROJECTED_EVENTS.labels(projector).inc()
+        if event.occurred_at:
+            PROJECTION_LAG_SECONDS.labels(projector).set(_age_s(event.occurred_at))
         if liveness is not None:
             liveness.beat(projector)
 
@@ -253,6 +287,14 @@ def build_runner(settings: Settings, services: ProjectionServices, name: str,
         on_parked=lambda projector, _event: PARKED_EVENTS.labels(projector).inc(),
         lease=lease, known_types=known_event_types(), transient=is_transient,
     )
+
+
+def _age_s(occurred_at: str) -> float:
+    """Seconds since an envelope's ``occurred_at`` (RFC 3339), at least 0."""
+    try:
+        return max(0.0, time.time() - datetime.fromisoformat(occurred_at).timestamp())
+    except ValueError:
+        return 0.0
 
 
 def projector_lease(settings: Settings, client: aredis.Redis, name: str) -> RedisLease:

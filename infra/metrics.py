@@ -43,6 +43,21 @@ TIMELINE_REBUILDS = Counter(
     "roost_timeline_rebuilds_total", "Home timelines rebuilt, by whether the read models had "
     "caught up", ["outcome"],
 )
+PROJECTION_LAG_SECONDS = Gauge(
+    "roost_projection_lag_seconds",
+    "Seconds from an event's commit to its application, for the last event a projector "
+    "applied (search: until it is searchable)",
+    ["projector"],
+)
+SEARCH_WRITE_SECONDS = Histogram(
+    "roost_search_write_seconds", "Time to write one batch to the search index (bulk, "
+    "renames, position), refresh included",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+SEARCH_STALE_WRITES = Counter(
+    "roost_search_stale_writes_total", "Search documents not written because the index "
+    "already held that version or a newer one (redeliveries, out-of-order events)",
+)
 
 
 def observe_timeline_rebuild(complete: bool, seconds: float) -> None:

@@ -37,6 +37,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from domain.notifications import DEFAULT_PREFERENCES
+from infra.redis_cleanup import unlink_matching
 from infra.serialization import rfc3339
 from ports.errors import DependencyUnavailable
 from ports.notifications import (
@@ -409,14 +410,7 @@ class PostgresNotificationStore:
         async with self.pool.connection() as conn, conn.transaction():
             await conn.execute(f"TRUNCATE {', '.join(TABLES)}")
             await conn.execute("DELETE FROM projection_positions WHERE name = %s", (self.name,))
-        batch: list[bytes] = []
-        async for key in self.redis.scan_iter(match=f"{self.prefix}notif:*", count=1000):
-            batch.append(key)
-            if len(batch) >= 1000:
-                await self.redis.unlink(*batch)
-                batch.clear()
-        if batch:
-            await self.redis.unlink(*batch)
+        await unlink_matching(self.redis, f"{self.prefix}notif:*")
 
     async def after_rebuild(self) -> None:
         async with self.pool.connection() as conn:

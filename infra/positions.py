@@ -4,9 +4,10 @@
 The projectors write their positions themselves, with the writes they stand
 for (``projections.read_models`` in its transaction, ``projections.timelines``
 by its advance script); this adapter only reads them, from where each one
-writes: the timelines in Redis (``RedisKeys.projection_position``), every
-other projector in PostgreSQL (``projection_positions``). A projector that
-records its position somewhere new is added here.
+writes: the timelines and the trends in Redis (``RedisKeys.projection_position``),
+the search index in Elasticsearch (its own state document, read through the
+index's adapter), every other projector in PostgreSQL (``projection_positions``).
+A projector that records its position somewhere new is added here.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from redis.asyncio import Redis
 
 from infra.database import AsyncPool
 from infra.redis_keys import RedisKeys
-from ports.projectors import PROJECTORS, TIMELINES
+from ports.projectors import PROJECTORS, SEARCH, TIMELINES, TRENDS
+from ports.search import SearchIndexReader
 
-RECORDED_IN_REDIS: Final = frozenset({TIMELINES})
+RECORDED_IN_REDIS: Final = frozenset({TIMELINES, TRENDS})
 """Projectors whose position is a Redis string; the others' is a row of
 ``projection_positions``."""
 
@@ -28,12 +30,19 @@ RECORDED_IN_REDIS: Final = frozenset({TIMELINES})
 class RecordedPositions:
     """``ProjectionPositions``: one ``GET`` or one ``SELECT`` per projector read."""
 
-    def __init__(self, pool: AsyncPool, redis: Redis, keys: RedisKeys) -> None:
+    def __init__(self, pool: AsyncPool, redis: Redis, keys: RedisKeys,
+                 search: SearchIndexReader | None = None) -> None:
         self.pool = pool
         self.redis = redis
         self.keys = keys
+        self.search = search
+        """The search index, which keeps its own position (0 without one)."""
 
     async def position(self, projector: str) -> int:
+        """Raises ``ports.errors.DependencyUnavailable`` when the search index does not
+        answer (for ``search_index``), psycopg / redis-py errors otherwise."""
+        if projector == SEARCH:
+            return await self.search.position() if self.search is not None else 0
         if projector in RECORDED_IN_REDIS:
             value = await self.redis.get(self.keys.projection_position(projector))
             return int(value) if value else 0

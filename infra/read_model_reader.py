@@ -6,7 +6,7 @@ connection of the pool for one statement (``page_rows``: three statements in
 one pipeline, ``thread_ids``: two in a row on one connection); rows are read by
 name (``dict_row``) and handed back as the port's row types, as the driver
 made them. The tables are written by ``projections.read_models`` (schema in
-``projections/schema.sql``).
+``infra/schema.sql``).
 """
 
 from __future__ import annotations
@@ -100,6 +100,12 @@ NO_READER = 0
 _ACCOUNT_POSTS = (
     "SELECT id FROM rm_posts WHERE author_id = %s AND deleted_at IS NULL AND id < %s "
     "ORDER BY id DESC LIMIT %s"
+)
+
+# rm_post_tags holds a row per tag of each live post (projections.read_models).
+_TAGGED = (
+    "SELECT post_id FROM rm_post_tags WHERE tag = %s AND post_id < %s "
+    "AND author_id <> ALL(%s) ORDER BY post_id DESC LIMIT %s"
 )
 
 _ANCESTORS = (
@@ -205,6 +211,11 @@ class PostgresReadModelReader:
     async def account_post_ids(self, author_id: int, before: int, limit: int) -> list[int]:
         rows = await self._all(_ACCOUNT_POSTS, (author_id, before, limit))
         return [int(row["id"]) for row in rows]
+
+    async def tagged_post_ids(self, tag: str, before: int, excluding_authors: Collection[int],
+                              limit: int) -> list[int]:
+        rows = await self._all(_TAGGED, (tag, before, sorted(excluding_authors), limit))
+        return [int(row["post_id"]) for row in rows]
 
     async def thread_ids(self, post_id: int, max_posts: int) -> ThreadIds:
         params = {"id": post_id, "max": max_posts}

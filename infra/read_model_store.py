@@ -39,7 +39,7 @@ from ports.read_models import (
 
 Conn = AsyncConnection[TupleRow]
 READ_MODEL_TABLES: Final = ("rm_accounts", "rm_follows", "rm_posts", "rm_likes", "rm_reposts",
-                            "rm_blocks", "rm_mutes")
+                            "rm_blocks", "rm_mutes", "rm_post_tags")
 
 
 @dataclass(frozen=True)
@@ -165,11 +165,12 @@ class PostgresReadModelWriter:
 
     async def lock_post(self, post_id: int) -> StoredPost | None:
         cur = await self.conn.execute(
-            "SELECT deleted_at IS NOT NULL, reply_to_id FROM rm_posts WHERE id = %s FOR UPDATE",
+            "SELECT deleted_at IS NOT NULL, reply_to_id, hashtags FROM rm_posts WHERE id = %s "
+            "FOR UPDATE",
             (post_id,),
         )
         row = await cur.fetchone()
-        return None if row is None else StoredPost(bool(row[0]), row[1])
+        return None if row is None else StoredPost(bool(row[0]), row[1], tuple(row[2] or ()))
 
     async def add_tombstone(self, post_id: int, author_id: int, deleted_at: str,
                             version: int) -> None:
@@ -184,6 +185,19 @@ class PostgresReadModelWriter:
             "UPDATE rm_posts SET deleted_at = %s, version = %s WHERE id = %s",
             (deleted_at, version, post_id),
         )
+
+    async def add_post_tags(self, post_id: int, author_id: int, tags: Sequence[str]) -> None:
+        if tags:
+            await self.conn.execute(
+                "INSERT INTO rm_post_tags (tag, post_id, author_id) "
+                "SELECT DISTINCT t, %s, %s FROM unnest(%s::text[]) AS t ON CONFLICT DO NOTHING",
+                (post_id, author_id, list(tags)))
+
+    async def remove_post_tags(self, post_id: int, tags: Sequence[str]) -> None:
+        if tags:  # by the primary key (tag, post_id)
+            await self.conn.execute(
+                "DELETE FROM rm_post_tags WHERE tag = ANY(%s) AND post_id = %s",
+                (list(tags), post_id))
 
     async def lock_edges(self, kind: EdgeKind, keys: Sequence[EdgeKey]
                          ) -> dict[EdgeKey, EdgeState]:

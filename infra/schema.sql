@@ -136,3 +136,21 @@ CREATE TABLE IF NOT EXISTS store_identity (
     id          uuid NOT NULL DEFAULT gen_random_uuid()
 );
 INSERT INTO store_identity DEFAULT VALUES ON CONFLICT DO NOTHING;
+
+-- Tag timelines (issue 11): one row per tag of each live post, paged by a range
+-- scan of (tag, post_id DESC). Filled from rm_posts the first time it is made.
+DO $$
+BEGIN
+    IF to_regclass('rm_post_tags') IS NULL THEN
+        CREATE TABLE rm_post_tags (
+            tag         text NOT NULL,
+            post_id     bigint NOT NULL,
+            author_id   bigint NOT NULL,
+            PRIMARY KEY (tag, post_id)
+        );
+        INSERT INTO rm_post_tags (tag, post_id, author_id)
+            SELECT DISTINCT t.tag, p.id, p.author_id
+            FROM rm_posts p, unnest(p.hashtags) AS t(tag)
+            WHERE p.deleted_at IS NULL;
+    END IF;
+END $$;

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_TOKEN_SECRET = "roost-development-secret-change-me-0123456789"  # noqa: S105
@@ -57,6 +57,25 @@ class Settings(BaseSettings):
     kafka_empty_fetch_pause_ms: float = Field(default=20.0, ge=0, le=1000)
     elasticsearch_url: str = "http://127.0.0.1:19200"
     devserver_data_dir: str = ".roost/noida"
+
+    # Search (infra/search_schema.py). Index names start with the prefix, so that
+    # instances (and test runs) can share a cluster: lower-case, no spaces or : \ / * ? " < > |.
+    elasticsearch_prefix: str = Field(default="", pattern=r"^[a-z0-9][a-z0-9_.-]{0,60}$|^$")
+    elasticsearch_request_timeout_s: float = Field(default=5.0, gt=0, le=600)
+    # The index generation the worker writes (roost-posts-v<N>); a new mapping or
+    # stemmer is a new generation, built beside the old one (docs/operations.md).
+    search_index_generation: int = Field(default=1, ge=1, le=9999)
+    # The stemmer of text.stemmed, one of infra.search_schema.STEMMERS.
+    search_stemmer: str = "light_english"
+    # Relevance halves for every HALF_LIFE_DAYS of a post's age.
+    search_half_life_days: float = Field(default=7.0, gt=0, le=3650)
+    # How long renaming an author's posts (update_by_query) may take.
+    search_rename_timeout_s: float = Field(default=300.0, gt=0)
+
+    # Trending tags (queries/trends.py): a tag needs this many distinct authors in
+    # the window; a post of an account younger than NEW_ACCOUNT_DAYS weighs less.
+    trends_min_authors: int = Field(default=5, ge=1)
+    trends_new_account_days: float = Field(default=30.0, gt=0)
 
     # HTTP.
     api_host: str = "127.0.0.1"
@@ -178,6 +197,15 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+
+    @field_validator("search_stemmer")
+    @classmethod
+    def _known_stemmer(cls, value: str) -> str:
+        from infra.search_schema import STEMMERS
+
+        if value not in STEMMERS:
+            raise ValueError(f"must be one of {', '.join(STEMMERS)}")
+        return value
 
     @model_validator(mode="after")
     def _refuse_dev_secret_outside_development(self) -> Settings:

@@ -21,5 +21,11 @@ NOTIFICATIONS: Final = "notification_groups"
 its hot parts in Redis. Not ``"notifications"``: that word is the live channel's
 (``ports.live``) and a reserved username, and names here must be unique strings."""
 
-PROJECTORS: Final = (READ_MODELS, TIMELINES, NOTIFICATIONS)
+SEARCH: Final = "search_index"
+"""The search index projector (``projections.search``, Elasticsearch)."""
+
+TRENDS: Final = "trends"
+"""The trending-tags counters projector (``projections.trends``, Redis)."""
+
+PROJECTORS: Final = (READ_MODELS, TIMELINES, NOTIFICATIONS, SEARCH, TRENDS)
 """Every projector, in the order a worker starts them and reports show them."""

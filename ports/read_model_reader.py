@@ -191,6 +191,13 @@ class ReadModelReader(Protocol):
         newest first."""
         ...
 
+    async def tagged_post_ids(self, tag: str, before: int, excluding_authors: Collection[int],
+                              limit: int) -> list[int]:
+        """The ids of up to ``limit`` posts below ``before`` that carry ``tag`` (its stored
+        form: NFC, lower case, no ``#``), not deleted, newest first, leaving out the
+        posts of ``excluding_authors`` (the tag timelines; one index range scan)."""
+        ...
+
     async def thread_ids(self, post_id: int, max_posts: int) -> ThreadIds:
         """Around ``post_id``, deleted posts included: ``ancestors``, its chain of
         parents (at most ``max_posts``) root first; ``descendants``, its replies and

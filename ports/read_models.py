@@ -4,7 +4,9 @@ What it holds (and the queries read): accounts with their counts
 (``followers_count``, ``following_count``, ``posts_count``), posts with theirs
 (``likes_count``, ``replies_count``, ``reposts_count``) and a deleted mark,
 on/off edges of five kinds (``EdgeKind``) each with the aggregate version
-that last set it, and the projector's position.
+that last set it, the tag rows of live posts (one per hashtag of each post
+not deleted: the tag timelines' index, ``add_post_tags``), and the
+projector's position.
 
 Everything is written inside ``ReadModelStore.transaction()``: the writes
 of a batch of events and the position they bring the projector to commit
@@ -117,10 +119,12 @@ class NewPost:
 
 
 class StoredPost(NamedTuple):
-    """What a deletion needs of a stored post: deleted already, and the post it replies to."""
+    """What a deletion needs of a stored post: deleted already, the post it replies to,
+    and its hashtags (whose tag rows go with it)."""
 
     deleted: bool
     reply_to_id: int | None
+    hashtags: tuple[str, ...] = ()
 
 
 class ReadModelWriter(Protocol):
@@ -165,6 +169,16 @@ class ReadModelWriter(Protocol):
         """Mark a stored post deleted at ``deleted_at`` (RFC 3339 text) by ``version``."""
         ...
 
+    async def add_post_tags(self, post_id: int, author_id: int, tags: Sequence[str]) -> None:
+        """Add a tag row ``(tag, post_id, author_id)`` for each distinct tag of ``tags``
+        (as given: the projector passes the post's stored, normalised hashtags); a row
+        that is there already is left as it is. Nothing for no tags."""
+        ...
+
+    async def remove_post_tags(self, post_id: int, tags: Sequence[str]) -> None:
+        """Delete the post's tag rows of ``tags`` (absent ones: nothing)."""
+        ...
+
     async def lock_edges(self, kind: EdgeKind, keys: Sequence[EdgeKey]
                          ) -> dict[EdgeKey, EdgeState]:
         """The stored state of each of ``keys`` that has a row (absent ones are left
@@ -202,7 +216,8 @@ class ReadModelStore(Protocol):
         ...
 
     async def reset(self) -> None:
-        """Delete every account, post, edge and the position, in one transaction."""
+        """Delete every account, post, edge, tag row and the position, in one
+        transaction."""
         ...
 
     async def analyze(self) -> None:

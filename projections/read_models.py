@@ -47,7 +47,7 @@ async def _profile_updated(tx: ReadModelWriter, e: EventEnvelope) -> None:
 
 async def _post_created(tx: ReadModelWriter, e: EventEnvelope) -> None:
     """Add the post; only if it was not there (nor its tombstone), count it for its
-    author and its parent."""
+    author and its parent and add its tag rows (the tag timelines)."""
     p = e.payload
     if await tx.add_post(NewPost(
             post_id=p["post_id"], author_id=p["author_id"], text=p["text"],
@@ -57,11 +57,13 @@ async def _post_created(tx: ReadModelWriter, e: EventEnvelope) -> None:
         await tx.add_to_counts("posts_count", {p["author_id"]: 1})
         if p["reply_to_id"] is not None:
             await tx.add_to_counts("replies_count", {p["reply_to_id"]: 1})
+        await tx.add_post_tags(p["post_id"], p["author_id"], p["hashtags"])
 
 
 async def _post_deleted(tx: ReadModelWriter, e: EventEnvelope) -> None:
-    """Mark the post deleted; if its creation was never applied (parked), leave a
-    tombstone, so that replaying the creation later cannot bring it back."""
+    """Mark the post deleted and remove its tag rows; if its creation was never applied
+    (parked), leave a tombstone, so that replaying the creation later cannot bring it
+    back."""
     p = e.payload
     stored = await tx.lock_post(p["post_id"])
     if stored is None:
@@ -74,6 +76,7 @@ async def _post_deleted(tx: ReadModelWriter, e: EventEnvelope) -> None:
     await tx.add_to_counts("posts_count", {p["author_id"]: -1})
     if stored.reply_to_id is not None:
         await tx.add_to_counts("replies_count", {stored.reply_to_id: -1})
+    await tx.remove_post_tags(p["post_id"], stored.hashtags)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ def make_settings(**overrides: object) -> Settings:
         "postgres_dbname": f"roost_test_{run}",
         "redis_url": os.environ.get("ROOST_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
         "redis_prefix": f"roost-test-{run}:",
+        "elasticsearch_prefix": f"roost-test-{run}-",
         "argon2_time_cost": 1,
         "argon2_memory_kib": 8192,
         "argon2_parallelism": 1,
@@ -69,13 +70,30 @@ def clear_redis_prefix(settings: Settings) -> None:
         client.close()
 
 
+def clear_search_indices(settings: Settings) -> None:
+    """Delete a test run's search indices (those of its prefix), if its server answers."""
+    import contextlib
+
+    import httpx
+
+    from infra.search_schema import SearchNames
+
+    names = SearchNames(settings.elasticsearch_prefix, settings.search_index_generation)
+    indices = ",".join((names.posts_index, names.accounts_index, names.state_index))
+    with contextlib.suppress(httpx.HTTPError):
+        httpx.delete(f"{settings.elasticsearch_url}/{indices}",
+                     params={"ignore_unavailable": "true"}, timeout=5)
+
+
 @pytest.fixture
-def settings() -> Iterator[Settings]:
-    """Settings for one test: a fresh, migrated database and Redis prefix."""
-    test_settings = make_settings()
+def settings(noida: dict[str, str]) -> Iterator[Settings]:
+    """Settings for one test: a fresh, migrated database and Redis prefix, and search
+    indices of its own on the session's Elasticsearch-compatible server."""
+    test_settings = make_settings(elasticsearch_url=noida["elasticsearch_url"])
     migrate(test_settings)
     try:
         yield test_settings
     finally:
         drop_database(test_settings)
         clear_redis_prefix(test_settings)
+        clear_search_indices(test_settings)

@@ -31,8 +31,10 @@ def _state(originator_topic: str, **fields: object) -> bytes:
                        **fields}).encode()
 
 
-BOTH = frozenset({"read_models", "timelines"})
+ALL = frozenset({"read_models", "timelines", "search_index", "trends"})
+INDEXES = frozenset({"read_models", "timelines", "search_index"})  # trends ignore them
 READ_MODELS = frozenset({"read_models"})
+NOT_TIMELINES = frozenset({"read_models", "search_index", "trends"})
 NOTIFICATIONS = "notification_groups"
 
 
@@ -43,7 +45,7 @@ def poison_events(author_id: int, follower_id: int) -> list[Poison]:
                    reply_to_id=None, quote_of_id=None)
     return [
         # payloads the read models reject (PostgreSQL text holds no U+0000; a bigint
-        # column no 2**70); the timelines need neither value and apply them
+        # column no 2**70); the other projectors apply them
         Poison("nul in text", f"{post}.PostCreated",
                _state(post, post_id=7_000_000_001, **{**created, "text": "a\u0000b"}),
                READ_MODELS),
@@ -54,18 +56,18 @@ def poison_events(author_id: int, follower_id: int) -> list[Poison]:
         # payloads that do not match their event class
         Poison("missing fields", f"{post}.PostCreated",
                _state(post, post_id=7_000_000_003, author_id=author_id),
-               READ_MODELS | {NOTIFICATIONS}),
+               NOT_TIMELINES | {NOTIFICATIONS}),
         Poison("wrong types", f"{post}.PostDeleted",
                _state(post, post_id="not a number", author_id=author_id),
-               BOTH | {NOTIFICATIONS}),
+               INDEXES | {NOTIFICATIONS}),
         Poison("missing follower", "domain.follows:FollowEdge.Followed",
                _state("domain.follows:FollowEdge", followee_id=author_id, extra=[1, 2]),
-               BOTH | {NOTIFICATIONS}),
+               INDEXES | {NOTIFICATIONS}),
         # a type no event class has, and a row that is not even JSON
         Poison("unknown type", f"{post}.PostEdited",
-               _state(post, post_id=7_000_000_004, text="edited"), BOTH | {NOTIFICATIONS}),
+               _state(post, post_id=7_000_000_004, text="edited"), ALL | {NOTIFICATIONS}),
         Poison("undecodable", f"{post}.PostCreated", b"\xff\x00 not json",
-               BOTH | {NOTIFICATIONS}),
+               ALL | {NOTIFICATIONS}),
     ]
 
 

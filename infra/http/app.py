@@ -28,9 +28,11 @@ from infra.http.routes import (
     notifications,
     ops,
     posts,
+    search,
     sessions,
     streaming,
     timelines,
+    trends,
 )
 from infra.http.streaming import Renderers, start_live
 from infra.security import JwtTokens
@@ -39,7 +41,7 @@ from queries.context import QueryContext
 
 API_ROUTERS = (accounts.router, graph.router, sessions.router, posts.router,
                interactions.router, moderation.router, timelines.router, limits.router,
-               notifications.router, streaming.router)
+               notifications.router, streaming.router, search.router, trends.router)
 
 
 def create_app(settings: Settings | None = None,

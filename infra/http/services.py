@@ -13,8 +13,10 @@ from infra.health import ProgressTracker
 from infra.http.streaming import LiveServices
 from infra.rate_limiter import RateLimiter
 from infra.redis_keys import RedisKeys
+from infra.search_index import ElasticsearchIndex
 from infra.security import JwtTokens
 from infra.settings import Settings
+from infra.trend_counters import RedisTrendCounters
 from ports.positions import ProjectionPositions
 from queries.context import QueryContext
 
@@ -32,6 +34,10 @@ class ApiServices:
     """Where each projector has got to (``/health``, ``/metrics``; the query side's
     read-your-writes polls the same)."""
     rate_limiter: RateLimiter
+    search: ElasticsearchIndex
+    """The search index (reads for /api/search; its client for /health)."""
+    trends: RedisTrendCounters
+    """The trend counters (reads for /api/trends/tags)."""
     resources: AsyncExitStack = field(default_factory=AsyncExitStack)
     """Closes what ``build_api`` opened (event store, pool, Redis clients), last first."""
     progress: ProgressTracker = field(default_factory=ProgressTracker)

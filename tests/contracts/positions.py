@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from ports.positions import ProjectionPositions
-from ports.projectors import NOTIFICATIONS, PROJECTORS, READ_MODELS, TIMELINES
+from ports.projectors import NOTIFICATIONS, PROJECTORS, READ_MODELS, SEARCH, TIMELINES, TRENDS
 
 Record = Callable[[str, int], Awaitable[None]]
 """``record(projector, position)``: the projector's own write of its position."""
@@ -43,6 +43,14 @@ class ProjectionPositionsContract:
         for position in (1, 2, 40, 2**63 - 1):
             await record(TIMELINES, position)
             assert await positions.position(TIMELINES) == position
+
+    async def test_the_search_index_and_trends_are_read_where_they_recorded(
+        self, positions: ProjectionPositions, record: Record,
+    ) -> None:
+        await record(SEARCH, 4)
+        await record(TRENDS, 9)
+        assert await positions.positions((SEARCH, TRENDS, READ_MODELS)) == {
+            SEARCH: 4, TRENDS: 9, READ_MODELS: 0}
 
     async def test_all_positions_in_the_order_asked(
         self, positions: ProjectionPositions, record: Record,

@@ -65,6 +65,7 @@ class ReadModelReaderContract:
         assert (rows.authors, rows.reposts, rows.live_parents, rows.liked, rows.reposted,
                 rows.hidden) == ([], [], set(), set(), set(), HiddenAccounts())
         assert await reader.account_post_ids(1, EVERYTHING, 10) == []
+        assert await reader.tagged_post_ids("roost", EVERYTHING, [], 10) == []
         around = await reader.thread_ids(1, 10)
         assert (around.ancestors, around.descendants) == ([], [])
         assert await reader.rebuild_items(1, [], 10) == []
@@ -205,6 +206,25 @@ class ReadModelReaderContract:
         assert await reader.account_post_ids(1, 13, 10) == [12, 10]
         assert await reader.account_post_ids(1, EVERYTHING, 1) == [13]
         assert await reader.account_post_ids(3, EVERYTHING, 10) == []
+
+    async def test_a_tags_posts_newest_first_below_an_id_but_for_some_authors(
+        self, given: Given,
+    ) -> None:
+        reader = await given(ReadModelTables(
+            accounts=accounts(1, 2, 3),
+            posts=[StoredPost(10, 1, hashtags=["roost", "caf\u00e9"]),
+                   StoredPost(11, 2, hashtags=["roost"]),
+                   StoredPost(12, 1, hashtags=["roost"], deleted=True),
+                   StoredPost(13, 3, hashtags=["roosting"]),
+                   StoredPost(14, 3, hashtags=["roost"]), StoredPost(15, 1)],
+        ))
+        assert await reader.tagged_post_ids("roost", EVERYTHING, [], 10) == [14, 11, 10]
+        assert await reader.tagged_post_ids("roost", 14, [], 10) == [11, 10]
+        assert await reader.tagged_post_ids("roost", EVERYTHING, [], 2) == [14, 11]
+        assert await reader.tagged_post_ids("roost", EVERYTHING, [2, 99], 10) == [14, 10]
+        assert await reader.tagged_post_ids("caf\u00e9", EVERYTHING, [], 10) == [10]
+        assert await reader.tagged_post_ids("Roost", EVERYTHING, [], 10) == []  # stored form
+        assert await reader.tagged_post_ids("roosting", EVERYTHING, [3], 10) == []
 
     async def test_a_thread_root_first_and_depth_first(self, given: Given) -> None:
         # 1 <- 2 <- 3 <- {4 <- 6, 5 <- 7 (deleted) <- 8}; 9 replies to a post not there

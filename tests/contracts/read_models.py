@@ -141,8 +141,10 @@ class ReadModelStoreContract:
             assert await tx.add_post(new_post(10))
             assert not await tx.add_post(new_post(10, author_id=2))
             assert await tx.add_post(new_post(11, reply_to_id=10))
-            assert await tx.lock_post(10) == StoredPost(deleted=False, reply_to_id=None)
-            assert await tx.lock_post(11) == StoredPost(deleted=False, reply_to_id=10)
+            assert await tx.lock_post(10) == StoredPost(deleted=False, reply_to_id=None,
+                                                        hashtags=("roost",))
+            assert await tx.lock_post(11) == StoredPost(deleted=False, reply_to_id=10,
+                                                        hashtags=("roost",))
             assert await tx.lock_post(12) is None
         assert (await tables()).posts[11] == {
             "id": 11, "author_id": 1, "text": "post 11 \u00e9\U0001f426", "reply_to_id": 10,
@@ -159,7 +161,8 @@ class ReadModelStoreContract:
             await tx.add_tombstone(20, 1, T2, 2)  # deleted before its creation was applied
             await tx.add_tombstone(10, 1, T0, 5)  # there already: nothing
             assert not await tx.add_post(new_post(20))  # the creation, later: nothing
-            assert await tx.lock_post(10) == StoredPost(deleted=True, reply_to_id=None)
+            assert await tx.lock_post(10) == StoredPost(deleted=True, reply_to_id=None,
+                                                        hashtags=("roost",))
             assert await tx.lock_post(20) == StoredPost(deleted=True, reply_to_id=None)
         posts = (await tables()).posts
         assert (posts[10]["deleted_at"], posts[10]["version"]) == (T2, 2)
@@ -167,6 +170,21 @@ class ReadModelStoreContract:
             "id": 20, "author_id": 1, "text": "", "reply_to_id": None, "quote_of_id": None,
             "mentions": [], "hashtags": [], "created_at": T2, "deleted_at": T2, "version": 2,
             "likes_count": 0, "replies_count": 0, "reposts_count": 0}
+
+    async def test_tag_rows_are_added_once_per_tag_and_removed_by_tag(
+        self, store: ReadModelStore, tables: ReadBack,
+    ) -> None:
+        async with store.transaction() as tx:
+            await tx.add_post_tags(10, 1, ["roost", "caf\u00e9", "roost"])
+            await tx.add_post_tags(11, 2, ["roost"])
+            await tx.add_post_tags(10, 3, ["roost"])  # there already: left as it is
+            await tx.add_post_tags(12, 1, [])  # nothing
+        assert (await tables()).post_tags == {("roost", 10, 1), ("caf\u00e9", 10, 1),
+                                              ("roost", 11, 2)}
+        async with store.transaction() as tx:
+            await tx.remove_post_tags(10, ["roost", "absent"])
+            await tx.remove_post_tags(11, [])  # nothing
+        assert (await tables()).post_tags == {("caf\u00e9", 10, 1), ("roost", 11, 2)}
 
     async def test_edges_are_written_and_read_back_by_key(
         self, store: ReadModelStore, tables: ReadBack,
@@ -231,6 +249,7 @@ class ReadModelStoreContract:
             await tx.add_account(account())
             await tx.add_post(new_post(10))
             await tx.write_edges("mutes", [Edge(1, 2, True, 1, 3, T0)])
+            await tx.add_post_tags(10, 1, ["roost"])
             await tx.set_position(3)
         await store.reset()
         await store.analyze()

@@ -17,7 +17,7 @@ import pytest
 from infra import devstack
 from infra.database import drop_database, migrate
 from infra.settings import Settings
-from tests.conftest import clear_redis_prefix, make_settings
+from tests.conftest import clear_redis_prefix, clear_search_indices, make_settings
 from tests.e2e.stack import PARTS, Stack
 
 pytestmark = pytest.mark.e2e
@@ -48,6 +48,7 @@ def running_stack(settings: Settings, log_dir: Path) -> Iterator[Stack]:
         running.stop_all()
         drop_database(settings)
         clear_redis_prefix(settings)
+        clear_search_indices(settings)
 
 
 @pytest.fixture(scope="session")

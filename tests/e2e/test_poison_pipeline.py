@@ -37,7 +37,8 @@ def test_the_worker_parks_poison_projects_what_follows_and_survives_a_restart(
 
     _post_reaches(reader, author, "after the poison")
     expected = {name: before.get(name, 0) + sum(name in p.parked_by for p in poisons)
-                for name in ("read_models", "timelines", "notification_groups")}
+                for name in ("read_models", "timelines", "notification_groups", "search_index",
+                             "trends")}
     wait_until(lambda: _parked(client) == expected, timeout=60)
     metrics = client.get("/metrics").text
     assert f'roost_parked_events{{projector="read_models"}} {expected["read_models"]}.0' \

@@ -208,6 +208,14 @@ class FakeReadModelReader:
                        if p.author_id == author_id and not p.deleted and p.id < before),
                       reverse=True)[:limit]
 
+    async def tagged_post_ids(self, tag: str, before: int, excluding_authors: Collection[int],
+                              limit: int) -> list[int]:
+        """From the live posts' hashtags: the rows the projector keeps in ``rm_post_tags``."""
+        self.calls.append("tagged_post_ids")
+        return sorted((p.id for p in self.tables.posts
+                       if tag in p.hashtags and not p.deleted and p.id < before
+                       and p.author_id not in excluding_authors), reverse=True)[:limit]
+
     async def thread_ids(self, post_id: int, max_posts: int) -> port.ThreadIds:
         self.calls.append("thread_ids")
         posts = self._posts()

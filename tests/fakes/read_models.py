@@ -26,13 +26,14 @@ Row = dict[str, Any]
 @dataclass
 class Tables:
     """The read models' rows: accounts and posts by id (their columns as in
-    ``infra/schema.sql``, times as RFC 3339 text), edges by kind and key, the position
-    (``None``: no row yet)."""
+    ``infra/schema.sql``, times as RFC 3339 text), edges by kind and key, the tag rows
+    ``(tag, post_id, author_id)``, the position (``None``: no row yet)."""
 
     accounts: dict[int, Row] = field(default_factory=dict)
     posts: dict[int, Row] = field(default_factory=dict)
     edges: dict[rm.EdgeKind, dict[rm.EdgeKey, rm.Edge]] = field(
         default_factory=lambda: {kind: {} for kind in rm.EDGE_KINDS})
+    post_tags: set[tuple[str, int, int]] = field(default_factory=set)
     position: int | None = None
 
 
@@ -91,7 +92,7 @@ class FakeReadModelWriter:
         self.calls.append("lock_post")
         row = self.tables.posts.get(post_id)
         return None if row is None else rm.StoredPost(row["deleted_at"] is not None,
-                                                   row["reply_to_id"])
+                                                   row["reply_to_id"], tuple(row["hashtags"]))
 
     async def add_tombstone(self, post_id: int, author_id: int, deleted_at: str,
                             version: int) -> None:
@@ -107,6 +108,21 @@ class FakeReadModelWriter:
         row = self.tables.posts.get(post_id)
         if row is not None:
             row.update(deleted_at=deleted_at, version=version)
+
+    async def add_post_tags(self, post_id: int, author_id: int, tags: Sequence[str]) -> None:
+        if not tags:
+            return  # no statement
+        self.calls.append("add_post_tags")
+        held = {(tag, post) for tag, post, _ in self.tables.post_tags}
+        self.tables.post_tags |= {(tag, post_id, author_id) for tag in tags
+                                  if (tag, post_id) not in held}
+
+    async def remove_post_tags(self, post_id: int, tags: Sequence[str]) -> None:
+        if not tags:
+            return  # no statement
+        self.calls.append("remove_post_tags")
+        self.tables.post_tags = {row for row in self.tables.post_tags
+                                 if not (row[1] == post_id and row[0] in tags)}
 
     async def lock_edges(self, kind: rm.EdgeKind, keys: Sequence[rm.EdgeKey]
                          ) -> dict[rm.EdgeKey, rm.EdgeState]:

@@ -29,7 +29,7 @@ from infra.database import AsyncPool, drop_database, migrate, open_pool
 from infra.event_store import MemoryEventStore, RoostStore
 from infra.redis_keys import RedisKeys
 from infra.settings import Settings
-from tests.conftest import clear_redis_prefix, make_settings
+from tests.conftest import clear_redis_prefix, clear_search_indices, make_settings
 from tests.fakes.revocations import MemoryRevocations
 
 Predicate = Callable[[], bool | Awaitable[bool]]
@@ -58,12 +58,13 @@ SettingsFactory = Callable[..., Settings]
 
 
 @pytest.fixture
-def settings_factory() -> Iterator[SettingsFactory]:
+def settings_factory(noida: dict[str, str]) -> Iterator[SettingsFactory]:
     """Like ``settings`` with overrides: ``settings_factory(timeline_max_entries=5)``."""
     made: list[Settings] = []
 
     def factory(**overrides: object) -> Settings:
-        created = make_settings(**overrides)
+        created = make_settings(**{"elasticsearch_url": noida["elasticsearch_url"],
+                                   **overrides})
         migrate(created)
         made.append(created)
         return created
@@ -74,6 +75,7 @@ def settings_factory() -> Iterator[SettingsFactory]:
         for created in made:
             drop_database(created)
             _clear_redis_prefix(created)
+            clear_search_indices(created)
 
 
 def close_bus(bus: CommandBus) -> None:

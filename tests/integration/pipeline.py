@@ -183,6 +183,7 @@ TABLE_DUMPS = {
     "rm_reposts": "SELECT * FROM rm_reposts ORDER BY account_id, post_id",
     "rm_blocks": "SELECT * FROM rm_blocks ORDER BY blocker_id, blocked_id",
     "rm_mutes": "SELECT * FROM rm_mutes ORDER BY muter_id, muted_id",
+    "rm_post_tags": "SELECT * FROM rm_post_tags ORDER BY tag, post_id",
     "positions": "SELECT name, position FROM projection_positions ORDER BY name",
 }
 

@@ -47,6 +47,10 @@ async def insert_tables(pool: AsyncPool, tables: ReadModelTables) -> None:
                 f"INSERT INTO {table} ({source}, {target}, active, version, position, "
                 f"{when}) VALUES (%s, %s, %s, %s, %s, %s)",
                 [_edge(edge) for edge in edges[table]])
+        await cur.executemany(  # a row per tag of each live post, as the projector keeps
+            "INSERT INTO rm_post_tags (tag, post_id, author_id) VALUES (%s, %s, %s)",
+            [(tag, p.id, p.author_id) for p in tables.posts if not p.deleted
+             for tag in dict.fromkeys(p.hashtags)])
         await cur.executemany(
             "INSERT INTO rm_reposts (account_id, post_id, repost_id, active, version, "
             "position, since) VALUES (%s, %s, %s, %s, 1, %s, %s)",

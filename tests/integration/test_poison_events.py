@@ -26,13 +26,14 @@ from infra.operations import parked, replay_parked
 from infra.redis_keys import RedisKeys
 from infra.settings import Settings
 from ports.events import EventEnvelope
+from ports.search import PostSearch
 from projections.base import Projector
 from projections.runner import ProjectionRunner
 from tests.integration.conftest import SettingsFactory, close_bus, signup
 from tests.integration.pipeline import home_ids, keep, post, query_context
 from tests.poison import poison_events, store
 
-PROJECTORS = ("read_models", "timelines", "notification_groups")
+PROJECTORS = ("read_models", "timelines", "notification_groups", "search_index", "trends")
 
 
 async def catch_up_all(settings: Settings, services: ProjectionServices) -> None:
@@ -78,7 +79,8 @@ async def test_poison_events_are_parked_and_every_event_after_them_projected(
                    if e.position == positions[0])
         assert nul.payload["text"] == "a\x00b"
         assert await services.parking.counts() == {"read_models": 7, "timelines": 4,
-                                                   "notification_groups": 5}
+                                                   "notification_groups": 5,
+                                                   "search_index": 5, "trends": 3}
 
         async with services.pool.connection() as conn:
             cur = await conn.execute("SELECT id, text FROM rm_posts ORDER BY id")
@@ -89,6 +91,8 @@ async def test_poison_events_are_parked_and_every_event_after_them_projected(
         timeline = await home_ids(services.redis, RedisKeys(quick.redis_prefix),
                                   bob.account_id)
         assert after in timeline and before in timeline
+        found = await services.search.search_posts(PostSearch(order="newest"))
+        assert [hit.id for hit in found] == [after, before, 7_000_000_002, 7_000_000_001]
 
         # a second pass (a restarted worker) parks nothing twice and moves nothing
         await catch_up_all(quick, services)

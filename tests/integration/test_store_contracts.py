@@ -2,7 +2,9 @@
 cache on Redis, the projectors' positions where the projectors record them (PostgreSQL
 and Redis), the parking lot, the read models and their reader on PostgreSQL, the
 notifications store on PostgreSQL and Redis (every read checked from its Redis hashes
-and again from PostgreSQL alone), live events on Redis Streams."""
+and again from PostgreSQL alone), live events on Redis Streams, the trend counters
+on Redis. (The search index's contract runs on Elasticsearch in
+``test_search_index.py``, beside what only the real server shows.)"""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from infra.read_model_store import EDGE_TABLES, PostgresReadModelStore
 from infra.redis_keys import RedisKeys
 from infra.settings import Settings
 from infra.timeline_store import RedisTimelineStore
+from infra.trend_counters import RedisTrendCounters
 from ports.live import Channel
 from ports.projectors import READ_MODELS
 from ports.read_models import Edge
@@ -41,6 +44,7 @@ from tests.contracts.post_cache import PostCacheContract
 from tests.contracts.read_model_reader import Given, ReadModelReaderContract
 from tests.contracts.read_models import ReadBack, ReadModelStoreContract
 from tests.contracts.timelines import MAX_ENTRIES, TimelineStoreContract
+from tests.contracts.trends import TrendCountersContract
 from tests.fakes.read_model_reader import ReadModelTables
 from tests.fakes.read_models import Tables
 from tests.integration.read_model_rows import insert_tables
@@ -61,7 +65,7 @@ class TestRedisPostCache(PostCacheContract):
 class TestRecordedPositions(ProjectionPositionsContract):
     @pytest.fixture
     def positions(self, services: ProjectionServices, keys: RedisKeys) -> RecordedPositions:
-        return RecordedPositions(services.pool, services.redis, keys)
+        return RecordedPositions(services.pool, services.redis, keys, services.search)
 
     @pytest.fixture
     def record(self, services: ProjectionServices) -> Record:
@@ -114,6 +118,9 @@ async def read_tables(pool: AsyncPool) -> Tables:
             for a, b, active, version, position, since, *extra in await cur.fetchall():
                 held.edges[kind][a, b] = Edge(a, b, active, version, position, rfc3339(since),
                                               *extra)
+        cur = await conn.execute("SELECT tag, post_id, author_id FROM rm_post_tags")
+        held.post_tags = {(tag, int(post), int(author))
+                          for tag, post, author in await cur.fetchall()}
         cur = await conn.execute(
             "SELECT position FROM projection_positions WHERE name = %s", (READ_MODELS,))
         row = await cur.fetchone()
@@ -151,6 +158,18 @@ class TestPostgresNotificationStore(NotificationStoreContract):
         keys = [key async for key in store.redis.scan_iter(match=f"{store.prefix}notif:*")]
         if keys:
             await store.redis.unlink(*keys)
+
+
+class TestRedisTrendCounters(TrendCountersContract):
+    @pytest.fixture
+    def counters(self, redis_client: aredis.Redis, keys: RedisKeys) -> RedisTrendCounters:
+        return RedisTrendCounters(redis_client, keys)
+
+    @pytest.fixture
+    async def unreachable(self, keys: RedisKeys) -> AsyncIterator[RedisTrendCounters]:
+        client = aredis.Redis(port=devstack.free_port(), socket_connect_timeout=1)
+        yield RedisTrendCounters(client, keys)
+        await client.aclose()
 
 
 def test_the_notification_sql_locks_none_of_its_tables_when_up_to_date(

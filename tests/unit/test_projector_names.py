@@ -1,9 +1,9 @@
 """The projector names are written once, in ``ports.projectors``.
 
 Code names a projector through ``READ_MODELS`` / ``TIMELINES`` / ``NOTIFICATIONS`` /
-``PROJECTORS``;
-a string literal equal to a projector name anywhere else in the application
-packages fails this test. (Tests may spell the names out: they state the
+``SEARCH`` / ``TRENDS`` / ``PROJECTORS``; a string literal equal to a projector name
+anywhere else in the application packages fails this test. (Tests may spell the names
+out: they state the
 public contract, e.g. the keys of ``/health``.)
 """
 
@@ -15,7 +15,9 @@ from pathlib import Path
 from ports import projectors as names
 from projections.notifications import NotificationProjector
 from projections.read_models import ReadModelProjector
+from projections.search import SearchProjector
 from projections.timelines import TimelineProjector
+from projections.trends import TrendsProjector
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("commands", "domain", "infra", "ports", "projections", "queries", "streams")
@@ -39,7 +41,10 @@ def test_projectors_carry_the_names() -> None:
     assert ReadModelProjector.name == names.READ_MODELS == "read_models"
     assert TimelineProjector.name == names.TIMELINES == "timelines"
     assert NotificationProjector.name == names.NOTIFICATIONS == "notification_groups"
-    assert names.PROJECTORS == (names.READ_MODELS, names.TIMELINES, names.NOTIFICATIONS)
+    assert SearchProjector.name == names.SEARCH == "search_index"
+    assert TrendsProjector.name == names.TRENDS == "trends"
+    assert names.PROJECTORS == (names.READ_MODELS, names.TIMELINES, names.NOTIFICATIONS,
+                                names.SEARCH, names.TRENDS)
 
 
 def test_the_scan_sees_a_literal() -> None:

@@ -11,6 +11,7 @@ from queries.context import QueryContext
 from queries.hydration import hydrate
 from queries.posts import account_posts, get_post, thread
 from queries.shapes import Account
+from queries.tags import tag_timeline
 from tests.fakes.post_cache import FakePostCache
 from tests.fakes.read_model_reader import (
     FakeReadModelReader,
@@ -119,3 +120,21 @@ async def test_a_page_costs_one_lookup_of_bodies_and_one_of_reader_facts() -> No
     await account_posts(ctx, "author", READER, None, 10)  # bodies and counts now cached
     assert read_models.calls.count("page_rows") == 1
     assert "posts" not in read_models.calls
+
+
+async def test_a_tag_timeline_pages_newest_first_without_hidden_authors() -> None:
+    ctx, read_models = context()
+    read_models.tables.posts += [
+        StoredPost(20, AUTHOR, "#Roost one", hashtags=["roost"]),
+        StoredPost(21, BLOCKER, "#roost by the blocker", hashtags=["roost"]),
+        StoredPost(22, MUTED, "#roost by the muted", hashtags=["roost"]),
+        StoredPost(23, AUTHOR, "#roost gone", hashtags=["roost"], deleted=True),
+        StoredPost(24, AUTHOR, "#roost two", hashtags=["roost"]),
+        StoredPost(25, AUTHOR, "#roosting", hashtags=["roosting"])]
+    first = await tag_timeline(ctx, "#ROOST", READER, None, 1)
+    assert [p["id"] for p in first["items"]] == ["24"]
+    rest = await tag_timeline(ctx, "roost", READER, first["next_cursor"], 10)
+    assert ([p["id"] for p in rest["items"]], rest["next_cursor"]) == (["20"], None)
+    anonymous = await tag_timeline(ctx, "Roost", None, None, 10)
+    assert [p["id"] for p in anonymous["items"]] == ["24", "22", "21", "20"]
+    assert (await tag_timeline(ctx, "no tag!", READER, None, 10))["items"] == []

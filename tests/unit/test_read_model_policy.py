@@ -50,12 +50,13 @@ def history() -> list[EventEnvelope]:
                 username=name, display_name=name.title())
     log.add("ProfileUpdated", "/accounts/alice", display_name="Alice A.", bio="hi",
             avatar_url="")
-    log.add("PostCreated", f"/posts/{P}", post_id=P, author_id=ALICE, text="p",
-            reply_to_id=None, quote_of_id=None, mentions=[], hashtags=[])
-    log.add("PostCreated", f"/posts/{REPLY}", post_id=REPLY, author_id=BOB, text="r",
-            reply_to_id=P, quote_of_id=None, mentions=["alice"], hashtags=[])
-    log.add("PostCreated", f"/posts/{GONE}", post_id=GONE, author_id=CARL, text="g",
-            reply_to_id=P, quote_of_id=None, mentions=[], hashtags=[])
+    log.add("PostCreated", f"/posts/{P}", post_id=P, author_id=ALICE, text="p #roost",
+            reply_to_id=None, quote_of_id=None, mentions=[], hashtags=["roost"])
+    log.add("PostCreated", f"/posts/{REPLY}", post_id=REPLY, author_id=BOB,
+            text="r #Roost #caf\u00e9", reply_to_id=P, quote_of_id=None, mentions=["alice"],
+            hashtags=["roost", "caf\u00e9"])
+    log.add("PostCreated", f"/posts/{GONE}", post_id=GONE, author_id=CARL, text="g #roost",
+            reply_to_id=P, quote_of_id=None, mentions=[], hashtags=["roost"])
     like = ("likes", "account_id", "post_id")
     edge(log, "Liked", *like, (BOB, P))
     edge(log, "Liked", *like, (CARL, P))
@@ -100,6 +101,9 @@ def check(tables: Tables) -> None:
     assert tables.edges["reposts"][BOB, P].repost_id == 500
     assert tables.accounts[ALICE]["display_name"] == "Alice A."
     assert tables.accounts[BOB]["username_lower"] == "bob"
+    # a tag row per hashtag of each live post (the tag timelines): the deleted one's went
+    assert tables.post_tags == {("roost", P, ALICE), ("roost", REPLY, BOB),
+                                ("caf\u00e9", REPLY, BOB)}
 
 
 async def test_the_history_gives_its_rows_counts_and_position() -> None:
@@ -217,6 +221,7 @@ async def test_a_deletion_applied_before_the_creation_leaves_a_tombstone() -> No
     assert gone["deleted_at"] is not None and gone["text"] == ""
     assert store.tables.accounts[CARL]["posts_count"] == 0
     assert store.tables.posts[P]["replies_count"] == 1
+    assert not any(post_id == GONE for _, post_id, _ in store.tables.post_tags)
 
 
 async def test_advance_moves_the_position_forward_only_and_writes_nothing() -> None:

@@ -15,7 +15,9 @@ from tests.contracts.positions import ProjectionPositionsContract, Record
 from tests.contracts.post_cache import PostCacheContract
 from tests.contracts.read_model_reader import Given, ReadModelReaderContract
 from tests.contracts.read_models import ReadBack, ReadModelStoreContract
+from tests.contracts.search import SearchIndexContract
 from tests.contracts.timelines import MAX_ENTRIES, TimelineStoreContract
+from tests.contracts.trends import TrendCountersContract
 from tests.fakes.live import FakeLive
 from tests.fakes.notifications import FakeNotificationStore
 from tests.fakes.parking import FakeParkingLot
@@ -23,7 +25,9 @@ from tests.fakes.positions import FakePositions
 from tests.fakes.post_cache import FakePostCache
 from tests.fakes.read_model_reader import FakeReadModelReader, ReadModelTables
 from tests.fakes.read_models import FakeReadModelStore
+from tests.fakes.search import MemorySearchIndex
 from tests.fakes.timelines import FakeTimelineStore
+from tests.fakes.trends import MemoryTrendCounters
 
 
 class TestFakePostCache(PostCacheContract):
@@ -95,3 +99,27 @@ class TestFakeLive(LiveContract):
             fake.expire(channel, account)
 
         return Live(fake, fake, expire)
+
+
+class TestMemorySearchIndex(SearchIndexContract):
+    @pytest.fixture
+    def index(self) -> MemorySearchIndex:
+        return MemorySearchIndex()
+
+    @pytest.fixture
+    def unreachable(self) -> MemorySearchIndex:
+        down = MemorySearchIndex()
+        down.unavailable = True
+        return down
+
+
+class TestMemoryTrendCounters(TrendCountersContract):
+    @pytest.fixture
+    def counters(self) -> MemoryTrendCounters:
+        return MemoryTrendCounters()
+
+    @pytest.fixture
+    def unreachable(self) -> MemoryTrendCounters:
+        down = MemoryTrendCounters()
+        down.unavailable = True
+        return down

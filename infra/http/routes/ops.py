@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
-from elasticsearch import AsyncElasticsearch
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -24,6 +24,7 @@ from infra.metrics import (
     RELAY_POSITION,
 )
 from infra.parking import parked_counts
+from ports.errors import DependencyUnavailable
 from ports.projectors import PROJECTORS
 
 router = APIRouter(tags=["operations"])
@@ -50,9 +51,7 @@ async def _kafka(services: ApiServices) -> None:
 
 
 async def _elasticsearch(services: ApiServices) -> None:
-    async with AsyncElasticsearch(services.settings.elasticsearch_url,
-                                  request_timeout=CHECK_TIMEOUT_S) as client:
-        await client.info()
+    await services.search.client.options(request_timeout=CHECK_TIMEOUT_S).info()
 
 
 async def _worker(services: ApiServices) -> str:
@@ -108,6 +107,9 @@ async def health(services: Services) -> JSONResponse:
             checks[part] = f"unknown: positions unreadable ({type(error).__name__})"
     else:
         body["positions"], body["parked"] = positions, parked
+        for part in PROJECTORS:
+            if part not in positions:  # the search index does not answer
+                checks[part] = "unknown: position unreadable (search index unavailable)"
         _judge_progress(services, checks, positions)
     failing = [name for name, result in checks.items() if result.startswith("error")]
     body["status"] = "ok" if not failing else "failing"
@@ -123,7 +125,7 @@ def _judge_progress(services: ApiServices, checks: dict[str, str], positions: di
     settings = services.settings
     head = positions["event_store"]
     for part in (*PROJECTORS, "relay"):
-        if checks.get(part, OK) != OK:
+        if checks.get(part, OK) != OK or part not in positions:
             continue
         position = positions[part]
         stalled = services.progress.stalled_for(
@@ -136,7 +138,12 @@ async def _pipeline(services: ApiServices) -> tuple[dict[str, int], dict[str, in
     """Positions (event store, relay, projectors) and parked events per projector."""
     # The projectors' positions first, the store's head last: a projector found
     # ahead of the head then really applied events that are not in this store.
-    applied = await services.positions.positions(PROJECTORS)
+    # A projector whose store does not answer (the search index: Elasticsearch) is
+    # left out; its check says so.
+    applied: dict[str, int] = {}
+    for name in PROJECTORS:
+        with contextlib.suppress(DependencyUnavailable):
+            applied[name] = await services.positions.position(name)
     async with services.pool.connection() as conn:
         cur = await conn.execute("SELECT position FROM relay_positions WHERE name = 'kafka'")
         row = await cur.fetchone()
@@ -158,6 +165,8 @@ async def metrics(services: Services) -> PlainTextResponse:
         EVENT_STORE_POSITION.set(positions["event_store"])
         RELAY_POSITION.set(positions["relay"])
         for name in PROJECTORS:
+            if name not in positions:
+                continue
             PROJECTION_POSITION.labels(name).set(positions[name])
             PROJECTION_LAG.labels(name).set(max(0, positions["event_store"] - positions[name]))
             PARKED.labels(name).set(parked[name])

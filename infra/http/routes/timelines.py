@@ -1,20 +1,25 @@
-"""The reader's home timeline."""
+"""The reader's home timeline, and tag timelines."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
 
 from infra.http.deps import (
     CurrentActor,
     Cursor,
     Limit,
     MinPosition,
+    OptionalActor,
     Services,
     read_response,
     wait_until_applied,
 )
 from infra.http.schemas import ERROR_RESPONSES, Page, Post
+from infra.http.text import CleanText
 from ports.projectors import READ_MODELS, TIMELINES
+from queries.tags import tag_timeline
 from queries.timelines import home_timeline
 
 router = APIRouter(prefix="/api/timelines", tags=["timelines"], responses=ERROR_RESPONSES)
@@ -26,4 +31,18 @@ async def home(actor: CurrentActor, services: Services, response: Response, limi
     """Your posts and those of the accounts you follow, newest first."""
     await wait_until_applied(services, response, min_position, TIMELINES, READ_MODELS)
     page = await home_timeline(services.queries, actor.account_id, cursor, limit)
+    return read_response(page, response)
+
+
+Tag = Annotated[CleanText, Path(max_length=200, description="A hashtag, any case, without #")]
+
+
+@router.get("/tag/{tag}", response_model=Page[Post], response_model_exclude_unset=True)
+async def tag(tag: Tag, services: Services, actor: OptionalActor, response: Response,
+              limit: Limit, min_position: MinPosition, cursor: Cursor = None) -> Response:
+    """The newest posts with this hashtag (any case); with a token, without the accounts
+    the reader blocks, is blocked by or mutes (read model ``rm_post_tags``)."""
+    await wait_until_applied(services, response, min_position, READ_MODELS)
+    page = await tag_timeline(services.queries, tag, actor.account_id if actor else None,
+                              cursor, limit)
     return read_response(page, response)

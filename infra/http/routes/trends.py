@@ -1,0 +1,35 @@
+"""Trending hashtags (``GET /api/trends/tags``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel
+
+from infra.http.deps import MinPosition, Services, read_response, wait_until_applied
+from infra.http.schemas import ERROR_RESPONSES
+from ports.projectors import TRENDS
+from queries.trends import trending_tags
+
+router = APIRouter(prefix="/api/trends", tags=["trends"], responses=ERROR_RESPONSES)
+
+
+class TrendingTag(BaseModel):
+    tag: str
+    score: float
+    posts_count: int
+    accounts_count: int
+
+
+@router.get("/tags", response_model=list[TrendingTag])
+async def tags(services: Services, response: Response, min_position: MinPosition,
+               window: Literal["1h", "4h", "24h"] = "1h") -> Response:
+    """Hashtags rising in the window against their own baseline; each used by at least
+    ``ROOST_TRENDS_MIN_AUTHORS`` accounts (docs/architecture.md, "Trends")."""
+    await wait_until_applied(services, response, min_position, TRENDS)
+    found: list[dict[str, Any]] = await trending_tags(
+        services.trends, window, int(time.time()),
+        min_authors=services.settings.trends_min_authors)
+    return read_response(found, response)

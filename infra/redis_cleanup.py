@@ -1,0 +1,18 @@
+"""Deleting a family of Redis keys (a projection's reset)."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+
+async def unlink_matching(redis: Redis, pattern: str, batch_size: int = 1000) -> None:
+    """``UNLINK`` every key matching ``pattern`` (a ``SCAN`` glob), ``batch_size`` keys a
+    call. Keys written while it scans may be left; redis-py errors propagate."""
+    batch: list[bytes] = []
+    async for key in redis.scan_iter(match=pattern, count=batch_size):
+        batch.append(key)
+        if len(batch) >= batch_size:
+            await redis.unlink(*batch)
+            batch.clear()
+    if batch:
+        await redis.unlink(*batch)

@@ -1,0 +1,48 @@
+-- Count a batch of hashtag uses and record the projector's position, atomically.
+-- KEYS[1]: the position key; then 7 keys per use: fine-bucket hash, hour hash,
+--   fine-bucket HyperLogLog, hour HyperLogLog, fine-bucket tags zset, hour tags zset,
+--   the tag's set of texts seen that day.
+-- ARGV[1]: the batch's first position; ARGV[2]: its last ('' = a replay: no position
+--   check, no position written); ARGV[3..6]: TTLs (s) of fine keys, hour hashes,
+--   hour HyperLogLogs and tag sets, seen-texts sets; then 4 per use: tag, text key,
+--   author id, weight.
+-- Returns: 0 when the position is already at or past the first position (nothing
+-- counted: the batch was counted before), else 1.
+local first, upto = tonumber(ARGV[1]), ARGV[2]
+if upto ~= '' then
+  local at = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if at >= first then
+    return 0
+  end
+end
+local fine_ttl, hour_hash_ttl, hour_ttl, seen_ttl = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+
+for i = 0, (#KEYS - 1) / 7 - 1 do
+  local k = 1 + i * 7
+  local a = 7 + i * 4
+  local tag, text, author, weight = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  if redis.call('SADD', KEYS[k + 7], text) == 1 then
+    redis.call('EXPIRE', KEYS[k + 7], seen_ttl)
+
+    for g = 0, 1 do
+      local hash, hll, tags = KEYS[k + 1 + g], KEYS[k + 3 + g], KEYS[k + 5 + g]
+      redis.call('HINCRBYFLOAT', hash, 'w', weight)
+      redis.call('HINCRBY', hash, 'n', 1)
+      redis.call('PFADD', hll, author)
+      redis.call('ZINCRBY', tags, weight, tag)
+      if g == 0 then
+        redis.call('EXPIRE', hash, fine_ttl)
+        redis.call('EXPIRE', hll, fine_ttl)
+        redis.call('EXPIRE', tags, fine_ttl)
+      else
+        redis.call('EXPIRE', hash, hour_hash_ttl)
+        redis.call('EXPIRE', hll, hour_ttl)
+        redis.call('EXPIRE', tags, hour_ttl)
+      end
+    end
+  end
+end
+if upto ~= '' then
+  redis.call('SET', KEYS[1], upto)
+end
+return 1

@@ -1,0 +1,97 @@
+"""The trends projection: each post's hashtags, counted where trends are scored.
+
+Only ``PostCreated`` counts: each of its hashtags is a ``TagUse`` at the post's
+time, keyed by a digest of its normalised text (lower case, NFC, blanks
+collapsed, links and mentions dropped), so one text posted by many accounts
+counts once; weighted by the author's age at the time of the post (from the
+Snowflake id: an account ``new_account_days`` old or more weighs 1, a newer one
+in proportion, never below 0.1). Deleting a post does not uncount it: trends
+measure what was posted.
+
+A batch is recorded at once with its position (``TrendCounterWriter.record``),
+so each event is counted exactly once, whatever is redelivered or re-applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Sequence
+from datetime import datetime
+
+from domain.ids import snowflake_time_ms
+from ports.events import EventEnvelope
+from ports.projectors import TRENDS
+from ports.trends import DAY_S, TagUse, TrendCounterWriter
+
+MIN_WEIGHT = 0.1
+_NOISE = re.compile(r"https?://\S+|(?<![\w@])@\w+")
+
+
+def text_key(text: str) -> str:
+    """A digest of the text as people would call it "the same post"."""
+    normal = " ".join(_NOISE.sub(" ", unicodedata.normalize("NFC", text).lower()).split())
+    return hashlib.blake2b(normal.encode(), digest_size=10).hexdigest()
+
+
+def account_weight(author_id: int, at_ms: int, new_account_days: float) -> float:
+    """1 for an account at least ``new_account_days`` old at ``at_ms``; less, in
+    proportion, for a newer one; never below ``MIN_WEIGHT``."""
+    age_days = (at_ms - snowflake_time_ms(author_id)) / (DAY_S * 1000)
+    return min(1.0, max(MIN_WEIGHT, age_days / new_account_days))
+
+
+def tag_uses(event: EventEnvelope, new_account_days: float) -> list[TagUse]:
+    """The uses a ``PostCreated`` makes (none for any other event). Raises ``KeyError``
+    / ``TypeError`` / ``ValueError`` for a payload of the wrong shape."""
+    if event.type != "PostCreated":
+        return []
+    p = event.payload
+    tags, text, author = p["hashtags"], p["text"], p["author_id"]
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags) \
+            or not isinstance(text, str) or isinstance(author, bool) \
+            or not isinstance(author, int):
+        raise TypeError("PostCreated payload of the wrong shape")
+    at_ms = round(datetime.fromisoformat(event.occurred_at).timestamp() * 1000)
+    weight = account_weight(author, at_ms, new_account_days)
+    key = text_key(text)
+    return [TagUse(tag, at_ms // 1000, key, author, weight) for tag in dict.fromkeys(tags)]
+
+
+class TrendsProjector:
+    """The ``trends`` projector (Redis counters, through ``TrendCounterWriter``)."""
+
+    name = TRENDS
+
+    def __init__(self, counters: TrendCounterWriter, new_account_days: float = 30.0) -> None:
+        self.counters = counters
+        self.new_account_days = new_account_days
+
+    async def position(self) -> int:
+        return await self.counters.position()
+
+    async def apply(self, event: EventEnvelope) -> None:
+        await self.apply_batch([event])
+
+    async def apply_batch(self, events: Sequence[EventEnvelope]) -> None:
+        position = await self.counters.position()
+        fresh = [e for e in events if e.position > position]
+        if fresh:
+            uses = [use for e in fresh for use in tag_uses(e, self.new_account_days)]
+            await self.counters.record(uses, first=fresh[0].position, upto=fresh[-1].position)
+
+    async def replay(self, event: EventEnvelope) -> None:
+        """Count a parked event (it was never counted: it was parked instead)."""
+        await self.counters.record(tag_uses(event, self.new_account_days), first=0, upto=None)
+
+    async def advance(self, position: int) -> None:
+        current = await self.counters.position()
+        if position > current:
+            await self.counters.record([], first=current + 1, upto=position)
+
+    async def reset(self) -> None:
+        await self.counters.reset()
+
+    async def after_rebuild(self) -> None:
+        """Nothing to refresh."""

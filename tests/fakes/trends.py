@@ -1,0 +1,95 @@
+"""In-memory trend counters (ports ``TrendCounterWriter`` and ``TrendCounterReader``),
+with the adapter's buckets, dedupe and atomic position; exact author counts."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from ports.errors import DependencyUnavailable
+from ports.trends import BUCKET_S, DAY_S, HOUR_S, WEEK_S, TagUse, TagWindow
+
+
+def _buckets(start_s: int, end_s: int, size: int) -> list[int]:
+    first = start_s // size * size + size
+    return list(range(first, end_s // size * size + 1, size))
+
+
+class MemoryTrendCounters:
+    def __init__(self) -> None:
+        self.recorded = 0
+        self.unavailable = False
+        self.volume: dict[tuple[int, str, int], float] = defaultdict(float)
+        self.texts: dict[tuple[int, str, int], int] = defaultdict(int)
+        self.authors: dict[tuple[int, str, int], set[int]] = defaultdict(set)
+        self.seen: dict[tuple[str, int], set[str]] = defaultdict(set)
+
+    def _check(self) -> None:
+        if self.unavailable:
+            raise DependencyUnavailable("the fake trend counters are down")
+
+    async def position(self) -> int:
+        self._check()
+        return self.recorded
+
+    async def record(self, uses: Sequence[TagUse], first: int, upto: int | None) -> bool:
+        self._check()
+        if upto is not None and self.recorded >= first:
+            return False
+        for use in uses:
+            seen = self.seen[(use.tag, use.at_s // DAY_S)]
+            if use.text_key in seen:
+                continue
+            seen.add(use.text_key)
+            for size in (BUCKET_S, HOUR_S):
+                key = (size, use.tag, use.at_s // size * size)
+                self.volume[key] += use.weight
+                self.texts[key] += 1
+                self.authors[key].add(use.author_id)
+        if upto is not None:
+            self.recorded = upto
+        return True
+
+    async def reset(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+    @staticmethod
+    def _size(window_s: int) -> int:
+        return BUCKET_S if window_s in (HOUR_S, 4 * HOUR_S) else HOUR_S
+
+    async def candidates(self, now_s: int, window_s: int, limit: int) -> list[str]:
+        self._check()
+        size = self._size(window_s)
+        totals: dict[str, float] = defaultdict(float)
+        for bucket in _buckets(now_s - window_s, now_s, size):
+            for (grain, tag, start), weight in self.volume.items():
+                if grain == size and start == bucket:
+                    totals[tag] += weight
+        return sorted(totals, key=lambda t: (-totals[t], t))[:limit]
+
+    async def windows(self, tags: Sequence[str], now_s: int, window_s: int
+                      ) -> list[TagWindow]:
+        self._check()
+        size = self._size(window_s)
+        start = now_s - window_s
+        window = _buckets(start, now_s, size)
+        half = len(window) // 2
+        found = []
+        for tag in tags:
+            weights = [self.volume.get((size, tag, b), 0.0) for b in window]
+            authors: set[int] = set()
+            for b in window:
+                authors |= self.authors.get((size, tag, b), set())
+
+            def hourly(span: int, tag: str = tag) -> float:
+                end = window[0] // HOUR_S * HOUR_S
+                return sum(self.volume.get((HOUR_S, tag, b), 0.0)
+                           for b in range(end - span, end, HOUR_S))
+
+            found.append(TagWindow(
+                tag=tag, volume=sum(weights), first_half=sum(weights[:half]),
+                second_half=sum(weights[half:]),
+                posts=sum(self.texts.get((size, tag, b), 0) for b in window),
+                authors=len(authors), baseline_day=hourly(DAY_S) / 24,
+                baseline_week=hourly(WEEK_S) / (WEEK_S // HOUR_S)))
+        return found

@@ -1,0 +1,94 @@
+"""The search index on Elasticsearch (noida-db): the port's contract
+(``tests/contracts/search.py``), and what only the real server shows: the
+mapping refuses unknown fields, the analyzers, and index set-up."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from infra import devstack
+from infra.search_index import ElasticsearchIndex, build_client
+from infra.search_schema import SearchNames
+from ports.search import PostSearch, PutPost, SearchWriteError
+from tests.contracts.search import SearchIndexContract, ids, post
+
+
+async def open_index(url: str, names: SearchNames | None = None) -> ElasticsearchIndex:
+    index = ElasticsearchIndex(build_client(url, 5.0),
+                               names or SearchNames(f"t{uuid.uuid4().hex[:10]}-"))
+    return index
+
+
+async def drop(index: ElasticsearchIndex) -> None:
+    await index.drop()
+    await index.close()
+
+
+@pytest.fixture
+async def es_index(noida: dict[str, str]) -> AsyncIterator[ElasticsearchIndex]:
+    index = await open_index(noida["elasticsearch_url"])
+    await index.ensure()
+    try:
+        yield index
+    finally:
+        await drop(index)
+
+
+class TestElasticsearchIndex(SearchIndexContract):
+    @pytest.fixture
+    def index(self, es_index: ElasticsearchIndex) -> ElasticsearchIndex:
+        return es_index
+
+    @pytest.fixture
+    async def unreachable(self) -> AsyncIterator[ElasticsearchIndex]:
+        index = await open_index(f"http://127.0.0.1:{devstack.free_port()}")
+        yield index
+        await index.close()
+
+
+async def test_the_indices_sit_behind_aliases_with_strict_mappings(
+    es_index: ElasticsearchIndex, noida: dict[str, str],
+) -> None:
+    client, names = es_index.client, es_index.names
+    aliases = await client.indices.get_alias(name=[names.posts, names.accounts])
+    assert {index: list(body["aliases"]) for index, body in aliases.body.items()} == {
+        names.posts_index: [names.posts], names.accounts_index: [names.accounts]}
+    mapping = await client.indices.get_mapping(index=names.posts_index)
+    assert mapping[names.posts_index]["mappings"]["dynamic"] == "strict"
+    with pytest.raises(SearchWriteError, match="strict"):
+        await es_index._bulk(names.posts_index, [("1", 1, {"post_id": 1, "bogus": True})])
+    # a second process finding them in place changes nothing
+    again = await open_index(noida["elasticsearch_url"], names)
+    await again.ensure()
+    await again.close()
+
+
+async def test_the_analyzers_fold_and_stem(es_index: ElasticsearchIndex) -> None:
+    async def tokens(analyzer: str, text: str) -> list[str]:
+        answer = await es_index.client.indices.analyze(
+            index=es_index.names.posts_index, analyzer=analyzer, text=text)
+        return [t["token"] for t in answer["tokens"]]
+
+    full_width, arabic_digits = "\uff26\uff55\uff4c\uff4c", "\u0661\u0662\u0663"
+    folded = await tokens("roost_folded", f"Crème BRÛLÉE {full_width} {arabic_digits}")
+    assert folded == ["creme", "brulee", "full", "123"]
+    assert await tokens("roost_stemmed", "Running ponies") == ["run", "pony"]
+    assert (await tokens("roost_prefix", "Ålice"))[:3] == ["a", "al", "ali"]
+
+
+async def test_a_wiped_index_is_created_again_and_caught_up_from_zero(
+    es_index: ElasticsearchIndex,
+) -> None:
+    await es_index.write([PutPost(3, post(1, "before the wipe"))], upto=3)
+    await es_index.client.indices.delete(index=[es_index.names.posts_index,
+                                                es_index.names.accounts_index,
+                                                es_index.names.state_index])
+    assert await es_index.position() == 0  # the position went with the documents
+    assert await es_index.search_posts(PostSearch(words=("wipe",))) == []
+    await es_index.write([PutPost(3, post(1, "after the wipe"))], upto=3)
+    assert await ids(es_index, words=("after",)) == [1]
+    mapping = await es_index.client.indices.get_mapping(index=es_index.names.posts_index)
+    assert mapping[es_index.names.posts_index]["mappings"]["dynamic"] == "strict"
