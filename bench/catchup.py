@@ -7,7 +7,8 @@ with ``--parallel``, at once, one process each. No Kafka, no API: the
 projectors' own throughput, which bounds how fast a worker catches up after
 an outage and how long a rebuild takes. ``python -m bench`` builds the
 projections of its bulk load with the parallel rebuild. Prints events/s per
-projector; never asserts timings.
+projector beside the raw limit of the block underneath (single-row PostgreSQL
+insert transactions); never asserts timings.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from bench import rawlimits
 from bench.graph import generate
 from bench.loader import load_graph
 from bench.stack import bench_settings, clear_redis_prefix
@@ -34,7 +36,7 @@ from infra.bootstrap import build_projections
 from infra.database import drop_database, migrate
 from infra.operations import rebuild
 from infra.settings import Settings
-from ports.projectors import PROJECTORS
+from ports.projectors import PROJECTORS, SEARCH
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -44,7 +46,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="average follows per account")
     parser.add_argument("--posts", type=float, default=1.5, help="average posts per account")
     parser.add_argument("--projector", action="append", choices=PROJECTORS,
-                        help="only these (default: both)")
+                        help="only these (default: every projector; search_index only "
+                             "with --elasticsearch-url)")
+    parser.add_argument("--elasticsearch-url", metavar="URL",
+                        help="an Elasticsearch(-compatible) server for the search_index "
+                             "projector (bench.catchup starts none)")
     parser.add_argument("--parallel", action="store_true",
                         help="rebuild the projectors at the same time, one process each")
     parser.add_argument("--seed", type=int, default=5)
@@ -116,20 +122,29 @@ def main(argv: list[str]) -> int:
     args = parse(argv)
     console = Console()
     run = args.reuse or uuid.uuid4().hex[:8]
-    settings = bench_settings(run, 0, 0, 0)
+    overrides = {"elasticsearch_url": args.elasticsearch_url} if args.elasticsearch_url \
+        else {}
+    settings = bench_settings(run, 0, 0, 0, overrides)
+    wanted = args.projector or [name for name in PROJECTORS
+                                if name != SEARCH or args.elasticsearch_url]
     migrate(settings)
     try:
         if not args.reuse:
             _load(settings, args, console)
         mode = "in parallel" if args.parallel else "one after the other"
         table = Table(title=f"projector rebuild from the event store ({mode})")
-        for column in ("projector", "events", "seconds", "events/s", "CPU s"):
+        raw = rawlimits.postgres_insert(settings)["tx_per_s"]
+        for column in ("projector", "events", "seconds", "events/s", "CPU s",
+                       "vs raw PG tx/s"):
             table.add_column(column, justify="right")
-        results = rebuild_projectors(settings, args.projector or PROJECTORS, args.parallel)
+        results = rebuild_projectors(settings, wanted, args.parallel)
         for name, result in results.items():
             table.add_row(name, f"{result['events']:,}", f"{result['seconds']:.1f}",
-                          f"{result['per_s']:,.0f}", f"{result['cpu_s']:.1f}")
+                          f"{result['per_s']:,.0f}", f"{result['cpu_s']:.1f}",
+                          f"{result['per_s'] / max(1, raw):.1f}x of {raw:,}/s")
         console.print(table)
+        console.print("raw limit: single-row insert transactions on one connection "
+                      "(bench.rawlimits.postgres_insert), measured before the rebuilds")
         console.print(f"events by type: {event_counts(settings)}")
     finally:
         if args.keep or args.reuse:
