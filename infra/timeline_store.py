@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from infra.lua import load_script
+from infra.redis_cleanup import unlink_matching
 from infra.redis_keys import ID_WIDTH, REPOSTS_AUTHOR_FIELD, SENTINEL, RedisKeys, member
 from ports.projectors import TIMELINES
 from ports.timelines import Place, Reach, Reposts, TimelineItem
@@ -76,14 +77,7 @@ class RedisTimelineStore:
 
     async def reset(self) -> None:
         for pattern in self.keys.timeline_patterns():
-            batch: list[bytes] = []
-            async for key in self.redis.scan_iter(match=pattern, count=1000):
-                batch.append(key)
-                if len(batch) >= self.batch:
-                    await self.redis.unlink(*batch)
-                    batch.clear()
-            if batch:
-                await self.redis.unlink(*batch)
+            await unlink_matching(self.redis, pattern, self.batch)
         await self.redis.unlink(self._position)
 
     # -- pushes and removals ---------------------------------------------------------
