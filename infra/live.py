@@ -174,11 +174,14 @@ class _Subscription:
 
     def offer(self, events: Sequence[ReceivedEvent]) -> None:
         """Queue the events above what was queued already (in id order); close the
-        subscription when they would overflow its buffer."""
+        subscription when it still had events waiting and these would overflow its
+        buffer. A client that has taken everything it was given is keeping up: a burst
+        larger than the buffer (one read's worth, bounded by the streams' replay
+        buffers) is queued whole, not taken for slowness."""
         fresh = list(events) if self.filling else [e for e in events if e.key > self.high]
         if not fresh or self.closed is not None:
             return
-        if len(self.buffer) + len(fresh) > self.limit:
+        if self.buffer and len(self.buffer) + len(fresh) > self.limit:
             self.hub.drop(self, SubscriptionClosed(
                 "too_slow", f"more than {self.limit} events waited for this client; "
                 "reconnect with Last-Event-ID to resume"))

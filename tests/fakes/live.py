@@ -5,8 +5,8 @@ tests pass against both: a channel's buffer exists only once someone
 subscribed (and until ``expire``), starting with a marker at
 ``<head>-<2^64-1>``; ids not above a buffer's last are dropped; buffers keep
 the newest ``buffer`` entries; a resume id is honoured when every buffer still
-reaches back to it; a subscription that would hold more than ``queue`` events
-is closed ``too_slow``.
+reaches back to it; a subscription that still had events waiting and would
+hold more than ``queue`` is closed ``too_slow``.
 """
 
 from __future__ import annotations
@@ -45,14 +45,17 @@ class FakeSubscription:
     closed: SubscriptionClosed | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def offer(self, event: ReceivedEvent) -> None:
-        if self.closed is not None or event.key <= self.high:
+    def offer(self, events: Sequence[ReceivedEvent]) -> None:
+        """One publish's events: overflow closes only a subscription that still had
+        events waiting (a caught-up one takes a burst whole, as the hub does)."""
+        fresh = [event for event in events if event.key > self.high]
+        if self.closed is not None or not fresh:
             return
-        if len(self.buffer) >= self.live.queue:
+        if self.buffer and len(self.buffer) + len(fresh) > self.live.queue:
             self.live.close(self, SubscriptionClosed("too_slow", "the client fell behind"))
             return
-        self.buffer.append(event)
-        self.high = event.key
+        self.buffer += fresh
+        self.high = fresh[-1].key
         self.wake.set()
 
     async def next(self, timeout_s: float) -> list[ReceivedEvent]:
@@ -86,6 +89,7 @@ class FakeLive:
 
     async def publish(self, events: Sequence[LiveEvent]) -> None:
         self.published += events
+        offered: dict[FakeSubscription, list[ReceivedEvent]] = {}
         for event in sorted(events, key=lambda e: (e.position, e.seq)):
             group = _GROUPS[event.channel]
             self.heads[group] = max(self.heads.get(group, 0), event.position)
@@ -100,7 +104,9 @@ class FakeLive:
             del buffer.entries[:-self.buffer]
             for subscription in list(self.subscriptions):
                 if stream in subscription.streams:
-                    subscription.offer(received)
+                    offered.setdefault(subscription, []).append(received)
+        for subscription, batch in offered.items():
+            subscription.offer(batch)
 
     async def subscribe(self, channels: Sequence[Stream], last_event_id: str | None
                         ) -> FakeSubscription:
