@@ -47,6 +47,7 @@ from ports.events import EventEnvelope
 from ports.live import NOTIFICATIONS_CHANNEL, LiveEvent, LiveEventPublisher
 from ports.notifications import EdgeKind, NotificationStore, NotificationWrites
 from ports.projectors import NOTIFICATIONS
+from projections.base import StoreProjector, after
 
 WINDOW: Final = timedelta(hours=12)
 """How long after its first member a group of likes, reposts or follows takes more."""
@@ -85,7 +86,7 @@ class Cause:
     post_id: int | None
 
 
-class NotificationProjector:
+class NotificationProjector(StoreProjector[NotificationStore]):
     name = NOTIFICATIONS
 
     def __init__(self, store: NotificationStore, live: LiveEventPublisher | None = None,
@@ -94,18 +95,12 @@ class NotificationProjector:
         self.live = live
         self.max_groups = max_groups
 
-    async def position(self) -> int:
-        return await self.store.position()
-
-    async def apply(self, event: EventEnvelope) -> None:
-        await self.apply_batch([event])
-
     async def apply_batch(self, events: Sequence[EventEnvelope]) -> None:
         """Apply the events after the position, with the new position, in one
         transaction; announce the groups made or joined before it commits."""
         async with self.store.writes() as tx:
             position = await tx.position()
-            fresh = [e for e in events if e.position > position]
+            fresh = after(position, events)
             if not fresh:
                 return
             announced = Announcements()
@@ -122,9 +117,6 @@ class NotificationProjector:
 
     async def advance(self, position: int) -> None:
         await self.store.advance(position)
-
-    async def reset(self) -> None:
-        await self.store.reset()
 
     async def after_rebuild(self) -> None:
         await self.store.after_rebuild()

@@ -12,7 +12,7 @@ store's adapter (``infra.read_model_store``).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from ports.events import EventEnvelope
@@ -28,6 +28,7 @@ from ports.read_models import (
     ReadModelStore,
     ReadModelWriter,
 )
+from projections.base import StoreProjector, after, runs
 
 
 async def _account_registered(tx: ReadModelWriter, e: EventEnvelope) -> None:
@@ -154,17 +155,9 @@ HANDLERS: dict[str, Callable[[ReadModelWriter, EventEnvelope], Awaitable[None]]]
 """Events applied one at a time; edge events (``EDGE_EVENTS``) go in runs."""
 
 
-def _runs(events: Sequence[EventEnvelope]) -> Iterator[list[EventEnvelope]]:
-    """Consecutive events of one edge kind together; every other event alone."""
-    run: list[EventEnvelope] = []
-    for event in events:
-        if run and not (event.type in EDGE_EVENTS
-                        and EDGE_EVENTS.get(run[-1].type) is EDGE_EVENTS[event.type]):
-            yield run
-            run = []
-        run.append(event)
-    if run:
-        yield run
+def _same_edge_kind(previous: EventEnvelope, event: EventEnvelope) -> bool:
+    """Runs of ``_apply_run``: consecutive events of one edge kind together."""
+    return event.type in EDGE_EVENTS and EDGE_EVENTS.get(previous.type) is EDGE_EVENTS[event.type]
 
 
 async def _apply_run(tx: ReadModelWriter, run: list[EventEnvelope]) -> None:
@@ -187,7 +180,7 @@ def posts_touched(event: EventEnvelope) -> list[int]:
     return []
 
 
-class ReadModelProjector:
+class ReadModelProjector(StoreProjector[ReadModelStore]):
     """Applies events to the read models (``ports.read_models.ReadModelStore``), exactly
     once per position."""
 
@@ -201,12 +194,6 @@ class ReadModelProjector:
         self.store = store
         self.counts_sink = counts_sink
 
-    async def position(self) -> int:
-        return await self.store.position()
-
-    async def apply(self, event: EventEnvelope) -> None:
-        await self.apply_batch([event])
-
     async def apply_batch(self, events: Sequence[EventEnvelope]) -> None:
         """All the events in one transaction with the new position: all or nothing.
 
@@ -219,11 +206,11 @@ class ReadModelProjector:
         holds and the retry writes again."""
         async with self.store.transaction() as tx:
             position = await tx.locked_position()
-            fresh = [e for e in events if e.position > position]
+            fresh = after(position, events)
             if not fresh:
                 return
             touched: list[int] = []
-            for run in _runs(fresh):
+            for run in runs(fresh, _same_edge_kind):
                 await _apply_run(tx, run)
                 for event in run:
                     touched += posts_touched(event)
@@ -247,9 +234,6 @@ class ReadModelProjector:
         async with self.store.transaction() as tx:
             if await tx.locked_position() < position:
                 await tx.set_position(position)
-
-    async def reset(self) -> None:
-        await self.store.reset()
 
     async def after_rebuild(self) -> None:
         """Refresh the store's planner statistics of the tables a rebuild filled from

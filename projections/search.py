@@ -59,6 +59,7 @@ from ports.search import (
     SearchIndexWriter,
     Versioned,
 )
+from projections.base import StoreProjector, after
 
 log = structlog.get_logger(__name__)
 
@@ -195,49 +196,36 @@ def accounts_needed(events: Sequence[EventEnvelope]) -> tuple[set[int], set[str]
     return ids, aggregates
 
 
-class SearchProjector:
+class SearchProjector(StoreProjector[SearchIndexWriter]):
     """The ``search`` projector: folds events into document changes and writes them
     through ``SearchIndexWriter``, which also keeps the position (see the module)."""
 
     name = SEARCH
 
     def __init__(self, index: SearchIndexWriter) -> None:
-        self.index = index
-
-    async def position(self) -> int:
-        return await self.index.position()
-
-    async def apply(self, event: EventEnvelope) -> None:
-        await self.apply_batch([event])
+        self.store = index
 
     async def apply_batch(self, events: Sequence[EventEnvelope]) -> None:
         """Fold the events above the position, write each changed document once, then
         the position of the last event."""
-        position = await self.index.position()
-        fresh = [e for e in events if e.position > position]
+        fresh = after(await self.store.position(), events)
         if fresh:
-            await self.index.write(await self._changes(fresh), upto=fresh[-1].position)
+            await self.store.write(await self._changes(fresh), upto=fresh[-1].position)
 
     async def replay(self, event: EventEnvelope) -> None:
         """The event's changes regardless of the position; versions still refuse what
         is older than the stored documents."""
-        await self.index.write(await self._changes([event]), upto=None)
+        await self.store.write(await self._changes([event]), upto=None)
 
     async def advance(self, position: int) -> None:
-        await self.index.write([], upto=position)
-
-    async def reset(self) -> None:
-        await self.index.reset()
-
-    async def after_rebuild(self) -> None:
-        """Nothing to refresh: every write is searchable when it returns."""
+        await self.store.write([], upto=position)
 
     async def _changes(self, events: Sequence[EventEnvelope]) -> list[Change]:
         relevant = [e for e in events if e.type in HANDLED]
         if not relevant:
             return []
         ids, aggregates = accounts_needed(relevant)
-        stored = await self.index.accounts(sorted(ids), sorted(aggregates)) \
+        stored = await self.store.accounts(sorted(ids), sorted(aggregates)) \
             if ids or aggregates else {}
         fold = SearchFold(dict(stored))
         for event in relevant:

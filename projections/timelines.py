@@ -24,17 +24,18 @@ Fan-out rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from operator import itemgetter
 
 from ports.events import EventEnvelope
 from ports.live import LiveEventPublisher
 from ports.projectors import TIMELINES
 from ports.timelines import TimelineFanout, TimelineItem
+from projections.base import StoreProjector, after, runs
 from projections.home_stream import HomeStream
 
 
-class TimelineProjector:
+class TimelineProjector(StoreProjector[TimelineFanout]):
     """The fan-out policy over a ``ports.timelines.TimelineFanout`` store (the
     timelines, the follow graph, celebrities and the position all live there)."""
 
@@ -52,19 +53,13 @@ class TimelineProjector:
     def max_entries(self) -> int:
         return self.store.max_entries
 
-    async def position(self) -> int:
-        return await self.store.position()
-
-    async def apply(self, event: EventEnvelope) -> None:
-        await self.apply_batch([event])
-
     async def apply_batch(self, events: Sequence[EventEnvelope]) -> None:
         """Apply in order, then record the last position (writes are idempotent, so
         a crash part-way is repaired by applying the batch again)."""
         position = await self.position()
-        fresh = [e for e in events if e.position > position]
+        fresh = after(position, events)
         self.live.start()
-        for run in _runs(fresh):
+        for run in runs(fresh, _both_follows):
             if len(run) > 1:  # follows, the bulk of any log: a few round trips per run
                 await self._followed_many([(e.payload["follower_id"], e.payload["followee_id"])
                                            for e in run])
@@ -95,12 +90,6 @@ class TimelineProjector:
 
     async def advance(self, position: int) -> None:
         await self.store.advance(position)  # only ever forward
-
-    async def reset(self) -> None:
-        await self.store.reset()
-
-    async def after_rebuild(self) -> None:
-        """Nothing to refresh: Redis has no planner."""
 
     # -- helpers ---------------------------------------------------------
 
@@ -225,16 +214,9 @@ class TimelineProjector:
 _FOLLOWS = frozenset({"Followed", "Refollowed"})
 
 
-def _runs(events: Sequence[EventEnvelope]) -> Iterator[list[EventEnvelope]]:
-    """Consecutive follows together; every other event alone."""
-    run: list[EventEnvelope] = []
-    for event in events:
-        if run and not (event.type in _FOLLOWS and run[-1].type in _FOLLOWS):
-            yield run
-            run = []
-        run.append(event)
-    if run:
-        yield run
+def _both_follows(previous: EventEnvelope, event: EventEnvelope) -> bool:
+    """Runs of ``_followed_many``: consecutive follows together."""
+    return event.type in _FOLLOWS and previous.type in _FOLLOWS
 
 
 def _oldest_first(items: Iterable[TimelineItem]) -> list[TimelineItem]:

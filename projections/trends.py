@@ -24,6 +24,7 @@ from domain.ids import snowflake_time_ms
 from ports.events import EventEnvelope
 from ports.projectors import TRENDS
 from ports.trends import DAY_S, TagUse, TrendCounterWriter
+from projections.base import StoreProjector, after
 
 MIN_WEIGHT = 0.1
 _NOISE = re.compile(r"https?://\S+|(?<![\w@])@\w+")
@@ -59,39 +60,27 @@ def tag_uses(event: EventEnvelope, new_account_days: float) -> list[TagUse]:
     return [TagUse(tag, at_ms // 1000, key, author, weight) for tag in dict.fromkeys(tags)]
 
 
-class TrendsProjector:
+class TrendsProjector(StoreProjector[TrendCounterWriter]):
     """The ``trends`` projector (Redis counters, through ``TrendCounterWriter``)."""
 
     name = TRENDS
 
     def __init__(self, counters: TrendCounterWriter, new_account_days: float = 30.0) -> None:
-        self.counters = counters
+        self.store = counters
         self.new_account_days = new_account_days
 
-    async def position(self) -> int:
-        return await self.counters.position()
-
-    async def apply(self, event: EventEnvelope) -> None:
-        await self.apply_batch([event])
-
     async def apply_batch(self, events: Sequence[EventEnvelope]) -> None:
-        position = await self.counters.position()
-        fresh = [e for e in events if e.position > position]
+        fresh = after(await self.store.position(), events)
         if fresh:
             uses = [use for e in fresh for use in tag_uses(e, self.new_account_days)]
-            await self.counters.record(uses, first=fresh[0].position, upto=fresh[-1].position)
+            await self.store.record(uses, first=fresh[0].position, upto=fresh[-1].position)
 
     async def replay(self, event: EventEnvelope) -> None:
         """Count a parked event (it was never counted: it was parked instead)."""
-        await self.counters.record(tag_uses(event, self.new_account_days), first=0, upto=None)
+        await self.store.record(tag_uses(event, self.new_account_days), first=0, upto=None)
 
     async def advance(self, position: int) -> None:
-        current = await self.counters.position()
+        current = await self.store.position()
         if position > current:
-            await self.counters.record([], first=current + 1, upto=position)
+            await self.store.record([], first=current + 1, upto=position)
 
-    async def reset(self) -> None:
-        await self.counters.reset()
-
-    async def after_rebuild(self) -> None:
-        """Nothing to refresh."""
