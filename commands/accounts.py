@@ -6,7 +6,7 @@ from eventsourcing.persistence import IntegrityError
 
 from commands.context import CommandContext
 from commands.messages import RegisterAccount, Result, UpdateProfile
-from commands.views import OwnAccountView
+from commands.views import own_profile_view
 from domain.accounts import (
     Account,
     EmailClaim,
@@ -56,7 +56,7 @@ def register_account(cmd: RegisterAccount, ctx: CommandContext) -> Result:
         display_name=cmd.display_name,
     )
     claim = EmailClaim(email=email, account_id=account.account_id, username=account.username)
-    answer = OwnAccountView.of(account).as_answer()
+    answer = own_profile_view(account)
     try:
         position = ctx.commit(account, claim, answer=answer)
     except IntegrityError:
@@ -89,7 +89,7 @@ def update_profile(cmd: UpdateProfile, ctx: CommandContext) -> Result:
     merged.update({name: value or "" for name, value in cmd.changes.items()})
     if all(getattr(account, name) == value for name, value in merged.items()):
         return Result(ctx.store.position_of(account.id, account.version),
-                      OwnAccountView.of(account).as_answer())
+                      own_profile_view(account))
     account.update_profile(**merged)
-    answer = OwnAccountView.of(account).as_answer()
+    answer = own_profile_view(account)
     return Result(ctx.commit(account, answer=answer), answer)

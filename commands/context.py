@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ class CommandContext:
     ids: IdGenerator
     keyed: KeyedCommit | None = None
 
-    def commit(self, *aggregates: Aggregate | None, answer: dict[str, Any]) -> int:
+    def commit(self, *aggregates: Aggregate | None, answer: Mapping[str, Any]) -> int:
         """Save ``aggregates`` in one transaction -- with the Idempotency-Key's
         record of ``answer`` when there is one -- and return the last position."""
         if self.keyed is not None:

@@ -8,7 +8,7 @@ loses in the event store and converges to the winner's state.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -16,12 +16,12 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from commands.context import CommandContext
-from commands.views import RelationshipView
 from domain.accounts import Account
 from domain.errors import Forbidden, NotFound, ValidationFailed
 from domain.follows import FollowEdge
 from domain.ids import account_uuid, block_uuid, follow_uuid, mute_uuid
 from domain.moderation import Block, Mute
+from ports.records import Relationship
 
 E = TypeVar("E", bound=Aggregate)
 
@@ -35,7 +35,7 @@ def set_edge(
     turn_off: Callable[[E], None],
     also_save: Callable[[], list[Aggregate]] = list,
     *,
-    answer: dict[str, Any],
+    answer: Mapping[str, Any],
 ) -> int:
     """Bring the edge to ``active``; the position of the event that made that state.
 
@@ -87,9 +87,9 @@ def ensure_not_blocked(ctx: CommandContext, a: int, b: int) -> None:
         raise Forbidden("this account is blocked, or has blocked you", code="blocked")
 
 
-def relationship(ctx: CommandContext, actor_id: int, other_id: int) -> RelationshipView:
+def relationship(ctx: CommandContext, actor_id: int, other_id: int) -> Relationship:
     """The relationship as the event store has it right now (strongly consistent)."""
-    return RelationshipView(
+    return Relationship(
         following=edge_active(ctx, follow_uuid(actor_id, other_id)),
         followed_by=edge_active(ctx, follow_uuid(other_id, actor_id)),
         blocking=edge_active(ctx, block_uuid(actor_id, other_id)),

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from commands.context import CommandContext
 from commands.edges import ensure_not_blocked, other_account, relationship, set_edge
 from commands.messages import Result, SetFollow
 from domain.follows import FollowEdge
 from domain.ids import follow_uuid
+from ports.records import Relationship
 
 
 def set_follow(cmd: SetFollow, ctx: CommandContext) -> Result:
@@ -18,8 +17,8 @@ def set_follow(cmd: SetFollow, ctx: CommandContext) -> Result:
     pair = {"follower_id": follower_id, "followee_id": followee.account_id}
     if active:
         ensure_not_blocked(ctx, follower_id, followee.account_id)
-    answer = replace(relationship(ctx, follower_id, followee.account_id),
-                     following=active).as_answer()
+    answer: Relationship = {**relationship(ctx, follower_id, followee.account_id),
+                            "following": active}
     position = set_edge(
         ctx, follow_uuid(**pair), active,
         create=lambda: FollowEdge(**pair),

@@ -12,6 +12,7 @@ nothing has its answer recorded alone afterwards (nothing to duplicate).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -60,7 +61,7 @@ class KeyedCommit:
         self.existing = existing  # a record whose window has passed: renewed
         self.recorded = False
 
-    def _record(self, answer: dict[str, Any], position: int | None) -> IdempotencyRecord:
+    def _record(self, answer: Mapping[str, Any], position: int | None) -> IdempotencyRecord:
         fields: dict[str, Any] = {"fingerprint": self.claim.fingerprint, "answer": answer,
                                   "position": position}
         if self.existing is not None:
@@ -68,7 +69,7 @@ class KeyedCommit:
             return self.existing
         return IdempotencyRecord(record_id=self.claim.record_id, **fields)
 
-    def save(self, aggregates: tuple[Aggregate | None, ...], answer: dict[str, Any]) -> int:
+    def save(self, aggregates: tuple[Aggregate | None, ...], answer: Mapping[str, Any]) -> int:
         """Save ``aggregates`` and the record (last, so its position is the answer's)."""
         record = None if self.recorded else self._record(answer, None)
         position = self.store.save_all(*aggregates, record)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from commands.context import CommandContext
 from commands.edges import edge_active, ensure_not_blocked, set_edge
 from commands.messages import Result, SetLike, SetRepost
-from commands.views import AccountView, InteractionView, PostView
+from commands.views import InteractionView, post_view, profile_view
 from domain.accounts import Account
 from domain.errors import NotFound
 from domain.ids import account_uuid, block_uuid, like_uuid, post_uuid, repost_uuid
@@ -42,7 +42,7 @@ def target_post(ctx: CommandContext, post_id: int, active: bool, edge_id: Any) -
 
 
 def _answer(ctx: CommandContext, actor_id: int, post: Post,
-            flag: Literal["liked", "reposted"], value: bool) -> dict[str, Any]:
+            flag: Literal["liked", "reposted"], value: bool) -> InteractionView:
     """What a like or repost answers: the post as the event store has it.
 
     ``visible`` says whether the actor may still see the post (not deleted,
@@ -58,13 +58,13 @@ def _answer(ctx: CommandContext, actor_id: int, post: Post,
         reply_to_available = parent is not None and not parent.deleted
     return InteractionView(
         post_id=post.post_id,
-        post=PostView.of(post),
-        author=None if author is None else AccountView.of(author),
+        post=post_view(post),
+        author=None if author is None else profile_view(author),
         reply_to_available=reply_to_available,
         visible=not post.deleted and not blocked and author is not None,
         flag=flag,
         value=value,
-    ).as_answer()
+    )
 
 
 def set_like(cmd: SetLike, ctx: CommandContext) -> Result:

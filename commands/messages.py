@@ -11,6 +11,7 @@ they are stored and never renamed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,5 +136,5 @@ class Result:
     it is the recorded answer of an earlier run with the same Idempotency-Key."""
 
     position: int
-    data: dict[str, Any] = field(default_factory=dict)
+    data: Mapping[str, Any] = field(default_factory=dict)
     replayed: bool = False

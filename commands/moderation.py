@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from eventsourcing.domain import Aggregate
 
 from commands.context import CommandContext
@@ -11,6 +9,7 @@ from commands.edges import follow_edge_off, other_account, relationship, set_edg
 from commands.messages import Result, SetBlock, SetMute
 from domain.ids import block_uuid, mute_uuid
 from domain.moderation import Block, Mute
+from ports.records import Relationship
 
 
 def set_block(cmd: SetBlock, ctx: CommandContext) -> Result:
@@ -24,8 +23,8 @@ def set_block(cmd: SetBlock, ctx: CommandContext) -> Result:
         return [edge for edge in ended if edge is not None]
 
     now = relationship(ctx, me, other)
-    answer = (replace(now, blocking=True, following=False, followed_by=False) if cmd.active
-              else replace(now, blocking=False)).as_answer()
+    answer: Relationship = ({**now, "blocking": True, "following": False, "followed_by": False}
+                            if cmd.active else {**now, "blocking": False})
     position = set_edge(
         ctx, block_uuid(me, other), cmd.active,
         create=lambda: Block(**pair),
@@ -41,7 +40,7 @@ def set_mute(cmd: SetMute, ctx: CommandContext) -> Result:
     me = cmd.actor.account_id
     other = other_account(ctx, me, cmd.username, "mute").account_id
     pair = {"muter_id": me, "muted_id": other}
-    answer = replace(relationship(ctx, me, other), muting=cmd.active).as_answer()
+    answer: Relationship = {**relationship(ctx, me, other), "muting": cmd.active}
     position = set_edge(
         ctx, mute_uuid(me, other), cmd.active,
         create=lambda: Mute(**pair),

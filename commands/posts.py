@@ -5,7 +5,7 @@ from __future__ import annotations
 from commands.context import CommandContext
 from commands.edges import ensure_not_blocked
 from commands.messages import CreatePost, DeletePost, Result
-from commands.views import PostView
+from commands.views import post_view
 from domain.accounts import Account
 from domain.errors import Forbidden, NotFound, ValidationFailed
 from domain.ids import account_uuid, post_uuid
@@ -59,7 +59,7 @@ def create_post(cmd: CreatePost, ctx: CommandContext) -> Result:
         reply_to_id=cmd.reply_to_id,
         quote_of_id=cmd.quote_of_id,
     )
-    answer = PostView.of(post).as_answer()
+    answer = post_view(post)
     return Result(ctx.commit(post, answer=answer), answer)
 
 

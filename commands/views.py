@@ -1,107 +1,51 @@
-"""What a handler knows about what it changed, as small typed values (the write side's view).
+"""What a handler knows about what it changed (the write side's view), and its constructors.
 
 No API formatting here (ids stay integers, moments datetimes, no counts): the
 HTTP layer builds the API's objects from these with the constructors of
 ``queries.shapes`` (``infra.http.answers``).
 
-A handler's ``Result.data`` is ``view.as_answer()``, a plain dict, because it
-is also the answer an Idempotency-Key records in the event store and replays;
-``from_answer`` reads such a dict back, whether just made or replayed from a
-record. The dicts keep the keys and order they had before these types
-existed, so records written then still replay.
+The views are the shared records of ``ports.records`` (a post's body, a
+profile, a relationship) and ``InteractionView``: TypedDicts, because a
+handler's ``Result.data`` is its view as it is, the plain dict an
+Idempotency-Key records in the event store and replays (so reading a result
+back is a cast, not a copy). The dicts keep the keys and order they had
+before these types existed, so records written then still replay.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import Field, asdict, dataclass, fields
 from datetime import datetime
-from typing import Any, ClassVar, Literal, Self
+from typing import Literal
+
+from typing_extensions import TypedDict
 
 from domain.accounts import Account
 from domain.posts import Post
+from ports.records import OwnProfile, PostBody, Profile
 
 
-class _Answered:
-    """``as_answer`` / ``from_answer`` for the dataclasses below."""
-
-    __slots__ = ()
-    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
-
-    @classmethod
-    def from_answer(cls, answer: Mapping[str, Any]) -> Self:
-        """The view of an answer (a dict made by ``as_answer``, maybe replayed)."""
-        return cls(**{f.name: answer[f.name] for f in fields(cls)})
-
-    def as_answer(self) -> dict[str, Any]:
-        """The answer recorded for this view: a dict of its fields, nested views too."""
-        return asdict(self)
-
-
-@dataclass(frozen=True, slots=True)
-class AccountView(_Answered):
+def profile_view(account: Account) -> Profile:
     """An account's public profile as the event store has it (no counts)."""
-
-    id: int
-    username: str
-    display_name: str
-    bio: str
-    avatar_url: str
-    created_at: datetime
-
-    @classmethod
-    def of(cls, account: Account) -> Self:
-        """The view of the aggregate as loaded (or just changed)."""
-        return cls(account.account_id, account.username, account.display_name, account.bio,
-                   account.avatar_url, account.created_on)
+    return {"id": account.account_id, "username": account.username,
+            "display_name": account.display_name, "bio": account.bio,
+            "avatar_url": account.avatar_url, "created_at": account.created_on}
 
 
-@dataclass(frozen=True, slots=True)
-class OwnAccountView(AccountView):
-    """The account as its owner sees it: with the email."""
-
-    email: str
-
-    @classmethod
-    def of(cls, account: Account) -> Self:
-        """The view of the aggregate as loaded (or just changed), with its email."""
-        return cls(account.account_id, account.username, account.display_name, account.bio,
-                   account.avatar_url, account.created_on, account.email)
+def own_profile_view(account: Account) -> OwnProfile:
+    """The account as its owner sees it: ``profile_view`` with the email."""
+    return {**profile_view(account), "email": account.email}
 
 
-@dataclass(frozen=True, slots=True)
-class PostView(_Answered):
-    """A post as created: ids as integers, ``created_at`` a datetime."""
-
-    id: int
-    author_id: int
-    text: str
-    created_at: datetime
-    reply_to_id: int | None
-    quote_of_id: int | None
-    mentions: list[str]
-    hashtags: list[str]
-
-    @classmethod
-    def of(cls, post: Post) -> Self:
-        """The view of the aggregate as created."""
-        return cls(post.post_id, post.author_id, post.text, post.created_on, post.reply_to_id,
-                   post.quote_of_id, list(post.mentions), list(post.hashtags))
+def post_view(post: Post) -> PostBody[datetime]:
+    """A post as created (as loaded): ids as integers, ``created_at`` a datetime;
+    ``mentions`` and ``hashtags`` are new lists."""
+    return {"id": post.post_id, "author_id": post.author_id, "text": post.text,
+            "created_at": post.created_on, "reply_to_id": post.reply_to_id,
+            "quote_of_id": post.quote_of_id, "mentions": list(post.mentions),
+            "hashtags": list(post.hashtags)}
 
 
-@dataclass(frozen=True, slots=True)
-class RelationshipView(_Answered):
-    """How the actor and another account relate, as the event store has it now."""
-
-    following: bool
-    followed_by: bool
-    blocking: bool
-    blocked_by: bool
-    muting: bool
-
-
-@dataclass(frozen=True, slots=True)
-class InteractionView(_Answered):
+class InteractionView(TypedDict):
     """What a like or repost (or its undo) knows about its post.
 
     ``visible``: whether the actor may still see the post (not deleted, no
@@ -111,18 +55,9 @@ class InteractionView(_Answered):
     """
 
     post_id: int
-    post: PostView
-    author: AccountView | None
+    post: PostBody[datetime]
+    author: Profile | None
     reply_to_available: bool | None
     visible: bool
     flag: Literal["liked", "reposted"]
     value: bool
-
-    @classmethod
-    def from_answer(cls, answer: Mapping[str, Any]) -> Self:
-        """The view of an answer, its post and author views included."""
-        author = answer["author"]
-        return cls(answer["post_id"], PostView.from_answer(answer["post"]),
-                   None if author is None else AccountView.from_answer(author),
-                   answer["reply_to_available"], answer["visible"], answer["flag"],
-                   answer["value"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final, Protocol
 
-from typing_extensions import TypedDict
+from ports import records
 
 COUNT_FIELDS: Final = ("likes_count", "replies_count", "reposts_count", "deleted")
 """The fields of a post's ``Counts``, each an ``int`` (``deleted`` is 0 or 1)."""
@@ -22,18 +22,10 @@ Counts = dict[str, int]
 
 
 
-class PostBody(TypedDict):
-    """The immutable part of a post, as the post cache keeps it (one JSON object):
-    ids as integers, ``created_at`` already RFC 3339 text."""
-
-    id: int
-    author_id: int
-    text: str
-    created_at: str
-    reply_to_id: int | None
-    quote_of_id: int | None
-    mentions: list[str]
-    hashtags: list[str]
+PostBody = records.PostBody[str]
+"""The immutable part of a post, as the post cache keeps it (one JSON object): the
+record ``ports.records.PostBody``, ids as integers, ``created_at`` already RFC 3339
+text."""
 
 
 class PostCountsSink(Protocol):

@@ -31,8 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, NamedTuple, Protocol
 
-from typing_extensions import TypedDict
-
+from ports.records import PostBody, Profile
 from ports.timelines import TimelineItem
 
 FollowDirection = Literal["followers", "following"]
@@ -41,16 +40,11 @@ FollowDirection = Literal["followers", "following"]
 EdgeKind = Literal["follow", "block", "mute"]
 
 
-class AccountRow(TypedDict):
-    """An account of the read model. ``email`` is always ``""``: published events carry
-    no email (the owner's is read from the event store)."""
+class AccountRow(Profile):
+    """An account of the read model: its ``Profile`` (``ports.records``), its counts,
+    and ``email``, always ``""``: published events carry no email (the owner's is read
+    from the event store)."""
 
-    id: int
-    username: str
-    display_name: str
-    bio: str
-    avatar_url: str
-    created_at: datetime
     followers_count: int
     following_count: int
     posts_count: int
@@ -73,19 +67,10 @@ class RepostRow(AccountRow):
     since: datetime
 
 
-class PostRow(TypedDict):
-    """A post of the read model: its immutable body, its counts, and ``deleted``."""
+class PostRow(PostBody[datetime]):
+    """A post of the read model: its immutable body (``ports.records.PostBody``), its
+    counts, and ``deleted``."""
 
-    id: int
-    author_id: int
-    text: str
-    created_at: datetime
-    """Aware, in whatever time zone the store answers in."""
-    reply_to_id: int | None
-    """The post this one replies to, which may be deleted or absent from the read model."""
-    quote_of_id: int | None
-    mentions: list[str]
-    hashtags: list[str]
     likes_count: int
     replies_count: int
     reposts_count: int

@@ -3,9 +3,11 @@
 Every answer that shows one of these objects builds it with the constructor
 here: the queries and hydration from read-model rows (``ports.read_model_reader``),
 the answers of commands (``infra.http.answers``) from what the handler
-recorded. The pydantic response models in ``infra.http.schemas`` declare the
-same objects for the OpenAPI document; ``tests/unit/test_api_shapes.py`` fails
-when the two differ.
+recorded. The pydantic response models in ``infra.http.schemas``, which
+document the same objects in the OpenAPI document, are made from these
+TypedDicts (``response_model``); ``tests/unit/test_api_shapes.py`` checks that
+the two agree. ``Relationship`` is the record ``ports.records.Relationship``
+that a follow, block or mute command answers with.
 
 They are TypedDicts, so an answer is a plain dict that orjson writes as it is
 (the hot reads skip pydantic); their keys are in the documented order.
@@ -23,6 +25,7 @@ from typing_extensions import TypedDict
 from domain.moments import rfc3339
 from domain.notifications import NOTIFICATION_TYPES, NotificationType
 from ports.read_model_reader import AccountRow
+from ports.records import Relationship as Relationship  # the API shows the record as it is
 
 T = TypeVar("T")
 
@@ -45,16 +48,6 @@ class OwnAccount(Account):
     """The reader's own account (sign-up, ``GET``/``PATCH /api/accounts/me``): with email."""
 
     email: str
-
-
-class Relationship(TypedDict):
-    """How the reader and another account relate; ``muting`` only as the muter sees it."""
-
-    following: bool
-    followed_by: bool
-    blocking: bool
-    blocked_by: bool
-    muting: bool
 
 
 class Post(TypedDict):

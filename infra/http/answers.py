@@ -9,6 +9,9 @@ Nothing here turns a recorded write into a 4xx or 5xx.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import cast
+
 import structlog
 from fastapi import Response
 from fastapi.concurrency import run_in_threadpool
@@ -17,18 +20,13 @@ from psycopg_pool import PoolTimeout
 from redis.exceptions import RedisError
 
 from commands.messages import Actor, Result
-from commands.views import (
-    AccountView,
-    InteractionView,
-    OwnAccountView,
-    PostView,
-    RelationshipView,
-)
+from commands.views import InteractionView, own_profile_view
 from domain.errors import NotFound, RoostError
 from domain.ids import account_uuid
 from infra.http.deps import wait_until_applied
 from infra.http.services import ApiServices
 from ports.projectors import READ_MODELS
+from ports.records import OwnProfile, PostBody, Profile
 from queries import accounts as account_queries
 from queries import posts as post_queries
 from queries import shapes
@@ -40,42 +38,43 @@ log = structlog.get_logger(__name__)
 READ_FAILURES = (RoostError, PsycopgError, PoolTimeout, RedisError, OSError, TimeoutError)
 
 
-def account_answer(view: AccountView, counted: Account | None = None) -> Account:
+def account_answer(view: Profile, counted: Account | None = None) -> Account:
     """The API Account of the write side's ``view``, with the counts of ``counted``
     (the read model's Account of it) or 0 when it has none yet."""
     return shapes.account(
-        id=view.id, username=view.username, display_name=view.display_name, bio=view.bio,
-        avatar_url=view.avatar_url, created_at=view.created_at,
+        id=view["id"], username=view["username"], display_name=view["display_name"],
+        bio=view["bio"], avatar_url=view["avatar_url"], created_at=view["created_at"],
         followers_count=counted["followers_count"] if counted else 0,
         following_count=counted["following_count"] if counted else 0,
         posts_count=counted["posts_count"] if counted else 0)
 
 
-def own_account_answer(view: OwnAccountView, counted: Account | None = None) -> OwnAccount:
+def own_account_answer(view: OwnProfile, counted: Account | None = None) -> OwnAccount:
     """``account_answer`` with the owner's email."""
-    return shapes.own_account(account_answer(view, counted), email=view.email)
+    return shapes.own_account(account_answer(view, counted), email=view["email"])
 
 
-def post_answer(view: PostView, author: Account, reply_to_available: bool | None) -> Post:
+def post_answer(view: PostBody[datetime], author: Account, reply_to_available: bool | None
+                ) -> Post:
     """The API Post of the write side's ``view`` (counts 0, the reader's flags unset).
 
     As docs/api.md says, a write's answer about a post that is not a reply has
     no ``reply_to_available`` (reads show ``null``).
     """
     post = shapes.post(
-        id=view.id, author=author, text=view.text, created_at=view.created_at,
-        reply_to_id=view.reply_to_id, quote_of_id=view.quote_of_id, mentions=view.mentions,
-        hashtags=view.hashtags, reply_to_available=reply_to_available)
-    if view.reply_to_id is None:
+        id=view["id"], author=author, text=view["text"], created_at=view["created_at"],
+        reply_to_id=view["reply_to_id"], quote_of_id=view["quote_of_id"],
+        mentions=view["mentions"], hashtags=view["hashtags"],
+        reply_to_available=reply_to_available)
+    if view["reply_to_id"] is None:
         del post["reply_to_available"]
     return post
 
 
-def relationship_answer(view: RelationshipView) -> Relationship:
-    """The API Relationship of the write side's ``view``."""
-    return shapes.relationship(following=view.following, followed_by=view.followed_by,
-                               blocking=view.blocking, blocked_by=view.blocked_by,
-                               muting=view.muting)
+def relationship_answer(result: Result) -> Relationship:
+    """The API Relationship a follow, block or mute answers: the command's answer as it
+    is (``ports.records.Relationship``, which ``queries.shapes`` shows as it is)."""
+    return cast(Relationship, result.data)
 
 
 async def counted_account(services: ApiServices, account_id: int) -> Account | None:
@@ -88,7 +87,7 @@ async def counted_account(services: ApiServices, account_id: int) -> Account | N
         return None
 
 
-async def written_account(services: ApiServices, actor: Actor) -> OwnAccountView:
+async def written_account(services: ApiServices, actor: Actor) -> OwnProfile:
     """The actor's account as the event store has it (current, with the email).
 
     Raises:
@@ -98,7 +97,7 @@ async def written_account(services: ApiServices, actor: Actor) -> OwnAccountView
     account = await run_in_threadpool(store.get_or_none, account_uuid(actor.username))
     if account is None:
         raise NotFound("account not found", code="account_not_found")
-    return OwnAccountView.of(account)
+    return own_profile_view(account)
 
 
 async def own_account(services: ApiServices, actor: Actor) -> OwnAccount:
@@ -119,17 +118,17 @@ async def interaction_answer(services: ApiServices, response: Response, result: 
     timeout) so that the counts include this write; the reader's flag is the
     command's.
     """
-    view = InteractionView.from_answer(result.data)
-    if not view.visible or view.author is None:
+    view = cast(InteractionView, result.data)
+    if not view["visible"] or view["author"] is None:
         return None
     try:
         await wait_until_applied(services, response, result.position, READ_MODELS,
                                  timeout_s=services.settings.write_answer_wait_s)
-        post = await post_queries.get_post(services.queries, view.post_id, reader_id)
+        post = await post_queries.get_post(services.queries, view["post_id"], reader_id)
     except READ_FAILURES as error:  # lagging, hidden by a stale block, or unreachable
-        log.info("answer.from_command", post_id=view.post_id, reason=repr(error))
-        author = await counted_account(services, view.post.author_id)
-        post = post_answer(view.post, author or account_answer(view.author),
-                           view.reply_to_available)
-    post[view.flag] = view.value
+        log.info("answer.from_command", post_id=view["post_id"], reason=repr(error))
+        author = await counted_account(services, view["post"]["author_id"])
+        post = post_answer(view["post"], author or account_answer(view["author"]),
+                           view["reply_to_available"])
+    post[view["flag"]] = view["value"]
     return post

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Generic, Literal, TypeVar
+from functools import cache
+from types import UnionType
+from typing import (
+    Annotated,
+    Any,
+    ForwardRef,
+    Literal,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from domain.accounts import (
     MAX_AVATAR_URL,
@@ -25,8 +37,7 @@ from infra.http.text import (
     MultilineText,
     SchemaPattern,
 )
-
-T = TypeVar("T")
+from queries import shapes
 
 IdText = Annotated[CleanText, SchemaPattern(SNOWFLAKE_PATTERN, narrows=True)]
 """A post or medium id in a body: a decimal string (one naming nothing is 422
@@ -97,27 +108,6 @@ class NewPost(RequestBody):
     media_ids: list[IdText] = Field(default_factory=list, max_length=4)
 
 
-class Account(BaseModel):
-    id: str
-    username: str
-    display_name: str
-    bio: str
-    avatar_url: str
-    created_at: str
-    followers_count: int
-    following_count: int
-    posts_count: int
-    email: str | None = Field(default=None, description="Only for the account's owner")
-
-
-class Relationship(BaseModel):
-    following: bool
-    followed_by: bool
-    blocking: bool
-    blocked_by: bool
-    muting: bool
-
-
 class TokenPair(BaseModel):
     access_token: str
     refresh_token: str
@@ -125,51 +115,72 @@ class TokenPair(BaseModel):
     expires_in: int
 
 
-class Post(BaseModel):
-    id: str
-    author: Account
-    text: str
-    created_at: str
-    reply_to_id: str | None
-    reply_to_available: bool | None = Field(
-        default=None, description="For a reply: false once the parent post is deleted")
-    quote_of_id: str | None
-    repost_of: Post | None
-    mentions: list[str]
-    hashtags: list[str]
-    media: list[dict[str, str]]
-    likes_count: int
-    replies_count: int
-    reposts_count: int
-    liked: bool
-    reposted: bool
+# --- The API's objects -----------------------------------------------------------
+# Declared once, as the TypedDicts of ``queries.shapes`` that the code builds; each
+# response model here is made from its TypedDict's keys and types, in order, adding
+# only the words of the OpenAPI document (descriptions, a default). The drift test
+# ``tests/unit/test_api_shapes.py`` checks that the two still agree.
+
+# The TypedDicts whose response models stand for them inside another's fields.
+MODEL_OF: dict[Any, str] = {shapes.Account: "Account", shapes.OwnAccount: "Account",
+                            shapes.Post: "Post"}
 
 
-class Thread(BaseModel):
-    ancestors: list[Post]
-    descendants: list[Post]
+def _modelled(hint: Any, item: Any) -> Any:
+    """``hint`` with each TypedDict of ``MODEL_OF`` replaced by (a reference to) its model,
+    and a type variable by ``item``."""
+    if hint in MODEL_OF:
+        return ForwardRef(MODEL_OF[hint])
+    if isinstance(hint, TypeVar):
+        return item
+    args = get_args(hint)
+    if not args:
+        return hint
+    modelled = tuple(_modelled(arg, item) for arg in args)
+    origin = get_origin(hint)
+    if origin in (Union, UnionType):
+        return Union[modelled]  # noqa: UP007 - a ForwardRef takes no ``|``
+    return origin[modelled]
 
 
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None
+def response_model(typed: Any, name: str | None = None, item: Any = None,
+                   **changed: Any) -> type[BaseModel]:
+    """The response model of the TypedDict ``typed``: one required field per key, in
+    order, with the key's type (nested API objects as their models, the type variable
+    of a generic one as ``item``). ``changed`` gives a key a ``Field`` (its description,
+    a default), or a type and a ``Field``."""
+    fields: dict[str, Any] = {}
+    for key, hint in get_type_hints(typed).items():
+        field = changed.get(key, Field())
+        fields[key] = field if isinstance(field, tuple) else (_modelled(hint, item), field)
+    return create_model(name or typed.__name__, __module__=__name__, **fields)
+
+
+Account = response_model(shapes.OwnAccount, "Account", email=(
+    str | None, Field(default=None, description="Only for the account's owner")))
+Relationship = response_model(shapes.Relationship)
+Post = response_model(shapes.Post, reply_to_available=Field(
+    default=None, description="For a reply: false once the parent post is deleted"))
+Thread = response_model(shapes.Thread)
+NotificationGroup = response_model(
+    shapes.NotificationGroup,
+    post=Field(description="The post liked, reposted, replying, mentioning or quoting; "
+                           "null for follows"),
+    accounts=Field(description="Most recent first, at most 8"))
+for _model in (Account, Relationship, Post, Thread, NotificationGroup):
+    _model.model_rebuild()
+
+
+@cache
+def page_of(item: type[BaseModel]) -> type[BaseModel]:
+    """The response model of a ``shapes.Page`` of ``item`` (``Page[Post]`` in the
+    document); one model per item type."""
+    return response_model(shapes.Page, f"Page[{item.__name__}]", item)
 
 
 # --- Notifications ------------------------------------------------------------
 
-NotificationTypeName = Literal["follow", "like", "repost", "reply", "mention", "quote"]
 PreferenceValue = Literal["everyone", "following", "off"]
-
-
-class NotificationGroup(BaseModel):
-    id: str
-    type: NotificationTypeName
-    post: Post | None = Field(description="The post liked, reposted, replying, mentioning "
-                                          "or quoting; null for follows")
-    accounts: list[Account] = Field(description="Most recent first, at most 8")
-    accounts_count: int
-    latest_at: str
-    read: bool
 
 
 class UnreadCount(BaseModel):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from fastapi import APIRouter, Depends, Request, Response
 
 from commands.messages import RegisterAccount, UpdateProfile
-from commands.views import OwnAccountView
 from infra.http.answers import own_account, own_account_answer
 from infra.http.deps import (
     CurrentActor,
@@ -18,6 +19,7 @@ from infra.http.deps import (
 from infra.http.ratelimit import rate_limit
 from infra.http.schemas import ERROR_RESPONSES, Account, ProfilePatch, SignUp
 from ports.projectors import READ_MODELS
+from ports.records import OwnProfile
 from queries import accounts as account_queries
 from queries import shapes
 
@@ -31,7 +33,7 @@ async def sign_up(body: SignUp, services: Services, response: Response, request:
     """Create an account; usernames and emails are unique case-insensitively."""
     command = RegisterAccount(body.username, body.email, body.password, body.display_name)
     result = await execute(services, command, response, request)
-    return own_account_answer(OwnAccountView.from_answer(result.data))  # counts 0
+    return own_account_answer(cast(OwnProfile, result.data))  # counts 0
 
 
 @router.get("/me", response_model=Account, response_model_exclude_unset=True)
@@ -50,7 +52,7 @@ async def update_me(body: ProfilePatch, actor: CurrentActor, services: Services,
     result = await execute(services, UpdateProfile(actor, changes), response, request)
     # The profile as this command left it, the counts as the read model has them.
     counted = await account_queries.get_account_by_id(services.queries, actor.account_id)
-    return own_account_answer(OwnAccountView.from_answer(result.data), counted)
+    return own_account_answer(cast(OwnProfile, result.data), counted)
 
 
 @router.get("/{username}", response_model=Account, response_model_exclude_unset=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 
 from commands.messages import SetFollow
-from commands.views import RelationshipView
 from infra.http.answers import relationship_answer
 from infra.http.deps import (
     CurrentActor,
@@ -19,7 +18,7 @@ from infra.http.deps import (
     wait_until_applied,
 )
 from infra.http.ratelimit import rate_limit
-from infra.http.schemas import ERROR_RESPONSES, Account, Page, Relationship
+from infra.http.schemas import ERROR_RESPONSES, Account, Relationship, page_of
 from ports.projectors import READ_MODELS
 from queries import accounts as account_queries
 from queries import shapes
@@ -33,7 +32,7 @@ async def follow(username: Username, actor: CurrentActor, services: Services, re
                  request: Request) -> shapes.Relationship:
     """Follow an account (idempotent); their recent posts join your home timeline."""
     result = await execute(services, SetFollow(actor, username, True), response, request)
-    return relationship_answer(RelationshipView.from_answer(result.data))
+    return relationship_answer(result)
 
 
 @router.delete("/{username}/follow", response_model=Relationship)
@@ -41,10 +40,10 @@ async def unfollow(username: Username, actor: CurrentActor, services: Services,
                    response: Response, request: Request) -> shapes.Relationship:
     """Stop following (idempotent); their posts leave your home timeline."""
     result = await execute(services, SetFollow(actor, username, False), response, request)
-    return relationship_answer(RelationshipView.from_answer(result.data))
+    return relationship_answer(result)
 
 
-@router.get("/{username}/followers", response_model=Page[Account],
+@router.get("/{username}/followers", response_model=page_of(Account),
             response_model_exclude_unset=True)
 async def followers(username: Username, services: Services, response: Response, limit: Limit,
                     reader: OptionalActor, min_position: MinPosition, cursor: Cursor = None
@@ -56,7 +55,7 @@ async def followers(username: Username, services: Services, response: Response, 
                                              limit)
 
 
-@router.get("/{username}/following", response_model=Page[Account],
+@router.get("/{username}/following", response_model=page_of(Account),
             response_model_exclude_unset=True)
 async def following(username: Username, services: Services, response: Response, limit: Limit,
                     reader: OptionalActor, min_position: MinPosition, cursor: Cursor = None

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from commands.messages import SetBlock, SetMute
-from commands.views import RelationshipView
 from infra.http.answers import relationship_answer
 from infra.http.deps import CurrentActor, Services, Username, execute
 from infra.http.schemas import ERROR_RESPONSES, Relationship
@@ -21,7 +20,7 @@ def _edge_route(path: str, command: type[SetBlock] | type[SetMute], active: bool
     async def endpoint(username: Username, actor: CurrentActor, services: Services,
                        response: Response, request: Request) -> shapes.Relationship:
         result = await execute(services, command(actor, username, active), response, request)
-        return relationship_answer(RelationshipView.from_answer(result.data))
+        return relationship_answer(result)
 
     endpoint.__doc__ = summary
     method = router.post if active else router.delete

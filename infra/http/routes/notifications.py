@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -29,8 +30,8 @@ from infra.http.schemas import (
     NotificationGroup,
     NotificationPreferences,
     NotificationPreferencesPatch,
-    Page,
     UnreadCount,
+    page_of,
 )
 from ports.projectors import NOTIFICATIONS, READ_MODELS
 from queries import notifications as notification_queries
@@ -57,7 +58,7 @@ def _types(types: list[str] | None) -> frozenset[str] | None:
     return frozenset(name for value in types for name in value.split(","))
 
 
-@router.get("", response_model=Page[NotificationGroup], response_model_exclude_unset=True)
+@router.get("", response_model=page_of(NotificationGroup), response_model_exclude_unset=True)
 async def notifications(actor: CurrentActor, services: Services, response: Response,
                         limit: Limit, min_position: MinPosition, cursor: Cursor = None,
                         types: Annotated[list[str] | None, Query(), _TYPES_SCHEMA] = None,
@@ -118,7 +119,7 @@ async def get_preferences(actor: CurrentActor, services: Services, response: Res
 @router.patch("/preferences", response_model=NotificationPreferences)
 async def update_preferences(body: NotificationPreferencesPatch, actor: CurrentActor,
                              services: Services, response: Response, request: Request
-                             ) -> dict[str, Any]:
+                             ) -> Mapping[str, Any]:
     """Change any of the six; answers all six."""
     changes = {name: value for name in body.model_fields_set
                if (value := getattr(body, name)) is not None}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from typing import cast
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from commands.messages import CreatePost, DeletePost
-from commands.views import PostView
 from domain.errors import ValidationFailed
 from domain.ids import SNOWFLAKE_PATTERN, parse_snowflake
 from infra.http.answers import account_answer, counted_account, post_answer, written_account
@@ -25,8 +26,9 @@ from infra.http.deps import (
     wait_until_applied,
 )
 from infra.http.ratelimit import rate_limit
-from infra.http.schemas import ERROR_RESPONSES, NewPost, Page, Post
+from infra.http.schemas import ERROR_RESPONSES, NewPost, Post, page_of
 from ports.projectors import READ_MODELS
+from ports.records import PostBody
 from queries import posts as post_queries
 from queries import shapes
 
@@ -66,7 +68,7 @@ async def create_post(body: NewPost, actor: CurrentActor, services: Services,
     author = await counted_account(services, actor.account_id) \
         or account_answer(await written_account(services, actor))
     # The command checked the parent (a non-reply's answer has no reply_to_available).
-    return post_answer(PostView.from_answer(result.data), author, True)
+    return post_answer(cast(PostBody[datetime], result.data), author, True)
 
 
 @router.get("/posts/{post_id}", response_model=Post, response_model_exclude_unset=True)
@@ -87,7 +89,7 @@ async def delete_post(post_id: PostId, actor: CurrentActor, services: Services,
     return Response(status_code=204, headers={"Roost-Position": str(result.position)})
 
 
-@router.get("/accounts/{username}/posts", response_model=Page[Post],
+@router.get("/accounts/{username}/posts", response_model=page_of(Post),
             response_model_exclude_unset=True)
 async def account_posts(username: Username, services: Services, response: Response, limit: Limit,
                         reader: OptionalActor, min_position: MinPosition,

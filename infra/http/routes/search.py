@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from infra.http.deps import Cursor, Limit, MinPosition, OptionalActor, Services, read_response
 from infra.http.deps import wait_until_applied as wait
-from infra.http.schemas import ERROR_RESPONSES, Account, Page, Post
+from infra.http.schemas import ERROR_RESPONSES, Account, Post, page_of
 from infra.http.text import CleanText
 from ports.projectors import READ_MODELS, SEARCH
 from queries import search as search_queries
@@ -23,7 +23,7 @@ SearchText = Annotated[CleanText, Query(
                 "after:YYYY-MM-DD (posts); a username or display-name prefix (accounts)")]
 
 
-@router.get("/search", response_model=Page[Post] | Page[Account],
+@router.get("/search", response_model=page_of(Post) | page_of(Account),
             response_model_exclude_unset=True)
 async def search(q: SearchText, services: Services, actor: OptionalActor, response: Response,
                  limit: Limit, min_position: MinPosition, cursor: Cursor = None,

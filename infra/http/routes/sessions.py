@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/api/sessions", tags=["sessions"], responses=ERROR_RE
 
 @router.post("", response_model=TokenPair, dependencies=[Depends(rate_limit("logins"))])
 async def login(body: LoginBody, services: Services, response: Response, request: Request
-                ) -> dict[str, Any]:
+                ) -> Mapping[str, Any]:
     """Exchange a username or email and a password for an access and a refresh token.
 
     Failed attempts are counted per login name and per address and slowed down.
@@ -28,7 +29,7 @@ async def login(body: LoginBody, services: Services, response: Response, request
 
 @router.post("/refresh", response_model=TokenPair)
 async def refresh(body: RefreshBody, services: Services, response: Response, request: Request
-                  ) -> dict[str, Any]:
+                  ) -> Mapping[str, Any]:
     """A new token pair; the refresh token presented stops working (presented
     again, it ends the whole session)."""
     result = await execute(services, RefreshSession(body.refresh_token), response, request)

@@ -16,7 +16,7 @@ from infra.http.deps import (
     read_response,
     wait_until_applied,
 )
-from infra.http.schemas import ERROR_RESPONSES, Page, Post
+from infra.http.schemas import ERROR_RESPONSES, Post, page_of
 from infra.http.text import CleanText
 from ports.projectors import READ_MODELS, TIMELINES
 from queries.tags import tag_timeline
@@ -25,7 +25,7 @@ from queries.timelines import home_timeline
 router = APIRouter(prefix="/api/timelines", tags=["timelines"], responses=ERROR_RESPONSES)
 
 
-@router.get("/home", response_model=Page[Post], response_model_exclude_unset=True)
+@router.get("/home", response_model=page_of(Post), response_model_exclude_unset=True)
 async def home(actor: CurrentActor, services: Services, response: Response, limit: Limit,
                min_position: MinPosition, cursor: Cursor = None) -> Response:
     """Your posts and those of the accounts you follow, newest first."""
@@ -37,7 +37,7 @@ async def home(actor: CurrentActor, services: Services, response: Response, limi
 Tag = Annotated[CleanText, Path(max_length=200, description="A hashtag, any case, without #")]
 
 
-@router.get("/tag/{tag}", response_model=Page[Post], response_model_exclude_unset=True)
+@router.get("/tag/{tag}", response_model=page_of(Post), response_model_exclude_unset=True)
 async def tag(tag: Tag, services: Services, actor: OptionalActor, response: Response,
               limit: Limit, min_position: MinPosition, cursor: Cursor = None) -> Response:
     """The newest posts with this hashtag (any case); with a token, without the accounts
