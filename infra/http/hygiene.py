@@ -20,10 +20,11 @@ from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from domain.text import text_problem
 from infra.http.errors import error_response
+from infra.http.middleware import HttpMiddleware
 
 READ_HEADERS = {
     b"authorization": "Authorization",
@@ -71,16 +72,10 @@ def header_problems(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
     return problems
 
 
-class InputHygieneMiddleware:
+class InputHygieneMiddleware(HttpMiddleware):
     """Refuse a request whose path, query or read headers hold refused text."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not path_is_clean(scope):
             response = error_response(404, "not_found", "no such resource")
             await response(scope, receive, send)

@@ -1,8 +1,10 @@
-"""ASGI middleware: body size limit, request metrics and access logs."""
+"""ASGI middleware: body size limit, request metrics and access logs, and
+``HttpMiddleware``, the skeleton every middleware of ours shares."""
 
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from typing import Any
 
 import structlog
@@ -28,7 +30,25 @@ def refeed(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-class BodyLimitMiddleware:
+class HttpMiddleware(ABC):
+    """An ASGI middleware that sees HTTP requests only: anything else (the lifespan)
+    goes to the app untouched. A subclass writes ``http``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.http(scope, receive, send)
+
+    @abstractmethod
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one HTTP request (``scope["type"] == "http"``), calling ``self.app``."""
+
+
+class BodyLimitMiddleware(HttpMiddleware):
     """Refuse bodies above ``max_bytes`` with 413 before any handler runs.
 
     The body is read up front (it is small by construction), so a chunked
@@ -36,11 +56,11 @@ class BodyLimitMiddleware:
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
@@ -71,16 +91,10 @@ class BodyLimitMiddleware:
         await response(scope, receive, send)
 
 
-class MetricsMiddleware:
+class MetricsMiddleware(HttpMiddleware):
     """Latency histogram by route template, and one structured log line a request."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status: dict[str, Any] = {"code": 500}
 

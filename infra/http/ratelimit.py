@@ -15,12 +15,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
 from domain.errors import Unauthorized
 from infra.http.client_identity import bearer_account_id, client_address
 from infra.http.errors import error_response
+from infra.http.middleware import HttpMiddleware
 from infra.rate_limiter import (
     ACTIONS,
     HEADER_NAMES,
@@ -110,20 +111,14 @@ def install_rate_limit_handler(app: FastAPI) -> None:
         return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
 
-class RateLimitHeadersMiddleware:
+class RateLimitHeadersMiddleware(HttpMiddleware):
     """Put X-RateLimit-* on every answer to a limited request, including errors and
     routes that return a ``Response`` themselves (FastAPI drops dependency headers
     there). It reads what ``rate_limit`` left in the request state."""
 
     _names = frozenset(name.lower().encode() for name in HEADER_NAMES)
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         state: dict[str, Any] = scope.setdefault("state", {})
 
         async def with_headers(message: Message) -> None:

@@ -20,6 +20,7 @@ from infra.http.deps import (
 from infra.http.ratelimit import rate_limit
 from infra.http.schemas import ERROR_RESPONSES, Account, Relationship, page_of
 from ports.projectors import READ_MODELS
+from ports.read_model_reader import FollowDirection
 from queries import accounts as account_queries
 from queries import shapes
 
@@ -43,28 +44,24 @@ async def unfollow(username: Username, actor: CurrentActor, services: Services,
     return relationship_answer(result)
 
 
-@router.get("/{username}/followers", response_model=page_of(Account),
-            response_model_exclude_unset=True)
-async def followers(username: Username, services: Services, response: Response, limit: Limit,
-                    reader: OptionalActor, min_position: MinPosition, cursor: Cursor = None
-                    ) -> shapes.Page[shapes.Account]:
-    """Accounts following ``username``, newest follow first."""
-    await wait_until_applied(services, response, min_position, READ_MODELS)
-    return await account_queries.follow_list(services.queries, username, "followers",
-                                             reader.account_id if reader else None, cursor,
-                                             limit)
+def _follow_list_route(direction: FollowDirection, summary: str) -> None:
+    """``GET /api/accounts/{username}/<direction>``: a page of accounts, newest follow
+    first (the route is named ``direction``, as the document has it)."""
+    async def endpoint(username: Username, services: Services, response: Response,
+                       limit: Limit, reader: OptionalActor, min_position: MinPosition,
+                       cursor: Cursor = None) -> shapes.Page[shapes.Account]:
+        await wait_until_applied(services, response, min_position, READ_MODELS)
+        return await account_queries.follow_list(services.queries, username, direction,
+                                                 reader.account_id if reader else None,
+                                                 cursor, limit)
+
+    endpoint.__doc__ = summary
+    router.get(f"/{{username}}/{direction}", response_model=page_of(Account),
+               response_model_exclude_unset=True, name=direction)(endpoint)
 
 
-@router.get("/{username}/following", response_model=page_of(Account),
-            response_model_exclude_unset=True)
-async def following(username: Username, services: Services, response: Response, limit: Limit,
-                    reader: OptionalActor, min_position: MinPosition, cursor: Cursor = None
-                    ) -> shapes.Page[shapes.Account]:
-    """Accounts ``username`` follows, newest follow first."""
-    await wait_until_applied(services, response, min_position, READ_MODELS)
-    return await account_queries.follow_list(services.queries, username, "following",
-                                             reader.account_id if reader else None, cursor,
-                                             limit)
+_follow_list_route("followers", "Accounts following ``username``, newest follow first.")
+_follow_list_route("following", "Accounts ``username`` follows, newest follow first.")
 
 
 @router.get("/{username}/relationship", response_model=Relationship)
