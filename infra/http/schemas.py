@@ -148,9 +148,16 @@ def response_model(typed: Any, name: str | None = None, item: Any = None,
     """The response model of the TypedDict ``typed``: one required field per key, in
     order, with the key's type (nested API objects as their models, the type variable
     of a generic one as ``item``). ``changed`` gives a key a ``Field`` (its description,
-    a default), or a type and a ``Field``."""
+    a default), or a type and a ``Field``.
+
+    Raises:
+        TypeError: ``changed`` names a key ``typed`` does not have.
+    """
+    hints = get_type_hints(typed)
+    if unknown := sorted(set(changed) - set(hints)):
+        raise TypeError(f"{typed.__name__} has no key {', '.join(unknown)}")
     fields: dict[str, Any] = {}
-    for key, hint in get_type_hints(typed).items():
+    for key, hint in hints.items():
         field = changed.get(key, Field())
         fields[key] = field if isinstance(field, tuple) else (_modelled(hint, item), field)
     return create_model(name or typed.__name__, __module__=__name__, **fields)

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 
 from commands.views import InteractionView, own_profile_view, post_view, profile_view
 from infra.http import schemas
@@ -59,6 +59,14 @@ def typed_schema(typed: Any) -> Any:
 def test_each_response_model_declares_its_typed_shape(typed: Any, model: type[BaseModel]
                                                        ) -> None:
     assert plain(model.model_json_schema()) == typed_schema(typed)
+
+
+def test_a_response_model_is_made_from_its_typed_shape_only() -> None:
+    """A description for a key the TypedDict lacks is refused, not silently dropped."""
+    with pytest.raises(TypeError, match="Relationship has no key friends"):
+        schemas.response_model(shapes.Relationship, friends=Field(description="?"))
+    assert list(schemas.Post.model_fields) == list(shapes.Post.__annotations__)
+    assert schemas.page_of(schemas.Post) is schemas.page_of(schemas.Post)
 
 
 def test_the_own_account_is_the_account_with_a_required_email() -> None:
