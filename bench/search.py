@@ -369,7 +369,13 @@ async def search(url: str, args: argparse.Namespace, settings: Settings, run: st
             chunk = [next(stream) for _ in range(checkpoint - corpus.loaded)]
             sample = sample or chunk
             for offset in range(0, len(chunk), 50_000):
-                await load_posts(corpus, chunk[offset:offset + 50_000])
+                part = chunk[offset:offset + 50_000]
+                started = time.perf_counter()
+                await load_posts(corpus, part)
+                if len(chunk) > 50_000:
+                    print(f"  loaded {corpus.loaded:,}: the last {len(part):,} at "
+                          f"{len(part) / (time.perf_counter() - started):,.0f} posts/s "
+                          "(index and read models)", flush=True)
             print(f"\n{corpus.loaded:,} posts: bulk-loaded straight into the index at "
                   f"{corpus.loaded / corpus.seconds_index:,.0f} docs/s (not through the "
                   f"projector), read models by COPY at "
@@ -386,7 +392,7 @@ async def search(url: str, args: argparse.Namespace, settings: Settings, run: st
 
 def _raw_redis(settings: Settings, seconds: float = 2.0) -> dict[str, float]:
     """Bare redis-py + hiredis: pipelined commands/s (pipelines of 1,000), as ``HINCRBY``
-    writes and ``HGET`` reads on scratch keys; and one ``EVALSHA`` round trip."""
+    writes and ``HGET`` reads on scratch keys."""
     client = redis.Redis.from_url(settings.redis_url)
     prefix = f"{settings.redis_prefix}raw:"
     results: dict[str, float] = {}
@@ -404,14 +410,6 @@ def _raw_redis(settings: Settings, seconds: float = 2.0) -> dict[str, float]:
                 pipe.execute()
                 done += 1000
             results[f"{name}_commands_per_s"] = done / (time.perf_counter() - started)
-        script = client.register_script("return 1")
-        script()
-        started = time.perf_counter()
-        calls = 0
-        while time.perf_counter() - started < seconds / 2:
-            script()
-            calls += 1
-        results["evalsha_per_s"] = calls / (time.perf_counter() - started)
     finally:
         for key in client.scan_iter(match=f"{prefix}*", count=1000):
             client.unlink(key)
