@@ -11,7 +11,7 @@ raw limit of the block underneath, measured in the same run on the same servers
    server (same batch size, no versions, no refresh), and the same ``_bulk`` with
    what the projector asks for (``version_type=external``, ``refresh=true``), so
    the gap is split between the server's work and Roost's.
-2. **Search** over ``--posts`` (1,000,000) generated posts, **bulk-loaded straight
+2. **Search** over ``--posts`` (100,000) generated posts, **bulk-loaded straight
    into the index** (not through the projector: at its rate that would take far
    longer; part 1 measures the projector) and into the read models (PostgreSQL
    ``COPY``, so that hydration finds them), measured at each ``--checkpoints``
@@ -27,9 +27,19 @@ raw limit of the block underneath, measured in the same run on the same servers
    commands each costs, so the raw time of the same work is shown.
 
 Everything runs on its own: a fresh noida-db (Kafka + Elasticsearch) on free ports
-and a temporary data directory, a database ``roost_sbench_<run>``, Redis keys under
-``sbench-<run>:``; all removed at the end. The machine may be shared: the figures
-say what this machine did while the run lasted.
+and a temporary data directory (or, with ``--elasticsearch-url``, indices
+``sbench-<run>-*`` on a running cluster), a database ``roost_sbench_<run>``, Redis
+keys under ``sbench-<run>:``; all removed at the end. The machine may be shared:
+the figures say what this machine did while the run lasted.
+
+One million posts (the issue's figure) is ``--posts 1000000``, meant for a real
+Elasticsearch 8 cluster (``--elasticsearch-url``). noida-db, the development
+server, scans every document for each query and slows its bulk writes as it
+grows: on the shared 2-core machine a scratch load of 12-word posts reached
+790,000 after 14 minutes (the last ones at ~1,000/s; RSS 2.7 GiB), and one
+``match`` took 0.3 s at 10,000 posts, 2-6 s at 100,000 and ~10 s at 300,000;
+p50/p99 of every form at 1M would take hours there, so its default is 100,000
+(docs/performance.md, "Search and trends").
 """
 
 from __future__ import annotations
@@ -41,6 +51,7 @@ import itertools
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -354,7 +365,7 @@ async def measure_queries(corpus: Corpus, args: argparse.Namespace,
 
 
 async def search(url: str, args: argparse.Namespace, settings: Settings, run: str,
-                 noida_pid: int) -> None:
+                 noida_pid: int | None) -> None:
     index = ElasticsearchIndex(build_client(url, 600), SearchNames(f"sbench-{run}-"))
     corpus = Corpus(index, settings)
     now = int(time.time() * 1000)
@@ -380,8 +391,9 @@ async def search(url: str, args: argparse.Namespace, settings: Settings, run: st
             print(f"\n{corpus.loaded:,} posts: bulk-loaded straight into the index at "
                   f"{corpus.loaded / corpus.seconds_index:,.0f} docs/s (not through the "
                   f"projector), read models by COPY at "
-                  f"{corpus.loaded / corpus.seconds_pg:,.0f} rows/s; noida-db RSS "
-                  f"{rss_bytes(noida_pid, with_children=True) / 2**30:.2f} GiB")
+                  f"{corpus.loaded / corpus.seconds_pg:,.0f} rows/s"
+                  + (f"; noida-db RSS {rss_bytes(noida_pid, with_children=True) / 2**30:.2f}"
+                     " GiB" if noida_pid else ""))
             await measure_queries(corpus, args, sample)
     finally:
         await index.drop()
@@ -477,11 +489,15 @@ async def trends(settings: Settings, args: argparse.Namespace) -> None:
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.search", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--posts", type=int, default=1_000_000,
-                        help="posts in the index for the search part (1,000,000)")
+    parser.add_argument("--posts", type=int, default=100_000,
+                        help="posts in the index for the search part (100,000; 1,000,000 "
+                             "with --elasticsearch-url, see above)")
+    parser.add_argument("--elasticsearch-url", metavar="URL",
+                        help="measure a running Elasticsearch 8 cluster (indices sbench-<run>-*,"
+                             " deleted afterwards) instead of starting noida-db")
     parser.add_argument("--checkpoints", type=lambda s: [int(x) for x in s.split(",") if x],
-                        default=[10_000, 100_000],
-                        help="also measure searches when this many are loaded (10000,100000)")
+                        default=[10_000],
+                        help="also measure searches when this many are loaded (10000)")
     parser.add_argument("--index-posts", type=int, default=20_000,
                         help="posts indexed through the projector (20,000)")
     parser.add_argument("--trend-posts", type=int, default=50_000,
@@ -501,13 +517,18 @@ def parse(argv: list[str]) -> argparse.Namespace:
 async def measure(args: argparse.Namespace) -> None:
     run = uuid.uuid4().hex[:8]
     work = Path(tempfile.mkdtemp(prefix=f"roost-sbench-{run}-"))
-    kafka_port, es_port = devstack.free_port(), devstack.free_port()
-    noida = devstack.start_noida(work / "noida", kafka_port, es_port, work / "noida.log")
-    url = f"http://127.0.0.1:{es_port}"
-    settings = bench_settings(run, 0, kafka_port, es_port, {
-        "postgres_dbname": f"roost_sbench_{run}", "redis_prefix": f"sbench-{run}:"})
+    noida: subprocess.Popen[bytes] | None = None
+    if args.elasticsearch_url:
+        url, server = args.elasticsearch_url.rstrip("/"), "given server; indices sbench-*"
+    else:
+        kafka_port, es_port = devstack.free_port(), devstack.free_port()
+        noida = devstack.start_noida(work / "noida", kafka_port, es_port, work / "noida.log")
+        url, server = f"http://127.0.0.1:{es_port}", "noida-db, fresh data directory"
+    settings = bench_settings(run, 0, 0, 0, {
+        "elasticsearch_url": url, "postgres_dbname": f"roost_sbench_{run}",
+        "redis_prefix": f"sbench-{run}:"})
     migrate(settings)
-    print(f"bench.search run {run} on {url} (noida-db, fresh data directory); "
+    print(f"bench.search run {run} on {url} ({server}); "
           f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
     try:
         if "indexing" not in args.skip:
@@ -523,9 +544,10 @@ async def measure(args: argparse.Namespace) -> None:
         if "trends" not in args.skip:
             await trends(settings, args)
         if "search" not in args.skip:  # the longest part last
-            await search(url, args, settings, run, noida.pid)
+            await search(url, args, settings, run, noida.pid if noida else None)
     finally:
-        devstack.stop(noida)
+        if noida is not None:
+            devstack.stop(noida)
         drop_database(settings)
         clear_redis_prefix(settings)
         shutil.rmtree(work, ignore_errors=True)
