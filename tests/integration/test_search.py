@@ -118,6 +118,15 @@ async def test_each_query_form_and_their_combinations(
     assert await search.texts(f"plain before:{today + timedelta(days=1)} from:bob") == [
         "a plain post about nothing"]
     assert await search.texts(f"plain after:{today}") == []
+    # every kind at once, in any order; several from: are any of them
+    assert await search.texts(
+        f'#animals after:{today - timedelta(days=1)} "quick brown" fox from:alice '
+        f"before:{today + timedelta(days=1)}") == ["the quick brown fox jumps #animals #work"]
+    assert await search.texts(f'from:bob "brown quick" after:{today - timedelta(days=1)}'
+                              ) == ["brown quick foxes everywhere #Animals"]
+    assert set(await search.texts("from:alice from:bob #animals")) == {
+        "the quick brown fox jumps #animals #work", "brown quick foxes everywhere #Animals"}
+    assert await search.texts('"brown quick" #animals from:alice') == []
     # the display name matches words too
     assert len(await search.texts("Alice")) == 2
     # what the grammar cannot read is words, and never an error

@@ -11,7 +11,7 @@ import pytest
 
 from infra import devstack
 from infra.search_index import ElasticsearchIndex, build_client
-from infra.search_schema import SearchNames
+from infra.search_schema import ACCOUNTS_MAPPING, POSTS_MAPPING, SearchNames
 from ports.search import PostSearch, PutPost, SearchWriteError
 from tests.contracts.search import SearchIndexContract, ids, post
 
@@ -56,10 +56,22 @@ async def test_the_indices_sit_behind_aliases_with_strict_mappings(
     aliases = await client.indices.get_alias(name=[names.posts, names.accounts])
     assert {index: list(body["aliases"]) for index, body in aliases.body.items()} == {
         names.posts_index: [names.posts], names.accounts_index: [names.accounts]}
-    mapping = await client.indices.get_mapping(index=names.posts_index)
-    assert mapping[names.posts_index]["mappings"]["dynamic"] == "strict"
+    for index, declared in ((names.posts_index, POSTS_MAPPING),
+                            (names.accounts_index, ACCOUNTS_MAPPING)):
+        stored = (await client.indices.get_mapping(index=index))[index]["mappings"]
+        assert stored["dynamic"] == "strict"
+        # every field as declared: its type, analyzers, normalizer and sub-fields
+        assert set(stored["properties"]) == set(declared["properties"])
+        for name, field in declared["properties"].items():
+            assert {k: v for k, v in stored["properties"][name].items() if k in field} == field
+        settings = await client.indices.get_settings(index=index)
+        analysis = settings[index]["settings"]["index"]["analysis"]
+        assert set(analysis["analyzer"]) == {"roost_folded", "roost_stemmed", "roost_prefix"}
+        assert set(analysis["normalizer"]) == {"roost_keyword"}
     with pytest.raises(SearchWriteError, match="strict"):
         await es_index._bulk(names.posts_index, [("1", 1, {"post_id": 1, "bogus": True})])
+    with pytest.raises(SearchWriteError, match="strict"):
+        await es_index._bulk(names.accounts_index, [("1", 1, {"account_id": 1, "x": 1})])
     # a second process finding them in place changes nothing
     again = await open_index(noida["elasticsearch_url"], names)
     await again.ensure()
