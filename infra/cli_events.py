@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
 # -- filters -----------------------------------------------------------------------
 
 TypeOpt = Annotated[list[str] | None, typer.Option(
-    "--type", help="event type (PostCreated...); repeat or comma-separate")]
+    "--type", "--types", help="event type (PostCreated...); repeat or comma-separate")]
 AggregateOpt = Annotated[list[str] | None, typer.Option(
     "--aggregate", help="aggregate id (UUID); repeat or comma-separate")]
 AccountOpt = Annotated[str | None, typer.Option(
@@ -307,3 +307,53 @@ def events_replay(
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--to-topic") from error
     err.print(f"published {sent} events to {to_topic}")
+
+
+@timeline_app.command("show")
+def timeline_show(
+    username: Annotated[str, typer.Argument(help="whose home timeline")],
+    at: Annotated[str | None, typer.Option(
+        help="a position (the events up to it) or a time (those that occurred before it); "
+             "default: now")] = None,
+    limit: Annotated[int, typer.Option(help="items to show", min=1, max=800)] = 20,
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON lines")] = False,
+) -> None:
+    """An account's home timeline as it was at a position or time, rebuilt from the events
+    by the timeline projector (fan-out, celebrities, deletes, unfollows; blocks and
+    mutes as they stood)."""
+    import orjson
+
+    from infra.timeline_at import TimelineAt, timeline_at
+
+    settings = Settings()
+    if at is None:
+        where = EventFilter()
+    elif at.strip().isdigit():
+        where = EventFilter(upto=int(at))
+    else:
+        where = EventFilter(until=parse_moment(at))
+
+    async def task(reader: PostgresEventReader) -> TimelineAt:
+        account_id = await reader.account_id(username)
+        if account_id is None:
+            raise typer.BadParameter(f"no account is called {username!r}",
+                                     param_hint="USERNAME")
+        return await timeline_at(reader, account_id, where, limit=limit,
+                                 max_entries=settings.timeline_max_entries,
+                                 backfill=settings.follow_backfill,
+                                 celebrity_threshold=settings.celebrity_threshold)
+
+    found = on_reader(task)
+    if json_out:
+        for entry in found.entries:
+            typer.echo(orjson.dumps({"id": str(entry.id), "repost_of": None
+                                     if entry.repost_of is None else str(entry.repost_of),
+                                     "by": str(entry.by), "author_id": str(entry.author_id),
+                                     "text": entry.text}).decode())
+        return
+    table = Table("item", "repost of", "by", "author", "text",
+                  title=f"{username} at position {found.position} ({found.events} events)")
+    for entry in found.entries:
+        table.add_row(str(entry.id), str(entry.repost_of or ""), str(entry.by),
+                      str(entry.author_id), entry.text[:60])
+    Console().print(table)
