@@ -31,7 +31,7 @@ from rich.progress import (
 from rich.table import Table
 
 from infra.event_export import Format
-from infra.event_reader import PostgresEventReader, open_event_reader
+from infra.event_reader import PostgresEventReader
 from infra.settings import Settings
 from ports.event_reader import MAX_POSITION, EventFilter, StoredEvent, ids_of
 
@@ -114,10 +114,12 @@ async def build_filter(reader: PostgresEventReader, *, types: list[str] | None,
 
 def on_reader(task: Callable[[PostgresEventReader], Awaitable[T]]) -> T:
     """Run ``task`` with a reader on the event store (or its replica), closing it after."""
+    from infra.bootstrap import build_event_reader
+
     settings = Settings()
 
     async def run() -> T:
-        reader = await open_event_reader(settings)
+        reader = await build_event_reader(settings)
         try:
             return await task(reader)
         finally:
