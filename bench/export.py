@@ -18,17 +18,14 @@ import asyncio
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
-from bench.catchup import _load, event_counts
-from bench.stack import bench_settings, clear_redis_prefix
-from infra.database import drop_database, migrate
+from bench.catchup import bench_database, graph_arguments
 from infra.event_export import BATCH, export, stats
 from infra.event_reader import open_event_reader
 from infra.settings import Settings
@@ -37,11 +34,8 @@ from ports.event_reader import EventFilter
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.export", description=__doc__)
-    parser.add_argument("--accounts", type=int, default=2_000)
-    parser.add_argument("--follows", type=float, default=50.0,
-                        help="average follows per account")
-    parser.add_argument("--posts", type=float, default=1.5, help="average posts per account")
+    parser = graph_arguments(argparse.ArgumentParser(prog="python -m bench.export",
+                                                     description=__doc__))
     parser.add_argument("--batch", type=int, default=BATCH, help="events per read")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--keep", action="store_true",
@@ -122,22 +116,17 @@ def main(argv: list[str]) -> int:
     console = Console()
     if not console.is_terminal:
         console = Console(width=150)
-    run = args.reuse or uuid.uuid4().hex[:8]
-    settings = bench_settings(run, 0, 0, 0)
-    migrate(settings)
-    try:
-        if not args.reuse:
-            _load(settings, args, console)
+    with bench_database(args, console) as settings:
         raw = raw_copy(settings)
         with tempfile.TemporaryDirectory(prefix="roost-bench-export-") as out:
             results = asyncio.run(timed_exports(settings, args.batch, Path(out)))
-        table = Table(title=f"event export, batches of {args.batch} "
-                      f"({raw['rows']:,} events in the store)")
-        for column in ("what", "events", "seconds", "events/s", "rows scanned/s", "CPU s",
-                       "file MB", "scanned vs raw COPY"):
-            table.add_column(column, justify="right")
-        for r in results:
-            scanned = round(raw["rows"] / r["seconds"]) if r["seconds"] else 0
+        columns = ("what", "events", "seconds", "events/s", "rows scanned/s", "CPU s",
+                   "file MB", "scanned vs raw COPY")
+        table = Table(*(Column(name, justify="right") for name in columns),
+                      title=f"event export, batches of {args.batch} "
+                            f"({raw['rows']:,} events in the store)")
+        rows = [(r, round(raw["rows"] / r["seconds"]) if r["seconds"] else 0) for r in results]
+        for r, scanned in rows:
             table.add_row(r["what"], f"{r['events']:,}", f"{r['seconds']:.2f}",
                           f"{r['per_s']:,}", f"{scanned:,}", f"{r['cpu_s']:.1f}",
                           f"{r['mb']:.1f}",
@@ -145,16 +134,9 @@ def main(argv: list[str]) -> int:
         table.add_row("raw: COPY (SELECT ...) TO STDOUT", f"{raw['rows']:,}",
                       f"{raw['seconds']:.2f}", f"{raw['per_s']:,}", f"{raw['per_s']:,}", "",
                       "", f"{raw['mb_per_s']} MB/s")
+        table.caption = ("raw limit: PostgreSQL streaming the same rows and columns with COPY, "
+                         "one connection, no decoding (this run, before the exports)")
         console.print(table)
-        console.print("raw limit: PostgreSQL streaming the same rows and columns with COPY, "
-                      "one connection, no decoding (measured in this run, before the exports)")
-        console.print(f"events by type: {event_counts(settings)}")
-    finally:
-        if args.keep or args.reuse:
-            console.print(f"kept: --reuse {run}")
-        else:
-            drop_database(settings)
-            clear_redis_prefix(settings)
     return 0
 
 
