@@ -13,6 +13,8 @@ those of the aggregate's first event). Rows become envelopes with
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -27,7 +29,14 @@ from domain.ids import account_uuid
 from infra.eventlog import EVENTS_TABLE, decode_record
 from infra.settings import Settings
 from ports.errors import DependencyUnavailable
-from ports.event_reader import ACTOR_FIELDS, Batch, EventFilter, StoredEvent, actor_of
+from ports.event_reader import (
+    ACTOR_FIELDS,
+    Batch,
+    EventFilter,
+    StoredEvent,
+    actor_of,
+    matches,
+)
 
 Pool = AsyncConnectionPool[AsyncConnection[TupleRow]]
 
@@ -75,11 +84,14 @@ def filter_sql(where: EventFilter, after: int) -> tuple[sql.Composable, list[Any
     return sql.SQL(" AND ").join(clauses), params
 
 
-def _valid_ids(where: EventFilter) -> EventFilter:
+def _valid_ids(where: EventFilter) -> None:
     """Refuse aggregate ids that are not UUIDs (``ValueError``) before they reach SQL."""
     for value in where.aggregate_ids:
         UUID(value)
-    return where
+
+
+def _moment(occurred_at: str) -> datetime | None:
+    return datetime.fromisoformat(occurred_at) if occurred_at else None
 
 
 class PostgresEventReader:
@@ -103,10 +115,29 @@ class PostgresEventReader:
 
     async def read(self, where: EventFilter, after: int, limit: int) -> Batch:
         """One batch (see the port). Raises ``ValueError`` for an aggregate id that is not
-        a UUID and ``DependencyUnavailable`` when the database does not answer."""
+        a UUID and ``DependencyUnavailable`` when the database does not answer.
+
+        The account and time conditions parse each row's JSON in SQL; a stored row that
+        is not the transcoder's JSON (a poison row) makes that statement fail, and the
+        batch is then read again with only the position, type and aggregate conditions
+        in SQL and the rest checked here on the decoded envelopes (``matches``), so one
+        bad row never stops a read (it is left out by those conditions, having neither
+        account nor time)."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        clause, params = filter_sql(_valid_ids(where), after)
+        _valid_ids(where)
+        try:
+            return await self._read(where, after, limit, where)
+        except psycopg.errors.DataError:
+            if where.account_id is None and where.since is None and where.until is None:
+                raise
+        cheap = replace(where, account_id=None, since=None, until=None)
+        return await self._read(cheap, after, limit, where)
+
+    async def _read(self, in_sql: EventFilter, after: int, limit: int,
+                    where: EventFilter) -> Batch:
+        """``limit`` rows selected by ``in_sql``, then kept if they pass ``where``."""
+        clause, params = filter_sql(in_sql, after)
         statement = sql.SQL(
             "SELECT e.notification_id, e.originator_id::text, e.originator_version, e.topic, "
             "e.state FROM {table} e WHERE {clause} ORDER BY e.notification_id LIMIT %s"
@@ -130,6 +161,8 @@ class PostgresEventReader:
                 actor = self._first_actors.get(envelope.aggregate_id)
             events.append(StoredEvent(envelope, actor))
         last = events[-1].position if events else max(after, where.after)
+        if in_sql is not where:
+            events = [e for e in events if matches(where, e, _moment(e.envelope.occurred_at))]
         return Batch(events, last, len(rows) < limit)
 
     async def _load_first_actors(self, conn: AsyncConnection[TupleRow],

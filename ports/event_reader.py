@@ -89,9 +89,10 @@ class StoredEvent:
 @dataclass(frozen=True, slots=True)
 class Batch:
     """One batch of a read: ``events`` (oldest first, at most the limit asked),
-    ``scanned_to`` (the last event's position, or where the read started when there
-    is none: the next batch reads after it) and ``done`` (fewer events than asked:
-    the filtered range is exhausted up to the store's head when read)."""
+    ``scanned_to`` (the position the read got to: the next batch reads after it) and
+    ``done`` (the scan reached the end of the range or of the store). A batch that is
+    not done may still hold fewer events than asked, even none (an adapter that had to
+    check some conditions itself): loop until ``done``, never on a short batch."""
 
     events: list[StoredEvent]
     scanned_to: int

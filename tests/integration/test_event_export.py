@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import orjson
 import pandas as pd
+import psycopg
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -32,7 +33,10 @@ from ports.event_reader import EventFilter, StoredEvent, matches
 from ports.events import EventEnvelope
 from tests.contracts.event_reader import read_all, write_history
 from tests.integration.conftest import SettingsFactory, wait_until
+from tests.integration.pipeline import post
 from tests.integration.test_relay import read_topic
+from tests.poison import poison_events
+from tests.poison import store as store_poison
 
 
 @pytest.fixture
@@ -75,14 +79,16 @@ def duck(query: str, path: Path) -> list[tuple[Any, ...]]:
         return con.execute(query, [str(path)]).fetchall()
 
 
-def _moment(event: StoredEvent) -> datetime:
-    return datetime.fromisoformat(event.envelope.occurred_at)
+def _moment(event: StoredEvent) -> datetime | None:
+    occurred = event.envelope.occurred_at
+    return datetime.fromisoformat(occurred) if occurred else None
 
 
 def filters(whole: list[StoredEvent], actors: dict[str, Any]
             ) -> dict[str, tuple[list[str], EventFilter]]:
     """Each filter as command-line arguments and as the ``EventFilter`` they mean."""
-    rising = [e for before, e in pairwise(whole) if _moment(e) > _moment(before)]
+    rising = [e for before, e in pairwise(whole)
+              if e.envelope.occurred_at > before.envelope.occurred_at]
     since, until = rising[3].envelope.occurred_at, rising[-4].envelope.occurred_at
     alice = str(account_uuid("alice"))
     return {
@@ -260,3 +266,31 @@ def test_replay_refuses_the_projectors_topic(
                                 env=settings.as_env())
     assert result.exit_code == 2 and "projectors" in result.output
 
+
+
+async def test_poison_rows_are_exported_and_never_stop_a_filtered_read(
+        history_settings: tuple[Settings, dict[str, Any]], reader: PostgresEventReader,
+        tmp_path: Path) -> None:
+    settings, given = history_settings
+    alice, bob = given["actors"]["alice"], given["actors"]["bob"]
+    positions = store_poison(settings, poison_events(alice.account_id, bob.account_id))
+    post(given["bus"], bob, "after the poison")
+    whole = await read_all(reader, EventFilter())
+    out = tmp_path / "all.parquet"
+    await aroost(settings, "events", "export", "-o", str(out), "-f", "parquet")
+    rows = {r["position"]: r for r in pq.read_table(out).to_pylist()}
+    assert set(positions) <= set(rows) and len(rows) == len(whole)
+    assert rows[positions[-1]]["type"] == "Undecodable"
+    assert rows[positions[-1]]["occurred_at"] is None
+    for args, where in (
+            (["--account", "bob"], EventFilter(account_id=bob.account_id)),
+            (["--since", whole[0].envelope.occurred_at],
+             EventFilter(since=_moment(whole[0])))):
+        jsonl = tmp_path / "some.jsonl"
+        await aroost(settings, "events", "export", "-o", str(jsonl), *args)
+        got = [orjson.loads(line)["position"] for line in jsonl.read_bytes().splitlines()]
+        assert got == [e.position for e in expected(whole, where)], args
+        assert got[-1] == whole[-1].position and positions[-1] not in got
+    with pytest.raises(psycopg.errors.DataError):  # what the fallback is for
+        where = EventFilter(account_id=bob.account_id)
+        await reader._read(where, 0, 1000, where)
