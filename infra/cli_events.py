@@ -132,7 +132,7 @@ class Bar:
     """A ``Meter`` drawn as a progress bar over positions (rate in events/s, ETA), on
     standard error when it is a terminal, else nothing."""
 
-    def __init__(self, label: str, start: int, end: int) -> None:
+    def __init__(self, label: str, start: int, end: int, console: Console = err) -> None:
         self.start, self.end = start, max(end, start + 1)
         self.events = 0
         self.began = time.monotonic()
@@ -140,7 +140,7 @@ class Bar:
             TextColumn(label), BarColumn(), TaskProgressColumn(),
             TextColumn("{task.fields[events]} events, {task.fields[rate]}/s"),
             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-            console=err, disable=not err.is_terminal, transient=False)
+            console=console, disable=not console.is_terminal, transient=False)
         self.task = self.progress.add_task(label, total=self.end - self.start, events=0,
                                            rate=0)
 
