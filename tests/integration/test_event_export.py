@@ -294,3 +294,15 @@ async def test_poison_rows_are_exported_and_never_stop_a_filtered_read(
     with pytest.raises(psycopg.errors.DataError):  # what the fallback is for
         where = EventFilter(account_id=bob.account_id)
         await reader._read(where, 0, 1000, where)
+
+
+async def test_reads_go_to_the_replica_when_one_is_set(
+        history_settings: tuple[Settings, dict[str, Any]], reader: PostgresEventReader,
+        settings_factory: SettingsFactory) -> None:
+    primary, _ = history_settings
+    empty = settings_factory()  # another database, with no events
+    replica = empty.model_copy(update={"events_replica_url": primary.postgres_conninfo})
+    whole = await read_all(reader, EventFilter())
+    assert await aroost(empty, "events", "export", "-o", "-") == ""
+    lines = (await aroost(replica, "events", "export", "-o", "-")).splitlines()
+    assert [orjson.loads(line)["position"] for line in lines] == [e.position for e in whole]
