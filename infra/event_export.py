@@ -104,19 +104,33 @@ async def export(reader: EventReader, where: EventFilter, fmt: Format,
                  out: Path | IO[bytes], *, meter: Meter = SILENT, batch: int = BATCH,
                  row_group: int = ROW_GROUP) -> int:
     """Write the events ``where`` selects to ``out`` (a path, or a binary stream for JSON
-    Lines) in ``fmt``; how many were written. A Parquet file is written row group by
-    row group (zstd) and is complete, with its footer, only when this returns.
+    Lines) in ``fmt``; how many were written. A file is written as ``<out>.part`` and
+    renamed to ``out`` only when complete (an interrupted export leaves no file that
+    looks whole); Parquet row group by row group (zstd).
 
     Raises:
         ValueError: Parquet asked for on a stream.
     """
-    if fmt == "jsonl":
-        if isinstance(out, Path):
-            with out.open("wb") as stream:
-                return await _export_jsonl(reader, where, stream, meter, batch)
-        return await _export_jsonl(reader, where, out, meter, batch)
     if not isinstance(out, Path):
-        raise ValueError("Parquet is written to a file (--output PATH)")
+        if fmt != "jsonl":
+            raise ValueError("Parquet is written to a file (--output PATH)")
+        return await _export_jsonl(reader, where, out, meter, batch)
+    part = out.with_name(out.name + ".part")
+    try:
+        if fmt == "jsonl":
+            with part.open("wb") as stream:
+                written = await _export_jsonl(reader, where, stream, meter, batch)
+        else:
+            written = await _export_parquet(reader, where, part, meter, batch, row_group)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    part.replace(out)
+    return written
+
+
+async def _export_parquet(reader: EventReader, where: EventFilter, out: Path, meter: Meter,
+                          batch: int, row_group: int) -> int:
     written = 0
     pending: list[pa.RecordBatch] = []
     rows = 0
@@ -190,7 +204,7 @@ async def follow(reader: EventReader, where: EventFilter, emit: Callable[[Stored
         if limit is not None and emitted >= limit:
             break
         if batch.done:
-            if not keep_following:
+            if not keep_following or after >= where.upto:
                 break
             try:
                 await asyncio.wait_for(stop.wait(), timeout=poll_s)

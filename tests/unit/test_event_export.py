@@ -17,7 +17,7 @@ from rich.console import Console
 
 from infra.cli_events import Bar, parse_moment
 from infra.event_export import EVENT_SCHEMA, export, follow, stats
-from ports.event_reader import EventFilter, StoredEvent
+from ports.event_reader import Batch, EventFilter, StoredEvent
 from ports.events import EventEnvelope
 from tests.fakes.event_reader import MemoryEventReader
 from tests.integration.conftest import wait_until
@@ -99,3 +99,25 @@ def test_moments_without_a_zone_are_utc_and_others_refused() -> None:
     assert parse_moment("2026-11-30T12:00:00+01:00").utcoffset() is not None
     with pytest.raises(typer.BadParameter):
         parse_moment("yesterday")
+
+
+async def test_an_interrupted_export_leaves_no_file(tmp_path: Path) -> None:
+    class Failing(MemoryEventReader):
+        async def read(self, where: EventFilter, after: int, limit: int) -> Batch:
+            if after >= 4:
+                raise RuntimeError("the database went away")
+            return await super().read(where, after, limit)
+
+    reader = Failing([envelope(p) for p in range(1, 10)])
+    for fmt in ("jsonl", "parquet"):
+        out = tmp_path / f"e.{fmt}"
+        with pytest.raises(RuntimeError):
+            await export(reader, EventFilter(), fmt, out, batch=2)
+        assert list(tmp_path.iterdir()) == []
+
+
+async def test_following_ends_at_the_upper_position(reader: MemoryEventReader) -> None:
+    seen: list[StoredEvent] = []
+    done = await follow(reader, EventFilter(upto=4), seen.append, keep_following=True,
+                        poll_s=0.01)
+    assert done == 4 and [e.position for e in seen] == [1, 2, 3, 4]
