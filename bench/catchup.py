@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import multiprocessing as mp
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -39,12 +40,18 @@ from infra.settings import Settings
 from ports.projectors import PROJECTORS, SEARCH
 
 
-def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.catchup", description=__doc__)
+def graph_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``--accounts``, ``--follows``, ``--posts``: the graph ``bench_database`` loads."""
     parser.add_argument("--accounts", type=int, default=2_000)
     parser.add_argument("--follows", type=float, default=50.0,
                         help="average follows per account")
     parser.add_argument("--posts", type=float, default=1.5, help="average posts per account")
+    return parser
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = graph_arguments(argparse.ArgumentParser(prog="python -m bench.catchup",
+                                                     description=__doc__))
     parser.add_argument("--projector", action="append", choices=PROJECTORS,
                         help="only these (default: every projector; search_index only "
                              "with --elasticsearch-url)")
@@ -118,19 +125,37 @@ def _load(settings: Settings, args: argparse.Namespace, console: Console) -> Non
                   f"posts for {graph.size:,} accounts: {loaded.rates} per s")
 
 
-def main(argv: list[str]) -> int:
-    args = parse(argv)
-    console = Console()
+@contextlib.contextmanager
+def bench_database(args: argparse.Namespace, console: Console,
+                   overrides: dict[str, Any] | None = None) -> Iterator[Settings]:
+    """The settings of a database of its own, loaded with ``args``' graph (``--accounts``,
+    ``--follows``, ``--posts``, ``--seed``) or a kept one (``--reuse RUN``); dropped
+    afterwards unless ``--keep`` or ``--reuse``. Shared by ``bench.catchup`` and
+    ``bench.export``."""
     run = args.reuse or uuid.uuid4().hex[:8]
-    overrides = {"elasticsearch_url": args.elasticsearch_url} if args.elasticsearch_url \
-        else {}
     settings = bench_settings(run, 0, 0, 0, overrides)
-    wanted = args.projector or [name for name in PROJECTORS
-                                if name != SEARCH or args.elasticsearch_url]
     migrate(settings)
     try:
         if not args.reuse:
             _load(settings, args, console)
+        yield settings
+        console.print(f"events by type: {event_counts(settings)}")
+    finally:
+        if args.keep or args.reuse:
+            console.print(f"kept: --reuse {run}")
+        else:
+            drop_database(settings)
+            clear_redis_prefix(settings)
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    console = Console()
+    overrides = {"elasticsearch_url": args.elasticsearch_url} if args.elasticsearch_url \
+        else {}
+    wanted = args.projector or [name for name in PROJECTORS
+                                if name != SEARCH or args.elasticsearch_url]
+    with bench_database(args, console, overrides) as settings:
         mode = "in parallel" if args.parallel else "one after the other"
         table = Table(title=f"projector rebuild from the event store ({mode})")
         raw = rawlimits.postgres_insert(settings)["tx_per_s"]
@@ -145,13 +170,6 @@ def main(argv: list[str]) -> int:
         console.print(table)
         console.print("raw limit: single-row insert transactions on one connection "
                       "(bench.rawlimits.postgres_insert), measured before the rebuilds")
-        console.print(f"events by type: {event_counts(settings)}")
-    finally:
-        if args.keep or args.reuse:
-            console.print(f"kept: --reuse {run}")
-        else:
-            drop_database(settings)
-            clear_redis_prefix(settings)
     return 0
 
 

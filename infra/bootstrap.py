@@ -9,6 +9,8 @@ One function per process (docs/architecture.md, "The composition root"):
 * ``build_worker`` -- the stream worker's Faust app: one agent and one sweep per
   projector over one ``ProjectionServices``, and the worker heartbeat.
 * ``build_relay`` -- the relay, with its producer factory and backoff.
+* ``build_event_reader`` -- the filtered, batched reader of the event stream
+  (``roost events``, ``roost timeline show``).
 
 and the parts they share, which tests and operator commands also build:
 ``build_command_bus`` (the write side), ``build_queries`` (the read side),
@@ -34,6 +36,7 @@ from commands.context import CommandContext
 from commands.ports import SessionRevocations
 from domain.ids import SnowflakeGenerator
 from infra.database import AsyncPool, open_pool
+from infra.event_reader import PostgresEventReader, open_event_reader
 from infra.event_store import PostgresEventStore, RoostStore
 from infra.event_types import known_event_types
 from infra.eventlog import PostgresEventLogHead, max_position, read_envelopes, store_identity
@@ -354,3 +357,12 @@ def build_worker(settings: Settings) -> faust.App:
 
     app.timer(settings.heartbeat_interval_s, name="worker-heartbeat")(heartbeat)
     return app
+
+
+async def build_event_reader(settings: Settings) -> PostgresEventReader:
+    """The ``ports.event_reader.EventReader`` of ``roost events`` and ``roost timeline show``
+    (and the admin endpoints'): ``PostgresEventReader`` on a small pool of its own, on
+    ``ROOST_EVENTS_REPLICA_URL`` when set, else the event store's database; its
+    ``close`` closes the pool. Raises ``psycopg_pool.PoolTimeout`` when the database
+    does not answer."""
+    return await open_event_reader(settings)

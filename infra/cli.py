@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -11,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from infra import runners
+from infra import cli_events, runners
 from infra.settings import Settings
 from ports.projectors import PROJECTORS
 
@@ -23,9 +22,8 @@ T = TypeVar("T")
 app = typer.Typer(help="Roost: an event-sourced social platform backend.", no_args_is_help=True)
 projections_app = typer.Typer(help="Inspect, rebuild and repair projections.",
                               no_args_is_help=True)
-events_app = typer.Typer(help="Read the event stream (for analysts).", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
-app.add_typer(events_app, name="events")
+cli_events.register(app)  # roost events ..., roost timeline ... (infra/cli_events.py)
 console = Console()
 
 
@@ -137,21 +135,6 @@ def projections_replay_parked(name: str) -> None:
 
     done, failed = on_projections(Settings(), lambda services: replay_parked(services, name))
     console.print(f"replayed {done}, still failing {failed}")
-
-
-@events_app.command("tail")
-def events_tail(
-    after: Annotated[int, typer.Option(help="start after this position")] = 0,
-    limit: Annotated[int, typer.Option(help="how many events")] = 100,
-    types: Annotated[str, typer.Option(help="comma-separated event types")] = "",
-) -> None:
-    """Print events as JSON lines (pipe to a file to export)."""
-    from infra.operations import read_events
-
-    wanted = {t for t in types.split(",") if t}
-    found = on_projections(Settings(), lambda services: read_events(services, after, limit, wanted))
-    for envelope in found:
-        typer.echo(json.dumps(envelope, ensure_ascii=False))
 
 
 def main() -> None:

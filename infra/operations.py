@@ -6,14 +6,13 @@ Each task runs on the ``ProjectionServices`` its caller built (the CLI with
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from rich.console import Console
 from rich.progress import Progress
 
 from infra.bootstrap import ProjectionServices, build_runner
-from infra.eventlog import iter_envelopes, max_position
+from infra.eventlog import max_position
 from infra.settings import Settings
 from ports.parking import ParkedEvent
 
@@ -83,17 +82,3 @@ async def replay_parked(services: ProjectionServices, name: str) -> tuple[int, i
         await services.parking.release(name, event.position)
         done += 1
     return done, failed
-
-
-async def read_events(services: ProjectionServices, after: int, limit: int, types: set[str]
-                      ) -> list[dict[str, Any]]:
-    """Up to ``limit`` envelopes (as dicts) after position ``after``, of ``types`` only
-    when given."""
-    found: list[dict[str, Any]] = []
-    async with services.pool.connection() as conn:
-        async for envelope in iter_envelopes(conn, after):
-            if not types or envelope.type in types:
-                found.append(asdict(envelope))
-                if len(found) >= limit:
-                    break
-    return found

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # How long a read (or a projector) waits for a pooled connection before
     # giving up: 503 + Retry-After at the API, a retry with backoff in a worker.
     postgres_pool_timeout_s: float = Field(default=2.0, gt=0, le=120)
+    # `roost events` reads here when set: a read replica's DSN (libpq URL or key=value);
+    # empty: the event store's own database.
+    events_replica_url: str = ""
 
     # Redis: timelines, counters, rate limits, revoked sessions.
     redis_url: str = "redis://127.0.0.1:6379/0"

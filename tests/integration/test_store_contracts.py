@@ -18,8 +18,9 @@ import redis.asyncio as aredis
 
 from domain.moments import rfc3339
 from infra import devstack
-from infra.bootstrap import ProjectionServices
+from infra.bootstrap import ProjectionServices, build_command_bus, close_command_bus
 from infra.database import AsyncPool
+from infra.event_reader import open_event_reader
 from infra.live import LiveKeys, RedisLiveHub, RedisLivePublisher, reader_client
 from infra.notification_store import PostgresNotificationStore, schema_sql
 from infra.parking import PostgresParkingLot
@@ -36,6 +37,7 @@ from ports.projectors import READ_MODELS
 from ports.read_models import Edge
 from ports.timelines import TimelineStore
 from tests.conftest import clear_redis_prefix, make_settings
+from tests.contracts.event_reader import EventReaderContract, History, write_history
 from tests.contracts.live import BUFFER, QUEUE, Live, LiveContract
 from tests.contracts.notification_store import NotificationStoreContract
 from tests.contracts.parking import ParkingLotContract
@@ -208,3 +210,18 @@ class TestRedisLive(LiveContract):
             await hub.stop()
             await reader.aclose()
             await client.aclose()
+
+
+class TestPostgresEventReader(EventReaderContract):
+    @pytest.fixture
+    async def history(self, settings: Settings) -> AsyncIterator[History]:
+        bus = build_command_bus(settings)
+        try:
+            actors = write_history(bus)
+        finally:
+            close_command_bus(bus)
+        reader = await open_event_reader(settings)
+        try:
+            yield History(reader, actors)
+        finally:
+            await reader.close()

@@ -8,6 +8,7 @@ import pytest
 
 from ports.live import Channel
 from ports.timelines import TimelineStore
+from tests.contracts.event_reader import EventReaderContract, History, memory_history
 from tests.contracts.live import BUFFER, QUEUE, Live, LiveContract
 from tests.contracts.notification_store import NotificationStoreContract
 from tests.contracts.parking import ParkingLotContract
@@ -123,3 +124,9 @@ class TestMemoryTrendCounters(TrendCountersContract):
         down = MemoryTrendCounters()
         down.unavailable = True
         return down
+
+
+class TestMemoryEventReader(EventReaderContract):
+    @pytest.fixture
+    def history(self) -> History:
+        return memory_history()
