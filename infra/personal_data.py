@@ -219,15 +219,6 @@ class MemoryKeyRing:
             self._keys[key_id] = None
 
 
-KEY_TABLE_SQL = (
-    "CREATE TABLE IF NOT EXISTS account_keys ("
-    " account_id uuid PRIMARY KEY,"
-    " data_key bytea,"
-    " created_at timestamptz NOT NULL DEFAULT now(),"
-    " erased_at timestamptz)"
-)
-
-
 class SyncConnections(Protocol):
     """What ``PostgresKeyRing`` needs of a pool: a context manager yielding a psycopg
     connection whose rows are dicts (eventsourcing's PostgresDatastore)."""
@@ -243,8 +234,6 @@ class PostgresKeyRing:
         self.datastore = datastore
         self._cache: TTLCache[str, bytes] = TTLCache(maxsize=100_000, ttl=KEY_CACHE_TTL_S)
         self._lock = threading.Lock()
-        with datastore.get_connection() as conn:
-            conn.execute(KEY_TABLE_SQL)
 
     def _cached(self, key_id: str) -> bytes | None:
         with self._lock:
