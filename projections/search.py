@@ -143,12 +143,14 @@ class SearchFold:
                                         profile_position=at)))
 
     def _account_erased(self, account_id: int, at: int) -> None:
-        """The account leaves the index: its document, every post of it (tombstones,
-        written after this batch's posts), and its renames in this batch."""
+        """The account leaves the index: its document, every post of it (tombstones: its
+        posts of this batch here, the indexed ones by ``EraseAuthor``, written after this
+        batch's posts), and its renames in this batch."""
         self._erasures.append(EraseAuthor(account_id, at))
         self._renames = [r for r in self._renames if r.author_id != account_id]
-        self._posts = {i: c for i, c in self._posts.items()
-                       if not (isinstance(c, PutPost) and c.doc.author_id == account_id)}
+        self._posts = {i: PostTombstone(at, i, account_id)
+                       if isinstance(c, PutPost) and c.doc.author_id == account_id else c
+                       for i, c in self._posts.items()}
         stored = self.accounts.pop(account_id, None)
         if stored is not None:
             self._by_aggregate.pop(stored.doc.aggregate_id, None)
