@@ -2,6 +2,7 @@
 
     python -m bench.sealing [--posts 5000]
 
+Rates are per second of the process's CPU time, best of three interleaved rounds.
 Three blocks, each figure beside the raw limit underneath it:
 
 * ``CreatePost`` in process (``CommandBus.handle`` on ``MemoryEventStore``: no
@@ -38,6 +39,7 @@ from infra.serialization import build_transcoder
 from infra.settings import Settings
 from tests.fakes.revocations import MemoryRevocations
 
+ROUNDS = 3
 TEXT = "A post of an ordinary length, with a #hashtag and a few words more " * 2
 
 
@@ -49,10 +51,12 @@ class PlainMemoryEventStore(MemoryEventStore):
 
 
 def _rate(n: int, run: Callable[[int], Any]) -> float:
-    started = time.perf_counter()
+    """Calls per second of this process's CPU time (so other processes' load on a
+    shared machine counts less than in wall time)."""
+    started = time.process_time()
     for i in range(n):
         run(i)
-    return n / (time.perf_counter() - started)
+    return n / (time.process_time() - started)
 
 
 def create_posts(store: MemoryEventStore, n: int) -> float:
@@ -71,8 +75,10 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=5000)
     n = parser.parse_args().posts
 
-    sealed = create_posts(MemoryEventStore(), n)
-    plain = create_posts(PlainMemoryEventStore(), n)
+    sealed = plain = 0.0
+    for _ in range(ROUNDS):  # interleaved, best of each: a shared machine is noisy
+        sealed = max(sealed, create_posts(MemoryEventStore(), n))
+        plain = max(plain, create_posts(PlainMemoryEventStore(), n))
 
     keys = MemoryKeyRing()
     sealing = SealingMapper(build_transcoder(), keys)
@@ -81,16 +87,20 @@ def main() -> None:
                   mentions=[], hashtags=["hashtag"], reply_to_id=None, quote_of_id=None)
              for i in range(n)]
     events = [p.collect_events()[0] for p in posts]
-    map_sealed = _rate(n, lambda i: sealing.to_stored_event(events[i]))
-    map_plain = _rate(n, lambda i: plain_mapper.to_stored_event(events[i]))
+    map_sealed = max(_rate(n, lambda i: sealing.to_stored_event(events[i]))
+                     for _ in range(ROUNDS))
+    map_plain = max(_rate(n, lambda i: plain_mapper.to_stored_event(events[i]))
+                    for _ in range(ROUNDS))
 
     rows_sealed = [sealing.to_stored_event(e) for e in events]
     rows_plain = [plain_mapper.to_stored_event(e) for e in events]
     ring = keys.keys([account_uuid("bencher").hex])
-    read_sealed = _rate(n, lambda i: envelope_from_record(
+    read_sealed = max(_rate(n, lambda i: envelope_from_record(
         i, rows_sealed[i].originator_id, 1, rows_sealed[i].topic, rows_sealed[i].state, ring))
-    read_plain = _rate(n, lambda i: envelope_from_record(
+        for _ in range(ROUNDS))
+    read_plain = max(_rate(n, lambda i: envelope_from_record(
         i, rows_plain[i].originator_id, 1, rows_plain[i].topic, rows_plain[i].state))
+        for _ in range(ROUNDS))
 
     aead, nonce, field = AESGCM(os.urandom(32)), os.urandom(12), TEXT.encode()
     sealed_field = aead.encrypt(nonce, field, b"aad")

@@ -34,6 +34,7 @@ from __future__ import annotations
 import base64
 import os
 import threading
+from functools import lru_cache
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -127,6 +128,12 @@ def placeholder(field: str, key_id: str) -> Any:
     return make(key_id) if make is not None else ""
 
 
+@lru_cache(maxsize=4096)
+def _aead(key: bytes) -> AESGCM:
+    """The cipher of one data key (its key schedule made once, not per field)."""
+    return AESGCM(key)
+
+
 def _aad(originator_id: str, version: int, field: str) -> bytes:
     return f"{originator_id}:{version}:{field}".encode()
 
@@ -135,7 +142,7 @@ def seal(key: bytes, key_id: str, originator_id: str, version: int, field: str,
          value: Any) -> dict[str, str]:
     """The stored form of one personal field (see the module)."""
     nonce = os.urandom(NONCE_BYTES)
-    sealed = AESGCM(key).encrypt(nonce, orjson.dumps(value), _aad(originator_id, version, field))
+    sealed = _aead(key).encrypt(nonce, orjson.dumps(value), _aad(originator_id, version, field))
     return {SEALED_MARK: key_id, "v": base64.b64encode(nonce + sealed).decode()}
 
 
@@ -153,7 +160,7 @@ def unseal(keys: Mapping[str, bytes | None], originator_id: str, version: int, f
         return placeholder(field, key_id)
     try:
         raw = base64.b64decode(str(value.get("v", "")), validate=True)
-        plain = AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:],
+        plain = _aead(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:],
                                     _aad(originator_id, version, field))
         return orjson.loads(plain)
     except (ValueError, InvalidTag, orjson.JSONDecodeError):
