@@ -46,6 +46,8 @@ TEXT = "A post of an ordinary length, with a #hashtag and a few words more " * 2
 class PlainMemoryEventStore(MemoryEventStore):
     """The store as it was before sealing: eventsourcing's mapper, nothing sealed."""
 
+    name = "Roost"
+
     def construct_mapper(self) -> Mapper[UUID]:
         return Mapper(transcoder=self.construct_transcoder())
 

@@ -34,9 +34,9 @@ from __future__ import annotations
 import base64
 import os
 import threading
-from functools import lru_cache
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -417,9 +417,12 @@ def scrub_row(topic: str, originator_id: str, state: bytes, account_key_id: str,
     rule = SEALED.get(topic)
     changed = owned = False
     if rule is not None:
-        owned = _owner(rule, fields, originator_id) == account_key_id
+        erased_name = erased_username(account_key_id)  # a row rewritten by an earlier run
+        owned = _owner(rule, fields, originator_id) == account_key_id or any(
+            fields.get(field) == erased_name for field in rule.fields)
         for field in rule.fields if owned else ():
-            if field in fields and not is_sealed(fields[field]):
+            if field in fields and not is_sealed(fields[field]) \
+                    and fields[field] != placeholder(field, account_key_id):
                 fields[field] = placeholder(field, account_key_id)
                 changed = True
     elif topic in IDEMPOTENCY_TOPICS:
