@@ -36,11 +36,11 @@ def _find_account(ctx: CommandContext, login: str) -> Account | None:
             return None
         claim = ctx.store.get_or_none(email_claim_uuid(email))
         found = None if claim is None else ctx.store.get_or_none(account_uuid(claim.username))
-        return None if found is None or found.erased else found
+        return None if found is None or found.gone else found
     if not login or len(login) > 30:
         return None
     account: Account | None = ctx.store.get_or_none(account_uuid(login))
-    return None if account is None or account.erased else account
+    return None if account is None or account.gone else account
 
 
 def _token_pair(ctx: CommandContext, session: Session, secret: str) -> dict[str, object]:

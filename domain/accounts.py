@@ -66,6 +66,13 @@ class Account(Aggregate):
         self.password_hash = password_hash
 
 
+    @property
+    def gone(self) -> bool:
+        """Erased, or its personal data already unreadable (its key destroyed by an
+        erasure that has not recorded ``AccountErased`` yet): nobody may act as it,
+        find it or reach it."""
+        return self.erased or is_erased_name(self.username)
+
     @event("AccountErased")
     def erase(self, account_id: int, erased_by: str) -> None:
         """The account's personal data was erased (its data key destroyed). The
