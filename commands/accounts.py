@@ -76,7 +76,7 @@ def _check_unclaimed(ctx: CommandContext, username: str, email: str) -> None:
 
 def update_profile(cmd: UpdateProfile, ctx: CommandContext) -> Result:
     account = ctx.store.get_or_none(account_uuid(cmd.actor.username))
-    if account is None:
+    if account is None or account.gone:
         raise NotFound("account not found", code="account_not_found")
     problems = {
         name: problem

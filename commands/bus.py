@@ -8,12 +8,22 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
-from commands import accounts, follows, interactions, moderation, notifications, posts, sessions
+from commands import (
+    accounts,
+    erasure,
+    follows,
+    interactions,
+    moderation,
+    notifications,
+    posts,
+    sessions,
+)
 from commands.context import CommandContext
 from commands.idempotency import IdempotencyClaim, KeyedCommit, recorded_answer
 from commands.messages import (
     CreatePost,
     DeletePost,
+    EraseAccount,
     Login,
     Logout,
     MarkNotificationsRead,
@@ -47,6 +57,7 @@ COMMAND_HANDLERS: dict[type, Handler] = {
     SetMute: moderation.set_mute,
     UpdateNotificationPreferences: notifications.update_notification_preferences,
     MarkNotificationsRead: notifications.mark_notifications_read,
+    EraseAccount: erasure.erase_account,
 }
 
 

@@ -62,7 +62,7 @@ def set_edge(
 
 def account_named(ctx: CommandContext, username: str) -> Account:
     account: Account | None = ctx.store.get_or_none(account_uuid(username))
-    if account is None:
+    if account is None or account.gone:
         raise NotFound(f"no account named {username!r}", code="account_not_found")
     return account
 

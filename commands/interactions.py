@@ -36,7 +36,7 @@ def target_post(ctx: CommandContext, post_id: int, active: bool, edge_id: Any) -
     post: Post | None = ctx.store.get_or_none(post_uuid(post_id))
     if post is None:
         raise _post_not_found()
-    if post.deleted and (active or not ctx.store.exists(edge_id)):
+    if post.gone and (active or not ctx.store.exists(edge_id)):
         raise _post_not_found()
     return post
 

@@ -42,6 +42,17 @@ class UpdateProfile:
 
 
 @dataclass(frozen=True, slots=True)
+class EraseAccount:
+    """Erase ``username``'s personal data (crypto-shredding, then purging every
+    projection). ``requested_by`` is who was authorized to ask, checked at the edge:
+    ``operator`` (the CLI) or ``admin:<account id>`` (the admin route); it is
+    recorded on the ``AccountErased`` event."""
+
+    username: str
+    requested_by: str
+
+
+@dataclass(frozen=True, slots=True)
 class Login:
     login: str
     password: str

@@ -19,7 +19,7 @@ def _existing_post(ctx: CommandContext, post_id: int | None) -> Post | None:
     if post_id is None:
         return None
     post: Post | None = ctx.store.get_or_none(post_uuid(post_id))
-    return None if post is None or post.deleted else post
+    return None if post is None or post.gone else post
 
 
 def _mentioned_usernames(ctx: CommandContext, text: str) -> list[str]:

@@ -35,11 +35,12 @@ def _find_account(ctx: CommandContext, login: str) -> Account | None:
         except ValueError:
             return None
         claim = ctx.store.get_or_none(email_claim_uuid(email))
-        return None if claim is None else ctx.store.get_or_none(account_uuid(claim.username))
+        found = None if claim is None else ctx.store.get_or_none(account_uuid(claim.username))
+        return None if found is None or found.gone else found
     if not login or len(login) > 30:
         return None
     account: Account | None = ctx.store.get_or_none(account_uuid(login))
-    return account
+    return None if account is None or account.gone else account
 
 
 def _token_pair(ctx: CommandContext, session: Session, secret: str) -> dict[str, object]:

@@ -24,6 +24,14 @@ RESERVED_USERNAMES = frozenset(
 MIN_PASSWORD, MAX_PASSWORD = 8, 1024
 MAX_DISPLAY_NAME, MAX_BIO = 50, 500
 MAX_AVATAR_URL = 2048
+ERASED_PREFIX = "erased-"
+"""An erased account's username reads as this and 12 hex digits (the hyphen is not
+in the username alphabet, so no real account is ever named so)."""
+
+
+def is_erased_name(username: str) -> bool:
+    """Whether ``username`` is an erased account's placeholder."""
+    return username.startswith(ERASED_PREFIX)
 
 
 class Account(Aggregate):
@@ -44,6 +52,7 @@ class Account(Aggregate):
         self.display_name = display_name
         self.bio = ""
         self.avatar_url = ""
+        self.erased = False
 
     @event("ProfileUpdated")
     def update_profile(self, display_name: str, bio: str, avatar_url: str) -> None:
@@ -55,6 +64,21 @@ class Account(Aggregate):
     def rehash_password(self, password_hash: str) -> None:
         """Upgrade a hash made with weaker parameters (done at login)."""
         self.password_hash = password_hash
+
+
+    @property
+    def gone(self) -> bool:
+        """Erased, or its personal data already unreadable (its key destroyed by an
+        erasure that has not recorded ``AccountErased`` yet): nobody may act as it,
+        find it or reach it."""
+        return self.erased or is_erased_name(self.username)
+
+    @event("AccountErased")
+    def erase(self, account_id: int, erased_by: str) -> None:
+        """The account's personal data was erased (its data key destroyed). The
+        event carries none: ``account_id`` (the Snowflake) and ``erased_by`` (who
+        asked: ``operator`` or ``admin:<account id>``)."""
+        self.erased = True
 
 
 class EmailClaim(Aggregate):

@@ -59,3 +59,10 @@ class NotFound(RoostError):
 class Conflict(RoostError):
     status = 409
     code = "conflict"
+
+
+class AccountErased(Unauthorized):
+    """Personal data was about to be written for an account that has been erased
+    (its data key is destroyed): the account is gone, its tokens with it (401)."""
+
+    code = "account_erased"

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.accounts import is_erased_name
 from domain.ids import post_uuid
 
 
@@ -36,6 +37,12 @@ class Post(Aggregate):
         self.reply_to_id = reply_to_id
         self.quote_of_id = quote_of_id
         self.deleted = False
+
+    @property
+    def gone(self) -> bool:
+        """Deleted, or its author was erased (the text reads as erased): either way
+        nobody may reply to, quote, like or repost it."""
+        return self.deleted or is_erased_name(self.author_username)
 
     @event("PostDeleted")
     def delete(self, post_id: int, author_id: int) -> None:

@@ -10,26 +10,48 @@ Applications that differ only in persistence.
   so clashes and all-or-nothing saves behave as on PostgreSQL.
 
 Both write events with this package's transcoder (``infra.serialization``),
-supplied here through the Application's ``construct_transcoder`` hook, so the
-command side never names it.
+supplied here through the Application's ``construct_transcoder`` hook, and seal
+the personal fields of an account's events with its data key
+(``infra.personal_data.SealingMapper``, through ``construct_mapper``), so the
+command side never names either. ``forget_account`` is erasure's part of the
+store: the key destroyed, the rows that hold the account's personal data in plain
+JSON rewritten.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import InterfaceError, OperationalError, Recording, Transcoder
+from eventsourcing.persistence import (
+    InterfaceError,
+    Mapper,
+    OperationalError,
+    Recording,
+    StoredEvent,
+    Transcoder,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import get_topic, retry
 from psycopg import sql
 
+from infra.personal_data import (
+    SESSION_STARTED,
+    KeyRing,
+    MemoryKeyRing,
+    PostgresKeyRing,
+    SealingMapper,
+    candidate_topics,
+    scrub_row,
+)
 from infra.serialization import build_transcoder
 from infra.settings import Settings
+from ports.event_store import Forgotten
 
 ATTEMPTS = 2
 WAIT_S = 0.05
@@ -68,6 +90,25 @@ class RoostStore(Application[UUID]):
     def construct_transcoder(self) -> Transcoder:
         return build_transcoder()
 
+    def construct_mapper(self) -> Mapper[UUID]:
+        """The sealing mapper; built before the recorder, so with an in-memory key
+        ring that ``PostgresEventStore`` replaces by its table's (``use_keys``)."""
+        return SealingMapper(self.construct_transcoder(), MemoryKeyRing())
+
+    @property
+    def keys(self) -> KeyRing:
+        mapper = self.mapper
+        assert isinstance(mapper, SealingMapper)
+        return mapper.keys
+
+    def forget_account(self, account_aggregate_id: UUID, account_id: int) -> Forgotten:
+        """Erase an account's personal data from the store: its data key becomes a
+        tombstone (its sealed fields read as placeholders from now on) and every row
+        that holds its personal data in plain JSON (events stored before sealing,
+        Idempotency-Key answers) is rewritten with placeholders. Idempotent. The
+        number of rows rewritten and the account's sessions."""
+        raise NotImplementedError
+
     def save_all(self, *aggregates: Aggregate | None) -> int:
         """Save pending events in one transaction; the position of the last one."""
         recordings = self.save(*aggregates)
@@ -104,6 +145,41 @@ class PostgresEventStore(RoostStore):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(env=settings.eventsourcing_env())
+        recorder = self.recorder
+        assert isinstance(recorder, PostgresApplicationRecorder)
+        mapper = self.mapper
+        assert isinstance(mapper, SealingMapper)
+        self.key_ring = PostgresKeyRing(recorder.datastore)
+        mapper.keys = self.key_ring
+
+    def forget_account(self, account_aggregate_id: UUID, account_id: int) -> Forgotten:
+        """One transaction: the key's tombstone, then the rows rewritten. Finding the
+        rows reads every row of the topics that may hold personal data whose bytes
+        contain the account id's digits (a sequential scan: erasure is rare)."""
+        recorder = self.recorder
+        assert isinstance(recorder, PostgresApplicationRecorder)
+        key_id = account_aggregate_id.hex
+        table = sql.Identifier(recorder.events_table_name)
+        rewritten = 0
+        sessions: list[UUID] = []
+        with recorder.datastore.transaction(commit=True) as curs:
+            PostgresKeyRing.destroy_on(curs, key_id)
+            curs.execute(
+                sql.SQL("SELECT notification_id, originator_id::text AS originator, topic, state "
+                        "FROM {} WHERE topic = ANY(%s) AND position(%s::bytea in state) > 0 "
+                        "FOR UPDATE").format(table),
+                (candidate_topics(), str(account_id).encode()))
+            for row in curs.fetchall():
+                scrubbed = scrub_row(row["topic"], row["originator"], bytes(row["state"]),
+                                     key_id, account_id)
+                if scrubbed.owned and row["topic"] == SESSION_STARTED:
+                    sessions.append(UUID(row["originator"]))
+                if scrubbed.state is not None:
+                    curs.execute(sql.SQL("UPDATE {} SET state = %s WHERE notification_id = %s"
+                                         ).format(table), (scrubbed.state, row["notification_id"]))
+                    rewritten += 1
+        self.key_ring.forget(key_id)
+        return Forgotten(rewritten, tuple(sessions))
 
     def position_of(self, aggregate_id: UUID, version: int) -> int:
         recorder = self.recorder
@@ -147,3 +223,24 @@ class MemoryEventStore(RoostStore):
     def position_of(self, aggregate_id: UUID, version: int) -> int:
         with self._lock:
             return self._positions.get((aggregate_id, version), 0)
+
+    def forget_account(self, account_aggregate_id: UUID, account_id: int) -> Forgotten:
+        """As on PostgreSQL, over the POPO recorder's list of stored events."""
+        key_id = account_aggregate_id.hex
+        self.keys.destroy(key_id)
+        stored: list[StoredEvent] = self.recorder._stored_events  # type: ignore[attr-defined]
+        topics = set(candidate_topics())
+        rewritten = 0
+        sessions: list[UUID] = []
+        with self._lock:
+            for index, row in enumerate(stored):
+                if row.topic not in topics:
+                    continue
+                scrubbed = scrub_row(row.topic, str(row.originator_id), row.state, key_id,
+                                     account_id)
+                if scrubbed.owned and row.topic == SESSION_STARTED:
+                    sessions.append(UUID(str(row.originator_id)))
+                if scrubbed.state is not None:
+                    stored[index] = replace(row, state=scrubbed.state)
+                    rewritten += 1
+        return Forgotten(rewritten, tuple(sessions))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -19,6 +19,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from domain.ids import NAMESPACE
+from infra.personal_data import fetch_keys, unseal_state
 from infra.serialization import build_transcoder, rfc3339
 from ports.events import EventEnvelope
 
@@ -31,6 +32,8 @@ REDACTED_FIELDS = frozenset({"password_hash", "refresh_hash", "email", "answer"}
 _transcoder = build_transcoder()
 _NAMESPACE_BYTES = NAMESPACE.bytes
 _HEX32 = re.compile("[0-9a-f]{32}")
+_SEALED_KEY = re.compile(rb'"_sealed_":"([0-9a-f]{32})"')
+NO_KEYS: Mapping[str, bytes | None] = {}
 
 
 def _plain(value: Any) -> Any:
@@ -89,10 +92,17 @@ def _plain_tagged(value: Any) -> Any:
 
 
 def envelope_from_record(
-    position: int, originator_id: UUID | str, version: int, topic: str, state: bytes
+    position: int, originator_id: UUID | str, version: int, topic: str, state: bytes,
+    keys: Mapping[str, bytes | None] = NO_KEYS,
 ) -> EventEnvelope:
-    """Build the public envelope of one stored event (secrets removed)."""
+    """Build the public envelope of one stored event (secrets removed).
+
+    Sealed personal fields (``infra.personal_data``) are opened with ``keys`` (key id
+    -> data key); one whose key is not there -- an erased account's -- reads as its
+    placeholder (``""``, ``[]``, ``erased-<hex>``), never as an error."""
     fields: dict[str, Any] = orjson.loads(state)
+    if b'"_sealed_"' in state:
+        unseal_state(fields, keys, str(originator_id), version)
     timestamp = _plain_tagged(fields.pop("timestamp", None))
     schema_version = int(fields.pop("class_version", 1))
     payload = {k: _plain_tagged(v) for k, v in fields.items() if k not in REDACTED_FIELDS}
@@ -115,13 +125,14 @@ projector knows it, so each parks it where an operator sees it."""
 
 
 def decode_record(
-    position: int, originator_id: UUID | str, version: int, topic: str, state: bytes
+    position: int, originator_id: UUID | str, version: int, topic: str, state: bytes,
+    keys: Mapping[str, bytes | None] = NO_KEYS,
 ) -> EventEnvelope:
     """``envelope_from_record``, or for a row it cannot read (state that is not the
     transcoder's JSON) an ``Undecodable`` envelope saying why, so that one bad row
     cannot stop every reader of the log."""
     try:
-        return envelope_from_record(position, originator_id, version, topic, state)
+        return envelope_from_record(position, originator_id, version, topic, state, keys)
     except (ValueError, TypeError, KeyError, AttributeError) as error:
         aggregate_id = str(originator_id)
         return EventEnvelope(
@@ -151,14 +162,19 @@ async def read_envelopes(
     limit: int = 500,
     topics: Sequence[str] = (),
 ) -> list[EventEnvelope]:
-    """Events with ``after < position <= upto``, oldest first, at most ``limit``."""
+    """Events with ``after < position <= upto``, oldest first, at most ``limit``; the
+    personal fields opened with the data keys of the accounts they belong to, read in
+    one more statement (placeholders for erased accounts)."""
     async with conn.cursor() as cur:
         if topics:
             await cur.execute(_SELECT_TYPED, (after, upto, list(topics), limit))
         else:
             await cur.execute(_SELECT, (after, upto, limit))
         rows = await cur.fetchall()
-    return [decode_record(*row) for row in rows]
+    key_ids = {m.decode() for row in rows for m in _SEALED_KEY.findall(bytes(row[4]))}
+    keys = await fetch_keys(conn, key_ids) if key_ids else NO_KEYS
+    return [decode_record(position, originator, version, topic, state, keys)
+            for position, originator, version, topic, state in rows]
 
 
 async def iter_envelopes(

@@ -312,6 +312,31 @@ class PostgresNotificationWrites:
             "DELETE FROM ntf_groups WHERE post_id = %s RETURNING recipient_id, id", (post_id,))
         await self._delete_members([(int(r), int(g)) for r, g in await cur.fetchall()])
 
+    async def erase_account(self, account_id: int) -> None:
+        cur = await self.conn.execute(
+            "UPDATE ntf_posts SET deleted = true WHERE author_id = %s AND NOT deleted "
+            "RETURNING id", (account_id,))
+        for (post_id,) in await cur.fetchall():
+            await self.remove_post(int(post_id))
+        cur = await self.conn.execute(
+            "DELETE FROM ntf_members WHERE account_id = %s RETURNING recipient_id, group_id",
+            (account_id,))
+        left: dict[int, list[int]] = {}
+        for recipient, group_id in await cur.fetchall():
+            left.setdefault(int(recipient), []).append(int(group_id))
+        for recipient, groups in left.items():
+            await self._settle(recipient, groups)
+        cur = await self.conn.execute(
+            "DELETE FROM ntf_groups WHERE recipient_id = %s RETURNING recipient_id, id",
+            (account_id,))
+        await self._delete_members([(int(r), int(g)) for r, g in await cur.fetchall()])
+        await self.conn.execute("DELETE FROM ntf_accounts WHERE id = %s", (account_id,))
+        await self.conn.execute("DELETE FROM ntf_edges WHERE a = %s OR b = %s",
+                                (account_id, account_id))
+        await self.conn.execute("DELETE FROM ntf_preferences WHERE account_id = %s",
+                                (account_id,))
+        self._preferences.pop(account_id, None)
+
     async def _delete_members(self, groups: list[tuple[int, int]]) -> None:
         if groups:
             await self.conn.execute(_DELETE_MEMBERS_OF, ([r for r, _ in groups],

@@ -21,6 +21,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 
 from infra.database import AsyncPool
+from infra.serialization import rfc3339
 from ports.post_cache import Counts
 from ports.projectors import READ_MODELS
 from ports.read_models import (
@@ -198,6 +199,34 @@ class PostgresReadModelWriter:
             await self.conn.execute(
                 "DELETE FROM rm_post_tags WHERE tag = ANY(%s) AND post_id = %s",
                 (list(tags), post_id))
+
+    async def live_post_ids(self, author_id: int) -> list[int]:
+        cur = await self.conn.execute(  # rm_posts_author_idx
+            "SELECT id FROM rm_posts WHERE author_id = %s AND deleted_at IS NULL ORDER BY id",
+            (author_id,))
+        return [int(row[0]) for row in await cur.fetchall()]
+
+    async def active_edges(self, kind: EdgeKind, account_id: int) -> list[Edge]:
+        table = EDGE_TABLES[kind]
+        a, b = (sql.Identifier(end) for end in table.ends)
+        both = kind in ("follows", "blocks", "mutes")
+        statement = sql.SQL(
+            "SELECT {columns} FROM {t} WHERE active AND ({a} = %s OR ({both} AND {b} = %s)) "
+            "FOR UPDATE").format(
+            columns=sql.SQL(", ").join(map(sql.Identifier, table.columns)),
+            t=sql.Identifier(table.table), a=a, b=b, both=sql.Literal(both))
+        cur = await self.conn.execute(statement, (account_id, account_id), prepare=False)
+        return [Edge(int(r[0]), int(r[1]), bool(r[2]), int(r[3]), int(r[4]), rfc3339(r[5]),
+                     int(r[6]) if len(r) > 6 and r[6] is not None else None)
+                for r in await cur.fetchall()]
+
+    async def erase_account(self, account_id: int) -> None:
+        await self.conn.execute(
+            "UPDATE rm_posts SET text = '', mentions = '{}', hashtags = '{}' "
+            "WHERE author_id = %s AND (text <> '' OR mentions <> '{}' OR hashtags <> '{}')",
+            (account_id,))
+        await self.conn.execute("DELETE FROM rm_post_tags WHERE author_id = %s", (account_id,))
+        await self.conn.execute("DELETE FROM rm_accounts WHERE id = %s", (account_id,))
 
     async def lock_edges(self, kind: EdgeKind, keys: Sequence[EdgeKey]
                          ) -> dict[EdgeKey, EdgeState]:

@@ -128,6 +128,17 @@ CREATE TABLE IF NOT EXISTS rm_mutes (
     PRIMARY KEY (muter_id, muted_id)
 );
 
+-- Erasure (issue 12, infra/personal_data.py): one random AES-256 data key per account
+-- (account_id: the account's aggregate id), which seals the personal fields of its
+-- events in roost_events. Erasing the account sets data_key NULL (a tombstone, so no
+-- new key is ever made for it): its sealed fields then read as erased placeholders.
+CREATE TABLE IF NOT EXISTS account_keys (
+    account_id  uuid PRIMARY KEY,
+    data_key    bytea,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    erased_at   timestamptz
+);
+
 -- This event store's identity, made once: the relay stamps it on every Kafka
 -- message (header roost-store) and the worker applies only messages of its own
 -- store, so two stores sharing a broker and topic never mix their events.

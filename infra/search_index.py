@@ -44,6 +44,7 @@ from ports.search import (
     AccountDoc,
     AccountSearch,
     Change,
+    EraseAuthor,
     Hit,
     PostSearch,
     PostTombstone,
@@ -59,6 +60,8 @@ from ports.search import (
 log = structlog.get_logger(__name__)
 
 _UNAVAILABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+ERASE_PAGE = 1000
+"""Post ids read per page when an erased author's posts are tombstoned."""
 
 
 def build_client(url: str, request_timeout_s: float) -> AsyncElasticsearch:
@@ -221,6 +224,7 @@ class ElasticsearchIndex:
         posts = [c for c in changes if isinstance(c, PutPost | PostTombstone)]
         renames = [c for c in changes if isinstance(c, RenameAuthor)]
         accounts = [c for c in changes if isinstance(c, PutAccount)]
+        erasures = [c for c in changes if isinstance(c, EraseAuthor)]
         with SEARCH_WRITE_SECONDS.time():
             async with unavailable_as_dependency():
                 written, stale = await self._bulk(self.names.posts_index, [
@@ -232,6 +236,8 @@ class ElasticsearchIndex:
                 more, older = await self._bulk(self.names.accounts_index, [
                     (str(c.doc.account_id), c.version, _account_source(c.doc))
                     for c in accounts])
+                for erase in erasures:
+                    written += await self._erase(erase)
                 if upto is not None:
                     await self._record(upto)
         if stale or older:
@@ -281,6 +287,36 @@ class ElasticsearchIndex:
         if answer.get("version_conflicts"):  # a post changed meanwhile: another writer
             raise SearchWriteError(f"rename of {rename.author_id}: a post changed meanwhile")
         return int(answer.get("updated", 0))
+
+    async def _erase(self, erase: EraseAuthor) -> int:
+        """Tombstone every post of the author at ``erase.position`` (pages of its post
+        ids, then one bulk each) and delete its account document; the posts written."""
+        written = 0
+        after: list[int] | None = None
+        while True:
+            extra: dict[str, Any] = {"search_after": after} if after else {}
+            try:
+                answer = await self.client.search(
+                    index=self.names.posts_index, query={"term": {"author_id": erase.account_id}},
+                    sort=[{"post_id": "asc"}], size=ERASE_PAGE, source=False,
+                    track_total_hits=False, **extra)
+            except NotFoundError as error:
+                if _missing_index(error):
+                    break
+                raise
+            hits = answer["hits"]["hits"]
+            tombstones = [PostTombstone(erase.position, int(hit["_id"]), erase.account_id)
+                          for hit in hits]
+            done, _ = await self._bulk(self.names.posts_index, [
+                (str(t.post_id), t.version, _post_source(t)) for t in tombstones])
+            written += done
+            if len(hits) < ERASE_PAGE:
+                break
+            after = [int(x) for x in hits[-1]["sort"]]
+        with contextlib.suppress(NotFoundError):  # never indexed, or deleted before
+            await self.client.delete(index=self.names.accounts_index,
+                                     id=str(erase.account_id), refresh=True)
+        return written
 
     async def _record(self, position: int) -> None:
         try:

@@ -10,10 +10,18 @@ tests that need no server).
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
+
+
+class Forgotten(NamedTuple):
+    """What ``EventStore.forget_account`` did: rows of the store rewritten (personal
+    data that was stored in plain JSON), and the account's sessions (to be ended)."""
+
+    rows_rewritten: int
+    session_ids: tuple[UUID, ...]
 
 
 class EventStore(Protocol):
@@ -45,4 +53,12 @@ class EventStore(Protocol):
 
     def position_of(self, aggregate_id: UUID, version: int) -> int:
         """The position of ``aggregate_id``'s event at ``version`` (0 if unknown)."""
+        ...
+
+    def forget_account(self, account_aggregate_id: UUID, account_id: int) -> Forgotten:
+        """Make the account's personal data unreadable in the store, for good: its
+        data key is destroyed (its sealed fields read as erased placeholders from
+        then on) and rows that hold its personal data in plain JSON are rewritten
+        with the placeholders. Idempotent; saves no event (the handler saves
+        ``AccountErased`` after it)."""
         ...

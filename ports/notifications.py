@@ -159,6 +159,13 @@ class NotificationWrites(Protocol):
         """Remove every group, of any recipient, whose post is ``post_id``."""
         ...
 
+    async def erase_account(self, account_id: int) -> None:
+        """Forget an erased account everywhere: every group about one of its posts goes
+        (the posts are remembered deleted), it leaves every group it is a member of
+        (counts settle; an emptied group goes), its own groups go, and its username,
+        edges and preferences are forgotten."""
+        ...
+
     async def mark_read(self, recipient: int, up_to_id: int | None, ids: Sequence[int]
                         ) -> None:
         """Mark read the groups whose ``sort_key`` is at most that of group ``up_to_id``

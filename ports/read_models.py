@@ -179,6 +179,22 @@ class ReadModelWriter(Protocol):
         """Delete the post's tag rows of ``tags`` (absent ones: nothing)."""
         ...
 
+    async def live_post_ids(self, author_id: int) -> list[int]:
+        """The ids of the author's posts that are not deleted (erasure deletes them)."""
+        ...
+
+    async def active_edges(self, kind: EdgeKind, account_id: int) -> list[Edge]:
+        """The active edges of ``kind`` with ``account_id`` at an account end (either end
+        of ``follows``, ``blocks`` and ``mutes``; the first of ``likes`` and ``reposts``),
+        as stored, locked until the transaction ends."""
+        ...
+
+    async def erase_account(self, account_id: int) -> None:
+        """Remove the account's personal data: its row goes (lists that join accounts
+        stop showing it) and every post of it, deleted already, keeps no text,
+        mentions or hashtags. Run after its posts were deleted."""
+        ...
+
     async def lock_edges(self, kind: EdgeKind, keys: Sequence[EdgeKey]
                          ) -> dict[EdgeKey, EdgeState]:
         """The stored state of each of ``keys`` that has a row (absent ones are left

@@ -105,8 +105,17 @@ class RenameAuthor:
     position: int
 
 
+@dataclass(frozen=True, slots=True)
+class EraseAuthor:
+    """The account was erased: its account document goes, and every post of it becomes
+    a tombstone at ``position`` (so no older write revives one)."""
+
+    account_id: int
+    position: int
+
+
 DocumentChange = PutAccount | PutPost | PostTombstone
-Change = DocumentChange | RenameAuthor
+Change = DocumentChange | RenameAuthor | EraseAuthor
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +158,8 @@ class SearchIndexWriter(Protocol):
 
     async def write(self, changes: Sequence[Change], upto: int | None) -> WriteOutcome:
         """Apply ``changes``: the posts (one bulk, each guarded by its version), then
-        the renames in order, then the accounts (one bulk, guarded likewise); once all
+        the renames in order, then the accounts (one bulk, guarded likewise), then the
+        erasures (``EraseAuthor``) in order; once all
         of it is searchable, record ``upto`` as the position (never moving it back).
         ``upto=None`` records nothing (a replay). Writing again what was written
         changes nothing.

@@ -21,7 +21,9 @@ Rules (API.md, "Notifications and streaming"):
   new one. Replies, mentions and quotes are never grouped. Joining a group
   writes one member and updates the group's count: O(1) however large it is.
 * An undo (unlike, unrepost, unfollow) takes its account out of the group, and
-  an emptied group goes; a deleted post takes every group about it. A block or
+  an emptied group goes; a deleted post takes every group about it. An erased
+  account (``AccountErased``) leaves every group, its posts' groups and its own
+  go, and its username is forgotten. A block or
   mute takes the blocked or muted account out of the blocker's (and, for a
   block, the other way round) groups, so counts stay exact; readers check again.
 * A read mark (``NotificationsMarkedRead``) marks groups read in log order; a
@@ -180,6 +182,10 @@ class NotificationProjector(StoreProjector[NotificationStore]):
         await tx.forget_post(int(e.payload["post_id"]), int(e.payload["author_id"]))
         await tx.remove_post(int(e.payload["post_id"]))
 
+    async def _account_erased(self, tx: NotificationWrites, e: EventEnvelope,
+                              _announced: Announcements) -> None:
+        await tx.erase_account(int(e.payload["account_id"]))
+
     async def _interaction(self, tx: NotificationWrites, e: EventEnvelope,
                            announced: Announcements) -> None:
         """Liked, Reliked, Reposted, Rereposted and their undos."""
@@ -240,6 +246,7 @@ _HANDLERS: dict[str, Handler] = {
     "AccountRegistered": NotificationProjector._account_registered,
     "PostCreated": NotificationProjector._post_created,
     "PostDeleted": NotificationProjector._post_deleted,
+    "AccountErased": NotificationProjector._account_erased,
     **dict.fromkeys(("Liked", "Reliked", "Unliked", "Reposted", "Rereposted", "Unreposted"),
                     NotificationProjector._interaction),
     **dict.fromkeys(("Followed", "Refollowed", "Unfollowed"), NotificationProjector._follow),

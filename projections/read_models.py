@@ -61,23 +61,64 @@ async def _post_created(tx: ReadModelWriter, e: EventEnvelope) -> None:
         await tx.add_post_tags(p["post_id"], p["author_id"], p["hashtags"])
 
 
-async def _post_deleted(tx: ReadModelWriter, e: EventEnvelope) -> None:
+async def _post_deleted(tx: ReadModelWriter, e: EventEnvelope) -> list[int]:
     """Mark the post deleted and remove its tag rows; if its creation was never applied
     (parked), leave a tombstone, so that replaying the creation later cannot bring it
     back."""
     p = e.payload
-    stored = await tx.lock_post(p["post_id"])
+    return await _delete_post(tx, p["post_id"], p["author_id"], e.occurred_at,
+                              e.aggregate_version)
+
+
+async def _delete_post(tx: ReadModelWriter, post_id: int, author_id: int, at: str,
+                       version: int) -> list[int]:
+    """The delete-post path (``PostDeleted``, and each post of an erased account); the
+    posts whose counts it changed beside this one (its parent)."""
+    stored = await tx.lock_post(post_id)
     if stored is None:
-        await tx.add_tombstone(p["post_id"], p["author_id"], e.occurred_at,
-                               e.aggregate_version)
-        return
+        await tx.add_tombstone(post_id, author_id, at, version)
+        return []
     if stored.deleted:
-        return
-    await tx.mark_deleted(p["post_id"], e.occurred_at, e.aggregate_version)
-    await tx.add_to_counts("posts_count", {p["author_id"]: -1})
+        return []
+    await tx.mark_deleted(post_id, at, version)
+    await tx.add_to_counts("posts_count", {author_id: -1})
     if stored.reply_to_id is not None:
         await tx.add_to_counts("replies_count", {stored.reply_to_id: -1})
-    await tx.remove_post_tags(p["post_id"], stored.hashtags)
+    await tx.remove_post_tags(post_id, stored.hashtags)
+    return [] if stored.reply_to_id is None else [stored.reply_to_id]
+
+
+ERASED_POST_VERSION = 2
+"""The version an erased account's posts are marked deleted with: ``PostDeleted``'s (a
+post has two events at most), so a ``PostDeleted`` applied later changes nothing."""
+
+
+async def _account_erased(tx: ReadModelWriter, e: EventEnvelope) -> list[int]:
+    """Purge an erased account: each of its live posts takes the delete-post path (its
+    replies stay, their parent shows as deleted), its active follows, likes and
+    reposts turn off (counts move as an undo would move them), then its row and its
+    posts' text go. The posts whose counts or existence changed."""
+    account_id = int(e.payload["account_id"])
+    touched: list[int] = []
+    for post_id in await tx.live_post_ids(account_id):
+        touched += [post_id, *await _delete_post(tx, post_id, account_id, e.occurred_at,
+                                                 ERASED_POST_VERSION)]
+    for rule in (FOLLOWS, LIKES, REPOSTS):
+        edges = await tx.active_edges(rule.kind, account_id)
+        if not edges:
+            continue
+        await tx.write_edges(rule.kind, [
+            edge._replace(active=False, version=edge.version + 1, position=e.position,
+                          since=e.occurred_at) for edge in edges])
+        for count, end in rule.counts:
+            steps: Counter[int] = Counter()
+            for edge in edges:
+                steps[(edge.a, edge.b)[end]] -= 1
+            await tx.add_to_counts(count, steps)
+        if rule.kind != "follows":
+            touched += [edge.b for edge in edges]
+    await tx.erase_account(account_id)
+    return touched
 
 
 @dataclass(frozen=True)
@@ -146,11 +187,12 @@ async def _set_edges(tx: ReadModelWriter, rule: EdgeRule, events: Sequence[Event
         await tx.add_to_counts(count, by_id)
 
 
-HANDLERS: dict[str, Callable[[ReadModelWriter, EventEnvelope], Awaitable[None]]] = {
+HANDLERS: dict[str, Callable[[ReadModelWriter, EventEnvelope], Awaitable[object]]] = {
     "AccountRegistered": _account_registered,
     "ProfileUpdated": _profile_updated,
     "PostCreated": _post_created,
     "PostDeleted": _post_deleted,
+    "AccountErased": _account_erased,
 }
 """Events applied one at a time; edge events (``EDGE_EVENTS``) go in runs."""
 
@@ -160,12 +202,17 @@ def _same_edge_kind(previous: EventEnvelope, event: EventEnvelope) -> bool:
     return event.type in EDGE_EVENTS and EDGE_EVENTS.get(previous.type) is EDGE_EVENTS[event.type]
 
 
-async def _apply_run(tx: ReadModelWriter, run: list[EventEnvelope]) -> None:
+async def _apply_run(tx: ReadModelWriter, run: list[EventEnvelope]) -> list[int]:
+    """Apply a run; the posts whose counts it changed that ``posts_touched`` cannot
+    tell from the events (an erased account's)."""
     rule = EDGE_EVENTS.get(run[0].type)
     if rule is not None:
         await _set_edges(tx, rule, run)
     elif (handler := HANDLERS.get(run[0].type)) is not None:
-        await handler(tx, run[0])
+        changed = await handler(tx, run[0])
+        if run[0].type == "AccountErased" and isinstance(changed, list):
+            return changed
+    return []
 
 
 def posts_touched(event: EventEnvelope) -> list[int]:
@@ -211,7 +258,7 @@ class ReadModelProjector(StoreProjector[ReadModelStore]):
                 return
             touched: list[int] = []
             for run in runs(fresh, _same_edge_kind):
-                await _apply_run(tx, run)
+                touched += await _apply_run(tx, run)
                 for event in run:
                     touched += posts_touched(event)
             await self._publish_counts(tx, touched)
@@ -227,8 +274,8 @@ class ReadModelProjector(StoreProjector[ReadModelStore]):
     async def replay(self, event: EventEnvelope) -> None:
         """Apply a parked event's writes again, leaving the position alone."""
         async with self.store.transaction() as tx:
-            await _apply_run(tx, [event])
-            await self._publish_counts(tx, posts_touched(event))
+            touched = await _apply_run(tx, [event])
+            await self._publish_counts(tx, [*touched, *posts_touched(event)])
 
     async def advance(self, position: int) -> None:
         async with self.store.transaction() as tx:

@@ -7,12 +7,12 @@
 | ``Followed`` / ``Refollowed`` / ``Unfollowed`` | the followee's ``followers_count`` +1 / +1 / -1 |
 | ``PostCreated`` | the post, with its author's display name as the index knows it |
 | ``PostDeleted`` | the post becomes a tombstone (leaves every result, cannot come back) |
+| ``AccountErased`` | the account document goes; each post of it becomes a tombstone |
 | anything else | nothing (the position moves past it) |
 
 A block ends follows with ``Unfollowed`` events, so counts follow it; who a
 reader blocks or mutes is applied when searching, per reader. The domain has
-no account suspension or erasure yet: when it has, such an account becomes a
-tombstone and its posts leave the index by the rename's kind of query.
+no account suspension yet.
 
 A batch is **folded** in memory first (``SearchFold``, pure): the accounts it
 touches are read from the index once, each event is applied to that state in
@@ -51,6 +51,7 @@ from ports.projectors import SEARCH
 from ports.search import (
     AccountDoc,
     Change,
+    EraseAuthor,
     PostDoc,
     PostTombstone,
     PutAccount,
@@ -65,7 +66,7 @@ log = structlog.get_logger(__name__)
 
 _FOLLOWED = frozenset({"Followed", "Refollowed"})
 HANDLED = frozenset({"AccountRegistered", "ProfileUpdated", "PostCreated", "PostDeleted",
-                     "Followed", "Refollowed", "Unfollowed"})
+                     "Followed", "Refollowed", "Unfollowed", "AccountErased"})
 """The event types that change a search document; the others only move the position."""
 
 
@@ -82,6 +83,7 @@ class SearchFold:
     _touched: dict[int, None] = field(default_factory=dict, init=False)
     _posts: dict[int, PutPost | PostTombstone] = field(default_factory=dict, init=False)
     _renames: list[RenameAuthor] = field(default_factory=list, init=False)
+    _erasures: list[EraseAuthor] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self._by_aggregate = {v.doc.aggregate_id: i for i, v in self.accounts.items()}
@@ -110,13 +112,16 @@ class SearchFold:
             case "PostDeleted":
                 post_id = _id(p["post_id"])
                 self._posts[post_id] = PostTombstone(at, post_id, _id(p["author_id"]))
+            case "AccountErased":
+                self._account_erased(_id(p["account_id"]), at)
 
     def changes(self) -> list[Change]:
-        """One change per document and the renames in order (``SearchIndexWriter.write``
-        writes posts, then renames, then accounts)."""
+        """One change per document, the renames and the erasures in order
+        (``SearchIndexWriter.write`` writes posts, then renames, then accounts, then
+        erasures)."""
         accounts = [PutAccount(self.accounts[i].version, self.accounts[i].doc)
-                    for i in self._touched]
-        return [*self._posts.values(), *self._renames, *accounts]
+                    for i in self._touched if i in self.accounts]
+        return [*self._posts.values(), *self._renames, *accounts, *self._erasures]
 
     # -- events ----------------------------------------------------------
 
@@ -137,6 +142,20 @@ class SearchFold:
             self._renames.append(RenameAuthor(stored.doc.account_id, display_name, at))
         self._put(Versioned(at, replace(stored.doc, display_name=display_name,
                                         profile_position=at)))
+
+    def _account_erased(self, account_id: int, at: int) -> None:
+        """The account leaves the index: its document, every post of it (tombstones: its
+        posts of this batch here, the indexed ones by ``EraseAuthor``, written after this
+        batch's posts), and its renames in this batch."""
+        self._erasures.append(EraseAuthor(account_id, at))
+        self._renames = [r for r in self._renames if r.author_id != account_id]
+        self._posts = {i: PostTombstone(at, i, account_id)
+                       if isinstance(c, PutPost) and c.doc.author_id == account_id else c
+                       for i, c in self._posts.items()}
+        stored = self.accounts.pop(account_id, None)
+        if stored is not None:
+            self._by_aggregate.pop(stored.doc.aggregate_id, None)
+        self._touched.pop(account_id, None)
 
     def _followers(self, account_id: int, delta: int, at: int) -> None:
         stored = self.accounts.get(account_id)

@@ -87,6 +87,8 @@ class TimelineProjector(StoreProjector[TimelineFanout]):
                 await self._followed(p["follower_id"], p["followee_id"])
             case "Unfollowed":
                 await self._unfollowed(p["follower_id"], p["followee_id"])
+            case "AccountErased":
+                await self._account_erased(p["account_id"])
 
     async def advance(self, position: int) -> None:
         await self.store.advance(position)  # only ever forward
@@ -119,6 +121,19 @@ class TimelineProjector(StoreProjector[TimelineFanout]):
         for reposter, repost_id in reposts.by_reposter.items():
             await self._withdraw(reposter, (repost_id, post_id))
         await self.store.forget_reposts(post_id)
+
+    async def _account_erased(self, account_id: int) -> None:
+        """Every item the account authored leaves every timeline by the delete-post
+        path (its posts, and others' reposts of them) or the unrepost path (its
+        reposts). Its authored items are what can be in a timeline: an item older
+        than the newest ``max_entries`` of its author is in none (the post ids that
+        might remain beyond are ids only, and the read models show them deleted)."""
+        items = await self.store.recent_authored(account_id, self.max_entries)
+        for item_id, original in items:
+            if original is None:
+                await self._post_deleted(account_id, item_id)
+            else:
+                await self._unreposted(account_id, original, item_id)
 
     async def _reposted(self, account_id: int, post_id: int, repost_id: int, author_id: int
                         ) -> None:

@@ -153,6 +153,27 @@ class NotificationStoreContract:
         async with store.writes() as tx:  # the members went too: the account may come back
             assert await like_group(tx, 20, 1)
 
+    async def test_an_erased_account_leaves_every_group_of_everyone_and_its_own_go(
+            self, store: NotificationStore) -> None:
+        """Account 2 (author of post 700, recipient S) is erased: it leaves R's like
+        group, the group about its post goes, its own groups go, its name and its
+        post are forgotten."""
+        async with store.writes() as tx:
+            await tx.remember_account(2, "Erased")
+            await tx.remember_post(700, 2)
+            await like_group(tx, 10, 1)
+            await like(tx, 10, 2, 11)
+            await like_group(tx, 12, 3, post=700)  # about its post
+            await like_group(tx, 13, 1, recipient=2)  # its own
+            await like_group(tx, 14, 2, recipient=S)
+            await tx.erase_account(2)
+            assert await tx.account_ids(["erased"]) == {}
+            assert await tx.post_author(700) is None
+        assert [(g.group_id, g.account_ids, g.accounts_count)
+                for g in await self.both_ways(store)] == [(10, (1,), 1)]
+        assert await self.both_ways(store, S) == []
+        assert await self.both_ways(store, 2) == []
+
     async def test_read_marks_up_to_a_group_and_by_id(self, store: NotificationStore) -> None:
         async with store.writes() as tx:
             for position in (10, 20, 30, 40):

@@ -259,3 +259,34 @@ class ReadModelStoreContract:
             assert await tx.locked_position() == 0
             await tx.set_position(1)
         assert await store.position() == 1
+
+    async def test_erasure_reads_what_it_purges_and_removes_the_personal_data(
+        self, store: ReadModelStore, tables: ReadBack,
+    ) -> None:
+        """``live_post_ids``, ``active_edges`` (the account at an account end) and
+        ``erase_account`` (row gone, every post of it without text, its tag rows gone,
+        other accounts' rows untouched)."""
+        async with store.transaction() as tx:
+            await tx.add_account(account())
+            await tx.add_account(account(2, "Bob", "0d4f7a7e-57a4-5c11-9a39-5a0a5b0f0c02"))
+            for post in (new_post(10), new_post(11), new_post(12, author_id=2)):
+                await tx.add_post(post)
+                await tx.add_post_tags(post.post_id, post.author_id, post.hashtags)
+            await tx.mark_deleted(11, T2, 2)
+            await tx.write_edges("follows", [Edge(1, 2, True, 1, 3, T0),
+                                             Edge(2, 1, True, 1, 4, T1),
+                                             Edge(2, 3, True, 1, 5, T1)])
+            await tx.write_edges("reposts", [Edge(1, 12, True, 2, 6, T2, repost_id=900),
+                                             Edge(2, 10, True, 1, 7, T2, repost_id=901)])
+            assert await tx.live_post_ids(1) == [10]
+            assert await tx.active_edges("follows", 1) == [Edge(1, 2, True, 1, 3, T0),
+                                                           Edge(2, 1, True, 1, 4, T1)]
+            assert await tx.active_edges("reposts", 1) == [
+                Edge(1, 12, True, 2, 6, T2, repost_id=900)]
+            await tx.erase_account(1)
+        held = await tables()
+        assert set(held.accounts) == {2}
+        assert {i: (p["text"], p["mentions"], p["hashtags"]) for i, p in held.posts.items()} \
+            == {10: ("", [], []), 11: ("", [], []),
+                12: ("post 12 \u00e9\U0001f426", ["bob"], ["roost"])}
+        assert held.post_tags == {("roost", 12, 2)}

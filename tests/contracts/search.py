@@ -12,6 +12,7 @@ from ports.errors import DependencyUnavailable
 from ports.search import (
     AccountDoc,
     AccountSearch,
+    EraseAuthor,
     Hit,
     PostDoc,
     PostSearch,
@@ -151,6 +152,28 @@ class SearchIndexContract:
         await index.write([PostTombstone(9, 2, 1)], upto=9)
         await index.write([PutPost(8, post(2, "never shown"))], upto=None)
         assert await ids(index, words=("shown",)) == []
+
+    async def test_an_erased_author_leaves_posts_and_accounts_for_good(
+        self, index: SearchIndex,
+    ) -> None:
+        """``EraseAuthor``: its account document goes, every post of it (more than one
+        page of them) becomes a tombstone at the erasure's position, others stay; an
+        older write of its post or account changes nothing."""
+        pages = 1003  # more than one page of the adapter's (1,000)
+        await index.write([PutAccount(1, account(1, "alice", "Alice")),
+                           PutAccount(2, account(2, "bob", "Bob"))], upto=2)
+        await index.write([PutPost(3 + i, post(10 + i, f"hello {i}")) for i in range(pages)]
+                          + [PutPost(3, post(9, "hello from bob", author=2, username="bob"))],
+                          upto=3 + pages)
+        done = await index.write([EraseAuthor(1, 5000)], upto=5000)
+        assert done.written == pages
+        assert await ids(index, words=("hello",)) == [9]
+        assert (await index.accounts([1, 2])).keys() == {2}
+        assert [h.id for h in await index.search_accounts(AccountSearch("ali"))] == []
+        late = await index.write([PutPost(4000, post(10, "hello again"))], upto=None)
+        assert late.stale == 1 and await ids(index, words=("again",)) == []
+        again = await index.write([EraseAuthor(1, 5000)], upto=None)  # idempotent
+        assert await ids(index, words=("hello",)) == [9] and again.written == 0
 
     async def test_a_rename_reaches_older_posts_once_and_never_goes_back(
         self, index: SearchIndex,

@@ -157,6 +157,19 @@ class FakeNotificationWrites:
         for group in [g for g in self.s.groups.values() if g.post_id == post_id]:
             self._drop(group)
 
+    async def erase_account(self, account_id: int) -> None:
+        for post_id, (author, deleted) in list(self.s.posts.items()):
+            if author == account_id and not deleted:
+                self.s.posts[post_id] = (author, True)
+                await self.remove_post(post_id)
+        for key in [k for k in self.s.members if k[3] == account_id]:
+            await self.remove_member(*key)
+        for group in [g for g in self.s.groups.values() if g.recipient == account_id]:
+            self._drop(group)
+        self.s.accounts = {n: i for n, i in self.s.accounts.items() if i != account_id}
+        self.s.edges = {k: v for k, v in self.s.edges.items() if account_id not in k[1:]}
+        self.s.preferences.pop(account_id, None)
+
     def _drop(self, group: _Group) -> None:
         del self.s.groups[(group.recipient, group.group_id)]
         self.s.by_target[(group.recipient, group.kind, group.target)].remove(group.group_id)

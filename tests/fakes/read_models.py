@@ -124,6 +124,25 @@ class FakeReadModelWriter:
         self.tables.post_tags = {row for row in self.tables.post_tags
                                  if not (row[1] == post_id and row[0] in tags)}
 
+    async def live_post_ids(self, author_id: int) -> list[int]:
+        self.calls.append("live_post_ids")
+        return sorted(i for i, row in self.tables.posts.items()
+                      if row["author_id"] == author_id and row["deleted_at"] is None)
+
+    async def active_edges(self, kind: rm.EdgeKind, account_id: int) -> list[rm.Edge]:
+        self.calls.append("active_edges")
+        both = kind in ("follows", "blocks", "mutes")
+        return [edge for (a, b), edge in sorted(self.tables.edges[kind].items())
+                if edge.active and (a == account_id or (both and b == account_id))]
+
+    async def erase_account(self, account_id: int) -> None:
+        self.calls.append("erase_account")
+        for row in self.tables.posts.values():
+            if row["author_id"] == account_id:
+                row.update(text="", mentions=[], hashtags=[])
+        self.tables.post_tags = {t for t in self.tables.post_tags if t[2] != account_id}
+        self.tables.accounts.pop(account_id, None)
+
     async def lock_edges(self, kind: rm.EdgeKind, keys: Sequence[rm.EdgeKey]
                          ) -> dict[rm.EdgeKey, rm.EdgeState]:
         self.calls.append("lock_edges")

@@ -109,7 +109,10 @@ class MemorySearchIndex:
         ordered = [c for c in changes if isinstance(c, port.PutPost | PostTombstone)] + \
             [c for c in changes if isinstance(c, RenameAuthor)] + \
             [c for c in changes if isinstance(c, port.PutAccount)]
-        for change in ordered:
+        for change in [*ordered, *(c for c in changes if isinstance(c, port.EraseAuthor))]:
+            if isinstance(change, port.EraseAuthor):
+                written += self._erase(change)
+                continue
             if isinstance(change, RenameAuthor):
                 renamed += self._rename(change)
                 continue
@@ -131,6 +134,16 @@ class MemorySearchIndex:
         if upto is not None:
             self.recorded = max(self.recorded, upto)
         return WriteOutcome(written, stale, renamed)
+
+    def _erase(self, erase: port.EraseAuthor) -> int:
+        count = 0
+        for post_id, post in list(self.posts.items()):
+            if post.doc is not None and post.doc.author_id == erase.account_id \
+                    and erase.position > post.version:
+                self.posts[post_id] = _Post(erase.position, None)
+                count += 1
+        self.account_docs.pop(erase.account_id, None)
+        return count
 
     def _rename(self, rename: RenameAuthor) -> int:
         count = 0

@@ -21,7 +21,7 @@ from commands.bus import CommandBus
 from commands.idempotency import IdempotencyClaim
 from commands.messages import CreatePost, SetFollow
 from domain.errors import ValidationFailed
-from ports.event_store import EventStore
+from ports.event_store import EventStore, Forgotten
 from tests.integration.conftest import WriteSide, signup
 
 
@@ -97,6 +97,9 @@ class MissesTheRecordOnce:
 
     def position_of(self, aggregate_id: UUID, version: int) -> int:
         return self.store.position_of(aggregate_id, version)
+
+    def forget_account(self, account_aggregate_id: UUID, account_id: int) -> Forgotten:
+        return self.store.forget_account(account_aggregate_id, account_id)
 
 
 def test_a_run_that_loses_the_race_for_its_key_saves_none_of_its_events(

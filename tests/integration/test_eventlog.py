@@ -9,6 +9,7 @@ import psycopg
 
 from commands.bus import CommandBus
 from commands.messages import CreatePost, Login, RefreshSession, SetFollow
+from domain.ids import account_uuid
 from infra.database import AsyncPool
 from infra.eventlog import REDACTED_FIELDS, iter_envelopes, max_position, read_envelopes
 from infra.parking import PostgresParkingLot
@@ -104,11 +105,13 @@ async def test_no_event_publishes_an_email_address_or_a_secret(
         assert "@example.com" not in event.to_json().decode(), event.type
     registered = next(e for e in events if e.type == "AccountRegistered")
     assert registered.payload["username"] == "alice"
-    # the store itself still has them: only the published form leaves them out
+    # the store itself still has them, sealed with the account's data key (issue 12):
+    # only the published form leaves them out
     with psycopg.connect(settings.postgres_conninfo) as sync:
         row = sync.execute("SELECT state FROM roost_events WHERE notification_id = %s",
                            (registered.position,)).fetchone()
-    assert row is not None and b"alice@example.com" in bytes(row[0])
+    assert row is not None and b"alice@example.com" not in bytes(row[0])
+    assert bus.context.store.get_or_none(account_uuid("alice")).email == "alice@example.com"
 
 
 def parked_envelope(position: int) -> EventEnvelope:

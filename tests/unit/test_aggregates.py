@@ -102,6 +102,7 @@ def test_event_topics_are_stable() -> None:
     account = new_account()
     account.update_profile(display_name="", bio="", avatar_url="")
     account.rehash_password("h")
+    account.erase(account_id=1, erased_by="operator")
     claim = EmailClaim(email="a@example.com", account_id=1, username="a")
     post = Post(post_id=1, author_id=1, author_username="a", text="t", mentions=[],
                 hashtags=[], reply_to_id=None, quote_of_id=None)
@@ -118,6 +119,7 @@ def test_event_topics_are_stable() -> None:
         "domain.accounts:Account.AccountRegistered",
         "domain.accounts:Account.ProfileUpdated",
         "domain.accounts:Account.PasswordRehashed",
+        "domain.accounts:Account.AccountErased",
         "domain.accounts:EmailClaim.EmailClaimed",
         "domain.posts:Post.PostCreated",
         "domain.posts:Post.PostDeleted",

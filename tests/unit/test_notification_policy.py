@@ -384,3 +384,19 @@ async def test_a_like_costs_the_same_store_calls_however_large_its_group(
     assert costs[3]["add_member"] == 500 and "create_group" not in costs[3]
     [group] = await groups(store, ALICE)
     assert group.accounts_count == 2000
+
+
+async def test_an_erased_account_leaves_every_group_and_its_own_go(
+        log: Log, projector: NotificationProjector, store: FakeNotificationStore) -> None:
+    """Bob erased: he leaves alice's like group (counts settle), the groups about his
+    posts (carol's mention) go, his own groups go, and his name no longer resolves."""
+    log.like(BOB)
+    log.like(CAROL)
+    log.post(200, BOB, mentions=("Carol",))
+    log.follow(ALICE, BOB)
+    log.add("AccountErased", "a2", account_id=BOB, erased_by="operator")
+    log.post(300, DAVE, mentions=("bob",))  # his name no longer reaches anyone
+    await run(projector, log)
+    assert await summary(store, ALICE) == [("like", (CAROL,), 1)]
+    assert await groups(store, CAROL) == []
+    assert await groups(store, BOB) == []

@@ -241,3 +241,52 @@ async def test_without_a_counts_sink_nothing_is_read_for_it() -> None:
     check(store.tables)
     assert "post_counts" not in store.calls
 
+
+
+def erased_history() -> list[EventEnvelope]:
+    """``history()`` and then alice erased."""
+    events = history()
+    last = events[-1].position + 1
+    return [*events, EventEnvelope(
+        position=last, event_id=f"e{last}", type="AccountErased",
+        aggregate_id="/accounts/alice", aggregate_version=3,
+        occurred_at="2026-11-24T10:01:00.000Z", schema_version=1,
+        payload={"account_id": ALICE, "erased_by": "operator"})]
+
+
+async def test_an_erased_account_leaves_no_personal_data_and_exact_counts() -> None:
+    """Her post takes the delete path (bob's reply stays, its parent deleted), her
+    follows and likes turn off with their counts, her row and her posts' text go; one
+    batch or one by one, twice, the same."""
+    for batched in (True, False):
+        rm, store, cache = projector()
+        events = erased_history()
+        if batched:
+            await rm.apply_batch(events)
+        else:
+            for event in [*events, *events]:
+                await rm.apply(event)
+        tables = store.tables
+        assert ALICE not in tables.accounts
+        assert tables.accounts[BOB]["followers_count"] == 0  # alice followed bob
+        assert tables.accounts[BOB]["following_count"] == 0  # bob followed alice
+        post = tables.posts[P]
+        assert post["deleted_at"] is not None
+        assert (post["text"], post["mentions"], post["hashtags"]) == ("", [], [])
+        assert tables.posts[REPLY]["deleted_at"] is None  # bob's reply stays
+        assert tables.posts[REPLY]["text"] == "r #Roost #caf\u00e9"
+        assert not any(e.active and ALICE in (e.a, e.b)
+                       for edges in (tables.edges["follows"],) for e in edges.values())
+        assert not any(t[1] == P for t in tables.post_tags)
+        assert cache.counts[P]["deleted"] == 1  # the post cache drops its body
+
+
+async def test_erasure_replayed_from_scratch_gives_the_same_tables() -> None:
+    events = erased_history()
+    live, store, _ = projector()
+    for event in events:
+        await live.apply(event)
+    again, rebuilt, _ = projector()
+    await again.apply_batch(events)
+    assert rebuilt.tables.accounts == store.tables.accounts
+    assert rebuilt.tables.posts == store.tables.posts

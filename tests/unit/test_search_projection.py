@@ -181,3 +181,24 @@ async def test_an_event_of_the_wrong_shape_raises_and_writes_nothing(
     with pytest.raises((KeyError, TypeError)):
         await SearchProjector(index).apply(bad)
     assert await index.position() == 0 and index.posts == {}
+
+
+async def test_an_erased_account_leaves_the_index_in_a_batch_or_later(
+    index: MemorySearchIndex,
+) -> None:
+    """Its account document goes and every post of it becomes a tombstone, whether the
+    posts were indexed in earlier batches or in the erasure's own batch; an older write
+    of one of them, redelivered, cannot bring it back."""
+    erased = event(12, "AccountErased", "acc-alice", account_id=ALICE, erased_by="operator")
+    for split in (len(LOG), 3):
+        index = MemorySearchIndex()
+        projector = SearchProjector(index)
+        await projector.apply_batch(LOG[:split])
+        await projector.apply_batch([*LOG[split:], erased])
+        assert index.stored_account(ALICE) is None
+        assert index.stored_account(BOB) is not None
+        assert await found(index) == []
+        assert all(post.doc is None for post in index.posts.values())
+        await projector.replay(created(8, 102, ALICE, "alice", "the queen's croquet ground"))
+        assert await found(index) == []
+        assert index.recorded == 12

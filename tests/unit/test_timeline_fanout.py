@@ -170,3 +170,26 @@ async def test_follows_in_one_batch_leave_what_one_at_a_time_leaves(batch: int) 
         return w.store.dump()
 
     assert await state(batch) == await state(1)
+
+
+async def test_an_erased_account_s_posts_and_reposts_leave_every_timeline() -> None:
+    """A erased: her posts leave her followers' timelines and take others' reposts of
+    them along (the delete-post path); her repost of B's post goes, and B's post stays
+    where B is followed (the unrepost path)."""
+    world = World()
+    reader, other, fan = READERS[0], READERS[1], READERS[2]
+    await world.keep(reader, other, fan)
+    await world.apply(world.follow(reader, A), world.follow(reader, B),
+                      world.follow(other, C), world.follow(fan, A))
+    mine = await world.post(A)
+    theirs = await world.post(B)
+    await world.repost(C, mine, A)
+    shared = await world.repost(A, theirs, B)
+    assert sorted(await world.home(fan)) == [(mine, None), (shared, theirs)]
+    assert sorted(await world.home(reader)) == [(mine, None), (theirs, None)]
+    assert len(await world.home(other)) == 1  # C's repost of A's post
+    await world.apply(world.envelope("AccountErased", account_id=A, erased_by="operator"))
+    assert await world.home(reader) == [(theirs, None)]
+    assert await world.home(other) == []
+    assert await world.home(fan) == []
+    assert await world.store.recent_authored(A, 100) == []
