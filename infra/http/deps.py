@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import orjson
@@ -154,7 +155,7 @@ async def execute(services: ApiServices, command: object, response: Response,
     return result
 
 
-def as_api_ids(data: dict[str, Any]) -> dict[str, Any]:
+def as_api_ids(data: Mapping[str, Any]) -> dict[str, Any]:
     """Snowflake ints to strings, as API.md requires."""
     return {k: (str(v) if k.endswith("id") and isinstance(v, int) else v) for k, v in data.items()}
 

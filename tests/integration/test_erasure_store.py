@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from eventsourcing.persistence import Mapper
 
-from commands.views import OwnAccountView, PostView
+from commands.views import own_profile_view, post_view
 from domain.accounts import Account, EmailClaim
 from domain.idempotency import IdempotencyRecord
 from domain.posts import Post
@@ -60,8 +60,8 @@ def _history(username: str, account_id: int) -> tuple[Account, Post, Session, Id
     post = Post(post_id=account_id * 10, author_id=account_id, author_username=username,
                 text=f"{username} wrote this", mentions=[], hashtags=[], reply_to_id=None,
                 quote_of_id=None)
-    answer = {"account": OwnAccountView.of(account).as_answer(),
-              "post": PostView.of(post).as_answer()}
+    answer = {"account": own_profile_view(account),
+              "post": post_view(post)}
     record = IdempotencyRecord(record_id=uuid4(), fingerprint="f", answer=answer, position=None)
     return account, post, Session(account_id=account_id, username=username,
                                   refresh_hash="r"), record

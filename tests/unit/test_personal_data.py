@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from commands.messages import EraseAccount, Login, RegisterAccount
-from commands.views import OwnAccountView
+from commands.views import own_profile_view
 from domain.accounts import Account, EmailClaim
 from domain.errors import AccountErased, NotFound, Unauthorized
 from domain.idempotency import IdempotencyRecord
@@ -119,7 +119,7 @@ def test_erasure_on_the_memory_store_forgets_sealed_and_recorded_answers() -> No
                       password_hash="h", display_name="Alice A")
     claim = EmailClaim(email="a@example.org", account_id=11, username="Alice")
     session = Session(account_id=11, username="Alice", refresh_hash="r")
-    answer = OwnAccountView.of(account).as_answer()
+    answer = dict(own_profile_view(account))
     record = IdempotencyRecord(record_id=uuid4(), fingerprint="f", answer=answer, position=None)
     store.save_all(account, claim, session, record)
     rows_before = [r.state for r in store.recorder._stored_events]  # type: ignore[attr-defined]
