@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import uuid
 from collections import defaultdict
@@ -100,7 +101,7 @@ class RedisTrendCounters:
         self.prefix = f"{keys.prefix}trend:"
         self._record = redis.register_script(_RECORD)
         self._read = redis.register_script(_READ)
-        self._computing: dict[str, asyncio.Future[list[dict[str, Any]]]] = {}
+        self._computing: dict[str, asyncio.Task[list[dict[str, Any]]]] = {}
 
     def _key(self, kind: str, *parts: object) -> str:
         return self.prefix + kind + ":" + ":".join(str(p) for p in parts)
@@ -189,22 +190,19 @@ class RedisTrendCounters:
         process asks Redis, and one process at a time (a redis-py ``Lock``) computes;
         the others wait for its answer (at most ``CACHE_WAIT_S``, then compute it
         themselves). Raises ``DependencyUnavailable`` when Redis cannot be reached."""
-        pending = self._computing.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
-        self._computing[key] = future
-        try:
-            answer = await self._cached(key, ttl_s, compute)
-        except BaseException as error:
-            future.set_exception(error)
-            future.exception()  # retrieved: no "never retrieved" warning without waiters
-            raise
-        else:
-            future.set_result(answer)
-            return answer
-        finally:
+        task = self._computing.get(key)
+        if task is None:
+            task = asyncio.create_task(self._cached(key, ttl_s, compute))
+            self._computing[key] = task
+            task.add_done_callback(functools.partial(self._computed, key))
+        # a reader that goes away (cancelled) leaves the computation to the others
+        return await asyncio.shield(task)
+
+    def _computed(self, key: str, task: asyncio.Task[list[dict[str, Any]]]) -> None:
+        if self._computing.get(key) is task:
             del self._computing[key]
+        if not task.cancelled():
+            task.exception()  # retrieved, even if every reader went away
 
     async def _cached(self, key: str, ttl_s: float,
                       compute: Callable[[], Awaitable[list[dict[str, Any]]]]

@@ -213,6 +213,24 @@ class TrendCountersContract:
         assert calls == 1
         assert answers == [[{"tag": "t", "call": 1}]] * 10
 
+    async def test_a_reader_that_goes_away_does_not_fail_the_others(
+        self, counters: TrendCounters,
+    ) -> None:
+        gate = asyncio.Event()
+        compute = Computations(gate)
+        first = asyncio.create_task(counters.cached("1h:5:20", 60, compute))
+
+        async def started() -> bool:
+            return compute.calls > 0
+
+        await until(started)
+        second = asyncio.create_task(counters.cached("1h:5:20", 60, compute))
+        first.cancel()
+        gate.set()
+        assert (await second)[0]["tag"] == "t"
+        with pytest.raises(asyncio.CancelledError):
+            await first
+
     async def test_reset_forgets_cached_answers(self, counters: TrendCounters) -> None:
         compute = Computations()
         await counters.cached("1h:5:20", 60, compute)
