@@ -38,6 +38,7 @@ import redis.exceptions
 from redis.asyncio import Redis
 
 from infra.lua import load_script
+from infra.metrics import TRENDS_ANSWERS, TRENDS_COMPUTE_SECONDS
 from infra.redis_cleanup import unlink_matching
 from infra.redis_keys import RedisKeys
 from ports.errors import DependencyUnavailable
@@ -211,15 +212,17 @@ class RedisTrendCounters:
         lock = self.redis.lock(self._key("cache-lock", key), timeout=CACHE_LOCK_S,
                                blocking=False, thread_local=False)
         deadline = asyncio.get_running_loop().time() + CACHE_WAIT_S
+        outcome = "cached"
         try:
             while True:
                 stored = await self.redis.get(answer_key)
                 if stored is not None:
+                    TRENDS_ANSWERS.labels(outcome).inc()
                     found: list[dict[str, Any]] = json.loads(stored)
                     return found
                 if await lock.acquire(token=uuid.uuid4().hex):
                     try:
-                        answer = await compute()
+                        answer = await _timed(compute, "computed")
                         await self.redis.set(answer_key, json.dumps(answer),
                                              px=max(1, round(ttl_s * 1000)))
                         return answer
@@ -228,10 +231,19 @@ class RedisTrendCounters:
                         with contextlib.suppress(redis.exceptions.LockError):
                             await lock.release()
                 if asyncio.get_running_loop().time() >= deadline:
-                    return await compute()
+                    return await _timed(compute, "unlocked")
+                outcome = "waited"
                 await asyncio.sleep(CACHE_POLL_S)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
             raise DependencyUnavailable(f"Redis: {error}") from error
+
+
+async def _timed(compute: Callable[[], Awaitable[list[dict[str, Any]]]], outcome: str
+                 ) -> list[dict[str, Any]]:
+    with TRENDS_COMPUTE_SECONDS.time():
+        answer = await compute()
+    TRENDS_ANSWERS.labels(outcome).inc()
+    return answer
 
 
 def _volume(value: float) -> float:
