@@ -59,6 +59,18 @@ SEARCH_STALE_WRITES = Counter(
     "already held that version or a newer one (redeliveries, out-of-order events)",
 )
 
+TRENDS_ANSWERS = Counter(
+    "roost_trends_answers_total", "GET /api/trends/tags answers by where they came from: "
+    "cached (stored in Redis), waited (another reader was computing it), computed (this "
+    "process, holding the lock), unlocked (computed after waiting too long for another)",
+    ["outcome"],
+)
+TRENDS_COMPUTE_SECONDS = Histogram(
+    "roost_trends_compute_seconds", "Time to compute one trends answer (candidates, counters, "
+    "scores) when it was not cached",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
 
 def observe_timeline_rebuild(complete: bool, seconds: float) -> None:
     """A ``ports.timelines.RebuildObserver``: counts a home-timeline rebuild and its time."""

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     # the window; a post of an account younger than NEW_ACCOUNT_DAYS weighs less.
     trends_min_authors: int = Field(default=5, ge=1)
     trends_new_account_days: float = Field(default=30.0, gt=0)
+    # How long a computed /api/trends/tags answer is served to every reader (in
+    # Redis, one per window); 0 computes each request.
+    trends_cache_s: float = Field(default=10.0, ge=0, le=3600)
 
     # HTTP.
     api_host: str = "127.0.0.1"

@@ -9,22 +9,36 @@ Keys (``ROOST_REDIS_PREFIX`` first; ``<b>``: the bucket's start in Unix seconds;
   distinct authors;
 * ``trend:ft:<b>``, ``trend:ht:<b>`` (sorted sets, hours kept 25 h): tag ->
   weighted volume, the candidates of a window;
+* ``trend:d:<tag>:<day>`` (hash, 9 days): ``w`` the day's weighted volume, the sum
+  of its hours (a week's baseline is 7 daily reads and a few hours, not 168 hours);
 * ``trend:seen:<tag>:<day>`` (set, 2 days): the text keys already counted;
+* ``trend:cache:<key>`` (string, ``ttl_s``): a computed answer (JSON), and
+  ``trend:cache-lock:<key>`` (a redis-py ``Lock``): who is computing it;
 * ``projection:trends:position``: the projector's position.
 
 Each batch is one Lua script (``trend_counters_record.lua``), so counts and
-position change together: exactly once. Multi-key scripts assume one Redis
-(not Redis Cluster), as the timelines already do.
+position change together: exactly once. A read of a window is one more
+(``trend_counters_read.lua``): every candidate's buckets, authors and baselines
+in one round trip. Multi-key scripts assume one Redis (not Redis Cluster), as
+the timelines already do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+import functools
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import redis.exceptions
 from redis.asyncio import Redis
 
 from infra.lua import load_script
+from infra.metrics import TRENDS_ANSWERS, TRENDS_COMPUTE_SECONDS
 from infra.redis_cleanup import unlink_matching
 from infra.redis_keys import RedisKeys
 from ports.errors import DependencyUnavailable
@@ -32,11 +46,18 @@ from ports.projectors import TRENDS
 from ports.trends import BUCKET_S, DAY_S, HOUR_S, WEEK_S, TagUse, TagWindow
 
 _RECORD = load_script("infra", "trend_counters_record")
+_READ = load_script("infra", "trend_counters_read")
 FINE_TTL_S = 5 * HOUR_S
 HOUR_HASH_TTL_S = WEEK_S + DAY_S + HOUR_S
 HOUR_TTL_S = DAY_S + HOUR_S
 SEEN_TTL_S = 2 * DAY_S
+DAY_TOTAL_TTL_S = WEEK_S + 2 * DAY_S
 FINE_WINDOWS = frozenset({HOUR_S, 4 * HOUR_S})
+CACHE_LOCK_S = 30.0
+"""How long a reader computing an answer holds the single-flight lock at most."""
+CACHE_WAIT_S = 10.0
+"""How long other readers wait for it before computing the answer themselves."""
+CACHE_POLL_S = 0.02
 
 
 def _buckets(start_s: int, end_s: int, size: int) -> list[int]:
@@ -46,21 +67,42 @@ def _buckets(start_s: int, end_s: int, size: int) -> list[int]:
     return list(range(first, end_s // size * size + 1, size))
 
 
-def _hours_before(window: list[int], span_s: int) -> list[int]:
-    """Starts of the hours in the ``span_s`` seconds before the hour in which
-    ``window`` (bucket starts) begins: a baseline never overlaps its window."""
-    end = window[0] // HOUR_S * HOUR_S
-    return list(range(end - span_s, end, HOUR_S))
+def hour_range(start_s: int, end_s: int) -> dict[tuple[str, int], int]:
+    """The counters whose sum is the weighted volume of the hours [start_s, end_s)
+    (both on the hour): ``{("h", hour start) or ("d", day start): coefficient}``.
+
+    A whole day is its daily total; part of a day is its hours, or its total less
+    its other hours when that is fewer reads (so 1 to 13 reads per day touched).
+    """
+    terms: dict[tuple[str, int], int] = defaultdict(int)
+    at = start_s
+    while at < end_s:
+        day = at // DAY_S * DAY_S
+        stop = min(end_s, day + DAY_S)
+        inside = range(at, stop, HOUR_S)
+        outside = [*range(day, at, HOUR_S), *range(stop, day + DAY_S, HOUR_S)]
+        if len(outside) + 1 < len(inside):
+            terms[("d", day)] += 1
+            for hour in outside:
+                terms[("h", hour)] -= 1
+        else:
+            for hour in inside:
+                terms[("h", hour)] += 1
+        at = stop
+    return {term: c for term, c in terms.items() if c}
 
 
 class RedisTrendCounters:
-    """``TrendCounterWriter`` and ``TrendCounterReader`` over one Redis."""
+    """``TrendCounterWriter``, ``TrendCounterReader`` and ``TrendAnswerCache`` over
+    one Redis."""
 
     def __init__(self, redis: Redis, keys: RedisKeys) -> None:
         self.redis = redis
         self.keys = keys
         self.prefix = f"{keys.prefix}trend:"
         self._record = redis.register_script(_RECORD)
+        self._read = redis.register_script(_READ)
+        self._computing: dict[str, asyncio.Task[list[dict[str, Any]]]] = {}
 
     def _key(self, kind: str, *parts: object) -> str:
         return self.prefix + kind + ":" + ":".join(str(p) for p in parts)
@@ -75,13 +117,15 @@ class RedisTrendCounters:
     async def record(self, uses: Sequence[TagUse], first: int, upto: int | None) -> bool:
         keys: list[str] = [self.keys.projection_position(TRENDS)]
         args: list[str | int | float] = [first, "" if upto is None else upto, FINE_TTL_S,
-                                         HOUR_HASH_TTL_S, HOUR_TTL_S, SEEN_TTL_S]
+                                         HOUR_HASH_TTL_S, HOUR_TTL_S, SEEN_TTL_S,
+                                         DAY_TOTAL_TTL_S]
         for use in uses:
             fine, hour = use.at_s // BUCKET_S * BUCKET_S, use.at_s // HOUR_S * HOUR_S
             keys += [self._key("f", use.tag, fine), self._key("h", use.tag, hour),
                      self._key("fa", use.tag, fine), self._key("ha", use.tag, hour),
                      self._key("ft", fine), self._key("ht", hour),
-                     self._key("seen", use.tag, use.at_s // DAY_S)]
+                     self._key("seen", use.tag, use.at_s // DAY_S),
+                     self._key("d", use.tag, use.at_s // DAY_S * DAY_S)]
             args += [use.tag, use.text_key, use.author_id, repr(float(use.weight))]
         try:
             return bool(await self._record(keys=keys, args=args))
@@ -107,36 +151,105 @@ class RedisTrendCounters:
 
     async def windows(self, tags: Sequence[str], now_s: int, window_s: int
                       ) -> list[TagWindow]:
+        """One script (``trend_counters_read.lua``) for every tag: its window's
+        buckets and authors, and its baselines from daily totals and a few hours."""
+        if not tags:
+            return []
         size, kind = self._grain(window_s)
         window = _buckets(now_s - window_s, now_s, size)
-        day = _hours_before(window, DAY_S)
-        week = _hours_before(window, WEEK_S)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for tag in tags:
-                for bucket in window:
-                    pipe.hmget(self._key(kind, tag, bucket), "w", "n")
-                pipe.pfcount(*(self._key(f"{kind}a", tag, b) for b in window))
-                for bucket in week:
-                    pipe.hget(self._key("h", tag, bucket), "w")
-            answers = iter(await pipe.execute())
-        found = []
-        half = len(window) // 2
+        start = window[0] // HOUR_S * HOUR_S
+        day = hour_range(start - DAY_S, start)
+        week = hour_range(start - WEEK_S, start)
+        plan = sorted(set(day) | set(week))
+        keys: list[str] = []
         for tag in tags:
-            counts = [next(answers) for _ in window]
-            authors = int(next(answers))
-            weekly = {b: _float(next(answers)) for b in week}
-            weights = [_float(w) for w, _ in counts]
+            keys += [self._key(kind, tag, b) for b in window]
+            keys += [self._key(f"{kind}a", tag, b) for b in window]
+            keys += [self._key(grain, tag, at) for grain, at in plan]
+        args = [len(window), len(plan), *(day.get(t, 0) for t in plan),
+                *(week.get(t, 0) for t in plan)]
+        try:
+            answer = await self._read(keys=keys, args=args)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+            raise DependencyUnavailable(f"Redis: {error}") from error
+        values = [float(_text(v)) for v in answer]
+        found = []
+        for n, tag in enumerate(tags):
+            volume, first, second, posts, authors, day_sum, week_sum = values[n * 7:n * 7 + 7]
             found.append(TagWindow(
-                tag=tag, volume=sum(weights), first_half=sum(weights[:half]),
-                second_half=sum(weights[half:]), posts=sum(int(n or 0) for _, n in counts),
-                authors=authors, baseline_day=sum(weekly[b] for b in day) / 24,
-                baseline_week=sum(weekly.values()) / (WEEK_S // HOUR_S)))
+                tag=tag, volume=volume, first_half=first, second_half=second,
+                posts=int(posts), authors=int(authors),
+                baseline_day=_volume(day_sum) / (DAY_S // HOUR_S),
+                baseline_week=_volume(week_sum) / (WEEK_S // HOUR_S)))
         return found
+
+    async def cached(self, key: str, ttl_s: float,
+                     compute: Callable[[], Awaitable[list[dict[str, Any]]]]
+                     ) -> list[dict[str, Any]]:
+        """The answer under ``key`` if one was stored less than ``ttl_s`` seconds ago,
+        else ``compute()``'s, stored for ``ttl_s`` s. Single flight: one caller per
+        process asks Redis, and one process at a time (a redis-py ``Lock``) computes;
+        the others wait for its answer (at most ``CACHE_WAIT_S``, then compute it
+        themselves). Raises ``DependencyUnavailable`` when Redis cannot be reached."""
+        task = self._computing.get(key)
+        if task is None:
+            task = asyncio.create_task(self._cached(key, ttl_s, compute))
+            self._computing[key] = task
+            task.add_done_callback(functools.partial(self._computed, key))
+        # a reader that goes away (cancelled) leaves the computation to the others
+        return await asyncio.shield(task)
+
+    def _computed(self, key: str, task: asyncio.Task[list[dict[str, Any]]]) -> None:
+        if self._computing.get(key) is task:
+            del self._computing[key]
+        if not task.cancelled():
+            task.exception()  # retrieved, even if every reader went away
+
+    async def _cached(self, key: str, ttl_s: float,
+                      compute: Callable[[], Awaitable[list[dict[str, Any]]]]
+                      ) -> list[dict[str, Any]]:
+        answer_key = self._key("cache", key)
+        lock = self.redis.lock(self._key("cache-lock", key), timeout=CACHE_LOCK_S,
+                               blocking=False, thread_local=False)
+        deadline = asyncio.get_running_loop().time() + CACHE_WAIT_S
+        outcome = "cached"
+        try:
+            while True:
+                stored = await self.redis.get(answer_key)
+                if stored is not None:
+                    TRENDS_ANSWERS.labels(outcome).inc()
+                    found: list[dict[str, Any]] = json.loads(stored)
+                    return found
+                if await lock.acquire(token=uuid.uuid4().hex):
+                    try:
+                        answer = await _timed(compute, "computed")
+                        await self.redis.set(answer_key, json.dumps(answer),
+                                             px=max(1, round(ttl_s * 1000)))
+                        return answer
+                    finally:
+                        # held past CACHE_LOCK_S, the lock is another reader's by now
+                        with contextlib.suppress(redis.exceptions.LockError):
+                            await lock.release()
+                if asyncio.get_running_loop().time() >= deadline:
+                    return await _timed(compute, "unlocked")
+                outcome = "waited"
+                await asyncio.sleep(CACHE_POLL_S)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+            raise DependencyUnavailable(f"Redis: {error}") from error
+
+
+async def _timed(compute: Callable[[], Awaitable[list[dict[str, Any]]]], outcome: str
+                 ) -> list[dict[str, Any]]:
+    with TRENDS_COMPUTE_SECONDS.time():
+        answer = await compute()
+    TRENDS_ANSWERS.labels(outcome).inc()
+    return answer
+
+
+def _volume(value: float) -> float:
+    """A baseline sum without the float noise of adding and subtracting (never < 0)."""
+    return max(0.0, round(value, 9))
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def _float(value: bytes | str | None) -> float:
-    return float(value) if value else 0.0

@@ -1,11 +1,14 @@
 -- Count a batch of hashtag uses and record the projector's position, atomically.
--- KEYS[1]: the position key; then 7 keys per use: fine-bucket hash, hour hash,
+-- KEYS[1]: the position key; then 8 keys per use: fine-bucket hash, hour hash,
 --   fine-bucket HyperLogLog, hour HyperLogLog, fine-bucket tags zset, hour tags zset,
---   the tag's set of texts seen that day.
+--   the tag's set of texts seen that day, the tag's daily-total hash of that day.
 -- ARGV[1]: the batch's first position; ARGV[2]: its last ('' = a replay: no position
---   check, no position written); ARGV[3..6]: TTLs (s) of fine keys, hour hashes,
---   hour HyperLogLogs and tag sets, seen-texts sets; then 4 per use: tag, text key,
---   author id, weight.
+--   check, no position written); ARGV[3..7]: TTLs (s) of fine keys, hour hashes,
+--   hour HyperLogLogs and tag sets, seen-texts sets, daily totals; then 4 per use:
+--   tag, text key, author id, weight.
+-- A use counts only when its text is new for the tag and day (SADD), and then in
+-- every grain at once: a day's total is always the sum of its hours, whatever is
+-- replayed or redelivered.
 -- Returns: 0 when the position is already at or past the first position (nothing
 -- counted: the batch was counted before), else 1.
 local first, upto = tonumber(ARGV[1]), ARGV[2]
@@ -15,14 +18,17 @@ if upto ~= '' then
     return 0
   end
 end
-local fine_ttl, hour_hash_ttl, hour_ttl, seen_ttl = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local fine_ttl, hour_hash_ttl, hour_ttl, seen_ttl, day_ttl =
+  ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 
-for i = 0, (#KEYS - 1) / 7 - 1 do
-  local k = 1 + i * 7
-  local a = 7 + i * 4
+for i = 0, (#KEYS - 1) / 8 - 1 do
+  local k = 1 + i * 8
+  local a = 8 + i * 4
   local tag, text, author, weight = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   if redis.call('SADD', KEYS[k + 7], text) == 1 then
     redis.call('EXPIRE', KEYS[k + 7], seen_ttl)
+    redis.call('HINCRBYFLOAT', KEYS[k + 8], 'w', weight)
+    redis.call('EXPIRE', KEYS[k + 8], day_ttl)
 
     for g = 0, 1 do
       local hash, hll, tags = KEYS[k + 1 + g], KEYS[k + 3 + g], KEYS[k + 5 + g]

@@ -17,9 +17,9 @@ event is counted exactly once. The adapter is ``infra.trend_counters``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 BUCKET_S: Final = 600
 """The fine bucket: 10 minutes (windows of 1 h and 4 h)."""
@@ -91,9 +91,31 @@ class TrendCounterReader(Protocol):
     async def windows(self, tags: Sequence[str], now_s: int, window_s: int
                       ) -> list[TagWindow]:
         """Each tag's counts over the window ending at ``now_s`` (3,600 s and 14,400 s
-        windows in 10-minute buckets, longer ones in hours), in the order given."""
+        windows in 10-minute buckets, longer ones in hours), in the order given, all
+        read at once (one round trip, whatever the number of tags).
+
+        Raises:
+            ports.errors.DependencyUnavailable: the store cannot be reached.
+        """
         ...
 
     async def position(self) -> int:
         """As ``TrendCounterWriter.position``: what read-your-writes waits on."""
+        ...
+
+
+class TrendAnswerCache(Protocol):
+    """A computed trends answer, shared by every reader (every API process) for a
+    few seconds: it is the same for all of them. Forgotten by ``reset``."""
+
+    async def cached(self, key: str, ttl_s: float,
+                     compute: Callable[[], Awaitable[list[dict[str, Any]]]]
+                     ) -> list[dict[str, Any]]:
+        """The answer stored under ``key`` less than ``ttl_s`` seconds ago, else
+        ``compute()``'s (a JSON-able list), stored for ``ttl_s`` seconds. Single
+        flight: callers that miss together wait for one ``compute()``.
+
+        Raises:
+            ports.errors.DependencyUnavailable: the store cannot be reached.
+        """
         ...

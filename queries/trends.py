@@ -10,6 +10,9 @@ busy yesterday, or usually, is not rising):
     velocity = (second half of W + 1) / (first half of W + 1), kept within [0.5, 2]
     score    = surprise x velocity
 
+The answer is the same for every reader: with a ``TrendAnswerCache`` it is
+computed once per window every ``cache_s`` seconds (``ROOST_TRENDS_CACHE_S``).
+
 A tag needs at least ``min_authors`` distinct authors in W (default 5), and a
 positive score, to be shown. Volumes count each distinct text once per tag and
 day (copies of one text by many accounts are one use, by one author), and a
@@ -22,7 +25,7 @@ from __future__ import annotations
 import math
 from typing import Any, Final
 
-from ports.trends import HOUR_S, TagWindow, TrendCounterReader
+from ports.trends import HOUR_S, TagWindow, TrendAnswerCache, TrendCounterReader
 
 WINDOWS: Final = {"1h": HOUR_S, "4h": 4 * HOUR_S, "24h": 24 * HOUR_S}
 CANDIDATES: Final = 200
@@ -37,9 +40,26 @@ def trend_score(counts: TagWindow, window_s: int) -> float:
 
 
 async def trending_tags(counters: TrendCounterReader, window: str, now_s: int,
-                        min_authors: int = 5, limit: int = 20) -> list[dict[str, Any]]:
+                        min_authors: int = 5, limit: int = 20,
+                        cache: TrendAnswerCache | None = None, cache_s: float = 0.0
+                        ) -> list[dict[str, Any]]:
     """``[{tag, score, posts_count, accounts_count}]``, highest score first (at most
-    ``limit``). ``window`` is a key of ``WINDOWS``."""
+    ``limit``). ``window`` is a key of ``WINDOWS``. With ``cache`` and ``cache_s`` > 0,
+    an answer computed less than ``cache_s`` seconds ago (for any ``now_s``) is
+    returned as it is.
+
+    Raises:
+        ports.errors.DependencyUnavailable: the counters (or cache) cannot be reached.
+    """
+    if cache is not None and cache_s > 0:
+        return await cache.cached(f"{window}:{min_authors}:{limit}", cache_s,
+                                  lambda: _trending_tags(counters, window, now_s,
+                                                         min_authors, limit))
+    return await _trending_tags(counters, window, now_s, min_authors, limit)
+
+
+async def _trending_tags(counters: TrendCounterReader, window: str, now_s: int,
+                         min_authors: int, limit: int) -> list[dict[str, Any]]:
     window_s = WINDOWS[window]
     tags = await counters.candidates(now_s, window_s, CANDIDATES)
     scored = []

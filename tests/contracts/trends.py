@@ -3,19 +3,69 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+import asyncio
+import random
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import pytest
 
 from ports.errors import DependencyUnavailable
-from ports.trends import DAY_S, HOUR_S, TagUse, TrendCounterReader, TrendCounterWriter
+from ports.trends import (
+    DAY_S,
+    HOUR_S,
+    WEEK_S,
+    TagUse,
+    TrendAnswerCache,
+    TrendCounterReader,
+    TrendCounterWriter,
+)
 
 NOW = 1_775_001_600  # on the hour
 MINUTE = 60
 
 
-class TrendCounters(TrendCounterWriter, TrendCounterReader, Protocol):
-    """The adapter under test implements both sides."""
+class TrendCounters(TrendCounterWriter, TrendCounterReader, TrendAnswerCache, Protocol):
+    """The adapter under test implements every side."""
+
+
+class Computations:
+    """A ``compute`` for ``TrendAnswerCache.cached`` that counts its calls; with
+    ``gate``, each call waits for it to be set."""
+
+    def __init__(self, gate: asyncio.Event | None = None) -> None:
+        self.calls = 0
+        self.gate = gate
+
+    async def __call__(self) -> list[dict[str, Any]]:
+        self.calls += 1
+        if self.gate is not None:
+            await self.gate.wait()
+        return [{"tag": "t", "call": self.calls}]
+
+
+async def miss_together(caches: Sequence[TrendAnswerCache]
+                        ) -> tuple[int, list[list[dict[str, Any]]]]:
+    """One reader per item of ``caches`` asks for one key together, while the first
+    computation is held until all have asked: (computations made, answers)."""
+    gate = asyncio.Event()
+    compute = Computations(gate)
+    readers = [asyncio.create_task(c.cached("1h:5:20", 60, compute)) for c in caches]
+
+    async def started() -> bool:
+        return compute.calls > 0
+
+    await until(started)
+    gate.set()
+    answers = await asyncio.gather(*readers)
+    return compute.calls, list(answers)
+
+
+async def until(check: Any, timeout_s: float = 10.0) -> None:
+    """Wait until ``await check()`` is true, at most ``timeout_s``."""
+    async with asyncio.timeout(timeout_s):
+        while not await check():
+            await asyncio.sleep(0.02)
 
 
 def use(tag: str, ago_s: int, text: str, author: int = 1, weight: float = 1.0) -> TagUse:
@@ -101,3 +151,88 @@ class TrendCountersContract:
             await unreachable.position()
         with pytest.raises(DependencyUnavailable):
             await unreachable.record([use("a", 60, "x")], first=1, upto=1)
+        with pytest.raises(DependencyUnavailable):
+            await unreachable.windows(["a"], NOW, HOUR_S)
+        with pytest.raises(DependencyUnavailable):
+            await unreachable.cached("1h:5:20", 10, Computations())
+
+    async def test_baselines_from_daily_totals_equal_the_hours_summed_under_replays(
+        self, counters: TrendCounters,
+    ) -> None:
+        """Whatever hour the window starts at (so however daily totals and hours are
+        combined), a baseline is the sum of the hours: duplicates, redelivered batches
+        and replays count in the day's total exactly as in its hours."""
+        rng = random.Random(7)
+        uses = [use(rng.choice("ab"), rng.randrange(-DAY_S, 8 * DAY_S), f"x{rng.randrange(60)}",
+                    author=rng.randrange(1, 50), weight=rng.choice((0.1, 0.25, 0.7, 1.0)))
+                for _ in range(400)]
+        counted: dict[tuple[str, int, str], TagUse] = {}
+        for u in uses:  # the first use of a text per tag and day is the one counted
+            counted.setdefault((u.tag, u.at_s // DAY_S, u.text_key), u)
+        for n in range(0, len(uses), 50):
+            assert await counters.record(uses[n:n + 50], first=n + 1, upto=n + 50)
+            assert not await counters.record(uses[n:n + 50], first=n + 1, upto=n + 50)
+        assert await counters.record(uses[::3], first=0, upto=None)  # replays of parked ones
+
+        def hours(tag: str, start: int, end: int) -> float:
+            return sum(u.weight for u in counted.values() if u.tag == tag
+                       and start <= u.at_s // HOUR_S * HOUR_S < end)
+
+        for offset in range(0, DAY_S, HOUR_S):
+            now = NOW + offset
+            start = now - HOUR_S  # the hour the 1 h window begins in
+            a, b = await counters.windows(["a", "b"], now, HOUR_S)
+            for found in (a, b):
+                assert found.baseline_day * 24 == pytest.approx(
+                    hours(found.tag, start - DAY_S, start), abs=1e-6)
+                assert found.baseline_week * 168 == pytest.approx(
+                    hours(found.tag, start - WEEK_S, start), abs=1e-6)
+
+    async def test_a_cached_answer_is_shared_until_it_expires(
+        self, counters: TrendCounters,
+    ) -> None:
+        compute = Computations()
+        first = await counters.cached("1h:5:20", 60, compute)
+        assert await counters.cached("1h:5:20", 60, compute) == first == [
+            {"tag": "t", "call": 1}]
+        assert compute.calls == 1
+        assert await counters.cached("4h:5:20", 60, compute) == [{"tag": "t", "call": 2}]
+
+        short = Computations()
+        assert await counters.cached("24h:5:20", 0.2, short) == [{"tag": "t", "call": 1}]
+
+        async def recomputed() -> bool:
+            return await counters.cached("24h:5:20", 0.2, short) == [{"tag": "t", "call": 2}]
+
+        await until(recomputed)
+
+    async def test_readers_that_miss_together_compute_once(
+        self, counters: TrendCounters,
+    ) -> None:
+        calls, answers = await miss_together([counters] * 10)
+        assert calls == 1
+        assert answers == [[{"tag": "t", "call": 1}]] * 10
+
+    async def test_a_reader_that_goes_away_does_not_fail_the_others(
+        self, counters: TrendCounters,
+    ) -> None:
+        gate = asyncio.Event()
+        compute = Computations(gate)
+        first = asyncio.create_task(counters.cached("1h:5:20", 60, compute))
+
+        async def started() -> bool:
+            return compute.calls > 0
+
+        await until(started)
+        second = asyncio.create_task(counters.cached("1h:5:20", 60, compute))
+        first.cancel()
+        gate.set()
+        assert (await second)[0]["tag"] == "t"
+        with pytest.raises(asyncio.CancelledError):
+            await first
+
+    async def test_reset_forgets_cached_answers(self, counters: TrendCounters) -> None:
+        compute = Computations()
+        await counters.cached("1h:5:20", 60, compute)
+        await counters.reset()
+        assert await counters.cached("1h:5:20", 60, compute) == [{"tag": "t", "call": 2}]

@@ -1,10 +1,14 @@
-"""In-memory trend counters (ports ``TrendCounterWriter`` and ``TrendCounterReader``),
-with the adapter's buckets, dedupe and atomic position; exact author counts."""
+"""In-memory trend counters (ports ``TrendCounterWriter``, ``TrendCounterReader`` and
+``TrendAnswerCache``), with the adapter's buckets, dedupe and atomic position; exact
+author counts; baselines summed hour by hour (the adapter's daily totals must agree)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from ports.errors import DependencyUnavailable
 from ports.trends import BUCKET_S, DAY_S, HOUR_S, WEEK_S, TagUse, TagWindow
@@ -23,6 +27,8 @@ class MemoryTrendCounters:
         self.texts: dict[tuple[int, str, int], int] = defaultdict(int)
         self.authors: dict[tuple[int, str, int], set[int]] = defaultdict(set)
         self.seen: dict[tuple[str, int], set[str]] = defaultdict(set)
+        self.answers: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+        self.computing: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     def _check(self) -> None:
         if self.unavailable:
@@ -93,3 +99,15 @@ class MemoryTrendCounters:
                 authors=len(authors), baseline_day=hourly(DAY_S) / 24,
                 baseline_week=hourly(WEEK_S) / (WEEK_S // HOUR_S)))
         return found
+
+    async def cached(self, key: str, ttl_s: float,
+                     compute: Callable[[], Awaitable[list[dict[str, Any]]]]
+                     ) -> list[dict[str, Any]]:
+        self._check()
+        async with self.computing[key]:
+            stored = self.answers.get(key)
+            if stored is not None and time.monotonic() < stored[0]:
+                return stored[1]
+            answer = await compute()
+            self.answers[key] = (time.monotonic() + ttl_s, answer)
+            return answer

@@ -46,7 +46,7 @@ from tests.contracts.post_cache import PostCacheContract
 from tests.contracts.read_model_reader import Given, ReadModelReaderContract
 from tests.contracts.read_models import ReadBack, ReadModelStoreContract
 from tests.contracts.timelines import MAX_ENTRIES, TimelineStoreContract
-from tests.contracts.trends import TrendCountersContract
+from tests.contracts.trends import TrendCountersContract, miss_together
 from tests.fakes.read_model_reader import ReadModelTables
 from tests.fakes.read_models import Tables
 from tests.integration.read_model_rows import insert_tables
@@ -172,6 +172,17 @@ class TestRedisTrendCounters(TrendCountersContract):
         client = aredis.Redis(port=devstack.free_port(), socket_connect_timeout=1)
         yield RedisTrendCounters(client, keys)
         await client.aclose()
+
+    async def test_api_processes_that_miss_together_compute_once(
+        self, redis_client: aredis.Redis, keys: RedisKeys,
+    ) -> None:
+        """Each ``RedisTrendCounters`` stands for one API process (its own in-process
+        single flight): the Redis lock makes one of them compute, the others read
+        its answer."""
+        processes = [RedisTrendCounters(redis_client, keys) for _ in range(4)]
+        calls, answers = await miss_together(processes)
+        assert calls == 1
+        assert answers == [[{"tag": "t", "call": 1}]] * 4
 
 
 def test_the_notification_sql_locks_none_of_its_tables_when_up_to_date(

@@ -27,9 +27,13 @@ class TrendingTag(BaseModel):
 async def tags(services: Services, response: Response, min_position: MinPosition,
                window: Literal["1h", "4h", "24h"] = "1h") -> Response:
     """Hashtags rising in the window against their own baseline; each used by at least
-    ``ROOST_TRENDS_MIN_AUTHORS`` accounts (docs/architecture.md, "Trends")."""
+    ``ROOST_TRENDS_MIN_AUTHORS`` accounts (docs/architecture.md, "Trends"). The answer
+    is shared by every reader for ``ROOST_TRENDS_CACHE_S``, except by one that asks
+    for its own writes (``Roost-Min-Position``): that one is computed afresh."""
     await wait_until_applied(services, response, min_position, TRENDS)
     found: list[dict[str, Any]] = await trending_tags(
         services.trends, window, int(time.time()),
-        min_authors=services.settings.trends_min_authors)
+        min_authors=services.settings.trends_min_authors,
+        cache=services.trends if min_position is None else None,
+        cache_s=services.settings.trends_cache_s)
     return read_response(found, response)
