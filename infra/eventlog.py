@@ -19,6 +19,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from domain.ids import NAMESPACE
+from infra.event_types import event_class
 from infra.serialization import build_transcoder, rfc3339
 from ports.events import EventEnvelope
 
@@ -91,22 +92,54 @@ def _plain_tagged(value: Any) -> Any:
 def envelope_from_record(
     position: int, originator_id: UUID | str, version: int, topic: str, state: bytes
 ) -> EventEnvelope:
-    """Build the public envelope of one stored event (secrets removed)."""
+    """Build the public envelope of one stored event (secrets removed).
+
+    The payload is in the event class's current shape: an event stored at an
+    older ``class_version`` goes through the class's upcasters
+    (``upcast_v1_v2``, ...) as it would when its aggregate is loaded, and
+    ``schema_version`` is then the class's version. ``type`` is the class's
+    current name, also for an event stored under a former topic
+    (``domain.topic_history``). A topic no class answers to keeps its stored
+    version and the last part of the topic as its type.
+    """
     fields: dict[str, Any] = orjson.loads(state)
     timestamp = _plain_tagged(fields.pop("timestamp", None))
     schema_version = int(fields.pop("class_version", 1))
-    payload = {k: _plain_tagged(v) for k, v in fields.items() if k not in REDACTED_FIELDS}
+    payload = {k: _plain_tagged(v) for k, v in fields.items()}
+    cls = event_class(topic)
+    if cls is None:
+        type_name = topic.rsplit(":", 1)[-1].rsplit(".", 1)[-1]
+    else:
+        type_name = cls.__name__
+        schema_version = _upcast(cls, schema_version, payload)
+    for name in REDACTED_FIELDS.intersection(payload):
+        del payload[name]
     aggregate_id = str(originator_id)
     return EventEnvelope(
         position=position,
         event_id=event_id(aggregate_id, version),
-        type=topic.rsplit(":", 1)[-1].rsplit(".", 1)[-1],
+        type=type_name,
         aggregate_id=aggregate_id,
         aggregate_version=version,
         occurred_at=timestamp if isinstance(timestamp, str) else "",
         schema_version=schema_version,
         payload=payload,
     )
+
+
+def _upcast(cls: type, stored_version: int, payload: dict[str, Any]) -> int:
+    """Run ``cls``'s upcasters from ``stored_version`` to its ``class_version`` on
+    ``payload`` (in place); the version it is then at.
+
+    Raises:
+        AttributeError: an upcaster of the chain is missing (the row is undecodable).
+    """
+    current = int(getattr(cls, "class_version", 1))
+    version = stored_version
+    while version < current:
+        getattr(cls, f"upcast_v{version}_v{version + 1}")(payload)
+        version += 1
+    return version
 
 
 UNDECODABLE_TYPE = "Undecodable"

@@ -4,10 +4,17 @@ classes against the real adapters."""
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Sequence
 
+import pytest
+from eventsourcing.domain import Aggregate
+
+from infra.event_store import MemoryEventStore
+from infra.eventlog import decode_record
 from ports.live import Channel
 from ports.timelines import TimelineStore
+from tests.contracts.event_reader import EventReaderContract
+from tests.contracts.event_reader import Given as EventsGiven
 from tests.contracts.live import BUFFER, QUEUE, Live, LiveContract
 from tests.contracts.notification_store import NotificationStoreContract
 from tests.contracts.parking import ParkingLotContract
@@ -18,6 +25,7 @@ from tests.contracts.read_models import ReadBack, ReadModelStoreContract
 from tests.contracts.search import SearchIndexContract
 from tests.contracts.timelines import MAX_ENTRIES, TimelineStoreContract
 from tests.contracts.trends import TrendCountersContract
+from tests.fakes.event_reader import FakeEventReader
 from tests.fakes.live import FakeLive
 from tests.fakes.notifications import FakeNotificationStore
 from tests.fakes.parking import FakeParkingLot
@@ -123,3 +131,16 @@ class TestMemoryTrendCounters(TrendCountersContract):
         down = MemoryTrendCounters()
         down.unavailable = True
         return down
+
+
+class TestFakeEventReader(EventReaderContract):
+    @pytest.fixture
+    def given(self) -> EventsGiven:
+        async def given(aggregates: Sequence[Aggregate]) -> FakeEventReader:
+            store = MemoryEventStore()
+            for aggregate in aggregates:
+                store.save_all(aggregate)
+            stored = store.recorder.select_notifications(start=1, limit=10_000)
+            return FakeEventReader([decode_record(n.id, n.originator_id, n.originator_version,
+                                                  n.topic, n.state) for n in stored])
+        return given
