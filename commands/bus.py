@@ -8,7 +8,16 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
-from commands import accounts, follows, interactions, moderation, notifications, posts, sessions
+from commands import (
+    accounts,
+    admins,
+    follows,
+    interactions,
+    moderation,
+    notifications,
+    posts,
+    sessions,
+)
 from commands.context import CommandContext
 from commands.idempotency import IdempotencyClaim, KeyedCommit, recorded_answer
 from commands.messages import (
@@ -20,6 +29,7 @@ from commands.messages import (
     RefreshSession,
     RegisterAccount,
     Result,
+    SetAdmin,
     SetBlock,
     SetFollow,
     SetLike,
@@ -47,6 +57,7 @@ COMMAND_HANDLERS: dict[type, Handler] = {
     SetMute: moderation.set_mute,
     UpdateNotificationPreferences: notifications.update_notification_preferences,
     MarkNotificationsRead: notifications.mark_notifications_read,
+    SetAdmin: admins.set_admin,
 }
 
 

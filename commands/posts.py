@@ -9,7 +9,7 @@ from commands.views import PostView
 from domain.accounts import Account
 from domain.errors import Forbidden, NotFound, ValidationFailed
 from domain.ids import account_uuid, post_uuid
-from domain.posts import Post
+from domain.posts import Post, UnknownLanguage, language_tag
 from domain.text import extract_hashtags, extract_mentions, normalise_post_text, post_text_problem
 
 MAX_MENTIONS_CHECKED = 50
@@ -37,13 +37,23 @@ def create_post(cmd: CreatePost, ctx: CommandContext) -> Result:
     problems: dict[str, str] = {}
     if problem := post_text_problem(text):
         problems["text"] = problem
+    language, unknown_language = None, False
+    if cmd.language is not None:
+        try:
+            language = language_tag(cmd.language)
+        except ValueError as error:
+            problems["language"] = str(error)
+            unknown_language = isinstance(error, UnknownLanguage)
     targets = {"reply_to_id": cmd.reply_to_id, "quote_of_id": cmd.quote_of_id}
     referenced = {field: _existing_post(ctx, post_id) for field, post_id in targets.items()}
     missing = {field: "refers to a post that does not exist or was deleted"
                for field, post_id in targets.items()
                if post_id is not None and referenced[field] is None}
     if problems:
-        raise ValidationFailed({**problems, **missing})
+        # A well-formed tag the registry does not hold names nothing, like an unknown id.
+        only_unknown = unknown_language and len(problems) == 1 and not missing
+        raise ValidationFailed({**problems, **missing},
+                               code="unknown_language" if only_unknown else None)
     if missing:  # well-formed, but naming nothing: its own code, for clients and fuzzers
         raise ValidationFailed(missing, code="reference_not_found")
     for target in referenced.values():
@@ -58,6 +68,7 @@ def create_post(cmd: CreatePost, ctx: CommandContext) -> Result:
         hashtags=extract_hashtags(text),
         reply_to_id=cmd.reply_to_id,
         quote_of_id=cmd.quote_of_id,
+        language=language,
     )
     answer = PostView.of(post).as_answer()
     return Result(ctx.commit(post, answer=answer), answer)

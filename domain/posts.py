@@ -19,7 +19,9 @@ from domain.ids import post_uuid
 
 MAX_LANGUAGE = 35
 """The longest language tag taken (RFC 5646 section 4.4.1 asks at least this much room)."""
-_TAG_SHAPE = re.compile(r"[A-Za-z0-9]{1,8}(?:-[A-Za-z0-9]{1,8})*")
+LANGUAGE_PATTERN = r"^[A-Za-z0-9]{1,8}(-[A-Za-z0-9]{1,8})*$"
+"""The shape of a language tag (ASCII subtags of 1-8 letters or digits, ``-`` between)."""
+_TAG_SHAPE = re.compile(LANGUAGE_PATTERN)
 
 
 class Post(Aggregate):
@@ -77,6 +79,10 @@ class Post(Aggregate):
         self.deleted = True
 
 
+class UnknownLanguage(ValueError):
+    """A tag of the right shape whose subtags the registry does not hold (``xx``)."""
+
+
 def language_tag(value: str) -> str:
     """The canonical form of a BCP 47 language tag (``EN-us`` -> ``en-US``).
 
@@ -86,7 +92,8 @@ def language_tag(value: str) -> str:
     refused; private use ``x-...`` and ``qaa``-``qtz`` are taken).
 
     Raises:
-        ValueError: with a reason, for anything else.
+        UnknownLanguage: well formed, but not a registered language (``xx-YY``).
+        ValueError: with a reason, for any other value.
     """
     import langcodes  # only posts that carry a language pay for the import
 
@@ -94,8 +101,10 @@ def language_tag(value: str) -> str:
     if len(value) > MAX_LANGUAGE or not _TAG_SHAPE.fullmatch(value):
         raise ValueError(reason)
     try:
-        if not langcodes.tag_is_valid(value):
-            raise ValueError(reason)
-        return str(langcodes.standardize_tag(value))
-    except (ValueError, LookupError, langcodes.LanguageTagError):
+        valid = langcodes.tag_is_valid(value)
+        canonical = str(langcodes.standardize_tag(value)) if valid else ""
+    except (ValueError, LookupError):  # langcodes.LanguageTagError is a ValueError
         raise ValueError(reason) from None
+    if not valid:
+        raise UnknownLanguage(f"{reason}: {value!r} is not a registered language tag")
+    return canonical

@@ -18,6 +18,7 @@ from domain.accounts import (
     USERNAME_PATTERN,
 )
 from domain.ids import SNOWFLAKE_PATTERN
+from domain.posts import LANGUAGE_PATTERN, MAX_LANGUAGE
 from infra.http.text import (
     ONE_LINE_PATTERN,
     SOME_TEXT_PATTERN,
@@ -35,6 +36,8 @@ IdText = Annotated[CleanText, SchemaPattern(SNOWFLAKE_PATTERN, narrows=True)]
 # a path (the server accepts a little more: any host urlsplit reads).
 AVATAR_URL_PATTERN = (r"^(https://[A-Za-z0-9.-]+(:[0-9]{1,4})?"
                       r"(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?)?$")
+LanguageText = Annotated[CleanText, SchemaPattern(LANGUAGE_PATTERN, narrows=True)]
+"""A BCP 47 tag's shape; the server also checks its subtags against the registry."""
 AvatarUrlText = Annotated[CleanText, SchemaPattern(AVATAR_URL_PATTERN, narrows=True)]
 
 
@@ -95,6 +98,10 @@ class NewPost(RequestBody):
     reply_to_id: IdText | None = Field(default=None, max_length=19)
     quote_of_id: IdText | None = Field(default=None, max_length=19)
     media_ids: list[IdText] = Field(default_factory=list, max_length=4)
+    language: LanguageText | None = Field(
+        default=None, max_length=MAX_LANGUAGE,
+        description="The language of the text, a BCP 47 tag (en, pt-BR, zh-Hant); "
+                    "stored in its canonical case. Optional; unknown or malformed tags are 422")
 
 
 class Account(BaseModel):
