@@ -34,6 +34,7 @@ from commands.context import CommandContext
 from commands.ports import SessionRevocations
 from domain.ids import SnowflakeGenerator
 from infra.database import AsyncPool, open_pool
+from infra.event_reader import PostgresEventReader
 from infra.event_store import PostgresEventStore, RoostStore
 from infra.event_types import known_event_types
 from infra.eventlog import PostgresEventLogHead, max_position, read_envelopes, store_identity
@@ -187,7 +188,8 @@ async def build_api(settings: Settings, tokens: JwtTokens | None = None) -> ApiS
             queries=build_queries(settings, pool, client, keys, positions),
             tokens=tokens, pool=pool, redis=client, keys=keys, positions=positions,
             rate_limiter=RateLimiter(client, settings), search=search,
-            trends=RedisTrendCounters(client, keys), resources=resources.pop_all(),
+            trends=RedisTrendCounters(client, keys), events=PostgresEventReader(pool),
+            resources=resources.pop_all(),
         )
     return services
 

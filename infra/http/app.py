@@ -21,6 +21,7 @@ from infra.http.ratelimit import (
 )
 from infra.http.routes import (
     accounts,
+    admin,
     graph,
     interactions,
     limits,
@@ -41,7 +42,8 @@ from queries.context import QueryContext
 
 API_ROUTERS = (accounts.router, graph.router, sessions.router, posts.router,
                interactions.router, moderation.router, timelines.router, limits.router,
-               notifications.router, streaming.router, search.router, trends.router)
+               notifications.router, streaming.router, search.router, trends.router,
+               admin.router)
 
 
 def create_app(settings: Settings | None = None,

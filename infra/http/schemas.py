@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import BaseModel, ConfigDict, Field
@@ -160,6 +160,24 @@ class Thread(BaseModel):
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None
+
+
+# --- Admin events ---------------------------------------------------------------
+
+class Event(BaseModel):
+    """One stored event, as the relay publishes it (docs/api.md, "Admin events")."""
+
+    position: int = Field(description="Global position in the event store (strictly "
+                                      "increasing in commit order, with gaps)")
+    id: str = Field(description="The event's stable id (a UUID)")
+    type: str = Field(description="The event class's current name (PostCreated)")
+    aggregate_id: str
+    version: int = Field(description="The aggregate's version this event made")
+    occurred_at: str
+    schema_version: int = Field(description="The shape of data (upcast to the current)")
+    data: dict[str, Any] = Field(description="The payload; integer ids as strings; "
+                                             "password hashes, refresh hashes, emails and "
+                                             "recorded answers left out")
 
 
 # --- Notifications ------------------------------------------------------------

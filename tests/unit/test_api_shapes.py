@@ -24,7 +24,7 @@ from commands.views import (
 )
 from infra.http import schemas
 from infra.http.answers import account_answer, own_account_answer, post_answer
-from queries import shapes
+from queries import admin_events, shapes
 
 NOT_SCHEMA = frozenset({"title", "description", "default"})
 # The one response model Account documents both TypedDicts: Account, and
@@ -59,6 +59,8 @@ def typed_schema(typed: Any) -> Any:
     (shapes.Page[shapes.Account], schemas.Page[schemas.Account]),
     (shapes.NotificationGroup, schemas.NotificationGroup),
     (shapes.Page[shapes.NotificationGroup], schemas.Page[schemas.NotificationGroup]),
+    (admin_events.Event, schemas.Event),
+    (shapes.Page[admin_events.Event], schemas.Page[schemas.Event]),
 ])
 def test_each_response_model_declares_its_typed_shape(typed: Any, model: type[BaseModel]
                                                        ) -> None:
