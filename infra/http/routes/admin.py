@@ -17,6 +17,7 @@ from uuid import UUID
 import anyio
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.concurrency import run_in_threadpool
+from pydantic import WithJsonSchema
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -58,18 +59,24 @@ async def admin_actor(actor: CurrentActor, services: Services) -> Actor:
 
 AdminActor = Annotated[Actor, Depends(admin_actor)]
 
-After = Annotated[str | None, Query(
-    max_length=19, pattern=r"^[0-9]{1,19}$",
-    description="Events after this position (exclusive); 0 or absent: from the first. "
-                "A page's next_cursor goes here")]
-Types = Annotated[str | None, Query(
-    max_length=4000, pattern=r"^[A-Za-z0-9_,]*$",
-    description="Comma-separated event types (PostCreated,Followed); absent or empty: all")]
+_TYPE_NAME = "(" + "|".join(sorted(known_event_types())) + ")"
+TYPES_PATTERN = f"^({_TYPE_NAME}(,{_TYPE_NAME})*)?$"
+"""A comma-separated list of event types, as the document states it (every name known)."""
+
+# Read as text and checked here (ASCII digits only, at most 2**63 - 1), documented as
+# the integer it is.
+After = Annotated[str | None, Query(max_length=19), WithJsonSchema({
+    "type": "integer", "minimum": 0, "maximum": MAX_ID,
+    "description": "Events after this position (exclusive); 0 or absent: from the first. "
+                   "A page's next_cursor goes here"})]
+Types = Annotated[str | None, Query(max_length=4000), WithJsonSchema({
+    "type": "string", "pattern": TYPES_PATTERN,
+    "description": "Comma-separated event types (PostCreated,Followed); absent or empty: "
+                   "all"})]
 AccountName = Annotated[str | None, Query(
     max_length=MAX_USERNAME, pattern=USERNAME_PATTERN,
     description="Only the events this account caused (a username, any case)")]
-AggregateId = Annotated[str | None, Query(
-    max_length=36, description="Only this aggregate's events (a UUID)")]
+AggregateId = Annotated[UUID | None, Query(description="Only this aggregate's events")]
 
 
 def _after(value: str | None) -> int:
@@ -94,15 +101,6 @@ def _types(value: str | None) -> frozenset[str]:
     return names
 
 
-def _aggregate(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return str(UUID(value))
-    except ValueError:
-        raise ValidationFailed({"aggregate_id": "must be a UUID"}) from None
-
-
 async def _account_id(services: ApiServices, username: str | None) -> int | None:
     if username is None:
         return None
@@ -119,7 +117,8 @@ async def event_filter(services: Services, after: After = None, types: Types = N
                        ) -> EventFilter:
     """The filter the query names; ``422`` for a bad value (``reference_not_found`` for
     a well-formed username that names no account)."""
-    return EventFilter(types=_types(types), aggregate_id=_aggregate(aggregate_id),
+    return EventFilter(types=_types(types),
+                       aggregate_id=None if aggregate_id is None else str(aggregate_id),
                        account_id=await _account_id(services, account), after=_after(after))
 
 
