@@ -36,8 +36,10 @@ def set_admin(cmd: SetAdmin, ctx: CommandContext) -> Result:
     return Result(ctx.store.save_all(account), answer)
 
 
-def is_admin(store: EventStore, username: str) -> bool:
-    """Whether the account named ``username`` holds the admin role now, read from its
-    events (not a read model, which may lag: a revoke takes effect at once)."""
+def is_admin(store: EventStore, username: str, account_id: int | None = None) -> bool:
+    """Whether the account named ``username`` (and, when given, with id ``account_id``)
+    holds the admin role now, read from its events (not a read model, which may lag:
+    a revoke takes effect at once)."""
     account: Account | None = store.get_or_none(account_uuid(username))
-    return account is not None and account.is_admin
+    return account is not None and account.is_admin \
+        and account_id in (None, account.account_id)

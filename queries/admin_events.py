@@ -10,7 +10,7 @@ recorded idempotency answers) left out.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -86,7 +86,7 @@ async def follow_events(
     reader: EventReader, wanted: EventFilter, *, poll_s: float, keepalive_s: float,
     still_allowed: Callable[[], Awaitable[bool]], recheck_s: float,
     sleep: Sleep, clock: Clock = time.monotonic,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The events after ``wanted.after`` as NDJSON, then every new one as it is stored,
     for ever: chunks of lines, one ``Event`` per line, in position order, each once.
 

@@ -239,3 +239,22 @@ async def test_a_stream_filters_by_type_and_ends_when_the_role_is_revoked(
                     async for line in lines.lines:
                         assert not line, line  # keep-alives only, then the end
         await wait_until(lambda: open_streams() == 0, message="the stream freed")
+
+
+async def test_a_stream_ends_when_its_session_is_logged_out(served: tuple[Settings, str]
+                                                            ) -> None:
+    settings, base = served
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        admin = await sign_up(client, "op")
+        set_admin(settings, "op", True)
+        headers = {"Authorization": f"Bearer {admin.token}"}
+        async with client.stream("GET", "/api/admin/events/stream", headers=headers
+                                 ) as response:
+            lines = Lines(response)
+            assert (await lines.events(1))[0]["type"] == "AccountRegistered"
+            assert (await admin.request("DELETE", "/api/sessions/current")).status_code == 204
+            with contextlib.suppress(httpx.RemoteProtocolError):
+                async with asyncio.timeout(10):
+                    async for _line in lines.lines:
+                        pass  # the rest of the log, then the end
+        await wait_until(lambda: open_streams() == 0, message="the stream freed")

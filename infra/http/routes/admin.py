@@ -2,7 +2,8 @@
 
 Only for admin tokens: every request checks the account's events for the role
 (``commands.admins.is_admin``), so a revoked admin's token is refused at once
-(403 ``not_admin``), and an open stream ends within ``ROOST_ADMIN_ROLE_RECHECK_S``.
+(403 ``not_admin``), and an open stream ends within ``ROOST_ADMIN_ROLE_RECHECK_S``
+(as it does when its session is logged out).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pydantic import WithJsonSchema
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from commands.admins import is_admin
 from commands.messages import Actor
 from domain.accounts import MAX_USERNAME, USERNAME_PATTERN, Account
 from domain.errors import Forbidden, ValidationFailed
@@ -30,6 +32,7 @@ from infra.http.deps import CurrentActor, Limit, Services, read_response
 from infra.http.schemas import ERROR_RESPONSES, Event, Page
 from infra.http.services import ApiServices
 from infra.metrics import ADMIN_STREAMS
+from infra.security import is_revoked
 from ports.event_reader import EventFilter
 from queries.admin_events import events_page, follow_events
 
@@ -42,10 +45,16 @@ _TYPE_LIST = re.compile(r"[A-Za-z0-9_,]*")
 
 
 async def _still_admin(services: ApiServices, actor: Actor) -> bool:
-    account: Account | None = await run_in_threadpool(
-        services.bus.context.store.get_or_none, account_uuid(actor.username))
-    return account is not None and account.account_id == actor.account_id \
-        and account.is_admin
+    return await run_in_threadpool(is_admin, services.bus.context.store, actor.username,
+                                   actor.account_id)
+
+
+async def _stream_allowed(services: ApiServices, actor: Actor) -> bool:
+    """An open stream goes on while its account is an admin and its session has not
+    ended (logged out, or its refresh token reused)."""
+    if await is_revoked(services.redis, services.keys, actor.session_id):
+        return False
+    return await _still_admin(services, actor)
 
 
 async def admin_actor(actor: CurrentActor, services: Services) -> Actor:
@@ -183,7 +192,7 @@ async def events_stream(actor: AdminActor, services: Services, wanted: Filter) -
             async for chunk in follow_events(
                     services.events, wanted, poll_s=settings.admin_stream_poll_s,
                     keepalive_s=settings.admin_stream_keepalive_s,
-                    still_allowed=lambda: _still_admin(services, actor),
+                    still_allowed=lambda: _stream_allowed(services, actor),
                     recheck_s=settings.admin_role_recheck_s, sleep=asyncio.sleep):
                 yield chunk
         finally:
