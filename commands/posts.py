@@ -37,23 +37,21 @@ def create_post(cmd: CreatePost, ctx: CommandContext) -> Result:
     problems: dict[str, str] = {}
     if problem := post_text_problem(text):
         problems["text"] = problem
-    language, unknown_language = None, False
-    if cmd.language is not None:
-        try:
-            language = language_tag(cmd.language)
-        except ValueError as error:
-            problems["language"] = str(error)
-            unknown_language = isinstance(error, UnknownLanguage)
     targets = {"reply_to_id": cmd.reply_to_id, "quote_of_id": cmd.quote_of_id}
     referenced = {field: _existing_post(ctx, post_id) for field, post_id in targets.items()}
     missing = {field: "refers to a post that does not exist or was deleted"
                for field, post_id in targets.items()
                if post_id is not None and referenced[field] is None}
+    language = None
+    if cmd.language is not None:
+        try:
+            language = language_tag(cmd.language)
+        except UnknownLanguage as error:  # well formed, naming nothing: like a missing post
+            missing["language"] = str(error)
+        except ValueError as error:
+            problems["language"] = str(error)
     if problems:
-        # A well-formed tag the registry does not hold names nothing, like an unknown id.
-        only_unknown = unknown_language and len(problems) == 1 and not missing
-        raise ValidationFailed({**problems, **missing},
-                               code="unknown_language" if only_unknown else None)
+        raise ValidationFailed({**problems, **missing})
     if missing:  # well-formed, but naming nothing: its own code, for clients and fuzzers
         raise ValidationFailed(missing, code="reference_not_found")
     for target in referenced.values():

@@ -105,7 +105,11 @@ async def test_pages_filter_and_never_show_secrets(settings: Settings) -> None:
         junk = await alice.request("POST", "/api/posts", json={"text": "x", "language": "en_US"})
         assert junk.status_code == 422 and junk.json()["error"]["details"]["fields"]["language"]
         unknown = await alice.request("POST", "/api/posts", json={"text": "x", "language": "xx"})
-        assert unknown.json()["error"]["code"] == "unknown_language"
+        assert unknown.json()["error"]["code"] == "reference_not_found"
+        both = await alice.request("POST", "/api/posts", json={
+            "text": "x", "language": "zz", "reply_to_id": "1"})
+        assert both.json()["error"]["code"] == "reference_not_found"
+        assert set(both.json()["error"]["details"]["fields"]) == {"language", "reply_to_id"}
 
         everything = await all_pages(admin, limit=4)
         positions = [e["position"] for e in everything]
