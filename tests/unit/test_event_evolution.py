@@ -16,7 +16,7 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 
 from commands.admins import is_admin
-from commands.messages import SetAdmin
+from commands.messages import EraseAccount, SetAdmin
 from domain.accounts import Account
 from domain.errors import NotFound
 from domain.ids import account_uuid, post_uuid
@@ -159,3 +159,18 @@ def test_the_admin_role_is_granted_and_revoked_once_each() -> None:
     assert envelope.payload == {"account_id": 7, "by": "cli:ops"}
     with pytest.raises(NotFound):
         bus.handle(SetAdmin("nobody", True, "cli:ops"))
+
+
+def test_an_erased_account_is_no_admin_and_cannot_become_one() -> None:
+    store = MemoryEventStore()
+    bus = build_command_bus(make_settings(), store=store, revocations=MemoryRevocations())
+    alice = Account(account_id=7, username="alice", email="a@example.org",
+                    password_hash="h", display_name="")
+    store.save_all(alice)
+    bus.handle(SetAdmin("alice", True, "cli:ops"))
+    bus.handle(EraseAccount(username="alice", requested_by="operator"))
+    assert not is_admin(store, "alice", 7)
+    with pytest.raises(NotFound):
+        bus.handle(SetAdmin("alice", True, "cli:ops"))
+    revoked = bus.handle(SetAdmin("alice", False, "cli:ops"))  # taking it away still works
+    assert revoked.data["is_admin"] is False
