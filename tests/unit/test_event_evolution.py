@@ -16,6 +16,7 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 
 from commands.admins import is_admin
+from commands.bus import CommandBus
 from commands.messages import EraseAccount, SetAdmin
 from domain.accounts import Account
 from domain.errors import NotFound
@@ -137,12 +138,17 @@ def test_well_formed_but_unregistered_tags_are_unknown(tag: str) -> None:
         language_tag(tag)
 
 
-def test_the_admin_role_is_granted_and_revoked_once_each() -> None:
+def alice_saved(username: str) -> tuple[MemoryEventStore, CommandBus]:
+    """A command bus on a store that holds the account ``username`` (id 7)."""
     store = MemoryEventStore()
     bus = build_command_bus(make_settings(), store=store, revocations=MemoryRevocations())
-    alice = Account(account_id=7, username="Alice", email="a@example.org",
-                    password_hash="h", display_name="")
-    store.save_all(alice)
+    store.save_all(Account(account_id=7, username=username, email="a@example.org",
+                           password_hash="h", display_name=""))
+    return store, bus
+
+
+def test_the_admin_role_is_granted_and_revoked_once_each() -> None:
+    store, bus = alice_saved("Alice")
     assert not is_admin(store, "alice")
     granted = bus.handle(SetAdmin("ALICE", True, "cli:ops"))
     assert granted.data == {"username": "Alice", "account_id": 7, "is_admin": True}
@@ -162,11 +168,7 @@ def test_the_admin_role_is_granted_and_revoked_once_each() -> None:
 
 
 def test_an_erased_account_is_no_admin_and_cannot_become_one() -> None:
-    store = MemoryEventStore()
-    bus = build_command_bus(make_settings(), store=store, revocations=MemoryRevocations())
-    alice = Account(account_id=7, username="alice", email="a@example.org",
-                    password_hash="h", display_name="")
-    store.save_all(alice)
+    store, bus = alice_saved("alice")
     bus.handle(SetAdmin("alice", True, "cli:ops"))
     bus.handle(EraseAccount(username="alice", requested_by="operator"))
     assert not is_admin(store, "alice", 7)
