@@ -8,7 +8,9 @@ of each beside the raw limit of the block underneath, measured in the same run:
 PostgreSQL streaming the same table's rows with ``COPY (SELECT ...) TO STDOUT``
 (no decoding). Also times a filtered export (one event type, one account), the
 stats pass and ``roost timeline show`` of one account at the head (the timeline
-projector over every event, in memory). Never asserts timings.
+projector over every event, in memory) and, with ``--replay``, ``roost events replay``
+into a broker of its own beside a bare producer sending as many records of the same
+size. Never asserts timings.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from rich.console import Console
 from rich.table import Column, Table
 
 from bench.catchup import bench_database, graph_arguments
-from infra.event_export import BATCH, export, stats
+from infra import devstack
+from infra.event_export import BATCH, export, replay, stats
 from infra.event_reader import open_event_reader
+from infra.kafka import ensure_topic, make_producer
 from infra.settings import Settings
 from infra.timeline_at import timeline_at
 from ports.event_reader import EventFilter
@@ -37,6 +41,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser = graph_arguments(argparse.ArgumentParser(prog="python -m bench.export",
                                                      description=__doc__))
     parser.add_argument("--batch", type=int, default=BATCH, help="events per read")
+    parser.add_argument("--replay", action="store_true",
+                        help="also time `roost events replay` of every event into a noida "
+                             "broker it starts, beside a bare producer's rate")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--keep", action="store_true",
                         help="keep the database and keys, to --reuse them")
@@ -111,6 +118,65 @@ async def timed_exports(settings: Settings, batch: int, out: Path) -> list[dict[
     return results
 
 
+async def timed_replay(settings: Settings, batch: int) -> list[dict[str, Any]]:
+    """``replay`` of every event to a new topic, then the raw limit underneath: the same
+    producer sending the same number of envelope-sized records, pre-encoded, in the same
+    batches (send all, await their acknowledgements), to another new topic."""
+    reader = await open_event_reader(settings)
+    results: list[dict[str, Any]] = []
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        started = time.perf_counter()
+        cpu = time.process_time()
+        sent = await replay(reader, EventFilter(), settings, "bench.replay", producer,
+                            "bench", batch=batch)
+        seconds = time.perf_counter() - started
+        results.append({"what": "replay --to-topic, all events", "events": sent,
+                        "seconds": round(seconds, 2), "per_s": round(sent / seconds),
+                        "cpu_s": round(time.process_time() - cpu, 2), "mb": 0.0})
+        first = (await reader.read(EventFilter(), 0, 1)).events
+        value = first[0].envelope.to_json() if first else b"{}"
+        await ensure_topic(settings.model_copy(update={"kafka_topic": "bench.raw",
+                                                       "kafka_partitions": 1}))
+        started = time.perf_counter()
+        cpu = time.process_time()
+        for start in range(0, sent, batch):
+            acks = [await producer.send("bench.raw", value=value, key=b"k")
+                    for _ in range(min(batch, sent - start))]
+            await asyncio.gather(*acks)
+        seconds = time.perf_counter() - started
+        results.append({"what": "raw: bare producer, same records", "events": sent,
+                        "seconds": round(seconds, 2), "per_s": round(sent / seconds),
+                        "cpu_s": round(time.process_time() - cpu, 2), "mb": 0.0})
+    finally:
+        await producer.stop()
+        await reader.close()
+    return results
+
+
+def replay_rates(settings: Settings, batch: int, console: Console) -> None:
+    """Start a noida broker of its own, time the replay and the bare producer, print."""
+    with tempfile.TemporaryDirectory(prefix="roost-bench-replay-") as work:
+        kafka_port, es_port = devstack.free_port(), devstack.free_port()
+        broker = devstack.start_noida(Path(work) / "noida", kafka_port, es_port,
+                                      Path(work) / "noida.log")
+        try:
+            results = asyncio.run(timed_replay(settings.model_copy(update={
+                "kafka_bootstrap": f"127.0.0.1:{kafka_port}"}), batch))
+        finally:
+            devstack.stop(broker)
+    table = Table(*(Column(name, justify="right") for name in
+                    ("what", "events", "seconds", "events/s", "CPU s", "vs raw producer")),
+                  title="replay to a Kafka topic (noida-db, one partition)")
+    raw = results[-1]["per_s"]
+    for r in results:
+        table.add_row(r["what"], f"{r['events']:,}", f"{r['seconds']:.2f}",
+                      f"{r['per_s']:,}", f"{r['cpu_s']:.1f}",
+                      f"{r['per_s'] / max(1, raw):.2f}x of {raw:,}/s")
+    console.print(table)
+
+
 def main(argv: list[str]) -> int:
     args = parse(argv)
     console = Console()
@@ -137,6 +203,8 @@ def main(argv: list[str]) -> int:
         table.caption = ("raw limit: PostgreSQL streaming the same rows and columns with COPY, "
                          "one connection, no decoding (this run, before the exports)")
         console.print(table)
+        if args.replay:
+            replay_rates(settings, args.batch, console)
     return 0
 
 

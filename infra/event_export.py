@@ -222,8 +222,10 @@ async def replay(reader: EventReader, where: EventFilter, settings: Settings, to
                  batch: int = BATCH) -> int:
     """Publish the selected events to ``topic`` as the relay publishes (the envelope JSON,
     keyed by aggregate id, header ``roost-store``), plus ``roost-replay: 1``, in position
-    order: each batch is sent without waiting (the producer batches, idempotent, acks
-    from all replicas) and its acknowledgements awaited before the next is read. A
+    order: each batch is handed to the producer (which batches; idempotent, so order
+    holds through retries; acks from all replicas); its acknowledgements are awaited
+    once the next batch has been read and handed over (at most two batches in flight),
+    so reading and the broker's round trips overlap. A
     topic created here has one partition, so the replay keeps the global order; on a
     topic with more, the key keeps each aggregate's events in order.
 
@@ -236,10 +238,15 @@ async def replay(reader: EventReader, where: EventFilter, settings: Settings, to
                                                    "kafka_partitions": 1}))
     headers = [(STORE_HEADER, store.encode()), (REPLAY_HEADER, b"1")]
     sent = 0
+    in_flight: asyncio.Future[list[object]] | None = None
     async for events in batches(reader, where, size=batch, meter=meter):
         acks = [await producer.send(topic, value=e.envelope.to_json(),
                                     key=e.envelope.aggregate_id.encode(), headers=headers)
                 for e in events]
-        await asyncio.gather(*acks)
+        if in_flight is not None:  # the batch before, acknowledged while this one was read
+            await in_flight
+        in_flight = asyncio.gather(*acks)
         sent += len(events)
+    if in_flight is not None:
+        await in_flight
     return sent

@@ -153,33 +153,39 @@ class PostgresEventStore(RoostStore):
         mapper.keys = self.key_ring
 
     def forget_account(self, account_aggregate_id: UUID, account_id: int) -> Forgotten:
-        """One transaction: the key's tombstone, then the rows rewritten. Finding the
-        rows reads every row of the topics that may hold personal data whose bytes
-        contain the account id's digits (a sequential scan: erasure is rare)."""
+        """The key's tombstone first (its own statement: from then on nothing of the
+        account can be sealed or opened), then the scan, then the rewrites in one short
+        transaction. The scan reads every row of the topics that may hold personal data
+        whose bytes contain the account id's digits (a sequential scan, erasure being
+        rare) and takes no lock: stored rows change only by erasure, and holding a
+        lock on ``roost_events`` for the scan would stop every write (the library's
+        inserts lock the table) for its duration. The rewrite's ``UPDATE``s lock it for
+        as long as they take."""
         recorder = self.recorder
         assert isinstance(recorder, PostgresApplicationRecorder)
         key_id = account_aggregate_id.hex
         table = sql.Identifier(recorder.events_table_name)
-        rewritten = 0
+        self.key_ring.destroy(key_id)
         sessions: list[UUID] = []
-        with recorder.datastore.transaction(commit=True) as curs:
-            PostgresKeyRing.destroy_on(curs, key_id)
-            curs.execute(
+        rewrites: list[tuple[bytes, int]] = []
+        with recorder.datastore.get_connection() as conn:
+            rows = conn.execute(
                 sql.SQL("SELECT notification_id, originator_id::text AS originator, topic, state "
-                        "FROM {} WHERE topic = ANY(%s) AND position(%s::bytea in state) > 0 "
-                        "FOR UPDATE").format(table),
-                (candidate_topics(), str(account_id).encode()))
-            for row in curs.fetchall():
-                scrubbed = scrub_row(row["topic"], row["originator"], bytes(row["state"]),
-                                     key_id, account_id)
-                if scrubbed.owned and row["topic"] == SESSION_STARTED:
-                    sessions.append(UUID(row["originator"]))
-                if scrubbed.state is not None:
-                    curs.execute(sql.SQL("UPDATE {} SET state = %s WHERE notification_id = %s"
-                                         ).format(table), (scrubbed.state, row["notification_id"]))
-                    rewritten += 1
-        self.key_ring.forget(key_id)
-        return Forgotten(rewritten, tuple(sessions))
+                        "FROM {} WHERE topic = ANY(%s) AND position(%s::bytea in state) > 0"
+                        ).format(table),
+                (candidate_topics(), str(account_id).encode())).fetchall()
+        for row in rows:
+            scrubbed = scrub_row(row["topic"], row["originator"], bytes(row["state"]), key_id,
+                                 account_id)
+            if scrubbed.owned and row["topic"] == SESSION_STARTED:
+                sessions.append(UUID(row["originator"]))
+            if scrubbed.state is not None:
+                rewrites.append((scrubbed.state, int(row["notification_id"])))
+        if rewrites:
+            with recorder.datastore.transaction(commit=True) as curs:
+                curs.executemany(sql.SQL("UPDATE {} SET state = %s WHERE notification_id = %s"
+                                         ).format(table), rewrites)
+        return Forgotten(len(rewrites), tuple(sessions))
 
     def position_of(self, aggregate_id: UUID, version: int) -> int:
         recorder = self.recorder

@@ -170,8 +170,9 @@ def test_erasure_leaves_no_trace_of_the_account_s_personal_data(
     answer = json.loads(erased.stdout)
     assert answer["already_erased"] is False and answer["sessions_ended"] == 1
     gone = int(answer["position"])
-    again = json.loads(_cli(stack, "accounts", "erase", alice.username.upper(),
-                            "--yes").stdout)
+    repeated = _cli(stack, "accounts", "erase", alice.username.upper(), "--yes")
+    assert repeated.returncode == 0, repeated.stderr
+    again = json.loads(repeated.stdout)
     assert again["already_erased"] is True and int(again["position"]) == gone
 
     # Every read side has applied the erasure (each read waits for its projection).

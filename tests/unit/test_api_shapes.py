@@ -9,7 +9,6 @@ apart (a field added, removed, renamed, retyped or made optional in one only).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -17,6 +16,8 @@ import pytest
 from pydantic import BaseModel, Field, TypeAdapter
 
 from commands.views import InteractionView, own_profile_view, post_view, profile_view
+from domain.accounts import Account
+from domain.posts import Post
 from infra.http import schemas
 from infra.http.answers import account_answer, own_account_answer, post_answer
 from ports.records import OwnProfile, PostBody, Profile, Relationship
@@ -156,18 +157,16 @@ RECORDED_KEYS = {
 
 def test_the_recorded_answers_keep_their_keys() -> None:
     """The views' keys, as declared and as the write side's constructors make them."""
-    account = SimpleNamespace(account_id=7, username="alice", display_name="Alice", bio="",
-                              avatar_url="", created_on=MOMENT, email="alice@example.com")
-    post = SimpleNamespace(post_id=11, author_id=7, text="hello", created_on=MOMENT,
-                           reply_to_id=None, quote_of_id=None, mentions=("bob",), hashtags=())
-    made: dict[Any, Any] = {
-        OwnProfile: own_profile_view(account),  # type: ignore[arg-type]
-        Profile: profile_view(account),  # type: ignore[arg-type]
-        PostBody: post_view(post),  # type: ignore[arg-type]
-    }
+    account = Account(account_id=7, username="alice", email="alice@example.com",
+                      password_hash="x", display_name="Alice")
+    post = Post(post_id=11, author_id=7, author_username="alice", text="hello",
+                mentions=["bob"], hashtags=[], reply_to_id=None, quote_of_id=None)
+    made: dict[Any, Any] = {OwnProfile: own_profile_view(account),
+                            Profile: profile_view(account), PostBody: post_view(post)}
     for typed, keys in RECORDED_KEYS.items():
         assert list(typed.__annotations__) == keys
         if typed in made:
             assert list(made[typed]) == keys
-    assert made[OwnProfile] == ALICE
-    assert made[PostBody]["mentions"] == ["bob"]  # a list of its own, as JSON reads it back
+    assert made[OwnProfile] == {**ALICE, "created_at": account.created_on}
+    assert made[PostBody]["mentions"] == ["bob"]
+    assert made[PostBody]["mentions"] is not post.mentions  # a list of its own
