@@ -10,6 +10,7 @@ from eventsourcing.persistence import IntegrityError
 
 from commands import (
     accounts,
+    admins,
     erasure,
     follows,
     interactions,
@@ -30,6 +31,7 @@ from commands.messages import (
     RefreshSession,
     RegisterAccount,
     Result,
+    SetAdmin,
     SetBlock,
     SetFollow,
     SetLike,
@@ -58,6 +60,7 @@ COMMAND_HANDLERS: dict[type, Handler] = {
     UpdateNotificationPreferences: notifications.update_notification_preferences,
     MarkNotificationsRead: notifications.mark_notifications_read,
     EraseAccount: erasure.erase_account,
+    SetAdmin: admins.set_admin,
 }
 
 

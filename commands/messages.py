@@ -70,10 +70,13 @@ class Logout:
 
 @dataclass(frozen=True, slots=True)
 class CreatePost:
+    """``language``: a BCP 47 tag the client says the text is in, or ``None``."""
+
     actor: Actor
     text: str
     reply_to_id: int | None = None
     quote_of_id: int | None = None
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +141,17 @@ class MarkNotificationsRead:
     actor: Actor
     up_to_id: int | None = None
     ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SetAdmin:
+    """Give the admin role to an account (``active``) or take it away; run by an
+    operator (``roost accounts grant-admin`` / ``revoke-admin``), not over HTTP.
+    ``by`` says who did it (recorded in the event)."""
+
+    username: str
+    active: bool
+    by: str
 
 
 @dataclass(frozen=True, slots=True)

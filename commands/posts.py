@@ -9,7 +9,7 @@ from commands.views import post_view
 from domain.accounts import Account
 from domain.errors import Forbidden, NotFound, ValidationFailed
 from domain.ids import account_uuid, post_uuid
-from domain.posts import Post
+from domain.posts import Post, UnknownLanguage, language_tag
 from domain.text import extract_hashtags, extract_mentions, normalise_post_text, post_text_problem
 
 MAX_MENTIONS_CHECKED = 50
@@ -42,6 +42,14 @@ def create_post(cmd: CreatePost, ctx: CommandContext) -> Result:
     missing = {field: "refers to a post that does not exist or was deleted"
                for field, post_id in targets.items()
                if post_id is not None and referenced[field] is None}
+    language = None
+    if cmd.language is not None:
+        try:
+            language = language_tag(cmd.language)
+        except UnknownLanguage as error:  # well formed, naming nothing: like a missing post
+            missing["language"] = str(error)
+        except ValueError as error:
+            problems["language"] = str(error)
     if problems:
         raise ValidationFailed({**problems, **missing})
     if missing:  # well-formed, but naming nothing: its own code, for clients and fuzzers
@@ -58,6 +66,7 @@ def create_post(cmd: CreatePost, ctx: CommandContext) -> Result:
         hashtags=extract_hashtags(text),
         reply_to_id=cmd.reply_to_id,
         quote_of_id=cmd.quote_of_id,
+        language=language,
     )
     answer = post_view(post)
     return Result(ctx.commit(post, answer=answer), answer)

@@ -53,6 +53,7 @@ class Account(Aggregate):
         self.bio = ""
         self.avatar_url = ""
         self.erased = False
+        self.is_admin = False
 
     @event("ProfileUpdated")
     def update_profile(self, display_name: str, bio: str, avatar_url: str) -> None:
@@ -64,6 +65,20 @@ class Account(Aggregate):
     def rehash_password(self, password_hash: str) -> None:
         """Upgrade a hash made with weaker parameters (done at login)."""
         self.password_hash = password_hash
+
+    @event("AdminGranted")
+    def grant_admin(self, account_id: int, by: str) -> None:
+        """The account may use the admin API (``/api/admin/...``) from now on.
+
+        ``by`` says who granted it (``roost accounts grant-admin`` records the
+        operator's login name on the machine). Neither field is a secret.
+        """
+        self.is_admin = True
+
+    @event("AdminRevoked")
+    def revoke_admin(self, account_id: int, by: str) -> None:
+        """The admin role is taken away: its next admin request is ``403``."""
+        self.is_admin = False
 
 
     @property

@@ -190,7 +190,8 @@ async def build_api(settings: Settings, tokens: JwtTokens | None = None) -> ApiS
             queries=build_queries(settings, pool, client, keys, positions),
             tokens=tokens, pool=pool, redis=client, keys=keys, positions=positions,
             rate_limiter=RateLimiter(client, settings), search=search,
-            trends=RedisTrendCounters(client, keys), resources=resources.pop_all(),
+            trends=RedisTrendCounters(client, keys), events=PostgresEventReader(pool),
+            resources=resources.pop_all(),
         )
     return services
 

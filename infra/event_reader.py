@@ -2,12 +2,16 @@
 
 Each batch is one keyset statement: ``WHERE notification_id > %s ... ORDER BY
 notification_id LIMIT %s`` on the table's unique index, every filter in SQL
-with parameters (no user text in the statement): types on the stored topic's
-last segment (the envelope's ``type``, so renamed classes' old topics match by
-name), aggregate ids on ``originator_id``, the time range on the stored
-``timestamp``, the account on the payload's actor fields (``ACTOR_FIELDS``, or
-those of the aggregate's first event). Rows become envelopes with
-``infra.eventlog.decode_record``, as the relay publishes them.
+with parameters (no user text in the statement): types on every topic the class
+was ever stored under (``infra.event_types.topics_of_types``: its current and
+former topics) or, for a name no class has, the topic's last segment -- then
+checked exactly on the decoded envelope's ``type``; aggregate ids on
+``originator_id``, the time range on the stored ``timestamp``, the account on the
+payload's actor fields (``ACTOR_FIELDS``, or those of the aggregate's first event;
+none of them is sealed). Rows become envelopes with ``infra.eventlog.decode_rows``,
+as the relay publishes them: personal fields opened with their accounts' data keys
+(read in one more statement per batch; an erased account's read as placeholders),
+upcast, secrets removed.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from domain.ids import account_uuid
-from infra.eventlog import EVENTS_TABLE, decode_record
+from infra.event_types import topics_of_types
+from infra.eventlog import EVENTS_TABLE, decode_rows
 from infra.settings import Settings
 from ports.errors import DependencyUnavailable
 from ports.event_reader import (
@@ -67,8 +72,8 @@ def filter_sql(where: EventFilter, after: int) -> tuple[sql.Composable, list[Any
                                      sql.SQL("e.notification_id <= %s")]
     params: list[Any] = [max(after, where.after), where.upto]
     if where.types:
-        clauses.append(sql.SQL("{} = ANY(%s)").format(_TYPE))
-        params.append(sorted(where.types))
+        clauses.append(sql.SQL("(e.topic = ANY(%s) OR {} = ANY(%s))").format(_TYPE))
+        params += [topics_of_types(where.types), sorted(where.types)]
     if where.aggregate_ids:
         clauses.append(sql.SQL("e.originator_id = ANY(%s::uuid[])"))
         params.append(sorted(where.aggregate_ids))
@@ -146,7 +151,7 @@ class PostgresEventReader:
             async with self.pool.connection() as conn:
                 cur = await conn.execute(statement, [*params, limit])
                 rows = await cur.fetchall()
-                envelopes = [decode_record(*row) for row in rows]
+                envelopes = await decode_rows(conn, rows)
                 missing = sorted({e.aggregate_id for e in envelopes
                                   if actor_of(e.payload) is None
                                   and e.aggregate_id not in self._first_actors})
@@ -163,6 +168,8 @@ class PostgresEventReader:
         last = events[-1].position if events else max(after, where.after)
         if in_sql is not where:
             events = [e for e in events if matches(where, e, _moment(e.envelope.occurred_at))]
+        elif where.types:  # the SQL took a superset: a topic's last segment may name another
+            events = [e for e in events if e.envelope.type in where.types]
         return Batch(events, last, len(rows) < limit)
 
     async def _load_first_actors(self, conn: AsyncConnection[TupleRow],

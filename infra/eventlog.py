@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -19,6 +19,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from domain.ids import NAMESPACE
+from infra.event_types import event_class
 from infra.personal_data import fetch_keys, unseal_state
 from infra.serialization import build_transcoder, rfc3339
 from ports.events import EventEnvelope
@@ -98,25 +99,58 @@ def envelope_from_record(
     """Build the public envelope of one stored event (secrets removed).
 
     Sealed personal fields (``infra.personal_data``) are opened with ``keys`` (key id
-    -> data key); one whose key is not there -- an erased account's -- reads as its
-    placeholder (``""``, ``[]``, ``erased-<hex>``), never as an error."""
+    -> data key) first; one whose key is not there -- an erased account's -- reads as
+    its placeholder (``""``, ``[]``, ``erased-<hex>``), never as an error.
+
+    The payload is in the event class's current shape: an event stored at an
+    older ``class_version`` goes through the class's upcasters
+    (``upcast_v1_v2``, ...) as it would when its aggregate is loaded, and
+    ``schema_version`` is then the class's version. ``type`` is the class's
+    current name, also for an event stored under a former topic
+    (``domain.topic_history``). A topic no class answers to keeps its stored
+    version and the last part of the topic as its type. The upcasters thus see the
+    plain values, whether the row was sealed or stored in plain JSON.
+    """
     fields: dict[str, Any] = orjson.loads(state)
     if b'"_sealed_"' in state:
         unseal_state(fields, keys, str(originator_id), version)
     timestamp = _plain_tagged(fields.pop("timestamp", None))
     schema_version = int(fields.pop("class_version", 1))
-    payload = {k: _plain_tagged(v) for k, v in fields.items() if k not in REDACTED_FIELDS}
+    payload = {k: _plain_tagged(v) for k, v in fields.items()}
+    cls = event_class(topic)
+    if cls is None:
+        type_name = topic.rsplit(":", 1)[-1].rsplit(".", 1)[-1]
+    else:
+        type_name = cls.__name__
+        schema_version = _upcast(cls, schema_version, payload)
+    for name in REDACTED_FIELDS.intersection(payload):
+        del payload[name]
     aggregate_id = str(originator_id)
     return EventEnvelope(
         position=position,
         event_id=event_id(aggregate_id, version),
-        type=topic.rsplit(":", 1)[-1].rsplit(".", 1)[-1],
+        type=type_name,
         aggregate_id=aggregate_id,
         aggregate_version=version,
         occurred_at=timestamp if isinstance(timestamp, str) else "",
         schema_version=schema_version,
         payload=payload,
     )
+
+
+def _upcast(cls: type, stored_version: int, payload: dict[str, Any]) -> int:
+    """Run ``cls``'s upcasters from ``stored_version`` to its ``class_version`` on
+    ``payload`` (in place); the version it is then at.
+
+    Raises:
+        AttributeError: an upcaster of the chain is missing (the row is undecodable).
+    """
+    current = int(getattr(cls, "class_version", 1))
+    version = stored_version
+    while version < current:
+        getattr(cls, f"upcast_v{version}_v{version + 1}")(payload)
+        version += 1
+    return version
 
 
 UNDECODABLE_TYPE = "Undecodable"
@@ -171,9 +205,26 @@ async def read_envelopes(
         else:
             await cur.execute(_SELECT, (after, upto, limit))
         rows = await cur.fetchall()
-    key_ids = {m.decode() for row in rows for m in _SEALED_KEY.findall(bytes(row[4]))}
+    return await decode_rows(conn, rows)
+
+
+def sealing_key_ids(states: Iterable[bytes]) -> set[str]:
+    """The data key ids (account aggregate ids, 32 hex) that sealed fields of these
+    stored states name: the keys to fetch before decoding them."""
+    return {m.decode() for state in states for m in _SEALED_KEY.findall(bytes(state))}
+
+
+async def decode_rows(conn: AsyncConnection[TupleRow], rows: Sequence[tuple[Any, ...]]
+                      ) -> list[EventEnvelope]:
+    """``decode_record`` of each row, its sealed personal fields opened with the data
+    keys of the accounts they belong to, read on ``conn`` in one statement (none when
+    no row is sealed); an erased account's fields read as their placeholders. Every
+    reader of stored rows decodes here (``read_envelopes``: the relay, catch-up,
+    rebuilds; ``infra.event_reader``). Rows: ``(notification_id, originator_id,
+    originator_version, topic, state)``."""
+    key_ids = sealing_key_ids(row[4] for row in rows)
     keys = await fetch_keys(conn, key_ids) if key_ids else NO_KEYS
-    return [decode_record(position, originator, version, topic, state, keys)
+    return [decode_record(position, originator, version, topic, bytes(state), keys)
             for position, originator, version, topic, state in rows]
 
 

@@ -88,3 +88,6 @@ LIVE_DISCONNECTS = Counter(
 LIVE_EVENTS_SENT = Counter(
     "roost_live_events_sent_total", "Live events sent to clients, by SSE event name", ["event"]
 )
+ADMIN_STREAMS = Gauge(
+    "roost_admin_event_streams", "Admin event streams (/api/admin/events/stream) open now"
+)

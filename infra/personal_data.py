@@ -51,6 +51,7 @@ from eventsourcing.utils import get_topic
 from domain.accounts import ERASED_PREFIX
 from domain.errors import AccountErased
 from domain.ids import account_uuid
+from domain.topic_history import former_topics
 
 SEALED_MARK = "_sealed_"
 KEY_BYTES = 32
@@ -100,6 +101,16 @@ SEALED: dict[str, SealRule] = {
 }
 """Event topic -> its personal fields and their owner. The list is documented in
 docs/architecture.md ("Erasure")."""
+
+def rule_of(topic: str) -> SealRule | None:
+    """The rule of events stored under ``topic``: its own, or for a former topic of a
+    renamed or moved class (``domain.topic_history``) the rule of the class's current
+    topic, so that erasure finds the plain rows written before the rename too."""
+    rule = SEALED.get(topic)
+    if rule is None and (cls := former_topics().get(topic)) is not None:
+        rule = SEALED.get(get_topic(cls))
+    return rule
+
 
 IDEMPOTENCY_TOPICS = ("domain.idempotency:IdempotencyRecord.IdempotencyKeyRecorded",
                       "domain.idempotency:IdempotencyRecord.IdempotencyKeyRenewed")
@@ -414,7 +425,7 @@ def scrub_row(topic: str, originator_id: str, state: bytes, account_key_id: str,
         fields: dict[str, Any] = orjson.loads(state)
     except orjson.JSONDecodeError:
         return Scrubbed(None, owned=False)
-    rule = SEALED.get(topic)
+    rule = rule_of(topic)
     changed = owned = False
     if rule is not None:
         erased_name = erased_username(account_key_id)  # a row rewritten by an earlier run
@@ -434,5 +445,7 @@ SESSION_STARTED = "domain.sessions:Session.SessionStarted"
 
 
 def candidate_topics() -> list[str]:
-    """The topics whose rows may hold an account's personal data in plain JSON."""
-    return [*SEALED, *IDEMPOTENCY_TOPICS]
+    """The topics whose rows may hold an account's personal data in plain JSON (former
+    topics of the sealed classes included)."""
+    return [*SEALED, *(t for t in former_topics() if rule_of(t) is not None),
+            *IDEMPOTENCY_TOPICS]

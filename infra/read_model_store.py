@@ -27,6 +27,7 @@ from ports.projectors import READ_MODELS
 from ports.read_models import (
     ACCOUNT_COUNTS,
     POST_COUNTS,
+    AdminChange,
     Count,
     Edge,
     EdgeKey,
@@ -152,6 +153,13 @@ class PostgresReadModelWriter:
             "WHERE aggregate_id = %s AND version < %s",
             (change.display_name, change.bio, change.avatar_url, change.version,
              change.aggregate_id, change.version),
+        )
+
+    async def set_admin(self, change: AdminChange) -> None:
+        await self.conn.execute(
+            "UPDATE rm_accounts SET is_admin = %s, version = %s "
+            "WHERE aggregate_id = %s AND version < %s",
+            (change.is_admin, change.version, change.aggregate_id, change.version),
         )
 
     async def add_post(self, post: NewPost) -> bool:

@@ -49,6 +49,9 @@ CREATE TABLE IF NOT EXISTS rm_accounts (
     following_count int NOT NULL DEFAULT 0,
     posts_count     int NOT NULL DEFAULT 0
 );
+-- The admin role (AdminGranted / AdminRevoked). Requests to /api/admin check the
+-- account's events, not this column, so that a revoke takes effect at once.
+ALTER TABLE rm_accounts ADD COLUMN IF NOT EXISTS is_admin boolean NOT NULL DEFAULT false;
 
 CREATE TABLE IF NOT EXISTS rm_follows (
     follower_id     bigint NOT NULL,

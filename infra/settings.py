@@ -196,6 +196,14 @@ class Settings(BaseSettings):
     live_send_timeout_s: float = Field(default=30.0, gt=0)
     live_max_streams_per_account: int = Field(default=8, ge=1)
 
+    # The admin events stream (GET /api/admin/events/stream): once caught up it reads
+    # the event store again every ADMIN_STREAM_POLL_S seconds, sends an empty line
+    # after ADMIN_STREAM_KEEPALIVE_S idle seconds, and checks every
+    # ADMIN_ROLE_RECHECK_S seconds that its account is still an admin.
+    admin_stream_poll_s: float = Field(default=0.5, gt=0, le=10.0)
+    admin_stream_keepalive_s: float = Field(default=15.0, gt=0, le=15.0)
+    admin_role_recheck_s: float = Field(default=5.0, gt=0, le=60.0)
+
     # Prometheus endpoints of the relay and worker processes (0: none); the API
     # serves its own at /metrics.
     relay_metrics_port: int = 9101

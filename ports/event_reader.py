@@ -1,11 +1,17 @@
-"""Reading the stored event stream with filters, batch by batch (analysts, admin endpoints).
+"""Reading the stored event stream with filters, batch by batch: ``roost events``
+(export, stats, tail, replay), ``roost timeline show --at`` and the admin events API
+(``GET /api/admin/events`` and its NDJSON stream, ``queries.admin_events``).
 
 ``EventReader.read`` answers one batch of ``StoredEvent``s in position order; the
 next batch starts after the last one's position (a keyset scan), so nothing ever
-holds the whole stream. ``roost events`` and the admin endpoints read through it;
-the PostgreSQL adapter is ``infra.event_reader.PostgresEventReader`` (against the
-event store or its read replica), the fake ``tests.fakes.event_reader.MemoryEventReader``,
-the contract ``tests/contracts/event_reader.py``.
+holds the whole stream. Every event reads as the relay publishes it: secrets
+removed (password and refresh hashes, emails, recorded Idempotency-Key answers),
+personal fields opened (an erased account's read as their placeholders), the
+payload upcast to its class's current version, ``type`` the class's current name
+(also for a topic it was stored under before a rename). The PostgreSQL adapter is
+``infra.event_reader.PostgresEventReader`` (against the event store or its read
+replica), the fake ``tests.fakes.event_reader.MemoryEventReader``, the contract
+``tests/contracts/event_reader.py``.
 """
 
 from __future__ import annotations

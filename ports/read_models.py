@@ -104,6 +104,15 @@ class ProfileChange:
 
 
 @dataclass(frozen=True, slots=True)
+class AdminChange:
+    """The account's admin role as set by the account aggregate's ``version``."""
+
+    aggregate_id: str
+    is_admin: bool
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
 class NewPost:
     """A post as created (``created_at``: RFC 3339 text)."""
 
@@ -147,6 +156,11 @@ class ReadModelWriter(Protocol):
     async def update_profile(self, change: ProfileChange) -> None:
         """Set the account's display name, bio, avatar and version, only if the stored
         version is older than ``change.version`` (else nothing)."""
+        ...
+
+    async def set_admin(self, change: AdminChange) -> None:
+        """Set the account's ``is_admin`` and version, only if the stored version is
+        older than ``change.version`` (else nothing)."""
         ...
 
     async def add_post(self, post: NewPost) -> bool:

@@ -19,6 +19,7 @@ from ports.events import EventEnvelope
 from ports.post_cache import PostCountsSink
 from ports.projectors import READ_MODELS
 from ports.read_models import (
+    AdminChange,
     Count,
     Edge,
     EdgeKind,
@@ -44,6 +45,12 @@ async def _profile_updated(tx: ReadModelWriter, e: EventEnvelope) -> None:
     await tx.update_profile(ProfileChange(
         aggregate_id=e.aggregate_id, display_name=p["display_name"], bio=p["bio"],
         avatar_url=p["avatar_url"], version=e.aggregate_version))
+
+
+async def _admin_changed(tx: ReadModelWriter, e: EventEnvelope) -> None:
+    await tx.set_admin(AdminChange(aggregate_id=e.aggregate_id,
+                                   is_admin=e.type == "AdminGranted",
+                                   version=e.aggregate_version))
 
 
 async def _post_created(tx: ReadModelWriter, e: EventEnvelope) -> None:
@@ -190,6 +197,8 @@ async def _set_edges(tx: ReadModelWriter, rule: EdgeRule, events: Sequence[Event
 HANDLERS: dict[str, Callable[[ReadModelWriter, EventEnvelope], Awaitable[object]]] = {
     "AccountRegistered": _account_registered,
     "ProfileUpdated": _profile_updated,
+    "AdminGranted": _admin_changed,
+    "AdminRevoked": _admin_changed,
     "PostCreated": _post_created,
     "PostDeleted": _post_deleted,
     "AccountErased": _account_erased,

@@ -21,6 +21,7 @@ from infra.http.ratelimit import (
 )
 from infra.http.routes import (
     accounts,
+    admin,
     admin_accounts,
     graph,
     interactions,
@@ -43,7 +44,7 @@ from queries.context import QueryContext
 API_ROUTERS = (accounts.router, graph.router, sessions.router, posts.router,
                interactions.router, moderation.router, timelines.router, limits.router,
                notifications.router, streaming.router, search.router, trends.router,
-               admin_accounts.router)
+               admin.router, admin_accounts.router)
 
 
 def create_app(settings: Settings | None = None,

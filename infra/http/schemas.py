@@ -30,6 +30,7 @@ from domain.accounts import (
     USERNAME_PATTERN,
 )
 from domain.ids import SNOWFLAKE_PATTERN
+from domain.posts import LANGUAGE_PATTERN, MAX_LANGUAGE
 from infra.http.text import (
     ONE_LINE_PATTERN,
     SOME_TEXT_PATTERN,
@@ -37,7 +38,7 @@ from infra.http.text import (
     MultilineText,
     SchemaPattern,
 )
-from queries import shapes
+from queries import admin_events, shapes
 
 IdText = Annotated[CleanText, SchemaPattern(SNOWFLAKE_PATTERN, narrows=True)]
 """A post or medium id in a body: a decimal string (one naming nothing is 422
@@ -46,6 +47,8 @@ IdText = Annotated[CleanText, SchemaPattern(SNOWFLAKE_PATTERN, narrows=True)]
 # a path (the server accepts a little more: any host urlsplit reads).
 AVATAR_URL_PATTERN = (r"^(https://[A-Za-z0-9.-]+(:[0-9]{1,4})?"
                       r"(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?)?$")
+LanguageText = Annotated[CleanText, SchemaPattern(LANGUAGE_PATTERN, narrows=True)]
+"""A BCP 47 tag's shape; the server also checks its subtags against the registry."""
 AvatarUrlText = Annotated[CleanText, SchemaPattern(AVATAR_URL_PATTERN, narrows=True)]
 
 
@@ -106,6 +109,10 @@ class NewPost(RequestBody):
     reply_to_id: IdText | None = Field(default=None, max_length=19)
     quote_of_id: IdText | None = Field(default=None, max_length=19)
     media_ids: list[IdText] = Field(default_factory=list, max_length=4)
+    language: LanguageText | None = Field(
+        default=None, max_length=MAX_LANGUAGE,
+        description="The language of the text, a BCP 47 tag (en, pt-BR, zh-Hant); "
+                    "stored in its canonical case. Optional; unknown or malformed tags are 422")
 
 
 class TokenPair(BaseModel):
@@ -183,6 +190,21 @@ def page_of(item: type[BaseModel]) -> type[BaseModel]:
     """The response model of a ``shapes.Page`` of ``item`` (``Page[Post]`` in the
     document); one model per item type."""
     return response_model(shapes.Page, f"Page[{item.__name__}]", item)
+
+
+# --- Admin events ---------------------------------------------------------------
+
+Event = response_model(
+    admin_events.Event,
+    position=Field(description="Global position in the event store (strictly increasing "
+                               "in commit order, with gaps)"),
+    id=Field(description="The event's stable id (a UUID)"),
+    type=Field(description="The event class's current name (PostCreated)"),
+    version=Field(description="The aggregate's version this event made"),
+    schema_version=Field(description="The shape of data (upcast to the current)"),
+    data=Field(description="The payload; integer ids as strings; personal fields in "
+                           "plain (an erased account's as placeholders); password hashes, "
+                           "refresh hashes, emails and recorded answers left out"))
 
 
 # --- Notifications ------------------------------------------------------------

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from commands.bus import CommandBus
 from infra.database import AsyncPool
+from infra.event_reader import PostgresEventReader
 from infra.health import ProgressTracker
 from infra.http.streaming import LiveServices
 from infra.rate_limiter import RateLimiter
@@ -38,6 +39,8 @@ class ApiServices:
     """The search index (reads for /api/search; its client for /health)."""
     trends: RedisTrendCounters
     """The trend counters (reads for /api/trends/tags)."""
+    events: PostgresEventReader
+    """The stored events by filter (the admin events API)."""
     resources: AsyncExitStack = field(default_factory=AsyncExitStack)
     """Closes what ``build_api`` opened (event store, pool, Redis clients), last first."""
     progress: ProgressTracker = field(default_factory=ProgressTracker)

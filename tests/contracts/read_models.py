@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from ports.read_models import (
+    AdminChange,
     Edge,
     EdgeState,
     NewAccount,
@@ -132,7 +133,23 @@ class ReadModelStoreContract:
             "id": 1, "aggregate_id": AGGREGATE, "username": "Alice", "username_lower": "alice",
             "email": "", "display_name": "Al", "bio": "bio", "avatar_url": "https://a/b",
             "created_at": T0, "version": 2, "followers_count": 0, "following_count": 0,
-            "posts_count": 0}}
+            "posts_count": 0, "is_admin": False}}
+
+    async def test_the_admin_role_follows_newer_versions_only(
+        self, store: ReadModelStore, tables: ReadBack,
+    ) -> None:
+        async with store.transaction() as tx:
+            await tx.add_account(account())
+            await tx.set_admin(AdminChange(AGGREGATE, True, 2))
+        assert (await tables()).accounts[1]["is_admin"] is True
+        async with store.transaction() as tx:
+            await tx.set_admin(AdminChange(AGGREGATE, False, 2))  # a replay of an older one
+            await tx.set_admin(AdminChange("00000000-0000-0000-0000-000000000000", False, 9))
+        assert (await tables()).accounts[1]["is_admin"] is True
+        async with store.transaction() as tx:
+            await tx.set_admin(AdminChange(AGGREGATE, False, 3))
+        row = (await tables()).accounts[1]
+        assert row["is_admin"] is False and row["version"] == 3
 
     async def test_a_post_is_added_once_and_read_back_whole(
         self, store: ReadModelStore, tables: ReadBack,

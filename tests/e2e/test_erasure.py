@@ -1,6 +1,6 @@
 """Erasure end to end (issue 12): an account with posts, likes, follows, replies from
 others, notifications, search documents and live timelines is erased with
-``roost erase``; then none of its personal data is left in the read models, the
+``roost accounts erase``; then none of its personal data is left in the read models, the
 stored events' raw bytes, Redis (timelines, post cache, notification hot parts),
 the search index or an export (``roost events tail``), while the others' reply
 stays, its parent unavailable."""
@@ -112,6 +112,21 @@ def _export(stack: Stack) -> str:
     return tail.stdout
 
 
+def _admin_events(admin: User, username: str) -> str:
+    """The data of every event of ``username`` the admin events API pages out, as
+    compact JSON lines."""
+    lines: list[str] = []
+    after = "0"
+    for _ in range(10_000):
+        found = admin.act("GET", "/api/admin/events",
+                          params={"account": username, "limit": 100, "after": after}).json()
+        lines += [json.dumps(e["data"], separators=(",", ":")) for e in found["items"]]
+        if found["next_cursor"] is None:
+            return "\n".join(lines)
+        after = found["next_cursor"]
+    raise AssertionError("the admin events pages never ended")
+
+
 def test_erasure_leaves_no_trace_of_the_account_s_personal_data(
         stack: Stack, client: httpx.Client, signup: Callable[..., User]) -> None:
     mark = unique_name("z")  # a word no other test writes
@@ -144,15 +159,18 @@ def test_erasure_leaves_no_trace_of_the_account_s_personal_data(
     assert _in_redis(stack, [text_1])
     assert "rm_accounts" in _in_postgres(stack, personal)
     assert text_1 in _export(stack)
+    granted = _cli(stack, "accounts", "grant-admin", carol.username)
+    assert granted.returncode == 0, granted.stderr
+    assert text_1 in _admin_events(carol, alice.username)  # read in plain by an admin
     # ... but never in the event store's bytes: sealed with alice's data key.
     assert "roost_events" not in _in_postgres(stack, [display, bio, text_1, email])
 
-    erased = _cli(stack, "erase", alice.username, "--yes")
+    erased = _cli(stack, "accounts", "erase", alice.username, "--yes")
     assert erased.returncode == 0, erased.stderr
     answer = json.loads(erased.stdout)
     assert answer["already_erased"] is False and answer["sessions_ended"] == 1
     gone = int(answer["position"])
-    repeated = _cli(stack, "erase", alice.username.upper(), "--yes")
+    repeated = _cli(stack, "accounts", "erase", alice.username.upper(), "--yes")
     assert repeated.returncode == 0, repeated.stderr
     again = json.loads(repeated.stdout)
     assert again["already_erased"] is True and int(again["position"]) == gone
@@ -185,11 +203,18 @@ def test_erasure_leaves_no_trace_of_the_account_s_personal_data(
     assert_error(client.post("/api/sessions", json={"login": alice.username,
                                                    "password": alice.password}), 401)
     assert alice.request("GET", "/api/accounts/me").status_code == 401
-    # The admin route exists and refuses tokens without the admin role.
+    # The admin route refuses tokens without the admin role.
     assert_error(bob.request("DELETE", f"/api/admin/accounts/{carol.username}"), 403,
-                 "admin_only")
+                 "not_admin")
+    # An admin reads alice's events with her personal data as placeholders.
+    shown = _admin_events(carol, alice.username)
+    assert text_1 not in shown and f'"username":"{alice.username}"' not in shown
+    assert '"username":"erased-' in shown
 
     assert _in_postgres(stack, personal) == {}
     assert _in_redis(stack, personal) == {}
     assert _in_search(stack, personal) == set()
     assert _found(_export(stack), personal) == set()
+    # An admin erases an account through the API.
+    erased_by_admin = carol.act("DELETE", f"/api/admin/accounts/{bob.username}").json()
+    assert erased_by_admin["already_erased"] is False

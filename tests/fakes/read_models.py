@@ -67,7 +67,8 @@ class FakeReadModelWriter:
             "username": account.username, "username_lower": lower, "email": account.email,
             "display_name": account.display_name, "bio": "", "avatar_url": "",
             "created_at": account.created_at, "version": account.version,
-            "followers_count": 0, "following_count": 0, "posts_count": 0}
+            "followers_count": 0, "following_count": 0, "posts_count": 0,
+            "is_admin": False}
 
     async def update_profile(self, change: rm.ProfileChange) -> None:
         self.calls.append("update_profile")
@@ -75,6 +76,12 @@ class FakeReadModelWriter:
             if row["aggregate_id"] == change.aggregate_id and row["version"] < change.version:
                 row.update(display_name=change.display_name, bio=change.bio,
                            avatar_url=change.avatar_url, version=change.version)
+
+    async def set_admin(self, change: rm.AdminChange) -> None:
+        self.calls.append("set_admin")
+        for row in self.tables.accounts.values():
+            if row["aggregate_id"] == change.aggregate_id and row["version"] < change.version:
+                row.update(is_admin=change.is_admin, version=change.version)
 
     async def add_post(self, post: rm.NewPost) -> bool:
         self.calls.append("add_post")

@@ -7,6 +7,7 @@ its own result.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,6 +30,26 @@ class ApiUser:
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
         return await self.client.request(method, path, headers=headers, **kwargs)
+
+
+@asynccontextmanager
+async def served_app(settings: Settings, app: FastAPI | None = None) -> AsyncIterator[str]:
+    """The app (built from ``settings``) served by uvicorn on ``settings.api_port`` in
+    this process, for streams a client reads as they come; yields its base URL."""
+    import uvicorn
+
+    from tests.integration.conftest import wait_until
+
+    server = uvicorn.Server(uvicorn.Config(
+        app or create_app(settings), host="127.0.0.1", port=settings.api_port,
+        log_config=None, access_log=False, lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    try:
+        await wait_until(lambda: server.started, message="uvicorn started")
+        yield f"http://127.0.0.1:{settings.api_port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
 
 
 @asynccontextmanager

@@ -9,18 +9,20 @@ on Redis. (The search index's contract runs on Elasticsearch in
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import psycopg
 import pytest
 import redis.asyncio as aredis
+from eventsourcing.domain import Aggregate
 
 from domain.moments import rfc3339
 from infra import devstack
 from infra.bootstrap import ProjectionServices, build_command_bus, close_command_bus
 from infra.database import AsyncPool
-from infra.event_reader import open_event_reader
+from infra.event_reader import PostgresEventReader, open_event_reader
+from infra.event_store import PostgresEventStore
 from infra.live import LiveKeys, RedisLiveHub, RedisLivePublisher, reader_client
 from infra.notification_store import PostgresNotificationStore, schema_sql
 from infra.parking import PostgresParkingLot
@@ -38,6 +40,7 @@ from ports.read_models import Edge
 from ports.timelines import TimelineStore
 from tests.conftest import clear_redis_prefix, make_settings
 from tests.contracts.event_reader import EventReaderContract, History, write_history
+from tests.contracts.event_reader import Given as EventsGiven
 from tests.contracts.live import BUFFER, QUEUE, Live, LiveContract
 from tests.contracts.notification_store import NotificationStoreContract
 from tests.contracts.parking import ParkingLotContract
@@ -236,3 +239,15 @@ class TestPostgresEventReader(EventReaderContract):
             yield History(reader, actors)
         finally:
             await reader.close()
+
+    @pytest.fixture
+    def given(self, pool: AsyncPool, settings: Settings) -> EventsGiven:
+        async def given(aggregates: Sequence[Aggregate]) -> PostgresEventReader:
+            store = PostgresEventStore(settings)
+            try:
+                for aggregate in aggregates:
+                    store.save_all(aggregate)
+            finally:
+                store.close()
+            return PostgresEventReader(pool)
+        return given

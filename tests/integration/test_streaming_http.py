@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aredis
-import uvicorn
 
 from infra import devstack
 from infra.http.app import create_app
@@ -23,8 +22,8 @@ from infra.live import RedisLivePublisher
 from infra.settings import Settings
 from ports.live import NOTIFICATIONS_CHANNEL, LiveEvent
 from queries.context import QueryContext
-from tests.integration.apphost import sign_up
-from tests.integration.conftest import SettingsFactory, wait_until
+from tests.integration.apphost import served_app, sign_up
+from tests.integration.conftest import SettingsFactory
 from tests.sse import Sse, SseParser
 
 
@@ -44,16 +43,8 @@ def renderers(_ctx: QueryContext) -> dict[tuple[str, str], Any]:
 async def served(settings_factory: SettingsFactory) -> AsyncIterator[tuple[Settings, str]]:
     settings = settings_factory(api_port=devstack.free_port(), live_keepalive_s=0.2,
                                 min_position_wait_s=0.01, live_max_streams_per_account=2)
-    server = uvicorn.Server(uvicorn.Config(
-        create_app(settings, live_renderers=renderers), host="127.0.0.1",
-        port=settings.api_port, log_config=None, access_log=False, lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    try:
-        await wait_until(lambda: server.started, message="uvicorn started")
-        yield settings, f"http://127.0.0.1:{settings.api_port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
+    async with served_app(settings, create_app(settings, live_renderers=renderers)) as base:
+        yield settings, base
 
 
 class Reader:

@@ -21,7 +21,7 @@ from domain.posts import Post
 from infra.http import schemas
 from infra.http.answers import account_answer, own_account_answer, post_answer
 from ports.records import OwnProfile, PostBody, Profile, Relationship
-from queries import shapes
+from queries import admin_events, shapes
 
 NOT_SCHEMA = frozenset({"title", "description", "default"})
 # The one response model Account documents both TypedDicts: Account, and
@@ -56,6 +56,8 @@ def typed_schema(typed: Any) -> Any:
     (shapes.Page[shapes.Account], schemas.page_of(schemas.Account)),
     (shapes.NotificationGroup, schemas.NotificationGroup),
     (shapes.Page[shapes.NotificationGroup], schemas.page_of(schemas.NotificationGroup)),
+    (admin_events.Event, schemas.Event),
+    (shapes.Page[admin_events.Event], schemas.page_of(schemas.Event)),
 ])
 def test_each_response_model_declares_its_typed_shape(typed: Any, model: type[BaseModel]
                                                        ) -> None:

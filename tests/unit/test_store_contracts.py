@@ -4,11 +4,16 @@ classes against the real adapters."""
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Sequence
 
+import pytest
+from eventsourcing.domain import Aggregate
+
+from infra.event_store import MemoryEventStore
 from ports.live import Channel
 from ports.timelines import TimelineStore
-from tests.contracts.event_reader import EventReaderContract, History, memory_history
+from tests.contracts.event_reader import EventReaderContract, History, memory_history, memory_reader
+from tests.contracts.event_reader import Given as EventsGiven
 from tests.contracts.live import BUFFER, QUEUE, Live, LiveContract
 from tests.contracts.notification_store import NotificationStoreContract
 from tests.contracts.parking import ParkingLotContract
@@ -19,6 +24,7 @@ from tests.contracts.read_models import ReadBack, ReadModelStoreContract
 from tests.contracts.search import SearchIndexContract
 from tests.contracts.timelines import MAX_ENTRIES, TimelineStoreContract
 from tests.contracts.trends import TrendCountersContract
+from tests.fakes.event_reader import MemoryEventReader
 from tests.fakes.live import FakeLive
 from tests.fakes.notifications import FakeNotificationStore
 from tests.fakes.parking import FakeParkingLot
@@ -130,3 +136,12 @@ class TestMemoryEventReader(EventReaderContract):
     @pytest.fixture
     def history(self) -> History:
         return memory_history()
+
+    @pytest.fixture
+    def given(self) -> EventsGiven:
+        async def given(aggregates: Sequence[Aggregate]) -> MemoryEventReader:
+            store = MemoryEventStore()
+            for aggregate in aggregates:
+                store.save_all(aggregate)
+            return memory_reader(store)
+        return given

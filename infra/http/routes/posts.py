@@ -59,7 +59,7 @@ async def create_post(body: NewPost, actor: CurrentActor, services: Services,
                                 "supported yet)"}, code="reference_not_found")
     command = CreatePost(
         actor, body.text, _optional_id(body.reply_to_id, "reply_to_id"),
-        _optional_id(body.quote_of_id, "quote_of_id"),
+        _optional_id(body.quote_of_id, "quote_of_id"), body.language,
     )
     result = await execute(services, command, response, request)
     # The answer is the command's own post; the author's public profile comes
