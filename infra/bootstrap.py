@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,6 +49,7 @@ from infra.metrics import (
     PARKED_EVENTS,
     PROJECTED_EVENTS,
     PROJECTION_LAG_SECONDS,
+    REBUILT_EVENTS,
     observe_timeline_rebuild,
 )
 from infra.notification_store import PostgresNotificationStore
@@ -72,7 +74,7 @@ from ports.projectors import NOTIFICATIONS, PROJECTORS, READ_MODELS, SEARCH, TIM
 from projections.base import Projector
 from projections.notifications import NotificationProjector
 from projections.read_models import ReadModelProjector
-from projections.runner import ProjectionRunner
+from projections.runner import Lease, ProjectionRunner
 from projections.search import SearchProjector
 from projections.timelines import TimelineProjector
 from projections.trends import TrendsProjector
@@ -263,10 +265,6 @@ async def build_projections(settings: Settings, *, live: bool = False) -> Projec
 def build_runner(settings: Settings, services: ProjectionServices, name: str,
                  liveness: Liveness | None = None) -> ProjectionRunner:
     """The runner of projector ``name``; each applied event beats ``liveness``."""
-    async def read_log(after: int, upto: int) -> list[EventEnvelope]:
-        async with services.pool.connection() as conn:
-            return await read_envelopes(conn, after, upto, limit=1000)
-
     # The read models lock their position row in PostgreSQL; the timelines and
     # trends keep theirs in Redis and the search index in Elasticsearch, so applies
     # from several processes take a lease.
@@ -280,13 +278,50 @@ def build_runner(settings: Settings, services: ProjectionServices, name: str,
         if liveness is not None:
             liveness.beat(projector)
 
+    return _runner(settings, services, services.projectors[name], on_applied, lease)
+
+
+def _runner(settings: Settings, services: ProjectionServices, projector: Projector,
+            on_applied: Callable[[str, EventEnvelope], None], lease: Lease | None,
+            page: int = 1000, batch_size: int = 200) -> ProjectionRunner:
+    async def read_log(after: int, upto: int) -> list[EventEnvelope]:
+        async with services.pool.connection() as conn:
+            return await read_envelopes(conn, after, upto, limit=page)
+
     return ProjectionRunner(
-        services.projectors[name], read_log, services.parking,
+        projector, read_log, services.parking,
         max_attempts=settings.projector_max_attempts, backoff_s=settings.projector_backoff_s,
         on_applied=on_applied,
         on_parked=lambda projector, _event: PARKED_EVENTS.labels(projector).inc(),
         lease=lease, known_types=known_event_types(), transient=is_transient,
+        batch_size=batch_size,
     )
+
+
+def build_copy_projector(settings: Settings, services: ProjectionServices, name: str,
+                         copy: str) -> Projector:
+    """Projector ``name`` writing copy ``copy`` (``v2``, ``scratch``: ``infra.copies``)
+    beside the live one, for a blue-green rebuild or a verify. It has no side
+    effects outside that copy: no live events (no publisher), no post-cache counts.
+
+    Raises:
+        KeyError: ``name`` has no copies yet (only the PostgreSQL ones do).
+    """
+    builders: dict[str, Callable[[], Projector]] = {
+        READ_MODELS: lambda: ReadModelProjector(
+            PostgresReadModelStore(services.pool, READ_MODELS, copy=copy), counts_sink=None),
+    }
+    return builders[name]()
+
+
+def build_copy_runner(settings: Settings, services: ProjectionServices,
+                      projector: Projector) -> ProjectionRunner:
+    """The runner of a copy's projector: pages of ``settings.rebuild_page`` events read
+    by position, applied ``settings.rebuild_batch`` per transaction; no lease (only the
+    rebuild writes the copy) and its own counter, ``roost_rebuilt_events_total``."""
+    return _runner(settings, services, projector,
+                   lambda name, _event: REBUILT_EVENTS.labels(name).inc(), None,
+                   page=settings.rebuild_page, batch_size=settings.rebuild_batch)
 
 
 def _age_s(occurred_at: str) -> float:
@@ -300,6 +335,14 @@ def _age_s(occurred_at: str) -> float:
 def projector_lease(settings: Settings, client: aredis.Redis, name: str) -> RedisLease:
     return RedisLease(client, RedisKeys(settings.redis_prefix).projector_lease(name),
                       ttl_s=settings.projector_lease_ttl_s)
+
+
+def rebuild_lease(settings: Settings, client: aredis.Redis, name: str) -> RedisLease:
+    """Held by whoever rebuilds projection ``name`` blue-green (the CLI, a worker after a
+    version bump); taken at once or not at all (``LeaseTimeout``), so two workers
+    starting together do not both rebuild."""
+    return RedisLease(client, RedisKeys(settings.redis_prefix).projector_lease(f"{name}:rebuild"),
+                      ttl_s=max(settings.projector_lease_ttl_s, 10.0), wait_s=0.0)
 
 
 def build_worker(settings: Settings) -> faust.App:

@@ -11,9 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from infra import runners
+from infra import cli_projections, runners
 from infra.settings import Settings
-from ports.projectors import PROJECTORS
 
 if TYPE_CHECKING:
     from infra.bootstrap import ProjectionServices
@@ -26,6 +25,7 @@ projections_app = typer.Typer(help="Inspect, rebuild and repair projections.",
 events_app = typer.Typer(help="Read the event stream (for analysts).", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
 app.add_typer(events_app, name="events")
+cli_projections.register(projections_app)
 console = Console()
 
 
@@ -88,33 +88,6 @@ def services() -> None:
 
     ensure_services(Settings(), console, Path(".roost"))
     console.print("PostgreSQL and Redis answer")
-
-
-@projections_app.command("status")
-def projections_status() -> None:
-    """Each projector's position and lag behind the event store."""
-    from infra.operations import projection_status
-
-    rows = on_projections(Settings(), projection_status)
-    table = Table("projector", "position", "event store", "lag", "parked")
-    for row in rows:
-        table.add_row(*(str(row[k]) for k in ("name", "position", "store", "lag", "parked")))
-    console.print(table)
-
-
-@projections_app.command("rebuild")
-def projections_rebuild(
-    name: Annotated[str, typer.Argument(help=" or ".join(PROJECTORS))],
-    yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False,
-) -> None:
-    """Throw a projection away and rebuild it from the first event."""
-    from infra.operations import rebuild
-
-    if not yes:
-        typer.confirm(f"Rebuild {name} from scratch? Readers see it fill up again", abort=True)
-    settings = Settings()
-    applied = on_projections(settings, lambda services: rebuild(settings, services, name, console))
-    console.print(f"[green]{name} rebuilt from {applied} events[/green]")
 
 
 @projections_app.command("parked")
