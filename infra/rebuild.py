@@ -260,3 +260,34 @@ async def verify(settings: Settings, services: ProjectionServices, name: str,
             await copies.drop(conn, SCRATCH)
             await conn.execute("DELETE FROM projection_positions WHERE name = %s",
                                (f"{name}@{SCRATCH}",))
+
+
+async def rebuild_outdated(settings: Settings, services: ProjectionServices,
+                           progress: Progress = no_progress) -> list[RebuildResult]:
+    """Rebuild, blue-green, each projection whose live copy was built by a code version
+    below ``ports.projectors.VERSIONS`` (a deployment that bumped it); the worker runs
+    this once on start. Each rebuild holds the projection's rebuild lease, taken at
+    once or skipped: of several workers starting together one rebuilds, and a
+    projection already at the code's version is left alone, so it runs once.
+    Projections without copies are only logged (``rebuild --in-place`` is an
+    operator's decision: readers would see them fill up)."""
+    from infra.bootstrap import rebuild_lease
+    from infra.lease import LeaseTimeout
+
+    done: list[RebuildResult] = []
+    registry = CopyRegistry(services.pool)
+    for name, state in (await registry.states()).items():
+        if name not in VERSIONS or state.live_version >= VERSIONS[name]:
+            continue
+        if not rebuildable(name):
+            log.warning("rebuild.version_bump_needs_operator", projection=name,
+                        live_version=state.live_version, code_version=VERSIONS[name])
+            continue
+        try:
+            async with rebuild_lease(settings, services.redis, name).hold():
+                if (await registry.state(name)).live_version >= VERSIONS[name]:
+                    continue  # another worker finished it meanwhile
+                done.append(await rebuild(settings, services, name, progress))
+        except LeaseTimeout:
+            log.info("rebuild.already_running", projection=name)
+    return done
