@@ -396,4 +396,19 @@ def build_worker(settings: Settings) -> faust.App:
         await guard.once(beat)
 
     app.timer(settings.heartbeat_interval_s, name="worker-heartbeat")(heartbeat)
+
+    async def rebuild_bumped() -> None:
+        """Once on start: rebuild, blue-green, each projection whose code version is
+        above its live copy's (``infra.rebuild.rebuild_outdated``: one worker of
+        several, under the rebuild lease). The agents keep the live copy current
+        meanwhile; a failure is logged and the live copy serves on."""
+        from infra.rebuild import rebuild_outdated
+
+        try:
+            await rebuild_outdated(settings, await services())
+        except Exception as error:
+            log.error("rebuild.on_start_failed", error=repr(error))
+
+    if settings.rebuild_on_version_bump:
+        app.task(rebuild_bumped)
     return app
