@@ -26,6 +26,9 @@ from infra.settings import Settings
 from ports.projectors import PROJECTORS
 
 console = Console()
+progress_console = Console(stderr=True)
+"""Progress bars go to standard error, so ``--json`` output on standard output stays
+machine-readable."""
 
 
 class RateColumn(ProgressColumn):
@@ -39,7 +42,7 @@ def progress_bar() -> Progress:
     """The bar of a long rebuild: phase, bar, position/target, rate, elapsed, ETA."""
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     RateColumn(), TimeElapsedColumn(), TextColumn("ETA"),
-                    TimeRemainingColumn(), console=console)
+                    TimeRemainingColumn(), console=progress_console)
 
 
 class BarProgress:
