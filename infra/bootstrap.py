@@ -34,6 +34,7 @@ from commands.bus import CommandBus
 from commands.context import CommandContext
 from commands.ports import SessionRevocations
 from domain.ids import SnowflakeGenerator
+from infra.copies import copy_number
 from infra.database import AsyncPool, open_pool
 from infra.event_store import PostgresEventStore, RoostStore
 from infra.event_types import known_event_types
@@ -61,6 +62,7 @@ from infra.read_model_reader import PostgresReadModelReader
 from infra.read_model_store import PostgresReadModelStore
 from infra.redis_keys import RedisKeys
 from infra.resilience import Guard
+from infra.search_copies import FollowingSearchIndex, generation_index
 from infra.search_index import ElasticsearchIndex, build_client
 from infra.search_schema import SearchNames
 from infra.security import Argon2Passwords, JwtTokens, RedisRevocations
@@ -136,8 +138,10 @@ def build_async_redis(settings: Settings) -> aredis.Redis:
 
 
 def build_search_index(settings: Settings) -> ElasticsearchIndex:
-    """The search index adapter (its own client: close it with ``close()``)."""
-    return ElasticsearchIndex(
+    """The search index adapter (its own client: close it with ``close()``): the
+    generation the aliases point at (``ROOST_SEARCH_INDEX_GENERATION`` until there is
+    an alias), followed across blue-green switches."""
+    return FollowingSearchIndex(
         build_client(settings.elasticsearch_url, settings.elasticsearch_request_timeout_s),
         SearchNames(settings.elasticsearch_prefix, settings.search_index_generation),
         stemmer=settings.search_stemmer, rename_timeout_s=settings.search_rename_timeout_s)
@@ -310,6 +314,7 @@ def build_copy_projector(settings: Settings, services: ProjectionServices, name:
     builders: dict[str, Callable[[], Projector]] = {
         READ_MODELS: lambda: ReadModelProjector(
             PostgresReadModelStore(services.pool, READ_MODELS, copy=copy), counts_sink=None),
+        SEARCH: lambda: SearchProjector(generation_index(services.search, copy_number(copy))),
     }
     return builders[name]()
 

@@ -48,9 +48,22 @@ transaction) before it gives up and is tried again: meanwhile new readers queue
 behind it, so it must not wait long."""
 
 
+SCRATCH: Final = "scratch"
+"""The label of a verify's copy (schema ``rm_scratch``; search generation
+``SCRATCH_GENERATION``)."""
+SCRATCH_GENERATION: Final = 999_999
+"""The search index generation of a verify's copy (``roost-posts-v999999``)."""
+
+
 def copy_label(copy: int) -> str:
     """``v3`` for copy 3 (schema ``rm_v3``, index ``roost-posts-v3``)."""
     return f"v{copy}"
+
+
+def copy_number(label: str) -> int:
+    """3 for ``v3``; ``SCRATCH_GENERATION`` for ``SCRATCH`` (where a number is needed:
+    a search index generation)."""
+    return SCRATCH_GENERATION if label == SCRATCH else int(label.removeprefix("v"))
 
 
 def read_models_sql() -> str:

@@ -26,25 +26,40 @@ from typing import Any, Final, Protocol
 
 import structlog
 
-from infra.bootstrap import ProjectionServices, build_copy_projector, build_copy_runner
+from infra.bootstrap import (
+    ProjectionServices,
+    build_copy_projector,
+    build_copy_runner,
+    projector_lease,
+)
 from infra.copies import (
     PG_COPIES,
+    SCRATCH,
     CopyRegistry,
     PgCopies,
     copy_label,
+    copy_number,
     lock_for_switch,
     record_switch,
     retry_on_lock_timeout,
 )
 from infra.eventlog import max_position
+from infra.search_copies import (
+    differences as search_differences,
+)
+from infra.search_copies import (
+    drop_generation,
+    generation_index,
+    live_generation,
+    switch_aliases,
+)
+from infra.search_schema import SearchNames
 from infra.settings import Settings
-from ports.projectors import VERSIONS
+from ports.projectors import SEARCH, VERSIONS
 from projections.runner import ProjectionRunner
 
 log = structlog.get_logger(__name__)
 
-SCRATCH: Final = "scratch"
-"""The label of a verify's copy (schema ``rm_scratch``)."""
 CLOSE_ENOUGH: Final = 2000
 """Events behind the head at which the bulk phase stops and the switch catches up the
 rest while the live writers wait."""
@@ -65,7 +80,7 @@ def no_progress(phase: str, position: int, target: int, rate: float) -> None:
 
 
 class NotRebuildable(Exception):
-    """The projection has no blue-green copies yet (``infra.copies.PG_COPIES``)."""
+    """The projection has no blue-green copies yet (``STRATEGIES``)."""
 
 
 @dataclass(frozen=True)
@@ -83,16 +98,182 @@ class RebuildResult:
     position: int
 
 
+class Copies(Protocol):
+    """How one projection's copies are made, switched, compared and dropped (one
+    implementation per store). ``label`` is ``v<n>`` or ``SCRATCH``."""
+
+    name: str
+
+    async def sync(self) -> None:
+        """Bring the registry's live copy in line with the store's, where the store
+        says it (the search aliases)."""
+
+    async def create(self, label: str) -> None: ...
+
+    async def drop(self, label: str) -> None: ...
+
+    async def settle(self, label: str) -> None:
+        """Make a filled copy ready for readers (planner statistics)."""
+
+    async def switch(self, label: str, version: int, runner: ProjectionRunner
+                     ) -> tuple[int, str]:
+        """Bring the copy to the live position with the live writers held, switch
+        readers and writers to it in one step, record it as live at ``version``:
+        (its position, the retired copy's label)."""
+        ...
+
+    async def compare(self, label: str, runner: ProjectionRunner, limit: int
+                      ) -> list[dict[str, Any]]:
+        """Bring copy ``label`` to the live position with the live writers held and
+        answer the differences (``infra.copies.PgCopies.differences``' shape)."""
+        ...
+
+
+@dataclass
+class PostgresCopies:
+    """``Copies`` of a PostgreSQL projection (``infra.copies.PgCopies``): the switch is
+    one transaction that holds the registry row ``FOR UPDATE`` (the live writers
+    wait on it), points the views at the new schema and records it."""
+
+    name: str
+    services: ProjectionServices
+    tables: PgCopies
+
+    async def sync(self) -> None:
+        """Nothing: the registry is where the live copy is recorded."""
+
+    async def create(self, label: str) -> None:
+        async with self.services.pool.connection() as conn:
+            await self.tables.create(conn, label)
+
+    async def drop(self, label: str) -> None:
+        async with self.services.pool.connection() as conn:
+            await retry_on_lock_timeout(lambda: self.tables.drop(conn, label))
+            await conn.execute("DELETE FROM projection_positions WHERE name = %s",
+                               (f"{self.name}@{label}",))
+
+    async def settle(self, label: str) -> None:
+        async with self.services.pool.connection() as conn:
+            await self.tables.analyze(conn, label)
+
+    async def switch(self, label: str, version: int, runner: ProjectionRunner
+                     ) -> tuple[int, str]:
+        async def attempt() -> tuple[int, str]:
+            async with self.services.pool.connection() as conn, conn.transaction():
+                live = copy_label(await lock_for_switch(conn, self.name))
+                position = await _caught_up(runner, await _position(conn, self.name), label)
+                await self.tables.point_views(conn, label)
+                await conn.execute(
+                    "INSERT INTO projection_positions (name, position) VALUES (%s, %s) ON "
+                    "CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, "
+                    "updated_at = now()", (self.name, position))
+                await record_switch(conn, self.name, copy_number(label), version)
+            return position, live
+
+        result: tuple[int, str] = await retry_on_lock_timeout(attempt)
+        return result
+
+    async def compare(self, label: str, runner: ProjectionRunner, limit: int
+                      ) -> list[dict[str, Any]]:
+        pool = self.services.pool
+        async with pool.connection() as snap, pool.connection() as lock:
+            await snap.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                async with lock.transaction():
+                    live = copy_label(await lock_for_switch(lock, self.name))
+                    await runner.catch_up(await _position(lock, self.name))
+                    await snap.execute("SELECT 1")  # the snapshot: both copies, one position
+                return await self.tables.differences(snap, live, label, limit)
+            finally:
+                await snap.execute("ROLLBACK")
+
+
+@dataclass
+class SearchCopies:
+    """``Copies`` of the search index (``infra.search_copies``): generations behind the
+    aliases. The switch and the comparison hold the search projector's lease (every
+    live apply runs under it); the switch is one ``_aliases`` call."""
+
+    settings: Settings
+    services: ProjectionServices
+    name: str = SEARCH
+
+    @property
+    def names(self) -> SearchNames:
+        return self.services.search.names
+
+    async def _live(self) -> int:
+        live = await live_generation(self.services.search.client, self.names)
+        return live if live is not None else self.names.generation
+
+    async def sync(self) -> None:
+        async with self.services.pool.connection() as conn:
+            await conn.execute("UPDATE projection_copies SET live_copy = %s WHERE name = %s",
+                               (await self._live(), self.name))
+
+    async def create(self, label: str) -> None:
+        await self.drop(label)  # a leftover of a build that did not finish
+        await generation_index(self.services.search, copy_number(label)).ensure()
+
+    async def drop(self, label: str) -> None:
+        await drop_generation(self.services.search.client, self.names, copy_number(label))
+
+    async def settle(self, label: str) -> None:
+        """Nothing: every write is searchable when it returns."""
+
+    def _held(self) -> Any:
+        return projector_lease(self.settings, self.services.redis, self.name).hold()
+
+    async def switch(self, label: str, version: int, runner: ProjectionRunner
+                     ) -> tuple[int, str]:
+        async with self._held():
+            live = await self._live()
+            position = await _caught_up(runner, await self.services.search.position(), label)
+            await switch_aliases(self.services.search.client, self.names, live, copy_number(label))
+            async with self.services.pool.connection() as conn, conn.transaction():
+                await record_switch(conn, self.name, copy_number(label), version)
+        return position, copy_label(live)
+
+    async def compare(self, label: str, runner: ProjectionRunner, limit: int
+                      ) -> list[dict[str, Any]]:
+        async with self._held():
+            live = await self._live()
+            await runner.catch_up(await self.services.search.position())
+            return await search_differences(self.services.search.client, self.names, live,
+                                            copy_number(label), limit)
+
+
+async def _caught_up(runner: ProjectionRunner, live_at: int, label: str) -> int:
+    """Apply the copy up to ``live_at`` (the live writers are held); its position."""
+    await runner.catch_up(live_at)
+    position = await runner.projector.position()
+    if position < live_at:
+        raise RuntimeError(f"{runner.projector.name} {label} stopped at {position}, before "
+                           f"the live copy at {live_at}")
+    return position
+
+
+def copies_of(settings: Settings, services: ProjectionServices, name: str) -> Copies:
+    """The ``Copies`` of projection ``name``.
+
+    Raises:
+        NotRebuildable: it has none yet (see ``rebuildable``).
+    """
+    if name in PG_COPIES:
+        return PostgresCopies(name, services, PG_COPIES[name])
+    if name == SEARCH:
+        return SearchCopies(settings, services)
+    raise NotRebuildable(f"{name} has no blue-green copies yet; rebuildable: "
+                         f"{', '.join(sorted(REBUILDABLE))}")
+
+
+REBUILDABLE: Final = frozenset({*PG_COPIES, SEARCH})
+"""The projections with blue-green copies."""
+
+
 def rebuildable(name: str) -> bool:
     """Whether ``name`` has blue-green copies (else only the in-place rebuild)."""
-    return name in PG_COPIES
-
-
-def _copies(name: str) -> PgCopies:
-    if name not in PG_COPIES:
-        raise NotRebuildable(f"{name} has no blue-green copies yet; "
-                             f"rebuildable: {', '.join(sorted(PG_COPIES))}")
-    return PG_COPIES[name]
+    return name in REBUILDABLE
 
 
 async def _head(services: ProjectionServices) -> int:
@@ -112,6 +293,7 @@ async def fill(runner: ProjectionRunner, services: ProjectionServices, phase: st
     reported = 0.0
     position = start = await runner.projector.position()
     target = await _head(services)
+    progress(phase, position, target, 0.0)
     while True:
         while position < target:
             applied += await runner.catch_up(min(target, position + chunk))
@@ -140,74 +322,43 @@ async def rebuild(settings: Settings, services: ProjectionServices, name: str,
 
     Raises:
         NotRebuildable: ``name`` has no copies (see ``rebuildable``).
-        psycopg errors: the database failed; the new copy is dropped and the live
-            one serves on, untouched.
+        psycopg / Elasticsearch errors: a store failed; the new copy is dropped and
+            the live one serves on, untouched.
     """
-    copies = _copies(name)
+    copies = copies_of(settings, services, name)
     registry = CopyRegistry(services.pool)
     version = VERSIONS[name]
     started = time.monotonic()
+    await copies.sync()
     state, stale = await registry.begin(name, version)
     assert state.building_copy is not None
     label = copy_label(state.building_copy)
     log.info("rebuild.started", projection=name, copy=label, version=version,
              live=copy_label(state.live_copy))
-    async with services.pool.connection() as conn:
-        if stale is not None:
-            await copies.drop(conn, copy_label(stale))
-        await copies.create(conn, label)
-    projector = build_copy_projector(settings, services, name, label)
-    runner = build_copy_runner(settings, services, projector)
+    if stale is not None:
+        await copies.drop(copy_label(stale))
     try:
+        await copies.create(label)
+        runner = build_copy_runner(settings, services,
+                                   build_copy_projector(settings, services, name, label))
         events = await fill(runner, services, f"building {name} {label}", progress,
                             lambda p, t, r: registry.progress(name, p, t, r))
-        async with services.pool.connection() as conn:
-            await copies.analyze(conn, label)
-        position, retired = await retry_on_lock_timeout(
-            lambda: _switch(services, copies, name, label, version, runner))
+        await copies.settle(label)
+        position, retired = await copies.switch(label, version, runner)
     except BaseException:
         with contextlib.suppress(Exception):
-            await asyncio.shield(_abandon(services, registry, copies, name, label))
+            await asyncio.shield(_abandon(registry, copies, label))
         raise
-    async with services.pool.connection() as conn:
-        await retry_on_lock_timeout(lambda: copies.drop(conn, retired))
+    await copies.drop(retired)
     seconds = time.monotonic() - started
     log.info("rebuild.switched", projection=name, copy=label, version=version,
              retired=retired, events=events, seconds=round(seconds, 3), position=position)
     return RebuildResult(name, label, version, retired, events, seconds, position)
 
 
-async def _abandon(services: ProjectionServices, registry: CopyRegistry, copies: PgCopies,
-                   name: str, label: str) -> None:
-    await registry.abandon(name)
-    async with services.pool.connection() as conn:
-        await copies.drop(conn, label)
-        await conn.execute("DELETE FROM projection_positions WHERE name = %s",
-                           (f"{name}@{label}",))
-
-
-async def _switch(services: ProjectionServices, copies: PgCopies, name: str, label: str,
-                  version: int, runner: ProjectionRunner) -> tuple[int, str]:
-    """One transaction: stop the live writers (the registry row ``FOR UPDATE``), bring
-    the new copy to the live position, point the views at it, record it as live with
-    its position. Answers (the position, the retired copy's label)."""
-    async with services.pool.connection() as conn, conn.transaction():
-        live = copy_label(await lock_for_switch(conn, name))
-        live_at = await _position(conn, name)
-        await runner.catch_up(live_at)  # on other connections of the pool
-        position = await runner.projector.position()
-        if position < live_at:
-            raise RuntimeError(f"{name} {label} stopped at {position}, before the live copy "
-                               f"at {live_at}")
-        await copies.point_views(conn, label)
-        await conn.execute(
-            "INSERT INTO projection_positions (name, position) VALUES (%s, %s) "
-            "ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
-            (name, position))
-        await conn.execute("DELETE FROM projection_positions WHERE name = %s",
-                           (f"{name}@{label}",))
-        await record_switch(conn, name, int(label.removeprefix("v")), version)
-    return position, live
+async def _abandon(registry: CopyRegistry, copies: Copies, label: str) -> None:
+    await registry.abandon(copies.name)
+    await copies.drop(label)
 
 
 async def _position(conn: Any, name: str) -> int:
@@ -220,21 +371,22 @@ async def _position(conn: Any, name: str) -> int:
 async def verify(settings: Settings, services: ProjectionServices, name: str,
                  progress: Progress = no_progress, limit: int = 1000) -> list[dict[str, Any]]:
     """Rebuild projection ``name`` into a scratch copy and answer every difference from
-    the live copy (``infra.copies.PgCopies.differences``: at most ``limit`` per
-    table); the scratch copy is dropped whatever happens.
+    the live copy (at most ``limit`` per table or index: dicts ``{"table", "key",
+    "kind": "changed" | "missing" | "extra", "columns": {column: [live, rebuilt]}}``);
+    the scratch copy is dropped whatever happens.
 
-    Both copies are compared at the same position on one snapshot: the live writers
-    wait while the scratch copy catches up to the live position and the snapshot is
-    taken (a few events), not while the comparison runs.
+    Both copies are compared at the same position: the live writers are held while
+    the scratch copy catches up to the live position (PostgreSQL: and a snapshot is
+    taken, the comparison runs on it afterwards; the search index: for the whole
+    comparison).
 
     Raises:
         NotRebuildable: as ``rebuild``.
         TimeoutError: the live copy did not reach the head the scratch copy was built
             to within ``LIVE_WAIT_S`` (no worker running?).
     """
-    copies = _copies(name)
-    async with services.pool.connection() as conn:
-        await copies.create(conn, SCRATCH)
+    copies = copies_of(settings, services, name)
+    await copies.create(SCRATCH)
     try:
         runner = build_copy_runner(
             settings, services, build_copy_projector(settings, services, name, SCRATCH))
@@ -245,21 +397,9 @@ async def verify(settings: Settings, services: ProjectionServices, name: str,
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the live {name} did not reach {built}")
             await asyncio.sleep(0.1)
-        async with services.pool.connection() as snap, services.pool.connection() as lock:
-            await snap.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            try:
-                async with lock.transaction():
-                    live = copy_label(await lock_for_switch(lock, name))
-                    await runner.catch_up(await _position(lock, name))
-                    await snap.execute("SELECT 1")  # the snapshot: both copies, one position
-                return await copies.differences(snap, live, SCRATCH, limit)
-            finally:
-                await snap.execute("ROLLBACK")
+        return await copies.compare(SCRATCH, runner, limit)
     finally:
-        async with services.pool.connection() as conn:
-            await copies.drop(conn, SCRATCH)
-            await conn.execute("DELETE FROM projection_positions WHERE name = %s",
-                               (f"{name}@{SCRATCH}",))
+        await copies.drop(SCRATCH)
 
 
 async def rebuild_outdated(settings: Settings, services: ProjectionServices,

@@ -17,7 +17,7 @@ from infra.read_model_reader import PostgresReadModelReader
 from infra.rebuild import rebuild, rebuild_outdated, verify
 from infra.settings import Settings
 from ports import projectors
-from ports.projectors import READ_MODELS
+from ports.projectors import READ_MODELS, SEARCH
 from tests.integration.conftest import signup, wait_until
 from tests.integration.pipeline import dump_tables, post, project_everything
 
@@ -141,3 +141,84 @@ async def test_a_version_bump_rebuilds_once(settings: Settings, bus: CommandBus,
     assert (state.live_copy, state.live_version) == (2, 2)
     assert await rebuild_outdated(settings, services) == []
     assert await dump_tables(services.pool) == before
+
+
+async def alias_targets(services: ProjectionServices) -> list[str]:
+    names = services.search.names
+    found = await services.search.client.indices.get_alias(name=names.posts)
+    return sorted(found)
+
+
+async def test_search_rebuild_moves_the_alias_to_a_fresh_generation_under_load(
+        settings: Settings, bus: CommandBus, services: ProjectionServices) -> None:
+    """The search index: a new generation filled beside the live one, the aliases
+    moved in one call while posts are written and searched; no search fails or comes
+    back empty, the live projector writes the new generation afterwards, and a
+    verify finds it identical to a fresh build."""
+    actors = history(bus, posts=20)
+    live = build_runner(settings, services, SEARCH)
+    async with services.pool.connection() as conn:
+        await live.catch_up(await max_position(conn))
+    prefix = settings.elasticsearch_prefix
+    assert await alias_targets(services) == [f"{prefix}roost-posts-v1"]
+    stop = asyncio.Event()
+    bad: list[str] = []
+    counts = {"reads": 0, "writes": 0}
+    client = services.search.client
+
+    async def write() -> None:
+        while not stop.is_set():
+            await asyncio.to_thread(post, bus, actors[1], f"searching {counts['writes']}")
+            counts["writes"] += 1
+            async with services.pool.connection() as conn:
+                await live.catch_up(await max_position(conn))
+
+    async def read() -> None:
+        while not stop.is_set():
+            try:
+                answer = await client.search(index=services.search.names.posts,
+                                             query={"match": {"text": "post"}}, size=5)
+                if not answer["hits"]["hits"]:
+                    bad.append("empty search")
+            except Exception as error:  # every failure is a finding
+                bad.append(repr(error))
+            counts["reads"] += 1
+            await asyncio.sleep(0)
+
+    tasks = [asyncio.create_task(write()), asyncio.create_task(read())]
+    try:
+        await wait_until(lambda: counts["writes"] >= 2, message="writes before the rebuild")
+        result = await rebuild(settings, services, SEARCH)
+        after = counts["writes"]
+        await wait_until(lambda: counts["writes"] >= after + 2, timeout=30,
+                         message="writes after the switch")
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    async with services.pool.connection() as conn:
+        head = await max_position(conn)
+    await live.catch_up(head)
+    assert bad == []
+    assert (result.copy, result.retired) == ("v2", "v1")
+    assert await alias_targets(services) == [f"{prefix}roost-posts-v2"]
+    assert not await client.indices.exists(index=f"{prefix}roost-posts-v1")
+    assert await services.positions.position(SEARCH) == head
+    assert (await CopyRegistry(services.pool).state(SEARCH)).live_copy == 2
+    assert await verify(settings, services, SEARCH) == []
+
+
+async def test_search_verify_reports_a_corrupted_document(
+        settings: Settings, bus: CommandBus, services: ProjectionServices) -> None:
+    actors = history(bus, posts=4)
+    live = build_runner(settings, services, SEARCH)
+    async with services.pool.connection() as conn:
+        await live.catch_up(await max_position(conn))
+    index = services.search.names.accounts_index
+    doc = await services.search.client.get(index=index, id=str(actors[2].account_id))
+    await services.search.client.index(
+        index=index, id=str(actors[2].account_id), refresh=True, version=doc["_version"],
+        version_type="external_gte", document={**doc["_source"], "display_name": "corrupted"})
+    found = await verify(settings, services, SEARCH)
+    assert [(d["table"], d["key"], d["kind"], d["columns"]) for d in found] == [
+        ("accounts", {"_id": str(actors[2].account_id)}, "changed",
+         {"display_name": ["corrupted", "Bg2"]})]
