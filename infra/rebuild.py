@@ -167,6 +167,8 @@ class PostgresCopies:
                     "INSERT INTO projection_positions (name, position) VALUES (%s, %s) ON "
                     "CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, "
                     "updated_at = now()", (self.name, position))
+                await conn.execute("DELETE FROM projection_positions WHERE name = %s",
+                                   (f"{self.name}@{label}",))
                 await record_switch(conn, self.name, copy_number(label), version)
             return position, live
 

@@ -97,6 +97,9 @@ async def test_rebuild_switches_to_a_fresh_copy_while_writes_and_reads_go_on(
     state = await CopyRegistry(services.pool).state(READ_MODELS)
     assert (state.live_copy, state.building_copy) == (2, None)
     assert await services.positions.position(READ_MODELS) == await head()
+    async with services.pool.connection() as conn:  # the build's own position row is gone
+        cur = await conn.execute("SELECT name FROM projection_positions WHERE name LIKE '%@%'")
+        assert await cur.fetchall() == []
     assert await verify(settings, services, READ_MODELS) == []
     assert await schemas(services) == ["rm_v2"]  # the scratch copy is gone
 
