@@ -67,6 +67,7 @@ from infra.search_index import ElasticsearchIndex, build_client
 from infra.search_schema import SearchNames
 from infra.security import Argon2Passwords, JwtTokens, RedisRevocations
 from infra.settings import Settings
+from infra.timeline_copies import scratch_keys
 from infra.timeline_store import RedisTimelineStore
 from infra.trend_counters import RedisTrendCounters
 from ports.events import EventEnvelope
@@ -315,8 +316,19 @@ def build_copy_projector(settings: Settings, services: ProjectionServices, name:
         READ_MODELS: lambda: ReadModelProjector(
             PostgresReadModelStore(services.pool, READ_MODELS, copy=copy), counts_sink=None),
         SEARCH: lambda: SearchProjector(generation_index(services.search, copy_number(copy))),
+        TIMELINES: lambda: TimelineProjector(
+            build_copy_timeline_store(settings, services, copy),
+            backfill=settings.follow_backfill, celebrity_threshold=settings.celebrity_threshold),
     }
     return builders[name]()
+
+
+def build_copy_timeline_store(settings: Settings, services: ProjectionServices,
+                              copy: str) -> RedisTimelineStore:
+    """The timeline store of copy ``copy`` (``infra.timeline_copies.scratch_keys``)."""
+    return RedisTimelineStore(
+        services.redis, scratch_keys(RedisKeys(settings.redis_prefix), copy),
+        settings.timeline_max_entries, batch=settings.fanout_batch)
 
 
 def build_copy_runner(settings: Settings, services: ProjectionServices,

@@ -136,7 +136,7 @@ def rebuild(
 
 
 def verify(
-    name: Annotated[str, typer.Argument(help="a projection with copies: read_models")],
+    name: Annotated[str, typer.Argument(help="read_models, search_index or timelines")],
     limit: Annotated[int, typer.Option(help="differences shown per table, at most")] = 1000,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines, not a table")] = False,
 ) -> None:

@@ -30,6 +30,7 @@ from infra.bootstrap import (
     ProjectionServices,
     build_copy_projector,
     build_copy_runner,
+    build_copy_timeline_store,
     projector_lease,
 )
 from infra.copies import (
@@ -44,6 +45,7 @@ from infra.copies import (
     retry_on_lock_timeout,
 )
 from infra.eventlog import max_position
+from infra.redis_keys import RedisKeys
 from infra.search_copies import (
     differences as search_differences,
 )
@@ -55,7 +57,10 @@ from infra.search_copies import (
 )
 from infra.search_schema import SearchNames
 from infra.settings import Settings
-from ports.projectors import SEARCH, VERSIONS
+from infra.timeline_copies import differences as timeline_differences
+from infra.timeline_copies import drop_copy, make_copy
+from infra.timeline_store import RedisTimelineStore
+from ports.projectors import SEARCH, TIMELINES, VERSIONS
 from projections.runner import ProjectionRunner
 
 log = structlog.get_logger(__name__)
@@ -255,8 +260,53 @@ async def _caught_up(runner: ProjectionRunner, live_at: int, label: str) -> int:
     return position
 
 
-def copies_of(settings: Settings, services: ProjectionServices, name: str) -> Copies:
-    """The ``Copies`` of projection ``name``.
+@dataclass
+class TimelineCopies:
+    """A scratch copy of the home timelines for ``verify`` (``infra.timeline_copies``);
+    the timelines have no blue-green switch yet (``rebuild timelines --in-place``).
+    The comparison holds the timeline projector's lease; the home query's own
+    writes (keeping a timeline, rebuilding one on read) are not held, so a reader
+    arriving during the comparison can show as a difference."""
+
+    settings: Settings
+    services: ProjectionServices
+    name: str = TIMELINES
+
+    @property
+    def live(self) -> RedisKeys:
+        return RedisKeys(self.settings.redis_prefix)
+
+    def store(self, label: str) -> RedisTimelineStore:
+        return build_copy_timeline_store(self.settings, self.services, label)
+
+    async def sync(self) -> None:
+        """Nothing: no switch."""
+
+    async def create(self, label: str) -> None:
+        await make_copy(self.store(label), self.live, int(self.settings.active_days * 86400))
+
+    async def drop(self, label: str) -> None:
+        await drop_copy(self.services.redis, self.store(label).keys)
+
+    async def settle(self, label: str) -> None:
+        """Nothing to refresh."""
+
+    async def switch(self, label: str, version: int, runner: ProjectionRunner
+                     ) -> tuple[int, str]:
+        raise NotRebuildable(f"{self.name} has no blue-green switch yet")
+
+    async def compare(self, label: str, runner: ProjectionRunner, limit: int
+                      ) -> list[dict[str, Any]]:
+        async with projector_lease(self.settings, self.services.redis, self.name).hold():
+            await runner.catch_up(await self.services.positions.position(self.name))
+            return await timeline_differences(self.services.redis, self.live,
+                                              self.store(label).keys, limit)
+
+
+def copies_of(settings: Settings, services: ProjectionServices, name: str,
+              verifying: bool = False) -> Copies:
+    """The ``Copies`` of projection ``name`` (``verifying``: also those that can only
+    be verified).
 
     Raises:
         NotRebuildable: it has none yet (see ``rebuildable``).
@@ -265,12 +315,17 @@ def copies_of(settings: Settings, services: ProjectionServices, name: str) -> Co
         return PostgresCopies(name, services, PG_COPIES[name])
     if name == SEARCH:
         return SearchCopies(settings, services)
+    if verifying and name == TIMELINES:
+        return TimelineCopies(settings, services)
     raise NotRebuildable(f"{name} has no blue-green copies yet; rebuildable: "
-                         f"{', '.join(sorted(REBUILDABLE))}")
+                         f"{', '.join(sorted(REBUILDABLE))}; verifiable also: "
+                         f"{', '.join(sorted(VERIFIABLE - REBUILDABLE))}")
 
 
 REBUILDABLE: Final = frozenset({*PG_COPIES, SEARCH})
 """The projections with blue-green copies."""
+VERIFIABLE: Final = REBUILDABLE | {TIMELINES}
+"""The projections ``verify`` can check."""
 
 
 def rebuildable(name: str) -> bool:
@@ -387,7 +442,7 @@ async def verify(settings: Settings, services: ProjectionServices, name: str,
         TimeoutError: the live copy did not reach the head the scratch copy was built
             to within ``LIVE_WAIT_S`` (no worker running?).
     """
-    copies = copies_of(settings, services, name)
+    copies = copies_of(settings, services, name, verifying=True)
     await copies.create(SCRATCH)
     try:
         runner = build_copy_runner(

@@ -15,11 +15,18 @@ from infra.copies import CopyRegistry
 from infra.eventlog import max_position
 from infra.read_model_reader import PostgresReadModelReader
 from infra.rebuild import rebuild, rebuild_outdated, verify
+from infra.redis_keys import SENTINEL, RedisKeys
 from infra.settings import Settings
 from ports import projectors
-from ports.projectors import READ_MODELS, SEARCH
+from ports.projectors import READ_MODELS, SEARCH, TIMELINES
 from tests.integration.conftest import signup, wait_until
-from tests.integration.pipeline import dump_tables, post, project_everything
+from tests.integration.pipeline import (
+    dump_tables,
+    keep,
+    post,
+    project_everything,
+    query_context,
+)
 
 
 async def schemas(services: ProjectionServices) -> list[str]:
@@ -225,3 +232,30 @@ async def test_search_verify_reports_a_corrupted_document(
     assert [(d["table"], d["key"], d["kind"], d["columns"]) for d in found] == [
         ("accounts", {"_id": str(actors[2].account_id)}, "changed",
          {"display_name": ["corrupted", "Bg2"]})]
+
+
+async def test_timeline_verify_finds_nothing_then_a_missing_entry(
+        settings: Settings, bus: CommandBus, services: ProjectionServices) -> None:
+    """The home timelines: a scratch copy built with the live copy's kept readers equals
+    the live copy; an entry taken out of a live home timeline is reported."""
+    actors = history(bus, posts=12)
+    await project_everything(services)  # so keeping finds the read models complete
+    ctx = query_context(services, settings)
+    await keep(ctx, actors[0], actors[1])  # as their first home reads do
+    actors.append(signup(bus, "late"))
+    bus.handle(SetFollow(actor=actors[4], username=actors[0].username, active=True))
+    for i in range(3):
+        post(bus, actors[1], f"after keeping {i}")
+    await project_everything(services)
+    assert await verify(settings, services, TIMELINES) == []
+    keys = RedisKeys(settings.redis_prefix)
+    home = keys.home(actors[0].account_id)
+    entries = [m for m in await services.redis.zrange(home, 0, -1)
+               if isinstance(m, bytes | str) and m not in (SENTINEL, SENTINEL.encode())]
+    assert entries
+    await services.redis.zrem(home, entries[-1])
+    found = await verify(settings, services, TIMELINES)
+    assert [(d["table"], d["key"], d["kind"]) for d in found] == [
+        ("home", {"key": home.removeprefix(keys.prefix)}, "changed")]
+    assert [v[0] for v in found[0]["columns"].values()] == [None]  # missing from the live copy
+    assert not [k async for k in services.redis.scan_iter(match=f"{keys.prefix}copy:*")]
