@@ -7,9 +7,10 @@ import asyncio
 from typing import Any
 
 import pytest
+from psycopg import sql
 
 from commands.bus import CommandBus
-from commands.messages import SetFollow
+from commands.messages import EraseAccount, SetFollow, SetLike, UpdateProfile
 from infra.bootstrap import ProjectionServices, build_runner
 from infra.copies import CopyRegistry
 from infra.eventlog import max_position
@@ -24,8 +25,11 @@ from tests.integration.pipeline import (
     dump_tables,
     keep,
     post,
+    post_counts,
     project_everything,
+    project_new,
     query_context,
+    repost,
 )
 
 
@@ -259,3 +263,79 @@ async def test_timeline_verify_finds_nothing_then_a_missing_entry(
         ("home", {"key": home.removeprefix(keys.prefix)}, "changed")]
     assert [v[0] for v in found[0]["columns"].values()] == [None]  # missing from the live copy
     assert not [k async for k in services.redis.scan_iter(match=f"{keys.prefix}copy:*")]
+
+
+async def rows_as_text(services: ProjectionServices, schema: str) -> str:
+    """Every row of every table of ``schema``, as text (one line a row)."""
+    async with services.pool.connection() as conn:
+        cur = await conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s",
+                                 (schema,))
+        tables = [str(row[0]) for row in await cur.fetchall()]
+        lines: list[str] = []
+        for table in tables:
+            cur = await conn.execute(sql.SQL("SELECT t::text FROM {} t").format(
+                sql.Identifier(schema, table)))
+            lines += [str(row[0]) for row in await cur.fetchall()]
+    return "\n".join(lines)
+
+
+async def search_documents_text(services: ProjectionServices) -> str:
+    """Every document of the live search generation (through the aliases), as text."""
+    names = services.search.names
+    found = ""
+    for alias in (names.posts, names.accounts):
+        await services.search.client.indices.refresh(index=alias)
+        answer = await services.search.client.search(
+            index=alias, query={"match_all": {}}, size=10_000)
+        found += repr(answer["hits"]["hits"])
+    return found
+
+
+async def test_an_erased_account_stays_erased_in_a_rebuilt_copy(
+        settings: Settings, bus: CommandBus, services: ProjectionServices) -> None:
+    """Erasure (issue 12) and blue-green rebuilds: the live purge on ``AccountErased``
+    equals a build from the sealed events (their placeholders, then ``AccountErased``),
+    for the read models and the search index; a rebuilt copy holds none of the
+    erased account's personal data, its replies from others stay and counts agree."""
+    actors = history(bus, posts=8)
+    zelda = signup(bus, "zeldaerased")
+    bus.handle(UpdateProfile(actor=zelda, changes={"bio": "zelda's secret bio"}))
+    bus.handle(SetFollow(actor=zelda, username=actors[0].username, active=True))
+    bus.handle(SetFollow(actor=actors[2], username=zelda.username, active=True))
+    own = post(bus, zelda, "zelda's secret words #zeldatag")
+    post(bus, zelda, f"@{actors[0].username} more secret words from zelda")
+    reply = post(bus, actors[2], "a reply that stays", reply_to_id=own)
+    theirs = post(bus, actors[0], "a post zelda likes and reposts")
+    bus.handle(SetLike(actor=zelda, post_id=theirs, active=True))
+    bus.handle(SetLike(actor=actors[3], post_id=own, active=True))
+    repost(bus, zelda, theirs)
+    bus.handle(EraseAccount(username=zelda.username, requested_by="operator"))
+    await project_everything(services)
+    secrets = ("zeldaerased", "Zeldaerased", "zelda's secret", "zeldatag", "secret words")
+
+    def leaked(text: str) -> list[str]:
+        return [s for s in secrets if s in text]
+
+    assert leaked(await rows_as_text(services, "rm_v1")) == []
+    assert await verify(settings, services, READ_MODELS) == []
+    assert await verify(settings, services, SEARCH) == []
+
+    assert (await rebuild(settings, services, READ_MODELS)).copy == "v2"
+    assert (await rebuild(settings, services, SEARCH)).copy == "v2"
+    assert await schemas(services) == ["rm_v2"]
+    assert leaked(await rows_as_text(services, "rm_v2")) == []
+    assert leaked(await search_documents_text(services)) == []
+    reader = PostgresReadModelReader(services.pool)
+    assert await reader.account_by_username(zelda.username) is None
+    counts = await post_counts(services, theirs)
+    assert (counts["likes_count"], counts["reposts_count"]) == (0, 0)
+    rows = {row["id"]: row for row in await reader.posts([reply, own])}
+    assert (rows[reply]["deleted"], rows[reply]["reply_to_id"]) == (0, own)  # it stays
+    assert (rows[own]["deleted"], rows[own]["text"], rows[own]["replies_count"]) == (1, "", 1)
+    # An erasure after the switch purges the copy that is live now (rm_v2).
+    bus.handle(EraseAccount(username=actors[3].username, requested_by="operator"))
+    await project_new(services)
+    assert await reader.account_by_username(actors[3].username) is None
+    assert f"{actors[3].username}@example.com" not in await rows_as_text(services, "rm_v2")
+    assert await verify(settings, services, READ_MODELS) == []
+    assert await verify(settings, services, SEARCH) == []
