@@ -19,6 +19,12 @@ CREATE TABLE IF NOT EXISTS rm_accounts (
     following_count int NOT NULL DEFAULT 0,
     posts_count     int NOT NULL DEFAULT 0
 );
+-- A column added to a table later: one ALTER TABLE ... ADD COLUMN IF NOT EXISTS line
+-- below the table, never a new line inside its CREATE TABLE. New copies and the live
+-- one then have the same columns in the same order (verify compares copies with
+-- TABLE a EXCEPT TABLE b), and migrate adds it to the live copy and makes the views
+-- in public again, so readers see it. Bump VERSIONS[read_models] when old events
+-- must fill it (a rebuild does).
 
 CREATE TABLE IF NOT EXISTS rm_follows (
     follower_id     bigint NOT NULL,
