@@ -5,10 +5,15 @@ then rebuilds each projector from the first event, the way ``roost
 projections rebuild`` does: one after the other (each has the machine) or,
 with ``--parallel``, at once, one process each. No Kafka, no API: the
 projectors' own throughput, which bounds how fast a worker catches up after
-an outage and how long a rebuild takes. ``python -m bench`` builds the
-projections of its bulk load with the parallel rebuild. Prints events/s per
-projector beside the raw limit of the block underneath (single-row PostgreSQL
-insert transactions); never asserts timings.
+an outage and how long a rebuild takes. With ``--blue-green`` each projection that
+has copies is rebuilt the way ``roost projections rebuild`` now does it
+(``infra.rebuild``: a new copy filled in pages of ``ROOST_REBUILD_PAGE`` events, then
+switched to); the others in place, and the table says which. Beside the rates: the
+raw single-row insert transaction rate, the raw COPY rate and the rate at which the
+event store's log is read and decoded by position (what every rebuild reads).
+``python -m bench`` builds the projections of its bulk load with the parallel
+rebuild. Prints events/s per projector beside the raw limits of the block
+underneath; never asserts timings.
 """
 
 from __future__ import annotations
@@ -34,8 +39,11 @@ from bench.graph import generate
 from bench.loader import load_graph
 from bench.stack import bench_settings, clear_redis_prefix
 from infra.bootstrap import build_projections
-from infra.database import drop_database, migrate
+from infra.database import drop_database, migrate, open_pool
+from infra.eventlog import read_envelopes
 from infra.operations import rebuild
+from infra.rebuild import rebuild as blue_green_rebuild
+from infra.rebuild import rebuildable
 from infra.settings import Settings
 from ports.projectors import PROJECTORS, SEARCH
 
@@ -60,6 +68,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                              "projector (bench.catchup starts none)")
     parser.add_argument("--parallel", action="store_true",
                         help="rebuild the projectors at the same time, one process each")
+    parser.add_argument("--blue-green", action="store_true",
+                        help="rebuild beside the live copy and switch (infra.rebuild), "
+                             "where the projection has copies")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--keep", action="store_true",
                         help="keep the database and keys, to --reuse them")
@@ -68,33 +79,55 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def _rebuild(settings: Settings, name: str) -> dict[str, Any]:
-    """``roost projections rebuild NAME`` (reset, replay, ANALYZE), timed."""
+async def _rebuild(settings: Settings, name: str, blue_green: bool = False) -> dict[str, Any]:
+    """``roost projections rebuild NAME``, timed: blue-green (a new copy, then the
+    switch) when asked and the projection has copies, else in place (reset, replay,
+    ANALYZE)."""
     services = await build_projections(settings)
+    mode = "blue-green" if blue_green and rebuildable(name) else "in place"
     try:
         started = time.perf_counter()
         cpu = time.process_time()
-        applied = await rebuild(settings, services, name, Console(file=io.StringIO()))
+        if mode == "blue-green":
+            applied = (await blue_green_rebuild(settings, services, name)).events
+        else:
+            applied = await rebuild(settings, services, name, Console(file=io.StringIO()))
         seconds = time.perf_counter() - started
     finally:
         await services.close()
     return {"projector": name, "events": applied, "seconds": round(seconds, 2),
             "per_s": round(applied / seconds, 1) if seconds else 0.0,
-            "cpu_s": round(time.process_time() - cpu, 2)}
+            "cpu_s": round(time.process_time() - cpu, 2), "mode": mode}
 
 
-def _rebuild_in_process(job: tuple[dict[str, Any], str]) -> dict[str, Any]:
-    values, name = job
-    return asyncio.run(_rebuild(Settings(**values), name))
+def _rebuild_in_process(job: tuple[dict[str, Any], str, bool]) -> dict[str, Any]:
+    values, name, blue_green = job
+    return asyncio.run(_rebuild(Settings(**values), name, blue_green))
+
+
+async def _read_log(settings: Settings) -> dict[str, Any]:
+    """Read and decode the whole log by position, in rebuild-sized pages: events/s."""
+    pool = await open_pool(settings, max_size=1)
+    try:
+        started = time.perf_counter()
+        count = after = 0
+        async with pool.connection() as conn:
+            while page := await read_envelopes(conn, after, limit=settings.rebuild_page):
+                count += len(page)
+                after = page[-1].position
+        seconds = time.perf_counter() - started
+    finally:
+        await pool.close()
+    return {"events": count, "per_s": round(count / seconds) if seconds else 0}
 
 
 def rebuild_projectors(settings: Settings, names: Sequence[str] = PROJECTORS,
-                       parallel: bool = True, waiting: Callable[[], None] = lambda: None
-                       ) -> dict[str, dict[str, Any]]:
+                       parallel: bool = True, waiting: Callable[[], None] = lambda: None,
+                       blue_green: bool = False) -> dict[str, dict[str, Any]]:
     """Rebuild each projector from the first event; with ``parallel``, one process each
     at the same time (the machine's cores shared), else one after the other.
     ``waiting`` is called about twice a second meanwhile (a progress bar)."""
-    jobs = [(settings.model_dump(), name) for name in names]
+    jobs = [(settings.model_dump(), name, blue_green) for name in names]
     with mp.get_context("spawn").Pool(len(jobs) if parallel else 1) as pool:
         pending = pool.map_async(_rebuild_in_process, jobs)
         while not pending.ready():
@@ -159,17 +192,28 @@ def main(argv: list[str]) -> int:
         mode = "in parallel" if args.parallel else "one after the other"
         table = Table(title=f"projector rebuild from the event store ({mode})")
         raw = rawlimits.postgres_insert(settings)["tx_per_s"]
-        for column in ("projector", "events", "seconds", "events/s", "CPU s",
-                       "vs raw PG tx/s"):
+        copy_rate = rawlimits.postgres_copy(settings)["rows_per_s"]
+        log_read = asyncio.run(_read_log(settings))
+        for column in ("projector", "mode", "events", "seconds", "events/s", "CPU s",
+                       "vs raw PG tx/s", "vs raw COPY rows/s", "vs log read events/s"):
             table.add_column(column, justify="right")
-        results = rebuild_projectors(settings, wanted, args.parallel)
+        results = rebuild_projectors(settings, wanted, args.parallel,
+                                     blue_green=args.blue_green)
         for name, result in results.items():
-            table.add_row(name, f"{result['events']:,}", f"{result['seconds']:.1f}",
-                          f"{result['per_s']:,.0f}", f"{result['cpu_s']:.1f}",
-                          f"{result['per_s'] / max(1, raw):.1f}x of {raw:,}/s")
+            table.add_row(name, result["mode"], f"{result['events']:,}",
+                          f"{result['seconds']:.1f}", f"{result['per_s']:,.0f}",
+                          f"{result['cpu_s']:.1f}",
+                          f"{result['per_s'] / max(1, raw):.1f}x of {raw:,}/s",
+                          f"{result['per_s'] / max(1, copy_rate):.2f}x of {copy_rate:,}/s",
+                          f"{result['per_s'] / max(1, log_read['per_s']):.2f}x of "
+                          f"{log_read['per_s']:,}/s")
         console.print(table)
-        console.print("raw limit: single-row insert transactions on one connection "
-                      "(bench.rawlimits.postgres_insert), measured before the rebuilds")
+        console.print("raw limits, measured before the rebuilds: single-row insert "
+                      "transactions on one connection (bench.rawlimits.postgres_insert); "
+                      "COPY of 200,000 event-shaped rows in one transaction "
+                      "(bench.rawlimits.postgres_copy); the whole log read and decoded by "
+                      f"position in pages of {settings.rebuild_page:,} "
+                      f"({log_read['events']:,} events, one connection)")
     return 0
 
 

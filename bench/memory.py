@@ -7,9 +7,12 @@ from typing import Any
 
 import psycopg
 import redis
+from psycopg import sql
 
 from bench.stack import rss_bytes
+from infra.copies import READ_MODEL_COPIES, copy_label
 from infra.settings import Settings
+from ports.projectors import READ_MODELS
 
 SAMPLE_KEYS = 200
 MAX_SCANNED = 2_000_000
@@ -68,17 +71,22 @@ def redis_families(settings: Settings) -> dict[str, Any]:
 
 
 def postgres_sizes(settings: Settings) -> dict[str, Any]:
-    """Bytes per row (table + indexes + TOAST) of the event store and read models."""
+    """Bytes per row (table + indexes + TOAST) of the event store and the read models
+    (the live copy's tables, ``rm_v<N>``: ``infra.copies``)."""
     result: dict[str, Any] = {}
     with psycopg.connect(settings.postgres_conninfo, autocommit=True) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-            "AND (tablename = 'roost_events' OR tablename LIKE 'rm\\_%') ORDER BY tablename"
-        ).fetchall()]
-        for table in tables:
+        live = conn.execute("SELECT live_copy FROM projection_copies WHERE name = %s",
+                            (READ_MODELS,)).fetchone()
+        schema = READ_MODEL_COPIES.schema(copy_label(int(live[0]) if live else 1))
+        tables = [(str(r[0]), str(r[1])) for r in conn.execute(
+            "SELECT schemaname, tablename FROM pg_tables WHERE (schemaname = 'public' "
+            "AND tablename = 'roost_events') OR (schemaname = %s AND tablename LIKE 'rm\\_%%') "
+            "ORDER BY tablename", (schema,)).fetchall()]
+        for namespace, table in tables:
+            name = sql.Identifier(namespace, table)
             row = conn.execute(
-                f'SELECT pg_total_relation_size(%s), (SELECT count(*) FROM "{table}")', (table,)
-            ).fetchone()
+                sql.SQL("SELECT pg_total_relation_size(%s::regclass), (SELECT count(*) FROM {})"
+                        ).format(name), (name.as_string(conn),)).fetchone()
             assert row is not None
             size, rows = int(row[0]), int(row[1])
             result[table] = {"rows": rows, "bytes": size,

@@ -63,6 +63,27 @@ def postgres_insert(settings: Settings, seconds: float = 3.0) -> dict[str, Any]:
     return {"tx_per_s": round(len(latencies) / elapsed), **summarize(latencies)}
 
 
+def postgres_copy(settings: Settings, rows: int = 200_000) -> dict[str, Any]:
+    """COPY of ``rows`` event-shaped rows into an unlogged-free scratch table in one
+    transaction (the bulk write limit a rebuild's batches are measured against):
+    ``{"rows_per_s", "rows"}``."""
+    with psycopg.connect(settings.postgres_conninfo, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {SCRATCH_TABLE} (notification_id bigserial PRIMARY KEY, "
+            "originator_id uuid NOT NULL, originator_version int NOT NULL, topic text NOT NULL, "
+            "state bytea NOT NULL, UNIQUE (originator_id, originator_version))"
+        )
+        started = time.perf_counter()
+        with conn.transaction(), conn.cursor().copy(
+                f"COPY {SCRATCH_TABLE} (originator_id, originator_version, topic, state) "
+                "FROM STDIN") as copy:
+            for _ in range(rows):
+                copy.write_row((uuid.uuid4(), 1, "domain.posts:Post.Created", STATE))
+        elapsed = time.perf_counter() - started
+        conn.execute(f"DROP TABLE {SCRATCH_TABLE}")
+    return {"rows_per_s": round(rows / elapsed), "rows": rows}
+
+
 def postgres_hydrate(settings: Settings, seconds: float = 3.0) -> dict[str, Any]:
     """The read model query a timeline page needs: 20 posts joined with authors."""
     with psycopg.connect(settings.postgres_conninfo, autocommit=True) as conn:

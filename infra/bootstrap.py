@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +36,7 @@ from commands.bus import CommandBus
 from commands.context import CommandContext
 from commands.ports import SessionRevocations
 from domain.ids import SnowflakeGenerator
+from infra.copies import copy_number
 from infra.database import AsyncPool, open_pool
 from infra.event_reader import PostgresEventReader, open_event_reader
 from infra.event_store import PostgresEventStore, RoostStore
@@ -51,6 +53,7 @@ from infra.metrics import (
     PARKED_EVENTS,
     PROJECTED_EVENTS,
     PROJECTION_LAG_SECONDS,
+    REBUILT_EVENTS,
     observe_timeline_rebuild,
 )
 from infra.notification_store import PostgresNotificationStore
@@ -62,10 +65,12 @@ from infra.read_model_reader import PostgresReadModelReader
 from infra.read_model_store import PostgresReadModelStore
 from infra.redis_keys import RedisKeys
 from infra.resilience import Guard
+from infra.search_copies import FollowingSearchIndex, generation_index
 from infra.search_index import ElasticsearchIndex, build_client
 from infra.search_schema import SearchNames
 from infra.security import Argon2Passwords, JwtTokens, RedisRevocations
 from infra.settings import Settings
+from infra.timeline_copies import scratch_keys
 from infra.timeline_store import RedisTimelineStore
 from infra.trend_counters import RedisTrendCounters
 from ports.events import EventEnvelope
@@ -75,7 +80,7 @@ from ports.projectors import NOTIFICATIONS, PROJECTORS, READ_MODELS, SEARCH, TIM
 from projections.base import Projector
 from projections.notifications import NotificationProjector
 from projections.read_models import ReadModelProjector
-from projections.runner import ProjectionRunner
+from projections.runner import Lease, ProjectionRunner
 from projections.search import SearchProjector
 from projections.timelines import TimelineProjector
 from projections.trends import TrendsProjector
@@ -137,8 +142,10 @@ def build_async_redis(settings: Settings) -> aredis.Redis:
 
 
 def build_search_index(settings: Settings) -> ElasticsearchIndex:
-    """The search index adapter (its own client: close it with ``close()``)."""
-    return ElasticsearchIndex(
+    """The search index adapter (its own client: close it with ``close()``): the
+    generation the aliases point at (``ROOST_SEARCH_INDEX_GENERATION`` until there is
+    an alias), followed across blue-green switches."""
+    return FollowingSearchIndex(
         build_client(settings.elasticsearch_url, settings.elasticsearch_request_timeout_s),
         SearchNames(settings.elasticsearch_prefix, settings.search_index_generation),
         stemmer=settings.search_stemmer, rename_timeout_s=settings.search_rename_timeout_s)
@@ -267,10 +274,6 @@ async def build_projections(settings: Settings, *, live: bool = False) -> Projec
 def build_runner(settings: Settings, services: ProjectionServices, name: str,
                  liveness: Liveness | None = None) -> ProjectionRunner:
     """The runner of projector ``name``; each applied event beats ``liveness``."""
-    async def read_log(after: int, upto: int) -> list[EventEnvelope]:
-        async with services.pool.connection() as conn:
-            return await read_envelopes(conn, after, upto, limit=1000)
-
     # The read models lock their position row in PostgreSQL; the timelines and
     # trends keep theirs in Redis and the search index in Elasticsearch, so applies
     # from several processes take a lease.
@@ -284,13 +287,62 @@ def build_runner(settings: Settings, services: ProjectionServices, name: str,
         if liveness is not None:
             liveness.beat(projector)
 
+    return _runner(settings, services, services.projectors[name], on_applied, lease)
+
+
+def _runner(settings: Settings, services: ProjectionServices, projector: Projector,
+            on_applied: Callable[[str, EventEnvelope], None], lease: Lease | None,
+            page: int = 1000, batch_size: int = 200) -> ProjectionRunner:
+    async def read_log(after: int, upto: int) -> list[EventEnvelope]:
+        async with services.pool.connection() as conn:
+            return await read_envelopes(conn, after, upto, limit=page)
+
     return ProjectionRunner(
-        services.projectors[name], read_log, services.parking,
+        projector, read_log, services.parking,
         max_attempts=settings.projector_max_attempts, backoff_s=settings.projector_backoff_s,
         on_applied=on_applied,
         on_parked=lambda projector, _event: PARKED_EVENTS.labels(projector).inc(),
         lease=lease, known_types=known_event_types(), transient=is_transient,
+        batch_size=batch_size,
     )
+
+
+def build_copy_projector(settings: Settings, services: ProjectionServices, name: str,
+                         copy: str) -> Projector:
+    """Projector ``name`` writing copy ``copy`` (``v2``, ``scratch``: ``infra.copies``)
+    beside the live one, for a blue-green rebuild or a verify. It has no side
+    effects outside that copy: no live events (no publisher), no post-cache counts.
+
+    Raises:
+        KeyError: ``name`` has no copies yet (only the PostgreSQL ones do).
+    """
+    builders: dict[str, Callable[[], Projector]] = {
+        READ_MODELS: lambda: ReadModelProjector(
+            PostgresReadModelStore(services.pool, READ_MODELS, copy=copy), counts_sink=None),
+        SEARCH: lambda: SearchProjector(generation_index(services.search, copy_number(copy))),
+        TIMELINES: lambda: TimelineProjector(
+            build_copy_timeline_store(settings, services, copy),
+            backfill=settings.follow_backfill, celebrity_threshold=settings.celebrity_threshold),
+    }
+    return builders[name]()
+
+
+def build_copy_timeline_store(settings: Settings, services: ProjectionServices,
+                              copy: str) -> RedisTimelineStore:
+    """The timeline store of copy ``copy`` (``infra.timeline_copies.scratch_keys``)."""
+    return RedisTimelineStore(
+        services.redis, scratch_keys(RedisKeys(settings.redis_prefix), copy),
+        settings.timeline_max_entries, batch=settings.fanout_batch)
+
+
+def build_copy_runner(settings: Settings, services: ProjectionServices,
+                      projector: Projector) -> ProjectionRunner:
+    """The runner of a copy's projector: pages of ``settings.rebuild_page`` events read
+    by position, applied ``settings.rebuild_batch`` per transaction; no lease (only the
+    rebuild writes the copy) and its own counter, ``roost_rebuilt_events_total``."""
+    return _runner(settings, services, projector,
+                   lambda name, _event: REBUILT_EVENTS.labels(name).inc(), None,
+                   page=settings.rebuild_page, batch_size=settings.rebuild_batch)
 
 
 def _age_s(occurred_at: str) -> float:
@@ -304,6 +356,14 @@ def _age_s(occurred_at: str) -> float:
 def projector_lease(settings: Settings, client: aredis.Redis, name: str) -> RedisLease:
     return RedisLease(client, RedisKeys(settings.redis_prefix).projector_lease(name),
                       ttl_s=settings.projector_lease_ttl_s)
+
+
+def rebuild_lease(settings: Settings, client: aredis.Redis, name: str) -> RedisLease:
+    """Held by whoever rebuilds projection ``name`` blue-green (the CLI, a worker after a
+    version bump); taken at once or not at all (``LeaseTimeout``), so two workers
+    starting together do not both rebuild."""
+    return RedisLease(client, RedisKeys(settings.redis_prefix).projector_lease(f"{name}:rebuild"),
+                      ttl_s=max(settings.projector_lease_ttl_s, 10.0), wait_s=0.0)
 
 
 def build_worker(settings: Settings) -> faust.App:
@@ -357,6 +417,21 @@ def build_worker(settings: Settings) -> faust.App:
         await guard.once(beat)
 
     app.timer(settings.heartbeat_interval_s, name="worker-heartbeat")(heartbeat)
+
+    async def rebuild_bumped() -> None:
+        """Once on start: rebuild, blue-green, each projection whose code version is
+        above its live copy's (``infra.rebuild.rebuild_outdated``: one worker of
+        several, under the rebuild lease). The agents keep the live copy current
+        meanwhile; a failure is logged and the live copy serves on."""
+        from infra.rebuild import rebuild_outdated
+
+        try:
+            await rebuild_outdated(settings, await services())
+        except Exception as error:
+            log.error("rebuild.on_start_failed", error=repr(error))
+
+    if settings.rebuild_on_version_bump:
+        app.task(rebuild_bumped)
     return app
 
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from infra import cli_accounts, cli_events, runners
+from infra import cli_accounts, cli_events, cli_projections, runners
 from infra.settings import Settings
-from ports.projectors import PROJECTORS
 
 if TYPE_CHECKING:
     from infra.bootstrap import ProjectionServices
@@ -25,6 +24,7 @@ projections_app = typer.Typer(help="Inspect, rebuild and repair projections.",
 app.add_typer(projections_app, name="projections")
 cli_events.register(app)  # roost events ..., roost timeline ... (infra/cli_events.py)
 app.add_typer(cli_accounts.app, name="accounts")  # grant-/revoke-admin, erase
+cli_projections.register(projections_app)  # status/rebuild/verify (infra/cli_projections.py)
 console = Console()
 
 
@@ -87,33 +87,6 @@ def services() -> None:
 
     ensure_services(Settings(), console, Path(".roost"))
     console.print("PostgreSQL and Redis answer")
-
-
-@projections_app.command("status")
-def projections_status() -> None:
-    """Each projector's position and lag behind the event store."""
-    from infra.operations import projection_status
-
-    rows = on_projections(Settings(), projection_status)
-    table = Table("projector", "position", "event store", "lag", "parked")
-    for row in rows:
-        table.add_row(*(str(row[k]) for k in ("name", "position", "store", "lag", "parked")))
-    console.print(table)
-
-
-@projections_app.command("rebuild")
-def projections_rebuild(
-    name: Annotated[str, typer.Argument(help=" or ".join(PROJECTORS))],
-    yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False,
-) -> None:
-    """Throw a projection away and rebuild it from the first event."""
-    from infra.operations import rebuild
-
-    if not yes:
-        typer.confirm(f"Rebuild {name} from scratch? Readers see it fill up again", abort=True)
-    settings = Settings()
-    applied = on_projections(settings, lambda services: rebuild(settings, services, name, console))
-    console.print(f"[green]{name} rebuilt from {applied} events[/green]")
 
 
 @projections_app.command("parked")

@@ -18,7 +18,7 @@ AsyncPool = AsyncConnectionPool[AsyncConnection[TupleRow]]
 
 
 def schema_sql() -> str:
-    """``infra/schema.sql``: every table beside the event store's (read models, positions,
+    """``infra/schema.sql``: every table beside the event store's (positions,
     parked events, relay positions, the store identity); idempotent."""
     return resources.files("infra").joinpath("schema.sql").read_text()
 
@@ -26,8 +26,12 @@ def schema_sql() -> str:
 def migration_sql() -> str:
     """What ``migrate`` applies and hashes: ``schema.sql`` then the notification
     store's ``notification_store.sql`` (``infra.notification_store.schema_sql``),
-    so a change to either file changes the digest and is applied."""
-    return schema_sql() + "\n" + notification_schema_sql()
+    so a change to either file changes the digest and is applied. The read models'
+    ``read_models.sql`` is hashed too: ``migrate`` applies it inside the live copy's
+    schema (``infra.copies.migrate_copies``)."""
+    from infra.copies import read_models_sql
+
+    return schema_sql() + "\n" + notification_schema_sql() + "\n" + read_models_sql()
 
 
 def ensure_database(settings: Settings) -> None:
@@ -83,6 +87,8 @@ def migrate(settings: Settings) -> None:
     text hashed and applied is ``migration_sql()``: ``schema.sql`` and the
     notification store's SQL, which itself takes no lock on tables that exist.
     """
+    from infra.copies import migrate_copies
+
     ensure_database(settings)
     store = PostgresEventStore(settings)  # creates the events table
     store.close()
@@ -96,7 +102,8 @@ def migrate(settings: Settings) -> None:
             conn.execute("SELECT pg_advisory_xact_lock(7470001)")  # one migrator at a time
             if _applied(conn, digest):
                 return
-            conn.execute(schema.encode())
+            conn.execute((schema_sql() + "\n" + notification_schema_sql()).encode())
+            migrate_copies(conn)
             conn.execute("INSERT INTO schema_applied (sha256) VALUES (%s) ON CONFLICT DO NOTHING",
                          (digest,))
 

@@ -49,6 +49,22 @@ PROJECTION_LAG_SECONDS = Gauge(
     "applied (search: until it is searchable)",
     ["projector"],
 )
+REBUILT_EVENTS = Counter(
+    "roost_rebuilt_events_total", "Events applied into a copy being built beside the live one "
+    "(blue-green rebuild or verify), by this process", ["projector"]
+)
+PROJECTION_VERSION = Gauge(
+    "roost_projection_version", "Code version of a projection's copy: the live one, the one "
+    "being built (0 when none), and the code's", ["projector", "copy"]
+)
+PROJECTION_REBUILD_PROGRESS = Gauge(
+    "roost_projection_rebuild_progress_ratio", "Share (0..1) of a running rebuild's bulk "
+    "phase done; 0 when no rebuild runs", ["projector"]
+)
+PROJECTION_REBUILD_RATE = Gauge(
+    "roost_projection_rebuild_events_per_second", "Events/s of a running rebuild; 0 when "
+    "none runs", ["projector"]
+)
 SEARCH_WRITE_SECONDS = Histogram(
     "roost_search_write_seconds", "Time to write one batch to the search index (bulk, "
     "renames, position), refresh included",

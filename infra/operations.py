@@ -6,28 +6,55 @@ Each task runs on the ``ProjectionServices`` its caller built (the CLI with
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from rich.console import Console
 from rich.progress import Progress
 
 from infra.bootstrap import ProjectionServices, build_runner
+from infra.copies import CopyRegistry, copy_label
 from infra.eventlog import max_position
 from infra.settings import Settings
 from ports.parking import ParkedEvent
+from ports.projectors import VERSIONS
 
 
-async def projection_status(services: ProjectionServices) -> list[dict[str, Any]]:
-    """One row per projector: ``name``, ``position``, ``store`` (the event store's
-    head), ``lag`` (events behind it) and ``parked`` (how many it set aside)."""
+async def projection_status(services: ProjectionServices, sample_s: float = 0.0
+                            ) -> list[dict[str, Any]]:
+    """One row per projector: ``name``, ``version`` (the code's), ``live`` (the live
+    copy's label and the version that built it, ``v1@1``), ``building`` (the same for
+    a copy a rebuild is building, or ``""``), ``position``, ``store`` (the event
+    store's head), ``lag`` (events behind it), ``rate`` (events/s the position moved
+    over ``sample_s`` seconds; a running rebuild's rate when not sampled), ``state``
+    (``live``, ``catching up``, ``rebuilding vN: x%``, ``version bump pending``) and
+    ``parked`` (how many it set aside)."""
+    names = tuple(services.projectors)
+    before = await services.positions.positions(names)
+    if sample_s > 0:
+        await asyncio.sleep(sample_s)
+    positions = await services.positions.positions(names)
     async with services.pool.connection() as conn:
         store = await max_position(conn)
     parked = await services.parking.list_parked()
-    positions = await services.positions.positions(tuple(services.projectors))
+    states = await CopyRegistry(services.pool).states()
     rows = []
     for name, position in positions.items():
-        rows.append({"name": name, "position": position, "store": store,
-                     "lag": max(0, store - position),
+        copy = states.get(name)
+        rate = (position - before[name]) / sample_s if sample_s > 0 else 0.0
+        building = ""
+        state = "live" if store - position <= 0 else "catching up"
+        if copy is not None and copy.live_version < VERSIONS[name]:
+            state = "version bump pending"
+        if copy is not None and copy.building_copy is not None:
+            building = f"{copy_label(copy.building_copy)}@{copy.building_version}"
+            state = f"rebuilding {copy_label(copy.building_copy)}: {(copy.progress or 0):.0%}"
+            rate = rate or (copy.building_rate or 0.0)
+        rows.append({"name": name, "version": VERSIONS[name],
+                     "live": "" if copy is None else
+                     f"{copy_label(copy.live_copy)}@{copy.live_version}",
+                     "building": building, "position": position, "store": store,
+                     "lag": max(0, store - position), "rate": round(rate, 1), "state": state,
                      "parked": sum(1 for p in parked if p["projector"] == name)})
     return rows
 
@@ -35,6 +62,8 @@ async def projection_status(services: ProjectionServices) -> list[dict[str, Any]
 async def rebuild(settings: Settings, services: ProjectionServices, name: str,
                   console: Console) -> int:
     """Reset one projector and replay the whole log into it; how many events it applied.
+    Readers watch it fill up: ``infra.rebuild.rebuild`` (blue-green) is the way for a
+    projection that has copies; this one is for those that have none yet.
 
     Safe beside running workers: applies are serialised across processes (a
     row lock for the read models, a lease for the timelines), and a worker

@@ -20,6 +20,7 @@ from typing import Final
 from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 
+from infra.copies import READ_MODEL_COPIES, READ_MODEL_TABLES, copy_label
 from infra.database import AsyncPool
 from infra.serialization import rfc3339
 from ports.post_cache import Counts
@@ -40,8 +41,6 @@ from ports.read_models import (
 )
 
 Conn = AsyncConnection[TupleRow]
-READ_MODEL_TABLES: Final = ("rm_accounts", "rm_follows", "rm_posts", "rm_likes", "rm_reposts",
-                            "rm_blocks", "rm_mutes", "rm_post_tags")
 
 
 @dataclass(frozen=True)
@@ -269,36 +268,62 @@ class PostgresReadModelWriter:
 
 
 class PostgresReadModelStore:
-    """``ReadModelStore`` on ``pool``; the position is the ``projection_positions`` row
-    ``name`` (the projector's)."""
+    """``ReadModelStore`` on ``pool``.
 
-    def __init__(self, pool: AsyncPool, name: str = READ_MODELS) -> None:
+    Without ``copy`` it writes the live copy (``infra.copies``): each transaction
+    first reads the projection's ``projection_copies`` row ``FOR KEY SHARE`` (so a
+    switch, which locks it ``FOR UPDATE``, waits for it and it for the switch) and
+    sets its ``search_path`` to that copy's schema; the position is the
+    ``projection_positions`` row ``name``. With ``copy`` (a label: ``v2``,
+    ``scratch``) it writes that copy's schema, a rebuild's, and its position is
+    the row ``name@copy``."""
+
+    def __init__(self, pool: AsyncPool, name: str = READ_MODELS,
+                 copy: str | None = None) -> None:
         self.pool = pool
         self.name = name
+        self.copy = copy
+        self.position_name = name if copy is None else f"{name}@{copy}"
+
+    async def _enter_copy(self, conn: Conn) -> str:
+        """Set ``conn``'s transaction to this store's copy; its label."""
+        label = self.copy
+        if label is None:
+            cur = await conn.execute(
+                "SELECT live_copy FROM projection_copies WHERE name = %s FOR KEY SHARE",
+                (self.name,))
+            row = await cur.fetchone()
+            label = copy_label(int(row[0]) if row else 1)
+        await conn.execute(sql.SQL("SET LOCAL search_path TO {}, public").format(
+            sql.Identifier(READ_MODEL_COPIES.schema(label))))
+        return label
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresReadModelWriter]:
         async with self.pool.connection() as conn, conn.transaction():
-            yield PostgresReadModelWriter(conn, self.name)
+            await self._enter_copy(conn)
+            yield PostgresReadModelWriter(conn, self.position_name)
 
     async def position(self) -> int:
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT position FROM projection_positions WHERE name = %s", (self.name,)
-            )
+                "SELECT position FROM projection_positions WHERE name = %s",
+                (self.position_name,))
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
     async def reset(self) -> None:
         async with self.pool.connection() as conn, conn.transaction():
+            await self._enter_copy(conn)
             tables = sql.SQL(", ").join(sql.Identifier(t) for t in READ_MODEL_TABLES)
             await conn.execute(sql.SQL("TRUNCATE {}").format(tables))
-            await conn.execute("DELETE FROM projection_positions WHERE name = %s", (self.name,))
+            await conn.execute("DELETE FROM projection_positions WHERE name = %s",
+                               (self.position_name,))
 
     async def analyze(self) -> None:
         """ANALYZE the tables (a rebuild filled them from empty: until then the planner has
         no statistics for them, and the queries' plans can be wrong by orders of
         magnitude)."""
-        async with self.pool.connection() as conn:
-            await conn.execute(sql.SQL("ANALYZE {}").format(
-                sql.SQL(", ").join(sql.Identifier(t) for t in READ_MODEL_TABLES)))
+        async with self.pool.connection() as conn, conn.transaction():
+            label = await self._enter_copy(conn)
+            await READ_MODEL_COPIES.analyze(conn, label)

@@ -1,5 +1,6 @@
--- Roost's tables beside the event store's: the read models (written by
--- infra/read_model_store.py), positions, parked events, the store identity.
+-- Roost's tables beside the event store's: positions, parked events, the store
+-- identity, the accounts' data keys, the projections' copies registry. The read
+-- models' own tables are in infra/read_models.sql (one set per copy schema).
 -- Every statement is idempotent: applied at each start (infra.database.migrate).
 
 CREATE TABLE IF NOT EXISTS projection_positions (
@@ -34,103 +35,6 @@ CREATE TABLE IF NOT EXISTS relay_positions (
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
 
-CREATE TABLE IF NOT EXISTS rm_accounts (
-    id              bigint PRIMARY KEY,
-    aggregate_id    uuid NOT NULL UNIQUE,
-    username        text NOT NULL,
-    username_lower  text NOT NULL UNIQUE,
-    email           text NOT NULL,
-    display_name    text NOT NULL DEFAULT '',
-    bio             text NOT NULL DEFAULT '',
-    avatar_url      text NOT NULL DEFAULT '',
-    created_at      timestamptz NOT NULL,
-    version         int NOT NULL,
-    followers_count int NOT NULL DEFAULT 0,
-    following_count int NOT NULL DEFAULT 0,
-    posts_count     int NOT NULL DEFAULT 0
-);
--- The admin role (AdminGranted / AdminRevoked). Requests to /api/admin check the
--- account's events, not this column, so that a revoke takes effect at once.
-ALTER TABLE rm_accounts ADD COLUMN IF NOT EXISTS is_admin boolean NOT NULL DEFAULT false;
-
-CREATE TABLE IF NOT EXISTS rm_follows (
-    follower_id     bigint NOT NULL,
-    followee_id     bigint NOT NULL,
-    active          boolean NOT NULL,
-    version         int NOT NULL,
-    position        bigint NOT NULL,
-    followed_at     timestamptz NOT NULL,
-    PRIMARY KEY (follower_id, followee_id)
-);
-CREATE INDEX IF NOT EXISTS rm_follows_followers_idx
-    ON rm_follows (followee_id, position DESC) WHERE active;
-CREATE INDEX IF NOT EXISTS rm_follows_following_idx
-    ON rm_follows (follower_id, position DESC) WHERE active;
-
-CREATE TABLE IF NOT EXISTS rm_posts (
-    id              bigint PRIMARY KEY,
-    author_id       bigint NOT NULL,
-    text            text NOT NULL,
-    reply_to_id     bigint,
-    quote_of_id     bigint,
-    mentions        text[] NOT NULL DEFAULT '{}',
-    hashtags        text[] NOT NULL DEFAULT '{}',
-    created_at      timestamptz NOT NULL,
-    deleted_at      timestamptz,
-    version         int NOT NULL
-);
-CREATE INDEX IF NOT EXISTS rm_posts_author_idx
-    ON rm_posts (author_id, id DESC) WHERE deleted_at IS NULL;
-
--- The social core: interaction counts on posts, and edge tables.
-ALTER TABLE rm_posts ADD COLUMN IF NOT EXISTS likes_count int NOT NULL DEFAULT 0;
-ALTER TABLE rm_posts ADD COLUMN IF NOT EXISTS replies_count int NOT NULL DEFAULT 0;
-ALTER TABLE rm_posts ADD COLUMN IF NOT EXISTS reposts_count int NOT NULL DEFAULT 0;
-CREATE INDEX IF NOT EXISTS rm_posts_reply_idx ON rm_posts (reply_to_id, id) WHERE reply_to_id IS NOT NULL;
-
-CREATE TABLE IF NOT EXISTS rm_likes (
-    account_id  bigint NOT NULL,
-    post_id     bigint NOT NULL,
-    active      boolean NOT NULL,
-    version     int NOT NULL,
-    position    bigint NOT NULL,
-    since       timestamptz NOT NULL,
-    PRIMARY KEY (account_id, post_id)
-);
-
-CREATE TABLE IF NOT EXISTS rm_reposts (
-    account_id  bigint NOT NULL,
-    post_id     bigint NOT NULL,
-    repost_id   bigint NOT NULL,
-    active      boolean NOT NULL,
-    version     int NOT NULL,
-    position    bigint NOT NULL,
-    since       timestamptz NOT NULL,
-    PRIMARY KEY (account_id, post_id)
-);
-CREATE INDEX IF NOT EXISTS rm_reposts_repost_idx ON rm_reposts (repost_id);
-
-CREATE TABLE IF NOT EXISTS rm_blocks (
-    blocker_id  bigint NOT NULL,
-    blocked_id  bigint NOT NULL,
-    active      boolean NOT NULL,
-    version     int NOT NULL,
-    position    bigint NOT NULL,
-    since       timestamptz NOT NULL,
-    PRIMARY KEY (blocker_id, blocked_id)
-);
-CREATE INDEX IF NOT EXISTS rm_blocks_blocked_idx ON rm_blocks (blocked_id) WHERE active;
-
-CREATE TABLE IF NOT EXISTS rm_mutes (
-    muter_id    bigint NOT NULL,
-    muted_id    bigint NOT NULL,
-    active      boolean NOT NULL,
-    version     int NOT NULL,
-    position    bigint NOT NULL,
-    since       timestamptz NOT NULL,
-    PRIMARY KEY (muter_id, muted_id)
-);
-
 -- Erasure (issue 12, infra/personal_data.py): one random AES-256 data key per account
 -- (account_id: the account's aggregate id), which seals the personal fields of its
 -- events in roost_events. Erasing the account sets data_key NULL (a tombstone, so no
@@ -151,20 +55,21 @@ CREATE TABLE IF NOT EXISTS store_identity (
 );
 INSERT INTO store_identity DEFAULT VALUES ON CONFLICT DO NOTHING;
 
--- Tag timelines (issue 11): one row per tag of each live post, paged by a range
--- scan of (tag, post_id DESC). Filled from rm_posts the first time it is made.
-DO $$
-BEGIN
-    IF to_regclass('rm_post_tags') IS NULL THEN
-        CREATE TABLE rm_post_tags (
-            tag         text NOT NULL,
-            post_id     bigint NOT NULL,
-            author_id   bigint NOT NULL,
-            PRIMARY KEY (tag, post_id)
-        );
-        INSERT INTO rm_post_tags (tag, post_id, author_id)
-            SELECT DISTINCT t.tag, p.id, p.author_id
-            FROM rm_posts p, unnest(p.hashtags) AS t(tag)
-            WHERE p.deleted_at IS NULL;
-    END IF;
-END $$;
+-- Which copy of each projection readers use, and the one a rebuild is building
+-- (infra/copies.py). A PostgreSQL projection's copy N is the schema <prefix>_vN
+-- (rm_v1, rm_v2, ...) behind views of the stable names in public; live_version is
+-- the code version (ports.projectors.VERSIONS) that built the live copy. The
+-- writers of the live copy read their row FOR KEY SHARE in each transaction; the
+-- switch to a new copy takes it FOR UPDATE, so no write lands in a retired copy.
+CREATE TABLE IF NOT EXISTS projection_copies (
+    name               text PRIMARY KEY,
+    live_copy          int NOT NULL,
+    live_version       int NOT NULL,
+    building_copy      int,
+    building_version   int,
+    building_position  bigint,
+    building_target    bigint,
+    building_rate      double precision,
+    building_since     timestamptz,
+    updated_at         timestamptz NOT NULL DEFAULT now()
+);

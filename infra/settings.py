@@ -129,6 +129,13 @@ class Settings(BaseSettings):
     projector_lease_ttl_s: float = Field(default=5.0, gt=0.1)
     relay_batch: int = 500
     relay_poll_s: float = 0.2
+    # Blue-green rebuilds (roost projections rebuild / verify, and a worker that finds
+    # a projection's code version bumped): events read per page by position, and
+    # applied per transaction of the new copy.
+    rebuild_page: int = Field(default=5000, ge=1)
+    rebuild_batch: int = Field(default=1000, ge=1)
+    # Rebuild on start a projection whose VERSION in code is above its live copy's.
+    rebuild_on_version_bump: bool = True
 
     # /health (docs/operations.md). A projector or the relay is failing when it has
     # not advanced for STALL_S seconds while more than LAG_EVENTS events wait; the

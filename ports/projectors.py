@@ -29,3 +29,16 @@ TRENDS: Final = "trends"
 
 PROJECTORS: Final = (READ_MODELS, TIMELINES, NOTIFICATIONS, SEARCH, TRENDS)
 """Every projector, in the order a worker starts them and reports show them."""
+
+VERSIONS: Final[dict[str, int]] = {
+    READ_MODELS: 1,
+    TIMELINES: 1,
+    NOTIFICATIONS: 1,
+    SEARCH: 1,
+    TRENDS: 1,
+}
+"""Each projection's version, as the code builds it. Bump one when what the projection
+holds changes (a new column, another rule for which event writes what) so that old
+rows no longer match what the code would write: the next worker to start finds the
+live copy's recorded version below this one and rebuilds the projection beside the
+live copy, blue-green (docs/operations.md, "Rebuilding a projection")."""

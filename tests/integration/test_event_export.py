@@ -109,6 +109,22 @@ def expected(whole: list[StoredEvent], where: EventFilter) -> list[StoredEvent]:
     return [e for e in whole if matches(where, e, _moment(e))]
 
 
+async def test_sealed_personal_fields_read_as_written(
+        history_settings: tuple[Settings, dict[str, Any]], reader: PostgresEventReader) -> None:
+    """The event store seals personal fields (infra/personal_data.py); the reader opens
+    them with the accounts' data keys, so an export shows what was written (an erased
+    account's read as placeholders: tests/e2e/test_erasure.py)."""
+    settings, _ = history_settings
+    with psycopg.connect(settings.postgres_conninfo) as conn:
+        raw = b"".join(bytes(r[0]) for r in conn.execute("SELECT state FROM roost_events"))
+    assert b"carol here" not in raw and b"_sealed_" in raw  # sealed in the store
+    whole = await read_all(reader, EventFilter())
+    texts = [e.envelope.payload["text"] for e in whole if e.envelope.type == "PostCreated"]
+    assert texts == ["hello #roost", "second", "carol here"]
+    bios = [e.envelope.payload["bio"] for e in whole if e.envelope.type == "ProfileUpdated"]
+    assert bios == ["analyst"]
+
+
 @pytest.mark.parametrize("kind", ["type", "aggregate", "account", "time", "positions"])
 async def test_export_each_filter_in_both_formats(
         history_settings: tuple[Settings, dict[str, Any]], reader: PostgresEventReader,

@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from infra.copies import CopyRegistry, copy_label
 from infra.eventlog import max_position
 from infra.health import OK, heartbeat_verdict, progress_verdict
 from infra.http.deps import Services
@@ -21,11 +22,14 @@ from infra.metrics import (
     PARKED,
     PROJECTION_LAG,
     PROJECTION_POSITION,
+    PROJECTION_REBUILD_PROGRESS,
+    PROJECTION_REBUILD_RATE,
+    PROJECTION_VERSION,
     RELAY_POSITION,
 )
 from infra.parking import parked_counts
 from ports.errors import DependencyUnavailable
-from ports.projectors import PROJECTORS
+from ports.projectors import PROJECTORS, VERSIONS
 
 router = APIRouter(tags=["operations"])
 CHECK_TIMEOUT_S = 2.0
@@ -54,6 +58,27 @@ async def _elasticsearch(services: ApiServices) -> None:
     await services.search.client.options(request_timeout=CHECK_TIMEOUT_S).info()
 
 
+async def _rebuilds(services: ApiServices) -> str:
+    """``ok``, or what is being rebuilt: ``rebuilding read_models v2 (version 3): 42%``
+    (not a failure: the old copy serves until the switch); also sets the version and
+    rebuild gauges of ``/metrics``."""
+    states = await CopyRegistry(services.pool).states()
+    running = []
+    for name in PROJECTORS:
+        state = states.get(name)
+        PROJECTION_VERSION.labels(name, "code").set(VERSIONS[name])
+        if state is None:
+            continue
+        PROJECTION_VERSION.labels(name, "live").set(state.live_version)
+        PROJECTION_VERSION.labels(name, "building").set(state.building_version or 0)
+        PROJECTION_REBUILD_PROGRESS.labels(name).set(state.progress or 0.0)
+        PROJECTION_REBUILD_RATE.labels(name).set(state.building_rate or 0.0)
+        if state.building_copy is not None:
+            running.append(f"rebuilding {name} {copy_label(state.building_copy)} (version "
+                           f"{state.building_version}): {(state.progress or 0):.0%}")
+    return "; ".join(running) or OK
+
+
 async def _worker(services: ApiServices) -> str:
     return heartbeat_verdict("worker", await services.redis.get(services.keys.worker_heartbeat()))
 
@@ -76,7 +101,7 @@ def _reachable(check: Callable[[ApiServices], Awaitable[None]]) -> Check:
 CHECKS: dict[str, Check] = {
     "postgres": _reachable(_postgres), "redis": _reachable(_redis),
     "kafka": _reachable(_kafka), "elasticsearch": _reachable(_elasticsearch),
-    "worker": _worker, "relay": _relay,
+    "worker": _worker, "relay": _relay, "rebuilds": _rebuilds,
 }
 
 
@@ -156,11 +181,13 @@ async def _pipeline(services: ApiServices) -> tuple[dict[str, int], dict[str, in
 @router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(services: Services) -> PlainTextResponse:
     """Prometheus text format: latency, relay position, projection positions and lag,
-    parked events per projector."""
+    parked events per projector, each projection's versions (code, live copy, copy
+    being built) and a running rebuild's progress and rate."""
     try:
         positions, parked = await asyncio.wait_for(_pipeline(services), CHECK_TIMEOUT_S)
     except Exception:  # a scrape must still answer while a dependency is down
         positions, parked = {}, {}
+    await _check(services, _rebuilds)  # the version and rebuild gauges
     if positions:
         EVENT_STORE_POSITION.set(positions["event_store"])
         RELAY_POSITION.set(positions["relay"])

@@ -1,0 +1,490 @@
+"""Blue-green rebuilds and verifies of projections (``roost projections rebuild`` /
+``verify``, and the worker's rebuild of a projection whose code version was bumped).
+
+A rebuild never touches the live copy: it claims the next copy number
+(``infra.copies.CopyRegistry``), fills that copy straight from the event store in
+large pages by position (``Settings.rebuild_page``, applied
+``Settings.rebuild_batch`` per transaction) with a projector that has no side
+effects (``infra.bootstrap.build_copy_projector``: no live events, no post-cache
+counts), catches up with the events written meanwhile, then switches readers and
+writers to it in one step and drops the old copy. The API reads the live copy until
+the switch and the new one after it; the live worker goes on applying new events to
+the live copy until the switch and to the new one after it.
+
+A verify fills a scratch copy the same way, brings it to the live copy's position,
+compares the two on one snapshot and drops the scratch copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+import structlog
+
+from infra.bootstrap import (
+    ProjectionServices,
+    build_copy_projector,
+    build_copy_runner,
+    build_copy_timeline_store,
+    projector_lease,
+)
+from infra.copies import (
+    PG_COPIES,
+    SCRATCH,
+    CopyRegistry,
+    PgCopies,
+    copy_label,
+    copy_number,
+    lock_for_switch,
+    record_switch,
+    retry_on_lock_timeout,
+)
+from infra.eventlog import max_position
+from infra.redis_keys import RedisKeys
+from infra.search_copies import (
+    differences as search_differences,
+)
+from infra.search_copies import (
+    drop_generation,
+    generation_index,
+    live_generation,
+    switch_aliases,
+)
+from infra.search_schema import SearchNames
+from infra.settings import Settings
+from infra.timeline_copies import differences as timeline_differences
+from infra.timeline_copies import drop_copy, make_copy
+from infra.timeline_store import RedisTimelineStore
+from ports.projectors import SEARCH, TIMELINES, VERSIONS
+from projections.runner import ProjectionRunner
+
+log = structlog.get_logger(__name__)
+
+CLOSE_ENOUGH: Final = 2000
+"""Events behind the head at which the bulk phase stops and the switch catches up the
+rest while the live writers wait."""
+LIVE_WAIT_S: Final = 60.0
+"""How long a verify waits for the live copy to reach the head the scratch copy was
+built to."""
+
+
+class Progress(Protocol):
+    """Told how a long phase is going: ``position`` of ``target`` events, at ``rate``
+    events/s (the CLI draws a bar; the worker logs)."""
+
+    def __call__(self, phase: str, position: int, target: int, rate: float) -> None: ...
+
+
+def no_progress(phase: str, position: int, target: int, rate: float) -> None:
+    """A ``Progress`` that shows nothing."""
+
+
+class NotRebuildable(Exception):
+    """The projection has no blue-green copies yet (``STRATEGIES``)."""
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    """What a rebuild did: ``name`` is now served by copy ``copy`` (label ``v<n>``)
+    built at code ``version`` from ``events`` events in ``seconds``; ``retired`` is
+    the label of the dropped copy."""
+
+    name: str
+    copy: str
+    version: int
+    retired: str
+    events: int
+    seconds: float
+    position: int
+
+
+class Copies(Protocol):
+    """How one projection's copies are made, switched, compared and dropped (one
+    implementation per store). ``label`` is ``v<n>`` or ``SCRATCH``."""
+
+    name: str
+
+    async def sync(self) -> None:
+        """Bring the registry's live copy in line with the store's, where the store
+        says it (the search aliases)."""
+
+    async def create(self, label: str) -> None: ...
+
+    async def drop(self, label: str) -> None: ...
+
+    async def settle(self, label: str) -> None:
+        """Make a filled copy ready for readers (planner statistics)."""
+
+    async def switch(self, label: str, version: int, runner: ProjectionRunner
+                     ) -> tuple[int, str]:
+        """Bring the copy to the live position with the live writers held, switch
+        readers and writers to it in one step, record it as live at ``version``:
+        (its position, the retired copy's label)."""
+        ...
+
+    async def compare(self, label: str, runner: ProjectionRunner, limit: int
+                      ) -> list[dict[str, Any]]:
+        """Bring copy ``label`` to the live position with the live writers held and
+        answer the differences (``infra.copies.PgCopies.differences``' shape)."""
+        ...
+
+
+@dataclass
+class PostgresCopies:
+    """``Copies`` of a PostgreSQL projection (``infra.copies.PgCopies``): the switch is
+    one transaction that holds the registry row ``FOR UPDATE`` (the live writers
+    wait on it), points the views at the new schema and records it."""
+
+    name: str
+    services: ProjectionServices
+    tables: PgCopies
+
+    async def sync(self) -> None:
+        """Nothing: the registry is where the live copy is recorded."""
+
+    async def create(self, label: str) -> None:
+        async with self.services.pool.connection() as conn:
+            await self.tables.create(conn, label)
+
+    async def drop(self, label: str) -> None:
+        async with self.services.pool.connection() as conn:
+            await retry_on_lock_timeout(lambda: self.tables.drop(conn, label))
+            await conn.execute("DELETE FROM projection_positions WHERE name = %s",
+                               (f"{self.name}@{label}",))
+
+    async def settle(self, label: str) -> None:
+        async with self.services.pool.connection() as conn:
+            await self.tables.analyze(conn, label)
+
+    async def switch(self, label: str, version: int, runner: ProjectionRunner
+                     ) -> tuple[int, str]:
+        async def attempt() -> tuple[int, str]:
+            async with self.services.pool.connection() as conn, conn.transaction():
+                live = copy_label(await lock_for_switch(conn, self.name))
+                position = await _caught_up(runner, await _position(conn, self.name), label)
+                await self.tables.point_views(conn, label)
+                await conn.execute(
+                    "INSERT INTO projection_positions (name, position) VALUES (%s, %s) ON "
+                    "CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, "
+                    "updated_at = now()", (self.name, position))
+                await conn.execute("DELETE FROM projection_positions WHERE name = %s",
+                                   (f"{self.name}@{label}",))
+                await record_switch(conn, self.name, copy_number(label), version)
+            return position, live
+
+        result: tuple[int, str] = await retry_on_lock_timeout(attempt)
+        return result
+
+    async def compare(self, label: str, runner: ProjectionRunner, limit: int
+                      ) -> list[dict[str, Any]]:
+        pool = self.services.pool
+        async with pool.connection() as snap, pool.connection() as lock:
+            await snap.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                async with lock.transaction():
+                    live = copy_label(await lock_for_switch(lock, self.name))
+                    await runner.catch_up(await _position(lock, self.name))
+                    await snap.execute("SELECT 1")  # the snapshot: both copies, one position
+                return await self.tables.differences(snap, live, label, limit)
+            finally:
+                await snap.execute("ROLLBACK")
+
+
+@dataclass
+class SearchCopies:
+    """``Copies`` of the search index (``infra.search_copies``): generations behind the
+    aliases. The switch and the comparison hold the search projector's lease (every
+    live apply runs under it); the switch is one ``_aliases`` call."""
+
+    settings: Settings
+    services: ProjectionServices
+    name: str = SEARCH
+
+    @property
+    def names(self) -> SearchNames:
+        return self.services.search.names
+
+    async def _live(self) -> int:
+        live = await live_generation(self.services.search.client, self.names)
+        return live if live is not None else self.names.generation
+
+    async def sync(self) -> None:
+        async with self.services.pool.connection() as conn:
+            await conn.execute("UPDATE projection_copies SET live_copy = %s WHERE name = %s",
+                               (await self._live(), self.name))
+
+    async def create(self, label: str) -> None:
+        await self.drop(label)  # a leftover of a build that did not finish
+        await generation_index(self.services.search, copy_number(label)).ensure()
+
+    async def drop(self, label: str) -> None:
+        await drop_generation(self.services.search.client, self.names, copy_number(label))
+
+    async def settle(self, label: str) -> None:
+        """Nothing: every write is searchable when it returns."""
+
+    def _held(self) -> Any:
+        return projector_lease(self.settings, self.services.redis, self.name).hold()
+
+    async def switch(self, label: str, version: int, runner: ProjectionRunner
+                     ) -> tuple[int, str]:
+        async with self._held():
+            live = await self._live()
+            position = await _caught_up(runner, await self.services.search.position(), label)
+            await switch_aliases(self.services.search.client, self.names, live, copy_number(label))
+            async with self.services.pool.connection() as conn, conn.transaction():
+                await record_switch(conn, self.name, copy_number(label), version)
+        return position, copy_label(live)
+
+    async def compare(self, label: str, runner: ProjectionRunner, limit: int
+                      ) -> list[dict[str, Any]]:
+        async with self._held():
+            live = await self._live()
+            await runner.catch_up(await self.services.search.position())
+            return await search_differences(self.services.search.client, self.names, live,
+                                            copy_number(label), limit)
+
+
+async def _caught_up(runner: ProjectionRunner, live_at: int, label: str) -> int:
+    """Apply the copy up to ``live_at`` (the live writers are held); its position."""
+    await runner.catch_up(live_at)
+    position = await runner.projector.position()
+    if position < live_at:
+        raise RuntimeError(f"{runner.projector.name} {label} stopped at {position}, before "
+                           f"the live copy at {live_at}")
+    return position
+
+
+@dataclass
+class TimelineCopies:
+    """A scratch copy of the home timelines for ``verify`` (``infra.timeline_copies``);
+    the timelines have no blue-green switch yet (``rebuild timelines --in-place``).
+    The comparison holds the timeline projector's lease; the home query's own
+    writes (keeping a timeline, rebuilding one on read) are not held, so a reader
+    arriving during the comparison can show as a difference."""
+
+    settings: Settings
+    services: ProjectionServices
+    name: str = TIMELINES
+
+    @property
+    def live(self) -> RedisKeys:
+        return RedisKeys(self.settings.redis_prefix)
+
+    def store(self, label: str) -> RedisTimelineStore:
+        return build_copy_timeline_store(self.settings, self.services, label)
+
+    async def sync(self) -> None:
+        """Nothing: no switch."""
+
+    async def create(self, label: str) -> None:
+        await make_copy(self.store(label), self.live, int(self.settings.active_days * 86400))
+
+    async def drop(self, label: str) -> None:
+        await drop_copy(self.services.redis, self.store(label).keys)
+
+    async def settle(self, label: str) -> None:
+        """Nothing to refresh."""
+
+    async def switch(self, label: str, version: int, runner: ProjectionRunner
+                     ) -> tuple[int, str]:
+        raise NotRebuildable(f"{self.name} has no blue-green switch yet")
+
+    async def compare(self, label: str, runner: ProjectionRunner, limit: int
+                      ) -> list[dict[str, Any]]:
+        async with projector_lease(self.settings, self.services.redis, self.name).hold():
+            await runner.catch_up(await self.services.positions.position(self.name))
+            return await timeline_differences(self.services.redis, self.live,
+                                              self.store(label).keys, limit)
+
+
+def copies_of(settings: Settings, services: ProjectionServices, name: str,
+              verifying: bool = False) -> Copies:
+    """The ``Copies`` of projection ``name`` (``verifying``: also those that can only
+    be verified).
+
+    Raises:
+        NotRebuildable: it has none yet (see ``rebuildable``).
+    """
+    if name in PG_COPIES:
+        return PostgresCopies(name, services, PG_COPIES[name])
+    if name == SEARCH:
+        return SearchCopies(settings, services)
+    if verifying and name == TIMELINES:
+        return TimelineCopies(settings, services)
+    raise NotRebuildable(f"{name} has no blue-green copies yet; rebuildable: "
+                         f"{', '.join(sorted(REBUILDABLE))}; verifiable also: "
+                         f"{', '.join(sorted(VERIFIABLE - REBUILDABLE))}")
+
+
+REBUILDABLE: Final = frozenset({*PG_COPIES, SEARCH})
+"""The projections with blue-green copies."""
+VERIFIABLE: Final = REBUILDABLE | {TIMELINES}
+"""The projections ``verify`` can check."""
+
+
+def rebuildable(name: str) -> bool:
+    """Whether ``name`` has blue-green copies (else only the in-place rebuild)."""
+    return name in REBUILDABLE
+
+
+async def _head(services: ProjectionServices) -> int:
+    async with services.pool.connection() as conn:
+        return await max_position(conn)
+
+
+async def fill(runner: ProjectionRunner, services: ProjectionServices, phase: str,
+               progress: Progress, report: Callable[[int, int, float], Any] | None = None,
+               chunk: int = 20_000) -> int:
+    """Apply the event store's log into ``runner``'s projector until it is within
+    ``CLOSE_ENOUGH`` events of the head; how many events were applied. ``progress``
+    is told after each chunk of ``chunk`` positions; ``report`` (a coroutine
+    function) at most once a second."""
+    applied = 0
+    started = time.monotonic()
+    reported = 0.0
+    position = start = await runner.projector.position()
+    target = await _head(services)
+    progress(phase, position, target, 0.0)
+    while True:
+        while position < target:
+            applied += await runner.catch_up(min(target, position + chunk))
+            now_at = await runner.projector.position()
+            if now_at == position:
+                break  # nothing more to read below the target
+            position = now_at
+            rate = (position - start) / max(time.monotonic() - started, 1e-6)
+            progress(phase, position, target, rate)
+            if report is not None and time.monotonic() - reported >= 1.0:
+                reported = time.monotonic()
+                await report(position, target, rate)
+        target = await _head(services)
+        if target - position <= CLOSE_ENOUGH:
+            return applied
+
+
+async def rebuild(settings: Settings, services: ProjectionServices, name: str,
+                  progress: Progress = no_progress) -> RebuildResult:
+    """Build the next copy of projection ``name`` beside the live one at the code's
+    version, switch readers and writers to it atomically and drop the old copy.
+
+    Run one at a time per projection (the CLI and the worker hold the projection's
+    rebuild lease, ``infra.bootstrap.rebuild_lease``); a build left unfinished by a
+    crash is dropped by the next one.
+
+    Raises:
+        NotRebuildable: ``name`` has no copies (see ``rebuildable``).
+        psycopg / Elasticsearch errors: a store failed; the new copy is dropped and
+            the live one serves on, untouched.
+    """
+    copies = copies_of(settings, services, name)
+    registry = CopyRegistry(services.pool)
+    version = VERSIONS[name]
+    started = time.monotonic()
+    await copies.sync()
+    state, stale = await registry.begin(name, version)
+    assert state.building_copy is not None
+    label = copy_label(state.building_copy)
+    log.info("rebuild.started", projection=name, copy=label, version=version,
+             live=copy_label(state.live_copy))
+    if stale is not None:
+        await copies.drop(copy_label(stale))
+    try:
+        await copies.create(label)
+        runner = build_copy_runner(settings, services,
+                                   build_copy_projector(settings, services, name, label))
+        events = await fill(runner, services, f"building {name} {label}", progress,
+                            lambda p, t, r: registry.progress(name, p, t, r))
+        await copies.settle(label)
+        position, retired = await copies.switch(label, version, runner)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(_abandon(registry, copies, label))
+        raise
+    await copies.drop(retired)
+    seconds = time.monotonic() - started
+    log.info("rebuild.switched", projection=name, copy=label, version=version,
+             retired=retired, events=events, seconds=round(seconds, 3), position=position)
+    return RebuildResult(name, label, version, retired, events, seconds, position)
+
+
+async def _abandon(registry: CopyRegistry, copies: Copies, label: str) -> None:
+    await registry.abandon(copies.name)
+    await copies.drop(label)
+
+
+async def _position(conn: Any, name: str) -> int:
+    cur = await conn.execute("SELECT position FROM projection_positions WHERE name = %s",
+                             (name,))
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def verify(settings: Settings, services: ProjectionServices, name: str,
+                 progress: Progress = no_progress, limit: int = 1000) -> list[dict[str, Any]]:
+    """Rebuild projection ``name`` into a scratch copy and answer every difference from
+    the live copy (at most ``limit`` per table or index: dicts ``{"table", "key",
+    "kind": "changed" | "missing" | "extra", "columns": {column: [live, rebuilt]}}``);
+    the scratch copy is dropped whatever happens.
+
+    Both copies are compared at the same position: the live writers are held while
+    the scratch copy catches up to the live position (PostgreSQL: and a snapshot is
+    taken, the comparison runs on it afterwards; the search index: for the whole
+    comparison).
+
+    Raises:
+        NotRebuildable: as ``rebuild``.
+        TimeoutError: the live copy did not reach the head the scratch copy was built
+            to within ``LIVE_WAIT_S`` (no worker running?).
+    """
+    copies = copies_of(settings, services, name, verifying=True)
+    await copies.create(SCRATCH)
+    try:
+        runner = build_copy_runner(
+            settings, services, build_copy_projector(settings, services, name, SCRATCH))
+        await fill(runner, services, f"verifying {name}", progress)
+        built = await runner.projector.position()
+        deadline = time.monotonic() + LIVE_WAIT_S
+        while await services.positions.position(name) < built:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the live {name} did not reach {built}")
+            await asyncio.sleep(0.1)
+        return await copies.compare(SCRATCH, runner, limit)
+    finally:
+        await copies.drop(SCRATCH)
+
+
+async def rebuild_outdated(settings: Settings, services: ProjectionServices,
+                           progress: Progress = no_progress) -> list[RebuildResult]:
+    """Rebuild, blue-green, each projection whose live copy was built by a code version
+    below ``ports.projectors.VERSIONS`` (a deployment that bumped it); the worker runs
+    this once on start. Each rebuild holds the projection's rebuild lease, taken at
+    once or skipped: of several workers starting together one rebuilds, and a
+    projection already at the code's version is left alone, so it runs once.
+    Projections without copies are only logged (``rebuild --in-place`` is an
+    operator's decision: readers would see them fill up)."""
+    from infra.bootstrap import rebuild_lease
+    from infra.lease import LeaseTimeout
+
+    done: list[RebuildResult] = []
+    registry = CopyRegistry(services.pool)
+    for name, state in (await registry.states()).items():
+        if name not in VERSIONS or state.live_version >= VERSIONS[name]:
+            continue
+        if not rebuildable(name):
+            log.warning("rebuild.version_bump_needs_operator", projection=name,
+                        live_version=state.live_version, code_version=VERSIONS[name])
+            continue
+        try:
+            async with rebuild_lease(settings, services.redis, name).hold():
+                if (await registry.state(name)).live_version >= VERSIONS[name]:
+                    continue  # another worker finished it meanwhile
+                done.append(await rebuild(settings, services, name, progress))
+        except LeaseTimeout:
+            log.info("rebuild.already_running", projection=name)
+    return done
