@@ -365,10 +365,12 @@ def _like(user: User, post_id: str) -> int:
 
 
 def _rebuild(stack: Stack, name: str) -> None:
-    """``roost projections rebuild <name>``, as an operator runs it beside the worker."""
+    """``roost projections rebuild <name> --in-place``, as an operator runs it beside the
+    worker (the notifications projection has no blue-green copy yet)."""
     env = {**os.environ, **stack.settings.as_env()}
     rebuilt = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "projections", "rebuild", name, "--yes"],
+        [sys.executable, "-m", "infra.cli", "projections", "rebuild", name, "--yes",
+         "--in-place"],
         env=env, capture_output=True, text=True, timeout=300, check=False)
     assert rebuilt.returncode == 0, rebuilt.stderr
 

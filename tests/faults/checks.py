@@ -18,7 +18,7 @@ import psycopg
 from rich.console import Console
 
 from infra.bootstrap import build_projections
-from infra.eventlog import EVENTS_TABLE, envelope_from_record
+from infra.eventlog import EVENTS_TABLE, decode_rows
 from infra.operations import rebuild
 from infra.redis_keys import RedisKeys
 from infra.settings import Settings
@@ -32,13 +32,15 @@ LOAD_TYPES = ("PostCreated", "Liked", "Followed")
 
 def store_events(settings: Settings, types: tuple[str, ...] = LOAD_TYPES
                  ) -> list[EventEnvelope]:
-    """Every stored event of ``types``, oldest first, read straight from the store."""
-    with psycopg.connect(settings.postgres_conninfo) as conn:
-        rows = conn.execute(
-            f"SELECT notification_id, originator_id::text, originator_version, topic, state "
-            f"FROM {EVENTS_TABLE} ORDER BY notification_id").fetchall()
-    envelopes = (envelope_from_record(*row) for row in rows)
-    return [e for e in envelopes if e.type in types]
+    """Every stored event of ``types``, oldest first, read straight from the store
+    (sealed personal fields opened with their accounts' data keys, as the relay does)."""
+    async def read() -> list[EventEnvelope]:
+        async with await psycopg.AsyncConnection.connect(settings.postgres_conninfo) as conn:
+            cur = await conn.execute(
+                f"SELECT notification_id, originator_id::text, originator_version, topic, "
+                f"state FROM {EVENTS_TABLE} ORDER BY notification_id")
+            return await decode_rows(conn, await cur.fetchall())
+    return [e for e in asyncio.run(read()) if e.type in types]
 
 
 def _describe(write: Write) -> str:
