@@ -8,12 +8,22 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
-from commands import accounts, follows, interactions, moderation, notifications, posts, sessions
+from commands import (
+    accounts,
+    follows,
+    interactions,
+    media,
+    moderation,
+    notifications,
+    posts,
+    sessions,
+)
 from commands.context import CommandContext
 from commands.idempotency import IdempotencyClaim, KeyedCommit, recorded_answer
 from commands.messages import (
     CreatePost,
     DeletePost,
+    DescribeMedia,
     Login,
     Logout,
     MarkNotificationsRead,
@@ -27,6 +37,7 @@ from commands.messages import (
     SetRepost,
     UpdateNotificationPreferences,
     UpdateProfile,
+    UploadMedia,
 )
 from domain.errors import Conflict
 
@@ -47,6 +58,8 @@ COMMAND_HANDLERS: dict[type, Handler] = {
     SetMute: moderation.set_mute,
     UpdateNotificationPreferences: notifications.update_notification_preferences,
     MarkNotificationsRead: notifications.mark_notifications_read,
+    UploadMedia: media.upload_media,
+    DescribeMedia: media.describe_media,
 }
 
 
@@ -55,7 +68,8 @@ COMMAND_HANDLERS: dict[type, Handler] = {
 # retried login after Redis lost the key opens a second session, no harm).
 KEYED_COMMANDS = frozenset({RegisterAccount, UpdateProfile, CreatePost, DeletePost, SetFollow,
                             SetLike, SetRepost, SetBlock, SetMute,
-                            UpdateNotificationPreferences, MarkNotificationsRead})
+                            UpdateNotificationPreferences, MarkNotificationsRead,
+                            UploadMedia, DescribeMedia})
 
 MAX_ATTEMPTS = 3
 

@@ -62,12 +62,36 @@ class CreatePost:
     text: str
     reply_to_id: int | None = None
     quote_of_id: int | None = None
+    media_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class DeletePost:
     actor: Actor
     post_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class UploadMedia:
+    """Record an uploaded image whose variants are already in the media store.
+
+    ``original`` and ``small``: ``{"key", "content_type", "width", "height",
+    "bytes"}`` of each stored variant (``domain.media.Media``)."""
+
+    actor: Actor
+    description: str
+    blurhash: str
+    original: dict[str, Any]
+    small: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DescribeMedia:
+    """Set a medium's alt text (its owner only)."""
+
+    actor: Actor
+    media_id: int
+    description: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,11 +14,12 @@ existed, so records written then still replay.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import Field, asdict, dataclass, fields
+from dataclasses import Field, asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, ClassVar, Literal, Self
 
 from domain.accounts import Account
+from domain.media import Media
 from domain.posts import Post
 
 
@@ -31,7 +32,8 @@ class _Answered:
     @classmethod
     def from_answer(cls, answer: Mapping[str, Any]) -> Self:
         """The view of an answer (a dict made by ``as_answer``, maybe replayed)."""
-        return cls(**{f.name: answer[f.name] for f in fields(cls)})
+        # A field added later (with a default) is absent from older recorded answers.
+        return cls(**{f.name: answer[f.name] for f in fields(cls) if f.name in answer})
 
     def as_answer(self) -> dict[str, Any]:
         """The answer recorded for this view: a dict of its fields, nested views too."""
@@ -81,12 +83,34 @@ class PostView(_Answered):
     quote_of_id: int | None
     mentions: list[str]
     hashtags: list[str]
+    media: list[dict[str, Any]] = field(default_factory=list)
+    """The attached media's ``MediaView.as_answer()``, in attachment order."""
 
     @classmethod
-    def of(cls, post: Post) -> Self:
-        """The view of the aggregate as created."""
+    def of(cls, post: Post, media: list[Media] | None = None) -> Self:
+        """The view of the aggregate as created, with its ``media`` (attachment order)."""
         return cls(post.post_id, post.author_id, post.text, post.created_on, post.reply_to_id,
-                   post.quote_of_id, list(post.mentions), list(post.hashtags))
+                   post.quote_of_id, list(post.mentions), list(post.hashtags),
+                   [MediaView.of(m).as_answer() for m in media or ()])
+
+
+@dataclass(frozen=True, slots=True)
+class MediaView(_Answered):
+    """A medium as the event store has it: ``original`` and ``small`` are the stored
+    variants (``{"key", "content_type", "width", "height", "bytes"}``)."""
+
+    id: int
+    owner_id: int
+    description: str
+    blurhash: str
+    original: dict[str, Any]
+    small: dict[str, Any]
+
+    @classmethod
+    def of(cls, media: Media) -> Self:
+        """The view of the aggregate as loaded (or just changed)."""
+        return cls(media.media_id, media.owner_id, media.description, media.blurhash,
+                   dict(media.original), dict(media.small))
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,3 +59,17 @@ class NotFound(RoostError):
 class Conflict(RoostError):
     status = 409
     code = "conflict"
+
+
+class TooLarge(RoostError):
+    """A body or file beyond a size limit (413); ``details['fields']`` names the field."""
+
+    status = 413
+    code = "body_too_large"
+
+
+class UnsupportedMediaType(RoostError):
+    """A file of a type Roost does not take (415); ``details['fields']`` names the field."""
+
+    status = 415
+    code = "unsupported_media_type"
