@@ -109,8 +109,10 @@ class FilesystemMediaStore:
 
     def _list(self) -> list[StoredObject]:
         found = []
+        if not self.root.exists():
+            return []  # nothing stored yet
         if not self.root.is_dir():
-            return []
+            raise NotADirectoryError(f"{self.root} is not a directory")
         for path in self.root.glob("*/*/*"):
             key = path.relative_to(self.root).as_posix()
             try:

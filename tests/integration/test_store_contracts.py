@@ -3,13 +3,15 @@ cache on Redis, the projectors' positions where the projectors record them (Post
 and Redis), the parking lot, the read models and their reader on PostgreSQL, the
 notifications store on PostgreSQL and Redis (every read checked from its Redis hashes
 and again from PostgreSQL alone), live events on Redis Streams, the trend counters
-on Redis. (The search index's contract runs on Elasticsearch in
+on Redis, the media store on the filesystem and on an S3-compatible server
+(``tests/s3.py``). (The search index's contract runs on Elasticsearch in
 ``test_search_index.py``, beside what only the real server shows.)"""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -21,6 +23,7 @@ from infra import devstack
 from infra.bootstrap import ProjectionServices
 from infra.database import AsyncPool
 from infra.live import LiveKeys, RedisLiveHub, RedisLivePublisher, reader_client
+from infra.media_store import FilesystemMediaStore, S3MediaStore
 from infra.notification_store import PostgresNotificationStore, schema_sql
 from infra.parking import PostgresParkingLot
 from infra.positions import RecordedPositions
@@ -37,6 +40,7 @@ from ports.read_models import Edge
 from ports.timelines import TimelineStore
 from tests.conftest import clear_redis_prefix, make_settings
 from tests.contracts.live import BUFFER, QUEUE, Live, LiveContract
+from tests.contracts.media_store import MediaStoreContract
 from tests.contracts.notification_store import NotificationStoreContract
 from tests.contracts.parking import ParkingLotContract
 from tests.contracts.positions import ProjectionPositionsContract, Record
@@ -48,6 +52,7 @@ from tests.contracts.trends import TrendCountersContract
 from tests.fakes.read_model_reader import ReadModelTables
 from tests.fakes.read_models import Tables
 from tests.integration.read_model_rows import insert_tables
+from tests.s3 import s3_server, s3_store
 
 
 class TestRedisPostCache(PostCacheContract):
@@ -208,3 +213,32 @@ class TestRedisLive(LiveContract):
             await hub.stop()
             await reader.aclose()
             await client.aclose()
+
+
+class TestFilesystemMediaStore(MediaStoreContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> FilesystemMediaStore:
+        return FilesystemMediaStore(tmp_path / "media")
+
+    @pytest.fixture
+    def unreachable(self, tmp_path: Path) -> FilesystemMediaStore:
+        blocked = tmp_path / "not-a-directory"
+        blocked.write_bytes(b"a file where the store's directory should be")
+        return FilesystemMediaStore(blocked)
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    with s3_server() as endpoint:
+        yield endpoint
+
+
+class TestS3MediaStore(MediaStoreContract):
+    @pytest.fixture
+    async def store(self, s3_endpoint: str) -> S3MediaStore:
+        return await s3_store(s3_endpoint)
+
+    @pytest.fixture
+    def unreachable(self) -> S3MediaStore:
+        return S3MediaStore("nobody", endpoint_url="http://127.0.0.1:9", timeout_s=0.5,
+                            access_key_id="x", secret_access_key="x", region="us-east-1")
