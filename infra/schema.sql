@@ -154,3 +154,21 @@ BEGIN
             WHERE p.deleted_at IS NULL;
     END IF;
 END $$;
+
+-- Media (issue 13): each uploaded medium, where its variants are stored (content-
+-- addressed keys of the media store) and the post it is attached to (post_index:
+-- its place in the post's media_ids). rm_posts.media_ids keeps the post's list.
+ALTER TABLE rm_posts ADD COLUMN IF NOT EXISTS media_ids bigint[] NOT NULL DEFAULT '{}';
+CREATE TABLE IF NOT EXISTS rm_media (
+    id            bigint PRIMARY KEY,
+    owner_id      bigint NOT NULL,
+    description   text NOT NULL DEFAULT '',
+    blurhash      text NOT NULL,
+    original      jsonb NOT NULL,
+    small         jsonb NOT NULL,
+    post_id       bigint,
+    post_index    smallint,
+    created_at    timestamptz NOT NULL,
+    version       int NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rm_media_post_idx ON rm_media (post_id) WHERE post_id IS NOT NULL;

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from typing_extensions import TypedDict
 
@@ -91,6 +91,25 @@ class PostRow(TypedDict):
     reposts_count: int
     deleted: int
     """1 when the post is deleted (its row stays, with its body and counts), else 0."""
+    media_ids: list[int]
+    """The attached media, in order (``[]`` for none)."""
+
+
+class MediaRow(TypedDict):
+    """A medium of the read model (``rm_media``): ``original`` and ``small`` are its stored
+    variants (``{"key", "content_type", "width", "height", "bytes"}``); ``post_id`` the
+    post it is attached to (``None``: unattached) and ``post_deleted`` whether that
+    post is deleted."""
+
+    id: int
+    owner_id: int
+    description: str
+    blurhash: str
+    original: dict[str, Any]
+    small: dict[str, Any]
+    post_id: int | None
+    post_deleted: bool
+    created_at: datetime
 
 
 class Edge(NamedTuple):
@@ -171,6 +190,15 @@ class ReadModelReader(Protocol):
 
     async def hidden_accounts(self, reader_id: int) -> HiddenAccounts:
         """Whom ``reader_id`` must not see (blocks either way, the reader's mutes)."""
+        ...
+
+    async def media(self, media_ids: Sequence[int]) -> list[MediaRow]:
+        """The media among ``media_ids`` the read models have, in no particular order."""
+        ...
+
+    async def live_media_keys(self, unattached_since: datetime) -> set[str]:
+        """The store keys of every medium still to be served or attached: attached to a
+        post not deleted, or unattached and uploaded at or after ``unattached_since``."""
         ...
 
     async def posts(self, post_ids: Sequence[int]) -> list[PostRow]:

@@ -113,7 +113,8 @@ async def read_tables(pool: AsyncPool) -> Tables:
     """Every read-model row and the projector's position, in the fake's form."""
     held = Tables()
     async with pool.connection() as conn:
-        for table, rows in (("rm_accounts", held.accounts), ("rm_posts", held.posts)):
+        for table, rows in (("rm_accounts", held.accounts), ("rm_posts", held.posts),
+                            ("rm_media", held.media)):
             cur = await conn.execute(f"SELECT * FROM {table}")
             names = [column.name for column in cur.description or ()]
             rows.update((int(values[0]), _row(names, values))
