@@ -44,6 +44,8 @@ from infra.kafka import make_producer
 from infra.kafka_fetch_patch import pause_empty_fetches
 from infra.lease import RedisLease
 from infra.live import RedisLivePublisher
+from infra.media_processing import MediaProcessor
+from infra.media_store import FilesystemMediaStore, S3MediaStore
 from infra.metrics import (
     PARKED_EVENTS,
     PROJECTED_EVENTS,
@@ -66,6 +68,7 @@ from infra.settings import Settings
 from infra.timeline_store import RedisTimelineStore
 from infra.trend_counters import RedisTrendCounters
 from ports.events import EventEnvelope
+from ports.media_store import MediaStore
 from ports.parking import ParkingLot
 from ports.positions import ProjectionPositions
 from ports.projectors import NOTIFICATIONS, PROJECTORS, READ_MODELS, SEARCH, TIMELINES, TRENDS
@@ -159,7 +162,20 @@ def build_queries(settings: Settings, pool: AsyncPool, client: aredis.Redis,
         ),
         positions=positions, position_watcher=PositionWatcher(positions),
         notifications=build_notification_store(settings, pool, client),
+        media_base_url=settings.media_base_url,
     )
+
+
+def build_media_store(settings: Settings) -> MediaStore:
+    """The S3 store when ``ROOST_MEDIA_S3_BUCKET`` is set, else the directory
+    ``ROOST_MEDIA_DIR`` (the development default)."""
+    if settings.media_s3_bucket:
+        return S3MediaStore(
+            settings.media_s3_bucket, endpoint_url=settings.media_s3_endpoint_url,
+            region=settings.media_s3_region, access_key_id=settings.media_s3_access_key_id,
+            secret_access_key=settings.media_s3_secret_access_key,
+            prefix=settings.media_s3_prefix)
+    return FilesystemMediaStore(settings.media_dir)
 
 
 async def build_api(settings: Settings, tokens: JwtTokens | None = None) -> ApiServices:
@@ -182,12 +198,16 @@ async def build_api(settings: Settings, tokens: JwtTokens | None = None) -> ApiS
         search = build_search_index(settings)
         resources.push_async_callback(search.close)
         positions = RecordedPositions(pool, client, keys, search)
+        processor = MediaProcessor(settings.media_workers, settings.media_max_bytes,
+                                   settings.media_max_pixels)
+        resources.callback(processor.close)
         services = ApiServices(
             settings=settings, bus=bus,
             queries=build_queries(settings, pool, client, keys, positions),
             tokens=tokens, pool=pool, redis=client, keys=keys, positions=positions,
             rate_limiter=RateLimiter(client, settings), search=search,
-            trends=RedisTrendCounters(client, keys), resources=resources.pop_all(),
+            trends=RedisTrendCounters(client, keys), media_store=build_media_store(settings),
+            media_processor=processor, resources=resources.pop_all(),
         )
     return services
 

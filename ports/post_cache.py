@@ -10,7 +10,7 @@ older than the projector's.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Final, Protocol
+from typing import Final, NotRequired, Protocol
 
 from typing_extensions import TypedDict
 
@@ -24,7 +24,9 @@ Counts = dict[str, int]
 
 class PostBody(TypedDict):
     """The immutable part of a post, as the post cache keeps it (one JSON object):
-    ids as integers, ``created_at`` already RFC 3339 text."""
+    ids as integers, ``created_at`` already RFC 3339 text. ``media_ids`` (in
+    attachment order) is absent from bodies cached before media existed; the media
+    themselves (whose descriptions change) are read beside the body."""
 
     id: int
     author_id: int
@@ -34,6 +36,7 @@ class PostBody(TypedDict):
     quote_of_id: int | None
     mentions: list[str]
     hashtags: list[str]
+    media_ids: NotRequired[list[int]]
 
 
 class PostCountsSink(Protocol):

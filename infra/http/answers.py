@@ -32,6 +32,7 @@ from ports.projectors import READ_MODELS
 from queries import accounts as account_queries
 from queries import posts as post_queries
 from queries import shapes
+from queries.media import media_shape
 from queries.shapes import Account, OwnAccount, Post, Relationship
 
 log = structlog.get_logger(__name__)
@@ -56,8 +57,10 @@ def own_account_answer(view: OwnAccountView, counted: Account | None = None) -> 
     return shapes.own_account(account_answer(view, counted), email=view.email)
 
 
-def post_answer(view: PostView, author: Account, reply_to_available: bool | None) -> Post:
-    """The API Post of the write side's ``view`` (counts 0, the reader's flags unset).
+def post_answer(view: PostView, author: Account, reply_to_available: bool | None,
+                media_base_url: str | None = None) -> Post:
+    """The API Post of the write side's ``view`` (counts 0, the reader's flags unset),
+    its media's URLs under ``media_base_url`` (``queries.media.media_url``).
 
     As docs/api.md says, a write's answer about a post that is not a reply has
     no ``reply_to_available`` (reads show ``null``).
@@ -65,7 +68,10 @@ def post_answer(view: PostView, author: Account, reply_to_available: bool | None
     post = shapes.post(
         id=view.id, author=author, text=view.text, created_at=view.created_at,
         reply_to_id=view.reply_to_id, quote_of_id=view.quote_of_id, mentions=view.mentions,
-        hashtags=view.hashtags, reply_to_available=reply_to_available)
+        hashtags=view.hashtags, reply_to_available=reply_to_available,
+        media=[media_shape(media_base_url, id=m["id"], description=m["description"],
+                           blurhash=m["blurhash"], original=m["original"], small=m["small"])
+               for m in view.media])
     if view.reply_to_id is None:
         del post["reply_to_available"]
     return post

@@ -18,9 +18,10 @@ from domain.accounts import (
     USERNAME_PATTERN,
 )
 from domain.ids import SNOWFLAKE_PATTERN
+from domain.media import MAX_DESCRIPTION
 from infra.http.text import (
+    MULTILINE_PATTERN,
     ONE_LINE_PATTERN,
-    SOME_TEXT_PATTERN,
     CleanText,
     MultilineText,
     SchemaPattern,
@@ -87,14 +88,18 @@ class RefreshBody(RequestBody):
 
 class NewPost(RequestBody):
     # 10,000 bounds the work before normalising; the document states the rule
-    # (1-280 once NFC-normalised and trimmed, something that is not whitespace).
+    # (1-280 once NFC-normalised and trimmed, something that is not whitespace; empty
+    # or whitespace only when media_ids attach media).
     text: MultilineText = Field(
         max_length=10_000,
-        json_schema_extra={"minLength": 1, "maxLength": 280, "pattern": SOME_TEXT_PATTERN},
-        description="1-280 code points once NFC-normalised and trimmed; newline and tab allowed")
+        json_schema_extra={"maxLength": 280, "pattern": MULTILINE_PATTERN},
+        description="1-280 code points once NFC-normalised and trimmed (may be empty when "
+                    "media_ids attach media); newline and tab allowed")
     reply_to_id: IdText | None = Field(default=None, max_length=19)
     quote_of_id: IdText | None = Field(default=None, max_length=19)
-    media_ids: list[IdText] = Field(default_factory=list, max_length=4)
+    media_ids: list[IdText] = Field(
+        default_factory=list, max_length=4,
+        description="At most 4 of your own unattached media, shown in this order")
 
 
 class Account(BaseModel):
@@ -125,6 +130,32 @@ class TokenPair(BaseModel):
     expires_in: int
 
 
+class Size(BaseModel):
+    width: int
+    height: int
+
+
+class MediaMeta(BaseModel):
+    original: Size
+    small: Size
+
+
+class Media(BaseModel):
+    id: str
+    type: str = Field(description='Always "image"')
+    url: str = Field(description="The original, re-encoded (longest side at most 4,096 px)")
+    preview_url: str = Field(description="The small variant (longest side at most 640 px)")
+    description: str
+    blurhash: str
+    meta: MediaMeta
+
+
+class MediaPatch(RequestBody):
+    description: MultilineText = Field(
+        max_length=10_000, json_schema_extra={"maxLength": MAX_DESCRIPTION},
+        description="Alt text: at most 1,500 code points once NFC-normalised and trimmed")
+
+
 class Post(BaseModel):
     id: str
     author: Account
@@ -137,7 +168,7 @@ class Post(BaseModel):
     repost_of: Post | None
     mentions: list[str]
     hashtags: list[str]
-    media: list[dict[str, str]]
+    media: list[Media]
     likes_count: int
     replies_count: int
     reposts_count: int

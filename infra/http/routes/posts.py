@@ -47,17 +47,25 @@ def _optional_id(value: str | None, field: str) -> int | None:
     return parsed
 
 
+def _media_ids(values: list[str]) -> tuple[int, ...]:
+    ids = []
+    for value in values:
+        parsed = parse_snowflake(value)
+        if parsed is None:
+            raise ValidationFailed({"media_ids": f"{value[:20]!r} is no medium id"},
+                                   code="media_not_attachable")
+        ids.append(parsed)
+    return tuple(ids)
+
+
 @router.post("/posts", status_code=201, response_model=Post, response_model_exclude_unset=True,
              dependencies=[Depends(rate_limit("posts"))])
 async def create_post(body: NewPost, actor: CurrentActor, services: Services,
                       response: Response, request: Request) -> shapes.Post:
     """Publish a post of 1-280 characters; mentions and hashtags are extracted."""
-    if body.media_ids:  # no medium can exist yet: each id names nothing
-        raise ValidationFailed({"media_ids": "no such medium (media uploads are not "
-                                "supported yet)"}, code="reference_not_found")
     command = CreatePost(
         actor, body.text, _optional_id(body.reply_to_id, "reply_to_id"),
-        _optional_id(body.quote_of_id, "quote_of_id"),
+        _optional_id(body.quote_of_id, "quote_of_id"), _media_ids(body.media_ids),
     )
     result = await execute(services, command, response, request)
     # The answer is the command's own post; the author's public profile comes
@@ -66,7 +74,8 @@ async def create_post(body: NewPost, actor: CurrentActor, services: Services,
     author = await counted_account(services, actor.account_id) \
         or account_answer(await written_account(services, actor))
     # The command checked the parent (a non-reply's answer has no reply_to_available).
-    return post_answer(PostView.from_answer(result.data), author, True)
+    return post_answer(PostView.from_answer(result.data), author, True,
+                       services.settings.media_base_url)
 
 
 @router.get("/posts/{post_id}", response_model=Post, response_model_exclude_unset=True)

@@ -1,0 +1,95 @@
+"""Reading media: a medium's API object, where its bytes are, which are still served.
+
+A medium is served while it is attached to a post that is not deleted, or is
+unattached and younger than ``domain.media.UNATTACHED_TTL``; otherwise it is
+``404`` (its files are the sweeper's). URLs point at the API
+(``/api/media/{id}/original`` and ``/small``), or, with a base URL
+(``ROOST_MEDIA_BASE_URL``: the object store or a CDN in front of it), at
+``<base>/<key>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from domain.errors import NotFound
+from domain.media import UNATTACHED_TTL
+from ports.read_model_reader import MediaRow
+from queries.context import QueryContext
+from queries.shapes import Media, media
+
+Variant = Literal["original", "small"]
+VARIANTS: tuple[Variant, ...] = ("original", "small")
+
+
+def media_url(base_url: str | None, media_id: int, variant: Variant, key: str) -> str:
+    """Where a variant's bytes are served: ``<base_url>/<key>``, or the API's own route."""
+    if base_url:
+        return f"{base_url.rstrip('/')}/{key}"
+    return f"/api/media/{media_id}/{variant}"
+
+
+def media_shape(base_url: str | None, *, id: int, description: str, blurhash: str,
+                original: Mapping[str, Any], small: Mapping[str, Any]) -> Media:
+    """The API ``Media`` of a medium's stored facts (a read-model row or a command's
+    view): ``original`` and ``small`` are ``{"key", "width", "height", ...}``."""
+    return media(id=id, url=media_url(base_url, id, "original", original["key"]),
+                 preview_url=media_url(base_url, id, "small", small["key"]),
+                 description=description, blurhash=blurhash,
+                 original=(original["width"], original["height"]),
+                 small=(small["width"], small["height"]))
+
+
+def is_served(row: MediaRow, now: datetime) -> bool:
+    """Whether the medium's bytes and object are still shown (module doc)."""
+    if row["post_id"] is None:
+        return now - row["created_at"] < UNATTACHED_TTL
+    return not row["post_deleted"]
+
+
+def _shape(ctx: QueryContext, row: MediaRow) -> Media:
+    return media_shape(ctx.media_base_url, id=row["id"], description=row["description"],
+                       blurhash=row["blurhash"], original=row["original"],
+                       small=row["small"])
+
+
+async def served_media(ctx: QueryContext, media_ids: Sequence[int]) -> dict[int, Media]:
+    """The API ``Media`` of those of ``media_ids`` still served, by id."""
+    if not media_ids:
+        return {}
+    now = datetime.now(UTC)
+    return {row["id"]: _shape(ctx, row) for row in await ctx.read_models.media(media_ids)
+            if is_served(row, now)}
+
+
+def media_not_found() -> NotFound:
+    """The error of a medium that does not exist or is no longer served."""
+    return NotFound("medium not found", code="media_not_found")
+
+
+async def _served_row(ctx: QueryContext, media_id: int) -> MediaRow:
+    rows = await ctx.read_models.media([media_id])
+    if not rows or not is_served(rows[0], datetime.now(UTC)):
+        raise media_not_found()
+    return rows[0]
+
+
+async def get_media(ctx: QueryContext, media_id: int) -> Media:
+    """``GET /api/media/{id}``.
+
+    Raises:
+        NotFound: ``media_not_found``: no such medium, or it is no longer served.
+    """
+    return _shape(ctx, await _served_row(ctx, media_id))
+
+
+async def media_file(ctx: QueryContext, media_id: int, variant: Variant) -> tuple[str, str]:
+    """``(key, content type)`` of a served medium's variant, for its bytes.
+
+    Raises:
+        NotFound: as ``get_media``.
+    """
+    stored = (await _served_row(ctx, media_id))[variant]
+    return str(stored["key"]), str(stored["content_type"])
