@@ -141,7 +141,7 @@ def _encode(image: Image.Image, fmt: str, content_type: str) -> Variant:
 def _blurhash(small: Image.Image) -> str:
     thumb = small.convert("RGB")
     thumb.thumbnail((BLURHASH_SIDE, BLURHASH_SIDE), Image.Resampling.BILINEAR)
-    pixels = list(thumb.getdata())
+    pixels = list(thumb.get_flattened_data())
     rows = [pixels[y * thumb.width:(y + 1) * thumb.width] for y in range(thumb.height)]
     x, y = BLURHASH_COMPONENTS
     encoded: str = blurhash.encode(rows, components_x=x, components_y=y)
