@@ -16,8 +16,10 @@ from typing import Any, Literal
 
 from domain.errors import NotFound
 from domain.media import UNATTACHED_TTL
+from ports.projectors import READ_MODELS
 from ports.read_model_reader import MediaRow
 from queries.context import QueryContext
+from queries.positions import wait_for_position
 from queries.shapes import Media, media
 
 Variant = Literal["original", "small"]
@@ -69,8 +71,16 @@ def media_not_found() -> NotFound:
     return NotFound("medium not found", code="media_not_found")
 
 
-async def _served_row(ctx: QueryContext, media_id: int) -> MediaRow:
+async def _served_row(ctx: QueryContext, media_id: int, catch_up_s: float = 0.0
+                      ) -> MediaRow:
+    """The medium's row if it is served. With ``catch_up_s``, a medium the read models
+    do not have yet (a URL fetched right after its upload, which no header can tell
+    to wait) waits up to that long for them to reach the end of the event log."""
     rows = await ctx.read_models.media([media_id])
+    if not rows and catch_up_s > 0 and ctx.positions is not None:
+        head = await ctx.event_log.head()
+        if await wait_for_position(ctx, head, (READ_MODELS,), catch_up_s):
+            rows = await ctx.read_models.media([media_id])
     if not rows or not is_served(rows[0], datetime.now(UTC)):
         raise media_not_found()
     return rows[0]
@@ -85,11 +95,13 @@ async def get_media(ctx: QueryContext, media_id: int) -> Media:
     return _shape(ctx, await _served_row(ctx, media_id))
 
 
-async def media_file(ctx: QueryContext, media_id: int, variant: Variant) -> tuple[str, str]:
-    """``(key, content type)`` of a served medium's variant, for its bytes.
+async def media_file(ctx: QueryContext, media_id: int, variant: Variant,
+                     catch_up_s: float = 0.0) -> tuple[str, str]:
+    """``(key, content type)`` of a served medium's variant, for its bytes; a medium the
+    read models lack waits up to ``catch_up_s`` for them to catch up (``_served_row``).
 
     Raises:
         NotFound: as ``get_media``.
     """
-    stored = (await _served_row(ctx, media_id))[variant]
+    stored = (await _served_row(ctx, media_id, catch_up_s))[variant]
     return str(stored["key"]), str(stored["content_type"])

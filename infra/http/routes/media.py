@@ -122,7 +122,8 @@ async def media_bytes(media_id: MediaId, variant: media_queries.Variant, service
                       request: Request) -> Response:
     """The bytes of a medium's ``original`` or ``small`` variant, while it is served."""
     key, content_type = await media_queries.media_file(
-        services.queries, snowflake_or_404(media_id, "media"), variant)
+        services.queries, snowflake_or_404(media_id, "media"), variant,
+        catch_up_s=services.settings.min_position_wait_s)
     etag = f'"{digest_of(key)}"'
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
     if etag in request.headers.get("if-none-match", ""):
