@@ -28,12 +28,15 @@ import io
 import multiprocessing
 import warnings
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from struct import error as struct_error
 from typing import Final
 
 import blurhash
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+
+from ports.errors import DependencyUnavailable
 
 ORIGINAL_SIDE: Final = 4096
 SMALL_SIDE: Final = 640
@@ -57,6 +60,10 @@ class ImageRefused(Exception):
         self.status = status
         self.code = code
         self.reason = reason
+
+    def __reduce__(self) -> tuple[type[ImageRefused], tuple[int, str, str]]:
+        # Raised in a pool process and pickled back: rebuilt with all three arguments.
+        return (ImageRefused, (self.status, self.code, self.reason))
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,10 +216,19 @@ class MediaProcessor:
 
         Raises:
             ImageRefused: as ``process_image``.
+            DependencyUnavailable: the pool broke (a worker died); the next call starts
+                a new one.
         """
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool(), process_image, data, self.max_bytes,
-                                          self.max_pixels)
+        pool = self.pool()
+        try:
+            return await loop.run_in_executor(pool, process_image, data, self.max_bytes,
+                                              self.max_pixels)
+        except BrokenProcessPool as error:  # a worker died (killed, out of memory)
+            if self._pool is pool:
+                self._pool = None  # the next upload starts a new pool
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise DependencyUnavailable("image processing: a worker process died") from error
 
     def close(self) -> None:
         """Stop the pool's processes (waiting for the images under way)."""

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from infra.media_processing import ImageRefused, process_image
+from infra.media_processing import ImageRefused, MediaProcessor, process_image
+from ports.errors import DependencyUnavailable
 from tests.images import GPS_IFD, gif, photo, png_header_bomb
 
 
@@ -124,3 +125,20 @@ def test_damaged_real_images_are_refused_or_clean(cut: int, flips: list[tuple[in
 
 
 SOURCE = photo(320, 240)
+
+
+async def test_the_pool_sends_refusals_back_and_survives_a_dead_worker() -> None:
+    """Refusals cross the process boundary intact; a worker killed mid-way is a
+    ``DependencyUnavailable`` and the next upload gets a fresh pool."""
+    processor = MediaProcessor(1)
+    try:
+        with pytest.raises(ImageRefused) as caught:
+            await processor.process(b"%PDF-1.7")
+        assert (caught.value.status, caught.value.code) == (415, "unsupported_media_type")
+        for process in processor.pool()._processes.values():
+            process.kill()
+        with pytest.raises(DependencyUnavailable):
+            await processor.process(photo(64, 48))
+        assert (await processor.process(photo(64, 48))).original.width == 48
+    finally:
+        processor.close()
