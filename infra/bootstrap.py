@@ -46,6 +46,7 @@ from infra.lease import RedisLease
 from infra.live import RedisLivePublisher
 from infra.media_processing import MediaProcessor
 from infra.media_store import FilesystemMediaStore, S3MediaStore
+from infra.media_sweeper import SweepDeferred, sweep_with
 from infra.metrics import (
     PARKED_EVENTS,
     PROJECTED_EVENTS,
@@ -373,4 +374,20 @@ def build_worker(settings: Settings) -> faust.App:
         await guard.once(beat)
 
     app.timer(settings.heartbeat_interval_s, name="worker-heartbeat")(heartbeat)
+    if settings.media_sweep_interval_s > 0:
+        media_store = build_media_store(settings)
+        sweep_guard = Guard("media-sweep", initial_s=60.0, max_s=3600.0)
+
+        async def sweep_once() -> None:
+            built = await services()
+            try:
+                await sweep_with(settings, media_store, built.pool, built.positions)
+            except SweepDeferred as deferred:  # the next tick tries again
+                log.info("media.sweep_deferred", reason=str(deferred))
+
+        async def media_sweep() -> None:
+            """Removes media objects nothing serves any more (infra/media_sweeper.py)."""
+            await sweep_guard.once(sweep_once)
+
+        app.timer(settings.media_sweep_interval_s, name="media-sweep")(media_sweep)
     return app

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from infra import runners
+from infra.cli_media import media_app
 from infra.settings import Settings
 from ports.projectors import PROJECTORS
 
@@ -26,6 +27,7 @@ projections_app = typer.Typer(help="Inspect, rebuild and repair projections.",
 events_app = typer.Typer(help="Read the event stream (for analysts).", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
 app.add_typer(events_app, name="events")
+app.add_typer(media_app, name="media")
 console = Console()
 
 
