@@ -29,9 +29,10 @@ from infra.http.deps import (
     wait_until_applied,
 )
 from infra.http.ratelimit import rate_limit
-from infra.http.schemas import ERROR_RESPONSES, Media, MediaPatch
+from infra.http.schemas import ERROR_RESPONSES, ErrorBody, Media, MediaPatch
 from infra.http.text import MultilineText
 from infra.media_processing import ImageRefused, Variant
+from infra.metrics import MEDIA_UPLOADS
 from ports.media_store import digest_of, media_key
 from ports.projectors import READ_MODELS
 from queries import media as media_queries
@@ -69,6 +70,8 @@ def _stored(variant: Variant) -> dict[str, object]:
 
 
 @router.post("/media", status_code=201, response_model=Media,
+             responses={415: {"model": ErrorBody,
+                              "description": "Not a JPEG, PNG, WebP or GIF image"}},
              dependencies=[Depends(rate_limit("posts"))])
 async def upload_media(
     actor: CurrentActor, services: Services, response: Response, request: Request,
@@ -85,12 +88,14 @@ async def upload_media(
     try:
         processed = await services.media_processor.process(data)
     except ImageRefused as refused:
+        MEDIA_UPLOADS.labels(f"refused_{refused.status}").inc()
         raise _refusal(refused) from None
     original, small = _stored(processed.original), _stored(processed.small)
     await services.media_store.put(str(original["key"]), processed.original.data)
     await services.media_store.put(str(small["key"]), processed.small.data)
     result = await execute(services, UploadMedia(actor, description, processed.blurhash,
                                                  original, small), response, request)
+    MEDIA_UPLOADS.labels("stored").inc()
     return media_answer(MediaView.from_answer(result.data), services.settings.media_base_url)
 
 
