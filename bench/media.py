@@ -92,8 +92,9 @@ def processing() -> None:
     mp = width * height / 1e6
     print(f"processing a {mp:.0f}-megapixel JPEG ({len(data) / 1e6:.1f} MB), median of {RUNS}")
     print(f"{'library':8} {'step':28} {'CPU ms':>8} {'ms/MP':>7} {'wall ms':>8}")
-    rows = [("Pillow", "process_image (Roost)", lambda: process_image(data)),
-            ("Pillow", "raw: decode + encode", lambda: pillow_raw(data))]
+    rows: list[tuple[str, str, Callable[[], object]]] = [
+        ("Pillow", "process_image (Roost)", lambda: process_image(data)),
+        ("Pillow", "raw: decode + encode", lambda: pillow_raw(data))]
     vips = pyvips_steps(data)
     if vips is None:
         print("pyvips: not installed (pip install pyvips; apt-get install libvips42)")
