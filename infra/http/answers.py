@@ -136,6 +136,6 @@ async def interaction_answer(services: ApiServices, response: Response, result: 
         log.info("answer.from_command", post_id=view.post_id, reason=repr(error))
         author = await counted_account(services, view.post.author_id)
         post = post_answer(view.post, author or account_answer(view.author),
-                           view.reply_to_available)
+                           view.reply_to_available, services.settings.media_base_url)
     post[view.flag] = view.value
     return post

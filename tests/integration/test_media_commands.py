@@ -106,3 +106,13 @@ def test_media_expire_unattached_after_24_hours(bus: CommandBus) -> None:
             bus.handle(CreatePost(alice, "late", media_ids=(media_id,)))
         with pytest.raises(NotFound):
             bus.handle(DescribeMedia(alice, media_id, "late"))
+
+
+def test_a_like_answers_with_the_posts_media(bus: CommandBus) -> None:
+    from commands.messages import SetLike
+
+    alice, bob = signup(bus, "alice"), signup(bus, "bob")
+    media_id = upload(bus, alice, "on a post")
+    post = bus.handle(CreatePost(alice, "", media_ids=(media_id,))).data
+    liked = bus.handle(SetLike(bob, post["id"], True)).data
+    assert [m["id"] for m in liked["post"]["media"]] == [media_id]
