@@ -82,6 +82,8 @@ async def upload_media(
         description="Alt text, at most 1,500 code points")] = "",
 ) -> MediaShape:
     """Upload an image; it is stored without metadata, upright, in two sizes."""
+    if len((await request.form()).getlist("file")) > 1:  # the form is parsed once, cached
+        raise ValidationFailed({"file": "send one file per upload"})
     if problem := description_problem(normalise_post_text(description)):
         raise ValidationFailed({"description": problem})
     data = await file.read()
