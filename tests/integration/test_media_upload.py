@@ -53,7 +53,7 @@ async def test_odd_bodies_are_clear_4xx_and_store_nothing(
     client: httpx.AsyncClient, settings: Settings, name: str, body: dict[str, object],
 ) -> None:
     user = await sign_up(client, f"odd{abs(hash(name)) % 10**8}")
-    answer = await user.request("POST", "/api/media", **body)  # type: ignore[arg-type]
+    answer = await user.request("POST", "/api/media", **body)
     assert 400 <= answer.status_code < 500, answer.text
     assert set(answer.json()["error"]) == {"code", "message", "details"}
     assert objects(settings) == []
