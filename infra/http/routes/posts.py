@@ -52,8 +52,8 @@ def _media_ids(values: list[str]) -> tuple[int, ...]:
     for value in values:
         parsed = parse_snowflake(value)
         if parsed is None:
-            raise ValidationFailed({"media_ids": f"{value[:20]!r} is no medium id"},
-                                   code="media_not_attachable")
+            raise ValidationFailed({"media_ids": "each must be a medium id (a decimal "
+                                                 "string)"}, code="media_not_attachable")
         ids.append(parsed)
     return tuple(ids)
 
