@@ -155,6 +155,20 @@ def _blurhash(small: Image.Image) -> str:
     return encoded
 
 
+def precheck(data: bytes, max_bytes: int = MAX_BYTES) -> None:
+    """The refusals that need no decoding: too many bytes (413), no signature of an
+    accepted format (415). Cheap enough for the event loop.
+
+    Raises:
+        ImageRefused: as said.
+    """
+    if len(data) > max_bytes:
+        raise ImageRefused(413, "body_too_large", f"must be at most {max_bytes} bytes")
+    if not _looks_like_ours(data):
+        raise ImageRefused(415, "unsupported_media_type",
+                           "must be a JPEG, PNG, WebP or GIF image")
+
+
 def process_image(data: bytes, max_bytes: int = MAX_BYTES,
                   max_pixels: int = MAX_PIXELS) -> ProcessedImage:
     """Validate ``data`` by decoding it and make its two clean variants (module doc).
@@ -163,8 +177,7 @@ def process_image(data: bytes, max_bytes: int = MAX_BYTES,
         ImageRefused: 413 (more than ``max_bytes`` bytes or ``max_pixels`` pixels),
             415 (not an accepted format), 422 (does not decode).
     """
-    if len(data) > max_bytes:
-        raise ImageRefused(413, "body_too_large", f"must be at most {max_bytes} bytes")
+    precheck(data, max_bytes)
     image = _open(data, max_pixels)
     fmt, content_type = OUTPUT[image.format or "JPEG"]
     try:
@@ -185,6 +198,10 @@ def process_image(data: bytes, max_bytes: int = MAX_BYTES,
     return ProcessedImage(_encode(pixels, fmt, content_type),
                           _encode(small, fmt, content_type), _blurhash(small))
 
+
+
+def _ready() -> bool:
+    return True
 
 
 def _init_worker(max_pixels: int) -> None:
@@ -211,6 +228,14 @@ class MediaProcessor:
                 initializer=_init_worker, initargs=(self.max_pixels,))
         return self._pool
 
+    def warm_up(self) -> None:
+        """Start the pool's processes now, in the background (a spawned process imports
+        the API's modules: seconds on a busy machine), so the first upload does not
+        wait for them. Returns at once."""
+        pool = self.pool()
+        for _ in range(self.workers):
+            pool.submit(_ready)
+
     async def process(self, data: bytes) -> ProcessedImage:
         """``process_image(data)`` in the pool.
 
@@ -219,6 +244,7 @@ class MediaProcessor:
             DependencyUnavailable: the pool broke (a worker died); the next call starts
                 a new one.
         """
+        precheck(data, self.max_bytes)  # no process needed to refuse these
         loop = asyncio.get_running_loop()
         pool = self.pool()
         try:

@@ -215,3 +215,16 @@ def test_a_home_read_answers_while_a_large_upload_is_processed(stack: Stack,
     sender.join()
     assert result["status"] == 201
     assert reads >= 3, f"only {reads} home reads finished during the upload"
+
+
+def test_media_show_in_notifications_and_search(stack: Stack, signup: Callable[..., User]
+                                                ) -> None:
+    alice, bob = signup(), signup()
+    medium = uploaded(alice, photo(seed=21), description="harbour at dusk")["id"]
+    tag = f"roostmedia{uuid.uuid4().hex[:6]}"
+    post, at = alice.post(f"@{bob.username} look #{tag}", media_ids=[medium])
+    groups = bob.request("GET", "/api/notifications", at).json()["items"]
+    mention = next(g for g in groups if g["post"] and g["post"]["id"] == post["id"])
+    assert [m["description"] for m in mention["post"]["media"]] == ["harbour at dusk"]
+    found = bob.request("GET", "/api/search", at, params={"q": f"#{tag}"}).json()["items"]
+    assert [m["id"] for m in found[0]["media"]] == [medium]

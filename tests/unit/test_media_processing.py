@@ -133,8 +133,8 @@ async def test_the_pool_sends_refusals_back_and_survives_a_dead_worker() -> None
     processor = MediaProcessor(1)
     try:
         with pytest.raises(ImageRefused) as caught:
-            await processor.process(b"%PDF-1.7")
-        assert (caught.value.status, caught.value.code) == (415, "unsupported_media_type")
+            await processor.process(photo()[:3000])  # truncated: refused by the pool
+        assert (caught.value.status, caught.value.code) == (422, "image_undecodable")
         for process in processor.pool()._processes.values():
             process.kill()
         with pytest.raises(DependencyUnavailable):
