@@ -202,7 +202,8 @@ async def build_api(settings: Settings, tokens: JwtTokens | None = None) -> ApiS
         processor = MediaProcessor(settings.media_workers, settings.media_max_bytes,
                                    settings.media_max_pixels)
         resources.callback(processor.close)
-        processor.warm_up()
+        if settings.media_warm_up:
+            processor.warm_up()
         services = ApiServices(
             settings=settings, bus=bus,
             queries=build_queries(settings, pool, client, keys, positions),

@@ -257,7 +257,8 @@ class MediaProcessor:
             raise DependencyUnavailable("image processing: a worker process died") from error
 
     def close(self) -> None:
-        """Stop the pool's processes (waiting for the images under way)."""
+        """Stop the pool: queued work is cancelled, its processes exit on their own
+        (the API has drained its requests by then)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None

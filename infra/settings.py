@@ -204,6 +204,8 @@ class Settings(BaseSettings):
     media_base_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
     # Image processing runs in this many processes beside each API process.
     media_workers: int = Field(default=1, ge=1, le=64)
+    # Start them when the API starts (else at the first upload that needs decoding).
+    media_warm_up: bool = True
     media_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     media_max_pixels: int = Field(default=40_000_000, ge=1)
     # The sweeper (roost media sweep; the worker runs it every MEDIA_SWEEP_INTERVAL_S,

@@ -32,6 +32,7 @@ def make_settings(**overrides: object) -> Settings:
         "redis_prefix": f"roost-test-{run}:",
         "elasticsearch_prefix": f"roost-test-{run}-",
         "media_dir": os.path.join(tempfile.gettempdir(), f"roost-test-media-{run}"),
+        "media_warm_up": False,  # in-process apps would each spawn a processing process
         "argon2_time_cost": 1,
         "argon2_memory_kib": 8192,
         "argon2_parallelism": 1,
