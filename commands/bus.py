@@ -13,6 +13,7 @@ from commands import (
     erasure,
     follows,
     interactions,
+    media,
     moderation,
     notifications,
     posts,
@@ -23,6 +24,7 @@ from commands.idempotency import IdempotencyClaim, KeyedCommit, recorded_answer
 from commands.messages import (
     CreatePost,
     DeletePost,
+    DescribeMedia,
     EraseAccount,
     Login,
     Logout,
@@ -37,6 +39,7 @@ from commands.messages import (
     SetRepost,
     UpdateNotificationPreferences,
     UpdateProfile,
+    UploadMedia,
 )
 from domain.errors import Conflict
 
@@ -58,6 +61,8 @@ COMMAND_HANDLERS: dict[type, Handler] = {
     UpdateNotificationPreferences: notifications.update_notification_preferences,
     MarkNotificationsRead: notifications.mark_notifications_read,
     EraseAccount: erasure.erase_account,
+    UploadMedia: media.upload_media,
+    DescribeMedia: media.describe_media,
 }
 
 
@@ -66,7 +71,8 @@ COMMAND_HANDLERS: dict[type, Handler] = {
 # retried login after Redis lost the key opens a second session, no harm).
 KEYED_COMMANDS = frozenset({RegisterAccount, UpdateProfile, CreatePost, DeletePost, SetFollow,
                             SetLike, SetRepost, SetBlock, SetMute,
-                            UpdateNotificationPreferences, MarkNotificationsRead})
+                            UpdateNotificationPreferences, MarkNotificationsRead,
+                            UploadMedia, DescribeMedia})
 
 MAX_ATTEMPTS = 3
 

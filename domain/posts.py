@@ -27,6 +27,7 @@ class Post(Aggregate):
         hashtags: list[str],
         reply_to_id: int | None,
         quote_of_id: int | None,
+        media_ids: list[int] | None = None,
     ) -> None:
         self.post_id = post_id
         self.author_id = author_id
@@ -36,6 +37,8 @@ class Post(Aggregate):
         self.hashtags = hashtags
         self.reply_to_id = reply_to_id
         self.quote_of_id = quote_of_id
+        # Absent from events stored before media existed: they load with no media.
+        self.media_ids: list[int] = list(media_ids or [])
         self.deleted = False
 
     @property

@@ -10,6 +10,7 @@ from ports.live import Channel
 from ports.timelines import TimelineStore
 from tests.contracts.event_reader import EventReaderContract, History, memory_history
 from tests.contracts.live import BUFFER, QUEUE, Live, LiveContract
+from tests.contracts.media_store import MediaStoreContract
 from tests.contracts.notification_store import NotificationStoreContract
 from tests.contracts.parking import ParkingLotContract
 from tests.contracts.positions import ProjectionPositionsContract, Record
@@ -20,6 +21,7 @@ from tests.contracts.search import SearchIndexContract
 from tests.contracts.timelines import MAX_ENTRIES, TimelineStoreContract
 from tests.contracts.trends import TrendCountersContract
 from tests.fakes.live import FakeLive
+from tests.fakes.media_store import FakeMediaStore
 from tests.fakes.notifications import FakeNotificationStore
 from tests.fakes.parking import FakeParkingLot
 from tests.fakes.positions import FakePositions
@@ -130,3 +132,15 @@ class TestMemoryEventReader(EventReaderContract):
     @pytest.fixture
     def history(self) -> History:
         return memory_history()
+
+
+class TestFakeMediaStore(MediaStoreContract):
+    @pytest.fixture
+    def store(self) -> FakeMediaStore:
+        return FakeMediaStore()
+
+    @pytest.fixture
+    def unreachable(self) -> FakeMediaStore:
+        down = FakeMediaStore()
+        down.unavailable = True
+        return down
