@@ -324,3 +324,29 @@ async def test_media_rows_follow_uploads_descriptions_and_attachments_exactly_on
     assert [(media[i]["post_id"], media[i]["post_index"]) for i in (22, 21)] == [(P, 1), (P, 2)]
     assert (media[22]["description"], media[21]["description"]) == ("a cat", "a dog")
     assert once.posts[P]["media_ids"] == [22, 21] and once.posts[REPLY]["media_ids"] == []
+
+
+async def test_an_erased_account_s_media_leave_the_read_models() -> None:
+    """Alice's media go (the ones on her post and her unattached upload), her post keeps
+    no media ids; Bob's medium stays. Replayed from scratch: the same tables."""
+    events = media_history()
+    log = Log()
+    log.events, log.versions = list(events), {e.aggregate_id: e.aggregate_version
+                                              for e in events}
+    variant = {"key": "k2", "content_type": "image/png", "width": 2, "height": 2, "bytes": 5}
+    for media_id, owner in ((23, BOB), (24, ALICE)):
+        log.add("MediaUploaded", f"/media/{media_id}", media_id=media_id, owner_id=owner,
+                description=f"alt {media_id}", blurhash="bh", original=variant, small=variant)
+    log.add("AccountErased", "/accounts/alice", account_id=ALICE, erased_by="operator")
+    cache = FakePostCache()
+    store = FakeReadModelStore()
+    await ReadModelProjector(store, cache).apply_batch(log.events)
+    tables = store.tables
+    assert set(tables.media) == {23}
+    assert tables.media[23]["description"] == "alt 23"
+    assert tables.posts[P]["deleted_at"] is not None and tables.posts[P]["media_ids"] == []
+    assert cache.counts[P]["deleted"] == 1  # the post cache drops the body (its media ids)
+    again = FakeReadModelStore()
+    for event in log.events:
+        await ReadModelProjector(again).apply(event)
+    assert again.tables.media == tables.media and again.tables.posts == tables.posts
