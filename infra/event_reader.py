@@ -7,7 +7,9 @@ last segment (the envelope's ``type``, so renamed classes' old topics match by
 name), aggregate ids on ``originator_id``, the time range on the stored
 ``timestamp``, the account on the payload's actor fields (``ACTOR_FIELDS``, or
 those of the aggregate's first event). Rows become envelopes with
-``infra.eventlog.decode_record``, as the relay publishes them.
+``infra.eventlog.decode_rows``, as the relay publishes them: personal fields
+opened with their accounts' data keys (one more statement per batch), erased
+accounts' as placeholders.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from domain.ids import account_uuid
-from infra.eventlog import EVENTS_TABLE, decode_record
+from infra.eventlog import EVENTS_TABLE, decode_rows
 from infra.settings import Settings
 from ports.errors import DependencyUnavailable
 from ports.event_reader import (
@@ -146,7 +148,7 @@ class PostgresEventReader:
             async with self.pool.connection() as conn:
                 cur = await conn.execute(statement, [*params, limit])
                 rows = await cur.fetchall()
-                envelopes = [decode_record(*row) for row in rows]
+                envelopes = await decode_rows(conn, rows)
                 missing = sorted({e.aggregate_id for e in envelopes
                                   if actor_of(e.payload) is None
                                   and e.aggregate_id not in self._first_actors})

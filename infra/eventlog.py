@@ -171,6 +171,14 @@ async def read_envelopes(
         else:
             await cur.execute(_SELECT, (after, upto, limit))
         rows = await cur.fetchall()
+    return await decode_rows(conn, rows)
+
+
+async def decode_rows(conn: AsyncConnection[TupleRow], rows: Sequence[Sequence[Any]]
+                      ) -> list[EventEnvelope]:
+    """``decode_record`` of each ``(position, originator id, version, topic, state)``
+    row, its personal fields opened with the data keys of the accounts they belong to,
+    read on ``conn`` in one statement (placeholders for erased accounts)."""
     key_ids = {m.decode() for row in rows for m in _SEALED_KEY.findall(bytes(row[4]))}
     keys = await fetch_keys(conn, key_ids) if key_ids else NO_KEYS
     return [decode_record(position, originator, version, topic, state, keys)

@@ -34,6 +34,7 @@ from domain.media import MAX_DESCRIPTION
 from infra.http.text import (
     MULTILINE_PATTERN,
     ONE_LINE_PATTERN,
+    SOME_TEXT_PATTERN,
     CleanText,
     MultilineText,
     SchemaPattern,
@@ -98,9 +99,15 @@ class RefreshBody(RequestBody):
 
 
 class NewPost(RequestBody):
+    """``text`` has something that is not whitespace, or ``media_ids`` attach media."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"properties": {"text": {"minLength": 1, "pattern": SOME_TEXT_PATTERN}}},
+        {"required": ["media_ids"], "properties": {"media_ids": {"minItems": 1}}}]})
+
     # 10,000 bounds the work before normalising; the document states the rule
     # (1-280 once NFC-normalised and trimmed, something that is not whitespace; empty
-    # or whitespace only when media_ids attach media).
+    # or whitespace only when media_ids attach media: the anyOf above).
     text: MultilineText = Field(
         max_length=10_000,
         json_schema_extra={"maxLength": 280, "pattern": MULTILINE_PATTERN},
