@@ -17,7 +17,6 @@ import argparse
 import sys
 import time
 import uuid
-from datetime import datetime
 from typing import Any, cast
 
 import psycopg
@@ -61,9 +60,10 @@ def measure(settings: Settings, posts: int, warmup: int, profile: str | None,
             mentions: str) -> dict[str, Any]:
     """CPU ms per post of the handler, and of the handler with the route's answer."""
     from commands.messages import Actor, CreatePost, RegisterAccount
+    from commands.views import PostView
     from infra.bootstrap import build_command_bus, close_command_bus
     from infra.http.answers import account_answer, post_answer
-    from ports.records import PostBody, Profile
+    from ports.records import Profile
 
     bus = build_command_bus(settings)
     try:
@@ -73,7 +73,7 @@ def measure(settings: Settings, posts: int, warmup: int, profile: str | None,
         author = account_answer(cast(Profile, signed_up.data))
         text = f"a post about #roost for {mentions}, some sixty characters long."
         for _ in range(warmup):
-            post_answer(cast(PostBody[datetime], bus.handle(CreatePost(actor, text)).data),
+            post_answer(cast(PostView, bus.handle(CreatePost(actor, text)).data),
                         author, True)
         profiler = _profiler(profile)
         started = time.process_time()
@@ -82,7 +82,7 @@ def measure(settings: Settings, posts: int, warmup: int, profile: str | None,
         handler = time.process_time() - started
         started = time.process_time()
         for _ in range(posts):
-            post_answer(cast(PostBody[datetime], bus.handle(CreatePost(actor, text)).data),
+            post_answer(cast(PostView, bus.handle(CreatePost(actor, text)).data),
                         author, True)
         answered = time.process_time() - started
         if profiler is not None and profile is not None:

@@ -14,6 +14,7 @@ from commands import (
     erasure,
     follows,
     interactions,
+    media,
     moderation,
     notifications,
     posts,
@@ -24,6 +25,7 @@ from commands.idempotency import IdempotencyClaim, KeyedCommit, recorded_answer
 from commands.messages import (
     CreatePost,
     DeletePost,
+    DescribeMedia,
     EraseAccount,
     Login,
     Logout,
@@ -39,6 +41,7 @@ from commands.messages import (
     SetRepost,
     UpdateNotificationPreferences,
     UpdateProfile,
+    UploadMedia,
 )
 from domain.errors import Conflict
 
@@ -61,6 +64,8 @@ COMMAND_HANDLERS: dict[type, Handler] = {
     MarkNotificationsRead: notifications.mark_notifications_read,
     EraseAccount: erasure.erase_account,
     SetAdmin: admins.set_admin,
+    UploadMedia: media.upload_media,
+    DescribeMedia: media.describe_media,
 }
 
 
@@ -69,7 +74,8 @@ COMMAND_HANDLERS: dict[type, Handler] = {
 # retried login after Redis lost the key opens a second session, no harm).
 KEYED_COMMANDS = frozenset({RegisterAccount, UpdateProfile, CreatePost, DeletePost, SetFollow,
                             SetLike, SetRepost, SetBlock, SetMute,
-                            UpdateNotificationPreferences, MarkNotificationsRead})
+                            UpdateNotificationPreferences, MarkNotificationsRead,
+                            UploadMedia, DescribeMedia})
 
 MAX_ATTEMPTS = 3
 

@@ -15,7 +15,7 @@ from commands.messages import Result, SetLike, SetRepost
 from commands.views import InteractionView, post_view, profile_view
 from domain.accounts import Account
 from domain.errors import NotFound
-from domain.ids import account_uuid, block_uuid, like_uuid, post_uuid, repost_uuid
+from domain.ids import account_uuid, block_uuid, like_uuid, media_uuid, post_uuid, repost_uuid
 from domain.interactions import Like, Repost
 from domain.posts import Post
 
@@ -58,7 +58,8 @@ def _answer(ctx: CommandContext, actor_id: int, post: Post,
         reply_to_available = parent is not None and not parent.deleted
     return InteractionView(
         post_id=post.post_id,
-        post=post_view(post),
+        post=post_view(post, [m for i in post.media_ids
+                              if (m := ctx.store.get_or_none(media_uuid(i))) is not None]),
         author=None if author is None else profile_view(author),
         reply_to_available=reply_to_available,
         visible=not post.deleted and not blocked and author is not None,

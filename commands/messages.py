@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ports.records import StoredImage
+
 
 @dataclass(frozen=True, slots=True)
 class Actor:
@@ -77,12 +79,35 @@ class CreatePost:
     reply_to_id: int | None = None
     quote_of_id: int | None = None
     language: str | None = None
+    media_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class DeletePost:
     actor: Actor
     post_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class UploadMedia:
+    """Record an uploaded image whose variants are already in the media store.
+
+    ``original`` and ``small``: each stored variant (``ports.records.StoredImage``)."""
+
+    actor: Actor
+    description: str
+    blurhash: str
+    original: StoredImage
+    small: StoredImage
+
+
+@dataclass(frozen=True, slots=True)
+class DescribeMedia:
+    """Set a medium's alt text (its owner only)."""
+
+    actor: Actor
+    media_id: int
+    description: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from commands.context import CommandContext
 from commands.edges import ensure_not_blocked
+from commands.media import attachable_media
 from commands.messages import CreatePost, DeletePost, Result
 from commands.views import post_view
 from domain.accounts import Account
@@ -33,9 +34,11 @@ def _mentioned_usernames(ctx: CommandContext, text: str) -> list[str]:
 
 
 def create_post(cmd: CreatePost, ctx: CommandContext) -> Result:
+    """A post of 1-280 characters, or 0-280 with media (``media_ids``, attached here
+    in the same transaction: a medium two posts race for goes to one of them)."""
     text = normalise_post_text(cmd.text)
     problems: dict[str, str] = {}
-    if problem := post_text_problem(text):
+    if (problem := post_text_problem(text)) and not (cmd.media_ids and text == ""):
         problems["text"] = problem
     targets = {"reply_to_id": cmd.reply_to_id, "quote_of_id": cmd.quote_of_id}
     referenced = {field: _existing_post(ctx, post_id) for field, post_id in targets.items()}
@@ -57,6 +60,7 @@ def create_post(cmd: CreatePost, ctx: CommandContext) -> Result:
     for target in referenced.values():
         if target is not None:
             ensure_not_blocked(ctx, cmd.actor.account_id, target.author_id)
+    media = attachable_media(ctx, cmd.actor.account_id, cmd.media_ids)
     post = Post(
         post_id=ctx.ids.next_id(),
         author_id=cmd.actor.account_id,
@@ -67,9 +71,12 @@ def create_post(cmd: CreatePost, ctx: CommandContext) -> Result:
         reply_to_id=cmd.reply_to_id,
         quote_of_id=cmd.quote_of_id,
         language=language,
+        media_ids=list(cmd.media_ids),
     )
-    answer = post_view(post)
-    return Result(ctx.commit(post, answer=answer), answer)
+    for medium in media:
+        medium.attach(media_id=medium.media_id, post_id=post.post_id, owner_id=post.author_id)
+    answer = post_view(post, media)
+    return Result(ctx.commit(post, *media, answer=answer), answer)
 
 
 def delete_post(cmd: DeletePost, ctx: CommandContext) -> Result:

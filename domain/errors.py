@@ -66,3 +66,17 @@ class AccountErased(Unauthorized):
     (its data key is destroyed): the account is gone, its tokens with it (401)."""
 
     code = "account_erased"
+
+
+class TooLarge(RoostError):
+    """A body or file beyond a size limit (413); ``details['fields']`` names the field."""
+
+    status = 413
+    code = "body_too_large"
+
+
+class UnsupportedMediaType(RoostError):
+    """A file of a type Roost does not take (415); ``details['fields']`` names the field."""
+
+    status = 415
+    code = "unsupported_media_type"

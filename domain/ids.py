@@ -82,6 +82,10 @@ def post_uuid(post_id: int) -> UUID:
     return _named("posts", str(post_id))
 
 
+def media_uuid(media_id: int) -> UUID:
+    return _named("media", str(media_id))
+
+
 def follow_uuid(follower_id: int, followee_id: int) -> UUID:
     return _named("follows", f"{follower_id}:{followee_id}")
 

@@ -1,9 +1,11 @@
 """Posts: created once, never edited, deleted by their author.
 
-``PostCreated`` is at schema version 2: version 1 had no ``language``. Its
-upcaster gives events stored before the change ``language=None`` whenever they
-are loaded (``eventsourcing`` runs ``upcast_v1_v2`` on the stored state) or
-published (``infra.eventlog`` runs the same chain on the envelope's payload).
+``PostCreated`` is at schema version 3: version 1 had no ``language``, version 2
+no ``media_ids``. Its upcasters give events stored before each change
+``language=None`` and ``media_ids=[]`` whenever they are loaded
+(``eventsourcing`` runs ``upcast_v1_v2`` then ``upcast_v2_v3`` on the stored
+state) or published (``infra.eventlog`` runs the same chain on the envelope's
+payload).
 docs/architecture.md, "Event schema versions", says how to make the next change.
 """
 
@@ -27,7 +29,8 @@ _TAG_SHAPE = re.compile(LANGUAGE_PATTERN)
 
 class Post(Aggregate):
     class PostCreated(Aggregate.Created):
-        """A post was published. v2 added ``language`` (a BCP 47 tag, or ``None``)."""
+        """A post was published. v2 added ``language`` (a BCP 47 tag, or ``None``);
+        v3 added ``media_ids`` (ids of attached media, ``[]`` when none)."""
 
         post_id: int
         author_id: int
@@ -38,14 +41,21 @@ class Post(Aggregate):
         reply_to_id: int | None
         quote_of_id: int | None
         language: str | None
+        media_ids: list[int]
 
-        class_version = 2
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             """v1 had no language: an old post's is unknown (nothing is guessed from
             its text). Works on the stored state and on a published payload alike."""
             state["language"] = None
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """v2 had no media: an old post has none attached. Works on the stored
+            state and on a published payload alike."""
+            state["media_ids"] = []
 
     @staticmethod
     def create_id(post_id: int, **_: Any) -> UUID:
@@ -63,6 +73,7 @@ class Post(Aggregate):
         reply_to_id: int | None,
         quote_of_id: int | None,
         language: str | None = None,
+        media_ids: list[int] | None = None,
     ) -> None:
         self.post_id = post_id
         self.author_id = author_id
@@ -73,6 +84,8 @@ class Post(Aggregate):
         self.reply_to_id = reply_to_id
         self.quote_of_id = quote_of_id
         self.language = language
+        # Absent from events stored before media existed: they load with no media.
+        self.media_ids: list[int] = list(media_ids or [])
         self.deleted = False
 
     @property

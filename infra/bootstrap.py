@@ -49,6 +49,9 @@ from infra.kafka import make_producer
 from infra.kafka_fetch_patch import pause_empty_fetches
 from infra.lease import RedisLease
 from infra.live import RedisLivePublisher
+from infra.media_processing import MediaProcessor
+from infra.media_store import FilesystemMediaStore, S3MediaStore
+from infra.media_sweeper import SweepDeferred, sweep_with
 from infra.metrics import (
     PARKED_EVENTS,
     PROJECTED_EVENTS,
@@ -74,6 +77,7 @@ from infra.timeline_copies import scratch_keys
 from infra.timeline_store import RedisTimelineStore
 from infra.trend_counters import RedisTrendCounters
 from ports.events import EventEnvelope
+from ports.media_store import MediaStore
 from ports.parking import ParkingLot
 from ports.positions import ProjectionPositions
 from ports.projectors import NOTIFICATIONS, PROJECTORS, READ_MODELS, SEARCH, TIMELINES, TRENDS
@@ -169,7 +173,20 @@ def build_queries(settings: Settings, pool: AsyncPool, client: aredis.Redis,
         ),
         positions=positions, position_watcher=PositionWatcher(positions),
         notifications=build_notification_store(settings, pool, client),
+        media_base_url=settings.media_base_url,
     )
+
+
+def build_media_store(settings: Settings) -> MediaStore:
+    """The S3 store when ``ROOST_MEDIA_S3_BUCKET`` is set, else the directory
+    ``ROOST_MEDIA_DIR`` (the development default)."""
+    if settings.media_s3_bucket:
+        return S3MediaStore(
+            settings.media_s3_bucket, endpoint_url=settings.media_s3_endpoint_url,
+            region=settings.media_s3_region, access_key_id=settings.media_s3_access_key_id,
+            secret_access_key=settings.media_s3_secret_access_key,
+            prefix=settings.media_s3_prefix)
+    return FilesystemMediaStore(settings.media_dir)
 
 
 async def build_api(settings: Settings, tokens: JwtTokens | None = None) -> ApiServices:
@@ -192,12 +209,18 @@ async def build_api(settings: Settings, tokens: JwtTokens | None = None) -> ApiS
         search = build_search_index(settings)
         resources.push_async_callback(search.close)
         positions = RecordedPositions(pool, client, keys, search)
+        processor = MediaProcessor(settings.media_workers, settings.media_max_bytes,
+                                   settings.media_max_pixels)
+        resources.callback(processor.close)
+        if settings.media_warm_up:
+            processor.warm_up()
         services = ApiServices(
             settings=settings, bus=bus,
             queries=build_queries(settings, pool, client, keys, positions),
             tokens=tokens, pool=pool, redis=client, keys=keys, positions=positions,
             rate_limiter=RateLimiter(client, settings), search=search,
             trends=RedisTrendCounters(client, keys), events=PostgresEventReader(pool),
+            media_store=build_media_store(settings), media_processor=processor,
             resources=resources.pop_all(),
         )
     return services
@@ -432,6 +455,22 @@ def build_worker(settings: Settings) -> faust.App:
 
     if settings.rebuild_on_version_bump:
         app.task(rebuild_bumped)
+    if settings.media_sweep_interval_s > 0:
+        media_store = build_media_store(settings)
+        sweep_guard = Guard("media-sweep", initial_s=60.0, max_s=3600.0)
+
+        async def sweep_once() -> None:
+            built = await services()
+            try:
+                await sweep_with(settings, media_store, built.pool, built.positions)
+            except SweepDeferred as deferred:  # the next tick tries again
+                log.info("media.sweep_deferred", reason=str(deferred))
+
+        async def media_sweep() -> None:
+            """Removes media objects nothing serves any more (infra/media_sweeper.py)."""
+            await sweep_guard.once(sweep_once)
+
+        app.timer(settings.media_sweep_interval_s, name="media-sweep")(media_sweep)
     return app
 
 

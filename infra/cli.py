@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from infra import cli_accounts, cli_events, cli_projections, runners
+from infra import cli_accounts, cli_events, cli_media, cli_projections, runners
 from infra.settings import Settings
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ app.add_typer(projections_app, name="projections")
 cli_events.register(app)  # roost events ..., roost timeline ... (infra/cli_events.py)
 app.add_typer(cli_accounts.app, name="accounts")  # grant-/revoke-admin, erase
 cli_projections.register(projections_app)  # status/rebuild/verify (infra/cli_projections.py)
+app.add_typer(cli_media.media_app, name="media")  # roost media ... (infra/cli_media.py)
 console = Console()
 
 

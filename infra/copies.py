@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 Conn = AsyncConnection[TupleRow]
 
 READ_MODEL_TABLES: Final = ("rm_accounts", "rm_follows", "rm_posts", "rm_likes", "rm_reposts",
-                            "rm_blocks", "rm_mutes", "rm_post_tags")
+                            "rm_blocks", "rm_mutes", "rm_post_tags", "rm_media")
 """The read models' tables, in every copy (``infra/read_models.sql``)."""
 
 SWITCH_LOCK_TIMEOUT: Final = "5s"

@@ -34,6 +34,10 @@ PARKED = Gauge(
     "Events parked and not replayed yet, per projector (from the parked_events table)",
     ["projector"],
 )
+MEDIA_SWEPT = Counter("roost_media_swept_objects_total",
+                      "Media store objects the sweeper removed (infra/media_sweeper.py)")
+MEDIA_UPLOADS = Counter("roost_media_uploads_total", "Media uploads by outcome",
+                        ["outcome"])
 STALE_READS = Counter("roost_stale_reads_total", "Reads answered before Roost-Min-Position")
 TIMELINE_REBUILD_SECONDS = Histogram(
     "roost_timeline_rebuild_seconds", "Time to rebuild a returning reader's home timeline",

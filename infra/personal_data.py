@@ -98,6 +98,11 @@ SEALED: dict[str, SealRule] = {
     "domain.sessions:Session.SessionStarted": SealRule(("username",), _by("username")),
     "domain.posts:Post.PostCreated": SealRule(
         ("author_username", "text", "mentions", "hashtags"), _by("author_username")),
+    # A medium's alt text is its owner's text, like a post's.
+    "domain.media:Media.MediaUploaded": SealRule(
+        ("owner_username", "description"), _by("owner_username")),
+    "domain.media:Media.MediaDescribed": SealRule(
+        ("owner_username", "description"), _by("owner_username")),
 }
 """Event topic -> its personal fields and their owner. The list is documented in
 docs/architecture.md ("Erasure")."""
@@ -127,6 +132,7 @@ def erased_username(key_id: str) -> str:
 PLACEHOLDERS: dict[str, Callable[[str], Any]] = {
     "username": erased_username,
     "author_username": erased_username,
+    "owner_username": erased_username,
     "mentions": lambda _: [],
     "hashtags": lambda _: [],
 }
@@ -375,7 +381,8 @@ class SealingMapper(Mapper[UUID]):
 def _scrub_answer(value: Any, account_id: int, key_id: str) -> bool:
     """Replace, in place, what an Idempotency-Key answer shows of the account: an
     account view (``id`` and ``username``) loses its profile, a post view
-    (``author_id``) its text. Whether anything changed."""
+    (``author_id``) its text, a medium's view (``owner_id``: an upload's or a
+    description's answer, a post's ``media``) its alt text. Whether anything changed."""
     changed = False
     if isinstance(value, list):
         for item in value:
@@ -385,8 +392,10 @@ def _scrub_answer(value: Any, account_id: int, key_id: str) -> bool:
         return False
     is_account = value.get("id") == account_id and "username" in value
     is_post = value.get("author_id") == account_id
+    is_media = value.get("owner_id") == account_id
     for field in (("username", "display_name", "bio", "avatar_url", "email") if is_account
-                  else ()) + (("text", "mentions", "hashtags") if is_post else ()):
+                  else ()) + (("text", "mentions", "hashtags") if is_post else ()) \
+            + (("description",) if is_media else ()):
         if field in value and value[field] != placeholder(field, key_id):
             value[field] = placeholder(field, key_id)
             changed = True

@@ -12,6 +12,7 @@ made them. The tables are written by ``projections.read_models`` (schema in
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any, cast
 
 from psycopg.rows import dict_row
@@ -23,6 +24,7 @@ from ports.read_model_reader import (
     FollowDirection,
     FollowRow,
     HiddenAccounts,
+    MediaRow,
     PageRows,
     PostRow,
     RepostRow,
@@ -74,8 +76,20 @@ _HIDDEN = (
 
 _POSTS = (
     "SELECT id, author_id, text, created_at, reply_to_id, quote_of_id, mentions, hashtags, "
-    "likes_count, replies_count, reposts_count, (deleted_at IS NOT NULL)::int AS deleted "
-    "FROM rm_posts WHERE id = ANY(%s)"
+    "likes_count, replies_count, reposts_count, (deleted_at IS NOT NULL)::int AS deleted, "
+    "media_ids FROM rm_posts WHERE id = ANY(%s)"
+)
+_MEDIA = (
+    "SELECT m.id, m.owner_id, m.description, m.blurhash, m.original, m.small, m.post_id, "
+    "(p.deleted_at IS NOT NULL) AS post_deleted, m.created_at "
+    "FROM rm_media m LEFT JOIN rm_posts p ON p.id = m.post_id WHERE m.id = ANY(%s)"
+)
+# A medium attached to a post the read models lack (its creation parked) is kept.
+_LIVE_MEDIA_KEYS = (
+    "SELECT k.key FROM rm_media m LEFT JOIN rm_posts p ON p.id = m.post_id, "
+    "LATERAL (VALUES (m.original->>'key'), (m.small->>'key')) AS k(key) "
+    "WHERE (m.post_id IS NULL AND m.created_at >= %s) "
+    "OR (m.post_id IS NOT NULL AND p.deleted_at IS NULL)"
 )
 
 _AUTHORS = f"SELECT {ACCOUNT_COLUMNS} FROM rm_accounts a WHERE a.id = ANY(%s)"  # noqa: S608
@@ -180,6 +194,12 @@ class PostgresReadModelReader:
         rows = await self._all(_HIDDEN, {"r": reader_id})
         return HiddenAccounts(frozenset(int(r["account_id"]) for r in rows if r["kind"] == "b"),
                               frozenset(int(r["account_id"]) for r in rows if r["kind"] == "m"))
+
+    async def media(self, media_ids: Sequence[int]) -> list[MediaRow]:
+        return cast(list[MediaRow], await self._all(_MEDIA, (list(media_ids),)))
+
+    async def live_media_keys(self, unattached_since: datetime) -> set[str]:
+        return {row["key"] for row in await self._all(_LIVE_MEDIA_KEYS, (unattached_since,))}
 
     async def posts(self, post_ids: Sequence[int]) -> list[PostRow]:
         return cast(list[PostRow], await self._all(_POSTS, (list(post_ids),)))

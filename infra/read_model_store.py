@@ -19,6 +19,7 @@ from typing import Final
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
+from psycopg.types.json import Jsonb
 
 from infra.copies import READ_MODEL_COPIES, READ_MODEL_TABLES, copy_label
 from infra.database import AsyncPool
@@ -35,6 +36,7 @@ from ports.read_models import (
     EdgeKind,
     EdgeState,
     NewAccount,
+    NewMedia,
     NewPost,
     ProfileChange,
     StoredPost,
@@ -164,12 +166,36 @@ class PostgresReadModelWriter:
     async def add_post(self, post: NewPost) -> bool:
         cur = await self.conn.execute(
             "INSERT INTO rm_posts (id, author_id, text, reply_to_id, quote_of_id, mentions, "
-            "hashtags, created_at, version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "hashtags, created_at, version, media_ids) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (id) DO NOTHING RETURNING id",
             (post.post_id, post.author_id, post.text, post.reply_to_id, post.quote_of_id,
-             post.mentions, post.hashtags, post.created_at, post.version),
+             post.mentions, post.hashtags, post.created_at, post.version,
+             list(post.media_ids)),
         )
         return await cur.fetchone() is not None
+
+    async def add_media(self, media: NewMedia) -> None:
+        await self.conn.execute(
+            "INSERT INTO rm_media (id, owner_id, description, blurhash, original, small, "
+            "created_at, version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (id) DO NOTHING",
+            (media.media_id, media.owner_id, media.description, media.blurhash,
+             Jsonb(media.original), Jsonb(media.small), media.created_at, media.version),
+        )
+
+    async def describe_media(self, media_id: int, description: str, version: int) -> None:
+        await self.conn.execute(
+            "UPDATE rm_media SET description = %s, version = %s WHERE id = %s AND version < %s",
+            (description, version, media_id, version),
+        )
+
+    async def attach_media(self, post_id: int, media_ids: Sequence[int]) -> None:
+        await self.conn.execute(
+            "UPDATE rm_media SET post_id = %s, post_index = array_position(%s::bigint[], id) "
+            "WHERE id = ANY(%s) AND post_id IS NULL",
+            (post_id, list(media_ids), list(media_ids)),
+        )
 
     async def lock_post(self, post_id: int) -> StoredPost | None:
         cur = await self.conn.execute(
@@ -229,9 +255,11 @@ class PostgresReadModelWriter:
 
     async def erase_account(self, account_id: int) -> None:
         await self.conn.execute(
-            "UPDATE rm_posts SET text = '', mentions = '{}', hashtags = '{}' "
-            "WHERE author_id = %s AND (text <> '' OR mentions <> '{}' OR hashtags <> '{}')",
+            "UPDATE rm_posts SET text = '', mentions = '{}', hashtags = '{}', media_ids = '{}' "
+            "WHERE author_id = %s AND (text <> '' OR mentions <> '{}' OR hashtags <> '{}' "
+            "OR media_ids <> '{}')",
             (account_id,))
+        await self.conn.execute("DELETE FROM rm_media WHERE owner_id = %s", (account_id,))
         await self.conn.execute("DELETE FROM rm_post_tags WHERE author_id = %s", (account_id,))
         await self.conn.execute("DELETE FROM rm_accounts WHERE id = %s", (account_id,))
 

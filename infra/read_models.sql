@@ -124,3 +124,24 @@ BEGIN
             WHERE p.deleted_at IS NULL;
     END IF;
 END $$;
+
+-- Media (issue 13): each uploaded medium, where its variants are stored (content-
+-- addressed keys of the media store) and the post it is attached to (post_index:
+-- its place in the post's media_ids). rm_posts.media_ids keeps the post's list.
+-- This block is the media read model's whole DDL (it needs rm_posts above).
+ALTER TABLE rm_posts ADD COLUMN IF NOT EXISTS media_ids bigint[] NOT NULL DEFAULT '{}';
+CREATE TABLE IF NOT EXISTS rm_media (
+    id            bigint PRIMARY KEY,
+    owner_id      bigint NOT NULL,
+    description   text NOT NULL DEFAULT '',
+    blurhash      text NOT NULL,
+    original      jsonb NOT NULL,
+    small         jsonb NOT NULL,
+    post_id       bigint,
+    post_index    smallint,
+    created_at    timestamptz NOT NULL,
+    version       int NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rm_media_post_idx ON rm_media (post_id) WHERE post_id IS NOT NULL;
+-- An erased account's media go with it (ReadModelWriter.erase_account).
+CREATE INDEX IF NOT EXISTS rm_media_owner_idx ON rm_media (owner_id);

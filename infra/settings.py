@@ -210,6 +210,30 @@ class Settings(BaseSettings):
     admin_stream_poll_s: float = Field(default=0.5, gt=0, le=10.0)
     admin_stream_keepalive_s: float = Field(default=15.0, gt=0, le=15.0)
     admin_role_recheck_s: float = Field(default=5.0, gt=0, le=60.0)
+    # Media (docs/operations.md, "Media"). The filesystem store under MEDIA_DIR unless
+    # MEDIA_S3_BUCKET is set (any S3-compatible service: MEDIA_S3_ENDPOINT_URL for one
+    # that is not AWS; without keys boto3 finds its own credentials). MEDIA_BASE_URL:
+    # media URLs point at <base>/<key> (the bucket or a CDN) instead of the API.
+    media_dir: str = ".roost/media"
+    media_s3_bucket: str = ""
+    media_s3_endpoint_url: str | None = None
+    media_s3_region: str | None = None
+    media_s3_access_key_id: str | None = None
+    media_s3_secret_access_key: str | None = None
+    media_s3_prefix: str = Field(default="", pattern=r"^$|^[A-Za-z0-9._-][A-Za-z0-9._/-]*/$")
+    media_base_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    # Image processing runs in this many processes beside each API process.
+    media_workers: int = Field(default=1, ge=1, le=64)
+    # Start them when the API starts (else at the first upload that needs decoding).
+    media_warm_up: bool = True
+    media_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    media_max_pixels: int = Field(default=40_000_000, ge=1)
+    # The sweeper (roost media sweep; the worker runs it every MEDIA_SWEEP_INTERVAL_S,
+    # 0: never) keeps unattached media this much beyond their 24 hours, and never
+    # removes an object written less than MEDIA_ORPHAN_GRACE_S ago.
+    media_sweep_interval_s: float = Field(default=3600.0, ge=0)
+    media_sweep_margin_s: float = Field(default=3600.0, ge=0)
+    media_orphan_grace_s: float = Field(default=3600.0, ge=0)
 
     # Prometheus endpoints of the relay and worker processes (0: none); the API
     # serves its own at /metrics.

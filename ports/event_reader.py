@@ -25,11 +25,13 @@ from ports.events import EventEnvelope
 
 MAX_POSITION = 2**63 - 1
 
-ACTOR_FIELDS = ("follower_id", "blocker_id", "muter_id", "author_id", "account_id")
+ACTOR_FIELDS = ("follower_id", "blocker_id", "muter_id", "author_id", "account_id",
+                "owner_id")
 """The payload fields that name the account that caused an event, by precedence (an event
 carries at most one of them: ``Followed`` its ``follower_id``, ``Blocked`` its
 ``blocker_id``, ``PostCreated`` its ``author_id``, ``Liked`` and ``SessionStarted``
-their ``account_id``...). An event with none (``ProfileUpdated``, ``SessionEnded``) was
+their ``account_id``, ``MediaUploaded`` and ``MediaAttached`` their ``owner_id``...).
+An event with none (``ProfileUpdated``, ``SessionEnded``, ``MediaDescribed``) was
 caused by the account its aggregate's first event names."""
 
 

@@ -20,12 +20,11 @@ COUNT_FIELDS: Final = ("likes_count", "replies_count", "reposts_count", "deleted
 Counts = dict[str, int]
 """``{field: value}`` for every one of ``COUNT_FIELDS``."""
 
-
-
 PostBody = records.PostBody[str]
 """The immutable part of a post, as the post cache keeps it (one JSON object): the
 record ``ports.records.PostBody``, ids as integers, ``created_at`` already RFC 3339
-text."""
+text. ``media_ids`` is absent from bodies cached before media existed; the media
+themselves (whose descriptions change) are read beside the body."""
 
 
 class PostCountsSink(Protocol):

@@ -13,6 +13,7 @@ round trip** (``page_rows``: three statements pipelined together), as rows:
   the follow's position and the repost's id and time to the account that
   follows or reposts;
 * ``PostRow``: a post's immutable body, its counts and ``deleted`` (0 or 1);
+* ``MediaRow``: a medium, its variants and the post it is attached to;
 * ``Edge``, ``HiddenAccounts``, ``PageRows``, ``ThreadIds``: the smaller facts.
 
 Only *active* edges count anywhere. No method raises for something absent (an
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, NamedTuple, Protocol
 
-from ports.records import PostBody, Profile
+from ports.records import MediaBody, PostBody, Profile
 from ports.timelines import TimelineItem
 
 FollowDirection = Literal["followers", "following"]
@@ -68,14 +69,25 @@ class RepostRow(AccountRow):
 
 
 class PostRow(PostBody[datetime]):
-    """A post of the read model: its immutable body (``ports.records.PostBody``), its
-    counts, and ``deleted``."""
+    """A post of the read model: its immutable body (``ports.records.PostBody``, whose
+    ``media_ids`` the read model always has: ``[]`` for none), its counts, and
+    ``deleted``."""
 
     likes_count: int
     replies_count: int
     reposts_count: int
     deleted: int
     """1 when the post is deleted (its row stays, with its body and counts), else 0."""
+
+
+class MediaRow(MediaBody):
+    """A medium of the read model (``rm_media``): its ``ports.records.MediaBody``, the
+    post it is attached to (``post_id``; ``None``: unattached), whether that post is
+    deleted (``post_deleted``), and when it was uploaded."""
+
+    post_id: int | None
+    post_deleted: bool
+    created_at: datetime
 
 
 class Edge(NamedTuple):
@@ -156,6 +168,15 @@ class ReadModelReader(Protocol):
 
     async def hidden_accounts(self, reader_id: int) -> HiddenAccounts:
         """Whom ``reader_id`` must not see (blocks either way, the reader's mutes)."""
+        ...
+
+    async def media(self, media_ids: Sequence[int]) -> list[MediaRow]:
+        """The media among ``media_ids`` the read models have, in no particular order."""
+        ...
+
+    async def live_media_keys(self, unattached_since: datetime) -> set[str]:
+        """The store keys of every medium still to be served or attached: attached to a
+        post not deleted, or unattached and uploaded at or after ``unattached_since``."""
         ...
 
     async def posts(self, post_ids: Sequence[int]) -> list[PostRow]:

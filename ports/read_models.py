@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Final, Literal, NamedTuple, Protocol
+from typing import Any, Final, Literal, NamedTuple, Protocol
 
 from ports.post_cache import Counts
 
@@ -125,6 +125,22 @@ class NewPost:
     hashtags: list[str]
     created_at: str
     version: int
+    media_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NewMedia:
+    """A medium as uploaded (``created_at``: RFC 3339 text); ``original`` and ``small``
+    the stored variants (``{"key", "content_type", "width", "height", "bytes"}``)."""
+
+    media_id: int
+    owner_id: int
+    description: str
+    blurhash: str
+    original: dict[str, Any]
+    small: dict[str, Any]
+    created_at: str
+    version: int
 
 
 class StoredPost(NamedTuple):
@@ -205,8 +221,10 @@ class ReadModelWriter(Protocol):
 
     async def erase_account(self, account_id: int) -> None:
         """Remove the account's personal data: its row goes (lists that join accounts
-        stop showing it) and every post of it, deleted already, keeps no text,
-        mentions or hashtags. Run after its posts were deleted."""
+        stop showing it), every post of it, deleted already, keeps no text,
+        mentions, hashtags or media ids, and its media's rows go (uploads and the
+        media of its posts, with their alt text: no longer served, and the sweeper
+        removes their files). Run after its posts were deleted."""
         ...
 
     async def lock_edges(self, kind: EdgeKind, keys: Sequence[EdgeKey]
@@ -224,6 +242,19 @@ class ReadModelWriter(Protocol):
         """Add each step to ``count`` of the account or post whose id is its key, in one
         statement (none if every step is 0). A post count never goes below 0; an id
         with no row is left alone."""
+        ...
+
+    async def add_media(self, media: NewMedia) -> None:
+        """Add the medium, unattached, unless it is there."""
+        ...
+
+    async def describe_media(self, media_id: int, description: str, version: int) -> None:
+        """Set the medium's description if ``version`` is newer than the row's."""
+        ...
+
+    async def attach_media(self, post_id: int, media_ids: Sequence[int]) -> None:
+        """Attach the media to ``post_id`` in that order (each keeps the first post it
+        was attached to)."""
         ...
 
     async def post_counts(self, post_ids: Sequence[int]) -> dict[int, Counts]:

@@ -10,6 +10,9 @@
   the email, as only its owner sees it.
 * ``Relationship``: how one account and another relate, as a follow, block
   or mute command answers it and as the API shows it (``queries.shapes``).
+* ``MediaBody``: an uploaded medium as the event store has it (a handler's
+  answer: ``commands.views.media_view``; ``ports.read_model_reader.MediaRow``
+  adds its attachment), with its two ``StoredImage`` variants.
 
 Ids are integers and moments aware ``datetime``s (no API formatting: the
 constructors of ``queries.shapes`` make the API's objects of these). They
@@ -18,10 +21,10 @@ records and replays, and a read-model row is the dict the driver made; the
 keys are in the order records written before these types existed have.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: TypedDict reads NotRequired[...] at class
+# creation (``PostBody.__optional_keys__``) only from evaluated annotations.
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, NotRequired, TypeVar
 
 from typing_extensions import TypedDict
 
@@ -43,6 +46,33 @@ class PostBody(TypedDict, Generic[Moment]):
     mentions: list[str]
     """The usernames mentioned that existed when the post was made, as they signed up."""
     hashtags: list[str]
+    media_ids: NotRequired[list[int]]
+    """The attached media, in attachment order (``[]``: none). Absent only from what was
+    written before media existed: a post cached or an answer recorded then."""
+
+
+class StoredImage(TypedDict):
+    """One stored variant of a medium: its content-addressed key in the media store
+    (``ports.media_store.media_key``), content type, size in pixels and in bytes."""
+
+    key: str
+    content_type: str
+    width: int
+    height: int
+    bytes: int
+
+
+class MediaBody(TypedDict):
+    """An uploaded image (``domain.media.Media``): ``original`` (longest side at most
+    4,096 px) and ``small`` (640 px) are its stored variants; ``description`` its alt
+    text (``""``: none)."""
+
+    id: int
+    owner_id: int
+    description: str
+    blurhash: str
+    original: StoredImage
+    small: StoredImage
 
 
 class Profile(TypedDict):

@@ -24,6 +24,7 @@ from ports.read_models import (
     Edge,
     EdgeKind,
     NewAccount,
+    NewMedia,
     NewPost,
     ProfileChange,
     ReadModelStore,
@@ -61,11 +62,26 @@ async def _post_created(tx: ReadModelWriter, e: EventEnvelope) -> None:
             post_id=p["post_id"], author_id=p["author_id"], text=p["text"],
             reply_to_id=p["reply_to_id"], quote_of_id=p["quote_of_id"],
             mentions=p["mentions"], hashtags=p["hashtags"], created_at=e.occurred_at,
-            version=e.aggregate_version)):
+            version=e.aggregate_version, media_ids=tuple(p.get("media_ids") or ()))):
         await tx.add_to_counts("posts_count", {p["author_id"]: 1})
         if p["reply_to_id"] is not None:
             await tx.add_to_counts("replies_count", {p["reply_to_id"]: 1})
         await tx.add_post_tags(p["post_id"], p["author_id"], p["hashtags"])
+    if p.get("media_ids"):  # absent from posts created before media existed
+        await tx.attach_media(p["post_id"], [int(i) for i in p["media_ids"]])
+
+
+async def _media_uploaded(tx: ReadModelWriter, e: EventEnvelope) -> None:
+    p = e.payload
+    await tx.add_media(NewMedia(
+        media_id=p["media_id"], owner_id=p["owner_id"], description=p["description"],
+        blurhash=p["blurhash"], original=p["original"], small=p["small"],
+        created_at=e.occurred_at, version=e.aggregate_version))
+
+
+async def _media_described(tx: ReadModelWriter, e: EventEnvelope) -> None:
+    p = e.payload
+    await tx.describe_media(p["media_id"], p["description"], e.aggregate_version)
 
 
 async def _post_deleted(tx: ReadModelWriter, e: EventEnvelope) -> list[int]:
@@ -202,6 +218,8 @@ HANDLERS: dict[str, Callable[[ReadModelWriter, EventEnvelope], Awaitable[object]
     "PostCreated": _post_created,
     "PostDeleted": _post_deleted,
     "AccountErased": _account_erased,
+    "MediaUploaded": _media_uploaded,
+    "MediaDescribed": _media_described,
 }
 """Events applied one at a time; edge events (``EDGE_EVENTS``) go in runs."""
 

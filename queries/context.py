@@ -55,3 +55,5 @@ class QueryContext:
     (``queries.hydration.load_from_read_models``). Tests wrap it to count or hold loads."""
     notifications: NotificationStore | None = None
     """The notification groups (``queries.notifications``)."""
+    media_base_url: str | None = None
+    """Where media bytes are served from (``queries.media.media_url``); ``None``: the API."""

@@ -21,7 +21,8 @@ from ports.post_cache import Counts, PostBody
 from ports.read_model_reader import HiddenAccounts
 from queries.context import QueryContext
 from queries.hydration_cache import Loaded
-from queries.shapes import Account, Post, account_of_row, post
+from queries.media import served_media
+from queries.shapes import Account, Media, Post, account_of_row, post
 from queries.visibility import hides
 
 TimelineItem = tuple[int, int | None]
@@ -38,7 +39,7 @@ async def load_from_read_models(ctx: QueryContext, post_ids: list[int]) -> dict[
             "id": row["id"], "author_id": row["author_id"], "text": row["text"],
             "created_at": rfc3339(row["created_at"]), "reply_to_id": row["reply_to_id"],
             "quote_of_id": row["quote_of_id"], "mentions": list(row["mentions"]),
-            "hashtags": list(row["hashtags"])}
+            "hashtags": list(row["hashtags"]), "media_ids": list(row["media_ids"])}
         counts = {"likes_count": row["likes_count"], "replies_count": row["replies_count"],
                   "reposts_count": row["reposts_count"], "deleted": row["deleted"]}
         loaded[int(row["id"])] = (None if row["deleted"] else body, counts)
@@ -148,7 +149,8 @@ async def _reader_facts(ctx: QueryContext, reader_id: int | None, author_ids: se
     )
 
 
-def _post(body: PostBody, counts: Counts, author: Account, facts: ReaderFacts) -> Post:
+def _post(body: PostBody, counts: Counts, author: Account, facts: ReaderFacts,
+          media: dict[int, Media]) -> Post:
     post_id, parent = body["id"], body["reply_to_id"]
     return post(
         id=post_id, author=author, text=body["text"], created_at=body["created_at"],
@@ -157,7 +159,8 @@ def _post(body: PostBody, counts: Counts, author: Account, facts: ReaderFacts) -
         reply_to_available=None if parent is None else parent in facts.live_parents,
         likes_count=counts["likes_count"], replies_count=counts["replies_count"],
         reposts_count=counts["reposts_count"], liked=post_id in facts.liked,
-        reposted=post_id in facts.reposted)
+        reposted=post_id in facts.reposted,
+        media=[media[i] for i in body.get("media_ids", ()) if i in media])
 
 
 async def hydrate(ctx: QueryContext, items: Sequence[TimelineItem], reader_id: int | None,
@@ -171,7 +174,12 @@ async def hydrate(ctx: QueryContext, items: Sequence[TimelineItem], reader_id: i
     author_ids = {body["author_id"] for body, _ in live.values()}
     parent_ids = [parent for body, _ in live.values()
                   if (parent := body["reply_to_id"]) is not None]
-    facts = await _reader_facts(ctx, reader_id, author_ids, repost_ids, list(live), parent_ids)
+    media_ids = [i for body, _ in live.values() for i in body.get("media_ids", ())]
+    # The media (whose descriptions change) beside the facts: one more round trip, only
+    # for a page that shows media.
+    facts, media = await asyncio.gather(
+        _reader_facts(ctx, reader_id, author_ids, repost_ids, list(live), parent_ids),
+        served_media(ctx, media_ids))
     hidden = facts.hidden
     shaped: list[Post] = []
     for (item, original), post_id in zip(items, originals, strict=True):
@@ -181,7 +189,7 @@ async def hydrate(ctx: QueryContext, items: Sequence[TimelineItem], reader_id: i
         author = facts.authors.get(body["author_id"])
         if author is None or hides(hidden, body["author_id"], with_mutes=hide_muted):
             continue
-        shown = _post(body, counts, author, facts)
+        shown = _post(body, counts, author, facts, media)
         if original is None:
             shaped.append(shown)
             continue

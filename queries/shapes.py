@@ -17,7 +17,7 @@ Ids are decimal strings and moments RFC 3339 text (``domain.moments``).
 # No ``from __future__ import annotations``: TypedDict reads NotRequired[...] at
 # class creation (``Post.__optional_keys__``) only from evaluated annotations.
 from datetime import datetime
-from typing import Generic, NotRequired, TypeVar
+from typing import Generic, Literal, NotRequired, TypeVar
 
 # typing_extensions' TypedDict, which pydantic can read on Python 3.11 (the drift test).
 from typing_extensions import TypedDict
@@ -50,11 +50,39 @@ class OwnAccount(Account):
     email: str
 
 
+class Size(TypedDict):
+    """An image's size in pixels."""
+
+    width: int
+    height: int
+
+
+class MediaMeta(TypedDict):
+    """The sizes of a medium's two variants."""
+
+    original: Size
+    small: Size
+
+
+class Media(TypedDict):
+    """An uploaded image (docs/api.md, "Media"): ``url`` serves the original (longest
+    side at most 4,096 px), ``preview_url`` the small variant (640 px); ``description``
+    its alt text (``""``: none)."""
+
+    id: str
+    type: Literal["image"]
+    url: str
+    preview_url: str
+    description: str
+    blurhash: str
+    meta: MediaMeta
+
+
 class Post(TypedDict):
     """A post, or (with ``repost_of``) a repost item of a timeline.
 
     ``reply_to_available`` is absent only in a write's answer about a post that
-    is not a reply (docs/api.md); ``media`` is always ``[]`` for now.
+    is not a reply (docs/api.md); ``media`` in attachment order.
     """
 
     id: str
@@ -67,7 +95,7 @@ class Post(TypedDict):
     repost_of: "Post | None"
     mentions: list[str]
     hashtags: list[str]
-    media: list[dict[str, str]]
+    media: list[Media]
     likes_count: int
     replies_count: int
     reposts_count: int
@@ -135,7 +163,8 @@ def post(*, id: int, author: Account, text: str, created_at: datetime | str,
          reply_to_id: int | None, quote_of_id: int | None, mentions: list[str],
          hashtags: list[str], reply_to_available: bool | None,
          likes_count: int = 0, replies_count: int = 0, reposts_count: int = 0,
-         liked: bool = False, reposted: bool = False, repost_of: Post | None = None) -> Post:
+         liked: bool = False, reposted: bool = False, repost_of: Post | None = None,
+         media: list[Media] | None = None) -> Post:
     """The one constructor of ``Post``.
 
     ``created_at`` is a datetime, or its RFC 3339 text as the post cache keeps
@@ -153,13 +182,22 @@ def post(*, id: int, author: Account, text: str, created_at: datetime | str,
         "repost_of": repost_of,
         "mentions": mentions,
         "hashtags": hashtags,
-        "media": [],
+        "media": media or [],
         "likes_count": likes_count,
         "replies_count": replies_count,
         "reposts_count": reposts_count,
         "liked": liked,
         "reposted": reposted,
     }
+
+
+def media(*, id: int, url: str, preview_url: str, description: str, blurhash: str,
+          original: tuple[int, int], small: tuple[int, int]) -> Media:
+    """The one constructor of ``Media``; ``original`` and ``small`` are (width, height)."""
+    return {"id": str(id), "type": "image", "url": url, "preview_url": preview_url,
+            "description": description, "blurhash": blurhash,
+            "meta": {"original": {"width": original[0], "height": original[1]},
+                     "small": {"width": small[0], "height": small[1]}}}
 
 
 def thread(ancestors: list[Post], descendants: list[Post]) -> Thread:

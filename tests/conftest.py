@@ -8,6 +8,7 @@ never see each other's data and nothing is left behind.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,8 @@ def make_settings(**overrides: object) -> Settings:
         "redis_url": os.environ.get("ROOST_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
         "redis_prefix": f"roost-test-{run}:",
         "elasticsearch_prefix": f"roost-test-{run}-",
+        "media_dir": os.path.join(tempfile.gettempdir(), f"roost-test-media-{run}"),
+        "media_warm_up": False,  # in-process apps would each spawn a processing process
         "argon2_time_cost": 1,
         "argon2_memory_kib": 8192,
         "argon2_parallelism": 1,

@@ -9,7 +9,6 @@ Nothing here turns a recorded write into a 4xx or 5xx.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import cast
 
 import structlog
@@ -20,17 +19,18 @@ from psycopg_pool import PoolTimeout
 from redis.exceptions import RedisError
 
 from commands.messages import Actor, Result
-from commands.views import InteractionView, own_profile_view
+from commands.views import InteractionView, PostView, own_profile_view
 from domain.errors import NotFound, RoostError
 from domain.ids import account_uuid
 from infra.http.deps import wait_until_applied
 from infra.http.services import ApiServices
 from ports.projectors import READ_MODELS
-from ports.records import OwnProfile, PostBody, Profile
+from ports.records import MediaBody, OwnProfile, Profile
 from queries import accounts as account_queries
 from queries import posts as post_queries
 from queries import shapes
-from queries.shapes import Account, OwnAccount, Post, Relationship
+from queries.media import media_shape
+from queries.shapes import Account, Media, OwnAccount, Post, Relationship
 
 log = structlog.get_logger(__name__)
 
@@ -54,9 +54,10 @@ def own_account_answer(view: OwnProfile, counted: Account | None = None) -> OwnA
     return shapes.own_account(account_answer(view, counted), email=view["email"])
 
 
-def post_answer(view: PostBody[datetime], author: Account, reply_to_available: bool | None
-                ) -> Post:
-    """The API Post of the write side's ``view`` (counts 0, the reader's flags unset).
+def post_answer(view: PostView, author: Account, reply_to_available: bool | None,
+                media_base_url: str | None = None) -> Post:
+    """The API Post of the write side's ``view`` (counts 0, the reader's flags unset),
+    its media's URLs under ``media_base_url`` (``queries.media.media_url``).
 
     As docs/api.md says, a write's answer about a post that is not a reply has
     no ``reply_to_available`` (reads show ``null``).
@@ -65,10 +66,17 @@ def post_answer(view: PostBody[datetime], author: Account, reply_to_available: b
         id=view["id"], author=author, text=view["text"], created_at=view["created_at"],
         reply_to_id=view["reply_to_id"], quote_of_id=view["quote_of_id"],
         mentions=view["mentions"], hashtags=view["hashtags"],
-        reply_to_available=reply_to_available)
+        reply_to_available=reply_to_available,
+        media=[media_answer(m, media_base_url) for m in view.get("media", ())])
     if view["reply_to_id"] is None:
         del post["reply_to_available"]
     return post
+
+
+def media_answer(view: MediaBody, base_url: str | None) -> Media:
+    """The API Media of the write side's ``view``, its URLs under ``base_url``
+    (``queries.media.media_url``)."""
+    return media_shape(base_url, view)
 
 
 def relationship_answer(result: Result) -> Relationship:
@@ -129,6 +137,6 @@ async def interaction_answer(services: ApiServices, response: Response, result: 
         log.info("answer.from_command", post_id=view["post_id"], reason=repr(error))
         author = await counted_account(services, view["post"]["author_id"])
         post = post_answer(view["post"], author or account_answer(view["author"]),
-                           view["reply_to_available"])
+                           view["reply_to_available"], services.settings.media_base_url)
     post[view["flag"]] = view["value"]
     return post

@@ -26,6 +26,7 @@ from infra.http.routes import (
     graph,
     interactions,
     limits,
+    media,
     moderation,
     notifications,
     ops,
@@ -44,7 +45,9 @@ from queries.context import QueryContext
 API_ROUTERS = (accounts.router, graph.router, sessions.router, posts.router,
                interactions.router, moderation.router, timelines.router, limits.router,
                notifications.router, streaming.router, search.router, trends.router,
-               admin.router, admin_accounts.router)
+               admin.router, admin_accounts.router, media.router)
+MEDIA_FORM_ROOM = 1024 * 1024
+"""What an upload's body may hold beyond the file: multipart headers, the alt text."""
 
 
 def create_app(settings: Settings | None = None,
@@ -87,7 +90,10 @@ def create_app(settings: Settings | None = None,
         keys_prefix=settings.redis_prefix, tokens=tokens,
         trust_forwarded_for=settings.trust_forwarded_for,
     )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # An upload's body: the file limit plus room for the form's parts and alt text.
+    upload_bytes = settings.media_max_bytes + MEDIA_FORM_ROOM
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       larger={"/api/media": (upload_bytes, "file")})
     app.add_middleware(InputHygieneMiddleware)
     app.add_middleware(MetricsMiddleware)
     return app

@@ -28,7 +28,9 @@ _STATUS_CODES = {400: "malformed_json", 401: "unauthorized", 403: "forbidden", 4
                  429: "rate_limited"}
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
 _PATH_NOT_FOUND = {"username": ("account_not_found", "account not found"),
-                   "post_id": ("post_not_found", "post not found")}
+                   "post_id": ("post_not_found", "post not found"),
+                   "media_id": ("media_not_found", "medium not found"),
+                   "variant": ("media_not_found", "medium not found")}
 _NOT_AN_OBJECT = {"json_invalid", "model_attributes_type", "dict_type", "missing"}
 
 

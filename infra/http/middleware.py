@@ -52,20 +52,25 @@ class BodyLimitMiddleware(HttpMiddleware):
     """Refuse bodies above ``max_bytes`` with 413 before any handler runs.
 
     The body is read up front (it is small by construction), so a chunked
-    upload that lies about its size is caught too.
+    upload that lies about its size is caught too. ``larger`` gives some paths a
+    limit of their own (``POST /api/media``: ``(bytes, field)``, the refusal then
+    naming ``field`` in ``details.fields``); no more than that is ever held.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int,
+                 larger: dict[str, tuple[int, str]] | None = None) -> None:
         super().__init__(app)
         self.max_bytes = max_bytes
+        self.larger = larger or {}
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
+        max_bytes, field = self.larger.get(scope["path"], (self.max_bytes, None))
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            await self._too_large(scope, receive, send, max_bytes, field)
             return
         chunks: list[bytes] = []
         size = 0
@@ -76,18 +81,21 @@ class BodyLimitMiddleware(HttpMiddleware):
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._too_large(scope, receive, send)
+            if size > max_bytes:
+                await self._too_large(scope, receive, send, max_bytes, field)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
         await self.app(scope, refeed(b"".join(chunks), receive), send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+    @staticmethod
+    async def _too_large(scope: Scope, receive: Receive, send: Send, max_bytes: int,
+                         field: str | None) -> None:
+        details: dict[str, Any] = {"max_bytes": max_bytes}
+        if field is not None:
+            details["fields"] = {field: f"must be at most {max_bytes} bytes with the form"}
         response = error_response(
-            413, "body_too_large", f"the body must be at most {self.max_bytes} bytes",
-            {"max_bytes": self.max_bytes},
-        )
+            413, "body_too_large", f"the body must be at most {max_bytes} bytes", details)
         await response(scope, receive, send)
 
 

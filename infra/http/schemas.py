@@ -30,8 +30,10 @@ from domain.accounts import (
     USERNAME_PATTERN,
 )
 from domain.ids import SNOWFLAKE_PATTERN
+from domain.media import MAX_DESCRIPTION
 from domain.posts import LANGUAGE_PATTERN, MAX_LANGUAGE
 from infra.http.text import (
+    MULTILINE_PATTERN,
     ONE_LINE_PATTERN,
     SOME_TEXT_PATTERN,
     CleanText,
@@ -100,19 +102,35 @@ class RefreshBody(RequestBody):
 
 
 class NewPost(RequestBody):
+    """``text`` has something that is not whitespace, or ``media_ids`` attach media."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"properties": {"text": {"minLength": 1, "pattern": SOME_TEXT_PATTERN}}},
+        {"required": ["media_ids"], "properties": {"media_ids": {"minItems": 1}}}]})
+
     # 10,000 bounds the work before normalising; the document states the rule
-    # (1-280 once NFC-normalised and trimmed, something that is not whitespace).
+    # (1-280 once NFC-normalised and trimmed, something that is not whitespace; empty
+    # or whitespace only when media_ids attach media: the anyOf above).
     text: MultilineText = Field(
         max_length=10_000,
-        json_schema_extra={"minLength": 1, "maxLength": 280, "pattern": SOME_TEXT_PATTERN},
-        description="1-280 code points once NFC-normalised and trimmed; newline and tab allowed")
+        json_schema_extra={"maxLength": 280, "pattern": MULTILINE_PATTERN},
+        description="1-280 code points once NFC-normalised and trimmed (may be empty when "
+                    "media_ids attach media); newline and tab allowed")
     reply_to_id: IdText | None = Field(default=None, max_length=19)
     quote_of_id: IdText | None = Field(default=None, max_length=19)
-    media_ids: list[IdText] = Field(default_factory=list, max_length=4)
+    media_ids: list[IdText] = Field(
+        default_factory=list, max_length=4,
+        description="At most 4 of your own unattached media, shown in this order")
     language: LanguageText | None = Field(
         default=None, max_length=MAX_LANGUAGE,
         description="The language of the text, a BCP 47 tag (en, pt-BR, zh-Hant); "
                     "stored in its canonical case. Optional; unknown or malformed tags are 422")
+
+
+class MediaPatch(RequestBody):
+    description: MultilineText = Field(
+        max_length=10_000, json_schema_extra={"maxLength": MAX_DESCRIPTION},
+        description="Alt text: at most 1,500 code points once NFC-normalised and trimmed")
 
 
 class TokenPair(BaseModel):
@@ -130,7 +148,7 @@ class TokenPair(BaseModel):
 
 # The TypedDicts whose response models stand for them inside another's fields.
 MODEL_OF: dict[Any, str] = {shapes.Account: "Account", shapes.OwnAccount: "Account",
-                            shapes.Post: "Post"}
+                            shapes.Post: "Post", shapes.Media: "Media"}
 
 
 def _modelled(hint: Any, item: Any) -> Any:
@@ -173,6 +191,11 @@ def response_model(typed: Any, name: str | None = None, item: Any = None,
 Account = response_model(shapes.OwnAccount, "Account", email=(
     str | None, Field(default=None, description="Only for the account's owner")))
 Relationship = response_model(shapes.Relationship)
+Media = response_model(
+    shapes.Media,
+    url=Field(description="The original, re-encoded (longest side at most 4,096 px)"),
+    preview_url=Field(description="The small variant (longest side at most 640 px)"),
+    description=Field(description="Alt text; empty for none"))
 Post = response_model(shapes.Post, reply_to_available=Field(
     default=None, description="For a reply: false once the parent post is deleted"))
 Thread = response_model(shapes.Thread)
@@ -181,7 +204,7 @@ NotificationGroup = response_model(
     post=Field(description="The post liked, reposted, replying, mentioning or quoting; "
                            "null for follows"),
     accounts=Field(description="Most recent first, at most 8"))
-for _model in (Account, Relationship, Post, Thread, NotificationGroup):
+for _model in (Account, Relationship, Media, Post, Thread, NotificationGroup):
     _model.model_rebuild()
 
 

@@ -12,12 +12,14 @@ from infra.database import AsyncPool
 from infra.event_reader import PostgresEventReader
 from infra.health import ProgressTracker
 from infra.http.streaming import LiveServices
+from infra.media_processing import MediaProcessor
 from infra.rate_limiter import RateLimiter
 from infra.redis_keys import RedisKeys
 from infra.search_index import ElasticsearchIndex
 from infra.security import JwtTokens
 from infra.settings import Settings
 from infra.trend_counters import RedisTrendCounters
+from ports.media_store import MediaStore
 from ports.positions import ProjectionPositions
 from queries.context import QueryContext
 
@@ -41,6 +43,10 @@ class ApiServices:
     """The trend counters (reads for /api/trends/tags)."""
     events: PostgresEventReader
     """The stored events by filter (the admin events API)."""
+    media_store: MediaStore
+    """Where media bytes are written and read (``build_media_store``)."""
+    media_processor: MediaProcessor
+    """The process pool that validates and re-encodes uploads."""
     resources: AsyncExitStack = field(default_factory=AsyncExitStack)
     """Closes what ``build_api`` opened (event store, pool, Redis clients), last first."""
     progress: ProgressTracker = field(default_factory=ProgressTracker)

@@ -9,7 +9,8 @@ PostgreSQL adapter over the same rows inserted into the ``rm_*`` tables.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ports.read_model_reader import (
     AccountRow,
@@ -22,6 +23,7 @@ from tests.fakes.read_model_reader import (
     ReadModelTables,
     StoredAccount,
     StoredEdge,
+    StoredMedia,
     StoredPost,
     StoredRepost,
 )
@@ -158,10 +160,12 @@ class ReadModelReaderContract:
         assert rows == [
             {"id": 11, "author_id": 1, "text": "gone", "created_at": gone.created_at,
              "reply_to_id": None, "quote_of_id": None, "mentions": [], "hashtags": [],
-             "likes_count": 4, "replies_count": 0, "reposts_count": 0, "deleted": 1},
+             "likes_count": 4, "replies_count": 0, "reposts_count": 0, "deleted": 1,
+             "media_ids": []},
             {"id": post.id, "author_id": 1, "text": post.text, "created_at": SINCE,
              "reply_to_id": 9, "quote_of_id": 8, "mentions": ["bob"], "hashtags": ["tag"],
-             "likes_count": 3, "replies_count": 2, "reposts_count": 1, "deleted": 0},
+             "likes_count": 3, "replies_count": 2, "reposts_count": 1, "deleted": 0,
+             "media_ids": []},
         ]
         assert await reader.posts([12]) == []
 
@@ -267,3 +271,31 @@ class ReadModelReaderContract:
         # the reader's own items are in even when the reader is excluded
         assert sorted(await reader.rebuild_items(3, [3], 10)) == [(13, None), (22, 15)]
         assert await reader.rebuild_items(4, [], 10) == [(14, None)]
+
+    async def test_media_rows_and_the_keys_still_live(self, given: Given) -> None:
+        def variant(name: str) -> dict[str, Any]:
+            return {"key": name, "content_type": "image/jpeg", "width": 4, "height": 3,
+                    "bytes": 10}
+
+        old, new = SINCE - timedelta(days=2), SINCE
+        media = [StoredMedia(1, 7, variant("o1"), variant("s1"), "alt", "bh", None, new),
+                 StoredMedia(2, 7, variant("o2"), variant("s2"), created_at=old),
+                 StoredMedia(3, 7, variant("o3"), variant("s3"), post_id=20, created_at=old),
+                 StoredMedia(4, 7, variant("o4"), variant("s4"), post_id=21, created_at=old),
+                 StoredMedia(5, 7, variant("o1"), variant("s5"), post_id=21, created_at=old)]
+        posts = [StoredPost(20, 7, media_ids=[3]),
+                 StoredPost(21, 7, media_ids=[4, 5], deleted=True)]
+        reader = await given(ReadModelTables(accounts=accounts(7), posts=posts, media=media))
+        rows = {row["id"]: row for row in await reader.media([1, 3, 4, 99])}
+        assert set(rows) == {1, 3, 4}
+        assert rows[1] == {"id": 1, "owner_id": 7, "description": "alt", "blurhash": "bh",
+                           "original": variant("o1"), "small": variant("s1"), "post_id": None,
+                           "post_deleted": False, "created_at": new}
+        assert (rows[3]["post_id"], rows[3]["post_deleted"]) == (20, False)
+        assert rows[4]["post_deleted"] is True
+        assert [p["media_ids"] for p in await reader.posts([20, 21])] in (
+            [[3], [4, 5]], [[4, 5], [3]])
+        # 1: unattached and recent; 3: on a live post; o1 also names 5's (a shared key).
+        assert await reader.live_media_keys(SINCE - timedelta(days=1)) == {
+            "o1", "s1", "o3", "s3"}
+        assert await reader.media([]) == []

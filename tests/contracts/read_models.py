@@ -21,6 +21,7 @@ from ports.read_models import (
     Edge,
     EdgeState,
     NewAccount,
+    NewMedia,
     NewPost,
     ProfileChange,
     ReadModelStore,
@@ -167,7 +168,7 @@ class ReadModelStoreContract:
             "id": 11, "author_id": 1, "text": "post 11 \u00e9\U0001f426", "reply_to_id": 10,
             "quote_of_id": None, "mentions": ["bob"], "hashtags": ["roost"],
             "created_at": T1, "deleted_at": None, "version": 1,
-            "likes_count": 0, "replies_count": 0, "reposts_count": 0}
+            "likes_count": 0, "replies_count": 0, "reposts_count": 0, "media_ids": []}
 
     async def test_a_deleted_post_and_a_tombstone(
         self, store: ReadModelStore, tables: ReadBack,
@@ -186,7 +187,7 @@ class ReadModelStoreContract:
         assert posts[20] == {
             "id": 20, "author_id": 1, "text": "", "reply_to_id": None, "quote_of_id": None,
             "mentions": [], "hashtags": [], "created_at": T2, "deleted_at": T2, "version": 2,
-            "likes_count": 0, "replies_count": 0, "reposts_count": 0}
+            "likes_count": 0, "replies_count": 0, "reposts_count": 0, "media_ids": []}
 
     async def test_tag_rows_are_added_once_per_tag_and_removed_by_tag(
         self, store: ReadModelStore, tables: ReadBack,
@@ -307,3 +308,26 @@ class ReadModelStoreContract:
             == {10: ("", [], []), 11: ("", [], []),
                 12: ("post 12 \u00e9\U0001f426", ["bob"], ["roost"])}
         assert held.post_tags == {("roost", 12, 2)}
+
+    async def test_media_are_added_described_and_attached_once(
+        self, store: ReadModelStore, tables: ReadBack,
+    ) -> None:
+        variant = {"key": "k", "content_type": "image/png", "width": 3, "height": 2,
+                   "bytes": 9}
+        async with store.transaction() as tx:
+            for media_id in (5, 6, 7):
+                await tx.add_media(NewMedia(media_id, 1, "", "bh", variant, variant,
+                                            "2026-03-01T00:00:00.000Z", 1))
+            await tx.add_media(NewMedia(5, 1, "again", "bh", variant, variant,
+                                        "2026-03-01T00:00:00.000Z", 1))  # no change
+            await tx.describe_media(5, "a cat", 2)
+            await tx.describe_media(5, "older", 2)  # not newer: no change
+            await tx.add_post(NewPost(10, 1, "", None, None, [], [],
+                                      "2026-03-01T00:00:01.000Z", 1, media_ids=(6, 5)))
+            await tx.attach_media(10, [6, 5])
+            await tx.attach_media(11, [5, 7])  # 5 keeps its first post
+        media = (await tables()).media
+        assert media[5]["description"] == "a cat" and media[5]["original"] == variant
+        assert [(media[i]["post_id"], media[i]["post_index"]) for i in (6, 5, 7)] == [
+            (10, 1), (10, 2), (11, 2)]
+        assert (await tables()).posts[10]["media_ids"] == [6, 5]

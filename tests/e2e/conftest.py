@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -49,6 +50,7 @@ def running_stack(settings: Settings, log_dir: Path) -> Iterator[Stack]:
         drop_database(settings)
         clear_redis_prefix(settings)
         clear_search_indices(settings)
+        shutil.rmtree(settings.media_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from psycopg import sql
 from infra.search_schema import SearchNames
 from tests.e2e.conftest import User, assert_error, position, unique_name
 from tests.e2e.stack import Stack
+from tests.images import photo
 
 
 def _cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -234,3 +235,62 @@ def test_erasure_leaves_no_trace_of_the_account_s_personal_data(
     # An admin erases an account through the API.
     erased_by_admin = carol.act("DELETE", f"/api/admin/accounts/{bob.username}").json()
     assert erased_by_admin["already_erased"] is False
+
+
+def _upload(user: User, description: str, seed: int) -> dict[str, Any]:
+    answer = user.request("POST", "/api/media", data={"description": description},
+                          files={"file": ("p.jpg", photo(400, 300, seed=seed), "image/jpeg")})
+    assert answer.status_code == 201, answer.text
+    return dict(answer.json())
+
+
+def test_erasure_stops_serving_the_account_s_media_and_forgets_their_alt_text(
+        stack: Stack, client: httpx.Client, signup: Callable[..., User]) -> None:
+    """Alice's media, attached or not, stop being served (object and bytes) and leave
+    the read models; their alt text, sealed with her key in the event store, is
+    nowhere any more (tables, raw events, Redis, export). Bob's media stay."""
+    mark = unique_name("y")
+    alt_attached, alt_loose, alt_changed = (f"attached alt {mark}", f"loose alt {mark}",
+                                            f"changed alt {mark}")
+    alice, bob = signup("mea"), signup("meb")
+    bob.follow(alice)
+    attached = _upload(alice, alt_attached, 1)
+    loose = _upload(alice, alt_loose, 2)
+    described = alice.act("PATCH", f"/api/media/{loose['id']}",
+                          json={"description": alt_changed})
+    post, _ = alice.post("", media_ids=[attached["id"]])
+    bobs_media = _upload(bob, "bob's own picture", 3)
+    bobs, at = bob.post("bob keeps his", media_ids=[bobs_media["id"]])
+    at = max(at, position(described))
+
+    alts = [alt_attached, alt_loose, alt_changed]
+    home = bob.request("GET", "/api/timelines/home", at, params={"limit": 100}).json()
+    assert [m["description"] for i in home["items"] for m in i["media"]] == [
+        "bob's own picture", alt_attached]
+    urls = [m[k] for m in (attached, loose) for k in ("url", "preview_url")]
+    for url in urls:
+        assert client.get(url).status_code == 200
+    assert alice.request("GET", f"/api/media/{loose['id']}", at).json()["description"] \
+        == alt_changed
+    assert "rm_media" in _in_postgres(stack, alts)  # the checks can fail: the text is there
+    assert "roost_events" not in _in_postgres(stack, alts)  # sealed with alice's key
+
+    erased = _cli(stack, "accounts", "erase", alice.username, "--yes")
+    assert erased.returncode == 0, erased.stderr
+    gone = int(json.loads(erased.stdout)["position"])
+
+    for media_id in (attached["id"], loose["id"]):
+        assert_error(bob.request("GET", f"/api/media/{media_id}", gone), 404, "media_not_found")
+    for url in urls:
+        assert client.get(url).status_code == 404
+    assert_error(bob.request("GET", f"/api/posts/{post['id']}", gone), 404)
+    home = bob.request("GET", "/api/timelines/home", gone, params={"limit": 100}).json()
+    assert [i["id"] for i in home["items"]] == [bobs["id"]]
+    assert [m["id"] for m in home["items"][0]["media"]] == [bobs_media["id"]]
+    assert client.get(bobs_media["url"]).status_code == 200
+    with psycopg.connect(stack.settings.postgres_conninfo) as conn:
+        owners = {int(r[0]) for r in conn.execute("SELECT owner_id FROM rm_media").fetchall()}
+    assert int(alice.id) not in owners and int(bob.id) in owners
+    assert _in_postgres(stack, alts) == {}
+    assert _in_redis(stack, alts) == {}
+    assert _found(_export(stack), alts) == set()

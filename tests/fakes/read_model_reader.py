@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from ports import read_model_reader as port
 from ports.read_model_reader import AccountRow, Edge, HiddenAccounts
+from ports.records import StoredImage
 from ports.timelines import TimelineItem
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -51,6 +53,21 @@ class StoredPost:
     replies_count: int = 0
     reposts_count: int = 0
     deleted: bool = False
+    media_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class StoredMedia:
+    """A row of ``rm_media``."""
+
+    id: int
+    owner_id: int
+    original: dict[str, Any]
+    small: dict[str, Any]
+    description: str = ""
+    blurhash: str = ""
+    post_id: int | None = None
+    created_at: datetime = EPOCH
 
 
 @dataclass
@@ -85,6 +102,7 @@ class ReadModelTables:
     reposts: list[StoredRepost] = field(default_factory=list)
     blocks: list[StoredEdge] = field(default_factory=list)
     mutes: list[StoredEdge] = field(default_factory=list)
+    media: list[StoredMedia] = field(default_factory=list)
 
 
 def _active(edges: list[StoredEdge]) -> Iterator[StoredEdge]:
@@ -178,8 +196,28 @@ class FakeReadModelReader:
                  "quote_of_id": p.quote_of_id, "mentions": list(p.mentions),
                  "hashtags": list(p.hashtags), "likes_count": p.likes_count,
                  "replies_count": p.replies_count, "reposts_count": p.reposts_count,
-                 "deleted": int(p.deleted)}
+                 "deleted": int(p.deleted), "media_ids": list(p.media_ids)}
                 for p in self.tables.posts if p.id in wanted]
+
+    async def media(self, media_ids: Sequence[int]) -> list[port.MediaRow]:
+        self.calls.append("media")
+        wanted, posts = set(media_ids), self._posts()
+        return [{"id": m.id, "owner_id": m.owner_id, "description": m.description,
+                 "blurhash": m.blurhash, "original": cast(StoredImage, dict(m.original)),
+                 "small": cast(StoredImage, dict(m.small)),
+                 "post_id": m.post_id,
+                 "post_deleted": m.post_id in posts and posts[m.post_id].deleted,
+                 "created_at": m.created_at}
+                for m in self.tables.media if m.id in wanted]
+
+    async def live_media_keys(self, unattached_since: datetime) -> set[str]:
+        self.calls.append("live_media_keys")
+        posts = self._posts()
+        return {variant["key"] for m in self.tables.media
+                if (m.post_id is None and m.created_at >= unattached_since)
+                or (m.post_id is not None
+                    and not (m.post_id in posts and posts[m.post_id].deleted))
+                for variant in (m.original, m.small)}
 
     async def page_rows(self, reader_id: int | None, author_ids: Collection[int],
                         repost_ids: Sequence[int], post_ids: Sequence[int],

@@ -34,6 +34,7 @@ class Tables:
     edges: dict[rm.EdgeKind, dict[rm.EdgeKey, rm.Edge]] = field(
         default_factory=lambda: {kind: {} for kind in rm.EDGE_KINDS})
     post_tags: set[tuple[str, int, int]] = field(default_factory=set)
+    media: dict[int, Row] = field(default_factory=dict)
     position: int | None = None
 
 
@@ -92,8 +93,30 @@ class FakeReadModelWriter:
             "reply_to_id": post.reply_to_id, "quote_of_id": post.quote_of_id,
             "mentions": list(post.mentions), "hashtags": list(post.hashtags),
             "created_at": post.created_at, "deleted_at": None, "version": post.version,
-            "likes_count": 0, "replies_count": 0, "reposts_count": 0}
+            "likes_count": 0, "replies_count": 0, "reposts_count": 0,
+            "media_ids": list(post.media_ids)}
         return True
+
+    async def add_media(self, media: rm.NewMedia) -> None:
+        self.calls.append("add_media")
+        self.tables.media.setdefault(media.media_id, {
+            "id": media.media_id, "owner_id": media.owner_id,
+            "description": media.description, "blurhash": media.blurhash,
+            "original": dict(media.original), "small": dict(media.small), "post_id": None,
+            "post_index": None, "created_at": media.created_at, "version": media.version})
+
+    async def describe_media(self, media_id: int, description: str, version: int) -> None:
+        self.calls.append("describe_media")
+        row = self.tables.media.get(media_id)
+        if row is not None and row["version"] < version:
+            row.update(description=description, version=version)
+
+    async def attach_media(self, post_id: int, media_ids: Sequence[int]) -> None:
+        self.calls.append("attach_media")
+        for index, media_id in enumerate(media_ids, start=1):
+            row = self.tables.media.get(media_id)
+            if row is not None and row["post_id"] is None:
+                row.update(post_id=post_id, post_index=index)
 
     async def lock_post(self, post_id: int) -> rm.StoredPost | None:
         self.calls.append("lock_post")
@@ -108,7 +131,8 @@ class FakeReadModelWriter:
             "id": post_id, "author_id": author_id, "text": "", "reply_to_id": None,
             "quote_of_id": None, "mentions": [], "hashtags": [], "created_at": deleted_at,
             "deleted_at": deleted_at, "version": version,
-            "likes_count": 0, "replies_count": 0, "reposts_count": 0})
+            "likes_count": 0, "replies_count": 0, "reposts_count": 0,
+            "media_ids": []})
 
     async def mark_deleted(self, post_id: int, deleted_at: str, version: int) -> None:
         self.calls.append("mark_deleted")
@@ -146,8 +170,10 @@ class FakeReadModelWriter:
         self.calls.append("erase_account")
         for row in self.tables.posts.values():
             if row["author_id"] == account_id:
-                row.update(text="", mentions=[], hashtags=[])
+                row.update(text="", mentions=[], hashtags=[], media_ids=[])
         self.tables.post_tags = {t for t in self.tables.post_tags if t[2] != account_id}
+        self.tables.media = {i: row for i, row in self.tables.media.items()
+                             if row["owner_id"] != account_id}
         self.tables.accounts.pop(account_id, None)
 
     async def lock_edges(self, kind: rm.EdgeKind, keys: Sequence[rm.EdgeKey]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -76,6 +77,7 @@ def settings_factory(noida: dict[str, str]) -> Iterator[SettingsFactory]:
             drop_database(created)
             _clear_redis_prefix(created)
             clear_search_indices(created)
+            shutil.rmtree(created.media_dir, ignore_errors=True)
 
 
 def close_bus(bus: CommandBus) -> None:

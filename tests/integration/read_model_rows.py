@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from psycopg.types.json import Jsonb
+
 from infra.database import AsyncPool
 from tests.fakes.read_model_reader import EPOCH, ReadModelTables, StoredEdge
 
@@ -35,10 +37,16 @@ async def insert_tables(pool: AsyncPool, tables: ReadModelTables) -> None:
         await cur.executemany(
             "INSERT INTO rm_posts (id, author_id, text, reply_to_id, quote_of_id, mentions, "
             "hashtags, created_at, deleted_at, version, likes_count, replies_count, "
-            "reposts_count) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 1, %s, %s, %s)",
+            "reposts_count, media_ids) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 1, %s, %s, %s, %s)",
             [(p.id, p.author_id, p.text, p.reply_to_id, p.quote_of_id, p.mentions, p.hashtags,
               p.created_at, p.created_at if p.deleted else None, p.likes_count,
-              p.replies_count, p.reposts_count) for p in tables.posts])
+              p.replies_count, p.reposts_count, p.media_ids) for p in tables.posts])
+        await cur.executemany(
+            "INSERT INTO rm_media (id, owner_id, description, blurhash, original, small, "
+            "post_id, created_at, version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 1)",
+            [(m.id, m.owner_id, m.description, m.blurhash, Jsonb(m.original), Jsonb(m.small),
+              m.post_id, m.created_at) for m in tables.media])
         edges = {"rm_follows": tables.follows, "rm_likes": tables.likes,
                  "rm_blocks": tables.blocks, "rm_mutes": tables.mutes}
         for table, (source, target) in _EDGE_TABLES.items():

@@ -130,7 +130,7 @@ async def test_pages_filter_and_never_show_secrets(settings: Settings) -> None:
 
         posts = await all_pages(admin, "&types=PostCreated")
         assert [(p["data"]["text"], p["data"]["language"], p["schema_version"])
-                for p in posts] == [("olá", "pt-BR", 2), ("hi", None, 2)]
+                for p in posts] == [("olá", "pt-BR", 3), ("hi", None, 3)]
         assert posts[0]["data"]["author_id"] == alice.id  # ids as strings
 
         alices = await all_pages(admin, "&account=ALICE")

@@ -1,6 +1,7 @@
-"""Events stored before a change, on PostgreSQL: raw v1 ``PostCreated`` rows and a row
-under a former topic, read back through the aggregate, the published envelope (what
-the relay sends), the projectors and the admin events API."""
+"""Events stored before a change, on PostgreSQL: raw v1 ``PostCreated`` rows, a v2 row
+(no ``media_ids``) and a row under a former topic, read back through the aggregate,
+the published envelope (what the relay sends), the projectors and the admin events
+API."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from infra.settings import Settings
 from tests.integration.apphost import running_app
 from tests.integration.conftest import PASSWORD, signup
 from tests.integration.pipeline import project_everything, stored_events
-from tests.unit.test_event_evolution import POST_TOPIC, v1_post_state
+from tests.unit.test_event_evolution import POST_TOPIC, v1_post_state, v2_post_state
 
 
 def insert_raw(settings: Settings, aggregate_id: uuid.UUID, topic: str, state: bytes) -> int:
@@ -48,28 +49,33 @@ async def test_old_posts_read_in_the_current_shape_everywhere(
         settings: Settings, bus: CommandBus, services: ProjectionServices) -> None:
     alice = signup(bus, "alice")
     bus.handle(SetAdmin("alice", True, "test"))
-    old_id, moved_id = 7_000_000_101, 7_000_000_102
+    old_id, moved_id, v2_id = 7_000_000_101, 7_000_000_102, 7_000_000_103
     insert_old_posts(settings, alice.account_id, old_id, moved_id)
+    insert_raw(settings, post_uuid(v2_id), POST_TOPIC,
+               v2_post_state(v2_id, author_id=alice.account_id))
     new_id = int(bus.handle(CreatePost(alice, "nouveau", language="fr-CA")).data["id"])
+    all_ids = (old_id, moved_id, v2_id, new_id)
 
     store = PostgresEventStore(settings)
     try:  # the aggregates
-        loaded = [store.get_or_none(post_uuid(i)) for i in (old_id, moved_id, new_id)]
+        loaded = [store.get_or_none(post_uuid(i)) for i in all_ids]
     finally:
         store.close()
-    assert [(p.post_id, p.language) for p in loaded] == [
-        (old_id, None), (moved_id, None), (new_id, "fr-CA")]
+    assert [(p.post_id, p.language, p.media_ids) for p in loaded] == [
+        (old_id, None, []), (moved_id, None, []), (v2_id, "de", []), (new_id, "fr-CA", [])]
 
     # the envelopes the relay publishes and the projectors apply
     posts = [e for e in await stored_events(services.pool) if e.type == "PostCreated"]
-    assert [(e.payload["post_id"], e.payload["language"], e.schema_version)
-            for e in posts] == [(old_id, None, 2), (moved_id, None, 2), (new_id, "fr-CA", 2)]
+    assert [(e.payload["post_id"], e.payload["language"], e.payload["media_ids"],
+             e.schema_version) for e in posts] == [
+        (old_id, None, [], 3), (moved_id, None, [], 3), (v2_id, "de", [], 3),
+        (new_id, "fr-CA", [], 3)]
 
     await project_everything(services)
     assert await services.parking.list_parked() == []
     async with services.pool.connection() as conn:
         cur = await conn.execute("SELECT id FROM rm_posts ORDER BY id")
-        assert [row[0] for row in await cur.fetchall()] == [old_id, moved_id, new_id]
+        assert [row[0] for row in await cur.fetchall()] == list(all_ids)
 
     async with running_app(settings) as client:  # the admin events API
         login = await client.post("/api/sessions", json={"login": "alice",
@@ -79,19 +85,21 @@ async def test_old_posts_read_in_the_current_shape_everywhere(
         assert page.status_code == 200, page.text
         shown = [(e["data"]["post_id"], e["data"]["language"], e["schema_version"], e["type"])
                  for e in page.json()["items"]]
-        assert shown == [(str(old_id), None, 2, "PostCreated"),
-                         (str(moved_id), None, 2, "PostCreated"),
-                         (str(new_id), "fr-CA", 2, "PostCreated")]
+        assert shown == [(str(old_id), None, 3, "PostCreated"),
+                         (str(moved_id), None, 3, "PostCreated"),
+                         (str(v2_id), "de", 3, "PostCreated"),
+                         (str(new_id), "fr-CA", 3, "PostCreated")]
 
 
 def unversion(settings: Settings, aggregate_id: uuid.UUID) -> None:
     """Make the stored ``PostCreated`` of ``aggregate_id`` a v1 row as sealing wrote it
     before ``language`` existed: its sealed fields as they are, no ``class_version``,
-    no ``language`` (the sealed values stay bound to their row and field)."""
+    no ``language``, no ``media_ids`` (the sealed values stay bound to their row and
+    field)."""
     with psycopg.connect(settings.postgres_conninfo, autocommit=True) as conn:
         updated = conn.execute(
             "UPDATE roost_events SET state = convert_to((convert_from(state, 'UTF8')::jsonb "
-            "- 'class_version' - 'language')::text, 'UTF8') "
+            "- 'class_version' - 'language' - 'media_ids')::text, 'UTF8') "
             "WHERE originator_id = %s AND originator_version = 1", (aggregate_id,))
         assert updated.rowcount == 1
 
@@ -135,7 +143,8 @@ async def test_plain_v1_sealed_v1_and_v2_rows_load_and_erase_alike(
         settings: Settings, bus: CommandBus, services: ProjectionServices) -> None:
     """Upcasting and sealing compose: an old plain v1 row (also under a former topic), a
     sealed v1 row and a sealed v2 row load with their text, are read in plain on every
-    read path, and after the author's erasure read as placeholders everywhere."""
+    read path, and after the author's erasure read as placeholders everywhere. (The
+    "v2" row is today's: ``PostCreated`` is at v3 since ``media_ids``.)"""
     alice = signup(bus, "alice")
     signup(bus, "operator1")
     bus.handle(SetAdmin("operator1", True, "test"))

@@ -65,7 +65,7 @@ async def test_envelopes_carry_the_public_fields_and_no_secrets(
         UUID(event.aggregate_id)
         assert RFC3339_MS.match(event.occurred_at), event.occurred_at
         assert event.aggregate_version >= 1
-        assert event.schema_version == (2 if event.type == "PostCreated" else 1)  # v2: language
+        assert event.schema_version == (3 if event.type == "PostCreated" else 1)  # v3: media_ids
         assert "password_hash" not in event.payload
         assert "timestamp" not in event.payload
         assert EventEnvelope.from_json(event.to_json()) == event

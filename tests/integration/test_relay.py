@@ -170,7 +170,7 @@ async def test_relay_publishes_every_event_once_in_order(
         assert_published_once_in_order(records, events)
         for event in events:
             assert RFC3339_MS.match(event.occurred_at)
-            assert event.schema_version == (2 if event.type == "PostCreated" else 1)
+            assert event.schema_version == (3 if event.type == "PostCreated" else 1)
             assert event.aggregate_version >= 1
             assert "password_hash" not in event.payload
         assert {e.type for e in events} >= {

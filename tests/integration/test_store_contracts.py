@@ -3,13 +3,15 @@ cache on Redis, the projectors' positions where the projectors record them (Post
 and Redis), the parking lot, the read models and their reader on PostgreSQL, the
 notifications store on PostgreSQL and Redis (every read checked from its Redis hashes
 and again from PostgreSQL alone), live events on Redis Streams, the trend counters
-on Redis. (The search index's contract runs on Elasticsearch in
+on Redis, the media store on the filesystem and on an S3-compatible server
+(``tests/s3.py``). (The search index's contract runs on Elasticsearch in
 ``test_search_index.py``, beside what only the real server shows.)"""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -24,6 +26,7 @@ from infra.database import AsyncPool
 from infra.event_reader import PostgresEventReader, open_event_reader
 from infra.event_store import PostgresEventStore
 from infra.live import LiveKeys, RedisLiveHub, RedisLivePublisher, reader_client
+from infra.media_store import FilesystemMediaStore, S3MediaStore
 from infra.notification_store import PostgresNotificationStore, schema_sql
 from infra.parking import PostgresParkingLot
 from infra.positions import RecordedPositions
@@ -42,6 +45,7 @@ from tests.conftest import clear_redis_prefix, make_settings
 from tests.contracts.event_reader import EventReaderContract, History, write_history
 from tests.contracts.event_reader import Given as EventsGiven
 from tests.contracts.live import BUFFER, QUEUE, Live, LiveContract
+from tests.contracts.media_store import MediaStoreContract
 from tests.contracts.notification_store import NotificationStoreContract
 from tests.contracts.parking import ParkingLotContract
 from tests.contracts.positions import ProjectionPositionsContract, Record
@@ -53,6 +57,7 @@ from tests.contracts.trends import TrendCountersContract, miss_together
 from tests.fakes.read_model_reader import ReadModelTables
 from tests.fakes.read_models import Tables
 from tests.integration.read_model_rows import insert_tables
+from tests.s3 import s3_server, s3_store
 
 
 class TestRedisPostCache(PostCacheContract):
@@ -113,7 +118,8 @@ async def read_tables(pool: AsyncPool) -> Tables:
     """Every read-model row and the projector's position, in the fake's form."""
     held = Tables()
     async with pool.connection() as conn:
-        for table, rows in (("rm_accounts", held.accounts), ("rm_posts", held.posts)):
+        for table, rows in (("rm_accounts", held.accounts), ("rm_posts", held.posts),
+                            ("rm_media", held.media)):
             cur = await conn.execute(f"SELECT * FROM {table}")
             names = [column.name for column in cur.description or ()]
             rows.update((int(values[0]), _row(names, values))
@@ -251,3 +257,32 @@ class TestPostgresEventReader(EventReaderContract):
                 store.close()
             return PostgresEventReader(pool)
         return given
+
+
+class TestFilesystemMediaStore(MediaStoreContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> FilesystemMediaStore:
+        return FilesystemMediaStore(tmp_path / "media")
+
+    @pytest.fixture
+    def unreachable(self, tmp_path: Path) -> FilesystemMediaStore:
+        blocked = tmp_path / "not-a-directory"
+        blocked.write_bytes(b"a file where the store's directory should be")
+        return FilesystemMediaStore(blocked)
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    with s3_server() as endpoint:
+        yield endpoint
+
+
+class TestS3MediaStore(MediaStoreContract):
+    @pytest.fixture
+    async def store(self, s3_endpoint: str) -> S3MediaStore:
+        return await s3_store(s3_endpoint)
+
+    @pytest.fixture
+    def unreachable(self) -> S3MediaStore:
+        return S3MediaStore("nobody", endpoint_url="http://127.0.0.1:9", timeout_s=0.5,
+                            access_key_id="x", secret_access_key="x", region="us-east-1")

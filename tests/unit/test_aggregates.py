@@ -130,3 +130,28 @@ def test_event_topics_are_stable() -> None:
         "domain.sessions:Session.SessionRefreshed",
         "domain.sessions:Session.SessionEnded",
     ]
+
+
+def test_media_events_topics_and_posts_without_media_ids() -> None:
+    """Media events keep their class paths; a PostCreated stored before media existed
+    (no ``media_ids``) loads with no media."""
+    from domain.ids import media_uuid
+    from domain.media import Media
+
+    media = Media(media_id=7, owner_id=1, owner_username="alice", description="",
+                  blurhash="h", original={"key": "k"}, small={"key": "s"})
+    media.describe(media_id=7, owner_username="alice", description="d")
+    media.attach(media_id=7, post_id=9, owner_id=1)
+    assert media.id == media_uuid(7)
+    assert [get_topic(type(e)) for e in media.pending_events] == [
+        "domain.media:Media.MediaUploaded", "domain.media:Media.MediaDescribed",
+        "domain.media:Media.MediaAttached"]
+    again = rebuilt(media)
+    assert (again.description, again.post_id) == ("d", 9)
+    post = Post(post_id=1, author_id=1, author_username="a", text="t", mentions=[],
+                hashtags=[], reply_to_id=None, quote_of_id=None)
+    created = post.collect_events()[0]
+    old = object.__new__(type(created))
+    old.__dict__.update({k: v for k, v in created.__dict__.items() if k != "media_ids"})
+    loaded: Any = old.mutate(None)
+    assert loaded.media_ids == []

@@ -15,12 +15,20 @@ import orjson
 import pytest
 from pydantic import BaseModel, Field, TypeAdapter
 
-from commands.views import InteractionView, own_profile_view, post_view, profile_view
+from commands.views import (
+    InteractionView,
+    PostView,
+    media_view,
+    own_profile_view,
+    post_view,
+    profile_view,
+)
 from domain.accounts import Account
+from domain.media import Media
 from domain.posts import Post
 from infra.http import schemas
-from infra.http.answers import account_answer, own_account_answer, post_answer
-from ports.records import OwnProfile, PostBody, Profile, Relationship
+from infra.http.answers import account_answer, media_answer, own_account_answer, post_answer
+from ports.records import MediaBody, OwnProfile, PostBody, Profile, Relationship, StoredImage
 from queries import admin_events, shapes
 
 NOT_SCHEMA = frozenset({"title", "description", "default"})
@@ -50,6 +58,7 @@ def typed_schema(typed: Any) -> Any:
 @pytest.mark.parametrize(("typed", "model"), [
     (shapes.Account, schemas.Account),
     (shapes.Relationship, schemas.Relationship),
+    (shapes.Media, schemas.Media),
     (shapes.Post, schemas.Post),
     (shapes.Thread, schemas.Thread),
     (shapes.Page[shapes.Post], schemas.page_of(schemas.Post)),
@@ -93,9 +102,17 @@ ALICE = OwnProfile(id=7, username="alice", display_name="Alice", bio="", avatar_
 
 
 def a_post(id: int, reply_to_id: int | None, quote_of_id: int | None,
-           mentions: list[str], hashtags: list[str]) -> PostBody[datetime]:
-    return PostBody(id=id, author_id=7, text="hello", created_at=MOMENT, reply_to_id=reply_to_id,
+           mentions: list[str], hashtags: list[str]) -> PostView:
+    return PostView(id=id, author_id=7, text="hello", created_at=MOMENT, reply_to_id=reply_to_id,
                     quote_of_id=quote_of_id, mentions=mentions, hashtags=hashtags)
+
+
+ORIGINAL = StoredImage(key="ab/cd/abcd.jpg", content_type="image/jpeg", width=4000,
+                       height=3000, bytes=123456)
+SMALL = StoredImage(key="ef/01/ef01.jpg", content_type="image/jpeg", width=640, height=480,
+                    bytes=23456)
+PICTURE = MediaBody(id=21, owner_id=7, description="a cat", blurhash="LEHV6n",
+                    original=ORIGINAL, small=SMALL)
 
 
 def test_constructors_write_the_keys_in_the_documented_order() -> None:
@@ -110,6 +127,7 @@ def test_constructors_write_the_keys_in_the_documented_order() -> None:
     assert list(shapes.relationship(following=True, followed_by=False, blocking=False,
                                     blocked_by=False, muting=False)) == \
         list(schemas.Relationship.model_fields)
+    assert list(media_answer(PICTURE, None)) == list(schemas.Media.model_fields)
     assert list(shapes.page([post], None)) == ["items", "next_cursor"]
     assert list(shapes.thread([], [post])) == ["ancestors", "descendants"]
 
@@ -128,6 +146,26 @@ def test_account_and_post_from_the_write_side() -> None:
         "11", "12", "2026-11-24T10:00:00.123Z", False)
     reply = post_answer(a_post(13, 11, None, [], []), author, False)
     assert (reply["reply_to_id"], reply["reply_to_available"]) == ("11", False)
+    assert post["media"] == reply["media"] == []  # answers recorded before media had none
+
+
+def test_media_from_the_write_side() -> None:
+    """``url`` and ``preview_url`` are the API's routes, or ``<base>/<key>`` with a base
+    URL; a post's answer shows its media in attachment order."""
+    assert media_answer(PICTURE, None) == {
+        "id": "21", "type": "image", "url": "/api/media/21/original",
+        "preview_url": "/api/media/21/small", "description": "a cat", "blurhash": "LEHV6n",
+        "meta": {"original": {"width": 4000, "height": 3000},
+                 "small": {"width": 640, "height": 480}}}
+    cdn = media_answer(PICTURE, "https://cdn.example/media/")
+    assert (cdn["url"], cdn["preview_url"]) == ("https://cdn.example/media/ab/cd/abcd.jpg",
+                                                "https://cdn.example/media/ef/01/ef01.jpg")
+    second = MediaBody(**{**PICTURE, "id": 22, "description": ""})
+    view = PostView(**a_post(11, None, None, [], []), media_ids=[22, 21],
+                    media=[second, PICTURE])
+    post = post_answer(view, account_answer(ALICE), None)
+    assert [m["id"] for m in post["media"]] == ["22", "21"]
+    assert post["media"][1] == media_answer(PICTURE, None)
 
 
 def test_a_repost_item_wraps_the_original() -> None:
@@ -148,7 +186,10 @@ RECORDED_KEYS = {
     OwnProfile: ["id", "username", "display_name", "bio", "avatar_url", "created_at", "email"],
     Profile: ["id", "username", "display_name", "bio", "avatar_url", "created_at"],
     PostBody: ["id", "author_id", "text", "created_at", "reply_to_id", "quote_of_id",
-               "mentions", "hashtags"],
+               "mentions", "hashtags", "media_ids"],
+    PostView: ["id", "author_id", "text", "created_at", "reply_to_id", "quote_of_id",
+               "mentions", "hashtags", "media_ids", "media"],
+    MediaBody: ["id", "owner_id", "description", "blurhash", "original", "small"],
     Relationship: ["following", "followed_by", "blocking", "blocked_by", "muting"],
     InteractionView: ["post_id", "post", "author", "reply_to_available", "visible", "flag",
                       "value"],
@@ -159,14 +200,23 @@ def test_the_recorded_answers_keep_their_keys() -> None:
     """The views' keys, as declared and as the write side's constructors make them."""
     account = Account(account_id=7, username="alice", email="alice@example.com",
                       password_hash="x", display_name="Alice")
+    medium = Media(media_id=21, owner_id=7, owner_username="alice", description="a cat",
+                   blurhash="LEHV6n", original=dict(ORIGINAL), small=dict(SMALL))
     post = Post(post_id=11, author_id=7, author_username="alice", text="hello",
-                mentions=["bob"], hashtags=[], reply_to_id=None, quote_of_id=None)
+                mentions=["bob"], hashtags=[], reply_to_id=None, quote_of_id=None,
+                media_ids=[21])
     made: dict[Any, Any] = {OwnProfile: own_profile_view(account),
-                            Profile: profile_view(account), PostBody: post_view(post)}
+                            Profile: profile_view(account), PostView: post_view(post, [medium]),
+                            MediaBody: media_view(medium)}
     for typed, keys in RECORDED_KEYS.items():
         assert list(typed.__annotations__) == keys
         if typed in made:
             assert list(made[typed]) == keys
     assert made[OwnProfile] == {**ALICE, "created_at": account.created_on}
-    assert made[PostBody]["mentions"] == ["bob"]
-    assert made[PostBody]["mentions"] is not post.mentions  # a list of its own
+    assert made[PostView]["mentions"] == ["bob"]
+    assert made[PostView]["mentions"] is not post.mentions  # a list of its own
+    assert made[PostView]["media"] == [PICTURE] == [made[MediaBody]]
+    assert made[MediaBody]["original"] is not medium.original
+    # What a post written before media has (an old PostCreated, an old recorded answer).
+    assert PostBody.__optional_keys__ == frozenset({"media_ids"})
+    assert PostView.__optional_keys__ == frozenset({"media_ids", "media"})

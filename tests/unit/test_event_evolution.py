@@ -1,7 +1,8 @@
 """Event schema versions, upcasters and former topics, on the in-memory event store.
 
 Events "stored before the change" are written as raw rows in the shape the code
-of that time wrote (``PostCreated`` v1: no ``language``, no ``class_version``),
+of that time wrote (``PostCreated`` v1: no ``language``, no ``class_version``; v2:
+``language`` but no ``media_ids``),
 then loaded as aggregates and read as envelopes.
 """
 
@@ -43,6 +44,15 @@ def v1_post_state(post_id: int, **extra: Any) -> bytes:
         "hashtags": ["old"], "reply_to_id": None, "quote_of_id": None, **extra})
 
 
+def v2_post_state(post_id: int, **extra: Any) -> bytes:
+    """A ``PostCreated`` as stored before ``media_ids`` existed (schema version 2)."""
+    return build_transcoder().encode({
+        "timestamp": WHEN, "originator_topic": "domain.posts:Post", "post_id": post_id,
+        "author_id": 7, "author_username": "alice", "text": "v2 post", "mentions": [],
+        "hashtags": [], "reply_to_id": None, "quote_of_id": None, "language": "de",
+        "class_version": 2, **extra})
+
+
 def store_raw(store: MemoryEventStore, aggregate_id: uuid.UUID, topic: str, state: bytes
               ) -> int:
     """Insert one stored event as it is, bypassing the domain; its position."""
@@ -57,29 +67,47 @@ def test_an_old_post_loads_with_no_language() -> None:
     post = store.get_or_none(post_uuid(11))
     assert isinstance(post, Post)
     assert (post.text, post.hashtags, post.language) == ("old post", ["old"], None)
+    assert post.media_ids == []
+
+
+def test_a_v2_post_loads_with_its_language_and_no_media() -> None:
+    store = MemoryEventStore()
+    store_raw(store, post_uuid(16), POST_TOPIC, v2_post_state(16))
+    post = store.get_or_none(post_uuid(16))
+    assert isinstance(post, Post)
+    assert (post.text, post.language, post.media_ids) == ("v2 post", "de", [])
+    envelope = envelope_from_record(6, post_uuid(16), 1, POST_TOPIC, v2_post_state(16))
+    assert (envelope.type, envelope.schema_version) == ("PostCreated", 3)
+    assert (envelope.payload["language"], envelope.payload["media_ids"]) == ("de", [])
+    assert "class_version" not in envelope.payload
 
 
 def test_an_old_post_is_published_upcast_to_the_current_shape() -> None:
     envelope = envelope_from_record(5, post_uuid(11), 1, POST_TOPIC, v1_post_state(11))
     assert envelope.type == "PostCreated"
-    assert envelope.schema_version == 2
+    assert envelope.schema_version == 3
     assert envelope.payload["language"] is None
+    assert envelope.payload["media_ids"] == []
     assert envelope.payload["text"] == "old post"
     assert envelope.occurred_at == "2026-01-02T03:04:05.678Z"
 
 
-def test_a_new_post_is_stored_at_version_2_with_its_language() -> None:
+def test_a_new_post_is_stored_at_version_3_with_its_language_and_media() -> None:
     store = MemoryEventStore()
     post = Post(post_id=12, author_id=7, author_username="alice", text="olá", mentions=[],
-                hashtags=[], reply_to_id=None, quote_of_id=None, language="pt-BR")
+                hashtags=[], reply_to_id=None, quote_of_id=None, language="pt-BR",
+                media_ids=[41, 42])
     store.save_all(post)
     stored = store.recorder.select_events(post_uuid(12))[0]
     state = orjson.loads(stored.state)
     assert stored.topic == POST_TOPIC  # the explicit class kept the topic of v1
-    assert state["class_version"] == 2 and state["language"] == "pt-BR"
-    assert store.get_or_none(post_uuid(12)).language == "pt-BR"
+    assert state["class_version"] == 3 and state["language"] == "pt-BR"
+    assert state["media_ids"] == [41, 42]
+    loaded = store.get_or_none(post_uuid(12))
+    assert (loaded.language, loaded.media_ids) == ("pt-BR", [41, 42])
     envelope = envelope_from_record(1, stored.originator_id, 1, stored.topic, stored.state)
-    assert (envelope.schema_version, envelope.payload["language"]) == (2, "pt-BR")
+    assert (envelope.schema_version, envelope.payload["language"],
+            envelope.payload["media_ids"]) == (3, "pt-BR", [41, 42])
     assert "class_version" not in envelope.payload
 
 
@@ -99,7 +127,7 @@ def test_a_renamed_class_still_loads_its_events_stored_under_the_old_topic() -> 
     post = store.get_or_none(post_uuid(14))
     assert isinstance(post, Post) and post.post_id == 14 and post.language is None
     envelope = envelope_from_record(1, post_uuid(14), 1, old_topic, v1_post_state(14))
-    assert (envelope.type, envelope.schema_version) == ("PostCreated", 2)
+    assert (envelope.type, envelope.schema_version) == ("PostCreated", 3)
     assert old_topic in topics_of_types({"PostCreated"})  # type filters find it too
     assert POST_TOPIC in topics_of_types({"PostCreated"})
 

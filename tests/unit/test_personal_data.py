@@ -5,6 +5,7 @@ and erasure rewrites them."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
@@ -14,11 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from commands.messages import EraseAccount, Login, RegisterAccount
-from commands.views import own_profile_view
+from commands.views import media_view, own_profile_view, post_view
 from domain.accounts import Account, EmailClaim
 from domain.errors import AccountErased, NotFound, Unauthorized
 from domain.idempotency import IdempotencyRecord
 from domain.ids import account_uuid
+from domain.media import Media
 from domain.posts import Post
 from domain.sessions import Session
 from infra.event_store import MemoryEventStore
@@ -157,3 +159,51 @@ def test_the_handler_erases_once_and_refuses_what_follows() -> None:
         bus.handle(Login("a@example.org", "correct horse battery"))
     with pytest.raises(NotFound):
         bus.handle(EraseAccount("nobody", "operator"))
+
+
+def _medium(media_id: int, owner_id: int, owner: str, description: str) -> Media:
+    variant = {"key": f"{media_id:02d}/00/{media_id}.jpg", "content_type": "image/jpeg",
+               "width": 4, "height": 3, "bytes": 9}
+    return Media(media_id=media_id, owner_id=owner_id, owner_username=owner,
+                 description=description, blurhash="h", original=variant, small=dict(variant))
+
+
+def test_media_alt_text_is_sealed_and_forgotten_with_its_owner() -> None:
+    """Both events that carry a description seal it (and the owner's name) with the
+    owner's key; the recorded answers that show it (an upload's, a post's ``media``)
+    are plain copies that erasure scrubs. Erased: the medium reads with no
+    description and is gone; another owner's medium is untouched."""
+    store = MemoryEventStore()
+    alice = Account(account_id=11, username="Alice", email="a@example.org",
+                    password_hash="h", display_name="Alice A")
+    medium = _medium(21, 11, "Alice", "a red kite over the dunes")
+    medium.describe(media_id=21, owner_username="Alice", description="a red kite, flying")
+    post = Post(post_id=7, author_id=11, author_username="Alice", text="look", mentions=[],
+                hashtags=[], reply_to_id=None, quote_of_id=None, media_ids=[21])
+    medium.attach(media_id=21, post_id=7, owner_id=11)
+    bobs = _medium(22, 12, "bob", "a blue kite of bob")
+    records = [IdempotencyRecord(record_id=uuid4(), fingerprint="f", answer=dict(answer),
+                                 position=None)
+               for answer in (media_view(medium), post_view(post, [medium]))]
+    store.save_all(alice, medium, post, bobs, *records)
+    rows = store.recorder._stored_events  # type: ignore[attr-defined]
+    media_rows = [r for r in rows if r.topic.startswith("domain.media:")]
+    assert {"domain.media:Media.MediaUploaded", "domain.media:Media.MediaDescribed"} <= \
+        {r.topic for r in media_rows} <= set(SEALED) | {"domain.media:Media.MediaAttached"}
+    assert not any(b"kite" in r.state or b"Alice" in r.state for r in media_rows)
+    assert sum(b"red kite" in r.state for r in rows) == 2  # the two recorded answers
+
+    forgotten = store.forget_account(alice.id, 11)
+    assert forgotten.rows_rewritten == 2
+    rows = store.recorder._stored_events  # type: ignore[attr-defined]
+    assert not any(b"red kite" in r.state for r in rows)
+    loaded: Media = store.get_or_none(medium.id)
+    assert (loaded.description, loaded.owner_username) == ("", erased_username(alice.id.hex))
+    assert loaded.post_id == 7 and loaded.gone(datetime.now(UTC))
+    other: Media = store.get_or_none(bobs.id)
+    assert other.description == "a blue kite of bob" and not other.gone(datetime.now(UTC))
+    answers = [store.get_or_none(r.id).answer for r in records]
+    assert answers[0]["description"] == "" and answers[1]["media"][0]["description"] == ""
+    assert answers[1]["text"] == ""
+    with pytest.raises(AccountErased):  # no alt text is written for her again
+        store.save_all(_medium(23, 11, "Alice", "again"))

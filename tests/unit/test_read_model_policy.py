@@ -290,3 +290,63 @@ async def test_erasure_replayed_from_scratch_gives_the_same_tables() -> None:
     await again.apply_batch(events)
     assert rebuilt.tables.accounts == store.tables.accounts
     assert rebuilt.tables.posts == store.tables.posts
+
+
+def media_history() -> list[EventEnvelope]:
+    log = Log()
+    variant = {"key": "k", "content_type": "image/jpeg", "width": 4, "height": 3, "bytes": 9}
+    for media_id in (21, 22):
+        log.add("MediaUploaded", f"/media/{media_id}", media_id=media_id, owner_id=ALICE,
+                description="", blurhash="bh", original=variant, small=variant)
+    log.add("MediaDescribed", "/media/22", media_id=22, description="a cat")
+    log.add("PostCreated", f"/posts/{P}", post_id=P, author_id=ALICE, text="",
+            reply_to_id=None, quote_of_id=None, mentions=[], hashtags=[], media_ids=[22, 21])
+    for media_id in (22, 21):
+        log.add("MediaAttached", f"/media/{media_id}", media_id=media_id, post_id=P,
+                owner_id=ALICE)
+    log.add("MediaDescribed", "/media/21", media_id=21, description="a dog")
+    log.add("PostCreated", f"/posts/{REPLY}", post_id=REPLY, author_id=BOB, text="old",
+            reply_to_id=None, quote_of_id=None, mentions=[], hashtags=[])  # before media
+    return log.events
+
+
+async def test_media_rows_follow_uploads_descriptions_and_attachments_exactly_once() -> None:
+    store = FakeReadModelStore()
+    projector = ReadModelProjector(store)
+    events = media_history()
+    await projector.apply_batch(events[:3])
+    await projector.apply_batch(events)  # redelivered with the rest
+    once = copy.deepcopy(store.tables)
+    for event in events:  # replayed from scratch over the rows: nothing changes
+        await projector.replay(event)
+    assert store.tables == once
+    media = once.media
+    assert [(media[i]["post_id"], media[i]["post_index"]) for i in (22, 21)] == [(P, 1), (P, 2)]
+    assert (media[22]["description"], media[21]["description"]) == ("a cat", "a dog")
+    assert once.posts[P]["media_ids"] == [22, 21] and once.posts[REPLY]["media_ids"] == []
+
+
+async def test_an_erased_account_s_media_leave_the_read_models() -> None:
+    """Alice's media go (the ones on her post and her unattached upload), her post keeps
+    no media ids; Bob's medium stays. Replayed from scratch: the same tables."""
+    events = media_history()
+    log = Log()
+    log.events, log.versions = list(events), {e.aggregate_id: e.aggregate_version
+                                              for e in events}
+    variant = {"key": "k2", "content_type": "image/png", "width": 2, "height": 2, "bytes": 5}
+    for media_id, owner in ((23, BOB), (24, ALICE)):
+        log.add("MediaUploaded", f"/media/{media_id}", media_id=media_id, owner_id=owner,
+                description=f"alt {media_id}", blurhash="bh", original=variant, small=variant)
+    log.add("AccountErased", "/accounts/alice", account_id=ALICE, erased_by="operator")
+    cache = FakePostCache()
+    store = FakeReadModelStore()
+    await ReadModelProjector(store, cache).apply_batch(log.events)
+    tables = store.tables
+    assert set(tables.media) == {23}
+    assert tables.media[23]["description"] == "alt 23"
+    assert tables.posts[P]["deleted_at"] is not None and tables.posts[P]["media_ids"] == []
+    assert cache.counts[P]["deleted"] == 1  # the post cache drops the body (its media ids)
+    again = FakeReadModelStore()
+    for event in log.events:
+        await ReadModelProjector(again).apply(event)
+    assert again.tables.media == tables.media and again.tables.posts == tables.posts

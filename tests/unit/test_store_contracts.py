@@ -15,6 +15,7 @@ from ports.timelines import TimelineStore
 from tests.contracts.event_reader import EventReaderContract, History, memory_history, memory_reader
 from tests.contracts.event_reader import Given as EventsGiven
 from tests.contracts.live import BUFFER, QUEUE, Live, LiveContract
+from tests.contracts.media_store import MediaStoreContract
 from tests.contracts.notification_store import NotificationStoreContract
 from tests.contracts.parking import ParkingLotContract
 from tests.contracts.positions import ProjectionPositionsContract, Record
@@ -26,6 +27,7 @@ from tests.contracts.timelines import MAX_ENTRIES, TimelineStoreContract
 from tests.contracts.trends import TrendCountersContract
 from tests.fakes.event_reader import MemoryEventReader
 from tests.fakes.live import FakeLive
+from tests.fakes.media_store import FakeMediaStore
 from tests.fakes.notifications import FakeNotificationStore
 from tests.fakes.parking import FakeParkingLot
 from tests.fakes.positions import FakePositions
@@ -145,3 +147,15 @@ class TestMemoryEventReader(EventReaderContract):
                 store.save_all(aggregate)
             return memory_reader(store)
         return given
+
+
+class TestFakeMediaStore(MediaStoreContract):
+    @pytest.fixture
+    def store(self) -> FakeMediaStore:
+        return FakeMediaStore()
+
+    @pytest.fixture
+    def unreachable(self) -> FakeMediaStore:
+        down = FakeMediaStore()
+        down.unavailable = True
+        return down

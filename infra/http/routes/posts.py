@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import cast
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from commands.messages import CreatePost, DeletePost
+from commands.views import PostView
 from domain.errors import ValidationFailed
 from domain.ids import SNOWFLAKE_PATTERN, parse_snowflake
 from infra.http.answers import account_answer, counted_account, post_answer, written_account
@@ -28,7 +28,6 @@ from infra.http.deps import (
 from infra.http.ratelimit import rate_limit
 from infra.http.schemas import ERROR_RESPONSES, NewPost, Post, page_of
 from ports.projectors import READ_MODELS
-from ports.records import PostBody
 from queries import posts as post_queries
 from queries import shapes
 
@@ -49,17 +48,26 @@ def _optional_id(value: str | None, field: str) -> int | None:
     return parsed
 
 
+def _media_ids(values: list[str]) -> tuple[int, ...]:
+    ids = []
+    for value in values:
+        parsed = parse_snowflake(value)
+        if parsed is None:
+            raise ValidationFailed({"media_ids": "each must be a medium id (a decimal "
+                                                 "string)"}, code="media_not_attachable")
+        ids.append(parsed)
+    return tuple(ids)
+
+
 @router.post("/posts", status_code=201, response_model=Post, response_model_exclude_unset=True,
              dependencies=[Depends(rate_limit("posts"))])
 async def create_post(body: NewPost, actor: CurrentActor, services: Services,
                       response: Response, request: Request) -> shapes.Post:
     """Publish a post of 1-280 characters; mentions and hashtags are extracted."""
-    if body.media_ids:  # no medium can exist yet: each id names nothing
-        raise ValidationFailed({"media_ids": "no such medium (media uploads are not "
-                                "supported yet)"}, code="reference_not_found")
     command = CreatePost(
         actor, body.text, _optional_id(body.reply_to_id, "reply_to_id"),
         _optional_id(body.quote_of_id, "quote_of_id"), body.language,
+        _media_ids(body.media_ids),
     )
     result = await execute(services, command, response, request)
     # The answer is the command's own post; the author's public profile comes
@@ -68,7 +76,8 @@ async def create_post(body: NewPost, actor: CurrentActor, services: Services,
     author = await counted_account(services, actor.account_id) \
         or account_answer(await written_account(services, actor))
     # The command checked the parent (a non-reply's answer has no reply_to_available).
-    return post_answer(cast(PostBody[datetime], result.data), author, True)
+    return post_answer(cast(PostView, result.data), author, True,
+                       services.settings.media_base_url)
 
 
 @router.get("/posts/{post_id}", response_model=Post, response_model_exclude_unset=True)

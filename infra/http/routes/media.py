@@ -1,0 +1,135 @@
+"""Media: upload (multipart), read, describe, and the bytes of each variant.
+
+An upload is validated by decoding it in the process pool (``infra.media_processing``),
+its two variants are written to the media store under content-addressed keys, and
+only then is ``MediaUploaded`` appended: a failure in between leaves an orphan
+object for the sweeper, never an event naming nothing. A refused file stores
+nothing. The body is capped before the route runs (``BodyLimitMiddleware``'s
+larger limit for this path: the file limit plus room for the form).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, cast
+
+from fastapi import APIRouter, Depends, File, Form, Path, Request, Response, UploadFile
+
+from commands.messages import DescribeMedia, UploadMedia
+from domain.errors import TooLarge, UnsupportedMediaType, ValidationFailed
+from domain.ids import SNOWFLAKE_PATTERN
+from domain.media import description_problem
+from domain.text import normalise_post_text
+from infra.http.answers import media_answer
+from infra.http.deps import (
+    CurrentActor,
+    MinPosition,
+    Services,
+    execute,
+    snowflake_or_404,
+    wait_until_applied,
+)
+from infra.http.ratelimit import rate_limit
+from infra.http.schemas import ERROR_RESPONSES, ErrorBody, Media, MediaPatch
+from infra.http.text import MultilineText
+from infra.media_processing import ImageRefused, Variant
+from infra.metrics import MEDIA_UPLOADS
+from ports.media_store import digest_of, media_key
+from ports.projectors import READ_MODELS
+from ports.records import MediaBody, StoredImage
+from queries import media as media_queries
+from queries.shapes import Media as MediaShape
+
+router = APIRouter(prefix="/api", tags=["media"], responses=ERROR_RESPONSES)
+
+MediaId = Annotated[str, Path(max_length=19, pattern=SNOWFLAKE_PATTERN,
+                              description="A medium id (decimal string); another shape is 404")]
+CACHE_CONTROL = "public, max-age=86400"
+"""A day: the API's floor (docs/api.md), and how long a deleted post's media may stay
+in a cache after they stop being served."""
+
+
+def _refusal(refused: ImageRefused) -> Exception:
+    fields = {"file": refused.reason}
+    if refused.status == 413:
+        return TooLarge(f"file: {refused.reason}", code=refused.code, fields=fields)
+    if refused.status == 415:
+        return UnsupportedMediaType(f"file: {refused.reason}", fields=fields)
+    return ValidationFailed(fields, code=refused.code)
+
+
+def _stored(variant: Variant) -> StoredImage:
+    return {"key": media_key(variant.data, variant.content_type),
+            "content_type": variant.content_type, "width": variant.width,
+            "height": variant.height, "bytes": len(variant.data)}
+
+
+@router.post("/media", status_code=201, response_model=Media,
+             responses={415: {"model": ErrorBody,
+                              "description": "Not a JPEG, PNG, WebP or GIF image"}},
+             dependencies=[Depends(rate_limit("posts"))])
+async def upload_media(
+    actor: CurrentActor, services: Services, response: Response, request: Request,
+    file: Annotated[UploadFile, File(description="A JPEG, PNG, WebP or GIF image: at most "
+                                     "16 MiB and 40 megapixels; judged by its content")],
+    description: Annotated[MultilineText, Form(
+        max_length=10_000, json_schema_extra={"maxLength": 1500},
+        description="Alt text, at most 1,500 code points")] = "",
+) -> MediaShape:
+    """Upload an image; it is stored without metadata, upright, in two sizes."""
+    if len((await request.form()).getlist("file")) > 1:  # the form is parsed once, cached
+        raise ValidationFailed({"file": "send one file per upload"})
+    if problem := description_problem(normalise_post_text(description)):
+        raise ValidationFailed({"description": problem})
+    data = await file.read()
+    try:
+        processed = await services.media_processor.process(data)
+    except ImageRefused as refused:
+        MEDIA_UPLOADS.labels(f"refused_{refused.status}").inc()
+        raise _refusal(refused) from None
+    original, small = _stored(processed.original), _stored(processed.small)
+    await services.media_store.put(original["key"], processed.original.data)
+    await services.media_store.put(small["key"], processed.small.data)
+    result = await execute(services, UploadMedia(actor, description, processed.blurhash,
+                                                 original, small), response, request)
+    MEDIA_UPLOADS.labels("stored").inc()
+    return media_answer(cast(MediaBody, result.data), services.settings.media_base_url)
+
+
+@router.get("/media/{media_id}", response_model=Media)
+async def get_media(media_id: MediaId, services: Services, response: Response,
+                    min_position: MinPosition) -> MediaShape:
+    """A medium: 404 once its post is deleted, or 24 hours after an upload left
+    unattached."""
+    await wait_until_applied(services, response, min_position, READ_MODELS)
+    return await media_queries.get_media(services.queries,
+                                         snowflake_or_404(media_id, "media"))
+
+
+@router.patch("/media/{media_id}", response_model=Media)
+async def describe_media(media_id: MediaId, body: MediaPatch, actor: CurrentActor,
+                         services: Services, response: Response,
+                         request: Request) -> MediaShape:
+    """Set the alt text of your own medium, before or after attaching it."""
+    command = DescribeMedia(actor, snowflake_or_404(media_id, "media"), body.description)
+    result = await execute(services, command, response, request)
+    return media_answer(cast(MediaBody, result.data), services.settings.media_base_url)
+
+
+@router.get("/media/{media_id}/{variant}", response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}},
+                             "description": "The image bytes"},
+                       304: {"description": "Not modified (If-None-Match)"}})
+async def media_bytes(media_id: MediaId, variant: media_queries.Variant, services: Services,
+                      request: Request) -> Response:
+    """The bytes of a medium's ``original`` or ``small`` variant, while it is served."""
+    key, content_type = await media_queries.media_file(
+        services.queries, snowflake_or_404(media_id, "media"), variant,
+        catch_up_s=services.settings.min_position_wait_s)
+    etag = f'"{digest_of(key)}"'
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    data = await services.media_store.get(key)
+    if data is None:  # swept already
+        raise media_queries.media_not_found()
+    return Response(data, media_type=content_type, headers=headers)

@@ -1,0 +1,264 @@
+"""Image validation and processing (Pillow): what ``POST /api/media`` does to a file.
+
+``process_image`` is a pure function of the bytes, run in a process pool
+(``MediaProcessor``) so that decoding and re-encoding never hold the event loop
+or the GIL of the API process. It
+
+1. refuses by content, never by name or declared type: more than ``max_bytes``
+   is ``413``; a file that is none of JPEG, PNG, WebP, GIF by its signature is
+   ``415``; one that is but does not decode is ``422``;
+2. reads the pixel size from the header and refuses more than ``max_pixels``
+   (``413``) *before* any pixel is decoded (a decompression bomb costs a header
+   read); Pillow's own bomb guard is set to the same limit as a second line;
+3. decodes the first frame only (a GIF's first frame), applies the EXIF
+   orientation (``ImageOps.exif_transpose``), converts to sRGB through the
+   embedded ICC profile when there is one (then drops the profile: every
+   browser shows untagged images as sRGB), and
+4. re-encodes two variants with *no* metadata at all (no EXIF, so no GPS; no
+   XMP, IPTC, ICC, comments or PNG text chunks): ``original`` with its longest
+   side at most ``ORIGINAL_SIDE`` px and ``small`` at most ``SMALL_SIDE`` px,
+   JPEG for JPEG input, PNG for PNG and GIF, WebP for WebP; and a blurhash of
+   the small variant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import multiprocessing
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from struct import error as struct_error
+from typing import Final
+
+import blurhash
+from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+
+from ports.errors import DependencyUnavailable
+
+ORIGINAL_SIDE: Final = 4096
+SMALL_SIDE: Final = 640
+MAX_BYTES: Final = 16 * 1024 * 1024
+MAX_PIXELS: Final = 40_000_000
+FORMATS: Final = ("JPEG", "PNG", "WEBP", "GIF")
+OUTPUT: Final = {"JPEG": ("JPEG", "image/jpeg"), "PNG": ("PNG", "image/png"),
+                 "GIF": ("PNG", "image/png"), "WEBP": ("WEBP", "image/webp")}
+SIGNATURES: Final = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")
+JPEG_QUALITY: Final = 85
+BLURHASH_SIDE: Final = 32
+BLURHASH_COMPONENTS: Final = (4, 3)
+
+
+class ImageRefused(Exception):
+    """A file refused for its content: ``status`` 413, 415 or 422, ``code`` the API
+    error code, ``reason`` for ``details.fields.file``."""
+
+    def __init__(self, status: int, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.code = code
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[ImageRefused], tuple[int, str, str]]:
+        # Raised in a pool process and pickled back: rebuilt with all three arguments.
+        return (ImageRefused, (self.status, self.code, self.reason))
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One re-encoded image: its bytes, content type and size in pixels."""
+
+    data: bytes
+    content_type: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessedImage:
+    """What ``process_image`` made of an upload."""
+
+    original: Variant
+    small: Variant
+    blurhash: str
+
+
+def _looks_like_ours(data: bytes) -> bool:
+    """Whether the bytes start like one of the accepted formats (WebP: RIFF....WEBP)."""
+    return data.startswith(SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """The image, header read and size checked, no pixel decoded yet."""
+    Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow's guard: a warning above, an error at 2x
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
+    except Image.DecompressionBombError:
+        raise ImageRefused(413, "image_too_large",
+                           f"must have at most {max_pixels} pixels") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        if _looks_like_ours(data):
+            raise ImageRefused(422, "image_undecodable", "does not decode as an image") \
+                from error
+        raise ImageRefused(415, "unsupported_media_type",
+                           "must be a JPEG, PNG, WebP or GIF image") from error
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageRefused(413, "image_too_large",
+                           f"must have at most {max_pixels} pixels (has {width * height})")
+    if width < 1 or height < 1:
+        raise ImageRefused(422, "image_undecodable", "has no pixels")
+    return image
+
+
+def _to_srgb(image: Image.Image) -> Image.Image:
+    """The image in RGB or RGBA, converted through its ICC profile when it has a usable
+    one (a broken profile is ignored: the pixels are taken as sRGB)."""
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    mode = "RGBA" if has_alpha else "RGB"
+    profile = image.info.get("icc_profile")
+    if profile and image.mode in ("RGB", "RGBA", "CMYK", "L"):
+        try:
+            converted = ImageCms.profileToProfile(
+                image, ImageCms.ImageCmsProfile(io.BytesIO(profile)),
+                ImageCms.createProfile("sRGB"), outputMode=mode if image.mode != "L" else "L")
+            if converted is not None:
+                image = converted
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass
+    return image if image.mode == mode else image.convert(mode)
+
+
+def _encode(image: Image.Image, fmt: str, content_type: str) -> Variant:
+    image.info = {}  # nothing of the source's metadata may be written back
+    out = io.BytesIO()
+    if fmt == "JPEG":
+        image.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True)
+    elif fmt == "WEBP":
+        image.save(out, "WEBP", quality=JPEG_QUALITY, method=4)
+    else:
+        image.save(out, "PNG", optimize=False, compress_level=6)
+    return Variant(out.getvalue(), content_type, image.width, image.height)
+
+
+def _blurhash(small: Image.Image) -> str:
+    thumb = small.convert("RGB")
+    thumb.thumbnail((BLURHASH_SIDE, BLURHASH_SIDE), Image.Resampling.BILINEAR)
+    pixels = list(thumb.get_flattened_data())
+    rows = [pixels[y * thumb.width:(y + 1) * thumb.width] for y in range(thumb.height)]
+    x, y = BLURHASH_COMPONENTS
+    encoded: str = blurhash.encode(rows, components_x=x, components_y=y)
+    return encoded
+
+
+def precheck(data: bytes, max_bytes: int = MAX_BYTES) -> None:
+    """The refusals that need no decoding: too many bytes (413), no signature of an
+    accepted format (415). Cheap enough for the event loop.
+
+    Raises:
+        ImageRefused: as said.
+    """
+    if len(data) > max_bytes:
+        raise ImageRefused(413, "body_too_large", f"must be at most {max_bytes} bytes")
+    if not _looks_like_ours(data):
+        raise ImageRefused(415, "unsupported_media_type",
+                           "must be a JPEG, PNG, WebP or GIF image")
+
+
+def process_image(data: bytes, max_bytes: int = MAX_BYTES,
+                  max_pixels: int = MAX_PIXELS) -> ProcessedImage:
+    """Validate ``data`` by decoding it and make its two clean variants (module doc).
+
+    Raises:
+        ImageRefused: 413 (more than ``max_bytes`` bytes or ``max_pixels`` pixels),
+            415 (not an accepted format), 422 (does not decode).
+    """
+    precheck(data, max_bytes)
+    image = _open(data, max_pixels)
+    fmt, content_type = OUTPUT[image.format or "JPEG"]
+    try:
+        if image.format == "JPEG":  # decode at a reduced scale when that is enough
+            image.draft("RGB", (ORIGINAL_SIDE, ORIGINAL_SIDE))
+        image.load()  # the first frame only
+        upright = ImageOps.exif_transpose(image)
+        pixels = _to_srgb(upright)
+    except ImageRefused:
+        raise
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError,
+            ZeroDivisionError, IndexError, TypeError, struct_error) as error:
+        raise ImageRefused(422, "image_undecodable", "does not decode as an image") \
+            from error
+    pixels.thumbnail((ORIGINAL_SIDE, ORIGINAL_SIDE), Image.Resampling.LANCZOS)
+    small = pixels.copy()
+    small.thumbnail((SMALL_SIDE, SMALL_SIDE), Image.Resampling.LANCZOS)
+    return ProcessedImage(_encode(pixels, fmt, content_type),
+                          _encode(small, fmt, content_type), _blurhash(small))
+
+
+
+def _ready() -> bool:
+    return True
+
+
+def _init_worker(max_pixels: int) -> None:
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is refused, never padded
+
+
+class MediaProcessor:
+    """Runs ``process_image`` in a pool of ``workers`` processes (``ROOST_MEDIA_WORKERS``),
+    started on first use ("spawn": no copy of the API's threads and sockets)."""
+
+    def __init__(self, workers: int, max_bytes: int = MAX_BYTES,
+                 max_pixels: int = MAX_PIXELS) -> None:
+        self.workers = workers
+        self.max_bytes = max_bytes
+        self.max_pixels = max_pixels
+        self._pool: ProcessPoolExecutor | None = None
+
+    def pool(self) -> ProcessPoolExecutor:
+        """The process pool, started when first needed."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker, initargs=(self.max_pixels,))
+        return self._pool
+
+    def warm_up(self) -> None:
+        """Start the pool's processes now, in the background (a spawned process imports
+        the API's modules: seconds on a busy machine), so the first upload does not
+        wait for them. Returns at once."""
+        pool = self.pool()
+        for _ in range(self.workers):
+            pool.submit(_ready)
+
+    async def process(self, data: bytes) -> ProcessedImage:
+        """``process_image(data)`` in the pool.
+
+        Raises:
+            ImageRefused: as ``process_image``.
+            DependencyUnavailable: the pool broke (a worker died); the next call starts
+                a new one.
+        """
+        precheck(data, self.max_bytes)  # no process needed to refuse these
+        loop = asyncio.get_running_loop()
+        pool = self.pool()
+        try:
+            return await loop.run_in_executor(pool, process_image, data, self.max_bytes,
+                                              self.max_pixels)
+        except BrokenProcessPool as error:  # a worker died (killed, out of memory)
+            if self._pool is pool:
+                self._pool = None  # the next upload starts a new pool
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise DependencyUnavailable("image processing: a worker process died") from error
+
+    def close(self) -> None:
+        """Stop the pool: queued work is cancelled, its processes exit on their own
+        (the API has drained its requests by then)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None

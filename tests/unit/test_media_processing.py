@@ -1,0 +1,144 @@
+"""Image validation and processing (``infra.media_processing``), in this process."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from infra.media_processing import ImageRefused, MediaProcessor, process_image
+from ports.errors import DependencyUnavailable
+from tests.images import GPS_IFD, gif, photo, png_header_bomb
+
+
+def opened(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def test_gps_exif_is_stripped_and_the_orientation_applied() -> None:
+    source = photo(1200, 800, orientation=6)
+    assert GPS_IFD in Image.open(io.BytesIO(source)).getexif()  # the input has GPS
+    result = process_image(source)
+    for variant in (result.original, result.small):
+        image = opened(variant.data)
+        assert dict(image.getexif()) == {}
+        assert not {"exif", "xmp", "icc_profile", "comment", "photoshop"} & set(image.info)
+        assert b"Exif" not in variant.data and b"Roost Test Camera" not in variant.data
+        assert variant.content_type == "image/jpeg" and image.format == "JPEG"
+    # Orientation 6: the stored picture is turned a quarter clockwise, upright.
+    assert (result.original.width, result.original.height) == (800, 1200)
+    upright = opened(result.original.data).convert("RGB")
+    pixel = upright.getpixel((upright.width - 5, upright.height // 2))
+    assert isinstance(pixel, tuple)
+    r, g, b = pixel
+    assert b > 200 and r < 60 and g < 60  # the top band is now the right-hand edge
+
+
+def test_variants_sizes_and_blurhash() -> None:
+    result = process_image(photo(5000, 3000, orientation=1, gps=False))
+    assert (result.original.width, result.original.height) == (4096, 2458)
+    assert (result.small.width, result.small.height) == (640, 384)
+    assert len(result.blurhash) == 4 + 2 * 4 * 3  # 4x3 components
+    small = process_image(photo(300, 200, orientation=1))
+    assert (small.original.width, small.small.width) == (300, 300)  # never enlarged
+
+
+@pytest.mark.parametrize("fmt, content_type", [("PNG", "image/png"),
+                                               ("WEBP", "image/webp")])
+def test_png_and_webp_keep_their_kind_without_metadata(fmt: str, content_type: str) -> None:
+    result = process_image(photo(700, 500, fmt=fmt))
+    assert result.original.content_type == content_type
+    assert dict(opened(result.original.data).getexif()) == {}
+    assert max(result.small.width, result.small.height) == 640
+
+
+def test_a_gif_is_its_first_frame() -> None:
+    result = process_image(gif())
+    image = opened(result.original.data).convert("RGB")
+    assert result.original.content_type == "image/png"
+    assert image.getpixel((5, 5)) == (255, 0, 0)
+
+
+@pytest.mark.parametrize("data, status", [
+    (b"%PDF-1.7\n1 0 obj<<>>endobj\n", 415),
+    (b"", 415),
+    (b"GIF89a", 422),
+    (photo()[:4000], 422),  # truncated
+    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, 422),
+])
+def test_refusals_by_content(data: bytes, status: int) -> None:
+    with pytest.raises(ImageRefused) as caught:
+        process_image(data)
+    assert caught.value.status == status
+
+
+@pytest.mark.parametrize("side", [6400, 50_000, 2**31 - 1])
+def test_a_decompression_bomb_is_refused_from_its_header(side: int) -> None:
+    """Claimed pixels above the limit are 413 before a pixel is decoded (the body is
+    1 KiB of zeros: decoding it would fail, so a 413 shows nothing was decoded)."""
+    with pytest.raises(ImageRefused) as caught:
+        process_image(png_header_bomb(side, side))
+    assert (caught.value.status, caught.value.code) == (413, "image_too_large")
+
+
+def test_more_bytes_than_the_limit_is_413() -> None:
+    with pytest.raises(ImageRefused) as caught:
+        process_image(photo(), max_bytes=1000)
+    assert caught.value.status == 413
+
+
+PREFIXES = [b"", b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF89a", b"RIFF\x00\x00\x00\x00WEBP"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(prefix=st.sampled_from(PREFIXES), body=st.binary(max_size=2048))
+def test_garbage_is_refused_never_raised(prefix: bytes, body: bytes) -> None:
+    """Any bytes: clean variants or an ``ImageRefused`` of 413, 415 or 422, nothing else."""
+    try:
+        result = process_image(prefix + body)
+    except ImageRefused as refused:
+        assert refused.status in (413, 415, 422)
+    else:
+        assert result.original.width >= 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(cut=st.integers(min_value=0, max_value=10_000), flips=st.lists(
+    st.tuples(st.integers(min_value=0, max_value=10_000), st.integers(0, 255)), max_size=8))
+def test_damaged_real_images_are_refused_or_clean(cut: int, flips: list[tuple[int, int]]
+                                                  ) -> None:
+    data = bytearray(SOURCE[:len(SOURCE) - cut])
+    for at, value in flips:
+        if at < len(data):
+            data[at] = value
+    try:
+        result = process_image(bytes(data))
+    except ImageRefused as refused:
+        assert refused.status in (413, 415, 422)
+    else:
+        assert dict(opened(result.original.data).getexif()) == {}
+
+
+SOURCE = photo(320, 240)
+
+
+async def test_the_pool_sends_refusals_back_and_survives_a_dead_worker() -> None:
+    """Refusals cross the process boundary intact; a worker killed mid-way is a
+    ``DependencyUnavailable`` and the next upload gets a fresh pool."""
+    processor = MediaProcessor(1)
+    try:
+        with pytest.raises(ImageRefused) as caught:
+            await processor.process(photo()[:3000])  # truncated: refused by the pool
+        assert (caught.value.status, caught.value.code) == (422, "image_undecodable")
+        for process in processor.pool()._processes.values():
+            process.kill()
+        with pytest.raises(DependencyUnavailable):
+            await processor.process(photo(64, 48))
+        assert (await processor.process(photo(64, 48))).original.width == 48
+    finally:
+        processor.close()
