@@ -272,8 +272,9 @@ def test_erasure_stops_serving_the_account_s_media_and_forgets_their_alt_text(
         assert client.get(url).status_code == 200
     assert alice.request("GET", f"/api/media/{loose['id']}", at).json()["description"] \
         == alt_changed
-    assert "rm_media" in _in_postgres(stack, alts)  # the checks can fail: the text is there
-    assert "roost_events" not in _in_postgres(stack, alts)  # sealed with alice's key
+    assert any(table.endswith(".rm_media")  # the checks can fail: the text is there
+               for table in _in_postgres(stack, alts))
+    assert "public.roost_events" not in _in_postgres(stack, alts)  # sealed with her key
 
     erased = _cli(stack, "accounts", "erase", alice.username, "--yes")
     assert erased.returncode == 0, erased.stderr
