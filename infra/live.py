@@ -334,10 +334,11 @@ class RedisLiveHub:
         subscription.filled(gap)
 
     def drop(self, subscription: _Subscription, reason: SubscriptionClosed | None) -> None:
-        """Stop feeding ``subscription``; with a ``reason``, its reader is told why."""
+        """Stop feeding ``subscription``; with a ``reason``, its reader is told why,
+        after the events already queued for it (at most its buffer: they are in order,
+        and a reconnect resumes from the last it got)."""
         if subscription.closed is None and reason is not None:
             subscription.closed = reason
-            subscription.buffer.clear()
             LIVE_DISCONNECTS.labels(reason.reason).inc()
         subscription.wake.set()
         self._all.discard(subscription)

@@ -140,7 +140,6 @@ class FakeLive:
                 self.close(subscription, SubscriptionClosed("stream_lost", "buffer expired"))
 
     def close(self, subscription: FakeSubscription, reason: SubscriptionClosed) -> None:
-        subscription.closed = reason
-        subscription.buffer = []
+        subscription.closed = reason  # what it had queued is still delivered first
         subscription.wake.set()
         self.subscriptions.discard(subscription)
