@@ -173,15 +173,17 @@ class _Subscription:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def offer(self, events: Sequence[ReceivedEvent]) -> None:
-        """Queue the events above what was queued already (in id order); close the
-        subscription when it still had events waiting and these would overflow its
-        buffer. A client that has taken everything it was given is keeping up: a burst
-        larger than the buffer (one read's worth, bounded by the streams' replay
-        buffers) is queued whole, not taken for slowness."""
+        """Queue the events above what was queued already (in id order); when they
+        would overflow its buffer, queue what fits and close the subscription: the
+        client gets those, then the disconnect, and resumes from the last it got."""
         fresh = list(events) if self.filling else [e for e in events if e.key > self.high]
         if not fresh or self.closed is not None:
             return
-        if self.buffer and len(self.buffer) + len(fresh) > self.limit:
+        if len(self.buffer) + len(fresh) > self.limit:
+            room = self.limit - len(self.buffer)
+            if room > 0 and not self.filling:
+                self.buffer.extend(fresh[:room])
+                self.high = fresh[room - 1].key
             self.hub.drop(self, SubscriptionClosed(
                 "too_slow", f"more than {self.limit} events waited for this client; "
                 "reconnect with Last-Event-ID to resume"))

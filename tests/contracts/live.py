@@ -207,18 +207,6 @@ class LiveContract:
         assert ids(await receive(resumed, QUEUE + 2 - len(queued))) == \
             [f"{p}-0" for p in range(71 + len(queued), 71 + QUEUE + 2)]
 
-    async def test_a_burst_larger_than_the_buffer_reaches_a_caught_up_subscriber(
-            self, live: Live) -> None:
-        """Slowness is falling behind, not a busy moment: a subscriber that has taken
-        everything gets a burst of more than QUEUE events whole."""
-        subscription = await live.subscriber.subscribe([(HOME_CHANNEL, READER)], None)
-        burst = [home(position) for position in range(90, 90 + QUEUE + 2)]
-        await live.publisher.publish(burst)
-        assert ids(await receive(subscription, QUEUE + 2)) == \
-            [f"{p}-0" for p in range(90, 90 + QUEUE + 2)]
-        await live.publisher.publish([home(200)])
-        assert ids(await receive(subscription, 1)) == ["200-0"]
-
     async def test_notifications_are_their_own_group(self, live: Live) -> None:
         """The notifications projector publishes at its own positions: a home event
         at a later position must not make its events look old."""
