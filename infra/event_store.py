@@ -55,6 +55,8 @@ from ports.event_store import Forgotten
 
 ATTEMPTS = 2
 WAIT_S = 0.05
+CREATE_TABLE_LOCK = 7470002
+"""Advisory lock key of the event table's DDL (``infra.database.migrate`` uses 7470001)."""
 
 
 def _fewer_attempts(method: Callable[..., Any]) -> Any:
@@ -73,6 +75,22 @@ class FailFastRecorder(PostgresApplicationRecorder):
     """
 
     insert_events = _fewer_attempts(PostgresApplicationRecorder.insert_events)
+
+    def create_table(self) -> None:
+        """The library's DDL, one process at a time.
+
+        Every part builds this store at start-up, and the library's DDL includes a
+        ``CREATE OR REPLACE FUNCTION``: two processes running it at once fail with
+        PostgreSQL's "tuple concurrently updated" (a worker started beside the API
+        exited on it in CI). A session advisory lock, held on a connection of its own
+        for the length of the DDL, makes the others wait instead.
+        """
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (CREATE_TABLE_LOCK,))
+            try:
+                super().create_table()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (CREATE_TABLE_LOCK,))
     select_events = _fewer_attempts(PostgresApplicationRecorder.select_events)
     select_notifications = _fewer_attempts(PostgresApplicationRecorder.select_notifications)
     max_notification_id = _fewer_attempts(PostgresApplicationRecorder.max_notification_id)
