@@ -1,0 +1,105 @@
+"""``python -m bench.home_read``: the latency of one home-timeline read in-process
+(``queries.timelines.home_timeline`` on the composition root's query context, the
+real Redis and PostgreSQL, no HTTP), for before/after figures of a change to the
+read path.
+
+It builds a small world in a database and Redis prefix of its own (``readers``
+accounts following ``authors`` accounts that posted ``posts`` posts each), keeps
+every reader's timeline, then reads a first page of 20 for the readers in turn,
+``reads`` times, one at a time, and prints the summary (ms). Everything it made is
+dropped afterwards. A short run (a few seconds): other work shares the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from bench.stats import summarize
+
+
+async def _measure(settings: Any, reads: int, readers: list[int]) -> dict[str, Any]:
+    from infra.bootstrap import build_projections, build_queries, build_runner
+    from infra.eventlog import max_position
+    from infra.redis_keys import RedisKeys
+    from queries.timelines import home_timeline, keep_timeline
+
+    services = await build_projections(settings)
+    try:
+        async with services.pool.connection() as conn:
+            head = await max_position(conn)
+        for name in services.projectors:
+            if name != "search_index":
+                await build_runner(settings, services, name).catch_up(head)
+        ctx = build_queries(settings, services.pool, services.redis,
+                            RedisKeys(settings.redis_prefix))
+        for reader in readers:
+            await keep_timeline(ctx, reader)
+        for reader in readers:  # warm: scripts loaded, post bodies cached
+            await home_timeline(ctx, reader, None, 20)
+        latencies: list[float] = []
+        for n in range(reads):
+            started = time.perf_counter()
+            page = await home_timeline(ctx, readers[n % len(readers)], None, 20)
+            latencies.append((time.perf_counter() - started) * 1000)
+            assert page["items"], "an empty home page"
+        return summarize(latencies)
+    finally:
+        await services.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.home_read", description=__doc__)
+    parser.add_argument("--reads", type=int, default=2000)
+    parser.add_argument("--readers", type=int, default=20)
+    parser.add_argument("--authors", type=int, default=10)
+    parser.add_argument("--posts", type=int, default=10, help="posts per author")
+    args = parser.parse_args()
+
+    import redis
+
+    from commands.messages import Actor, CreatePost, Login, RegisterAccount, SetFollow
+    from infra.bootstrap import build_command_bus, close_command_bus
+    from infra.database import drop_database, migrate
+    from infra.settings import Settings
+
+    run = uuid.uuid4().hex[:8]
+    settings = Settings(postgres_dbname=f"roost_bench_home_{run}",
+                        redis_prefix=f"roost-bench-home-{run}:", argon2_time_cost=1,
+                        argon2_memory_kib=8192, argon2_parallelism=1,
+                        rate_limit_multiplier=1000.0)
+    migrate(settings)
+    bus = build_command_bus(settings)
+    try:
+        def signup(name: str) -> Actor:
+            made = bus.handle(RegisterAccount(username=name, email=f"{name}@example.com",
+                                              password="bench password", display_name=name))
+            session = str(bus.handle(Login(login=name, password="bench password")
+                                     ).data["refresh_token"]).split(".", 1)[0]
+            return Actor(account_id=int(made.data["id"]), username=name, session_id=session)
+
+        authors = [signup(f"author{i}") for i in range(args.authors)]
+        readers = [signup(f"reader{i}") for i in range(args.readers)]
+        for reader in readers:
+            for author in authors:
+                bus.handle(SetFollow(actor=reader, username=author.username, active=True))
+        for n in range(args.posts):
+            for author in authors:
+                bus.handle(CreatePost(actor=author, text=f"post {n} of {author.username}"))
+        summary = asyncio.run(_measure(settings, args.reads,
+                                       [r.account_id for r in readers]))
+        print({k: summary[k] for k in ("count", "p50", "p95", "p99", "mean")})
+    finally:
+        close_command_bus(bus)
+        drop_database(settings)
+        client = redis.Redis.from_url(settings.redis_url)
+        for key in client.scan_iter(match=f"{settings.redis_prefix}*", count=1000):
+            client.unlink(key)
+        client.close()
+
+
+if __name__ == "__main__":
+    main()
