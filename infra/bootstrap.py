@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import faust
@@ -49,6 +49,7 @@ from infra.kafka import make_producer
 from infra.kafka_fetch_patch import pause_empty_fetches
 from infra.lease import RedisLease
 from infra.live import RedisLivePublisher
+from infra.live_timelines import FollowingTimelineStore, LiveTimelines
 from infra.media_processing import MediaProcessor
 from infra.media_store import FilesystemMediaStore, S3MediaStore
 from infra.media_sweeper import SweepDeferred, sweep_with
@@ -66,6 +67,7 @@ from infra.post_cache import RedisPostCache
 from infra.rate_limiter import RateLimiter
 from infra.read_model_reader import PostgresReadModelReader
 from infra.read_model_store import PostgresReadModelStore
+from infra.redis_copies import copy_keys, following
 from infra.redis_keys import RedisKeys
 from infra.resilience import Guard
 from infra.search_copies import FollowingSearchIndex, generation_index
@@ -73,7 +75,6 @@ from infra.search_index import ElasticsearchIndex, build_client
 from infra.search_schema import SearchNames
 from infra.security import Argon2Passwords, JwtTokens, RedisRevocations
 from infra.settings import Settings
-from infra.timeline_copies import scratch_keys
 from infra.timeline_store import RedisTimelineStore
 from infra.trend_counters import RedisTrendCounters
 from ports.events import EventEnvelope
@@ -163,7 +164,7 @@ def build_queries(settings: Settings, pool: AsyncPool, client: aredis.Redis,
     positions = positions or RecordedPositions(pool, client, keys)
     return QueryContext(
         PostgresReadModelReader(pool),
-        RedisTimelineStore(client, keys, settings.timeline_max_entries),
+        LiveTimelines(client, keys, settings.timeline_max_entries),
         PostgresEventLogHead(pool), on_rebuild=observe_timeline_rebuild,
         post_cache=RedisPostCache(client, keys), hydration=HydrationCache(),
         policy=TimelinePolicy(
@@ -234,7 +235,9 @@ def build_relay(settings: Settings, producer_factory: ProducerFactory = make_pro
 @dataclass
 class ProjectionServices:
     """The projectors with the connections they share, their parking lot, and where
-    their positions are read."""
+    their positions are read. ``follow``: per projector kept in Redis copies, how its
+    store moves to the live copy (``infra.redis_copies``; the runner calls it under
+    the projector lease)."""
 
     pool: AsyncPool
     redis: aredis.Redis
@@ -242,6 +245,14 @@ class ProjectionServices:
     parking: ParkingLot
     positions: ProjectionPositions
     search: ElasticsearchIndex
+    follow: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
+
+    async def follow_live(self, name: str) -> None:
+        """Move projector ``name``'s store to the live copy (nothing for one that
+        follows it by itself); for writes made outside a runner."""
+        follow = self.follow.get(name)
+        if follow is not None:
+            await follow()
 
     async def close(self) -> None:
         await self.search.close()
@@ -273,11 +284,12 @@ async def build_projections(settings: Settings, *, live: bool = False) -> Projec
     keys = RedisKeys(settings.redis_prefix)
     publisher = build_live_publisher(settings, client) if live else None
     search = build_search_index(settings)
+    timelines = FollowingTimelineStore(client, keys, settings.timeline_max_entries,
+                                       batch=settings.fanout_batch)
     projectors: dict[str, Projector] = {
         READ_MODELS: ReadModelProjector(PostgresReadModelStore(pool), RedisPostCache(client, keys)),
         TIMELINES: TimelineProjector(
-            RedisTimelineStore(client, keys, settings.timeline_max_entries,
-                               batch=settings.fanout_batch),
+            timelines,
             backfill=settings.follow_backfill, celebrity_threshold=settings.celebrity_threshold,
             live=publisher,
         ),
@@ -291,7 +303,8 @@ async def build_projections(settings: Settings, *, live: bool = False) -> Projec
                                 new_account_days=settings.trends_new_account_days),
     }
     return ProjectionServices(pool, client, projectors, PostgresParkingLot(pool),
-                              RecordedPositions(pool, client, keys, search), search)
+                              RecordedPositions(pool, client, keys, search), search,
+                              follow={TIMELINES: timelines.follow})
 
 
 def build_runner(settings: Settings, services: ProjectionServices, name: str,
@@ -300,8 +313,10 @@ def build_runner(settings: Settings, services: ProjectionServices, name: str,
     # The read models lock their position row in PostgreSQL; the timelines and
     # trends keep theirs in Redis and the search index in Elasticsearch, so applies
     # from several processes take a lease.
-    lease = projector_lease(settings, services.redis, name).hold \
+    lease: Lease | None = projector_lease(settings, services.redis, name).hold \
         if name in (TIMELINES, SEARCH, TRENDS) else None
+    if lease is not None and name in services.follow:
+        lease = following(lease, services.follow[name])
 
     def on_applied(projector: str, event: EventEnvelope) -> None:
         PROJECTED_EVENTS.labels(projector).inc()
@@ -352,9 +367,9 @@ def build_copy_projector(settings: Settings, services: ProjectionServices, name:
 
 def build_copy_timeline_store(settings: Settings, services: ProjectionServices,
                               copy: str) -> RedisTimelineStore:
-    """The timeline store of copy ``copy`` (``infra.timeline_copies.scratch_keys``)."""
+    """The timeline store of copy ``copy`` (``infra.redis_copies.copy_keys``)."""
     return RedisTimelineStore(
-        services.redis, scratch_keys(RedisKeys(settings.redis_prefix), copy),
+        services.redis, copy_keys(RedisKeys(settings.redis_prefix), TIMELINES, copy),
         settings.timeline_max_entries, batch=settings.fanout_batch)
 
 

@@ -91,8 +91,8 @@ def status(
 def rebuild(
     name: Annotated[str, typer.Argument(help=" or ".join(PROJECTORS))],
     in_place: Annotated[bool, typer.Option(
-        "--in-place", help="truncate and refill the live copy (readers see it fill up); "
-        "for projections without blue-green copies")] = False,
+        "--in-place", help="truncate and refill the live copy (readers see it fill up) "
+        "instead")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="do not ask (--in-place)")] = False,
 ) -> None:
     """Build the next copy of a projection beside the live one from the event store,
@@ -136,7 +136,7 @@ def rebuild(
 
 
 def verify(
-    name: Annotated[str, typer.Argument(help="read_models, search_index or timelines")],
+    name: Annotated[str, typer.Argument(help=" or ".join(PROJECTORS))],
     limit: Annotated[int, typer.Option(help="differences shown per table, at most")] = 1000,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines, not a table")] = False,
 ) -> None:

@@ -144,6 +144,21 @@ class CopyRegistry:
                 "building_rate = %s, updated_at = now() WHERE name = %s",
                 (position, target, rate, name))
 
+    async def sync_live(self, name: str, copy: int) -> None:
+        """Record ``copy`` as ``name``'s live copy, where the store is what says it (the
+        search aliases, a Redis projection's pointer). When it is the copy being built,
+        a rebuild switched to it and stopped before recording the switch: it is
+        recorded now, at the version it was built by."""
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute("SELECT building_copy, building_version FROM "
+                                     "projection_copies WHERE name = %s FOR UPDATE", (name,))
+            row = await cur.fetchone()
+            if row is not None and row[0] == copy:
+                await record_switch(conn, name, copy, int(row[1]))
+            else:
+                await conn.execute("UPDATE projection_copies SET live_copy = %s WHERE name = %s",
+                                   (copy, name))
+
     async def abandon(self, name: str) -> None:
         """Forget a build (it failed or was cancelled; its copy is dropped by the caller)."""
         async with self.pool.connection() as conn:

@@ -160,6 +160,10 @@ class MemoryTimelineStore:
 
     # -- keeping timelines -----------------------------------------------------------
 
+    def pinned(self) -> MemoryTimelineStore:
+        """Itself: one copy."""
+        return self
+
     async def keep_alive(self, reader_id: int, ttl_s: int) -> tuple[bool, list[int]]:
         kept = self.homes.expire(reader_id, ttl_s)
         self.indexes.expire(reader_id, ttl_s)

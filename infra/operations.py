@@ -102,6 +102,7 @@ async def replay_parked(services: ProjectionServices, name: str) -> tuple[int, i
     A replayed event leaves the parking lot; a failing one stays."""
     done = failed = 0
     projector = services.projectors[name]
+    await services.follow_live(name)  # a Redis projection: its live copy
     for event in await services.parking.take(name):
         try:
             await projector.replay(event)

@@ -7,7 +7,9 @@ by its advance script); this adapter only reads them, from where each one
 writes: the timelines and the trends in Redis (``RedisKeys.projection_position``),
 the search index in Elasticsearch (its own state document, read through the
 index's adapter), every other projector in PostgreSQL (``projection_positions``).
-A projector that records its position somewhere new is added here.
+A projector that records its position somewhere new is added here. A Redis
+position is the live copy's (``infra.redis_copies``): the pointer is read in the
+same pipeline.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from collections.abc import Sequence
 from typing import Final
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from infra.database import AsyncPool
+from infra.redis_copies import LivePointer
 from infra.redis_keys import RedisKeys
 from ports.projectors import PROJECTORS, SEARCH, TIMELINES, TRENDS
 from ports.search import SearchIndexReader
@@ -28,7 +32,8 @@ RECORDED_IN_REDIS: Final = frozenset({TIMELINES, TRENDS})
 
 
 class RecordedPositions:
-    """``ProjectionPositions``: one ``GET`` or one ``SELECT`` per projector read."""
+    """``ProjectionPositions``: one round trip (``GET`` pointer and position, or one
+    ``SELECT``) per projector read."""
 
     def __init__(self, pool: AsyncPool, redis: Redis, keys: RedisKeys,
                  search: SearchIndexReader | None = None) -> None:
@@ -37,6 +42,7 @@ class RecordedPositions:
         self.keys = keys
         self.search = search
         """The search index, which keeps its own position (0 without one)."""
+        self.pointers = {name: LivePointer(redis, keys, name) for name in RECORDED_IN_REDIS}
 
     async def position(self, projector: str) -> int:
         """Raises ``ports.errors.DependencyUnavailable`` when the search index does not
@@ -44,7 +50,12 @@ class RecordedPositions:
         if projector == SEARCH:
             return await self.search.position() if self.search is not None else 0
         if projector in RECORDED_IN_REDIS:
-            value = await self.redis.get(self.keys.projection_position(projector))
+            pointer = self.pointers[projector]
+
+            def fill(pipe: Pipeline, label: str) -> None:
+                pipe.get(pointer.keys(label).projection_position(projector))
+
+            _, [value] = await pointer.checked(fill)
             return int(value) if value else 0
         async with self.pool.connection() as conn:
             cur = await conn.execute(

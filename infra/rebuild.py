@@ -11,6 +11,12 @@ writers to it in one step and drops the old copy. The API reads the live copy un
 the switch and the new one after it; the live worker goes on applying new events to
 the live copy until the switch and to the new one after it.
 
+The PostgreSQL projections' copies are schemas behind views (``infra.copies``),
+the search index's index generations behind aliases (``infra.search_copies``), the
+Redis projections' key namespaces behind a pointer (``infra.redis_copies``; a read
+that pinned the old copy may still be running at the switch, so that copy is
+unlinked a grace period after it).
+
 A verify fills a scratch copy the same way, brings it to the live copy's position,
 compares the two on one snapshot and drops the scratch copy.
 """
@@ -45,6 +51,7 @@ from infra.copies import (
     retry_on_lock_timeout,
 )
 from infra.eventlog import max_position
+from infra.redis_copies import LivePointer, copies_present
 from infra.redis_keys import RedisKeys
 from infra.search_copies import (
     differences as search_differences,
@@ -57,8 +64,8 @@ from infra.search_copies import (
 )
 from infra.search_schema import SearchNames
 from infra.settings import Settings
+from infra.timeline_copies import carry_ttls, drop_copy, make_copy
 from infra.timeline_copies import differences as timeline_differences
-from infra.timeline_copies import drop_copy, make_copy
 from infra.timeline_store import RedisTimelineStore
 from ports.projectors import SEARCH, TIMELINES, VERSIONS
 from projections.runner import ProjectionRunner
@@ -127,6 +134,10 @@ class Copies(Protocol):
         (its position, the retired copy's label)."""
         ...
 
+    async def retire(self, label: str) -> None:
+        """Drop copy ``label``, which a switch has just retired (when no read can still
+        be using it)."""
+
     async def compare(self, label: str, runner: ProjectionRunner, limit: int
                       ) -> list[dict[str, Any]]:
         """Bring copy ``label`` to the live position with the live writers held and
@@ -160,6 +171,10 @@ class PostgresCopies:
     async def settle(self, label: str) -> None:
         async with self.services.pool.connection() as conn:
             await self.tables.analyze(conn, label)
+
+    async def retire(self, label: str) -> None:
+        """Drop it: a statement still reading it holds the drop back until it ends."""
+        await self.drop(label)
 
     async def switch(self, label: str, version: int, runner: ProjectionRunner
                      ) -> tuple[int, str]:
@@ -214,9 +229,7 @@ class SearchCopies:
         return live if live is not None else self.names.generation
 
     async def sync(self) -> None:
-        async with self.services.pool.connection() as conn:
-            await conn.execute("UPDATE projection_copies SET live_copy = %s WHERE name = %s",
-                               (await self._live(), self.name))
+        await CopyRegistry(self.services.pool).sync_live(self.name, await self._live())
 
     async def create(self, label: str) -> None:
         await self.drop(label)  # a leftover of a build that did not finish
@@ -227,6 +240,10 @@ class SearchCopies:
 
     async def settle(self, label: str) -> None:
         """Nothing: every write is searchable when it returns."""
+
+    async def retire(self, label: str) -> None:
+        """Drop it (a search under way on it answers from what it has opened)."""
+        await self.drop(label)
 
     def _held(self) -> Any:
         return projector_lease(self.settings, self.services.redis, self.name).hold()
@@ -261,52 +278,126 @@ async def _caught_up(runner: ProjectionRunner, live_at: int, label: str) -> int:
 
 
 @dataclass
-class TimelineCopies:
-    """A scratch copy of the home timelines for ``verify`` (``infra.timeline_copies``);
-    the timelines have no blue-green switch yet (``rebuild timelines --in-place``).
-    The comparison holds the timeline projector's lease; the home query's own
-    writes (keeping a timeline, rebuilding one on read) are not held, so a reader
-    arriving during the comparison can show as a difference."""
+class RedisCopies:
+    """``Copies`` of a projection kept in Redis (``infra.redis_copies``): key namespaces
+    behind a live pointer. The switch holds the projector's lease (every live apply
+    runs under it and first re-reads the pointer), catches the copy up and ``SET``s the
+    pointer; the retired copy is unlinked ``Settings.rebuild_retire_grace_s`` later,
+    when the reads that pinned it are done. Subclasses say which keys are a copy's
+    (``drop``), what a new copy starts with (``prepare``) and how two compare
+    (``differences``)."""
 
     settings: Settings
     services: ProjectionServices
-    name: str = TIMELINES
+    name: str
 
     @property
-    def live(self) -> RedisKeys:
+    def base(self) -> RedisKeys:
+        """The prefix's key layout (copy ``v1``'s)."""
         return RedisKeys(self.settings.redis_prefix)
 
-    def store(self, label: str) -> RedisTimelineStore:
-        return build_copy_timeline_store(self.settings, self.services, label)
+    @property
+    def pointer(self) -> LivePointer:
+        return LivePointer(self.services.redis, self.base, self.name)
 
     async def sync(self) -> None:
-        """Nothing: no switch."""
+        await CopyRegistry(self.services.pool).sync_live(
+            self.name, copy_number(await self.pointer.read()))
 
     async def create(self, label: str) -> None:
-        await make_copy(self.store(label), self.live, int(self.settings.active_days * 86400))
+        """Drop a leftover of copy ``label`` and, for a rebuild, every copy that is
+        neither live nor this one (left by a rebuild stopped after its switch), then
+        ``prepare`` it."""
+        await self.drop(label)
+        if label != SCRATCH:
+            live = await self.pointer.read()
+            present = await copies_present(self.services.redis, self.base, self.name)
+            if live != copy_label(1):
+                present.add(copy_label(1))
+            for stale in sorted(present - {live, label, SCRATCH}):
+                await self.drop(stale)
+        await self.prepare(label)
 
     async def drop(self, label: str) -> None:
-        await drop_copy(self.services.redis, self.store(label).keys)
+        raise NotImplementedError
+
+    async def prepare(self, label: str) -> None:
+        """Nothing to start a copy with."""
 
     async def settle(self, label: str) -> None:
         """Nothing to refresh."""
 
+    def _held(self) -> Any:
+        return projector_lease(self.settings, self.services.redis, self.name).hold()
+
     async def switch(self, label: str, version: int, runner: ProjectionRunner
                      ) -> tuple[int, str]:
-        raise NotRebuildable(f"{self.name} has no blue-green switch yet")
+        pointer = self.pointer
+        async with self._held():
+            live = await pointer.read()
+            position = await _caught_up(
+                runner, await self.services.positions.position(self.name), label)
+            await pointer.switch(label)
+            try:
+                async with self.services.pool.connection() as conn, conn.transaction():
+                    await record_switch(conn, self.name, copy_number(label), version)
+            except BaseException:  # not recorded: the old copy stays live
+                await asyncio.shield(pointer.switch(live))
+                raise
+        return position, live
+
+    async def retire(self, label: str) -> None:
+        await self.handed_over(label, await self.pointer.read())
+        await asyncio.sleep(self.settings.rebuild_retire_grace_s)
+        await self.drop(label)
+
+    async def handed_over(self, old: str, new: str) -> None:
+        """Just after the switch from copy ``old`` to ``new``: nothing to carry over."""
 
     async def compare(self, label: str, runner: ProjectionRunner, limit: int
                       ) -> list[dict[str, Any]]:
-        async with projector_lease(self.settings, self.services.redis, self.name).hold():
+        async with self._held():
+            live = await self.pointer.read()
             await runner.catch_up(await self.services.positions.position(self.name))
-            return await timeline_differences(self.services.redis, self.live,
-                                              self.store(label).keys, limit)
+            return await self.differences(live, label, limit)
+
+    async def differences(self, live: str, label: str, limit: int) -> list[dict[str, Any]]:
+        raise NotImplementedError
 
 
-def copies_of(settings: Settings, services: ProjectionServices, name: str,
-              verifying: bool = False) -> Copies:
-    """The ``Copies`` of projection ``name`` (``verifying``: also those that can only
-    be verified).
+@dataclass
+class TimelineCopies(RedisCopies):
+    """The home timelines' copies (``infra.timeline_copies``). A new copy keeps the
+    readers the live one keeps, for as long; after the switch it takes over the TTLs
+    reads renewed in the old one meanwhile. The comparison holds the timeline
+    projector's lease; the home query's own writes (keeping a timeline, rebuilding one
+    on read) are not held, so a reader arriving during it can show as a difference."""
+
+    name: str = TIMELINES
+
+    def store(self, label: str) -> RedisTimelineStore:
+        return build_copy_timeline_store(self.settings, self.services, label)
+
+    async def drop(self, label: str) -> None:
+        await drop_copy(self.services.redis, self.base, label, self.settings.fanout_batch)
+
+    async def prepare(self, label: str) -> None:
+        await make_copy(self.store(label), self.pointer.keys(await self.pointer.read()),
+                        int(self.settings.active_days * 86400), self.settings.fanout_batch)
+
+    async def handed_over(self, old: str, new: str) -> None:
+        pointer = self.pointer
+        await carry_ttls(self.services.redis, pointer.keys(old), pointer.keys(new),
+                         self.settings.fanout_batch)
+
+    async def differences(self, live: str, label: str, limit: int) -> list[dict[str, Any]]:
+        pointer = self.pointer
+        return await timeline_differences(self.services.redis, pointer.keys(live),
+                                          pointer.keys(label), limit)
+
+
+def copies_of(settings: Settings, services: ProjectionServices, name: str) -> Copies:
+    """The ``Copies`` of projection ``name``.
 
     Raises:
         NotRebuildable: it has none yet (see ``rebuildable``).
@@ -315,16 +406,15 @@ def copies_of(settings: Settings, services: ProjectionServices, name: str,
         return PostgresCopies(name, services, PG_COPIES[name])
     if name == SEARCH:
         return SearchCopies(settings, services)
-    if verifying and name == TIMELINES:
+    if name == TIMELINES:
         return TimelineCopies(settings, services)
     raise NotRebuildable(f"{name} has no blue-green copies yet; rebuildable: "
-                         f"{', '.join(sorted(REBUILDABLE))}; verifiable also: "
-                         f"{', '.join(sorted(VERIFIABLE - REBUILDABLE))}")
+                         f"{', '.join(sorted(REBUILDABLE))}")
 
 
-REBUILDABLE: Final = frozenset({*PG_COPIES, SEARCH})
+REBUILDABLE: Final = frozenset({*PG_COPIES, SEARCH, TIMELINES})
 """The projections with blue-green copies."""
-VERIFIABLE: Final = REBUILDABLE | {TIMELINES}
+VERIFIABLE: Final = REBUILDABLE
 """The projections ``verify`` can check."""
 
 
@@ -406,7 +496,7 @@ async def rebuild(settings: Settings, services: ProjectionServices, name: str,
         with contextlib.suppress(Exception):
             await asyncio.shield(_abandon(registry, copies, label))
         raise
-    await copies.drop(retired)
+    await copies.retire(retired)
     seconds = time.monotonic() - started
     log.info("rebuild.switched", projection=name, copy=label, version=version,
              retired=retired, events=events, seconds=round(seconds, 3), position=position)
@@ -442,7 +532,7 @@ async def verify(settings: Settings, services: ProjectionServices, name: str,
         TimeoutError: the live copy did not reach the head the scratch copy was built
             to within ``LIVE_WAIT_S`` (no worker running?).
     """
-    copies = copies_of(settings, services, name, verifying=True)
+    copies = copies_of(settings, services, name)
     await copies.create(SCRATCH)
     try:
         runner = build_copy_runner(

@@ -23,6 +23,12 @@ REPOSTS_AUTHOR_FIELD = "author"
 """Marks a timeline as kept (a reader is active) even while it has no items."""
 
 
+TIMELINE_KINDS = ("home", "homeidx", "authored", "followers", "following", "celebsince",
+                  "repostsof", "celebrities")
+"""The first part after the prefix of every key the timeline projector owns, but its
+position (``celebrities`` is one key; the others ``<kind>:{<id>}``)."""
+
+
 def member(item_id: int, original_id: int | None = None) -> str:
     padded = f"{item_id:0{ID_WIDTH}d}"
     return padded if original_id is None else f"{padded}:{original_id:0{ID_WIDTH}d}"
@@ -94,11 +100,14 @@ class RedisKeys:
     def projector_lease(self, name: str) -> str:
         return f"{self.prefix}projection:{name}:lease"
 
+    def live_copy(self, name: str) -> str:
+        """The label (``v2``) of the live copy of Redis projection ``name``; absent while
+        copy ``v1``, the keys under the prefix itself, is live (``infra.redis_copies``)."""
+        return f"{self.prefix}projection:{name}:live"
+
     def revoked_session(self, session_id: str) -> str:
         return f"{self.prefix}revoked:{session_id}"
 
     def timeline_patterns(self) -> tuple[str, ...]:
-        """Everything the timeline projector owns (for a rebuild)."""
-        kinds = ("home", "homeidx", "authored", "followers", "following", "celebsince",
-                 "repostsof")
-        return (*(f"{self.prefix}{kind}:*" for kind in kinds), self.celebrities())
+        """Everything the timeline projector owns (for a rebuild), but its position."""
+        return (*(f"{self.prefix}{kind}:*" for kind in TIMELINE_KINDS[:-1]), self.celebrities())

@@ -136,6 +136,10 @@ class Settings(BaseSettings):
     rebuild_batch: int = Field(default=1000, ge=1)
     # Rebuild on start a projection whose VERSION in code is above its live copy's.
     rebuild_on_version_bump: bool = True
+    # A Redis projection's old copy is unlinked this long after the switch: reads that
+    # found it live just before (a home read that rebuilds a timeline waits up to
+    # MIN_POSITION_WAIT_S) finish on it first.
+    rebuild_retire_grace_s: float = Field(default=15.0, ge=0)
 
     # /health (docs/operations.md). A projector or the relay is failing when it has
     # not advanced for STALL_S seconds while more than LAG_EVENTS events wait; the

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 
 from infra.lua import load_script
@@ -149,13 +150,21 @@ class RedisTimelineStore:
 
     # -- keeping timelines (the home query) -----------------------------------------
 
+    def pinned(self) -> RedisTimelineStore:
+        """Itself: one copy (``infra.live_timelines.LiveTimelines`` follows the live one)."""
+        return self
+
     async def keep_alive(self, reader_id: int, ttl_s: int) -> tuple[bool, list[int]]:
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.expire(self.keys.home(reader_id), ttl_s)
-            pipe.expire(self.keys.home_index(reader_id), ttl_s)
-            pipe.smembers(self.keys.celebrities())
-            kept, _, celebrities = await pipe.execute()
-        return bool(kept), [int(c) for c in celebrities]
+            self.queue_keep_alive(pipe, reader_id, ttl_s)
+            return kept_answer(await pipe.execute())
+
+    def queue_keep_alive(self, pipe: Pipeline, reader_id: int, ttl_s: int) -> None:
+        """``keep_alive``'s three commands, queued on ``pipe`` (their answers read by
+        ``kept_answer``), for a caller that sends more in the same round trip."""
+        pipe.expire(self.keys.home(reader_id), ttl_s)
+        pipe.expire(self.keys.home_index(reader_id), ttl_s)
+        pipe.smembers(self.keys.celebrities())
 
     async def mark_kept(self, reader_id: int, ttl_s: int) -> None:
         home = self.keys.home(reader_id)
@@ -169,6 +178,10 @@ class RedisTimelineStore:
 
     async def is_kept(self, reader_id: int) -> bool:
         return bool(await self.redis.exists(self.keys.home(reader_id)))
+
+    def queue_is_kept(self, pipe: Pipeline, reader_id: int) -> None:
+        """``is_kept``'s command, queued on ``pipe`` (its answer: truthy when kept)."""
+        pipe.exists(self.keys.home(reader_id))
 
     async def slices(self, reader_id: int, celebrities: Sequence[int], below: int | None,
                      count: int) -> list[list[TimelineItem]]:
@@ -323,6 +336,12 @@ class RedisTimelineStore:
             for post_id in post_ids:
                 pipe.hgetall(self.keys.reposts_of(post_id))
             return [_reposts(raw) for raw in await pipe.execute()]
+
+
+def kept_answer(found: Sequence[Any]) -> tuple[bool, list[int]]:
+    """``keep_alive``'s answer from the answers of ``queue_keep_alive``'s commands."""
+    kept, _, celebrities = found
+    return bool(kept), [int(c) for c in celebrities]
 
 
 def _encode(items: Sequence[TimelineItem], seen: dict[TimelineItem, Encoded]) -> list[Encoded]:

@@ -206,6 +206,12 @@ class TimelineFanout(TimelineWriter, Protocol):
 class HomeTimelines(TimelineWriter, Protocol):
     """What the home-timeline query (``queries.timelines``) reads, and its rebuild writes."""
 
+    def pinned(self) -> HomeTimelines:
+        """A view for one read of several calls: every call of it reads and writes the
+        same copy of the store, the one live at its first call, even if a blue-green
+        rebuild switches copies meanwhile (a store with one copy answers itself)."""
+        ...
+
     async def keep_alive(self, reader_id: int, ttl_s: int) -> tuple[bool, list[int]]:
         """Keep the reader's timeline ``ttl_s`` more seconds, if it exists. Answers
         whether it existed and, in the same round trip, every celebrity."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from ports.events import EventLogHead
@@ -57,3 +57,9 @@ class QueryContext:
     """The notification groups (``queries.notifications``)."""
     media_base_url: str | None = None
     """Where media bytes are served from (``queries.media.media_url``); ``None``: the API."""
+
+    def pinned(self) -> QueryContext:
+        """This context for one read of several timeline calls: they all see one copy of
+        the timelines (``HomeTimelines.pinned``); itself when it is pinned already."""
+        timelines = self.timelines.pinned()
+        return self if timelines is self.timelines else replace(self, timelines=timelines)

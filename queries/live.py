@@ -60,7 +60,8 @@ async def notification(ctx: QueryContext, reader_id: int, data: Mapping[str, Any
 async def _in_home(ctx: QueryContext, reader_id: int, item: int, original: int) -> bool:
     """Whether a repost is in the reader's timeline (true when it is not kept: then
     nothing was pushed and the reader is shown what the read will rebuild)."""
-    if not await ctx.timelines.is_kept(reader_id):
+    timelines = ctx.timelines.pinned()  # both calls on one copy
+    if not await timelines.is_kept(reader_id):
         return True
-    [present] = await ctx.timelines.contains([("timeline", reader_id, (item, original))])
+    [present] = await timelines.contains([("timeline", reader_id, (item, original))])
     return present

@@ -28,17 +28,19 @@ RETRY_REBUILD_TTL_S = 30
 
 async def followed_celebrities(ctx: QueryContext, reader_id: int,
                                celebrities: list[int] | None = None) -> list[int]:
+    timelines = ctx.timelines.pinned()
     if celebrities is None:
-        celebrities = await ctx.timelines.celebrities()
+        celebrities = await timelines.celebrities()
     if not celebrities:
         return []
-    follows = await ctx.timelines.following_among(reader_id, celebrities)
+    follows = await timelines.following_among(reader_id, celebrities)
     return [c for c, followed in zip(celebrities, follows, strict=True) if followed]
 
 
 async def keep_timeline(ctx: QueryContext, reader_id: int) -> list[int]:
     """Mark the reader active; rebuild the timeline if it is not kept. Answers the
     celebrities (read in the same round trip, for the merge)."""
+    ctx = ctx.pinned()  # the rebuild writes the copy keep_alive found
     kept, celebrities = await ctx.timelines.keep_alive(reader_id, ctx.policy.active_ttl_s)
     if not kept:
         await rebuild_timeline(ctx, reader_id)
@@ -131,6 +133,7 @@ async def home_timeline(
     ctx: QueryContext, reader_id: int, cursor: str | None, limit: int
 ) -> Page[Post]:
     """Newest first; each post once per page; the cursor is the last item served."""
+    ctx = ctx.pinned()  # one copy of the timelines for the whole read
     below = decode_int_cursor(cursor)
     celebrities = await followed_celebrities(ctx, reader_id,
                                              await keep_timeline(ctx, reader_id))

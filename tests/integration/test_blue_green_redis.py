@@ -1,0 +1,233 @@
+"""Blue-green rebuilds of the projections kept in Redis (``infra.rebuild.RedisCopies``,
+``infra.redis_copies``) on the real Redis and PostgreSQL, with live writes applied
+and reads made while they run: the copy switched to equals a build from scratch, no
+read fails or comes back empty, an abandoned build leaves no key, and a rebuild
+announces nothing to clients."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from commands.bus import CommandBus
+from commands.messages import Actor
+from infra.bootstrap import ProjectionServices, build_projections, build_runner
+from infra.copies import CopyRegistry
+from infra.eventlog import max_position
+from infra.live import RedisLivePublisher
+from infra.rebuild import rebuild, verify
+from infra.redis_copies import copy_keys
+from infra.redis_keys import TIMELINE_KINDS, RedisKeys
+from infra.settings import Settings
+from ports.projectors import NOTIFICATIONS, READ_MODELS, TIMELINES
+from projections.runner import ProjectionRunner
+from queries.timelines import home_timeline
+from tests.integration.conftest import wait_until
+from tests.integration.pipeline import keep, post, project_everything, query_context, repost
+from tests.integration.test_blue_green import history
+
+
+def quick(settings: Settings) -> Settings:
+    """``settings`` with a short grace before the old copy goes (tests wait for it)."""
+    return settings.model_copy(update={"rebuild_retire_grace_s": 0.2})
+
+
+async def head(services: ProjectionServices) -> int:
+    async with services.pool.connection() as conn:
+        return await max_position(conn)
+
+
+async def keys_of(services: ProjectionServices, pattern: str) -> list[str]:
+    return sorted([k.decode() async for k in services.redis.scan_iter(match=pattern, count=1000)])
+
+
+async def base_timeline_keys(services: ProjectionServices, keys: RedisKeys) -> list[str]:
+    """The keys of copy ``v1`` of the timelines (under the prefix itself)."""
+    found = []
+    for key in await keys_of(services, f"{keys.prefix}*"):
+        kind = key.removeprefix(keys.prefix).split(":", 1)[0]
+        if kind in TIMELINE_KINDS or key == keys.projection_position(TIMELINES):
+            found.append(key)
+    return found
+
+
+class Load:
+    """Writers that post and apply the live projectors, readers that read every
+    actor's home timeline, until ``stop``; every failed or empty read is in ``bad``."""
+
+    def __init__(self, services: ProjectionServices, bus: CommandBus, actors: list[Actor],
+                 live: list[ProjectionRunner], read: Callable[[Actor], Any]) -> None:
+        self.services, self.bus, self.actors, self.live, self.read = (services, bus, actors,
+                                                                      live, read)
+        self.stop = asyncio.Event()
+        self.bad: list[str] = []
+        self.reads = self.writes = 0
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def _write(self) -> None:
+        while not self.stop.is_set():
+            author = self.actors[self.writes % len(self.actors)]
+            await asyncio.to_thread(post, self.bus, author, f"during {self.writes} #tag1")
+            self.writes += 1
+            at = await head(self.services)
+            for runner in self.live:
+                await runner.catch_up(at)
+
+    async def _read(self) -> None:
+        while not self.stop.is_set():
+            for actor in self.actors:
+                try:
+                    if not await self.read(actor):
+                        self.bad.append(f"empty read for {actor.username}")
+                except Exception as error:  # every failure is a finding
+                    self.bad.append(repr(error))
+                self.reads += 1
+            await asyncio.sleep(0)
+
+    def start(self) -> None:
+        self.tasks = [asyncio.create_task(self._write()), asyncio.create_task(self._read())]
+
+    async def writes_past(self, count: int) -> None:
+        target = self.writes + count
+        await wait_until(lambda: self.writes >= target, timeout=30, message="writes")
+
+    async def finish(self) -> None:
+        self.stop.set()
+        await asyncio.gather(*self.tasks)
+        at = await head(self.services)
+        for runner in self.live:
+            await runner.catch_up(at)
+
+
+async def test_timeline_rebuild_switches_to_a_fresh_namespace_while_writes_and_reads_go_on(
+        settings: Settings, bus: CommandBus, services: ProjectionServices) -> None:
+    """Writers post and the live projectors apply their events, readers read their home
+    timelines, all through the rebuild: no read fails or is empty; the new namespace
+    is live (the pointer names v2, copy v1's keys are gone), keeps the same readers,
+    gets the writes made after the switch, and equals a build from scratch."""
+    actors = history(bus)
+    await project_everything(services)
+    ctx = query_context(services, settings)
+    await keep(ctx, *actors)
+    keys = RedisKeys(settings.redis_prefix)
+
+    async def read_home(actor: Actor) -> bool:
+        page = await home_timeline(ctx, actor.account_id, None, 5)
+        return bool(page["items"])
+
+    load = Load(services, bus, actors, [build_runner(settings, services, READ_MODELS),
+                                        build_runner(settings, services, TIMELINES)],
+                read_home)
+    load.start()
+    try:
+        await load.writes_past(3)
+        result = await rebuild(quick(settings), services, TIMELINES)
+        await load.writes_past(3)
+    finally:
+        await load.finish()
+    assert load.bad == []
+    assert load.reads > 10
+    assert (result.copy, result.retired) == ("v2", "v1")
+    assert await services.redis.get(keys.live_copy(TIMELINES)) == b"v2"
+    assert await base_timeline_keys(services, keys) == []
+    v2 = copy_keys(keys, TIMELINES, "v2")
+    assert [await services.redis.exists(v2.home(a.account_id)) for a in actors] == [1] * 4
+    state = await CopyRegistry(services.pool).state(TIMELINES)
+    assert (state.live_copy, state.building_copy) == (2, None)
+    assert await services.positions.position(TIMELINES) == await head(services)
+    # actors[3] follows actors[0]: a post after the switch is in its home timeline
+    latest = post(bus, actors[0], "after the switch")
+    await load.finish()
+    page = await home_timeline(ctx, actors[3].account_id, None, 1)
+    assert [item["id"] for item in page["items"]] == [str(latest)]
+    assert await verify(settings, services, TIMELINES) == []
+    assert await keys_of(services, f"{keys.prefix}copy:*") == \
+        await keys_of(services, f"{v2.prefix}*")  # the scratch copy is gone
+
+
+async def test_a_read_pinned_to_the_old_copy_finishes_on_it(
+        settings: Settings, bus: CommandBus, services: ProjectionServices) -> None:
+    """A home read that began before the switch reads the copy it began on to its
+    end (both its calls), and the next read finds the new copy."""
+    actors = history(bus, posts=8)
+    await project_everything(services)
+    ctx = query_context(services, settings)
+    await keep(ctx, *actors)
+    reader = actors[0].account_id
+    pinned = ctx.timelines.pinned()
+    kept, celebrities = await pinned.keep_alive(reader, 60)  # the first call pins v1
+    keys = RedisKeys(settings.redis_prefix)
+    v2 = copy_keys(keys, TIMELINES, "v2")
+    await services.redis.set(keys.live_copy(TIMELINES), "v2")  # a switch, to an empty v2
+    [before] = await pinned.slices(reader, celebrities, None, 5)
+    assert kept and before  # read from v1, to the end
+    assert not await ctx.timelines.is_kept(reader)  # a new read: v2, where it is not kept
+    await home_timeline(ctx, reader, None, 5)  # which keeps and rebuilds it there
+    assert await services.redis.exists(v2.home(reader))
+
+
+async def test_an_abandoned_timeline_rebuild_leaves_no_key(
+        settings: Settings, bus: CommandBus, services: ProjectionServices) -> None:
+    """A rebuild that fails while filling drops its copy at once; one that died (a
+    crash) is dropped by the next rebuild, as is a retired copy it left; the live copy
+    serves throughout."""
+    actors = history(bus, posts=10)
+    await project_everything(services)
+    ctx = query_context(services, settings)
+    await keep(ctx, *actors)
+    keys = RedisKeys(settings.redis_prefix)
+    calls: list[int] = []
+
+    def failing(phase: str, position: int, target: int, rate: float) -> None:
+        calls.append(position)
+        if len(calls) == 2:  # after the first chunk was applied to the copy
+            raise RuntimeError("the operator pressed Ctrl-C")
+
+    with pytest.raises(RuntimeError, match="Ctrl-C"):
+        await rebuild(quick(settings), services, TIMELINES, failing)
+    assert calls[-1] > 0  # keys were written to the copy before it failed
+    assert await keys_of(services, f"{keys.prefix}copy:*") == []
+    assert (await CopyRegistry(services.pool).state(TIMELINES)).building_copy is None
+    assert await services.redis.get(keys.live_copy(TIMELINES)) is None
+    # A crash: copy v2 half built (the registry says so), and a retired v9 left behind.
+    registry = CopyRegistry(services.pool)
+    await registry.begin(TIMELINES, 1)
+    for label in ("v2", "v9"):
+        await services.redis.set(copy_keys(keys, TIMELINES, label).home(1), "left")
+    result = await rebuild(quick(settings), services, TIMELINES)
+    assert (result.copy, result.retired) == ("v3", "v1")
+    v3 = copy_keys(keys, TIMELINES, "v3")
+    assert await keys_of(services, f"{keys.prefix}copy:*") == \
+        await keys_of(services, f"{v3.prefix}*")
+    assert (await home_timeline(ctx, actors[0].account_id, None, 5))["items"]
+
+
+async def test_a_rebuild_announces_nothing(
+        settings: Settings, bus: CommandBus, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live projectors announce the history to connected readers; rebuilding the
+    timelines announces none of it again (its projector has no publisher)."""
+    live = await build_projections(settings, live=True)
+    try:
+        actors = history(bus, posts=6)
+        repost(bus, actors[2], post(bus, actors[1], "reposted"))
+        ctx = query_context(live, settings)
+        await keep(ctx, *actors)
+        published: list[Any] = []
+        original = RedisLivePublisher.publish
+
+        async def recording(self: RedisLivePublisher, events: Any) -> None:
+            published.extend(events)
+            await original(self, events)
+
+        monkeypatch.setattr(RedisLivePublisher, "publish", recording)
+        for name in (READ_MODELS, TIMELINES, NOTIFICATIONS):
+            await build_runner(settings, live, name).catch_up(await head(live))
+        assert published  # the live projectors do announce
+        announced = len(published)
+        await rebuild(quick(settings), live, TIMELINES)
+        assert len(published) == announced
+    finally:
+        await live.close()
