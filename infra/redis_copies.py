@@ -148,3 +148,79 @@ def following(lease: Lease, follow: Callable[[], Awaitable[None]]) -> Lease:
             yield
 
     return held
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+
+
+async def dump(redis: Redis, keys: RedisKeys, patterns: Sequence[str],
+               skip: Callable[[str], bool] | None = None, hidden: Collection[str] = ()
+               ) -> dict[str, Any]:
+    """``{suffix after keys' prefix: contents}`` of every key matching ``patterns`` (but
+    those whose suffix ``skip`` names): a sorted set as ``{member: score}`` and a hash
+    as ``{field: value}`` (both without the members ``hidden``), a set as its sorted
+    members, a HyperLogLog as ``{"pfcount": its count}`` (its bytes change when it is
+    counted), any other string as text."""
+    found: dict[str, Any] = {}
+    for pattern in patterns:
+        async for raw in redis.scan_iter(match=pattern, count=1000):
+            key = _text(raw)
+            suffix = key.removeprefix(keys.prefix)
+            if skip is not None and skip(suffix):
+                continue
+            kind = _text(await redis.type(key))
+            value: Any
+            if kind == "zset":
+                pairs: Any = await redis.zrange(key, 0, -1, withscores=True)
+                value = {_text(m): s for m, s in pairs if _text(m) not in hidden}
+            elif kind == "hash":
+                value = {_text(k): _text(v) for k, v in (await redis.hgetall(key)).items()}
+            elif kind == "set":
+                value = sorted(_text(m) for m in await redis.smembers(key))
+            else:
+                text = await redis.get(key)
+                if isinstance(text, bytes) and text.startswith(b"HYLL"):
+                    value = {"pfcount": await redis.pfcount(key)}
+                else:
+                    value = None if text is None else _text(text)
+            found[suffix] = value
+    return found
+
+
+async def differences(redis: Redis, live: RedisKeys, copy: RedisKeys,
+                      patterns: Callable[[RedisKeys], Sequence[str]], limit: int, *,
+                      depth: int = 1, skip: Callable[[str], bool] | None = None,
+                      hidden: Collection[str] = ()) -> list[dict[str, Any]]:
+    """Every key (``patterns(layout)``, ``dump``'s ``skip`` and ``hidden``) whose contents
+    differ between copies ``live`` and ``copy`` (at most ``limit`` per kind of key), in
+    the shape of ``infra.copies.PgCopies.differences``: ``table`` is the key's kind,
+    its first ``depth`` parts (``home``; ``trend:h``), ``key`` ``{"key": suffix}``; for
+    sorted sets and hashes ``columns`` names each member that differs (``[live score
+    or value, rebuilt one]``, None where absent)."""
+    was = await dump(redis, live, patterns(live), skip, hidden)
+    now = await dump(redis, copy, patterns(copy), skip, hidden)
+    found: list[dict[str, Any]] = []
+    per_kind: dict[str, int] = {}
+    for suffix in sorted({*was, *now}):
+        before, after = was.get(suffix), now.get(suffix)
+        if before == after:
+            continue
+        kind = ":".join(suffix.split(":")[:depth])
+        per_kind[kind] = per_kind.get(kind, 0) + 1
+        if per_kind[kind] > limit:
+            continue
+        entry: dict[str, Any] = {"table": kind, "key": {"key": suffix}}
+        if before is None or after is None:
+            entry["kind"] = "missing" if before is None else "extra"
+            entry["columns"] = {"value": [before, after]}
+        elif isinstance(before, dict) and isinstance(after, dict):
+            entry["kind"] = "changed"
+            entry["columns"] = {m: [before.get(m), after.get(m)]
+                                for m in sorted({*before, *after})
+                                if before.get(m) != after.get(m)}
+        else:
+            entry["kind"] = "changed"
+            entry["columns"] = {"value": [before, after]}
+        found.append(entry)
+    return found

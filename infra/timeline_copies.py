@@ -17,6 +17,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from infra.redis_copies import differences as copy_differences
 from infra.redis_copies import unlink_copy
 from infra.redis_keys import SENTINEL, TIMELINE_KINDS, RedisKeys
 from infra.timeline_store import RedisTimelineStore
@@ -86,59 +87,10 @@ async def drop_copy(redis: Redis, base: RedisKeys, label: str, batch: int = 1000
                       exact=[base.projection_position(TIMELINES)], batch=batch)
 
 
-async def _dump(redis: Redis, keys: RedisKeys) -> dict[str, Any]:
-    """``{suffix: contents}`` of every key the timeline projector owns under ``keys``
-    (the copy's own keys left out of the live dump)."""
-    found: dict[str, Any] = {}
-    for pattern in keys.timeline_patterns():
-        async for raw in redis.scan_iter(match=pattern, count=1000):
-            key = _text(raw)
-            if key.startswith(f"{keys.prefix}copy:"):
-                continue
-            kind = _text(await redis.type(key))
-            value: Any
-            if kind == "zset":
-                pairs: Any = await redis.zrange(key, 0, -1, withscores=True)
-                value = {_text(m): s for m, s in pairs if _text(m) != SENTINEL}
-            elif kind == "hash":
-                value = {_text(k): _text(v) for k, v in (await redis.hgetall(key)).items()}
-            elif kind == "set":
-                value = sorted(_text(m) for m in await redis.smembers(key))
-            else:
-                value = _text(await redis.get(key))
-            found[key.removeprefix(keys.prefix)] = value
-    return found
-
-
 async def differences(redis: Redis, live: RedisKeys, copy: RedisKeys, limit: int
                       ) -> list[dict[str, Any]]:
-    """Every owned key whose contents differ between ``live`` and ``copy`` (at most
-    ``limit`` per kind of key), in the shape of ``infra.copies.PgCopies.differences``:
-    ``table`` is the key's kind (``home``, ``authored``, ...), ``key`` ``{"key":
-    suffix}``; for sorted sets and hashes ``columns`` names each member that
-    differs (``[live score or value, rebuilt one]``, None where absent)."""
-    was, now = await _dump(redis, live), await _dump(redis, copy)
-    found: list[dict[str, Any]] = []
-    per_kind: dict[str, int] = {}
-    for suffix in sorted({*was, *now}):
-        before, after = was.get(suffix), now.get(suffix)
-        if before == after:
-            continue
-        kind = suffix.split(":", 1)[0]
-        per_kind[kind] = per_kind.get(kind, 0) + 1
-        if per_kind[kind] > limit:
-            continue
-        entry: dict[str, Any] = {"table": kind, "key": {"key": suffix}}
-        if before is None or after is None:
-            entry["kind"] = "missing" if before is None else "extra"
-            entry["columns"] = {"value": [before, after]}
-        elif isinstance(before, dict) and isinstance(after, dict):
-            entry["kind"] = "changed"
-            entry["columns"] = {m: [before.get(m), after.get(m)]
-                                for m in sorted({*before, *after})
-                                if before.get(m) != after.get(m)}
-        else:
-            entry["kind"] = "changed"
-            entry["columns"] = {"value": [before, after]}
-        found.append(entry)
-    return found
+    """Every key the timeline projector owns whose contents differ between copies
+    ``live`` and ``copy`` (``infra.redis_copies.differences``; the kept-marker is no
+    member): ``table`` is the key's kind (``home``, ``authored``, ...)."""
+    return await copy_differences(redis, live, copy, RedisKeys.timeline_patterns, limit,
+                                  hidden={SENTINEL})

@@ -18,10 +18,12 @@ from infra.bootstrap import ProjectionServices, build_projections, build_runner
 from infra.copies import CopyRegistry
 from infra.eventlog import max_position
 from infra.live import RedisLivePublisher
-from infra.rebuild import rebuild, verify
+from infra.operations import projection_status
+from infra.rebuild import rebuild, rebuild_outdated, verify
 from infra.redis_copies import copy_keys
 from infra.redis_keys import TIMELINE_KINDS, RedisKeys
 from infra.settings import Settings
+from ports import projectors
 from ports.projectors import NOTIFICATIONS, READ_MODELS, TIMELINES
 from projections.runner import ProjectionRunner
 from queries.timelines import home_timeline
@@ -167,6 +169,27 @@ async def test_a_read_pinned_to_the_old_copy_finishes_on_it(
     assert not await ctx.timelines.is_kept(reader)  # a new read: v2, where it is not kept
     await home_timeline(ctx, reader, None, 5)  # which keeps and rebuilds it there
     assert await services.redis.exists(v2.home(reader))
+
+
+async def test_a_timeline_version_bump_rebuilds_it_once(
+        settings: Settings, bus: CommandBus, services: ProjectionServices,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two workers start after the timelines' version was bumped: one rebuilds them
+    blue-green, the other skips; ``status`` shows the new copy at the new version."""
+    actors = history(bus, posts=6)
+    await project_everything(services)
+    await keep(query_context(services, settings), *actors)
+    monkeypatch.setitem(projectors.VERSIONS, TIMELINES, 2)
+    assert [row["state"] for row in await projection_status(services)
+            if row["name"] == TIMELINES] == ["version bump pending"]
+    results = await asyncio.gather(rebuild_outdated(quick(settings), services),
+                                   rebuild_outdated(quick(settings), services))
+    rebuilt = [r for done in results for r in done]
+    assert [(r.name, r.copy, r.version) for r in rebuilt] == [(TIMELINES, "v2", 2)]
+    assert await rebuild_outdated(quick(settings), services) == []
+    [row] = [row for row in await projection_status(services) if row["name"] == TIMELINES]
+    assert (row["live"], row["state"]) == ("v2@2", "live")
+    assert await verify(settings, services, TIMELINES) == []
 
 
 async def test_an_abandoned_timeline_rebuild_leaves_no_key(
