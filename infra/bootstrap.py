@@ -50,6 +50,7 @@ from infra.kafka_fetch_patch import pause_empty_fetches
 from infra.lease import RedisLease
 from infra.live import RedisLivePublisher
 from infra.live_timelines import FollowingTimelineStore, LiveTimelines
+from infra.live_trends import LiveTrendCounters
 from infra.media_processing import MediaProcessor
 from infra.media_store import FilesystemMediaStore, S3MediaStore
 from infra.media_sweeper import SweepDeferred, sweep_with
@@ -220,7 +221,7 @@ async def build_api(settings: Settings, tokens: JwtTokens | None = None) -> ApiS
             queries=build_queries(settings, pool, client, keys, positions),
             tokens=tokens, pool=pool, redis=client, keys=keys, positions=positions,
             rate_limiter=RateLimiter(client, settings), search=search,
-            trends=RedisTrendCounters(client, keys), events=PostgresEventReader(pool),
+            trends=LiveTrendCounters(client, keys), events=PostgresEventReader(pool),
             media_store=build_media_store(settings), media_processor=processor,
             resources=resources.pop_all(),
         )
@@ -286,6 +287,7 @@ async def build_projections(settings: Settings, *, live: bool = False) -> Projec
     search = build_search_index(settings)
     timelines = FollowingTimelineStore(client, keys, settings.timeline_max_entries,
                                        batch=settings.fanout_batch)
+    trends = LiveTrendCounters(client, keys)
     projectors: dict[str, Projector] = {
         READ_MODELS: ReadModelProjector(PostgresReadModelStore(pool), RedisPostCache(client, keys)),
         TIMELINES: TimelineProjector(
@@ -299,12 +301,12 @@ async def build_projections(settings: Settings, *, live: bool = False) -> Projec
             max_groups=settings.notifications_max_groups,
         ),
         SEARCH: SearchProjector(search),
-        TRENDS: TrendsProjector(RedisTrendCounters(client, keys),
+        TRENDS: TrendsProjector(trends,
                                 new_account_days=settings.trends_new_account_days),
     }
     return ProjectionServices(pool, client, projectors, PostgresParkingLot(pool),
                               RecordedPositions(pool, client, keys, search), search,
-                              follow={TIMELINES: timelines.follow})
+                              follow={TIMELINES: timelines.follow, TRENDS: trends.follow})
 
 
 def build_runner(settings: Settings, services: ProjectionServices, name: str,
@@ -352,7 +354,7 @@ def build_copy_projector(settings: Settings, services: ProjectionServices, name:
     effects outside that copy: no live events (no publisher), no post-cache counts.
 
     Raises:
-        KeyError: ``name`` has no copies yet (only the PostgreSQL ones do).
+        KeyError: ``name`` has no copies yet.
     """
     builders: dict[str, Callable[[], Projector]] = {
         READ_MODELS: lambda: ReadModelProjector(
@@ -361,6 +363,10 @@ def build_copy_projector(settings: Settings, services: ProjectionServices, name:
         TIMELINES: lambda: TimelineProjector(
             build_copy_timeline_store(settings, services, copy),
             backfill=settings.follow_backfill, celebrity_threshold=settings.celebrity_threshold),
+        TRENDS: lambda: TrendsProjector(
+            RedisTrendCounters(services.redis,
+                               copy_keys(RedisKeys(settings.redis_prefix), TRENDS, copy)),
+            new_account_days=settings.trends_new_account_days),
     }
     return builders[name]()
 

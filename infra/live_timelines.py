@@ -19,20 +19,15 @@ runner does under the projector lease before each apply.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
-from infra.redis_copies import LivePointer
+from infra.redis_copies import CopyStores, LivePointer, Pin
 from infra.redis_keys import RedisKeys
 from infra.timeline_store import RedisTimelineStore, kept_answer
 from ports.projectors import TIMELINES
 from ports.timelines import Place, Reach, TimelineItem
-
-Queue = Callable[[RedisTimelineStore, Pipeline], None]
-"""``queue(store, pipe)``: queue a call's commands for ``store``'s copy on ``pipe``."""
 
 
 class LiveTimelines:
@@ -41,63 +36,30 @@ class LiveTimelines:
 
     def __init__(self, redis: Redis, keys: RedisKeys, max_entries: int, batch: int = 1000
                  ) -> None:
-        self.pointer = LivePointer(redis, keys, TIMELINES)
         self.max_entries = max_entries
-        self.batch = batch
-        self._stores: dict[str, RedisTimelineStore] = {}
-        self._pinned: RedisTimelineStore | None = None
-        self._pins = False
+        self.copies = CopyStores(LivePointer(redis, keys, TIMELINES), lambda copy_keys:
+                                 RedisTimelineStore(redis, copy_keys, max_entries, batch))
+        self._pin = Pin(self.copies, pins=False)
 
     def pinned(self) -> LiveTimelines:
         """A view for one read: its calls all go to the copy its first call found live
         (a view answers itself)."""
-        if self._pins:
+        if self._pin.pins:
             return self
-        view = copy.copy(self)  # shares the pointer and the stores
-        view._pins = True
+        view = copy.copy(self)  # shares the copies' stores and the pointer
+        view._pin = Pin(self.copies, pins=True)
         return view
 
-    def store(self, label: str) -> RedisTimelineStore:
-        """The store of copy ``label`` (made once per process)."""
-        found = self._stores.get(label)
-        if found is None:
-            found = self._stores[label] = RedisTimelineStore(
-                self.pointer.redis, self.pointer.keys(label), self.max_entries, self.batch)
-        return found
-
     async def _store(self) -> RedisTimelineStore:
-        if self._pinned is not None:
-            return self._pinned
-        return self._pin(await self.pointer.read())
-
-    def _pin(self, label: str) -> RedisTimelineStore:
-        store = self.store(label)
-        if self._pins:
-            self._pinned = store
-        return store
-
-    async def _first(self, queue: Queue) -> list[Any]:
-        """The answers of the commands ``queue(store, pipe)`` queues, sent with
-        ``GET pointer`` for the live copy (pinned after), or to the pinned copy."""
-        if self._pinned is not None:
-            async with self._pinned.redis.pipeline(transaction=False) as pipe:
-                queue(self._pinned, pipe)
-                found: list[Any] = await pipe.execute()
-                return found
-
-        def fill(pipe: Pipeline, label: str) -> None:
-            queue(self.store(label), pipe)
-
-        label, found = await self.pointer.checked(fill)
-        self._pin(label)
-        return found
+        return await self._pin.store()
 
     async def keep_alive(self, reader_id: int, ttl_s: int) -> tuple[bool, list[int]]:
-        return kept_answer(await self._first(
+        return kept_answer(await self._pin.first(
             lambda store, pipe: store.queue_keep_alive(pipe, reader_id, ttl_s)))
 
     async def is_kept(self, reader_id: int) -> bool:
-        [kept] = await self._first(lambda store, pipe: store.queue_is_kept(pipe, reader_id))
+        [kept] = await self._pin.first(
+            lambda store, pipe: store.queue_is_kept(pipe, reader_id))
         return bool(kept)
 
     async def position(self) -> int:

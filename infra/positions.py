@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from typing import Final
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from infra.database import AsyncPool
 from infra.redis_copies import LivePointer
@@ -51,11 +50,8 @@ class RecordedPositions:
             return await self.search.position() if self.search is not None else 0
         if projector in RECORDED_IN_REDIS:
             pointer = self.pointers[projector]
-
-            def fill(pipe: Pipeline, label: str) -> None:
-                pipe.get(pointer.keys(label).projection_position(projector))
-
-            _, [value] = await pointer.checked(fill)
+            _, [value] = await pointer.checked(lambda pipe, label: pipe.get(
+                pointer.keys(label).projection_position(projector)))
             return int(value) if value else 0
         async with self.pool.connection() as conn:
             cur = await conn.execute(

@@ -51,7 +51,8 @@ from infra.copies import (
     retry_on_lock_timeout,
 )
 from infra.eventlog import max_position
-from infra.redis_copies import LivePointer, copies_present
+from infra.redis_copies import LivePointer, copies_present, unlink_copy
+from infra.redis_copies import differences as copy_differences
 from infra.redis_keys import RedisKeys
 from infra.search_copies import (
     differences as search_differences,
@@ -67,7 +68,8 @@ from infra.settings import Settings
 from infra.timeline_copies import carry_ttls, drop_copy, make_copy
 from infra.timeline_copies import differences as timeline_differences
 from infra.timeline_store import RedisTimelineStore
-from ports.projectors import SEARCH, TIMELINES, VERSIONS
+from infra.trend_counters import TREND_KINDS, RedisTrendCounters, is_answer, trend_patterns
+from ports.projectors import SEARCH, TIMELINES, TRENDS, VERSIONS
 from projections.runner import ProjectionRunner
 
 log = structlog.get_logger(__name__)
@@ -396,6 +398,28 @@ class TimelineCopies(RedisCopies):
                                           pointer.keys(label), limit)
 
 
+@dataclass
+class TrendCopies(RedisCopies):
+    """The trend counters' copies (``infra.trend_counters``): a new copy starts empty;
+    the switch forgets the answers computed from the old one (stored under the prefix,
+    whichever copy is live)."""
+
+    name: str = TRENDS
+
+    async def drop(self, label: str) -> None:
+        await unlink_copy(self.services.redis, self.base, TRENDS, label, TREND_KINDS,
+                          exact=[self.base.projection_position(TRENDS)])
+
+    async def handed_over(self, old: str, new: str) -> None:
+        await RedisTrendCounters(self.services.redis, self.base).forget_answers()
+
+    async def differences(self, live: str, label: str, limit: int) -> list[dict[str, Any]]:
+        pointer = self.pointer
+        return await copy_differences(self.services.redis, pointer.keys(live),
+                                      pointer.keys(label), trend_patterns, limit, depth=2,
+                                      skip=is_answer)
+
+
 def copies_of(settings: Settings, services: ProjectionServices, name: str) -> Copies:
     """The ``Copies`` of projection ``name``.
 
@@ -408,11 +432,13 @@ def copies_of(settings: Settings, services: ProjectionServices, name: str) -> Co
         return SearchCopies(settings, services)
     if name == TIMELINES:
         return TimelineCopies(settings, services)
+    if name == TRENDS:
+        return TrendCopies(settings, services)
     raise NotRebuildable(f"{name} has no blue-green copies yet; rebuildable: "
                          f"{', '.join(sorted(REBUILDABLE))}")
 
 
-REBUILDABLE: Final = frozenset({*PG_COPIES, SEARCH, TIMELINES})
+REBUILDABLE: Final = frozenset({*PG_COPIES, SEARCH, TIMELINES, TRENDS})
 """The projections with blue-green copies."""
 VERIFIABLE: Final = REBUILDABLE
 """The projections ``verify`` can check."""

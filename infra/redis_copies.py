@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -38,8 +38,9 @@ MAX_MOVES: Final = 3
 """How many times in a row ``LivePointer.checked`` follows a moved pointer before it
 gives up (a switch is minutes apart from the next)."""
 
-Fill = Callable[[Pipeline, str], Awaitable[None] | None]
-"""``fill(pipe, label)``: queue a read's commands for copy ``label`` on ``pipe``."""
+Fill = Callable[[Pipeline, str], object]
+"""``fill(pipe, label)``: queue a read's commands for copy ``label`` on ``pipe`` (what it
+returns is ignored)."""
 
 
 def copy_keys(base: RedisKeys, name: str, label: str) -> RedisKeys:
@@ -91,9 +92,7 @@ class LivePointer:
             label = self.label
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.get(self.key)
-                queued = fill(pipe, label)
-                if queued is not None:
-                    await queued
+                fill(pipe, label)
                 found = await pipe.execute()
             if self.saw(found[0]) == label:
                 return label, found[1:]
@@ -103,6 +102,65 @@ class LivePointer:
         """Make copy ``label`` the live one (one ``SET``)."""
         await self.redis.set(self.key, label)
         self.label = label
+
+
+S = TypeVar("S")
+
+
+class CopyStores(Generic[S]):
+    """The store adapter of each copy of a Redis projection (``make(keys)``, made once
+    per copy and process), with its ``pointer``."""
+
+    def __init__(self, pointer: LivePointer, make: Callable[[RedisKeys], S]) -> None:
+        self.pointer = pointer
+        self.make = make
+        self._made: dict[str, S] = {}
+
+    def store(self, label: str) -> S:
+        found = self._made.get(label)
+        if found is None:
+            found = self._made[label] = self.make(self.pointer.keys(label))
+        return found
+
+
+class Pin(Generic[S]):
+    """The copy one read uses: the copy its first call finds live, kept for its later
+    calls when ``pins`` (a read of several calls), else found anew by each call."""
+
+    def __init__(self, stores: CopyStores[S], pins: bool) -> None:
+        self.stores = stores
+        self.pins = pins
+        self._store: S | None = None
+
+    def _found(self, label: str) -> S:
+        store = self.stores.store(label)
+        if self.pins:
+            self._store = store
+        return store
+
+    async def store(self) -> S:
+        """The pinned copy's store, or the live one's (one ``GET`` first)."""
+        if self._store is not None:
+            return self._store
+        return self._found(await self.stores.pointer.read())
+
+    async def first(self, queue: Callable[[S, Pipeline], object]) -> list[Any]:
+        """The answers of the commands ``queue(store, pipe)`` queues (what it returns is
+        ignored: a pipeline's command methods return the pipeline) for the pinned copy,
+        or for the live one with ``GET pointer`` in the same pipeline (no round trip
+        added): a read's first call."""
+        if self._store is not None:
+            async with self.stores.pointer.redis.pipeline(transaction=False) as pipe:
+                queue(self._store, pipe)
+                found: list[Any] = await pipe.execute()
+                return found
+
+        def fill(pipe: Pipeline, label: str) -> None:
+            queue(self.stores.store(label), pipe)
+
+        label, found = await self.stores.pointer.checked(fill)
+        self._found(label)
+        return found
 
 
 async def unlink_copy(redis: Redis, base: RedisKeys, name: str, label: str,

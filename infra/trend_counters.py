@@ -16,6 +16,10 @@ Keys (``ROOST_REDIS_PREFIX`` first; ``<b>``: the bucket's start in Unix seconds;
   ``trend:cache-lock:<key>`` (a redis-py ``Lock``): who is computing it;
 * ``projection:trends:position``: the projector's position.
 
+These are copy ``v1``'s keys; a blue-green rebuild's copy has the same under its
+namespace (``infra.redis_copies``), but the answers (``trend:cache:``) stay under
+the prefix: they are the readers', whichever copy is live (``infra.live_trends``).
+
 Each batch is one Lua script (``trend_counters_record.lua``), so counts and
 position change together: exactly once. A read of a window is one more
 (``trend_counters_read.lua``): every candidate's buckets, authors and baselines
@@ -94,18 +98,25 @@ def hour_range(start_s: int, end_s: int) -> dict[tuple[str, int], int]:
 
 class RedisTrendCounters:
     """``TrendCounterWriter``, ``TrendCounterReader`` and ``TrendAnswerCache`` over
-    one Redis."""
+    one Redis: the counters under ``keys`` (a copy's: ``infra.redis_copies``), the
+    answers under ``answers`` (the prefix's; ``keys`` when not given)."""
 
-    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
+    def __init__(self, redis: Redis, keys: RedisKeys, answers: RedisKeys | None = None
+                 ) -> None:
         self.redis = redis
         self.keys = keys
         self.prefix = f"{keys.prefix}trend:"
+        self.answers = f"{(answers or keys).prefix}trend:"
         self._record = redis.register_script(_RECORD)
         self._read = redis.register_script(_READ)
         self._computing: dict[str, asyncio.Task[list[dict[str, Any]]]] = {}
 
     def _key(self, kind: str, *parts: object) -> str:
         return self.prefix + kind + ":" + ":".join(str(p) for p in parts)
+
+    def pinned(self) -> RedisTrendCounters:
+        """Itself: one copy (``infra.live_trends.LiveTrendCounters`` follows the live one)."""
+        return self
 
     async def position(self) -> int:
         try:
@@ -135,19 +146,25 @@ class RedisTrendCounters:
     async def reset(self) -> None:
         await unlink_matching(self.redis, f"{self.prefix}*")
         await self.redis.unlink(self.keys.projection_position(TRENDS))
+        await self.forget_answers()
+
+    async def forget_answers(self) -> None:
+        """Unlink every stored answer (the counters under them changed)."""
+        await unlink_matching(self.redis, f"{self.answers}cache:*")
 
     def _grain(self, window_s: int) -> tuple[int, str]:
         return (BUCKET_S, "f") if window_s in FINE_WINDOWS else (HOUR_S, "h")
 
     async def candidates(self, now_s: int, window_s: int, limit: int) -> list[str]:
-        size, kind = self._grain(window_s)
-        sources = [self._key(f"{kind}t", b) for b in _buckets(now_s - window_s, now_s, size)]
+        sources = self.candidate_sources(now_s, window_s)
         if not sources:
             return []
-        found = await self.redis.zunion(sources, withscores=True)
-        pairs = [(_text(pair[0]), float(pair[1])) for pair in found
-                 if isinstance(pair, tuple | list)]
-        return [tag for tag, _ in sorted(pairs, key=lambda p: (-p[1], p[0]))[:limit]]
+        return best_candidates(await self.redis.zunion(sources, withscores=True), limit)
+
+    def candidate_sources(self, now_s: int, window_s: int) -> list[str]:
+        """The tag sets ``candidates`` sums (``ZUNION``), for a caller that sends it."""
+        size, kind = self._grain(window_s)
+        return [self._key(f"{kind}t", b) for b in _buckets(now_s - window_s, now_s, size)]
 
     async def windows(self, tags: Sequence[str], now_s: int, window_s: int
                       ) -> list[TagWindow]:
@@ -208,8 +225,8 @@ class RedisTrendCounters:
     async def _cached(self, key: str, ttl_s: float,
                       compute: Callable[[], Awaitable[list[dict[str, Any]]]]
                       ) -> list[dict[str, Any]]:
-        answer_key = self._key("cache", key)
-        lock = self.redis.lock(self._key("cache-lock", key), timeout=CACHE_LOCK_S,
+        answer_key = f"{self.answers}cache:{key}"
+        lock = self.redis.lock(f"{self.answers}cache-lock:{key}", timeout=CACHE_LOCK_S,
                                blocking=False, thread_local=False)
         deadline = asyncio.get_running_loop().time() + CACHE_WAIT_S
         outcome = "cached"
@@ -244,6 +261,28 @@ async def _timed(compute: Callable[[], Awaitable[list[dict[str, Any]]]], outcome
         answer = await compute()
     TRENDS_ANSWERS.labels(outcome).inc()
     return answer
+
+
+TREND_KINDS = ("trend",)
+"""The first part after the prefix of the trends' keys (``infra.redis_copies``)."""
+
+
+def trend_patterns(keys: RedisKeys) -> tuple[str, ...]:
+    """Every key of the trends under ``keys`` (answers too: see ``is_answer``)."""
+    return (f"{keys.prefix}trend:*",)
+
+
+def is_answer(suffix: str) -> bool:
+    """Whether a key (its part after the prefix) is a stored answer or its lock, not a
+    counter."""
+    return suffix.startswith(("trend:cache:", "trend:cache-lock:"))
+
+
+def best_candidates(found: Sequence[Any], limit: int) -> list[str]:
+    """``candidates``' answer from a ``ZUNION ... WITHSCORES`` reply."""
+    pairs = [(_text(pair[0]), float(pair[1])) for pair in found
+             if isinstance(pair, tuple | list)]
+    return [tag for tag, _ in sorted(pairs, key=lambda p: (-p[1], p[0]))[:limit]]
 
 
 def _volume(value: float) -> float:

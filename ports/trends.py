@@ -84,6 +84,12 @@ class TrendCounterWriter(Protocol):
 
 
 class TrendCounterReader(Protocol):
+    def pinned(self) -> TrendCounterReader:
+        """A view for one read of several calls: all read the same copy of the counters,
+        the one live at its first call, even if a blue-green rebuild switches copies
+        meanwhile (a store with one copy answers itself)."""
+        ...
+
     async def candidates(self, now_s: int, window_s: int, limit: int) -> list[str]:
         """The ``limit`` tags of largest weighted volume in the window ending at ``now_s``."""
         ...

@@ -61,6 +61,7 @@ async def trending_tags(counters: TrendCounterReader, window: str, now_s: int,
 async def _trending_tags(counters: TrendCounterReader, window: str, now_s: int,
                          min_authors: int, limit: int) -> list[dict[str, Any]]:
     window_s = WINDOWS[window]
+    counters = counters.pinned()  # both reads on one copy of the counters
     tags = await counters.candidates(now_s, window_s, CANDIDATES)
     scored = []
     for counts in await counters.windows(tags, now_s, window_s):

@@ -63,6 +63,9 @@ class MemoryTrendCounters:
     def _size(window_s: int) -> int:
         return BUCKET_S if window_s in (HOUR_S, 4 * HOUR_S) else HOUR_S
 
+    def pinned(self) -> MemoryTrendCounters:
+        return self
+
     async def candidates(self, now_s: int, window_s: int, limit: int) -> list[str]:
         self._check()
         size = self._size(window_s)

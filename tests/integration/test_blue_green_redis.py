@@ -7,6 +7,7 @@ announces nothing to clients."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,15 +19,17 @@ from infra.bootstrap import ProjectionServices, build_projections, build_runner
 from infra.copies import CopyRegistry
 from infra.eventlog import max_position
 from infra.live import RedisLivePublisher
+from infra.live_trends import LiveTrendCounters
 from infra.operations import projection_status
-from infra.rebuild import rebuild, rebuild_outdated, verify
+from infra.rebuild import RebuildResult, rebuild, rebuild_outdated, verify
 from infra.redis_copies import copy_keys
 from infra.redis_keys import TIMELINE_KINDS, RedisKeys
 from infra.settings import Settings
 from ports import projectors
-from ports.projectors import NOTIFICATIONS, READ_MODELS, TIMELINES
+from ports.projectors import NOTIFICATIONS, READ_MODELS, TIMELINES, TRENDS
 from projections.runner import ProjectionRunner
 from queries.timelines import home_timeline
+from queries.trends import trending_tags
 from tests.integration.conftest import wait_until
 from tests.integration.pipeline import keep, post, project_everything, query_context, repost
 from tests.integration.test_blue_green import history
@@ -89,10 +92,24 @@ class Load:
                 self.reads += 1
             await asyncio.sleep(0)
 
-    def start(self) -> None:
+    async def rebuild(self, settings: Settings, name: str) -> RebuildResult:
+        """Rebuild ``name`` while the load runs (writes before and after the switch);
+        no read failed or came back empty; the new copy is v2 and the pointer names it."""
         self.tasks = [asyncio.create_task(self._write()), asyncio.create_task(self._read())]
+        try:
+            await self._writes_past(3)
+            result = await rebuild(quick(settings), self.services, name)
+            await self._writes_past(3)
+        finally:
+            await self.finish()
+        assert self.bad == []
+        assert self.reads > 10
+        assert (result.copy, result.retired) == ("v2", "v1")
+        keys = RedisKeys(settings.redis_prefix)
+        assert await self.services.redis.get(keys.live_copy(name)) == b"v2"
+        return result
 
-    async def writes_past(self, count: int) -> None:
+    async def _writes_past(self, count: int) -> None:
         target = self.writes + count
         await wait_until(lambda: self.writes >= target, timeout=30, message="writes")
 
@@ -123,17 +140,7 @@ async def test_timeline_rebuild_switches_to_a_fresh_namespace_while_writes_and_r
     load = Load(services, bus, actors, [build_runner(settings, services, READ_MODELS),
                                         build_runner(settings, services, TIMELINES)],
                 read_home)
-    load.start()
-    try:
-        await load.writes_past(3)
-        result = await rebuild(quick(settings), services, TIMELINES)
-        await load.writes_past(3)
-    finally:
-        await load.finish()
-    assert load.bad == []
-    assert load.reads > 10
-    assert (result.copy, result.retired) == ("v2", "v1")
-    assert await services.redis.get(keys.live_copy(TIMELINES)) == b"v2"
+    await load.rebuild(settings, TIMELINES)
     assert await base_timeline_keys(services, keys) == []
     v2 = copy_keys(keys, TIMELINES, "v2")
     assert [await services.redis.exists(v2.home(a.account_id)) for a in actors] == [1] * 4
@@ -226,6 +233,57 @@ async def test_an_abandoned_timeline_rebuild_leaves_no_key(
     assert await keys_of(services, f"{keys.prefix}copy:*") == \
         await keys_of(services, f"{v3.prefix}*")
     assert (await home_timeline(ctx, actors[0].account_id, None, 5))["items"]
+
+
+async def test_trends_rebuild_switches_to_a_fresh_namespace_while_writes_and_reads_go_on(
+        settings: Settings, bus: CommandBus, services: ProjectionServices) -> None:
+    """The trend counters: posts with hashtags are written and counted, trending tags
+    read (as the API does, through ``LiveTrendCounters``) all through the rebuild: no
+    read fails or is empty; the pointer names v2, copy v1's counters are gone, the
+    answers stored before the switch are forgotten, and v2 equals a fresh build."""
+    actors = history(bus)
+    await project_everything(services)
+    keys = RedisKeys(settings.redis_prefix)
+    api = LiveTrendCounters(services.redis, keys)  # an API process's
+    await api.cached("1h:1:20", 60.0, lambda: trending_tags(api, "1h", int(time.time()), 1))
+    assert await keys_of(services, f"{keys.prefix}trend:cache:*")
+
+    async def read_trends(actor: Actor) -> bool:
+        return bool(await trending_tags(api, "1h", int(time.time()), min_authors=1))
+
+    load = Load(services, bus, actors, [build_runner(settings, services, TRENDS)], read_trends)
+    await load.rebuild(settings, TRENDS)
+    assert await keys_of(services, f"{keys.prefix}trend:*") == []  # counters and answers
+    assert await services.redis.get(keys.projection_position(TRENDS)) is None
+    assert await services.positions.position(TRENDS) == await head(services)
+    assert await api.position() == await head(services)
+    assert (await CopyRegistry(services.pool).state(TRENDS)).live_copy == 2
+    counted = {row["tag"]: row["posts_count"]
+               for row in await trending_tags(api, "1h", int(time.time()), min_authors=1)}
+    assert counted["tag1"] >= 13 + 6  # 13 in the history, then every write
+    assert await verify(settings, services, TRENDS) == []
+    v2 = copy_keys(keys, TRENDS, "v2")
+    assert await keys_of(services, f"{keys.prefix}copy:*") == \
+        await keys_of(services, f"{v2.prefix}*")
+
+
+async def test_an_abandoned_trends_rebuild_leaves_no_key(
+        settings: Settings, bus: CommandBus, services: ProjectionServices) -> None:
+    history(bus, posts=10)
+    await project_everything(services)
+    keys = RedisKeys(settings.redis_prefix)
+    calls: list[int] = []
+
+    def failing(phase: str, position: int, target: int, rate: float) -> None:
+        calls.append(position)
+        if len(calls) == 2:
+            raise RuntimeError("stopped")
+
+    with pytest.raises(RuntimeError, match="stopped"):
+        await rebuild(quick(settings), services, TRENDS, failing)
+    assert await keys_of(services, f"{keys.prefix}copy:*") == []
+    assert await keys_of(services, f"{keys.prefix}trend:*")  # the live copy serves on
+    assert await verify(settings, services, TRENDS) == []
 
 
 async def test_a_rebuild_announces_nothing(
