@@ -261,11 +261,12 @@ class ProjectionServices:
         await self.pool.close()
 
 
-def build_notification_store(settings: Settings, pool: AsyncPool, client: aredis.Redis
-                             ) -> PostgresNotificationStore:
+def build_notification_store(settings: Settings, pool: AsyncPool, client: aredis.Redis,
+                             copy: str | None = None) -> PostgresNotificationStore:
+    """The notification store of the live copy, or of copy ``copy`` (a rebuild's)."""
     return PostgresNotificationStore(
         pool, client, settings.redis_prefix, hot_groups=settings.notifications_hot_groups,
-        cache_ttl_s=int(settings.active_days * 86400))
+        cache_ttl_s=int(settings.active_days * 86400), copy=copy)
 
 
 def build_live_publisher(settings: Settings, client: aredis.Redis) -> RedisLivePublisher:
@@ -363,6 +364,9 @@ def build_copy_projector(settings: Settings, services: ProjectionServices, name:
         TIMELINES: lambda: TimelineProjector(
             build_copy_timeline_store(settings, services, copy),
             backfill=settings.follow_backfill, celebrity_threshold=settings.celebrity_threshold),
+        NOTIFICATIONS: lambda: NotificationProjector(
+            build_notification_store(settings, services.pool, services.redis, copy),
+            max_groups=settings.notifications_max_groups),
         TRENDS: lambda: TrendsProjector(
             RedisTrendCounters(services.redis,
                                copy_keys(RedisKeys(settings.redis_prefix), TRENDS, copy)),

@@ -8,7 +8,8 @@ and the code version (``ports.projectors.VERSIONS``) that built it, and, while a
 rebuild runs, the copy being built with its progress.
 
 PostgreSQL projections (``PgCopies``): copy N is the schema ``<prefix>_vN`` (the
-read models: ``rm_v1``, ``rm_v2``, ...) holding the tables of the projection's DDL;
+read models: ``rm_v1``, ``rm_v2``, ...; the notification groups: ``ntf_v1``, ...)
+holding the tables of the projection's DDL;
 readers read views of the stable names in ``public`` (``public.rm_accounts`` =
 ``SELECT * FROM rm_v2.rm_accounts``) and so need no change. Views were chosen over
 switching ``search_path``: a ``search_path`` is per connection, so a switch would reach
@@ -31,7 +32,7 @@ import psycopg
 from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 
-from ports.projectors import PROJECTORS, READ_MODELS, VERSIONS
+from ports.projectors import NOTIFICATIONS, PROJECTORS, READ_MODELS, VERSIONS
 
 if TYPE_CHECKING:
     from infra.database import AsyncPool
@@ -41,6 +42,9 @@ Conn = AsyncConnection[TupleRow]
 READ_MODEL_TABLES: Final = ("rm_accounts", "rm_follows", "rm_posts", "rm_likes", "rm_reposts",
                             "rm_blocks", "rm_mutes", "rm_post_tags", "rm_media")
 """The read models' tables, in every copy (``infra/read_models.sql``)."""
+NOTIFICATION_TABLES: Final = ("ntf_accounts", "ntf_posts", "ntf_edges", "ntf_preferences",
+                              "ntf_groups", "ntf_members")
+"""The notification groups' tables, in every copy (``infra/notification_store.sql``)."""
 
 SWITCH_LOCK_TIMEOUT: Final = "5s"
 """How long the switch waits for a lock (a reader's statement on a view, a writer's
@@ -69,6 +73,12 @@ def copy_number(label: str) -> int:
 def read_models_sql() -> str:
     """``infra/read_models.sql``: the read models' tables, applied in a copy's schema."""
     return resources.files("infra").joinpath("read_models.sql").read_text()
+
+
+def notifications_sql() -> str:
+    """``infra/notification_store.sql``: the notification groups' tables, applied in a
+    copy's schema."""
+    return resources.files("infra").joinpath("notification_store.sql").read_text()
 
 
 @dataclass(frozen=True)
@@ -309,36 +319,41 @@ class PgCopies:
 READ_MODEL_COPIES: Final = PgCopies("rm", READ_MODEL_TABLES, read_models_sql())
 """The read models' copies: schemas ``rm_v1``, ``rm_v2``, ..."""
 
-PG_COPIES: Final[dict[str, PgCopies]] = {READ_MODELS: READ_MODEL_COPIES}
+NOTIFICATION_COPIES: Final = PgCopies("ntf", NOTIFICATION_TABLES, notifications_sql())
+"""The notification groups' copies: schemas ``ntf_v1``, ``ntf_v2``, ..."""
+
+PG_COPIES: Final[dict[str, PgCopies]] = {READ_MODELS: READ_MODEL_COPIES,
+                                         NOTIFICATIONS: NOTIFICATION_COPIES}
 """The projections kept in PostgreSQL copies behind views."""
 
 
 def migrate_copies(conn: psycopg.Connection[TupleRow]) -> None:
     """Inside ``migrate``'s transaction: a ``projection_copies`` row for each projector
     (copy 1 at the code's version); each PostgreSQL projection's live copy made (the
-    tables of a database from before copies moved into ``<prefix>_v1``, at version 1)
-    or brought up to its DDL, and its views pointed at it again (new columns)."""
+    tables of a database from before it had copies moved into ``<prefix>_v1``, at
+    version 1) or brought up to its DDL, and its views pointed at it again (new
+    columns)."""
     for name in PROJECTORS:
         copies = PG_COPIES.get(name)
         row = conn.execute("SELECT live_copy FROM projection_copies WHERE name = %s",
                            (name,)).fetchone()
-        if row is not None:
-            live = copy_label(int(row[0]))
-        else:
-            version = VERSIONS[name]
-            live = copy_label(1)
-            if copies is not None:
-                legacy = conn.execute(
-                    "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE n.nspname = 'public' AND c.relname = %s AND c.relkind = 'r'",
-                    (copies.tables[0],)).fetchone()
-                schema = sql.Identifier(copies.schema(live))
-                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
-                if legacy:
-                    version = 1
-                    for table in copies.tables:
-                        conn.execute(sql.SQL("ALTER TABLE IF EXISTS {} SET SCHEMA {}").format(
-                            sql.Identifier("public", table), schema))
+        live = copy_label(int(row[0]) if row is not None else 1)
+        version = VERSIONS[name]
+        if copies is not None and conn.execute(
+                "SELECT 1 FROM pg_namespace WHERE nspname = %s",
+                (copies.schema(live),)).fetchone() is None:
+            legacy = conn.execute(
+                "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'public' AND c.relname = %s AND c.relkind = 'r'",
+                (copies.tables[0],)).fetchone()
+            schema = sql.Identifier(copies.schema(live))
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(schema))
+            if legacy:
+                version = 1
+                for table in copies.tables:
+                    conn.execute(sql.SQL("ALTER TABLE IF EXISTS {} SET SCHEMA {}").format(
+                        sql.Identifier("public", table), schema))
+        if row is None:
             conn.execute("INSERT INTO projection_copies (name, live_copy, live_version) "
                          "VALUES (%s, 1, %s)", (name, version))
         if copies is not None:

@@ -25,14 +25,16 @@ def schema_sql() -> str:
 
 
 def migration_sql() -> str:
-    """What ``migrate`` applies and hashes: ``schema.sql`` then the notification
-    store's ``notification_store.sql`` (``infra.notification_store.schema_sql``),
-    so a change to either file changes the digest and is applied. The read models'
-    ``read_models.sql`` is hashed too: ``migrate`` applies it inside the live copy's
-    schema (``infra.copies.migrate_copies``)."""
-    from infra.copies import read_models_sql
+    """What ``migrate`` hashes: ``schema.sql`` (which it applies), the notification
+    store's ``notification_store.sql`` (``infra.notification_store.schema_sql``) and
+    the read models' ``read_models.sql``, which it applies inside each projection's
+    live copy's schema (``infra.copies.migrate_copies``), and the projections kept in
+    PostgreSQL copies (a database from before one had copies is migrated again); so
+    a change to any of them changes the digest and is applied."""
+    from infra.copies import PG_COPIES, read_models_sql
 
-    return schema_sql() + "\n" + notification_schema_sql() + "\n" + read_models_sql()
+    return (schema_sql() + "\n" + notification_schema_sql() + "\n" + read_models_sql()
+            + f"\n-- copies: {', '.join(sorted(PG_COPIES))}\n")
 
 
 def ensure_database(settings: Settings) -> None:
@@ -85,8 +87,9 @@ def migrate(settings: Settings) -> None:
     they change nothing, and a part restarting under load (the relay after a
     SIGKILL) deadlocked on them with the worker's read-model transactions.
     An up-to-date database is now checked with one lock-free ``SELECT``. The
-    text hashed and applied is ``migration_sql()``: ``schema.sql`` and the
-    notification store's SQL, which itself takes no lock on tables that exist.
+    text hashed is ``migration_sql()``: ``schema.sql`` and the projections' SQL
+    (applied in their copies' schemas; the notification store's takes no lock on
+    tables that exist).
     """
     from infra.copies import migrate_copies
 
@@ -103,7 +106,7 @@ def migrate(settings: Settings) -> None:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (AdvisoryLock.MIGRATION.value,))
             if _applied(conn, digest):
                 return
-            conn.execute((schema_sql() + "\n" + notification_schema_sql()).encode())
+            conn.execute(schema_sql().encode())
             migrate_copies(conn)
             conn.execute("INSERT INTO schema_applied (sha256) VALUES (%s) ON CONFLICT DO NOTHING",
                          (digest,))

@@ -7,6 +7,13 @@ graph. A batch is one transaction that locks the projector's row in
 ``projection_positions`` first, so it is applied exactly once however many
 processes apply the log.
 
+The tables are a copy of the projection (``infra.copies``: schema ``ntf_vN``, read
+through views of the same names in ``public``); a store without ``copy`` writes the
+live copy, a rebuild's store its own. Each copy has its hot hashes under its Redis
+namespace (``infra.redis_copies``: copy ``v1``'s under the prefix itself); readers
+find the live one by the pointer, read in the same pipeline as the hash, which a
+blue-green switch moves in its transaction.
+
 Redis holds, per recipient, one hash ``notif:{<account>}`` that answers the hot
 reads without PostgreSQL: ``prefs`` (the six preferences), ``unread`` (unread
 groups per type), ``total`` (groups) and ``newest`` (the newest ``hot_groups``
@@ -29,7 +36,7 @@ from importlib import resources
 from typing import Any
 
 import orjson
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
@@ -37,7 +44,10 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from domain.notifications import DEFAULT_PREFERENCES
+from infra.copies import NOTIFICATION_COPIES, NOTIFICATION_TABLES, copy_label
 from infra.redis_cleanup import unlink_matching
+from infra.redis_copies import LivePointer
+from infra.redis_keys import RedisKeys
 from infra.serialization import rfc3339
 from ports.errors import DependencyUnavailable
 from ports.notifications import (
@@ -51,8 +61,7 @@ from ports.notifications import (
 from ports.projectors import NOTIFICATIONS
 
 Conn = AsyncConnection[TupleRow]
-TABLES = ("ntf_accounts", "ntf_posts", "ntf_edges", "ntf_preferences", "ntf_groups",
-          "ntf_members")
+TABLES = NOTIFICATION_TABLES
 GROUP_COLUMNS = "g.id, g.kind, g.post_id, g.accounts_count, g.latest_at, g.sort_key, g.read"
 
 
@@ -361,30 +370,58 @@ class PostgresNotificationStore:
     (a first page up to that size, or any first page of a recipient with no
     more groups, is answered from Redis). ``cache_ttl_s``: how long a hot hash
     lives without a write.
+
+    Without ``copy`` it writes the live copy: each transaction first reads the
+    projection's ``projection_copies`` row ``FOR KEY SHARE`` (a switch locks it ``FOR
+    UPDATE``) and sets its ``search_path`` to that copy's schema; the position is the
+    ``projection_positions`` row ``name``. With ``copy`` (``v2``, ``scratch``) it
+    writes that copy, a rebuild's, and its position is the row ``name@copy``.
     """
 
     def __init__(self, pool: AsyncConnectionPool[Conn], redis: Redis, prefix: str, *,
                  hot_groups: int = 20, cache_ttl_s: int = 7 * 86400,
-                 name: str = NOTIFICATIONS) -> None:
+                 name: str = NOTIFICATIONS, copy: str | None = None) -> None:
         self.pool = pool
         self.redis = redis
         self.prefix = prefix
         self.hot_groups = hot_groups
         self.cache_ttl_s = cache_ttl_s
         self.name = name
+        self.copy = copy
+        self.position_name = name if copy is None else f"{name}@{copy}"
+        self.pointer = LivePointer(redis, RedisKeys(prefix), NOTIFICATIONS)
+
+    def hot_prefix(self, label: str) -> str:
+        """The prefix of copy ``label``'s hot hashes (``hot_key``)."""
+        return self.pointer.keys(label).prefix
+
+    async def _enter_copy(self, conn: Conn) -> str:
+        """Set ``conn``'s transaction to this store's copy; its label."""
+        label = self.copy
+        if label is None:
+            cur = await conn.execute(
+                "SELECT live_copy FROM projection_copies WHERE name = %s FOR KEY SHARE",
+                (NOTIFICATIONS,))
+            row = await cur.fetchone()
+            label = copy_label(int(row[0]) if row else 1)
+        await conn.execute(sql.SQL("SET LOCAL search_path TO {}, public").format(
+            sql.Identifier(NOTIFICATION_COPIES.schema(label))))
+        return label
 
     # -- the projector's side ------------------------------------------------
 
     @asynccontextmanager
     async def writes(self) -> AsyncIterator[PostgresNotificationWrites]:
         async with self.pool.connection() as conn, conn.transaction():
-            tx = PostgresNotificationWrites(conn, self.name)
+            label = await self._enter_copy(conn)
+            tx = PostgresNotificationWrites(conn, self.position_name)
             yield tx
             if tx.touched:
-                await self._write_hot(conn, sorted(tx.touched))
+                await self._write_hot(conn, sorted(tx.touched), label)
 
-    async def _write_hot(self, conn: Conn, recipients: list[int]) -> None:
-        """Rewrite the hot hash of each recipient from this transaction's view.
+    async def _write_hot(self, conn: Conn, recipients: list[int], label: str) -> None:
+        """Rewrite the hot hash of each recipient from this transaction's view, in copy
+        ``label``'s namespace.
 
         Raises:
             DependencyUnavailable: Redis failed; the transaction rolls back and is retried.
@@ -410,7 +447,7 @@ class PostgresNotificationStore:
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 for recipient, fields in hashes.items():
-                    key = hot_key(self.prefix, recipient)
+                    key = hot_key(self.hot_prefix(label), recipient)
                     pipe.hset(key, mapping={  # sorted keys: the same state, the same bytes
                         name: orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
                         for name, value in fields.items()})
@@ -422,7 +459,8 @@ class PostgresNotificationStore:
     async def position(self) -> int:
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT position FROM projection_positions WHERE name = %s", (self.name,))
+                "SELECT position FROM projection_positions WHERE name = %s",
+                (self.position_name,))
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
@@ -433,19 +471,23 @@ class PostgresNotificationStore:
 
     async def reset(self) -> None:
         async with self.pool.connection() as conn, conn.transaction():
+            label = await self._enter_copy(conn)
             await conn.execute(f"TRUNCATE {', '.join(TABLES)}")
-            await conn.execute("DELETE FROM projection_positions WHERE name = %s", (self.name,))
-        await unlink_matching(self.redis, f"{self.prefix}notif:*")
+            await conn.execute("DELETE FROM projection_positions WHERE name = %s",
+                               (self.position_name,))
+        await unlink_matching(self.redis, f"{self.hot_prefix(label)}notif:*")
 
     async def after_rebuild(self) -> None:
-        async with self.pool.connection() as conn:
-            await conn.execute(f"ANALYZE {', '.join(TABLES)}")
+        async with self.pool.connection() as conn, conn.transaction():
+            await NOTIFICATION_COPIES.analyze(conn, await self._enter_copy(conn))
 
     # -- the readers' side ---------------------------------------------------
 
     async def _hot(self, recipient: int, *fields: str) -> list[Any] | None:
-        """The fields of the recipient's hot hash, or ``None`` without one."""
-        values = await self.redis.hmget(hot_key(self.prefix, recipient), list(fields))
+        """The fields of the recipient's hot hash in the live copy (the pointer read in
+        the same pipeline), or ``None`` without one."""
+        _, [values] = await self.pointer.checked(lambda pipe, label: pipe.hmget(
+            hot_key(self.hot_prefix(label), recipient), list(fields)))
         if any(value is None for value in values):
             return None
         return [orjson.loads(value) for value in values if value is not None]

@@ -69,7 +69,7 @@ from infra.timeline_copies import carry_ttls, drop_copy, make_copy
 from infra.timeline_copies import differences as timeline_differences
 from infra.timeline_store import RedisTimelineStore
 from infra.trend_counters import TREND_KINDS, RedisTrendCounters, is_answer, trend_patterns
-from ports.projectors import SEARCH, TIMELINES, TRENDS, VERSIONS
+from ports.projectors import NOTIFICATIONS, SEARCH, TIMELINES, TRENDS, VERSIONS
 from projections.runner import ProjectionRunner
 
 log = structlog.get_logger(__name__)
@@ -192,10 +192,14 @@ class PostgresCopies:
                 await conn.execute("DELETE FROM projection_positions WHERE name = %s",
                                    (f"{self.name}@{label}",))
                 await record_switch(conn, self.name, copy_number(label), version)
+                await self.switched(label)
             return position, live
 
         result: tuple[int, str] = await retry_on_lock_timeout(attempt)
         return result
+
+    async def switched(self, label: str) -> None:
+        """In the switch's transaction, its last step: nothing more to move."""
 
     async def compare(self, label: str, runner: ProjectionRunner, limit: int
                       ) -> list[dict[str, Any]]:
@@ -420,12 +424,61 @@ class TrendCopies(RedisCopies):
                                       skip=is_answer)
 
 
+@dataclass
+class NotificationCopies(PostgresCopies):
+    """The notification groups' copies: schemas ``ntf_vN`` behind views
+    (``PostgresCopies``), each with its hot hashes under its Redis namespace behind the
+    pointer (``infra.redis_copies``), which the switch moves as the last step of its
+    transaction (moved back if that does not commit). The comparison is of the
+    tables: the hashes are rewritten from them with every write (a rebuilt copy also
+    has those of recipients whose live hash expired)."""
+
+    settings: Settings
+
+    @property
+    def pointer(self) -> LivePointer:
+        return LivePointer(self.services.redis, RedisKeys(self.settings.redis_prefix),
+                           self.name)
+
+    async def create(self, label: str) -> None:
+        await super().create(label)
+        await self._unlink_hot(label)  # a leftover
+
+    async def drop(self, label: str) -> None:
+        await super().drop(label)
+        await self._unlink_hot(label)
+
+    async def _unlink_hot(self, label: str) -> None:
+        pointer = self.pointer
+        await unlink_copy(self.services.redis, pointer.base, self.name, label, ("notif",))
+
+    async def switch(self, label: str, version: int, runner: ProjectionRunner
+                     ) -> tuple[int, str]:
+        pointer = self.pointer
+        before = await pointer.read()
+        try:
+            return await super().switch(label, version, runner)
+        except BaseException:
+            await asyncio.shield(pointer.switch(before))
+            raise
+
+    async def switched(self, label: str) -> None:
+        await self.pointer.switch(label)
+
+    async def retire(self, label: str) -> None:
+        """Drop it once a hot read that found it live just before has returned."""
+        await asyncio.sleep(self.settings.rebuild_retire_grace_s)
+        await self.drop(label)
+
+
 def copies_of(settings: Settings, services: ProjectionServices, name: str) -> Copies:
     """The ``Copies`` of projection ``name``.
 
     Raises:
         NotRebuildable: it has none yet (see ``rebuildable``).
     """
+    if name == NOTIFICATIONS:
+        return NotificationCopies(name, services, PG_COPIES[name], settings)
     if name in PG_COPIES:
         return PostgresCopies(name, services, PG_COPIES[name])
     if name == SEARCH:

@@ -11,12 +11,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 import pytest
 
 from commands.bus import CommandBus
 from commands.messages import Actor
 from infra.bootstrap import ProjectionServices, build_projections, build_runner
-from infra.copies import CopyRegistry
+from infra.copies import NOTIFICATION_TABLES, CopyRegistry
+from infra.database import migrate
 from infra.eventlog import max_position
 from infra.live import RedisLivePublisher
 from infra.live_trends import LiveTrendCounters
@@ -28,6 +30,7 @@ from infra.settings import Settings
 from ports import projectors
 from ports.projectors import NOTIFICATIONS, READ_MODELS, TIMELINES, TRENDS
 from projections.runner import ProjectionRunner
+from queries.notifications import notifications_page, unread_count
 from queries.timelines import home_timeline
 from queries.trends import trending_tags
 from tests.integration.conftest import wait_until
@@ -59,14 +62,34 @@ async def base_timeline_keys(services: ProjectionServices, keys: RedisKeys) -> l
     return found
 
 
+async def abandoned(settings: Settings, services: ProjectionServices, name: str) -> None:
+    """Rebuild ``name`` and make it fail once the first chunk is in the copy (as a
+    Ctrl-C of the operator's command would); no copy key is left."""
+    calls: list[int] = []
+
+    def failing(phase: str, position: int, target: int, rate: float) -> None:
+        calls.append(position)
+        if len(calls) == 2:  # after the first chunk was applied to the copy
+            raise RuntimeError("the operator pressed Ctrl-C")
+
+    with pytest.raises(RuntimeError, match="Ctrl-C"):
+        await rebuild(quick(settings), services, name, failing)
+    assert calls[-1] > 0  # keys were written to the copy before it failed
+    prefix = RedisKeys(settings.redis_prefix).prefix
+    assert await keys_of(services, f"{prefix}copy:*") == []
+    assert (await CopyRegistry(services.pool).state(name)).building_copy is None
+
+
 class Load:
     """Writers that post and apply the live projectors, readers that read every
     actor's home timeline, until ``stop``; every failed or empty read is in ``bad``."""
 
     def __init__(self, services: ProjectionServices, bus: CommandBus, actors: list[Actor],
-                 live: list[ProjectionRunner], read: Callable[[Actor], Any]) -> None:
+                 live: list[ProjectionRunner], read: Callable[[Actor], Any],
+                 text: Callable[[int], str] = lambda n: f"during {n} #tag1") -> None:
         self.services, self.bus, self.actors, self.live, self.read = (services, bus, actors,
                                                                       live, read)
+        self.text = text
         self.stop = asyncio.Event()
         self.bad: list[str] = []
         self.reads = self.writes = 0
@@ -75,7 +98,7 @@ class Load:
     async def _write(self) -> None:
         while not self.stop.is_set():
             author = self.actors[self.writes % len(self.actors)]
-            await asyncio.to_thread(post, self.bus, author, f"during {self.writes} #tag1")
+            await asyncio.to_thread(post, self.bus, author, self.text(self.writes))
             self.writes += 1
             at = await head(self.services)
             for runner in self.live:
@@ -209,18 +232,7 @@ async def test_an_abandoned_timeline_rebuild_leaves_no_key(
     ctx = query_context(services, settings)
     await keep(ctx, *actors)
     keys = RedisKeys(settings.redis_prefix)
-    calls: list[int] = []
-
-    def failing(phase: str, position: int, target: int, rate: float) -> None:
-        calls.append(position)
-        if len(calls) == 2:  # after the first chunk was applied to the copy
-            raise RuntimeError("the operator pressed Ctrl-C")
-
-    with pytest.raises(RuntimeError, match="Ctrl-C"):
-        await rebuild(quick(settings), services, TIMELINES, failing)
-    assert calls[-1] > 0  # keys were written to the copy before it failed
-    assert await keys_of(services, f"{keys.prefix}copy:*") == []
-    assert (await CopyRegistry(services.pool).state(TIMELINES)).building_copy is None
+    await abandoned(settings, services, TIMELINES)
     assert await services.redis.get(keys.live_copy(TIMELINES)) is None
     # A crash: copy v2 half built (the registry says so), and a retired v9 left behind.
     registry = CopyRegistry(services.pool)
@@ -267,29 +279,95 @@ async def test_trends_rebuild_switches_to_a_fresh_namespace_while_writes_and_rea
         await keys_of(services, f"{v2.prefix}*")
 
 
-async def test_an_abandoned_trends_rebuild_leaves_no_key(
+async def ntf_schemas(services: ProjectionServices) -> list[str]:
+    async with services.pool.connection() as conn:
+        cur = await conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE "
+                                 "'ntf\\_%' ORDER BY 1")
+        return [row[0] for row in await cur.fetchall()]
+
+
+async def test_notification_rebuild_switches_schema_and_hot_hashes_under_load(
         settings: Settings, bus: CommandBus, services: ProjectionServices) -> None:
+    """The notification groups: posts that mention readers are written and projected,
+    readers read their notifications page and unread count (the hot hashes and the
+    views) all through the rebuild: no read fails or is empty; ``ntf_v2`` and its hot
+    hashes are live (``ntf_v1`` and copy v1's hashes gone), the writes after the
+    switch reach it, and it equals a fresh build."""
+    actors = history(bus)
+    await project_everything(services)
+    ctx = query_context(services, settings)
+    keys = RedisKeys(settings.redis_prefix)
+
+    async def read_notifications(actor: Actor) -> bool:
+        page = await notifications_page(ctx, actor.account_id, None, None, 5)
+        await unread_count(ctx, actor.account_id)
+        return bool(page["items"])
+
+    def mention(n: int) -> str:
+        return f"during {n} @{actors[(n + 1) % 4].username}"
+
+    load = Load(services, bus, actors, [build_runner(settings, services, READ_MODELS),
+                                        build_runner(settings, services, NOTIFICATIONS)],
+                read_notifications, mention)
+    await load.rebuild(settings, NOTIFICATIONS)
+    assert await ntf_schemas(services) == ["ntf_v2"]
+    assert await keys_of(services, f"{keys.prefix}notif:*") == []
+    v2 = copy_keys(keys, NOTIFICATIONS, "v2")
+    assert len(await keys_of(services, f"{v2.prefix}notif:*")) == 4
+    assert (await CopyRegistry(services.pool).state(NOTIFICATIONS)).live_copy == 2
+    assert await services.positions.position(NOTIFICATIONS) == await head(services)
+    latest = post(bus, actors[0], f"after the switch @{actors[2].username}")
+    await load.finish()
+    page = await notifications_page(ctx, actors[2].account_id, None, None, 1)
+    [group] = page["items"]
+    shown = group.get("post")
+    assert group["type"] == "mention" and shown is not None and shown["id"] == str(latest)
+    assert await verify(settings, services, NOTIFICATIONS) == []
+    assert await ntf_schemas(services) == ["ntf_v2"]  # the scratch copy is gone
+    assert await keys_of(services, f"{keys.prefix}copy:*") == \
+        await keys_of(services, f"{v2.prefix}*")
+
+
+@pytest.mark.parametrize("name", [TRENDS, NOTIFICATIONS])
+async def test_an_abandoned_rebuild_leaves_no_copy(
+        settings: Settings, bus: CommandBus, services: ProjectionServices, name: str) -> None:
+    """Trends and notification groups: a build that fails leaves no key, no schema
+    (``ntf_v2``) and the pointer alone; the live copy serves on, intact."""
     history(bus, posts=10)
     await project_everything(services)
+    await abandoned(settings, services, name)
+    assert await ntf_schemas(services) == ["ntf_v1"]
     keys = RedisKeys(settings.redis_prefix)
-    calls: list[int] = []
+    assert await services.redis.get(keys.live_copy(name)) is None
+    assert await verify(settings, services, name) == []
 
-    def failing(phase: str, position: int, target: int, rate: float) -> None:
-        calls.append(position)
-        if len(calls) == 2:
-            raise RuntimeError("stopped")
 
-    with pytest.raises(RuntimeError, match="stopped"):
-        await rebuild(quick(settings), services, TRENDS, failing)
-    assert await keys_of(services, f"{keys.prefix}copy:*") == []
-    assert await keys_of(services, f"{keys.prefix}trend:*")  # the live copy serves on
-    assert await verify(settings, services, TRENDS) == []
+def test_migrate_moves_notification_tables_from_before_copies_into_ntf_v1(
+        settings: Settings) -> None:
+    """A database from before the notification groups had copies (their tables in
+    ``public``): ``migrate`` moves them, rows and all, into ``ntf_v1`` behind views."""
+    with psycopg.connect(settings.postgres_conninfo, autocommit=True) as conn:
+        for table in NOTIFICATION_TABLES:  # back to how such a database looked
+            conn.execute(f"DROP VIEW public.{table}")
+            conn.execute(f"ALTER TABLE ntf_v1.{table} SET SCHEMA public")
+        conn.execute("DROP SCHEMA ntf_v1")
+        conn.execute("INSERT INTO ntf_accounts (id, username_lower) VALUES (7, 'old')")
+        conn.execute("DELETE FROM schema_applied")
+    migrate(settings)
+    with psycopg.connect(settings.postgres_conninfo, autocommit=True) as conn:
+        assert conn.execute("SELECT id FROM ntf_v1.ntf_accounts").fetchall() == [(7,)]
+        assert conn.execute("SELECT username_lower FROM ntf_accounts").fetchall() == [("old",)]
+        kinds = conn.execute("SELECT relkind FROM pg_class c JOIN pg_namespace n ON "
+                             "n.oid = c.relnamespace WHERE n.nspname = 'public' AND "
+                             "c.relname = 'ntf_groups'").fetchall()
+        assert kinds == [("v",)]
 
 
 async def test_a_rebuild_announces_nothing(
         settings: Settings, bus: CommandBus, monkeypatch: pytest.MonkeyPatch) -> None:
     """The live projectors announce the history to connected readers; rebuilding the
-    timelines announces none of it again (its projector has no publisher)."""
+    timelines, the notification groups or the trends announces none of it again (a
+    copy's projector has no publisher)."""
     live = await build_projections(settings, live=True)
     try:
         actors = history(bus, posts=6)
@@ -308,7 +386,8 @@ async def test_a_rebuild_announces_nothing(
             await build_runner(settings, live, name).catch_up(await head(live))
         assert published  # the live projectors do announce
         announced = len(published)
-        await rebuild(quick(settings), live, TIMELINES)
+        for name in (TIMELINES, NOTIFICATIONS, TRENDS):
+            await rebuild(quick(settings), live, name)
         assert len(published) == announced
     finally:
         await live.close()

@@ -263,17 +263,19 @@ def test_a_change_to_the_notification_sql_alone_is_applied(
     quick: Settings, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """``migrate`` hashes ``schema.sql`` and ``notification_store.sql`` as one text, so
-    editing only the notification store's file applies it at the next start."""
+    editing only the notification store's file applies it (in the live copy's schema,
+    ``ntf_v1``) at the next start."""
     migrate(quick)
     with psycopg.connect(quick.postgres_conninfo, autocommit=True) as conn:
-        conn.execute("DROP INDEX ntf_groups_post_idx")
+        conn.execute("DROP INDEX ntf_v1.ntf_groups_post_idx")
     migrate(quick)  # unchanged text: not applied, the index stays missing
     with psycopg.connect(quick.postgres_conninfo, autocommit=True) as conn:
-        assert conn.execute("SELECT to_regclass('ntf_groups_post_idx')").fetchone() == (None,)
+        assert conn.execute("SELECT to_regclass('ntf_v1.ntf_groups_post_idx')"
+                            ).fetchone() == (None,)
     edited = notification_store.schema_sql() + "\n-- an edit\n"
     monkeypatch.setattr(database, "notification_schema_sql", lambda: edited)
     migrate(quick)
     with psycopg.connect(quick.postgres_conninfo, autocommit=True) as conn:
-        assert conn.execute("SELECT to_regclass('ntf_groups_post_idx') IS NOT NULL"
+        assert conn.execute("SELECT to_regclass('ntf_v1.ntf_groups_post_idx') IS NOT NULL"
                             ).fetchone() == (True,)
         assert conn.execute("SELECT count(*) FROM schema_applied").fetchone() == (2,)

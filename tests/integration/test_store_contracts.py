@@ -202,6 +202,7 @@ def test_the_notification_sql_locks_none_of_its_tables_when_up_to_date(
     them: a SHARE lock of CREATE INDEX IF NOT EXISTS, held to the end of the
     migration, can deadlock with a projector."""
     with psycopg.connect(settings.postgres_conninfo) as conn:
+        conn.execute("SET search_path TO ntf_v1")  # the live copy's schema
         conn.execute(schema_sql().encode())
         locked = conn.execute(
             "SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
