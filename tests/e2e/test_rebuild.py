@@ -1,8 +1,9 @@
-"""``roost projections rebuild read_models`` on a running stack, under load.
+"""``roost projections rebuild read_models`` (and ``timelines``, the Redis copies) on
+a running stack, under load.
 
 Threads post, follow and unfollow through the API and read home timelines,
 accounts, posts, tag timelines and search results while the operator's command
-builds the next copy of the read models beside the live one and switches to it.
+builds the next copy of the projection beside the live one and switches to it.
 Not one read fails or comes back empty, and afterwards ``roost projections
 verify`` finds the new copy identical to a build from scratch.
 """
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import User, wait_until
 from tests.e2e.stack import Stack
@@ -30,11 +32,11 @@ def roost(stack: Stack, *args: str, timeout: float = 300) -> subprocess.Complete
                           capture_output=True, timeout=timeout, check=False)
 
 
-def live_copy(stack: Stack) -> str:
+def live_copy(stack: Stack, name: str) -> str:
     done = roost(stack, "projections", "status", "--sample", "0", "--json")
     assert done.returncode == 0, done.stderr
     rows = {row["name"]: row for row in map(json.loads, done.stdout.splitlines())}
-    return str(rows["read_models"]["live"])
+    return str(rows[name]["live"])
 
 
 class Load:
@@ -119,8 +121,9 @@ class Load:
         return made
 
 
+@pytest.mark.parametrize("name", ["read_models", "timelines"])
 def test_rebuild_under_load_switches_with_no_failed_read_and_verifies_clean(
-        stack: Stack, signup: Callable[..., User]) -> None:
+        stack: Stack, signup: Callable[..., User], name: str) -> None:
     users = [signup("rb") for _ in range(4)]
     tag = f"rebuild{users[0].username[-6:]}"
     for user in users[1:]:
@@ -130,7 +133,7 @@ def test_rebuild_under_load_switches_with_no_failed_read_and_verifies_clean(
         assert user.home(min_position=at).status_code == 200
     wait_until(lambda: bool(httpx.get(f"{stack.base_url}/api/search",
                                       params={"q": tag, "type": "posts"}).json()["items"]))
-    before = live_copy(stack)
+    before = live_copy(stack, name)
 
     load = Load(stack, users, tag, str(first["id"]))
     running = load.threads()
@@ -140,8 +143,9 @@ def test_rebuild_under_load_switches_with_no_failed_read_and_verifies_clean(
     try:
         wait_until(lambda: load.writes >= 5 and load.reads >= 20)
         command = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", "projections", "rebuild", "read_models"],
-            env={**os.environ, **stack.settings.as_env()}, text=True,
+            [sys.executable, "-m", "infra.cli", "projections", "rebuild", name],
+            env={**os.environ, **stack.settings.as_env(), "ROOST_REBUILD_RETIRE_GRACE_S": "1"},
+            text=True,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         while command.poll() is None:
             health.append(httpx.get(f"{stack.base_url}/health", timeout=30).json())
@@ -156,19 +160,19 @@ def test_rebuild_under_load_switches_with_no_failed_read_and_verifies_clean(
             thread.join(timeout=60)
     assert load.bad == []
     assert "now served by copy" in out
-    after = live_copy(stack)
+    after = live_copy(stack, name)
     assert after != before
     assert all(h["status"] == "ok" for h in health), [
         (h.get("failing"), h["checks"]) for h in health if h["status"] != "ok"]
     seen = {h["checks"].get("rebuilds") for h in health}
-    assert seen <= {"ok"} | {c for c in seen if c and c.startswith("rebuilding read_models")}
+    assert seen <= {"ok"} | {c for c in seen if c and c.startswith(f"rebuilding {name}")}
 
     # The worker applied the load's last events to the new copy: a fresh build matches it.
     last = users[1].post(f"last #{tag}")[1]
     assert users[1].request("GET", "/api/timelines/home", min_position=last).status_code == 200
-    verified = roost(stack, "projections", "verify", "read_models", "--json")
+    verified = roost(stack, "projections", "verify", name, "--json")
     assert verified.returncode == 0, verified.stdout[-3000:] + verified.stderr[-2000:]
     differences = [line for line in verified.stdout.splitlines() if '"table"' in line]
     assert differences == []
     metrics = httpx.get(f"{stack.base_url}/metrics").text
-    assert 'roost_projection_version{copy="live",projector="read_models"}' in metrics
+    assert f'roost_projection_version{{copy="live",projector="{name}"}}' in metrics

@@ -365,12 +365,11 @@ def _like(user: User, post_id: str) -> int:
 
 
 def _rebuild(stack: Stack, name: str) -> None:
-    """``roost projections rebuild <name> --in-place``, as an operator runs it beside the
-    worker (the notifications projection has no blue-green copy yet)."""
-    env = {**os.environ, **stack.settings.as_env()}
+    """``roost projections rebuild <name>`` (blue-green), as an operator runs it beside
+    the worker (the old copy retired half a second after the switch)."""
+    env = {**os.environ, **stack.settings.as_env(), "ROOST_REBUILD_RETIRE_GRACE_S": "0.5"}
     rebuilt = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "projections", "rebuild", name, "--yes",
-         "--in-place"],
+        [sys.executable, "-m", "infra.cli", "projections", "rebuild", name],
         env=env, capture_output=True, text=True, timeout=300, check=False)
     assert rebuilt.returncode == 0, rebuilt.stderr
 
