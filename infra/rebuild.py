@@ -68,7 +68,13 @@ from infra.settings import Settings
 from infra.timeline_copies import carry_ttls, drop_copy, make_copy
 from infra.timeline_copies import differences as timeline_differences
 from infra.timeline_store import RedisTimelineStore
-from infra.trend_counters import TREND_KINDS, RedisTrendCounters, is_answer, trend_patterns
+from infra.trend_counters import (
+    TREND_KINDS,
+    RedisTrendCounters,
+    is_answer,
+    outlived,
+    trend_patterns,
+)
 from ports.projectors import NOTIFICATIONS, SEARCH, TIMELINES, TRENDS, VERSIONS
 from projections.runner import ProjectionRunner
 
@@ -418,10 +424,13 @@ class TrendCopies(RedisCopies):
         await RedisTrendCounters(self.services.redis, self.base).forget_answers()
 
     async def differences(self, live: str, label: str, limit: int) -> list[dict[str, Any]]:
+        """The counters that differ (not the answers, nor counters at the end of their
+        TTL: ``infra.trend_counters.outlived``)."""
         pointer = self.pointer
-        return await copy_differences(self.services.redis, pointer.keys(live),
-                                      pointer.keys(label), trend_patterns, limit, depth=2,
-                                      skip=is_answer)
+        now_s = int(time.time())
+        return await copy_differences(
+            self.services.redis, pointer.keys(live), pointer.keys(label), trend_patterns,
+            limit, depth=2, skip=lambda suffix: is_answer(suffix) or outlived(suffix, now_s))
 
 
 @dataclass

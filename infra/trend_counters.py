@@ -278,6 +278,27 @@ def is_answer(suffix: str) -> bool:
     return suffix.startswith(("trend:cache:", "trend:cache-lock:"))
 
 
+_LIVES: dict[str, tuple[int, int]] = {
+    "f": (BUCKET_S, FINE_TTL_S), "fa": (BUCKET_S, FINE_TTL_S), "ft": (BUCKET_S, FINE_TTL_S),
+    "h": (HOUR_S, HOUR_HASH_TTL_S), "ha": (HOUR_S, HOUR_TTL_S), "ht": (HOUR_S, HOUR_TTL_S),
+    "seen": (DAY_S, SEEN_TTL_S), "d": (DAY_S, DAY_TOTAL_TTL_S)}
+"""Per kind of counter: its bucket's length and its TTL (s)."""
+
+
+def outlived(suffix: str, now_s: int, margin_s: int = HOUR_S) -> bool:
+    """Whether a counter (its key after the prefix: ``trend:h:<tag>:<hour>``) is, or is
+    within ``margin_s`` of, past the TTL counted from its bucket's end: the live copy
+    lets such a counter expire, while a copy built now counts it again (its TTL runs
+    from the build), so a comparison leaves it out."""
+    parts = suffix.split(":")
+    lives = _LIVES.get(parts[1]) if len(parts) > 2 and parts[-1].isdigit() else None
+    if lives is None:
+        return False
+    size, ttl = lives
+    start = int(parts[-1]) * (DAY_S if parts[1] == "seen" else 1)
+    return start + size + ttl <= now_s + margin_s
+
+
 def best_candidates(found: Sequence[Any], limit: int) -> list[str]:
     """``candidates``' answer from a ``ZUNION ... WITHSCORES`` reply."""
     pairs = [(_text(pair[0]), float(pair[1])) for pair in found

@@ -9,8 +9,9 @@ from itertools import count
 import pytest
 
 from domain.ids import EPOCH_MS, NODE_BITS, SEQUENCE_BITS
+from infra.trend_counters import FINE_TTL_S, outlived
 from ports.events import EventEnvelope
-from ports.trends import HOUR_S, TagWindow
+from ports.trends import BUCKET_S, DAY_S, HOUR_S, TagWindow
 from projections.trends import TrendsProjector, account_weight, tag_uses, text_key
 from queries.trends import trend_score, trending_tags
 from tests.fakes.trends import MemoryTrendCounters
@@ -110,3 +111,16 @@ async def test_redelivery_counts_nothing_twice() -> None:
     await projector.apply(batch[1])
     [window] = await counters.windows(["x"], NOW, HOUR_S)
     assert window.posts == 3 and await projector.position() == batch[-1].position
+
+
+def test_a_counter_at_the_end_of_its_ttl_is_left_out_of_a_comparison() -> None:
+    """``verify trends``: a copy built now counts old buckets again, which the live copy
+    let expire; such counters (and those within an hour of it) are not compared."""
+    now = 1_775_001_600
+    assert outlived(f"trend:f:tag:{now - FINE_TTL_S - BUCKET_S}", now)
+    assert outlived(f"trend:f:tag:{now - FINE_TTL_S}", now)  # within the margin
+    assert not outlived(f"trend:f:tag:{now - BUCKET_S}", now)
+    assert not outlived(f"trend:h:tag:{now - 7 * DAY_S}", now)
+    assert outlived(f"trend:seen:tag:{(now - 3 * DAY_S) // DAY_S}", now)
+    assert not outlived(f"trend:seen:tag:{now // DAY_S}", now)
+    assert not outlived("trend:cache:1h:5:20", now)
