@@ -88,8 +88,9 @@ async def _rebuild(settings: Settings, name: str, blue_green: bool = False) -> d
     try:
         started = time.perf_counter()
         cpu = time.process_time()
-        if mode == "blue-green":
-            applied = (await blue_green_rebuild(settings, services, name)).events
+        if mode == "blue-green":  # nothing reads the old copy: retire it at once
+            quick = settings.model_copy(update={"rebuild_retire_grace_s": 0.0})
+            applied = (await blue_green_rebuild(quick, services, name)).events
         else:
             applied = await rebuild(settings, services, name, Console(file=io.StringIO()))
         seconds = time.perf_counter() - started

@@ -106,8 +106,9 @@ class NotRebuildable(Exception):
 @dataclass(frozen=True)
 class RebuildResult:
     """What a rebuild did: ``name`` is now served by copy ``copy`` (label ``v<n>``)
-    built at code ``version`` from ``events`` events in ``seconds``; ``retired`` is
-    the label of the dropped copy."""
+    built at code ``version`` from ``events`` events in ``seconds`` (to the switch;
+    the old copy's retirement after it not counted); ``retired`` is the label of the
+    dropped copy."""
 
     name: str
     copy: str
@@ -584,10 +585,11 @@ async def rebuild(settings: Settings, services: ProjectionServices, name: str,
         with contextlib.suppress(Exception):
             await asyncio.shield(_abandon(registry, copies, label))
         raise
-    await copies.retire(retired)
     seconds = time.monotonic() - started
     log.info("rebuild.switched", projection=name, copy=label, version=version,
              retired=retired, events=events, seconds=round(seconds, 3), position=position)
+    await copies.retire(retired)
+    log.info("rebuild.retired", projection=name, copy=retired)
     return RebuildResult(name, label, version, retired, events, seconds, position)
 
 
