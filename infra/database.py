@@ -10,6 +10,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
+from infra.advisory_locks import AdvisoryLock
 from infra.event_store import PostgresEventStore
 from infra.notification_store import schema_sql as notification_schema_sql
 from infra.settings import Settings
@@ -99,7 +100,7 @@ def migrate(settings: Settings) -> None:
         if _applied(conn, digest):
             return
         with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(7470001)")  # one migrator at a time
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (AdvisoryLock.MIGRATION.value,))
             if _applied(conn, digest):
                 return
             conn.execute((schema_sql() + "\n" + notification_schema_sql()).encode())

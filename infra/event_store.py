@@ -40,6 +40,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import get_topic, retry
 from psycopg import sql
 
+from infra.advisory_locks import AdvisoryLock
 from infra.personal_data import (
     SESSION_STARTED,
     KeyRing,
@@ -55,8 +56,6 @@ from ports.event_store import Forgotten
 
 ATTEMPTS = 2
 WAIT_S = 0.05
-CREATE_TABLE_LOCK = 7470002
-"""Advisory lock key of the event table's DDL (``infra.database.migrate`` uses 7470001)."""
 
 
 def _fewer_attempts(method: Callable[..., Any]) -> Any:
@@ -86,11 +85,11 @@ class FailFastRecorder(PostgresApplicationRecorder):
         for the length of the DDL, makes the others wait instead.
         """
         with self.datastore.get_connection() as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (CREATE_TABLE_LOCK,))
+            conn.execute("SELECT pg_advisory_lock(%s)", (AdvisoryLock.EVENT_TABLE_DDL.value,))
             try:
                 super().create_table()
             finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (CREATE_TABLE_LOCK,))
+                conn.execute("SELECT pg_advisory_unlock(%s)", (AdvisoryLock.EVENT_TABLE_DDL.value,))
     select_events = _fewer_attempts(PostgresApplicationRecorder.select_events)
     select_notifications = _fewer_attempts(PostgresApplicationRecorder.select_notifications)
     max_notification_id = _fewer_attempts(PostgresApplicationRecorder.max_notification_id)

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 
+from infra.advisory_locks import AdvisoryLock
 from infra.eventlog import EVENTS_TABLE, STORE_HEADER, read_envelopes, store_identity
 from infra.health import write_heartbeat
 from infra.kafka import ensure_topic, make_producer
@@ -31,7 +32,7 @@ from ports.events import EventEnvelope
 
 log = structlog.get_logger(__name__)
 
-RELAY_LOCK_KEY = 7470002
+RELAY_LOCK_KEY = AdvisoryLock.RELAY.value
 RELAY_NAME = "kafka"
 
 Conn = AsyncConnection[TupleRow]

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from uuid import uuid4
 
+import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError
 
@@ -18,6 +19,7 @@ from domain.idempotency import IdempotencyRecord
 from infra.event_store import MemoryEventStore, PostgresEventStore, RoostStore
 from infra.serialization import OrjsonTranscoder
 from infra.settings import Settings
+from streams.relay import RELAY_LOCK_KEY
 
 
 class EventStoreContract:
@@ -118,3 +120,18 @@ def test_parts_starting_together_create_the_table_one_at_a_time(settings: Settin
         for built in stores:
             assert built.head() == 0
             built.close()
+
+
+def test_the_store_starts_while_the_relay_holds_its_lock(settings: Settings) -> None:
+    """The DDL's advisory lock once had the relay's key: with a relay active, every
+    other part's store waited on it for ever (``make up`` never became healthy)."""
+    relay = psycopg.connect(settings.postgres_conninfo, autocommit=True)
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        relay.execute("SELECT pg_advisory_lock(%s)", (RELAY_LOCK_KEY,))
+        built = pool.submit(PostgresEventStore, settings).result(timeout=20)
+        assert built.head() == 0
+        built.close()
+    finally:
+        relay.close()  # lets a waiting store go on, so a failure does not hang
+        pool.shutdown()
