@@ -21,7 +21,7 @@ JSON rewritten.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 from uuid import UUID
@@ -41,6 +41,7 @@ from eventsourcing.utils import get_topic, retry
 from psycopg import sql
 
 from infra.advisory_locks import AdvisoryLock
+from infra.group_commit import GroupCommitter
 from infra.personal_data import (
     SESSION_STARTED,
     KeyRing,
@@ -73,7 +74,36 @@ class FailFastRecorder(PostgresApplicationRecorder):
     error reaches the HTTP edge, which answers 503 with Retry-After at once.
     """
 
-    insert_events = _fewer_attempts(PostgresApplicationRecorder.insert_events)
+    _insert_now = _fewer_attempts(PostgresApplicationRecorder.insert_events)
+    _group: GroupCommitter[Sequence[StoredEvent], Sequence[int]] | None = None
+
+    def group_commits(self, max_writes: int) -> None:
+        """Append the writes of concurrent commands in shared transactions
+        (``infra.group_commit``), at most ``max_writes`` commands' events in one."""
+        self._group = GroupCommitter(self._insert_group, self._insert_one,
+                                     transient=(InterfaceError, OperationalError),
+                                     max_items=max_writes)
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any
+                      ) -> Sequence[int] | None:
+        """The events of one save, in one transaction of their own or shared with
+        other saves (``group_commits``); each save gets its own events' positions."""
+        if self._group is None or any(value is not None for value in kwargs.values()):
+            # a process application's tracking record goes with its own events only
+            return self._insert_now(stored_events, **kwargs)  # type: ignore[no-any-return]
+        return self._group.commit(stored_events)
+
+    def _insert_one(self, stored_events: Sequence[StoredEvent]) -> Sequence[int]:
+        return self._insert_now(stored_events) or []
+
+    def _insert_group(self, writes: Sequence[Sequence[StoredEvent]]
+                      ) -> list[Sequence[int]]:
+        ids = list(self._insert_one([event for write in writes for event in write]))
+        answers: list[Sequence[int]] = []
+        for write in writes:
+            answers.append(ids[:len(write)])
+            del ids[:len(write)]
+        return answers
 
     def create_table(self) -> None:
         """The library's DDL, one process at a time.
@@ -168,6 +198,8 @@ class PostgresEventStore(RoostStore):
         assert isinstance(mapper, SealingMapper)
         self.key_ring = PostgresKeyRing(recorder.datastore)
         mapper.keys = self.key_ring
+        if isinstance(recorder, FailFastRecorder) and settings.group_commit_max_writes > 1:
+            recorder.group_commits(settings.group_commit_max_writes)
 
     def forget_account(self, account_aggregate_id: UUID, account_id: int) -> Forgotten:
         """The key's tombstone first (its own statement: from then on nothing of the

@@ -22,6 +22,11 @@ PROJECTION_LAG = Gauge(
     "Events in the store that a projector has not applied yet",
     ["projector"],
 )
+GROUP_COMMIT_SIZE = Histogram(
+    "roost_event_store_group_commit_writes",
+    "Commands' writes appended in one event-store transaction (infra/group_commit.py)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
 RELAYED_EVENTS = Counter("roost_relayed_events_total", "Events published by the relay")
 PROJECTED_EVENTS = Counter(
     "roost_projected_events_total", "Events applied by projectors", ["projector"]

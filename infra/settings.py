@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     # How long a read (or a projector) waits for a pooled connection before
     # giving up: 503 + Retry-After at the API, a retry with backoff in a worker.
     postgres_pool_timeout_s: float = Field(default=2.0, gt=0, le=120)
+    # Group commit (infra/group_commit.py): the commands' appends that arrive while
+    # one is committing share the next event-store transaction, at most this many
+    # commands' events in one; 1 turns it off (one transaction per command).
+    group_commit_max_writes: int = Field(default=256, ge=1, le=10_000)
     # `roost events` reads here when set: a read replica's DSN (libpq URL or key=value);
     # empty: the event store's own database.
     events_replica_url: str = ""
