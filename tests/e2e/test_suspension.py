@@ -95,6 +95,10 @@ def test_a_suspended_account_cannot_act_and_nobody_sees_it_until_unsuspended(
     gone = position(suspended)
     again = admin.act("POST", f"/api/admin/accounts/{mallory.username.upper()}/suspension")
     assert again.json()["changed"] is False and position(again) == gone
+    repeated = _cli(stack, "accounts", "suspend", mallory.username, "--reason", "again")
+    assert repeated.returncode == 0, repeated.stderr
+    assert json.loads(repeated.stdout) == {**body, "changed": False, "sessions_ended": 0,
+                                           "account_id": int(mallory.id), "position": gone}
 
     # Mallory: her token is refused at once, she can neither post nor sign in.
     assert_error(mallory.request("POST", "/api/posts", json={"text": "more spam"}), 403,
