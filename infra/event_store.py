@@ -26,6 +26,7 @@ from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
@@ -156,6 +157,10 @@ class RoostStore(Application[UUID]):
         number of rows rewritten and the account's sessions."""
         raise NotImplementedError
 
+    def sessions_of(self, account_id: int) -> tuple[UUID, ...]:
+        """The sessions the account ever started (``SessionStarted`` rows naming it)."""
+        raise NotImplementedError
+
     def save_all(self, *aggregates: Aggregate | None) -> int:
         """Save pending events in one transaction; the position of the last one."""
         recordings = self.save(*aggregates)
@@ -236,6 +241,22 @@ class PostgresEventStore(RoostStore):
                                          ).format(table), rewrites)
         return Forgotten(len(rewrites), tuple(sessions))
 
+    def sessions_of(self, account_id: int) -> tuple[UUID, ...]:
+        """One sequential scan of ``roost_events`` for the ``SessionStarted`` rows whose
+        bytes hold the account id's digits (``account_id`` is a plain field of that
+        event), each then checked by its decoded ``account_id``; no lock is taken."""
+        recorder = self.recorder
+        assert isinstance(recorder, PostgresApplicationRecorder)
+        with recorder.datastore.get_connection() as conn:
+            rows = conn.execute(
+                sql.SQL("SELECT originator_id::text AS originator, state FROM {} "
+                        "WHERE topic = %s AND position(%s::bytea in state) > 0 "
+                        "ORDER BY notification_id").format(
+                    sql.Identifier(recorder.events_table_name)),
+                (SESSION_STARTED, str(account_id).encode())).fetchall()
+        return tuple(UUID(row["originator"]) for row in rows
+                     if started_by(bytes(row["state"])) == account_id)
+
     def position_of(self, aggregate_id: UUID, version: int) -> int:
         recorder = self.recorder
         assert isinstance(recorder, PostgresApplicationRecorder)
@@ -279,6 +300,14 @@ class MemoryEventStore(RoostStore):
         with self._lock:
             return self._positions.get((aggregate_id, version), 0)
 
+    def sessions_of(self, account_id: int) -> tuple[UUID, ...]:
+        """As on PostgreSQL, over the POPO recorder's list of stored events."""
+        stored: list[StoredEvent] = self.recorder._stored_events  # type: ignore[attr-defined]
+        with self._lock:
+            rows = [row for row in stored if row.topic == SESSION_STARTED]
+        return tuple(UUID(str(row.originator_id)) for row in rows
+                     if started_by(row.state) == account_id)
+
     def forget_account(self, account_aggregate_id: UUID, account_id: int) -> Forgotten:
         """As on PostgreSQL, over the POPO recorder's list of stored events."""
         key_id = account_aggregate_id.hex
@@ -299,3 +328,14 @@ class MemoryEventStore(RoostStore):
                     stored[index] = replace(row, state=scrubbed.state)
                     rewritten += 1
         return Forgotten(rewritten, tuple(sessions))
+
+
+def started_by(state: bytes) -> int | None:
+    """The ``account_id`` of a stored ``SessionStarted`` row (``None`` when the row is not
+    a JSON object with an integer ``account_id``: never a session of anyone)."""
+    try:
+        fields = orjson.loads(state)
+    except orjson.JSONDecodeError:
+        return None
+    value = fields.get("account_id") if isinstance(fields, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

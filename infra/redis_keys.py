@@ -97,6 +97,10 @@ class RedisKeys:
     def revoked_session(self, session_id: str) -> str:
         return f"{self.prefix}revoked:{session_id}"
 
+    def suspended_account(self, account_id: int) -> str:
+        """Present while the account is suspended (no expiry): its tokens are refused."""
+        return f"{self.prefix}suspended:{account_id}"
+
     def timeline_patterns(self) -> tuple[str, ...]:
         """Everything the timeline projector owns (for a rebuild)."""
         kinds = ("home", "homeidx", "authored", "followers", "following", "celebsince",
