@@ -91,6 +91,10 @@ class RedisKeys:
         """Set by the active relay while it follows the log, expiring soon after it stops."""
         return f"{self.prefix}relay:heartbeat"
 
+    def health_progress(self) -> str:
+        """Since when each part has stood still, as every API process's /health saw it."""
+        return f"{self.prefix}health:progress"
+
     def projector_lease(self, name: str) -> str:
         return f"{self.prefix}projection:{name}:lease"
 

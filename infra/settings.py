@@ -6,6 +6,7 @@ test suite need no configuration; production changes URLs only.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import Literal
 
@@ -13,6 +14,14 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_TOKEN_SECRET = "roost-development-secret-change-me-0123456789"  # noqa: S105
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which containers and
+    ``taskset`` narrow), else ``os.cpu_count()``; at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 class Settings(BaseSettings):
@@ -90,6 +99,10 @@ class Settings(BaseSettings):
     # HTTP.
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # `roost api` runs this many processes on that one port (infra/api_processes.py);
+    # default: the cores this process may run on. Each takes a Snowflake node id of
+    # its own, NODE_ID + 0 .. NODE_ID + API_WORKERS (one spare, for a rolling restart).
+    api_workers: int = Field(default_factory=usable_cores, ge=1, le=256)
     max_body_bytes: int = 64 * 1024
     min_position_wait_s: float = 5.0
     # How long a write's answer waits for the read models to include the write
