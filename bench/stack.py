@@ -47,6 +47,9 @@ def bench_settings(run: str, api_port: int, kafka_port: int, es_port: int,
         "access_token_ttl_s": 12 * 3600,
         "rate_limit_multiplier": 1_000_000,  # measure the system, not its throttle
         "log_level": "WARNING",
+        # One API process, whose pid the CPU and memory figures follow (override
+        # api_workers to measure several: their processes are the API's children).
+        "api_workers": 1,
         **WEAK_ARGON2,
         **(overrides or {}),
     }

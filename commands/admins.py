@@ -40,7 +40,7 @@ def set_admin(cmd: SetAdmin, ctx: CommandContext) -> Result:
 def is_admin(store: EventStore, username: str, account_id: int | None = None) -> bool:
     """Whether the account named ``username`` (and, when given, with id ``account_id``)
     holds the admin role now, read from its events (not a read model, which may lag:
-    a revoke takes effect at once). An erased account is no admin."""
+    a revoke takes effect at once). An erased or suspended account is no admin."""
     account: Account | None = store.get_or_none(account_uuid(username))
     return account is not None and account.is_admin and not account.gone \
-        and account_id in (None, account.account_id)
+        and not account.suspended and account_id in (None, account.account_id)

@@ -19,6 +19,7 @@ from commands import (
     notifications,
     posts,
     sessions,
+    suspension,
 )
 from commands.context import CommandContext
 from commands.idempotency import IdempotencyClaim, KeyedCommit, recorded_answer
@@ -39,6 +40,7 @@ from commands.messages import (
     SetLike,
     SetMute,
     SetRepost,
+    SetSuspension,
     UpdateNotificationPreferences,
     UpdateProfile,
     UploadMedia,
@@ -64,6 +66,7 @@ COMMAND_HANDLERS: dict[type, Handler] = {
     MarkNotificationsRead: notifications.mark_notifications_read,
     EraseAccount: erasure.erase_account,
     SetAdmin: admins.set_admin,
+    SetSuspension: suspension.set_suspension,
     UploadMedia: media.upload_media,
     DescribeMedia: media.describe_media,
 }

@@ -180,6 +180,20 @@ class SetAdmin:
 
 
 @dataclass(frozen=True, slots=True)
+class SetSuspension:
+    """Suspend an account (``active``) or lift its suspension; authorized at the edge:
+    an operator (``roost accounts suspend`` / ``unsuspend``) or an admin token
+    (``/api/admin/accounts/{username}/suspension``). ``reason``: the moderator's note
+    (0-500 characters; ignored when lifting); ``by``: who did it (recorded in the
+    event: ``cli:<login>`` or ``admin:<account id>``)."""
+
+    username: str
+    active: bool
+    by: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Result:
     """What a handler answers: the position of the event that made the current
     state (0 if none did) and the data the client should see; ``replayed`` when

@@ -27,9 +27,16 @@ class TokenIssuer(Protocol):
 
 
 class SessionRevocations(Protocol):
-    """Makes an ended session's access tokens stop working at once."""
+    """Makes an ended session's access tokens stop working at once, and a suspended
+    account's (every authenticated request checks both, in one round trip)."""
 
     def revoke(self, session_id: str, ttl_s: int) -> None: ...
+
+    def set_account_suspended(self, account_id: int, suspended: bool) -> None:
+        """Mark the account suspended (kept until unmarked: no expiry), or unmark it.
+        While marked, every access token of the account is refused (403
+        ``account_suspended``); idempotent."""
+        ...
 
 
 class IdGenerator(Protocol):

@@ -11,7 +11,7 @@ from uuid import UUID
 from commands.context import CommandContext
 from commands.messages import Login, Logout, RefreshSession, Result
 from domain.accounts import Account, normalise_email
-from domain.errors import Unauthorized
+from domain.errors import AccountSuspended, Unauthorized
 from domain.ids import account_uuid, email_claim_uuid
 from domain.sessions import Session
 
@@ -55,12 +55,21 @@ def _token_pair(ctx: CommandContext, session: Session, secret: str) -> dict[str,
 
 
 def login(cmd: Login, ctx: CommandContext) -> Result:
+    """A new session and its tokens.
+
+    Raises:
+        Unauthorized: ``invalid_credentials`` (no such account, or a wrong password).
+        AccountSuspended: the password is right but the account is suspended (403;
+            told only to whoever knows the password).
+    """
     account = _find_account(ctx, cmd.login)
     if account is None:
         ctx.passwords.verify_unknown(cmd.password)  # as slow as a real check
         raise _invalid_credentials()
     if not ctx.passwords.verify(account.password_hash, cmd.password):
         raise _invalid_credentials()
+    if account.suspended:
+        raise AccountSuspended("this account is suspended; it cannot sign in")
     secret = secrets.token_urlsafe(32)
     session = Session(
         account_id=account.account_id, username=account.username, refresh_hash=_secret_hash(secret)
@@ -70,6 +79,12 @@ def login(cmd: Login, ctx: CommandContext) -> Result:
         account.rehash_password(ctx.passwords.hash(cmd.password))
         changed.append(account)
     position = ctx.store.save_all(*changed)
+    # A suspension saved while the password was being checked ended the sessions it
+    # found, maybe before this one was saved: look again, now that this one is.
+    latest: Account | None = ctx.store.get_or_none(account.id)
+    if latest is not None and latest.suspended:
+        _end_session(ctx, session)
+        raise AccountSuspended("this account is suspended; it cannot sign in")
     return Result(position, _token_pair(ctx, session, secret))
 
 

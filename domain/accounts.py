@@ -24,6 +24,7 @@ RESERVED_USERNAMES = frozenset(
 MIN_PASSWORD, MAX_PASSWORD = 8, 1024
 MAX_DISPLAY_NAME, MAX_BIO = 50, 500
 MAX_AVATAR_URL = 2048
+MAX_SUSPENSION_REASON = 500
 ERASED_PREFIX = "erased-"
 """An erased account's username reads as this and 12 hex digits (the hyphen is not
 in the username alphabet, so no real account is ever named so)."""
@@ -54,6 +55,8 @@ class Account(Aggregate):
         self.avatar_url = ""
         self.erased = False
         self.is_admin = False
+        self.suspended = False
+        self.suspension_reason = ""
 
     @event("ProfileUpdated")
     def update_profile(self, display_name: str, bio: str, avatar_url: str) -> None:
@@ -80,6 +83,21 @@ class Account(Aggregate):
         """The admin role is taken away: its next admin request is ``403``."""
         self.is_admin = False
 
+    @event("AccountSuspended")
+    def suspend(self, account_id: int, reason: str, by: str) -> None:
+        """A moderator suspended the account: it can neither sign in nor act, and
+        nobody else sees it or its posts until it is unsuspended. ``reason`` is the
+        moderator's note (0-500 characters, personal data: sealed with the account's
+        key, so erasure removes it); ``by``: ``cli:<login>`` or ``admin:<account id>``."""
+        self.suspended = True
+        self.suspension_reason = reason
+
+    @event("AccountUnsuspended")
+    def unsuspend(self, account_id: int, by: str) -> None:
+        """The suspension is lifted: the account may sign in again (its sessions ended
+        by the suspension stay ended), and it and its posts are shown again."""
+        self.suspended = False
+        self.suspension_reason = ""
 
     @property
     def gone(self) -> bool:
@@ -144,13 +162,23 @@ def display_name_problem(display_name: str) -> str | None:
     return None
 
 
+def _multiline_problem(text: str, most: int) -> str | None:
+    """At most ``most`` characters; newline and tab the only control characters allowed."""
+    if problem := text_problem(text, multiline=True):
+        return problem
+    if len(text) > most:
+        return f"must be at most {most} characters"
+    return None
+
+
 def bio_problem(bio: str) -> str | None:
     """At most 500 characters; newline and tab are the only control characters allowed."""
-    if problem := text_problem(bio, multiline=True):
-        return problem
-    if len(bio) > MAX_BIO:
-        return f"must be at most {MAX_BIO} characters"
-    return None
+    return _multiline_problem(bio, MAX_BIO)
+
+
+def suspension_reason_problem(reason: str) -> str | None:
+    """As a bio: at most 500 characters, newline and tab allowed."""
+    return _multiline_problem(reason, MAX_SUSPENSION_REASON)
 
 
 def avatar_url_problem(url: str) -> str | None:

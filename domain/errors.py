@@ -68,6 +68,16 @@ class AccountErased(Unauthorized):
     code = "account_erased"
 
 
+class AccountSuspended(Forbidden):
+    """The account is suspended by a moderator (403): it may not sign in or act, and
+    its profile is not shown."""
+
+    code = "account_suspended"
+
+    def __init__(self, message: str = "this account is suspended") -> None:
+        super().__init__(message)
+
+
 class TooLarge(RoostError):
     """A body or file beyond a size limit (413); ``details['fields']`` names the field."""
 

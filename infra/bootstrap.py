@@ -43,7 +43,7 @@ from infra.event_store import PostgresEventStore, RoostStore
 from infra.event_types import known_event_types
 from infra.eventlog import PostgresEventLogHead, max_position, read_envelopes, store_identity
 from infra.failures import is_transient
-from infra.health import write_heartbeat
+from infra.health import SharedProgress, write_heartbeat
 from infra.http.services import ApiServices
 from infra.kafka import make_producer
 from infra.kafka_fetch_patch import pause_empty_fetches
@@ -223,6 +223,7 @@ async def build_api(settings: Settings, tokens: JwtTokens | None = None) -> ApiS
             rate_limiter=RateLimiter(client, settings), search=search,
             trends=LiveTrendCounters(client, keys), events=PostgresEventReader(pool),
             media_store=build_media_store(settings), media_processor=processor,
+            progress=SharedProgress(client, keys.health_progress()),
             resources=resources.pop_all(),
         )
     return services

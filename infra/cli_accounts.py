@@ -1,5 +1,6 @@
 """``roost accounts``: operator commands on accounts (a typer sub-app): the admin
-role (``grant-admin``, ``revoke-admin``) and erasure (``erase``, issue 12).
+role (``grant-admin``, ``revoke-admin``), suspension (``suspend``, ``unsuspend``) and
+erasure (``erase``, issue 12).
 
 Registered by one line in ``infra/cli.py``. To add a command, add a function
 decorated with ``@app.command("name")`` here; ``run_command`` runs a command
@@ -15,11 +16,12 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from commands.messages import EraseAccount, Result, SetAdmin
+from commands.messages import EraseAccount, Result, SetAdmin, SetSuspension
 from domain.errors import NotFound, RoostError
 from infra.settings import Settings
 
-app = typer.Typer(help="Operate on accounts (the admin role, erasure).", no_args_is_help=True)
+app = typer.Typer(help="Operate on accounts (the admin role, suspension, erasure).",
+                  no_args_is_help=True)
 console = Console()
 
 Username = Annotated[str, typer.Argument(help="the account's username (any case)")]
@@ -69,6 +71,36 @@ def revoke_admin(username: Username, by: By = None) -> None:
     """Take the admin role away: the account's next admin request is 403, with the
     tokens it holds now too."""
     _set_admin(username, False, by)
+
+
+def _set_suspension(username: str, active: bool, reason: str, by: str | None) -> None:
+    result = run_command(Settings(), SetSuspension(username, active, operator(by), reason))
+    typer.echo(json.dumps({**result.data, "position": result.position}))
+
+
+@app.command("suspend")
+def suspend(
+    username: Username,
+    reason: Annotated[str, typer.Option(
+        help="the moderator's note, recorded in the event (at most 500 characters)")] = "",
+    by: By = None,
+) -> None:
+    """Suspend USERNAME: its tokens are refused at once (403 account_suspended), its
+    sessions end, it cannot sign in, and its profile and posts are hidden from everyone
+    (search, timelines, threads, notifications) until `roost accounts unsuspend`.
+
+    Prints ``{"username", "account_id", "suspended", "changed", "sessions_ended",
+    "position"}``; exit code 1 when no account has that name or the reason is refused.
+    Idempotent (a suspended account stays suspended; its sessions are ended again).
+    """
+    _set_suspension(username, True, reason, by)
+
+
+@app.command("unsuspend")
+def unsuspend(username: Username, by: By = None) -> None:
+    """Lift USERNAME's suspension: it may sign in again (its old sessions stay ended),
+    and it and its posts are shown again. Prints as ``suspend``; idempotent."""
+    _set_suspension(username, False, "", by)
 
 
 @app.command("erase")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from importlib import resources
 
 import psycopg
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection, errors, sql
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
@@ -38,13 +39,17 @@ def migration_sql() -> str:
 
 
 def ensure_database(settings: Settings) -> None:
-    """Create the configured database if the server does not have it yet."""
+    """Create the configured database if the server does not have it yet; safe when
+    several processes (parts, API processes) start together on a new server."""
     admin = settings.model_copy(update={"postgres_dbname": "postgres"})
     with psycopg.connect(admin.postgres_conninfo, autocommit=True) as conn:
         exists = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (settings.postgres_dbname,)
         ).fetchone()
-        if not exists:
+        if exists:
+            return
+        # Another part starting at the same moment may create it first.
+        with contextlib.suppress(errors.DuplicateDatabase, errors.UniqueViolation):
             conn.execute(
                 sql.SQL("CREATE DATABASE {}").format(sql.Identifier(settings.postgres_dbname))
             )
@@ -99,11 +104,13 @@ def migrate(settings: Settings) -> None:
     schema = migration_sql()
     digest = hashlib.sha256(schema.encode()).hexdigest()
     with psycopg.connect(settings.postgres_conninfo, autocommit=True) as conn:
-        conn.execute(_APPLIED_TABLE)
         if _applied(conn, digest):
             return
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (AdvisoryLock.MIGRATION.value,))
+            # Under the lock: two processes creating it at once on a new database
+            # collide in pg_type even with IF NOT EXISTS.
+            conn.execute(_APPLIED_TABLE)
             if _applied(conn, digest):
                 return
             conn.execute(schema_sql().encode())
@@ -117,5 +124,10 @@ _APPLIED_TABLE = ("CREATE TABLE IF NOT EXISTS schema_applied ("
 
 
 def _applied(conn: psycopg.Connection[TupleRow], digest: str) -> bool:
+    """Whether the schema of ``digest`` was applied (``False`` before any was: no
+    ``schema_applied`` table yet)."""
+    row = conn.execute("SELECT to_regclass('schema_applied')").fetchone()
+    if row is None or row[0] is None:
+        return False
     return conn.execute("SELECT 1 FROM schema_applied WHERE sha256 = %s",
                         (digest,)).fetchone() is not None

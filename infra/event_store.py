@@ -21,11 +21,12 @@ JSON rewritten.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
@@ -41,6 +42,7 @@ from eventsourcing.utils import get_topic, retry
 from psycopg import sql
 
 from infra.advisory_locks import AdvisoryLock
+from infra.group_commit import GroupCommitter
 from infra.personal_data import (
     SESSION_STARTED,
     KeyRing,
@@ -73,7 +75,36 @@ class FailFastRecorder(PostgresApplicationRecorder):
     error reaches the HTTP edge, which answers 503 with Retry-After at once.
     """
 
-    insert_events = _fewer_attempts(PostgresApplicationRecorder.insert_events)
+    _insert_now = _fewer_attempts(PostgresApplicationRecorder.insert_events)
+    _group: GroupCommitter[Sequence[StoredEvent], Sequence[int]] | None = None
+
+    def group_commits(self, max_writes: int) -> None:
+        """Append the writes of concurrent commands in shared transactions
+        (``infra.group_commit``), at most ``max_writes`` commands' events in one."""
+        self._group = GroupCommitter(self._insert_group, self._insert_one,
+                                     transient=(InterfaceError, OperationalError),
+                                     max_items=max_writes)
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any
+                      ) -> Sequence[int] | None:
+        """The events of one save, in one transaction of their own or shared with
+        other saves (``group_commits``); each save gets its own events' positions."""
+        if self._group is None or any(value is not None for value in kwargs.values()):
+            # a process application's tracking record goes with its own events only
+            return self._insert_now(stored_events, **kwargs)  # type: ignore[no-any-return]
+        return self._group.commit(stored_events)
+
+    def _insert_one(self, stored_events: Sequence[StoredEvent]) -> Sequence[int]:
+        return self._insert_now(stored_events) or []
+
+    def _insert_group(self, writes: Sequence[Sequence[StoredEvent]]
+                      ) -> list[Sequence[int]]:
+        ids = list(self._insert_one([event for write in writes for event in write]))
+        answers: list[Sequence[int]] = []
+        for write in writes:
+            answers.append(ids[:len(write)])
+            del ids[:len(write)]
+        return answers
 
     def create_table(self) -> None:
         """The library's DDL, one process at a time.
@@ -126,6 +157,10 @@ class RoostStore(Application[UUID]):
         number of rows rewritten and the account's sessions."""
         raise NotImplementedError
 
+    def sessions_of(self, account_id: int) -> tuple[UUID, ...]:
+        """The sessions the account ever started (``SessionStarted`` rows naming it)."""
+        raise NotImplementedError
+
     def save_all(self, *aggregates: Aggregate | None) -> int:
         """Save pending events in one transaction; the position of the last one."""
         recordings = self.save(*aggregates)
@@ -168,6 +203,8 @@ class PostgresEventStore(RoostStore):
         assert isinstance(mapper, SealingMapper)
         self.key_ring = PostgresKeyRing(recorder.datastore)
         mapper.keys = self.key_ring
+        if isinstance(recorder, FailFastRecorder) and settings.group_commit_max_writes > 1:
+            recorder.group_commits(settings.group_commit_max_writes)
 
     def forget_account(self, account_aggregate_id: UUID, account_id: int) -> Forgotten:
         """The key's tombstone first (its own statement: from then on nothing of the
@@ -203,6 +240,22 @@ class PostgresEventStore(RoostStore):
                 curs.executemany(sql.SQL("UPDATE {} SET state = %s WHERE notification_id = %s"
                                          ).format(table), rewrites)
         return Forgotten(len(rewrites), tuple(sessions))
+
+    def sessions_of(self, account_id: int) -> tuple[UUID, ...]:
+        """One sequential scan of ``roost_events`` for the ``SessionStarted`` rows whose
+        bytes hold the account id's digits (``account_id`` is a plain field of that
+        event), each then checked by its decoded ``account_id``; no lock is taken."""
+        recorder = self.recorder
+        assert isinstance(recorder, PostgresApplicationRecorder)
+        with recorder.datastore.get_connection() as conn:
+            rows = conn.execute(
+                sql.SQL("SELECT originator_id::text AS originator, state FROM {} "
+                        "WHERE topic = %s AND position(%s::bytea in state) > 0 "
+                        "ORDER BY notification_id").format(
+                    sql.Identifier(recorder.events_table_name)),
+                (SESSION_STARTED, str(account_id).encode())).fetchall()
+        return tuple(UUID(row["originator"]) for row in rows
+                     if started_by(bytes(row["state"])) == account_id)
 
     def position_of(self, aggregate_id: UUID, version: int) -> int:
         recorder = self.recorder
@@ -247,6 +300,14 @@ class MemoryEventStore(RoostStore):
         with self._lock:
             return self._positions.get((aggregate_id, version), 0)
 
+    def sessions_of(self, account_id: int) -> tuple[UUID, ...]:
+        """As on PostgreSQL, over the POPO recorder's list of stored events."""
+        stored: list[StoredEvent] = self.recorder._stored_events  # type: ignore[attr-defined]
+        with self._lock:
+            rows = [row for row in stored if row.topic == SESSION_STARTED]
+        return tuple(UUID(str(row.originator_id)) for row in rows
+                     if started_by(row.state) == account_id)
+
     def forget_account(self, account_aggregate_id: UUID, account_id: int) -> Forgotten:
         """As on PostgreSQL, over the POPO recorder's list of stored events."""
         key_id = account_aggregate_id.hex
@@ -267,3 +328,14 @@ class MemoryEventStore(RoostStore):
                     stored[index] = replace(row, state=scrubbed.state)
                     rewritten += 1
         return Forgotten(rewritten, tuple(sessions))
+
+
+def started_by(state: bytes) -> int | None:
+    """The ``account_id`` of a stored ``SessionStarted`` row (``None`` when the row is not
+    a JSON object with an integer ``account_id``: never a session of anyone)."""
+    try:
+        fields = orjson.loads(state)
+    except orjson.JSONDecodeError:
+        return None
+    value = fields.get("account_id") if isinstance(fields, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

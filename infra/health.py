@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
 
 OK = "ok"
 
@@ -21,7 +23,16 @@ OK = "ok"
 @dataclass
 class _Seen:
     position: int
-    since: float  # monotonic s: when the position last moved, or events started to wait
+    since: float  # s (monotonic, or Redis TIME when shared): when the position last moved,
+    # or events started to wait
+
+
+def _look(seen: _Seen | None, position: int, lag: int, max_lag: int, now: float
+          ) -> tuple[_Seen, float]:
+    """What a look at a part at ``now`` remembers, and for how long it has stalled."""
+    if seen is None or seen.position != position or lag <= max_lag:
+        return _Seen(position, now), 0.0
+    return seen, now - seen.since
 
 
 class ProgressTracker:
@@ -35,11 +46,71 @@ class ProgressTracker:
         """Seconds ``part`` has stood at ``position`` while more than ``max_lag`` events
         waited (0.0 when it moved since the last look, or is within ``max_lag``)."""
         now = time.monotonic() if now is None else now
-        seen = self._seen.get(part)
-        if seen is None or seen.position != position or lag <= max_lag:
-            self._seen[part] = _Seen(position, now)
-            return 0.0
-        return now - seen.since
+        self._seen[part], stalled = _look(self._seen.get(part), position, lag, max_lag, now)
+        return stalled
+
+
+class SharedProgress:
+    """``ProgressTracker``'s memory kept in Redis, so that every API process judges a
+    part from the same looks: ``/health`` says the same whichever process answers, and
+    a stall counts from the first look of any of them.
+
+    ``key`` is a hash: part -> ``"<position>:<since>"``, ``since`` in seconds of Redis's
+    clock (``TIME``, so that processes on several machines agree), expiring a day after
+    the last change. While Redis does not answer, this process's own memory is used
+    (``/health`` then fails for Redis anyway).
+    """
+
+    TTL_S = 86_400
+
+    def __init__(self, redis: Redis, key: str) -> None:
+        self.redis = redis
+        self.key = key
+        self.local = ProgressTracker()
+
+    async def stalled(self, looks: dict[str, tuple[int, int]], max_lag: int,
+                      now: float | None = None) -> dict[str, float]:
+        """For each part, ``looks[part] = (position, lag)``: seconds it has stalled (as
+        ``ProgressTracker.stalled_for``). Two round trips at most; ``now`` replaces
+        Redis's clock (tests)."""
+        try:
+            return await self._stalled(looks, max_lag, now)
+        except RedisError:
+            when = time.monotonic() if now is None else now
+            return {part: self.local.stalled_for(part, position, lag, max_lag, when)
+                    for part, (position, lag) in looks.items()}
+
+    async def _stalled(self, looks: dict[str, tuple[int, int]], max_lag: int,
+                       now: float | None) -> dict[str, float]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.time()
+            pipe.hgetall(self.key)
+            (seconds, micros), stored = await pipe.execute()
+        if now is None:
+            now = seconds + micros / 1e6
+        changed: dict[FieldT, EncodableT] = {}
+        stalled: dict[str, float] = {}
+        for part, (position, lag) in looks.items():
+            before = _parse_seen(stored.get(part.encode()))
+            seen, stalled[part] = _look(before, position, lag, max_lag, now)
+            if seen != before:
+                changed[part] = f"{seen.position}:{seen.since}"
+        if changed:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(self.key, mapping=changed)
+                pipe.expire(self.key, self.TTL_S)
+                await pipe.execute()
+        return stalled
+
+
+def _parse_seen(raw: bytes | None) -> _Seen | None:
+    if raw is None:
+        return None
+    position, _, since = raw.decode().partition(":")
+    try:
+        return _Seen(int(position), float(since))
+    except ValueError:
+        return None
 
 
 def progress_verdict(part: str, position: int, head: int, stalled_for: float,

@@ -94,6 +94,8 @@ SEALED: dict[str, SealRule] = {
     "domain.accounts:Account.ProfileUpdated": SealRule(
         ("display_name", "bio", "avatar_url"), _originator),
     "domain.accounts:Account.PasswordRehashed": SealRule(("password_hash",), _originator),
+    # A moderator's note about the account: about a person, so erased with it.
+    "domain.accounts:Account.AccountSuspended": SealRule(("reason",), _originator),
     "domain.accounts:EmailClaim.EmailClaimed": SealRule(("email", "username"), _by("username")),
     "domain.sessions:Session.SessionStarted": SealRule(("username",), _by("username")),
     "domain.posts:Post.PostCreated": SealRule(

@@ -35,8 +35,12 @@ from ports.timelines import TimelineItem
 # The columns of rm_accounts that make an ``AccountRow`` (``a`` is rm_accounts).
 ACCOUNT_COLUMNS = (
     "a.id, a.username, a.display_name, a.bio, a.avatar_url, a.created_at, "
-    "a.followers_count, a.following_count, a.posts_count, a.email"
+    "a.followers_count, a.following_count, a.posts_count, a.email, "
+    "(a.suspended_at IS NOT NULL) AS suspended"
 )
+# Suspended accounts are left out of what others are shown of accounts and posts:
+# every statement below that lists accounts, authors, reposters or tagged posts says
+# ``a.suspended_at IS NULL`` (the profile lookups answer ``suspended`` instead).
 
 _ID_BY_USERNAME = "SELECT id FROM rm_accounts WHERE username_lower = %s"
 _BY_USERNAME = f"SELECT {ACCOUNT_COLUMNS} FROM rm_accounts a WHERE a.username_lower = %s"  # noqa: S608
@@ -46,13 +50,13 @@ _FOLLOWERS = (
     f"SELECT {ACCOUNT_COLUMNS}, f.position FROM rm_follows f "  # noqa: S608
     "JOIN rm_accounts a ON a.id = f.follower_id "
     "WHERE f.followee_id = %s AND f.active AND f.position < %s "
-    "AND a.id <> ALL(%s) ORDER BY f.position DESC LIMIT %s"
+    "AND a.id <> ALL(%s) AND a.suspended_at IS NULL ORDER BY f.position DESC LIMIT %s"
 )
 _FOLLOWING = (
     f"SELECT {ACCOUNT_COLUMNS}, f.position FROM rm_follows f "  # noqa: S608
     "JOIN rm_accounts a ON a.id = f.followee_id "
     "WHERE f.follower_id = %s AND f.active AND f.position < %s "
-    "AND a.id <> ALL(%s) ORDER BY f.position DESC LIMIT %s"
+    "AND a.id <> ALL(%s) AND a.suspended_at IS NULL ORDER BY f.position DESC LIMIT %s"
 )
 
 _EDGES = (
@@ -81,8 +85,10 @@ _POSTS = (
 )
 _MEDIA = (
     "SELECT m.id, m.owner_id, m.description, m.blurhash, m.original, m.small, m.post_id, "
-    "(p.deleted_at IS NOT NULL) AS post_deleted, m.created_at "
-    "FROM rm_media m LEFT JOIN rm_posts p ON p.id = m.post_id WHERE m.id = ANY(%s)"
+    "(p.deleted_at IS NOT NULL) AS post_deleted, m.created_at, "
+    "(o.suspended_at IS NOT NULL) AS owner_suspended "
+    "FROM rm_media m LEFT JOIN rm_posts p ON p.id = m.post_id "
+    "LEFT JOIN rm_accounts o ON o.id = m.owner_id WHERE m.id = ANY(%s)"
 )
 # A medium attached to a post the read models lack (its creation parked) is kept.
 _LIVE_MEDIA_KEYS = (
@@ -92,14 +98,19 @@ _LIVE_MEDIA_KEYS = (
     "OR (m.post_id IS NOT NULL AND p.deleted_at IS NULL)"
 )
 
-_AUTHORS = f"SELECT {ACCOUNT_COLUMNS} FROM rm_accounts a WHERE a.id = ANY(%s)"  # noqa: S608
+_AUTHORS = (
+    f"SELECT {ACCOUNT_COLUMNS} FROM rm_accounts a "  # noqa: S608
+    "WHERE a.id = ANY(%s) AND a.suspended_at IS NULL"
+)
 _REPOSTS = (
     f"SELECT r.repost_id, r.since, {ACCOUNT_COLUMNS} FROM rm_reposts r "  # noqa: S608
-    "JOIN rm_accounts a ON a.id = r.account_id WHERE r.repost_id = ANY(%s) AND r.active"
+    "JOIN rm_accounts a ON a.id = r.account_id WHERE r.repost_id = ANY(%s) AND r.active "
+    "AND a.suspended_at IS NULL"
 )
 # Small per-page facts in one query, each row tagged with what it says.
 _FACTS = (
-    "SELECT 'parent' AS tag, id FROM rm_posts WHERE id = ANY(%(parents)s) AND deleted_at IS NULL "
+    "SELECT 'parent' AS tag, p.id FROM rm_posts p JOIN rm_accounts a ON a.id = p.author_id "
+    " WHERE p.id = ANY(%(parents)s) AND p.deleted_at IS NULL AND a.suspended_at IS NULL "
     "UNION ALL SELECT 'liked', post_id FROM rm_likes "
     " WHERE account_id = %(r)s AND post_id = ANY(%(posts)s) AND active "
     "UNION ALL SELECT 'reposted', post_id FROM rm_reposts "
@@ -117,9 +128,13 @@ _ACCOUNT_POSTS = (
 )
 
 # rm_post_tags holds a row per tag of each live post (projections.read_models).
+# Suspended authors' rows stay (a suspension is lifted in one statement); each row
+# read is checked against its author's (a primary-key probe).
 _TAGGED = (
-    "SELECT post_id FROM rm_post_tags WHERE tag = %s AND post_id < %s "
-    "AND author_id <> ALL(%s) ORDER BY post_id DESC LIMIT %s"
+    "SELECT t.post_id FROM rm_post_tags t WHERE t.tag = %s AND t.post_id < %s "
+    "AND t.author_id <> ALL(%s) AND NOT EXISTS (SELECT 1 FROM rm_accounts a "
+    "WHERE a.id = t.author_id AND a.suspended_at IS NOT NULL) "
+    "ORDER BY t.post_id DESC LIMIT %s"
 )
 
 _ANCESTORS = (

@@ -40,6 +40,7 @@ from ports.read_models import (
     NewPost,
     ProfileChange,
     StoredPost,
+    SuspensionChange,
 )
 
 Conn = AsyncConnection[TupleRow]
@@ -161,6 +162,13 @@ class PostgresReadModelWriter:
             "UPDATE rm_accounts SET is_admin = %s, version = %s "
             "WHERE aggregate_id = %s AND version < %s",
             (change.is_admin, change.version, change.aggregate_id, change.version),
+        )
+
+    async def set_suspension(self, change: SuspensionChange) -> None:
+        await self.conn.execute(
+            "UPDATE rm_accounts SET suspended_at = %s, version = %s "
+            "WHERE aggregate_id = %s AND version < %s",
+            (change.suspended_at, change.version, change.aggregate_id, change.version),
         )
 
     async def add_post(self, post: NewPost) -> bool:

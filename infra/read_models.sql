@@ -28,6 +28,9 @@ CREATE TABLE IF NOT EXISTS rm_accounts (
 -- The admin role (AdminGranted / AdminRevoked). Requests to /api/admin check the
 -- account's events, not this column, so that a revoke takes effect at once.
 ALTER TABLE rm_accounts ADD COLUMN IF NOT EXISTS is_admin boolean NOT NULL DEFAULT false;
+-- Suspension (AccountSuspended / AccountUnsuspended): when the account was suspended, NULL
+-- when it is not. Readers leave suspended accounts and their posts out.
+ALTER TABLE rm_accounts ADD COLUMN IF NOT EXISTS suspended_at timestamptz;
 
 CREATE TABLE IF NOT EXISTS rm_follows (
     follower_id     bigint NOT NULL,

@@ -97,6 +97,10 @@ class RedisKeys:
         """Set by the active relay while it follows the log, expiring soon after it stops."""
         return f"{self.prefix}relay:heartbeat"
 
+    def health_progress(self) -> str:
+        """Since when each part has stood still, as every API process's /health saw it."""
+        return f"{self.prefix}health:progress"
+
     def projector_lease(self, name: str) -> str:
         return f"{self.prefix}projection:{name}:lease"
 
@@ -107,6 +111,10 @@ class RedisKeys:
 
     def revoked_session(self, session_id: str) -> str:
         return f"{self.prefix}revoked:{session_id}"
+
+    def suspended_account(self, account_id: int) -> str:
+        """Present while the account is suspended (no expiry): its tokens are refused."""
+        return f"{self.prefix}suspended:{account_id}"
 
     def timeline_patterns(self) -> tuple[str, ...]:
         """Everything the timeline projector owns (for a rebuild), but its position."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 
 import faust
 import prometheus_client
@@ -16,10 +17,20 @@ from infra.settings import Settings
 
 
 def run_api(settings: Settings) -> None:
+    """Serve the API: in this process when ``settings.api_workers`` is 1, else in that
+    many processes on one port (``infra.api_processes``; exits with its code)."""
     from infra.http.app import create_app
 
     configure_logging(settings.log_level, settings.log_json, "api")
-    migrate(settings)
+    migrate(settings)  # once, here: the API's processes do not migrate
+    if settings.api_workers > 1:
+        from infra import api_processes
+
+        try:
+            code = api_processes.serve(settings)
+        except ValueError as error:  # settings that cannot work: say why, exit 1
+            sys.exit(f"roost api: {error}")
+        sys.exit(code)
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
                 log_config=None, access_log=False, lifespan="on")
 

@@ -2,7 +2,8 @@
 async client. Names, mappings and query bodies: ``infra.search_schema``.
 
 Writes (``write``): the posts in one ``_bulk`` with ``version_type=external``
-(the event position), then each rename as an ``_update_by_query``, then the
+(the event position), then each author update (a rename, a suspension or its
+lifting) as an ``_update_by_query``, in order, then the
 accounts in one ``_bulk``, every step with ``refresh=true`` so that what is
 written is searchable before the position says so; the position last, as a
 document of the state index whose external version is the position itself
@@ -31,9 +32,11 @@ from elasticsearch import ApiError, AsyncElasticsearch, BadRequestError, NotFoun
 from infra.metrics import SEARCH_STALE_WRITES, SEARCH_WRITE_SECONDS
 from infra.search_schema import (
     ACCOUNTS_MAPPING,
+    ADDED_FIELDS,
     POSTS_MAPPING,
     RENAME_SCRIPT,
     STATE_MAPPING,
+    SUSPEND_SCRIPT,
     SearchNames,
     account_request,
     analysis,
@@ -53,6 +56,7 @@ from ports.search import (
     RenameAuthor,
     SearchQueryRefused,
     SearchWriteError,
+    SuspendAuthor,
     Versioned,
     WriteOutcome,
 )
@@ -93,13 +97,16 @@ def _post_source(change: PutPost | PostTombstone) -> dict[str, Any]:
     if isinstance(change, PostTombstone):
         return {"post_id": change.post_id, "author_id": change.author_id, "deleted": True}
     doc = change.doc
-    return {"post_id": doc.post_id, "author_id": doc.author_id,
-            "author_username": doc.author_username,
-            "author_display_name": doc.author_display_name,
-            "author_position": doc.author_position, "text": doc.text,
-            "hashtags": list(doc.hashtags), "mentions": list(doc.mentions),
-            "created_at": doc.created_at, "created_ms": _epoch_ms(doc.created_at),
-            "deleted": False}
+    source: dict[str, Any] = {
+        "post_id": doc.post_id, "author_id": doc.author_id,
+        "author_username": doc.author_username, "author_display_name": doc.author_display_name,
+        "author_position": doc.author_position, "text": doc.text,
+        "hashtags": list(doc.hashtags), "mentions": list(doc.mentions),
+        "created_at": doc.created_at, "created_ms": _epoch_ms(doc.created_at),
+        "deleted": False}
+    if doc.author_suspended:  # present only while true (infra.search_schema)
+        source["author_suspended"] = True
+    return source
 
 
 def _epoch_ms(rfc3339: str) -> int:
@@ -108,10 +115,14 @@ def _epoch_ms(rfc3339: str) -> int:
 
 
 def _account_source(doc: AccountDoc) -> dict[str, Any]:
-    return {"account_id": doc.account_id, "aggregate_id": doc.aggregate_id,
-            "username": doc.username, "display_name": doc.display_name,
-            "followers_count": doc.followers_count,
-            "profile_position": doc.profile_position, "created_at": doc.created_at}
+    source: dict[str, Any] = {
+        "account_id": doc.account_id, "aggregate_id": doc.aggregate_id,
+        "username": doc.username, "display_name": doc.display_name,
+        "followers_count": doc.followers_count, "profile_position": doc.profile_position,
+        "created_at": doc.created_at}
+    if doc.suspended:  # present only while true (infra.search_schema)
+        source["suspended"] = True
+    return source
 
 
 def _account(source: dict[str, Any]) -> AccountDoc:
@@ -120,7 +131,7 @@ def _account(source: dict[str, Any]) -> AccountDoc:
         username=str(source["username"]), display_name=str(source["display_name"]),
         followers_count=int(source["followers_count"]),
         profile_position=int(source["profile_position"]),
-        created_at=str(source["created_at"]))
+        created_at=str(source["created_at"]), suspended=bool(source.get("suspended", False)))
 
 
 class ElasticsearchIndex:
@@ -140,31 +151,39 @@ class ElasticsearchIndex:
     # -- set-up ----------------------------------------------------------
 
     async def ensure(self) -> None:
-        """Create this generation's indices if missing; point each alias at its index if
-        the alias does not exist yet (an alias already set, maybe to another
-        generation, is left alone: switching is an operator's step)."""
+        """Create this generation's indices if missing, and put the fields added to
+        their mappings since (``ADDED_FIELDS``) into existing ones; point each alias at
+        its index if the alias does not exist yet (an alias already set, maybe to
+        another generation, is left alone: switching is an operator's step)."""
         if self._ready:
             return
         async with unavailable_as_dependency():
-            for index, alias, mapping in (
-                    (self.names.posts_index, self.names.posts, POSTS_MAPPING),
-                    (self.names.accounts_index, self.names.accounts, ACCOUNTS_MAPPING),
-                    (self.names.state_index, None, STATE_MAPPING)):
-                await self._create(index, mapping)
+            for index, alias, mapping, added in (
+                    (self.names.posts_index, self.names.posts, POSTS_MAPPING,
+                     ADDED_FIELDS["posts"]),
+                    (self.names.accounts_index, self.names.accounts, ACCOUNTS_MAPPING,
+                     ADDED_FIELDS["accounts"]),
+                    (self.names.state_index, None, STATE_MAPPING, ())):
+                if not await self._create(index, mapping) and added:
+                    await self.client.indices.put_mapping(index=index, properties={
+                        name: mapping["properties"][name] for name in added})
                 if alias is not None and not await self.client.indices.exists_alias(
                         name=alias):
                     await self.client.indices.put_alias(index=index, name=alias)
         self._ready = True
 
-    async def _create(self, index: str, mapping: dict[str, Any]) -> None:
+    async def _create(self, index: str, mapping: dict[str, Any]) -> bool:
+        """Create ``index`` with ``mapping``; False when it was there already."""
         if await self.client.indices.exists(index=index):
-            return
+            return False
         try:
             await self.client.indices.create(index=index, settings=self.settings,
                                              mappings=mapping)
         except BadRequestError as error:
             if str(error.error) != "resource_already_exists_exception":
-                raise  # another process created it meanwhile: fine
+                raise
+            return False  # another process created it meanwhile: fine
+        return True
 
     async def reset(self) -> None:
         async with unavailable_as_dependency():
@@ -222,7 +241,7 @@ class ElasticsearchIndex:
     async def write(self, changes: Sequence[Change], upto: int | None) -> WriteOutcome:
         await self.ensure()
         posts = [c for c in changes if isinstance(c, PutPost | PostTombstone)]
-        renames = [c for c in changes if isinstance(c, RenameAuthor)]
+        updates = [c for c in changes if isinstance(c, RenameAuthor | SuspendAuthor)]
         accounts = [c for c in changes if isinstance(c, PutAccount)]
         erasures = [c for c in changes if isinstance(c, EraseAuthor)]
         with SEARCH_WRITE_SECONDS.time():
@@ -231,8 +250,8 @@ class ElasticsearchIndex:
                     (str(_post_source(c)["post_id"]), c.version, _post_source(c))
                     for c in posts])
                 renamed = 0
-                for rename in renames:
-                    renamed += await self._rename(rename)
+                for update in updates:
+                    renamed += await self._update_author(update)
                 more, older = await self._bulk(self.names.accounts_index, [
                     (str(c.doc.account_id), c.version, _account_source(c.doc))
                     for c in accounts])
@@ -269,23 +288,28 @@ class ElasticsearchIndex:
                                        f"{str(result.get('error'))[:300]}")
         return written, stale
 
-    async def _rename(self, rename: RenameAuthor) -> int:
-        """The author's posts not renamed at ``rename.position`` or later (tombstones
-        have no ``author_position`` and are left alone)."""
+    async def _update_author(self, update: RenameAuthor | SuspendAuthor) -> int:
+        """The author's posts not updated at ``update.position`` or later (tombstones
+        have no ``author_position`` and are left alone): a rename sets the display name,
+        a suspension the ``author_suspended`` flag (removed when lifted)."""
+        what = "rename" if isinstance(update, RenameAuthor) else "suspension"
+        script = {"source": RENAME_SCRIPT, "lang": "painless",
+                  "params": {"name": update.display_name, "position": update.position}} \
+            if isinstance(update, RenameAuthor) else \
+            {"source": SUSPEND_SCRIPT, "lang": "painless",
+             "params": {"suspended": update.suspended, "position": update.position}}
         answer = await self.client.options(request_timeout=self.rename_timeout_s)\
             .update_by_query(
                 index=self.names.posts_index, refresh=True, conflicts="proceed",
                 query={"bool": {"filter": [
-                    {"term": {"author_id": rename.author_id}},
-                    {"range": {"author_position": {"lt": rename.position}}}]}},
-                script={"source": RENAME_SCRIPT, "lang": "painless",
-                        "params": {"name": rename.display_name,
-                                   "position": rename.position}})
+                    {"term": {"author_id": update.author_id}},
+                    {"range": {"author_position": {"lt": update.position}}}]}},
+                script=script)
         if answer.get("failures"):
-            raise SearchWriteError(f"rename of {rename.author_id}: "
+            raise SearchWriteError(f"{what} of {update.author_id}: "
                                    f"{str(answer['failures'])[:300]}")
         if answer.get("version_conflicts"):  # a post changed meanwhile: another writer
-            raise SearchWriteError(f"rename of {rename.author_id}: a post changed meanwhile")
+            raise SearchWriteError(f"{what} of {update.author_id}: a post changed meanwhile")
         return int(answer.get("updated", 0))
 
     async def _erase(self, erase: EraseAuthor) -> int:

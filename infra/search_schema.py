@@ -14,7 +14,14 @@ Readers use the aliases; the projector writes the concrete indices of its
 generation (``ROOST_SEARCH_INDEX_GENERATION``), so a new generation (another
 mapping or analyzer) is built beside the old one and the aliases are switched
 when it has caught up. Mappings are ``dynamic: strict``: a field the mapping
-does not name is refused, never guessed.
+does not name is refused, never guessed. A field added to a mapping later, that
+documents may lack (``ADDED_FIELDS``), is put into existing indices in place
+(``PUT _mapping`` only adds), so it needs no new generation.
+
+Suspension: a suspended account's document carries ``suspended: true`` and each
+of its posts ``author_suspended: true``; both fields are present only while true
+(a document that never was suspended has the shape it had before suspensions
+existed), and every query leaves out the documents that have them.
 
 Analysis (ICU is not available on the development server, so folding is done
 by the standard filters):
@@ -127,6 +134,7 @@ POSTS_MAPPING: Final[dict[str, Any]] = {
         "created_at": {"type": "date"},
         "created_ms": {"type": "long"},
         "deleted": {"type": "boolean"},
+        "author_suspended": {"type": "boolean"},
     },
 }
 ACCOUNTS_MAPPING: Final[dict[str, Any]] = {
@@ -139,8 +147,15 @@ ACCOUNTS_MAPPING: Final[dict[str, Any]] = {
         "followers_count": {"type": "long"},
         "profile_position": {"type": "long"},
         "created_at": {"type": "date"},
+        "suspended": {"type": "boolean"},
     },
 }
+ADDED_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    "posts": ("author_suspended",),
+    "accounts": ("suspended",),
+}
+"""Fields added to the mappings after indices were made with them (put in place by
+``PUT _mapping``; the documents written before have none)."""
 STATE_MAPPING: Final[dict[str, Any]] = {
     "dynamic": "strict", "properties": {"position": {"type": "long"}},
 }
@@ -155,6 +170,14 @@ RENAME_SCRIPT: Final = (
     "ctx._source.author_display_name = params.name; "
     "ctx._source.author_position = params.position"
 )
+SUSPEND_SCRIPT: Final = (
+    "if (params.suspended) { ctx._source.author_suspended = true } "
+    "else { ctx._source.remove('author_suspended') } "
+    "ctx._source.author_position = params.position"
+)
+"""``author_suspended`` is present only while true (see the module)."""
+NOT_SUSPENDED: Final = {"bool": {"must_not": [{"term": {"author_suspended": True}}]}}
+ACCOUNT_NOT_SUSPENDED: Final = {"bool": {"must_not": [{"term": {"suspended": True}}]}}
 
 
 def _constant(query: dict[str, Any], boost: float = 1.0) -> dict[str, Any]:
@@ -168,7 +191,7 @@ def _day(value: date) -> str:
 def post_filters(search: PostSearch) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(filter clauses, feature clauses that add to the score): user text only ever
     inside ``match`` / ``match_phrase`` / ``term`` values, never query syntax."""
-    filters: list[dict[str, Any]] = [{"term": {"deleted": False}}]
+    filters: list[dict[str, Any]] = [{"term": {"deleted": False}}, NOT_SUSPENDED]
     features: list[dict[str, Any]] = []
     if search.words:
         words = " ".join(search.words)
@@ -237,7 +260,7 @@ def account_request(search: AccountSearch) -> dict[str, Any]:
         "filter": [{"bool": {"minimum_should_match": 1, "should": [
             {"match": {"username.prefix": {"query": text, "operator": "and"}}},
             {"match": {"display_name.prefix": {"query": text, "operator": "and"}}},
-        ]}}],
+        ]}}, ACCOUNT_NOT_SUSPENDED],
         "should": [_constant({"term": {"username": text.lower()}})],
     }}
     if search.hidden_accounts:

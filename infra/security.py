@@ -135,10 +135,26 @@ class RedisRevocations:
     def revoke(self, session_id: str, ttl_s: int) -> None:
         self._redis.set(self._keys.revoked_session(session_id), 1, ex=max(ttl_s, 1))
 
+    def set_account_suspended(self, account_id: int, suspended: bool) -> None:
+        key = self._keys.suspended_account(account_id)
+        if suspended:
+            self._redis.set(key, 1)
+        else:
+            self._redis.delete(key)
+
     def close(self) -> None:
         """Close its Redis client (the composition root built it for this object)."""
         self._redis.close()
 
 
-async def is_revoked(redis: AsyncRedis, keys: RedisKeys, session_id: str) -> bool:
-    return bool(await redis.exists(keys.revoked_session(session_id)))
+async def token_refusal(redis: AsyncRedis, keys: RedisKeys, session_id: str, account_id: int
+                        ) -> str | None:
+    """Why a token's session or account may no longer act, in one round trip (``MGET``):
+    ``account_suspended`` (the account is suspended: checked first, so a suspended
+    account's ended sessions say so), ``session_ended`` (the session was logged out or
+    ended), or ``None``."""
+    suspended, revoked = await redis.mget(keys.suspended_account(account_id),
+                                          keys.revoked_session(session_id))
+    if suspended is not None:
+        return "account_suspended"
+    return "session_ended" if revoked is not None else None

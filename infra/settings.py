@@ -6,6 +6,7 @@ test suite need no configuration; production changes URLs only.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import Literal
 
@@ -13,6 +14,14 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_TOKEN_SECRET = "roost-development-secret-change-me-0123456789"  # noqa: S105
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which containers and
+    ``taskset`` narrow), else ``os.cpu_count()``; at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 class Settings(BaseSettings):
@@ -36,6 +45,10 @@ class Settings(BaseSettings):
     # How long a read (or a projector) waits for a pooled connection before
     # giving up: 503 + Retry-After at the API, a retry with backoff in a worker.
     postgres_pool_timeout_s: float = Field(default=2.0, gt=0, le=120)
+    # Group commit (infra/group_commit.py): the commands' appends that arrive while
+    # one is committing share the next event-store transaction, at most this many
+    # commands' events in one; 1 turns it off (one transaction per command).
+    group_commit_max_writes: int = Field(default=256, ge=1, le=10_000)
     # `roost events` reads here when set: a read replica's DSN (libpq URL or key=value);
     # empty: the event store's own database.
     events_replica_url: str = ""
@@ -86,6 +99,10 @@ class Settings(BaseSettings):
     # HTTP.
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # `roost api` runs this many processes on that one port (infra/api_processes.py);
+    # default: the cores this process may run on. Each takes a Snowflake node id of
+    # its own, NODE_ID + 0 .. NODE_ID + API_WORKERS (one spare, for a rolling restart).
+    api_workers: int = Field(default_factory=usable_cores, ge=1, le=256)
     max_body_bytes: int = 64 * 1024
     min_position_wait_s: float = 5.0
     # How long a write's answer waits for the read models to include the write

@@ -127,7 +127,10 @@ def _supervise(settings: Settings, parts: dict[str, subprocess.Popen[bytes]],
         if not announced:
             if _healthy(f"{base}/health"):
                 announced = True
-                console.print(f"[bold green]Roost is up[/bold green]\n  API     {base}/api\n"
+                processes = "1 process" if settings.api_workers == 1 else \
+                    f"{settings.api_workers} processes: ROOST_API_WORKERS"
+                console.print(f"[bold green]Roost is up[/bold green]\n  API     {base}/api"
+                              f"  ({processes})\n"
                               f"  docs    {base}/docs\n  health  {base}/health\n"
                               f"  metrics {base}/metrics\nPress Ctrl-C to stop.")
             elif now > deadline:

@@ -12,6 +12,8 @@ Keys (``ROOST_REDIS_PREFIX`` first; ``<b>``: the bucket's start in Unix seconds;
 * ``trend:d:<tag>:<day>`` (hash, 9 days): ``w`` the day's weighted volume, the sum
   of its hours (a week's baseline is 7 daily reads and a few hours, not 168 hours);
 * ``trend:seen:<tag>:<day>`` (set, 2 days): the text keys already counted;
+* ``trend:suspended`` (hash, no expiry): account id -> the position of its last
+  suspension (positive) or lifting (negative), for the accounts ever suspended;
 * ``trend:cache:<key>`` (string, ``ttl_s``): a computed answer (JSON), and
   ``trend:cache-lock:<key>`` (a redis-py ``Lock``): who is computing it;
 * ``projection:trends:position``: the projector's position.
@@ -47,7 +49,7 @@ from infra.redis_cleanup import unlink_matching
 from infra.redis_keys import RedisKeys
 from ports.errors import DependencyUnavailable
 from ports.projectors import TRENDS
-from ports.trends import BUCKET_S, DAY_S, HOUR_S, WEEK_S, TagUse, TagWindow
+from ports.trends import BUCKET_S, DAY_S, HOUR_S, WEEK_S, Suspension, TagUse, TagWindow
 
 _RECORD = load_script("infra", "trend_counters_record")
 _READ = load_script("infra", "trend_counters_read")
@@ -125,11 +127,25 @@ class RedisTrendCounters:
             raise DependencyUnavailable(f"Redis: {error}") from error
         return int(value) if value else 0
 
-    async def record(self, uses: Sequence[TagUse], first: int, upto: int | None) -> bool:
-        keys: list[str] = [self.keys.projection_position(TRENDS)]
+    async def suspended(self, account_ids: Sequence[int]) -> set[int]:
+        if not account_ids:
+            return set()
+        try:
+            values = await self.redis.hmget(self.prefix + "suspended", list(account_ids))
+        except redis.exceptions.RedisError as error:
+            raise DependencyUnavailable(f"Redis: {error}") from error
+        return {i for i, value in zip(account_ids, values, strict=True)
+                if value is not None and int(value) > 0}
+
+    async def record(self, uses: Sequence[TagUse], first: int, upto: int | None,
+                     suspensions: Sequence[Suspension] = ()) -> bool:
+        keys: list[str] = [self.keys.projection_position(TRENDS), self.prefix + "suspended"]
         args: list[str | int | float] = [first, "" if upto is None else upto, FINE_TTL_S,
                                          HOUR_HASH_TTL_S, HOUR_TTL_S, SEEN_TTL_S,
-                                         DAY_TOTAL_TTL_S]
+                                         DAY_TOTAL_TTL_S, len(suspensions)]
+        for change in suspensions:
+            args += [change.account_id,
+                     change.position if change.suspended else -change.position]
         for use in uses:
             fine, hour = use.at_s // BUCKET_S * BUCKET_S, use.at_s // HOUR_S * HOUR_S
             keys += [self._key("f", use.tag, fine), self._key("h", use.tag, hour),

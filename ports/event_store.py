@@ -55,6 +55,13 @@ class EventStore(Protocol):
         """The position of ``aggregate_id``'s event at ``version`` (0 if unknown)."""
         ...
 
+    def sessions_of(self, account_id: int) -> tuple[UUID, ...]:
+        """The ids of every session (``Session`` aggregate) ever started by the account
+        with Snowflake ``account_id``, ended ones included, oldest first. Found by
+        reading the stored ``SessionStarted`` events (no index: a scan of the store,
+        for rare moderator actions such as a suspension)."""
+        ...
+
     def forget_account(self, account_aggregate_id: UUID, account_id: int) -> Forgotten:
         """Make the account's personal data unreadable in the store, for good: its
         data key is destroyed (its sealed fields read as erased placeholders from

@@ -43,13 +43,16 @@ EdgeKind = Literal["follow", "block", "mute"]
 
 class AccountRow(Profile):
     """An account of the read model: its ``Profile`` (``ports.records``), its counts,
-    and ``email``, always ``""``: published events carry no email (the owner's is read
-    from the event store)."""
+    ``email``, always ``""``: published events carry no email (the owner's is read
+    from the event store), and ``suspended`` (by a moderator: the lookups that list
+    accounts or posts for others leave suspended accounts out, so only the lookups of
+    one account can answer ``True``)."""
 
     followers_count: int
     following_count: int
     posts_count: int
     email: str
+    suspended: bool
 
 
 class FollowRow(AccountRow):
@@ -88,6 +91,8 @@ class MediaRow(MediaBody):
     post_id: int | None
     post_deleted: bool
     created_at: datetime
+    owner_suspended: bool
+    """Its owner is suspended (it is not served meanwhile, and not swept either)."""
 
 
 class Edge(NamedTuple):
@@ -111,9 +116,10 @@ class HiddenAccounts:
 class PageRows:
     """What a page of posts needs besides bodies and counts (``page_rows``).
 
-    ``authors``: the accounts asked for that exist; ``reposts``: the active
-    reposts asked for, with their reposters; ``live_parents``: the parents
-    asked for that exist and are not deleted; ``liked`` and ``reposted``: the
+    ``authors``: the accounts asked for that exist and are not suspended;
+    ``reposts``: the active reposts asked for, with their reposters (not
+    suspended); ``live_parents``: the parents asked for that exist, are not
+    deleted and whose authors are not suspended; ``liked`` and ``reposted``: the
     posts asked for that the reader likes or reposts (actively); ``hidden``:
     whom the reader must not see. No reader: no likes, reposts or hidden.
     """
@@ -150,15 +156,17 @@ class ReadModelReader(Protocol):
         ...
 
     async def accounts_by_id(self, account_ids: Collection[int]) -> list[AccountRow]:
-        """The accounts among ``account_ids`` that the read model has, in no particular
-        order (the accounts listed in notification groups)."""
+        """The accounts among ``account_ids`` that the read model has and that are not
+        suspended, in no particular order (the accounts listed in notification groups
+        and found by search)."""
         ...
 
     async def follow_page(self, account_id: int, direction: FollowDirection, before: int,
                           excluding: Collection[int], limit: int) -> list[FollowRow]:
         """Up to ``limit`` accounts of ``account_id``'s followers or followings by active
         follows with a position below ``before``, newest follow first, leaving out
-        the accounts in ``excluding`` (and follows of accounts the read model lacks)."""
+        the accounts in ``excluding``, suspended accounts (and follows of accounts the
+        read model lacks)."""
         ...
 
     async def edges_between(self, reader_id: int, other_id: int) -> list[Edge]:
@@ -201,7 +209,8 @@ class ReadModelReader(Protocol):
                               limit: int) -> list[int]:
         """The ids of up to ``limit`` posts below ``before`` that carry ``tag`` (its stored
         form: NFC, lower case, no ``#``), not deleted, newest first, leaving out the
-        posts of ``excluding_authors`` (the tag timelines; one index range scan)."""
+        posts of ``excluding_authors`` and of suspended authors (the tag timelines; one
+        index range scan)."""
         ...
 
     async def thread_ids(self, post_id: int, max_posts: int) -> ThreadIds:

@@ -113,6 +113,16 @@ class AdminChange:
 
 
 @dataclass(frozen=True, slots=True)
+class SuspensionChange:
+    """The account's suspension as set by the account aggregate's ``version``:
+    ``suspended_at`` (RFC 3339 text) while suspended, ``None`` once lifted."""
+
+    aggregate_id: str
+    suspended_at: str | None
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
 class NewPost:
     """A post as created (``created_at``: RFC 3339 text)."""
 
@@ -176,6 +186,11 @@ class ReadModelWriter(Protocol):
 
     async def set_admin(self, change: AdminChange) -> None:
         """Set the account's ``is_admin`` and version, only if the stored version is
+        older than ``change.version`` (else nothing)."""
+        ...
+
+    async def set_suspension(self, change: SuspensionChange) -> None:
+        """Set the account's ``suspended_at`` and version, only if the stored version is
         older than ``change.version`` (else nothing)."""
         ...
 

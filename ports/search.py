@@ -13,6 +13,11 @@ so a creation that arrives later (a replayed parked event, an out-of-order
 apply) meets a newer version and is refused instead of bringing the post back.
 Queries never match tombstones.
 
+A suspended account stays indexed, **flagged**: its document is ``suspended`` and
+each of its posts ``author_suspended`` (set by ``SuspendAuthor``, guarded like a
+rename), and queries never match flagged documents; lifting the suspension clears
+the flags, so everything comes back without being read again from elsewhere.
+
 Reads page with ``search_after``: each hit carries its sort key, and a page
 starts strictly after the key it is given. Post scores are deterministic per
 document (constant-score features times a recency decay from a fixed
@@ -34,8 +39,9 @@ from typing import Protocol
 
 @dataclass(frozen=True, slots=True)
 class AccountDoc:
-    """An account as search sees it. ``profile_position`` is the position of the event
-    that set ``display_name`` (registration or the last profile change)."""
+    """An account as search sees it. ``profile_position`` is the position of the last
+    event that changed what its posts copy of it (``display_name``, ``suspended``):
+    registration, a profile change, a suspension or its lifting."""
 
     account_id: int
     aggregate_id: str
@@ -45,13 +51,16 @@ class AccountDoc:
     profile_position: int
     created_at: str
     """RFC 3339 UTC (``2026-11-24T10:00:00.123Z``)."""
+    suspended: bool = False
+    """Suspended by a moderator: never found, and neither are its posts."""
 
 
 @dataclass(frozen=True, slots=True)
 class PostDoc:
-    """A live post. ``author_display_name`` is the author's name as of
-    ``author_position`` (the ``profile_position`` it was copied from); a rename
-    (``RenameAuthor``) rewrites it on every post whose ``author_position`` is older."""
+    """A live post. ``author_display_name`` and ``author_suspended`` are the author's as
+    of ``author_position`` (the ``profile_position`` they were copied from); a rename
+    (``RenameAuthor``) or a suspension (``SuspendAuthor``) rewrites them on every post
+    whose ``author_position`` is older."""
 
     post_id: int
     author_id: int
@@ -63,6 +72,7 @@ class PostDoc:
     mentions: tuple[str, ...]
     created_at: str
     """RFC 3339 UTC."""
+    author_suspended: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +116,21 @@ class RenameAuthor:
 
 
 @dataclass(frozen=True, slots=True)
+class SuspendAuthor:
+    """Set ``author_suspended`` on every post of ``author_id`` whose ``author_position``
+    is below ``position``, and move that to ``position`` (the rename's guard: applying
+    it again, or after a newer rename or suspension, changes nothing)."""
+
+    author_id: int
+    suspended: bool
+    position: int
+
+
+AuthorUpdate = RenameAuthor | SuspendAuthor
+"""A change of what an author's posts copy of it, applied in position order."""
+
+
+@dataclass(frozen=True, slots=True)
 class EraseAuthor:
     """The account was erased: its account document goes, and every post of it becomes
     a tombstone at ``position`` (so no older write revives one)."""
@@ -115,14 +140,14 @@ class EraseAuthor:
 
 
 DocumentChange = PutAccount | PutPost | PostTombstone
-Change = DocumentChange | RenameAuthor | EraseAuthor
+Change = DocumentChange | AuthorUpdate | EraseAuthor
 
 
 @dataclass(frozen=True, slots=True)
 class WriteOutcome:
     """``written`` documents replaced; ``stale`` refused because the index already held
     that version or a newer one (a redelivery, a replay, an out-of-order event);
-    ``renamed`` posts whose author fields a rename changed."""
+    ``renamed`` posts whose author fields a rename or a suspension changed."""
 
     written: int = 0
     stale: int = 0
@@ -158,8 +183,9 @@ class SearchIndexWriter(Protocol):
 
     async def write(self, changes: Sequence[Change], upto: int | None) -> WriteOutcome:
         """Apply ``changes``: the posts (one bulk, each guarded by its version), then
-        the renames in order, then the accounts (one bulk, guarded likewise), then the
-        erasures (``EraseAuthor``) in order; once all
+        the author updates (``RenameAuthor``, ``SuspendAuthor``) in the order given, then
+        the accounts (one bulk, guarded likewise), then the erasures (``EraseAuthor``)
+        in order; once all
         of it is searchable, record ``upto`` as the position (never moving it back).
         ``upto=None`` records nothing (a replay). Writing again what was written
         changes nothing.
@@ -186,7 +212,7 @@ class PostSearch:
     * ``tags`` (lower-cased, without ``#``): all of them; ``authors`` (usernames, any
       case): by one of them; ``on_or_after`` / ``before``: UTC dates, the creation
       day at or after the first and before the second;
-    * never by ``hidden_authors``; never deleted.
+    * never by ``hidden_authors``; never deleted; never by a suspended author.
 
     ``order``: ``relevance`` (score desc, then post id desc; the score decays by half
     every ``half_life_days`` before ``origin_ms``) or ``newest`` (post id desc). The
@@ -211,7 +237,8 @@ class PostSearch:
 class AccountSearch:
     """Accounts whose username starts with ``text`` (a leading ``@`` ignored), or whose
     display name has a word starting with each word of ``text``; the account named
-    exactly ``text`` first, then by followers (desc), then account id (asc)."""
+    exactly ``text`` first, then by followers (desc), then account id (asc); never a
+    suspended account."""
 
     text: str
     hidden_accounts: frozenset[int] = frozenset()

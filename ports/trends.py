@@ -11,8 +11,11 @@ the post's own time, so a replay lands where the post belongs):
   accounts posting one text count as one.
 
 ``record`` is atomic with the position (all of a batch, or nothing), so each
-event is counted exactly once. The adapter is ``infra.trend_counters``
-(Redis); the fake ``tests.fakes.trends``; the contract ``tests/contracts/trends.py``.
+event is counted exactly once. The counters also keep which accounts are
+suspended (``Suspension``, changed with the batch that holds the event): a post
+by a suspended account counts for nothing (uses already counted stay counted).
+The adapter is ``infra.trend_counters`` (Redis); the fake ``tests.fakes.trends``;
+the contract ``tests/contracts/trends.py``.
 """
 
 from __future__ import annotations
@@ -43,6 +46,16 @@ class TagUse:
 
 
 @dataclass(frozen=True, slots=True)
+class Suspension:
+    """An account suspended (``suspended``) or no longer, by the event at ``position``;
+    a change older than the one stored for the account changes nothing."""
+
+    account_id: int
+    position: int
+    suspended: bool
+
+
+@dataclass(frozen=True, slots=True)
 class TagWindow:
     """A tag's counts over the window ending now, and its own baselines.
 
@@ -66,10 +79,21 @@ class TrendCounterWriter(Protocol):
         """The position of the last event counted (0 when new or reset)."""
         ...
 
-    async def record(self, uses: Sequence[TagUse], first: int, upto: int | None) -> bool:
-        """Count ``uses`` (the tags of the events ``first``..``upto``) and record ``upto``
-        as the position, all at once, unless the position is already at or past
-        ``first`` (then nothing changes: the batch, or part of it, was counted).
+    async def suspended(self, account_ids: Sequence[int]) -> set[int]:
+        """Those of ``account_ids`` suspended as of the position (by the suspensions
+        recorded so far).
+
+        Raises:
+            ports.errors.DependencyUnavailable: the store cannot be reached.
+        """
+        ...
+
+    async def record(self, uses: Sequence[TagUse], first: int, upto: int | None,
+                     suspensions: Sequence[Suspension] = ()) -> bool:
+        """Count ``uses`` (the tags of the events ``first``..``upto``), apply
+        ``suspensions`` (each only if newer than the account's stored one) and record
+        ``upto`` as the position, all at once, unless the position is already at or
+        past ``first`` (then nothing changes: the batch, or part of it, was counted).
         ``upto=None`` counts without any position check or change (a replay).
         True when counted.
 

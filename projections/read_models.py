@@ -29,6 +29,7 @@ from ports.read_models import (
     ProfileChange,
     ReadModelStore,
     ReadModelWriter,
+    SuspensionChange,
 )
 from projections.base import StoreProjector, after, runs
 
@@ -52,6 +53,15 @@ async def _admin_changed(tx: ReadModelWriter, e: EventEnvelope) -> None:
     await tx.set_admin(AdminChange(aggregate_id=e.aggregate_id,
                                    is_admin=e.type == "AdminGranted",
                                    version=e.aggregate_version))
+
+
+async def _suspension_changed(tx: ReadModelWriter, e: EventEnvelope) -> None:
+    """Record when the account was suspended (``None`` once lifted): the readers leave
+    it and its posts out (``infra.read_model_reader``, ``queries``)."""
+    suspended = e.type == "AccountSuspended"
+    await tx.set_suspension(SuspensionChange(
+        aggregate_id=e.aggregate_id, suspended_at=e.occurred_at if suspended else None,
+        version=e.aggregate_version))
 
 
 async def _post_created(tx: ReadModelWriter, e: EventEnvelope) -> None:
@@ -215,6 +225,8 @@ HANDLERS: dict[str, Callable[[ReadModelWriter, EventEnvelope], Awaitable[object]
     "ProfileUpdated": _profile_updated,
     "AdminGranted": _admin_changed,
     "AdminRevoked": _admin_changed,
+    "AccountSuspended": _suspension_changed,
+    "AccountUnsuspended": _suspension_changed,
     "PostCreated": _post_created,
     "PostDeleted": _post_deleted,
     "AccountErased": _account_erased,

@@ -7,12 +7,21 @@
 | ``Followed`` / ``Refollowed`` / ``Unfollowed`` | the followee's ``followers_count`` +1 / +1 / -1 |
 | ``PostCreated`` | the post, with its author's display name as the index knows it |
 | ``PostDeleted`` | the post becomes a tombstone (leaves every result, cannot come back) |
+| ``AccountSuspended`` / ``Unsuspended`` | the account and its posts flagged / not |
 | ``AccountErased`` | the account document goes; each post of it becomes a tombstone |
 | anything else | nothing (the position moves past it) |
 
 A block ends follows with ``Unfollowed`` events, so counts follow it; who a
-reader blocks or mutes is applied when searching, per reader. The domain has
-no account suspension yet.
+reader blocks or mutes is applied when searching, per reader.
+
+A suspension **flags** the account and its posts rather than deleting them
+(queries never match a flagged document): lifting it clears the flags, with no
+need to read the posts again from anywhere, and the flags are guarded by versions
+(the account's) and by ``author_position`` (the posts') like a rename, so a stale
+or repeated event never clears or sets them out of order, and a rebuild from the
+events ends with the same documents. A post created after its author's suspension
+(a request that passed its checks just before) is indexed already flagged: it copies
+the author's state, as it copies the display name.
 
 A batch is **folded** in memory first (``SearchFold``, pure): the accounts it
 touches are read from the index once, each event is applied to that state in
@@ -58,6 +67,7 @@ from ports.search import (
     PutPost,
     RenameAuthor,
     SearchIndexWriter,
+    SuspendAuthor,
     Versioned,
 )
 from projections.base import StoreProjector, after
@@ -65,8 +75,9 @@ from projections.base import StoreProjector, after
 log = structlog.get_logger(__name__)
 
 _FOLLOWED = frozenset({"Followed", "Refollowed"})
+_SUSPENSIONS = frozenset({"AccountSuspended", "AccountUnsuspended"})
 HANDLED = frozenset({"AccountRegistered", "ProfileUpdated", "PostCreated", "PostDeleted",
-                     "Followed", "Refollowed", "Unfollowed", "AccountErased"})
+                     "Followed", "Refollowed", "Unfollowed", "AccountErased", *_SUSPENSIONS})
 """The event types that change a search document; the others only move the position."""
 
 
@@ -82,7 +93,7 @@ class SearchFold:
     _by_aggregate: dict[str, int] = field(init=False)
     _touched: dict[int, None] = field(default_factory=dict, init=False)
     _posts: dict[int, PutPost | PostTombstone] = field(default_factory=dict, init=False)
-    _renames: list[RenameAuthor] = field(default_factory=list, init=False)
+    _updates: list[RenameAuthor | SuspendAuthor] = field(default_factory=list, init=False)
     _erasures: list[EraseAuthor] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
@@ -112,16 +123,18 @@ class SearchFold:
             case "PostDeleted":
                 post_id = _id(p["post_id"])
                 self._posts[post_id] = PostTombstone(at, post_id, _id(p["author_id"]))
+            case "AccountSuspended" | "AccountUnsuspended":
+                self._suspension(_id(p["account_id"]), event.type == "AccountSuspended", at)
             case "AccountErased":
                 self._account_erased(_id(p["account_id"]), at)
 
     def changes(self) -> list[Change]:
-        """One change per document, the renames and the erasures in order
-        (``SearchIndexWriter.write`` writes posts, then renames, then accounts, then
-        erasures)."""
+        """One change per document, the author updates (renames, suspensions) and the
+        erasures in order (``SearchIndexWriter.write`` writes posts, then author
+        updates, then accounts, then erasures)."""
         accounts = [PutAccount(self.accounts[i].version, self.accounts[i].doc)
                     for i in self._touched if i in self.accounts]
-        return [*self._posts.values(), *self._renames, *accounts, *self._erasures]
+        return [*self._posts.values(), *self._updates, *accounts, *self._erasures]
 
     # -- events ----------------------------------------------------------
 
@@ -139,16 +152,33 @@ class SearchFold:
         if at <= stored.version:
             return  # applied before (the account is written after its renames)
         if display_name != stored.doc.display_name:
-            self._renames.append(RenameAuthor(stored.doc.account_id, display_name, at))
+            self._updates.append(RenameAuthor(stored.doc.account_id, display_name, at))
         self._put(Versioned(at, replace(stored.doc, display_name=display_name,
                                         profile_position=at)))
+
+    def _suspension(self, account_id: int, suspended: bool, at: int) -> None:
+        """Flag (or clear) the account and every post of it. The posts' update is issued
+        while the stored account does not show the new state yet (as a rename is), and
+        also for an account the index does not hold (its posts may be there)."""
+        stored = self.accounts.get(account_id)
+        if stored is not None and at <= stored.version:
+            return  # applied before (the account is written after its posts' update)
+        if stored is None or stored.doc.suspended != suspended:
+            self._updates.append(SuspendAuthor(account_id, suspended, at))
+        if stored is None:
+            log.warning("search.unknown_account", account_id=account_id, position=at)
+        elif stored.doc.suspended != suspended:
+            self._put(Versioned(at, replace(stored.doc, suspended=suspended,
+                                            profile_position=at)))
+        else:
+            self._put(Versioned(at, stored.doc))
 
     def _account_erased(self, account_id: int, at: int) -> None:
         """The account leaves the index: its document, every post of it (tombstones: its
         posts of this batch here, the indexed ones by ``EraseAuthor``, written after this
-        batch's posts), and its renames in this batch."""
+        batch's posts), and its author updates in this batch."""
         self._erasures.append(EraseAuthor(account_id, at))
-        self._renames = [r for r in self._renames if r.author_id != account_id]
+        self._updates = [u for u in self._updates if u.author_id != account_id]
         self._posts = {i: PostTombstone(at, i, account_id)
                        if isinstance(c, PutPost) and c.doc.author_id == account_id else c
                        for i, c in self._posts.items()}
@@ -177,7 +207,8 @@ class SearchFold:
             author_display_name=author.doc.display_name if author else "",
             author_position=author.doc.profile_position if author else 0,
             text=_str(p["text"]), hashtags=_strings(p["hashtags"]),
-            mentions=_strings(p["mentions"]), created_at=event.occurred_at))
+            mentions=_strings(p["mentions"]), created_at=event.occurred_at,
+            author_suspended=author.doc.suspended if author else False))
 
 
 def _id(value: object) -> int:
@@ -210,6 +241,8 @@ def accounts_needed(events: Sequence[EventEnvelope]) -> tuple[set[int], set[str]
         elif event.type in ("Followed", "Refollowed", "Unfollowed") \
                 and isinstance(p.get("followee_id"), int):
             ids.add(p["followee_id"])
+        elif event.type in _SUSPENSIONS and isinstance(p.get("account_id"), int):
+            ids.add(p["account_id"])
         elif event.type == "ProfileUpdated":
             aggregates.add(event.aggregate_id)
     return ids, aggregates

@@ -8,6 +8,13 @@ Snowflake id: an account ``new_account_days`` old or more weighs 1, a newer one
 in proportion, never below 0.1). Deleting a post does not uncount it: trends
 measure what was posted.
 
+A suspended account's posts count for nothing from its suspension on (until it is
+lifted): the counters keep which accounts are suspended (``Suspension``, recorded
+with the batch), read once per batch for its authors, then followed event by
+event. Uses counted before the suspension stay counted, as a deleted post's do
+(HyperLogLogs cannot forget an author); they leave the windows as their buckets
+age out.
+
 A batch is recorded at once with its position (``TrendCounterWriter.record``),
 so each event is counted exactly once, whatever is redelivered or re-applied.
 """
@@ -23,10 +30,11 @@ from datetime import datetime
 from domain.ids import snowflake_time_ms
 from ports.events import EventEnvelope
 from ports.projectors import TRENDS
-from ports.trends import DAY_S, TagUse, TrendCounterWriter
+from ports.trends import DAY_S, Suspension, TagUse, TrendCounterWriter
 from projections.base import StoreProjector, after
 
 MIN_WEIGHT = 0.1
+_SUSPENSIONS = frozenset({"AccountSuspended", "AccountUnsuspended"})
 _NOISE = re.compile(r"https?://\S+|(?<![\w@])@\w+")
 
 
@@ -72,15 +80,45 @@ class TrendsProjector(StoreProjector[TrendCounterWriter]):
     async def apply_batch(self, events: Sequence[EventEnvelope]) -> None:
         fresh = after(await self.store.position(), events)
         if fresh:
-            uses = [use for e in fresh for use in tag_uses(e, self.new_account_days)]
-            await self.store.record(uses, first=fresh[0].position, upto=fresh[-1].position)
+            uses, suspensions = await self._fold(fresh)
+            await self.store.record(uses, first=fresh[0].position, upto=fresh[-1].position,
+                                    suspensions=suspensions)
 
     async def replay(self, event: EventEnvelope) -> None:
-        """Count a parked event (it was never counted: it was parked instead)."""
-        await self.store.record(tag_uses(event, self.new_account_days), first=0, upto=None)
+        """Count a parked event (it was never counted: it was parked instead), or apply
+        a parked suspension (unless a newer one of the account is recorded)."""
+        uses, suspensions = await self._fold([event])
+        await self.store.record(uses, first=0, upto=None, suspensions=suspensions)
+
+    async def _fold(self, events: Sequence[EventEnvelope]
+                    ) -> tuple[list[TagUse], list[Suspension]]:
+        """The uses of the events whose authors are not suspended at that point, and the
+        suspensions the events make, in order."""
+        per_event = [(e, tag_uses(e, self.new_account_days)) for e in events]
+        accounts = {use.author_id for _, uses in per_event for use in uses}
+        suspensions = [Suspension(_account(e), e.position, e.type == "AccountSuspended")
+                       for e in events if e.type in _SUSPENSIONS]
+        accounts |= {s.account_id for s in suspensions}
+        if not suspensions and not accounts:
+            return [], []
+        suspended = await self.store.suspended(sorted(accounts))
+        counted: list[TagUse] = []
+        for event, uses in per_event:
+            if event.type in _SUSPENSIONS:
+                change = (_account(event), event.type == "AccountSuspended")
+                (suspended.add if change[1] else suspended.discard)(change[0])
+            counted += [use for use in uses if use.author_id not in suspended]
+        return counted, suspensions
 
     async def advance(self, position: int) -> None:
         current = await self.store.position()
         if position > current:
             await self.store.record([], first=current + 1, upto=position)
 
+
+def _account(event: EventEnvelope) -> int:
+    """The account of a suspension event; ``TypeError`` for a payload of the wrong shape."""
+    value = event.payload["account_id"]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{event.type} payload of the wrong shape")
+    return value

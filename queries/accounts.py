@@ -1,9 +1,13 @@
-"""Accounts, follower lists and relationships, from the read models."""
+"""Accounts, follower lists and relationships, from the read models.
+
+A suspended account answers ``403 account_suspended`` wherever it is named (its
+profile, posts, follower lists, the relationship with it), for every reader; the
+lists that show other accounts leave it out (``ports.read_model_reader``)."""
 
 from __future__ import annotations
 
-from domain.errors import NotFound
-from ports.read_model_reader import FollowDirection, HiddenAccounts
+from domain.errors import AccountSuspended, NotFound
+from ports.read_model_reader import AccountRow, FollowDirection, HiddenAccounts
 from queries.context import QueryContext
 from queries.cursors import decode_int_cursor, encode_cursor
 from queries.cursors import upper_bound as _upper_bound
@@ -16,11 +20,19 @@ def _no_account(username: str) -> NotFound:
     return NotFound(f"no account named {username!r}", code="account_not_found")
 
 
-async def account_id_by_username(ctx: QueryContext, username: str) -> int:
-    account_id = await ctx.read_models.account_id(username)
-    if account_id is None:
+async def _shown_account(ctx: QueryContext, username: str) -> AccountRow:
+    """The account named ``username``; 404 for none, 403 ``account_suspended`` for a
+    suspended one."""
+    row = await ctx.read_models.account_by_username(username)
+    if row is None:
         raise _no_account(username)
-    return account_id
+    if row["suspended"]:
+        raise AccountSuspended(f"{row['username']} is suspended")
+    return row
+
+
+async def account_id_by_username(ctx: QueryContext, username: str) -> int:
+    return (await _shown_account(ctx, username))["id"]
 
 
 async def visible_account(ctx: QueryContext, username: str, reader_id: int | None
@@ -41,11 +53,9 @@ async def visible_account_id(ctx: QueryContext, username: str, reader_id: int | 
 
 
 async def get_account(ctx: QueryContext, username: str) -> Account:
-    """A public profile (shown even across a block, so the block itself is visible)."""
-    row = await ctx.read_models.account_by_username(username)
-    if row is None:
-        raise _no_account(username)
-    return account_of_row(row)
+    """A public profile (shown even across a block, so the block itself is visible; not
+    while suspended: 403 ``account_suspended``)."""
+    return account_of_row(await _shown_account(ctx, username))
 
 
 async def get_account_by_id(ctx: QueryContext, account_id: int) -> Account | None:

@@ -2,8 +2,9 @@
 
 A medium is served while it is attached to a post that is not deleted, or is
 unattached and younger than ``domain.media.UNATTACHED_TTL``; otherwise it is
-``404`` (its files are the sweeper's). URLs point at the API
-(``/api/media/{id}/original`` and ``/small``), or, with a base URL
+``404`` (its files are the sweeper's). While its owner is suspended it is ``404``
+too, but its files stay (the sweeper keeps them: the suspension may be lifted).
+URLs point at the API (``/api/media/{id}/original`` and ``/small``), or, with a base URL
 (``ROOST_MEDIA_BASE_URL``: the object store or a CDN in front of it), at
 ``<base>/<key>``.
 """
@@ -48,7 +49,10 @@ def media_shape(base_url: str | None, stored: MediaBody) -> Media:
 
 
 def is_served(row: MediaRow, now: datetime) -> bool:
-    """Whether the medium's bytes and object are still shown (module doc)."""
+    """Whether the medium's bytes and object are still shown (module doc); not while its
+    owner is suspended (its objects are kept: the suspension may be lifted)."""
+    if row["owner_suspended"]:
+        return False
     if row["post_id"] is None:
         return now - row["created_at"] < UNATTACHED_TTL
     return not row["post_deleted"]

@@ -60,7 +60,8 @@ async def _accounts(ctx: QueryContext, account_ids: set[int]) -> dict[int, Accou
 
 async def _render(ctx: QueryContext, reader_id: int, groups: Sequence[StoredGroup]
                   ) -> list[NotificationGroup]:
-    """API notification groups; a group whose post the reader cannot see is left out."""
+    """API notification groups; a group whose post the reader cannot see is left out,
+    and so is one whose listed accounts are all suspended (not shown: ``_accounts``)."""
     post_ids = list(dict.fromkeys(g.post_id for g in groups if g.post_id is not None))
     posts = {post["id"]: post
              for post in await hydrate(ctx, [(i, None) for i in post_ids], reader_id)}
@@ -69,6 +70,8 @@ async def _render(ctx: QueryContext, reader_id: int, groups: Sequence[StoredGrou
     for group in groups:
         post = None if group.post_id is None else posts.get(str(group.post_id))
         if group.post_id is not None and post is None:
+            continue
+        if group.account_ids and not any(a in accounts for a in group.account_ids):
             continue
         shaped.append(notification_group(
             id=group.group_id, type=group.kind, post=post,

@@ -33,6 +33,7 @@ def make_settings(**overrides: object) -> Settings:
         "elasticsearch_prefix": f"roost-test-{run}-",
         "media_dir": os.path.join(tempfile.gettempdir(), f"roost-test-media-{run}"),
         "media_warm_up": False,  # in-process apps would each spawn a processing process
+        "api_workers": 1,  # one API process; tests/e2e/test_api_processes.py runs several
         "argon2_time_cost": 1,
         "argon2_memory_kib": 8192,
         "argon2_parallelism": 1,

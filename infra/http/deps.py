@@ -15,12 +15,12 @@ from pydantic import WithJsonSchema
 from commands.idempotency import IdempotencyClaim
 from commands.messages import Actor, Result
 from domain.accounts import MAX_USERNAME, USERNAME_PATTERN
-from domain.errors import NotFound, Unauthorized, ValidationFailed
+from domain.errors import AccountSuspended, NotFound, Unauthorized, ValidationFailed
 from domain.ids import MAX_ID, SNOWFLAKE_PATTERN, parse_snowflake
 from infra.http.services import ApiServices
 from infra.http.text import CleanText
 from infra.metrics import STALE_READS
-from infra.security import InvalidToken, is_revoked
+from infra.security import InvalidToken, token_refusal
 from queries.positions import wait_for_position
 
 MAX_LIMIT = 100
@@ -51,12 +51,17 @@ async def optional_actor(
 
 
 async def actor_of_token(services: ApiServices, token: str) -> Actor:
-    """The account an access token names; ``401`` for a bad, expired or revoked one."""
+    """The account an access token names; ``401`` for a bad, expired or revoked one,
+    ``403`` (``account_suspended``) while its account is suspended."""
     try:
         claims = services.tokens.verify(token)
     except InvalidToken as error:
         raise Unauthorized(error.message, code=error.code) from None
-    if await is_revoked(services.redis, services.keys, claims.session_id):
+    refusal = await token_refusal(services.redis, services.keys, claims.session_id,
+                                  claims.account_id)
+    if refusal == "account_suspended":
+        raise AccountSuspended()
+    if refusal is not None:
         raise Unauthorized("this session has ended; log in again", code="session_ended")
     return Actor(claims.account_id, claims.username, claims.session_id)
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from abc import ABC, abstractmethod
 from typing import Any
@@ -100,7 +101,14 @@ class BodyLimitMiddleware(HttpMiddleware):
 
 
 class MetricsMiddleware(HttpMiddleware):
-    """Latency histogram by route template, and one structured log line a request."""
+    """Latency histogram by route template, and one structured log line a request.
+
+    Every answer says which API process gave it: ``Roost-Process: <pid>`` (several
+    processes may serve one port, ``infra.api_processes``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        super().__init__(app)
+        self.process_header = (b"roost-process", str(os.getpid()).encode())
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -109,6 +117,7 @@ class MetricsMiddleware(HttpMiddleware):
         async def record_status(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                message["headers"] = [*message.get("headers", ()), self.process_header]
             await send(message)
 
         try:

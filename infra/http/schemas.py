@@ -25,6 +25,7 @@ from domain.accounts import (
     MAX_BIO,
     MAX_DISPLAY_NAME,
     MAX_PASSWORD,
+    MAX_SUSPENSION_REASON,
     MAX_USERNAME,
     MIN_PASSWORD,
     USERNAME_PATTERN,
@@ -131,6 +132,22 @@ class MediaPatch(RequestBody):
     description: MultilineText = Field(
         max_length=10_000, json_schema_extra={"maxLength": MAX_DESCRIPTION},
         description="Alt text: at most 1,500 code points once NFC-normalised and trimmed")
+
+
+class SuspensionBody(RequestBody):
+    reason: MultilineText | None = Field(
+        default=None, max_length=MAX_SUSPENSION_REASON,
+        description="The moderator's note, recorded in the event (newline and tab allowed)")
+
+
+class Suspension(BaseModel):
+    """An admin's suspension answer (``commands.suspension.set_suspension``)."""
+
+    username: str
+    account_id: str
+    suspended: bool
+    changed: bool = Field(description="false when the account already was in that state")
+    sessions_ended: int = Field(description="sessions this request ended")
 
 
 class TokenPair(BaseModel):

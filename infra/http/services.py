@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from commands.bus import CommandBus
 from infra.database import AsyncPool
 from infra.event_reader import PostgresEventReader
-from infra.health import ProgressTracker
+from infra.health import SharedProgress
 from infra.http.streaming import LiveServices
 from infra.media_processing import MediaProcessor
 from infra.rate_limiter import RateLimiter
@@ -47,10 +47,10 @@ class ApiServices:
     """Where media bytes are written and read (``build_media_store``)."""
     media_processor: MediaProcessor
     """The process pool that validates and re-encodes uploads."""
+    progress: SharedProgress
+    """Since when each part has stood still, as every API process's /health saw it."""
     resources: AsyncExitStack = field(default_factory=AsyncExitStack)
     """Closes what ``build_api`` opened (event store, pool, Redis clients), last first."""
-    progress: ProgressTracker = field(default_factory=ProgressTracker)
-    """Since when each part has stood still, as this API process's /health saw it."""
     live: LiveServices | None = None
     """The live streams (``/api/streaming``): this process's reader, slots, renderers."""
 

@@ -42,7 +42,7 @@ def account_row(account: StoredAccount) -> AccountRow:
             "avatar_url": account.avatar_url, "created_at": account.created_at,
             "followers_count": account.followers_count,
             "following_count": account.following_count, "posts_count": account.posts_count,
-            "email": ""}
+            "email": "", "suspended": account.suspended}
 
 
 def accounts(*ids: int) -> list[StoredAccount]:
@@ -200,6 +200,42 @@ class ReadModelReaderContract:
         assert (other.liked, other.reposted) == ({12}, set())
         assert other.hidden == HiddenAccounts(frozenset({1}), frozenset())
 
+    async def test_a_suspended_account_is_named_but_never_shown_to_others(
+        self, given: Given,
+    ) -> None:
+        """The lookups of one account say ``suspended``; every lookup that lists accounts
+        or posts for others leaves the account, its posts, reposts and media out (its
+        media's keys stay live: the suspension may be lifted)."""
+        gone = StoredAccount(2, "Gone", suspended=True)
+        image = {"key": "o", "content_type": "image/jpeg", "width": 1, "height": 1, "bytes": 1}
+        reader = await given(ReadModelTables(
+            accounts=[*accounts(1, 3), gone],
+            posts=[StoredPost(10, 2, hashtags=["t"], media_ids=[5]),
+                   StoredPost(11, 3, reply_to_id=10, hashtags=["t"]),
+                   StoredPost(12, 3, hashtags=["t"])],
+            follows=[StoredEdge(2, 1, position=5), StoredEdge(3, 1, position=6),
+                     StoredEdge(1, 2, position=7)],
+            reposts=[StoredRepost(2, 12, 100), StoredRepost(1, 12, 101)],
+            media=[StoredMedia(5, 2, image, {**image, "key": "s"}, post_id=10)],
+        ))
+        assert await reader.account_by_username("gone") == account_row(gone)
+        by_id = await reader.account_by_id(2)
+        assert by_id is not None and by_id["suspended"] is True
+        assert await reader.account_id("gone") == 2
+        assert [row["id"] for row in await reader.accounts_by_id([1, 2])] == [1]
+        assert [r["id"] for r in await reader.follow_page(1, "followers", EVERYTHING, [], 9)] \
+            == [3]
+        assert await reader.follow_page(1, "following", EVERYTHING, [], 9) == []
+        rows = await reader.page_rows(1, {2, 3}, [100, 101], [10, 11, 12], [10])
+        assert [row["id"] for row in rows.authors] == [3]
+        assert [row["repost_id"] for row in rows.reposts] == [101]
+        assert rows.live_parents == set()
+        assert await reader.tagged_post_ids("t", EVERYTHING, [], 10) == [12, 11]
+        [medium] = await reader.media([5])
+        assert (medium["owner_suspended"], medium["post_deleted"]) == (True, False)
+        assert await reader.live_media_keys(SINCE) == {"o", "s"}
+        assert await reader.account_post_ids(2, EVERYTHING, 10) == [10]  # its own
+
     async def test_an_accounts_posts_newest_first_below_an_id(self, given: Given) -> None:
         reader = await given(ReadModelTables(
             accounts=accounts(1, 2),
@@ -290,7 +326,8 @@ class ReadModelReaderContract:
         assert set(rows) == {1, 3, 4}
         assert rows[1] == {"id": 1, "owner_id": 7, "description": "alt", "blurhash": "bh",
                            "original": variant("o1"), "small": variant("s1"), "post_id": None,
-                           "post_deleted": False, "created_at": new}
+                           "post_deleted": False, "created_at": new,
+                           "owner_suspended": False}
         assert (rows[3]["post_id"], rows[3]["post_deleted"]) == (20, False)
         assert rows[4]["post_deleted"] is True
         assert [p["media_ids"] for p in await reader.posts([20, 21])] in (

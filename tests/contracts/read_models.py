@@ -25,7 +25,9 @@ from ports.read_models import (
     NewPost,
     ProfileChange,
     ReadModelStore,
+    ReadModelWriter,
     StoredPost,
+    SuspensionChange,
 )
 from tests.fakes.read_models import Tables
 
@@ -134,23 +136,34 @@ class ReadModelStoreContract:
             "id": 1, "aggregate_id": AGGREGATE, "username": "Alice", "username_lower": "alice",
             "email": "", "display_name": "Al", "bio": "bio", "avatar_url": "https://a/b",
             "created_at": T0, "version": 2, "followers_count": 0, "following_count": 0,
-            "posts_count": 0, "is_admin": False}}
+            "posts_count": 0, "is_admin": False, "suspended_at": None}}
 
-    async def test_the_admin_role_follows_newer_versions_only(
-        self, store: ReadModelStore, tables: ReadBack,
+    @pytest.mark.parametrize("flag", ["is_admin", "suspended_at"])
+    async def test_the_admin_role_and_a_suspension_follow_newer_versions_only(
+        self, store: ReadModelStore, tables: ReadBack, flag: str,
     ) -> None:
+        on, off = (True, False) if flag == "is_admin" else (T2, None)
+
+        async def set_flag(tx: ReadModelWriter, value: object, version: int,
+                           aggregate: str = AGGREGATE) -> None:
+            if flag == "is_admin":
+                await tx.set_admin(AdminChange(aggregate, bool(value), version))
+            else:
+                await tx.set_suspension(SuspensionChange(aggregate, T2 if value else None,
+                                                         version))
+
         async with store.transaction() as tx:
             await tx.add_account(account())
-            await tx.set_admin(AdminChange(AGGREGATE, True, 2))
-        assert (await tables()).accounts[1]["is_admin"] is True
+            await set_flag(tx, on, 2)
+        assert (await tables()).accounts[1][flag] == on
         async with store.transaction() as tx:
-            await tx.set_admin(AdminChange(AGGREGATE, False, 2))  # a replay of an older one
-            await tx.set_admin(AdminChange("00000000-0000-0000-0000-000000000000", False, 9))
-        assert (await tables()).accounts[1]["is_admin"] is True
+            await set_flag(tx, off, 2)  # a replay of an older one
+            await set_flag(tx, off, 9, "00000000-0000-0000-0000-000000000000")
+        assert (await tables()).accounts[1][flag] == on
         async with store.transaction() as tx:
-            await tx.set_admin(AdminChange(AGGREGATE, False, 3))
+            await set_flag(tx, off, 3)
         row = (await tables()).accounts[1]
-        assert row["is_admin"] is False and row["version"] == 3
+        assert row[flag] == off and row["version"] == 3
 
     async def test_a_post_is_added_once_and_read_back_whole(
         self, store: ReadModelStore, tables: ReadBack,

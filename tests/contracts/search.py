@@ -22,6 +22,7 @@ from ports.search import (
     RenameAuthor,
     SearchIndexReader,
     SearchIndexWriter,
+    SuspendAuthor,
 )
 
 DAY_MS = 86_400_000
@@ -68,6 +69,10 @@ async def page_all(index: SearchIndexReader, search: PostSearch) -> list[int]:
 
 def _fields(search: PostSearch) -> dict[str, Any]:
     return {name: getattr(search, name) for name in search.__dataclass_fields__}
+
+
+def _doc_fields(doc: AccountDoc | PostDoc) -> dict[str, Any]:
+    return {name: getattr(doc, name) for name in doc.__dataclass_fields__}
 
 
 class SearchIndexContract:
@@ -195,6 +200,71 @@ class SearchIndexContract:
         # a renamed post can still be deleted at the delete's position
         await index.write([PostTombstone(13, 1, 1)], upto=13)
         assert await ids(index, words=("shiny",)) == [2]
+
+    async def test_a_suspended_author_leaves_every_query_until_lifted(
+        self, index: SearchIndex,
+    ) -> None:
+        """``SuspendAuthor`` flags the author's posts and its account document
+        (``suspended``): no post query form and no account search finds them; others
+        stay. Lifting it brings every one back, as they were."""
+        many = 30
+        alice = account(1, "alice", "Alice Liddell", followers=9)
+        await index.write([PutAccount(1, alice), PutAccount(2, account(2, "alina", "Al"))],
+                          upto=2)
+        await index.write([PutPost(3 + i, post(10 + i, f"hello #t {i}", tags=("t",), day=5))
+                           for i in range(many)]
+                          + [PutPost(3, post(9, "hello #t", tags=("t",), author=2,
+                                              username="alina", day=5))], upto=3 + many)
+        forms: list[dict[str, Any]] = [
+            {"words": ("hello",)}, {"phrases": ("hello t",)}, {"tags": ("t",)},
+            {"authors": ("alice",)}, {"words": ("liddell",)},
+            {"on_or_after": date(2026, 3, 1), "before": date(2026, 3, 10)}, {}]
+        before = [await ids(index, **form) for form in forms]
+        assert len(before[0]) == many + 1
+
+        done = await index.write([SuspendAuthor(1, True, 5000),
+                                  PutAccount(5000, AccountDoc(**{
+                                      **_doc_fields(alice), "suspended": True,
+                                      "profile_position": 5000}))], upto=5000)
+
+        assert done.renamed == many
+        for form, was in zip(forms, before, strict=True):
+            assert await ids(index, **form) == [i for i in was if i == 9], form
+        for text in ("ali", "alice", "liddell"):
+            assert 1 not in [h.id for h in await index.search_accounts(AccountSearch(text))]
+        assert (await index.accounts([1]))[1].doc.suspended is True
+        # a post of hers written later, flagged as her account says: not found either
+        await index.write([PutPost(5001, PostDoc(**{**_doc_fields(post(
+            5001, "hello late")), "author_suspended": True, "author_position": 5000}))],
+            upto=5001)
+        assert await ids(index, words=("late",)) == []
+        # an older suspension or lifting, replayed: nothing moves
+        stale = await index.write([SuspendAuthor(1, False, 4000)], upto=None)
+        assert stale.renamed == 0 and await ids(index, authors=("alice",)) == []
+
+        lifted = await index.write([SuspendAuthor(1, False, 6000),
+                                    PutAccount(6000, AccountDoc(**{
+                                        **_doc_fields(alice), "profile_position": 6000}))],
+                                   upto=6000)
+        assert lifted.renamed == many + 1
+        for form, was in zip(forms, before, strict=True):
+            assert [i for i in await ids(index, **form) if i != 5001] == was, form
+        assert await ids(index, words=("late",)) == [5001]
+        assert [h.id for h in await index.search_accounts(AccountSearch("ali"))] == [1, 2]
+        # a flagged-then-cleared post can still be deleted at the delete's position
+        await index.write([PostTombstone(6001, 10, 1)], upto=6001)
+        assert 10 not in await ids(index, authors=("alice",))
+
+    async def test_renames_and_suspensions_apply_in_order(self, index: SearchIndex) -> None:
+        """Both guard on ``author_position``: given in position order, each reaches the
+        posts older than it; the posts end with the latest of both."""
+        await index.write([PutPost(2, post(1, "hello", name="Old"))], upto=2)
+        await index.write([RenameAuthor(1, "Mid", 10), SuspendAuthor(1, True, 20),
+                           RenameAuthor(1, "Last", 30)], upto=30)
+        assert await ids(index, words=("hello",)) == []
+        await index.write([SuspendAuthor(1, False, 40)], upto=40)
+        assert await ids(index, words=("last",)) == [1]
+        assert await ids(index, words=("mid",)) == []
 
     async def test_relevance_paging_has_no_repeat_and_no_gap(self, index: SearchIndex
                                                              ) -> None:

@@ -15,6 +15,7 @@ from ports.trends import (
     DAY_S,
     HOUR_S,
     WEEK_S,
+    Suspension,
     TagUse,
     TrendAnswerCache,
     TrendCounterReader,
@@ -90,6 +91,30 @@ class TrendCountersContract:
         assert await counters.position() == 7
         [window] = await counters.windows(["a"], NOW, HOUR_S)
         assert (window.posts, window.volume) == (2, 2.0)
+
+    async def test_suspensions_change_with_their_batch_and_only_forward(
+        self, counters: TrendCounters,
+    ) -> None:
+        big = 2**53 - 1  # positions are exact up to here
+        assert await counters.suspended([1, 2]) == set()
+        assert await counters.suspended([]) == set()
+        assert await counters.record([use("a", 60, "t1", author=1)], first=1, upto=5,
+                                     suspensions=[Suspension(1, 3, True),
+                                                  Suspension(2, 4, True),
+                                                  Suspension(2, 5, False)])
+        assert await counters.suspended([1, 2, 3]) == {1}
+        # a batch counted before: its suspensions are not applied either
+        assert not await counters.record([], first=5, upto=6,
+                                         suspensions=[Suspension(3, 6, True)])
+        assert await counters.suspended([3]) == set()
+        # replayed changes apply only over older ones
+        await counters.record([], first=0, upto=None, suspensions=[
+            Suspension(1, 2, False), Suspension(2, 4, True), Suspension(3, big, True)])
+        assert await counters.suspended([1, 2, 3]) == {1, 3}
+        await counters.record([], first=6, upto=big, suspensions=[Suspension(1, big, False)])
+        assert await counters.suspended([1, 3]) == {3}
+        await counters.reset()
+        assert await counters.suspended([3]) == set()
 
     async def test_a_text_counts_once_per_tag_and_day_whoever_posts_it(
         self, counters: TrendCounters,

@@ -18,30 +18,14 @@ from infra.database import drop_database
 from infra.settings import Settings
 from tests.conftest import clear_redis_prefix, make_settings
 from tests.e2e.conftest import wait_until
+from tests.e2e.procfs import alive, children, descendants
 
 
-def _children(pid: int) -> set[int]:
-    found: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found.update(int(child) for child in (task / "children").read_text().split())
-        except OSError:
-            continue
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize(("stop", "api_workers"),
+                         [(signal.SIGTERM, 1), (signal.SIGINT, 1), (signal.SIGTERM, 2)])
 def test_roost_up_stops_its_parts_when_told_to_stop(
-        stop: signal.Signals, noida: dict[str, str], tmp_path: Path) -> None:
-    settings = make_settings(**noida, api_port=devstack.free_port(),
+        stop: signal.Signals, api_workers: int, noida: dict[str, str], tmp_path: Path) -> None:
+    settings = make_settings(**noida, api_port=devstack.free_port(), api_workers=api_workers,
                              kafka_topic=f"roost.events.{uuid.uuid4().hex[:8]}")
     up = subprocess.Popen(
         [sys.executable, "-m", "infra.cli", "up"], cwd=tmp_path,
@@ -54,14 +38,14 @@ def test_roost_up_stops_its_parts_when_told_to_stop(
     try:
         devstack.wait_for_http(f"http://127.0.0.1:{settings.api_port}/health", {"up": up},
                                timeout=60)
-        parts = _children(up.pid)
-        assert len(parts) >= 3  # api, relay, worker
+        parts = descendants(up.pid)  # with several API processes, theirs too
+        assert len(parts) >= 3 + (api_workers if api_workers > 1 else 0)
         up.send_signal(stop)
         assert up.wait(30) == 0
-        wait_until(lambda: not any(_alive(p) for p in parts), timeout=15)
+        wait_until(lambda: not any(alive(p) for p in parts), timeout=15)
     finally:
         for pid in [up.pid, *parts]:  # whatever is left of a failed run
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         up.wait()
         drop_database(settings)
@@ -86,7 +70,7 @@ def _cmdline(pid: int) -> list[str]:
 
 
 def _part_pid(up: int, part: str) -> int | None:
-    found = [p for p in _children(up) if _alive(p) and part in _cmdline(p)[-2:]]
+    found = [p for p in children(up) if alive(p) and part in _cmdline(p)[-2:]]
     return found[0] if found else None
 
 
@@ -127,7 +111,7 @@ def test_roost_up_restarts_a_killed_worker_and_health_says_so_meanwhile(
         up.send_signal(signal.SIGTERM)
         assert up.wait(30) == 0
     finally:
-        parts = _children(up.pid)
+        parts = children(up.pid)
         if up.poll() is None:
             up.send_signal(signal.SIGTERM)
             try:
@@ -135,7 +119,7 @@ def test_roost_up_restarts_a_killed_worker_and_health_says_so_meanwhile(
             except subprocess.TimeoutExpired:
                 up.kill()
         for pid in parts:
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         up.wait()
         drop_database(settings)
@@ -157,7 +141,7 @@ def test_roost_up_stops_everything_when_a_part_crash_loops_and_names_it(
         parts: set[int] = set()
 
         def exited() -> bool:
-            parts.update(_children(up.pid))  # every part it started, to check they end
+            parts.update(children(up.pid))  # every part it started, to check they end
             return up.poll() is not None
 
         try:
@@ -167,10 +151,10 @@ def test_roost_up_stops_everything_when_a_part_crash_loops_and_names_it(
             assert "worker exited (exit code 1); restarting it" in output
             assert "worker crash-looped: 3 exits within 60s (last: exit code 1); stopping " \
                 "everything" in " ".join(output.split())
-            wait_until(lambda: not any(_alive(p) for p in parts), timeout=15)
+            wait_until(lambda: not any(alive(p) for p in parts), timeout=15)
         finally:
             for pid in [up.pid, *parts]:
-                if _alive(pid):
+                if alive(pid):
                     os.kill(pid, signal.SIGKILL)
             up.wait()
             drop_database(settings)

@@ -35,6 +35,8 @@ class StoredAccount:
     followers_count: int = 0
     following_count: int = 0
     posts_count: int = 0
+    suspended: bool = False
+    """Its ``suspended_at`` is set."""
 
 
 @dataclass
@@ -120,6 +122,10 @@ class FakeReadModelReader:
     def _accounts(self) -> dict[int, StoredAccount]:
         return {a.id: a for a in self.tables.accounts}
 
+    def _shown(self) -> dict[int, StoredAccount]:
+        """The accounts shown to others: not suspended."""
+        return {a.id: a for a in self.tables.accounts if not a.suspended}
+
     def _posts(self) -> dict[int, StoredPost]:
         return {p.id: p for p in self.tables.posts}
 
@@ -128,7 +134,7 @@ class FakeReadModelReader:
         return {"id": a.id, "username": a.username, "display_name": a.display_name,
                 "bio": a.bio, "avatar_url": a.avatar_url, "created_at": a.created_at,
                 "followers_count": a.followers_count, "following_count": a.following_count,
-                "posts_count": a.posts_count, "email": ""}
+                "posts_count": a.posts_count, "email": "", "suspended": a.suspended}
 
     def _named(self, username: str) -> StoredAccount | None:
         return next((a for a in self.tables.accounts
@@ -151,13 +157,13 @@ class FakeReadModelReader:
 
     async def accounts_by_id(self, account_ids: Collection[int]) -> list[AccountRow]:
         self.calls.append("accounts_by_id")
-        accounts = self._accounts()
+        accounts = self._shown()
         return [self._row(accounts[i]) for i in set(account_ids) if i in accounts]
 
     async def follow_page(self, account_id: int, direction: port.FollowDirection, before: int,
                           excluding: Collection[int], limit: int) -> list[port.FollowRow]:
         self.calls.append("follow_page")
-        accounts = self._accounts()
+        accounts = self._shown()
         found: list[port.FollowRow] = []
         for edge in sorted(_active(self.tables.follows), key=lambda e: -e.position):
             mine, other = (edge.to_id, edge.from_id) if direction == "followers" \
@@ -201,13 +207,14 @@ class FakeReadModelReader:
 
     async def media(self, media_ids: Sequence[int]) -> list[port.MediaRow]:
         self.calls.append("media")
-        wanted, posts = set(media_ids), self._posts()
+        wanted, posts, accounts = set(media_ids), self._posts(), self._accounts()
         return [{"id": m.id, "owner_id": m.owner_id, "description": m.description,
                  "blurhash": m.blurhash, "original": cast(StoredImage, dict(m.original)),
                  "small": cast(StoredImage, dict(m.small)),
                  "post_id": m.post_id,
                  "post_deleted": m.post_id in posts and posts[m.post_id].deleted,
-                 "created_at": m.created_at}
+                 "created_at": m.created_at,
+                 "owner_suspended": m.owner_id in accounts and accounts[m.owner_id].suspended}
                 for m in self.tables.media if m.id in wanted]
 
     async def live_media_keys(self, unattached_since: datetime) -> set[str]:
@@ -223,7 +230,7 @@ class FakeReadModelReader:
                         repost_ids: Sequence[int], post_ids: Sequence[int],
                         parent_ids: Sequence[int]) -> port.PageRows:
         self.calls.append("page_rows")
-        accounts, posts = self._accounts(), self._posts()
+        accounts, posts = self._shown(), self._posts()
         reposts: list[port.RepostRow] = [
             {**self._row(accounts[r.account_id]), "repost_id": r.repost_id, "since": r.since}
             for r in self.tables.reposts
@@ -233,7 +240,8 @@ class FakeReadModelReader:
         return port.PageRows(
             authors=[self._row(accounts[i]) for i in set(author_ids) if i in accounts],
             reposts=reposts,
-            live_parents={i for i in parent_ids if i in posts and not posts[i].deleted},
+            live_parents={i for i in parent_ids if i in posts and not posts[i].deleted
+                          and posts[i].author_id in accounts},
             liked={e.to_id for e in mine if e.to_id in on_page},
             reposted={r.post_id for r in self.tables.reposts
                       if r.account_id == reader_id and r.active and r.post_id in on_page},
@@ -250,9 +258,11 @@ class FakeReadModelReader:
                               limit: int) -> list[int]:
         """From the live posts' hashtags: the rows the projector keeps in ``rm_post_tags``."""
         self.calls.append("tagged_post_ids")
+        suspended = {a.id for a in self.tables.accounts if a.suspended}
         return sorted((p.id for p in self.tables.posts
                        if tag in p.hashtags and not p.deleted and p.id < before
-                       and p.author_id not in excluding_authors), reverse=True)[:limit]
+                       and p.author_id not in {*excluding_authors, *suspended}),
+                      reverse=True)[:limit]
 
     async def thread_ids(self, post_id: int, max_posts: int) -> port.ThreadIds:
         self.calls.append("thread_ids")

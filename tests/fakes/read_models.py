@@ -69,7 +69,7 @@ class FakeReadModelWriter:
             "display_name": account.display_name, "bio": "", "avatar_url": "",
             "created_at": account.created_at, "version": account.version,
             "followers_count": 0, "following_count": 0, "posts_count": 0,
-            "is_admin": False}
+            "is_admin": False, "suspended_at": None}
 
     async def update_profile(self, change: rm.ProfileChange) -> None:
         self.calls.append("update_profile")
@@ -83,6 +83,12 @@ class FakeReadModelWriter:
         for row in self.tables.accounts.values():
             if row["aggregate_id"] == change.aggregate_id and row["version"] < change.version:
                 row.update(is_admin=change.is_admin, version=change.version)
+
+    async def set_suspension(self, change: rm.SuspensionChange) -> None:
+        self.calls.append("set_suspension")
+        for row in self.tables.accounts.values():
+            if row["aggregate_id"] == change.aggregate_id and row["version"] < change.version:
+                row.update(suspended_at=change.suspended_at, version=change.version)
 
     async def add_post(self, post: rm.NewPost) -> bool:
         self.calls.append("add_post")

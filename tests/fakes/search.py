@@ -30,6 +30,7 @@ from ports.search import (
     PostSearch,
     PostTombstone,
     RenameAuthor,
+    SuspendAuthor,
     Versioned,
     WriteOutcome,
 )
@@ -107,14 +108,14 @@ class MemorySearchIndex:
         self._check()
         written = stale = renamed = 0
         ordered = [c for c in changes if isinstance(c, port.PutPost | PostTombstone)] + \
-            [c for c in changes if isinstance(c, RenameAuthor)] + \
+            [c for c in changes if isinstance(c, RenameAuthor | SuspendAuthor)] + \
             [c for c in changes if isinstance(c, port.PutAccount)]
         for change in [*ordered, *(c for c in changes if isinstance(c, port.EraseAuthor))]:
             if isinstance(change, port.EraseAuthor):
                 written += self._erase(change)
                 continue
-            if isinstance(change, RenameAuthor):
-                renamed += self._rename(change)
+            if isinstance(change, RenameAuthor | SuspendAuthor):
+                renamed += self._update_author(change)
                 continue
             if isinstance(change, port.PutAccount):
                 held = self.account_docs.get(change.doc.account_id)
@@ -145,14 +146,16 @@ class MemorySearchIndex:
         self.account_docs.pop(erase.account_id, None)
         return count
 
-    def _rename(self, rename: RenameAuthor) -> int:
+    def _update_author(self, update: RenameAuthor | SuspendAuthor) -> int:
         count = 0
         for post in self.posts.values():
             doc = post.doc
-            if doc is not None and doc.author_id == rename.author_id and \
-                    doc.author_position < rename.position:
-                post.doc = replace(doc, author_display_name=rename.display_name,
-                                   author_position=rename.position)
+            if doc is not None and doc.author_id == update.author_id and \
+                    doc.author_position < update.position:
+                post.doc = replace(doc, author_display_name=update.display_name) \
+                    if isinstance(update, RenameAuthor) \
+                    else replace(doc, author_suspended=update.suspended)
+                post.doc = replace(post.doc, author_position=update.position)
                 post.version += 1  # as update_by_query does
                 count += 1
         return count
@@ -183,6 +186,7 @@ class MemorySearchIndex:
             and (search.on_or_after is None or created >= _day_ms(search.on_or_after))
             and (search.before is None or created < _day_ms(search.before))
             and doc.author_id not in search.hidden_authors
+            and not doc.author_suspended
         )
 
     def _score(self, doc: PostDoc, search: PostSearch) -> float:
@@ -224,7 +228,8 @@ class MemorySearchIndex:
                                                for t in tokens)
             by_name = bool(tokens) and all(any(n.startswith(t) for n in name_words)
                                            for t in tokens)
-            if (by_username or by_name) and account_id not in search.hidden_accounts:
+            if (by_username or by_name) and account_id not in search.hidden_accounts \
+                    and not doc.suspended:
                 score = 1.0 if doc.username.lower() == exact else 0.0
                 keyed.append(((score, doc.followers_count, account_id), account_id))
         keyed.sort(key=lambda k: (-k[0][0], -k[0][1], k[0][2]))

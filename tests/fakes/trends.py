@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ports.errors import DependencyUnavailable
-from ports.trends import BUCKET_S, DAY_S, HOUR_S, WEEK_S, TagUse, TagWindow
+from ports.trends import BUCKET_S, DAY_S, HOUR_S, WEEK_S, Suspension, TagUse, TagWindow
 
 
 def _buckets(start_s: int, end_s: int, size: int) -> list[int]:
@@ -29,6 +29,7 @@ class MemoryTrendCounters:
         self.seen: dict[tuple[str, int], set[str]] = defaultdict(set)
         self.answers: dict[str, tuple[float, list[dict[str, Any]]]] = {}
         self.computing: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.suspensions: dict[int, Suspension] = {}
 
     def _check(self) -> None:
         if self.unavailable:
@@ -38,10 +39,20 @@ class MemoryTrendCounters:
         self._check()
         return self.recorded
 
-    async def record(self, uses: Sequence[TagUse], first: int, upto: int | None) -> bool:
+    async def suspended(self, account_ids: Sequence[int]) -> set[int]:
+        self._check()
+        return {i for i in account_ids
+                if (held := self.suspensions.get(i)) is not None and held.suspended}
+
+    async def record(self, uses: Sequence[TagUse], first: int, upto: int | None,
+                     suspensions: Sequence[Suspension] = ()) -> bool:
         self._check()
         if upto is not None and self.recorded >= first:
             return False
+        for change in suspensions:
+            held = self.suspensions.get(change.account_id)
+            if held is None or held.position < change.position:
+                self.suspensions[change.account_id] = change
         for use in uses:
             seen = self.seen[(use.tag, use.at_s // DAY_S)]
             if use.text_key in seen:

@@ -29,10 +29,11 @@ async def insert_tables(pool: AsyncPool, tables: ReadModelTables) -> None:
         await cur.executemany(
             "INSERT INTO rm_accounts (id, aggregate_id, username, username_lower, email, "
             "display_name, bio, avatar_url, created_at, version, followers_count, "
-            "following_count, posts_count) VALUES (%s, %s, %s, %s, '', %s, %s, %s, %s, 1, "
-            "%s, %s, %s)",
+            "following_count, posts_count, suspended_at) "
+            "VALUES (%s, %s, %s, %s, '', %s, %s, %s, %s, 1, %s, %s, %s, %s)",
             [(a.id, uuid.uuid4(), a.username, a.username.lower(), a.display_name, a.bio,
-              a.avatar_url, a.created_at, a.followers_count, a.following_count, a.posts_count)
+              a.avatar_url, a.created_at, a.followers_count, a.following_count, a.posts_count,
+              a.created_at if a.suspended else None)
              for a in tables.accounts])
         await cur.executemany(
             "INSERT INTO rm_posts (id, author_id, text, reply_to_id, quote_of_id, mentions, "

@@ -101,6 +101,9 @@ class MissesTheRecordOnce:
     def forget_account(self, account_aggregate_id: UUID, account_id: int) -> Forgotten:
         return self.store.forget_account(account_aggregate_id, account_id)
 
+    def sessions_of(self, account_id: int) -> tuple[UUID, ...]:
+        return self.store.sessions_of(account_id)
+
 
 def test_a_run_that_loses_the_race_for_its_key_saves_none_of_its_events(
         write_side: WriteSide) -> None:

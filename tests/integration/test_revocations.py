@@ -17,11 +17,17 @@ from tests.integration.conftest import redis_revocation_ttl
 
 Probe = Callable[[str], "int | None"]
 """Whole seconds left of a session's revocation; None when not revoked."""
+Marked = Callable[[int], bool]
+"""Whether the account is marked suspended."""
 
 
 class RevocationsContract:
     @pytest.fixture
     def revocations(self) -> Iterator[tuple[SessionRevocations, Probe]]:
+        raise NotImplementedError  # each implementation's class provides it
+
+    @pytest.fixture
+    def marked(self) -> Marked:
         raise NotImplementedError  # each implementation's class provides it
 
     def test_a_revoked_session_stays_revoked_for_its_ttl(
@@ -32,6 +38,17 @@ class RevocationsContract:
         left = ttl("s-1")
         assert left is not None and 890 < left <= 900
         assert ttl("s-2") is None  # only that session
+
+    def test_an_account_stays_marked_suspended_until_unmarked(
+            self, revocations: tuple[SessionRevocations, Probe], marked: Marked) -> None:
+        mark, _ = revocations
+        assert not marked(7)
+        mark.set_account_suspended(7, True)
+        mark.set_account_suspended(7, True)  # idempotent
+        assert marked(7) and not marked(8)
+        mark.set_account_suspended(7, False)
+        mark.set_account_suspended(7, False)
+        assert not marked(7)
 
     def test_a_ttl_below_one_second_still_revokes(
             self, revocations: tuple[SessionRevocations, Probe]) -> None:
@@ -46,6 +63,10 @@ class TestMemoryRevocations(RevocationsContract):
         fake = MemoryRevocations()
         yield fake, fake.ttl
 
+    @pytest.fixture
+    def marked(self, revocations: tuple[MemoryRevocations, Probe]) -> Marked:
+        return revocations[0].suspended.__contains__
+
 
 class TestRedisRevocations(RevocationsContract):
     @pytest.fixture
@@ -54,3 +75,10 @@ class TestRedisRevocations(RevocationsContract):
                                    RedisKeys(settings.redis_prefix))
         yield adapter, redis_revocation_ttl(settings)
         adapter.close()
+
+    @pytest.fixture
+    def marked(self, settings: Settings) -> Iterator[Marked]:
+        client = redis.Redis.from_url(settings.redis_url)
+        keys = RedisKeys(settings.redis_prefix)
+        yield lambda account_id: bool(client.exists(keys.suspended_account(account_id)))
+        client.close()

@@ -11,8 +11,8 @@ import pytest
 
 from infra import devstack
 from infra.search_index import ElasticsearchIndex, build_client
-from infra.search_schema import ACCOUNTS_MAPPING, POSTS_MAPPING, SearchNames
-from ports.search import PostSearch, PutPost, SearchWriteError
+from infra.search_schema import ACCOUNTS_MAPPING, ADDED_FIELDS, POSTS_MAPPING, SearchNames
+from ports.search import PostSearch, PutPost, SearchWriteError, SuspendAuthor
 from tests.contracts.search import SearchIndexContract, ids, post
 
 
@@ -104,3 +104,46 @@ async def test_a_wiped_index_is_created_again_and_caught_up_from_zero(
     assert await ids(es_index, words=("after",)) == [1]
     mapping = await es_index.client.indices.get_mapping(index=es_index.names.posts_index)
     assert mapping[es_index.names.posts_index]["mappings"]["dynamic"] == "strict"
+
+
+async def test_indices_made_before_suspensions_get_the_flags_in_place(
+    noida: dict[str, str],
+) -> None:
+    """Indices made with the mappings of before (no ``suspended`` / ``author_suspended``)
+    and holding documents: ``ensure`` adds the fields to the mappings in place (no new
+    generation), the old documents are found as before, and a suspension then flags and
+    clears them. A flag is in a document only while true, so a document keeps the shape
+    it had before suspensions existed once its suspension is lifted."""
+    names = SearchNames(f"t{uuid.uuid4().hex[:10]}-")
+    old = {name: {**mapping, "properties": {k: v for k, v in mapping["properties"].items()
+                                            if k not in ADDED_FIELDS[kind]}}
+           for name, mapping, kind in ((names.posts_index, POSTS_MAPPING, "posts"),
+                                       (names.accounts_index, ACCOUNTS_MAPPING, "accounts"))}
+    index = await open_index(noida["elasticsearch_url"], names)
+    try:
+        for name, mapping in old.items():
+            await index.client.indices.create(index=name, mappings=mapping,
+                                              settings=index.settings)
+        source = {"post_id": 1, "author_id": 7, "author_username": "alice",
+                  "author_display_name": "Alice", "author_position": 1, "text": "old post",
+                  "hashtags": [], "mentions": [], "created_at": "2026-03-20T12:00:00.000Z",
+                  "created_ms": 1774008000000, "deleted": False}
+        await index.client.index(index=names.posts_index, id="1", document=source,
+                                 version=2, version_type="external", refresh=True)
+        await index.ensure()
+        for name in old:
+            stored = (await index.client.indices.get_mapping(index=name))[name]["mappings"]
+            assert stored["dynamic"] == "strict"
+            assert set(ADDED_FIELDS["posts" if name == names.posts_index else "accounts"]) \
+                <= set(stored["properties"])
+        await index.client.indices.put_alias(index=names.posts_index, name=names.posts)
+        assert await ids(index, words=("old",)) == [1]
+        await index.write([SuspendAuthor(7, True, 10)], upto=10)
+        assert await ids(index, words=("old",)) == []
+        await index.write([SuspendAuthor(7, False, 11)], upto=11)
+        assert await ids(index, words=("old",)) == [1]
+        found = await index.client.get(index=names.posts_index, id="1")
+        assert found["_source"] == {**source, "author_position": 11}
+        assert found["_version"] == 4  # two updates by query
+    finally:
+        await drop(index)

@@ -108,7 +108,7 @@ def _row(names: list[str], values: tuple[Any, ...]) -> dict[str, Any]:
     row = dict(zip(names, values, strict=True))
     if "aggregate_id" in row:
         row["aggregate_id"] = str(row["aggregate_id"])
-    for name in ("created_at", "deleted_at"):
+    for name in ("created_at", "deleted_at", "suspended_at"):
         if row.get(name) is not None:
             row[name] = rfc3339(row[name])
     return row

@@ -45,6 +45,23 @@ def test_account_registration_and_profile_updates() -> None:
         "Alice", "A", "hello", "https://x.example/a.png", "h2")
 
 
+def test_account_suspended_then_unsuspended() -> None:
+    account = new_account()
+    assert not account.suspended
+    account.suspend(account_id=101, reason="spam links", by="admin:7")
+    assert account.suspended and account.suspension_reason == "spam links"
+    account.unsuspend(account_id=101, by="cli:ops")
+    assert not account.suspended and account.suspension_reason == ""
+    account.suspend(account_id=101, reason="", by="cli:ops")
+    assert event_names(account) == ["AccountRegistered", "AccountSuspended",
+                                    "AccountUnsuspended", "AccountSuspended"]
+    payloads = [e.__dict__ for e in account.pending_events[1:]]
+    assert [(p["account_id"], p["by"], p.get("reason")) for p in payloads] == [
+        (101, "admin:7", "spam links"), (101, "cli:ops", None), (101, "cli:ops", "")]
+    copy = rebuilt(account)
+    assert copy.suspended and copy.version == 4 and not copy.gone
+
+
 def test_email_claim_id_is_case_insensitive() -> None:
     claim = EmailClaim(email="Alice@Example.com", account_id=101, username="Alice")
     assert claim.id == email_claim_uuid("alice@example.com")
@@ -102,6 +119,8 @@ def test_event_topics_are_stable() -> None:
     account = new_account()
     account.update_profile(display_name="", bio="", avatar_url="")
     account.rehash_password("h")
+    account.suspend(account_id=1, reason="r", by="operator")
+    account.unsuspend(account_id=1, by="operator")
     account.erase(account_id=1, erased_by="operator")
     claim = EmailClaim(email="a@example.com", account_id=1, username="a")
     post = Post(post_id=1, author_id=1, author_username="a", text="t", mentions=[],
@@ -119,6 +138,8 @@ def test_event_topics_are_stable() -> None:
         "domain.accounts:Account.AccountRegistered",
         "domain.accounts:Account.ProfileUpdated",
         "domain.accounts:Account.PasswordRehashed",
+        "domain.accounts:Account.AccountSuspended",
+        "domain.accounts:Account.AccountUnsuspended",
         "domain.accounts:Account.AccountErased",
         "domain.accounts:EmailClaim.EmailClaimed",
         "domain.posts:Post.PostCreated",

@@ -114,7 +114,7 @@ async def test_a_page_costs_one_lookup_of_bodies_and_one_of_reader_facts() -> No
     ctx, read_models = context()
     page = await account_posts(ctx, "author", READER, None, 10)
     assert [p["id"] for p in page["items"]] == ["13", "11", "10"]
-    assert read_models.calls == ["account_id", "hidden_accounts", "account_post_ids",
+    assert read_models.calls == ["account_by_username", "hidden_accounts", "account_post_ids",
                                  "posts", "page_rows"]
     read_models.calls.clear()
     await account_posts(ctx, "author", READER, None, 10)  # bodies and counts now cached
@@ -138,3 +138,35 @@ async def test_a_tag_timeline_pages_newest_first_without_hidden_authors() -> Non
     anonymous = await tag_timeline(ctx, "Roost", None, None, 10)
     assert [p["id"] for p in anonymous["items"]] == ["24", "22", "21", "20"]
     assert (await tag_timeline(ctx, "no tag!", READER, None, 10))["items"] == []
+
+
+async def test_a_suspended_account_answers_403_and_its_posts_and_reposts_are_hidden() -> None:
+    """Every read that names the author is 403 ``account_suspended``; its posts leave
+    threads, tag pages and single reads (404, as a deleted post's), its reposts leave
+    pages, the replies to its posts show their parent unavailable; lifting the
+    suspension shows everything again."""
+    from domain.errors import AccountSuspended
+
+    ctx, read_models = context()
+    read_models.tables.posts.append(StoredPost(16, REPOSTER, "reply by another",
+                                               reply_to_id=10, hashtags=["t"]))
+    read_models.tables.posts[0].hashtags.append("t")
+    author = next(a for a in read_models.tables.accounts if a.id == AUTHOR)
+    author.suspended = True
+    for read in (get_account(ctx, "author"), relationship(ctx, READER, "author"),
+                 follow_list(ctx, "author", "followers", READER, None, 10),
+                 account_posts(ctx, "author", READER, None, 10)):
+        with pytest.raises(AccountSuspended) as caught:
+            await read
+        assert (caught.value.status, caught.value.code) == (403, "account_suspended")
+    with pytest.raises(NotFound):
+        await get_post(ctx, 10, READER)
+    [reply] = await hydrate(ctx, [(16, None), (11, None), (100, 10)], READER)
+    assert (reply["id"], reply["reply_to_available"]) == ("16", False)
+    assert [p["id"] for p in (await tag_timeline(ctx, "t", None, None, 10))["items"]] == ["16"]
+    assert "author" not in names((await follow_list(ctx, "reader", "following", None, None,
+                                                    10))["items"])
+    author.suspended = False
+    assert [p["id"] for p in await hydrate(ctx, [(16, None), (11, None), (100, 10)],
+                                           READER)] == ["16", "11", "100"]
+    assert (await get_account(ctx, "author"))["username"] == "author"

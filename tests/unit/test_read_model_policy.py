@@ -350,3 +350,30 @@ async def test_an_erased_account_s_media_leave_the_read_models() -> None:
     for event in log.events:
         await ReadModelProjector(again).apply(event)
     assert again.tables.media == tables.media and again.tables.posts == tables.posts
+
+
+async def test_a_suspension_is_recorded_on_the_account_and_lifted() -> None:
+    """``suspended_at`` is the suspension's time, gone once lifted; nothing else of the
+    account or its posts changes (the readers leave them out meanwhile). An older
+    suspension replayed after the lift changes nothing (versions)."""
+    log = Log()
+    log.events, log.versions = history(), {}
+    for event in log.events:
+        log.versions[event.aggregate_id] = event.aggregate_version
+    before = FakeReadModelStore()
+    await ReadModelProjector(before).apply_batch(log.events)
+    log.add("AccountSuspended", "/accounts/alice", account_id=ALICE, reason="", by="cli:ops")
+    suspended = log.events[-1]
+    store = FakeReadModelStore()
+    await ReadModelProjector(store).apply_batch(log.events)
+    assert store.tables.accounts[ALICE]["suspended_at"] == suspended.occurred_at
+    assert store.tables.posts == before.tables.posts
+    assert store.tables.post_tags == before.tables.post_tags
+    log.add("AccountUnsuspended", "/accounts/alice", account_id=ALICE, by="cli:ops")
+    await ReadModelProjector(store).apply_batch(log.events)
+    row = store.tables.accounts[ALICE]
+    assert row["suspended_at"] is None
+    assert {k: v for k, v in row.items() if k != "version"} == \
+        {k: v for k, v in before.tables.accounts[ALICE].items() if k != "version"}
+    await ReadModelProjector(store).replay(suspended)
+    assert store.tables.accounts[ALICE]["suspended_at"] is None

@@ -4,13 +4,14 @@ late or out of order does."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from ports.events import EventEnvelope
-from ports.search import Change, PostSearch, PutAccount, WriteOutcome
+from ports.search import AccountSearch, Change, PostSearch, PutAccount, WriteOutcome
 from projections.search import SearchProjector
 from tests.fakes.search import MemorySearchIndex
 
@@ -202,3 +203,82 @@ async def test_an_erased_account_leaves_the_index_in_a_batch_or_later(
         await projector.replay(created(8, 102, ALICE, "alice", "the queen's croquet ground"))
         assert await found(index) == []
         assert index.recorded == 12
+
+
+def suspension(position: int, type_: str, account_id: int, username: str) -> EventEnvelope:
+    extra = {"reason": "spam"} if type_ == "AccountSuspended" else {}
+    return event(position, type_, f"acc-{username}", account_id=account_id, by="cli:ops",
+                 **extra)
+
+
+SUSPENDED_LOG = [
+    *LOG,
+    suspension(12, "AccountSuspended", ALICE, "alice"),
+    created(13, 103, ALICE, "alice", "posted as the suspension landed", ["wonderland"]),
+    follow(14, "Followed", CAROL, ALICE),
+    renamed(15, "alice", "Alice Hidden"),
+]
+UNSUSPENDED = suspension(16, "AccountUnsuspended", ALICE, "alice")
+
+
+async def test_a_suspended_account_and_its_posts_leave_search_until_lifted() -> None:
+    """Every split of the log into batches (one batch, one event each, any cut) makes the
+    same index: the account and all its posts (those indexed before and the one created
+    after the suspension) found by nothing; Bob untouched; lifting it brings them all
+    back with what happened meanwhile (the rename, the follow)."""
+    states = []
+    for splits in ([len(SUSPENDED_LOG)], list(range(1, len(SUSPENDED_LOG))), [3], [12],
+                   [13]):
+        index = MemorySearchIndex()
+        projector = SearchProjector(index)
+        bounds = [0, *splits, len(SUSPENDED_LOG)]
+        for start, end in itertools.pairwise(bounds):
+            if start < end:
+                await projector.apply_batch(SUSPENDED_LOG[start:end])
+        states.append(await state(index))
+        alice = index.stored_account(ALICE)
+        assert alice is not None and alice.suspended and alice.followers_count == 2
+        assert await found(index) == []
+        assert await found(index, tags=("wonderland",)) == []
+        assert await found(index, authors=("alice",)) == []
+        assert await found(index, words=("hidden",)) == []
+        assert [h.id for h in await index.search_accounts(AccountSearch("ali"))] == []
+        assert [h.id for h in await index.search_accounts(AccountSearch("bob"))] == [BOB]
+        await projector.apply_batch([UNSUSPENDED])
+        assert await found(index) == [103, 102, 100]
+        assert await found(index, words=("hidden",)) == [103, 102, 100]
+        assert await found(index, tags=("wonderland",)) == [103, 100]
+        assert [h.id for h in await index.search_accounts(AccountSearch("ali"))] == [ALICE]
+    assert all(each == states[0] for each in states)
+
+
+async def test_a_stale_or_repeated_suspension_event_changes_nothing(
+    index: MemorySearchIndex,
+) -> None:
+    """Redelivered below the position, replayed from the parking lot after the lift, or
+    applied again after a crash before the position was recorded: the account stays as
+    its newest event left it, and so do its posts."""
+    projector = SearchProjector(index)
+    await projector.apply_batch([*SUSPENDED_LOG, UNSUSPENDED])
+    before = await state(index)
+    await projector.apply_batch(SUSPENDED_LOG)  # redelivered
+    for each in SUSPENDED_LOG[-4:]:
+        await projector.replay(each)  # replay-parked, out of order
+    assert await state(index) == before
+    index.recorded = 11  # a crash before the position of the last batches was recorded
+    await projector.apply_batch([*SUSPENDED_LOG[11:], UNSUSPENDED])
+    after = await state(index)
+    assert after["accounts"] == before["accounts"] and after["posts"] == before["posts"]
+    assert await found(index) == [103, 102, 100]
+
+
+async def test_a_suspension_of_an_account_the_index_lacks_still_flags_its_posts(
+    index: MemorySearchIndex,
+) -> None:
+    """Its registration parked: the posts indexed without it leave search all the same."""
+    projector = SearchProjector(index)
+    await projector.apply_batch([created(1, 7, CAROL, "carol", "orphan post")])
+    await projector.apply_batch([suspension(2, "AccountSuspended", CAROL, "carol")])
+    assert await found(index) == [] and index.account_docs == {}
+    await projector.apply_batch([suspension(3, "AccountUnsuspended", CAROL, "carol")])
+    assert await found(index) == [7]

@@ -124,3 +124,38 @@ def test_a_counter_at_the_end_of_its_ttl_is_left_out_of_a_comparison() -> None:
     assert outlived(f"trend:seen:tag:{(now - 3 * DAY_S) // DAY_S}", now)
     assert not outlived(f"trend:seen:tag:{now // DAY_S}", now)
     assert not outlived("trend:cache:1h:5:20", now)
+
+
+def suspension(type_: str, account_id: int) -> EventEnvelope:
+    position = next(_positions)
+    return EventEnvelope(position=position, event_id=f"e{position}", type=type_,
+                         aggregate_id=f"a{account_id}", aggregate_version=2,
+                         occurred_at="2026-04-01T00:00:00.000Z", schema_version=1,
+                         payload={"account_id": account_id, "by": "cli:ops"})
+
+
+async def test_a_suspended_accounts_posts_count_for_nothing_until_lifted() -> None:
+    """Counted before the suspension (they stay), not from it on (in the batch of the
+    suspension or later, or replayed from the parking lot), counted again once lifted;
+    the same whichever way the log is cut into batches."""
+    spammer, other = account(60, 1), account(60, 2)
+    log = [posted(spammer, "before", ["t"], 50), suspension("AccountSuspended", spammer),
+           posted(spammer, "during", ["t"], 40), posted(other, "other", ["t"], 40),
+           posted(spammer, "during again", ["t"], 30),
+           suspension("AccountUnsuspended", spammer), posted(spammer, "after", ["t"], 20)]
+    results = []
+    for cut in (len(log), 1, 2, 3, 5, 6):
+        counters = MemoryTrendCounters()
+        projector = TrendsProjector(counters)
+        await projector.apply_batch(log[:cut])
+        await projector.apply_batch(log[cut:])
+        [window] = await counters.windows(["t"], NOW, HOUR_S)
+        results.append((window.posts, window.authors))
+        assert counters.recorded == log[-1].position
+    assert results == [(3, 2)] * 6  # before, other, after
+    counters = MemoryTrendCounters()
+    projector = TrendsProjector(counters)
+    await projector.apply_batch(log[:2])
+    await projector.replay(posted(spammer, "parked while suspended", ["t"], 35))
+    [window] = await counters.windows(["t"], NOW, HOUR_S)
+    assert window.posts == 1

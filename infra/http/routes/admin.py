@@ -32,7 +32,7 @@ from infra.http.deps import CurrentActor, Limit, Services, read_response
 from infra.http.schemas import ERROR_RESPONSES, Event, page_of
 from infra.http.services import ApiServices
 from infra.metrics import ADMIN_STREAMS
-from infra.security import is_revoked
+from infra.security import token_refusal
 from ports.event_reader import EventFilter
 from queries.admin_events import events_page, follow_events
 
@@ -50,9 +50,10 @@ async def _still_admin(services: ApiServices, actor: Actor) -> bool:
 
 
 async def _stream_allowed(services: ApiServices, actor: Actor) -> bool:
-    """An open stream goes on while its account is an admin and its session has not
-    ended (logged out, or its refresh token reused)."""
-    if await is_revoked(services.redis, services.keys, actor.session_id):
+    """An open stream goes on while its account is an admin, not suspended, and its
+    session has not ended (logged out, or its refresh token reused)."""
+    if await token_refusal(services.redis, services.keys, actor.session_id,
+                           actor.account_id) is not None:
         return False
     return await _still_admin(services, actor)
 

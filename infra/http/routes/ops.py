@@ -10,7 +10,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from infra.copies import CopyRegistry, copy_label
 from infra.eventlog import max_position
@@ -26,6 +26,7 @@ from infra.metrics import (
     PROJECTION_REBUILD_RATE,
     PROJECTION_VERSION,
     RELAY_POSITION,
+    exposition,
 )
 from infra.parking import parked_counts
 from ports.errors import DependencyUnavailable
@@ -135,7 +136,7 @@ async def health(services: Services) -> JSONResponse:
         for part in PROJECTORS:
             if part not in positions:  # the search index does not answer
                 checks[part] = "unknown: position unreadable (search index unavailable)"
-        _judge_progress(services, checks, positions)
+        await _judge_progress(services, checks, positions)
     failing = [name for name, result in checks.items() if result.startswith("error")]
     body["status"] = "ok" if not failing else "failing"
     if failing:
@@ -143,19 +144,19 @@ async def health(services: Services) -> JSONResponse:
     return JSONResponse(body, status_code=503 if failing else 200)
 
 
-def _judge_progress(services: ApiServices, checks: dict[str, str], positions: dict[str, int]
-                    ) -> None:
+async def _judge_progress(services: ApiServices, checks: dict[str, str],
+                          positions: dict[str, int]) -> None:
     """Each projector's check, and the relay's once its heartbeat is there: stuck while
-    events wait (``ROOST_HEALTH_MAX_PROJECTION_*``)."""
+    events wait (``ROOST_HEALTH_MAX_PROJECTION_*``), from the looks of every API
+    process (``infra.health.SharedProgress``)."""
     settings = services.settings
     head = positions["event_store"]
-    for part in (*PROJECTORS, "relay"):
-        if checks.get(part, OK) != OK or part not in positions:
-            continue
-        position = positions[part]
-        stalled = services.progress.stalled_for(
-            part, position, head - position, settings.health_max_projection_lag_events)
-        checks[part] = progress_verdict(part, position, head, stalled,
+    looks: dict[str, tuple[int, int]] = {
+        part: (positions[part], head - positions[part]) for part in (*PROJECTORS, "relay")
+        if checks.get(part, OK) == OK and part in positions}
+    stalled = await services.progress.stalled(looks, settings.health_max_projection_lag_events)
+    for part, (position, _) in looks.items():
+        checks[part] = progress_verdict(part, position, head, stalled[part],
                                         settings.health_max_projection_stall_s)
 
 
@@ -182,7 +183,8 @@ async def _pipeline(services: ApiServices) -> tuple[dict[str, int], dict[str, in
 async def metrics(services: Services) -> PlainTextResponse:
     """Prometheus text format: latency, relay position, projection positions and lag,
     parked events per projector, each projection's versions (code, live copy, copy
-    being built) and a running rebuild's progress and rate."""
+    being built) and a running rebuild's progress and rate; with several API
+    processes, of all of them (``infra.metrics.exposition``)."""
     try:
         positions, parked = await asyncio.wait_for(_pipeline(services), CHECK_TIMEOUT_S)
     except Exception:  # a scrape must still answer while a dependency is down
@@ -197,4 +199,4 @@ async def metrics(services: Services) -> PlainTextResponse:
             PROJECTION_POSITION.labels(name).set(positions[name])
             PROJECTION_LAG.labels(name).set(max(0, positions["event_store"] - positions[name]))
             PARKED.labels(name).set(parked[name])
-    return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return PlainTextResponse(exposition(), media_type=CONTENT_TYPE_LATEST)
