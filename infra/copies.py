@@ -50,6 +50,15 @@ SWITCH_LOCK_TIMEOUT: Final = "5s"
 """How long the switch waits for a lock (a reader's statement on a view, a writer's
 transaction) before it gives up and is tried again: meanwhile new readers queue
 behind it, so it must not wait long."""
+VIEW_LOCK_TIMEOUT: Final = "200ms"
+"""How long the switch waits for each view it redefines: below PostgreSQL's
+``deadlock_timeout`` (1 s by default). A reader's statement over two views (posts
+and their authors, groups and their members) can hold one while it waits for
+another the switch has already taken; the switch then gives up first and is tried
+again, where waiting longer would have the deadlock detector cancel the reader."""
+SWITCH_TRIES: Final = 400
+"""How many times the switch is tried before the rebuild fails (about 100 s of
+readers' statements holding a view, at ``VIEW_LOCK_TIMEOUT`` a try)."""
 
 
 SCRATCH: Final = "scratch"
@@ -257,7 +266,10 @@ class PgCopies:
                 sql.SQL(self.ddl), sql.SQL("SET LOCAL search_path TO DEFAULT")]
 
     async def point_views(self, conn: Conn, label: str) -> None:
-        """In the caller's transaction: readers read copy ``label`` from now on."""
+        """In the caller's transaction: readers read copy ``label`` from now on (each
+        view's lock waited for at most ``VIEW_LOCK_TIMEOUT``)."""
+        await conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(
+            sql.Literal(VIEW_LOCK_TIMEOUT)))
         for statement in self.view_statements(label):
             await conn.execute(statement)
 

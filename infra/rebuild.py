@@ -42,6 +42,7 @@ from infra.bootstrap import (
 from infra.copies import (
     PG_COPIES,
     SCRATCH,
+    SWITCH_TRIES,
     CopyRegistry,
     PgCopies,
     copy_label,
@@ -202,7 +203,7 @@ class PostgresCopies:
                 await self.switched(label)
             return position, live
 
-        result: tuple[int, str] = await retry_on_lock_timeout(attempt)
+        result: tuple[int, str] = await retry_on_lock_timeout(attempt, SWITCH_TRIES)
         return result
 
     async def switched(self, label: str) -> None:
