@@ -21,6 +21,7 @@ from domain.errors import Forbidden, NotFound, ValidationFailed
 from domain.follows import FollowEdge
 from domain.ids import account_uuid, block_uuid, follow_uuid, mute_uuid
 from domain.moderation import Block, Mute
+from domain.posts import Post
 from ports.records import Relationship
 
 E = TypeVar("E", bound=Aggregate)
@@ -79,6 +80,13 @@ def other_account(ctx: CommandContext, actor_id: int, username: str, verb: str) 
 def edge_active(ctx: CommandContext, edge_id: UUID) -> bool:
     edge: Any = ctx.store.get_or_none(edge_id)
     return bool(edge is not None and edge.active)
+
+
+def author_suspended(ctx: CommandContext, post: Post) -> bool:
+    """Whether ``post``'s author is suspended (then nobody may like, repost, reply to
+    or quote it, as if it were deleted, until the suspension is lifted)."""
+    author: Account | None = ctx.store.get_or_none(account_uuid(post.author_username))
+    return author is not None and author.suspended
 
 
 def ensure_not_blocked(ctx: CommandContext, a: int, b: int) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from commands.context import CommandContext
-from commands.edges import edge_active, ensure_not_blocked, set_edge
+from commands.edges import author_suspended, edge_active, ensure_not_blocked, set_edge
 from commands.messages import Result, SetLike, SetRepost
 from commands.views import InteractionView, post_view, profile_view
 from domain.accounts import Account
@@ -27,16 +27,20 @@ def _post_not_found() -> NotFound:
 def target_post(ctx: CommandContext, post_id: int, active: bool, edge_id: Any) -> Post:
     """The post to (un)like or (un)repost.
 
-    Turning an edge on needs a live post. Undoing one's own like or repost
-    always succeeds while the edge exists, even on a deleted post.
+    Turning an edge on needs a live post whose author is not suspended (nobody sees
+    a suspended account's posts). Undoing one's own like or repost always succeeds
+    while the edge exists, even on a deleted post.
 
     Raises:
-        NotFound: ``post_not_found`` -- no such post, or deleted and nothing to undo.
+        NotFound: ``post_not_found`` -- no such post, or deleted and nothing to undo,
+            or by a suspended account and turning the edge on.
     """
     post: Post | None = ctx.store.get_or_none(post_uuid(post_id))
     if post is None:
         raise _post_not_found()
     if post.gone and (active or not ctx.store.exists(edge_id)):
+        raise _post_not_found()
+    if active and author_suspended(ctx, post):
         raise _post_not_found()
     return post
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from commands.context import CommandContext
-from commands.edges import ensure_not_blocked
+from commands.edges import author_suspended, ensure_not_blocked
 from commands.media import attachable_media
 from commands.messages import CreatePost, DeletePost, Result
 from commands.views import post_view
@@ -17,10 +17,14 @@ MAX_MENTIONS_CHECKED = 50
 
 
 def _existing_post(ctx: CommandContext, post_id: int | None) -> Post | None:
+    """The post replied to or quoted: ``None`` when there is none to refer to (never
+    made, deleted, or by a suspended account, whose posts nobody sees)."""
     if post_id is None:
         return None
     post: Post | None = ctx.store.get_or_none(post_uuid(post_id))
-    return None if post is None or post.gone else post
+    if post is None or post.gone or author_suspended(ctx, post):
+        return None
+    return post
 
 
 def _mentioned_usernames(ctx: CommandContext, text: str) -> list[str]:

@@ -15,10 +15,13 @@ from eventsourcing.domain import Aggregate
 from commands.admins import is_admin
 from commands.bus import CommandBus
 from commands.messages import (
+    CreatePost,
     Login,
     RefreshSession,
     SetAdmin,
     SetFollow,
+    SetLike,
+    SetRepost,
     SetSuspension,
 )
 from domain.errors import AccountSuspended, NotFound, Unauthorized, ValidationFailed
@@ -193,3 +196,29 @@ def test_sessions_of_finds_only_that_accounts_sessions(write_side: WriteSide) ->
     assert len(found) == 2 and found[0].hex == alice.session_id
     assert all(write_side.store.get_or_none(i).account_id == alice.account_id for i in found)
     assert write_side.store.sessions_of(12345) == ()
+
+
+def test_a_suspended_accounts_posts_take_no_likes_reposts_replies_or_quotes(
+        write_side: WriteSide) -> None:
+    """Nobody sees them, so nobody may act on them by id either (as on a deleted post);
+    undoing one's own like still works; all of it comes back with the unsuspension."""
+    bus = write_side.bus
+    alice, bob = signup(bus, "alice"), signup(bus, "bob")
+    post = int(bus.handle(CreatePost(actor=alice, text="soon hidden")).data["id"])
+    bus.handle(SetLike(actor=bob, post_id=post, active=True))
+    suspend(bus, "alice")
+    before = write_side.head()
+    for refused in (SetLike(actor=bob, post_id=post, active=True),
+                    SetRepost(actor=bob, post_id=post, active=True)):
+        with pytest.raises(NotFound) as caught:
+            bus.handle(refused)
+        assert caught.value.code == "post_not_found"
+    for field in ("reply_to_id", "quote_of_id"):
+        with pytest.raises(ValidationFailed) as invalid:
+            bus.handle(CreatePost(actor=bob, text="to a hidden post", **{field: post}))
+        assert invalid.value.code == "reference_not_found"
+    assert write_side.head() == before  # nothing appended
+    assert bus.handle(SetLike(actor=bob, post_id=post, active=False)).position > before
+    unsuspend(bus, "alice")
+    assert bus.handle(SetRepost(actor=bob, post_id=post, active=True)).position > 0
+    assert bus.handle(CreatePost(actor=bob, text="a reply", reply_to_id=post)).position > 0
