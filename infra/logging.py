@@ -62,7 +62,7 @@ def configure_logging(level: str = "INFO", json: bool = True, process: str = "ro
     structlog.configure(
         processors=[*_shared(), _renderer(json)],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),  # one write per line
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(process=process)
