@@ -223,6 +223,10 @@ class Settings(BaseSettings):
     live_keepalive_s: float = Field(default=15.0, gt=0, le=15.0)
     live_send_timeout_s: float = Field(default=30.0, gt=0)
     live_max_streams_per_account: int = Field(default=8, ge=1)
+    # A stream asks whether its session still holds (not logged out, the account not
+    # suspended) before sending each batch and every LIVE_SESSION_RECHECK_S idle seconds;
+    # when it does not, the stream sends `disconnect` (session_ended/account_suspended).
+    live_session_recheck_s: float = Field(default=5.0, gt=0, le=60.0)
 
     # The admin events stream (GET /api/admin/events/stream): once caught up it reads
     # the event store again every ADMIN_STREAM_POLL_S seconds, sends an empty line

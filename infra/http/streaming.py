@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import orjson
 import structlog
@@ -85,6 +85,8 @@ class LiveServices:
     renderers: Renderers
     keepalive_s: float = 15.0
     send_timeout_s: float = 30.0
+    recheck_s: float = 5.0
+    """How often an idle stream asks whether its session still holds (``live_events``)."""
     busy: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(10))
     """Bounds the streams' work against the stores at once in this process (opening a
     stream, rendering an event): a post to 1,000 connected followers, or 1,000 clients
@@ -123,6 +125,7 @@ async def start_live(settings: Settings, redis: Redis, queries: QueryContext,
     return LiveServices(hub, slots, {**renderers, **(extra or {})},
                         keepalive_s=settings.live_keepalive_s,
                         send_timeout_s=settings.live_send_timeout_s,
+                        recheck_s=settings.live_session_recheck_s,
                         busy=asyncio.Semaphore(settings.postgres_pool_size))
 
 
@@ -134,22 +137,41 @@ def disconnect_event(reason: str, message: str) -> ServerSentEvent:
     return ServerSentEvent(_json({"reason": reason, "message": message}), event=DISCONNECT)
 
 
+Refusal = Callable[[], Awaitable[str | None]]
+"""Why the stream's token may no longer be used (``session_ended``,
+``account_suspended``), or ``None`` while it may."""
+
+REFUSALS: Final = {
+    "session_ended": "this session has ended; log in again",
+    "account_suspended": "this account is suspended",
+}
+
+
 async def live_events(subscription: LiveSubscription, reader_id: int, renderers: Renderers,
                       last_event_id: str | None, ready: Ready | None = None,
-                      busy: asyncio.Semaphore | None = None, wait_s: float = 30.0
+                      busy: asyncio.Semaphore | None = None, wait_s: float = 30.0,
+                      refusal: Refusal | None = None, recheck_s: float = 5.0
                       ) -> AsyncIterator[ServerSentEvent]:
     """The SSE events of ``subscription`` for ``reader_id``, until it is closed.
 
     ``ready(position)`` is awaited before rendering events up to ``position``: a
     projection publishes as it applies an event, and what the renderers read
-    (the read models) may apply it a moment later."""
+    (the read models) may apply it a moment later. ``refusal()`` is asked before
+    each batch of events is sent and at least every ``recheck_s`` seconds while
+    nothing comes: once the session has ended (logout, suspension) the stream sends
+    ``disconnect`` with that reason and ends, and no event reaches it after that."""
     if subscription.reset:
         yield ServerSentEvent(_json({"message": f"cannot resume from {last_event_id!r}: "
                                      "reload, then follow from here"}),
                               event=RESET, id=subscription.start_id)
+    wait = min(wait_s, recheck_s) if refusal is not None else wait_s
     while True:
         try:
-            events = await subscription.next(wait_s)
+            events = await subscription.next(wait)
+            if refusal is not None and (refused := await refusal()) is not None:
+                LIVE_DISCONNECTS.labels(refused).inc()
+                yield disconnect_event(refused, REFUSALS.get(refused, refused))
+                return
             if events and ready is not None:
                 await ready(max(event.key[0] for event in events))
             for event in events:

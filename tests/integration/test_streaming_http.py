@@ -14,11 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 import redis.asyncio as aredis
 
 from infra import devstack
 from infra.http.app import create_app
 from infra.live import RedisLivePublisher
+from infra.redis_keys import RedisKeys
+from infra.security import RedisRevocations
 from infra.settings import Settings
 from ports.live import NOTIFICATIONS_CHANNEL, LiveEvent
 from queries.context import QueryContext
@@ -129,3 +132,39 @@ async def test_notifications_stream_renders_skips_resumes_and_limits(
                 assert set(refused.json()["error"]) == {"code", "message", "details"}
     finally:
         await client_redis.aclose()
+
+
+async def test_a_logout_or_a_suspension_ends_open_streams_before_any_later_event(
+        settings_factory: SettingsFactory) -> None:
+    """The token was checked when the stream opened; an open stream asks again before
+    each batch and while idle, so a session ended (logout) or an account suspended
+    stops getting events at once and is told why."""
+    settings = settings_factory(api_port=devstack.free_port(), live_keepalive_s=0.2,
+                                min_position_wait_s=0.01, live_session_recheck_s=0.2)
+    client_redis = aredis.Redis.from_url(settings.redis_url)
+    publisher = RedisLivePublisher(client_redis, settings.redis_prefix)
+    revocations = RedisRevocations(redis.Redis.from_url(settings.redis_url),
+                                   RedisKeys(settings.redis_prefix))
+    try:
+        async with served_app(settings, create_app(settings, live_renderers=renderers)
+                              ) as base, httpx.AsyncClient(
+                base_url=base, timeout=httpx.Timeout(10, read=20)) as client:
+            leaving, suspended = (await sign_up(client, "leaving"),
+                                  await sign_up(client, "suspended"))
+            async with stream(client, leaving.token) as reader:
+                await publisher.publish([note(int(leaving.id), 3, "before")])
+                assert (await reader.next(1))[0].data["id"] == "before"
+                out = await client.delete("/api/sessions/current",
+                                          headers={"Authorization": f"Bearer {leaving.token}"})
+                assert out.status_code == 204, out.text
+                await publisher.publish([note(int(leaving.id), 4, "after")])
+                (gone,) = await reader.next(1)
+                assert (gone.event, gone.data["reason"]) == ("disconnect", "session_ended")
+            async with stream(client, suspended.token) as reader:
+                await reader.ping()  # open, and idle
+                revocations.set_account_suspended(int(suspended.id), True)
+                (gone,) = await reader.next(1)  # while idle: within the recheck
+                assert (gone.event, gone.data["reason"]) == ("disconnect", "account_suspended")
+    finally:
+        await client_redis.aclose()
+        revocations.close()

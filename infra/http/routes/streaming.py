@@ -23,6 +23,7 @@ from infra.http.errors import error_response
 from infra.http.schemas import ERROR_RESPONSES
 from infra.http.services import ApiServices
 from infra.http.streaming import LiveResponse, live_events
+from infra.security import token_refusal
 from ports.errors import DependencyUnavailable
 from ports.live import AUTHOR_CHANNEL, HOME_CHANNEL, NOTIFICATIONS_CHANNEL, Channel
 from ports.projectors import READ_MODELS
@@ -113,7 +114,11 @@ async def open_stream(services: ApiServices, actor: Actor,
         await wait_for_position(services.queries, position, (READ_MODELS,),
                                 services.settings.min_position_wait_s)
 
+    async def refusal() -> str | None:  # a logout or a suspension ends the stream
+        return await token_refusal(services.redis, services.keys, actor.session_id,
+                                   actor.account_id)
+
     return LiveResponse(
         live_events(subscription, actor.account_id, live.renderers, last_event_id, ready,
-                    live.busy),
+                    live.busy, refusal=refusal, recheck_s=live.recheck_s),
         cleanup, ping=live.keepalive_s, send_timeout=live.send_timeout_s)
