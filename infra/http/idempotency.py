@@ -5,7 +5,8 @@ posted twice. For POST/PATCH/PUT/DELETE carrying the header:
 
 * the key is scoped to the account of a valid bearer token, else (sign-up,
   login) to the client address, so two callers never share a key;
-* the request's fingerprint is sha256(method, path, query, body);
+* the request's fingerprint is sha256(method, path, query, body), a multipart body
+  with its boundary fixed (clients draw a new one for each send);
 * the first request reserves the key (``SET NX`` with a short lock TTL, so a
   crashed process frees it), runs, and its status, headers and body are kept
   for ``ttl_s`` (24 h) -- unless it failed on our side (5xx) or was about the
@@ -45,6 +46,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.message import Message as MimeHeaders
 from typing import Any
 
 import structlog
@@ -90,11 +92,28 @@ def key_problem(values: list[bytes]) -> str | None:
 
 
 def fingerprint(scope: Scope, body: bytes) -> str:
+    """sha256 of the method, path, query and body; a multipart body with its boundary
+    replaced by a fixed one (every multipart client picks a new boundary for each
+    send, so a retried upload would otherwise never match its first attempt)."""
     digest = hashlib.sha256()
     for part in (scope["method"].encode(), scope["path"].encode(), scope["query_string"]):
         digest.update(part + b"\n")
-    digest.update(body)
+    boundary = multipart_boundary(scope)
+    digest.update(body.replace(b"--" + boundary, b"--roost-boundary") if boundary else body)
     return digest.hexdigest()
+
+
+def multipart_boundary(scope: Scope) -> bytes | None:
+    """The boundary of a ``multipart/*`` request body (RFC 2046 5.1.1), else ``None``."""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            header = MimeHeaders()
+            header["content-type"] = value.decode("latin-1")
+            boundary = header.get_param("boundary") if header.get_content_maintype() == \
+                "multipart" else None
+            return boundary.encode("latin-1") if isinstance(boundary, str) and boundary \
+                else None
+    return None
 
 
 @dataclass

@@ -325,3 +325,29 @@ async def test_the_retention_is_configurable(settings, redis_client):
     keys = [k async for k in redis_client.scan_iter(match=f"{settings.redis_prefix}*")]
     assert len(keys) == 1
     assert 50_000 < await redis_client.pttl(keys[0]) <= 60_000
+
+
+async def test_a_retried_multipart_upload_matches_whatever_boundary_it_is_sent_with(harness):
+    """Every multipart client draws a new boundary for each send: the fingerprint is
+    taken with the boundary fixed, so a retry replays and another file is refused."""
+    alice = harness.auth(1, "upload-1")
+
+    def upload(boundary: str, content: bytes) -> tuple[bytes, dict[str, str]]:
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+                f"filename=\"a.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").encode() + \
+            content + f"\r\n--{boundary}--\r\n".encode()
+        return body, {**alice, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+    async with harness.client() as client:
+        body, headers = upload("first-boundary-1111", b"JPEG the same bytes")
+        first = await client.post("/items", headers=headers, content=body)
+        body, headers = upload("other-boundary-2222", b"JPEG the same bytes")
+        again = await client.post("/items", headers=headers, content=body)
+        body, headers = upload("third-boundary-3333", b"JPEG other bytes")
+        other = await client.post("/items", headers=headers, content=body)
+    assert first.status_code == 201
+    assert again.status_code == 201 and again.headers["Idempotency-Replayed"] == "true"
+    assert again.content == first.content
+    assert other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+    assert harness.calls["items"] == 1
