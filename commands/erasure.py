@@ -16,7 +16,7 @@ from __future__ import annotations
 from commands.context import CommandContext
 from commands.messages import EraseAccount, Result
 from domain.accounts import Account
-from domain.errors import NotFound
+from domain.errors import NotFound, ValidationFailed
 from domain.ids import account_uuid
 from domain.sessions import Session
 
@@ -27,10 +27,15 @@ def erase_account(cmd: EraseAccount, ctx: CommandContext) -> Result:
 
     Raises:
         NotFound: ``account_not_found`` -- no account has that username.
+        ValidationFailed: ``cannot_erase_self`` -- an admin's token names its own
+            account (an operator's ``roost accounts erase`` can).
     """
     account: Account | None = ctx.store.get_or_none(account_uuid(cmd.username))
     if account is None:
         raise NotFound("account not found", code="account_not_found")
+    if cmd.requested_by == f"admin:{account.account_id}" and not account.erased:
+        raise ValidationFailed({"username": "an admin cannot erase their own account here"},
+                               code="cannot_erase_self")
     forgotten = ctx.store.forget_account(account.id, account.account_id)
     ended = 0
     for session_id in forgotten.session_ids:

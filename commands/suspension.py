@@ -37,13 +37,17 @@ def set_suspension(cmd: SetSuspension, ctx: CommandContext) -> Result:
     Raises:
         NotFound: ``account_not_found`` -- no account has that username (any case),
             or it is erased.
-        ValidationFailed: ``reason`` breaks the text rule or is over 500 characters.
+        ValidationFailed: ``reason`` breaks the text rule or is over 500 characters;
+            ``cannot_suspend_self`` -- an admin's token names its own account.
     """
     account: Account | None = ctx.store.get_or_none(account_uuid(cmd.username))
     if account is None or account.gone:
         raise NotFound(f"no account named {cmd.username!r}", code="account_not_found")
     if cmd.active and (problem := suspension_reason_problem(cmd.reason)):
         raise ValidationFailed({"reason": problem})
+    if cmd.active and cmd.by == f"admin:{account.account_id}":
+        raise ValidationFailed({"username": "an admin cannot suspend their own account"},
+                               code="cannot_suspend_self")
     changed = account.suspended != cmd.active
     if not changed:
         position = ctx.store.position_of(account.id, account.version)

@@ -16,6 +16,7 @@ from commands.admins import is_admin
 from commands.bus import CommandBus
 from commands.messages import (
     CreatePost,
+    EraseAccount,
     Login,
     RefreshSession,
     SetAdmin,
@@ -222,3 +223,20 @@ def test_a_suspended_accounts_posts_take_no_likes_reposts_replies_or_quotes(
     unsuspend(bus, "alice")
     assert bus.handle(SetRepost(actor=bob, post_id=post, active=True)).position > 0
     assert bus.handle(CreatePost(actor=bob, text="a reply", reply_to_id=post)).position > 0
+
+
+def test_an_admin_cannot_suspend_or_erase_their_own_account(write_side: WriteSide) -> None:
+    """An admin locking themselves out over HTTP needs an operator to undo it; the
+    CLI (``cli:<login>``) still can."""
+    bus = write_side.bus
+    admin = signup(bus, "moderator")
+    before = write_side.head()
+    with pytest.raises(ValidationFailed) as suspended:
+        bus.handle(SetSuspension("moderator", True, f"admin:{admin.account_id}", "oops"))
+    assert suspended.value.code == "cannot_suspend_self"
+    with pytest.raises(ValidationFailed) as erased:
+        bus.handle(EraseAccount(username="moderator", requested_by=f"admin:{admin.account_id}"))
+    assert erased.value.code == "cannot_erase_self"
+    assert write_side.head() == before
+    assert bus.handle(SetSuspension("moderator", True, "cli:operator", "by the operator")
+                      ).data["changed"]
