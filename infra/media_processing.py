@@ -37,6 +37,7 @@ import asyncio
 import io
 import math
 import multiprocessing
+import os
 import threading
 import time
 import warnings
@@ -244,9 +245,32 @@ def _timed(data: bytes, max_bytes: int, max_pixels: int) -> tuple[ProcessedImage
     return process_image(data, max_bytes, max_pixels), time.perf_counter() - started
 
 
-def _init_worker(max_pixels: int) -> None:
+PARENT_CHECK_S: Final = 1.0
+WORKER_NICE: Final = 10
+"""How much lower than the API's the pool processes' CPU priority is (``nice``): when
+the machine's cores are busy, the API's requests get the CPU before image
+processing does (docs/performance.md, "Uploads beside reads")."""
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Exit this pool process once the API process that started it is gone. A pool
+    process waits on a queue whose other end it holds itself, so a parent killed
+    outright (SIGKILL, out of memory, a supervisor's timeout) would leave it waiting
+    forever, with its memory."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)
+
+
+def _init_worker(max_pixels: int, parent: int) -> None:
+    """Set up a pool process: limits, a lower CPU priority (``WORKER_NICE``), and an
+    exit when ``parent`` is gone (the API process's pid, passed in: a process still
+    starting when its parent was killed would see its new parent already)."""
     Image.MAX_IMAGE_PIXELS = max_pixels
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is refused, never padded
+    os.nice(WORKER_NICE)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True,
+                     name="exit-with-parent").start()
 
 
 class MediaProcessor:
@@ -279,7 +303,7 @@ class MediaProcessor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(self.max_pixels,))
+                initializer=_init_worker, initargs=(self.max_pixels, os.getpid()))
         return self._pool
 
     def warm_up(self) -> None:

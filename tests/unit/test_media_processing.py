@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -11,7 +15,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from structlog.testing import capture_logs
 
-from infra.media_processing import ImageRefused, MediaProcessor, process_image
+from infra.media_processing import PARENT_CHECK_S, ImageRefused, MediaProcessor, process_image
 from ports.errors import DependencyUnavailable, Overloaded
 from tests.images import GPS_IFD, UNCOMMON, Uncommon, gif, photo, png_header_bomb
 
@@ -196,3 +200,45 @@ async def test_the_pool_bounds_its_jobs_and_logs_an_ignored_profile() -> None:
         assert (await processor.process(photo(64, 48))).small.width == 48
     finally:
         processor.close()
+
+
+ORPHAN_SCRIPT = """
+import asyncio
+from infra.media_processing import MediaProcessor
+from tests.images import photo
+
+async def main() -> None:
+    processor = MediaProcessor(2)
+    await asyncio.gather(*(processor.process(photo(64, 48, seed=n)) for n in range(2)))
+    print(*processor.pool()._processes, flush=True)
+    await asyncio.Event().wait()  # until killed
+
+asyncio.run(main())
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting to be reaped does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_pool_processes_exit_when_their_api_process_is_killed() -> None:
+    """SIGKILL of the process that owns the pool (no shutdown code runs): its pool
+    processes notice and exit within a few seconds instead of waiting forever."""
+    owner = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT], stdout=subprocess.PIPE,
+                             cwd=Path(__file__).parents[2])
+    try:
+        assert owner.stdout is not None
+        pids = [int(pid) for pid in owner.stdout.readline().split()]
+        assert len(pids) == 2 and all(_alive(pid) for pid in pids)
+    finally:
+        owner.kill()
+        owner.wait(10)
+    deadline = time.monotonic() + 10 * PARENT_CHECK_S
+    while any(_alive(pid) for pid in pids):
+        assert time.monotonic() < deadline, f"pool processes {pids} outlived their owner"
+        await asyncio.sleep(0.05)
