@@ -46,6 +46,10 @@ def bench_settings(run: str, api_port: int, kafka_port: int, es_port: int,
         "kafka_topic": f"roost.bench.{run}",
         "access_token_ttl_s": 12 * 3600,
         "rate_limit_multiplier": 1_000_000,  # measure the system, not its throttle
+        # Free ports for the relay's and worker's metrics: the defaults (9101, 9102)
+        # may be taken by another stack on the machine.
+        "relay_metrics_port": devstack.free_port(),
+        "worker_metrics_port": devstack.free_port(),
         "log_level": "WARNING",
         # One API process, whose pid the CPU and memory figures follow (override
         # api_workers to measure several: their processes are the API's children).
@@ -163,7 +167,7 @@ def rss_bytes(pid: int, with_children: bool = False) -> int:
     """Resident memory of a process (and its descendants) from /proc."""
     total = _vmrss(pid)
     if with_children:
-        for child in _descendants(pid):
+        for child in descendants(pid):
             total += _vmrss(child)
     return total
 
@@ -178,13 +182,14 @@ def _vmrss(pid: int) -> int:
     return 0
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
+    """The ids of every descendant of a process (children, theirs, ...), from /proc."""
     children: list[int] = []
     with contextlib.suppress(OSError):
         for task in Path(f"/proc/{pid}/task").iterdir():
             text = (task / "children").read_text().split()
             children.extend(int(c) for c in text)
-    return children + [d for c in children for d in _descendants(c)]
+    return children + [d for c in children for d in descendants(c)]
 
 
 def cpu_seconds(pid: int) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
@@ -23,9 +24,13 @@ async def _sweep(settings: Settings, dry_run: bool) -> int:
     client = build_async_redis(settings)
     try:
         positions = RecordedPositions(pool, client, RedisKeys(settings.redis_prefix))
+        def listing(keys: Sequence[str]) -> None:  # each page's keys, as they go
+            for key in keys:
+                typer.echo(f"  {key}")
+
         try:
             report = await sweep_with(settings, build_media_store(settings), pool, positions,
-                                      dry_run=dry_run)
+                                      dry_run=dry_run, removed=listing)
         except SweepDeferred as deferred:
             typer.echo(f"deferred: {deferred}", err=True)
             return 75  # EX_TEMPFAIL: try again later
@@ -33,10 +38,8 @@ async def _sweep(settings: Settings, dry_run: bool) -> int:
         await client.aclose()
         await pool.close()
     verb = "would remove" if dry_run else "removed"
-    typer.echo(f"listed {report.listed}, {verb} {len(report.removed)}, kept {report.needed} "
-               f"needed and {report.recent} written within the grace period")
-    for key in report.removed:
-        typer.echo(f"  {key}")
+    typer.echo(f"listed {report.listed}, {verb} {report.removed} (above), kept "
+               f"{report.needed} needed and {report.recent} written within the grace period")
     return 0
 
 

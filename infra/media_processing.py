@@ -11,32 +11,50 @@ or the GIL of the API process. It
    (``413``) *before* any pixel is decoded (a decompression bomb costs a header
    read); Pillow's own bomb guard is set to the same limit as a second line;
 3. decodes the first frame only (a GIF's first frame), applies the EXIF
-   orientation (``ImageOps.exif_transpose``), converts to sRGB through the
-   embedded ICC profile when there is one (then drops the profile: every
-   browser shows untagged images as sRGB), and
+   orientation (``ImageOps.exif_transpose``), scales 16-bit grey to 8 bits,
+   converts to sRGB through the embedded ICC profile when there is one (then
+   drops the profile: every browser shows untagged images as sRGB; a profile
+   that cannot be used is ignored, the pixels taken as sRGB, and named in
+   ``ProcessedImage.icc_error`` for the caller to log), and
 4. re-encodes two variants with *no* metadata at all (no EXIF, so no GPS; no
    XMP, IPTC, ICC, comments or PNG text chunks): ``original`` with its longest
    side at most ``ORIGINAL_SIDE`` px and ``small`` at most ``SMALL_SIDE`` px,
    JPEG for JPEG input, PNG for PNG and GIF, WebP for WebP; and a blurhash of
    the small variant.
+
+Output modes: RGB, or RGBA when the source has any transparency (an alpha
+channel, a palette or grey transparency entry); 8 bits per channel. JPEG has no
+alpha, and a JPEG source never has one (CMYK JPEGs become RGB).
+
+``MediaProcessor`` bounds the jobs of one API process (``max_pending``: being
+processed or queued); past it an upload is refused at once (``Overloaded``,
+503 with ``Retry-After``) instead of waiting in an unbounded queue.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import math
 import multiprocessing
+import os
+import threading
+import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from struct import error as struct_error
 from typing import Final
 
 import blurhash
+import structlog
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
-from ports.errors import DependencyUnavailable
+from ports.errors import DependencyUnavailable, Overloaded
+from ports.media_store import media_key
+
+log = structlog.get_logger(__name__)
 
 ORIGINAL_SIDE: Final = 4096
 SMALL_SIDE: Final = 640
@@ -68,21 +86,25 @@ class ImageRefused(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Variant:
-    """One re-encoded image: its bytes, content type and size in pixels."""
+    """One re-encoded image: its bytes, content type, size in pixels, and its media
+    store key (``media_key``: hashed here, in the pool, not on the event loop)."""
 
     data: bytes
     content_type: str
     width: int
     height: int
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
 class ProcessedImage:
-    """What ``process_image`` made of an upload."""
+    """What ``process_image`` made of an upload; ``icc_error``: why the embedded ICC
+    profile was ignored (the error's repr), when it was."""
 
     original: Variant
     small: Variant
     blurhash: str
+    icc_error: str | None = None
 
 
 def _looks_like_ours(data: bytes) -> bool:
@@ -115,12 +137,24 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
-def _to_srgb(image: Image.Image) -> Image.Image:
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """16-bit (or 32-bit integer) grey as 8-bit ``L``, scaled (``convert`` alone would
+    clip every value above 255 to white); other modes as they are."""
+    if image.mode == "I" or image.mode.startswith("I;16"):
+        scaled = image.convert("I").point(lambda v: v * (1 / 257) + 0.5).convert("L")
+        scaled.info = dict(image.info)
+        return scaled
+    return image
+
+
+def _to_srgb(image: Image.Image) -> tuple[Image.Image, str | None]:
     """The image in RGB or RGBA, converted through its ICC profile when it has a usable
-    one (a broken profile is ignored: the pixels are taken as sRGB)."""
+    one; a profile that cannot be used is ignored (the pixels are taken as sRGB) and
+    its error returned beside the image."""
     has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
     mode = "RGBA" if has_alpha else "RGB"
     profile = image.info.get("icc_profile")
+    problem = None
     if profile and image.mode in ("RGB", "RGBA", "CMYK", "L"):
         try:
             converted = ImageCms.profileToProfile(
@@ -128,9 +162,9 @@ def _to_srgb(image: Image.Image) -> Image.Image:
                 ImageCms.createProfile("sRGB"), outputMode=mode if image.mode != "L" else "L")
             if converted is not None:
                 image = converted
-        except (ImageCms.PyCMSError, OSError, ValueError):
-            pass
-    return image if image.mode == mode else image.convert(mode)
+        except (ImageCms.PyCMSError, OSError, ValueError) as error:
+            problem = f"{image.mode}: {error!r}"
+    return (image if image.mode == mode else image.convert(mode)), problem
 
 
 def _encode(image: Image.Image, fmt: str, content_type: str) -> Variant:
@@ -142,7 +176,9 @@ def _encode(image: Image.Image, fmt: str, content_type: str) -> Variant:
         image.save(out, "WEBP", quality=JPEG_QUALITY, method=4)
     else:
         image.save(out, "PNG", optimize=False, compress_level=6)
-    return Variant(out.getvalue(), content_type, image.width, image.height)
+    data = out.getvalue()
+    return Variant(data, content_type, image.width, image.height,
+                   media_key(data, content_type))
 
 
 def _blurhash(small: Image.Image) -> str:
@@ -184,8 +220,8 @@ def process_image(data: bytes, max_bytes: int = MAX_BYTES,
         if image.format == "JPEG":  # decode at a reduced scale when that is enough
             image.draft("RGB", (ORIGINAL_SIDE, ORIGINAL_SIDE))
         image.load()  # the first frame only
-        upright = ImageOps.exif_transpose(image)
-        pixels = _to_srgb(upright)
+        upright = _eight_bit(ImageOps.exif_transpose(image))
+        pixels, icc_error = _to_srgb(upright)
     except ImageRefused:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError,
@@ -196,36 +232,78 @@ def process_image(data: bytes, max_bytes: int = MAX_BYTES,
     small = pixels.copy()
     small.thumbnail((SMALL_SIDE, SMALL_SIDE), Image.Resampling.LANCZOS)
     return ProcessedImage(_encode(pixels, fmt, content_type),
-                          _encode(small, fmt, content_type), _blurhash(small))
-
+                          _encode(small, fmt, content_type), _blurhash(small), icc_error)
 
 
 def _ready() -> bool:
     return True
 
 
-def _init_worker(max_pixels: int) -> None:
+def _timed(data: bytes, max_bytes: int, max_pixels: int) -> tuple[ProcessedImage, float]:
+    """``process_image`` in a pool process, with its wall time there (seconds)."""
+    started = time.perf_counter()
+    return process_image(data, max_bytes, max_pixels), time.perf_counter() - started
+
+
+PARENT_CHECK_S: Final = 1.0
+WORKER_NICE: Final = 10
+"""How much lower than the API's the pool processes' CPU priority is (``nice``): when
+the machine's cores are busy, the API's requests get the CPU before image
+processing does (docs/performance.md, "Uploads beside reads")."""
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Exit this pool process once the API process that started it is gone. A pool
+    process waits on a queue whose other end it holds itself, so a parent killed
+    outright (SIGKILL, out of memory, a supervisor's timeout) would leave it waiting
+    forever, with its memory."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)
+
+
+def _init_worker(max_pixels: int, parent: int) -> None:
+    """Set up a pool process: limits, a lower CPU priority (``WORKER_NICE``), and an
+    exit when ``parent`` is gone (the API process's pid, passed in: a process still
+    starting when its parent was killed would see its new parent already)."""
     Image.MAX_IMAGE_PIXELS = max_pixels
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is refused, never padded
+    os.nice(WORKER_NICE)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True,
+                     name="exit-with-parent").start()
 
 
 class MediaProcessor:
     """Runs ``process_image`` in a pool of ``workers`` processes (``ROOST_MEDIA_WORKERS``),
-    started on first use ("spawn": no copy of the API's threads and sockets)."""
+    started on first use ("spawn": no copy of the API's threads and sockets).
+
+    At most ``max_pending`` jobs (``ROOST_MEDIA_MAX_PENDING``) are in this processor at
+    once, being processed or queued for a process; a job counts until its process is
+    done with it, even when the request that sent it has gone. Each pending job holds
+    its upload's bytes (at most ``max_bytes``) in this process."""
 
     def __init__(self, workers: int, max_bytes: int = MAX_BYTES,
-                 max_pixels: int = MAX_PIXELS) -> None:
+                 max_pixels: int = MAX_PIXELS, max_pending: int = 8) -> None:
         self.workers = workers
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
+        self.max_pending = max_pending
         self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()  # done callbacks run in the pool's own thread
+        self._pending = 0
+        self._job_s = 1.0  # moving average of a job's time in its process, for Retry-After
+
+    @property
+    def pending(self) -> int:
+        """Jobs being processed or queued now."""
+        return self._pending
 
     def pool(self) -> ProcessPoolExecutor:
         """The process pool, started when first needed."""
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(self.max_pixels,))
+                initializer=_init_worker, initargs=(self.max_pixels, os.getpid()))
         return self._pool
 
     def warm_up(self) -> None:
@@ -236,25 +314,64 @@ class MediaProcessor:
         for _ in range(self.workers):
             pool.submit(_ready)
 
+    def _retry_after_s(self) -> int:
+        """When a slot is likely free again: within about one job's processing time
+        (the oldest job in a process ends by then), at least 1 s, at most 60."""
+        return min(60, max(1, math.ceil(self._job_s)))
+
+    def _submit(self, pool: ProcessPoolExecutor, data: bytes
+                ) -> Future[tuple[ProcessedImage, float]]:
+        """Take a slot and hand the job to the pool; the slot frees when the job is done
+        (or cancelled before it started).
+
+        Raises:
+            Overloaded: ``max_pending`` jobs are in already.
+        """
+        with self._lock:
+            if self._pending >= self.max_pending:
+                raise Overloaded(
+                    f"image processing is busy: {self._pending} uploads are being processed "
+                    "or wait; retry shortly", self._retry_after_s())
+            self._pending += 1
+
+        def done(future: Future[tuple[ProcessedImage, float]]) -> None:
+            with self._lock:
+                self._pending -= 1
+                if not future.cancelled() and future.exception() is None:
+                    self._job_s = 0.8 * self._job_s + 0.2 * future.result()[1]
+
+        try:
+            future = pool.submit(_timed, data, self.max_bytes, self.max_pixels)
+        except BaseException:
+            with self._lock:
+                self._pending -= 1
+            raise
+        future.add_done_callback(done)
+        return future
+
     async def process(self, data: bytes) -> ProcessedImage:
-        """``process_image(data)`` in the pool.
+        """``process_image(data)`` in the pool; an ICC profile it had to ignore is logged
+        (``media.icc_profile_ignored``, a warning).
 
         Raises:
             ImageRefused: as ``process_image``.
+            Overloaded: ``max_pending`` jobs are in already (nothing was done).
             DependencyUnavailable: the pool broke (a worker died); the next call starts
                 a new one.
         """
         precheck(data, self.max_bytes)  # no process needed to refuse these
-        loop = asyncio.get_running_loop()
         pool = self.pool()
         try:
-            return await loop.run_in_executor(pool, process_image, data, self.max_bytes,
-                                              self.max_pixels)
+            processed, _ = await asyncio.wrap_future(self._submit(pool, data))
         except BrokenProcessPool as error:  # a worker died (killed, out of memory)
             if self._pool is pool:
                 self._pool = None  # the next upload starts a new pool
                 pool.shutdown(wait=False, cancel_futures=True)
             raise DependencyUnavailable("image processing: a worker process died") from error
+        if processed.icc_error is not None:
+            log.warning("media.icc_profile_ignored", error=processed.icc_error,
+                        bytes=len(data), detail="its pixels were taken as sRGB")
+        return processed
 
     def close(self) -> None:
         """Stop the pool: queued work is cancelled, its processes exit on their own

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ports.errors import DependencyUnavailable
-from ports.media_store import StoredObject, check_key, content_type_of
+from ports.media_store import KEY_PATTERN, LIST_PAGE, StoredObject, check_key, content_type_of
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -35,7 +36,8 @@ if TYPE_CHECKING:
 CACHE_CONTROL = "public, max-age=86400"
 """What the store tells an HTTP cache in front of it (a CDN): one day, so a deleted
 post's media, whose objects the sweeper removes, leave every cache within a day."""
-DELETE_BATCH = 1000  # S3's DeleteObjects takes at most this many keys
+DELETE_BATCH = 1000  # S3's DeleteObjects takes at most this many keys (and a list page)
+_FANOUT = re.compile(r"[0-9a-f]{2}")  # a directory level of the keys (<aa>/<bb>/)
 
 
 class FilesystemMediaStore:
@@ -100,29 +102,50 @@ class FilesystemMediaStore:
         except OSError as error:
             raise DependencyUnavailable(f"media store: {error!r}") from error
 
-    async def list_objects(self) -> list[StoredObject]:
-        """Every stored object (temporary files left by a crash are not objects)."""
+    async def list_objects(self, after: str = "", limit: int = LIST_PAGE
+                           ) -> list[StoredObject]:
+        """A page of stored objects after ``after`` (temporary files left by a crash
+        are not objects). Walks the ``<aa>/<bb>/`` directories in order, reading one
+        directory listing at a time, so memory is bounded by the page and the largest
+        directory (about 1/65,536 of the objects), never the whole store."""
         try:
-            return await asyncio.to_thread(self._list)
+            return await asyncio.to_thread(self._list, after, max(1, limit))
         except OSError as error:
             raise DependencyUnavailable(f"media store: {error!r}") from error
 
-    def _list(self) -> list[StoredObject]:
-        found = []
+    @staticmethod
+    def _names(directory: Path) -> list[str]:
+        """The sorted entries of a directory; none if it is gone or not a directory."""
+        try:
+            return sorted(os.listdir(directory))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def _list(self, after: str, limit: int) -> list[StoredObject]:
         if not self.root.exists():
             return []  # nothing stored yet
         if not self.root.is_dir():
             raise NotADirectoryError(f"{self.root} is not a directory")
-        for path in self.root.glob("*/*/*"):
-            key = path.relative_to(self.root).as_posix()
-            try:
-                check_key(key)
-                stat = path.stat()
-            except (ValueError, FileNotFoundError):
+        found: list[StoredObject] = []
+        for first in self._names(self.root):
+            if not _FANOUT.fullmatch(first) or first < after[:2]:
                 continue
-            found.append(StoredObject(key, stat.st_size,
-                                      datetime.fromtimestamp(stat.st_mtime, UTC)))
-        return sorted(found, key=lambda o: o.key)
+            for second in self._names(self.root / first):
+                if not _FANOUT.fullmatch(second) or f"{first}/{second}" < after[:5]:
+                    continue
+                for name in self._names(self.root / first / second):
+                    key = f"{first}/{second}/{name}"
+                    if key <= after or not KEY_PATTERN.fullmatch(key):
+                        continue
+                    try:
+                        stat = (self.root / key).stat()
+                    except FileNotFoundError:
+                        continue  # removed meanwhile
+                    found.append(StoredObject(key, stat.st_size,
+                                              datetime.fromtimestamp(stat.st_mtime, UTC)))
+                    if len(found) == limit:
+                        return found
+        return found
 
 
 class S3MediaStore:
@@ -181,26 +204,33 @@ class S3MediaStore:
             await self._call("delete_objects", Bucket=self.bucket,
                              Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
 
-    async def list_objects(self) -> list[StoredObject]:
-        """ListObjectsV2 over the prefix, every page."""
-        return await asyncio.to_thread(self._list)
+    async def list_objects(self, after: str = "", limit: int = LIST_PAGE
+                           ) -> list[StoredObject]:
+        """ListObjectsV2 over the prefix from ``StartAfter``, until ``limit`` of our
+        objects (S3 lists keys in UTF-8 byte order: our keys' order)."""
+        return await asyncio.to_thread(self._list, after, max(1, limit))
 
-    def _list(self) -> list[StoredObject]:
-        found = []
+    def _list(self, after: str, limit: int) -> list[StoredObject]:
+        found: list[StoredObject] = []
+        request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix,
+                                   "MaxKeys": min(limit, DELETE_BATCH)}
+        if after:
+            request["StartAfter"] = self.prefix + after
         try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=self.prefix)
-            for page in pages:
+            while True:
+                page = self.client.list_objects_v2(**request)
                 for item in page.get("Contents", []):
                     key = item["Key"][len(self.prefix):]
-                    try:
-                        check_key(key)
-                    except ValueError:
+                    if not KEY_PATTERN.fullmatch(key):
                         continue  # not ours (another tool's object under the prefix)
                     found.append(StoredObject(key, item["Size"], item["LastModified"]))
+                    if len(found) == limit:
+                        return found
+                if not page.get("IsTruncated"):
+                    return found
+                request["ContinuationToken"] = page["NextContinuationToken"]
         except (ClientError, BotoCoreError) as error:
             raise DependencyUnavailable(f"media store: {error!r}") from error
-        return sorted(found, key=lambda o: o.key)
 
     async def create_bucket(self) -> None:
         """Create the bucket if it does not exist (development and tests; production

@@ -52,6 +52,8 @@ RULE_SETTINGS: dict[tuple[str, LimitScope], str] = {
     ("requests", "ip"): "rate_limit_requests_ip",
     ("posts", "account"): "rate_limit_posts",
     ("posts", "ip"): "rate_limit_posts_ip",
+    ("media", "account"): "rate_limit_media",
+    ("media", "ip"): "rate_limit_media_ip",
     ("follows", "account"): "rate_limit_follows",
     ("follows", "ip"): "rate_limit_follows_ip",
     ("likes", "account"): "rate_limit_likes",

@@ -91,11 +91,14 @@ _MEDIA = (
     "LEFT JOIN rm_accounts o ON o.id = m.owner_id WHERE m.id = ANY(%s)"
 )
 # A medium attached to a post the read models lack (its creation parked) is kept.
+# The two key conditions use rm_media_original_key_idx / rm_media_small_key_idx.
 _LIVE_MEDIA_KEYS = (
-    "SELECT k.key FROM rm_media m LEFT JOIN rm_posts p ON p.id = m.post_id, "
+    "SELECT DISTINCT k.key FROM rm_media m LEFT JOIN rm_posts p ON p.id = m.post_id, "
     "LATERAL (VALUES (m.original->>'key'), (m.small->>'key')) AS k(key) "
-    "WHERE (m.post_id IS NULL AND m.created_at >= %s) "
-    "OR (m.post_id IS NOT NULL AND p.deleted_at IS NULL)"
+    "WHERE (m.original->>'key' = ANY(%(keys)s) OR m.small->>'key' = ANY(%(keys)s)) "
+    "AND k.key = ANY(%(keys)s) "
+    "AND ((m.post_id IS NULL AND m.created_at >= %(since)s) "
+    "OR (m.post_id IS NOT NULL AND p.deleted_at IS NULL))"
 )
 
 _AUTHORS = (
@@ -213,8 +216,12 @@ class PostgresReadModelReader:
     async def media(self, media_ids: Sequence[int]) -> list[MediaRow]:
         return cast(list[MediaRow], await self._all(_MEDIA, (list(media_ids),)))
 
-    async def live_media_keys(self, unattached_since: datetime) -> set[str]:
-        return {row["key"] for row in await self._all(_LIVE_MEDIA_KEYS, (unattached_since,))}
+    async def live_media_keys(self, keys: Sequence[str], unattached_since: datetime
+                              ) -> set[str]:
+        if not keys:
+            return set()
+        rows = await self._all(_LIVE_MEDIA_KEYS, {"keys": list(keys), "since": unattached_since})
+        return {row["key"] for row in rows}
 
     async def posts(self, post_ids: Sequence[int]) -> list[PostRow]:
         return cast(list[PostRow], await self._all(_POSTS, (list(post_ids),)))

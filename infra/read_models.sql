@@ -148,3 +148,6 @@ CREATE TABLE IF NOT EXISTS rm_media (
 CREATE INDEX IF NOT EXISTS rm_media_post_idx ON rm_media (post_id) WHERE post_id IS NOT NULL;
 -- An erased account's media go with it (ReadModelWriter.erase_account).
 CREATE INDEX IF NOT EXISTS rm_media_owner_idx ON rm_media (owner_id);
+-- The media sweeper asks which keys of a page of the store are still needed.
+CREATE INDEX IF NOT EXISTS rm_media_original_key_idx ON rm_media ((original->>'key'));
+CREATE INDEX IF NOT EXISTS rm_media_small_key_idx ON rm_media ((small->>'key'));

@@ -187,6 +187,11 @@ class Settings(BaseSettings):
         default="300/10800", pattern=r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}$")
     rate_limit_posts_ip: str = Field(
         default="1500/10800", pattern=r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}$")
+    # Image uploads (POST /api/media): Mastodon allows 30 per 30 minutes per account.
+    rate_limit_media: str = Field(
+        default="30/1800", pattern=r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}$")
+    rate_limit_media_ip: str = Field(
+        default="150/1800", pattern=r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}$")
     rate_limit_follows: str = Field(
         default="400/86400", pattern=r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}$")
     rate_limit_follows_ip: str = Field(
@@ -249,6 +254,9 @@ class Settings(BaseSettings):
     media_base_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
     # Image processing runs in this many processes beside each API process.
     media_workers: int = Field(default=1, ge=1, le=64)
+    # At most this many uploads being processed or queued per API process; past it an
+    # upload is 503 with Retry-After, nothing stored (each holds its bytes meanwhile).
+    media_max_pending: int = Field(default=8, ge=1, le=10_000)
     # Start them when the API starts (else at the first upload that needs decoding).
     media_warm_up: bool = True
     media_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)

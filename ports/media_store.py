@@ -21,6 +21,8 @@ EXTENSIONS: Final = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "web
 """The content types the store holds, with the extension their keys end in."""
 CONTENT_TYPES: Final = {ext: content_type for content_type, ext in EXTENSIONS.items()}
 KEY_PATTERN: Final = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}\.(jpg|png|webp|gif)$")
+LIST_PAGE: Final = 1000
+"""Objects per ``list_objects`` page by default (S3's ListObjectsV2 page)."""
 
 
 def media_key(data: bytes, content_type: str) -> str:
@@ -85,6 +87,10 @@ class MediaStore(Protocol):
         """Remove the objects under ``keys``; absent ones are no error."""
         ...
 
-    async def list_objects(self) -> list[StoredObject]:
-        """Every object in the store, in key order."""
+    async def list_objects(self, after: str = "", limit: int = LIST_PAGE
+                           ) -> list[StoredObject]:
+        """One page: the first ``limit`` (>= 1) objects whose keys sort after ``after``
+        (``""``: from the start), in key order. Fewer than ``limit`` only when no more
+        exist, so a caller pages with ``after=page[-1].key`` until a short page; memory
+        is bounded by ``limit``, not by the store's size."""
         ...

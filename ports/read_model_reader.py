@@ -182,9 +182,11 @@ class ReadModelReader(Protocol):
         """The media among ``media_ids`` the read models have, in no particular order."""
         ...
 
-    async def live_media_keys(self, unattached_since: datetime) -> set[str]:
-        """The store keys of every medium still to be served or attached: attached to a
-        post not deleted, or unattached and uploaded at or after ``unattached_since``."""
+    async def live_media_keys(self, keys: Sequence[str], unattached_since: datetime
+                              ) -> set[str]:
+        """Those of the store ``keys`` (a page of the media store, about 1,000) that
+        some medium still to be served or attached names: attached to a post not
+        deleted, or unattached and uploaded at or after ``unattached_since``."""
         ...
 
     async def posts(self, post_ids: Sequence[int]) -> list[PostRow]:

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from domain.errors import RoostError
-from ports.errors import DependencyUnavailable
+from ports.errors import DependencyUnavailable, Overloaded
 
 log = structlog.get_logger(__name__)
 
@@ -105,6 +105,15 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(allowed_methods(request))
         return error_response(exc.status_code, code, str(exc.detail), headers=headers or None)
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(request: Request, exc: Overloaded) -> JSONResponse:
+        """At capacity (a bounded queue is full): 503 with the adapter's Retry-After;
+        nothing was done, so a retry is safe."""
+        log.warning("http.overloaded", path=request.url.path, error=str(exc))
+        return error_response(503, "overloaded", str(exc),
+                              {"retry_after_s": exc.retry_after_s},
+                              headers={"Retry-After": str(exc.retry_after_s)})
 
     @app.exception_handler(DependencyUnavailable)
     @app.exception_handler(RedisError)

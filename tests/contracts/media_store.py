@@ -35,6 +35,24 @@ class MediaStoreContract:
         assert all(before <= o.modified_at <= datetime.now(UTC) + timedelta(seconds=5)
                    for o in listed)
 
+    async def test_listing_pages_after_a_key(self, store: MediaStore) -> None:
+        """Pages of ``limit`` in key order, each after the last key of the one before;
+        a short page is the last; what follows the last key is nothing."""
+        keys = sorted(media_key(JPEG + bytes([i]), "image/jpeg") for i in range(7))
+        for key in keys:
+            await store.put(key, JPEG)
+        pages, after = [], ""
+        while True:
+            page = [o.key for o in await store.list_objects(after, 3)]
+            pages.append(page)
+            if len(page) < 3:
+                break
+            after = page[-1]
+        assert pages == [keys[:3], keys[3:6], keys[6:]]
+        assert [o.key for o in await store.list_objects(keys[1], 2)] == keys[2:4]
+        assert await store.list_objects(keys[-1]) == []
+        assert [o.key for o in await store.list_objects("", 1000)] == keys
+
     async def test_a_second_put_keeps_the_bytes_and_renews_the_time(
         self, store: MediaStore,
     ) -> None:

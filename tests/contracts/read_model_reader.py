@@ -333,6 +333,11 @@ class ReadModelReaderContract:
         assert [p["media_ids"] for p in await reader.posts([20, 21])] in (
             [[3], [4, 5]], [[4, 5], [3]])
         # 1: unattached and recent; 3: on a live post; o1 also names 5's (a shared key).
-        assert await reader.live_media_keys(SINCE - timedelta(days=1)) == {
+        every = ["o1", "s1", "o2", "s2", "o3", "s3", "o4", "s4", "s5", "unknown"]
+        assert await reader.live_media_keys(every, SINCE - timedelta(days=1)) == {
             "o1", "s1", "o3", "s3"}
+        # Only the keys asked about (a page of the store's listing).
+        assert await reader.live_media_keys(["s1", "o3", "o4"], SINCE - timedelta(days=1)
+                                            ) == {"s1", "o3"}
+        assert await reader.live_media_keys([], SINCE - timedelta(days=1)) == set()
         assert await reader.media([]) == []

@@ -31,7 +31,7 @@ from tests.e2e.conftest import (
     unique_name,
 )
 from tests.e2e.stack import Stack
-from tests.images import GPS_IFD, photo, png_header_bomb
+from tests.images import GPS_IFD, UNCOMMON, Uncommon, photo, png_header_bomb
 from tests.s3 import s3_server
 
 pytestmark = pytest.mark.e2e
@@ -228,3 +228,20 @@ def test_media_show_in_notifications_and_search(stack: Stack, signup: Callable[.
     assert [m["description"] for m in mention["post"]["media"]] == ["harbour at dusk"]
     found = bob.request("GET", "/api/search", at, params={"q": f"#{tag}"}).json()["items"]
     assert [m["id"] for m in found[0]["media"]] == [medium]
+
+
+@pytest.mark.parametrize("case", UNCOMMON, ids=[c.name for c in UNCOMMON])
+def test_less_common_images_are_served_as_8_bit_srgb(stack: Stack, client: httpx.Client,
+                                                     signup: Callable[..., User],
+                                                     case: Uncommon) -> None:
+    """16-bit PNG, CMYK JPEG, palette PNG with transparency, grey+alpha PNG, animated
+    GIF: each is stored and served 8-bit RGB(A) at the right sizes, colours kept."""
+    alice = signup()
+    shown = uploaded(alice, case.make(1000, 700))
+    assert shown["meta"] == {"original": {"width": 1000, "height": 700},
+                             "small": {"width": 640, "height": 448}}
+    for url, size in ((shown["url"], (1000, 700)), (shown["preview_url"], (640, 448))):
+        served = fetch(client, url)
+        assert served.status_code == 200, served.text
+        assert served.headers["content-type"] == case.content_type
+        case.check(served.content, size)

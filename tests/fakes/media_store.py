@@ -6,18 +6,20 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from ports.errors import DependencyUnavailable
-from ports.media_store import StoredObject, check_key
+from ports.media_store import LIST_PAGE, StoredObject, check_key
 
 
 class FakeMediaStore:
     """Objects in a dict; ``clock`` gives ``modified_at``; ``unavailable`` makes every
-    call raise ``DependencyUnavailable``; ``puts`` counts writes."""
+    call raise ``DependencyUnavailable``; ``puts`` counts writes; ``listed_pages``
+    records each listing's ``(after, limit)``."""
 
     def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
         self.objects: dict[str, tuple[bytes, datetime]] = {}
         self.clock = clock or (lambda: datetime.now(UTC))
         self.unavailable = False
         self.puts = 0
+        self.listed_pages: list[tuple[str, int]] = []  # (after, limit) of each listing
 
     def _check(self) -> None:
         if self.unavailable:
@@ -40,7 +42,9 @@ class FakeMediaStore:
         for key in keys:
             self.objects.pop(check_key(key), None)
 
-    async def list_objects(self) -> list[StoredObject]:
+    async def list_objects(self, after: str = "", limit: int = LIST_PAGE
+                           ) -> list[StoredObject]:
         self._check()
+        self.listed_pages.append((after, limit))
         return [StoredObject(key, len(data), at)
-                for key, (data, at) in sorted(self.objects.items())]
+                for key, (data, at) in sorted(self.objects.items()) if key > after][:limit]

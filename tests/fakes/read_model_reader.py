@@ -118,6 +118,7 @@ class FakeReadModelReader:
     def __init__(self, tables: ReadModelTables | None = None) -> None:
         self.tables = tables or ReadModelTables()
         self.calls: list[str] = []
+        self.live_media_key_pages: list[int] = []  # how many keys each call asked about
 
     def _accounts(self) -> dict[int, StoredAccount]:
         return {a.id: a for a in self.tables.accounts}
@@ -217,10 +218,12 @@ class FakeReadModelReader:
                  "owner_suspended": m.owner_id in accounts and accounts[m.owner_id].suspended}
                 for m in self.tables.media if m.id in wanted]
 
-    async def live_media_keys(self, unattached_since: datetime) -> set[str]:
+    async def live_media_keys(self, keys: Sequence[str], unattached_since: datetime
+                              ) -> set[str]:
         self.calls.append("live_media_keys")
-        posts = self._posts()
-        return {variant["key"] for m in self.tables.media
+        self.live_media_key_pages.append(len(keys))
+        posts, asked = self._posts(), set(keys)
+        return asked & {variant["key"] for m in self.tables.media
                 if (m.post_id is None and m.created_at >= unattached_since)
                 or (m.post_id is not None
                     and not (m.post_id in posts and posts[m.post_id].deleted))

@@ -3,6 +3,7 @@ nothing stored; a good upload stores exactly its two variants before its event."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -86,3 +87,53 @@ async def test_an_upload_stores_its_two_variants(client: httpx.AsyncClient,
     stored = await FilesystemMediaStore(settings.media_dir).list_objects()
     assert len(stored) == 2 and all(o.key.endswith(".jpg") for o in stored)
     assert answer.json()["meta"]["original"] == {"width": 600, "height": 900}
+
+
+async def test_past_the_processing_bound_an_upload_is_503_and_stores_nothing(
+    settings_factory: SettingsFactory,
+) -> None:
+    """``ROOST_MEDIA_MAX_PENDING=1``: of two uploads at once one is processed, the other
+    answered 503 ``overloaded`` with Retry-After at once (the pool is still starting
+    its process), and stores nothing; once the first is done uploads go through."""
+    settings = settings_factory(min_position_wait_s=0.2, media_max_pending=1)
+    async with running_app(settings) as app_client:
+        user = await sign_up(app_client, "crowd")
+        answers = await asyncio.gather(*(
+            user.request("POST", "/api/media",
+                         files={"file": ("p.jpg", photo(1200, 800, seed=n), "image/jpeg")})
+            for n in range(2)))
+        assert sorted(a.status_code for a in answers) == [201, 503], [a.text for a in answers]
+        busy = next(a for a in answers if a.status_code == 503)
+        error = busy.json()["error"]
+        assert error["code"] == "overloaded" and error["details"]["retry_after_s"] >= 1
+        assert int(busy.headers["Retry-After"]) == error["details"]["retry_after_s"]
+        assert len(objects(settings)) == 2  # the processed upload's two variants only
+        again = await user.request("POST", "/api/media", files={
+            "file": ("p.jpg", photo(1200, 800, seed=7), "image/jpeg")})
+        assert again.status_code == 201, again.text
+        assert len(objects(settings)) == 4
+
+
+async def test_uploads_have_their_own_rate_limit(settings_factory: SettingsFactory) -> None:
+    """``ROOST_RATE_LIMIT_MEDIA=2/3600``: a third upload is 429 (action ``media``, with
+    Retry-After) and stores nothing; uploads do not spend the ``posts`` budget."""
+    settings = settings_factory(min_position_wait_s=0.2, rate_limit_multiplier=1.0,
+                                rate_limit_media="2/3600", rate_limit_posts="1/3600")
+    async with running_app(settings) as app_client:
+        user = await sign_up(app_client, "shutterbug")
+        for seed in range(2):
+            answer = await user.request("POST", "/api/media", files={
+                "file": ("p.jpg", photo(320, 240, seed=seed), "image/jpeg")})
+            assert answer.status_code == 201, answer.text
+        refused = await user.request("POST", "/api/media", files={
+            "file": ("p.jpg", photo(320, 240, seed=9), "image/jpeg")})
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["error"]["details"]["action"] == "media"
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert refused.headers["X-RateLimit-Limit"] == "2"
+        assert len(objects(settings)) == 2  # at 320 x 240 the small variant is the original
+        post = await user.request("POST", "/api/posts", json={"text": "after two uploads"})
+        assert post.status_code == 201, post.text
+        rules = (await app_client.get("/api/rate_limits")).json()
+        assert {"action": "media", "limit": 2, "window_s": 3600, "scope": "account"} in rules
+        assert {"action": "media", "limit": 150, "window_s": 1800, "scope": "ip"} in rules

@@ -36,9 +36,9 @@ from tests.integration.conftest import _clear_redis_prefix, wait_until
 
 # Roomy limits, so that a test only meets the one it is about; no multiplier.
 ROOMY: dict[str, Any] = {f"rate_limit_{name}": "1000/60" for name in (
-    "requests", "requests_ip", "posts", "posts_ip", "follows", "follows_ip", "likes",
-    "likes_ip", "reposts", "reposts_ip", "logins", "signups", "login_failures",
-    "login_failures_ip")}
+    "requests", "requests_ip", "posts", "posts_ip", "media", "media_ip", "follows",
+    "follows_ip", "likes", "likes_ip", "reposts", "reposts_ip", "logins", "signups",
+    "login_failures", "login_failures_ip")}
 ROOMY["rate_limit_multiplier"] = 1.0
 
 
@@ -267,7 +267,7 @@ async def test_rate_limits_route_lists_the_rules_in_force(settings_for, redis_cl
     assert {"action": "posts", "limit": 150, "window_s": 10800, "scope": "account"} in rules
     assert {"action": "signups", "limit": 2, "window_s": 1800, "scope": "ip"} in rules
     assert not [r for r in rules if r["action"] == "signups" and r["scope"] == "account"]
-    assert len(rules) == 14
+    assert len(rules) == 16
 
 
 def test_production_defaults_and_the_development_multiplier(clean_env):
@@ -278,9 +278,11 @@ def test_production_defaults_and_the_development_multiplier(clean_env):
     assert rules["signups", "ip"] == Rule("signups", "ip", 5, 1800)
     assert rules["logins", "ip"] == Rule("logins", "ip", 30, 300)
     assert rules["posts", "account"] == Rule("posts", "account", 300, 10800)
+    assert rules["media", "account"] == Rule("media", "account", 30, 1800)  # Mastodon's
+    assert rules["media", "ip"] == Rule("media", "ip", 150, 1800)
     assert rules["follows", "account"] == Rule("follows", "account", 400, 86400)
     assert rules["likes", "account"] == Rule("likes", "account", 1000, 86400)
-    assert len(rules) == 14
+    assert len(rules) == 16
     development = make_settings(rate_limit_multiplier=10)  # what `make up` sets
     assert RateLimiter(aredis.Redis(), development).rules["signups", "ip"].limit == 50
     assert RateLimiter(aredis.Redis(), development).rules["posts", "ip"].limit == 15000

@@ -38,6 +38,7 @@ from infra.settings import Settings
 from infra.timeline_store import RedisTimelineStore
 from infra.trend_counters import RedisTrendCounters
 from ports.live import Channel
+from ports.media_store import media_key
 from ports.projectors import READ_MODELS
 from ports.read_models import Edge
 from ports.timelines import TimelineStore
@@ -271,6 +272,19 @@ class TestFilesystemMediaStore(MediaStoreContract):
         blocked.write_bytes(b"a file where the store's directory should be")
         return FilesystemMediaStore(blocked)
 
+    async def test_pages_skip_what_is_not_an_object(self, store: FilesystemMediaStore
+                                                    ) -> None:
+        """A crash's ``*.tmp``, stray files and directories are no objects, and a page is
+        still full when they sit among the objects."""
+        keys = sorted(media_key(bytes([i]) * 50, "image/png") for i in range(4))
+        for key in keys:
+            await store.put(key, b"x")
+            (store.root / key).with_suffix(".tmp").write_bytes(b"half")
+        (store.root / "zz").mkdir()
+        (store.root / keys[0][:2] / "stray.txt").write_bytes(b"?")
+        assert [o.key for o in await store.list_objects("", 3)] == keys[:3]
+        assert [o.key for o in await store.list_objects(keys[2], 3)] == keys[3:]
+
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
@@ -287,3 +301,17 @@ class TestS3MediaStore(MediaStoreContract):
     def unreachable(self) -> S3MediaStore:
         return S3MediaStore("nobody", endpoint_url="http://127.0.0.1:9", timeout_s=0.5,
                             access_key_id="x", secret_access_key="x", region="us-east-1")
+
+    async def test_pages_skip_other_tools_objects(self, store: S3MediaStore) -> None:
+        """Objects under the prefix that are not media keys are skipped, and a page is
+        still full: the listing reads on through S3's own pages."""
+        keys = sorted(media_key(bytes([i]) * 50, "image/png") for i in range(4))
+        for key in keys:
+            await store.put(key, b"x")
+        for n in range(5):  # sorting before, among and after the media keys
+            for name in (f"0-note{n}", f"{keys[1]}.bak{n}", f"zz/other{n}"):
+                store.client.put_object(Bucket=store.bucket, Key=store.prefix + name,
+                                        Body=b"?")
+        assert [o.key for o in await store.list_objects("", 3)] == keys[:3]
+        assert [o.key for o in await store.list_objects(keys[2], 3)] == keys[3:]
+        assert [o.key for o in await store.list_objects(keys[0], 1)] == keys[1:2]

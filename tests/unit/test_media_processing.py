@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from structlog.testing import capture_logs
 
-from infra.media_processing import ImageRefused, MediaProcessor, process_image
-from ports.errors import DependencyUnavailable
-from tests.images import GPS_IFD, gif, photo, png_header_bomb
+from infra.media_processing import PARENT_CHECK_S, ImageRefused, MediaProcessor, process_image
+from ports.errors import DependencyUnavailable, Overloaded
+from tests.images import GPS_IFD, UNCOMMON, Uncommon, gif, photo, png_header_bomb
 
 
 def opened(data: bytes) -> Image.Image:
@@ -142,3 +148,97 @@ async def test_the_pool_sends_refusals_back_and_survives_a_dead_worker() -> None
         assert (await processor.process(photo(64, 48))).original.width == 48
     finally:
         processor.close()
+
+
+@pytest.mark.parametrize("case", UNCOMMON, ids=[c.name for c in UNCOMMON])
+def test_less_common_inputs_become_8_bit_srgb(case: Uncommon) -> None:
+    """16-bit, CMYK, palette with transparency, grey with alpha, animated: each variant
+    is 8-bit RGB(A) of the right size, colours kept (16-bit grey scaled, not clipped)."""
+    result = process_image(case.make(1000, 700))
+    assert result.icc_error is None
+    case.check(result.original.data, (1000, 700))
+    case.check(result.small.data, (640, 448))
+    assert (result.small.width, result.small.height) == (640, 448)
+    assert result.original.content_type == case.content_type
+
+
+def broken_icc_jpeg() -> bytes:
+    """A JPEG whose embedded "ICC profile" is not one."""
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 10, 10)).save(out, "JPEG",
+                                                   icc_profile=b"not an ICC profile" * 8)
+    return out.getvalue()
+
+
+def test_an_unusable_icc_profile_is_ignored_and_named() -> None:
+    result = process_image(broken_icc_jpeg())
+    assert result.icc_error is not None and result.icc_error.startswith("RGB: ")
+    stored = opened(result.original.data)
+    assert "icc_profile" not in stored.info and stored.size == (64, 48)
+    assert process_image(photo(64, 48)).icc_error is None
+
+
+async def test_the_pool_bounds_its_jobs_and_logs_an_ignored_profile() -> None:
+    """Past ``max_pending`` jobs (processed or queued) a job is refused at once with a
+    Retry-After; slots free when jobs end. An ignored ICC profile is a warning."""
+    processor = MediaProcessor(1, max_pending=2)
+    try:
+        with capture_logs() as logs:
+            first = asyncio.ensure_future(processor.process(photo(64, 48)))
+            second = asyncio.ensure_future(processor.process(broken_icc_jpeg()))
+            await asyncio.sleep(0)  # a yield: both run up to their wait on the pool
+            assert processor.pending == 2  # the pool is still starting its process
+            with pytest.raises(Overloaded) as refused:
+                await processor.process(photo(64, 48))
+            assert refused.value.retry_after_s >= 1 and processor.pending == 2
+            assert (await first).original.width == 48
+            assert (await second).icc_error is not None
+        assert processor.pending == 0
+        assert [(e["event"], e["log_level"]) for e in logs] == [
+            ("media.icc_profile_ignored", "warning")]
+        assert logs[0]["error"].startswith("RGB: ")
+        assert (await processor.process(photo(64, 48))).small.width == 48
+    finally:
+        processor.close()
+
+
+ORPHAN_SCRIPT = """
+import asyncio
+from infra.media_processing import MediaProcessor
+from tests.images import photo
+
+async def main() -> None:
+    processor = MediaProcessor(2)
+    await asyncio.gather(*(processor.process(photo(64, 48, seed=n)) for n in range(2)))
+    print(*processor.pool()._processes, flush=True)
+    await asyncio.Event().wait()  # until killed
+
+asyncio.run(main())
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting to be reaped does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_pool_processes_exit_when_their_api_process_is_killed() -> None:
+    """SIGKILL of the process that owns the pool (no shutdown code runs): its pool
+    processes notice and exit within a few seconds instead of waiting forever."""
+    owner = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT], stdout=subprocess.PIPE,
+                             cwd=Path(__file__).parents[2])
+    try:
+        assert owner.stdout is not None
+        pids = [int(pid) for pid in owner.stdout.readline().split()]
+        assert len(pids) == 2 and all(_alive(pid) for pid in pids)
+    finally:
+        owner.kill()
+        owner.wait(10)
+    deadline = time.monotonic() + 10 * PARENT_CHECK_S
+    while any(_alive(pid) for pid in pids):
+        assert time.monotonic() < deadline, f"pool processes {pids} outlived their owner"
+        await asyncio.sleep(0.05)

@@ -43,10 +43,13 @@ async def put_all(store: FakeMediaStore, *names: str) -> None:
 
 
 async def sweep(store: FakeMediaStore, reader: FakeReadModelReader, now: datetime,
-                dry_run: bool = False) -> list[str]:
+                dry_run: bool = False, page: int = 1000) -> list[str]:
+    """The keys a sweep removed (or, dry, would), as it handed them out page by page."""
+    removed: list[str] = []
     report = await sweep_media(store, reader, now=now, margin=MARGIN, grace=GRACE,
-                               dry_run=dry_run)
-    return sorted(report.removed)
+                               dry_run=dry_run, page=page, removed=removed.extend)
+    assert report.removed == len(removed)
+    return sorted(removed)
 
 
 async def test_unattached_media_go_after_24_hours_and_the_margin() -> None:
@@ -105,3 +108,44 @@ async def test_nothing_is_removed_while_the_read_models_lag() -> None:
         await sweep_media(store, FakeReadModelReader(), now=T0 + timedelta(days=9),
                           margin=MARGIN, grace=GRACE, caught_up=behind)
     assert len(store.objects) == 1
+
+
+async def test_a_store_larger_than_a_page_is_swept_a_page_at_a_time() -> None:
+    """23 objects, pages of 5: every page is listed after the previous one's last key
+    and its keys alone are checked against the read models (memory: one page), and
+    exactly the doomed objects go, whichever page they are on."""
+    clock = Clock()
+    store = FakeMediaStore(clock)
+    media = [stored(n, post_id=100 + n if n % 3 == 0 else None,
+                    at=T0 - timedelta(days=2) if n % 2 else T0) for n in range(1, 10)]
+    posts = [StoredPost(100 + n, 1, media_ids=[n], deleted=n == 9) for n in (3, 6, 9)]
+    await put_all(store, *(f"{kind}{n}" for n in range(1, 10) for kind in "os"),
+                  *(f"orphan{n}" for n in range(5)))
+    assert len(store.objects) == 23
+    reader = FakeReadModelReader(ReadModelTables(posts=posts, media=media))
+    now = T0 + GRACE + timedelta(seconds=1)
+    # Kept: attached to a live post (3, 6); unattached and recent (even n: 2, 4, 8).
+    # Gone: unattached and old (1, 5, 7), on a deleted post (9), the orphans.
+    doomed = sorted([key(f"{kind}{n}") for n in (1, 5, 7, 9) for kind in "os"]
+                    + [key(f"orphan{n}") for n in range(5)])
+    assert await sweep(store, reader, now, dry_run=True, page=5) == doomed
+    assert len(store.objects) == 23
+    assert reader.live_media_key_pages == [5, 5, 5, 5, 3]
+    assert [limit for _, limit in store.listed_pages] == [5] * 5
+    afters = [after for after, _ in store.listed_pages]
+    assert afters[0] == "" and afters == sorted(afters) and len(set(afters)) == 5
+    store.listed_pages.clear()
+    assert await sweep(store, reader, now, page=5) == doomed
+    assert sorted(store.objects) == sorted(
+        key(f"{kind}{n}") for n in (2, 3, 4, 6, 8) for kind in "os")
+    assert await sweep(store, reader, now, page=5) == []  # 10 left: two full pages, one empty
+    assert len(store.listed_pages) == 5 + 3
+
+
+async def test_an_exact_multiple_of_the_page_ends_on_an_empty_page() -> None:
+    store = FakeMediaStore(Clock())
+    await put_all(store, *(f"orphan{n}" for n in range(4)))
+    report = await sweep_media(store, FakeReadModelReader(), now=T0 + timedelta(days=9),
+                               margin=MARGIN, grace=GRACE, page=2)
+    assert (report.listed, report.removed, report.pages) == (4, 4, 2)
+    assert store.objects == {} and len(store.listed_pages) == 3

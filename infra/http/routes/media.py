@@ -1,6 +1,8 @@
 """Media: upload (multipart), read, describe, and the bytes of each variant.
 
-An upload is validated by decoding it in the process pool (``infra.media_processing``),
+An upload is validated by decoding it in the process pool (``infra.media_processing``;
+at most ``ROOST_MEDIA_MAX_PENDING`` jobs per API process, past which it is 503 with
+``Retry-After`` and nothing stored),
 its two variants are written to the media store under content-addressed keys, and
 only then is ``MediaUploaded`` appended: a failure in between leaves an orphan
 object for the sweeper, never an event naming nothing. A refused file stores
@@ -33,7 +35,8 @@ from infra.http.schemas import ERROR_RESPONSES, ErrorBody, Media, MediaPatch
 from infra.http.text import MultilineText
 from infra.media_processing import ImageRefused, Variant
 from infra.metrics import MEDIA_UPLOADS
-from ports.media_store import digest_of, media_key
+from ports.errors import Overloaded
+from ports.media_store import digest_of
 from ports.projectors import READ_MODELS
 from ports.records import MediaBody, StoredImage
 from queries import media as media_queries
@@ -58,15 +61,18 @@ def _refusal(refused: ImageRefused) -> Exception:
 
 
 def _stored(variant: Variant) -> StoredImage:
-    return {"key": media_key(variant.data, variant.content_type),
-            "content_type": variant.content_type, "width": variant.width,
+    return {"key": variant.key, "content_type": variant.content_type, "width": variant.width,
             "height": variant.height, "bytes": len(variant.data)}
 
 
 @router.post("/media", status_code=201, response_model=Media,
              responses={415: {"model": ErrorBody,
-                              "description": "Not a JPEG, PNG, WebP or GIF image"}},
-             dependencies=[Depends(rate_limit("posts"))])
+                              "description": "Not a JPEG, PNG, WebP or GIF image"},
+                        503: {"model": ErrorBody,
+                              "description": "Image processing is at its bound "
+                                             "(ROOST_MEDIA_MAX_PENDING): retry after "
+                                             "Retry-After seconds; nothing was stored"}},
+             dependencies=[Depends(rate_limit("media"))])
 async def upload_media(
     actor: CurrentActor, services: Services, response: Response, request: Request,
     file: Annotated[UploadFile, File(description="A JPEG, PNG, WebP or GIF image: at most "
@@ -86,6 +92,9 @@ async def upload_media(
     except ImageRefused as refused:
         MEDIA_UPLOADS.labels(f"refused_{refused.status}").inc()
         raise _refusal(refused) from None
+    except Overloaded:
+        MEDIA_UPLOADS.labels("busy").inc()
+        raise  # 503 with Retry-After (infra.http.errors)
     original, small = _stored(processed.original), _stored(processed.small)
     await services.media_store.put(original["key"], processed.original.data)
     await services.media_store.put(small["key"], processed.small.data)
