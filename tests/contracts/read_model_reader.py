@@ -233,7 +233,7 @@ class ReadModelReaderContract:
         assert await reader.tagged_post_ids("t", EVERYTHING, [], 10) == [12, 11]
         [medium] = await reader.media([5])
         assert (medium["owner_suspended"], medium["post_deleted"]) == (True, False)
-        assert await reader.live_media_keys(SINCE) == {"o", "s"}
+        assert await reader.live_media_keys(["o", "s", "never-stored"], SINCE) == {"o", "s"}
         assert await reader.account_post_ids(2, EVERYTHING, 10) == [10]  # its own
 
     async def test_an_accounts_posts_newest_first_below_an_id(self, given: Given) -> None:
