@@ -135,9 +135,21 @@ def _supervise(settings: Settings, parts: dict[str, subprocess.Popen[bytes]],
                               f"  metrics {base}/metrics\nPress Ctrl-C to stop.")
             elif now > deadline:
                 raise devstack.DevStackError(
-                    f"Roost did not become healthy within {STARTUP_TIMEOUT_S:.0f}s; "
-                    "see the logs above")
+                    f"Roost did not become healthy within {STARTUP_TIMEOUT_S:.0f}s: "
+                    f"{_unhealthy(f'{base}/health')} (see the logs above)")
         time.sleep(0.2)
+
+
+def _unhealthy(url: str) -> str:
+    """What ``/health`` says is wrong: each failing check and its message."""
+    try:
+        response = httpx.get(url, timeout=2)
+        checks = response.json().get("checks", {})
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return f"{url} does not answer"
+    failing = {name: state for name, state in checks.items() if state != "ok"}
+    return "; ".join(f"{name}: {state}" for name, state in failing.items()) or \
+        f"{url} answered {response.status_code}"
 
 
 def _healthy(url: str) -> bool:

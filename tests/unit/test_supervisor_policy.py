@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import signal
 
+import httpx
+import pytest
+
+from infra import supervisor
 from infra.supervisor import RestartPolicy, describe_exit
 
 
@@ -26,3 +30,21 @@ def test_exits_older_than_the_window_are_forgotten() -> None:
 def test_exit_descriptions_name_the_code_or_the_signal() -> None:
     assert describe_exit(1) == "exit code 1"
     assert describe_exit(-signal.SIGKILL) == "killed by SIGKILL"
+
+
+def test_a_start_that_never_becomes_healthy_names_the_failing_checks(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``roost up``'s timeout message says what /health says is wrong, not only "see
+    the logs" (where a 503 line does not say why)."""
+    answer = httpx.Response(503, json={"status": "unhealthy", "checks": {
+        "postgres": "ok", "search_index": "search_index is at 15, ahead of the event store "
+        "at 0: rebuild it"}}, request=httpx.Request("GET", "http://x/health"))
+    monkeypatch.setattr(httpx, "get", lambda *_a, **_k: answer)
+    assert supervisor._unhealthy("http://x/health") == \
+        "search_index: search_index is at 15, ahead of the event store at 0: rebuild it"
+
+    def refused(*_a: object, **_k: object) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    monkeypatch.setattr(httpx, "get", refused)
+    assert supervisor._unhealthy("http://x/health") == "http://x/health does not answer"
