@@ -13,8 +13,9 @@ from commands.context import CommandContext
 from commands.messages import DescribeMedia, Result, UploadMedia
 from commands.views import media_view
 from domain.errors import Forbidden, NotFound, ValidationFailed
-from domain.ids import media_uuid
+from domain.ids import media_uuid, post_uuid
 from domain.media import MAX_MEDIA_PER_POST, Media, description_problem
+from domain.posts import Post
 from domain.text import normalise_post_text
 
 
@@ -44,9 +45,10 @@ def live_media(ctx: CommandContext, media_id: int) -> Media | None:
 
 
 def describe_media(cmd: DescribeMedia, ctx: CommandContext) -> Result:
-    """Only the owner may describe a medium, attached or not."""
+    """Only the owner may describe a medium, attached or not; a medium of a deleted
+    post is served to nobody, so it is ``404`` here too (as ``GET``)."""
     media = live_media(ctx, cmd.media_id)
-    if media is None:
+    if media is None or _post_deleted(ctx, media):
         raise NotFound("medium not found", code="media_not_found")
     if media.owner_id != cmd.actor.account_id:
         raise Forbidden("only the owner may describe a medium", code="not_owner")
@@ -59,6 +61,13 @@ def describe_media(cmd: DescribeMedia, ctx: CommandContext) -> Result:
     position = ctx.commit(media, answer=answer) or ctx.store.position_of(media.id,
                                                                          media.version)
     return Result(position, answer)
+
+
+def _post_deleted(ctx: CommandContext, media: Media) -> bool:
+    if media.post_id is None:
+        return False
+    post: Post | None = ctx.store.get_or_none(post_uuid(media.post_id))
+    return post is None or post.gone
 
 
 def attachable_media(ctx: CommandContext, owner_id: int, media_ids: tuple[int, ...]

@@ -10,7 +10,7 @@ from unittest import mock
 import pytest
 
 from commands.bus import CommandBus
-from commands.messages import Actor, CreatePost, DescribeMedia, UploadMedia
+from commands.messages import Actor, CreatePost, DeletePost, DescribeMedia, UploadMedia
 from domain.errors import Forbidden, NotFound, ValidationFailed
 from domain.ids import media_uuid, post_uuid
 from domain.media import UNATTACHED_TTL
@@ -117,3 +117,16 @@ def test_a_like_answers_with_the_posts_media(bus: CommandBus) -> None:
     post = bus.handle(CreatePost(alice, "", media_ids=(media_id,))).data
     liked = bus.handle(SetLike(bob, post["id"], True)).data
     assert [m["id"] for m in liked["post"]["media"]] == [media_id]
+
+
+def test_a_deleted_posts_media_cannot_be_described_any_more(bus: CommandBus) -> None:
+    """A deleted post's media are served to nobody (GET is 404): PATCH is 404 too."""
+    alice = signup(bus, "alice")
+    media_id = upload(bus, alice)
+    post = int(bus.handle(CreatePost(alice, "with a picture", media_ids=(media_id,))
+                          ).data["id"])
+    assert bus.handle(DescribeMedia(alice, media_id, "while attached")).position > 0
+    bus.handle(DeletePost(alice, post))
+    with pytest.raises(NotFound) as caught:
+        bus.handle(DescribeMedia(alice, media_id, "after the delete"))
+    assert caught.value.code == "media_not_found"
