@@ -76,12 +76,27 @@ def normalise_post_text(text: str) -> str:
     return unicodedata.normalize("NFC", text).strip()
 
 
+INVISIBLE_FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+"""Letters and symbols that render as nothing (the Hangul fillers, the blank braille
+pattern), used to post "empty" text; with whitespace and format characters (Cf:
+zero-width spaces and joiners, bidi marks, soft hyphens, tag characters) they make a
+text blank."""
+
+
+def is_blank(text: str) -> bool:
+    """Whether ``text`` shows nothing: only whitespace, format characters (Unicode
+    category Cf) and ``INVISIBLE_FILLERS`` (Unicode's Default_Ignorable_Code_Point
+    set is mostly the first two)."""
+    return all(ch.isspace() or ch in INVISIBLE_FILLERS or unicodedata.category(ch) == "Cf"
+               for ch in text)
+
+
 def post_text_problem(text: str) -> str | None:
     """Why normalised ``text`` cannot be a post, or ``None`` when it can."""
     if problem := text_problem(text, multiline=True):
         return problem
-    if not text:
-        return "must contain at least one non-whitespace character"
+    if is_blank(text):
+        return "must contain at least one visible character"
     if len(text) > MAX_POST_CHARS:
         return f"must be at most {MAX_POST_CHARS} characters (got {len(text)})"
     return None

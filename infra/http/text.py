@@ -18,7 +18,7 @@ from pydantic import AfterValidator, GetJsonSchemaHandler, StrictStr
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from domain.text import text_problem
+from domain.text import is_blank, text_problem
 
 # The code points ``text_problem`` refuses, as a regular-expression class body, so
 # the OpenAPI document states the rule (tests/unit/test_text_schema.py checks the
@@ -30,8 +30,28 @@ REFUSED_ONE_LINE = "\x00-\x1f\x7f-\x9f" + _NONCHARACTERS
 REFUSED_MULTILINE = "\x00-\x08\x0b-\x1f\x7f-\x9f" + _NONCHARACTERS
 ONE_LINE_PATTERN = f"^[^{REFUSED_ONE_LINE}]*$"
 MULTILINE_PATTERN = f"^[^{REFUSED_MULTILINE}]*$"
-SOME_TEXT_PATTERN = f"^[^{REFUSED_MULTILINE}]*[^{REFUSED_MULTILINE}\\s][^{REFUSED_MULTILINE}]*$"
-"""Multiline text with at least one character that is not whitespace (post text)."""
+
+
+def _class_of(chars: list[int]) -> str:
+    """Code points as a regular-expression class body of ranges."""
+    body, start = [], None
+    for index, cp in enumerate(chars):
+        if start is None:
+            start = cp
+        if index + 1 == len(chars) or chars[index + 1] != cp + 1:
+            body.append(chr(start) if start == cp else f"{chr(start)}-{chr(cp)}")
+            start = None
+    return "".join(body)
+
+
+INVISIBLE = _class_of([cp for cp in range(0x110000) if not 0xD800 <= cp <= 0xDFFF
+                       and not chr(cp).isspace() and is_blank(chr(cp))])
+"""What ``domain.text.is_blank`` counts as showing nothing besides whitespace (format
+characters, invisible fillers), as a class body."""
+SOME_TEXT_PATTERN = (f"^[^{REFUSED_MULTILINE}]*[^{REFUSED_MULTILINE}{INVISIBLE}\\s]"
+                     f"[^{REFUSED_MULTILINE}]*$")
+"""Multiline text with at least one visible character: neither whitespace nor a
+format character nor an invisible filler (post text)."""
 
 
 class SchemaPattern:

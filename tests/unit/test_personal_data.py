@@ -61,8 +61,10 @@ def test_any_payload_round_trips_and_never_raises_once_the_key_is_gone(
     for event, row in zip(events, stored, strict=True):
         assert mapper.to_domain_event(row).__dict__ == event.__dict__
         fields = SEALED[row.topic].fields
-        skeleton = orjson.dumps({k: v for k, v in orjson.loads(row.state).items()
-                                 if k not in fields})
+        # the row's JSON with its sealed values blanked: their keys stay (a personal
+        # value equal to a key name, "hashtags", is found in every row)
+        skeleton = orjson.dumps({k: None if k in fields else v
+                                 for k, v in orjson.loads(row.state).items()})
         for field in fields:  # no personal value in the row's bytes (beyond its skeleton)
             needle = orjson.dumps(getattr(event, field))[1:-1]
             if len(needle) > 3 and needle not in skeleton:

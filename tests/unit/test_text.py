@@ -40,6 +40,22 @@ def test_whitespace_only_is_refused_after_normalisation(text: str) -> None:
     assert post_text_problem(normalise_post_text(text)) is not None
 
 
+@pytest.mark.parametrize("text", ["\u200b", "\u00ad", "\u202e", "\ufeff", "\U000e0001",
+                                  " \u200b\u200c\u200d ", "\u3164", "\u115f\u1160",
+                                  "\uffa0", "\u2800", "\u2060\n\u200e"])
+def test_text_that_shows_nothing_is_refused_like_whitespace(text: str) -> None:
+    """Zero-width and bidi marks, soft hyphens, tag characters, Hangul fillers, the
+    blank braille pattern: a post of only these looks empty."""
+    assert post_text_problem(normalise_post_text(text)) == \
+        "must contain at least one visible character"
+
+
+@pytest.mark.parametrize("text", ["a\u200b", "\U0001f44d", "\U0001f469\u200d\U0001f4bb",
+                                  "\u0627\u200c\u0628", "\u00b7"])
+def test_visible_text_with_invisible_characters_in_it_is_kept(text: str) -> None:
+    assert post_text_problem(text) is None
+
+
 def test_exactly_280_code_points_is_allowed_281_is_not() -> None:
     assert post_text_problem("a" * MAX_POST_CHARS) is None
     problem = post_text_problem("a" * (MAX_POST_CHARS + 1))

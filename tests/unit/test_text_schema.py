@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.accounts import avatar_url_problem, normalise_email
-from domain.text import text_problem
+from domain.text import post_text_problem, text_problem
 from infra.http.schemas import AVATAR_URL_PATTERN, EMAIL_PATTERN
 from infra.http.text import MULTILINE_PATTERN, ONE_LINE_PATTERN, SOME_TEXT_PATTERN
 
@@ -40,7 +40,8 @@ def test_post_text_pattern_needs_something_that_is_not_whitespace() -> None:
     pattern = re.compile(SOME_TEXT_PATTERN)
     assert pattern.fullmatch(" a\n")
     assert pattern.fullmatch("\u00a0x\t")
-    for blank in ("", " ", "\n\t ", "\u00a0\u2003"):
+    for blank in ("", " ", "\n\t ", "\u00a0\u2003", "\u200b", " \u00ad\u202e\ufeff ",
+                  "\U000e0001", "\u3164\u2800"):
         assert not pattern.fullmatch(blank), repr(blank)
     assert not pattern.fullmatch("a\x00")
 
@@ -65,3 +66,12 @@ def test_the_email_pattern_names_the_special_use_domains() -> None:
         except ValueError:
             continue
         raise AssertionError(f"{refused} was accepted")
+
+
+def test_the_post_text_pattern_takes_exactly_the_single_characters_the_rule_takes() -> None:
+    """Schemathesis generates post texts from the pattern: it must not offer one the
+    rule refuses (a zero-width space alone), nor miss one it takes."""
+    pattern = re.compile(SOME_TEXT_PATTERN)
+    disagree = [hex(cp) for cp in NOT_SURROGATES
+                if bool(pattern.fullmatch(chr(cp))) != (post_text_problem(chr(cp)) is None)]
+    assert disagree == []
