@@ -51,6 +51,12 @@ def _reason(error: Any) -> str:
     """The human reason: a rule's own sentence (without pydantic's "Value error, ")."""
     if error.get("type") == "value_error" and "error" in error.get("ctx", {}):
         return str(error["ctx"]["error"])
+    if error.get("type") in ("too_long", "too_short") and isinstance(error.get("input"), str):
+        # a string length checked after a validator: pydantic says "items"
+        bound = error.get("ctx", {}).get("max_length" if error["type"] == "too_long"
+                                         else "min_length")
+        return f"must be at {'most' if error['type'] == 'too_long' else 'least'} {bound} " \
+            "characters"
     return str(error.get("msg", "is invalid"))
 
 
