@@ -19,12 +19,14 @@
    their own, so their client work does not slow the reader's. Raw limits printed
    beside the figures: for the reads, the reads-alone phases; for the reads beside
    uploads, the reads beside *bare processing* (``process_image`` of the same JPEG
-   back to back in one process at ``WORKER_NICE``: the CPU work of the uploads with
+   back to back in one process at the pool's priority (``lower_priority``,
+   ``ROOST_MEDIA_WORKER_PRIORITY``): the CPU work of the uploads with
    nothing of Roost's around it); for the uploads, the processing of the JPEG by
    ``process_image`` alone (CPU ms), so at most ``ROOST_MEDIA_WORKERS`` / that many
    uploads per second. With
    ``--nice-ab`` the upload phases alternate the processing pool at its own CPU
-   priority (``WORKER_NICE``) and at the API's (nice 0), in the same run.
+   priority (``WORKER_NICE``) and at the API's (nice 0), in the same run; with
+   ``--priority-ab`` between SCHED_IDLE and nice ``WORKER_NICE``.
 
 Small run: ``python -m bench.media --no-processing --seconds 15 --rounds 2``.
 Prints figures and writes ``bench/results/media-<time>.json``; asserts nothing.
@@ -54,7 +56,14 @@ from bench.stack import BenchStack, cpu_seconds, descendants
 from bench.stats import nan_to_none, summarize
 from bench.workloads import HOME
 from infra import devstack
-from infra.media_processing import ORIGINAL_SIDE, SMALL_SIDE, WORKER_NICE, process_image
+from infra.media_processing import (
+    ORIGINAL_SIDE,
+    SMALL_SIDE,
+    WORKER_NICE,
+    WorkerPriority,
+    lower_priority,
+    process_image,
+)
 from infra.settings import Settings
 
 RESULTS = Path(__file__).parent / "results"
@@ -291,10 +300,25 @@ def _bare_processing(photo: bytes, seconds: float) -> dict[str, Any]:
     return {"processed": done, "elapsed_s": time.perf_counter() - began}
 
 
-def _kinds(rounds: int, nice_ab: bool) -> list[str]:
+def _set_class(pids: list[int], idle: bool) -> None:
+    """Every thread of ``pids`` into ``SCHED_IDLE`` (``idle``) or back into the normal
+    class at ``WORKER_NICE`` (leaving SCHED_IDLE needs root or RLIMIT_NICE)."""
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            policy = os.SCHED_IDLE if idle else os.SCHED_OTHER
+            os.sched_setscheduler(int(task.name), policy, os.sched_param(0))
+    if not idle:
+        _renice(pids, WORKER_NICE)
+
+
+def _kinds(rounds: int, nice_ab: bool, priority_ab: bool = False) -> list[str]:
     """The phases: reads alone first and between the others; each round has uploads
     and bare processing (with ``nice_ab``: uploads with the pool at its own
-    ``WORKER_NICE`` and at nice 0)."""
+    ``WORKER_NICE`` and at nice 0; with ``priority_ab``: uploads with the pool in
+    SCHED_IDLE and at nice 10, and bare processing)."""
+    if priority_ab:
+        return ["reads alone"] + ["uploads idle", "reads alone", f"uploads nice {WORKER_NICE}",
+                                  "reads alone", BARE, "reads alone"] * rounds
     if nice_ab:
         return ["reads alone"] + [f"uploads nice {WORKER_NICE}", "reads alone",
                                   "uploads nice 0", "reads alone"] * rounds
@@ -303,16 +327,18 @@ def _kinds(rounds: int, nice_ab: bool) -> list[str]:
 
 async def _phases(base_url: str, reader: str, uploader: str, photo: bytes, *,
                   seconds: float, rounds: int, rate: float, loops: int,
-                  stack: BenchStack | None, nice_ab: bool = False) -> list[dict[str, Any]]:
+                  stack: BenchStack | None, nice_ab: bool = False,
+                  priority_ab: bool = False, priority: WorkerPriority = "idle"
+                  ) -> list[dict[str, Any]]:
     import httpx
 
     results = []
     loop = asyncio.get_running_loop()
-    kinds = _kinds(rounds, nice_ab)
+    kinds = _kinds(rounds, nice_ab, priority_ab)
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(1, mp_context=spawn) as uploads, \
-            ProcessPoolExecutor(1, mp_context=spawn, initializer=os.nice,
-                                initargs=(WORKER_NICE,)) as bare:
+            ProcessPoolExecutor(1, mp_context=spawn, initializer=lower_priority,
+                                initargs=(priority,)) as bare:
         await loop.run_in_executor(uploads, _ready)  # the uploading process is up
         await loop.run_in_executor(bare, _ready)
         limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
@@ -320,7 +346,9 @@ async def _phases(base_url: str, reader: str, uploader: str, photo: bytes, *,
             await _reads(http, reader, 2.0, rate)  # warm-up: connections, caches
             for number, kind in enumerate(kinds, 1):
                 pids = _pids(stack)
-                if kind.startswith("uploads nice"):
+                if priority_ab and kind.startswith("uploads"):
+                    _set_class(pids["pool"], idle=kind == "uploads idle")
+                elif kind.startswith("uploads nice"):
                     _renice(pids["pool"], int(kind.rsplit(" ", 1)[1]))
                 cpu_before, wall_before = _cpu(pids), time.perf_counter()
                 sent = burnt = None
@@ -373,10 +401,12 @@ def _row(row: dict[str, Any]) -> str:
 
 
 def uploads_beside_reads(api_url: str | None, *, seconds: float, rounds: int, rate: float,
-                         loops: int, keep: bool, nice_ab: bool = False) -> dict[str, Any]:
+                         loops: int, keep: bool, nice_ab: bool = False,
+                         priority_ab: bool = False) -> dict[str, Any]:
     """Part 2 (module doc); its results."""
-    if nice_ab and api_url:
-        raise SystemExit("--nice-ab renices the pool of a stack of its own: no --api-url")
+    if (nice_ab or priority_ab) and api_url:
+        raise SystemExit("--nice-ab / --priority-ab change the pool of a stack of its own: "
+                         "no --api-url")
     photo = sample_photo(2000, 1500)
     raw_cpu, raw_wall = cpu_ms(lambda: process_image(photo))
     stack = None
@@ -400,7 +430,9 @@ def uploads_beside_reads(api_url: str | None, *, seconds: float, rounds: int, ra
               f"| uploads stored, rate, latency ms")
         phases = asyncio.run(_phases(base_url, reader, uploader, photo, seconds=seconds,
                                      rounds=rounds, rate=rate, loops=loops, stack=stack,
-                                     nice_ab=nice_ab))
+                                     nice_ab=nice_ab, priority_ab=priority_ab,
+                                     priority=settings.media_worker_priority
+                                     if settings else "idle"))
     finally:
         if stack is not None:
             stack.close(keep=keep)
@@ -455,6 +487,9 @@ def main() -> None:
     parser.add_argument("--nice-ab", action="store_true",
                         help="alternate upload phases with the processing pool at nice 0 "
                              f"and at its own {WORKER_NICE} (needs root; own stack only)")
+    parser.add_argument("--priority-ab", action="store_true",
+                        help="alternate upload phases with the processing pool in SCHED_IDLE "
+                             f"and at nice {WORKER_NICE} (own stack only)")
     args = parser.parse_args()
     devstack.interrupt_on_stop_signals()
     if not args.no_processing:
@@ -462,7 +497,8 @@ def main() -> None:
     if not args.no_uploads:
         results = uploads_beside_reads(args.api_url, seconds=args.seconds, rounds=args.rounds,
                                        rate=args.read_rate, loops=args.upload_loops,
-                                       keep=args.keep, nice_ab=args.nice_ab)
+                                       keep=args.keep, nice_ab=args.nice_ab,
+                                       priority_ab=args.priority_ab)
         RESULTS.mkdir(exist_ok=True)
         path = RESULTS / f"media-{time.strftime('%Y%m%d-%H%M%S')}.json"
         path.write_bytes(orjson.dumps(nan_to_none(results), option=orjson.OPT_INDENT_2))

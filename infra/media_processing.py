@@ -45,7 +45,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from struct import error as struct_error
-from typing import Final
+from typing import Final, Literal
 
 import blurhash
 import structlog
@@ -250,6 +250,11 @@ WORKER_NICE: Final = 10
 """How much lower than the API's the pool processes' CPU priority is (``nice``): when
 the machine's cores are busy, the API's requests get the CPU before image
 processing does (docs/performance.md, "Uploads beside reads")."""
+WorkerPriority = Literal["idle", "nice"]
+"""The pool processes' CPU scheduling: ``idle`` -- Linux's ``SCHED_IDLE`` class, which
+runs only on a core nothing else wants (sched(7)), so requests never wait behind image
+processing and uploads take what is left; ``nice`` -- the normal class at
+``WORKER_NICE``, which still takes a share of a busy core."""
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -262,13 +267,21 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(0)
 
 
-def _init_worker(max_pixels: int, parent: int) -> None:
-    """Set up a pool process: limits, a lower CPU priority (``WORKER_NICE``), and an
+def lower_priority(priority: WorkerPriority) -> None:
+    """Put the calling process (its threads from now on) at ``priority``; ``idle``
+    falls back to ``nice`` where ``SCHED_IDLE`` does not exist (not Linux)."""
+    os.nice(WORKER_NICE)
+    if priority == "idle" and hasattr(os, "SCHED_IDLE"):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
+def _init_worker(max_pixels: int, parent: int, priority: WorkerPriority = "idle") -> None:
+    """Set up a pool process: limits, a lower CPU priority (``lower_priority``), and an
     exit when ``parent`` is gone (the API process's pid, passed in: a process still
     starting when its parent was killed would see its new parent already)."""
     Image.MAX_IMAGE_PIXELS = max_pixels
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is refused, never padded
-    os.nice(WORKER_NICE)
+    lower_priority(priority)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True,
                      name="exit-with-parent").start()
 
@@ -283,8 +296,10 @@ class MediaProcessor:
     its upload's bytes (at most ``max_bytes``) in this process."""
 
     def __init__(self, workers: int, max_bytes: int = MAX_BYTES,
-                 max_pixels: int = MAX_PIXELS, max_pending: int = 8) -> None:
+                 max_pixels: int = MAX_PIXELS, max_pending: int = 8,
+                 priority: WorkerPriority = "idle") -> None:
         self.workers = workers
+        self.priority = priority
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
         self.max_pending = max_pending
@@ -303,7 +318,8 @@ class MediaProcessor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(self.max_pixels, os.getpid()))
+                initializer=_init_worker,
+                initargs=(self.max_pixels, os.getpid(), self.priority))
         return self._pool
 
     def warm_up(self) -> None:

@@ -257,6 +257,9 @@ class Settings(BaseSettings):
     # At most this many uploads being processed or queued per API process; past it an
     # upload is 503 with Retry-After, nothing stored (each holds its bytes meanwhile).
     media_max_pending: int = Field(default=8, ge=1, le=10_000)
+    # The processing processes' CPU class: idle (SCHED_IDLE: only cores nothing else
+    # wants, so reads never wait behind processing) or nice (nice 10).
+    media_worker_priority: Literal["idle", "nice"] = "idle"
     # Start them when the API starts (else at the first upload that needs decoding).
     media_warm_up: bool = True
     media_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)

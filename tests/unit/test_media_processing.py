@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import subprocess
 import sys
 import time
@@ -15,7 +16,14 @@ from hypothesis import strategies as st
 from PIL import Image
 from structlog.testing import capture_logs
 
-from infra.media_processing import PARENT_CHECK_S, ImageRefused, MediaProcessor, process_image
+from infra.media_processing import (
+    PARENT_CHECK_S,
+    WORKER_NICE,
+    ImageRefused,
+    MediaProcessor,
+    WorkerPriority,
+    process_image,
+)
 from ports.errors import DependencyUnavailable, Overloaded
 from tests.images import GPS_IFD, UNCOMMON, Uncommon, gif, photo, png_header_bomb
 
@@ -242,3 +250,17 @@ async def test_pool_processes_exit_when_their_api_process_is_killed() -> None:
     while any(_alive(pid) for pid in pids):
         assert time.monotonic() < deadline, f"pool processes {pids} outlived their owner"
         await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize(("priority", "scheduler"), [("idle", os.SCHED_IDLE),
+                                                     ("nice", os.SCHED_OTHER)])
+def test_pool_processes_run_below_the_api(priority: WorkerPriority, scheduler: int) -> None:
+    """``idle``: SCHED_IDLE, the CPU only when nothing else wants it; ``nice``: the
+    normal class at WORKER_NICE. Either way never above the API."""
+    processor = MediaProcessor(1, priority=priority)
+    try:
+        assert processor.pool().submit(os.sched_getscheduler, 0).result(timeout=60) == scheduler
+        niceness = processor.pool().submit(os.getpriority, os.PRIO_PROCESS, 0).result(60)
+        assert niceness >= os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICE or niceness == 19
+    finally:
+        processor.close()
