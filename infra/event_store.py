@@ -70,12 +70,16 @@ class FailFastRecorder(PostgresApplicationRecorder):
 
     ``eventsourcing`` retries every insert and select ten times on an
     ``OperationalError`` -- with the pool's connection wait, a write would hang
-    for many seconds while PostgreSQL is down. Two attempts cover what retrying
-    is for (a pooled connection that broke when the server restarted); then the
-    error reaches the HTTP edge, which answers 503 with Retry-After at once.
+    for many seconds while PostgreSQL is down. Reads get two attempts (what
+    retrying is for: a pooled connection that broke when the server restarted);
+    then the error reaches the HTTP edge, which answers 503 with Retry-After at
+    once. Inserts get one: an insert whose COMMIT was sent but not acknowledged may
+    be stored, and retrying it would clash with itself, and the command bus would
+    then run the command again (a second post with a new id) -- for every command
+    of a group commit. The client retries instead, with its Idempotency-Key.
     """
 
-    _insert_now = _fewer_attempts(PostgresApplicationRecorder.insert_events)
+    _insert_now = PostgresApplicationRecorder.insert_events.__wrapped__
     _group: GroupCommitter[Sequence[StoredEvent], Sequence[int]] | None = None
 
     def group_commits(self, max_writes: int) -> None:

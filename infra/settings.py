@@ -336,10 +336,19 @@ class Settings(BaseSettings):
             "POSTGRES_PORT": str(self.postgres_port),
             "POSTGRES_USER": self.postgres_user,
             "POSTGRES_PASSWORD": self.postgres_password,
-            "POSTGRES_POOL_SIZE": str(self.postgres_pool_size),
+            # eventsourcing's POOL_SIZE is the pool's minimum, opened at start, and its
+            # overflow (10 by default) comes on top: two held, the rest on demand, so
+            # the store never holds more than postgres_pool_size connections
+            "POSTGRES_POOL_SIZE": str(min(EVENT_STORE_MIN_CONNECTIONS, self.postgres_pool_size)),
+            "POSTGRES_MAX_OVERFLOW": str(max(0, self.postgres_pool_size
+                                             - EVENT_STORE_MIN_CONNECTIONS)),
             "POSTGRES_LOCK_TIMEOUT": "5",
             "POSTGRES_CONNECT_TIMEOUT": str(self.postgres_connect_timeout_s),
         }
+
+
+EVENT_STORE_MIN_CONNECTIONS = 2
+"""Connections the event store's pool opens at start and keeps (group commit needs few)."""
 
 
 @lru_cache(maxsize=1)

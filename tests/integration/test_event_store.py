@@ -6,17 +6,18 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from uuid import uuid4
 
 import psycopg
 import pytest
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 
 from domain.follows import FollowEdge
 from domain.idempotency import IdempotencyRecord
-from infra.event_store import MemoryEventStore, PostgresEventStore, RoostStore
+from infra.event_store import FailFastRecorder, MemoryEventStore, PostgresEventStore, RoostStore
 from infra.serialization import OrjsonTranscoder
 from infra.settings import Settings
 from streams.relay import RELAY_LOCK_KEY
@@ -135,3 +136,49 @@ def test_the_store_starts_while_the_relay_holds_its_lock(settings: Settings) -> 
     finally:
         relay.close()  # lets a waiting store go on, so a failure does not hang
         pool.shutdown()
+
+
+def test_an_insert_is_never_retried_a_read_is_once(settings: Settings,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """An insert whose COMMIT got no answer may be stored: retrying it would clash with
+    itself and the bus would run the command again (a second post). Reads are safe
+    to retry (a pooled connection broken by a server restart)."""
+    built = PostgresEventStore(settings)
+    recorder = built.recorder
+    assert isinstance(recorder, FailFastRecorder)
+    tries: list[str] = []
+
+    @contextlib.contextmanager
+    def unreachable() -> Iterator[None]:
+        tries.append("connection")
+        raise OperationalError("server closed the connection unexpectedly")
+        yield
+
+    try:
+        monkeypatch.setattr(recorder.datastore, "get_connection", unreachable)
+        event = StoredEvent(uuid4(), 1, "domain.follows:FollowEdge.Created", b"{}")
+        with pytest.raises(OperationalError):
+            recorder.insert_events([event])
+        assert tries == ["connection"]
+        tries.clear()
+        with pytest.raises(OperationalError):
+            recorder.select_events(uuid4())
+        assert tries == ["connection", "connection"]
+    finally:
+        monkeypatch.undo()
+        built.close()
+
+
+def test_the_store_holds_two_connections_and_opens_at_most_the_pool_size(
+        settings: Settings) -> None:
+    """eventsourcing's POOL_SIZE is a minimum with an overflow on top (10 by default):
+    left as it was, each API process's store held ROOST_POSTGRES_POOL_SIZE connections
+    idle and could open 10 more."""
+    built = PostgresEventStore(settings)
+    try:
+        recorder = built.recorder
+        assert isinstance(recorder, FailFastRecorder)
+        pool = recorder.datastore.pool
+        assert (pool.min_size, pool.max_size) == (2, settings.postgres_pool_size)
+    finally:
+        built.close()
