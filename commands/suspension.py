@@ -58,9 +58,12 @@ def set_suspension(cmd: SetSuspension, ctx: CommandContext) -> Result:
         account.unsuspend(account_id=account.account_id, by=cmd.by[:MAX_BY])
         position = ctx.store.save_all(account)
     # After the event: a crash in between leaves the suspension recorded, and running
-    # the command again (a no-op for the event) completes what follows.
-    ctx.revocations.set_account_suspended(account.account_id, cmd.active)
+    # the command again (a no-op for the event) completes what follows. The sessions
+    # end in the event store before anything is asked of Redis: with Redis down, the
+    # account's refresh tokens are dead already and its access tokens lapse within
+    # their lifetime, instead of the whole account working on until the next run.
     ended = end_sessions(ctx, account.account_id) if cmd.active else 0
+    ctx.revocations.set_account_suspended(account.account_id, cmd.active)
     return Result(position, {"username": account.username, "account_id": account.account_id,
                              "suspended": cmd.active, "changed": changed,
                              "sessions_ended": ended})

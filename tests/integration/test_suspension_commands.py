@@ -241,3 +241,31 @@ def test_an_admin_cannot_suspend_or_erase_their_own_account(write_side: WriteSid
     assert write_side.head() == before
     assert bus.handle(SetSuspension("moderator", True, "cli:operator", "by the operator")
                       ).data["changed"]
+
+
+class RedisDown(MemoryRevocations):
+    """A revocation list whose every write fails, as Redis down."""
+
+    def revoke(self, session_id: str, ttl_s: int) -> None:
+        raise ConnectionError("Redis is down")
+
+    def set_account_suspended(self, account_id: int, suspended: bool) -> None:
+        raise ConnectionError("Redis is down")
+
+
+def test_with_redis_down_a_suspension_still_ends_the_sessions_and_a_rerun_completes(
+        write_side: WriteSide) -> None:
+    """The event store first: the sessions end (the refresh tokens die) even when the
+    Redis mark cannot be set; running the command again sets it."""
+    bus = write_side.bus
+    signup(bus, "alice")
+    second = bus.handle(Login(login="alice", password=PASSWORD)).data
+    down = CommandBus(replace(bus.context, revocations=RedisDown()))
+    with pytest.raises(ConnectionError):
+        down.handle(SetSuspension("alice", True, "admin:1", "spam"))
+    with pytest.raises(Unauthorized):
+        bus.handle(RefreshSession(refresh_token=str(second["refresh_token"])))
+    again = suspend(bus, "alice")
+    assert again.data["changed"] is False and again.data["sessions_ended"] == 0
+    assert suspended_mark(write_side, write_side.store.get_or_none(
+        account_uuid("alice")).account_id)
