@@ -11,7 +11,14 @@ from domain.accounts import Account
 from domain.errors import Forbidden, NotFound, ValidationFailed
 from domain.ids import account_uuid, post_uuid
 from domain.posts import Post, UnknownLanguage, language_tag
-from domain.text import extract_hashtags, extract_mentions, normalise_post_text, post_text_problem
+from domain.text import (
+    extract_hashtags,
+    extract_mentions,
+    is_blank,
+    normalise_post_text,
+    post_text_problem,
+    text_problem,
+)
 
 MAX_MENTIONS_CHECKED = 50
 
@@ -41,6 +48,8 @@ def create_post(cmd: CreatePost, ctx: CommandContext) -> Result:
     """A post of 1-280 characters, or 0-280 with media (``media_ids``, attached here
     in the same transaction: a medium two posts race for goes to one of them)."""
     text = normalise_post_text(cmd.text)
+    if cmd.media_ids and is_blank(text) and text_problem(text, multiline=True) is None:
+        text = ""  # media with text that shows nothing: no text
     problems: dict[str, str] = {}
     if (problem := post_text_problem(text)) and not (cmd.media_ids and text == ""):
         problems["text"] = problem

@@ -130,3 +130,13 @@ def test_a_deleted_posts_media_cannot_be_described_any_more(bus: CommandBus) -> 
     with pytest.raises(NotFound) as caught:
         bus.handle(DescribeMedia(alice, media_id, "after the delete"))
     assert caught.value.code == "media_not_found"
+
+
+@pytest.mark.parametrize("blank", ["", "  ", "\u200b", " \u200d\u3164 "])
+def test_media_with_text_that_shows_nothing_make_a_post_without_text(
+        bus: CommandBus, blank: str) -> None:
+    """Text may be empty with media: text that shows nothing is taken as empty, as
+    whitespace is (the OpenAPI document accepts any such text with media)."""
+    alice = signup(bus, "alice")
+    media_id = upload(bus, alice)
+    assert bus.handle(CreatePost(alice, blank, media_ids=(media_id,))).data["text"] == ""
