@@ -213,7 +213,8 @@ async def build_api(settings: Settings, tokens: JwtTokens | None = None) -> ApiS
         positions = RecordedPositions(pool, client, keys, search)
         processor = MediaProcessor(settings.media_workers, settings.media_max_bytes,
                                    settings.media_max_pixels, settings.media_max_pending,
-                                   settings.media_worker_priority)
+                                   settings.media_worker_priority,
+                                   settings.media_max_wait_s)
         resources.callback(processor.close)
         if settings.media_warm_up:
             processor.warm_up()

@@ -297,9 +297,10 @@ class MediaProcessor:
 
     def __init__(self, workers: int, max_bytes: int = MAX_BYTES,
                  max_pixels: int = MAX_PIXELS, max_pending: int = 8,
-                 priority: WorkerPriority = "idle") -> None:
+                 priority: WorkerPriority = "idle", max_wait_s: float = 30.0) -> None:
         self.workers = workers
         self.priority = priority
+        self.max_wait_s = max_wait_s
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
         self.max_pending = max_pending
@@ -371,14 +372,22 @@ class MediaProcessor:
 
         Raises:
             ImageRefused: as ``process_image``.
-            Overloaded: ``max_pending`` jobs are in already (nothing was done).
+            Overloaded: ``max_pending`` jobs are in already (nothing was done), or the
+                job did not finish within ``max_wait_s`` seconds (nothing is stored).
             DependencyUnavailable: the pool broke (a worker died); the next call starts
                 a new one.
         """
         precheck(data, self.max_bytes)  # no process needed to refuse these
         pool = self.pool()
+        job = self._submit(pool, data)
         try:
-            processed, _ = await asyncio.wrap_future(self._submit(pool, data))
+            processed, _ = await asyncio.wait_for(asyncio.wrap_future(job), self.max_wait_s)
+        except TimeoutError:
+            # the pool had no CPU for it (SCHED_IDLE on busy cores) or is stuck: nothing
+            # was stored; a job not started yet is dropped, a started one ends unseen
+            job.cancel()
+            raise Overloaded(f"image processing did not finish within {self.max_wait_s:g} s; "
+                             "retry shortly", self._retry_after_s()) from None
         except BrokenProcessPool as error:  # a worker died (killed, out of memory)
             if self._pool is pool:
                 self._pool = None  # the next upload starts a new pool

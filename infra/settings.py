@@ -260,6 +260,9 @@ class Settings(BaseSettings):
     # The processing processes' CPU class: idle (SCHED_IDLE: only cores nothing else
     # wants, so reads never wait behind processing) or nice (nice 10).
     media_worker_priority: Literal["idle", "nice"] = "idle"
+    # An upload whose processing has not finished after this long is 503 overloaded
+    # with Retry-After, nothing stored (busy cores leave a SCHED_IDLE pool no CPU).
+    media_max_wait_s: float = Field(default=30.0, gt=0, le=600)
     # Start them when the API starts (else at the first upload that needs decoding).
     media_warm_up: bool = True
     media_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)

@@ -264,3 +264,21 @@ def test_pool_processes_run_below_the_api(priority: WorkerPriority, scheduler: i
         assert niceness >= os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICE or niceness == 19
     finally:
         processor.close()
+
+
+async def test_a_job_not_done_within_max_wait_is_overloaded_and_frees_its_slot() -> None:
+    """A SCHED_IDLE pool on busy cores may get no CPU: the upload answers 503 with a
+    Retry-After after ``max_wait_s`` instead of hanging, and its slot comes back."""
+    processor = MediaProcessor(1, max_wait_s=0.001)  # the pool is still starting
+    try:
+        with pytest.raises(Overloaded) as late:
+            await processor.process(photo(640, 480))
+        assert late.value.retry_after_s >= 1 and "did not finish" in str(late.value)
+        deadline = time.monotonic() + 60
+        while processor.pending:
+            assert time.monotonic() < deadline, "the slot never came back"
+            await asyncio.sleep(0.05)
+        processor.max_wait_s = 60
+        assert (await processor.process(photo(64, 48))).original.width == 48  # upright
+    finally:
+        processor.close()
