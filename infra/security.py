@@ -149,12 +149,15 @@ class RedisRevocations:
 
 async def token_refusal(redis: AsyncRedis, keys: RedisKeys, session_id: str, account_id: int
                         ) -> str | None:
-    """Why a token's session or account may no longer act, in one round trip (``MGET``):
-    ``account_suspended`` (the account is suspended: checked first, so a suspended
-    account's ended sessions say so), ``session_ended`` (the session was logged out or
-    ended), or ``None``."""
-    suspended, revoked = await redis.mget(keys.suspended_account(account_id),
-                                          keys.revoked_session(session_id))
-    if suspended is not None:
+    """Why a token's session or account may no longer act, in one round trip (two
+    ``EXISTS`` in a pipeline, not an ``MGET``: the keys live in different hash slots
+    of a Redis Cluster): ``account_suspended`` (the account is suspended: checked
+    first, so a suspended account's ended sessions say so), ``session_ended`` (the
+    session was logged out or ended), or ``None``."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.exists(keys.suspended_account(account_id))
+        pipe.exists(keys.revoked_session(session_id))
+        suspended, revoked = await pipe.execute()
+    if suspended:
         return "account_suspended"
-    return "session_ended" if revoked is not None else None
+    return "session_ended" if revoked else None
