@@ -420,7 +420,7 @@ class TrendCopies(RedisCopies):
 
     async def drop(self, label: str) -> None:
         await unlink_copy(self.services.redis, self.base, TRENDS, label, TREND_KINDS,
-                          exact=[self.base.projection_position(TRENDS)])
+                          exact=[self.base.projection_position(TRENDS)], shared=is_answer)
 
     async def handed_over(self, old: str, new: str) -> None:
         await RedisTrendCounters(self.services.redis, self.base).forget_answers()

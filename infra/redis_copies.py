@@ -165,19 +165,23 @@ class Pin(Generic[S]):
 
 async def unlink_copy(redis: Redis, base: RedisKeys, name: str, label: str,
                       kinds: Collection[str], exact: Sequence[str] = (),
-                      batch: int = 1000) -> None:
+                      batch: int = 1000, shared: Callable[[str], bool] | None = None
+                      ) -> None:
     """Unlink every key of projection ``name``'s copy ``label`` (``SCAN`` and ``UNLINK``
     ``batch`` keys at a time, never ``KEYS``). For ``v1``, which shares the prefix with
     everything else, those are the keys whose first part after the prefix is one of
-    ``kinds`` (``home`` of ``home:{42}``) and the keys ``exact`` (named for copy ``v1``:
-    its position); for another copy, every key of its namespace."""
+    ``kinds`` (``home`` of ``home:{42}``) -- but for those ``shared(suffix)`` keeps
+    (keys every copy uses, as the trends' stored answers and their locks) -- and the
+    keys ``exact`` (named for copy ``v1``: its position); for another copy, every key
+    of its namespace."""
     if label != FIRST:
         await unlink_matching(redis, f"{copy_keys(base, name, label).prefix}*", batch)
         return
     prefix = base.prefix.encode()
 
     def owned(key: bytes) -> bool:
-        return key[len(prefix):].split(b":", 1)[0].decode(errors="replace") in kinds
+        suffix = key[len(prefix):].decode(errors="replace")
+        return suffix.split(":", 1)[0] in kinds and not (shared and shared(suffix))
 
     await unlink_matching(redis, f"{base.prefix}*", batch, owned)
     if exact:

@@ -24,9 +24,10 @@ from infra.live import RedisLivePublisher
 from infra.live_trends import LiveTrendCounters
 from infra.operations import projection_status
 from infra.rebuild import RebuildResult, rebuild, rebuild_outdated, verify
-from infra.redis_copies import copy_keys
+from infra.redis_copies import copy_keys, unlink_copy
 from infra.redis_keys import TIMELINE_KINDS, RedisKeys
 from infra.settings import Settings
+from infra.trend_counters import TREND_KINDS, is_answer
 from ports import projectors
 from ports.projectors import NOTIFICATIONS, READ_MODELS, TIMELINES, TRENDS
 from projections.runner import ProjectionRunner
@@ -391,3 +392,18 @@ async def test_a_rebuild_announces_nothing(
         assert len(published) == announced
     finally:
         await live.close()
+
+
+async def test_retiring_trends_copy_v1_keeps_the_answers_every_copy_shares(
+        settings: Settings, redis_client: Any) -> None:
+    """Copy v1's counters share the prefix with the stored answers and their locks,
+    which the live copy uses after the switch: retiring v1 unlinks only the former."""
+    keys = RedisKeys(settings.redis_prefix)
+    counters = [f"{keys.prefix}trend:f:1:roost", f"{keys.prefix}trend:ha:2"]
+    answers = [f"{keys.prefix}trend:cache:1h:1:20", f"{keys.prefix}trend:cache-lock:1h:1:20"]
+    for key in [*counters, *answers]:
+        await redis_client.set(key, "1")
+    await unlink_copy(redis_client, keys, TRENDS, "v1", TREND_KINDS, shared=is_answer)
+    assert [await redis_client.exists(key) for key in counters] == [0, 0]
+    assert [await redis_client.exists(key) for key in answers] == [1, 1]
+    await redis_client.unlink(*answers)
