@@ -27,7 +27,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Column, Table
 
-from bench.catchup import bench_database, graph_arguments
+from bench.catchup import bench_database, graph_arguments, wide_console
 from infra import devstack
 from infra.event_export import BATCH, export, replay, stats
 from infra.event_reader import open_event_reader
@@ -179,9 +179,7 @@ def replay_rates(settings: Settings, batch: int, console: Console) -> None:
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=150)
+    console = wide_console()
     with bench_database(args, console) as settings:
         raw = raw_copy(settings)
         with tempfile.TemporaryDirectory(prefix="roost-bench-export-") as out:
