@@ -107,7 +107,7 @@ def _rebuild_in_process(job: tuple[dict[str, Any], str, bool]) -> dict[str, Any]
     return asyncio.run(_rebuild(Settings(**values), name, blue_green))
 
 
-async def _read_log(settings: Settings) -> dict[str, Any]:
+async def read_log(settings: Settings) -> dict[str, Any]:
     """Read and decode the whole log by position, in rebuild-sized pages: events/s."""
     pool = await open_pool(settings, max_size=1)
     try:
@@ -211,7 +211,7 @@ def main(argv: list[str]) -> int:
         table = Table(title=f"projector rebuild from the event store ({mode})")
         raw = rawlimits.postgres_insert(settings)["tx_per_s"]
         copy_rate = rawlimits.postgres_copy(settings)["rows_per_s"]
-        log_read = asyncio.run(_read_log(settings))
+        log_read = asyncio.run(read_log(settings))
         for column in ("projector", "mode", "events", "seconds", "events/s", "CPU s",
                        "vs raw PG tx/s", "vs raw COPY rows/s", "vs log read events/s"):
             table.add_column(column, justify="right")
