@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import io
 import multiprocessing as mp
+import os
 import sys
 import time
 import uuid
@@ -106,7 +107,7 @@ def _rebuild_in_process(job: tuple[dict[str, Any], str, bool]) -> dict[str, Any]
     return asyncio.run(_rebuild(Settings(**values), name, blue_green))
 
 
-async def _read_log(settings: Settings) -> dict[str, Any]:
+async def read_log(settings: Settings) -> dict[str, Any]:
     """Read and decode the whole log by position, in rebuild-sized pages: events/s."""
     pool = await open_pool(settings, max_size=1)
     try:
@@ -156,7 +157,20 @@ def _load(settings: Settings, args: argparse.Namespace, console: Console) -> Non
 
         loaded = load_graph(settings.model_dump(), graph, 2, advance)
     console.print(f"loaded {graph.stats()['follows']:,} follows, {sum(graph.posts):,} "
-                  f"posts for {graph.size:,} accounts: {loaded.rates} per s")
+                  f"posts for {graph.size:,} accounts in {sum(loaded.seconds.values()):,.1f} s "
+                  f"({loaded.seconds} s): {loaded.rates} per s")
+
+
+def load_average() -> str:
+    """The machine's 1, 5 and 15-minute load averages, to print beside a run's figures
+    (other work on the machine shares its cores)."""
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def wide_console() -> Console:
+    """A console whose tables are not cut to 80 columns when the output is piped."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
 
 
 @contextlib.contextmanager
@@ -172,7 +186,10 @@ def bench_database(args: argparse.Namespace, console: Console,
     try:
         if not args.reuse:
             _load(settings, args, console)
+        console.print(f"load average (1 / 5 / 15 min) before the measurements: "
+                      f"{load_average()}")
         yield settings
+        console.print(f"load average after: {load_average()}")
         console.print(f"events by type: {event_counts(settings)}")
     finally:
         if args.keep or args.reuse:
@@ -184,7 +201,7 @@ def bench_database(args: argparse.Namespace, console: Console,
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
-    console = Console()
+    console = wide_console()
     overrides = {"elasticsearch_url": args.elasticsearch_url} if args.elasticsearch_url \
         else {}
     wanted = args.projector or [name for name in PROJECTORS
@@ -194,7 +211,7 @@ def main(argv: list[str]) -> int:
         table = Table(title=f"projector rebuild from the event store ({mode})")
         raw = rawlimits.postgres_insert(settings)["tx_per_s"]
         copy_rate = rawlimits.postgres_copy(settings)["rows_per_s"]
-        log_read = asyncio.run(_read_log(settings))
+        log_read = asyncio.run(read_log(settings))
         for column in ("projector", "mode", "events", "seconds", "events/s", "CPU s",
                        "vs raw PG tx/s", "vs raw COPY rows/s", "vs log read events/s"):
             table.add_column(column, justify="right")

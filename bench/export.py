@@ -4,13 +4,14 @@ Loads a generated graph through the command layer into a database of its own (or
 reuses a kept one), then exports every event to JSON Lines and to Parquet the way
 ``roost events export`` does (batched keyset reads through
 ``infra.event_reader``, envelopes decoded, files written), and prints events/s
-of each beside the raw limit of the block underneath, measured in the same run:
+of each beside the raw limits of the blocks underneath, measured in the same run:
 PostgreSQL streaming the same table's rows with ``COPY (SELECT ...) TO STDOUT``
-(no decoding). Also times a filtered export (one event type, one account), the
-stats pass and ``roost timeline show`` of one account at the head (the timeline
-projector over every event, in memory) and, with ``--replay``, ``roost events replay``
-into a broker of its own beside a bare producer sending as many records of the same
-size. Never asserts timings.
+(no decoding), and the log read and decoded by position as a rebuild reads it
+(``bench.catchup.read_log``: decoding, no file). Also times a filtered export (one
+event type, one account), the stats pass and ``roost timeline show`` of one account
+at the head (the timeline projector over every event, in memory) and, with
+``--replay``, ``roost events replay`` into a broker of its own beside a bare producer
+sending as many records of the same size. Never asserts timings.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Column, Table
 
-from bench.catchup import bench_database, graph_arguments
+from bench.catchup import bench_database, graph_arguments, read_log, wide_console
 from infra import devstack
 from infra.event_export import BATCH, export, replay, stats
 from infra.event_reader import open_event_reader
@@ -179,15 +180,14 @@ def replay_rates(settings: Settings, batch: int, console: Console) -> None:
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=150)
+    console = wide_console()
     with bench_database(args, console) as settings:
         raw = raw_copy(settings)
+        log_read = asyncio.run(read_log(settings))
         with tempfile.TemporaryDirectory(prefix="roost-bench-export-") as out:
             results = asyncio.run(timed_exports(settings, args.batch, Path(out)))
         columns = ("what", "events", "seconds", "events/s", "rows scanned/s", "CPU s",
-                   "file MB", "scanned vs raw COPY")
+                   "file MB", "scanned vs raw COPY", "scanned vs log read")
         table = Table(*(Column(name, justify="right") for name in columns),
                       title=f"event export, batches of {args.batch} "
                             f"({raw['rows']:,} events in the store)")
@@ -196,12 +196,18 @@ def main(argv: list[str]) -> int:
             table.add_row(r["what"], f"{r['events']:,}", f"{r['seconds']:.2f}",
                           f"{r['per_s']:,}", f"{scanned:,}", f"{r['cpu_s']:.1f}",
                           f"{r['mb']:.1f}",
-                          f"{scanned / max(1, raw['per_s']):.2f}x of {raw['per_s']:,}/s")
+                          f"{scanned / max(1, raw['per_s']):.2f}x of {raw['per_s']:,}/s",
+                          f"{scanned / max(1, log_read['per_s']):.2f}x of "
+                          f"{log_read['per_s']:,}/s")
         table.add_row("raw: COPY (SELECT ...) TO STDOUT", f"{raw['rows']:,}",
                       f"{raw['seconds']:.2f}", f"{raw['per_s']:,}", f"{raw['per_s']:,}", "",
-                      "", f"{raw['mb_per_s']} MB/s")
-        table.caption = ("raw limit: PostgreSQL streaming the same rows and columns with COPY, "
-                         "one connection, no decoding (this run, before the exports)")
+                      "", f"{raw['mb_per_s']} MB/s", "")
+        table.add_row("raw: log read and decoded by position", f"{log_read['events']:,}",
+                      "", f"{log_read['per_s']:,}", f"{log_read['per_s']:,}", "", "", "", "")
+        table.caption = ("raw limits, this run, before the exports: PostgreSQL streaming the "
+                         "same rows and columns with COPY, one connection, no decoding; the "
+                         "log read and decoded by position in pages of "
+                         f"{settings.rebuild_page:,} (bench.catchup's, what a rebuild reads)")
         console.print(table)
         if args.replay:
             replay_rates(settings, args.batch, console)

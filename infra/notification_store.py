@@ -73,9 +73,13 @@ def hot_key(prefix: str, recipient: int) -> str:
     return f"{prefix}notif:{{{recipient}}}"
 
 
-_RELATION = (
+# Every kind is named so that the primary key (kind, a, b) serves both branches: with
+# "a = r AND b = x" alone PostgreSQL scanned the whole table for each event applied
+# (27 ms at 211,000 edges, 0.1 ms by the key; docs/performance.md, "Blue-green rebuilds").
+RELATION_QUERY = (
     "SELECT kind, a = %(r)s FROM ntf_edges WHERE active AND ("
-    "(a = %(r)s AND b = %(x)s) OR (kind = 'block' AND a = %(x)s AND b = %(r)s))"
+    "(kind IN ('follow', 'block', 'mute') AND a = %(r)s AND b = %(x)s) "
+    "OR (kind = 'block' AND a = %(x)s AND b = %(r)s))"
 )
 _OPEN_GROUP = (
     "SELECT id, first_at FROM ntf_groups WHERE recipient_id = %s AND kind = %s "
@@ -245,7 +249,7 @@ class PostgresNotificationWrites:
             (kind, a, b, active, version))
 
     async def relation(self, recipient: int, actor: int) -> Relation:
-        cur = await self.conn.execute(_RELATION, {"r": recipient, "x": actor})
+        cur = await self.conn.execute(RELATION_QUERY, {"r": recipient, "x": actor})
         edges = {(str(kind), bool(mine)) for kind, mine in await cur.fetchall()}
         return Relation(blocked=any(kind == "block" for kind, _ in edges),
                         muted=("mute", True) in edges, following=("follow", True) in edges)

@@ -246,6 +246,12 @@ class SearchCopies:
         await CopyRegistry(self.services.pool).sync_live(self.name, await self._live())
 
     async def create(self, label: str) -> None:
+        """Make copy ``label``'s indices. The live generation's indices and aliases are
+        made first when nothing has made them yet (no worker has run): the copy's
+        indices would otherwise take the missing aliases, and the switch would find the
+        copy already live and retire it."""
+        if await live_generation(self.services.search.client, self.names) is None:
+            await self.services.search.ensure()
         await self.drop(label)  # a leftover of a build that did not finish
         await generation_index(self.services.search, copy_number(label)).ensure()
 

@@ -222,6 +222,26 @@ async def test_search_rebuild_moves_the_alias_to_a_fresh_generation_under_load(
     assert await verify(settings, services, SEARCH) == []
 
 
+async def test_search_rebuild_before_anything_made_the_live_index(
+        settings: Settings, bus: CommandBus, services: ProjectionServices) -> None:
+    """A search rebuild where no live generation exists yet (no worker has applied an
+    event: a new deployment, ``python -m bench.catchup``): the new generation goes live
+    behind the aliases with every post and stays. (The new copy's indices used to take
+    the missing aliases when made, so the switch saw it as the live copy and retired
+    it: the rebuilt index was deleted.)"""
+    history(bus, posts=6)
+    prefix = settings.elasticsearch_prefix
+    client = services.search.client
+    assert not await client.indices.exists_alias(name=services.search.names.posts)
+    result = await rebuild(settings, services, SEARCH)
+    assert (result.copy, result.retired) == ("v2", "v1")
+    assert await alias_targets(services) == [f"{prefix}roost-posts-v2"]
+    await client.indices.refresh(index=services.search.names.posts)
+    assert (await client.count(index=services.search.names.posts))["count"] == 6
+    assert (await CopyRegistry(services.pool).state(SEARCH)).live_copy == 2
+    assert await verify(settings, services, SEARCH) == []
+
+
 async def test_search_verify_reports_a_corrupted_document(
         settings: Settings, bus: CommandBus, services: ProjectionServices) -> None:
     actors = history(bus, posts=4)
