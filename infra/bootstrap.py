@@ -452,6 +452,21 @@ def build_worker(settings: Settings) -> faust.App:
         add_projection_agent(app, topic, name, get_runner, store_position,
                              settings.sweep_interval_s, liveness, own_store)
 
+    stopped = app.on_shutdown  # mode's last step of a stop: after the agents stopped
+
+    async def close_services() -> None:
+        """Close the shared connections once nothing uses them (the Elasticsearch
+        client's aiohttp session logged "Unclosed client session" at every stop)."""
+        await stopped()
+        built = shared.pop("services", None)
+        if built is not None:
+            try:
+                await built.close()
+            except Exception as error:  # the process is ending: say so, go on
+                log.warning("worker.close_failed", error=repr(error))
+
+    app.on_shutdown = close_services  # type: ignore[method-assign]
+
     guard = Guard("worker-heartbeat")
 
     async def beat() -> None:
