@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import shutil
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from infra.database import drop_database, migrate
 from infra.settings import Settings
 from tests.conftest import clear_redis_prefix, clear_search_indices, make_settings
 from tests.e2e.stack import PARTS, Stack
+from tests.waiting import wait_until as wait_until  # the e2e and fault tiers import it here
 
 pytestmark = pytest.mark.e2e
 CELEBRITY_THRESHOLD = 3  # low, so tests can cross it both ways
@@ -148,18 +148,6 @@ def signup(client: httpx.Client) -> Callable[..., User]:
         return user
 
     return make
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.05,
-               failure: Callable[[], str] | None = None) -> None:
-    """Poll ``predicate`` until true; fail after ``timeout`` seconds, with ``failure()``
-    as the message when given (it may describe the state the wait ended in)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise AssertionError(failure() if failure else f"condition not met within {timeout}s")
 
 
 def store_position(stack: Stack) -> int:

@@ -8,7 +8,6 @@ answers, and what is stored, must be as if each had been appended alone.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -20,6 +19,7 @@ from commands.idempotency import IdempotencyClaim
 from commands.messages import CreatePost, Result, SetLike
 from infra.event_store import FailFastRecorder, RoostStore
 from tests.integration.conftest import signup
+from tests.waiting import wait_until
 
 
 class HeldFirstInsert:
@@ -62,19 +62,14 @@ def queued(recorder: FailFastRecorder, hold: HeldFirstInsert,
     assert group is not None
     pool = ThreadPoolExecutor(max_workers=len(calls))
     futures = [pool.submit(calls[0])]
-    wait_for(lambda: group._leading)
+    wait_until(lambda: group._leading, timeout=20, interval=0.002)
     futures += [pool.submit(call) for call in calls[1:]]
-    wait_for(lambda: len(group._queue) == len(calls) - 1)
+    wait_until(lambda: len(group._queue) == len(calls) - 1, timeout=20, interval=0.002)
     hold.opened.set()
     pool.shutdown(wait=True)
     return futures
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.002)
 
 
 def stored_text(store: RoostStore, position: int) -> tuple[str, Any]:

@@ -7,8 +7,7 @@ queued behind it, so the group that follows is known, not left to scheduling.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
@@ -16,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infra.group_commit import GroupCommitter
+from tests.waiting import wait_until
 
 
 class Unreachable(Exception):
@@ -35,12 +35,6 @@ class Gate:
             assert self.opened.wait(10), "the gate was never opened"
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.001)
 
 
 class Recorder:
@@ -74,9 +68,9 @@ def run_queued(committer: GroupCommitter[int, int], gate: Gate, items: list[int]
     """Item 0 leads and is held; the others queue behind it; then the gate opens."""
     pool = ThreadPoolExecutor(max_workers=len(items))
     futures = [pool.submit(committer.commit, items[0])]
-    wait_for(lambda: committer._leading)
+    wait_until(lambda: committer._leading, timeout=10, interval=0.002)
     futures += [pool.submit(committer.commit, item) for item in items[1:]]
-    wait_for(lambda: len(committer._queue) == len(items) - 1)
+    wait_until(lambda: len(committer._queue) == len(items) - 1, timeout=10, interval=0.002)
     gate.opened.set()
     pool.shutdown(wait=True)
     return futures
