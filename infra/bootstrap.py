@@ -45,6 +45,7 @@ from infra.eventlog import PostgresEventLogHead, max_position, read_envelopes, s
 from infra.failures import is_transient
 from infra.health import SharedProgress, write_heartbeat
 from infra.http.services import ApiServices
+from infra.http.streaming import Renderers, start_live
 from infra.kafka import make_producer
 from infra.kafka_fetch_patch import pause_empty_fetches
 from infra.lease import RedisLease
@@ -191,9 +192,13 @@ def build_media_store(settings: Settings) -> MediaStore:
     return FilesystemMediaStore(settings.media_dir)
 
 
-async def build_api(settings: Settings, tokens: JwtTokens | None = None) -> ApiServices:
-    """Everything the HTTP process serves with; ``tokens`` is the process's one issuer
-    (``create_app`` builds it before the lifespan, for the middleware).
+async def build_api(settings: Settings, tokens: JwtTokens | None = None,
+                    live_renderers: Callable[[QueryContext], Renderers] | None = None
+                    ) -> ApiServices:
+    """Everything the HTTP process serves with, its live streams started; ``tokens`` is
+    the process's one issuer (``create_app`` builds it before the lifespan, for the
+    middleware); ``live_renderers`` adds or replaces some of the streams' renderers
+    (``infra.http.streaming.stream_renderers``; tests).
 
     Raises:
         whatever opening the pool or the event store raises (PostgreSQL down);
@@ -226,8 +231,12 @@ async def build_api(settings: Settings, tokens: JwtTokens | None = None) -> ApiS
             trends=LiveTrendCounters(client, keys), events=PostgresEventReader(pool),
             media_store=build_media_store(settings), media_processor=processor,
             progress=SharedProgress(client, keys.health_progress()),
-            resources=resources.pop_all(),
+            resources=resources,
         )
+        services.live = await start_live(
+            settings, client, services.queries, resources,
+            extra=live_renderers(services.queries) if live_renderers else None)
+        services.resources = resources.pop_all()
     return services
 
 
