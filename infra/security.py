@@ -6,6 +6,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import jwt
 from argon2 import PasswordHasher as Argon2Hasher
@@ -155,9 +156,21 @@ async def token_refusal(redis: AsyncRedis, keys: RedisKeys, session_id: str, acc
     first, so a suspended account's ended sessions say so), ``session_ended`` (the
     session was logged out or ended), or ``None``."""
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.exists(keys.suspended_account(account_id))
-        pipe.exists(keys.revoked_session(session_id))
+        queue_refusal_checks(pipe, keys, session_id, account_id)
         suspended, revoked = await pipe.execute()
+    return refusal_of(suspended, revoked)
+
+
+def queue_refusal_checks(pipe: Any, keys: RedisKeys, session_id: str, account_id: int
+                         ) -> None:
+    """Queue on ``pipe`` (a redis-py pipeline) the two checks ``refusal_of`` reads:
+    the account's suspension mark, then the session's revocation mark."""
+    pipe.exists(keys.suspended_account(account_id))
+    pipe.exists(keys.revoked_session(session_id))
+
+
+def refusal_of(suspended: int, revoked: int) -> str | None:
+    """The refusal that the two answers of ``queue_refusal_checks`` mean."""
     if suspended:
         return "account_suspended"
     return "session_ended" if revoked else None
