@@ -17,7 +17,7 @@ import asyncio
 from redis.asyncio import Redis
 
 from infra.redis_keys import RedisKeys
-from infra.security import queue_refusal_checks, refusal_of
+from infra.security import queue_token_refusal, refusal_answer
 
 Session = tuple[str, int]
 """(session id, account id)."""
@@ -57,7 +57,7 @@ class SessionChecks:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for session_id, account_id in asked:
-                    queue_refusal_checks(pipe, self.keys, session_id, account_id)
+                    queue_token_refusal(pipe, self.keys, session_id, account_id)
                 answers = await pipe.execute()
             self.round_trips += 1
         except Exception as error:
@@ -72,4 +72,4 @@ class SessionChecks:
             raise
         for index, future in enumerate(asked.values()):
             if not future.done():
-                future.set_result(refusal_of(answers[2 * index], answers[2 * index + 1]))
+                future.set_result(refusal_answer(answers[2 * index:2 * index + 2]))
