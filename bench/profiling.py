@@ -20,15 +20,17 @@ def py_spy() -> str | None:
     return found if Path(found).exists() else None
 
 
-def start(pid: int, seconds: float, out: Path, rate: int = 200) -> subprocess.Popen[bytes] | None:
-    """Begin recording ``pid`` for ``seconds``; None when py-spy is not installed."""
+def start(pid: int, seconds: float, out: Path, rate: int = 200, subprocesses: bool = False
+          ) -> subprocess.Popen[bytes] | None:
+    """Begin recording ``pid`` (and, with ``subprocesses``, its descendants: the API's
+    processes when it runs several) for ``seconds``; None when py-spy is not installed."""
     binary = py_spy()
     if binary is None:
         return None
     return subprocess.Popen(
         [binary, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))),
          "--rate", str(rate), "--format", "raw", "--output", str(out), "--nonblocking",
-         "--full-filenames"],
+         "--full-filenames", *(["--subprocesses"] if subprocesses else [])],
         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
     )
 
@@ -57,7 +59,10 @@ def top_frames(collapsed: Path, limit: int = 25) -> dict[str, Any]:
             continue
         count = int(count_text)
         total += count
-        frames = [f.strip() for f in stack.split(";") if f.strip()]
+        # With --subprocesses each stack starts with a `process <pid>:"<cmdline>"` frame:
+        # leave it out, so that N processes' stacks add up function by function.
+        frames = [f.strip() for f in stack.split(";")
+                  if f.strip() and not f.strip().startswith("process ")]
         for name in {_short(f) for f in frames}:
             inclusive[name] += count
         for name in {_short(f) for f in frames if _is_roost(f)}:
