@@ -7,6 +7,7 @@ the most samples, inclusive and on top of the stack (self).
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -59,10 +60,11 @@ def top_frames(collapsed: Path, limit: int = 25) -> dict[str, Any]:
             continue
         count = int(count_text)
         total += count
-        # With --subprocesses each stack starts with a `process <pid>:"<cmdline>"` frame:
-        # leave it out, so that N processes' stacks add up function by function.
-        frames = [f.strip() for f in stack.split(";")
-                  if f.strip() and not f.strip().startswith("process ")]
+        # With --subprocesses each stack starts with a `process <pid>:"<cmdline>"` frame
+        # per ancestor (a command line may hold a `;`): leave them out, so that N
+        # processes' stacks add up function by function.
+        stack = PROCESS_FRAMES.sub("", stack)
+        frames = [f.strip() for f in stack.split(";") if f.strip()]
         for name in {_short(f) for f in frames}:
             inclusive[name] += count
         for name in {_short(f) for f in frames if _is_roost(f)}:
@@ -83,6 +85,8 @@ def top_frames(collapsed: Path, limit: int = 25) -> dict[str, Any]:
 
 
 ENTRY_POINTS = ("infra/cli.py", "infra/runners.py")
+PROCESS_FRAMES = re.compile(r'^(?:process \d+:"[^"]*";?)+')
+"""The leading frames py-spy ``--subprocesses`` adds: the process and its ancestors."""
 
 
 def _is_roost(frame: str) -> bool:

@@ -9,7 +9,9 @@ driven by the bench's own open-loop load generator (``bench.loadgen``):
   graph of its own (database, Redis prefix, noida-db), warm home-timeline reads
   with minted tokens, the bench's hot path. uvicorn serves it as ``roost api`` does
   (``python -m infra.cli api``); granian serves ``bench.servers:roost_app``, a
-  factory that builds the same app from the same ``ROOST_*`` environment.
+  factory that builds the same app from the same ``ROOST_*`` environment (with
+  ``--workers N`` its N processes share one Snowflake node id, which only writes
+  would notice: the workload only reads).
 
 For each pair: requests/s at saturation (rising open-loop rates until a step
 saturates, as ``make bench`` sweeps), then p50/p99 at one fixed open-loop rate
