@@ -191,8 +191,11 @@ async def _cached_facts(ctx: QueryContext, reader_id: int | None, author_ids: se
     keys = FactKeys(accounts=frozenset(author_ids), reposts=frozenset(repost_ids),
                     liked=pairs(reader_id, post_ids), reposted=pairs(reader_id, post_ids),
                     hidden=pairs(reader_id, author_ids))
-    facts, parents = await asyncio.gather(known_facts(ctx, keys),
-                                          post_bodies(ctx, parent_ids))
+    if parent_ids:
+        facts, parents = await asyncio.gather(known_facts(ctx, keys),
+                                              post_bodies(ctx, parent_ids))
+    else:
+        facts, parents = await known_facts(ctx, keys), {}
     reposters = {r.reposter_id for r in facts.reposts.values() if r is not None}
     more = (reposters | {body["author_id"] for body, _ in parents.values()}) - author_ids
     if more:
