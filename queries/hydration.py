@@ -163,13 +163,15 @@ async def _reader_facts(ctx: QueryContext, reader_id: int | None, author_ids: se
 async def known_facts(ctx: QueryContext, keys: FactKeys) -> Facts:
     """Every fact of ``keys``: the facts cache's, and what it lacks from the read models
     (then filled in: only where the cache holds nothing, as the projector's may be
-    newer)."""
-    assert ctx.facts is not None
-    facts = await ctx.facts.get(keys) if keys else Facts()
+    newer); all from the read models without a facts cache."""
+    cache = ctx.facts
+    if cache is None:
+        return await ctx.read_models.facts(keys) if keys else Facts()
+    facts = await cache.get(keys) if keys else Facts()
     missing = facts.missing(keys)
     if missing:
         loaded = await ctx.read_models.facts(missing)
-        await ctx.facts.fill(loaded)
+        await cache.fill(loaded)
         facts.update(loaded)
     return facts
 
