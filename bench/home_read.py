@@ -6,7 +6,11 @@ read path.
 It builds a small world in a database and Redis prefix of its own (``readers``
 accounts following ``authors`` accounts that posted ``posts`` posts each), keeps
 every reader's timeline, then reads a first page of 20 for the readers in turn,
-``reads`` times, one at a time, and prints the summary (ms). Everything it made is
+``reads`` times, one at a time, and prints the summary (ms), the API's CPU per read
+(``cpu_ms``: this process's CPU time over the reads, divided by their number)
+and the PostgreSQL connections it took per read (``pg_per_read``: each at
+least one round trip). ``--no-facts-cache`` reads the page facts from
+PostgreSQL (``page_rows``) as before the facts cache. Everything it made is
 dropped afterwards. A short run (a few seconds): other work shares the machine.
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,7 +41,8 @@ async def caught_up(settings: Any, services: Any) -> None:
             await build_runner(settings, services, name).catch_up(head)
 
 
-async def _measure(settings: Any, reads: int, readers: list[int]) -> dict[str, Any]:
+async def _measure(settings: Any, reads: int, readers: list[int], facts_cache: bool = True
+                   ) -> dict[str, Any]:
     from infra.bootstrap import build_projections, build_queries
     from infra.redis_keys import RedisKeys
     from queries.timelines import home_timeline, keep_timeline
@@ -46,17 +52,31 @@ async def _measure(settings: Any, reads: int, readers: list[int]) -> dict[str, A
         await caught_up(settings, services)
         ctx = build_queries(settings, services.pool, services.redis,
                             RedisKeys(settings.redis_prefix))
+        if not facts_cache:
+            ctx = dataclasses.replace(ctx, facts=None)
+        pool = services.pool
+        checkouts = [0]
+        take = pool.connection
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            checkouts[0] += 1
+            return take(*args, **kwargs)
+
+        pool.connection = counted  # type: ignore[method-assign]
         for reader in readers:
             await keep_timeline(ctx, reader)
         for reader in readers:  # warm: scripts loaded, post bodies cached
             await home_timeline(ctx, reader, None, 20)
         latencies: list[float] = []
+        checkouts[0], cpu = 0, time.process_time()
         for n in range(reads):
             started = time.perf_counter()
             page = await home_timeline(ctx, readers[n % len(readers)], None, 20)
             latencies.append((time.perf_counter() - started) * 1000)
             assert page["items"], "an empty home page"
-        return summarize(latencies)
+        cpu_ms = (time.process_time() - cpu) * 1000 / reads
+        return {**summarize(latencies), "cpu_ms": round(cpu_ms, 3),
+                "pg_per_read": checkouts[0] / reads}
     finally:
         await services.close()
 
@@ -135,13 +155,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.home_read", description=__doc__)
     parser.add_argument("--reads", type=int, default=2000)
     world_arguments(parser)
+    parser.add_argument("--no-facts-cache", action="store_true",
+                        help="read the page facts from PostgreSQL (page_rows), not Redis")
     args = parser.parse_args()
     settings = bench_settings("home", args.readers if args.celebrities else 0)
     with small_world(settings, args.readers, args.authors, args.posts,
                      args.celebrities) as readers:
         summary = asyncio.run(_measure(settings, args.reads,
-                                       [r.account_id for r in readers]))
-        print({k: summary[k] for k in ("count", "p50", "p95", "p99", "mean")})
+                                       [r.account_id for r in readers],
+                                       facts_cache=not args.no_facts_cache))
+        print({k: summary[k] for k in ("count", "p50", "p95", "p99", "mean", "cpu_ms",
+                                       "pg_per_read")})
 
 
 if __name__ == "__main__":

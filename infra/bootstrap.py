@@ -63,6 +63,7 @@ from infra.metrics import (
     observe_timeline_rebuild,
 )
 from infra.notification_store import PostgresNotificationStore
+from infra.page_facts import RedisFactsCache
 from infra.parking import PostgresParkingLot
 from infra.positions import RecordedPositions
 from infra.post_cache import RedisPostCache
@@ -168,7 +169,8 @@ def build_queries(settings: Settings, pool: AsyncPool, client: aredis.Redis,
         PostgresReadModelReader(pool),
         LiveTimelines(client, keys, settings.timeline_max_entries),
         PostgresEventLogHead(pool), on_rebuild=observe_timeline_rebuild,
-        post_cache=RedisPostCache(client, keys), hydration=HydrationCache(),
+        post_cache=RedisPostCache(client, keys), facts=RedisFactsCache(client, keys),
+        hydration=HydrationCache(),
         policy=TimelinePolicy(
             max_entries=settings.timeline_max_entries,
             active_ttl_s=int(settings.active_days * 86400),
@@ -302,7 +304,8 @@ async def build_projections(settings: Settings, *, live: bool = False) -> Projec
                                        batch=settings.fanout_batch)
     trends = LiveTrendCounters(client, keys)
     projectors: dict[str, Projector] = {
-        READ_MODELS: ReadModelProjector(PostgresReadModelStore(pool), RedisPostCache(client, keys)),
+        READ_MODELS: ReadModelProjector(PostgresReadModelStore(pool), RedisPostCache(client, keys),
+                                        RedisFactsCache(client, keys)),
         TIMELINES: TimelineProjector(
             timelines,
             backfill=settings.follow_backfill, celebrity_threshold=settings.celebrity_threshold,

@@ -23,7 +23,9 @@ from psycopg.types.json import Jsonb
 
 from infra.copies import READ_MODEL_COPIES, READ_MODEL_TABLES
 from infra.database import AsyncPool
+from infra.read_model_reader import read_facts
 from infra.serialization import rfc3339
+from ports.page_facts import FactKeys, Facts
 from ports.post_cache import Counts
 from ports.projectors import READ_MODELS
 from ports.read_models import (
@@ -307,6 +309,9 @@ class PostgresReadModelWriter:
                            "reposts_count": reposts, "deleted": deleted}
             for post_id, likes, replies, reposts, deleted in await cur.fetchall()
         }
+
+    async def facts(self, keys: FactKeys) -> Facts:
+        return await read_facts(self.conn, keys)
 
 
 class PostgresReadModelStore:

@@ -144,16 +144,17 @@ class Page(TypedDict, Generic[T]):
 
 
 def account(*, id: int, username: str, display_name: str, bio: str, avatar_url: str,
-            created_at: datetime, followers_count: int, following_count: int,
+            created_at: datetime | str, followers_count: int, following_count: int,
             posts_count: int) -> Account:
-    """The one constructor of ``Account``."""
+    """The one constructor of ``Account``; ``created_at`` a datetime or its RFC 3339 text
+    (as the facts cache keeps it)."""
     return {
         "id": str(id),
         "username": username,
         "display_name": display_name,
         "bio": bio,
         "avatar_url": avatar_url,
-        "created_at": rfc3339(created_at),
+        "created_at": created_at if isinstance(created_at, str) else rfc3339(created_at),
         "followers_count": followers_count,
         "following_count": following_count,
         "posts_count": posts_count,
