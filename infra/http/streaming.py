@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Final, Protocol
 
@@ -52,6 +52,7 @@ from ports.live import (
     SubscriptionClosed,
 )
 from projections.home_stream import DELETE, UPDATE
+from queries.coalescing import CoalescingFactsCache, CoalescingPostCache
 from queries.context import QueryContext
 from queries.live import followed_update, home_delete, home_update, notification
 
@@ -101,7 +102,14 @@ class LiveServices:
 def stream_renderers(ctx: QueryContext, wait_s: float) -> dict[tuple[str, str], Render]:
     """Every stream's renderers: the home stream's Posts hydrated for the reader and
     deletions as ``{id}``; the notifications stream's groups, each once the
-    notifications projection has committed it (at most ``wait_s`` seconds)."""
+    notifications projection has committed it (at most ``wait_s`` seconds). The
+    renderers read the post and facts caches through ``queries.coalescing``: the
+    renders of one event for all of the process's streams share one round trip to
+    each."""
+    ctx = replace(
+        ctx,
+        post_cache=None if ctx.post_cache is None else CoalescingPostCache(ctx.post_cache),
+        facts=None if ctx.facts is None else CoalescingFactsCache(ctx.facts))
     return {
         (HOME_CHANNEL, UPDATE): partial(home_update, ctx),
         (HOME_CHANNEL, DELETE): partial(home_delete, ctx),
