@@ -53,6 +53,7 @@ from fastapi import FastAPI
 from prometheus_client import multiprocess
 from uvicorn.supervisors import Multiprocess
 
+from infra.http.bounded_protocol import BoundedHeadProtocol
 from infra.logging import configure_logging
 from infra.settings import Settings
 
@@ -139,7 +140,7 @@ def serve(settings: Settings) -> int:
     config = uvicorn.Config(
         f"{__name__}:process_app", factory=True, host=settings.api_host,
         port=settings.api_port, workers=settings.api_workers, log_config=None,
-        access_log=False, lifespan="on")
+        access_log=False, lifespan="on", http=BoundedHeadProtocol)
     try:
         supervisor = ApiSupervisor(config, metrics_dir)
         supervisor.run()

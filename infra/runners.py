@@ -31,8 +31,10 @@ def run_api(settings: Settings) -> None:
         except ValueError as error:  # settings that cannot work: say why, exit 1
             sys.exit(f"roost api: {error}")
         sys.exit(code)
+    from infra.http.bounded_protocol import BoundedHeadProtocol
+
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
-                log_config=None, access_log=False, lifespan="on")
+                log_config=None, access_log=False, lifespan="on", http=BoundedHeadProtocol)
 
 
 def _serve_metrics(settings: Settings, port: int) -> None:

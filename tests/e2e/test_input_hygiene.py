@@ -12,6 +12,7 @@ from urllib.parse import quote_from_bytes
 import httpx
 import pytest
 
+from infra.http.bounded_protocol import MAX_HEAD_BYTES
 from queries.cursors import encode_cursor
 from tests.e2e.conftest import User, assert_error, position
 from tests.e2e.stack import Stack
@@ -211,3 +212,50 @@ def test_after_every_refused_class_a_post_is_projected_within_a_second(
     assert home.status_code == 200 and home.headers.get("Roost-Stale") is None
     assert home.json()["items"][0]["id"] == response.json()["id"]
     assert elapsed < PROJECTED_WITHIN_S, f"projected after {elapsed:.2f}s"
+
+
+@pytest.mark.parametrize("headers", [
+    [b"X-Big: " + b"a" * 40_000],                              # one large header
+    [b"X-H%d: v" % i for i in range(8_000)],                   # many small ones
+])
+def test_a_head_past_the_bound_is_431_in_the_error_format(stack: Stack,
+                                                          headers: list[bytes]) -> None:
+    status, answer = raw_request(stack, b"GET /api/trends/tags HTTP/1.1", headers)
+    assert status == 431
+    error = json.loads(answer)["error"]
+    assert error["code"] == "headers_too_large"
+    assert error["details"]["limit_bytes"] == MAX_HEAD_BYTES
+
+
+def test_a_long_path_past_the_bound_is_431(stack: Stack) -> None:
+    status, _ = raw_request(stack, b"GET /api/trends/tags?x=" + b"9" * 40_000 + b" HTTP/1.1", [])
+    assert status == 431
+
+
+def test_a_head_under_the_bound_is_served(stack: Stack) -> None:
+    status, _ = raw_request(stack, b"GET /api/trends/tags HTTP/1.1",
+                            [b"X-Big: " + b"a" * 20_000])
+    assert status == 200
+
+
+def test_an_endless_header_is_cut_off_early(stack: Stack) -> None:
+    """The server answers and closes long before the client has sent 8 MB: it does not
+    hold the header in memory as it grows."""
+    host, port = stack.settings.api_host, stack.settings.api_port
+    sent = 0
+    with socket.create_connection((host, port), timeout=30) as sock:
+        sock.sendall(b"GET /api/trends/tags HTTP/1.1\r\nHost: roost\r\nX-Big: ")
+        try:
+            while sent < 8_000_000:
+                sock.sendall(b"a" * 65_536)
+                sent += 65_536
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except ConnectionResetError:
+            pass
+    assert sent < 8_000_000
+    assert answer.startswith(b"HTTP/1.1 431 ")
