@@ -103,6 +103,10 @@ class BodyLimitMiddleware(HttpMiddleware):
         await response(scope, receive, send)
 
 
+CLIENT_CLOSED = 499
+"""The status recorded for a request that ended with no answer and no error."""
+
+
 class MetricsMiddleware(HttpMiddleware):
     """Latency histogram by route template, and one structured log line a request.
 
@@ -115,7 +119,10 @@ class MetricsMiddleware(HttpMiddleware):
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        status: dict[str, Any] = {"code": 500}
+        # No answer started: 500 if the app raised, else 499 ("client closed request",
+        # nginx's code): the client went away before there was anything to answer
+        # (a body cut off, or an unreadable chunk the HTTP server refused itself).
+        status: dict[str, Any] = {"code": CLIENT_CLOSED}
 
         async def record_status(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -125,6 +132,10 @@ class MetricsMiddleware(HttpMiddleware):
 
         try:
             await self.app(scope, receive, record_status)
+        except BaseException:
+            if status["code"] == CLIENT_CLOSED:
+                status["code"] = 500
+            raise
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
