@@ -1,6 +1,7 @@
 """``roost up``: the whole stack in the foreground, stopped together by Ctrl-C.
 
-A part (API, relay, worker) that exits unexpectedly is restarted with backoff,
+A part (API, relay, worker, and the dev noida-db server when ``roost up`` started
+it) that exits unexpectedly is restarted with backoff,
 and why it exited is printed; one that crash-loops (``ROOST_UP_MAX_RESTARTS``
 exits within ``ROOST_UP_RESTART_WINDOW_S``) stops everything, naming it.
 """
@@ -38,18 +39,25 @@ def ensure_services(settings: Settings, console: Console, state: Path
     )
 
 
-def _ensure_noida(settings: Settings, console: Console) -> list[subprocess.Popen[bytes]]:
-    """Start the dev broker/search server unless external URLs are configured."""
+NOIDA = "noida-db"
+"""The dev Kafka and Elasticsearch server ``roost up`` starts (and restarts) itself."""
+
+
+def _noida_starter(settings: Settings, console: Console
+                   ) -> Callable[[], subprocess.Popen[bytes]] | None:
+    """How to start the dev broker/search server, or ``None`` when it is not ours to
+    run: external URLs are configured, or another stack's server already answers."""
     if "ROOST_KAFKA_BOOTSTRAP" in os.environ and "ROOST_ELASTICSEARCH_URL" in os.environ:
-        return []
+        return None
     kafka_port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
     es_port = urlparse(settings.elasticsearch_url).port or 9200
     if devstack.port_open("127.0.0.1", kafka_port) and devstack.port_open("127.0.0.1", es_port):
         console.print("Kafka and Elasticsearch dev servers already answer; using them")
-        return []
+        return None
     console.print(f"starting noida-db (Kafka :{kafka_port}, Elasticsearch :{es_port})")
     data_dir = Path(settings.devserver_data_dir)
-    return [devstack.start_noida(data_dir, kafka_port, es_port, data_dir.parent / "noida.log")]
+    return lambda: devstack.start_noida(data_dir, kafka_port, es_port,
+                                        data_dir.parent / "noida.log")
 
 
 class RestartPolicy:
@@ -92,14 +100,20 @@ def _start(part: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "infra.cli", part])
 
 
+def _part_starter(part: str) -> Callable[[], subprocess.Popen[bytes]]:
+    return lambda: _start(part)
+
+
 class CrashLoop(Exception):
     """A part exited too often; the message names it and its last exit."""
 
 
 def _supervise(settings: Settings, parts: dict[str, subprocess.Popen[bytes]],
+               starters: dict[str, Callable[[], subprocess.Popen[bytes]]],
                console: Console, base: str) -> None:
-    """Restart parts that exit, announce the stack once healthy; returns never,
-    raises ``CrashLoop`` or ``DevStackError`` (not healthy in time)."""
+    """Restart parts (the dev server too, when ``roost up`` started it) that exit,
+    announce the stack once healthy; returns never, raises ``CrashLoop`` or
+    ``DevStackError`` (not healthy in time)."""
     policies = {part: RestartPolicy(settings.up_max_restarts, settings.up_restart_window_s,
                                     settings.up_restart_backoff_s) for part in parts}
     due: dict[str, float] = {}  # part -> monotonic time of its restart
@@ -122,7 +136,7 @@ def _supervise(settings: Settings, parts: dict[str, subprocess.Popen[bytes]],
         for part, at in list(due.items()):
             if at <= now:
                 del due[part]
-                parts[part] = _start(part)
+                parts[part] = starters[part]()
                 console.print(f"restarted {part} (pid {parts[part].pid})")
         if not announced:
             if _healthy(f"{base}/health"):
@@ -166,16 +180,20 @@ def run_stack(settings: Settings, console: Console) -> int:
     devstack.interrupt_on_stop_signals()
     state = Path(".roost")
     state.mkdir(exist_ok=True)
-    servers: list[subprocess.Popen[bytes]] = []
     parts: dict[str, subprocess.Popen[bytes]] = {}
+    starters = {part: _part_starter(part) for part in PARTS}
     stoppers: list[Callable[[], None]] = []
     try:
         stoppers += ensure_services(settings, console, state)
-        servers += _ensure_noida(settings, console)
+        noida = _noida_starter(settings, console)
+        if noida is not None:
+            starters = {NOIDA: noida, **starters}
+            parts[NOIDA] = noida()
         migrate(settings)
         for part in PARTS:
             parts[part] = _start(part)
-        _supervise(settings, parts, console, f"http://{settings.api_host}:{settings.api_port}")
+        _supervise(settings, parts, starters, console,
+                   f"http://{settings.api_host}:{settings.api_port}")
         return 1  # not reached: _supervise returns only by raising
     except KeyboardInterrupt:
         console.print("stopping Roost")
@@ -187,12 +205,12 @@ def run_stack(settings: Settings, console: Console) -> int:
         console.print(f"[red]{error}[/red]")
         return 1
     finally:
-        running = list(reversed(parts.values()))
+        running = [parts[part] for part in reversed(PARTS) if part in parts]
         for process in running:
             if process.poll() is None:
                 process.send_signal(signal.SIGINT)
-        # The parts first, then the servers they talk to while shutting down.
-        for process in [*running, *reversed(servers)]:
+        # The parts first, then the server they talk to while shutting down.
+        for process in [*running, *([parts[NOIDA]] if NOIDA in parts else [])]:
             devstack.stop(process)
         for stop_server in reversed(stoppers):
             stop_server()

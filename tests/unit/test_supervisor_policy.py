@@ -48,3 +48,30 @@ def test_a_start_that_never_becomes_healthy_names_the_failing_checks(
 
     monkeypatch.setattr(httpx, "get", refused)
     assert supervisor._unhealthy("http://x/health") == "http://x/health does not answer"
+
+
+def test_the_dev_server_is_restarted_like_a_part_when_it_exits() -> None:
+    """``roost up`` supervises the noida-db it started: an exit is announced and it is
+    started again (here the second start stops the loop, to end the test)."""
+    import io
+    import subprocess
+
+    from rich.console import Console
+
+    from tests.conftest import make_settings
+
+    class Restarted(Exception):
+        pass
+
+    def start_again() -> subprocess.Popen[bytes]:
+        raise Restarted
+
+    out = io.StringIO()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with pytest.raises(Restarted):
+        supervisor._supervise(
+            make_settings(up_restart_backoff_s=0.01),
+            {supervisor.NOIDA: gone}, {supervisor.NOIDA: start_again},
+            Console(file=out, width=200), "http://127.0.0.1:9")
+    assert "noida-db exited (exit code 0); restarting it" in out.getvalue()
