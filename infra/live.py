@@ -48,6 +48,7 @@ from redis.exceptions import RedisError
 
 from infra.lua import load_script
 from infra.metrics import LIVE_DISCONNECTS, LIVE_SUBSCRIPTIONS
+from infra.redis_clients import async_redis
 from ports.errors import DependencyUnavailable
 from ports.live import (
     AUTHOR_CHANNEL,
@@ -97,10 +98,10 @@ def _id_key(text: bytes | str) -> tuple[int, int]:
     return int(position), int(seq)
 
 
-def reader_client(redis_url: str, block_ms: int = 10_000) -> Redis:
+def reader_client(redis_url: str, block_ms: int = 10_000, cluster: bool = False) -> Redis:
     """A client for the hub's reader: its socket timeout outlasts a blocked read
     (redis-py's default, 5 s, would cut a longer ``XREAD BLOCK`` short)."""
-    return Redis.from_url(redis_url, socket_timeout=block_ms / 1000 + 5)
+    return async_redis(redis_url, cluster, socket_timeout=block_ms / 1000 + 5)
 
 
 class RedisLivePublisher:

@@ -30,9 +30,11 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
+from redis.crc import key_slot
 
 from infra.lua import load_script
 from infra.redis_cleanup import unlink_matching
+from infra.redis_clients import is_cluster, queue_script
 from infra.redis_keys import ID_WIDTH, REPOSTS_AUTHOR_FIELD, SENTINEL, RedisKeys, member
 from ports.projectors import TIMELINES
 from ports.timelines import Place, Reach, Reposts, TimelineItem
@@ -66,6 +68,7 @@ class RedisTimelineStore:
         self._add_counting = redis.register_script(_ADD_COUNTING)
         self._advance = redis.register_script(_ADVANCE)
         self._position = keys.projection_position(TIMELINES)
+        self._cluster = is_cluster(redis)
 
     # -- the projector's position ----------------------------------------------------
 
@@ -113,16 +116,22 @@ class RedisTimelineStore:
 
     def _chunks(self, readers: Iterable[int], items: int) -> Iterator[list[int]]:
         """Readers per script call: about ``batch`` item writes, so that no call holds
-        Redis for long (a 10,000-follower fan-out of one post: 10 calls)."""
+        Redis for long (a 10,000-follower fan-out of one post: 10 calls). On a Redis
+        Cluster a call's readers share a hash slot (a script's keys must): the readers
+        are grouped by the slot of their hash tag first, each group cut the same way."""
         per_call = max(1, self.batch // max(1, items))
-        chunk: list[int] = []
+        groups: dict[int, list[int]] = {}
         for reader in readers:
+            chunk = groups.setdefault(self._slot(reader), [])
             chunk.append(reader)
             if len(chunk) >= per_call:
                 yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
+                groups[self._slot(reader)] = []
+        yield from (chunk for chunk in groups.values() if chunk)
+
+    def _slot(self, reader: int) -> int:
+        """The hash slot of the reader's keys on a cluster; 0 (one group) otherwise."""
+        return key_slot(self.keys.home(reader).encode()) if self._cluster else 0
 
     async def _pipelined(self, script: AsyncScript,
                          calls: Iterable[tuple[list[int], Sequence[str | int]]]) -> None:
@@ -130,7 +139,7 @@ class RedisTimelineStore:
         pipe = self.redis.pipeline(transaction=False)
         pending = 0
         for readers, args in calls:
-            await script(keys=self._timeline_keys(readers), args=args, client=pipe)
+            await queue_script(script, pipe, self._timeline_keys(readers), args)
             pending += len(readers)
             if pending >= self.batch:
                 await pipe.execute()
@@ -233,8 +242,8 @@ class RedisTimelineStore:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
             for followee_id, followers in by_followee.items():
-                await self._add_counting(keys=[self.keys.followers(followee_id)],
-                                         args=followers, client=pipe)
+                await queue_script(self._add_counting, pipe,
+                                   [self.keys.followers(followee_id)], followers)
             for follower_id, followees in by_follower.items():
                 pipe.sadd(self.keys.following(follower_id), *followees)
             found = await pipe.execute()
@@ -270,21 +279,22 @@ class RedisTimelineStore:
         return [bool(f) for f in found]
 
     async def mark_celebrity(self, account_id: int, since: TimelineItem | None) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(self.keys.celebrity_since(account_id),
-                     member(*since) if since is not None else SENTINEL)
-            pipe.sadd(self.keys.celebrities(), str(account_id))
-            await pipe.execute()
+        """The account's ``celebsince`` first, then its place in ``celebrities``: two
+        commands in this order, not a transaction (the two keys are in different slots
+        of a Redis Cluster), so no reader finds a celebrity without its mark."""
+        await self.redis.set(self.keys.celebrity_since(account_id),
+                             member(*since) if since is not None else SENTINEL)
+        await self.redis.sadd(self.keys.celebrities(), str(account_id))
 
     async def celebrity_since(self, account_id: int) -> TimelineItem | None:
         since = await self.redis.get(self.keys.celebrity_since(account_id))
         return _decode(since) if since and _text(since) != SENTINEL else None
 
     async def unmark_celebrity(self, account_id: int) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.srem(self.keys.celebrities(), str(account_id))
-            pipe.unlink(self.keys.celebrity_since(account_id))
-            await pipe.execute()
+        """Out of ``celebrities`` first, then its mark (``mark_celebrity``'s order
+        reversed)."""
+        await self.redis.srem(self.keys.celebrities(), str(account_id))
+        await self.redis.unlink(self.keys.celebrity_since(account_id))
 
     # -- authored items --------------------------------------------------------------
 

@@ -399,7 +399,7 @@ async def test_retiring_trends_copy_v1_keeps_the_answers_every_copy_shares(
     """Copy v1's counters share the prefix with the stored answers and their locks,
     which the live copy uses after the switch: retiring v1 unlinks only the former."""
     keys = RedisKeys(settings.redis_prefix)
-    counters = [f"{keys.prefix}trend:f:1:roost", f"{keys.prefix}trend:ha:2"]
+    counters = [f"{keys.prefix}trend:{{trends}}:f:1:roost", f"{keys.prefix}trend:{{trends}}:ha:2"]
     answers = [f"{keys.prefix}trend:cache:1h:1:20", f"{keys.prefix}trend:cache-lock:1h:1:20"]
     for key in [*counters, *answers]:
         await redis_client.set(key, "1")
