@@ -30,6 +30,7 @@ dependency, headers middleware and 429 handler are ``infra.http.ratelimit``.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import re
@@ -41,6 +42,7 @@ from redis.asyncio import Redis
 
 from domain.errors import RoostError
 from infra.lua import load_script
+from infra.redis_clients import by_slot, is_cluster
 from infra.settings import Settings
 
 LimitScope = Literal["account", "ip"]
@@ -153,6 +155,7 @@ class RateLimiter:
         self._prefix = settings.redis_prefix
         self._redis = redis
         self._gcra = redis.register_script(_GCRA)
+        self._cluster = is_cluster(redis)
 
     def key(self, action: str, scope: LimitScope, identity: str) -> str:
         return f"{self._prefix}ratelimit:{action}:{scope}:{identity}"
@@ -188,6 +191,31 @@ class RateLimiter:
 
     async def _run(self, action: str, identities: Mapping[LimitScope, str], charge: bool
                    ) -> dict[LimitScope, Decision]:
+        """One script over the buckets, all charged or none. On a Redis Cluster the
+        buckets of several identities are in different slots: each slot's are looked
+        at first (no charge), and only when all allow is each slot's charged, by a
+        script that checks again: a request racing another for the last unit of one
+        bucket may then be charged to the others and refused (one unit, at most)."""
+        groups = by_slot(identities, lambda s: self.key(action, s, identities[s]),
+                         self._cluster)
+        if len(groups) == 1:
+            return await self._script(action, identities, charge)
+        looked: dict[LimitScope, Decision] = {}
+        for found in await asyncio.gather(*(
+                self._script(action, {s: identities[s] for s in group}, False)
+                for group in groups)):
+            looked.update(found)
+        if not charge or not all(d.allowed for d in looked.values()):
+            return {scope: looked[scope] for scope in identities}
+        charged: dict[LimitScope, Decision] = {}
+        for found in await asyncio.gather(*(
+                self._script(action, {s: identities[s] for s in group}, True)
+                for group in groups)):
+            charged.update(found)
+        return {scope: charged[scope] for scope in identities}
+
+    async def _script(self, action: str, identities: Mapping[LimitScope, str], charge: bool
+                      ) -> dict[LimitScope, Decision]:
         scopes = list(identities)
         rules = [self._rule(action, scope) for scope in scopes]
         args: list[int] = [1 if charge else 0]
