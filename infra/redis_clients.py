@@ -24,6 +24,7 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.crc import key_slot
+from redis.exceptions import RedisClusterException
 
 from infra.settings import Settings
 
@@ -32,15 +33,64 @@ def async_redis(url: str, cluster: bool, **options: Any) -> aredis.Redis:
     """An async client of ``url`` (one node of it when ``cluster``); ``options`` are
     the client's keyword arguments (``socket_timeout``...)."""
     if cluster:
-        return cast(aredis.Redis, AsyncRedisCluster.from_url(url, **options))
+        return cast(aredis.Redis, _AsyncCluster.from_url(url, **options))
     return aredis.Redis.from_url(url, **options)
 
 
+def _unreachable(error: RedisClusterException) -> Exception:
+    """redis-py's "Redis Cluster cannot be connected" as the ``ConnectionError`` a
+    single server that is down raises (what the adapters catch as an outage); any
+    other cluster error as it is."""
+    if "cannot be connected" in str(error):
+        return redis.exceptions.ConnectionError(str(error))
+    return error
+
+
+class _AsyncCluster(AsyncRedisCluster):
+    """The async cluster client, but no node reachable is a ``ConnectionError``."""
+
+    async def initialize(self, *args: Any, **kwargs: Any) -> AsyncRedisCluster:
+        try:
+            return await super().initialize(*args, **kwargs)
+        except RedisClusterException as error:
+            raise _unreachable(error) from error
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().execute_command(*args, **kwargs)
+        except RedisClusterException as error:
+            raise _unreachable(error) from error
+
+
 def sync_redis(url: str, cluster: bool, **options: Any) -> redis.Redis:
-    """A synchronous client of ``url`` (one node of it when ``cluster``)."""
+    """A synchronous client of ``url`` (one node of it when ``cluster``). Like the
+    single-server client, it connects at its first command: a process starts while
+    the cluster is down (redis-py's synchronous cluster client connects when made)."""
     if cluster:
-        return cast(redis.Redis, RedisCluster.from_url(url, **options))
+        return cast(redis.Redis, _LazyCluster(url, options))
     return redis.Redis.from_url(url, **options)
+
+
+class _LazyCluster:
+    """A ``redis.cluster.RedisCluster`` made at its first use; ``close`` before that
+    closes nothing."""
+
+    def __init__(self, url: str, options: dict[str, Any]) -> None:
+        self._url = url
+        self._options = options
+        self._client: RedisCluster | None = None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            try:
+                self._client = RedisCluster.from_url(self._url, **self._options)
+            except RedisClusterException as error:
+                raise _unreachable(error) from error
+        return getattr(self._client, name)
 
 
 def build_async_redis(settings: Settings) -> aredis.Redis:
@@ -87,7 +137,8 @@ def by_slot(items: Iterable[T], key: Callable[[T], str], cluster: bool) -> list[
 
 def is_cluster(client: object) -> bool:
     """Whether ``client`` (a client or a pipeline) talks to a Redis Cluster."""
-    return isinstance(client, AsyncRedisCluster | AsyncClusterPipeline | RedisCluster)
+    return isinstance(client, AsyncRedisCluster | AsyncClusterPipeline | RedisCluster
+                      | _LazyCluster)
 
 
 async def queue_script(script: AsyncScript, pipe: object, keys: Sequence[Any],
