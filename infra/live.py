@@ -70,6 +70,7 @@ log = structlog.get_logger(__name__)
 _PUBLISH = load_script("infra", "live_publish")
 _OPEN = load_script("infra", "live_open")
 _SLOTS = load_script("infra", "live_slots")
+_ADVANCE = load_script("infra", "timeline_store_advance")  # GET-compare-SET, forward only
 
 HEAD_GROUPS: Final[dict[str, str]] = {
     NOTIFICATIONS_CHANNEL: "notifications", HOME_CHANNEL: "home", AUTHOR_CHANNEL: "home"}
@@ -94,8 +95,10 @@ class LiveKeys:
     def head(self, channel: str, stream: str = "") -> str:
         """The head of the channel's group: the highest position published to it. On a
         Redis Cluster, one head per hash slot, in the slot of ``stream`` (its tag one
-        that hashes there: ``slot_tag``), so a script takes a head and its buffers."""
-        if self.cluster:
+        that hashes there: ``slot_tag``), so a script takes a head and its buffers; and
+        without ``stream`` the group's head over all slots, moved after each publish
+        (``RedisLivePublisher.publish``)."""
+        if self.cluster and stream:
             tag = slot_tag(key_slot(stream.encode()))
             return f"{self.prefix}live:head:{{{tag}}}:{HEAD_GROUPS[channel]}"
         return f"{self.prefix}live:head:{HEAD_GROUPS[channel]}"
@@ -135,6 +138,7 @@ class RedisLivePublisher:
         self.buffer = buffer
         self.batch = batch
         self._publish = redis.register_script(_PUBLISH)
+        self._advance = redis.register_script(_ADVANCE)
 
     async def publish(self, events: Sequence[LiveEvent]) -> None:
         """In id order per head (a group of channels; on a Redis Cluster, per hash
@@ -156,8 +160,19 @@ class RedisLivePublisher:
                                  orjson.dumps(dict(e.data)).decode()]
                     await queue_script(self._publish, pipe, keys, args)
                 await pipe.execute()
+            if self.keys.cluster:  # every slot's buffers have them: the group's head
+                for group, highest in self._highest(ordered).items():
+                    await self._advance(keys=[group], args=[highest])
         except RedisError as error:
             raise DependencyUnavailable(f"live events not published: {error!r}") from error
+
+    def _highest(self, events: Sequence[LiveEvent]) -> dict[str, int]:
+        """The highest position of the events per group head (over all slots)."""
+        found: dict[str, int] = {}
+        for event in events:
+            head = self.keys.head(event.channel)
+            found[head] = max(found.get(head, 0), event.position)
+        return found
 
     def _chunks(self, events: Sequence[LiveEvent]) -> Iterator[tuple[str, list[LiveEvent]]]:
         """``(head, events)``: the events of each head, in order, ``batch`` at most."""
@@ -311,9 +326,12 @@ class RedisLiveHub:
         for key, (channel, _) in streams.items():
             by_head.setdefault(self.keys.head(channel, key), []).append(key)
         try:  # one script per head (one head but on a Redis Cluster: one per slot)
+            group: bytes | str = ""
+            if self.cluster:  # the marker at least at the group's head (all slots)
+                group = await self.redis.get(self.keys.head(channels[0][0])) or b""
             opened = await asyncio.gather(*(
                 self._open(keys=[head, *keys],
-                           args=[self.ttl_s, event_id(*wanted) if wanted else ""])
+                           args=[self.ttl_s, event_id(*wanted) if wanted else "", group])
                 for head, keys in by_head.items()))
         except RedisError as error:
             raise DependencyUnavailable(f"live events unavailable: {error!r}") from error
