@@ -20,7 +20,7 @@ write and read them together need; the trends live on one shard:
   suspension (positive) or lifting (negative), for the accounts ever suspended;
 * ``trend:cache:<key>`` (string, ``ttl_s``): a computed answer (JSON), and
   ``trend:cache-lock:<key>`` (a redis-py ``Lock``): who is computing it;
-* ``projection:trends:position``: the projector's position.
+* ``projection:{trends}:position``: the projector's position.
 
 These are copy ``v1``'s keys; a blue-green rebuild's copy has the same under its
 namespace (``infra.redis_copies``), but the answers (``trend:cache:``) stay under
