@@ -20,6 +20,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--step-seconds", type=float, help="override each rate step's length")
     parser.add_argument("--celebrity-threshold", type=int,
                         help="override ROOST_CELEBRITY_THRESHOLD for the run")
+    parser.add_argument("--api-workers", type=int, default=1, metavar="N",
+                        help="API processes (ROOST_API_WORKERS; default 1): with N > 1 the "
+                             "CPU figures sum the supervisor and its N serving processes")
     parser.add_argument("--log-level", default="INFO", help="the stack's log level (INFO)")
     parser.add_argument("--profile", action="store_true",
                         help="py-spy the API, relay and worker during the mixed load")
@@ -29,7 +32,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--report", metavar="JSON",
                         help="print the tables and draw the plot of an earlier run's JSON")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.api_workers < 1:
+        parser.error(f"--api-workers must be at least 1, not {args.api_workers}")
+    return args
 
 
 def main(argv: list[str]) -> int:
@@ -54,10 +60,11 @@ def main(argv: list[str]) -> int:
     scale = scale_named(args.scale, args.accounts, args.follows, args.step_seconds)
     run = Run(Options(scale, keep=args.keep, profile=args.profile, skip_raw=args.skip_raw,
                       log_level=args.log_level, celebrity_threshold=args.celebrity_threshold,
-                      seed=args.seed), console)
+                      seed=args.seed, api_workers=args.api_workers), console)
     results = run.run()
     results["goals"] = goals(results)
-    base = RESULTS / f"{run.stamp}-{scale.name}"
+    base = RESULTS / f"{run.stamp}-{scale.name}" if args.api_workers == 1 else \
+        RESULTS / f"{run.stamp}-{scale.name}-api{args.api_workers}"
     print_report(results, console)
     write_json(results, base.with_suffix(".json"))
     picture = plot(results, base.with_suffix(".png"))

@@ -30,13 +30,16 @@ def machine_busy_seconds() -> float:
 
 
 class CpuMeter:
-    """Cores used by named processes between ``start()`` and ``stop()``."""
+    """Cores used by named processes between ``start()`` and ``stop()``; after
+    ``stop()``, ``cpu_s`` holds the CPU seconds behind each figure (a group's
+    processes summed: all the API's processes when it runs several)."""
 
     def __init__(self, pids: dict[str, list[int]]) -> None:
         self.pids = pids
         self._start: dict[str, dict[int, float]] = {}
         self._t0 = 0.0
         self._busy = 0.0
+        self.cpu_s: dict[str, float] = {}
 
     def _sample(self) -> dict[str, dict[int, float]]:
         return {name: {p: cpu_seconds(p) for p in group} for name, group in self.pids.items()}
@@ -54,6 +57,7 @@ class CpuMeter:
             before = self._start.get(name, {})
             # Only processes alive at both ends (PostgreSQL backends come and go).
             used = sum(now[p] - before[p] for p in now if p in before and now[p] >= before[p])
+            self.cpu_s[name] = used
             cores[name] = round(used / elapsed, 3)
         attributed = sum(cores.values())
         busy = (machine_busy_seconds() - self._busy) / elapsed
@@ -61,3 +65,13 @@ class CpuMeter:
         cores["unattributed"] = round(busy - attributed, 3)  # other users of the machine
         cores["loadavg_1m"] = round(os.getloadavg()[0], 2)
         return cores
+
+
+def cpu_ms_per_request(meter: CpuMeter, name: str, requests: int) -> float | None:
+    """CPU milliseconds that the processes of ``name`` spent per request answered
+    during the meter's span (``requests``: every answer the load generator got, so
+    over all the API's processes when it runs several); None without a figure."""
+    used = meter.cpu_s.get(name)
+    if used is None or requests <= 0:
+        return None
+    return round(used / requests * 1000, 3)

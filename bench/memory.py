@@ -9,7 +9,7 @@ import psycopg
 import redis
 from psycopg import sql
 
-from bench.stack import rss_bytes
+from bench.stack import descendants, rss_bytes
 from infra.copies import READ_MODEL_COPIES, copy_label
 from infra.settings import Settings
 from ports.projectors import READ_MODELS
@@ -95,11 +95,15 @@ def postgres_sizes(settings: Settings) -> dict[str, Any]:
 
 
 def process_memory(pids: dict[str, int]) -> dict[str, Any]:
-    """Current and peak resident memory of each process (noida with its children)."""
+    """Current and peak resident memory of each process (noida-db and the API with
+    their children: the API's serving processes when it runs several; the peak is the
+    sum of each process's own peak)."""
     result: dict[str, Any] = {}
     for name, pid in pids.items():
-        result[name] = {"rss_bytes": rss_bytes(pid, with_children=name == "noida-db"),
-                        "peak_rss_bytes": _peak(pid)}
+        family = name in ("noida-db", "api")
+        peak = _peak(pid) + (sum(_peak(c) for c in descendants(pid)) if name == "api" else 0)
+        result[name] = {"rss_bytes": rss_bytes(pid, with_children=family),
+                        "peak_rss_bytes": peak}
     return result
 
 

@@ -7,6 +7,7 @@ the most samples, inclusive and on top of the stack (self).
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -20,15 +21,17 @@ def py_spy() -> str | None:
     return found if Path(found).exists() else None
 
 
-def start(pid: int, seconds: float, out: Path, rate: int = 200) -> subprocess.Popen[bytes] | None:
-    """Begin recording ``pid`` for ``seconds``; None when py-spy is not installed."""
+def start(pid: int, seconds: float, out: Path, rate: int = 200, subprocesses: bool = False
+          ) -> subprocess.Popen[bytes] | None:
+    """Begin recording ``pid`` (and, with ``subprocesses``, its descendants: the API's
+    processes when it runs several) for ``seconds``; None when py-spy is not installed."""
     binary = py_spy()
     if binary is None:
         return None
     return subprocess.Popen(
         [binary, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))),
          "--rate", str(rate), "--format", "raw", "--output", str(out), "--nonblocking",
-         "--full-filenames"],
+         "--full-filenames", *(["--subprocesses"] if subprocesses else [])],
         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
     )
 
@@ -57,6 +60,10 @@ def top_frames(collapsed: Path, limit: int = 25) -> dict[str, Any]:
             continue
         count = int(count_text)
         total += count
+        # With --subprocesses each stack starts with a `process <pid>:"<cmdline>"` frame
+        # per ancestor (a command line may hold a `;`): leave them out, so that N
+        # processes' stacks add up function by function.
+        stack = PROCESS_FRAMES.sub("", stack)
         frames = [f.strip() for f in stack.split(";") if f.strip()]
         for name in {_short(f) for f in frames}:
             inclusive[name] += count
@@ -78,6 +85,8 @@ def top_frames(collapsed: Path, limit: int = 25) -> dict[str, Any]:
 
 
 ENTRY_POINTS = ("infra/cli.py", "infra/runners.py")
+PROCESS_FRAMES = re.compile(r'^(?:process \d+:"[^"]*";?)+')
+"""The leading frames py-spy ``--subprocesses`` adds: the process and its ancestors."""
 
 
 def _is_roost(frame: str) -> bool:

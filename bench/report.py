@@ -102,8 +102,8 @@ def _sweep_table(title: str, sweep: dict[str, Any], raw_http: dict[str, Any] | N
                  raw_p50: float, raw_label: str) -> Table:
     table = Table(title=title, title_justify="left")
     for column in ("offered/s", "achieved/s", "p50 ms", "p95 ms", "p99 ms", "max ms",
-                   "failed", "non-2xx", "empty", "gen cores", "api cores", "other cores",
-                   f"p50 vs {raw_label}",
+                   "failed", "non-2xx", "empty", "gen cores", "api cores", "api CPU ms/req",
+                   "other cores", f"p50 vs {raw_label}",
                    "p50 vs trivial HTTP"):
         table.add_column(column, justify="right")
     for step in sweep.get("steps", []):
@@ -119,6 +119,7 @@ def _sweep_table(title: str, sweep: dict[str, Any], raw_http: dict[str, Any] | N
                      if not code.startswith("2")) or "-",
             str(step["empty_pages"]),
             f"{step['generator_cores']:.2f}", f"{cores.get('api', math.nan):.2f}",
+            ms(step.get("api_cpu_ms_per_request")),
             f"{cores.get('unattributed', math.nan):.2f}",
             times(step["p50"], raw_p50), times(step["p50"], trivial["p50"] if trivial else None),
             style="red" if step["saturated"] else None,
@@ -129,7 +130,9 @@ def _sweep_table(title: str, sweep: dict[str, Any], raw_http: dict[str, Any] | N
 def print_report(results: dict[str, Any], console: Console) -> None:
     meta = results.get("meta", {})
     raw = results.get("raw", {})
-    console.rule(f"Roost benchmark - scale {meta.get('scale', {}).get('name')}")
+    processes = meta.get("api_processes", 1)
+    console.rule(f"Roost benchmark - scale {meta.get('scale', {}).get('name')}, "
+                 f"{processes} API process{'es' if processes != 1 else ''}")
     console.print(f"machine: {meta.get('cpu')} x{meta.get('cores')}, {meta.get('memory_gib')} GiB,"
                   f" Python {meta.get('python')}, {meta.get('postgres', '')}, Redis "
                   f"{meta.get('redis', '')}; load average at start {meta.get('loadavg_at_start')};"
@@ -255,7 +258,8 @@ def print_report(results: dict[str, Any], console: Console) -> None:
                                    if not code.startswith("2")) or "-")
         console.print(table)
         console.print(f"cores used during the mixed load at {mixed['rate']}/s: "
-                      f"{mixed.get('server_cores')}")
+                      f"{mixed.get('server_cores')}; API CPU per request "
+                      f"{ms(mixed.get('api_cpu_ms_per_request'))} ms")
 
     mem = results.get("memory")
     if mem:

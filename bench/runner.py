@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -18,7 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench import catchup, fanout, memory, pipeline, profiling, rawlimits, warmup, workloads
 from bench.config import Scale
-from bench.cpu import CpuMeter, postgres_pids
+from bench.cpu import CpuMeter, cpu_ms_per_request, postgres_pids
 from bench.graph import Graph, generate
 from bench.loader import load_graph
 from bench.loadgen import Fleet
@@ -40,6 +41,7 @@ class Options:
     log_level: str = "INFO"
     celebrity_threshold: int | None = None
     seed: int = 5
+    api_workers: int = 1  # API processes (ROOST_API_WORKERS); > 1: a supervisor's children
 
 
 class Run:
@@ -92,7 +94,8 @@ class Run:
             running = {}
             for part in parts:
                 out = RESULTS / f"{self.stamp}-{label}-{rate}-{part}.collapsed.txt"
-                running[part] = (out, profiling.start(pids[part], self.scale.step_s, out))
+                running[part] = (out, self.start_profile(part, pids[part], self.scale.step_s,
+                                                         out))
 
             def finish() -> dict[str, Any]:
                 found = {}
@@ -105,16 +108,23 @@ class Run:
 
         return around
 
+    def start_profile(self, part: str, pid: int, seconds: float, out: Path
+                      ) -> subprocess.Popen[bytes] | None:
+        """py-spy ``part``; the API with all its processes when it runs several."""
+        several = part == "api" and self.options.api_workers > 1
+        return profiling.start(pid, seconds, out, subprocesses=several)
+
     def wait_quiet(self, part: str, timeout_s: float, below_cores: float = 0.1
                    ) -> dict[str, Any]:
         """Wait until ``part`` uses less than ``below_cores`` over 2 s; how long it took."""
-        task = self.progress.add_task(f"{part} settling (its Kafka backlog)", total=1)
-        pid = self.stack.pids()[part]
+        why = "its processes starting" if part == "api" else "its Kafka backlog"
+        task = self.progress.add_task(f"{part} settling ({why})", total=1)
+        pids = self.stack.api_pids() if part == "api" else [self.stack.pids()[part]]
         started = time.perf_counter()
         cores = []
         while time.perf_counter() - started < timeout_s:
             self.stack.check_alive()
-            meter = CpuMeter({part: [pid]})
+            meter = CpuMeter({part: pids})
             meter.start()
             time.sleep(2.0)
             cores.append(meter.stop()[part])
@@ -137,8 +147,9 @@ class Run:
     def run(self) -> dict[str, Any]:
         self.results["meta"] = machine_info() | {
             "started": self.stamp, "scale": asdict(self.scale), "log_level":
-            self.options.log_level}
-        overrides: dict[str, Any] = {"log_level": self.options.log_level}
+            self.options.log_level, "api_processes": self.options.api_workers}
+        overrides: dict[str, Any] = {"log_level": self.options.log_level,
+                                     "api_workers": self.options.api_workers}
         if self.options.celebrity_threshold is not None:
             overrides["celebrity_threshold"] = self.options.celebrity_threshold
         self.stack = BenchStack.create(overrides)
@@ -208,6 +219,7 @@ class Run:
             with self.phase("start stack"):
                 self.stack.start()
                 self.results["meta"]["health"] = self.stack.wait_healthy()
+                self.stack.wait_api_processes()
             catch_up = self.wait_caught_up("projectors catching up", scale.catch_up_timeout_s,
                                            trace)
         self.results["load"]["catch_up_after_load"] = catch_up
@@ -219,6 +231,10 @@ class Run:
         # to a minute to settle. Idle on noida-db it uses ~0.12 cores (its Kafka
         # consumer's fetches, even with the empty-fetch pause), so "settled" is < 0.2.
         self.results["load"]["stream_drain"] = self.wait_quiet("worker", 60.0, 0.2)
+        if self.options.api_workers > 1:
+            # The health check answered from one process; the others may still be
+            # importing (seconds on a busy machine): wait until the API is quiet.
+            self.results["load"]["api_settle"] = self.wait_quiet("api", 30.0, 0.2)
 
         planted = {i for authors in self.graph.planted.values() for i in authors}
         self.pop = workloads.population(self.stack.settings, self.ids, self.graph.usernames,
@@ -235,6 +251,9 @@ class Run:
         scale, port = self.scale, self.stack.settings.api_port
         pids = self.stack.pids()
         meter = {name: [pid] for name, pid in pids.items() if name != "noida-db"}
+        # Every API process: with --api-workers N the supervisor and its N children.
+        meter["api"] = self.stack.api_pids()
+        self.results["meta"]["api_pids"] = meter["api"]
         meter["postgres (all)"] = postgres_pids()
         meter["redis-server"] = [redis_pid(self.stack.settings)]
         meter["load generator"] = self.fleet.pids()
@@ -343,7 +362,8 @@ class Run:
             for part in ("api", "worker", "relay"):
                 if part in pids:
                     out = RESULTS / f"{self.stamp}-mixed-{part}.collapsed.txt"
-                    recorders[part] = (out, profiling.start(pids[part], scale.mixed_s, out))
+                    recorders[part] = (out, self.start_profile(part, pids[part], scale.mixed_s,
+                                                               out))
         with pipeline.Sampler(self.stack.settings, interval_s=0.1) as sampler:
             cpu.start()
             step = self.fleet.run(workloads.mixed(self.pop, port, rate, scale.mixed_s))
@@ -358,6 +378,7 @@ class Run:
             "kinds": {kind: step_summary(step, kind) for kind in step.kinds},
             "pipeline": sampler.summary(),
             "server_cores": cores,
+            "api_cpu_ms_per_request": cpu_ms_per_request(cpu, "api", step.completed),
             "profiles": profiles,
         }
 

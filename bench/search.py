@@ -84,6 +84,7 @@ from ports.trends import DAY_S, HOUR_S, WEEK_S
 from projections.search import SearchProjector
 from projections.trends import TrendsProjector
 from queries.search import search_posts
+from queries.shapes import TrendingTag
 from queries.trends import CANDIDATES, WINDOWS, trending_tags
 
 SHIFT = NODE_BITS + SEQUENCE_BITS
@@ -504,11 +505,11 @@ async def trends(settings: Settings, args: argparse.Namespace) -> None:
               f"({raw['write_commands_per_s'] / COMMANDS_PER_USE:,.0f} uses/s)")
         now_s = int(time.time())
         for window, window_s in WINDOWS.items():
-            async def read(window: str = window) -> list[dict[str, Any]]:
+            async def read(window: str = window) -> list[TrendingTag]:
                 return await trending_tags(counters, window, now_s,
                                            min_authors=settings.trends_min_authors)
 
-            async def cached(window: str = window) -> list[dict[str, Any]]:
+            async def cached(window: str = window) -> list[TrendingTag]:
                 return await trending_tags(counters, window, now_s,
                                            min_authors=settings.trends_min_authors,
                                            cache=counters, cache_s=3600.0)

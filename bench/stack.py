@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,8 +52,9 @@ def bench_settings(run: str, api_port: int, kafka_port: int, es_port: int,
         "relay_metrics_port": devstack.free_port(),
         "worker_metrics_port": devstack.free_port(),
         "log_level": "WARNING",
-        # One API process, whose pid the CPU and memory figures follow (override
-        # api_workers to measure several: their processes are the API's children).
+        # One API process unless overridden (``python -m bench --api-workers N``):
+        # with N > 1 the API's pid is a supervisor and its children serve; the CPU
+        # and memory figures count them all (``BenchStack.api_pids``).
         "api_workers": 1,
         **WEAK_ARGON2,
         **(overrides or {}),
@@ -125,6 +127,33 @@ class BenchStack:
             found["noida-db"] = self.noida.pid
         return found
 
+    def api_pids(self) -> list[int]:
+        """The API's process and all its descendants (the serving processes when
+        ``api_workers`` > 1, and multiprocessing's helpers)."""
+        process = self.processes.get("api")
+        if process is None or process.poll() is not None:
+            return []
+        return [process.pid, *descendants(process.pid)]
+
+    def wait_api_processes(self, timeout: float = 60.0) -> list[int]:
+        """Wait until all ``api_workers`` serving processes run (the health check
+        needs only one); the API's pids (``api_pids``).
+
+        Raises:
+            TimeoutError: fewer serving processes than ``api_workers`` in time.
+        """
+        wanted = self.settings.api_workers
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check_alive()
+            serving = serving_api_processes(self.api_pids())
+            if wanted <= 1 or len(serving) >= wanted:
+                return self.api_pids()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(serving)} of {wanted} API processes running:\n"
+                                   f"{self.tail('api')}")
+            time.sleep(0.2)
+
     def tail(self, part: str, lines: int = 40) -> str:
         path = self.work_dir / f"{part}.log"
         if not path.exists():
@@ -190,6 +219,17 @@ def descendants(pid: int) -> list[int]:
             text = (task / "children").read_text().split()
             children.extend(int(c) for c in text)
     return children + [d for c in children for d in descendants(c)]
+
+
+def serving_api_processes(pids: list[int]) -> list[int]:
+    """Those of ``pids`` that are processes spawned by uvicorn's supervisor (by their
+    command line: ``multiprocessing.spawn``'s, not its resource tracker's)."""
+    found = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+    return found
 
 
 def cpu_seconds(pid: int) -> float:

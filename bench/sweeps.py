@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench.cpu import CpuMeter
+from bench.cpu import CpuMeter, cpu_ms_per_request
 from bench.loadgen import Fleet, StepResult, Workload
 from bench.stats import quantile_curve, summarize
 
@@ -63,8 +63,11 @@ def run_sweep(fleet: Fleet, workload: Callable[[int], Workload], rates: tuple[in
         meter = CpuMeter(meter_pids or {})
         after = around(rate) if around else None
         meter.start()
-        summary = step_summary(fleet.run(workload(rate)), kind)
+        step = fleet.run(workload(rate))
+        summary = step_summary(step, kind)
         summary["server_cores"] = meter.stop()
+        # In-process CPU per answered request (every API process's, every answer).
+        summary["api_cpu_ms_per_request"] = cpu_ms_per_request(meter, "api", step.completed)
         if after is not None:
             extra = after()
             if extra:

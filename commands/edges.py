@@ -23,6 +23,7 @@ from domain.ids import account_uuid, block_uuid, follow_uuid, mute_uuid
 from domain.moderation import Block, Mute
 from domain.posts import Post
 from ports.records import Relationship
+from ports.records import relationship as relationship_record
 
 E = TypeVar("E", bound=Aggregate)
 
@@ -97,7 +98,7 @@ def ensure_not_blocked(ctx: CommandContext, a: int, b: int) -> None:
 
 def relationship(ctx: CommandContext, actor_id: int, other_id: int) -> Relationship:
     """The relationship as the event store has it right now (strongly consistent)."""
-    return Relationship(
+    return relationship_record(
         following=edge_active(ctx, follow_uuid(actor_id, other_id)),
         followed_by=edge_active(ctx, follow_uuid(other_id, actor_id)),
         blocking=edge_active(ctx, block_uuid(actor_id, other_id)),

@@ -44,6 +44,7 @@ from infra.eventlog import PostgresEventLogHead, max_position, read_envelopes, s
 from infra.failures import is_transient
 from infra.health import SharedProgress, write_heartbeat
 from infra.http.services import ApiServices
+from infra.http.streaming import Renderers, start_live
 from infra.kafka import make_producer
 from infra.kafka_fetch_patch import pause_empty_fetches
 from infra.lease import RedisLease
@@ -61,6 +62,7 @@ from infra.metrics import (
     observe_timeline_rebuild,
 )
 from infra.notification_store import PostgresNotificationStore
+from infra.page_facts import RedisFactsCache
 from infra.parking import PostgresParkingLot
 from infra.positions import RecordedPositions
 from infra.post_cache import RedisPostCache
@@ -152,7 +154,8 @@ def build_queries(settings: Settings, pool: AsyncPool, client: aredis.Redis,
         PostgresReadModelReader(pool),
         LiveTimelines(client, keys, settings.timeline_max_entries),
         PostgresEventLogHead(pool), on_rebuild=observe_timeline_rebuild,
-        post_cache=RedisPostCache(client, keys), hydration=HydrationCache(),
+        post_cache=RedisPostCache(client, keys), facts=RedisFactsCache(client, keys),
+        hydration=HydrationCache(),
         policy=TimelinePolicy(
             max_entries=settings.timeline_max_entries,
             active_ttl_s=int(settings.active_days * 86400),
@@ -176,9 +179,13 @@ def build_media_store(settings: Settings) -> MediaStore:
     return FilesystemMediaStore(settings.media_dir)
 
 
-async def build_api(settings: Settings, tokens: JwtTokens | None = None) -> ApiServices:
-    """Everything the HTTP process serves with; ``tokens`` is the process's one issuer
-    (``create_app`` builds it before the lifespan, for the middleware).
+async def build_api(settings: Settings, tokens: JwtTokens | None = None,
+                    live_renderers: Callable[[QueryContext], Renderers] | None = None
+                    ) -> ApiServices:
+    """Everything the HTTP process serves with, its live streams started; ``tokens`` is
+    the process's one issuer (``create_app`` builds it before the lifespan, for the
+    middleware); ``live_renderers`` adds or replaces some of the streams' renderers
+    (``infra.http.streaming.stream_renderers``; tests).
 
     Raises:
         whatever opening the pool or the event store raises (PostgreSQL down);
@@ -211,8 +218,12 @@ async def build_api(settings: Settings, tokens: JwtTokens | None = None) -> ApiS
             trends=LiveTrendCounters(client, keys), events=PostgresEventReader(pool),
             media_store=build_media_store(settings), media_processor=processor,
             progress=SharedProgress(client, keys.health_progress()),
-            resources=resources.pop_all(),
+            resources=resources,
         )
+        services.live = await start_live(
+            settings, client, services.queries, resources,
+            extra=live_renderers(services.queries) if live_renderers else None)
+        services.resources = resources.pop_all()
     return services
 
 
@@ -278,7 +289,8 @@ async def build_projections(settings: Settings, *, live: bool = False) -> Projec
                                        batch=settings.fanout_batch)
     trends = LiveTrendCounters(client, keys)
     projectors: dict[str, Projector] = {
-        READ_MODELS: ReadModelProjector(PostgresReadModelStore(pool), RedisPostCache(client, keys)),
+        READ_MODELS: ReadModelProjector(PostgresReadModelStore(pool), RedisPostCache(client, keys),
+                                        RedisFactsCache(client, keys)),
         TIMELINES: TimelineProjector(
             timelines,
             backfill=settings.follow_backfill, celebrity_threshold=settings.celebrity_threshold,

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import psycopg
 from psycopg import AsyncConnection, sql
-from psycopg.rows import TupleRow
+from psycopg.rows import TupleRow, class_row
 
 from ports.projectors import NOTIFICATIONS, PROJECTORS, READ_MODELS, VERSIONS
 
@@ -127,8 +127,9 @@ class CopyRegistry:
     async def states(self) -> dict[str, CopyState]:
         """Every projection's row, by name (a projection without one: not migrated)."""
         async with self.pool.connection() as conn:
-            cur = await conn.execute(f"SELECT {_COLUMNS} FROM projection_copies")  # noqa: S608
-            return {row[0]: CopyState(*row) for row in await cur.fetchall()}
+            cur = conn.cursor(row_factory=class_row(CopyState))
+            await cur.execute(f"SELECT {_COLUMNS} FROM projection_copies")  # noqa: S608
+            return {state.name: state for state in await cur.fetchall()}
 
     async def state(self, name: str) -> CopyState:
         """Raises ``KeyError`` when ``name`` has no row (the database is not migrated)."""
@@ -234,6 +235,20 @@ class PgCopies:
     def schema(self, label: str) -> str:
         """``rm_v2`` for label ``v2`` (or ``rm_scratch`` for a verify's copy)."""
         return f"{self.prefix}_{label}"
+
+    async def enter(self, conn: Conn, name: str, label: str | None) -> str:
+        """Set ``conn``'s transaction to copy ``label`` of projection ``name`` (``None``:
+        the live copy, read from ``projection_copies`` and held against a switch with
+        ``FOR KEY SHARE`` until the transaction ends); answers the copy's label."""
+        if label is None:
+            cur = await conn.execute(
+                "SELECT live_copy FROM projection_copies WHERE name = %s FOR KEY SHARE",
+                (name,))
+            row = await cur.fetchone()
+            label = copy_label(int(row[0]) if row else 1)
+        await conn.execute(sql.SQL("SET LOCAL search_path TO {}, public").format(
+            sql.Identifier(self.schema(label))))
+        return label
 
     async def create(self, conn: Conn, label: str) -> None:
         """Make copy ``label``'s schema and empty tables (dropping a leftover first)."""

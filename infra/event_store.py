@@ -20,9 +20,9 @@ JSON rewritten.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
@@ -37,6 +37,7 @@ from eventsourcing.persistence import (
     StoredEvent,
     Transcoder,
 )
+from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import get_topic, retry
 from psycopg import sql
@@ -52,6 +53,7 @@ from infra.personal_data import (
     candidate_topics,
     scrub_row,
 )
+from infra.popo_rows import rewrite_states
 from infra.serialization import build_transcoder
 from infra.settings import Settings
 from ports.event_store import Forgotten
@@ -306,9 +308,9 @@ class MemoryEventStore(RoostStore):
 
     def sessions_of(self, account_id: int) -> tuple[UUID, ...]:
         """As on PostgreSQL, over the POPO recorder's list of stored events."""
-        stored: list[StoredEvent] = self.recorder._stored_events  # type: ignore[attr-defined]
         with self._lock:
-            rows = [row for row in stored if row.topic == SESSION_STARTED]
+            rows = self.recorder.select_notifications(None, sys.maxsize,
+                                                      topics=(SESSION_STARTED,))
         return tuple(UUID(str(row.originator_id)) for row in rows
                      if started_by(row.state) == account_id)
 
@@ -316,21 +318,19 @@ class MemoryEventStore(RoostStore):
         """As on PostgreSQL, over the POPO recorder's list of stored events."""
         key_id = account_aggregate_id.hex
         self.keys.destroy(key_id)
-        stored: list[StoredEvent] = self.recorder._stored_events  # type: ignore[attr-defined]
-        topics = set(candidate_topics())
-        rewritten = 0
         sessions: list[UUID] = []
+
+        def scrub(row: StoredEvent) -> bytes | None:
+            scrubbed = scrub_row(row.topic, str(row.originator_id), row.state, key_id,
+                                 account_id)
+            if scrubbed.owned and row.topic == SESSION_STARTED:
+                sessions.append(UUID(str(row.originator_id)))
+            return scrubbed.state
+
+        recorder = self.recorder
+        assert isinstance(recorder, POPOApplicationRecorder)
         with self._lock:
-            for index, row in enumerate(stored):
-                if row.topic not in topics:
-                    continue
-                scrubbed = scrub_row(row.topic, str(row.originator_id), row.state, key_id,
-                                     account_id)
-                if scrubbed.owned and row.topic == SESSION_STARTED:
-                    sessions.append(UUID(str(row.originator_id)))
-                if scrubbed.state is not None:
-                    stored[index] = replace(row, state=scrubbed.state)
-                    rewritten += 1
+            rewritten = rewrite_states(recorder, set(candidate_topics()), scrub)
         return Forgotten(rewritten, tuple(sessions))
 
 

@@ -222,7 +222,7 @@ async def decode_rows(conn: AsyncConnection[TupleRow], rows: Sequence[tuple[Any,
     reader of stored rows decodes here (``read_envelopes``: the relay, catch-up,
     rebuilds; ``infra.event_reader``). Rows: ``(notification_id, originator_id,
     originator_version, topic, state)``."""
-    key_ids = sealing_key_ids(row[4] for row in rows)
+    key_ids = sealing_key_ids(state for *_, state in rows)
     keys = await fetch_keys(conn, key_ids) if key_ids else NO_KEYS
     return [decode_record(position, originator, version, topic, bytes(state), keys)
             for position, originator, version, topic, state in rows]

@@ -6,9 +6,9 @@ calls (a home page: keep the timeline, slices, reach, contains) goes through
 ``pinned()``, a view whose first call finds the live copy and whose later calls all
 go to that copy, so a read never mixes two copies, even when a switch happens in
 the middle of it (the old copy stays for ``Settings.rebuild_retire_grace_s``, longer
-than a read). The first call of a home read, ``keep_alive``, and of a live event's
-check, ``is_kept``, carry ``GET pointer`` in their own pipeline: no round trip is
-added to them. Any other first call costs one ``GET`` first. Called directly, not
+than a read). The first call of a home read, ``open_home`` (or ``keep_alive``), and of
+a live event's check, ``is_kept``, carry ``GET pointer`` in their own pipeline: no
+round trip is added to them. Any other first call costs one ``GET`` first. Called directly, not
 pinned, each call is a read of its own.
 
 ``FollowingTimelineStore`` is the live projector's store: a ``RedisTimelineStore``
@@ -23,11 +23,13 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from redis.asyncio import Redis
 
+from infra.lua import loading
+from infra.redis_clients import is_cluster
 from infra.redis_copies import CopyStores, LivePointer, Pin
 from infra.redis_keys import RedisKeys
-from infra.timeline_store import RedisTimelineStore, kept_answer
+from infra.timeline_store import OPEN_HOME, RedisTimelineStore, kept_answer, opened_answer
 from ports.projectors import TIMELINES
-from ports.timelines import Place, Reach, TimelineItem
+from ports.timelines import HomeStart, Place, Reach, TimelineItem
 
 
 class LiveTimelines:
@@ -56,6 +58,17 @@ class LiveTimelines:
     async def keep_alive(self, reader_id: int, ttl_s: int) -> tuple[bool, list[int]]:
         return kept_answer(await self._pin.first(
             lambda store, pipe: store.queue_keep_alive(pipe, reader_id, ttl_s)))
+
+    async def open_home(self, reader_id: int, ttl_s: int, below: int | None, count: int
+                        ) -> HomeStart:
+        if is_cluster(self.copies.pointer.redis):  # RedisTimelineStore.open_home
+            kept, every = await self.keep_alive(reader_id, ttl_s)
+            return await (await self._store()).open_rest(reader_id, kept, every, below,
+                                                         count)
+        return opened_answer(await loading(
+            self.copies.pointer.redis, [OPEN_HOME], lambda: self._pin.first(
+                lambda store, pipe: store.queue_open_home(pipe, reader_id, ttl_s, below,
+                                                          count))))
 
     async def is_kept(self, reader_id: int) -> bool:
         [kept] = await self._pin.first(

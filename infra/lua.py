@@ -9,8 +9,16 @@ before; nothing about how a script runs changes.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Awaitable, Callable, Sequence
 from functools import cache
 from importlib import resources
+from typing import TypeVar
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline
+from redis.exceptions import NoScriptError
 
 
 @cache
@@ -23,3 +31,40 @@ def load_script(package: str, name: str) -> str:
     ``[tool.setuptools.package-data]`` in pyproject.toml).
     """
     return resources.files(package).joinpath(f"{name}.lua").read_text(encoding="utf-8")
+
+
+class PipelinedScript:
+    """A script queued on pipelines as a bare ``EVALSHA``.
+
+    redis-py sends ``SCRIPT EXISTS`` before every pipeline that carries a script
+    registered with ``register_script`` (``Pipeline.load_scripts``): one round trip
+    more per pipeline. This one is queued as ``EVALSHA`` only; a Redis that does not
+    have it yet (new, restarted, flushed) answers ``NOSCRIPT``, and ``loading`` then
+    loads it and runs the pipeline again.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.sha = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+
+    def queue(self, pipe: Pipeline, keys: Sequence[str], args: Sequence[str | int | float]
+              ) -> None:
+        if isinstance(pipe, ClusterPipeline):  # refuses EVALSHA: the text, to its node
+            pipe.eval(self.text, len(keys), *keys, *args)
+            return
+        pipe.evalsha(self.sha, len(keys), *keys, *args)
+
+
+T = TypeVar("T")
+
+
+async def loading(redis: Redis, scripts: Sequence[PipelinedScript],
+                  run: Callable[[], Awaitable[T]]) -> T:
+    """``run()``, again after loading ``scripts`` if Redis did not have one of them
+    (``run`` must be safe to repeat: a pipeline that met ``NOSCRIPT`` ran no script)."""
+    try:
+        return await run()
+    except NoScriptError:
+        for script in scripts:
+            await redis.script_load(script.text)
+        return await run()

@@ -37,7 +37,7 @@ from importlib import resources
 from typing import Any
 
 import orjson
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
@@ -45,7 +45,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from domain.notifications import DEFAULT_PREFERENCES
-from infra.copies import NOTIFICATION_COPIES, NOTIFICATION_TABLES, copy_label
+from infra.copies import NOTIFICATION_COPIES, NOTIFICATION_TABLES
 from infra.redis_cleanup import unlink_matching
 from infra.redis_clients import by_slot, is_cluster
 from infra.redis_copies import LivePointer
@@ -277,7 +277,10 @@ class PostgresNotificationWrites:
     async def open_group(self, recipient: int, kind: str, target: int) -> OpenGroup | None:
         cur = await self.conn.execute(_OPEN_GROUP, (recipient, kind, target))
         row = await cur.fetchone()
-        return None if row is None else OpenGroup(int(row[0]), row[1])
+        if row is None:
+            return None
+        group_id, first_at = row
+        return OpenGroup(int(group_id), first_at)
 
     async def create_group(self, recipient: int, group_id: int, kind: str, target: int,
                            post_id: int | None, account_id: int, at: datetime,
@@ -403,16 +406,7 @@ class PostgresNotificationStore:
 
     async def _enter_copy(self, conn: Conn) -> str:
         """Set ``conn``'s transaction to this store's copy; its label."""
-        label = self.copy
-        if label is None:
-            cur = await conn.execute(
-                "SELECT live_copy FROM projection_copies WHERE name = %s FOR KEY SHARE",
-                (NOTIFICATIONS,))
-            row = await cur.fetchone()
-            label = copy_label(int(row[0]) if row else 1)
-        await conn.execute(sql.SQL("SET LOCAL search_path TO {}, public").format(
-            sql.Identifier(NOTIFICATION_COPIES.schema(label))))
-        return label
+        return await NOTIFICATION_COPIES.enter(conn, NOTIFICATIONS, self.copy)
 
     # -- the projector's side ------------------------------------------------
 
@@ -446,10 +440,12 @@ class PostgresNotificationStore:
             hashes[int(account_id)]["prefs"].update(preferences)
         cur = await conn.execute(_NEWEST, (recipients, self.hot_groups))
         rows = await cur.fetchall()
-        listed = await _listed(conn, [(int(row[0]), int(row[1])) for row in rows], ())
-        for row in rows:
-            group = (int(row[0]), int(row[1]))
-            hashes[group[0]]["newest"].append(_blob(row[1:], listed[group]))
+        newest = [(int(recipient), group) for recipient, *group in rows]
+        listed = await _listed(conn, [(recipient, int(group[0]))
+                                      for recipient, group in newest], ())
+        for recipient, group in newest:
+            hashes[recipient]["newest"].append(_blob(group, listed[(recipient,
+                                                                    int(group[0]))]))
         prefix = self.hot_prefix(label)
         try:
             # One transaction per hash slot of the recipients' hashes (one in all on a

@@ -10,7 +10,7 @@ Rows from before (``envelope`` jsonb) are migrated into bytes by
 from __future__ import annotations
 
 from psycopg import AsyncConnection
-from psycopg.rows import TupleRow
+from psycopg.rows import TupleRow, dict_row
 
 from infra.database import AsyncPool
 from ports.events import EventEnvelope
@@ -53,14 +53,16 @@ class PostgresParkingLot:
 
     async def list_parked(self, projector: str | None = None) -> list[ParkedEvent]:
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
                 "SELECT projector, position, event_type, error, attempts, parked_at "
                 "FROM parked_events WHERE %s::text IS NULL OR projector = %s "
                 "ORDER BY projector, position",
                 (projector, projector),
             )
-            return [ParkedEvent(projector=row[0], position=row[1], event_type=row[2],
-                                error=row[3], attempts=row[4], parked_at=row[5])
+            return [ParkedEvent(projector=row["projector"], position=row["position"],
+                                event_type=row["event_type"], error=row["error"],
+                                attempts=row["attempts"], parked_at=row["parked_at"])
                     for row in await cur.fetchall()]
 
     async def counts(self) -> dict[str, int]:

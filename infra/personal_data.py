@@ -36,7 +36,6 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -147,9 +146,10 @@ def placeholder(field: str, key_id: str) -> Any:
     return make(key_id) if make is not None else ""
 
 
-@lru_cache(maxsize=4096)
 def _aead(key: bytes) -> AESGCM:
-    """The cipher of one data key (its key schedule made once, not per field)."""
+    """The cipher of one data key. Made per field and never cached: a process-wide
+    cache would keep an erased account's key in memory after erasure (about 1 us a
+    field more, measured with ``timeit``: 1.66 against 0.52 us for 100 bytes)."""
     return AESGCM(key)
 
 

@@ -21,7 +21,9 @@ timestamp). ``count/seconds`` means a burst of ``count``, then one more every
 ``X-RateLimit-Reset`` is the number of seconds until the bucket is full again.
 The script (``rate_limiter_gcra.lua``) reads Redis's clock (``TIME``), so API
 processes with skewed clocks agree, and checks all of a request's buckets in one
-call: a request refused in one scope is charged to none. All keys live under
+call: a request refused in one scope is charged to none. ``hit_all_with`` sends
+the charge in one pipeline with other commands (the HTTP dependency adds the
+token's revocation check), so a request's overhead is one round trip. All keys live under
 ``settings.redis_prefix``.
 
 Who a request is counted against is ``infra.http.client_identity``; the FastAPI
@@ -34,14 +36,15 @@ import asyncio
 import hashlib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from domain.errors import RoostError
-from infra.lua import load_script
+from infra.lua import PipelinedScript, load_script, loading
 from infra.redis_clients import by_slot, is_cluster
 from infra.settings import Settings
 
@@ -154,7 +157,7 @@ class RateLimiter:
         self.trust_forwarded_for = settings.trust_forwarded_for
         self._prefix = settings.redis_prefix
         self._redis = redis
-        self._gcra = redis.register_script(_GCRA)
+        self._gcra = PipelinedScript(_GCRA)
         self._cluster = is_cluster(redis)
 
     def key(self, action: str, scope: LimitScope, identity: str) -> str:
@@ -196,37 +199,71 @@ class RateLimiter:
         at first (no charge), and only when all allow is each slot's charged, by a
         script that checks again: a request racing another for the last unit of one
         bucket may then be charged to the others and refused (one unit, at most)."""
-        groups = by_slot(identities, lambda s: self.key(action, s, identities[s]),
-                         self._cluster)
+        groups = self._slot_groups(action, identities)
         if len(groups) == 1:
-            return await self._script(action, identities, charge)
+            return (await self._pipelined(action, identities, charge, None))[0]
         looked: dict[LimitScope, Decision] = {}
         for found in await asyncio.gather(*(
-                self._script(action, {s: identities[s] for s in group}, False)
+                self._pipelined(action, {s: identities[s] for s in group}, False, None)
                 for group in groups)):
-            looked.update(found)
+            looked.update(found[0])
         if not charge or not all(d.allowed for d in looked.values()):
             return {scope: looked[scope] for scope in identities}
         charged: dict[LimitScope, Decision] = {}
         for found in await asyncio.gather(*(
-                self._script(action, {s: identities[s] for s in group}, True)
+                self._pipelined(action, {s: identities[s] for s in group}, True, None)
                 for group in groups)):
-            charged.update(found)
+            charged.update(found[0])
         return {scope: charged[scope] for scope in identities}
 
-    async def _script(self, action: str, identities: Mapping[LimitScope, str], charge: bool
-                      ) -> dict[LimitScope, Decision]:
+    def _slot_groups(self, action: str, identities: Mapping[LimitScope, str]
+                     ) -> list[list[LimitScope]]:
+        return by_slot(identities, lambda s: self.key(action, s, identities[s]),
+                       self._cluster)
+
+    async def hit_all_with(self, action: str, identities: Mapping[LimitScope, str],
+                           also: Callable[[Pipeline], object]
+                           ) -> tuple[dict[LimitScope, Decision], list[Any]]:
+        """``hit_all``, and the commands ``also(pipe)`` queues, in one pipeline (one round
+        trip, whatever hash slots the keys are in): the decisions, and the answers of
+        those commands. They run whether or not the charge is refused. (On a Redis
+        Cluster with buckets in several slots: ``_run``'s calls, then that pipeline.)"""
+        wanted = {s: i for s, i in identities.items() if (action, s) in self.rules}
+        if len(self._slot_groups(action, wanted)) > 1:
+            decisions = await self._run(action, wanted, True)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                also(pipe)
+                answers: list[Any] = await pipe.execute()
+            return decisions, answers
+        return await self._pipelined(action, wanted, True, also)
+
+    async def _pipelined(self, action: str, identities: Mapping[LimitScope, str],
+                         charge: bool, also: Callable[[Pipeline], object] | None
+                         ) -> tuple[dict[LimitScope, Decision], list[Any]]:
         scopes = list(identities)
         rules = [self._rule(action, scope) for scope in scopes]
         args: list[int] = [1 if charge else 0]
         for rule in rules:
             args += [rule.limit, rule.window_s * 1_000_000]
         keys = [self.key(action, scope, identities[scope]) for scope in scopes]
-        rows: list[list[int]] = await self._gcra(keys=keys, args=args)
+
+        async def run() -> list[Any]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                if scopes:
+                    self._gcra.queue(pipe, keys, args)
+                if also is not None:
+                    also(pipe)
+                found: list[Any] = await pipe.execute()
+                return found
+
+        found = await loading(self._redis, [self._gcra], run)
+        if not scopes:
+            return {}, found
+        rows: list[list[int]] = found[0]
         return {
             scope: Decision(bool(row[0]), rule.limit, int(row[1]), row[2] / 1e6, row[3] / 1e6)
             for scope, rule, row in zip(scopes, rules, rows, strict=True)
-        }
+        }, found[1:]
 
     def _rule(self, action: str, scope: LimitScope) -> Rule:
         rule = self.rules.get((action, scope))

@@ -15,9 +15,12 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from psycopg.rows import dict_row
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow, dict_row
 
 from infra.database import AsyncPool
+from infra.serialization import rfc3339
+from ports.page_facts import BLOCKED, MUTED, FactKeys, Facts, RepostFact, ShownAccount
 from ports.read_model_reader import (
     AccountRow,
     Edge,
@@ -124,6 +127,70 @@ _FACTS = (
 )
 NO_READER = 0
 """The reader id ``_FACTS`` is given for a page without a reader: no account has it."""
+
+# The facts of ``ports.page_facts`` for given keys, read by the API on a cache miss and by
+# the read-model projector inside its transaction (``read_facts``): the same statements.
+_FACT_ACCOUNTS = (
+    "SELECT a.id, a.username, a.display_name, a.bio, a.avatar_url, a.created_at, "
+    "a.followers_count, a.following_count, a.posts_count, a.suspended_at IS NOT NULL "
+    "FROM rm_accounts a WHERE a.id = ANY(%s) OR a.aggregate_id = ANY(%s::uuid[])"
+)
+_FACT_REPOSTS = (
+    "SELECT repost_id, account_id, since FROM rm_reposts WHERE repost_id = ANY(%s) AND active"
+)
+_FACT_EDGES = (  # the pairs asked for that are active, each row tagged with its kind
+    "SELECT 'l' AS tag, l.account_id, l.post_id FROM rm_likes l "
+    " JOIN unnest(%(lr)s::bigint[], %(lp)s::bigint[]) AS k(r, o) "
+    " ON l.account_id = k.r AND l.post_id = k.o WHERE l.active "
+    "UNION ALL SELECT 'r', r.account_id, r.post_id FROM rm_reposts r "
+    " JOIN unnest(%(rr)s::bigint[], %(rp)s::bigint[]) AS k(r, o) "
+    " ON r.account_id = k.r AND r.post_id = k.o WHERE r.active "
+    "UNION ALL SELECT 'b', k.r, k.o FROM unnest(%(hr)s::bigint[], %(ho)s::bigint[]) AS k(r, o) "
+    " WHERE EXISTS (SELECT 1 FROM rm_blocks b WHERE b.active AND ((b.blocker_id = k.r "
+    " AND b.blocked_id = k.o) OR (b.blocker_id = k.o AND b.blocked_id = k.r))) "
+    "UNION ALL SELECT 'm', m.muter_id, m.muted_id FROM rm_mutes m "
+    " JOIN unnest(%(hr)s::bigint[], %(ho)s::bigint[]) AS k(r, o) "
+    " ON m.muter_id = k.r AND m.muted_id = k.o WHERE m.active"
+)
+
+
+async def read_facts(conn: AsyncConnection[TupleRow], keys: FactKeys) -> Facts:
+    """The facts (``ports.page_facts``) of ``keys`` as ``conn`` sees the read models, in
+    one pipeline: every key asked has its value (an absent row is ``None`` or false),
+    and the accounts of ``account_aggregates`` that exist theirs, by id."""
+    facts = Facts(accounts=dict.fromkeys(keys.accounts), reposts=dict.fromkeys(keys.reposts),
+                  liked=dict.fromkeys(keys.liked, False),
+                  reposted=dict.fromkeys(keys.reposted, False),
+                  hidden=dict.fromkeys(keys.hidden, 0))
+    liked, reposted, hidden = list(keys.liked), list(keys.reposted), list(keys.hidden)
+    async with conn.pipeline():
+        accounts = await conn.execute(_FACT_ACCOUNTS, (
+            list(keys.accounts), list(keys.account_aggregates))) \
+            if keys.accounts or keys.account_aggregates else None
+        reposts = await conn.execute(_FACT_REPOSTS, (list(keys.reposts),)) \
+            if keys.reposts else None
+        edges = await conn.execute(_FACT_EDGES, {
+            "lr": [p[0] for p in liked], "lp": [p[1] for p in liked],
+            "rr": [p[0] for p in reposted], "rp": [p[1] for p in reposted],
+            "hr": [p[0] for p in hidden], "ho": [p[1] for p in hidden]}) \
+            if liked or reposted or hidden else None
+        for row in await accounts.fetchall() if accounts else ():
+            facts.accounts[int(row[0])] = None if row[9] else ShownAccount(
+                id=int(row[0]), username=row[1], display_name=row[2], bio=row[3],
+                avatar_url=row[4], created_at=rfc3339(row[5]), followers_count=row[6],
+                following_count=row[7], posts_count=row[8])
+        for repost_id, account_id, since in await reposts.fetchall() if reposts else ():
+            facts.reposts[int(repost_id)] = RepostFact(int(account_id), rfc3339(since))
+        for tag, reader, other in await edges.fetchall() if edges else ():
+            pair = (int(reader), int(other))
+            if tag == "l":
+                facts.liked[pair] = True
+            elif tag == "r":
+                facts.reposted[pair] = True
+            else:
+                facts.hidden[pair] |= BLOCKED if tag == "b" else MUTED
+    return facts
+
 
 _ACCOUNT_POSTS = (
     "SELECT id FROM rm_posts WHERE author_id = %s AND deleted_at IS NULL AND id < %s "
@@ -249,6 +316,10 @@ class PostgresReadModelReader:
                 reposted=tagged["reposted"],
                 hidden=HiddenAccounts(frozenset(tagged["blocked"]), frozenset(tagged["muted"])),
             )
+
+    async def facts(self, keys: FactKeys) -> Facts:
+        async with self.pool.connection() as conn:
+            return await read_facts(conn, keys)
 
     async def account_post_ids(self, author_id: int, before: int, limit: int) -> list[int]:
         rows = await self._all(_ACCOUNT_POSTS, (author_id, before, limit))

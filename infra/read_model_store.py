@@ -21,9 +21,11 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 
-from infra.copies import READ_MODEL_COPIES, READ_MODEL_TABLES, copy_label
+from infra.copies import READ_MODEL_COPIES, READ_MODEL_TABLES
 from infra.database import AsyncPool
+from infra.read_model_reader import read_facts
 from infra.serialization import rfc3339
+from ports.page_facts import FactKeys, Facts
 from ports.post_cache import Counts
 from ports.projectors import READ_MODELS
 from ports.read_models import (
@@ -212,7 +214,10 @@ class PostgresReadModelWriter:
             (post_id,),
         )
         row = await cur.fetchone()
-        return None if row is None else StoredPost(bool(row[0]), row[1], tuple(row[2] or ()))
+        if row is None:
+            return None
+        deleted, reply_to_id, hashtags = row
+        return StoredPost(bool(deleted), reply_to_id, tuple(hashtags or ()))
 
     async def add_tombstone(self, post_id: int, author_id: int, deleted_at: str,
                             version: int) -> None:
@@ -257,9 +262,12 @@ class PostgresReadModelWriter:
             columns=sql.SQL(", ").join(map(sql.Identifier, table.columns)),
             t=sql.Identifier(table.table), a=a, b=b, both=sql.Literal(both))
         cur = await self.conn.execute(statement, (account_id, account_id), prepare=False)
-        return [Edge(int(r[0]), int(r[1]), bool(r[2]), int(r[3]), int(r[4]), rfc3339(r[5]),
-                     int(r[6]) if len(r) > 6 and r[6] is not None else None)
-                for r in await cur.fetchall()]
+        edges = []
+        for a_id, b_id, active, version, position, since, *extra in await cur.fetchall():
+            repost_id = extra[0] if extra else None  # reposts only
+            edges.append(Edge(int(a_id), int(b_id), bool(active), int(version), int(position),
+                              rfc3339(since), None if repost_id is None else int(repost_id)))
+        return edges
 
     async def erase_account(self, account_id: int) -> None:
         await self.conn.execute(
@@ -276,8 +284,8 @@ class PostgresReadModelWriter:
         cur = await self.conn.execute(
             EDGE_TABLES[kind].select_sql, ([k[0] for k in keys], [k[1] for k in keys]),
             prepare=False)
-        return {(int(r[0]), int(r[1])): EdgeState(bool(r[2]), int(r[3]))
-                for r in await cur.fetchall()}
+        return {(int(a_id), int(b_id)): EdgeState(bool(active), int(version))
+                for a_id, b_id, active, version in await cur.fetchall()}
 
     async def write_edges(self, kind: EdgeKind, edges: Sequence[Edge]) -> None:
         if not edges:
@@ -297,10 +305,13 @@ class PostgresReadModelWriter:
         ids = list(post_ids)
         cur = await self.conn.execute(_POST_COUNTS, (ids, ids))
         return {
-            int(row[0]): {"likes_count": row[1], "replies_count": row[2],
-                          "reposts_count": row[3], "deleted": row[4]}
-            for row in await cur.fetchall()
+            int(post_id): {"likes_count": likes, "replies_count": replies,
+                           "reposts_count": reposts, "deleted": deleted}
+            for post_id, likes, replies, reposts, deleted in await cur.fetchall()
         }
+
+    async def facts(self, keys: FactKeys) -> Facts:
+        return await read_facts(self.conn, keys)
 
 
 class PostgresReadModelStore:
@@ -323,16 +334,7 @@ class PostgresReadModelStore:
 
     async def _enter_copy(self, conn: Conn) -> str:
         """Set ``conn``'s transaction to this store's copy; its label."""
-        label = self.copy
-        if label is None:
-            cur = await conn.execute(
-                "SELECT live_copy FROM projection_copies WHERE name = %s FOR KEY SHARE",
-                (self.name,))
-            row = await cur.fetchone()
-            label = copy_label(int(row[0]) if row else 1)
-        await conn.execute(sql.SQL("SET LOCAL search_path TO {}, public").format(
-            sql.Identifier(READ_MODEL_COPIES.schema(label))))
-        return label
+        return await READ_MODEL_COPIES.enter(conn, self.name, self.copy)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresReadModelWriter]:

@@ -89,6 +89,18 @@ class RedisKeys:
     def post_counts(self, post_id: int) -> str:
         return f"{self.prefix}postcounts:{{{post_id}}}"
 
+    def account_facts(self, account_id: int) -> str:
+        """An account as others are shown it, or ``0`` (not shown): ``infra.page_facts``."""
+        return f"{self.prefix}acct:{{{account_id}}}"
+
+    def repost_facts(self, repost_id: int) -> str:
+        """A repost's reposter and time, or ``0`` (no active repost): ``infra.page_facts``."""
+        return f"{self.prefix}repost:{{{repost_id}}}"
+
+    def reader_facts(self, reader_id: int) -> str:
+        """The reader's likes, reposts and hidden accounts, a field each: ``infra.page_facts``."""
+        return f"{self.prefix}rfacts:{{{reader_id}}}"
+
     def projection_position(self, name: str) -> str:
         """The projection's name is the key's hash tag (``{trends}``): a projection that
         records its position in the script that writes its keys (the trends) tags them

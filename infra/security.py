@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import jwt
 from argon2 import PasswordHasher as Argon2Hasher
@@ -14,6 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from cachetools import TTLCache
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.client import Pipeline as AsyncPipeline
 
 from infra.redis_keys import RedisKeys
 from infra.settings import Settings
@@ -147,6 +150,15 @@ class RedisRevocations:
         self._redis.close()
 
 
+@dataclass(frozen=True, slots=True)
+class TokenCheck:
+    """A ``token_refusal`` already made for a request: whose session, and the answer."""
+
+    session_id: str
+    account_id: int
+    refusal: str | None
+
+
 async def token_refusal(redis: AsyncRedis, keys: RedisKeys, session_id: str, account_id: int
                         ) -> str | None:
     """Why a token's session or account may no longer act, in one round trip (two
@@ -155,9 +167,21 @@ async def token_refusal(redis: AsyncRedis, keys: RedisKeys, session_id: str, acc
     first, so a suspended account's ended sessions say so), ``session_ended`` (the
     session was logged out or ended), or ``None``."""
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.exists(keys.suspended_account(account_id))
-        pipe.exists(keys.revoked_session(session_id))
-        suspended, revoked = await pipe.execute()
+        queue_token_refusal(pipe, keys, session_id, account_id)
+        return refusal_answer(await pipe.execute())
+
+
+def queue_token_refusal(pipe: AsyncPipeline, keys: RedisKeys, session_id: str,
+                        account_id: int) -> None:
+    """``token_refusal``'s two commands, queued on ``pipe`` (their answers read by
+    ``refusal_answer``), for a caller that sends more in the same round trip."""
+    pipe.exists(keys.suspended_account(account_id))
+    pipe.exists(keys.revoked_session(session_id))
+
+
+def refusal_answer(found: Sequence[Any]) -> str | None:
+    """``token_refusal``'s answer from the answers of ``queue_token_refusal``'s commands."""
+    suspended, revoked = found
     if suspended:
         return "account_suspended"
     return "session_ended" if revoked else None

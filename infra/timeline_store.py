@@ -32,17 +32,19 @@ from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 
-from infra.lua import load_script
+from infra.lua import PipelinedScript, load_script, loading
 from infra.redis_cleanup import unlink_matching
 from infra.redis_clients import is_cluster, queue_script
 from infra.redis_keys import ID_WIDTH, REPOSTS_AUTHOR_FIELD, SENTINEL, RedisKeys, member
 from ports.projectors import TIMELINES
-from ports.timelines import Place, Reach, Reposts, TimelineItem
+from ports.timelines import HomeStart, Place, Reach, Reposts, TimelineItem
 
 _PUSH = load_script("infra", "timeline_store_push")
 _REMOVE = load_script("infra", "timeline_store_remove")
 _ADD_COUNTING = load_script("infra", "timeline_store_add_counting")
 _ADVANCE = load_script("infra", "timeline_store_advance")
+OPEN_HOME = PipelinedScript(load_script("infra", "timeline_store_open"))
+"""``open_home``'s script, sent as a bare ``EVALSHA`` (see ``infra.lua.PipelinedScript``)."""
 
 Encoded = tuple[str, str]
 """A ``TimelineItem`` as the scripts take it: (member, original's member or "")."""
@@ -69,6 +71,8 @@ class RedisTimelineStore:
         self._advance = redis.register_script(_ADVANCE)
         self._position = keys.projection_position(TIMELINES)
         self._cluster = is_cluster(redis)
+        head, _, tail = keys.authored(_SOME_ID).rpartition(str(_SOME_ID))
+        self._authored_around = (head, tail)
 
     # -- the projector's position ----------------------------------------------------
 
@@ -175,6 +179,41 @@ class RedisTimelineStore:
         pipe.expire(self.keys.home_index(reader_id), ttl_s)
         pipe.smembers(self.keys.celebrities())
 
+    async def open_home(self, reader_id: int, ttl_s: int, below: int | None, count: int
+                        ) -> HomeStart:
+        if self._cluster:  # the script reads keys of several slots: its reads one by one
+            kept, every = await self.keep_alive(reader_id, ttl_s)
+            return await self.open_rest(reader_id, kept, every, below, count)
+
+        async def run() -> list[Any]:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                self.queue_open_home(pipe, reader_id, ttl_s, below, count)
+                found: list[Any] = await pipe.execute()
+                return found
+
+        return opened_answer(await loading(self.redis, [OPEN_HOME], run))
+
+    async def open_rest(self, reader_id: int, kept: bool, celebrities: list[int],
+                        below: int | None, count: int) -> HomeStart:
+        """``open_home``'s answer on a Redis Cluster, after ``keep_alive``'s (``kept``,
+        ``celebrities``): what ``timeline_store_open.lua`` reads on one Redis, in two
+        more round trips (the followed celebrities, then the slices)."""
+        if not kept:
+            return HomeStart(False, celebrities, [], [])
+        followed = [c for c, f in zip(celebrities, await self.following_among(
+            reader_id, celebrities), strict=True) if f]
+        return HomeStart(True, celebrities, followed,
+                         await self.slices(reader_id, followed, below, count))
+
+    def queue_open_home(self, pipe: Pipeline, reader_id: int, ttl_s: int, below: int | None,
+                        count: int) -> None:
+        """``open_home``'s script, queued on ``pipe`` (its answer read by
+        ``opened_answer``), for a caller that sends more in the same round trip. One
+        call: ``keep_alive``, ``following_among`` and ``slices`` each took one."""
+        keys = [self.keys.home(reader_id), self.keys.home_index(reader_id),
+                self.keys.celebrities(), self.keys.following(reader_id)]
+        OPEN_HOME.queue(pipe, keys, [ttl_s, *_lex_bounds(below), count, *self._authored_around])
+
     async def mark_kept(self, reader_id: int, ttl_s: int) -> None:
         home = self.keys.home(reader_id)
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -195,12 +234,10 @@ class RedisTimelineStore:
     async def slices(self, reader_id: int, celebrities: Sequence[int], below: int | None,
                      count: int) -> list[list[TimelineItem]]:
         sources = [self.keys.home(reader_id), *(self.keys.authored(c) for c in celebrities)]
-        upper = f"({member(below)}" if below is not None else "+"
+        upper, lower = _lex_bounds(below)
         async with self.redis.pipeline(transaction=False) as pipe:
             for key in sources:
-                # Above the kept-marker, so it is never read back.
-                pipe.zrange(key, upper, f"({SENTINEL}", desc=True, bylex=True, offset=0,
-                            num=count)
+                pipe.zrange(key, upper, lower, desc=True, bylex=True, offset=0, num=count)
             return [[_decode(m) for m in found] for found in await pipe.execute()]
 
     async def reach(self, reader_id: int, post_ids: Sequence[int],
@@ -352,6 +389,28 @@ def kept_answer(found: Sequence[Any]) -> tuple[bool, list[int]]:
     """``keep_alive``'s answer from the answers of ``queue_keep_alive``'s commands."""
     kept, _, celebrities = found
     return bool(kept), [int(c) for c in celebrities]
+
+
+def opened_answer(found: Sequence[Any]) -> HomeStart:
+    """``open_home``'s answer from the answers of ``queue_open_home``'s one call."""
+    kept, celebrities, *rest = found[0]
+    every = [int(c) for c in celebrities]
+    if not kept:
+        return HomeStart(False, every, [], [])
+    followed, *slices = rest
+    return HomeStart(True, every, [int(c) for c in followed],
+                     [[_decode(m) for m in raw] for raw in slices])
+
+
+_SOME_ID = 123456789
+"""An account id whose key shows what surrounds an id in a key (the authored keys
+``open_home``'s script builds)."""
+
+
+def _lex_bounds(below: int | None) -> tuple[str, str]:
+    """The ``ZRANGE ... BYLEX REV`` bounds of the items below ``below`` (``None``: all),
+    above the kept-marker, so that it is never read back."""
+    return (f"({member(below)}" if below is not None else "+"), f"({SENTINEL}"
 
 
 def _encode(items: Sequence[TimelineItem], seen: dict[TimelineItem, Encoded]) -> list[Encoded]:

@@ -52,7 +52,16 @@ from infra.redis_cleanup import unlink_matching
 from infra.redis_keys import RedisKeys
 from ports.errors import DependencyUnavailable
 from ports.projectors import TRENDS
-from ports.trends import BUCKET_S, DAY_S, HOUR_S, WEEK_S, Suspension, TagUse, TagWindow
+from ports.trends import (
+    BUCKET_S,
+    DAY_S,
+    HOUR_S,
+    WEEK_S,
+    Answer,
+    Suspension,
+    TagUse,
+    TagWindow,
+)
 
 _RECORD = load_script("infra", "trend_counters_record")
 _READ = load_script("infra", "trend_counters_read")
@@ -114,7 +123,7 @@ class RedisTrendCounters:
         self.answers = f"{(answers or keys).prefix}trend:"
         self._record = redis.register_script(_RECORD)
         self._read = redis.register_script(_READ)
-        self._computing: dict[str, asyncio.Task[list[dict[str, Any]]]] = {}
+        self._computing: dict[str, asyncio.Task[Any]] = {}
 
     def _key(self, kind: str, *parts: object) -> str:
         return self.prefix + kind + ":" + ":".join(str(p) for p in parts)
@@ -220,8 +229,7 @@ class RedisTrendCounters:
         return found
 
     async def cached(self, key: str, ttl_s: float,
-                     compute: Callable[[], Awaitable[list[dict[str, Any]]]]
-                     ) -> list[dict[str, Any]]:
+                     compute: Callable[[], Awaitable[Answer]]) -> Answer:
         """The answer under ``key`` if one was stored less than ``ttl_s`` seconds ago,
         else ``compute()``'s, stored for ``ttl_s`` s. Single flight: one caller per
         process asks Redis, and one process at a time (a redis-py ``Lock``) computes;
@@ -235,15 +243,14 @@ class RedisTrendCounters:
         # a reader that goes away (cancelled) leaves the computation to the others
         return await asyncio.shield(task)
 
-    def _computed(self, key: str, task: asyncio.Task[list[dict[str, Any]]]) -> None:
+    def _computed(self, key: str, task: asyncio.Task[Any]) -> None:
         if self._computing.get(key) is task:
             del self._computing[key]
         if not task.cancelled():
             task.exception()  # retrieved, even if every reader went away
 
     async def _cached(self, key: str, ttl_s: float,
-                      compute: Callable[[], Awaitable[list[dict[str, Any]]]]
-                      ) -> list[dict[str, Any]]:
+                      compute: Callable[[], Awaitable[Answer]]) -> Answer:
         answer_key = f"{self.answers}cache:{key}"
         lock = self.redis.lock(f"{self.answers}cache-lock:{key}", timeout=CACHE_LOCK_S,
                                blocking=False, thread_local=False)
@@ -254,10 +261,16 @@ class RedisTrendCounters:
                 stored = await self.redis.get(answer_key)
                 if stored is not None:
                     TRENDS_ANSWERS.labels(outcome).inc()
-                    found: list[dict[str, Any]] = json.loads(stored)
+                    found: Answer = json.loads(stored)  # JSON in, the same JSON out
                     return found
                 if await lock.acquire(token=uuid.uuid4().hex):
                     try:
+                        # stored by a holder that released the lock since the read above
+                        stored = await self.redis.get(answer_key)
+                        if stored is not None:
+                            TRENDS_ANSWERS.labels(outcome).inc()
+                            late: Answer = json.loads(stored)
+                            return late
                         answer = await _timed(compute, "computed")
                         await self.redis.set(answer_key, json.dumps(answer),
                                              px=max(1, round(ttl_s * 1000)))
@@ -274,8 +287,7 @@ class RedisTrendCounters:
             raise DependencyUnavailable(f"Redis: {error}") from error
 
 
-async def _timed(compute: Callable[[], Awaitable[list[dict[str, Any]]]], outcome: str
-                 ) -> list[dict[str, Any]]:
+async def _timed(compute: Callable[[], Awaitable[Answer]], outcome: str) -> Answer:
     with TRENDS_COMPUTE_SECONDS.time():
         answer = await compute()
     TRENDS_ANSWERS.labels(outcome).inc()

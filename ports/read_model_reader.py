@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, NamedTuple, Protocol
 
+from ports.page_facts import FactKeys, Facts
 from ports.records import MediaBody, PostBody, Profile
 from ports.timelines import TimelineItem
 
@@ -200,6 +201,11 @@ class ReadModelReader(Protocol):
         """Everything else a page of posts needs (``PageRows``), in one round trip:
         ``author_ids``' accounts, ``repost_ids``' reposts, which of ``parent_ids`` are
         live, which of ``post_ids`` the reader likes and reposts, whom it must not see."""
+        ...
+
+    async def facts(self, keys: FactKeys) -> Facts:
+        """The facts of ``keys`` (``ports.page_facts``), every one of them, in one round
+        trip: what hydration reads on a miss of the facts cache."""
         ...
 
     async def account_post_ids(self, author_id: int, before: int, limit: int) -> list[int]:

@@ -36,6 +36,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Final, Literal, NamedTuple, Protocol
 
+from ports.page_facts import FactKeys, Facts
 from ports.post_cache import Counts
 
 EdgeKind = Literal["follows", "likes", "reposts", "blocks", "mutes"]
@@ -276,6 +277,12 @@ class ReadModelWriter(Protocol):
         """The counts (every ``ports.post_cache.COUNT_FIELDS``, ``deleted`` 0 or 1) of
         each stored post of ``post_ids`` and of each post one of them replies to, as
         this transaction sees them."""
+        ...
+
+    async def facts(self, keys: FactKeys) -> Facts:
+        """The facts of ``keys`` (``ports.page_facts``) as this transaction has written
+        them, every one of them (the accounts of ``account_aggregates`` that exist by
+        id): what the projector hands the facts cache before it commits."""
         ...
 
 

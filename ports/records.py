@@ -101,3 +101,10 @@ class Relationship(TypedDict):
     blocking: bool
     blocked_by: bool
     muting: bool
+
+
+def relationship(*, following: bool, followed_by: bool, blocking: bool, blocked_by: bool,
+                 muting: bool) -> Relationship:
+    """The one constructor of ``Relationship`` (the commands' answers and the query's)."""
+    return {"following": following, "followed_by": followed_by, "blocking": blocking,
+            "blocked_by": blocked_by, "muting": muting}

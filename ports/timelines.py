@@ -75,6 +75,24 @@ class Reach:
     celebrity_reposts: Sequence[int | None]
 
 
+@dataclass(frozen=True, slots=True)
+class HomeStart:
+    """What ``open_home`` finds: a home read's first round trip.
+
+    ``kept``: the reader's timeline existed (and is kept ``ttl_s`` more seconds).
+    ``celebrities``: every celebrity.
+    ``followed``: the celebrities the reader follows, in ``celebrities``' order
+    (empty when not ``kept``).
+    ``slices``: ``slices(reader, followed, below, count)``'s answer (empty when not
+    ``kept``: a timeline to rebuild is read after its rebuild).
+    """
+
+    kept: bool
+    celebrities: Sequence[int]
+    followed: Sequence[int]
+    slices: Sequence[Sequence[TimelineItem]]
+
+
 class TimelineWriter(Protocol):
     """Pushing items into and taking them out of readers' timelines."""
 
@@ -215,6 +233,13 @@ class HomeTimelines(TimelineWriter, Protocol):
     async def keep_alive(self, reader_id: int, ttl_s: int) -> tuple[bool, list[int]]:
         """Keep the reader's timeline ``ttl_s`` more seconds, if it exists. Answers
         whether it existed and, in the same round trip, every celebrity."""
+        ...
+
+    async def open_home(self, reader_id: int, ttl_s: int, below: int | None, count: int
+                        ) -> HomeStart:
+        """A home read's first reads in one round trip: ``keep_alive``, then, if the
+        timeline was kept, the celebrities the reader follows (``following_among``)
+        and ``slices(reader_id, <those>, below, count)``."""
         ...
 
     async def celebrities(self) -> list[int]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Final, Protocol, TypeVar
 
 BUCKET_S: Final = 600
 """The fine bucket: 10 minutes (windows of 1 h and 4 h)."""
@@ -134,13 +134,16 @@ class TrendCounterReader(Protocol):
         ...
 
 
+Answer = TypeVar("Answer")
+"""A computed answer: JSON-able, and read back from the cache as the same JSON."""
+
+
 class TrendAnswerCache(Protocol):
     """A computed trends answer, shared by every reader (every API process) for a
     few seconds: it is the same for all of them. Forgotten by ``reset``."""
 
     async def cached(self, key: str, ttl_s: float,
-                     compute: Callable[[], Awaitable[list[dict[str, Any]]]]
-                     ) -> list[dict[str, Any]]:
+                     compute: Callable[[], Awaitable[Answer]]) -> Answer:
         """The answer stored under ``key`` less than ``ttl_s`` seconds ago, else
         ``compute()``'s (a JSON-able list), stored for ``ttl_s`` seconds. Single
         flight: callers that miss together wait for one ``compute()``.

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ports.events import EventEnvelope
+from ports.page_facts import FactKeys, FactsSink, Pair
 from ports.post_cache import PostCountsSink
 from ports.projectors import READ_MODELS
 from ports.read_models import (
@@ -126,18 +127,25 @@ ERASED_POST_VERSION = 2
 post has two events at most), so a ``PostDeleted`` applied later changes nothing."""
 
 
-async def _account_erased(tx: ReadModelWriter, e: EventEnvelope) -> list[int]:
+async def _account_erased(tx: ReadModelWriter, e: EventEnvelope,
+                          facts: Touched | None = None) -> list[int]:
     """Purge an erased account: each of its live posts takes the delete-post path (its
     replies stay, their parent shows as deleted), its active follows, likes and
     reposts turn off (counts move as an undo would move them), then its row and its
-    posts' text go. The posts whose counts or existence changed."""
+    posts' text go. The posts whose counts or existence changed; the facts it changed
+    go to ``facts``."""
     account_id = int(e.payload["account_id"])
     touched: list[int] = []
     for post_id in await tx.live_post_ids(account_id):
         touched += [post_id, *await _delete_post(tx, post_id, account_id, e.occurred_at,
                                                  ERASED_POST_VERSION)]
+    if facts is not None:  # its blocks and mutes stay as they are
+        facts.accounts.add(account_id)
     for rule in (FOLLOWS, LIKES, REPOSTS):
         edges = await tx.active_edges(rule.kind, account_id)
+        if facts is not None:
+            for edge in edges:
+                facts.edge(rule, edge.a, edge.b, edge.repost_id)
         if not edges:
             continue
         await tx.write_edges(rule.kind, [
@@ -220,6 +228,54 @@ async def _set_edges(tx: ReadModelWriter, rule: EdgeRule, events: Sequence[Event
         await tx.add_to_counts(count, by_id)
 
 
+@dataclass
+class Touched:
+    """The facts (``ports.page_facts``) a transaction may have changed: what the projector
+    reads back and hands the facts cache before it commits."""
+
+    accounts: set[int] = field(default_factory=set)
+    account_aggregates: set[str] = field(default_factory=set)
+    reposts: set[int] = field(default_factory=set)
+    liked: set[Pair] = field(default_factory=set)
+    reposted: set[Pair] = field(default_factory=set)
+    hidden: set[Pair] = field(default_factory=set)
+
+    def edge(self, rule: EdgeRule, a: int, b: int, repost_id: int | None) -> None:
+        """An edge of ``rule``'s kind between ``a`` and ``b`` was (or may have been) set."""
+        if rule is FOLLOWS:
+            self.accounts |= {a, b}  # their counts
+        elif rule is LIKES:
+            self.liked.add((a, b))
+        elif rule is REPOSTS:
+            self.reposted.add((a, b))
+            if repost_id is not None:
+                self.reposts.add(int(repost_id))
+        elif rule is BLOCKS:
+            self.hidden |= {(a, b), (b, a)}
+        else:
+            self.hidden.add((a, b))  # a mute hides for the muter only
+
+    def event(self, e: EventEnvelope) -> None:
+        """What ``e`` may change (an erasure's edges are added by ``_account_erased``)."""
+        p = e.payload
+        rule = EDGE_EVENTS.get(e.type)
+        if rule is not None:
+            a, b = rule.key(e)
+            self.edge(rule, a, b, p.get("repost_id"))
+        elif e.type in ("AccountRegistered", "AccountErased"):
+            self.accounts.add(int(p["account_id"]))
+        elif e.type in ("ProfileUpdated", "AccountSuspended", "AccountUnsuspended"):
+            self.account_aggregates.add(str(e.aggregate_id))
+        elif e.type in ("PostCreated", "PostDeleted"):
+            self.accounts.add(int(p["author_id"]))  # its posts_count
+
+    def keys(self) -> FactKeys:
+        return FactKeys(accounts=frozenset(self.accounts), reposts=frozenset(self.reposts),
+                        liked=frozenset(self.liked), reposted=frozenset(self.reposted),
+                        hidden=frozenset(self.hidden),
+                        account_aggregates=frozenset(self.account_aggregates))
+
+
 HANDLERS: dict[str, Callable[[ReadModelWriter, EventEnvelope], Awaitable[object]]] = {
     "AccountRegistered": _account_registered,
     "ProfileUpdated": _profile_updated,
@@ -241,16 +297,21 @@ def _same_edge_kind(previous: EventEnvelope, event: EventEnvelope) -> bool:
     return event.type in EDGE_EVENTS and EDGE_EVENTS.get(previous.type) is EDGE_EVENTS[event.type]
 
 
-async def _apply_run(tx: ReadModelWriter, run: list[EventEnvelope]) -> list[int]:
+async def _apply_run(tx: ReadModelWriter, run: list[EventEnvelope],
+                     facts: Touched | None = None) -> list[int]:
     """Apply a run; the posts whose counts it changed that ``posts_touched`` cannot
-    tell from the events (an erased account's)."""
+    tell from the events (an erased account's). The facts it may change go to
+    ``facts``."""
+    if facts is not None:
+        for event in run:
+            facts.event(event)
     rule = EDGE_EVENTS.get(run[0].type)
     if rule is not None:
         await _set_edges(tx, rule, run)
+    elif run[0].type == "AccountErased":
+        return await _account_erased(tx, run[0], facts)
     elif (handler := HANDLERS.get(run[0].type)) is not None:
-        changed = await handler(tx, run[0])
-        if run[0].type == "AccountErased" and isinstance(changed, list):
-            return changed
+        await handler(tx, run[0])
     return []
 
 
@@ -273,12 +334,15 @@ class ReadModelProjector(StoreProjector[ReadModelStore]):
     name = READ_MODELS
 
     def __init__(self, store: ReadModelStore,
-                 counts_sink: PostCountsSink | None = None) -> None:
+                 counts_sink: PostCountsSink | None = None,
+                 facts_sink: FactsSink | None = None) -> None:
         """``counts_sink`` (the post cache) gets the absolute counts of the posts each
-        transaction touched, before it commits; its ``DependencyUnavailable`` rolls
-        the transaction back to be retried."""
+        transaction touched, ``facts_sink`` (the facts cache, ``ports.page_facts``) the
+        facts it may have changed, before it commits; their ``DependencyUnavailable``
+        rolls the transaction back to be retried."""
         self.store = store
         self.counts_sink = counts_sink
+        self.facts_sink = facts_sink
 
     async def apply_batch(self, events: Sequence[EventEnvelope]) -> None:
         """All the events in one transaction with the new position: all or nothing.
@@ -296,11 +360,13 @@ class ReadModelProjector(StoreProjector[ReadModelStore]):
             if not fresh:
                 return
             touched: list[int] = []
+            facts = Touched() if self.facts_sink is not None else None
             for run in runs(fresh, _same_edge_kind):
-                touched += await _apply_run(tx, run)
+                touched += await _apply_run(tx, run, facts)
                 for event in run:
                     touched += posts_touched(event)
             await self._publish_counts(tx, touched)
+            await self._publish_facts(tx, facts)
             await tx.set_position(fresh[-1].position)
 
     async def _publish_counts(self, tx: ReadModelWriter, post_ids: list[int]) -> None:
@@ -310,11 +376,20 @@ class ReadModelProjector(StoreProjector[ReadModelStore]):
             return
         await self.counts_sink.set_counts(await tx.post_counts(sorted(set(post_ids))))
 
+    async def _publish_facts(self, tx: ReadModelWriter, facts: Touched | None) -> None:
+        """Hand the facts this transaction may have changed to the facts cache, as they
+        now are (absolute values: idempotent)."""
+        if facts is None or self.facts_sink is None or not (keys := facts.keys()):
+            return
+        await self.facts_sink.set_facts(await tx.facts(keys))
+
     async def replay(self, event: EventEnvelope) -> None:
         """Apply a parked event's writes again, leaving the position alone."""
         async with self.store.transaction() as tx:
-            touched = await _apply_run(tx, [event])
+            facts = Touched() if self.facts_sink is not None else None
+            touched = await _apply_run(tx, [event], facts)
             await self._publish_counts(tx, [*touched, *posts_touched(event)])
+            await self._publish_facts(tx, facts)
 
     async def advance(self, position: int) -> None:
         async with self.store.transaction() as tx:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ports.events import EventLogHead
 from ports.notifications import NotificationStore
+from ports.page_facts import FactsCache
 from ports.positions import ProjectionPositions
 from ports.post_cache import PostCache
 from ports.read_model_reader import ReadModelReader
@@ -40,6 +41,9 @@ class QueryContext:
     event_log: EventLogHead
     """Where the event store ends (a rebuilt timeline waits for the read models to reach it)."""
     post_cache: PostCache | None = None
+    facts: FactsCache | None = None
+    """What a page needs besides bodies and counts (``ports.page_facts``), kept by the
+    read-model projector; ``None``: read from the read models every time."""
     on_rebuild: RebuildObserver = unobserved
     """Told of each home-timeline rebuild (the composition root counts them in metrics)."""
     policy: TimelinePolicy = field(default_factory=TimelinePolicy)

@@ -3,9 +3,13 @@
 Per page: one round trip to the post cache (bodies not in the in-process
 cache, and every post's counts), the read models only for what the cache
 lacks (loaded once however many requests miss the same post at the same
-time), and one round trip to the read models (``ReadModelReader.page_rows``)
-for authors, reposters, the reader's likes and reposts, and whom the reader
-must not see.
+time); then the page's facts (``ports.page_facts``: authors, reposts, the
+reader's likes and reposts, whom the reader must not see) from the facts
+cache, beside the parents' counts and bodies from the post cache, and a
+last round trip to the facts cache only for reposters and parents' authors
+not already known. Only what the caches lack is read from the read models
+(``ReadModelReader.facts``), and filled in. Without a facts cache, the
+facts are one round trip to the read models (``ReadModelReader.page_rows``).
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ from datetime import datetime
 from typing import NamedTuple
 
 from domain.moments import rfc3339
+from ports.page_facts import BLOCKED, MUTED, FactKeys, Facts, ShownAccount, pairs
 from ports.post_cache import Counts, PostBody
 from ports.read_model_reader import HiddenAccounts
 from queries.context import QueryContext
 from queries.hydration_cache import Loaded
 from queries.media import served_media
-from queries.shapes import Account, Media, Post, account_of_row, post
+from queries.shapes import Account, Media, Post, account, account_of_row, post
 from queries.visibility import hides
 
 TimelineItem = tuple[int, int | None]
@@ -92,7 +97,9 @@ async def post_bodies(ctx: QueryContext, post_ids: Sequence[int]
         cached_bodies, counts = await ctx.post_cache.get_many(
             ids, [i for i in ids if i not in local])
         bodies.update(cached_bodies)
-    missing = [i for i in ids if i not in bodies or i not in counts]
+    # A post marked deleted stays deleted: its counts say so, no body to load.
+    missing = [i for i in ids if i not in counts or (i not in bodies
+                                                     and not counts[i]["deleted"])]
     if missing:
         for post_id, (body, post_counts) in (await _single_flight(ctx, missing)).items():
             if body is not None:
@@ -110,7 +117,7 @@ async def post_bodies(ctx: QueryContext, post_ids: Sequence[int]
 class Repost(NamedTuple):
     """A repost item: when, by whom (``reposter_id`` for the visibility rules)."""
 
-    since: datetime
+    since: datetime | str
     reposter: Account
     reposter_id: int
 
@@ -135,7 +142,11 @@ class ReaderFacts:
 async def _reader_facts(ctx: QueryContext, reader_id: int | None, author_ids: set[int],
                         repost_ids: list[int], post_ids: list[int], parent_ids: list[int]
                         ) -> ReaderFacts:
-    """Everything else a page needs from the read models, in one round trip."""
+    """Everything else a page needs: from the facts cache when there is one (and only
+    what it lacks from the read models), else in one round trip to the read models."""
+    if ctx.facts is not None:
+        return await _cached_facts(ctx, reader_id, author_ids, repost_ids, post_ids,
+                                   parent_ids)
     rows = await ctx.read_models.page_rows(reader_id, author_ids, repost_ids, post_ids,
                                            parent_ids)
     return ReaderFacts(
@@ -146,6 +157,65 @@ async def _reader_facts(ctx: QueryContext, reader_id: int | None, author_ids: se
         liked=rows.liked,
         reposted=rows.reposted,
         hidden=rows.hidden,
+    )
+
+
+async def known_facts(ctx: QueryContext, keys: FactKeys) -> Facts:
+    """Every fact of ``keys``: the facts cache's, and what it lacks from the read models
+    (then filled in: only where the cache holds nothing, as the projector's may be
+    newer); all from the read models without a facts cache."""
+    cache = ctx.facts
+    if cache is None:
+        return await ctx.read_models.facts(keys) if keys else Facts()
+    facts = await cache.get(keys) if keys else Facts()
+    missing = facts.missing(keys)
+    if missing:
+        loaded = await ctx.read_models.facts(missing)
+        await cache.fill(loaded)
+        facts.update(loaded)
+    return facts
+
+
+def _shown(row: ShownAccount) -> Account:
+    return account(id=row["id"], username=row["username"], display_name=row["display_name"],
+                   bio=row["bio"], avatar_url=row["avatar_url"],
+                   created_at=row["created_at"],
+                   followers_count=row["followers_count"],
+                   following_count=row["following_count"], posts_count=row["posts_count"])
+
+
+async def _cached_facts(ctx: QueryContext, reader_id: int | None, author_ids: set[int],
+                        repost_ids: list[int], post_ids: list[int], parent_ids: list[int]
+                        ) -> ReaderFacts:
+    """``_reader_facts`` from the facts cache: the facts of the authors, the reposts and
+    the reader's pairs beside the parents (``post_bodies``), then the reposters' and
+    the parents' authors' that were not among them."""
+    keys = FactKeys(accounts=frozenset(author_ids), reposts=frozenset(repost_ids),
+                    liked=pairs(reader_id, post_ids), reposted=pairs(reader_id, post_ids),
+                    hidden=pairs(reader_id, author_ids))
+    if parent_ids:
+        facts, parents = await asyncio.gather(known_facts(ctx, keys),
+                                              post_bodies(ctx, parent_ids))
+    else:
+        facts, parents = await known_facts(ctx, keys), {}
+    reposters = {r.reposter_id for r in facts.reposts.values() if r is not None}
+    more = (reposters | {body["author_id"] for body, _ in parents.values()}) - author_ids
+    if more:
+        facts.update(await known_facts(ctx, FactKeys(
+            accounts=frozenset(more), hidden=pairs(reader_id, reposters - author_ids))))
+    authors = {i: _shown(row) for i, row in facts.accounts.items() if row is not None}
+    reposts = {item: Repost(r.since, authors[r.reposter_id], r.reposter_id)
+               for item, r in facts.reposts.items()
+               if r is not None and r.reposter_id in authors}
+    return ReaderFacts(
+        authors=authors,
+        reposts=reposts,
+        live_parents={i for i, (body, _) in parents.items() if body["author_id"] in authors},
+        liked={post_id for (_, post_id), on in facts.liked.items() if on},
+        reposted={post_id for (_, post_id), on in facts.reposted.items() if on},
+        hidden=HiddenAccounts(
+            blocked=frozenset(i for (_, i), bits in facts.hidden.items() if bits & BLOCKED),
+            muted=frozenset(i for (_, i), bits in facts.hidden.items() if bits & MUTED)),
     )
 
 

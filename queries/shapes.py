@@ -25,7 +25,10 @@ from typing_extensions import TypedDict
 from domain.moments import rfc3339
 from domain.notifications import NOTIFICATION_TYPES, NotificationType
 from ports.read_model_reader import AccountRow
-from ports.records import Relationship as Relationship  # the API shows the record as it is
+
+# The API shows the record as it is, built by its one constructor.
+from ports.records import Relationship as Relationship
+from ports.records import relationship as relationship
 
 T = TypeVar("T")
 
@@ -123,6 +126,16 @@ class NotificationGroup(TypedDict):
     read: bool
 
 
+class TrendingTag(TypedDict):
+    """A hashtag rising in a window: its score against its own baseline, and the posts
+    and distinct accounts that used it in the window."""
+
+    tag: str
+    score: float
+    posts_count: int
+    accounts_count: int
+
+
 class Page(TypedDict, Generic[T]):
     """One page of a list; ``next_cursor`` is ``None`` on the last page."""
 
@@ -131,16 +144,17 @@ class Page(TypedDict, Generic[T]):
 
 
 def account(*, id: int, username: str, display_name: str, bio: str, avatar_url: str,
-            created_at: datetime, followers_count: int, following_count: int,
+            created_at: datetime | str, followers_count: int, following_count: int,
             posts_count: int) -> Account:
-    """The one constructor of ``Account``."""
+    """The one constructor of ``Account``; ``created_at`` a datetime or its RFC 3339 text
+    (as the facts cache keeps it)."""
     return {
         "id": str(id),
         "username": username,
         "display_name": display_name,
         "bio": bio,
         "avatar_url": avatar_url,
-        "created_at": rfc3339(created_at),
+        "created_at": created_at if isinstance(created_at, str) else rfc3339(created_at),
         "followers_count": followers_count,
         "following_count": following_count,
         "posts_count": posts_count,
@@ -150,13 +164,6 @@ def account(*, id: int, username: str, display_name: str, bio: str, avatar_url: 
 def own_account(public: Account, *, email: str) -> OwnAccount:
     """The one constructor of ``OwnAccount``: ``public`` with the owner's email."""
     return {**public, "email": email}
-
-
-def relationship(*, following: bool, followed_by: bool, blocking: bool, blocked_by: bool,
-                 muting: bool) -> Relationship:
-    """The one constructor of ``Relationship``."""
-    return {"following": following, "followed_by": followed_by, "blocking": blocking,
-            "blocked_by": blocked_by, "muting": muting}
 
 
 def post(*, id: int, author: Account, text: str, created_at: datetime | str,
@@ -203,6 +210,13 @@ def media(*, id: int, url: str, preview_url: str, description: str, blurhash: st
 def thread(ancestors: list[Post], descendants: list[Post]) -> Thread:
     """The one constructor of ``Thread``."""
     return {"ancestors": ancestors, "descendants": descendants}
+
+
+def trending_tag(*, tag: str, score: float, posts_count: int, accounts_count: int
+                 ) -> TrendingTag:
+    """The one constructor of ``TrendingTag``; ``score`` rounded to 3 decimals."""
+    return {"tag": tag, "score": round(score, 3), "posts_count": posts_count,
+            "accounts_count": accounts_count}
 
 
 def page(items: list[T], next_cursor: str | None) -> Page[T]:

@@ -2,7 +2,9 @@
 
 Each page merges the reader's kept timeline with the recent items of the
 celebrities the reader follows, every source read below the same cursor, so
-the order is exact and nothing is skipped or repeated between pages. A
+the order is exact and nothing is skipped or repeated between pages. A warm
+page's first round (keep the timeline, find the followed celebrities, read the
+sources) is one round trip to the store (``open_home``). A
 reader whose timeline is not kept (away longer than the active window, or
 never seen) gets it rebuilt from the read models first.
 """
@@ -10,6 +12,7 @@ never seen) gets it rebuilt from the read models first.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from operator import itemgetter
 
 from ports.projectors import READ_MODELS
@@ -79,11 +82,28 @@ async def rebuild_timeline(ctx: QueryContext, reader_id: int) -> None:
 async def _candidates(ctx: QueryContext, reader_id: int, celebrities: list[int],
                       below: int | None, want: int) -> tuple[list[TimelineItem], bool]:
     """The next ``want`` items below ``below`` across all sources, newest first."""
-    results = await ctx.timelines.slices(reader_id, celebrities, below, want)
+    return _merged(await ctx.timelines.slices(reader_id, celebrities, below, want), want)
+
+
+def _merged(results: Sequence[Sequence[TimelineItem]], want: int
+            ) -> tuple[list[TimelineItem], bool]:
+    """The newest ``want`` items of the sources' slices, and whether there may be more."""
     merged = sorted({item for found in results for item in found}, key=itemgetter(0),
                     reverse=True)
     more = len(merged) > want or any(len(found) >= want for found in results)
     return merged[:want], more
+
+
+async def _opened(ctx: QueryContext, reader_id: int, below: int | None, want: int
+                  ) -> tuple[list[int], tuple[list[TimelineItem], bool] | None]:
+    """The celebrities the reader follows and, for a kept timeline, the first round's
+    candidates: one round trip (``open_home``). A timeline not kept is rebuilt first,
+    and its candidates left to the first round (``None``)."""
+    start = await ctx.timelines.open_home(reader_id, ctx.policy.active_ttl_s, below, want)
+    if start.kept:
+        return list(start.followed), _merged(start.slices, want)
+    await rebuild_timeline(ctx, reader_id)
+    return await followed_celebrities(ctx, reader_id, list(start.celebrities)), None
 
 
 async def _oldest_items(ctx: QueryContext, reader_id: int, celebrities: list[int],
@@ -135,13 +155,14 @@ async def home_timeline(
     """Newest first; each post once per page; the cursor is the last item served."""
     ctx = ctx.pinned()  # one copy of the timelines for the whole read
     below = decode_int_cursor(cursor)
-    celebrities = await followed_celebrities(ctx, reader_id,
-                                             await keep_timeline(ctx, reader_id))
+    celebrities, first = await _opened(ctx, reader_id, below, limit + 1)
     items: list[Post] = []
     seen: set[int] = set()
     more = True
     for _ in range(MAX_ROUNDS):
-        candidates, more = await _candidates(ctx, reader_id, celebrities, below, limit + 1)
+        candidates, more = first or await _candidates(ctx, reader_id, celebrities, below,
+                                                      limit + 1)
+        first = None
         more = more or len(candidates) > limit
         oldest = await _oldest_items(ctx, reader_id, celebrities, candidates) \
             if celebrities else {}

@@ -23,9 +23,10 @@ a few, or many fresh ones repeating a text cannot trend a tag.
 from __future__ import annotations
 
 import math
-from typing import Any, Final
+from typing import Final
 
 from ports.trends import HOUR_S, TagWindow, TrendAnswerCache, TrendCounterReader
+from queries.shapes import TrendingTag, trending_tag
 
 WINDOWS: Final = {"1h": HOUR_S, "4h": 4 * HOUR_S, "24h": 24 * HOUR_S}
 CANDIDATES: Final = 200
@@ -42,8 +43,8 @@ def trend_score(counts: TagWindow, window_s: int) -> float:
 async def trending_tags(counters: TrendCounterReader, window: str, now_s: int,
                         min_authors: int = 5, limit: int = 20,
                         cache: TrendAnswerCache | None = None, cache_s: float = 0.0
-                        ) -> list[dict[str, Any]]:
-    """``[{tag, score, posts_count, accounts_count}]``, highest score first (at most
+                        ) -> list[TrendingTag]:
+    """``TrendingTag``s, highest score first (at most
     ``limit``). ``window`` is a key of ``WINDOWS``. With ``cache`` and ``cache_s`` > 0,
     an answer computed less than ``cache_s`` seconds ago (for any ``now_s``) is
     returned as it is.
@@ -59,7 +60,7 @@ async def trending_tags(counters: TrendCounterReader, window: str, now_s: int,
 
 
 async def _trending_tags(counters: TrendCounterReader, window: str, now_s: int,
-                         min_authors: int, limit: int) -> list[dict[str, Any]]:
+                         min_authors: int, limit: int) -> list[TrendingTag]:
     window_s = WINDOWS[window]
     counters = counters.pinned()  # both reads on one copy of the counters
     tags = await counters.candidates(now_s, window_s, CANDIDATES)
@@ -69,5 +70,5 @@ async def _trending_tags(counters: TrendCounterReader, window: str, now_s: int,
         if counts.authors >= min_authors and score > 0:
             scored.append((score, counts))
     scored.sort(key=lambda pair: (-pair[0], pair[1].tag))
-    return [{"tag": c.tag, "score": round(score, 3), "posts_count": c.posts,
-             "accounts_count": c.authors} for score, c in scored[:limit]]
+    return [trending_tag(tag=c.tag, score=score, posts_count=c.posts,
+                         accounts_count=c.authors) for score, c in scored[:limit]]

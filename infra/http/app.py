@@ -37,7 +37,7 @@ from infra.http.routes import (
     timelines,
     trends,
 )
-from infra.http.streaming import Renderers, start_live
+from infra.http.streaming import Renderers
 from infra.security import JwtTokens
 from infra.settings import Settings, get_settings
 from queries.context import QueryContext
@@ -59,12 +59,9 @@ def create_app(settings: Settings | None = None,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = await build_api(settings, tokens)
+        services = await build_api(settings, tokens, live_renderers)
         app.state.services = services
         app.state.rate_limiter = services.rate_limiter
-        services.live = await start_live(
-            settings, services.redis, services.queries, services.resources,
-            extra=live_renderers(services.queries) if live_renderers else None)
         try:
             yield
         finally:

@@ -13,7 +13,7 @@ import ipaddress
 
 from starlette.types import Scope as AsgiScope
 
-from infra.security import InvalidToken, JwtTokens
+from infra.security import InvalidToken, JwtTokens, TokenClaims
 
 
 def client_address(scope: AsgiScope, trust_forwarded_for: bool = False) -> str:
@@ -42,13 +42,19 @@ def bearer_account_id(scope: AsgiScope, tokens: JwtTokens) -> int | None:
     address only leaves the 401 to the routes that need a token (sign-up must not
     fail over a stale one). Revocation is not checked: the token is still its
     account's, and the route refuses it."""
+    claims = bearer_claims(scope, tokens)
+    return claims.account_id if claims is not None else None
+
+
+def bearer_claims(scope: AsgiScope, tokens: JwtTokens) -> TokenClaims | None:
+    """The claims of a valid bearer token (revocation not checked), else None."""
     for name, value in scope.get("headers", []):
         if name.lower() == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")
             if scheme.lower() != "bearer":
                 return None
             try:
-                return tokens.verify(token.strip()).account_id
+                return tokens.verify(token.strip())
             except InvalidToken:
                 return None
     return None

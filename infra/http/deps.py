@@ -17,10 +17,11 @@ from commands.messages import Actor, Result
 from domain.accounts import MAX_USERNAME, USERNAME_PATTERN
 from domain.errors import AccountSuspended, NotFound, Unauthorized, ValidationFailed
 from domain.ids import MAX_ID, SNOWFLAKE_PATTERN, parse_snowflake
+from infra.http.ratelimit import REVOCATION_STATE
 from infra.http.services import ApiServices
 from infra.http.text import CleanText
 from infra.metrics import STALE_READS
-from infra.security import InvalidToken, token_refusal
+from infra.security import InvalidToken, TokenCheck, token_refusal
 from queries.positions import wait_for_position
 
 MAX_LIMIT = 100
@@ -42,23 +43,32 @@ Services = Annotated[ApiServices, Depends(get_services)]
 async def optional_actor(
     services: Services,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    request: Request,
 ) -> Actor | None:
     """The account a valid bearer token names, ``None`` without a token; ``401`` for a
     bad, expired or revoked token."""
     if credentials is None:
         return None
-    return await actor_of_token(services, credentials.credentials)
+    checked: TokenCheck | None = request.scope.get("state", {}).get(REVOCATION_STATE)
+    return await actor_of_token(services, credentials.credentials, checked)
 
 
-async def actor_of_token(services: ApiServices, token: str) -> Actor:
+async def actor_of_token(services: ApiServices, token: str, checked: TokenCheck | None = None
+                         ) -> Actor:
     """The account an access token names; ``401`` for a bad, expired or revoked one,
-    ``403`` (``account_suspended``) while its account is suspended."""
+    ``403`` (``account_suspended``) while its account is suspended. ``checked``: the
+    revocation check the request's rate-limit charge made in its own round trip
+    (``infra.http.ratelimit``), used when it is of this token's session."""
     try:
         claims = services.tokens.verify(token)
     except InvalidToken as error:
         raise Unauthorized(error.message, code=error.code) from None
-    refusal = await token_refusal(services.redis, services.keys, claims.session_id,
-                                  claims.account_id)
+    if checked is not None and (checked.session_id, checked.account_id) == (
+            claims.session_id, claims.account_id):
+        refusal = checked.refusal
+    else:
+        refusal = await token_refusal(services.redis, services.keys, claims.session_id,
+                                      claims.account_id)
     if refusal == "account_suspended":
         raise AccountSuspended()
     if refusal is not None:

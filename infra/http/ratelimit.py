@@ -4,13 +4,17 @@ middleware and the 429 handler.
 The limiter itself (rules, GCRA buckets in Redis) is ``infra.rate_limiter``; who
 a request is counted against (client address, bearer account) is
 ``infra.http.client_identity``. A limited request gets ``X-RateLimit-*`` from
-its tightest bucket; a refused one gets 429 with ``Retry-After`` as well.
+its tightest bucket; a refused one gets 429 with ``Retry-After`` as well. The
+first charge of a request that carries a valid bearer token also checks the
+token's session and account (``infra.security.token_refusal``) in the same
+pipeline, so a signed-in request's overhead is one Redis round trip.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -19,7 +23,7 @@ from starlette.types import Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
 from domain.errors import Unauthorized
-from infra.http.client_identity import bearer_account_id, client_address
+from infra.http.client_identity import bearer_claims, client_address
 from infra.http.errors import error_response
 from infra.http.middleware import HttpMiddleware
 from infra.rate_limiter import (
@@ -31,8 +35,14 @@ from infra.rate_limiter import (
     RateLimiter,
     tightest,
 )
+from infra.redis_keys import RedisKeys
+from infra.security import TokenCheck, queue_token_refusal, refusal_answer
 
 STATE_KEY = "rate_limit_decisions"
+REVOCATION_STATE = "roost.revocation_check"
+"""Where the first charge of a request with a valid bearer token leaves the token's
+revocation check (``TokenCheck``), read in the same round trip; the actor
+dependency (``infra.http.deps``) uses it instead of checking again."""
 
 
 def get_rate_limiter(request: Request) -> RateLimiter:
@@ -52,11 +62,19 @@ def request_address(request: Request) -> str:
 async def _charge(request: Request, response: Response, action: str) -> None:
     limiter = get_rate_limiter(request)
     identities: dict[LimitScope, str] = {"ip": request_address(request)}
-    if (action, "account") in limiter.rules:
-        account = bearer_account_id(request.scope, request.app.state.services.tokens)
-        if account is not None:
-            identities["account"] = str(account)
-    decisions = await limiter.hit_all(action, identities)
+    services = request.app.state.services
+    claims = bearer_claims(request.scope, services.tokens)
+    if claims is not None and (action, "account") in limiter.rules:
+        identities["account"] = str(claims.account_id)
+    state = request.scope.setdefault("state", {})
+    if claims is None or REVOCATION_STATE in state:
+        decisions = await limiter.hit_all(action, identities)
+    else:  # the token's revocation check rides along: one round trip for both
+        check = partial(queue_token_refusal, keys=RedisKeys(services.settings.redis_prefix),
+                        session_id=claims.session_id, account_id=claims.account_id)
+        decisions, found = await limiter.hit_all_with(action, identities, check)
+        state[REVOCATION_STATE] = TokenCheck(claims.session_id, claims.account_id,
+                                              refusal_answer(found))
     seen = _record(request, list(decisions.values()))
     for scope, decision in decisions.items():
         if not decision.allowed:

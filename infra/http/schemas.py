@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from types import UnionType
+from types import GenericAlias, UnionType
 from typing import (
     Annotated,
     Any,
@@ -216,12 +216,15 @@ Media = response_model(
 Post = response_model(shapes.Post, reply_to_available=Field(
     default=None, description="For a reply: false once the parent post is deleted"))
 Thread = response_model(shapes.Thread)
+TrendingTag = response_model(shapes.TrendingTag)
+TrendingTags = GenericAlias(list, (TrendingTag,))
+"""``list[TrendingTag]``, spelt so that a type checker reads it as a value."""
 NotificationGroup = response_model(
     shapes.NotificationGroup,
     post=Field(description="The post liked, reposted, replying, mentioning or quoting; "
                            "null for follows"),
     accounts=Field(description="Most recent first, at most 8"))
-for _model in (Account, Relationship, Media, Post, Thread, NotificationGroup):
+for _model in (Account, Relationship, Media, Post, Thread, NotificationGroup, TrendingTag):
     _model.model_rebuild()
 
 

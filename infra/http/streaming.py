@@ -38,8 +38,10 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
 from infra.failures import is_transient
+from infra.http.session_checks import SessionChecks
 from infra.live import RedisLiveHub, RedisStreamSlots, reader_client
 from infra.metrics import LIVE_DISCONNECTS, LIVE_EVENTS_SENT
+from infra.redis_keys import RedisKeys
 from infra.settings import Settings
 from ports.live import (
     AUTHOR_CHANNEL,
@@ -87,6 +89,8 @@ class LiveServices:
     send_timeout_s: float = 30.0
     recheck_s: float = 5.0
     """How often an idle stream asks whether its session still holds (``live_events``)."""
+    session_checks: SessionChecks | None = None
+    """The streams' session questions, asked together (None: each asks alone)."""
     busy: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(10))
     """Bounds the streams' work against the stores at once in this process (opening a
     stream, rendering an event): a post to 1,000 connected followers, or 1,000 clients
@@ -124,6 +128,7 @@ async def start_live(settings: Settings, redis: Redis, queries: QueryContext,
     resources.push_async_callback(slots.stop)
     renderers = stream_renderers(queries, settings.min_position_wait_s)
     return LiveServices(hub, slots, {**renderers, **(extra or {})},
+                        session_checks=SessionChecks(redis, RedisKeys(settings.redis_prefix)),
                         keepalive_s=settings.live_keepalive_s,
                         send_timeout_s=settings.live_send_timeout_s,
                         recheck_s=settings.live_session_recheck_s,

@@ -88,6 +88,35 @@ class TimelineStoreContract:
         assert not kept_now and sorted(celebrities) == [7, 8]
         assert not await store.is_kept(AWAY)  # keeping alive creates nothing
 
+    async def test_open_home_is_keep_alive_following_among_and_slices_in_one(
+            self, kept: TimelineStore) -> None:
+        store = kept
+        await store.mark_celebrity(7, None)
+        await store.mark_celebrity(8, None)
+        await store.add_follows([(KEPT, 7), (KEPT, 9)])  # 9: followed, no celebrity
+        for author, item in ((7, post(30)), (7, post(12)), (8, post(31)), (9, post(32))):
+            await store.add_authored(author, item)
+        await store.push([KEPT], [post(10), post(20), (25, 5)])
+        start = await store.open_home(KEPT, TTL_S, None, 2)
+        assert start.kept and sorted(start.celebrities) == [7, 8]
+        assert list(start.followed) == [7]
+        assert [list(s) for s in start.slices] == [[(25, 5), post(20)], [post(30), post(12)]]
+        assert [list(s) for s in start.slices] == await store.slices(KEPT, [7], None, 2)
+        below = await store.open_home(KEPT, TTL_S, 20, 5)
+        assert [list(s) for s in below.slices] == [[post(10)], [post(12)]]
+        away = await store.open_home(AWAY, TTL_S, None, 2)
+        assert not away.kept and sorted(away.celebrities) == [7, 8]
+        assert (list(away.followed), list(away.slices)) == ([], [])
+        assert not await store.is_kept(AWAY)  # opening creates nothing
+
+    async def test_open_home_without_celebrities_reads_the_timeline_alone(
+            self, kept: TimelineStore) -> None:
+        store = kept
+        await store.push([KEPT], [post(10)])
+        start = await store.open_home(KEPT, TTL_S, None, 20)
+        assert (start.kept, list(start.celebrities), list(start.followed)) == (True, [], [])
+        assert [list(s) for s in start.slices] == [[post(10)]]
+
     async def test_a_timeline_expires_unless_kept_alive(self, store: TimelineStore) -> None:
         await store.mark_kept(KEPT, 1)
         await store.mark_kept(AWAY, 1)

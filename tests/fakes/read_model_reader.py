@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from domain.moments import rfc3339
 from ports import read_model_reader as port
+from ports.page_facts import BLOCKED, MUTED, FactKeys, Facts, RepostFact, ShownAccount
 from ports.read_model_reader import AccountRow, Edge, HiddenAccounts
 from ports.records import StoredImage
 from ports.timelines import TimelineItem
@@ -109,6 +111,13 @@ class ReadModelTables:
 
 def _active(edges: list[StoredEdge]) -> Iterator[StoredEdge]:
     return (edge for edge in edges if edge.active)
+
+
+def _shown_account(a: StoredAccount) -> ShownAccount:
+    return ShownAccount(id=a.id, username=a.username, display_name=a.display_name, bio=a.bio,
+                        avatar_url=a.avatar_url, created_at=rfc3339(a.created_at),
+                        followers_count=a.followers_count,
+                        following_count=a.following_count, posts_count=a.posts_count)
 
 
 class FakeReadModelReader:
@@ -250,6 +259,24 @@ class FakeReadModelReader:
                       if r.account_id == reader_id and r.active and r.post_id in on_page},
             hidden=HiddenAccounts() if reader_id is None else self._hidden(reader_id),
         )
+
+    async def facts(self, keys: FactKeys) -> Facts:
+        self.calls.append("facts")
+        accounts = self._accounts()
+        likes = {(e.from_id, e.to_id) for e in _active(self.tables.likes)}
+        reposted = {(r.account_id, r.post_id) for r in self.tables.reposts if r.active}
+        reposts = {r.repost_id: r for r in self.tables.reposts if r.active}
+        blocks = {(e.from_id, e.to_id) for e in _active(self.tables.blocks)}
+        mutes = {(e.from_id, e.to_id) for e in _active(self.tables.mutes)}
+        return Facts(
+            accounts={i: None if i not in accounts or accounts[i].suspended
+                      else _shown_account(accounts[i]) for i in keys.accounts},
+            reposts={i: RepostFact(reposts[i].account_id, rfc3339(reposts[i].since))
+                     if i in reposts else None for i in keys.reposts},
+            liked={pair: pair in likes for pair in keys.liked},
+            reposted={pair: pair in reposted for pair in keys.reposted},
+            hidden={(r, o): BLOCKED * ((r, o) in blocks or (o, r) in blocks)
+                    | MUTED * ((r, o) in mutes) for r, o in keys.hidden})
 
     async def account_post_ids(self, author_id: int, before: int, limit: int) -> list[int]:
         self.calls.append("account_post_ids")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ports import read_models as rm
+from ports.page_facts import BLOCKED, MUTED, FactKeys, Facts, RepostFact, ShownAccount
 from ports.post_cache import Counts
 
 Row = dict[str, Any]
@@ -216,6 +217,35 @@ class FakeReadModelWriter:
                     "replies_count": posts[i]["replies_count"],
                     "reposts_count": posts[i]["reposts_count"],
                     "deleted": int(posts[i]["deleted_at"] is not None)} for i in wanted}
+
+    async def facts(self, keys: FactKeys) -> Facts:
+        self.calls.append("facts")
+        accounts = self.tables.accounts
+        ids = set(keys.accounts) | {i for i, row in accounts.items()
+                                    if str(row["aggregate_id"]) in keys.account_aggregates}
+        edges = self.tables.edges
+        active = {kind: {key for key, edge in edges[kind].items() if edge.active}
+                  for kind in rm.EDGE_KINDS}
+        reposts = {edge.repost_id: edge for edge in edges["reposts"].values()
+                   if edge.active and edge.repost_id is not None}
+        return Facts(
+            accounts={i: _shown(accounts[i]) if i in accounts
+                      and accounts[i]["suspended_at"] is None else None for i in ids},
+            reposts={i: RepostFact(reposts[i].a, reposts[i].since) if i in reposts else None
+                     for i in keys.reposts},
+            liked={pair: pair in active["likes"] for pair in keys.liked},
+            reposted={pair: pair in active["reposts"] for pair in keys.reposted},
+            hidden={(r, o): BLOCKED * ((r, o) in active["blocks"] or (o, r) in active["blocks"])
+                    | MUTED * ((r, o) in active["mutes"]) for r, o in keys.hidden})
+
+
+def _shown(row: Row) -> ShownAccount:
+    return ShownAccount(id=row["id"], username=row["username"],
+                        display_name=row["display_name"], bio=row["bio"],
+                        avatar_url=row["avatar_url"], created_at=row["created_at"],
+                        followers_count=row["followers_count"],
+                        following_count=row["following_count"],
+                        posts_count=row["posts_count"])
 
 
 class FakeReadModelStore:

@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import ports.trends
 from ports.errors import DependencyUnavailable
 from ports.trends import BUCKET_S, DAY_S, HOUR_S, WEEK_S, Suspension, TagUse, TagWindow
 
@@ -27,7 +28,7 @@ class MemoryTrendCounters:
         self.texts: dict[tuple[int, str, int], int] = defaultdict(int)
         self.authors: dict[tuple[int, str, int], set[int]] = defaultdict(set)
         self.seen: dict[tuple[str, int], set[str]] = defaultdict(set)
-        self.answers: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+        self.answers: dict[str, tuple[float, Any]] = {}
         self.computing: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.suspensions: dict[int, Suspension] = {}
 
@@ -115,13 +116,13 @@ class MemoryTrendCounters:
         return found
 
     async def cached(self, key: str, ttl_s: float,
-                     compute: Callable[[], Awaitable[list[dict[str, Any]]]]
-                     ) -> list[dict[str, Any]]:
+                     compute: Callable[[], Awaitable[ports.trends.Answer]]) -> ports.trends.Answer:
         self._check()
         async with self.computing[key]:
             stored = self.answers.get(key)
             if stored is not None and time.monotonic() < stored[0]:
-                return stored[1]
+                found: ports.trends.Answer = stored[1]  # what compute() gave for this key
+                return found
             answer = await compute()
             self.answers[key] = (time.monotonic() + ttl_s, answer)
             return answer

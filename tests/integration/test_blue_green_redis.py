@@ -31,6 +31,7 @@ from infra.trend_counters import TREND_KINDS, is_answer
 from ports import projectors
 from ports.projectors import NOTIFICATIONS, READ_MODELS, TIMELINES, TRENDS
 from projections.runner import ProjectionRunner
+from queries.context import QueryContext
 from queries.notifications import notifications_page, unread_count
 from queries.timelines import home_timeline
 from queries.trends import trending_tags
@@ -181,15 +182,22 @@ async def test_timeline_rebuild_switches_to_a_fresh_namespace_while_writes_and_r
         await keys_of(services, f"{v2.prefix}*")  # the scratch copy is gone
 
 
-async def test_a_read_pinned_to_the_old_copy_finishes_on_it(
-        settings: Settings, bus: CommandBus, services: ProjectionServices) -> None:
-    """A home read that began before the switch reads the copy it began on to its
-    end (both its calls), and the next read finds the new copy."""
+async def kept_history(settings: Settings, bus: CommandBus, services: ProjectionServices
+                       ) -> tuple[QueryContext, int]:
+    """A small history projected, every actor's timeline kept: the query context and
+    one reader."""
     actors = history(bus, posts=8)
     await project_everything(services)
     ctx = query_context(services, settings)
     await keep(ctx, *actors)
-    reader = actors[0].account_id
+    return ctx, actors[0].account_id
+
+
+async def test_a_read_pinned_to_the_old_copy_finishes_on_it(
+        settings: Settings, bus: CommandBus, services: ProjectionServices) -> None:
+    """A home read that began before the switch reads the copy it began on to its
+    end (both its calls), and the next read finds the new copy."""
+    ctx, reader = await kept_history(settings, bus, services)
     pinned = ctx.timelines.pinned()
     kept, celebrities = await pinned.keep_alive(reader, 60)  # the first call pins v1
     keys = RedisKeys(settings.redis_prefix)
@@ -200,6 +208,29 @@ async def test_a_read_pinned_to_the_old_copy_finishes_on_it(
     assert not await ctx.timelines.is_kept(reader)  # a new read: v2, where it is not kept
     await home_timeline(ctx, reader, None, 5)  # which keeps and rebuilds it there
     assert await services.redis.exists(v2.home(reader))
+
+
+async def test_a_home_read_opened_on_the_old_copy_finishes_on_it(
+        settings: Settings, bus: CommandBus, services: ProjectionServices) -> None:
+    """``open_home`` (the pointer, keep-alive, celebrities and slices in one round trip)
+    pins the copy it found: after a switch the read's later calls still read it; a
+    read opened after the switch finds the new copy, and one whose process still
+    believed the old copy live is sent again to the new one."""
+    ctx, reader = await kept_history(settings, bus, services)
+    pinned = ctx.timelines.pinned()
+    start = await pinned.open_home(reader, 60, None, 5)  # the first call pins v1
+    keys = RedisKeys(settings.redis_prefix)
+    v2 = copy_keys(keys, TIMELINES, "v2")
+    await services.redis.set(keys.live_copy(TIMELINES), "v2")  # a switch, to an empty v2
+    [again] = await pinned.slices(reader, list(start.followed), None, 5)
+    assert start.kept and start.slices[0] and list(start.slices[0]) == again  # still v1
+    fresh = await ctx.timelines.pinned().open_home(reader, 60, None, 5)
+    assert not fresh.kept and list(fresh.slices) == []  # v2, where it is not kept
+    assert not await services.redis.exists(v2.home(reader))  # opening created nothing
+    page = await home_timeline(ctx, reader, None, 5)  # which keeps and rebuilds it there
+    assert page["items"] and await services.redis.exists(v2.home(reader))
+    reopened = await ctx.timelines.pinned().open_home(reader, 60, None, 5)
+    assert reopened.kept and reopened.slices[0]  # kept in v2 now, read there
 
 
 async def test_a_timeline_version_bump_rebuilds_it_once(

@@ -28,6 +28,7 @@ from infra.event_store import PostgresEventStore
 from infra.live import LiveKeys, RedisLiveHub, RedisLivePublisher, reader_client
 from infra.media_store import FilesystemMediaStore, S3MediaStore
 from infra.notification_store import PostgresNotificationStore, schema_sql
+from infra.page_facts import RedisFactsCache
 from infra.parking import PostgresParkingLot
 from infra.positions import RecordedPositions
 from infra.post_cache import RedisPostCache
@@ -49,6 +50,7 @@ from tests.contracts.event_reader import Given as EventsGiven
 from tests.contracts.live import BUFFER, QUEUE, Live, LiveContract
 from tests.contracts.media_store import MediaStoreContract
 from tests.contracts.notification_store import NotificationStoreContract
+from tests.contracts.page_facts import FactsCacheContract
 from tests.contracts.parking import ParkingLotContract
 from tests.contracts.positions import ProjectionPositionsContract, Record
 from tests.contracts.post_cache import PostCacheContract
@@ -71,6 +73,18 @@ class TestRedisPostCache(PostCacheContract):
     async def unreachable(self, keys: RedisKeys) -> AsyncIterator[RedisPostCache]:
         client = aredis.Redis(port=devstack.free_port(), socket_connect_timeout=1)
         yield RedisPostCache(client, keys)
+        await client.aclose()
+
+
+class TestRedisFactsCache(FactsCacheContract):
+    @pytest.fixture
+    def cache(self, services: ProjectionServices, keys: RedisKeys) -> RedisFactsCache:
+        return RedisFactsCache(services.redis, keys, ttl_s=60, reader_ttl_s=60)
+
+    @pytest.fixture
+    async def unreachable(self, keys: RedisKeys) -> AsyncIterator[RedisFactsCache]:
+        client = aredis.Redis(port=devstack.free_port(), socket_connect_timeout=1)
+        yield RedisFactsCache(client, keys)
         await client.aclose()
 
 

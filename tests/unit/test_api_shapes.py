@@ -63,6 +63,7 @@ def typed_schema(typed: Any) -> Any:
     (shapes.Thread, schemas.Thread),
     (shapes.Page[shapes.Post], schemas.page_of(schemas.Post)),
     (shapes.Page[shapes.Account], schemas.page_of(schemas.Account)),
+    (shapes.TrendingTag, schemas.TrendingTag),
     (shapes.NotificationGroup, schemas.NotificationGroup),
     (shapes.Page[shapes.NotificationGroup], schemas.page_of(schemas.NotificationGroup)),
     (admin_events.Event, schemas.Event),

@@ -8,6 +8,7 @@ the real commands and PostgreSQL."""
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -32,10 +33,17 @@ class Log:
     def add(self, type_: str, aggregate: str, **payload: Any) -> None:
         version = self.versions[aggregate] = self.versions.get(aggregate, 0) + 1
         position = len(self.events) + 1
+        at = datetime(2026, 11, 24, 10, 0, position % 60, tzinfo=UTC) + timedelta(
+            minutes=position // 60)
         self.events.append(EventEnvelope(
-            position=position, event_id=f"e{position}", type=type_, aggregate_id=aggregate,
-            aggregate_version=version, occurred_at=f"2026-11-24T10:00:{position:02d}.000Z",
-            schema_version=1, payload=payload))
+            position=position, event_id=f"e{position}", type=type_,
+            aggregate_id=self.aggregate_id(aggregate), aggregate_version=version,
+            occurred_at=at.strftime("%Y-%m-%dT%H:%M:%S.000Z"), schema_version=1,
+            payload=payload))
+
+    def aggregate_id(self, name: str) -> str:
+        """The aggregate id of the aggregate called ``name`` (``/accounts/alice``)."""
+        return name
 
 
 def edge(log: Log, type_: str, name: str, a: str, b: str, ids: tuple[int, int],

@@ -17,6 +17,7 @@ from tests.contracts.event_reader import Given as EventsGiven
 from tests.contracts.live import BUFFER, QUEUE, Live, LiveContract
 from tests.contracts.media_store import MediaStoreContract
 from tests.contracts.notification_store import NotificationStoreContract
+from tests.contracts.page_facts import FactsCacheContract
 from tests.contracts.parking import ParkingLotContract
 from tests.contracts.positions import ProjectionPositionsContract, Record
 from tests.contracts.post_cache import PostCacheContract
@@ -29,6 +30,7 @@ from tests.fakes.event_reader import MemoryEventReader
 from tests.fakes.live import FakeLive
 from tests.fakes.media_store import FakeMediaStore
 from tests.fakes.notifications import FakeNotificationStore
+from tests.fakes.page_facts import FakeFactsCache
 from tests.fakes.parking import FakeParkingLot
 from tests.fakes.positions import FakePositions
 from tests.fakes.post_cache import FakePostCache
@@ -47,6 +49,18 @@ class TestFakePostCache(PostCacheContract):
     @pytest.fixture
     def unreachable(self) -> FakePostCache:
         down = FakePostCache()
+        down.unavailable = True
+        return down
+
+
+class TestFakeFactsCache(FactsCacheContract):
+    @pytest.fixture
+    def cache(self) -> FakeFactsCache:
+        return FakeFactsCache()
+
+    @pytest.fixture
+    def unreachable(self) -> FakeFactsCache:
+        down = FakeFactsCache()
         down.unavailable = True
         return down
 

@@ -115,6 +115,8 @@ async def open_stream(services: ApiServices, actor: Actor,
                                 services.settings.min_position_wait_s)
 
     async def refusal() -> str | None:  # a logout or a suspension ends the stream
+        if live.session_checks is not None:  # with the other streams woken together
+            return await live.session_checks.refusal(actor.session_id, actor.account_id)
         return await token_refusal(services.redis, services.keys, actor.session_id,
                                    actor.account_id)
 

@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel
 
 from infra.http.deps import MinPosition, Services, read_response, wait_until_applied
-from infra.http.schemas import ERROR_RESPONSES
+from infra.http.schemas import ERROR_RESPONSES, TrendingTags
 from ports.projectors import TRENDS
 from queries.trends import trending_tags
 
 router = APIRouter(prefix="/api/trends", tags=["trends"], responses=ERROR_RESPONSES)
 
 
-class TrendingTag(BaseModel):
-    tag: str
-    score: float
-    posts_count: int
-    accounts_count: int
-
-
-@router.get("/tags", response_model=list[TrendingTag])
+@router.get("/tags", response_model=TrendingTags)
 async def tags(services: Services, response: Response, min_position: MinPosition,
                window: Literal["1h", "4h", "24h"] = "1h") -> Response:
     """Hashtags rising in the window against their own baseline; each used by at least
@@ -31,7 +23,7 @@ async def tags(services: Services, response: Response, min_position: MinPosition
     is shared by every reader for ``ROOST_TRENDS_CACHE_S``, except by one that asks
     for its own writes (``Roost-Min-Position``): that one is computed afresh."""
     await wait_until_applied(services, response, min_position, TRENDS)
-    found: list[dict[str, Any]] = await trending_tags(
+    found = await trending_tags(
         services.trends, window, int(time.time()),
         min_authors=services.settings.trends_min_authors,
         cache=services.trends if min_position is None else None,

@@ -1,0 +1,149 @@
+"""The facts cache in Redis (port ``ports.page_facts.FactsCache``).
+
+Layout (``infra.redis_keys.RedisKeys``):
+
+* ``acct:{<id>}``: an account as others are shown it, one orjson value, or
+  ``0`` when it is not shown (no such account, erased, suspended);
+* ``repost:{<repost id>}``: ``<reposter id>|<since>``, or ``0`` when no active
+  repost has that id;
+* ``rfacts:{<reader id>}``: one hash per reader, a field per fact asked about:
+  ``l<post id>`` and ``r<post id>`` (``1``: the reader likes / reposts it,
+  ``0``: not), ``h<account id>`` (``ports.page_facts.BLOCKED`` | ``MUTED``
+  bits).
+
+The read-model projector writes absolute values (``SET``, ``HSET``) just
+before its commit; a reader filling the cache writes only where nothing is
+(``SET NX``, ``HSETNX`` in ``page_facts_fill_fields.lua``). The accounts and
+reposts live ``ttl_s`` (1 h) from their last write; a reader's hash lives
+``reader_ttl_s`` (15 min) from its creation, whatever is added to it (``EXPIRE
+NX``), so its size is bounded by what the reader is shown in that time.
+Each call is one pipelined round trip; every key carries its own hash tag. A
+read takes the accounts and reposts with one ``MGET`` across slots, as the post
+cache takes bodies (a Redis Cluster would want one per slot).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+import orjson
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import RedisError
+
+from infra.lua import load_script
+from infra.redis_clients import queue_script
+from infra.redis_keys import RedisKeys
+from ports.errors import DependencyUnavailable
+from ports.page_facts import FactKeys, Facts, Pair, RepostFact, ShownAccount
+
+_FILL_FIELDS = load_script("infra", "page_facts_fill_fields")
+NOT_SHOWN = b"0"
+"""The value of an account that is not shown, and of a repost id that is not active."""
+
+
+def _account_value(account: ShownAccount | None) -> bytes:
+    return NOT_SHOWN if account is None else orjson.dumps(account)
+
+
+def _repost_value(repost: RepostFact | None) -> bytes:
+    return NOT_SHOWN if repost is None else f"{repost.reposter_id}|{repost.since}".encode()
+
+
+def _fields(facts: Facts) -> dict[int, dict[str, int]]:
+    """Reader id -> its hash's fields for ``facts``' pairs."""
+    by_reader: dict[int, dict[str, int]] = defaultdict(dict)
+    for tag, values in (("l", facts.liked), ("r", facts.reposted), ("h", facts.hidden)):
+        for (reader, other), value in values.items():
+            by_reader[reader][f"{tag}{other}"] = int(value)
+    return by_reader
+
+
+class RedisFactsCache:
+    """``FactsCache`` over one Redis."""
+
+    def __init__(self, redis: Redis, keys: RedisKeys, ttl_s: int = 3600,
+                 reader_ttl_s: int = 900) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.ttl_s = ttl_s
+        self.reader_ttl_s = reader_ttl_s
+        self._fill_fields = redis.register_script(_FILL_FIELDS)
+
+    async def get(self, keys: FactKeys) -> Facts:
+        """The cached facts among ``keys``, in one round trip."""
+        accounts, reposts = list(keys.accounts), list(keys.reposts)
+        asked: dict[int, list[tuple[str, Pair]]] = defaultdict(list)
+        for tag, pairs in (("l", keys.liked), ("r", keys.reposted), ("h", keys.hidden)):
+            for pair in pairs:
+                asked[pair[0]].append((tag, pair))
+        if not (accounts or reposts or asked):
+            return Facts()
+        strings = [*map(self.keys.account_facts, accounts),
+                   *map(self.keys.repost_facts, reposts)]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in strings:  # a GET each, as the post cache's bodies: one MGET would
+                pipe.get(key)    # name keys of many slots (refused on a Redis Cluster)
+            for reader, fields in asked.items():
+                pipe.hmget(self.keys.reader_facts(reader),
+                           [f"{tag}{pair[1]}" for tag, pair in fields])
+            replies = await pipe.execute()
+        values, replies = replies[:len(strings)], replies[len(strings):]
+        facts = Facts()
+        for account_id, raw in zip(accounts, values, strict=False):
+            if raw is not None:
+                facts.accounts[account_id] = None if raw == NOT_SHOWN else orjson.loads(raw)
+        for repost_id, raw in zip(reposts, values[len(accounts):], strict=True):
+            if raw is not None:
+                reposter, _, since = raw.decode().partition("|")
+                facts.reposts[repost_id] = None if raw == NOT_SHOWN else \
+                    RepostFact(int(reposter), since)
+        for (_, fields), found in zip(asked.items(), replies, strict=True):
+            for (tag, pair), raw in zip(fields, found, strict=True):
+                if raw is None:
+                    continue
+                if tag == "h":
+                    facts.hidden[pair] = int(raw)
+                else:
+                    (facts.liked if tag == "l" else facts.reposted)[pair] = raw == b"1"
+        return facts
+
+    async def fill(self, facts: Facts) -> None:
+        """Store what a reader loaded from the read models, only where nothing is."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            self._strings(pipe, facts, nx=True)
+            for reader, fields in _fields(facts).items():
+                await queue_script(self._fill_fields, pipe, [self.keys.reader_facts(reader)],
+                                   [self.reader_ttl_s, *_flat(fields.items())])
+            await pipe.execute()
+
+    async def set_facts(self, facts: Facts) -> None:
+        """Authoritative facts, from the projector just before its transaction commits.
+
+        Raises:
+            DependencyUnavailable: Redis failed (down, out of memory, read-only): the
+                projector's transaction rolls back and is retried, nothing is parked.
+        """
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                self._strings(pipe, facts, nx=False)
+                for reader, fields in _fields(facts).items():
+                    key = self.keys.reader_facts(reader)
+                    pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+                    pipe.expire(key, self.reader_ttl_s, nx=True)
+                await pipe.execute()
+        except RedisError as error:
+            raise DependencyUnavailable(f"facts cache: {error!r}") from error
+
+    def _strings(self, pipe: Pipeline, facts: Facts, *, nx: bool) -> None:
+        for account_id, account in facts.accounts.items():
+            pipe.set(self.keys.account_facts(account_id), _account_value(account),
+                     ex=self.ttl_s, nx=nx)
+        for repost_id, repost in facts.reposts.items():
+            pipe.set(self.keys.repost_facts(repost_id), _repost_value(repost),
+                     ex=self.ttl_s, nx=nx)
+
+
+def _flat(fields: Iterable[tuple[str, int]]) -> list[str | int]:
+    return [part for field, value in fields for part in (field, value)]
