@@ -176,10 +176,11 @@ async def _reads(http: Any, token: str, seconds: float, rate: float
     return latencies, failures
 
 
-def _upload_loops(base_url: str, token: str, photo: bytes, seconds: float, loops: int
-                  ) -> dict[str, Any]:
+def _upload_loops(base_url: str, token: str, photo: bytes, seconds: float, loops: int,
+                  keyed: bool = False) -> dict[str, Any]:
     """``loops`` threads uploading ``photo`` back to back for ``seconds`` (run in a
-    process of its own): latencies of the stored ones (ms), statuses, elapsed s."""
+    process of its own), each with a new ``Idempotency-Key`` when ``keyed`` (as a
+    client that retries does): latencies of the stored ones (ms), statuses, elapsed s."""
     import httpx
 
     latencies: list[float] = []
@@ -192,7 +193,9 @@ def _upload_loops(base_url: str, token: str, photo: bytes, seconds: float, loops
                           headers={"Authorization": f"Bearer {token}"}) as http:
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
-                answer = http.post("/api/media", files={"file": ("p.jpg", photo, "image/jpeg")})
+                headers = {"Idempotency-Key": uuid.uuid4().hex} if keyed else {}
+                answer = http.post("/api/media", headers=headers,
+                                   files={"file": ("p.jpg", photo, "image/jpeg")})
                 took = (time.perf_counter() - started) * 1000
                 with lock:
                     statuses[answer.status_code] += 1
@@ -328,8 +331,8 @@ def _kinds(rounds: int, nice_ab: bool, priority_ab: bool = False) -> list[str]:
 async def _phases(base_url: str, reader: str, uploader: str, photo: bytes, *,
                   seconds: float, rounds: int, rate: float, loops: int,
                   stack: BenchStack | None, nice_ab: bool = False,
-                  priority_ab: bool = False, priority: WorkerPriority = "idle"
-                  ) -> list[dict[str, Any]]:
+                  priority_ab: bool = False, priority: WorkerPriority = "idle",
+                  keyed: bool = False) -> list[dict[str, Any]]:
     import httpx
 
     results = []
@@ -356,7 +359,7 @@ async def _phases(base_url: str, reader: str, uploader: str, photo: bytes, *,
                     burnt = loop.run_in_executor(bare, _bare_processing, photo, seconds)
                 elif kind != "reads alone":
                     sent = loop.run_in_executor(uploads, _upload_loops, base_url, uploader,
-                                                photo, seconds, loops)
+                                                photo, seconds, loops, keyed)
                 latencies, failures = await _reads(http, reader, seconds, rate)
                 row: dict[str, Any] = {"phase": number, "kind": kind,
                                        **_phase_reads(latencies, failures, seconds)}
@@ -402,7 +405,7 @@ def _row(row: dict[str, Any]) -> str:
 
 def uploads_beside_reads(api_url: str | None, *, seconds: float, rounds: int, rate: float,
                          loops: int, keep: bool, nice_ab: bool = False,
-                         priority_ab: bool = False) -> dict[str, Any]:
+                         priority_ab: bool = False, keyed: bool = False) -> dict[str, Any]:
     """Part 2 (module doc); its results."""
     if (nice_ab or priority_ab) and api_url:
         raise SystemExit("--nice-ab / --priority-ab change the pool of a stack of its own: "
@@ -432,12 +435,12 @@ def uploads_beside_reads(api_url: str | None, *, seconds: float, rounds: int, ra
                                      rounds=rounds, rate=rate, loops=loops, stack=stack,
                                      nice_ab=nice_ab, priority_ab=priority_ab,
                                      priority=settings.media_worker_priority
-                                     if settings else "idle"))
+                                     if settings else "idle", keyed=keyed))
     finally:
         if stack is not None:
             stack.close(keep=keep)
     results = {"photo_bytes": len(photo), "seconds": seconds, "rate": rate, "loops": loops,
-               "workers": workers, "phases": phases,
+               "idempotency_keys": keyed, "workers": workers, "phases": phases,
                "raw_process_image": {"cpu_ms": round(raw_cpu, 1), "wall_ms": round(raw_wall, 1)}}
     _summary(results)
     return results
@@ -490,6 +493,9 @@ def main() -> None:
     parser.add_argument("--priority-ab", action="store_true",
                         help="alternate upload phases with the processing pool in SCHED_IDLE "
                              f"and at nice {WORKER_NICE} (own stack only)")
+    parser.add_argument("--idempotency-keys", action="store_true",
+                        help="send each upload with an Idempotency-Key of its own (the "
+                             "body is then also fingerprinted by the middleware)")
     args = parser.parse_args()
     devstack.interrupt_on_stop_signals()
     if not args.no_processing:
@@ -498,7 +504,8 @@ def main() -> None:
         results = uploads_beside_reads(args.api_url, seconds=args.seconds, rounds=args.rounds,
                                        rate=args.read_rate, loops=args.upload_loops,
                                        keep=args.keep, nice_ab=args.nice_ab,
-                                       priority_ab=args.priority_ab)
+                                       priority_ab=args.priority_ab,
+                                       keyed=args.idempotency_keys)
         RESULTS.mkdir(exist_ok=True)
         path = RESULTS / f"media-{time.strftime('%Y%m%d-%H%M%S')}.json"
         path.write_bytes(orjson.dumps(nan_to_none(results), option=orjson.OPT_INDENT_2))

@@ -15,8 +15,13 @@ The read-model projector writes absolute values (``SET``, ``HSET``) just
 before its commit; a reader filling the cache writes only where nothing is
 (``SET NX``, ``HSETNX`` in ``page_facts_fill_fields.lua``). The accounts and
 reposts live ``ttl_s`` (1 h) from their last write; a reader's hash lives
-``reader_ttl_s`` (15 min) from its creation, whatever is added to it (``EXPIRE
-NX``), so its size is bounded by what the reader is shown in that time.
+``reader_ttl_s`` (15 min) from its creation, whatever a reader adds to it
+(``EXPIRE NX``), so its size is bounded by what the reader is shown in that
+time; the projector's writes also push its end to at least ``reader_ttl_s``
+ahead (``EXPIRE GT``), so a fill racing a projector write never lands in a
+fresh hash made after the written one expired. (An eviction under
+``maxmemory`` can still drop a hash between the two: run the cache without
+eviction of these keys, docs/operations.md.)
 Each call is one pipelined round trip; every key carries its own hash tag. A
 read takes the accounts and reposts with one ``MGET`` across slots, as the post
 cache takes bodies (a Redis Cluster would want one per slot).
@@ -25,15 +30,14 @@ cache takes bodies (a Redis Cluster would want one per slot).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
-from infra.lua import load_script
-from infra.redis_clients import queue_script
+from infra.lua import PipelinedScript, load_script, loading
 from infra.redis_keys import RedisKeys
 from ports.errors import DependencyUnavailable
 from ports.page_facts import FactKeys, Facts, Pair, RepostFact, ShownAccount
@@ -60,6 +64,24 @@ def _fields(facts: Facts) -> dict[int, dict[str, int]]:
     return by_reader
 
 
+SET_FACTS_PART = 2_000
+"""Facts per pipelined round trip of ``set_facts``: an erasure of an account with
+millions of followers sends them in parts, not in one pipeline held in memory."""
+
+
+def _parts(facts: Facts, size: int) -> Iterator[Facts]:
+    """``facts`` cut into parts of at most ``size`` facts each (in order: accounts,
+    reposts, then the pairs)."""
+    items = [(kind, key, value) for kind in ("accounts", "reposts", "liked", "reposted",
+                                              "hidden")
+             for key, value in getattr(facts, kind).items()]
+    for start in range(0, len(items), size):
+        part = Facts()
+        for kind, key, value in items[start:start + size]:
+            getattr(part, kind)[key] = value
+        yield part
+
+
 class RedisFactsCache:
     """``FactsCache`` over one Redis."""
 
@@ -69,7 +91,7 @@ class RedisFactsCache:
         self.keys = keys
         self.ttl_s = ttl_s
         self.reader_ttl_s = reader_ttl_s
-        self._fill_fields = redis.register_script(_FILL_FIELDS)
+        self._fill_fields = PipelinedScript(_FILL_FIELDS)
 
     async def get(self, keys: FactKeys) -> Facts:
         """The cached facts among ``keys``, in one round trip."""
@@ -111,12 +133,15 @@ class RedisFactsCache:
 
     async def fill(self, facts: Facts) -> None:
         """Store what a reader loaded from the read models, only where nothing is."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            self._strings(pipe, facts, nx=True)
-            for reader, fields in _fields(facts).items():
-                await queue_script(self._fill_fields, pipe, [self.keys.reader_facts(reader)],
-                                   [self.reader_ttl_s, *_flat(fields.items())])
-            await pipe.execute()
+        async def send() -> None:  # safe to repeat: every write is "only where nothing is"
+            async with self.redis.pipeline(transaction=False) as pipe:
+                self._strings(pipe, facts, nx=True)
+                for reader, fields in _fields(facts).items():
+                    self._fill_fields.queue(pipe, [self.keys.reader_facts(reader)],
+                                            [self.reader_ttl_s, *_flat(fields.items())])
+                await pipe.execute()
+
+        await loading(self.redis, [self._fill_fields], send)
 
     async def set_facts(self, facts: Facts) -> None:
         """Authoritative facts, from the projector just before its transaction commits.
@@ -126,15 +151,24 @@ class RedisFactsCache:
                 projector's transaction rolls back and is retried, nothing is parked.
         """
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                self._strings(pipe, facts, nx=False)
-                for reader, fields in _fields(facts).items():
-                    key = self.keys.reader_facts(reader)
-                    pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
-                    pipe.expire(key, self.reader_ttl_s, nx=True)
-                await pipe.execute()
+            for part in _parts(facts, SET_FACTS_PART):
+                await self._set_part(part)
         except RedisError as error:
             raise DependencyUnavailable(f"facts cache: {error!r}") from error
+
+    async def _set_part(self, facts: Facts) -> None:
+        """One pipelined round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            self._strings(pipe, facts, nx=False)
+            for reader, fields in _fields(facts).items():
+                key = self.keys.reader_facts(reader)
+                pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+                pipe.expire(key, self.reader_ttl_s, nx=True)  # made by this HSET
+                # and it lives at least reader_ttl_s more: a reader's fill racing this
+                # write (HSETNX of a value read before the commit) cannot find the hash
+                # expired and set the stale value in a new one
+                pipe.expire(key, self.reader_ttl_s, gt=True)
+            await pipe.execute()
 
     def _strings(self, pipe: Pipeline, facts: Facts, *, nx: bool) -> None:
         for account_id, account in facts.accounts.items():

@@ -51,7 +51,7 @@ from infra.copies import (
     record_switch,
     retry_on_lock_timeout,
 )
-from infra.eventlog import max_position
+from infra.eventlog import max_position, read_envelopes
 from infra.redis_copies import LivePointer, copies_present, unlink_copy
 from infra.redis_copies import differences as copy_differences
 from infra.redis_keys import RedisKeys
@@ -77,6 +77,7 @@ from infra.trend_counters import (
     trend_patterns,
 )
 from ports.projectors import NOTIFICATIONS, SEARCH, TIMELINES, TRENDS, VERSIONS
+from projections.read_models import ReadModelProjector
 from projections.runner import ProjectionRunner
 
 log = structlog.get_logger(__name__)
@@ -188,10 +189,14 @@ class PostgresCopies:
 
     async def switch(self, label: str, version: int, runner: ProjectionRunner
                      ) -> tuple[int, str]:
+        live_at = 0
+
         async def attempt() -> tuple[int, str]:
+            nonlocal live_at
             async with self.services.pool.connection() as conn, conn.transaction():
                 live = copy_label(await lock_for_switch(conn, self.name))
-                position = await _caught_up(runner, await _position(conn, self.name), label)
+                live_at = await _position(conn, self.name)
+                position = await _caught_up(runner, live_at, label)
                 await self.tables.point_views(conn, label)
                 await conn.execute(
                     "INSERT INTO projection_positions (name, position) VALUES (%s, %s) ON "
@@ -204,10 +209,28 @@ class PostgresCopies:
             return position, live
 
         result: tuple[int, str] = await retry_on_lock_timeout(attempt, SWITCH_TRIES)
+        await self.after_switch(live_at, result[0])
         return result
 
     async def switched(self, label: str) -> None:
         """In the switch's transaction, its last step: nothing more to move."""
+
+    async def after_switch(self, live_at: int, copy_at: int) -> None:
+        """After the switch committed: the events in ``(live_at, copy_at]`` were applied
+        by the copy's projector only. The read models' live projector hands the caches
+        (post counts, page facts) what they changed; the copy's projector writes no
+        cache, since a copy being built is not what readers read."""
+        projector = self.services.projectors.get(self.name)
+        if copy_at <= live_at or not isinstance(projector, ReadModelProjector):
+            return
+        async with self.services.pool.connection() as conn:
+            after = live_at
+            while after < copy_at:
+                events = await read_envelopes(conn, after, copy_at, limit=2_000)
+                if not events:
+                    break
+                await projector.refresh_caches(events)
+                after = events[-1].position
 
     async def compare(self, label: str, runner: ProjectionRunner, limit: int
                       ) -> list[dict[str, Any]]:

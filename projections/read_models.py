@@ -144,7 +144,7 @@ async def _account_erased(tx: ReadModelWriter, e: EventEnvelope,
     for rule in (FOLLOWS, LIKES, REPOSTS):
         edges = await tx.active_edges(rule.kind, account_id)
         if facts is not None:
-            for edge in edges:
+            for edge in edges:  # handed over in parts (RedisFactsCache.set_facts)
                 facts.edge(rule, edge.a, edge.b, edge.repost_id)
         if not edges:
             continue
@@ -389,6 +389,26 @@ class ReadModelProjector(StoreProjector[ReadModelStore]):
             facts = Touched() if self.facts_sink is not None else None
             touched = await _apply_run(tx, [event], facts)
             await self._publish_counts(tx, [*touched, *posts_touched(event)])
+            await self._publish_facts(tx, facts)
+
+    async def refresh_caches(self, events: Sequence[EventEnvelope]) -> None:
+        """Hand the caches what ``events`` may have changed, as the read models now hold
+        it, for events another projector applied: a blue-green copy's, whose projector
+        has no sinks, between the live copy's position and the copy's at the switch.
+        Under the position's lock, so no live batch commits between the read and the
+        write. (An erasure's edges are gone by now: the erased account's own entry is
+        refreshed, its former followees' counts are not until their next change.)"""
+        if not events or (self.counts_sink is None and self.facts_sink is None):
+            return
+        async with self.store.transaction() as tx:
+            await tx.locked_position()
+            facts = Touched() if self.facts_sink is not None else None
+            touched: list[int] = []
+            for event in events:
+                if facts is not None:
+                    facts.event(event)
+                touched += posts_touched(event)
+            await self._publish_counts(tx, touched)
             await self._publish_facts(tx, facts)
 
     async def advance(self, position: int) -> None:

@@ -89,6 +89,10 @@ def create_app(settings: Settings | None = None,
     )
     # An upload's body: the file limit plus room for the form's parts and alt text.
     upload_bytes = settings.media_max_bytes + MEDIA_FORM_ROOM
+    # Starlette spools a file part above 1 MiB to a temporary file (read back through a
+    # worker thread): kept, rather than raising MultiPartParser.spool_max_size for the
+    # whole process, which would hold every upload's file part in memory beside its
+    # body (about twice the body per upload at once) for ~0.1 ms of loop time saved.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        larger={"/api/media": (upload_bytes, "file")})
     app.add_middleware(InputHygieneMiddleware)

@@ -6,7 +6,9 @@ posted twice. For POST/PATCH/PUT/DELETE carrying the header:
 * the key is scoped to the account of a valid bearer token, else (sign-up,
   login) to the client address, so two callers never share a key;
 * the request's fingerprint is sha256(method, path, query, body), a multipart body
-  with its boundary fixed (clients draw a new one for each send);
+  with its boundary fixed (clients draw a new one for each send); a body of
+  ``OFF_LOOP_BYTES`` or more (an upload) is hashed in a worker thread, not on the
+  event loop, and handed on in the chunks it came in;
 * the first request reserves the key (``SET NX`` with a short lock TTL, so a
   crashed process frees it), runs, and its status, headers and body are kept
   for ``ttl_s`` (24 h) -- unless it failed on our side (5xx) or was about the
@@ -44,7 +46,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import Message as MimeHeaders
 from typing import Any
@@ -73,6 +75,8 @@ REPLAYED = (b"idempotency-replayed", b"true")
 DROPPED_HEADERS = frozenset({b"x-ratelimit-limit", b"x-ratelimit-remaining",
                              b"x-ratelimit-reset", b"retry-after"})
 POLL_S = 0.02
+FIXED_DELIMITER = b"--roost-boundary"
+OFF_LOOP_BYTES = 64 * 1024
 log = structlog.get_logger(__name__)
 
 _FINISH = load_script("infra.http", "idempotency_finish")
@@ -99,8 +103,27 @@ def fingerprint(scope: Scope, body: bytes) -> str:
     for part in (scope["method"].encode(), scope["path"].encode(), scope["query_string"]):
         digest.update(part + b"\n")
     boundary = multipart_boundary(scope)
-    digest.update(body.replace(b"--" + boundary, b"--roost-boundary") if boundary else body)
+    if boundary is None:
+        digest.update(body)
+        return digest.hexdigest()
+    # what body.replace(b"--" + boundary, FIXED_DELIMITER) would hash, without its copy
+    delimiter, view, start = b"--" + boundary, memoryview(body), 0
+    while (found := body.find(delimiter, start)) >= 0:
+        digest.update(view[start:found])
+        digest.update(FIXED_DELIMITER)
+        start = found + len(delimiter)
+    digest.update(view[start:])
     return digest.hexdigest()
+
+
+async def fingerprint_off_loop(scope: Scope, chunks: Sequence[bytes]) -> str:
+    """``fingerprint`` of the body read in ``chunks``; in a worker thread when it has
+    ``OFF_LOOP_BYTES`` or more (an upload: sha256 of a 16 MiB body takes tens of
+    milliseconds, and releases the GIL while it hashes, so the event loop serves other
+    requests meanwhile)."""
+    if sum(len(chunk) for chunk in chunks) < OFF_LOOP_BYTES:
+        return fingerprint(scope, b"".join(chunks))
+    return await asyncio.to_thread(lambda: fingerprint(scope, b"".join(chunks)))
 
 
 def multipart_boundary(scope: Scope) -> bytes | None:
@@ -177,14 +200,14 @@ class IdempotencyMiddleware:
             await error_response(422, "validation_failed", f"Idempotency-Key: {problem}",
                                  {"fields": {"Idempotency-Key": problem}})(scope, receive, send)
             return
-        body = await _read_body(receive)
-        if body is None:
+        chunks = await _read_body(receive)
+        if chunks is None:
             return
-        owner, print_ = self._owner(scope), fingerprint(scope, body)
+        owner, print_ = self._owner(scope), await fingerprint_off_loop(scope, chunks)
         claim = IdempotencyClaim(owner, values[0].decode("ascii"), print_)
         scope.setdefault("state", {})[IDEMPOTENCY_STATE] = claim  # for the command bus: durable
         key = self._key(owner, values[0])
-        await self._once(key, print_, scope, refeed(body, receive), send)
+        await self._once(key, print_, scope, refeed(chunks, receive), send)
 
     async def _once(self, key: str, print_: str, scope: Scope, receive: Receive,
                     send: Send) -> None:
@@ -244,8 +267,9 @@ class IdempotencyMiddleware:
         return f"{self._prefix}idempotency:{owner}:{digest}"
 
 
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole body (BodyLimitMiddleware has capped it), or None on disconnect."""
+async def _read_body(receive: Receive) -> list[bytes] | None:
+    """The whole body in the chunks it came in (BodyLimitMiddleware has capped it), or
+    None on disconnect."""
     chunks: list[bytes] = []
     while True:
         message = await receive()
@@ -253,7 +277,7 @@ async def _read_body(receive: Receive) -> bytes | None:
             return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            return chunks
 
 
 async def _replay(record: dict[str, Any], send: Send) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import time
 from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -17,15 +19,16 @@ from infra.metrics import REQUEST_LATENCY
 log = structlog.get_logger("roost.http")
 
 
-def refeed(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that hands an already-read body to the app, then defers."""
-    sent = False
+def refeed(chunks: Sequence[bytes], receive: Receive) -> Receive:
+    """A ``receive`` that hands an already-read body to the app, in the chunks it was
+    read in (never joined: a large upload is then parsed a chunk at a time, between
+    other requests' steps, not in one piece), then defers."""
+    pending = deque(chunks or [b""])
 
     async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
+        if pending:
+            body = pending.popleft()
+            return {"type": "http.request", "body": body, "more_body": bool(pending)}
         return await receive()
 
     return replay
@@ -87,7 +90,7 @@ class BodyLimitMiddleware(HttpMiddleware):
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
-        await self.app(scope, refeed(b"".join(chunks), receive), send)
+        await self.app(scope, refeed(chunks, receive), send)
 
     @staticmethod
     async def _too_large(scope: Scope, receive: Receive, send: Send, max_bytes: int,

@@ -15,9 +15,10 @@ from __future__ import annotations
 import asyncio
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from infra.redis_keys import RedisKeys
-from infra.security import queue_token_refusal, refusal_answer
+from infra.security import queue_token_refusal, refusal_answer, token_refusal
 
 Session = tuple[str, int]
 """(session id, account id)."""
@@ -39,8 +40,8 @@ class SessionChecks:
         """``account_suspended``, ``session_ended`` or ``None`` (may still act).
 
         Raises:
-            what the Redis client raises (``RedisError``) when the round trip fails;
-            every caller of that round gets it.
+            what the Redis client raises (``RedisError``) when both the shared round
+            and this caller's own retry fail.
         """
         session = (session_id, account_id)
         answer = self._asked.get(session)
@@ -49,12 +50,20 @@ class SessionChecks:
             self._asked[session] = answer
             if self._round is None:
                 self._round = asyncio.create_task(self._ask())
-        return await asyncio.shield(answer)
+        try:
+            return await asyncio.shield(answer)
+        except RedisError:
+            # The shared round failed: ask alone, as a stream did before rounds were
+            # shared, so one failed pipeline does not end every stream woken with it.
+            return await token_refusal(self.redis, self.keys, session_id, account_id)
 
     async def _ask(self) -> None:
-        await asyncio.sleep(0)  # the other streams woken by the same event ask meanwhile
-        asked, self._asked, self._round = self._asked, {}, None
+        asked: dict[Session, asyncio.Future[str | None]] = {}
         try:
+            try:
+                await asyncio.sleep(0)  # the other streams woken by the same event ask
+            finally:  # also when cancelled: the next question starts a new round
+                asked, self._asked, self._round = self._asked, {}, None
             async with self.redis.pipeline(transaction=False) as pipe:
                 for session_id, account_id in asked:
                     queue_token_refusal(pipe, self.keys, session_id, account_id)

@@ -21,6 +21,7 @@ from infra.settings import Settings
 from ports import projectors
 from ports.projectors import READ_MODELS, SEARCH, TIMELINES
 from ports.search import PostSearch
+from queries.hydration import hydrate
 from tests.integration.conftest import signup, wait_until
 from tests.integration.pipeline import (
     dump_tables,
@@ -395,3 +396,30 @@ async def test_a_suspension_and_its_lifting_verify_and_rebuild_the_same(
     assert await reader.tagged_post_ids("spamtag", 2**63 - 1, [], 10) == [spam]
     assert [h.id for h in await services.search.search_posts(
         PostSearch(tags=("spamtag",)))] == [spam]
+
+
+async def test_a_switch_hands_the_caches_what_only_the_copy_applied(
+        settings: Settings, bus: CommandBus, services: ProjectionServices) -> None:
+    """Events the live projector had not applied when the copy switched in were applied
+    by the copy's projector only, which writes no cache: the switch hands the post
+    cache and the page facts what they changed, so a reader who cached the facts
+    before sees the like, the new display name and the count right after."""
+    actors = history(bus, posts=4)
+    reader, author = actors[0], actors[1]
+    liked = post(bus, author, "to be liked during the rebuild")
+    await project_everything(services)
+    ctx = query_context(services, settings)
+    [before] = await hydrate(ctx, [(liked, None)], reader.account_id)
+    assert (before["liked"], before["likes_count"]) == (False, 0)  # and now cached
+
+    bus.handle(SetLike(actor=reader, post_id=liked, active=True))
+    bus.handle(UpdateProfile(actor=author, changes={"display_name": "Renamed"}))
+    # the live projector stays where it was: the copy applies both, then switches in
+    result = await rebuild(settings, services, READ_MODELS)
+    async with services.pool.connection() as conn:
+        assert result.position == await max_position(conn)
+
+    [after] = await hydrate(query_context(services, settings), [(liked, None)],
+                            reader.account_id)
+    assert (after["liked"], after["likes_count"]) == (True, 1)
+    assert after["author"]["display_name"] == "Renamed"

@@ -343,9 +343,12 @@ async def test_redelivery_replay_and_rebuild_leave_identical_state(
     #    are back before it starts, so their timelines are kept again)
     for projector in services.projectors.values():
         await projector.reset()
-    # what survives a reset: the post cache's counts, which the replay rewrites
+    # what survives a reset: the caches the read-model projector keeps right as it
+    # applies (the post cache's counts, the page facts), which the replay rewrites
+    kept = tuple(settings.redis_prefix + cache
+                 for cache in ("postcounts:", "acct:", "repost:", "rfacts:"))
     assert set(await dump_redis(services.redis, settings.redis_prefix)) == {
-        k for k in once["redis"] if k.startswith(settings.redis_prefix + "postcounts:")}
+        k for k in once["redis"] if k.startswith(kept)}
     await keep(ctx, *readers)
     await apply_all(services, events, times=2)
     assert await snapshot(services, settings) == once
@@ -405,7 +408,8 @@ async def test_reset_and_rebuild_give_identical_state_and_timelines(trimmed: Tri
         return flatten(await page_through(fetch, 2))
 
     homes = ["home:", "homeidx:"]
-    cache = ["post:", "postcounts:"]  # what readers filled: a cache, not a projection
+    # what readers filled: caches, not projections
+    cache = ["post:", "postcounts:", "acct:", "repost:", "rfacts:"]
     tables = await dump_tables(built.pool)
     state = await dump_redis(built.redis, small.redis_prefix, skip=(*homes, *cache))
     pushed = {r.account_id: await home_ids(built.redis, keys, r.account_id)

@@ -69,3 +69,25 @@ async def test_a_caller_that_leaves_does_not_cancel_the_others(
     assert await staying is None
     with pytest.raises(asyncio.CancelledError):
         await leaving
+
+
+async def test_after_a_failed_round_each_caller_asks_alone(
+    redis_client: aredis.Redis, keys: RedisKeys, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One failed pipeline (a dropped connection) does not end every stream woken with
+    it: each asks again on its own."""
+    await redis_client.set(keys.revoked_session("gone"), 1)
+    checks = SessionChecks(redis_client, keys)
+    pipeline = redis_client.pipeline
+    failed: list[bool] = []
+
+    def failing_once(transaction: bool = True, shard_hint: str | None = None) -> object:
+        if not failed:
+            failed.append(True)
+            raise RedisConnectionError("dropped")
+        return pipeline(transaction, shard_hint)
+
+    monkeypatch.setattr(redis_client, "pipeline", failing_once)
+    answers = await asyncio.gather(checks.refusal("gone", 1), checks.refusal("here", 2))
+    assert failed
+    assert list(answers) == ["session_ended", None]

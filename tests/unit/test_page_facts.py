@@ -297,3 +297,19 @@ async def check_caches(rnd: random.Random, history: History, store: ReadModelSto
 def test_pairs_are_the_readers() -> None:
     assert pairs(None, [1, 2]) == frozenset()
     assert pairs(7, [1, 2]) == {(7, 1), (7, 2)}
+
+
+def test_set_facts_parts_hold_every_fact_once_and_none_is_larger_than_asked() -> None:
+    from infra.page_facts import _parts
+    from ports.page_facts import Facts
+
+    facts = Facts(accounts={i: None for i in range(5)}, reposts={7: None},
+                  liked={(1, i): True for i in range(4)}, hidden={(2, 3): 1})
+    parts = list(_parts(facts, 3))
+    assert [sum(len(getattr(p, k)) for k in ("accounts", "reposts", "liked", "reposted",
+                                              "hidden")) for p in parts] == [3, 3, 3, 2]
+    merged = Facts()
+    for part in parts:
+        for kind in ("accounts", "reposts", "liked", "reposted", "hidden"):
+            getattr(merged, kind).update(getattr(part, kind))
+    assert merged == facts
