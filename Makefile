@@ -1,14 +1,15 @@
 # Roost: two commands do everything on a fresh machine.
 #   make up    install, start every server and part of Roost, serve until Ctrl-C
 #   make test  install and run the whole suite (lint, types, unit, integration, e2e,
-#              the fault tier and the OpenAPI fuzzing)
+#              the fault tier and the OpenAPI fuzzing), then the Redis Cluster pass
+#              (make cluster)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test install lint typecheck unit integration e2e faults services bench clean
+.PHONY: up test install lint typecheck unit integration e2e faults cluster services bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,8 +49,21 @@ e2e: services
 faults: install
 	$(BIN)/pytest tests/faults -q -m faults
 
+# The Redis Cluster pass (docs/operations.md, "CI"): the integration tier and the e2e
+# tests that exercise Redis most, again on a 3-master Redis Cluster the session starts
+# from the system's redis-server on free ports (never the shared Redis).
+CLUSTER_E2E := tests/e2e/test_walking_skeleton.py tests/e2e/test_fanout.py \
+	tests/e2e/test_streaming.py tests/e2e/test_trends.py tests/e2e/test_rebuild.py \
+	tests/e2e/test_notifications.py tests/e2e/test_erasure.py tests/e2e/test_suspension.py \
+	tests/e2e/test_interactions.py
+
+cluster: services
+	ROOST_TEST_REDIS_CLUSTER=1 $(BIN)/pytest tests/integration $(CLUSTER_E2E) -q \
+		-p no:cacheprovider
+
 test: lint typecheck services
 	$(BIN)/pytest tests -q -p no:cacheprovider
+	$(MAKE) cluster
 
 $(VENV)/.bench-installed: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"

@@ -70,8 +70,9 @@ from bench.stack import bench_settings, clear_redis_prefix, rss_bytes
 from bench.stats import summarize
 from domain.ids import EPOCH_MS, NODE_BITS, SEQUENCE_BITS
 from infra import devstack
-from infra.bootstrap import build_async_redis, build_queries
+from infra.bootstrap import build_queries
 from infra.database import drop_database, migrate, open_pool
+from infra.redis_clients import build_async_redis
 from infra.redis_keys import RedisKeys
 from infra.search_index import ElasticsearchIndex, build_client
 from infra.search_schema import POSTS_MAPPING, SearchNames, analysis

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import faust
-import redis
 import redis.asyncio as aredis
 import structlog
 
@@ -70,6 +69,7 @@ from infra.post_cache import RedisPostCache
 from infra.rate_limiter import RateLimiter
 from infra.read_model_reader import PostgresReadModelReader
 from infra.read_model_store import PostgresReadModelStore
+from infra.redis_clients import build_async_redis, build_sync_redis
 from infra.redis_copies import copy_keys, following
 from infra.redis_keys import RedisKeys
 from infra.resilience import Guard
@@ -119,7 +119,7 @@ def build_command_bus(settings: Settings, tokens: JwtTokens | None = None, *,
         passwords=Argon2Passwords(settings),
         tokens=tokens or JwtTokens(settings),
         revocations=revocations or RedisRevocations(
-            redis.Redis.from_url(settings.redis_url), RedisKeys(settings.redis_prefix)),
+            build_sync_redis(settings), RedisKeys(settings.redis_prefix)),
         ids=SnowflakeGenerator(settings.node_id),
     )
     return CommandBus(context)
@@ -132,21 +132,6 @@ def close_command_bus(bus: CommandBus) -> None:
         bus.context.store.close()
     if isinstance(bus.context.revocations, RedisRevocations):
         bus.context.revocations.close()
-
-
-def build_async_redis(settings: Settings) -> aredis.Redis:
-    """A process's async Redis client over a pool of at most
-    ``ROOST_REDIS_MAX_CONNECTIONS`` connections. When all are in use a command waits
-    (``BlockingConnectionPool``) up to ``ROOST_REDIS_POOL_TIMEOUT_S`` seconds for one,
-    then raises ``redis.ConnectionError`` ("No connection available."), which
-    ``infra.failures.is_transient`` counts as an outage. redis-py's default pool
-    (100 connections) raises ``MaxConnectionsError`` at once instead: a burst of
-    streams opening (each checks its token and rate limit in Redis) answered 503s.
-    The client owns the pool: ``aclose()`` closes it."""
-    pool = aredis.BlockingConnectionPool.from_url(
-        settings.redis_url, max_connections=settings.redis_max_connections,
-        timeout=settings.redis_pool_timeout_s)
-    return aredis.Redis.from_pool(pool)
 
 
 def build_search_index(settings: Settings) -> ElasticsearchIndex:

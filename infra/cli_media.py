@@ -14,10 +14,11 @@ media_app = typer.Typer(help="Operate the media store.", no_args_is_help=True)
 
 
 async def _sweep(settings: Settings, dry_run: bool) -> int:
-    from infra.bootstrap import build_async_redis, build_media_store
+    from infra.bootstrap import build_media_store
     from infra.database import open_pool
     from infra.media_sweeper import SweepDeferred, sweep_with
     from infra.positions import RecordedPositions
+    from infra.redis_clients import build_async_redis
     from infra.redis_keys import RedisKeys
 
     pool = await open_pool(settings)

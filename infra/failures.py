@@ -25,7 +25,9 @@ def is_transient(error: BaseException) -> bool:
     """True when ``error`` says a dependency is unavailable, not that the event is bad:
     ``DependencyUnavailable``, a pool timeout or closed pool, a psycopg interface error
     or an operational error of SQLSTATE class 08, 40, 53, 57 or 55P03 (or none), a
-    Redis connection, timeout or busy-loading error, any ``OSError`` or ``TimeoutError``."""
+    Redis connection, timeout or busy-loading error, a Redis Cluster that is down,
+    resharding (``TRYAGAIN``), without a node for a slot or with no node reachable, any
+    ``OSError`` or ``TimeoutError``."""
     if isinstance(error, DependencyUnavailable | PoolTimeout | PoolClosed
                   | psycopg.InterfaceError):
         return True
@@ -33,6 +35,9 @@ def is_transient(error: BaseException) -> bool:
         state = error.sqlstate
         return state is None or state.startswith(_TRANSIENT_SQLSTATE_PREFIXES)
     if isinstance(error, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError
-                  | redis.exceptions.BusyLoadingError):
+                  | redis.exceptions.BusyLoadingError | redis.exceptions.ClusterDownError
+                  | redis.exceptions.TryAgainError | redis.exceptions.SlotNotCoveredError):
         return True
+    if isinstance(error, redis.exceptions.RedisClusterException):
+        return "cannot be connected" in str(error)  # no node reachable (not CROSSSLOT)
     return isinstance(error, OSError | TimeoutError)

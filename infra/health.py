@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
+
+from infra.redis_clients import is_cluster
 
 OK = "ok"
 
@@ -82,16 +84,21 @@ class SharedProgress:
 
     async def _stalled(self, looks: dict[str, tuple[int, int]], max_lag: int,
                        now: float | None) -> dict[str, float]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.time()
-            pipe.hgetall(self.key)
-            (seconds, micros), stored = await pipe.execute()
+        stored: dict[Any, Any]
+        if is_cluster(self.redis):  # a cluster pipeline refuses TIME (it names no key)
+            seconds, micros = await self.redis.time()
+            stored = await self.redis.hgetall(self.key)
+        else:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.time()
+                pipe.hgetall(self.key)
+                (seconds, micros), stored = await pipe.execute()
         if now is None:
             now = seconds + micros / 1e6
         changed: dict[FieldT, EncodableT] = {}
         stalled: dict[str, float] = {}
         for part, (position, lag) in looks.items():
-            before = _parse_seen(stored.get(part.encode()))
+            before = _parse_seen(cast("bytes | None", stored.get(part.encode())))
             seen, stalled[part] = _look(before, position, lag, max_lag, now)
             if seen != before:
                 changed[part] = f"{seen.position}:{seen.since}"

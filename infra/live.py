@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import uuid
 from collections import deque
@@ -44,10 +45,12 @@ from typing import Any, Final
 import orjson
 import structlog
 from redis.asyncio import Redis
+from redis.crc import key_slot
 from redis.exceptions import RedisError
 
 from infra.lua import load_script
 from infra.metrics import LIVE_DISCONNECTS, LIVE_SUBSCRIPTIONS
+from infra.redis_clients import async_redis, by_slot, is_cluster, queue_script
 from ports.errors import DependencyUnavailable
 from ports.live import (
     AUTHOR_CHANNEL,
@@ -67,6 +70,7 @@ log = structlog.get_logger(__name__)
 _PUBLISH = load_script("infra", "live_publish")
 _OPEN = load_script("infra", "live_open")
 _SLOTS = load_script("infra", "live_slots")
+_ADVANCE = load_script("infra", "timeline_store_advance")  # GET-compare-SET, forward only
 
 HEAD_GROUPS: Final[dict[str, str]] = {
     NOTIFICATIONS_CHANNEL: "notifications", HOME_CHANNEL: "home", AUTHOR_CHANNEL: "home"}
@@ -74,18 +78,39 @@ HEAD_GROUPS: Final[dict[str, str]] = {
 MARKER_FIELD: Final = b"m"
 WAKE_MAXLEN: Final = 10
 SLOT_LEASE_MS: Final = 60_000
+POLL_S: Final = 0.05
+"""On a Redis Cluster, how long the hub's reader waits after a poll that found
+nothing (``RedisLiveHub._poll``): a live event's added delay, at most."""
 
 
 @dataclass(frozen=True, slots=True)
 class LiveKeys:
     prefix: str
+    cluster: bool = False
+    """On a Redis Cluster a group's head is kept per hash slot (``head``)."""
 
     def stream(self, channel: str, account_id: int) -> str:
         return f"{self.prefix}live:{{{account_id}}}:{channel}"
 
-    def head(self, channel: str) -> str:
-        """The head of the channel's group: the highest position published to it."""
+    def head(self, channel: str, stream: str = "") -> str:
+        """The head of the channel's group: the highest position published to it. On a
+        Redis Cluster, one head per hash slot, in the slot of ``stream`` (its tag one
+        that hashes there: ``slot_tag``), so a script takes a head and its buffers; and
+        without ``stream`` the group's head over all slots, moved after each publish
+        (``RedisLivePublisher.publish``)."""
+        if self.cluster and stream:
+            tag = slot_tag(key_slot(stream.encode()))
+            return f"{self.prefix}live:head:{{{tag}}}:{HEAD_GROUPS[channel]}"
         return f"{self.prefix}live:head:{HEAD_GROUPS[channel]}"
+
+
+@functools.cache
+def slot_tag(slot: int) -> str:
+    """The smallest decimal number whose hash slot is ``slot`` (a hash tag for it)."""
+    n = 0
+    while key_slot(str(n).encode()) != slot:
+        n += 1
+    return str(n)
 
 
 def _text(value: bytes | str) -> str:
@@ -97,10 +122,10 @@ def _id_key(text: bytes | str) -> tuple[int, int]:
     return int(position), int(seq)
 
 
-def reader_client(redis_url: str, block_ms: int = 10_000) -> Redis:
+def reader_client(redis_url: str, block_ms: int = 10_000, cluster: bool = False) -> Redis:
     """A client for the hub's reader: its socket timeout outlasts a blocked read
     (redis-py's default, 5 s, would cut a longer ``XREAD BLOCK`` short)."""
-    return Redis.from_url(redis_url, socket_timeout=block_ms / 1000 + 5)
+    return async_redis(redis_url, cluster, socket_timeout=block_ms / 1000 + 5)
 
 
 class RedisLivePublisher:
@@ -109,14 +134,16 @@ class RedisLivePublisher:
     def __init__(self, redis: Redis, prefix: str, buffer: int = 1000, batch: int = 1000
                  ) -> None:
         self.redis = redis
-        self.keys = LiveKeys(prefix)
+        self.keys = LiveKeys(prefix, is_cluster(redis))
         self.buffer = buffer
         self.batch = batch
         self._publish = redis.register_script(_PUBLISH)
+        self._advance = redis.register_script(_ADVANCE)
 
     async def publish(self, events: Sequence[LiveEvent]) -> None:
-        """In id order, in calls of up to ``batch`` events (each atomic), pipelined:
-        Redis runs them in that order, so any read sees a prefix of it."""
+        """In id order per head (a group of channels; on a Redis Cluster, per hash
+        slot too), in calls of up to ``batch`` events (each atomic), pipelined: Redis
+        runs each head's calls in that order, so any read sees a prefix of them."""
         if not events:
             return
         ordered = sorted(events, key=lambda e: (e.position, e.seq))
@@ -131,23 +158,32 @@ class RedisLivePublisher:
                         args += [index[self.keys.stream(e.channel, e.account_id)],
                                  event_id(e.position, e.seq), e.event,
                                  orjson.dumps(dict(e.data)).decode()]
-                    await self._publish(keys=keys, args=args, client=pipe)
+                    await queue_script(self._publish, pipe, keys, args)
                 await pipe.execute()
+            if self.keys.cluster:  # every slot's buffers have them: the group's head
+                for group, highest in self._highest(ordered).items():
+                    await self._advance(keys=[group], args=[highest])
         except RedisError as error:
             raise DependencyUnavailable(f"live events not published: {error!r}") from error
 
-    def _chunks(self, events: Sequence[LiveEvent]) -> Iterator[tuple[str, list[LiveEvent]]]:
-        chunk: list[LiveEvent] = []
-        head = ""
+    def _highest(self, events: Sequence[LiveEvent]) -> dict[str, int]:
+        """The highest position of the events per group head (over all slots)."""
+        found: dict[str, int] = {}
         for event in events:
-            event_head = self.keys.head(event.channel)
-            if chunk and (event_head != head or len(chunk) >= self.batch):
-                yield head, chunk
-                chunk = []
-            head = event_head
-            chunk.append(event)
-        if chunk:
-            yield head, chunk
+            head = self.keys.head(event.channel)
+            found[head] = max(found.get(head, 0), event.position)
+        return found
+
+    def _chunks(self, events: Sequence[LiveEvent]) -> Iterator[tuple[str, list[LiveEvent]]]:
+        """``(head, events)``: the events of each head, in order, ``batch`` at most."""
+        by_head: dict[str, list[LiveEvent]] = {}
+        for event in events:
+            by_head.setdefault(self.keys.head(
+                event.channel, self.keys.stream(event.channel, event.account_id)),
+                [] ).append(event)
+        for head, found in by_head.items():
+            for start in range(0, len(found), self.batch):
+                yield head, found[start:start + self.batch]
 
 
 @dataclass(eq=False)
@@ -235,7 +271,8 @@ class RedisLiveHub:
                  queue: int = 1000, block_ms: int = 10_000) -> None:
         self.redis = redis
         self.reader = reader
-        self.keys = LiveKeys(prefix)
+        self.cluster = is_cluster(redis)
+        self.keys = LiveKeys(prefix, self.cluster)
         self.ttl_s = ttl_s
         self.queue = queue
         self.block_ms = block_ms
@@ -280,23 +317,35 @@ class RedisLiveHub:
                         last_event_id: str | None) -> _Subscription:
         streams = {self.keys.stream(channel, account): (channel, account)
                    for channel, account in channels}
-        heads = {self.keys.head(channel) for channel, _ in channels}
-        if len(heads) != 1:
+        if len({HEAD_GROUPS[channel] for channel, _ in channels}) != 1:
             raise ValueError("one subscription follows channels of one group")
         wanted = parse_event_id(last_event_id)
         if wanted == (MAX_SEQ, MAX_SEQ):
             wanted = None  # nothing can follow it; resuming from it is meaningless
-        try:
-            resumable, lasts, entries = await self._open(
-                keys=[heads.pop(), *streams],
-                args=[self.ttl_s, event_id(*wanted) if wanted else ""])
+        by_head: dict[str, list[str]] = {}
+        for key, (channel, _) in streams.items():
+            by_head.setdefault(self.keys.head(channel, key), []).append(key)
+        try:  # one script per head (one head but on a Redis Cluster: one per slot)
+            group: bytes | str = ""
+            if self.cluster:  # the marker at least at the group's head (all slots)
+                group = await self.redis.get(self.keys.head(channels[0][0])) or b""
+            opened = await asyncio.gather(*(
+                self._open(keys=[head, *keys],
+                           args=[self.ttl_s, event_id(*wanted) if wanted else "", group])
+                for head, keys in by_head.items()))
         except RedisError as error:
             raise DependencyUnavailable(f"live events unavailable: {error!r}") from error
-        last_ids = [_id_key(last) for last in lasts]
+        resumable = all(found[0] for found in opened)
+        order = [key for keys in by_head.values() for key in keys]
+        last_of = dict(zip(order, (last for found in opened for last in found[1]),
+                           strict=True))
+        last_ids = [_id_key(last_of[key]) for key in streams]
         backlog: list[ReceivedEvent] = []
         if resumable:
-            for key, found in zip(streams, entries, strict=True):
-                backlog += self._received(key, streams[key], found)[0]
+            entries = dict(zip(order, (e for found in opened for e in found[2]),
+                               strict=True))
+            for key in streams:
+                backlog += self._received(key, streams[key], entries[key])[0]
             backlog.sort(key=lambda e: e.key)
         newest = max(last_ids)
         high = max([wanted, *(e.key for e in backlog)]) if resumable and wanted else newest
@@ -355,8 +404,9 @@ class RedisLiveHub:
         LIVE_SUBSCRIPTIONS.set(self.subscriptions)
 
     async def _wake(self) -> None:
-        """Make the reader re-issue its read with the new streams (once per read)."""
-        if self._wake_pending:
+        """Make the reader re-issue its read with the new streams (once per read; on a
+        Redis Cluster the reader polls, and reads them at its next poll)."""
+        if self._wake_pending or self.cluster:
             return
         self._wake_pending = True
         try:
@@ -376,8 +426,12 @@ class RedisLiveHub:
                                        for key, cursor in self._cursors.items()}
             streams[self._wake_key] = self._wake_cursor
             self._wake_pending = False
+            reply: Any
             try:
-                reply = await self.reader.xread(streams, block=self.block_ms)
+                if self.cluster:
+                    reply = await self._poll(streams)
+                else:
+                    reply = await self.reader.xread(streams, block=self.block_ms)
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -389,6 +443,22 @@ class RedisLiveHub:
                 continue
             backoff = 0.1
             self._dispatch(reply or [])
+
+    async def _poll(self, streams: dict[Any, Any]) -> list[Any]:
+        """On a Redis Cluster: one ``XREAD`` per hash slot of the streams followed (a
+        command's keys share a slot), pipelined, without blocking; when none has news,
+        wait ``POLL_S`` before the next poll. The wake stream is not read (new streams
+        are read at the next poll)."""
+        del streams[self._wake_key]
+        found: list[Any] = []
+        if streams:
+            async with self.reader.pipeline(transaction=False) as pipe:
+                for group in by_slot(streams, lambda key: _text(key), True):
+                    pipe.xread({key: streams[key] for key in group})
+                found = [item for reply in await pipe.execute() for item in reply or ()]
+        if not found:
+            await asyncio.sleep(POLL_S)
+        return found
 
     def _dispatch(self, reply: Iterable[Any]) -> None:
         per_subscription: dict[_Subscription, list[ReceivedEvent]] = {}
@@ -520,9 +590,8 @@ class RedisStreamSlots:
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
                     for slot, account_id in held:
-                        await self._script(keys=[self._key(account_id)],
-                                           args=[slot, self.limit, self.lease_ms],
-                                           client=pipe)
+                        await queue_script(self._script, pipe, [self._key(account_id)],
+                                           [slot, self.limit, self.lease_ms])
                     await pipe.execute()
             except RedisError as error:
                 log.warning("live.slots_renew_failed", error=repr(error),

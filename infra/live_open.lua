@@ -6,12 +6,15 @@
 -- it was absent). Each buffer's TTL is set to ARGV[1] seconds.
 -- A resume id can be resumed when every buffer still holds an entry at or below
 -- it (buffers lose only their oldest entries, so nothing after it is gone).
--- KEYS[1]: the head of the channels' group (highest position published);
--- KEYS[2..]: the buffers.
--- ARGV[1]: TTL in seconds; ARGV[2]: the resume id "<position>-<seq>", or ''.
+-- KEYS[1]: the head of the channels' group (highest position published; on a Redis
+--   Cluster the group's head in the buffers' slot); KEYS[2..]: the buffers.
+-- ARGV[1]: TTL in seconds; ARGV[2]: the resume id "<position>-<seq>", or '';
+-- ARGV[3]: a head read before (the group's over every slot, on a Redis Cluster), or '':
+--   the marker is at the higher of the two heads.
 -- Returns: {1 if resumable else 0, {each buffer's last id},
 --           {each buffer's entries after the resume id} (only when resumable)}.
 local head = redis.call('GET', KEYS[1]) or '0'
+if ARGV[3] and ARGV[3] ~= '' and tonumber(ARGV[3]) > tonumber(head) then head = ARGV[3] end
 local resume = ARGV[2]
 local resumable = 1
 if resume == '' then resumable = 0 end

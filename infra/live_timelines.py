@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from redis.asyncio import Redis
 
 from infra.lua import loading
+from infra.redis_clients import is_cluster
 from infra.redis_copies import CopyStores, LivePointer, Pin
 from infra.redis_keys import RedisKeys
 from infra.timeline_store import OPEN_HOME, RedisTimelineStore, kept_answer, opened_answer
@@ -60,6 +61,10 @@ class LiveTimelines:
 
     async def open_home(self, reader_id: int, ttl_s: int, below: int | None, count: int
                         ) -> HomeStart:
+        if is_cluster(self.copies.pointer.redis):  # RedisTimelineStore.open_home
+            kept, every = await self.keep_alive(reader_id, ttl_s)
+            return await (await self._store()).open_rest(reader_id, kept, every, below,
+                                                         count)
         return opened_answer(await loading(
             self.copies.pointer.redis, [OPEN_HOME], lambda: self._pin.first(
                 lambda store, pipe: store.queue_open_home(pipe, reader_id, ttl_s, below,

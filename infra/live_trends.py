@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 
 from infra.redis_copies import CopyStores, LivePointer, Pin
 from infra.redis_keys import RedisKeys
-from infra.trend_counters import RedisTrendCounters, best_candidates
+from infra.trend_counters import RedisTrendCounters, best_candidates, counters_prefix
 from ports.errors import DependencyUnavailable
 from ports.projectors import TRENDS
 from ports.trends import TagWindow
@@ -52,7 +52,7 @@ class LiveTrendCounters(RedisTrendCounters):
         lease held."""
         keys = self.pointer.keys(await self.pointer.read())
         self.keys = keys
-        self.prefix = f"{keys.prefix}trend:"
+        self.prefix = counters_prefix(keys)
 
     async def position(self) -> int:
         try:

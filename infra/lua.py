@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline
 from redis.exceptions import NoScriptError
 
 
@@ -48,6 +49,9 @@ class PipelinedScript:
 
     def queue(self, pipe: Pipeline, keys: Sequence[str], args: Sequence[str | int | float]
               ) -> None:
+        if isinstance(pipe, ClusterPipeline):  # refuses EVALSHA: the text, to its node
+            pipe.eval(self.text, len(keys), *keys, *args)
+            return
         pipe.evalsha(self.sha, len(keys), *keys, *args)
 
 

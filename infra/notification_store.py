@@ -29,6 +29,7 @@ race the projector.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -46,6 +47,7 @@ from redis.exceptions import RedisError
 from domain.notifications import DEFAULT_PREFERENCES
 from infra.copies import NOTIFICATION_COPIES, NOTIFICATION_TABLES
 from infra.redis_cleanup import unlink_matching
+from infra.redis_clients import by_slot, is_cluster
 from infra.redis_copies import LivePointer
 from infra.redis_keys import RedisKeys
 from infra.serialization import rfc3339
@@ -444,17 +446,26 @@ class PostgresNotificationStore:
         for recipient, group in newest:
             hashes[recipient]["newest"].append(_blob(group, listed[(recipient,
                                                                     int(group[0]))]))
+        prefix = self.hot_prefix(label)
         try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                for recipient, fields in hashes.items():
-                    key = hot_key(self.hot_prefix(label), recipient)
-                    pipe.hset(key, mapping={  # sorted keys: the same state, the same bytes
-                        name: orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-                        for name, value in fields.items()})
-                    pipe.expire(key, self.cache_ttl_s)
-                await pipe.execute()
+            # One transaction per hash slot of the recipients' hashes (one in all on a
+            # single Redis; a Redis Cluster runs a transaction in one slot only).
+            await asyncio.gather(*(
+                self._set_hashes(prefix, {r: hashes[r] for r in group})
+                for group in by_slot(hashes, lambda r: hot_key(prefix, r),
+                                     is_cluster(self.redis))))
         except RedisError as error:
             raise DependencyUnavailable(f"notifications hot hash: {error!r}") from error
+
+    async def _set_hashes(self, prefix: str, hashes: dict[int, dict[str, Any]]) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for recipient, fields in hashes.items():
+                key = hot_key(prefix, recipient)
+                pipe.hset(key, mapping={  # sorted keys: the same state, the same bytes
+                    name: orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+                    for name, value in fields.items()})
+                pipe.expire(key, self.cache_ttl_s)
+            await pipe.execute()
 
     async def position(self) -> int:
         async with self.pool.connection() as conn:

@@ -105,13 +105,13 @@ class RedisFactsCache:
         strings = [*map(self.keys.account_facts, accounts),
                    *map(self.keys.repost_facts, reposts)]
         async with self.redis.pipeline(transaction=False) as pipe:
-            if strings:  # one MGET, as the post cache's bodies (keys of many slots)
-                pipe.mget(strings)
+            for key in strings:  # a GET each, as the post cache's bodies: one MGET would
+                pipe.get(key)    # name keys of many slots (refused on a Redis Cluster)
             for reader, fields in asked.items():
                 pipe.hmget(self.keys.reader_facts(reader),
                            [f"{tag}{pair[1]}" for tag, pair in fields])
             replies = await pipe.execute()
-        values = replies.pop(0) if strings else []
+        values, replies = replies[:len(strings)], replies[len(strings):]
         facts = Facts()
         for account_id, raw in zip(accounts, values, strict=False):
             if raw is not None:

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from infra.lua import load_script
+from infra.redis_clients import queue_script
 from infra.redis_keys import RedisKeys
 from ports.errors import DependencyUnavailable
 from ports.post_cache import COUNT_FIELDS, Counts, PostBody
@@ -35,21 +36,22 @@ class RedisPostCache:
 
     async def get_many(self, post_ids: Sequence[int], bodies_needed: Sequence[int]
                        ) -> tuple[dict[int, PostBody], dict[int, Counts]]:
-        """Bodies for ``bodies_needed`` and counts for ``post_ids``, in one round trip."""
+        """Bodies for ``bodies_needed`` and counts for ``post_ids``, in one round trip
+        (a ``GET`` per body, not one ``MGET``: each post's keys have a slot of their own
+        on a Redis Cluster)."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            if bodies_needed:
-                pipe.mget([self.keys.post(i) for i in bodies_needed])
+            for post_id in bodies_needed:
+                pipe.get(self.keys.post(post_id))
             for post_id in post_ids:
                 pipe.hmget(self.keys.post_counts(post_id), COUNT_FIELDS)
             replies = await pipe.execute()
-        bodies: dict[int, PostBody] = {}
-        if bodies_needed:
-            raw_bodies = replies.pop(0)
-            bodies = {i: orjson.loads(raw) for i, raw in zip(bodies_needed, raw_bodies,
-                                                              strict=True) if raw}
+        raw_bodies = replies[:len(bodies_needed)]
+        bodies: dict[int, PostBody] = {
+            i: orjson.loads(raw) for i, raw in zip(bodies_needed, raw_bodies, strict=True)
+            if raw}
         counts = {
             post_id: dict(zip(COUNT_FIELDS, (int(v) for v in values), strict=True))
-            for post_id, values in zip(post_ids, replies, strict=True)
+            for post_id, values in zip(post_ids, replies[len(bodies_needed):], strict=True)
             if all(v is not None for v in values)
         }
         return bodies, counts
@@ -62,8 +64,8 @@ class RedisPostCache:
                 pipe.set(self.keys.post(post_id), orjson.dumps(body), ex=self.ttl_s)
             for post_id, values in counts.items():
                 flat = [part for field in COUNT_FIELDS for part in (field, values[field])]
-                await self._fill_counts(keys=[self.keys.post_counts(post_id)],
-                                        args=[self.ttl_s, *flat], client=pipe)
+                await queue_script(self._fill_counts, pipe, [self.keys.post_counts(post_id)],
+                                   [self.ttl_s, *flat])
             await pipe.execute()
 
     async def set_counts(self, counts: Mapping[int, Counts]) -> None:
@@ -80,7 +82,9 @@ class RedisPostCache:
                     pipe.hset(key, mapping={field: values[field] for field in COUNT_FIELDS})
                     pipe.expire(key, self.ttl_s)
                     if values["deleted"]:
-                        pipe.unlink(self.keys.post(post_id))
+                        # a command, not ``pipe.unlink``: a cluster pipeline's is a
+                        # coroutine, and unawaited it would queue nothing
+                        pipe.execute_command("UNLINK", self.keys.post(post_id))
                 await pipe.execute()
         except RedisError as error:
             raise DependencyUnavailable(f"post cache: {error!r}") from error

@@ -32,6 +32,7 @@ dependency, headers middleware and 429 handler are ``infra.http.ratelimit``.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import re
@@ -44,6 +45,7 @@ from redis.asyncio.client import Pipeline
 
 from domain.errors import RoostError
 from infra.lua import PipelinedScript, load_script, loading
+from infra.redis_clients import by_slot, is_cluster
 from infra.settings import Settings
 
 LimitScope = Literal["account", "ip"]
@@ -156,6 +158,7 @@ class RateLimiter:
         self._prefix = settings.redis_prefix
         self._redis = redis
         self._gcra = PipelinedScript(_GCRA)
+        self._cluster = is_cluster(redis)
 
     def key(self, action: str, scope: LimitScope, identity: str) -> str:
         return f"{self._prefix}ratelimit:{action}:{scope}:{identity}"
@@ -191,15 +194,47 @@ class RateLimiter:
 
     async def _run(self, action: str, identities: Mapping[LimitScope, str], charge: bool
                    ) -> dict[LimitScope, Decision]:
-        return (await self._pipelined(action, identities, charge, None))[0]
+        """One script over the buckets, all charged or none. On a Redis Cluster the
+        buckets of several identities are in different slots: each slot's are looked
+        at first (no charge), and only when all allow is each slot's charged, by a
+        script that checks again: a request racing another for the last unit of one
+        bucket may then be charged to the others and refused (one unit, at most)."""
+        groups = self._slot_groups(action, identities)
+        if len(groups) == 1:
+            return (await self._pipelined(action, identities, charge, None))[0]
+        looked: dict[LimitScope, Decision] = {}
+        for found in await asyncio.gather(*(
+                self._pipelined(action, {s: identities[s] for s in group}, False, None)
+                for group in groups)):
+            looked.update(found[0])
+        if not charge or not all(d.allowed for d in looked.values()):
+            return {scope: looked[scope] for scope in identities}
+        charged: dict[LimitScope, Decision] = {}
+        for found in await asyncio.gather(*(
+                self._pipelined(action, {s: identities[s] for s in group}, True, None)
+                for group in groups)):
+            charged.update(found[0])
+        return {scope: charged[scope] for scope in identities}
+
+    def _slot_groups(self, action: str, identities: Mapping[LimitScope, str]
+                     ) -> list[list[LimitScope]]:
+        return by_slot(identities, lambda s: self.key(action, s, identities[s]),
+                       self._cluster)
 
     async def hit_all_with(self, action: str, identities: Mapping[LimitScope, str],
                            also: Callable[[Pipeline], object]
                            ) -> tuple[dict[LimitScope, Decision], list[Any]]:
         """``hit_all``, and the commands ``also(pipe)`` queues, in one pipeline (one round
         trip, whatever hash slots the keys are in): the decisions, and the answers of
-        those commands. They run whether or not the charge is refused."""
+        those commands. They run whether or not the charge is refused. (On a Redis
+        Cluster with buckets in several slots: ``_run``'s calls, then that pipeline.)"""
         wanted = {s: i for s, i in identities.items() if (action, s) in self.rules}
+        if len(self._slot_groups(action, wanted)) > 1:
+            decisions = await self._run(action, wanted, True)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                also(pipe)
+                answers: list[Any] = await pipe.execute()
+            return decisions, answers
         return await self._pipelined(action, wanted, True, also)
 
     async def _pipelined(self, action: str, identities: Mapping[LimitScope, str],

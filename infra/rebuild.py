@@ -461,7 +461,7 @@ class TrendCopies(RedisCopies):
         now_s = int(time.time())
         return await copy_differences(
             self.services.redis, pointer.keys(live), pointer.keys(label), trend_patterns,
-            limit, depth=2, skip=lambda suffix: is_answer(suffix) or outlived(suffix, now_s))
+            limit, depth=3, skip=lambda suffix: is_answer(suffix) or outlived(suffix, now_s))
 
 
 @dataclass

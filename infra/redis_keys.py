@@ -9,7 +9,10 @@ id, a colon and the original's id (``<repost>:<original>``): it sorts by the
 repost's id and names what to show.
 
 Per-account keys carry the account id as a hash tag (``{42}``) so that a
-reader's timeline and its index live in one Redis Cluster slot.
+reader's timeline and its index live in one Redis Cluster slot; per-post keys
+the post id. Every multi-key script, transaction and command names keys of one
+slot (docs/architecture.md, "Redis key layout and hash tags"); the prefix must
+hold no ``{``, or its braces would be the tag.
 """
 
 from __future__ import annotations
@@ -99,7 +102,10 @@ class RedisKeys:
         return f"{self.prefix}rfacts:{{{reader_id}}}"
 
     def projection_position(self, name: str) -> str:
-        return f"{self.prefix}projection:{name}:position"
+        """The projection's name is the key's hash tag (``{trends}``): a projection that
+        records its position in the script that writes its keys (the trends) tags them
+        alike, so on a Redis Cluster they share one slot."""
+        return f"{self.prefix}projection:{{{name}}}:position"
 
     def worker_heartbeat(self) -> str:
         """Set by every running worker, expiring soon after it stops."""

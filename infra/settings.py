@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # Redis: timelines, counters, rate limits, revoked sessions.
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "roost:"
+    # True: ``redis_url`` names one node of a Redis Cluster and every client is
+    # redis-py's cluster client (infra/redis_clients.py; docs/operations.md).
+    redis_cluster: bool = False
     # A process's async client: at most this many connections, and a command that
     # finds them all in use waits this long for one (then ConnectionError: 503 at the
     # API, a retry in a worker). redis-py's own pool raises at once when exhausted.

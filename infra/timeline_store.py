@@ -30,9 +30,11 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
+from redis.crc import key_slot
 
 from infra.lua import PipelinedScript, load_script, loading
 from infra.redis_cleanup import unlink_matching
+from infra.redis_clients import is_cluster, queue_script
 from infra.redis_keys import ID_WIDTH, REPOSTS_AUTHOR_FIELD, SENTINEL, RedisKeys, member
 from ports.projectors import TIMELINES
 from ports.timelines import HomeStart, Place, Reach, Reposts, TimelineItem
@@ -68,6 +70,7 @@ class RedisTimelineStore:
         self._add_counting = redis.register_script(_ADD_COUNTING)
         self._advance = redis.register_script(_ADVANCE)
         self._position = keys.projection_position(TIMELINES)
+        self._cluster = is_cluster(redis)
         head, _, tail = keys.authored(_SOME_ID).rpartition(str(_SOME_ID))
         self._authored_around = (head, tail)
 
@@ -117,16 +120,22 @@ class RedisTimelineStore:
 
     def _chunks(self, readers: Iterable[int], items: int) -> Iterator[list[int]]:
         """Readers per script call: about ``batch`` item writes, so that no call holds
-        Redis for long (a 10,000-follower fan-out of one post: 10 calls)."""
+        Redis for long (a 10,000-follower fan-out of one post: 10 calls). On a Redis
+        Cluster a call's readers share a hash slot (a script's keys must): the readers
+        are grouped by the slot of their hash tag first, each group cut the same way."""
         per_call = max(1, self.batch // max(1, items))
-        chunk: list[int] = []
+        groups: dict[int, list[int]] = {}
         for reader in readers:
+            chunk = groups.setdefault(self._slot(reader), [])
             chunk.append(reader)
             if len(chunk) >= per_call:
                 yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
+                groups[self._slot(reader)] = []
+        yield from (chunk for chunk in groups.values() if chunk)
+
+    def _slot(self, reader: int) -> int:
+        """The hash slot of the reader's keys on a cluster; 0 (one group) otherwise."""
+        return key_slot(self.keys.home(reader).encode()) if self._cluster else 0
 
     async def _pipelined(self, script: AsyncScript,
                          calls: Iterable[tuple[list[int], Sequence[str | int]]]) -> None:
@@ -134,7 +143,7 @@ class RedisTimelineStore:
         pipe = self.redis.pipeline(transaction=False)
         pending = 0
         for readers, args in calls:
-            await script(keys=self._timeline_keys(readers), args=args, client=pipe)
+            await queue_script(script, pipe, self._timeline_keys(readers), args)
             pending += len(readers)
             if pending >= self.batch:
                 await pipe.execute()
@@ -172,6 +181,10 @@ class RedisTimelineStore:
 
     async def open_home(self, reader_id: int, ttl_s: int, below: int | None, count: int
                         ) -> HomeStart:
+        if self._cluster:  # the script reads keys of several slots: its reads one by one
+            kept, every = await self.keep_alive(reader_id, ttl_s)
+            return await self.open_rest(reader_id, kept, every, below, count)
+
         async def run() -> list[Any]:
             async with self.redis.pipeline(transaction=False) as pipe:
                 self.queue_open_home(pipe, reader_id, ttl_s, below, count)
@@ -179,6 +192,18 @@ class RedisTimelineStore:
                 return found
 
         return opened_answer(await loading(self.redis, [OPEN_HOME], run))
+
+    async def open_rest(self, reader_id: int, kept: bool, celebrities: list[int],
+                        below: int | None, count: int) -> HomeStart:
+        """``open_home``'s answer on a Redis Cluster, after ``keep_alive``'s (``kept``,
+        ``celebrities``): what ``timeline_store_open.lua`` reads on one Redis, in two
+        more round trips (the followed celebrities, then the slices)."""
+        if not kept:
+            return HomeStart(False, celebrities, [], [])
+        followed = [c for c, f in zip(celebrities, await self.following_among(
+            reader_id, celebrities), strict=True) if f]
+        return HomeStart(True, celebrities, followed,
+                         await self.slices(reader_id, followed, below, count))
 
     def queue_open_home(self, pipe: Pipeline, reader_id: int, ttl_s: int, below: int | None,
                         count: int) -> None:
@@ -254,8 +279,8 @@ class RedisTimelineStore:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
             for followee_id, followers in by_followee.items():
-                await self._add_counting(keys=[self.keys.followers(followee_id)],
-                                         args=followers, client=pipe)
+                await queue_script(self._add_counting, pipe,
+                                   [self.keys.followers(followee_id)], followers)
             for follower_id, followees in by_follower.items():
                 pipe.sadd(self.keys.following(follower_id), *followees)
             found = await pipe.execute()
@@ -291,21 +316,22 @@ class RedisTimelineStore:
         return [bool(f) for f in found]
 
     async def mark_celebrity(self, account_id: int, since: TimelineItem | None) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(self.keys.celebrity_since(account_id),
-                     member(*since) if since is not None else SENTINEL)
-            pipe.sadd(self.keys.celebrities(), str(account_id))
-            await pipe.execute()
+        """The account's ``celebsince`` first, then its place in ``celebrities``: two
+        commands in this order, not a transaction (the two keys are in different slots
+        of a Redis Cluster), so no reader finds a celebrity without its mark."""
+        await self.redis.set(self.keys.celebrity_since(account_id),
+                             member(*since) if since is not None else SENTINEL)
+        await self.redis.sadd(self.keys.celebrities(), str(account_id))
 
     async def celebrity_since(self, account_id: int) -> TimelineItem | None:
         since = await self.redis.get(self.keys.celebrity_since(account_id))
         return _decode(since) if since and _text(since) != SENTINEL else None
 
     async def unmark_celebrity(self, account_id: int) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.srem(self.keys.celebrities(), str(account_id))
-            pipe.unlink(self.keys.celebrity_since(account_id))
-            await pipe.execute()
+        """Out of ``celebrities`` first, then its mark (``mark_celebrity``'s order
+        reversed)."""
+        await self.redis.srem(self.keys.celebrities(), str(account_id))
+        await self.redis.unlink(self.keys.celebrity_since(account_id))
 
     # -- authored items --------------------------------------------------------------
 

@@ -7,8 +7,9 @@
 -- ARGV[1]: seconds to keep the timeline; ARGV[2], ARGV[3]: the upper and lower
 -- lex bounds of ZRANGE ... BYLEX REV ('+' or '(<member>', '(<kept-marker>');
 -- ARGV[4]: items per source; ARGV[5], ARGV[6]: celebrity c's authored key is
--- ARGV[5] .. c .. ARGV[6]. Like the push and remove scripts it assumes one
--- Redis, not Redis Cluster: the authored keys are built here, not passed.
+-- ARGV[5] .. c .. ARGV[6]. It assumes one Redis, not Redis Cluster: the
+-- celebrities set and the authored keys (built here, not passed) are in other
+-- slots; on a cluster RedisTimelineStore.open_home reads apart (open_rest).
 -- Returns: {0, celebrities} when the timeline did not exist (nothing read),
 -- else {1, celebrities, followed celebrities (in SMEMBERS order), the
 -- timeline's items, then each followed celebrity's items}.

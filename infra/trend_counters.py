@@ -1,7 +1,11 @@
 """Trend counters in Redis (port ``ports.trends``).
 
 Keys (``ROOST_REDIS_PREFIX`` first; ``<b>``: the bucket's start in Unix seconds;
-``f``: 10-minute buckets, kept 5 h; ``h``: hours):
+``f``: 10-minute buckets, kept 5 h; ``h``: hours). Every counter is under
+``trend:{trends}:`` (``COUNTERS``; written ``trend:`` below): the hash tag
+``{trends}``, the same as the position's (``projection:{trends}:position``), keeps
+the counters and the position in one Redis Cluster slot, as the scripts that
+write and read them together need; the trends live on one shard:
 
 * ``trend:f:<tag>:<b>``, ``trend:h:<tag>:<b>`` (hashes, hours kept 8 days): ``w``
   the weighted volume, ``n`` the distinct texts;
@@ -16,7 +20,7 @@ Keys (``ROOST_REDIS_PREFIX`` first; ``<b>``: the bucket's start in Unix seconds;
   suspension (positive) or lifting (negative), for the accounts ever suspended;
 * ``trend:cache:<key>`` (string, ``ttl_s``): a computed answer (JSON), and
   ``trend:cache-lock:<key>`` (a redis-py ``Lock``): who is computing it;
-* ``projection:trends:position``: the projector's position.
+* ``projection:{trends}:position``: the projector's position.
 
 These are copy ``v1``'s keys; a blue-green rebuild's copy has the same under its
 namespace (``infra.redis_copies``), but the answers (``trend:cache:``) stay under
@@ -25,8 +29,7 @@ the prefix: they are the readers', whichever copy is live (``infra.live_trends``
 Each batch is one Lua script (``trend_counters_record.lua``), so counts and
 position change together: exactly once. A read of a window is one more
 (``trend_counters_read.lua``): every candidate's buckets, authors and baselines
-in one round trip. Multi-key scripts assume one Redis (not Redis Cluster), as
-the timelines already do.
+in one round trip. Both name keys of the one slot ``{trends}`` only.
 """
 
 from __future__ import annotations
@@ -116,7 +119,7 @@ class RedisTrendCounters:
                  ) -> None:
         self.redis = redis
         self.keys = keys
-        self.prefix = f"{keys.prefix}trend:"
+        self.prefix = counters_prefix(keys)
         self.answers = f"{(answers or keys).prefix}trend:"
         self._record = redis.register_script(_RECORD)
         self._read = redis.register_script(_READ)
@@ -291,6 +294,15 @@ async def _timed(compute: Callable[[], Awaitable[Answer]], outcome: str) -> Answ
     return answer
 
 
+COUNTERS = "trend:{trends}:"
+"""The counters' namespace after the prefix (its hash tag: the module doc)."""
+
+
+def counters_prefix(keys: RedisKeys) -> str:
+    """The counters' keys' start under ``keys``."""
+    return f"{keys.prefix}{COUNTERS}"
+
+
 TREND_KINDS = ("trend",)
 """The first part after the prefix of the trends' keys (``infra.redis_copies``)."""
 
@@ -314,11 +326,13 @@ _LIVES: dict[str, tuple[int, int]] = {
 
 
 def outlived(suffix: str, now_s: int, margin_s: int = HOUR_S) -> bool:
-    """Whether a counter (its key after the prefix: ``trend:h:<tag>:<hour>``) is, or is
-    within ``margin_s`` of, past the TTL counted from its bucket's end: the live copy
-    lets such a counter expire, while a copy built now counts it again (its TTL runs
-    from the build), so a comparison leaves it out."""
-    parts = suffix.split(":")
+    """Whether a counter (its key after the prefix: ``trend:{trends}:h:<tag>:<hour>``)
+    is, or is within ``margin_s`` of, past the TTL counted from its bucket's end: the
+    live copy lets such a counter expire, while a copy built now counts it again (its
+    TTL runs from the build), so a comparison leaves it out."""
+    if not suffix.startswith(COUNTERS):
+        return False
+    parts = ["trend", *suffix.removeprefix(COUNTERS).split(":")]
     lives = _LIVES.get(parts[1]) if len(parts) > 2 and parts[-1].isdigit() else None
     if lives is None:
         return False

@@ -32,10 +32,10 @@ PROJECTORS: Final = (READ_MODELS, TIMELINES, NOTIFICATIONS, SEARCH, TRENDS)
 
 VERSIONS: Final[dict[str, int]] = {
     READ_MODELS: 1,
-    TIMELINES: 1,
+    TIMELINES: 2,  # 2: the position's key carries a hash tag (Redis Cluster)
     NOTIFICATIONS: 1,
     SEARCH: 1,
-    TRENDS: 1,
+    TRENDS: 2,  # 2: counters and position under the hash tag {trends} (Redis Cluster)
 }
 """Each projection's version, as the code builds it. Bump one when what the projection
 holds changes (a new column, another rule for which event writes what) so that old

@@ -25,6 +25,7 @@ from infra.eventlog import EVENTS_TABLE, STORE_HEADER, read_envelopes, store_ide
 from infra.health import write_heartbeat
 from infra.kafka import ensure_topic, make_producer
 from infra.metrics import RELAY_POSITION, RELAYED_EVENTS
+from infra.redis_clients import async_redis
 from infra.redis_keys import RedisKeys
 from infra.resilience import Guard
 from infra.settings import Settings
@@ -99,8 +100,8 @@ class Relay:
             return
         self._last_beat = time.monotonic()
         if self._redis is None:
-            self._redis = aredis.Redis.from_url(self.settings.redis_url, socket_timeout=2,
-                                                socket_connect_timeout=2)
+            self._redis = async_redis(self.settings.redis_url, self.settings.redis_cluster,
+                                      socket_timeout=2, socket_connect_timeout=2)
         client, key = self._redis, RedisKeys(self.settings.redis_prefix).relay_heartbeat()
         await self._heartbeat.once(lambda: write_heartbeat(
             client, key, self.settings.heartbeat_ttl_s, position=position))

@@ -20,6 +20,10 @@ from infra.database import drop_database, migrate
 from infra.settings import Settings
 
 TEST_SECRET = "test-secret-" + "x" * 40
+REDIS_CLUSTER = os.environ.get("ROOST_TEST_REDIS_CLUSTER", "") not in ("", "0", "false")
+"""``ROOST_TEST_REDIS_CLUSTER=1``: every test's Redis is a 3-master Redis Cluster this
+session starts (``tests/redis_cluster.py``), not the shared server."""
+_cluster_url: str | None = None
 
 
 def make_settings(**overrides: object) -> Settings:
@@ -28,7 +32,9 @@ def make_settings(**overrides: object) -> Settings:
         "environment": "test",
         "token_secret": TEST_SECRET,
         "postgres_dbname": f"roost_test_{run}",
-        "redis_url": os.environ.get("ROOST_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "redis_url": _cluster_url or os.environ.get("ROOST_TEST_REDIS_URL",
+                                                    "redis://127.0.0.1:6379/0"),
+        "redis_cluster": _cluster_url is not None,
         "redis_prefix": f"roost-test-{run}:",
         "elasticsearch_prefix": f"roost-test-{run}-",
         "media_dir": os.path.join(tempfile.gettempdir(), f"roost-test-media-{run}"),
@@ -44,6 +50,25 @@ def make_settings(**overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
+    """With ``ROOST_TEST_REDIS_CLUSTER=1``, a Redis Cluster for this session, which
+    ``make_settings`` then names (its URL); otherwise nothing (``None``)."""
+    global _cluster_url
+    if not REDIS_CLUSTER:
+        yield None
+        return
+    from tests.redis_cluster import start_cluster
+
+    url, stop = start_cluster(tmp_path_factory.mktemp("redis-cluster"))
+    _cluster_url = url
+    try:
+        yield url
+    finally:
+        _cluster_url = None
+        stop()
 
 
 @pytest.fixture(scope="session")
@@ -63,9 +88,9 @@ def noida(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
 
 def clear_redis_prefix(settings: Settings) -> None:
     """Remove every key of a test run's prefix."""
-    import redis
+    from infra.redis_clients import build_sync_redis
 
-    client = redis.Redis.from_url(settings.redis_url)
+    client = build_sync_redis(settings)
     try:
         keys = list(client.scan_iter(match=f"{settings.redis_prefix}*", count=1000))
         for start in range(0, len(keys), 500):

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from psycopg import OperationalError as PsycopgOperationalError
 from psycopg_pool import PoolTimeout
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
@@ -123,6 +123,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DependencyUnavailable)
     @app.exception_handler(RedisError)
+    @app.exception_handler(RedisClusterException)  # a Redis Cluster none of whose nodes answer
     @app.exception_handler(PsycopgOperationalError)
     @app.exception_handler(PoolTimeout)
     @app.exception_handler(EventSourcingOperationalError)

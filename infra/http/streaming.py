@@ -124,7 +124,8 @@ async def start_live(settings: Settings, redis: Redis, queries: QueryContext,
     the stream slots, and the renderers (``stream_renderers``; ``extra`` adds or replaces
     some, as tests do); all are
     stopped by ``resources`` (the services' exit stack), before the clients they use."""
-    reader = reader_client(settings.redis_url)  # its XREAD BLOCK holds one connection
+    # its XREAD BLOCK holds one connection
+    reader = reader_client(settings.redis_url, cluster=settings.redis_cluster)
     resources.push_async_callback(reader.aclose)
     hub = RedisLiveHub(redis, reader, settings.redis_prefix, ttl_s=settings.live_ttl_s,
                        queue=settings.live_queue)

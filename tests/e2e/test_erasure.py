@@ -20,6 +20,7 @@ import psycopg
 import redis
 from psycopg import sql
 
+from infra.redis_clients import build_sync_redis
 from infra.search_schema import SearchNames
 from tests.e2e.conftest import User, assert_error, position, unique_name
 from tests.e2e.stack import Stack
@@ -87,7 +88,7 @@ def _redis_values(client: redis.Redis, key: bytes) -> bytes:
 def _in_redis(stack: Stack, needles: list[str]) -> dict[str, set[str]]:
     """Needles found per key under the stack's prefix (its name and its values)."""
     hits: dict[str, set[str]] = {}
-    client = redis.Redis.from_url(stack.settings.redis_url)
+    client = build_sync_redis(stack.settings)
     try:
         for key in client.scan_iter(match=f"{stack.settings.redis_prefix}*", count=1000):
             found = _found(key + b"\n" + _redis_values(client, key), needles)

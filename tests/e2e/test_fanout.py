@@ -14,13 +14,14 @@ from commands.bus import CommandBus
 from commands.messages import Actor, CreatePost
 from domain.ids import SnowflakeGenerator
 from infra.bootstrap import build_command_bus, close_command_bus
+from infra.redis_clients import build_sync_redis
 from infra.redis_keys import RedisKeys, member
 from tests.e2e.conftest import CELEBRITY_THRESHOLD, User, position
 from tests.e2e.stack import Stack
 
 
 def redis_client(stack: Stack) -> redis.Redis:
-    return redis.Redis.from_url(stack.settings.redis_url)
+    return build_sync_redis(stack.settings)
 
 
 def test_celebrity_posts_are_pulled_not_pushed(signup: Callable[..., User], stack: Stack

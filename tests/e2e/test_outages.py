@@ -34,6 +34,7 @@ def stack(noida: dict[str, str], redis_port: int, tmp_path_factory: pytest.TempP
           ) -> Iterator[Stack]:
     settings = stack_settings(
         **noida, redis_url=f"redis://127.0.0.1:{redis_port}/0",
+        redis_cluster=False,  # a private single Redis, stopped and started by these tests
         heartbeat_interval_s=0.5, heartbeat_ttl_s=3.0,
         health_max_worker_silence_s=3.0, health_max_projection_stall_s=3.0,
     )

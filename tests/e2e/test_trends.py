@@ -17,7 +17,7 @@ import httpx
 import psycopg
 
 from domain.ids import EPOCH_MS, NODE_BITS, SEQUENCE_BITS, post_uuid
-from infra.bootstrap import build_async_redis
+from infra.redis_clients import build_async_redis
 from infra.redis_keys import RedisKeys
 from infra.trend_counters import RedisTrendCounters
 from ports.trends import HOUR_S, TagWindow

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import psycopg
 import pytest
-import redis
 import redis.asyncio as aredis
 
 from commands.bus import CommandBus
@@ -28,6 +27,7 @@ from infra.bootstrap import (
 )
 from infra.database import AsyncPool, drop_database, migrate, open_pool
 from infra.event_store import MemoryEventStore, RoostStore
+from infra.redis_clients import async_redis, build_sync_redis
 from infra.redis_keys import RedisKeys
 from infra.settings import Settings
 from tests.conftest import clear_redis_prefix, clear_search_indices, make_settings
@@ -124,7 +124,7 @@ def redis_revocation_ttl(settings: Settings) -> Callable[[str], int | None]:
     """Whole seconds left of a session's revocation in Redis; None when not revoked."""
 
     def ttl(session_id: str) -> int | None:
-        client = redis.Redis.from_url(settings.redis_url)
+        client = build_sync_redis(settings)
         try:
             left = int(client.ttl(RedisKeys(settings.redis_prefix).revoked_session(session_id)))
         finally:
@@ -167,7 +167,7 @@ async def pool(settings: Settings) -> AsyncIterator[AsyncPool]:
 
 @pytest.fixture
 async def redis_client() -> AsyncIterator[aredis.Redis]:
-    client = aredis.Redis.from_url(make_settings().redis_url)
+    client = async_redis(make_settings().redis_url, make_settings().redis_cluster)
     yield client
     await client.aclose()
 

@@ -241,16 +241,17 @@ async def test_a_timeline_version_bump_rebuilds_it_once(
     actors = history(bus, posts=6)
     await project_everything(services)
     await keep(query_context(services, settings), *actors)
-    monkeypatch.setitem(projectors.VERSIONS, TIMELINES, 2)
+    bumped = projectors.VERSIONS[TIMELINES] + 1
+    monkeypatch.setitem(projectors.VERSIONS, TIMELINES, bumped)
     assert [row["state"] for row in await projection_status(services)
             if row["name"] == TIMELINES] == ["version bump pending"]
     results = await asyncio.gather(rebuild_outdated(quick(settings), services),
                                    rebuild_outdated(quick(settings), services))
     rebuilt = [r for done in results for r in done]
-    assert [(r.name, r.copy, r.version) for r in rebuilt] == [(TIMELINES, "v2", 2)]
+    assert [(r.name, r.copy, r.version) for r in rebuilt] == [(TIMELINES, "v2", bumped)]
     assert await rebuild_outdated(quick(settings), services) == []
     [row] = [row for row in await projection_status(services) if row["name"] == TIMELINES]
-    assert (row["live"], row["state"]) == ("v2@2", "live")
+    assert (row["live"], row["state"]) == (f"v2@{bumped}", "live")
     assert await verify(settings, services, TIMELINES) == []
 
 
@@ -430,7 +431,7 @@ async def test_retiring_trends_copy_v1_keeps_the_answers_every_copy_shares(
     """Copy v1's counters share the prefix with the stored answers and their locks,
     which the live copy uses after the switch: retiring v1 unlinks only the former."""
     keys = RedisKeys(settings.redis_prefix)
-    counters = [f"{keys.prefix}trend:f:1:roost", f"{keys.prefix}trend:ha:2"]
+    counters = [f"{keys.prefix}trend:{{trends}}:f:1:roost", f"{keys.prefix}trend:{{trends}}:ha:2"]
     answers = [f"{keys.prefix}trend:cache:1h:1:20", f"{keys.prefix}trend:cache-lock:1h:1:20"]
     for key in [*counters, *answers]:
         await redis_client.set(key, "1")

@@ -21,6 +21,7 @@ from infra import devstack
 from infra.event_store import PostgresEventStore
 from infra.http.app import create_app
 from infra.http.idempotency import _FINISH
+from infra.redis_clients import async_redis
 from infra.settings import Settings
 from tests.integration.apphost import ApiUser, running_app, sign_up
 from tests.integration.conftest import SettingsFactory, store_max_position
@@ -56,7 +57,7 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def _forget_redis_records(settings: Settings) -> int:
-    redis = aredis.Redis.from_url(settings.redis_url)
+    redis = async_redis(settings.redis_url, settings.redis_cluster)
     try:
         keys = [k async for k in redis.scan_iter(match=f"{settings.redis_prefix}idempotency:*")]
         return int(await redis.delete(*keys)) if keys else 0

@@ -23,12 +23,12 @@ def _key() -> str:
 
 _CRASHING_HOLDER = """
 import asyncio, os, signal, sys
-import redis.asyncio as aredis
 from infra.bootstrap import projector_lease
+from infra.redis_clients import build_async_redis
 from infra.settings import Settings
 
 async def main():
-    lease = projector_lease(Settings(), aredis.Redis.from_url(Settings().redis_url), "timelines")
+    lease = projector_lease(Settings(), build_async_redis(Settings()), "timelines")
     async with lease.hold():
         print("held", flush=True)
         sys.stdin.readline()

@@ -39,7 +39,7 @@ async def env(settings_factory: SettingsFactory) -> AsyncIterator[Env]:
     settings = settings_factory(celebrity_threshold=2)
     bus = build_command_bus(settings)
     services = await build_projections(settings, live=True)
-    reader = reader_client(settings.redis_url)
+    reader = reader_client(settings.redis_url, cluster=settings.redis_cluster)
     hub = RedisLiveHub(services.redis, reader, settings.redis_prefix, block_ms=2000)
     await hub.start()
     try:

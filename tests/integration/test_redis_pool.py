@@ -12,16 +12,20 @@ import pytest
 import redis.asyncio as aredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from infra.bootstrap import build_async_redis
 from infra.failures import is_transient
+from infra.redis_clients import async_redis, build_async_redis
 from infra.settings import Settings
-from tests.conftest import make_settings
+from tests.conftest import REDIS_CLUSTER, make_settings
 from tests.integration.conftest import wait_until
+
+pytestmark = pytest.mark.skipif(
+    REDIS_CLUSTER, reason="a single Redis's pool: redis-py's cluster client keeps a pool "
+    "per node, which raises when exhausted (infra/redis_clients.py)")
 
 
 @pytest.fixture
 async def observer() -> AsyncIterator[aredis.Redis]:
-    client = aredis.Redis.from_url(make_settings().redis_url)
+    client = async_redis(make_settings().redis_url, make_settings().redis_cluster)
     try:
         yield client
     finally:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-import redis
 
 from commands.ports import SessionRevocations
+from infra.redis_clients import build_sync_redis
 from infra.redis_keys import RedisKeys
 from infra.security import RedisRevocations
 from infra.settings import Settings
@@ -71,14 +71,14 @@ class TestMemoryRevocations(RevocationsContract):
 class TestRedisRevocations(RevocationsContract):
     @pytest.fixture
     def revocations(self, settings: Settings) -> Iterator[tuple[SessionRevocations, Probe]]:
-        adapter = RedisRevocations(redis.Redis.from_url(settings.redis_url),
+        adapter = RedisRevocations(build_sync_redis(settings),
                                    RedisKeys(settings.redis_prefix))
         yield adapter, redis_revocation_ttl(settings)
         adapter.close()
 
     @pytest.fixture
     def marked(self, settings: Settings) -> Iterator[Marked]:
-        client = redis.Redis.from_url(settings.redis_url)
+        client = build_sync_redis(settings)
         keys = RedisKeys(settings.redis_prefix)
         yield lambda account_id: bool(client.exists(keys.suspended_account(account_id)))
         client.close()

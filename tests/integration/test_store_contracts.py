@@ -34,6 +34,7 @@ from infra.positions import RecordedPositions
 from infra.post_cache import RedisPostCache
 from infra.read_model_reader import PostgresReadModelReader
 from infra.read_model_store import EDGE_TABLES, PostgresReadModelStore
+from infra.redis_clients import async_redis
 from infra.redis_keys import RedisKeys
 from infra.settings import Settings
 from infra.timeline_store import RedisTimelineStore
@@ -109,7 +110,7 @@ class TestRedisTimelineStore(TimelineStoreContract):
     @pytest.fixture
     async def store(self) -> AsyncIterator[TimelineStore]:
         settings = make_settings()  # a key prefix of this test's own
-        client = aredis.Redis.from_url(settings.redis_url)
+        client = async_redis(settings.redis_url, settings.redis_cluster)
         try:
             yield RedisTimelineStore(client, RedisKeys(settings.redis_prefix),
                                      max_entries=MAX_ENTRIES, batch=3)
@@ -231,8 +232,8 @@ class TestRedisLive(LiveContract):
 
     @pytest.fixture
     async def live(self, settings: Settings) -> AsyncIterator[Live]:
-        client = aredis.Redis.from_url(settings.redis_url)
-        reader = reader_client(settings.redis_url)
+        client = async_redis(settings.redis_url, settings.redis_cluster)
+        reader = reader_client(settings.redis_url, cluster=settings.redis_cluster)
         prefix = settings.redis_prefix
         hub = RedisLiveHub(client, reader, prefix, ttl_s=60, queue=QUEUE, block_ms=2000)
         await hub.start()

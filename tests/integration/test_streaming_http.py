@@ -14,12 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
-import redis.asyncio as aredis
 
 from infra import devstack
 from infra.http.app import create_app
 from infra.live import RedisLivePublisher
+from infra.redis_clients import async_redis, build_sync_redis
 from infra.redis_keys import RedisKeys
 from infra.security import RedisRevocations
 from infra.settings import Settings
@@ -97,7 +96,7 @@ def note(account: int, position: int, group: str, seq: int = 0) -> LiveEvent:
 async def test_notifications_stream_renders_skips_resumes_and_limits(
         served: tuple[Settings, str]) -> None:
     settings, base = served
-    client_redis = aredis.Redis.from_url(settings.redis_url)
+    client_redis = async_redis(settings.redis_url, settings.redis_cluster)
     publisher = RedisLivePublisher(client_redis, settings.redis_prefix)
     try:
         async with httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(10, read=20)) as client:
@@ -141,9 +140,9 @@ async def test_a_logout_or_a_suspension_ends_open_streams_before_any_later_event
     stops getting events at once and is told why."""
     settings = settings_factory(api_port=devstack.free_port(), live_keepalive_s=0.2,
                                 min_position_wait_s=0.01, live_session_recheck_s=0.2)
-    client_redis = aredis.Redis.from_url(settings.redis_url)
+    client_redis = async_redis(settings.redis_url, settings.redis_cluster)
     publisher = RedisLivePublisher(client_redis, settings.redis_prefix)
-    revocations = RedisRevocations(redis.Redis.from_url(settings.redis_url),
+    revocations = RedisRevocations(build_sync_redis(settings),
                                    RedisKeys(settings.redis_prefix))
     try:
         async with served_app(settings, create_app(settings, live_renderers=renderers)

@@ -9,7 +9,6 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-import redis
 from eventsourcing.domain import Aggregate
 
 from commands.admins import is_admin
@@ -28,6 +27,7 @@ from commands.messages import (
 from domain.errors import AccountSuspended, NotFound, Unauthorized, ValidationFailed
 from domain.ids import account_uuid
 from domain.sessions import Session
+from infra.redis_clients import build_sync_redis
 from infra.redis_keys import RedisKeys
 from ports.event_store import EventStore, Forgotten
 from tests.fakes.revocations import MemoryRevocations
@@ -40,7 +40,7 @@ def suspended_mark(write_side: WriteSide, account_id: int) -> bool:
     revocations = write_side.bus.context.revocations
     if isinstance(revocations, MemoryRevocations):
         return account_id in revocations.suspended
-    client = redis.Redis.from_url(write_side.settings.redis_url)
+    client = build_sync_redis(write_side.settings)
     try:
         key = RedisKeys(write_side.settings.redis_prefix).suspended_account(account_id)
         return bool(client.exists(key))

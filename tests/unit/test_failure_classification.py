@@ -30,6 +30,11 @@ from projections.failures import UnknownEventType
     redis.exceptions.ConnectionError("Connection refused"),
     redis.exceptions.TimeoutError("Timeout reading from socket"),
     redis.exceptions.BusyLoadingError("Redis is loading the dataset in memory"),
+    redis.exceptions.ClusterDownError("CLUSTERDOWN The cluster is down"),
+    redis.exceptions.TryAgainError("TRYAGAIN Multiple keys request during rehashing"),
+    redis.exceptions.SlotNotCoveredError("Slot 42 is not covered by the cluster"),
+    redis.exceptions.RedisClusterException(
+        "Redis Cluster cannot be connected. Please provide at least one reachable node"),
     ConnectionRefusedError(111, "Connection refused"),
     TimeoutError(),
 ])
@@ -46,6 +51,7 @@ def test_an_outage_is_transient(error: BaseException) -> None:
     errors.ProgramLimitExceeded("index row size exceeds maximum"),  # 54000
     errors.ObjectInUse("database is being accessed by other users"),  # 55006, not 55P03
     redis.exceptions.ResponseError("WRONGTYPE Operation against a key"),
+    redis.exceptions.RedisClusterException("EVALSHA - all keys must map to the same key slot"),
 ])
 def test_a_bad_event_is_not_transient(error: BaseException) -> None:
     assert not is_transient(error)

@@ -117,12 +117,12 @@ def test_a_counter_at_the_end_of_its_ttl_is_left_out_of_a_comparison() -> None:
     """``verify trends``: a copy built now counts old buckets again, which the live copy
     let expire; such counters (and those within an hour of it) are not compared."""
     now = 1_775_001_600
-    assert outlived(f"trend:f:tag:{now - FINE_TTL_S - BUCKET_S}", now)
-    assert outlived(f"trend:f:tag:{now - FINE_TTL_S}", now)  # within the margin
-    assert not outlived(f"trend:f:tag:{now - BUCKET_S}", now)
-    assert not outlived(f"trend:h:tag:{now - 7 * DAY_S}", now)
-    assert outlived(f"trend:seen:tag:{(now - 3 * DAY_S) // DAY_S}", now)
-    assert not outlived(f"trend:seen:tag:{now // DAY_S}", now)
+    assert outlived(f"trend:{{trends}}:f:tag:{now - FINE_TTL_S - BUCKET_S}", now)
+    assert outlived(f"trend:{{trends}}:f:tag:{now - FINE_TTL_S}", now)  # within the margin
+    assert not outlived(f"trend:{{trends}}:f:tag:{now - BUCKET_S}", now)
+    assert not outlived(f"trend:{{trends}}:h:tag:{now - 7 * DAY_S}", now)
+    assert outlived(f"trend:{{trends}}:seen:tag:{(now - 3 * DAY_S) // DAY_S}", now)
+    assert not outlived(f"trend:{{trends}}:seen:tag:{now // DAY_S}", now)
     assert not outlived("trend:cache:1h:5:20", now)
 
 
