@@ -13,6 +13,7 @@ from infra.http.errors import install_error_handlers
 from infra.http.hygiene import InputHygieneMiddleware
 from infra.http.idempotency import IdempotencyMiddleware
 from infra.http.middleware import BodyLimitMiddleware, MetricsMiddleware
+from infra.http.multipart import MultipartCheckMiddleware
 from infra.http.openapi import install_openapi
 from infra.http.ratelimit import (
     RateLimitHeadersMiddleware,
@@ -79,14 +80,15 @@ def create_app(settings: Settings | None = None,
     for router in API_ROUTERS:
         app.include_router(router, dependencies=requests_budget)
     app.include_router(ops.router)  # health and metrics are never rate limited
-    # The last added runs outermost: metrics, input hygiene, body limit, idempotency,
-    # rate-limit headers, routes.
+    # The last added runs outermost: metrics, input hygiene, body limit, the multipart
+    # check, idempotency, rate-limit headers, routes.
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(
         IdempotencyMiddleware, redis=lambda: app.state.services.redis,
         keys_prefix=settings.redis_prefix, tokens=tokens,
         trust_forwarded_for=settings.trust_forwarded_for,
     )
+    app.add_middleware(MultipartCheckMiddleware)
     # An upload's body: the file limit plus room for the form's parts and alt text.
     upload_bytes = settings.media_max_bytes + MEDIA_FORM_ROOM
     # Starlette spools a file part above 1 MiB to a temporary file (read back through a

@@ -21,11 +21,15 @@ from ports.errors import DependencyUnavailable, Overloaded
 
 log = structlog.get_logger(__name__)
 
-# FastAPI raises a bare 400 only when the body cannot be read as JSON at all
-# (e.g. it is not UTF-8): the same answer as any other unreadable body.
+# FastAPI raises a bare 400 when the body cannot be read as JSON at all (e.g. it is
+# not UTF-8): the same answer as any other unreadable body. For a multipart body the
+# 400 is Starlette's refusal of the form: MALFORMED_MULTIPART.
 _STATUS_CODES = {400: "malformed_json", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                  405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type",
                  429: "rate_limited"}
+MALFORMED_MULTIPART = "malformed_multipart"
+"""A ``multipart/form-data`` body that cannot be read as sent (``infra.http.multipart``;
+Starlette's own refusals of one, e.g. a text part over 1 MiB, get the code too)."""
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
 _PATH_NOT_FOUND = {"username": ("account_not_found", "account not found"),
                    "post_id": ("post_not_found", "post not found"),
@@ -95,6 +99,11 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
+def _is_multipart(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "")
+    return content_type.split(";", 1)[0].strip().lower() == "multipart/form-data"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RoostError)
     async def roost_error(_: Request, exc: RoostError) -> JSONResponse:
@@ -107,6 +116,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "error")
+        if exc.status_code == 400 and _is_multipart(request):
+            code = MALFORMED_MULTIPART
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(allowed_methods(request))

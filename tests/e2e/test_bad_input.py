@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 from infra.security import JwtTokens
 from tests.e2e.conftest import User, assert_error, store_position
 from tests.e2e.stack import Stack
+from tests.images import photo
 
 
 @pytest.fixture
@@ -50,6 +52,38 @@ def test_malformed_and_mistyped_bodies(author: User, nothing_appended: None, bod
     response = author.request("POST", "/api/posts", content=body,
                               headers={"Content-Type": "application/json"})
     assert_error(response, status, code)
+
+
+def upload_form(description: bytes, close: bytes = b"--\r\n") -> bytes:
+    """A ``POST /api/media`` body by hand (boundary ``b0``): a photo and its alt text,
+    ``close`` after the last delimiter (``b""``: cut before the closing ``--b0--``)."""
+    return (b'--b0\r\nContent-Disposition: form-data; name="file"; filename="p.jpg"\r\n'
+            b"Content-Type: image/jpeg\r\n\r\n" + photo() + b'\r\n--b0\r\nContent-'
+            b'Disposition: form-data; name="description"\r\n\r\n' + description
+            + b"\r\n--b0" + close)
+
+
+@pytest.mark.parametrize(("content_type", "body", "status", "code", "field"), [
+    ("multipart/form-data", upload_form(b"alt"), 400, "malformed_multipart", None),
+    ("multipart/form-data; boundary=b0", b"not multipart", 400, "malformed_multipart", None),
+    ("multipart/form-data; boundary=b0", upload_form(b"alt", close=b""), 400,
+     "malformed_multipart", None),
+    ("multipart/form-data; boundary=b0", upload_form(b"\xff\xfe bad"), 422,
+     "validation_failed", "description"),
+    ("multipart/form-data; boundary=b0; charset=latin-1", upload_form(b"caf\xe9"), 415,
+     "unsupported_media_type", None),
+], ids=["no boundary", "not multipart", "no closing delimiter", "alt not utf-8", "latin-1"])
+def test_broken_upload_forms(stack: Stack, author: User, nothing_appended: None,
+                             content_type: str, body: bytes, status: int, code: str,
+                             field: str | None) -> None:
+    """Never ``malformed_json``, never a 201 that dropped the alt text after a cut or
+    stored it decoded as Latin-1: nothing appended, no object stored."""
+    media = Path(stack.settings.media_dir)
+    before = sorted(media.rglob("*")) if media.exists() else []
+    assert_error(author.request("POST", "/api/media", content=body,
+                                headers={"Content-Type": content_type}),
+                 status, code, field)
+    assert (sorted(media.rglob("*")) if media.exists() else []) == before
 
 
 def test_oversized_body(author: User, nothing_appended: None) -> None:

@@ -40,11 +40,14 @@ async def signed_up_admin(client: httpx.AsyncClient, settings: Settings) -> ApiU
     return admin
 
 
-async def all_pages(user: ApiUser, query: str = "", limit: int = 3) -> list[dict[str, Any]]:
+async def all_pages(user: ApiUser, query: str = "", limit: int = 3,
+                    paging: str = "after") -> list[dict[str, Any]]:
+    """Every page, each next one asked for with ``paging=<next_cursor>`` (``after`` or
+    its alias ``cursor``, API.md's paging parameter)."""
     items: list[dict[str, Any]] = []
     after = "0"
     for _ in range(500):
-        page = await user.request("GET", f"/api/admin/events?after={after}&limit={limit}"
+        page = await user.request("GET", f"/api/admin/events?{paging}={after}&limit={limit}"
                                   f"{query}")
         assert page.status_code == 200, page.text
         body = page.json()
@@ -80,7 +83,9 @@ async def test_only_an_admin_token_reads_and_a_revoke_bites_at_once(settings: Se
 
 BAD_QUERIES = ("after=-1", "after=abc", "after=9223372036854775808", "after=", "limit=0",
                "limit=x", "types=NoSuchType", "types=Post%20Created", "account=bad-name!",
-               "account=nobody", "aggregate_id=not-a-uuid")
+               "account=nobody", "aggregate_id=not-a-uuid", "cursor=abc", "cursor=-1",
+               "cursor=", "cursor=9223372036854775808", "cursor=djE6MTIz", "cursor=" + "9" * 201,
+               "after=1&cursor=x", "cursor=-1&after=0")
 
 
 async def test_bad_parameters_are_422(settings: Settings) -> None:
@@ -96,6 +101,11 @@ async def test_bad_parameters_are_422(settings: Settings) -> None:
                 assert set(answer.json()["error"]) == {"code", "message", "details"}
         assert (await admin.request("GET", "/api/admin/events?account=nobody")
                 ).json()["error"]["code"] == "reference_not_found"
+        for path in ("/api/admin/events", "/api/admin/events/stream"):
+            # an unreadable cursor never reads from the start: 422 as on every list
+            unreadable = (await admin.request("GET", f"{path}?cursor=anything")).json()
+            assert unreadable["error"]["code"] == "invalid_cursor"
+            assert set(unreadable["error"]["details"]["fields"]) == {"cursor"}
 
 
 async def test_pages_filter_and_never_show_secrets(settings: Settings) -> None:
@@ -117,6 +127,11 @@ async def test_pages_filter_and_never_show_secrets(settings: Settings) -> None:
         assert set(both.json()["error"]["details"]["fields"]) == {"language", "reply_to_id"}
 
         everything = await all_pages(admin, limit=4)
+        assert await all_pages(admin, limit=4, paging="cursor") == everything
+        last_but_one = everything[-2]["position"]
+        for query in (f"cursor={last_but_one}", f"after=0&cursor={last_but_one}"):
+            page = await admin.request("GET", f"/api/admin/events?{query}")
+            assert page.json()["items"] == everything[-1:], query  # the cursor goes on
         positions = [e["position"] for e in everything]
         assert positions == sorted(set(positions)) and len(positions) >= 12
         assert set(everything[0]) == {"position", "id", "type", "aggregate_id", "version",

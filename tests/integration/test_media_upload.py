@@ -137,3 +137,115 @@ async def test_uploads_have_their_own_rate_limit(settings_factory: SettingsFacto
         rules = (await app_client.get("/api/rate_limits")).json()
         assert {"action": "media", "limit": 2, "window_s": 3600, "scope": "account"} in rules
         assert {"action": "media", "limit": 150, "window_s": 1800, "scope": "ip"} in rules
+
+
+def form_body(description: bytes, close: bytes = b"--\r\n", seed: int = 1) -> bytes:
+    """An upload's body by hand (boundary ``rb0und``): a photo, then ``description``,
+    then ``close`` after the last delimiter (``--\\r\\n`` closes it; ``b""`` leaves it
+    cut short)."""
+    return (b'--rb0und\r\nContent-Disposition: form-data; name="file"; filename="p.jpg"'
+            b"\r\nContent-Type: image/jpeg\r\n\r\n" + photo(seed=seed) + b"\r\n--rb0und"
+            b'\r\nContent-Disposition: form-data; name="description"\r\n\r\n'
+            + description + b"\r\n--rb0und" + close)
+
+
+FORM = "multipart/form-data; boundary=rb0und"
+MALFORMED_FORMS: list[tuple[str, str, bytes]] = [
+    ("no boundary", "multipart/form-data", form_body(b"alt")),
+    ("not multipart", FORM, b"this is not multipart at all"),
+    ("wrong boundary", "multipart/form-data; boundary=other", form_body(b"alt")),
+    ("no closing delimiter", FORM, form_body(b"alt", close=b"\r\n")),
+    ("cut in the last part", FORM, form_body(b"alt text", close=b"")[:-12]),
+    ("cut after the file", FORM, form_body(b"alt").split(b"\r\n--rb0und\r\nContent-D")[0]),
+    ("empty", FORM, b""),
+    ("part without a name", FORM, form_body(b"alt").replace(b'; name="description"', b"")),
+]
+
+
+@pytest.mark.parametrize("name, content_type, body", MALFORMED_FORMS,
+                         ids=[m[0] for m in MALFORMED_FORMS])
+async def test_a_multipart_body_that_does_not_parse_is_400_malformed_multipart(
+    client: httpx.AsyncClient, settings: Settings, name: str, content_type: str,
+    body: bytes,
+) -> None:
+    """Never ``malformed_json``, and never a 201 that dropped what came after a cut:
+    400 ``malformed_multipart`` with a message naming the problem; nothing stored."""
+    user = await sign_up(client, f"cut{abs(hash(name)) % 10**8}")
+    answer = await user.request("POST", "/api/media", content=body,
+                                headers={"Content-Type": content_type})
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "malformed_multipart" and error["details"] == {}
+    assert error["message"].startswith("the multipart body "), error
+    assert objects(settings) == []
+
+
+async def test_the_form_refusals_name_what_is_wrong(client: httpx.AsyncClient,
+                                                    settings: Settings) -> None:
+    user = await sign_up(client, "namer")
+
+    async def message(content_type: str, body: bytes) -> str:
+        answer = await user.request("POST", "/api/media", content=body,
+                                    headers={"Content-Type": content_type})
+        assert answer.status_code == 400, answer.text
+        return str(answer.json()["error"]["message"])
+
+    assert "boundary" in await message("multipart/form-data", form_body(b"alt"))
+    assert "closing delimiter" in await message(FORM, form_body(b"alt", close=b""))
+    assert "does not parse" in await message(FORM, b"junk")
+    # Starlette's own refusal of a form (a text part over 1 MiB) has the code too
+    huge = await user.request("POST", "/api/media", content=form_body(b"a" * (1 << 20 | 1)),
+                              headers={"Content-Type": FORM})
+    assert (huge.status_code, huge.json()["error"]["code"]) == (400, "malformed_multipart")
+    assert objects(settings) == []
+
+
+@pytest.mark.parametrize("alt", [b"\xff\xfe bad", b"caf\xe9", b"\xc3", b"ok \xed\xa0\x80"])
+async def test_a_text_field_that_is_not_utf8_is_422_naming_it(
+    client: httpx.AsyncClient, settings: Settings, alt: bytes,
+) -> None:
+    """Refused, never stored decoded as Latin-1 (``\\xff\\xfe`` as ``ÿþ``)."""
+    user = await sign_up(client, f"utf{abs(hash(alt)) % 10**8}")
+    for content_type in (FORM, FORM + "; charset=utf-8"):
+        answer = await user.request("POST", "/api/media", content=form_body(alt),
+                                    headers={"Content-Type": content_type})
+        assert answer.status_code == 422, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "validation_failed"
+        assert error["details"]["fields"] == {"description": "must be valid UTF-8 text"}
+    assert objects(settings) == []
+
+
+async def test_a_form_in_another_charset_is_415(client: httpx.AsyncClient,
+                                               settings: Settings) -> None:
+    """Starlette would decode the text fields in the declared charset (Latin-1 for one
+    it does not know): UTF-8 text would be stored altered."""
+    user = await sign_up(client, "latin")
+    for charset in ("latin-1", "no-such-codec"):
+        answer = await user.request("POST", "/api/media", content=form_body("é".encode()),
+                                    headers={"Content-Type": f"{FORM}; charset={charset}"})
+        assert answer.status_code == 415, answer.text
+        assert answer.json()["error"]["code"] == "unsupported_media_type"
+    assert objects(settings) == []
+
+
+async def test_a_whole_form_by_hand_is_stored_with_its_text_intact(
+    client: httpx.AsyncClient, settings: Settings,
+) -> None:
+    """The check refuses nothing whole: a closing delimiter without CRLF or with an
+    epilogue after it, and UTF-8 text split across the body's chunks."""
+    user = await sign_up(client, "byhand")
+    alt = "café ÿþ 🐦".encode()
+    for seed, close in enumerate((b"--\r\n", b"--", b"--\r\nan epilogue, ignored\r\n")):
+        body = form_body(alt, close=close, seed=seed)
+        cut = body.index(alt) + 4  # inside the é
+
+        async def chunks(body: bytes = body, cut: int = cut) -> AsyncIterator[bytes]:
+            yield body[:cut]
+            yield body[cut:]
+
+        answer = await user.request("POST", "/api/media", content=chunks(),
+                                    headers={"Content-Type": FORM})
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["description"] == "café ÿþ 🐦"
+    assert len(objects(settings)) == 6

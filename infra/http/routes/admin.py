@@ -79,6 +79,10 @@ After = Annotated[str | None, Query(max_length=19), WithJsonSchema({
     "type": "integer", "minimum": 0, "maximum": MAX_ID,
     "description": "Events after this position (exclusive); 0 or absent: from the first. "
                    "A page's next_cursor goes here"})]
+PositionCursor = Annotated[str | None, Query(max_length=200), WithJsonSchema({
+    "type": "integer", "minimum": 0, "maximum": MAX_ID,
+    "description": "A page's next_cursor (API.md's paging parameter): the same as `after`, "
+                   "which it overrides"})]
 Types = Annotated[str | None, Query(max_length=4000), WithJsonSchema({
     "type": "string", "pattern": TYPES_PATTERN,
     "description": "Comma-separated event types (PostCreated,Followed); absent or empty: "
@@ -89,11 +93,17 @@ AccountName = Annotated[str | None, Query(
 AggregateId = Annotated[UUID | None, Query(description="Only this aggregate's events")]
 
 
-def _after(value: str | None) -> int:
+def _after(after: str | None, cursor: str | None) -> int:
+    """The position to read after: ``cursor`` (API.md's paging parameter) if given, else
+    ``after`` (a client that appends ``cursor=<next_cursor>`` to a query with its first
+    ``after`` goes on from the cursor); ``422`` for anything but a position
+    (``invalid_cursor`` for a cursor, as on every other list)."""
+    value, name = (after, "after") if cursor is None else (cursor, "cursor")
     if value is None:
         return 0
     if not _POSITION.fullmatch(value) or int(value) > MAX_ID:
-        raise ValidationFailed({"after": f"must be a position: an integer 0-{MAX_ID}"})
+        raise ValidationFailed({name: f"must be a position: an integer 0-{MAX_ID}"},
+                               code="invalid_cursor" if name == "cursor" else None)
     return int(value)
 
 
@@ -122,15 +132,17 @@ async def _account_id(services: ApiServices, username: str | None) -> int | None
     return account.account_id
 
 
-async def event_filter(services: Services, after: After = None, types: Types = None,
-                       account: AccountName = None, aggregate_id: AggregateId = None
-                       ) -> EventFilter:
+async def event_filter(services: Services, after: After = None, cursor: PositionCursor = None,
+                       types: Types = None, account: AccountName = None,
+                       aggregate_id: AggregateId = None) -> EventFilter:
     """The filter the query names; ``422`` for a bad value (``reference_not_found`` for
-    a well-formed username that names no account)."""
+    a well-formed username that names no account, ``invalid_cursor`` for a cursor that
+    is no position)."""
     return EventFilter(types=_types(types),
                        aggregate_ids=frozenset() if aggregate_id is None
                        else frozenset({str(aggregate_id)}),
-                       account_id=await _account_id(services, account), after=_after(after))
+                       account_id=await _account_id(services, account),
+                       after=_after(after, cursor))
 
 
 Filter = Annotated[EventFilter, Depends(event_filter)]
@@ -140,9 +152,9 @@ Filter = Annotated[EventFilter, Depends(event_filter)]
 async def events(actor: AdminActor, services: Services, wanted: Filter, limit: Limit,
                  response: Response) -> Response:
     """Stored events in position order, oldest first, after `after`: `{items: [Event],
-    next_cursor}`. Pass `next_cursor` as the next `after`; it is null once no later
-    event existed at the read. With `account`, a page may be short (even empty) with
-    a cursor: each request examines a bounded number of events."""
+    next_cursor}`. Pass `next_cursor` as the next `cursor` (or `after`); it is null once
+    no later event existed at the read. With `account`, a page may be short (even empty)
+    with a cursor: each request examines a bounded number of events."""
     return read_response(await events_page(services.events, wanted, limit), response)
 
 

@@ -7,7 +7,9 @@ its two variants are written to the media store under content-addressed keys, an
 only then is ``MediaUploaded`` appended: a failure in between leaves an orphan
 object for the sweeper, never an event naming nothing. A refused file stores
 nothing. The body is capped before the route runs (``BodyLimitMiddleware``'s
-larger limit for this path: the file limit plus room for the form).
+larger limit for this path: the file limit plus room for the form), and a form that
+Starlette would misread (cut short, a text field not UTF-8) is refused before it too
+(``infra.http.multipart``).
 """
 
 from __future__ import annotations
@@ -66,8 +68,18 @@ def _stored(variant: Variant) -> StoredImage:
 
 
 @router.post("/media", status_code=201, response_model=Media,
-             responses={415: {"model": ErrorBody,
-                              "description": "Not a JPEG, PNG, WebP or GIF image"},
+             responses={400: {"model": ErrorBody,
+                              "description": "malformed_multipart: the body is no complete "
+                                             "multipart/form-data (no boundary, does not "
+                                             "parse, or cut before its closing delimiter); "
+                                             "nothing was stored"},
+                        415: {"model": ErrorBody,
+                              "description": "Not a JPEG, PNG, WebP or GIF image; or a "
+                                             "charset other than UTF-8 for the form"},
+                        422: {"model": ErrorBody,
+                              "description": "A bad field, named in details.fields (a text "
+                                             "field that is not UTF-8 among them); nothing "
+                                             "was stored"},
                         503: {"model": ErrorBody,
                               "description": "Image processing is at its bound "
                                              "(ROOST_MEDIA_MAX_PENDING): retry after "
