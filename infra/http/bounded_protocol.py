@@ -16,6 +16,7 @@ pins the uvicorn version whose protocol it extends.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Final
 
 import orjson
@@ -24,6 +25,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 WRITTEN_FOR_UVICORN: Final = "0.54.0"
 MAX_HEAD_BYTES: Final = 32 * 1024
 """The request line and every header together (nginx's default total, 4 x 8 KB)."""
+LINGER_BYTES: Final = 1024 * 1024
+LINGER_S: Final = 2.0
+"""After a 431, what the client still sends is dropped up to this much, this long."""
 
 _BODY: Final = orjson.dumps({"error": {
     "code": "headers_too_large",
@@ -54,8 +58,15 @@ class BoundedHeadProtocol(HttpToolsProtocol):
         """Bytes received since the head began (or since the last one completed)."""
         self._parsed = 0
         """The URL's and the headers' bytes the parser has reported for this head."""
+        self._discarded: int | None = None
+        """Bytes dropped since the 431 (``None``: not refused)."""
 
     def data_received(self, data: bytes) -> None:
+        if self._discarded is not None:  # refused: lingering, the rest is dropped
+            self._discarded += len(data)
+            if self._discarded > LINGER_BYTES:
+                self.transport.close()
+            return
         if self._in_head:
             self._received += len(data)
         super().data_received(data)
@@ -69,9 +80,18 @@ class BoundedHeadProtocol(HttpToolsProtocol):
             super().send_400_response(msg)
 
     def _refuse(self) -> None:
-        if not self.transport.is_closing():
-            self.transport.write(REFUSAL)
-            self.transport.close()
+        """Answer 431, then close as nginx's lingering close does: the answer is
+        followed by the end of our side, and what the client still sends is read and
+        dropped for a moment (at most ``LINGER_BYTES``, ``LINGER_S``) before the
+        close, so the kernel does not reset the connection over unread bytes and
+        lose the answer on its way."""
+        if self._discarded is not None or self.transport.is_closing():
+            return
+        self._discarded = 0
+        self.transport.write(REFUSAL)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER_S, self.transport.close)
 
     def _count(self, size: int) -> None:
         self._parsed += size
