@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ports.timelines import HomeStart, Place, Reach, Reposts, TimelineItem
+from ports.timelines import HomeStart, Place, Reach, Reposts, TimelineItem, open_home_apart
 
 MARKER: TimelineItem = (0, None)
 """What ``mark_kept`` puts in a timeline (never read back as an item): the oldest entry."""
@@ -172,12 +172,7 @@ class MemoryTimelineStore:
     async def open_home(self, reader_id: int, ttl_s: int, below: int | None, count: int
                         ) -> HomeStart:
         kept, celebrities = await self.keep_alive(reader_id, ttl_s)
-        if not kept:
-            return HomeStart(False, celebrities, [], [])
-        followed = [c for c, f in zip(celebrities, await self.following_among(
-            reader_id, celebrities), strict=True) if f]
-        return HomeStart(True, celebrities, followed,
-                         await self.slices(reader_id, followed, below, count))
+        return await open_home_apart(self, reader_id, kept, celebrities, below, count)
 
     async def mark_kept(self, reader_id: int, ttl_s: int) -> None:
         self.homes.create(reader_id)[MARKER[0]] = MARKER

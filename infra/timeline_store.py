@@ -37,7 +37,7 @@ from infra.redis_cleanup import unlink_matching
 from infra.redis_clients import is_cluster, queue_script
 from infra.redis_keys import ID_WIDTH, REPOSTS_AUTHOR_FIELD, SENTINEL, RedisKeys, member
 from ports.projectors import TIMELINES
-from ports.timelines import HomeStart, Place, Reach, Reposts, TimelineItem
+from ports.timelines import HomeStart, Place, Reach, Reposts, TimelineItem, open_home_apart
 
 _PUSH = load_script("infra", "timeline_store_push")
 _REMOVE = load_script("infra", "timeline_store_remove")
@@ -198,12 +198,7 @@ class RedisTimelineStore:
         """``open_home``'s answer on a Redis Cluster, after ``keep_alive``'s (``kept``,
         ``celebrities``): what ``timeline_store_open.lua`` reads on one Redis, in two
         more round trips (the followed celebrities, then the slices)."""
-        if not kept:
-            return HomeStart(False, celebrities, [], [])
-        followed = [c for c, f in zip(celebrities, await self.following_among(
-            reader_id, celebrities), strict=True) if f]
-        return HomeStart(True, celebrities, followed,
-                         await self.slices(reader_id, followed, below, count))
+        return await open_home_apart(self, reader_id, kept, celebrities, below, count)
 
     def queue_open_home(self, pipe: Pipeline, reader_id: int, ttl_s: int, below: int | None,
                         count: int) -> None:

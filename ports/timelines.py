@@ -277,6 +277,20 @@ class TimelineStore(TimelineFanout, HomeTimelines, Protocol):
     """Both sides: what one adapter (and the fake) implements."""
 
 
+async def open_home_apart(store: HomeTimelines, reader_id: int, kept: bool,
+                          celebrities: list[int], below: int | None, count: int
+                          ) -> HomeStart:
+    """``open_home``'s answer from the store's separate calls, after ``keep_alive``'s
+    (``kept``, ``celebrities``): the followed celebrities, then the slices (the
+    in-memory store, and the Redis store on a Redis Cluster)."""
+    if not kept:
+        return HomeStart(False, celebrities, [], [])
+    followed = [c for c, f in zip(celebrities, await store.following_among(
+        reader_id, celebrities), strict=True) if f]
+    return HomeStart(True, celebrities, followed,
+                     await store.slices(reader_id, followed, below, count))
+
+
 RebuildObserver = Callable[[bool, float], None]
 """Told of each home-timeline rebuild: whether the read models had caught up
 (``complete``) and how long it took, in seconds (the adapter counts it in metrics)."""
