@@ -26,7 +26,14 @@
    uploads per second. With
    ``--nice-ab`` the upload phases alternate the processing pool at its own CPU
    priority (``WORKER_NICE``) and at the API's (nice 0), in the same run; with
-   ``--priority-ab`` between SCHED_IDLE and nice ``WORKER_NICE``.
+   ``--priority-ab`` between SCHED_IDLE and nice ``WORKER_NICE``. With
+   ``--upload-rates 1,2,4`` the uploads are sent open loop at each of those fixed
+   rates (uploads per second, each latency from when it was due) instead of
+   back to back, one phase per rate and round: the reads' p99 beside a given upload
+   rate, against the spread of the reads-alone phases (the noise), and the rate
+   from which the uploads' CPU takes the reads' core (``--keys-ab``: each rate
+   without and with an ``Idempotency-Key`` per upload, whose body the middleware
+   then fingerprints).
 
 Small run: ``python -m bench.media --no-processing --seconds 15 --rounds 2``.
 Prints figures and writes ``bench/results/media-<time>.json``; asserts nothing.
@@ -212,6 +219,58 @@ def _upload_loops(base_url: str, token: str, photo: bytes, seconds: float, loops
             "elapsed_s": time.perf_counter() - began}
 
 
+def _uploads_at_rate(base_url: str, token: str, photo: bytes, seconds: float, rate: float,
+                     keyed: bool = False) -> dict[str, Any]:
+    """Uploads of ``photo`` due every ``1/rate`` s for ``seconds``, open loop (run in a
+    process of its own; up to ``OPEN_LOOP_THREADS`` in flight, one HTTP connection
+    each): latencies of the stored ones from when each was due (ms), statuses,
+    elapsed s. A due upload that finds every thread busy waits, and its wait counts."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    lock = threading.Lock()
+    local = threading.local()
+    clients: list[httpx.Client] = []
+
+    def client() -> httpx.Client:
+        if not hasattr(local, "http"):
+            local.http = httpx.Client(base_url=base_url, timeout=120,
+                                      headers={"Authorization": f"Bearer {token}"})
+            with lock:
+                clients.append(local.http)
+        return local.http  # type: ignore[no-any-return]
+
+    def upload(due: float) -> None:
+        headers = {"Idempotency-Key": uuid.uuid4().hex} if keyed else {}
+        answer = client().post("/api/media", headers=headers,
+                               files={"file": ("p.jpg", photo, "image/jpeg")})
+        took = (time.perf_counter() - due) * 1000
+        with lock:
+            statuses[answer.status_code] += 1
+            if answer.status_code == 201:
+                latencies.append(took)
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(OPEN_LOOP_THREADS) as pool:
+        n = 0
+        while (due := began + n / rate) < began + seconds:
+            time.sleep(max(0.0, due - time.perf_counter()))
+            pool.submit(upload, due)
+            n += 1
+    for http in clients:
+        http.close()
+    return {"latencies": latencies, "statuses": {str(k): n for k, n in statuses.items()},
+            "elapsed_s": time.perf_counter() - began}
+
+
+OPEN_LOOP_THREADS = 8
+"""Uploads in flight at most with ``--upload-rates`` (the API refuses a ninth with 503
+``overloaded`` anyway: ``ROOST_MEDIA_MAX_PENDING``)."""
+
+
 def _prepare(base_url: str, settings: Settings | None, authors: int = 20
              ) -> tuple[str, str, int]:
     """A reader following ``authors`` accounts that posted 3 times each, and an uploader;
@@ -314,11 +373,20 @@ def _set_class(pids: list[int], idle: bool) -> None:
         _renice(pids, WORKER_NICE)
 
 
-def _kinds(rounds: int, nice_ab: bool, priority_ab: bool = False) -> list[str]:
+def _kinds(rounds: int, nice_ab: bool, priority_ab: bool = False,
+           upload_rates: tuple[float, ...] = (), keys_ab: bool = False) -> list[str]:
     """The phases: reads alone first and between the others; each round has uploads
     and bare processing (with ``nice_ab``: uploads with the pool at its own
     ``WORKER_NICE`` and at nice 0; with ``priority_ab``: uploads with the pool in
-    SCHED_IDLE and at nice 10, and bare processing)."""
+    SCHED_IDLE and at nice 10, and bare processing; with ``upload_rates``: uploads at
+    each of those rates, open loop; with ``keys_ab`` as well, each rate once without
+    and once with an ``Idempotency-Key`` per upload)."""
+    if upload_rates:
+        keyings = (False, True) if keys_ab else (False,)
+        return ["reads alone"] + [
+            kind for rate in upload_rates for keyed in keyings
+            for kind in (_rate_kind(rate, keyed), "reads alone")
+        ] * rounds
     if priority_ab:
         return ["reads alone"] + ["uploads idle", "reads alone", f"uploads nice {WORKER_NICE}",
                                   "reads alone", BARE, "reads alone"] * rounds
@@ -328,18 +396,37 @@ def _kinds(rounds: int, nice_ab: bool, priority_ab: bool = False) -> list[str]:
     return ["reads alone"] + ["reads + uploads", "reads alone", BARE, "reads alone"] * rounds
 
 
+KEYED = " keyed"
+
+
+def _rate_kind(rate: float, keyed: bool = False) -> str:
+    return f"uploads {rate:g}/s" + (KEYED if keyed else "")
+
+
+def _kind_rate(kind: str) -> tuple[float, bool] | None:
+    """The open-loop rate of a phase named by ``_rate_kind`` and whether its uploads
+    carry keys, else None."""
+    keyed = kind.endswith(KEYED)
+    kind = kind.removesuffix(KEYED)
+    if kind.startswith("uploads ") and kind.endswith("/s"):
+        return float(kind[len("uploads "):-2]), keyed
+    return None
+
+
 async def _phases(base_url: str, reader: str, uploader: str, photo: bytes, *,
                   seconds: float, rounds: int, rate: float, loops: int,
                   stack: BenchStack | None, nice_ab: bool = False,
                   priority_ab: bool = False, priority: WorkerPriority = "idle",
-                  keyed: bool = False) -> list[dict[str, Any]]:
+                  keyed: bool = False, upload_rates: tuple[float, ...] = (),
+                  keys_ab: bool = False, client_nice: int = 0) -> list[dict[str, Any]]:
     import httpx
 
     results = []
     loop = asyncio.get_running_loop()
-    kinds = _kinds(rounds, nice_ab, priority_ab)
+    kinds = _kinds(rounds, nice_ab, priority_ab, upload_rates, keys_ab)
     spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(1, mp_context=spawn) as uploads, \
+    with ProcessPoolExecutor(1, mp_context=spawn, initializer=os.nice,
+                             initargs=(client_nice,)) as uploads, \
             ProcessPoolExecutor(1, mp_context=spawn, initializer=lower_priority,
                                 initargs=(priority,)) as bare:
         await loop.run_in_executor(uploads, _ready)  # the uploading process is up
@@ -357,6 +444,10 @@ async def _phases(base_url: str, reader: str, uploader: str, photo: bytes, *,
                 sent = burnt = None
                 if kind == BARE:
                     burnt = loop.run_in_executor(bare, _bare_processing, photo, seconds)
+                elif (at_rate := _kind_rate(kind)) is not None:
+                    sent = loop.run_in_executor(uploads, _uploads_at_rate, base_url, uploader,
+                                                photo, seconds, at_rate[0],
+                                                keyed or at_rate[1])
                 elif kind != "reads alone":
                     sent = loop.run_in_executor(uploads, _upload_loops, base_url, uploader,
                                                 photo, seconds, loops, keyed)
@@ -405,7 +496,9 @@ def _row(row: dict[str, Any]) -> str:
 
 def uploads_beside_reads(api_url: str | None, *, seconds: float, rounds: int, rate: float,
                          loops: int, keep: bool, nice_ab: bool = False,
-                         priority_ab: bool = False, keyed: bool = False) -> dict[str, Any]:
+                         priority_ab: bool = False, keyed: bool = False,
+                         upload_rates: tuple[float, ...] = (),
+                         keys_ab: bool = False, client_nice: int = 0) -> dict[str, Any]:
     """Part 2 (module doc); its results."""
     if (nice_ab or priority_ab) and api_url:
         raise SystemExit("--nice-ab / --priority-ab change the pool of a stack of its own: "
@@ -426,20 +519,26 @@ def uploads_beside_reads(api_url: str | None, *, seconds: float, rounds: int, ra
         workers = settings.media_workers if settings else 1
         reader, uploader, position = _prepare(base_url, settings)
         items = asyncio.run(_wait_home(base_url, reader, position))
+        sending = (f"open loop at {', '.join(f'{r:g}' for r in upload_rates)}/s"
+                   if upload_rates else f"on {loops} back-to-back loops")
         print(f"\nhome reads of a 20-item page ({items} items) at {rate:g}/s, "
               f"{seconds:g} s a phase; uploads of a 3-MP JPEG ({len(photo) / 1e6:.1f} MB) "
-              f"on {loops} back-to-back loops; {workers} processing worker(s)")
+              f"{sending}; {workers} processing worker(s)")
         print(f"{'':2} {'phase':16} {'reads':>6} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>8} "
               f"| uploads stored, rate, latency ms")
         phases = asyncio.run(_phases(base_url, reader, uploader, photo, seconds=seconds,
                                      rounds=rounds, rate=rate, loops=loops, stack=stack,
                                      nice_ab=nice_ab, priority_ab=priority_ab,
                                      priority=settings.media_worker_priority
-                                     if settings else "idle", keyed=keyed))
+                                     if settings else "idle", keyed=keyed,
+                                     upload_rates=upload_rates, keys_ab=keys_ab,
+                                     client_nice=client_nice))
     finally:
         if stack is not None:
             stack.close(keep=keep)
     results = {"photo_bytes": len(photo), "seconds": seconds, "rate": rate, "loops": loops,
+               "upload_rates": list(upload_rates), "keys_ab": keys_ab,
+               "client_nice": client_nice,
                "idempotency_keys": keyed, "workers": workers, "phases": phases,
                "raw_process_image": {"cpu_ms": round(raw_cpu, 1), "wall_ms": round(raw_wall, 1)}}
     _summary(results)
@@ -450,17 +549,30 @@ def _spread(values: list[float]) -> str:
     return f"{min(values):.1f}-{max(values):.1f}" if values else "n/a"
 
 
+def _against_noise(p99s: list[float], noise: list[float]) -> str:
+    """Whether every p99 of a kind of phase lies within the reads-alone phases' p99
+    spread (the run's noise: the same reads with nothing beside them), or by how many
+    ms the highest is above it."""
+    if not p99s or not noise:
+        return "n/a"
+    above = max(p99s) - max(noise)
+    return "within" if above <= 0 else f"+{above:.1f} ms above"
+
+
 def _summary(results: dict[str, Any]) -> None:
     alone = [p for p in results["phases"] if p["kind"] == "reads alone"]
     beside = [p for p in results["phases"] if p["kind"] != "reads alone"]
     bare = [p["bare_per_s"] for p in beside if "bare_per_s" in p]
-    print("\nhome reads, ms           p50 (spread)      p99 (spread)")
+    print("\nhome reads, ms           p50 (spread)      p99 (spread)   p99 against the noise")
     groups = [("raw limit: reads alone", alone)] + [
         (kind, [p for p in beside if p["kind"] == kind])
         for kind in dict.fromkeys(p["kind"] for p in beside)]
+    noise = [p["reads_ms"]["p99"] for p in alone]
     for name, group in groups:
+        p99s = [p["reads_ms"]["p99"] for p in group]
         print(f"{name:24} {_spread([p['reads_ms']['p50'] for p in group]):>14}  "
-              f"{_spread([p['reads_ms']['p99'] for p in group]):>14}")
+              f"{_spread(p99s):>14}   "
+              f"{'' if group is alone else _against_noise(p99s, noise)}")
     raw = results["raw_process_image"]
     stored = [p["uploads"] for p in beside if "uploads" in p]
     rates = [u["per_s"] for u in stored]
@@ -493,9 +605,20 @@ def main() -> None:
     parser.add_argument("--priority-ab", action="store_true",
                         help="alternate upload phases with the processing pool in SCHED_IDLE "
                              f"and at nice {WORKER_NICE} (own stack only)")
+    parser.add_argument("--upload-rates", type=lambda text: tuple(
+                            float(r) for r in text.split(",")), default=(),
+                        help="phases of uploads sent open loop at these rates (per second, "
+                             "comma-separated, e.g. 1,2,4) instead of back-to-back loops")
     parser.add_argument("--idempotency-keys", action="store_true",
                         help="send each upload with an Idempotency-Key of its own (the "
                              "body is then also fingerprinted by the middleware)")
+    parser.add_argument("--client-nice", type=int, default=0,
+                        help="run the uploading client's process at this nice value (19: "
+                             "it stands in for clients on other machines, and its own CPU "
+                             "then does not take the reads' core)")
+    parser.add_argument("--keys-ab", action="store_true",
+                        help="with --upload-rates: each rate once without and once with "
+                             "an Idempotency-Key per upload")
     args = parser.parse_args()
     devstack.interrupt_on_stop_signals()
     if not args.no_processing:
@@ -505,7 +628,10 @@ def main() -> None:
                                        rate=args.read_rate, loops=args.upload_loops,
                                        keep=args.keep, nice_ab=args.nice_ab,
                                        priority_ab=args.priority_ab,
-                                       keyed=args.idempotency_keys)
+                                       keyed=args.idempotency_keys,
+                                       upload_rates=args.upload_rates,
+                                       keys_ab=args.keys_ab,
+                                       client_nice=args.client_nice)
         RESULTS.mkdir(exist_ok=True)
         path = RESULTS / f"media-{time.strftime('%Y%m%d-%H%M%S')}.json"
         path.write_bytes(orjson.dumps(nan_to_none(results), option=orjson.OPT_INDENT_2))
