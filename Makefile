@@ -49,16 +49,11 @@ e2e: services
 faults: install
 	$(BIN)/pytest tests/faults -q -m faults
 
-# The Redis Cluster pass (docs/operations.md, "CI"): the integration tier and the e2e
-# tests that exercise Redis most, again on a 3-master Redis Cluster the session starts
-# from the system's redis-server on free ports (never the shared Redis).
-CLUSTER_E2E := tests/e2e/test_walking_skeleton.py tests/e2e/test_fanout.py \
-	tests/e2e/test_streaming.py tests/e2e/test_trends.py tests/e2e/test_rebuild.py \
-	tests/e2e/test_notifications.py tests/e2e/test_erasure.py tests/e2e/test_suspension.py \
-	tests/e2e/test_interactions.py
-
+# The Redis Cluster pass (docs/operations.md, "CI"): the integration and e2e tiers
+# again, on a 3-master Redis Cluster the session starts from the system's redis-server
+# on free ports (never the shared Redis).
 cluster: services
-	ROOST_TEST_REDIS_CLUSTER=1 $(BIN)/pytest tests/integration $(CLUSTER_E2E) -q \
+	ROOST_TEST_REDIS_CLUSTER=1 $(BIN)/pytest tests/integration tests/e2e -q \
 		-p no:cacheprovider
 
 test: lint typecheck services
