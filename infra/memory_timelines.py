@@ -75,6 +75,7 @@ class MemoryTimelineStore:
         self.following_of: dict[int, set[int]] = {}
         self.celebrity_marks: dict[int, TimelineItem | None] = {}
         self.reposts: dict[int, tuple[int | None, dict[int, int]]] = {}
+        self.buried_posts: dict[int, set[int | None]] = {}
         self._position = 0
 
     def dump(self) -> dict[str, object]:
@@ -88,6 +89,7 @@ class MemoryTimelineStore:
             "following": {a: f for a, f in self.following_of.items() if f},
             "celebrities": dict(self.celebrity_marks),
             "reposts": dict(self.reposts),
+            "buried": {a: b for a, b in self.buried_posts.items() if b},
             "position": self._position,
         }
 
@@ -286,6 +288,13 @@ class MemoryTimelineStore:
 
     async def forget_reposts(self, post_id: int) -> None:
         self.reposts.pop(post_id, None)
+
+    async def bury(self, author_id: int, post_id: int | None) -> None:
+        self.buried_posts.setdefault(author_id, set()).add(post_id)
+
+    async def buried(self, author_id: int, post_id: int) -> bool:
+        buried = self.buried_posts.get(author_id, set())
+        return post_id in buried or None in buried
 
     async def reposts_of(self, post_ids: Sequence[int]) -> list[Reposts]:
         found: list[Reposts] = []

@@ -21,13 +21,15 @@ from dataclasses import dataclass
 
 ID_WIDTH = 19
 SENTINEL = "0" * ID_WIDTH
+ERASED = "erased"
+"""The member of a ``deleted`` set that buries every post of an erased account."""
 REPOSTS_AUTHOR_FIELD = "author"
 """The field of a ``repostsof`` hash that holds the post's author (not a reposter)."""
 """Marks a timeline as kept (a reader is active) even while it has no items."""
 
 
 TIMELINE_KINDS = ("home", "homeidx", "authored", "followers", "following", "celebsince",
-                  "repostsof", "celebrities")
+                  "repostsof", "deleted", "celebrities")
 """The first part after the prefix of every key the timeline projector owns, but its
 position (``celebrities`` is one key; the others ``<kind>:{<id>}``)."""
 
@@ -64,6 +66,11 @@ class RedisKeys:
     def authored(self, account_id: int) -> str:
         """The account's most recent posts and reposts (backfill and celebrity pulls)."""
         return f"{self.prefix}authored:{{{account_id}}}"
+
+    def deleted(self, account_id: int) -> str:
+        """Tombstones: the account's deleted posts (ids), and ``ERASED`` once the account
+        is erased; in the hash slot of ``authored``."""
+        return f"{self.prefix}deleted:{{{account_id}}}"
 
     def followers(self, account_id: int) -> str:
         return f"{self.prefix}followers:{{{account_id}}}"

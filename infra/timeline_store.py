@@ -35,7 +35,14 @@ from redis.crc import key_slot
 from infra.lua import PipelinedScript, load_script, loading
 from infra.redis_cleanup import unlink_matching
 from infra.redis_clients import is_cluster, queue_script
-from infra.redis_keys import ID_WIDTH, REPOSTS_AUTHOR_FIELD, SENTINEL, RedisKeys, member
+from infra.redis_keys import (
+    ERASED,
+    ID_WIDTH,
+    REPOSTS_AUTHOR_FIELD,
+    SENTINEL,
+    RedisKeys,
+    member,
+)
 from ports.projectors import TIMELINES
 from ports.timelines import HomeStart, Place, Reach, Reposts, TimelineItem, open_home_apart
 
@@ -329,6 +336,14 @@ class RedisTimelineStore:
         await self.redis.unlink(self.keys.celebrity_since(account_id))
 
     # -- authored items --------------------------------------------------------------
+
+    async def bury(self, author_id: int, post_id: int | None) -> None:
+        await self.redis.sadd(self.keys.deleted(author_id),
+                              ERASED if post_id is None else str(post_id))
+
+    async def buried(self, author_id: int, post_id: int) -> bool:
+        found = await self.redis.smismember(self.keys.deleted(author_id), [str(post_id), ERASED])
+        return any(found)
 
     async def add_authored(self, author_id: int, item: TimelineItem) -> None:
         key = self.keys.authored(author_id)

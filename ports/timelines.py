@@ -220,6 +220,19 @@ class TimelineFanout(TimelineWriter, Protocol):
         """Who reposted each post, in order, in one round trip."""
         ...
 
+    # -- tombstones --------------------------------------------------------------------
+
+    async def bury(self, author_id: int, post_id: int | None) -> None:
+        """Record that the author's post ``post_id`` was deleted (``None``: the account
+        was erased, so every post of it is). Kept until a reset: a parked
+        ``PostCreated`` or ``Reposted`` replayed later must not bring the post back."""
+        ...
+
+    async def buried(self, author_id: int, post_id: int) -> bool:
+        """Whether ``bury`` recorded the post, or the erasure of its author. One round
+        trip."""
+        ...
+
 
 class HomeTimelines(TimelineWriter, Protocol):
     """What the home-timeline query (``queries.timelines``) reads, and its rebuild writes."""

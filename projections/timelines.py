@@ -65,13 +65,28 @@ class TimelineProjector(StoreProjector[TimelineFanout]):
                                            for e in run])
             else:
                 self.live.at(run[0].position)
-                await self.replay(run[0])
+                await self._apply(run[0])
         await self.live.flush()  # after the writes, before the position
         if fresh:
             await self.advance(fresh[-1].position)
 
     async def replay(self, event: EventEnvelope) -> None:
-        """The event's writes alone (idempotent), without touching the position."""
+        """The event's writes alone (idempotent), without touching the position: a
+        parked event, applied out of order. A post or repost whose post was deleted (or
+        whose author was erased) since is not published again (the tombstones of
+        ``bury``): in log order the deletion came later and took it away."""
+        p = event.payload
+        match event.type:
+            case "PostCreated" if await self.store.buried(p["author_id"], p["post_id"]):
+                return
+            case "Reposted" | "Rereposted" if (
+                    await self.store.buried(p["post_author_id"], p["post_id"])
+                    or await self.store.buried(p["account_id"], p["post_id"])):
+                return  # the post deleted, or its author or the reposter erased
+        await self._apply(event)
+
+    async def _apply(self, event: EventEnvelope) -> None:
+        """The event's writes, in log order."""
         p = event.payload
         match event.type:
             case "PostCreated":
@@ -116,6 +131,7 @@ class TimelineProjector(StoreProjector[TimelineFanout]):
         self.live.withdrawn(readers, item)
 
     async def _post_deleted(self, author_id: int, post_id: int) -> None:
+        await self.store.bury(author_id, post_id)
         await self._withdraw(author_id, (post_id, None))
         [reposts] = await self.store.reposts_of([post_id])
         for reposter, repost_id in reposts.by_reposter.items():
@@ -128,6 +144,7 @@ class TimelineProjector(StoreProjector[TimelineFanout]):
         reposts). Its authored items are what can be in a timeline: an item older
         than the newest ``max_entries`` of its author is in none (the post ids that
         might remain beyond are ids only, and the read models show them deleted)."""
+        await self.store.bury(account_id, None)
         items = await self.store.recent_authored(account_id, self.max_entries)
         for item_id, original in items:
             if original is None:

@@ -343,10 +343,26 @@ class TimelineStoreContract:
         assert await store.reposts_of([20]) == [Reposts(None, {})]
         assert await store.reposts_of([]) == []
 
+    # -- tombstones --------------------------------------------------------------------------
+
+    async def test_buried_posts_stay_buried_per_author_and_an_erasure_buries_all(
+            self, store: TimelineStore) -> None:
+        assert not await store.buried(5, 20)
+        await store.bury(5, 20)
+        await store.bury(5, 20)  # idempotent
+        assert await store.buried(5, 20)
+        assert not await store.buried(5, 21)
+        assert not await store.buried(6, 20)  # another author's post 20 (ids are per author)
+        await store.bury(6, None)
+        assert await store.buried(6, 20)
+        assert await store.buried(6, 99)
+        assert not await store.buried(5, 21)
+
     # -- reset -----------------------------------------------------------------------------
 
     async def test_reset_forgets_everything(self, kept: TimelineStore) -> None:
         store = kept
+        await store.bury(7, 12)
         await store.push([KEPT], [post(10)])
         await store.add_authored(7, post(10))
         await store.add_follows([(KEPT, 7)])
@@ -360,4 +376,5 @@ class TimelineStoreContract:
         assert await store.following_among(KEPT, [7]) == [False]
         assert await store.celebrities() == []
         assert await store.reposts_of([10]) == [Reposts(None, {})]
+        assert not await store.buried(7, 12)
         assert await store.position() == 0

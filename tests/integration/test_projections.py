@@ -22,7 +22,7 @@ import pytest
 from rich.console import Console
 
 from commands.bus import CommandBus
-from commands.messages import Actor, DeletePost, SetFollow, UpdateProfile
+from commands.messages import Actor, DeletePost, EraseAccount, SetFollow, UpdateProfile
 from infra.bootstrap import ProjectionServices, build_command_bus, build_projections
 from infra.database import AsyncPool
 from infra.eventlog import max_position
@@ -47,6 +47,7 @@ from tests.integration.pipeline import (
     project_everything,
     query_context,
     read_models,
+    repost,
     stored_events,
     timelines,
     zset_ids,
@@ -435,11 +436,13 @@ async def test_reset_and_rebuild_give_identical_state_and_timelines(trimmed: Tri
             reader.account_id]
 
 
-async def apply_with_created_parked(services: ProjectionServices) -> int:
-    """Project the log, parking (skipping) the first PostCreated as the runner does after
-    its attempts fail, then replay it as an operator would; the parked post's id."""
+async def apply_with_created_parked(services: ProjectionServices,
+                                    kind: str = "PostCreated") -> int:
+    """Project the log, parking (skipping) the first event of type ``kind`` as the runner
+    does after its attempts fail, then replay it as an operator would; the post id it
+    names."""
     events = await stored_events(services.pool)
-    created = next(e for e in events if e.type == "PostCreated")
+    created = next(e for e in events if e.type == kind)
     for event in events:
         for projector in services.projectors.values():
             if event is created:
@@ -472,16 +475,6 @@ async def test_replaying_a_parked_post_created_after_its_deletion_keeps_it_delet
     assert [int(i["id"]) for i in page["items"]] == [other]
 
 
-@pytest.mark.xfail(
-    reason="BUG (a case of known limitation 9 of docs/architecture.md, which names follows "
-    "and reposts only): projections/timelines.py has no tombstone: replay() of a parked "
-    "PostCreated after its PostDeleted was applied runs _publish again, so the deleted id "
-    "goes back into authored:{author} (later follow backfills and celebrity pulls read "
-    "it) and into every kept follower's timeline. Hydration hides it, but it occupies "
-    "timeline slots. Fix: let _post_deleted record the id (e.g. a SET deleted:{post} or a "
-    "member of a per-author tombstone set) and have _publish skip tombstoned ids",
-    strict=True, raises=AssertionError,
-)
 async def test_replaying_a_parked_post_created_after_its_deletion_leaves_timelines_alone(
     bus: CommandBus, services: ProjectionServices, settings: Settings, keys: RedisKeys
 ) -> None:
@@ -493,6 +486,47 @@ async def test_replaying_a_parked_post_created_after_its_deletion_leaves_timelin
     assert await apply_with_created_parked(services) == doomed
     assert doomed not in await zset_ids(services.redis, keys.authored(alice.account_id))
     assert doomed not in await home_ids(services.redis, keys, bob.account_id)
+
+
+async def test_replaying_a_parked_repost_after_the_post_was_deleted_leaves_timelines_alone(
+    bus: CommandBus, services: ProjectionServices, settings: Settings, keys: RedisKeys
+) -> None:
+    alice, bob, carol = signup(bus, "alice"), signup(bus, "bob"), signup(bus, "carol")
+    await keep(query_context(services, settings), alice, bob, carol)
+    bus.handle(SetFollow(actor=carol, username="bob", active=True))
+    doomed = post(bus, alice, "doomed")
+    shared = repost(bus, bob, doomed)
+    bus.handle(DeletePost(actor=alice, post_id=doomed))
+    assert await apply_with_created_parked(services, "Reposted") == doomed
+    assert shared not in await zset_ids(services.redis, keys.authored(bob.account_id))
+    assert await home_ids(services.redis, keys, carol.account_id) == []
+    assert await home_ids(services.redis, keys, bob.account_id) == []
+
+
+async def test_replaying_a_parked_post_of_an_erased_account_leaves_timelines_alone(
+    bus: CommandBus, services: ProjectionServices, settings: Settings, keys: RedisKeys
+) -> None:
+    alice, bob = signup(bus, "alice"), signup(bus, "bob")
+    await keep(query_context(services, settings), alice, bob)
+    bus.handle(SetFollow(actor=bob, username="alice", active=True))
+    gone = post(bus, alice, "gone with the account")
+    bus.handle(EraseAccount(username=alice.username, requested_by="operator"))
+    assert await apply_with_created_parked(services) == gone
+    assert await home_ids(services.redis, keys, bob.account_id) == []
+
+
+async def test_replaying_a_parked_post_that_was_not_deleted_publishes_it(
+    bus: CommandBus, services: ProjectionServices, settings: Settings, keys: RedisKeys
+) -> None:
+    """The tombstone check lets through what no deletion buried."""
+    alice, bob = signup(bus, "alice"), signup(bus, "bob")
+    await keep(query_context(services, settings), alice, bob)
+    bus.handle(SetFollow(actor=bob, username="alice", active=True))
+    kept = post(bus, alice, "kept")
+    other = post(bus, alice, "deleted")
+    bus.handle(DeletePost(actor=alice, post_id=other))
+    assert await apply_with_created_parked(services) == kept
+    assert await home_ids(services.redis, keys, bob.account_id) == [kept]
 
 
 # --- home timeline paging --------------------------------------------------------------------
