@@ -12,7 +12,7 @@ from infra.http.deps import optional_actor, required_actor
 from infra.http.errors import install_error_handlers
 from infra.http.hygiene import InputHygieneMiddleware
 from infra.http.idempotency import IdempotencyMiddleware
-from infra.http.middleware import BodyLimitMiddleware, MetricsMiddleware
+from infra.http.middleware import BodyLimitMiddleware, HeadAsGetMiddleware, MetricsMiddleware
 from infra.http.multipart import MultipartCheckMiddleware
 from infra.http.openapi import install_openapi
 from infra.http.ratelimit import (
@@ -81,7 +81,8 @@ def create_app(settings: Settings | None = None,
         app.include_router(router, dependencies=requests_budget)
     app.include_router(ops.router)  # health and metrics are never rate limited
     # The last added runs outermost: metrics, input hygiene, body limit, the multipart
-    # check, idempotency, rate-limit headers, routes.
+    # check, idempotency, rate-limit headers, HEAD as GET, routes.
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(
         IdempotencyMiddleware, redis=lambda: app.state.services.redis,

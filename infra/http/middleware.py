@@ -52,6 +52,45 @@ class HttpMiddleware(ABC):
         """Handle one HTTP request (``scope["type"] == "http"``), calling ``self.app``."""
 
 
+class HeadAsGetMiddleware(HttpMiddleware):
+    """Answer ``HEAD`` as the ``GET`` of the same URL, without its body (RFC 9110
+    9.3.2: the same status and header fields, ``Content-Length`` included), so caches,
+    CDNs and health checkers can probe any readable resource (a medium's bytes, a
+    profile, ``/health``) without a ``405``.
+
+    The routes see a copy of the scope saying ``GET``; the server, which keeps its
+    own scope saying ``HEAD``, sends no body, and neither does this middleware (an
+    ASGI test client would). Once the header fields are sent, the route's
+    ``receive`` reports the client gone, so a live stream ends instead of streaming
+    into nothing. A path that has no ``GET`` answers ``405`` as before."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        answered = False
+
+        async def until_answered() -> Message:
+            if answered:
+                return {"type": "http.disconnect"}
+            return await receive()
+
+        async def headers_only(message: Message) -> None:
+            nonlocal answered
+            if message["type"] == "http.response.start":
+                answered = True
+                await send(message)
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            elif message["type"] != "http.response.body":
+                await send(message)  # anything else (extensions) as it comes
+
+        as_get = {**scope, "method": "GET"}
+        try:
+            await self.app(as_get, until_answered, headers_only)
+        finally:  # what routing found, for the outer middlewares (the metrics' route)
+            scope.update({k: v for k, v in as_get.items() if k not in scope})
+
+
 class BodyLimitMiddleware(HttpMiddleware):
     """Refuse bodies above ``max_bytes`` with 413 before any handler runs.
 
