@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench.config import SCALES, scale_named
+from bench.config import MEASURED, SCALES, scale_named
 from infra import devstack
 
 
@@ -27,6 +27,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true",
                         help="py-spy the API, relay and worker during the mixed load")
     parser.add_argument("--skip-raw", action="store_true", help="skip the raw limits")
+    parser.add_argument("--only", nargs="+", choices=MEASURED, default=(), metavar="PHASE",
+                        help=f"run only these measured phases ({', '.join(MEASURED)}); "
+                             "setup and the idle phase always run")
     parser.add_argument("--keep", action="store_true",
                         help="keep the database, Redis keys and logs afterwards")
     parser.add_argument("--seed", type=int, default=5)
@@ -60,7 +63,8 @@ def main(argv: list[str]) -> int:
     scale = scale_named(args.scale, args.accounts, args.follows, args.step_seconds)
     run = Run(Options(scale, keep=args.keep, profile=args.profile, skip_raw=args.skip_raw,
                       log_level=args.log_level, celebrity_threshold=args.celebrity_threshold,
-                      seed=args.seed, api_workers=args.api_workers), console)
+                      seed=args.seed, api_workers=args.api_workers,
+                      phases=tuple(args.only)), console)
     results = run.run()
     results["goals"] = goals(results)
     base = RESULTS / f"{run.stamp}-{scale.name}" if args.api_workers == 1 else \

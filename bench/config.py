@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+MEASURED = ("raw", "reads_warm", "posts", "fanout", "mixed", "reads_cold", "memory")
+"""The measured phases after the idle one, in order; ``python -m bench --only`` runs some."""
+
 
 @dataclass(frozen=True)
 class Scale:

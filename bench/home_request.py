@@ -21,19 +21,25 @@ import argparse
 import asyncio
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from bench.home_read import bench_settings, caught_up, small_world, world_arguments
 from bench.stats import summarize
 
 
-async def _measure(settings: Any, reads: int, readers: list[Any]) -> dict[str, Any]:
+@asynccontextmanager
+async def app_client(settings: Any, actors: list[Any]
+                     ) -> AsyncIterator[tuple[Any, list[dict[str, str]]]]:
+    """The real app over ``settings`` (its lifespan started, every projector but search's
+    caught up first) behind an in-process ASGI client: ``(client, headers)``, a bearer
+    token's headers for each of ``actors`` (``commands.messages.Actor``)."""
     import httpx
 
     from infra.bootstrap import build_projections
     from infra.http.app import create_app
     from infra.security import JwtTokens
-    from tests.redis_round_trips import counting_round_trips
 
     services = await build_projections(settings)
     try:
@@ -42,11 +48,18 @@ async def _measure(settings: Any, reads: int, readers: list[Any]) -> dict[str, A
         await services.close()
     tokens = JwtTokens(settings)
     headers = [{"Authorization": "Bearer " + tokens.access_token(
-        r.account_id, r.username, r.session_id)} for r in readers]
+        a.account_id, a.username, a.session_id)} for a in actors]
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 40000))
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=transport, base_url="http://roost.test", timeout=30) as client:
+        yield client, headers
+
+
+async def _measure(settings: Any, reads: int, readers: list[Any]) -> dict[str, Any]:
+    from tests.redis_round_trips import counting_round_trips
+
+    async with app_client(settings, readers) as (client, headers):
 
         async def read(n: int) -> None:
             answer = await client.get("/api/timelines/home?limit=20",

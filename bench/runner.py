@@ -42,6 +42,7 @@ class Options:
     celebrity_threshold: int | None = None
     seed: int = 5
     api_workers: int = 1  # API processes (ROOST_API_WORKERS); > 1: a supervisor's children
+    phases: tuple[str, ...] = ()  # the measured phases to run (config.MEASURED); () all
 
 
 class Run:
@@ -58,6 +59,10 @@ class Run:
                                  TimeElapsedColumn(), console=console, transient=False)
 
     # ---- helpers -----------------------------------------------------------------
+    def wanted(self, name: str) -> bool:
+        """Whether the measured phase ``name`` runs (``--only``)."""
+        return not self.options.phases or name in self.options.phases
+
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
         if not self.console.is_terminal:  # logs get a line per phase; terminals a bar
@@ -271,50 +276,57 @@ class Run:
             for part, (out, process) in recorders.items():
                 profiling.finish(process)
                 self.results.setdefault("idle_profiles", {})[part] = profiling.top_frames(out)
-        if not self.options.skip_raw:
+        if not self.options.skip_raw and self.wanted("raw"):
             with self.phase("raw"):
                 self.results["raw"] = self.raw_limits()
 
-        with self.phase("prewarm"):
-            on = self.step_bar(1, "first read of each warm reader")
-            self.results["prewarm"] = warmup.warm(port, self.pop.warm_tokens)
-            on("warm readers' first read")
+        if self.wanted("reads_warm") or self.wanted("mixed"):
+            with self.phase("prewarm"):
+                on = self.step_bar(1, "first read of each warm reader")
+                self.results["prewarm"] = warmup.warm(port, self.pop.warm_tokens)
+                on("warm readers' first read")
 
-        with self.phase("reads_warm"):
-            self.results["reads_warm"] = run_sweep(
-                self.fleet, lambda r: workloads.reads(self.pop, port, r, scale.step_s),
-                scale.read_rates, "home", self.step_bar(len(scale.read_rates), "warm reads"),
-                meter, self.profiler(("api",), "reads"))
+        if self.wanted("reads_warm"):
+            with self.phase("reads_warm"):
+                self.results["reads_warm"] = run_sweep(
+                    self.fleet, lambda r: workloads.reads(self.pop, port, r, scale.step_s),
+                    scale.read_rates, "home", self.step_bar(len(scale.read_rates), "warm reads"),
+                    meter, self.profiler(("api",), "reads"))
 
-        with self.phase("posts"):
-            self.results["posts"] = run_sweep(
-                self.fleet, lambda r: workloads.posts(self.pop, port, r, scale.step_s),
-                scale.post_rates, "post", self.step_bar(len(scale.post_rates), "posts"), meter,
-                self.profiler(("api", "worker", "relay"), "posts"))
-            self.results["posts"]["catch_up_after"] = self.wait_caught_up(
-                "projectors after the post sweep", scale.catch_up_timeout_s)
+        if self.wanted("posts"):
+            with self.phase("posts"):
+                self.results["posts"] = run_sweep(
+                    self.fleet, lambda r: workloads.posts(self.pop, port, r, scale.step_s),
+                    scale.post_rates, "post", self.step_bar(len(scale.post_rates), "posts"), meter,
+                    self.profiler(("api", "worker", "relay"), "posts"))
+                self.results["posts"]["catch_up_after"] = self.wait_caught_up(
+                    "projectors after the post sweep", scale.catch_up_timeout_s)
 
-        with self.phase("fanout"):
-            self.results["fanout"] = self.fanout(port)
+        if self.wanted("fanout"):
+            with self.phase("fanout"):
+                self.results["fanout"] = self.fanout(port)
 
-        with self.phase("mixed"):
-            # Once at a rate the reads sustained (so the pipeline figures mean something),
-            # once at the goals' rate (500 reads/s + 50 writes/s at default scale).
-            sustained = self.results.get("reads_warm", {}).get("max_sustained_rate") or 0
-            rate = max(20, int(0.8 * sustained * 1.1))
-            self.results["mixed"] = self.mixed(port, meter, pids, min(rate, scale.mixed_rate))
-            if rate < scale.mixed_rate:
-                self.results["mixed_goal"] = self.mixed(port, meter, {}, scale.mixed_rate)
+        if self.wanted("mixed"):
+            with self.phase("mixed"):
+                # Once at a rate the reads sustained (so the pipeline figures mean something),
+                # once at the goals' rate (500 reads/s + 50 writes/s at default scale).
+                sustained = self.results.get("reads_warm", {}).get("max_sustained_rate") or 0
+                rate = max(20, int(0.8 * sustained * 1.1))
+                self.results["mixed"] = self.mixed(port, meter, pids, min(rate, scale.mixed_rate))
+                if rate < scale.mixed_rate:
+                    self.results["mixed_goal"] = self.mixed(port, meter, {}, scale.mixed_rate)
 
-        with self.phase("reads_cold"):
-            self.results["reads_cold"] = self.cold_reads(port, meter)
+        if self.wanted("reads_cold"):
+            with self.phase("reads_cold"):
+                self.results["reads_cold"] = self.cold_reads(port, meter)
 
-        with self.phase("memory"):
-            self.results["memory"] = {
-                "redis": memory.redis_families(self.stack.settings),
-                "postgres": memory.postgres_sizes(self.stack.settings),
-                "processes": memory.process_memory(pids),
-            }
+        if self.wanted("memory"):
+            with self.phase("memory"):
+                self.results["memory"] = {
+                    "redis": memory.redis_families(self.stack.settings),
+                    "postgres": memory.postgres_sizes(self.stack.settings),
+                    "processes": memory.process_memory(pids),
+                }
 
     def raw_limits(self) -> dict[str, Any]:
         settings = self.stack.settings

@@ -47,8 +47,8 @@ class PipelinedScript:
         self.text = text
         self.sha = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
-    def queue(self, pipe: Pipeline, keys: Sequence[str], args: Sequence[str | int | float]
-              ) -> None:
+    def queue(self, pipe: Pipeline, keys: Sequence[str],
+              args: Sequence[bytes | str | int | float]) -> None:
         if isinstance(pipe, ClusterPipeline):  # refuses EVALSHA: the text, to its node
             pipe.eval(self.text, len(keys), *keys, *args)
             return

@@ -11,8 +11,9 @@ Layout (``infra.redis_keys.RedisKeys``):
   ``0``: not), ``h<account id>`` (``ports.page_facts.BLOCKED`` | ``MUTED``
   bits).
 
-The read-model projector writes absolute values (``SET``, ``HSET``) just
-before its commit; a reader filling the cache writes only where nothing is
+The read-model projector writes absolute values (``SET``, ``HSET``; a part's
+writes in one ``page_facts_set.lua`` call, one per hash slot on a Redis Cluster)
+just before its commit; a reader filling the cache writes only where nothing is
 (``SET NX``, ``HSETNX`` in ``page_facts_fill_fields.lua``). The accounts and
 reposts live ``ttl_s`` (1 h) from their last write; a reader's hash lives
 ``reader_ttl_s`` (15 min) from its creation, whatever a reader adds to it
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from functools import partial
 
 import orjson
 from redis.asyncio import Redis
@@ -38,11 +40,13 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from infra.lua import PipelinedScript, load_script, loading
+from infra.redis_clients import by_slot, is_cluster
 from infra.redis_keys import RedisKeys
 from ports.errors import DependencyUnavailable
 from ports.page_facts import FactKeys, Facts, Pair, RepostFact, ShownAccount
 
 _FILL_FIELDS = load_script("infra", "page_facts_fill_fields")
+_SET = load_script("infra", "page_facts_set")
 NOT_SHOWN = b"0"
 """The value of an account that is not shown, and of a repost id that is not active."""
 
@@ -92,6 +96,8 @@ class RedisFactsCache:
         self.ttl_s = ttl_s
         self.reader_ttl_s = reader_ttl_s
         self._fill_fields = PipelinedScript(_FILL_FIELDS)
+        self._set = PipelinedScript(_SET)
+        self.cluster = is_cluster(redis)
 
     async def get(self, keys: FactKeys) -> Facts:
         """The cached facts among ``keys``, in one round trip."""
@@ -152,22 +158,33 @@ class RedisFactsCache:
         """
         try:
             for part in _parts(facts, SET_FACTS_PART):
-                await self._set_part(part)
+                await loading(self.redis, [self._set], partial(self._set_part, part))
         except RedisError as error:
             raise DependencyUnavailable(f"facts cache: {error!r}") from error
 
     async def _set_part(self, facts: Facts) -> None:
-        """One pipelined round trip."""
+        """One pipelined round trip of ``page_facts_set.lua`` calls: one call (one hash
+        slot's keys on a Redis Cluster), not a command per fact, whose per-command cost
+        in redis-py was most of a catch-up's facts writes. Safe to repeat (absolute
+        values), as ``loading`` does after ``NOSCRIPT``."""
+        entries: list[tuple[str, bytes | dict[str, int]]] = [
+            *((self.keys.account_facts(i), _account_value(a)) for i, a in facts.accounts.items()),
+            *((self.keys.repost_facts(i), _repost_value(r)) for i, r in facts.reposts.items()),
+            *((self.keys.reader_facts(reader), fields)
+              for reader, fields in _fields(facts).items())]
         async with self.redis.pipeline(transaction=False) as pipe:
-            self._strings(pipe, facts, nx=False)
-            for reader, fields in _fields(facts).items():
-                key = self.keys.reader_facts(reader)
-                pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
-                pipe.expire(key, self.reader_ttl_s, nx=True)  # made by this HSET
-                # and it lives at least reader_ttl_s more: a reader's fill racing this
-                # write (HSETNX of a value read before the commit) cannot find the hash
-                # expired and set the stale value in a new one
-                pipe.expire(key, self.reader_ttl_s, gt=True)
+            for group in by_slot(entries, lambda entry: entry[0], self.cluster):
+                keys: list[str] = []
+                values: list[bytes | str | int] = []
+                tail: list[bytes | str | int] = []
+                for key, value in group:  # the strings come first in each group
+                    keys.append(key)
+                    if isinstance(value, bytes):
+                        values.append(value)
+                    else:
+                        tail += [len(value), *_flat(value.items())]
+                self._set.queue(pipe, keys, [self.ttl_s, self.reader_ttl_s, len(values),
+                                             *values, *tail])
             await pipe.execute()
 
     def _strings(self, pipe: Pipeline, facts: Facts, *, nx: bool) -> None:

@@ -28,7 +28,7 @@ from infra.event_store import PostgresEventStore
 from infra.live import LiveKeys, RedisLiveHub, RedisLivePublisher, reader_client
 from infra.media_store import FilesystemMediaStore, S3MediaStore
 from infra.notification_store import PostgresNotificationStore, schema_sql
-from infra.page_facts import RedisFactsCache
+from infra.page_facts import SET_FACTS_PART, RedisFactsCache
 from infra.parking import PostgresParkingLot
 from infra.positions import RecordedPositions
 from infra.post_cache import RedisPostCache
@@ -41,6 +41,7 @@ from infra.timeline_store import RedisTimelineStore
 from infra.trend_counters import RedisTrendCounters
 from ports.live import Channel
 from ports.media_store import media_key
+from ports.page_facts import FactKeys, Facts, RepostFact
 from ports.projectors import READ_MODELS
 from ports.read_models import Edge
 from ports.timelines import TimelineStore
@@ -50,7 +51,7 @@ from tests.contracts.event_reader import Given as EventsGiven
 from tests.contracts.live import BUFFER, QUEUE, Live, LiveContract
 from tests.contracts.media_store import MediaStoreContract
 from tests.contracts.notification_store import NotificationStoreContract
-from tests.contracts.page_facts import FactsCacheContract
+from tests.contracts.page_facts import FactsCacheContract, shown
 from tests.contracts.parking import ParkingLotContract
 from tests.contracts.positions import ProjectionPositionsContract, Record
 from tests.contracts.post_cache import PostCacheContract
@@ -86,6 +87,39 @@ class TestRedisFactsCache(FactsCacheContract):
         client = aredis.Redis(port=devstack.free_port(), socket_connect_timeout=1)
         yield RedisFactsCache(client, keys)
         await client.aclose()
+
+    async def test_set_facts_sets_each_time_to_live(self, cache: RedisFactsCache,
+                                                    keys: RedisKeys) -> None:
+        """Strings live ``ttl_s`` from the write; a reader's hash gets ``reader_ttl_s``
+        when new, and at least that much more when it had less, never less."""
+        redis = cache.redis
+        await cache.fill(Facts(liked={(1, 7): True, (2, 7): True}))
+        await redis.expire(keys.reader_facts(1), 5)
+        await redis.expire(keys.reader_facts(2), 500)
+        await cache.set_facts(Facts(accounts={1: shown(1)}, reposts={10: None},
+                                    liked={(1, 8): True, (2, 8): False, (3, 8): True}))
+        assert 55 <= await redis.ttl(keys.account_facts(1)) <= 60
+        assert 55 <= await redis.ttl(keys.repost_facts(10)) <= 60
+        assert 55 <= await redis.ttl(keys.reader_facts(1)) <= 60  # pushed to 60
+        assert 495 <= await redis.ttl(keys.reader_facts(2)) <= 500  # not shortened
+        assert 55 <= await redis.ttl(keys.reader_facts(3)) <= 60  # made by the write
+        assert await cache.get(FactKeys(liked=frozenset({(1, 7), (1, 8), (2, 8), (3, 8)}))
+                               ) == Facts(liked={(1, 7): True, (1, 8): True, (2, 8): False,
+                                                 (3, 8): True})
+
+    async def test_set_facts_of_many_parts_are_all_written(self, cache: RedisFactsCache
+                                                           ) -> None:
+        """More facts than one call takes (``SET_FACTS_PART``), many readers, one big."""
+        many = SET_FACTS_PART * 2 + 7
+        facts = Facts(accounts={i: shown(i, followers=i) if i % 3 else None
+                                for i in range(1, many)},
+                      reposts={i: RepostFact(i, "2026-11-25T01:02:03.004Z") for i in range(50)},
+                      liked={(1, post): post % 2 == 0 for post in range(many)},
+                      hidden={(reader, 5): reader % 4 for reader in range(2, 300)})
+        await cache.set_facts(facts)
+        assert await cache.get(FactKeys(
+            accounts=frozenset(facts.accounts), reposts=frozenset(facts.reposts),
+            liked=frozenset(facts.liked), hidden=frozenset(facts.hidden))) == facts
 
 
 class TestRecordedPositions(ProjectionPositionsContract):
