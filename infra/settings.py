@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     kafka_empty_fetch_pause_ms: float = Field(default=20.0, ge=0, le=1000)
     elasticsearch_url: str = "http://127.0.0.1:19200"
     devserver_data_dir: str = ".roost/noida"
+    # "start": roost up starts noida-db on the ports those two URLs name even when both
+    # are set (a second checkout's own dev server); "auto": only when one is unset.
+    devserver: Literal["auto", "start"] = "auto"
 
     # Search (infra/search_schema.py). Index names start with the prefix, so that
     # instances (and test runs) can share a cluster: lower-case, no spaces or : \ / * ? " < > |.

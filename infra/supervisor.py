@@ -46,8 +46,10 @@ NOIDA = "noida-db"
 def _noida_starter(settings: Settings, console: Console
                    ) -> Callable[[], subprocess.Popen[bytes]] | None:
     """How to start the dev broker/search server, or ``None`` when it is not ours to
-    run: external URLs are configured, or another stack's server already answers."""
-    if "ROOST_KAFKA_BOOTSTRAP" in os.environ and "ROOST_ELASTICSEARCH_URL" in os.environ:
+    run: external URLs are configured (unless ``ROOST_DEVSERVER=start`` asks for one
+    on their ports), or another stack's server already answers."""
+    if (settings.devserver != "start" and "ROOST_KAFKA_BOOTSTRAP" in os.environ
+            and "ROOST_ELASTICSEARCH_URL" in os.environ):
         return None
     kafka_port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
     es_port = urlparse(settings.elasticsearch_url).port or 9200

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from infra import supervisor
+from infra.settings import Settings
 from infra.supervisor import RestartPolicy, describe_exit
 
 
@@ -75,3 +76,32 @@ def test_the_dev_server_is_restarted_like_a_part_when_it_exits() -> None:
             {supervisor.NOIDA: gone}, {supervisor.NOIDA: start_again},
             Console(file=out, width=200), "http://127.0.0.1:9")
     assert "noida-db exited (exit code 0); restarting it" in out.getvalue()
+
+
+def _free_ports_settings(devserver: str) -> tuple[Settings, str, str]:
+    from infra import devstack
+
+    kafka = f"127.0.0.1:{devstack.free_port()}"
+    search = f"http://127.0.0.1:{devstack.free_port()}"
+    return (Settings(kafka_bootstrap=kafka, elasticsearch_url=search,
+                     devserver=devserver),
+            kafka, search)
+
+
+def test_both_urls_set_mean_external_servers_unless_devserver_start(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second checkout can have a dev server of its own on other ports: with both URLs
+    set, ``roost up`` starts none (they are external) unless ``ROOST_DEVSERVER=start``;
+    ports that already answer are used, not started again (the starter is never called
+    here: nothing is started)."""
+    from rich.console import Console
+
+    quiet = Console(quiet=True)
+    for devserver, started in (("auto", False), ("start", True)):
+        settings, kafka, search = _free_ports_settings(devserver)
+        monkeypatch.setenv("ROOST_KAFKA_BOOTSTRAP", kafka)
+        monkeypatch.setenv("ROOST_ELASTICSEARCH_URL", search)
+        assert (supervisor._noida_starter(settings, quiet) is not None) is started
+    settings, _, _ = _free_ports_settings("auto")
+    monkeypatch.delenv("ROOST_ELASTICSEARCH_URL")
+    assert supervisor._noida_starter(settings, quiet) is not None  # one URL unset
