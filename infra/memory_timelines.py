@@ -76,6 +76,7 @@ class MemoryTimelineStore:
         self.celebrity_marks: dict[int, TimelineItem | None] = {}
         self.reposts: dict[int, tuple[int | None, dict[int, int]]] = {}
         self.buried_posts: dict[int, set[int | None]] = {}
+        self.edge_positions: dict[tuple[int, str], int] = {}
         self._position = 0
 
     def dump(self) -> dict[str, object]:
@@ -90,6 +91,7 @@ class MemoryTimelineStore:
             "celebrities": dict(self.celebrity_marks),
             "reposts": dict(self.reposts),
             "buried": {a: b for a, b in self.buried_posts.items() if b},
+            "edge_positions": dict(self.edge_positions),
             "position": self._position,
         }
 
@@ -288,6 +290,12 @@ class MemoryTimelineStore:
 
     async def forget_reposts(self, post_id: int) -> None:
         self.reposts.pop(post_id, None)
+
+    async def note_edge(self, account_id: int, edge: str, position: int) -> None:
+        self.edge_positions[(account_id, edge)] = position
+
+    async def edge_noted(self, account_id: int, edge: str) -> int:
+        return self.edge_positions.get((account_id, edge), 0)
 
     async def bury(self, author_id: int, post_id: int | None) -> None:
         self.buried_posts.setdefault(author_id, set()).add(post_id)

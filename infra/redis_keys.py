@@ -29,7 +29,7 @@ REPOSTS_AUTHOR_FIELD = "author"
 
 
 TIMELINE_KINDS = ("home", "homeidx", "authored", "followers", "following", "celebsince",
-                  "repostsof", "deleted", "celebrities")
+                  "repostsof", "deleted", "edgepos", "celebrities")
 """The first part after the prefix of every key the timeline projector owns, but its
 position (``celebrities`` is one key; the others ``<kind>:{<id>}``)."""
 
@@ -71,6 +71,12 @@ class RedisKeys:
         """Tombstones: the account's deleted posts (ids), and ``ERASED`` once the account
         is erased; in the hash slot of ``authored``."""
         return f"{self.prefix}deleted:{{{account_id}}}"
+
+    def edge_positions(self, account_id: int) -> str:
+        """The position of the last undo or redo (``Unfollowed``, ``Refollowed``,
+        ``Unreposted``, ``Rereposted``) applied to each of the account's edges, by
+        ``ports.timelines.edge_field``."""
+        return f"{self.prefix}edgepos:{{{account_id}}}"
 
     def followers(self, account_id: int) -> str:
         return f"{self.prefix}followers:{{{account_id}}}"

@@ -337,6 +337,13 @@ class RedisTimelineStore:
 
     # -- authored items --------------------------------------------------------------
 
+    async def note_edge(self, account_id: int, edge: str, position: int) -> None:
+        await self.redis.hset(self.keys.edge_positions(account_id), edge, position)
+
+    async def edge_noted(self, account_id: int, edge: str) -> int:
+        found = await self.redis.hget(self.keys.edge_positions(account_id), edge)
+        return int(found) if found is not None else 0
+
     async def bury(self, author_id: int, post_id: int | None) -> None:
         await self.redis.sadd(self.keys.deleted(author_id),
                               ERASED if post_id is None else str(post_id))

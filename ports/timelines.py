@@ -93,6 +93,12 @@ class HomeStart:
     slices: Sequence[Sequence[TimelineItem]]
 
 
+def edge_field(kind: str, other_id: int) -> str:
+    """An edge of an account as ``note_edge`` names it: ``f<followee>`` (its follow),
+    ``r<post>`` (its repost)."""
+    return f"{kind}{other_id}"
+
+
 class TimelineWriter(Protocol):
     """Pushing items into and taking them out of readers' timelines."""
 
@@ -221,6 +227,15 @@ class TimelineFanout(TimelineWriter, Protocol):
         ...
 
     # -- tombstones --------------------------------------------------------------------
+
+    async def note_edge(self, account_id: int, edge: str, position: int) -> None:
+        """Record that an undo or redo of the account's ``edge`` (``edge_field``) was
+        applied at ``position``."""
+        ...
+
+    async def edge_noted(self, account_id: int, edge: str) -> int:
+        """The position ``note_edge`` recorded for the edge, else 0. One round trip."""
+        ...
 
     async def bury(self, author_id: int, post_id: int | None) -> None:
         """Record that the author's post ``post_id`` was deleted (``None``: the account

@@ -30,7 +30,7 @@ from operator import itemgetter
 from ports.events import EventEnvelope
 from ports.live import LiveEventPublisher
 from ports.projectors import TIMELINES
-from ports.timelines import TimelineFanout, TimelineItem
+from ports.timelines import TimelineFanout, TimelineItem, edge_field
 from projections.base import StoreProjector, after, runs
 from projections.home_stream import HomeStream
 
@@ -63,6 +63,8 @@ class TimelineProjector(StoreProjector[TimelineFanout]):
             if len(run) > 1:  # follows, the bulk of any log: a few round trips per run
                 await self._followed_many([(e.payload["follower_id"], e.payload["followee_id"])
                                            for e in run])
+                for event in run:
+                    await self._note_undo_or_redo(event)
             else:
                 self.live.at(run[0].position)
                 await self._apply(run[0])
@@ -74,7 +76,12 @@ class TimelineProjector(StoreProjector[TimelineFanout]):
         """The event's writes alone (idempotent), without touching the position: a
         parked event, applied out of order. A post or repost whose post was deleted (or
         whose author was erased) since is not published again (the tombstones of
-        ``bury``): in log order the deletion came later and took it away."""
+        ``bury``): in log order the deletion came later and took it away. Nor is a
+        follow, an unfollow, a repost or an unrepost whose edge a later undo or redo
+        changed (``note_edge``): that later event made the edge what it is."""
+        edge = _edge_of(event)
+        if edge is not None and await self.store.edge_noted(*edge) >= event.position:
+            return
         p = event.payload
         match event.type:
             case "PostCreated" if await self.store.buried(p["author_id"], p["post_id"]):
@@ -87,6 +94,18 @@ class TimelineProjector(StoreProjector[TimelineFanout]):
 
     async def _apply(self, event: EventEnvelope) -> None:
         """The event's writes, in log order."""
+        await self._writes(event)
+        await self._note_undo_or_redo(event)
+
+    async def _note_undo_or_redo(self, event: EventEnvelope) -> None:
+        """After an undo or redo of an edge, its position, for ``replay``'s check (only
+        these: a first follow or repost is the edge's oldest event, so no parked event
+        of the edge can be older than one of them that is not also noted)."""
+        edge = _edge_of(event)
+        if edge is not None and event.type in _UNDO_OR_REDO:
+            await self.store.note_edge(*edge, event.position)
+
+    async def _writes(self, event: EventEnvelope) -> None:
         p = event.payload
         match event.type:
             case "PostCreated":
@@ -244,6 +263,17 @@ class TimelineProjector(StoreProjector[TimelineFanout]):
 
 
 _FOLLOWS = frozenset({"Followed", "Refollowed"})
+_UNDO_OR_REDO = frozenset({"Unfollowed", "Refollowed", "Unreposted", "Rereposted"})
+
+
+def _edge_of(event: EventEnvelope) -> tuple[int, str] | None:
+    """The follow or repost edge an event changes, as ``(account, edge_field)``."""
+    p = event.payload
+    if event.type in ("Followed", "Refollowed", "Unfollowed"):
+        return p["follower_id"], edge_field("f", p["followee_id"])
+    if event.type in ("Reposted", "Rereposted", "Unreposted"):
+        return p["account_id"], edge_field("r", p["post_id"])
+    return None
 
 
 def _both_follows(previous: EventEnvelope, event: EventEnvelope) -> bool:

@@ -358,11 +358,20 @@ class TimelineStoreContract:
         assert await store.buried(6, 99)
         assert not await store.buried(5, 21)
 
+    async def test_edge_positions_are_per_account_and_edge(self, store: TimelineStore) -> None:
+        assert await store.edge_noted(5, "f7") == 0
+        await store.note_edge(5, "f7", 40)
+        await store.note_edge(5, "r7", 41)
+        await store.note_edge(5, "f7", 45)
+        assert (await store.edge_noted(5, "f7"), await store.edge_noted(5, "r7")) == (45, 41)
+        assert await store.edge_noted(6, "f7") == 0
+
     # -- reset -----------------------------------------------------------------------------
 
     async def test_reset_forgets_everything(self, kept: TimelineStore) -> None:
         store = kept
         await store.bury(7, 12)
+        await store.note_edge(7, "f8", 3)
         await store.push([KEPT], [post(10)])
         await store.add_authored(7, post(10))
         await store.add_follows([(KEPT, 7)])
@@ -377,4 +386,5 @@ class TimelineStoreContract:
         assert await store.celebrities() == []
         assert await store.reposts_of([10]) == [Reposts(None, {})]
         assert not await store.buried(7, 12)
+        assert await store.edge_noted(7, "f8") == 0
         assert await store.position() == 0
