@@ -437,6 +437,15 @@ async def test_reset_and_rebuild_give_identical_state_and_timelines(trimmed: Tri
             reader.account_id]
 
 
+async def bob_follows_alice(bus: CommandBus, services: ProjectionServices,
+                            settings: Settings) -> tuple[Actor, Actor]:
+    """alice and bob, both kept (pushed to), bob following alice."""
+    alice, bob = signup(bus, "alice"), signup(bus, "bob")
+    await keep(query_context(services, settings), alice, bob)
+    bus.handle(SetFollow(actor=bob, username="alice", active=True))
+    return alice, bob
+
+
 async def apply_with_created_parked(services: ProjectionServices,
                                     kind: str = "PostCreated") -> int:
     """Project the log, parking (skipping) the first event of type ``kind`` as the runner
@@ -479,9 +488,7 @@ async def test_replaying_a_parked_post_created_after_its_deletion_keeps_it_delet
 async def test_replaying_a_parked_post_created_after_its_deletion_leaves_timelines_alone(
     bus: CommandBus, services: ProjectionServices, settings: Settings, keys: RedisKeys
 ) -> None:
-    alice, bob = signup(bus, "alice"), signup(bus, "bob")
-    await keep(query_context(services, settings), alice, bob)
-    bus.handle(SetFollow(actor=bob, username="alice", active=True))
+    alice, bob = await bob_follows_alice(bus, services, settings)
     doomed = post(bus, alice, "doomed")
     bus.handle(DeletePost(actor=alice, post_id=doomed))
     assert await apply_with_created_parked(services) == doomed
@@ -507,9 +514,7 @@ async def test_replaying_a_parked_repost_after_the_post_was_deleted_leaves_timel
 async def test_replaying_a_parked_post_of_an_erased_account_leaves_timelines_alone(
     bus: CommandBus, services: ProjectionServices, settings: Settings, keys: RedisKeys
 ) -> None:
-    alice, bob = signup(bus, "alice"), signup(bus, "bob")
-    await keep(query_context(services, settings), alice, bob)
-    bus.handle(SetFollow(actor=bob, username="alice", active=True))
+    alice, bob = await bob_follows_alice(bus, services, settings)
     gone = post(bus, alice, "gone with the account")
     bus.handle(EraseAccount(username=alice.username, requested_by="operator"))
     assert await apply_with_created_parked(services) == gone
@@ -566,9 +571,7 @@ async def test_replaying_a_parked_post_that_was_not_deleted_publishes_it(
     bus: CommandBus, services: ProjectionServices, settings: Settings, keys: RedisKeys
 ) -> None:
     """The tombstone check lets through what no deletion buried."""
-    alice, bob = signup(bus, "alice"), signup(bus, "bob")
-    await keep(query_context(services, settings), alice, bob)
-    bus.handle(SetFollow(actor=bob, username="alice", active=True))
+    alice, bob = await bob_follows_alice(bus, services, settings)
     kept = post(bus, alice, "kept")
     other = post(bus, alice, "deleted")
     bus.handle(DeletePost(actor=alice, post_id=other))
