@@ -50,3 +50,29 @@ async def test_bad_requests_are_422_and_queries_never_fail(settings: Settings) -
             assert answer.json() == {"items": [], "next_cursor": None}
         answer = await client.get("/api/timelines/tag/" + "x" * 150)
         assert answer.status_code == 200 and answer.json()["items"] == []
+
+
+async def test_a_hung_index_costs_health_only_the_search_position(
+        settings_factory: SettingsFactory) -> None:
+    """An Elasticsearch that accepts connections and never answers (hung, not down):
+    /health still reads every other projection's position within its time."""
+    import asyncio
+
+    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the client gives up
+        writer.close()
+
+    server = await asyncio.start_server(hang, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = settings_factory(elasticsearch_url=f"http://127.0.0.1:{port}",
+                                elasticsearch_request_timeout_s=5.0)
+    try:
+        async with running_app(settings) as client:
+            body = (await client.get("/health")).json()
+            assert body["checks"]["search_index"].startswith("unknown: position unreadable")
+            assert set(body["positions"]) >= {"event_store", "read_models", "timelines",
+                                              "notification_groups", "trends"}
+            for part in ("read_models", "timelines", "notification_groups", "trends"):
+                assert not body["checks"][part].startswith("unknown"), body["checks"]
+    finally:
+        server.close()

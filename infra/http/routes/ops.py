@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -134,8 +133,8 @@ async def health(services: Services) -> JSONResponse:
     else:
         body["positions"], body["parked"] = positions, parked
         for part in PROJECTORS:
-            if part not in positions:  # the search index does not answer
-                checks[part] = "unknown: position unreadable (search index unavailable)"
+            if part not in positions:  # its store (the search index) does not answer
+                checks[part] = "unknown: position unreadable (its store does not answer)"
         await _judge_progress(services, checks, positions)
     failing = [name for name, result in checks.items() if result.startswith("error")]
     body["status"] = "ok" if not failing else "failing"
@@ -166,10 +165,17 @@ async def _pipeline(services: ApiServices) -> tuple[dict[str, int], dict[str, in
     # ahead of the head then really applied events that are not in this store.
     # A projector whose store does not answer (the search index: Elasticsearch) is
     # left out; its check says so.
-    applied: dict[str, int] = {}
-    for name in PROJECTORS:
-        with contextlib.suppress(DependencyUnavailable):
-            applied[name] = await services.positions.position(name)
+    # Each is read on its own, within half the check's time: a store that hangs (not
+    # refuses) costs only its own projector's position, not everyone's.
+    async def position(name: str) -> int | None:
+        try:
+            return await asyncio.wait_for(services.positions.position(name),
+                                          CHECK_TIMEOUT_S / 2)
+        except (DependencyUnavailable, TimeoutError):
+            return None
+
+    found = await asyncio.gather(*(position(name) for name in PROJECTORS))
+    applied = {name: at for name, at in zip(PROJECTORS, found, strict=True) if at is not None}
     async with services.pool.connection() as conn:
         cur = await conn.execute("SELECT position FROM relay_positions WHERE name = 'kafka'")
         row = await cur.fetchone()
