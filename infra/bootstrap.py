@@ -21,6 +21,7 @@ constructed on one line of these functions, so swapping one is a one-line change
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -51,7 +52,7 @@ from infra.lease import RedisLease
 from infra.live import RedisLivePublisher
 from infra.live_timelines import FollowingTimelineStore, LiveTimelines
 from infra.live_trends import LiveTrendCounters
-from infra.media_processing import MediaProcessor
+from infra.media_processing import MediaProcessor, StoreFactory
 from infra.media_store import FilesystemMediaStore, S3MediaStore
 from infra.media_sweeper import SweepDeferred, sweep_with
 from infra.metrics import (
@@ -179,6 +180,13 @@ def build_media_store(settings: Settings) -> MediaStore:
     return FilesystemMediaStore(settings.media_dir)
 
 
+def media_store_factory(settings: Settings) -> StoreFactory:
+    """``build_media_store(settings)`` to be called later, in another process: what a
+    media pool process builds its own store with (``infra.media_processing``; picklable,
+    as the pool's processes are spawned)."""
+    return functools.partial(build_media_store, settings)
+
+
 async def build_api(settings: Settings, tokens: JwtTokens | None = None,
                     live_renderers: Callable[[QueryContext], Renderers] | None = None
                     ) -> ApiServices:
@@ -203,7 +211,8 @@ async def build_api(settings: Settings, tokens: JwtTokens | None = None,
         search = build_search_index(settings)
         resources.push_async_callback(search.close)
         positions = RecordedPositions(pool, client, keys, search)
-        processor = MediaProcessor(settings.media_workers, settings.media_max_bytes,
+        processor = MediaProcessor(settings.media_workers, media_store_factory(settings),
+                                   settings.media_max_bytes,
                                    settings.media_max_pixels, settings.media_max_pending,
                                    settings.media_worker_priority,
                                    settings.media_max_wait_s)

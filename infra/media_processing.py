@@ -26,9 +26,18 @@ Output modes: RGB, or RGBA when the source has any transparency (an alpha
 channel, a palette or grey transparency entry); 8 bits per channel. JPEG has no
 alpha, and a JPEG source never has one (CMYK JPEGs become RGB).
 
-``MediaProcessor`` bounds the jobs of one API process (``max_pending``: being
-processed or queued); past it an upload is refused at once (``Overloaded``,
-503 with ``Retry-After``) instead of waiting in an unbounded queue.
+``MediaProcessor`` runs the whole job of an upload in a pool process: ``process_image``,
+then both variants written to the media store (``ports.media_store.MediaStore``, built
+in each pool process by the factory the composition root passes, ``infra.bootstrap``)
+and durable there, so that only their keys, sizes and the blurhash come back
+(``StoredUpload``): the API process never holds or copies the processed images
+(docs/performance.md, "Uploads at fixed rates"). A refused file stores nothing: the
+refusals all come before the first write. The objects are written before the caller
+appends ``MediaUploaded`` (an orphan object at worst, never an event naming nothing).
+
+It bounds the jobs of one API process (``max_pending``: being processed or queued);
+past it an upload is refused at once (``Overloaded``, 503 with ``Retry-After``)
+instead of waiting in an unbounded queue.
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ import os
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -52,7 +62,8 @@ import structlog
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
 from ports.errors import DependencyUnavailable, Overloaded
-from ports.media_store import media_key
+from ports.media_store import MediaStore, media_key
+from ports.records import StoredImage
 
 log = structlog.get_logger(__name__)
 
@@ -105,6 +116,24 @@ class ProcessedImage:
     small: Variant
     blurhash: str
     icc_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUpload:
+    """An upload processed and stored by a pool process (``MediaProcessor.process``):
+    each variant as the media store now holds it (key, content type, pixel size, size
+    in bytes; no image bytes), the blurhash, and ``icc_error`` as ``ProcessedImage``'s."""
+
+    original: StoredImage
+    small: StoredImage
+    blurhash: str
+    icc_error: str | None = None
+
+
+def stored_image(variant: Variant) -> StoredImage:
+    """What the media store holds of ``variant`` once written (no bytes)."""
+    return {"key": variant.key, "content_type": variant.content_type,
+            "width": variant.width, "height": variant.height, "bytes": len(variant.data)}
 
 
 def _looks_like_ours(data: bytes) -> bool:
@@ -239,10 +268,54 @@ def _ready() -> bool:
     return True
 
 
-def _timed(data: bytes, max_bytes: int, max_pixels: int) -> tuple[ProcessedImage, float]:
-    """``process_image`` in a pool process, with its wall time there (seconds)."""
+StoreFactory = Callable[[], MediaStore]
+"""Builds the media store in a pool process: a picklable callable (a module-level
+function, or a ``functools.partial`` of one with picklable arguments), since the
+pool's processes are spawned (``infra.bootstrap.media_store_factory``)."""
+
+
+class _PoolProcess:
+    """What a pool process keeps between jobs (set by ``_init_worker``): its media
+    store and the event loop the store's coroutines run on."""
+
+    store: MediaStore | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+
+
+def _store_variants(processed: ProcessedImage) -> None:
+    """Write both variants to this pool process's media store, durably (the port's
+    ``put``: fsync'd files, or S3 answered), the two at once.
+
+    Raises:
+        DependencyUnavailable: the store failed (an object may have been written: an
+            orphan for the sweeper).
+    """
+    store, loop = _PoolProcess.store, _PoolProcess.loop
+    if store is None or loop is None:
+        raise DependencyUnavailable("image processing: the pool process has no media store")
+
+    async def put_both() -> None:
+        await asyncio.gather(store.put(processed.original.key, processed.original.data),
+                             store.put(processed.small.key, processed.small.data))
+
+    loop.run_until_complete(put_both())
+
+
+def _process_and_store(data: bytes, max_bytes: int, max_pixels: int
+                       ) -> tuple[StoredUpload, float]:
+    """The job of one upload in a pool process: ``process_image``, both variants
+    written to the store; what was stored, and the job's wall time there (seconds).
+
+    Raises:
+        ImageRefused: as ``process_image`` (nothing written).
+        DependencyUnavailable: the store failed.
+    """
     started = time.perf_counter()
-    return process_image(data, max_bytes, max_pixels), time.perf_counter() - started
+    processed = process_image(data, max_bytes, max_pixels)
+    _store_variants(processed)
+    stored = StoredUpload(stored_image(processed.original), stored_image(processed.small),
+                          processed.blurhash, processed.icc_error)
+    return stored, time.perf_counter() - started
 
 
 PARENT_CHECK_S: Final = 1.0
@@ -275,30 +348,38 @@ def lower_priority(priority: WorkerPriority) -> None:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
-def _init_worker(max_pixels: int, parent: int, priority: WorkerPriority = "idle") -> None:
-    """Set up a pool process: limits, a lower CPU priority (``lower_priority``), and an
-    exit when ``parent`` is gone (the API process's pid, passed in: a process still
-    starting when its parent was killed would see its new parent already)."""
+def _init_worker(max_pixels: int, parent: int, priority: WorkerPriority,
+                 store_factory: StoreFactory) -> None:
+    """Set up a pool process: limits, a lower CPU priority (``lower_priority``), an exit
+    when ``parent`` is gone (the API process's pid, passed in: a process still starting
+    when its parent was killed would see its new parent already), and its media store
+    (``store_factory()``) with an event loop to run it on."""
     Image.MAX_IMAGE_PIXELS = max_pixels
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is refused, never padded
     lower_priority(priority)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True,
                      name="exit-with-parent").start()
+    _PoolProcess.store = store_factory()
+    _PoolProcess.loop = asyncio.new_event_loop()
 
 
 class MediaProcessor:
-    """Runs ``process_image`` in a pool of ``workers`` processes (``ROOST_MEDIA_WORKERS``),
-    started on first use ("spawn": no copy of the API's threads and sockets).
+    """Runs each upload's job -- ``process_image``, then both variants written to the
+    media store -- in a pool of ``workers`` processes (``ROOST_MEDIA_WORKERS``), started
+    on first use ("spawn": no copy of the API's threads and sockets); each process builds
+    its own store with ``store_factory`` (``StoreFactory``).
 
     At most ``max_pending`` jobs (``ROOST_MEDIA_MAX_PENDING``) are in this processor at
     once, being processed or queued for a process; a job counts until its process is
     done with it, even when the request that sent it has gone. Each pending job holds
-    its upload's bytes (at most ``max_bytes``) in this process."""
+    its upload's bytes (at most ``max_bytes``) in this process, and nothing else: the
+    processed images stay in the pool process."""
 
-    def __init__(self, workers: int, max_bytes: int = MAX_BYTES,
+    def __init__(self, workers: int, store_factory: StoreFactory, max_bytes: int = MAX_BYTES,
                  max_pixels: int = MAX_PIXELS, max_pending: int = 8,
                  priority: WorkerPriority = "idle", max_wait_s: float = 30.0) -> None:
         self.workers = workers
+        self.store_factory = store_factory
         self.priority = priority
         self.max_wait_s = max_wait_s
         self.max_bytes = max_bytes
@@ -320,7 +401,7 @@ class MediaProcessor:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(self.max_pixels, os.getpid(), self.priority))
+                initargs=(self.max_pixels, os.getpid(), self.priority, self.store_factory))
         return self._pool
 
     def warm_up(self) -> None:
@@ -337,7 +418,7 @@ class MediaProcessor:
         return min(60, max(1, math.ceil(self._job_s)))
 
     def _submit(self, pool: ProcessPoolExecutor, data: bytes
-                ) -> Future[tuple[ProcessedImage, float]]:
+                ) -> Future[tuple[StoredUpload, float]]:
         """Take a slot and hand the job to the pool; the slot frees when the job is done
         (or cancelled before it started).
 
@@ -351,14 +432,14 @@ class MediaProcessor:
                     "or wait; retry shortly", self._retry_after_s())
             self._pending += 1
 
-        def done(future: Future[tuple[ProcessedImage, float]]) -> None:
+        def done(future: Future[tuple[StoredUpload, float]]) -> None:
             with self._lock:
                 self._pending -= 1
                 if not future.cancelled() and future.exception() is None:
                     self._job_s = 0.8 * self._job_s + 0.2 * future.result()[1]
 
         try:
-            future = pool.submit(_timed, data, self.max_bytes, self.max_pixels)
+            future = pool.submit(_process_and_store, data, self.max_bytes, self.max_pixels)
         except BaseException:
             with self._lock:
                 self._pending -= 1
@@ -366,25 +447,31 @@ class MediaProcessor:
         future.add_done_callback(done)
         return future
 
-    async def process(self, data: bytes) -> ProcessedImage:
-        """``process_image(data)`` in the pool; an ICC profile it had to ignore is logged
+    async def process(self, data: bytes) -> StoredUpload:
+        """``process_image(data)`` in the pool and both variants written to the media
+        store there, durably, before this returns (so the caller may append the event
+        that names them); an ICC profile it had to ignore is logged
         (``media.icc_profile_ignored``, a warning).
 
         Raises:
-            ImageRefused: as ``process_image``.
+            ImageRefused: as ``process_image``; nothing was written.
             Overloaded: ``max_pending`` jobs are in already (nothing was done), or the
-                job did not finish within ``max_wait_s`` seconds (nothing is stored).
-            DependencyUnavailable: the pool broke (a worker died); the next call starts
-                a new one.
+                job did not finish within ``max_wait_s`` seconds (a job that had not
+                started is dropped; one that had may still write its objects: orphans
+                for the sweeper, no medium).
+            DependencyUnavailable: the media store failed, or the pool broke (a worker
+                died; the next call starts a new pool). Objects may have been written
+                (orphans).
         """
         precheck(data, self.max_bytes)  # no process needed to refuse these
         pool = self.pool()
         job = self._submit(pool, data)
         try:
-            processed, _ = await asyncio.wait_for(asyncio.wrap_future(job), self.max_wait_s)
+            stored, _ = await asyncio.wait_for(asyncio.wrap_future(job), self.max_wait_s)
         except TimeoutError:
-            # the pool had no CPU for it (SCHED_IDLE on busy cores) or is stuck: nothing
-            # was stored; a job not started yet is dropped, a started one ends unseen
+            # the pool had no CPU for it (SCHED_IDLE on busy cores) or is stuck: no medium;
+            # a job not started yet is dropped, a started one ends unseen (its objects, if
+            # it writes them, are orphans)
             job.cancel()
             raise Overloaded(f"image processing did not finish within {self.max_wait_s:g} s; "
                              "retry shortly", self._retry_after_s()) from None
@@ -393,10 +480,10 @@ class MediaProcessor:
                 self._pool = None  # the next upload starts a new pool
                 pool.shutdown(wait=False, cancel_futures=True)
             raise DependencyUnavailable("image processing: a worker process died") from error
-        if processed.icc_error is not None:
-            log.warning("media.icc_profile_ignored", error=processed.icc_error,
+        if stored.icc_error is not None:
+            log.warning("media.icc_profile_ignored", error=stored.icc_error,
                         bytes=len(data), detail="its pixels were taken as sRGB")
-        return processed
+        return stored
 
     def close(self) -> None:
         """Stop the pool: queued work is cancelled, its processes exit on their own

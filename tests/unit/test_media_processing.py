@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import io
 import os
+import pickle
 import subprocess
 import sys
 import time
@@ -21,10 +24,13 @@ from infra.media_processing import (
     WORKER_NICE,
     ImageRefused,
     MediaProcessor,
+    StoreFactory,
     WorkerPriority,
     process_image,
 )
+from infra.media_store import FilesystemMediaStore
 from ports.errors import DependencyUnavailable, Overloaded
+from ports.media_store import MediaStore
 from tests.images import GPS_IFD, UNCOMMON, Uncommon, gif, photo, png_header_bomb
 
 
@@ -141,10 +147,28 @@ def test_damaged_real_images_are_refused_or_clean(cut: int, flips: list[tuple[in
 SOURCE = photo(320, 240)
 
 
-async def test_the_pool_sends_refusals_back_and_survives_a_dead_worker() -> None:
+def files(root: Path) -> list[Path]:
+    """Every file under ``root`` (objects and temporary files alike)."""
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+@pytest.fixture
+def store_root(tmp_path: Path) -> Path:
+    """Where the pool processes' filesystem media store writes."""
+    return tmp_path / "media"
+
+
+@pytest.fixture
+def in_dir(store_root: Path) -> StoreFactory:
+    """A pool's store factory: the filesystem store at ``store_root`` (picklable)."""
+    return functools.partial(FilesystemMediaStore, store_root)
+
+
+async def test_the_pool_sends_refusals_back_and_survives_a_dead_worker(
+        in_dir: StoreFactory) -> None:
     """Refusals cross the process boundary intact; a worker killed mid-way is a
     ``DependencyUnavailable`` and the next upload gets a fresh pool."""
-    processor = MediaProcessor(1)
+    processor = MediaProcessor(1, in_dir)
     try:
         with pytest.raises(ImageRefused) as caught:
             await processor.process(photo()[:3000])  # truncated: refused by the pool
@@ -153,7 +177,85 @@ async def test_the_pool_sends_refusals_back_and_survives_a_dead_worker() -> None
             process.kill()
         with pytest.raises(DependencyUnavailable):
             await processor.process(photo(64, 48))
-        assert (await processor.process(photo(64, 48))).original.width == 48
+        assert (await processor.process(photo(64, 48))).original["width"] == 48
+    finally:
+        processor.close()
+
+
+class RecordingStore(FilesystemMediaStore):
+    """The filesystem store, appending ``<key>\\n`` to ``log`` once each ``put`` has
+    returned (so once the object is durable: the store fsyncs it and its directory)."""
+
+    def __init__(self, root: Path, log: Path) -> None:
+        super().__init__(root)
+        self.log = log
+
+    async def put(self, key: str, data: bytes) -> None:
+        await super().put(key, data)
+        with self.log.open("a") as log:
+            log.write(f"{key}\n")
+
+
+async def test_the_pool_stores_both_variants_durably_before_it_answers(
+        store_root: Path, tmp_path: Path) -> None:
+    """The pool process writes both variants to its own store and answers with their
+    keys, sizes and the blurhash only after both puts returned (the store's durable
+    write); what the store holds is the variants the keys name."""
+    log = tmp_path / "puts.log"
+    processor = MediaProcessor(1, functools.partial(RecordingStore, store_root, log))
+    try:
+        stored = await processor.process(photo(1200, 800, orientation=6))
+        assert sorted(log.read_text().split()) == sorted(
+            [stored.original["key"], stored.small["key"]])  # both puts returned first
+        reader = FilesystemMediaStore(store_root)
+        for variant, size in ((stored.original, (800, 1200)), (stored.small, (427, 640))):
+            data = await reader.get(variant["key"])
+            assert data is not None and len(data) == variant["bytes"]
+            assert hashlib.sha256(data).hexdigest() in variant["key"]
+            assert opened(data).size == size == (variant["width"], variant["height"])
+            assert variant["content_type"] == "image/jpeg"
+        assert len(stored.blurhash) == 28
+        assert len(files(store_root)) == 2  # no temporary file left
+    finally:
+        processor.close()
+
+
+REFUSED = [(b"%PDF-1.4 not an image", 415), (photo()[:3000], 422),
+           (png_header_bomb(10_000, 10_000), 413)]
+
+
+@pytest.mark.parametrize(("data", "status"), REFUSED, ids=["pdf", "truncated", "bomb"])
+async def test_a_refused_upload_writes_nothing_from_the_pool(
+        in_dir: StoreFactory, store_root: Path, data: bytes, status: int) -> None:
+    processor = MediaProcessor(1, in_dir)
+    try:
+        with pytest.raises(ImageRefused) as refused:
+            await processor.process(data)
+        assert refused.value.status == status
+        assert files(store_root) == []
+        await processor.process(photo(800, 600))  # the same pool writes a good one
+        assert len(files(store_root)) == 2
+    finally:
+        processor.close()
+
+
+def unwritable(root: Path) -> MediaStore:
+    """A filesystem store whose root is a file: every put fails."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    root.write_bytes(b"")
+    return FilesystemMediaStore(root)
+
+
+async def test_a_store_failure_in_the_pool_is_dependency_unavailable(tmp_path: Path) -> None:
+    """The pool's store fails: the upload is ``DependencyUnavailable`` (503), nothing is
+    answered as stored, and the pool keeps serving."""
+    processor = MediaProcessor(1, functools.partial(unwritable, tmp_path / "not-a-dir"))
+    try:
+        for _ in range(2):
+            with pytest.raises(DependencyUnavailable) as failed:
+                await processor.process(photo(64, 48))
+            assert "media store" in str(failed.value)
+        assert processor.pending == 0
     finally:
         processor.close()
 
@@ -186,10 +288,11 @@ def test_an_unusable_icc_profile_is_ignored_and_named() -> None:
     assert process_image(photo(64, 48)).icc_error is None
 
 
-async def test_the_pool_bounds_its_jobs_and_logs_an_ignored_profile() -> None:
+async def test_the_pool_bounds_its_jobs_and_logs_an_ignored_profile(
+        in_dir: StoreFactory) -> None:
     """Past ``max_pending`` jobs (processed or queued) a job is refused at once with a
     Retry-After; slots free when jobs end. An ignored ICC profile is a warning."""
-    processor = MediaProcessor(1, max_pending=2)
+    processor = MediaProcessor(1, in_dir, max_pending=2)
     try:
         with capture_logs() as logs:
             first = asyncio.ensure_future(processor.process(photo(64, 48)))
@@ -199,24 +302,27 @@ async def test_the_pool_bounds_its_jobs_and_logs_an_ignored_profile() -> None:
             with pytest.raises(Overloaded) as refused:
                 await processor.process(photo(64, 48))
             assert refused.value.retry_after_s >= 1 and processor.pending == 2
-            assert (await first).original.width == 48
+            assert (await first).original["width"] == 48
             assert (await second).icc_error is not None
         assert processor.pending == 0
         assert [(e["event"], e["log_level"]) for e in logs] == [
             ("media.icc_profile_ignored", "warning")]
         assert logs[0]["error"].startswith("RGB: ")
-        assert (await processor.process(photo(64, 48))).small.width == 48
+        assert (await processor.process(photo(64, 48))).small["width"] == 48
     finally:
         processor.close()
 
 
 ORPHAN_SCRIPT = """
 import asyncio
+import functools
+import sys
 from infra.media_processing import MediaProcessor
+from infra.media_store import FilesystemMediaStore
 from tests.images import photo
 
 async def main() -> None:
-    processor = MediaProcessor(2)
+    processor = MediaProcessor(2, functools.partial(FilesystemMediaStore, sys.argv[1]))
     await asyncio.gather(*(processor.process(photo(64, 48, seed=n)) for n in range(2)))
     print(*processor.pool()._processes, flush=True)
     await asyncio.Event().wait()  # until killed
@@ -234,10 +340,11 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-async def test_pool_processes_exit_when_their_api_process_is_killed() -> None:
+async def test_pool_processes_exit_when_their_api_process_is_killed(store_root: Path) -> None:
     """SIGKILL of the process that owns the pool (no shutdown code runs): its pool
     processes notice and exit within a few seconds instead of waiting forever."""
-    owner = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT], stdout=subprocess.PIPE,
+    owner = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT, str(store_root)],
+                             stdout=subprocess.PIPE,
                              cwd=Path(__file__).parents[2])
     try:
         assert owner.stdout is not None
@@ -254,10 +361,11 @@ async def test_pool_processes_exit_when_their_api_process_is_killed() -> None:
 
 @pytest.mark.parametrize(("priority", "scheduler"), [("idle", os.SCHED_IDLE),
                                                      ("nice", os.SCHED_OTHER)])
-def test_pool_processes_run_below_the_api(priority: WorkerPriority, scheduler: int) -> None:
+def test_pool_processes_run_below_the_api(priority: WorkerPriority, scheduler: int,
+                                          in_dir: StoreFactory) -> None:
     """``idle``: SCHED_IDLE, the CPU only when nothing else wants it; ``nice``: the
     normal class at WORKER_NICE. Either way never above the API."""
-    processor = MediaProcessor(1, priority=priority)
+    processor = MediaProcessor(1, in_dir, priority=priority)
     try:
         assert processor.pool().submit(os.sched_getscheduler, 0).result(timeout=60) == scheduler
         niceness = processor.pool().submit(os.getpriority, os.PRIO_PROCESS, 0).result(60)
@@ -266,10 +374,11 @@ def test_pool_processes_run_below_the_api(priority: WorkerPriority, scheduler: i
         processor.close()
 
 
-async def test_a_job_not_done_within_max_wait_is_overloaded_and_frees_its_slot() -> None:
+async def test_a_job_not_done_within_max_wait_is_overloaded_and_frees_its_slot(
+        in_dir: StoreFactory) -> None:
     """A SCHED_IDLE pool on busy cores may get no CPU: the upload answers 503 with a
     Retry-After after ``max_wait_s`` instead of hanging, and its slot comes back."""
-    processor = MediaProcessor(1, max_wait_s=0.001)  # the pool is still starting
+    processor = MediaProcessor(1, in_dir, max_wait_s=0.001)  # the pool is still starting
     try:
         with pytest.raises(Overloaded) as late:
             await processor.process(photo(640, 480))
@@ -279,6 +388,23 @@ async def test_a_job_not_done_within_max_wait_is_overloaded_and_frees_its_slot()
             assert time.monotonic() < deadline, "the slot never came back"
             await asyncio.sleep(0.05)
         processor.max_wait_s = 60
-        assert (await processor.process(photo(64, 48))).original.width == 48  # upright
+        assert (await processor.process(photo(64, 48))).original["width"] == 48  # upright
     finally:
         processor.close()
+
+
+def test_the_pool_builds_the_store_the_settings_name(tmp_path: Path) -> None:
+    """The composition root's factory crosses to a spawned process (pickled) and builds
+    there the store the settings name: the directory, or the S3 bucket when one is set."""
+    from infra.bootstrap import media_store_factory
+    from infra.media_store import S3MediaStore
+    from infra.settings import Settings
+
+    on_disk = pickle.loads(pickle.dumps(media_store_factory(Settings(
+        media_dir=str(tmp_path)))))()
+    assert isinstance(on_disk, FilesystemMediaStore) and on_disk.root == tmp_path
+    in_s3 = pickle.loads(pickle.dumps(media_store_factory(Settings(
+        media_s3_bucket="roost-media", media_s3_prefix="m/",
+        media_s3_endpoint_url="http://127.0.0.1:9", media_s3_region="us-east-1"))))()
+    assert isinstance(in_s3, S3MediaStore)
+    assert (in_s3.bucket, in_s3.prefix) == ("roost-media", "m/")

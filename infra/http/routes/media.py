@@ -2,13 +2,13 @@
 
 An upload is validated by decoding it in the process pool (``infra.media_processing``;
 at most ``ROOST_MEDIA_MAX_PENDING`` jobs per API process, past which it is 503 with
-``Retry-After`` and nothing stored),
-its two variants are written to the media store under content-addressed keys, and
-only then is ``MediaUploaded`` appended: a failure in between leaves an orphan
-object for the sweeper, never an event naming nothing. A refused file stores
-nothing. The body is capped before the route runs (``BodyLimitMiddleware``'s
-larger limit for this path: the file limit plus room for the form), and a form that
-Starlette would misread (cut short, a text field not UTF-8) is refused before it too
+``Retry-After`` and nothing stored), where its two variants are also written to the
+media store under content-addressed keys, durably; only then is ``MediaUploaded``
+appended: a failure in between leaves an orphan object for the sweeper, never an
+event naming nothing. A refused file stores nothing. The body is capped before the
+route runs (``BodyLimitMiddleware``'s larger limit for this path: the file limit plus
+room for the form), and a form that Starlette would misread (cut short, a text field
+not UTF-8) is refused before it too
 (``infra.http.multipart``).
 """
 
@@ -35,12 +35,12 @@ from infra.http.deps import (
 from infra.http.ratelimit import rate_limit
 from infra.http.schemas import ERROR_RESPONSES, ErrorBody, Media, MediaPatch
 from infra.http.text import MultilineText
-from infra.media_processing import ImageRefused, Variant
+from infra.media_processing import ImageRefused
 from infra.metrics import MEDIA_UPLOADS
 from ports.errors import Overloaded
 from ports.media_store import digest_of
 from ports.projectors import READ_MODELS
-from ports.records import MediaBody, StoredImage
+from ports.records import MediaBody
 from queries import media as media_queries
 from queries.shapes import Media as MediaShape
 
@@ -60,11 +60,6 @@ def _refusal(refused: ImageRefused) -> Exception:
     if refused.status == 415:
         return UnsupportedMediaType(f"file: {refused.reason}", fields=fields)
     return ValidationFailed(fields, code=refused.code)
-
-
-def _stored(variant: Variant) -> StoredImage:
-    return {"key": variant.key, "content_type": variant.content_type, "width": variant.width,
-            "height": variant.height, "bytes": len(variant.data)}
 
 
 @router.post("/media", status_code=201, response_model=Media,
@@ -99,19 +94,17 @@ async def upload_media(
     if problem := description_problem(normalise_post_text(description)):
         raise ValidationFailed({"description": problem})
     data = await file.read()
-    try:
-        processed = await services.media_processor.process(data)
+    try:  # processed, and both variants stored durably, in the pool
+        stored = await services.media_processor.process(data)
     except ImageRefused as refused:
         MEDIA_UPLOADS.labels(f"refused_{refused.status}").inc()
         raise _refusal(refused) from None
     except Overloaded:
         MEDIA_UPLOADS.labels("busy").inc()
         raise  # 503 with Retry-After (infra.http.errors)
-    original, small = _stored(processed.original), _stored(processed.small)
-    await services.media_store.put(original["key"], processed.original.data)
-    await services.media_store.put(small["key"], processed.small.data)
-    result = await execute(services, UploadMedia(actor, description, processed.blurhash,
-                                                 original, small), response, request)
+    result = await execute(services, UploadMedia(actor, description, stored.blurhash,
+                                                 stored.original, stored.small),
+                           response, request)
     MEDIA_UPLOADS.labels("stored").inc()
     return media_answer(cast(MediaBody, result.data), services.settings.media_base_url)
 
