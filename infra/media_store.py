@@ -89,6 +89,16 @@ class FilesystemMediaStore:
         except OSError as error:
             raise DependencyUnavailable(f"media store: {error!r}") from error
 
+    async def size(self, key: str) -> int | None:
+        """The file's size (``stat``), or ``None``."""
+        path = self._path(key)
+        try:
+            return (await asyncio.to_thread(path.stat)).st_size
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise DependencyUnavailable(f"media store: {error!r}") from error
+
     async def delete(self, keys: Sequence[str]) -> None:
         """Remove the files of ``keys``; missing ones are skipped."""
         paths = [self._path(key) for key in keys]
@@ -195,6 +205,12 @@ class S3MediaStore:
         finally:
             body.close()
         return data
+
+    async def size(self, key: str) -> int | None:
+        """HeadObject's ``ContentLength``, or ``None`` for a missing key."""
+        answer = await self._call("head_object", Bucket=self.bucket,
+                                  Key=self.prefix + check_key(key))
+        return None if answer is None else int(answer["ContentLength"])
 
     async def delete(self, keys: Sequence[str]) -> None:
         """DeleteObjects, 1,000 keys a request."""

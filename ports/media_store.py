@@ -83,6 +83,11 @@ class MediaStore(Protocol):
         """The bytes under ``key``, or ``None`` when there are none."""
         ...
 
+    async def size(self, key: str) -> int | None:
+        """How many bytes are under ``key``, or ``None`` when there are none, without
+        reading them (a ``HEAD`` of the bytes: one metadata call)."""
+        ...
+
     async def delete(self, keys: Sequence[str]) -> None:
         """Remove the objects under ``keys``; absent ones are no error."""
         ...

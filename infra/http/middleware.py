@@ -7,7 +7,7 @@ import os
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -52,6 +52,17 @@ class HttpMiddleware(ABC):
         """Handle one HTTP request (``scope["type"] == "http"``), calling ``self.app``."""
 
 
+HEAD = "roost.head"
+"""Set in a request's state when it is a ``HEAD`` answered as a ``GET``
+(``HeadAsGetMiddleware``): a route may then skip reading what it would not send
+(``is_head``)."""
+
+
+def is_head(state: Mapping[str, Any]) -> bool:
+    """Whether the request whose ``scope["state"]`` this is came as ``HEAD``."""
+    return bool(state.get(HEAD))
+
+
 class HeadAsGetMiddleware(HttpMiddleware):
     """Answer ``HEAD`` as the ``GET`` of the same URL, without its body (RFC 9110
     9.3.2: the same status and header fields, ``Content-Length`` included), so caches,
@@ -84,6 +95,7 @@ class HeadAsGetMiddleware(HttpMiddleware):
             elif message["type"] != "http.response.body":
                 await send(message)  # anything else (extensions) as it comes
 
+        scope.setdefault("state", {})[HEAD] = True  # one state, shared with the copy
         as_get = {**scope, "method": "GET"}
         try:
             await self.app(as_get, until_answered, headers_only)

@@ -24,6 +24,16 @@ class MediaStoreContract:
         assert await store.get(key) == data
         assert digest_of(key) in key and key.endswith(".png")
 
+    async def test_size_without_the_bytes(self, store: MediaStore) -> None:
+        key = media_key(JPEG, "image/jpeg")
+        assert await store.size(key) is None
+        await store.put(key, JPEG)
+        assert await store.size(key) == len(JPEG)
+        await store.delete([key])
+        assert await store.size(key) is None
+        with pytest.raises(ValueError, match="not a media key"):
+            await store.size("../x")
+
     async def test_listing_has_key_size_and_a_recent_time(self, store: MediaStore) -> None:
         keys = sorted(media_key(JPEG + bytes([i]), "image/jpeg") for i in range(3))
         before = datetime.now(UTC) - timedelta(seconds=5)
@@ -89,5 +99,7 @@ class MediaStoreContract:
             await unreachable.put(key, JPEG)
         with pytest.raises(DependencyUnavailable):
             await unreachable.get(key)
+        with pytest.raises(DependencyUnavailable):
+            await unreachable.size(key)
         with pytest.raises(DependencyUnavailable):
             await unreachable.list_objects()

@@ -37,6 +37,11 @@ class FakeMediaStore:
         kept = self.objects.get(check_key(key))
         return kept[0] if kept else None
 
+    async def size(self, key: str) -> int | None:
+        self._check()
+        kept = self.objects.get(check_key(key))
+        return len(kept[0]) if kept else None
+
     async def delete(self, keys: Sequence[str]) -> None:
         self._check()
         for key in keys:

@@ -8,13 +8,17 @@ import asyncio
 import io
 
 import httpx
+import pytest
 from PIL import Image
 
 from infra import devstack
+from infra.bootstrap import build_projections
 from infra.http.app import create_app
+from infra.media_store import FilesystemMediaStore
 from infra.settings import Settings
 from tests.integration.apphost import served_app, sign_up
 from tests.integration.conftest import SettingsFactory
+from tests.integration.pipeline import project_everything
 
 SAME = ("content-type", "content-length", "etag", "cache-control")
 
@@ -23,6 +27,25 @@ def jpeg() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (64, 48), (200, 30, 30)).save(out, "JPEG")
     return out.getvalue()
+
+
+async def served_upload(client: httpx.AsyncClient, token: str, settings: Settings
+                        ) -> str:
+    """An upload, projected (no worker runs here) so that its bytes are served; the path
+    of its original's bytes."""
+    made = await client.post("/api/media", headers={"Authorization": f"Bearer {token}"},
+                             files={"file": ("a.jpg", jpeg(), "image/jpeg")})
+    assert made.status_code == 201, made.text
+    built = await build_projections(settings)
+    try:
+        await project_everything(built)
+    finally:
+        await built.close()
+    path = str(made.json()["url"])
+    assert path.startswith("/api/media/")
+    got = await client.get(path)
+    assert got.status_code == 200 and got.content, got.text
+    return path
 
 
 def settings_for(settings_factory: SettingsFactory) -> Settings:
@@ -37,11 +60,8 @@ async def test_head_has_the_get_status_and_headers_and_no_body(
             httpx.AsyncClient(base_url=base, timeout=30) as client:
         user = await sign_up(client, "header")
         auth = {"Authorization": f"Bearer {user.token}"}
-        made = await client.post("/api/media", headers=auth,
-                                 files={"file": ("a.jpg", jpeg(), "image/jpeg")})
-        assert made.status_code == 201, made.text
-        paths = [f"/api/accounts/{user.username}", "/api/accounts/me",
-                 made.json()["url"].removeprefix(base), "/health"]
+        media = await served_upload(client, user.token, settings)
+        paths = [f"/api/accounts/{user.username}", "/api/accounts/me", media, "/health"]
         for path in paths:
             got = await client.get(path, headers=auth)
             head = await client.head(path, headers=auth)
@@ -56,6 +76,34 @@ async def test_head_has_the_get_status_and_headers_and_no_body(
         assert "POST" in refused.headers["allow"]
         # the connection is still good for the next request
         assert (await client.get("/api/accounts/me", headers=auth)).status_code == 200
+
+
+async def test_head_of_media_bytes_does_not_read_them(
+        settings_factory: SettingsFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A HEAD of a medium's bytes asks the store for their size, not for the bytes
+    (with S3: HeadObject, not a GetObject of up to 16 MiB), and a swept object is 404
+    for HEAD as for GET."""
+    settings = settings_for(settings_factory)
+    async with served_app(settings, create_app(settings)) as base, \
+            httpx.AsyncClient(base_url=base, timeout=30) as client:
+        user = await sign_up(client, "header2")
+        path = await served_upload(client, user.token, settings)
+        length = (await client.get(path)).headers["content-length"]
+        reads: list[str] = []
+        read = FilesystemMediaStore.get
+
+        async def counted(store: FilesystemMediaStore, key: str) -> bytes | None:
+            reads.append(key)
+            return await read(store, key)
+
+        monkeypatch.setattr(FilesystemMediaStore, "get", counted)
+        head = await client.head(path)
+        assert head.status_code == 200 and head.headers["content-length"] == length
+        assert reads == []
+        store = FilesystemMediaStore(settings.media_dir)
+        await store.delete([o.key for o in await store.list_objects()])
+        assert (await client.head(path)).status_code == 404
+        assert (await client.get(path)).status_code == 404
 
 
 async def test_head_on_a_live_stream_answers_its_headers_and_ends_it(

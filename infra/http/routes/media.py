@@ -32,6 +32,7 @@ from infra.http.deps import (
     snowflake_or_404,
     wait_until_applied,
 )
+from infra.http.middleware import is_head
 from infra.http.ratelimit import rate_limit
 from infra.http.schemas import ERROR_RESPONSES, ErrorBody, Media, MediaPatch
 from infra.http.text import MultilineText
@@ -143,6 +144,12 @@ async def media_bytes(media_id: MediaId, variant: media_queries.Variant, service
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
+    if is_head(request.scope.get("state", {})):  # the size, without reading the bytes
+        size = await services.media_store.size(key)
+        if size is None:  # swept already
+            raise media_queries.media_not_found()
+        return Response(media_type=content_type,
+                        headers={**headers, "Content-Length": str(size)})
     data = await services.media_store.get(key)
     if data is None:  # swept already
         raise media_queries.media_not_found()
