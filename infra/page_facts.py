@@ -36,7 +36,6 @@ from functools import partial
 
 import orjson
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from infra.lua import PipelinedScript, load_script, loading
@@ -141,7 +140,8 @@ class RedisFactsCache:
         """Store what a reader loaded from the read models, only where nothing is."""
         async def send() -> None:  # safe to repeat: every write is "only where nothing is"
             async with self.redis.pipeline(transaction=False) as pipe:
-                self._strings(pipe, facts, nx=True)
+                for key, value in self._strings(facts):
+                    pipe.set(key, value, ex=self.ttl_s, nx=True)
                 for reader, fields in _fields(facts).items():
                     self._fill_fields.queue(pipe, [self.keys.reader_facts(reader)],
                                             [self.reader_ttl_s, *_flat(fields.items())])
@@ -168,8 +168,7 @@ class RedisFactsCache:
         in redis-py was most of a catch-up's facts writes. Safe to repeat (absolute
         values), as ``loading`` does after ``NOSCRIPT``."""
         entries: list[tuple[str, bytes | dict[str, int]]] = [
-            *((self.keys.account_facts(i), _account_value(a)) for i, a in facts.accounts.items()),
-            *((self.keys.repost_facts(i), _repost_value(r)) for i, r in facts.reposts.items()),
+            *self._strings(facts),
             *((self.keys.reader_facts(reader), fields)
               for reader, fields in _fields(facts).items())]
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -187,13 +186,13 @@ class RedisFactsCache:
                                              *values, *tail])
             await pipe.execute()
 
-    def _strings(self, pipe: Pipeline, facts: Facts, *, nx: bool) -> None:
+    def _strings(self, facts: Facts) -> Iterator[tuple[str, bytes]]:
+        """The string keys of ``facts`` (its accounts, then its reposts) and their
+        values, for ``fill`` and ``set_facts`` alike."""
         for account_id, account in facts.accounts.items():
-            pipe.set(self.keys.account_facts(account_id), _account_value(account),
-                     ex=self.ttl_s, nx=nx)
+            yield self.keys.account_facts(account_id), _account_value(account)
         for repost_id, repost in facts.reposts.items():
-            pipe.set(self.keys.repost_facts(repost_id), _repost_value(repost),
-                     ex=self.ttl_s, nx=nx)
+            yield self.keys.repost_facts(repost_id), _repost_value(repost)
 
 
 def _flat(fields: Iterable[tuple[str, int]]) -> list[str | int]:
