@@ -183,31 +183,53 @@ async def _reads(http: Any, token: str, seconds: float, rate: float
     return latencies, failures
 
 
+class _Uploads:
+    """What upload threads record: each answer's status, and the latency of each stored
+    upload (ms, from ``since``); thread-safe."""
+
+    def __init__(self, photo: bytes, keyed: bool) -> None:
+        self.photo, self.keyed = photo, keyed
+        self.latencies: list[float] = []
+        self.statuses: Counter[int] = Counter()
+        self.lock = threading.Lock()
+
+    def send(self, http: Any, since: float) -> None:
+        """One upload on ``http`` (an ``httpx.Client``), with a new ``Idempotency-Key``
+        when ``keyed`` (as a client that retries does)."""
+        headers = {"Idempotency-Key": uuid.uuid4().hex} if self.keyed else {}
+        answer = http.post("/api/media", headers=headers,
+                           files={"file": ("p.jpg", self.photo, "image/jpeg")})
+        took = (time.perf_counter() - since) * 1000
+        with self.lock:
+            self.statuses[answer.status_code] += 1
+            if answer.status_code == 201:
+                self.latencies.append(took)
+
+    def result(self, began: float) -> dict[str, Any]:
+        return {"latencies": self.latencies,
+                "statuses": {str(k): n for k, n in self.statuses.items()},
+                "elapsed_s": time.perf_counter() - began}
+
+
+def _client(base_url: str, token: str) -> Any:
+    import httpx
+
+    return httpx.Client(base_url=base_url, timeout=120,
+                        headers={"Authorization": f"Bearer {token}"})
+
+
 def _upload_loops(base_url: str, token: str, photo: bytes, seconds: float, loops: int,
                   keyed: bool = False) -> dict[str, Any]:
     """``loops`` threads uploading ``photo`` back to back for ``seconds`` (run in a
     process of its own), each with a new ``Idempotency-Key`` when ``keyed`` (as a
     client that retries does): latencies of the stored ones (ms), statuses, elapsed s."""
-    import httpx
-
-    latencies: list[float] = []
-    statuses: Counter[int] = Counter()
-    lock = threading.Lock()
+    uploads = _Uploads(photo, keyed)
     deadline = time.perf_counter() + seconds
 
     def loop() -> None:
-        with httpx.Client(base_url=base_url, timeout=120,
-                          headers={"Authorization": f"Bearer {token}"}) as http:
+        with _client(base_url, token) as http:
             while time.perf_counter() < deadline:
-                started = time.perf_counter()
-                headers = {"Idempotency-Key": uuid.uuid4().hex} if keyed else {}
-                answer = http.post("/api/media", headers=headers,
-                                   files={"file": ("p.jpg", photo, "image/jpeg")})
-                took = (time.perf_counter() - started) * 1000
-                with lock:
-                    statuses[answer.status_code] += 1
-                    if answer.status_code == 201:
-                        latencies.append(took)
+                uploads.send(http, time.perf_counter())
 
     began = time.perf_counter()
     threads = [threading.Thread(target=loop) for _ in range(loops)]
@@ -215,8 +237,7 @@ def _upload_loops(base_url: str, token: str, photo: bytes, seconds: float, loops
         thread.start()
     for thread in threads:
         thread.join()
-    return {"latencies": latencies, "statuses": {str(k): n for k, n in statuses.items()},
-            "elapsed_s": time.perf_counter() - began}
+    return uploads.result(began)
 
 
 def _uploads_at_rate(base_url: str, token: str, photo: bytes, seconds: float, rate: float,
@@ -227,31 +248,16 @@ def _uploads_at_rate(base_url: str, token: str, photo: bytes, seconds: float, ra
     elapsed s. A due upload that finds every thread busy waits, and its wait counts."""
     from concurrent.futures import ThreadPoolExecutor
 
-    import httpx
-
-    latencies: list[float] = []
-    statuses: Counter[int] = Counter()
-    lock = threading.Lock()
+    uploads = _Uploads(photo, keyed)
     local = threading.local()
-    clients: list[httpx.Client] = []
-
-    def client() -> httpx.Client:
-        if not hasattr(local, "http"):
-            local.http = httpx.Client(base_url=base_url, timeout=120,
-                                      headers={"Authorization": f"Bearer {token}"})
-            with lock:
-                clients.append(local.http)
-        return local.http  # type: ignore[no-any-return]
+    clients: list[Any] = []
 
     def upload(due: float) -> None:
-        headers = {"Idempotency-Key": uuid.uuid4().hex} if keyed else {}
-        answer = client().post("/api/media", headers=headers,
-                               files={"file": ("p.jpg", photo, "image/jpeg")})
-        took = (time.perf_counter() - due) * 1000
-        with lock:
-            statuses[answer.status_code] += 1
-            if answer.status_code == 201:
-                latencies.append(took)
+        if not hasattr(local, "http"):
+            local.http = _client(base_url, token)
+            with uploads.lock:
+                clients.append(local.http)
+        uploads.send(local.http, due)
 
     began = time.perf_counter()
     with ThreadPoolExecutor(OPEN_LOOP_THREADS) as pool:
@@ -262,8 +268,7 @@ def _uploads_at_rate(base_url: str, token: str, photo: bytes, seconds: float, ra
             n += 1
     for http in clients:
         http.close()
-    return {"latencies": latencies, "statuses": {str(k): n for k, n in statuses.items()},
-            "elapsed_s": time.perf_counter() - began}
+    return uploads.result(began)
 
 
 OPEN_LOOP_THREADS = 8
