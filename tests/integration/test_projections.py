@@ -437,13 +437,30 @@ async def test_reset_and_rebuild_give_identical_state_and_timelines(trimmed: Tri
             reader.account_id]
 
 
+async def kept_accounts(bus: CommandBus, services: ProjectionServices, settings: Settings,
+                        *names: str) -> list[Actor]:
+    """Accounts of ``names``, each with a kept (pushed to) timeline."""
+    actors = [signup(bus, name) for name in names]
+    await keep(query_context(services, settings), *actors)
+    return actors
+
+
 async def bob_follows_alice(bus: CommandBus, services: ProjectionServices,
                             settings: Settings) -> tuple[Actor, Actor]:
-    """alice and bob, both kept (pushed to), bob following alice."""
-    alice, bob = signup(bus, "alice"), signup(bus, "bob")
-    await keep(query_context(services, settings), alice, bob)
+    """alice and bob, both kept, bob following alice."""
+    alice, bob = await kept_accounts(bus, services, settings, "alice", "bob")
     bus.handle(SetFollow(actor=bob, username="alice", active=True))
     return alice, bob
+
+
+async def bob_reposts_for_carol(bus: CommandBus, services: ProjectionServices,
+                                settings: Settings) -> tuple[Actor, Actor, Actor, int, int]:
+    """alice, bob and carol, all kept, carol following bob, and bob's repost of a post
+    of alice's: ``(alice, bob, carol, post id, repost id)``."""
+    alice, bob, carol = await kept_accounts(bus, services, settings, "alice", "bob", "carol")
+    bus.handle(SetFollow(actor=carol, username="bob", active=True))
+    post_id = post(bus, alice, "shared by bob")
+    return alice, bob, carol, post_id, repost(bus, bob, post_id)
 
 
 async def apply_with_created_parked(services: ProjectionServices,
@@ -499,11 +516,7 @@ async def test_replaying_a_parked_post_created_after_its_deletion_leaves_timelin
 async def test_replaying_a_parked_repost_after_the_post_was_deleted_leaves_timelines_alone(
     bus: CommandBus, services: ProjectionServices, settings: Settings, keys: RedisKeys
 ) -> None:
-    alice, bob, carol = signup(bus, "alice"), signup(bus, "bob"), signup(bus, "carol")
-    await keep(query_context(services, settings), alice, bob, carol)
-    bus.handle(SetFollow(actor=carol, username="bob", active=True))
-    doomed = post(bus, alice, "doomed")
-    shared = repost(bus, bob, doomed)
+    alice, bob, carol, doomed, shared = await bob_reposts_for_carol(bus, services, settings)
     bus.handle(DeletePost(actor=alice, post_id=doomed))
     assert await apply_with_created_parked(services, "Reposted") == doomed
     assert shared not in await zset_ids(services.redis, keys.authored(bob.account_id))
@@ -526,8 +539,7 @@ async def test_replaying_a_parked_follow_after_its_unfollow_leaves_it_undone(
 ) -> None:
     """Known limitation 9, closed for the timelines: the unfollow made the edge what it
     is, so the parked follow replayed later neither follows again nor backfills."""
-    alice, bob = signup(bus, "alice"), signup(bus, "bob")
-    await keep(query_context(services, settings), alice, bob)
+    alice, bob = await kept_accounts(bus, services, settings, "alice", "bob")
     post(bus, alice, "before")
     bus.handle(SetFollow(actor=bob, username="alice", active=True))
     bus.handle(SetFollow(actor=bob, username="alice", active=False))
@@ -542,8 +554,7 @@ async def test_replaying_a_parked_follow_after_its_unfollow_leaves_it_undone(
 async def test_replaying_a_parked_unfollow_after_a_refollow_keeps_the_follow(
     bus: CommandBus, services: ProjectionServices, settings: Settings, keys: RedisKeys
 ) -> None:
-    alice, bob = signup(bus, "alice"), signup(bus, "bob")
-    await keep(query_context(services, settings), alice, bob)
+    alice, bob = await kept_accounts(bus, services, settings, "alice", "bob")
     first = post(bus, alice, "first")
     bus.handle(SetFollow(actor=bob, username="alice", active=True))
     bus.handle(SetFollow(actor=bob, username="alice", active=False))
@@ -556,11 +567,7 @@ async def test_replaying_a_parked_unfollow_after_a_refollow_keeps_the_follow(
 async def test_replaying_a_parked_repost_after_its_unrepost_leaves_it_undone(
     bus: CommandBus, services: ProjectionServices, settings: Settings, keys: RedisKeys
 ) -> None:
-    alice, bob, carol = signup(bus, "alice"), signup(bus, "bob"), signup(bus, "carol")
-    await keep(query_context(services, settings), alice, bob, carol)
-    bus.handle(SetFollow(actor=carol, username="bob", active=True))
-    shown = post(bus, alice, "shown")
-    shared = repost(bus, bob, shown)
+    _, bob, carol, shown, shared = await bob_reposts_for_carol(bus, services, settings)
     unrepost(bus, bob, shown)
     await apply_with_created_parked(services, "Reposted")
     assert shared not in await zset_ids(services.redis, keys.authored(bob.account_id))
