@@ -335,7 +335,7 @@ class RedisTimelineStore:
         await self.redis.srem(self.keys.celebrities(), str(account_id))
         await self.redis.unlink(self.keys.celebrity_since(account_id))
 
-    # -- authored items --------------------------------------------------------------
+    # -- tombstones and edge positions (for replays of parked events) ----------------
 
     async def note_edge(self, account_id: int, edge: str, position: int) -> None:
         await self.redis.hset(self.keys.edge_positions(account_id), edge, position)
@@ -351,6 +351,8 @@ class RedisTimelineStore:
     async def buried(self, author_id: int, post_id: int) -> bool:
         found = await self.redis.smismember(self.keys.deleted(author_id), [str(post_id), ERASED])
         return any(found)
+
+    # -- authored items --------------------------------------------------------------
 
     async def add_authored(self, author_id: int, item: TimelineItem) -> None:
         key = self.keys.authored(author_id)
