@@ -7,13 +7,15 @@ each after re-reading the position.
 
 The lease is short (``ttl_s``, 5 s by default) and renewed while held, so a
 long apply keeps it but a crashed (SIGKILLed) holder blocks the others for a
-few seconds at most, not for as long as the longest apply could take.
+few seconds at most, not for as long as the longest apply could take. The renewal
+stops on a flag as well as on its cancellation, and the holder waits for it at most
+one lease life (``infra.tasks``: a cancellation lost inside redis-py once left a
+renewal running for ever and the projector stuck behind its own lease).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,6 +24,7 @@ from contextlib import asynccontextmanager
 from redis.asyncio import Redis
 
 from infra.lua import load_script
+from infra.tasks import stop_task
 
 _RELEASE = load_script("infra", "delete_if_holder")
 _RENEW = load_script("infra", "lease_renew")
@@ -51,17 +54,20 @@ class RedisLease:
                 raise LeaseTimeout(f"lease {self.key} still held after {self.wait_s}s")
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.05)
-        keeper = asyncio.create_task(self._keep(token))
+        released = asyncio.Event()
+        keeper = asyncio.create_task(self._keep(token, released), name=f"lease-{self.key}")
         try:
             yield
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            released.set()
+            failed = await stop_task(keeper, self.ttl_ms / 1000)
             await self._release(keys=[self.key], args=[token])
+            if failed is not None:  # a renewal failed: the lease may have lapsed
+                raise failed
 
-    async def _keep(self, token: str) -> None:
-        """Renew the lease every third of its life while the apply runs."""
-        while True:
+    async def _keep(self, token: str, released: asyncio.Event) -> None:
+        """Renew the lease every third of its life until ``released`` is set."""
+        while not released.is_set():
             await asyncio.sleep(self.ttl_ms / 3000)
-            await self._renew(keys=[self.key], args=[token, self.ttl_ms])
+            if not released.is_set():
+                await self._renew(keys=[self.key], args=[token, self.ttl_ms])

@@ -51,6 +51,7 @@ from redis.exceptions import RedisError
 from infra.lua import load_script
 from infra.metrics import LIVE_DISCONNECTS, LIVE_SUBSCRIPTIONS
 from infra.redis_clients import async_redis, by_slot, is_cluster, queue_script
+from infra.tasks import stop_task
 from ports.errors import DependencyUnavailable
 from ports.live import (
     AUTHOR_CHANNEL,
@@ -79,6 +80,7 @@ MARKER_FIELD: Final = b"m"
 WAKE_MAXLEN: Final = 10
 SLOT_LEASE_MS: Final = 60_000
 POLL_S: Final = 0.05
+STOP_WITHIN_S: Final = 5.0  # the longest a stop waits for a loop (infra.tasks)
 """On a Redis Cluster, how long the hub's reader waits after a poll that found
 nothing (``RedisLiveHub._poll``): a live event's added delay, at most."""
 
@@ -295,11 +297,8 @@ class RedisLiveHub:
 
     async def stop(self) -> None:
         self._stopping = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        for task in self._tasks:  # the loops end on _stopping if a cancel is lost
+            await stop_task(task, STOP_WITHIN_S)
         self._tasks = []
         for subscription in list(self._all):
             self.drop(subscription, SubscriptionClosed("shutdown", "the server is stopping"))
@@ -510,7 +509,7 @@ class RedisLiveHub:
     async def _renew_loop(self) -> None:
         """Keep followed buffers (and the wake stream) alive; a buffer found gone
         has lost events under its subscriptions, which are closed."""
-        while True:
+        while not self._stopping:
             await asyncio.sleep(max(0.05, self.ttl_s / 3))
             keys = [*self._by_stream, self._wake_key]
             try:
@@ -547,6 +546,7 @@ class RedisStreamSlots:
         self._script = redis.register_script(_SLOTS)
         self._held: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def acquire(self, account_id: int) -> tuple[str | None, float]:
         """``(slot id, 0)`` when taken; ``(None, seconds to wait)`` when all are held."""
@@ -572,16 +572,16 @@ class RedisStreamSlots:
         return f"{self.prefix}live:slots:{{{account_id}}}"
 
     async def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._renew_loop(), name="live-slots")
 
     async def stop(self) -> None:
+        self._stopping = True  # the loop ends on it if the cancel is lost
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            await stop_task(self._task, STOP_WITHIN_S)
 
     async def _renew_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.lease_ms / 3000)
             held = list(self._held.items())
             if not held:

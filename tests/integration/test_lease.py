@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from typing import Any
 
 import redis.asyncio as aredis
 
@@ -89,3 +91,40 @@ async def test_release_never_frees_someone_elses_lease(redis_client: aredis.Redi
         await redis_client.set(key, "next-holder", px=5000)
     assert await redis_client.get(key) == b"next-holder"
     await redis_client.delete(key)
+
+
+async def test_a_renewal_that_loses_its_cancellation_neither_hangs_the_holder_nor_keeps_the_lease(
+        redis_client: aredis.Redis) -> None:
+    """redis-py can lose a cancellation inside a read (redis/redis-py#2028, #2551); the
+    old holder then waited on its renewal task for ever while that task renewed the
+    lease every third of its life, and the projector behind it stopped for good."""
+    key = _key()
+    lease = RedisLease(redis_client, key, ttl_s=0.3, wait_s=5.0)
+    renew = lease._renew
+    renewing = asyncio.Event()
+    losing = True
+
+    async def renew_losing_its_cancel(**kwargs: Any) -> object:
+        renewing.set()
+        try:
+            await asyncio.sleep(1.0)  # a slow reply, cancelled meanwhile
+        except asyncio.CancelledError:
+            if not losing:
+                raise
+        return await renew(**kwargs)
+
+    async def hold_while_renewing() -> None:
+        async with lease.hold():
+            await renewing.wait()
+
+    lease._renew = renew_losing_its_cancel  # type: ignore[assignment]
+    holder = asyncio.create_task(hold_while_renewing())
+    done, _ = await asyncio.wait({holder}, timeout=5.0)
+    losing = False  # so that a holder stuck on the old code can be ended
+    if not done:
+        holder.cancel()
+        await asyncio.wait({holder}, timeout=5.0)
+    assert done, "the holder never left its block"
+    assert await redis_client.get(key) is None  # released
+    keepers = [t for t in asyncio.all_tasks() if t.get_name() == f"lease-{key}"]
+    assert not keepers, "the renewal outlived its holder"
