@@ -12,6 +12,7 @@ import uvicorn
 
 from infra.bootstrap import build_relay, build_worker
 from infra.database import migrate
+from infra.heap import freeze_startup_heap
 from infra.logging import configure_logging, stdlib_config
 from infra.settings import Settings
 
@@ -52,7 +53,9 @@ def run_relay(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await build_relay(settings).run(stop)
+        relay = build_relay(settings)
+        freeze_startup_heap()
+        await relay.run(stop)
 
     asyncio.run(main())
 
@@ -64,4 +67,5 @@ def run_worker(settings: Settings) -> None:
     app = build_worker(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True,
                           logging_config=stdlib_config(settings.log_level, settings.log_json))
+    freeze_startup_heap()  # the modules and the app: no full collection walks them
     worker.execute_from_commandline()

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import Depends, FastAPI
 
 from infra.bootstrap import build_api
+from infra.heap import freeze_startup_heap
 from infra.http.deps import optional_actor, required_actor
 from infra.http.errors import install_error_handlers
 from infra.http.hygiene import InputHygieneMiddleware
@@ -51,6 +53,8 @@ MEDIA_FORM_ROOM = 1024 * 1024
 """What an upload's body may hold beyond the file: multipart headers, the alt text."""
 
 
+log = structlog.get_logger(__name__)
+
 def create_app(settings: Settings | None = None,
                live_renderers: Callable[[QueryContext], Renderers] | None = None) -> FastAPI:
     """``live_renderers``: renderers that replace the streams' own for some
@@ -63,6 +67,7 @@ def create_app(settings: Settings | None = None,
         services = await build_api(settings, tokens, live_renderers)
         app.state.services = services
         app.state.rate_limiter = services.rate_limiter
+        log.info("heap.frozen", objects=freeze_startup_heap())
         try:
             yield
         finally:
