@@ -47,6 +47,12 @@ class HttpConnection:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return cls(reader, writer)
 
+    @property
+    def usable(self) -> bool:
+        """Not closed by us, nor by the server (an idle keep-alive connection past
+        uvicorn's 5 s ``timeout_keep_alive``: a request sent on it fails)."""
+        return not self.closed and not self.reader.at_eof()
+
     async def request(self, raw: bytes) -> tuple[int, bytes, bytes]:
         """Status, body and the raw header block of the answer."""
         try:

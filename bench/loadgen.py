@@ -118,8 +118,9 @@ class _Pool:
         while True:
             while self.idle:
                 conn = self.idle.pop()
-                if not conn.closed:
+                if conn.usable:
                     return conn
+                conn.close()
                 self.opened -= 1
             if self.opened < self.cap:
                 self.opened += 1
