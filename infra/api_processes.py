@@ -225,6 +225,7 @@ def process_app() -> FastAPI:
     if not directory:
         raise RuntimeError(f"{PROCESS_DIR_ENV} is not set: start the API with `roost api`")
     slot, held = claim_slot(Path(directory) / "slots", node_slots(settings))
-    app = create_app(settings.model_copy(update={"node_id": settings.node_id + slot}))
+    app = create_app(settings.model_copy(update={"node_id": settings.node_id + slot}),
+                     freeze_heap=True)
     app.state.node_slot = held  # the lock lives as long as the app
     return app

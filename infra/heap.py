@@ -8,7 +8,9 @@ stage of a request slowing at once at the tail. ``gc.freeze()`` moves what is al
 at start-up into a permanent generation that collections skip (the CPython
 documentation's own advice for long-lived processes, and what Instagram's Django
 fleet does: "Dismissing Python Garbage Collection at Instagram", 2017); garbage made
-afterwards is collected as before.
+afterwards is collected as before. Only server processes freeze (``roost api``'s
+processes, the worker, the relay): a frozen object that later becomes cyclic garbage
+is never freed, so an app made and dropped in a test process must not be frozen.
 """
 
 from __future__ import annotations

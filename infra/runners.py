@@ -34,8 +34,9 @@ def run_api(settings: Settings) -> None:
         sys.exit(code)
     from infra.http.bounded_protocol import BoundedHeadProtocol
 
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
-                log_config=None, access_log=False, lifespan="on", http=BoundedHeadProtocol)
+    uvicorn.run(create_app(settings, freeze_heap=True), host=settings.api_host,
+                port=settings.api_port, log_config=None, access_log=False, lifespan="on",
+                http=BoundedHeadProtocol)
 
 
 def _serve_metrics(settings: Settings, port: int) -> None:

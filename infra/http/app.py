@@ -56,9 +56,13 @@ MEDIA_FORM_ROOM = 1024 * 1024
 log = structlog.get_logger(__name__)
 
 def create_app(settings: Settings | None = None,
-               live_renderers: Callable[[QueryContext], Renderers] | None = None) -> FastAPI:
+               live_renderers: Callable[[QueryContext], Renderers] | None = None,
+               *, freeze_heap: bool = False) -> FastAPI:
     """``live_renderers``: renderers that replace the streams' own for some
-    ``(channel, event)`` pairs (``infra.http.streaming.stream_renderers``; tests)."""
+    ``(channel, event)`` pairs (``infra.http.streaming.stream_renderers``; tests).
+    ``freeze_heap``: once started, freeze the process's heap (``infra.heap``): for a
+    server process only, as whatever is alive then is never collected if it later
+    becomes cyclic garbage (an app made in a test process would stay in memory)."""
     settings = settings or get_settings()
     tokens = JwtTokens(settings)  # the process's one: its verify cache is shared
 
@@ -67,7 +71,8 @@ def create_app(settings: Settings | None = None,
         services = await build_api(settings, tokens, live_renderers)
         app.state.services = services
         app.state.rate_limiter = services.rate_limiter
-        log.info("heap.frozen", objects=freeze_startup_heap())
+        if freeze_heap:
+            log.info("heap.frozen", objects=freeze_startup_heap())
         try:
             yield
         finally:

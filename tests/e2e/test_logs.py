@@ -44,3 +44,10 @@ def test_every_log_line_of_every_part_is_json(
                 not_json.append(line)
         assert not not_json, f"{part}: {len(not_json)} lines are not JSON events: " \
             + "\n".join(not_json[:10])
+
+
+def test_the_api_process_freezes_its_startup_heap(stack: Stack) -> None:
+    """The server process, not only in-process apps, takes infra.heap's freeze."""
+    lines = (stack.log_dir / "api.log").read_text(errors="replace").splitlines()
+    frozen = [orjson.loads(line) for line in lines if '"heap.frozen"' in line]
+    assert frozen and all(record["objects"] > 50_000 for record in frozen), frozen
