@@ -16,6 +16,7 @@ renewal running for ever and the projector stuck behind its own lease).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -58,16 +59,35 @@ class RedisLease:
         keeper = asyncio.create_task(self._keep(token, released), name=f"lease-{self.key}")
         try:
             yield
+        except BaseException:  # the body's error (or cancellation) is what leaves
+            with contextlib.suppress(Exception):
+                await self._end(keeper, released, token)
+            raise
+        failed = await self._end(keeper, released, token)
+        if failed is not None:  # a renewal failed while the body ran: it may have lapsed
+            raise failed
+
+    async def _end(self, keeper: asyncio.Task[None], released: asyncio.Event, token: str
+                   ) -> BaseException | None:
+        """Stop the renewal (waiting at most one lease life) and release the lease,
+        also when this task is cancelled meanwhile; the renewal's error, if any."""
+        released.set()
+        try:
+            return await stop_task(keeper, self.ttl_ms / 1000)
         finally:
-            released.set()
-            failed = await stop_task(keeper, self.ttl_ms / 1000)
-            await self._release(keys=[self.key], args=[token])
-            if failed is not None:  # a renewal failed: the lease may have lapsed
-                raise failed
+            await asyncio.shield(self._release(keys=[self.key], args=[token]))
 
     async def _keep(self, token: str, released: asyncio.Event) -> None:
-        """Renew the lease every third of its life until ``released`` is set."""
+        """Renew the lease every third of its life until ``released`` is set. An error
+        once it is set is the stop's own cancellation as redis-py may turn it (a
+        ``TimeoutError``), not a failed renewal."""
         while not released.is_set():
             await asyncio.sleep(self.ttl_ms / 3000)
-            if not released.is_set():
+            if released.is_set():
+                return
+            try:
                 await self._renew(keys=[self.key], args=[token, self.ttl_ms])
+            except Exception:
+                if released.is_set():
+                    return
+                raise

@@ -80,9 +80,10 @@ MARKER_FIELD: Final = b"m"
 WAKE_MAXLEN: Final = 10
 SLOT_LEASE_MS: Final = 60_000
 POLL_S: Final = 0.05
-STOP_WITHIN_S: Final = 5.0  # the longest a stop waits for a loop (infra.tasks)
 """On a Redis Cluster, how long the hub's reader waits after a poll that found
 nothing (``RedisLiveHub._poll``): a live event's added delay, at most."""
+STOP_WITHIN_S: Final = 5.0
+"""The longest a stop waits for the hub's loops (``infra.tasks.stop_task``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,8 +298,8 @@ class RedisLiveHub:
 
     async def stop(self) -> None:
         self._stopping = True
-        for task in self._tasks:  # the loops end on _stopping if a cancel is lost
-            await stop_task(task, STOP_WITHIN_S)
+        # Both at once, each ending on _stopping if its cancel is lost.
+        await asyncio.gather(*(stop_task(task, STOP_WITHIN_S) for task in self._tasks))
         self._tasks = []
         for subscription in list(self._all):
             self.drop(subscription, SubscriptionClosed("shutdown", "the server is stopping"))

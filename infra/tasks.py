@@ -25,8 +25,8 @@ async def stop_task(task: asyncio.Task[Any], within_s: float) -> BaseException |
 
     Returns the error the task ended with (``None`` when it was cancelled, returned,
     or is still running after ``within_s``: that is logged as ``task.not_stopped``,
-    and the task is left to end by its own flag). Never raises but the caller's own
-    ``CancelledError``.
+    and the task is left running, to end on its own flag once the await it is in
+    returns). Never raises but the caller's own ``CancelledError``.
     """
     task.cancel()
     done, _ = await asyncio.wait({task}, timeout=within_s)

@@ -11,7 +11,10 @@ import time
 import uuid
 from typing import Any
 
+import pytest
 import redis.asyncio as aredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from infra.bootstrap import projector_lease
 from infra.lease import LeaseTimeout, RedisLease
@@ -128,3 +131,97 @@ async def test_a_renewal_that_loses_its_cancellation_neither_hangs_the_holder_no
     assert await redis_client.get(key) is None  # released
     keepers = [t for t in asyncio.all_tasks() if t.get_name() == f"lease-{key}"]
     assert not keepers, "the renewal outlived its holder"
+
+
+async def test_a_holder_cancelled_in_its_block_releases_the_lease_and_stays_cancelled(
+        redis_client: aredis.Redis) -> None:
+    key = _key()
+    lease = RedisLease(redis_client, key, ttl_s=5.0, wait_s=5.0)
+    inside = asyncio.Event()
+
+    async def hold_for_ever() -> None:
+        async with lease.hold():
+            inside.set()
+            await asyncio.Event().wait()
+
+    holder = asyncio.create_task(hold_for_ever())
+    await inside.wait()
+    holder.cancel()
+    await asyncio.wait({holder}, timeout=5.0)
+    assert holder.cancelled()
+    assert await redis_client.get(key) is None  # not left to lapse in 5 s
+
+
+async def test_a_failed_renewal_is_raised_after_a_clean_block_but_never_masks_the_blocks_error(
+        redis_client: aredis.Redis) -> None:
+    key = _key()
+
+    async def refused(**_: Any) -> object:
+        raise RedisConnectionError("renewal refused")
+
+    async def hold(error: Exception | None) -> None:
+        lease = RedisLease(redis_client, key, ttl_s=0.15, wait_s=5.0)
+        lease._renew = refused  # type: ignore[assignment]
+        async with lease.hold():
+            keeper, = (t for t in asyncio.all_tasks() if t.get_name() == f"lease-{key}")
+            await asyncio.wait({keeper}, timeout=5.0)  # until the renewal has failed
+            if error is not None:
+                raise error
+
+    with pytest.raises(RedisConnectionError):
+        await hold(None)
+    with pytest.raises(ValueError, match="the block's own"):
+        await hold(ValueError("the block's own"))
+    assert await redis_client.get(key) is None
+
+
+async def test_the_stops_own_cancel_turned_into_an_error_is_not_a_failed_renewal(
+        redis_client: aredis.Redis) -> None:
+    """redis-py may answer a cancel inside a read with its TimeoutError."""
+    key = _key()
+    lease = RedisLease(redis_client, key, ttl_s=0.3, wait_s=5.0)
+    renewing = asyncio.Event()
+
+    async def renew_turning_cancel_into_timeout(**_: Any) -> object:
+        renewing.set()
+        try:
+            await asyncio.sleep(5.0)
+        except asyncio.CancelledError:
+            raise RedisTimeoutError("Timeout reading from socket") from None
+        return 1
+
+    lease._renew = renew_turning_cancel_into_timeout  # type: ignore[assignment]
+    async with lease.hold():
+        await renewing.wait()
+    assert await redis_client.get(key) is None
+
+
+async def test_a_holder_cancelled_while_stopping_its_renewal_still_releases(
+        redis_client: aredis.Redis) -> None:
+    key = _key()
+    lease = RedisLease(redis_client, key, ttl_s=3.0, wait_s=5.0)
+    renewing, stopping = asyncio.Event(), asyncio.Event()
+
+    async def renew_slow_to_stop(**_: Any) -> object:
+        renewing.set()
+        try:
+            await asyncio.sleep(10.0)
+        except asyncio.CancelledError:
+            stopping.set()  # the holder is now waiting in its stop
+            await asyncio.sleep(10.0)  # and this renewal does not end soon
+        return 1
+
+    async def hold() -> None:
+        async with lease.hold():
+            await renewing.wait()
+
+    lease._renew = renew_slow_to_stop  # type: ignore[assignment]
+    lease.ttl_ms = 300  # renew soon; the stop still waits up to 0.3 s
+    holder = asyncio.create_task(hold())
+    await stopping.wait()
+    holder.cancel()
+    await asyncio.wait({holder}, timeout=5.0)
+    assert holder.cancelled()
+    assert await redis_client.get(key) is None  # released, not left to lapse
+    for task in [t for t in asyncio.all_tasks() if t.get_name() == f"lease-{key}"]:
+        task.cancel()
