@@ -17,9 +17,16 @@ from __future__ import annotations
 
 import gc
 
+import structlog
+
+log = structlog.get_logger(__name__)
+
 
 def freeze_startup_heap() -> int:
-    """Collect once, then freeze every object still alive; the number frozen."""
+    """Collect once, then freeze every object still alive; the number frozen, also
+    logged (``heap.frozen``)."""
     gc.collect()
     gc.freeze()
-    return gc.get_freeze_count()
+    frozen = gc.get_freeze_count()
+    log.info("heap.frozen", objects=frozen)
+    return frozen

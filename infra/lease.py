@@ -81,7 +81,7 @@ class RedisLease:
         """Renew the lease every third of its life until ``released`` is set. An error
         once it is set is the stop's own cancellation as redis-py may turn it (a
         ``TimeoutError``), not a failed renewal."""
-        while not released.is_set():
+        while True:
             await asyncio.sleep(self.ttl_ms / 3000)
             if released.is_set():
                 return

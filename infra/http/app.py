@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-import structlog
 from fastapi import Depends, FastAPI
 
 from infra.bootstrap import build_api
@@ -53,8 +52,6 @@ MEDIA_FORM_ROOM = 1024 * 1024
 """What an upload's body may hold beyond the file: multipart headers, the alt text."""
 
 
-log = structlog.get_logger(__name__)
-
 def create_app(settings: Settings | None = None,
                live_renderers: Callable[[QueryContext], Renderers] | None = None,
                *, freeze_heap: bool = False) -> FastAPI:
@@ -72,7 +69,7 @@ def create_app(settings: Settings | None = None,
         app.state.services = services
         app.state.rate_limiter = services.rate_limiter
         if freeze_heap:
-            log.info("heap.frozen", objects=freeze_startup_heap())
+            freeze_startup_heap()
         try:
             yield
         finally:

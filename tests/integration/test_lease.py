@@ -110,7 +110,7 @@ async def test_a_renewal_that_loses_its_cancellation_neither_hangs_the_holder_no
     async def renew_losing_its_cancel(**kwargs: Any) -> object:
         renewing.set()
         try:
-            await asyncio.sleep(1.0)  # a slow reply, cancelled meanwhile
+            await asyncio.Event().wait()  # a reply that never comes, cancelled meanwhile
         except asyncio.CancelledError:
             if not losing:
                 raise
@@ -185,7 +185,7 @@ async def test_the_stops_own_cancel_turned_into_an_error_is_not_a_failed_renewal
     async def renew_turning_cancel_into_timeout(**_: Any) -> object:
         renewing.set()
         try:
-            await asyncio.sleep(5.0)
+            await asyncio.Event().wait()  # until the stop cancels it
         except asyncio.CancelledError:
             raise RedisTimeoutError("Timeout reading from socket") from None
         return 1
@@ -205,10 +205,10 @@ async def test_a_holder_cancelled_while_stopping_its_renewal_still_releases(
     async def renew_slow_to_stop(**_: Any) -> object:
         renewing.set()
         try:
-            await asyncio.sleep(10.0)
+            await asyncio.Event().wait()  # until the stop cancels it
         except asyncio.CancelledError:
             stopping.set()  # the holder is now waiting in its stop
-            await asyncio.sleep(10.0)  # and this renewal does not end soon
+            await asyncio.Event().wait()  # and this renewal does not end
         return 1
 
     async def hold() -> None:
