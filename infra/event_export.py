@@ -235,7 +235,7 @@ async def replay(reader: EventReader, where: EventFilter, settings: Settings, to
     if topic == settings.kafka_topic:
         raise ValueError(f"refusing to replay into {topic!r}: the projectors consume it")
     await ensure_topic(settings.model_copy(update={"kafka_topic": topic,
-                                                   "kafka_partitions": 1}))
+                                                   "kafka_partitions": 1}), exact=False)
     headers = [(STORE_HEADER, store.encode()), (REPLAY_HEADER, b"1")]
     sent = 0
     in_flight: asyncio.Future[list[object]] | None = None

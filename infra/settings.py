@@ -70,7 +70,10 @@ class Settings(BaseSettings):
     # ROOST_ELASTICSEARCH_URL are set in the environment.
     kafka_bootstrap: str = "127.0.0.1:19092"
     kafka_topic: str = "roost.events"
-    kafka_partitions: int = 1
+    # Partitions of the event topic, fixed when the relay creates it: an aggregate's
+    # events go to infra.kafka.partition_for(aggregate id, this). A topic found with
+    # another count stops the relay (adding partitions moves keys: docs/operations.md).
+    kafka_partitions: int = Field(default=1, ge=1, le=10_000)
     # Consumers wait this long after an empty fetch the broker answered at once
     # (noida-db does; Kafka long-polls instead, and is unaffected). 0: off.
     kafka_empty_fetch_pause_ms: float = Field(default=20.0, ge=0, le=1000)

@@ -23,7 +23,7 @@ from psycopg.rows import TupleRow
 from infra.advisory_locks import AdvisoryLock
 from infra.eventlog import EVENTS_TABLE, STORE_HEADER, read_envelopes, store_identity
 from infra.health import write_heartbeat
-from infra.kafka import ensure_topic, make_producer
+from infra.kafka import ensure_topic, make_producer, partition_for
 from infra.metrics import RELAY_POSITION, RELAYED_EVENTS
 from infra.redis_clients import async_redis
 from infra.redis_keys import RedisKeys
@@ -156,14 +156,19 @@ class Relay:
             await self._wait_for_news(listener, stop)
 
     async def _publish(self, producer: AIOKafkaProducer, batch: list[EventEnvelope]) -> None:
+        """Hand ``batch`` to the producer in position order, each event keyed by its
+        aggregate id on the partition ``partition_for`` names (so an aggregate's events
+        stay in order on one partition whatever the producer's metadata lists), then
+        await every acknowledgement."""
         headers = [(STORE_HEADER, self._store.encode())]
-        acks = [
-            await producer.send(
-                self.settings.kafka_topic, value=e.to_json(), key=e.aggregate_id.encode(),
-                headers=headers,
-            )
-            for e in batch
-        ]
+        partitions = self.settings.kafka_partitions
+        acks = []
+        for e in batch:
+            key = e.aggregate_id.encode()
+            acks.append(await producer.send(
+                self.settings.kafka_topic, value=e.to_json(), key=key,
+                partition=partition_for(key, partitions), headers=headers,
+            ))
         await asyncio.gather(*acks)
 
     async def _wait_for_news(self, listener: Conn, stop: asyncio.Event) -> None:

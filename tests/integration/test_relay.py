@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from psycopg import AsyncConnection
@@ -21,7 +22,7 @@ from commands.messages import CreatePost, DeletePost, SetFollow
 from infra import devstack
 from infra.bootstrap import build_command_bus
 from infra.eventlog import STORE_HEADER, read_envelopes
-from infra.kafka import make_producer
+from infra.kafka import TopicPartitionsMismatch, ensure_topic, make_producer, partition_for
 from infra.resilience import Guard
 from infra.settings import Settings
 from ports.events import EventEnvelope
@@ -217,9 +218,10 @@ class GatedProducer:
     async def stop(self) -> None:
         await self.inner.stop()
 
-    async def send(self, topic: str, value: bytes, key: bytes,
+    async def send(self, topic: str, value: bytes, key: bytes, partition: int | None = None,
                    headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future[Any]:
-        real_ack = await self.inner.send(topic, value=value, key=key, headers=headers)
+        real_ack = await self.inner.send(topic, value=value, key=key, partition=partition,
+                                         headers=headers)
         self.acked.append(real_ack)
         self.sent += 1
         return asyncio.ensure_future(self._ack_later(real_ack))
@@ -385,3 +387,55 @@ async def _nonempty(pids: Any) -> bool:
 
 async def _holder_in(db: AsyncConnection[Any], pids: set[int]) -> bool:
     return await lock_holder(db) in pids
+
+
+async def test_each_aggregates_events_go_in_order_to_the_partition_its_id_hashes_to(
+    relay_settings: Settings, relay_bus: CommandBus, db: AsyncConnection[Any],
+) -> None:
+    settings = relay_settings.model_copy(update={"kafka_partitions": 4})
+    make_history(relay_bus)
+    for name in ("carol", "dave", "erin", "frank"):
+        relay_bus.handle(CreatePost(actor=signup(relay_bus, name), text=f"from {name}"))
+    task, stop = await run_relay(settings)
+    try:
+        await wait_until(lambda: relay_position_is(db, store_max_position(settings)),
+                         message="everything relayed")
+    finally:
+        await finish(task, stop)
+    events = await stored(db)
+    records = await read_topic(settings)
+    assert {r.partition for r in records} == {0, 1, 2, 3}  # spread (16+ aggregates)
+    for partition in range(4):
+        mine = [r for r in records if r.partition == partition]
+        expected = [e for e in events
+                    if partition_for(e.aggregate_id.encode(), 4) == partition]
+        # exactly the events whose aggregate hashes here, once each, in position order
+        assert_published_once_in_order(mine, expected)
+    assert sorted(r.offset for r in records if r.partition == 0) == list(
+        range(sum(1 for r in records if r.partition == 0)))
+
+
+async def test_a_relay_refuses_a_topic_with_another_partition_count(
+    relay_settings: Settings, relay_bus: CommandBus, db: AsyncConnection[Any],
+) -> None:
+    make_history(relay_bus)
+    admin = AIOKafkaAdminClient(bootstrap_servers=relay_settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(relay_settings.kafka_topic, 2, 1)])
+    finally:
+        await admin.close()
+    settings = relay_settings.model_copy(update={"kafka_partitions": 4})
+    guard = Guard("relay", max_s=10.0)
+    task, stop = await run_relay(settings, guard=guard)
+    try:
+        await wait_until(lambda: guard.failures >= 2, message="the relay to retry")
+        assert not task.done()  # an operator's mistake is waited out, not fatal
+        assert await relay_position(db) == 0
+        assert await read_topic(settings) == []  # nothing published on the wrong layout
+    finally:
+        await finish(task, stop)
+    assert task.exception() is None
+    with pytest.raises(TopicPartitionsMismatch, match=r"has 2 partitions.* says 4"):
+        await ensure_topic(settings)
+    await ensure_topic(settings, exact=False)  # a replay's topic takes what is there
