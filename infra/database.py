@@ -82,6 +82,10 @@ async def open_pool(settings: Settings, max_size: int | None = None) -> AsyncPoo
     return pool
 
 
+MIGRATION_CONNECT_TIMEOUT_S = 10
+"""Seconds ``migrate`` waits for its event-store connection (at least)."""
+
+
 def migrate(settings: Settings) -> None:
     """Database, event table and read-model tables: everything Roost needs to start.
 
@@ -99,7 +103,11 @@ def migrate(settings: Settings) -> None:
     from infra.copies import migrate_copies
 
     ensure_database(settings)
-    store = PostgresEventStore(settings)  # creates the events table
+    # creates the events table; a start-up step waits longer for its connection than a
+    # request's fail-fast ROOST_POSTGRES_CONNECT_TIMEOUT_S (a busy server missed 1 s)
+    patient = settings.model_copy(update={"postgres_connect_timeout_s": max(
+        settings.postgres_connect_timeout_s, MIGRATION_CONNECT_TIMEOUT_S)})
+    store = PostgresEventStore(patient)
     store.close()
     schema = migration_sql()
     digest = hashlib.sha256(schema.encode()).hexdigest()
