@@ -5,11 +5,9 @@ The consumers' empty-fetch pause (a patch of aiokafka) is in ``infra.kafka_fetch
 
 from __future__ import annotations
 
-import contextlib
-
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 from aiokafka.partitioner import murmur2
 
 from infra.settings import Settings
@@ -46,31 +44,56 @@ def partition_for(key: bytes, partitions: int) -> int:
 
 async def ensure_topic(settings: Settings, *, exact: bool = True) -> None:
     """Create ``settings.kafka_topic`` with ``settings.kafka_partitions`` partitions
-    unless it exists; ``exact``: and check that an existing one has that many.
+    unless it exists; ``exact``: and check that the topic has that many.
+
+    The check reads the metadata of all topics (a request naming the topic would
+    let a broker that auto-creates topics make it with its own default count).
 
     Raises:
         TopicPartitionsMismatch: ``exact`` and it has another partition count (partitions
             are never added here: adding them moves keys to other partitions, an
             operator's decision, docs/operations.md "Kafka partitions").
-        aiokafka.errors.KafkaError: the broker does not answer.
+        TopicNotReady: ``exact`` and the broker does not list the topic's partitions yet
+            (just created, no leader yet): retry.
+        aiokafka.errors.KafkaError: the broker does not answer, or refused the creation.
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
         topic = settings.kafka_topic
         if topic not in await admin.list_topics():
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(topic, settings.kafka_partitions, 1)])
-        if not exact:
-            return
-        [described] = await admin.describe_topics([topic])
-        found = len(described["partitions"])
-        if found != settings.kafka_partitions:
-            raise TopicPartitionsMismatch(
-                f"topic {topic!r} has {found} partitions, ROOST_KAFKA_PARTITIONS says "
-                f"{settings.kafka_partitions}")
+            created = await admin.create_topics(
+                [NewTopic(topic, settings.kafka_partitions, 1)])
+            for _name, code, *_ in created.topic_errors:
+                if code not in (0, TopicAlreadyExistsError.errno):  # a racing creator won
+                    raise for_code(code)(f"creating topic {topic!r}")
+        if exact:
+            check_partition_count(settings, await _partitions(admin, topic))
     finally:
         await admin.close()
+
+
+class TopicNotReady(RuntimeError):
+    """The broker lists the topic without its partitions (yet)."""
+
+
+async def _partitions(admin: AIOKafkaAdminClient, topic: str) -> int:
+    """How many partitions the broker lists for ``topic`` (metadata of every topic)."""
+    for described in await admin.describe_topics():
+        if described["topic"] == topic:
+            if described["error_code"] or not described["partitions"]:
+                raise TopicNotReady(f"topic {topic!r} is not ready (error code "
+                                    f"{described['error_code']})")
+            return len(described["partitions"])
+    raise TopicNotReady(f"topic {topic!r} is not listed yet")
+
+
+def check_partition_count(settings: Settings, found: int) -> None:
+    """Raises ``TopicPartitionsMismatch`` unless ``found`` is ``settings.kafka_partitions``."""
+    if found != settings.kafka_partitions:
+        raise TopicPartitionsMismatch(
+            f"topic {settings.kafka_topic!r} has {found} partitions, ROOST_KAFKA_PARTITIONS "
+            f"says {settings.kafka_partitions}")
 
 
 def make_producer(settings: Settings) -> AIOKafkaProducer:

@@ -8,13 +8,19 @@ import sys
 
 import faust
 import prometheus_client
+import structlog
 import uvicorn
+from aiokafka.errors import KafkaError
 
 from infra.bootstrap import build_relay, build_worker
 from infra.database import migrate
 from infra.heap import freeze_startup_heap
+from infra.kafka import ensure_topic
 from infra.logging import configure_logging, stdlib_config
 from infra.settings import Settings
+
+log = structlog.get_logger(__name__)
+TOPIC_CREATION_WITHIN_S = 10.0
 
 
 def run_api(settings: Settings) -> None:
@@ -64,9 +70,25 @@ def run_relay(settings: Settings) -> None:
 def run_worker(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_json, "worker")
     migrate(settings)
+    prepare_topic(settings)
     _serve_metrics(settings, settings.worker_metrics_port)
     app = build_worker(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True,
                           logging_config=stdlib_config(settings.log_level, settings.log_json))
     freeze_startup_heap()  # the modules and the app: no full collection walks them
     worker.execute_from_commandline()
+
+
+def prepare_topic(settings: Settings) -> None:
+    """Create the event topic with ``ROOST_KAFKA_PARTITIONS`` partitions before the
+    worker's consumer asks for it: a broker that auto-creates topics (Kafka's default,
+    noida-db) would otherwise make it with its own count when a worker starts before
+    any relay, and the relay would then refuse it. Best effort: a broker that does not
+    answer within ``TOPIC_CREATION_WITHIN_S`` is logged (``worker.topic_unprepared``)
+    and the worker starts anyway (its consumer waits for the broker; the relay creates
+    the topic or refuses a wrong one)."""
+    try:
+        asyncio.run(asyncio.wait_for(ensure_topic(settings, exact=False),
+                                     TOPIC_CREATION_WITHIN_S))
+    except (KafkaError, OSError, TimeoutError) as error:
+        log.warning("worker.topic_unprepared", topic=settings.kafka_topic, error=repr(error))

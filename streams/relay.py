@@ -23,7 +23,7 @@ from psycopg.rows import TupleRow
 from infra.advisory_locks import AdvisoryLock
 from infra.eventlog import EVENTS_TABLE, STORE_HEADER, read_envelopes, store_identity
 from infra.health import write_heartbeat
-from infra.kafka import ensure_topic, make_producer, partition_for
+from infra.kafka import check_partition_count, ensure_topic, make_producer, partition_for
 from infra.metrics import RELAY_POSITION, RELAYED_EVENTS
 from infra.redis_clients import async_redis
 from infra.redis_keys import RedisKeys
@@ -117,6 +117,9 @@ class Relay:
             producer = self.producer_factory(self.settings)
             await producer.start()
             try:
+                # the producer's own metadata must list every partition partition_for names
+                check_partition_count(
+                    self.settings, len(await producer.partitions_for(self.settings.kafka_topic)))
                 async with await AsyncConnection.connect(conninfo, autocommit=True) as listener:
                     channel = sql.Identifier(EVENTS_TABLE)
                     await listener.execute(sql.SQL("LISTEN {}").format(channel))

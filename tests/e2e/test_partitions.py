@@ -17,7 +17,15 @@ from aiokafka.structs import ConsumerRecord
 from infra.eventlog import read_envelopes
 from infra.kafka import partition_for
 from ports.events import EventEnvelope
-from tests.e2e.conftest import User, position, running_stack, stack_settings, unique_name
+from tests.e2e.conftest import (
+    User,
+    position,
+    running_stack,
+    stack_settings,
+    store_position,
+    unique_name,
+    wait_until,
+)
 from tests.e2e.stack import Stack
 from tests.integration.test_relay import read_topic
 
@@ -39,6 +47,13 @@ def stored_events(stack: Stack) -> list[EventEnvelope]:
             return await read_envelopes(conn, 0, limit=100_000)
 
     return asyncio.run(read())
+
+
+def relay_position(stack: Stack) -> int:
+    with psycopg.connect(stack.settings.postgres_conninfo) as conn:
+        row = conn.execute("SELECT position FROM relay_positions WHERE name = 'kafka'")\
+            .fetchone()
+    return int(row[0]) if row else 0
 
 
 def topic_records(stack: Stack) -> list[ConsumerRecord[Any, Any]]:
@@ -96,8 +111,11 @@ def test_concurrent_writers_on_four_partitions_project_exactly_once(
 def test_each_aggregate_is_on_its_partition_and_every_event_once(stack: Stack,
                                                                  signup: Callable[..., User]
                                                                  ) -> None:
-    for _ in range(3):
+    for _ in range(8):  # a dozen aggregates each (account, email, session, post, ...)
         signup("spread").post("one more aggregate")
+    head = store_position(stack)
+    wait_until(lambda: relay_position(stack) >= head, timeout=30,
+               failure=lambda: f"the relay at {relay_position(stack)}, the store at {head}")
     events = stored_events(stack)
     records = [r for r in topic_records(stack) if r.value is not None]
     published = [EventEnvelope.from_json(r.value) for r in records]

@@ -24,6 +24,7 @@ from infra.bootstrap import build_command_bus
 from infra.eventlog import STORE_HEADER, read_envelopes
 from infra.kafka import TopicPartitionsMismatch, ensure_topic, make_producer, partition_for
 from infra.resilience import Guard
+from infra.runners import TOPIC_CREATION_WITHIN_S, prepare_topic
 from infra.settings import Settings
 from ports.events import EventEnvelope
 from streams.relay import RELAY_LOCK_KEY, ProducerFactory, Relay
@@ -218,6 +219,10 @@ class GatedProducer:
     async def stop(self) -> None:
         await self.inner.stop()
 
+    async def partitions_for(self, topic: str) -> set[int]:
+        partitions: set[int] = await self.inner.partitions_for(topic)
+        return partitions
+
     async def send(self, topic: str, value: bytes, key: bytes, partition: int | None = None,
                    headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future[Any]:
         real_ack = await self.inner.send(topic, value=value, key=key, partition=partition,
@@ -404,7 +409,8 @@ async def test_each_aggregates_events_go_in_order_to_the_partition_its_id_hashes
         await finish(task, stop)
     events = await stored(db)
     records = await read_topic(settings)
-    assert {r.partition for r in records} == {0, 1, 2, 3}  # spread (16+ aggregates)
+    # this history's aggregate ids (uuid5 of fixed names) cover all four partitions
+    assert {r.partition for r in records} == {0, 1, 2, 3}
     for partition in range(4):
         mine = [r for r in records if r.partition == partition]
         expected = [e for e in events
@@ -439,3 +445,35 @@ async def test_a_relay_refuses_a_topic_with_another_partition_count(
     with pytest.raises(TopicPartitionsMismatch, match=r"has 2 partitions.* says 4"):
         await ensure_topic(settings)
     await ensure_topic(settings, exact=False)  # a replay's topic takes what is there
+
+
+async def topic_partitions(settings: Settings) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        [described] = [t for t in await admin.describe_topics()
+                       if t["topic"] == settings.kafka_topic]
+        return len(described["partitions"])
+    finally:
+        await admin.close()
+
+
+def test_a_worker_creates_the_topic_with_the_configured_count_before_it_subscribes(
+    relay_settings: Settings,
+) -> None:
+    settings = relay_settings.model_copy(update={"kafka_partitions": 3})
+    prepare_topic(settings)  # what run_worker does before the Faust app starts
+    assert asyncio.run(topic_partitions(settings)) == 3
+    prepare_topic(settings)  # already there: nothing to do, nothing raised
+    asyncio.run(ensure_topic(settings))  # and the relay accepts it
+
+
+def test_a_worker_starts_even_when_the_broker_does_not_answer(
+    relay_settings: Settings, capsys: pytest.CaptureFixture[str],
+) -> None:
+    unreachable = relay_settings.model_copy(
+        update={"kafka_bootstrap": f"127.0.0.1:{devstack.free_port()}"})
+    started = time.monotonic()
+    prepare_topic(unreachable)  # logged, not raised
+    assert time.monotonic() - started < TOPIC_CREATION_WITHIN_S + 2
+    assert "worker.topic_unprepared" in capsys.readouterr().out
