@@ -138,21 +138,29 @@ def progress_verdict(part: str, position: int, head: int, stalled_for: float,
 
 async def write_heartbeat(client: Redis, key: str, ttl_s: float, **fields: object) -> None:
     """``{"at": <unix s>, **fields}`` at ``key``, expiring after ``ttl_s``: the worker's
-    fields are ``silent: {loop: seconds}``, the relay's ``position``."""
+    fields are ``silent: {loop: seconds}``, the relay's ``position`` and, while its
+    attempts fail, ``failing`` (the last error, at most ``FAILING_MAX_CHARS``)."""
     await client.set(key, orjson.dumps({"at": time.time(), **fields}), px=int(ttl_s * 1000))
 
 
-def heartbeat_verdict(part: str, raw: bytes | str | None) -> str:
-    """From a heartbeat key's value: gone (no key), not consuming (loops silent), or ok.
+FAILING_MAX_CHARS = 300
+"""How much of a part's last error its heartbeat carries (and /health shows)."""
 
-    The value is ``{"at": unix s, "silent": {loop: seconds}}`` (older workers wrote a
-    bare timestamp, read as ok)."""
+
+def heartbeat_verdict(part: str, raw: bytes | str | None) -> str:
+    """From a heartbeat key's value: gone (no key), failing (its last attempt failed),
+    not consuming (loops silent), or ok.
+
+    The value is ``{"at": unix s, "silent": {loop: seconds}, "failing": error}`` (older
+    workers wrote a bare timestamp, read as ok)."""
     if raw is None:
         return f"error: no {part} has reported lately (heartbeat expired: not running?)"
     try:
         body: Any = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return OK
+    if isinstance(body, dict) and body.get("failing"):
+        return f"error: {part} is failing: {str(body['failing'])[:FAILING_MAX_CHARS]}"
     silent = body.get("silent") if isinstance(body, dict) else None
     if silent:
         loops = ", ".join(f"{name} for {age:.0f}s" for name, age in sorted(silent.items()))

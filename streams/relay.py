@@ -22,7 +22,7 @@ from psycopg.rows import TupleRow
 
 from infra.advisory_locks import AdvisoryLock
 from infra.eventlog import EVENTS_TABLE, STORE_HEADER, read_envelopes, store_identity
-from infra.health import write_heartbeat
+from infra.health import FAILING_MAX_CHARS, write_heartbeat
 from infra.kafka import check_partition_count, ensure_topic, make_producer, partition_for
 from infra.metrics import RELAY_POSITION, RELAYED_EVENTS
 from infra.redis_clients import async_redis
@@ -74,12 +74,14 @@ class Relay:
         self._heartbeat = Guard("relay-heartbeat")
         self._last_beat = 0.0
         self._store = ""  # this event store's identity, read when the relay becomes active
+        self._active = False  # this attempt holds the relay lock
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until ``stop``; any failure (broker, database, a bug) is logged and
         waited out with a bounded exponential backoff, never fatal."""
         try:
             while not stop.is_set():
+                self._active = False
                 try:
                     await self._run_once(stop)
                     return
@@ -87,6 +89,8 @@ class Relay:
                     raise
                 except Exception as error:
                     delay = self.guard.failed(error)
+                    if self._active:  # a standby's failure is not the active relay's state
+                        await self.report_failure(error)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=delay)
         finally:
@@ -99,18 +103,29 @@ class Relay:
         if time.monotonic() - self._last_beat < self.settings.heartbeat_interval_s:
             return
         self._last_beat = time.monotonic()
+        await self._write_heartbeat(position=position)
+
+    async def report_failure(self, error: Exception) -> None:
+        """Tell /health why the relay is not relaying (``failing``: the error), so it
+        says so instead of "not running?" (a broker gone, a topic refused); the next
+        successful beat, written at once, replaces it."""
+        self._last_beat = 0.0
+        await self._write_heartbeat(failing=repr(error)[:FAILING_MAX_CHARS])
+
+    async def _write_heartbeat(self, **fields: object) -> None:
         if self._redis is None:
             self._redis = async_redis(self.settings.redis_url, self.settings.redis_cluster,
                                       socket_timeout=2, socket_connect_timeout=2)
         client, key = self._redis, RedisKeys(self.settings.redis_prefix).relay_heartbeat()
         await self._heartbeat.once(lambda: write_heartbeat(
-            client, key, self.settings.heartbeat_ttl_s, position=position))
+            client, key, self.settings.heartbeat_ttl_s, **fields))
 
     async def _run_once(self, stop: asyncio.Event) -> None:
         conninfo = self.settings.postgres_conninfo
         async with await AsyncConnection.connect(conninfo, autocommit=True) as conn:
             if not await self._acquire_lock(conn, stop):
                 return
+            self._active = True
             self._store = await store_identity(conn)
             log.info("relay.active", store=self._store)
             await ensure_topic(self.settings)

@@ -22,7 +22,10 @@ from commands.messages import CreatePost, DeletePost, SetFollow
 from infra import devstack
 from infra.bootstrap import build_command_bus
 from infra.eventlog import STORE_HEADER, read_envelopes
+from infra.health import heartbeat_verdict
 from infra.kafka import TopicPartitionsMismatch, ensure_topic, make_producer, partition_for
+from infra.redis_clients import build_sync_redis
+from infra.redis_keys import RedisKeys
 from infra.resilience import Guard
 from infra.runners import TOPIC_CREATION_WITHIN_S, prepare_topic
 from infra.settings import Settings
@@ -439,6 +442,15 @@ async def test_a_relay_refuses_a_topic_with_another_partition_count(
         assert not task.done()  # an operator's mistake is waited out, not fatal
         assert await relay_position(db) == 0
         assert await read_topic(settings) == []  # nothing published on the wrong layout
+        # /health says why, not "not running?"
+        client = build_sync_redis(settings)
+        try:
+            beat = client.get(RedisKeys(settings.redis_prefix).relay_heartbeat())
+        finally:
+            client.close()
+        assert heartbeat_verdict("relay", beat) == (
+            "error: relay is failing: TopicPartitionsMismatch(\"topic "
+            f"'{settings.kafka_topic}' has 2 partitions, ROOST_KAFKA_PARTITIONS says 4\")")
     finally:
         await finish(task, stop)
     assert task.exception() is None

@@ -41,6 +41,10 @@ def test_heartbeats_say_gone_silent_or_ok() -> None:
     assert heartbeat_verdict("worker", orjson.dumps({"at": 1.0, "silent": {}})) == "ok"
     silent = heartbeat_verdict("worker", orjson.dumps({"at": 1.0, "silent": {"timelines": 20.4}}))
     assert silent == "error: worker is not consuming: no progress in timelines for 20s"
+    failing = heartbeat_verdict("relay", orjson.dumps({"at": 1.0, "failing": "Boom('x')"}))
+    assert failing == "error: relay is failing: Boom('x')"
+    long = heartbeat_verdict("relay", orjson.dumps({"failing": "x" * 5000}))
+    assert len(long) < 400  # a bounded message, however long the error
 
 
 def test_liveness_names_the_loops_that_stopped_beating() -> None:
