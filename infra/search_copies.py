@@ -3,19 +3,23 @@ aliases (``infra.search_schema.SearchNames``: copy N is ``roost-posts-vN`` and
 ``roost-accounts-vN`` with the position document ``vN``).
 
 ``FollowingSearchIndex`` is the live writer and reader the composition root
-builds: before each writer call it reads which generation the posts alias points
-at (one ``GET _alias``), so once a rebuild has moved the aliases (one
+builds: it reads which generation the posts alias points at (one ``GET _alias``)
+once per apply (``pinned``, entered by ``SearchProjector.apply_batch`` under the
+projector's lease) and before each call made outside an apply (a park's
+``advance``, a replay, a reset), so once a rebuild has moved the aliases (one
 ``POST _aliases`` with remove and add actions for both, atomic in Elasticsearch)
 the live projector writes the new generation. The switch holds the search
 projector's lease, under which every live apply runs, so no live write lands in
 the old generation after it: the next apply reads the alias again under the lease.
+(A holder whose lease lapsed during a stall could still finish its apply on the
+old generation, as before the pin it could between its alias read and its bulk.)
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from elasticsearch import AsyncElasticsearch, NotFoundError
@@ -44,9 +48,28 @@ async def live_generation(client: AsyncElasticsearch, names: SearchNames) -> int
 
 class FollowingSearchIndex(ElasticsearchIndex):
     """An ``ElasticsearchIndex`` that writes, and reads its position from, whichever
-    generation the aliases point at (the configured one until there is an alias)."""
+    generation the aliases point at (the configured one until there is an alias).
+
+    Inside ``pinned`` (one apply of the projector, under its lease, which a switch
+    also holds) the alias is read once, on entering; outside it, before each call."""
+
+    _pins = 0  # how many pinned() blocks are open
+
+    @contextlib.asynccontextmanager
+    async def pinned(self) -> AsyncIterator[None]:
+        await self._read_alias()  # even when nested: a pin starts from the alias
+        self._pins += 1
+        try:
+            yield
+        finally:
+            self._pins -= 1
 
     async def _follow(self) -> None:
+        if self._pins:
+            return
+        await self._read_alias()
+
+    async def _read_alias(self) -> None:
         generation = await live_generation(self.client, self.names)
         if generation is not None and generation != self.names.generation:
             self.names = SearchNames(self.names.prefix, generation)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
@@ -205,6 +206,10 @@ class ElasticsearchIndex:
         self._ready = False
 
     # -- the writer --------------------------------------------------------
+
+    def pinned(self) -> AbstractAsyncContextManager[None]:
+        """Nothing to pin: this adapter writes the generation it was made for."""
+        return contextlib.nullcontext()
 
     async def position(self) -> int:
         async with unavailable_as_dependency():

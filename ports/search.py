@@ -32,6 +32,7 @@ one contract against both.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
@@ -200,6 +201,13 @@ class SearchIndexWriter(Protocol):
 
     async def reset(self) -> None:
         """Drop every document and the position, leaving empty indices (a rebuild)."""
+        ...
+
+    def pinned(self) -> AbstractAsyncContextManager[None]:
+        """Keep one target for the calls made inside it (one apply, under the
+        projector's lease): an index that follows an alias to its live generation
+        reads the alias once on entering instead of before each call. Outside it, each
+        call finds its target itself."""
         ...
 
 

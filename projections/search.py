@@ -260,9 +260,10 @@ class SearchProjector(StoreProjector[SearchIndexWriter]):
     async def apply_batch(self, events: Sequence[EventEnvelope]) -> None:
         """Fold the events above the position, write each changed document once, then
         the position of the last event."""
-        fresh = after(await self.store.position(), events)
-        if fresh:
-            await self.store.write(await self._changes(fresh), upto=fresh[-1].position)
+        async with self.store.pinned():  # one alias read per apply, not one per call
+            fresh = after(await self.store.position(), events)
+            if fresh:
+                await self.store.write(await self._changes(fresh), upto=fresh[-1].position)
 
     async def replay(self, event: EventEnvelope) -> None:
         """The event's changes regardless of the position; versions still refuse what

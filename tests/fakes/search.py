@@ -10,10 +10,12 @@ use only what both analyses agree on.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import unicodedata
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -103,6 +105,9 @@ class MemorySearchIndex:
         wanted = set(aggregate_ids)
         return {i: v for i, v in self.account_docs.items()
                 if i in account_ids or v.doc.aggregate_id in wanted}
+
+    def pinned(self) -> AbstractAsyncContextManager[None]:
+        return contextlib.nullcontext()
 
     async def write(self, changes: Sequence[Change], upto: int | None) -> WriteOutcome:
         self._check()

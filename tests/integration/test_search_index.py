@@ -6,10 +6,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from infra import devstack
+from infra.search_copies import (
+    FollowingSearchIndex,
+    documents,
+    generation_index,
+    switch_aliases,
+)
 from infra.search_index import ElasticsearchIndex, build_client
 from infra.search_schema import ACCOUNTS_MAPPING, ADDED_FIELDS, POSTS_MAPPING, SearchNames
 from ports.search import PostSearch, PutPost, SearchWriteError, SuspendAuthor
@@ -147,3 +154,52 @@ async def test_indices_made_before_suspensions_get_the_flags_in_place(
         assert found["_version"] == 4  # two updates by query
     finally:
         await drop(index)
+
+
+async def test_a_following_index_reads_the_alias_once_per_pin_and_follows_a_switch(
+    noida: dict[str, str],
+) -> None:
+    """Inside ``pinned`` (an apply under the lease, which a switch also takes) the alias
+    is read once; the next call outside a pin, or the next pin, sees a switch."""
+    prefix = f"t{uuid.uuid4().hex[:10]}-"
+    client = build_client(noida["elasticsearch_url"], 5.0)
+    first = SearchNames(prefix, 1)
+    live = FollowingSearchIndex(client, first)
+    await live.ensure()
+    await client.indices.update_aliases(actions=[
+        {"add": {"index": live.names.posts_index, "alias": live.names.posts}},
+        {"add": {"index": live.names.accounts_index, "alias": live.names.accounts}}])
+    second = generation_index(live, 2)
+    await second.ensure()
+    reads = 0
+    get_alias = client.indices.get_alias
+
+    async def counted(**kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await get_alias(**kwargs)
+
+    client.indices.get_alias = counted  # type: ignore[method-assign]
+    try:
+        async with live.pinned():
+            assert await live.position() == 0
+            assert await live.accounts([1]) == {}
+            await live.write([PutPost(1, post(1, "pinned write"))], upto=1)
+        assert reads == 1  # three calls, one alias read
+        assert set(await documents(client, first.posts_index)) == {"1"}
+
+        await switch_aliases(client, live.names, 1, 2)  # a rebuild's switch, between applies
+        async with live.pinned():
+            await live.write([PutPost(2, post(2, "after the switch"))], upto=2)
+        assert reads == 2
+        assert live.names.generation == 2
+        assert set(await documents(client, second.names.posts_index)) == {"2"}  # the new one
+        await live.write([PutPost(3, post(3, "unpinned"))], upto=3)  # a park's advance
+        assert reads == 3  # outside a pin: read before the call
+        assert set(await documents(client, second.names.posts_index)) == {"2", "3"}
+        assert set(await documents(client, first.posts_index)) == {"1"}
+    finally:
+        client.indices.get_alias = get_alias  # type: ignore[method-assign]
+        await second.drop()
+        await generation_index(live, 1).drop()
+        await client.close()
