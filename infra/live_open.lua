@@ -4,8 +4,9 @@
 -- (field m): every event published from then on sorts after it, and a resume
 -- id below it is too old for this buffer (events may have been published while
 -- it was absent). Each buffer's TTL is set to ARGV[1] seconds.
--- A resume id can be resumed when every buffer still holds an entry at or below
--- it (buffers lose only their oldest entries, so nothing after it is gone).
+-- A resume id can be resumed when its position is not beyond the head and every
+-- buffer still holds an entry at or below it (buffers lose only their oldest
+-- entries, so nothing after it is gone).
 -- KEYS[1]: the head of the channels' group (highest position published; on a Redis
 --   Cluster the group's head in the buffers' slot); KEYS[2..]: the buffers.
 -- ARGV[1]: TTL in seconds; ARGV[2]: the resume id "<position>-<seq>", or '';
@@ -18,6 +19,11 @@ if ARGV[3] and ARGV[3] ~= '' and tonumber(ARGV[3]) > tonumber(head) then head = 
 local resume = ARGV[2]
 local resumable = 1
 if resume == '' then resumable = 0 end
+-- an id from beyond the head was never published here (a client of another store, or
+-- of this one before its Redis was emptied): nothing after it would ever come
+if resumable == 1 and tonumber(string.match(resume, '^(%d+)')) > tonumber(head) then
+  resumable = 0
+end
 local lasts = {}
 for i = 2, #KEYS do
   local key = KEYS[i]

@@ -150,6 +150,21 @@ class LiveContract:
         await live.publisher.publish([home(41)])
         assert ids(await receive(subscription, 1)) == ["41-0"]
 
+    @pytest.mark.parametrize("future", ["99999999999999-0", "9223372036854775807-0", "61-0"])
+    async def test_an_id_beyond_anything_published_resets(self, live: Live, future: str
+                                                          ) -> None:
+        """A client of another store, or of this one before its Redis was emptied, must
+        not wait in silence until the positions catch up with its id."""
+        await live.subscriber.subscribe([(HOME_CHANNEL, READER)], None)
+        await live.publisher.publish([home(60)])
+        subscription = await live.subscriber.subscribe([(HOME_CHANNEL, READER)], future)
+        assert subscription.reset
+        assert subscription.start_id == "60-0"
+        await live.publisher.publish([home(61, 1), home(62)])
+        assert ids(await receive(subscription, 2)) == ["61-1", "62-0"]
+        latest = await live.subscriber.subscribe([(HOME_CHANNEL, READER)], "62-0")
+        assert not latest.reset  # the newest id itself resumes (nothing after it yet)
+
     async def test_an_expired_buffer_resets_a_reconnect(self, live: Live) -> None:
         first = await live.subscriber.subscribe([(HOME_CHANNEL, READER)], None)
         await live.publisher.publish([home(50)])

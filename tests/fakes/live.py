@@ -117,6 +117,9 @@ class FakeLive:
         if wanted == (MAX_SEQ, MAX_SEQ):
             wanted = None
         resumable = wanted is not None
+        group_heads = {self.heads.get(_GROUPS[stream[0]], 0) for stream in channels}
+        if wanted is not None and wanted[0] > max(group_heads):
+            resumable = False  # from beyond anything published: never resumable
         for stream in channels:
             if stream not in self.buffers:
                 head = self.heads.get(_GROUPS[stream[0]], 0)

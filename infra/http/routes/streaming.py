@@ -42,7 +42,7 @@ AccessToken = Annotated[str | None, Query(
     "send Authorization (never logged)")]
 LastEventId = Annotated[str | None, Header(
     alias="Last-Event-ID", description="Resume after this event id; a malformed or too old "
-    "one starts the stream with `event: reset`")]
+    "one, or one beyond anything published, starts the stream with `event: reset`")]
 
 
 async def stream_actor(
