@@ -13,6 +13,7 @@ from infra.http.deps import optional_actor, required_actor
 from infra.http.errors import install_error_handlers
 from infra.http.hygiene import InputHygieneMiddleware
 from infra.http.idempotency import IdempotencyMiddleware
+from infra.http.json_body import NonFiniteJsonMiddleware
 from infra.http.middleware import BodyLimitMiddleware, HeadAsGetMiddleware, MetricsMiddleware
 from infra.http.multipart import MultipartCheckMiddleware
 from infra.http.openapi import install_openapi
@@ -87,8 +88,8 @@ def create_app(settings: Settings | None = None,
     for router in API_ROUTERS:
         app.include_router(router, dependencies=requests_budget)
     app.include_router(ops.router)  # health and metrics are never rate limited
-    # The last added runs outermost: metrics, input hygiene, body limit, the multipart
-    # check, idempotency, rate-limit headers, HEAD as GET, routes.
+    # The last added runs outermost: metrics, input hygiene, body limit, JSON's values,
+    # the multipart check, idempotency, rate-limit headers, HEAD as GET, routes.
     app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None,
         trust_forwarded_for=settings.trust_forwarded_for,
     )
     app.add_middleware(MultipartCheckMiddleware)
+    app.add_middleware(NonFiniteJsonMiddleware)
     # An upload's body: the file limit plus room for the form's parts and alt text.
     upload_bytes = settings.media_max_bytes + MEDIA_FORM_ROOM
     # Starlette spools a file part above 1 MiB to a temporary file (read back through a

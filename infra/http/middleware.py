@@ -34,6 +34,20 @@ def refeed(chunks: Sequence[bytes], receive: Receive) -> Receive:
     return replay
 
 
+async def read_chunks(receive: Receive) -> list[bytes] | None:
+    """The whole body, in the chunks it arrives in; None when the client disconnects
+    first. Only behind ``BodyLimitMiddleware``, which bounds what is held."""
+    chunks: list[bytes] = []
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return chunks
+
+
 class HttpMiddleware(ABC):
     """An ASGI middleware that sees HTTP requests only: anything else (the lifespan)
     goes to the app untouched. A subclass writes ``http``."""

@@ -31,7 +31,7 @@ from starlette.types import Receive, Scope, Send
 from domain.errors import RoostError, UnsupportedMediaType, ValidationFailed
 from infra.http.errors import MALFORMED_MULTIPART, error_response
 from infra.http.idempotency import OFF_LOOP_BYTES
-from infra.http.middleware import HttpMiddleware, refeed
+from infra.http.middleware import HttpMiddleware, read_chunks, refeed
 
 NOT_UTF8 = "must be valid UTF-8 text"
 
@@ -152,14 +152,9 @@ class MultipartCheckMiddleware(HttpMiddleware):
                 parse_options_header(content_type)[0] != b"multipart/form-data":
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
+        chunks = await read_chunks(receive)
+        if chunks is None:  # the client went away
+            return
         # A large form is read again in a worker thread, not on the event loop (~6 ms
         # for 16 MiB), as its Idempotency-Key fingerprint is.
         refusal = await asyncio.to_thread(form_refusal, content_type, chunks) \
