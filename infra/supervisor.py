@@ -16,20 +16,43 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlparse
 
 import httpx
+import structlog
 from rich.console import Console
+from rich.text import Text
 
 from infra import devstack
 from infra.database import migrate
+from infra.logging import configure_logging
 from infra.settings import Settings
 
 PARTS = ("api", "relay", "worker")
 STARTUP_TIMEOUT_S = 60.0
+log = structlog.get_logger("roost.up")
 
 
-def ensure_services(settings: Settings, console: Console, state: Path
+class Printer(Protocol):
+    """Where ``roost up`` says what it does: a rich ``Console``, or ``JsonLines``."""
+
+    def print(self, text: str, /) -> None: ...
+
+
+class JsonLines:
+    """``roost up``'s messages as JSON log lines (``ROOST_LOG_JSON``, the default), like
+    every part's: ``{"event": "up", "message": <the text, without markup>, "process":
+    "up", "level": ...}``; red text is an error, yellow a warning."""
+
+    _LEVELS = (("[red]", "error"), ("[yellow]", "warning"))
+
+    def print(self, text: str, /) -> None:
+        level = next((name for tag, name in self._LEVELS if text.startswith(tag)), "info")
+        getattr(log, level)("up", message=Text.from_markup(text).plain)
+
+
+def ensure_services(settings: Settings, console: Printer, state: Path
                     ) -> list[Callable[[], None]]:
     """PostgreSQL and Redis answer after this (started if they did not)."""
     redis_url = urlparse(settings.redis_url)
@@ -43,7 +66,7 @@ NOIDA = "noida-db"
 """The dev Kafka and Elasticsearch server ``roost up`` starts (and restarts) itself."""
 
 
-def _noida_starter(settings: Settings, console: Console
+def _noida_starter(settings: Settings, console: Printer
                    ) -> Callable[[], subprocess.Popen[bytes]] | None:
     """How to start the dev broker/search server, or ``None`` when it is not ours to
     run: external URLs are configured (unless ``ROOST_DEVSERVER=start`` asks for one
@@ -112,7 +135,7 @@ class CrashLoop(Exception):
 
 def _supervise(settings: Settings, parts: dict[str, subprocess.Popen[bytes]],
                starters: dict[str, Callable[[], subprocess.Popen[bytes]]],
-               console: Console, base: str) -> None:
+               console: Printer, base: str) -> None:
     """Restart parts (the dev server too, when ``roost up`` started it) that exit,
     announce the stack once healthy; returns never, raises ``CrashLoop`` or
     ``DevStackError`` (not healthy in time)."""
@@ -175,10 +198,15 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def run_stack(settings: Settings, console: Console) -> int:
+def run_stack(settings: Settings, terminal: Console) -> int:
     """Serve until told to stop (0), or until a part crash-loops or the stack never
     becomes healthy (1, saying which part and why). A part that exits otherwise is
-    restarted with backoff."""
+    restarted with backoff. What it says goes to ``terminal`` with ``ROOST_LOG_JSON``
+    off, and as JSON log lines (``JsonLines``) otherwise."""
+    console: Printer = terminal
+    if settings.log_json:
+        configure_logging(settings.log_level, True, "up")
+        console = JsonLines()
     devstack.interrupt_on_stop_signals()
     state = Path(".roost")
     state.mkdir(exist_ok=True)

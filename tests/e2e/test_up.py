@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -62,6 +63,13 @@ def _start_up(settings: Settings, cwd: Path, log: Path) -> subprocess.Popen[byte
             stdout=out, stderr=subprocess.STDOUT)
 
 
+def _is_json_object(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
 def _cmdline(pid: int) -> list[str]:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
@@ -110,6 +118,14 @@ def test_roost_up_restarts_a_killed_worker_and_health_says_so_meanwhile(
         assert "worker exited (killed by SIGKILL); restarting it" in log.read_text()
         up.send_signal(signal.SIGTERM)
         assert up.wait(30) == 0
+        # every line is JSON: the parts' and roost up's own (the restart, the stop)
+        lines = [line for line in log.read_text().splitlines() if line.strip()]
+        not_json = [line for line in lines if not _is_json_object(line)]
+        assert not not_json, not_json[:5]
+        said = [e for e in map(json.loads, lines)
+                if e.get("process") == "up" and e["event"] == "up"]
+        assert {"Roost is up", "stopping Roost"} <= {e["message"].split("\n")[0] for e in said}
+        assert any(e["level"] == "warning" and "restarting it" in e["message"] for e in said)
     finally:
         parts = children(up.pid)
         if up.poll() is None:
