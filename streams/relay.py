@@ -90,7 +90,7 @@ class Relay:
                 except Exception as error:
                     delay = self.guard.failed(error)
                     if self._active:  # a standby's failure is not the active relay's state
-                        await self.report_failure(error)
+                        await self.report_failure(error, retry_in_s=delay)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=delay)
         finally:
@@ -105,20 +105,22 @@ class Relay:
         self._last_beat = time.monotonic()
         await self._write_heartbeat(position=position)
 
-    async def report_failure(self, error: Exception) -> None:
+    async def report_failure(self, error: Exception, retry_in_s: float = 0.0) -> None:
         """Tell /health why the relay is not relaying (``failing``: the error), so it
-        says so instead of "not running?" (a broker gone, a topic refused); the next
-        successful beat, written at once, replaces it."""
+        says so instead of "not running?" (a broker gone, a topic refused), until the
+        next attempt (``retry_in_s``) has had a heartbeat's life to beat or fail again;
+        the next successful beat, written at once, replaces it."""
         self._last_beat = 0.0
-        await self._write_heartbeat(failing=repr(error)[:FAILING_MAX_CHARS])
+        await self._write_heartbeat(ttl_s=self.settings.heartbeat_ttl_s + retry_in_s,
+                                    failing=repr(error)[:FAILING_MAX_CHARS])
 
-    async def _write_heartbeat(self, **fields: object) -> None:
+    async def _write_heartbeat(self, ttl_s: float | None = None, **fields: object) -> None:
         if self._redis is None:
             self._redis = async_redis(self.settings.redis_url, self.settings.redis_cluster,
                                       socket_timeout=2, socket_connect_timeout=2)
         client, key = self._redis, RedisKeys(self.settings.redis_prefix).relay_heartbeat()
         await self._heartbeat.once(lambda: write_heartbeat(
-            client, key, self.settings.heartbeat_ttl_s, **fields))
+            client, key, ttl_s or self.settings.heartbeat_ttl_s, **fields))
 
     async def _run_once(self, stop: asyncio.Event) -> None:
         conninfo = self.settings.postgres_conninfo

@@ -489,3 +489,23 @@ def test_a_worker_starts_even_when_the_broker_does_not_answer(
     prepare_topic(unreachable)  # logged, not raised
     assert time.monotonic() - started < TOPIC_CREATION_WITHIN_S + 2
     assert "worker.topic_unprepared" in capsys.readouterr().out
+
+
+async def test_a_failure_stays_on_health_until_the_next_attempt_had_its_chance(
+    relay_settings: Settings,
+) -> None:
+    relay = Relay(relay_settings)
+    await relay.report_failure(KafkaError("broker gone"), retry_in_s=30.0)
+    client = build_sync_redis(relay_settings)
+    key = RedisKeys(relay_settings.redis_prefix).relay_heartbeat()
+    try:
+        assert heartbeat_verdict("relay", client.get(key)) == \
+            "error: relay is failing: KafkaError('broker gone')"
+        # a backoff longer than a heartbeat's life does not turn it into "not running?"
+        assert client.pttl(key) > (relay_settings.heartbeat_ttl_s + 25) * 1000
+        await relay.beat(7)  # the next attempt beats at once: the failure is gone
+        assert heartbeat_verdict("relay", client.get(key)) == "ok"
+    finally:
+        client.close()
+        if relay._redis is not None:
+            await relay._redis.aclose()
