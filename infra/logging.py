@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import logging.config
 import sys
+from types import TracebackType
 from typing import Any
 
 import structlog
 
 # Chatty libraries: one INFO line per request or per health probe is noise.
-QUIET_LOGGERS = {"elastic_transport": "WARNING", "aiokafka": "WARNING"}
+QUIET_LOGGERS = {"elastic_transport": "WARNING", "aiokafka": "WARNING", "httpx": "WARNING"}
 
 
 def _shared() -> list[structlog.types.Processor]:
@@ -68,3 +69,17 @@ def configure_logging(level: str = "INFO", json: bool = True, process: str = "ro
     structlog.contextvars.bind_contextvars(process=process)
     logging.config.dictConfig(stdlib_config(level, json))
     logging.captureWarnings(True)  # warnings are log lines too, not bare stderr text
+    if json:  # a crash's traceback is a line like the others, not Typer's rich text
+        sys.excepthook = log_uncaught
+
+
+def log_uncaught(kind: type[BaseException], error: BaseException,
+                 trace: TracebackType | None) -> None:
+    """``sys.excepthook`` of a process logging JSON: an exception nothing caught is one
+    ``process.crashed`` line (level ``critical``, the traceback in ``exception``); the
+    process then exits with status 1 as it would have. Ctrl-C is left to Python."""
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, error, trace)
+        return
+    structlog.get_logger("roost").critical("process.crashed", error=repr(error)[:1000],
+                                           exc_info=(kind, error, trace))

@@ -36,7 +36,8 @@ def run_api(settings: Settings) -> None:
         try:
             code = api_processes.serve(settings)
         except ValueError as error:  # settings that cannot work: say why, exit 1
-            sys.exit(f"roost api: {error}")
+            log.error("api.refused_settings", error=str(error))
+            sys.exit(1)
         sys.exit(code)
     from infra.http.bounded_protocol import BoundedHeadProtocol
 
