@@ -35,6 +35,9 @@ log = structlog.get_logger(__name__)
 
 RELAY_LOCK_KEY = AdvisoryLock.RELAY.value
 RELAY_NAME = "kafka"
+SETUP_WITHIN_S = 15.0
+"""How long an active relay's set-up (the topic's check, the producer's start and
+metadata) may take before the attempt fails (``TimeoutError``) and is retried."""
 
 Conn = AsyncConnection[TupleRow]
 ProducerFactory = Callable[[Settings], AIOKafkaProducer]
@@ -108,11 +111,13 @@ class Relay:
     async def report_failure(self, error: Exception, retry_in_s: float = 0.0) -> None:
         """Tell /health why the relay is not relaying (``failing``: the error), so it
         says so instead of "not running?" (a broker gone, a topic refused), until the
-        next attempt (``retry_in_s``) has had a heartbeat's life to beat or fail again;
-        the next successful beat, written at once, replaces it."""
+        next attempt (in ``retry_in_s``) has had its set-up (``SETUP_WITHIN_S`` at most)
+        and a heartbeat's life to beat or fail again; the next successful beat, written
+        at once, replaces it."""
         self._last_beat = 0.0
-        await self._write_heartbeat(ttl_s=self.settings.heartbeat_ttl_s + retry_in_s,
-                                    failing=repr(error)[:FAILING_MAX_CHARS])
+        await self._write_heartbeat(
+            ttl_s=self.settings.heartbeat_ttl_s + retry_in_s + SETUP_WITHIN_S,
+            failing=repr(error)[:FAILING_MAX_CHARS])
 
     async def _write_heartbeat(self, ttl_s: float | None = None, **fields: object) -> None:
         if self._redis is None:
@@ -130,13 +135,14 @@ class Relay:
             self._active = True
             self._store = await store_identity(conn)
             log.info("relay.active", store=self._store)
-            await ensure_topic(self.settings)
             producer = self.producer_factory(self.settings)
-            await producer.start()
-            try:
-                # the producer's own metadata must list every partition partition_for names
-                check_partition_count(
-                    self.settings, len(await producer.partitions_for(self.settings.kafka_topic)))
+            try:  # stopped even when it never started (its client is closed then)
+                async with asyncio.timeout(SETUP_WITHIN_S):  # a broker that never answers
+                    await ensure_topic(self.settings)
+                    await producer.start()
+                    # its own metadata must list every partition partition_for names
+                    check_partition_count(self.settings, len(
+                        await producer.partitions_for(self.settings.kafka_topic)))
                 async with await AsyncConnection.connect(conninfo, autocommit=True) as listener:
                     channel = sql.Identifier(EVENTS_TABLE)
                     await listener.execute(sql.SQL("LISTEN {}").format(channel))

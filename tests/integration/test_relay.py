@@ -30,6 +30,7 @@ from infra.resilience import Guard
 from infra.runners import TOPIC_CREATION_WITHIN_S, prepare_topic
 from infra.settings import Settings
 from ports.events import EventEnvelope
+from streams import relay as relay_module
 from streams.relay import RELAY_LOCK_KEY, ProducerFactory, Relay
 from tests.integration.conftest import (
     SettingsFactory,
@@ -509,3 +510,35 @@ async def test_a_failure_stays_on_health_until_the_next_attempt_had_its_chance(
         client.close()
         if relay._redis is not None:
             await relay._redis.aclose()
+
+
+async def test_a_broker_that_never_answers_fails_the_attempt_within_the_set_up_bound(
+    relay_settings: Settings, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A blackholed broker (it accepts connections and says nothing) would hold the
+    relay's set-up for aiokafka's 40 s request timeout and /health would lose why."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # never answers, never closes
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setattr(relay_module, "SETUP_WITHIN_S", 0.5)
+    settings = relay_settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{port}"})
+    guard = Guard("relay", max_s=10.0)
+    task, stop = await run_relay(settings, guard=guard)
+    client = build_sync_redis(settings)
+    try:
+        key = RedisKeys(settings.redis_prefix).relay_heartbeat()
+        await wait_until(lambda: heartbeat_verdict("relay", client.get(key)).startswith(
+            "error: relay is failing: TimeoutError"), timeout=10,
+            message="the attempt to fail on its set-up bound, and say so")
+        assert guard.failures >= 1 and not task.done()
+    finally:
+        client.close()
+        await finish(task, stop)
+        for writer in held:
+            writer.close()
+        server.close()
+    assert task.exception() is None
