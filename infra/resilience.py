@@ -44,6 +44,11 @@ class Guard:
                   error_type=type(error).__name__, failures=self.failures, retry_in_s=delay)
         return delay
 
+    def succeeded(self) -> None:
+        """A step of a task that runs its own loop got through: the next failure
+        starts the backoff again from ``initial_s`` (logged ``task.recovered``)."""
+        self._succeeded()
+
     def _succeeded(self) -> None:
         if self.failures:
             log.info("task.recovered", task=self.task, after_failures=self.failures)

@@ -176,6 +176,8 @@ class Relay:
                 await self._publish(producer, batch)
                 position = batch[-1].position
                 await save_position(conn, position)
+                if self.guard.failures:  # relaying again: a later failure backs off anew
+                    self.guard.succeeded()
                 RELAY_POSITION.set(position)
                 RELAYED_EVENTS.inc(len(batch))
                 continue
