@@ -24,8 +24,8 @@ fresh hash made after the written one expired. (An eviction under
 ``maxmemory`` can still drop a hash between the two: run the cache without
 eviction of these keys, docs/operations.md.)
 Each call is one pipelined round trip; every key carries its own hash tag. A
-read takes the accounts and reposts with one ``MGET`` across slots, as the post
-cache takes bodies (a Redis Cluster would want one per slot).
+read takes the accounts and reposts with one ``MGET`` on a single Redis (a ``GET``
+each on a Redis Cluster, whose pipelines refuse ``MGET``).
 """
 
 from __future__ import annotations
@@ -110,13 +110,19 @@ class RedisFactsCache:
         strings = [*map(self.keys.account_facts, accounts),
                    *map(self.keys.repost_facts, reposts)]
         async with self.redis.pipeline(transaction=False) as pipe:
-            for key in strings:  # a GET each, as the post cache's bodies: one MGET would
-                pipe.get(key)    # name keys of many slots (refused on a Redis Cluster)
+            if self.cluster:  # its pipelines refuse MGET: a GET each, every key's own slot
+                for key in strings:
+                    pipe.get(key)
+            elif strings:
+                pipe.mget(strings)
             for reader, fields in asked.items():
                 pipe.hmget(self.keys.reader_facts(reader),
                            [f"{tag}{pair[1]}" for tag, pair in fields])
             replies = await pipe.execute()
-        values, replies = replies[:len(strings)], replies[len(strings):]
+        if self.cluster:
+            values, replies = replies[:len(strings)], replies[len(strings):]
+        else:
+            values, replies = (replies[0], replies[1:]) if strings else ([], replies)
         facts = Facts()
         for account_id, raw in zip(accounts, values, strict=False):
             if raw is not None:

@@ -38,6 +38,15 @@ class PostCacheContract:
         assert await cache.get_many([1], []) == ({}, {1: counts()})
         assert await cache.get_many([], [1]) == ({1: body(1)}, {})
 
+    async def test_a_page_of_posts_gets_what_is_cached_of_each(self, cache: PostCache
+                                                                  ) -> None:
+        ids = list(range(100, 125))
+        await cache.fill({i: body(i) for i in ids[::2]}, {i: counts(likes=i) for i in ids[::3]})
+        assert await cache.get_many(ids, ids[:20]) == (
+            {i: body(i) for i in ids[:20:2]}, {i: counts(likes=i) for i in ids[::3]})
+        assert await cache.get_many(ids[:3], ids[5:9]) == (
+            {i: body(i) for i in ids[6:9:2]}, {100: counts(likes=100)})
+
     async def test_a_body_and_its_counts_are_cached_apart(self, cache: PostCache) -> None:
         await cache.fill({1: body(1)}, {})
         await cache.fill({}, {2: counts(likes=1)})
