@@ -109,7 +109,8 @@ async def post_bodies(ctx: QueryContext, post_ids: Sequence[int]
     live: dict[int, tuple[PostBody, Counts]] = {}
     for post_id in ids:
         if post_id in bodies and post_id in counts and not counts[post_id]["deleted"]:
-            hot[post_id] = bodies[post_id]
+            if post_id not in local:  # kept BODY_TTL_S from when it was first held,
+                hot[post_id] = bodies[post_id]  # not set again (1.6 % of a read's CPU)
             live[post_id] = (bodies[post_id], counts[post_id])
     return live
 
