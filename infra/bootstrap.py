@@ -64,6 +64,7 @@ from infra.metrics import (
 )
 from infra.notification_store import PostgresNotificationStore
 from infra.page_facts import RedisFactsCache
+from infra.page_reads import RedisPageReads
 from infra.parking import PostgresParkingLot
 from infra.positions import RecordedPositions
 from infra.post_cache import RedisPostCache
@@ -151,11 +152,12 @@ def build_queries(settings: Settings, pool: AsyncPool, client: aredis.Redis,
     """The read side over the API's pool and Redis client, with its position watcher
     (over ``positions``, the process's reader of the projectors' positions)."""
     positions = positions or RecordedPositions(pool, client, keys)
+    post_cache, facts = RedisPostCache(client, keys), RedisFactsCache(client, keys)
     return QueryContext(
         PostgresReadModelReader(pool),
         LiveTimelines(client, keys, settings.timeline_max_entries),
         PostgresEventLogHead(pool), on_rebuild=observe_timeline_rebuild,
-        post_cache=RedisPostCache(client, keys), facts=RedisFactsCache(client, keys),
+        post_cache=post_cache, facts=facts, page_reads=RedisPageReads(post_cache, facts),
         hydration=HydrationCache(),
         policy=TimelinePolicy(
             max_entries=settings.timeline_max_entries,

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from functools import cache
 from importlib import resources
-from typing import TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -56,6 +56,15 @@ class PipelinedScript:
 
 
 T = TypeVar("T")
+
+
+class Answer(NamedTuple, Generic[T]):
+    """What an adapter's ``queue_...`` method left on a pipeline shared with others:
+    how many ``replies`` its commands take (in the order queued) and ``read``, which
+    turns exactly those replies into the call's answer."""
+
+    replies: int
+    read: Callable[[Sequence[Any]], T]
 
 
 async def loading(redis: Redis, scripts: Sequence[PipelinedScript],

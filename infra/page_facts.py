@@ -31,14 +31,16 @@ each on a Redis Cluster, whose pipelines refuse ``MGET``).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from functools import partial
+from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
-from infra.lua import PipelinedScript, load_script, loading
+from infra.lua import Answer, PipelinedScript, load_script, loading
 from infra.redis_clients import by_slot, is_cluster
 from infra.redis_keys import RedisKeys
 from ports.errors import DependencyUnavailable
@@ -99,48 +101,59 @@ class RedisFactsCache:
         self.cluster = is_cluster(redis)
 
     async def get(self, keys: FactKeys) -> Facts:
-        """The cached facts among ``keys``, in one round trip."""
+        """The cached facts among ``keys``, in one round trip (none when it names no
+        fact this cache keeps)."""
+        if not (keys.accounts or keys.reposts or keys.liked or keys.reposted or keys.hidden):
+            return Facts()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            answer = self.queue_get(pipe, keys)
+            return answer.read(await pipe.execute())
+
+    def queue_get(self, pipe: Pipeline, keys: FactKeys) -> Answer[Facts]:
+        """``get``'s commands, queued on ``pipe``, for a caller that sends more in the
+        same round trip; reads their replies."""
         accounts, reposts = list(keys.accounts), list(keys.reposts)
         asked: dict[int, list[tuple[str, Pair]]] = defaultdict(list)
         for tag, pairs in (("l", keys.liked), ("r", keys.reposted), ("h", keys.hidden)):
             for pair in pairs:
                 asked[pair[0]].append((tag, pair))
-        if not (accounts or reposts or asked):
-            return Facts()
         strings = [*map(self.keys.account_facts, accounts),
                    *map(self.keys.repost_facts, reposts)]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            if self.cluster:  # its pipelines refuse MGET: a GET each, every key's own slot
-                for key in strings:
-                    pipe.get(key)
-            elif strings:
-                pipe.mget(strings)
-            for reader, fields in asked.items():
-                pipe.hmget(self.keys.reader_facts(reader),
-                           [f"{tag}{pair[1]}" for tag, pair in fields])
-            replies = await pipe.execute()
-        if self.cluster:
-            values, replies = replies[:len(strings)], replies[len(strings):]
-        else:
-            values, replies = (replies[0], replies[1:]) if strings else ([], replies)
-        facts = Facts()
-        for account_id, raw in zip(accounts, values, strict=False):
-            if raw is not None:
-                facts.accounts[account_id] = None if raw == NOT_SHOWN else orjson.loads(raw)
-        for repost_id, raw in zip(reposts, values[len(accounts):], strict=True):
-            if raw is not None:
-                reposter, _, since = raw.decode().partition("|")
-                facts.reposts[repost_id] = None if raw == NOT_SHOWN else \
-                    RepostFact(int(reposter), since)
-        for (_, fields), found in zip(asked.items(), replies, strict=True):
-            for (tag, pair), raw in zip(fields, found, strict=True):
-                if raw is None:
-                    continue
-                if tag == "h":
-                    facts.hidden[pair] = int(raw)
-                else:
-                    (facts.liked if tag == "l" else facts.reposted)[pair] = raw == b"1"
-        return facts
+        if self.cluster:  # its pipelines refuse MGET: a GET each, every key's own slot
+            for key in strings:
+                pipe.get(key)
+        elif strings:
+            pipe.mget(strings)
+        for reader, fields in asked.items():
+            pipe.hmget(self.keys.reader_facts(reader),
+                       [f"{tag}{pair[1]}" for tag, pair in fields])
+        string_replies = len(strings) if self.cluster else int(bool(strings))
+
+        def read(replies: Sequence[Any]) -> Facts:
+            values = (replies[:len(strings)] if self.cluster
+                      else replies[0] if strings else [])
+            facts = Facts()
+            for account_id, raw in zip(accounts, values, strict=False):
+                if raw is not None:
+                    facts.accounts[account_id] = (None if raw == NOT_SHOWN
+                                                  else orjson.loads(raw))
+            for repost_id, raw in zip(reposts, values[len(accounts):], strict=True):
+                if raw is not None:
+                    reposter, _, since = raw.decode().partition("|")
+                    facts.reposts[repost_id] = None if raw == NOT_SHOWN else \
+                        RepostFact(int(reposter), since)
+            found = replies[string_replies:string_replies + len(asked)]
+            for (_, fields), answers in zip(asked.items(), found, strict=True):
+                for (tag, pair), raw in zip(fields, answers, strict=True):
+                    if raw is None:
+                        continue
+                    if tag == "h":
+                        facts.hidden[pair] = int(raw)
+                    else:
+                        (facts.liked if tag == "l" else facts.reposted)[pair] = raw == b"1"
+            return facts
+
+        return Answer(string_replies + len(asked), read)
 
     async def fill(self, facts: Facts) -> None:
         """Store what a reader loaded from the read models, only where nothing is."""

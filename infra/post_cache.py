@@ -15,16 +15,18 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
-from infra.lua import PipelinedScript, load_script, loading
+from infra.lua import Answer, PipelinedScript, load_script, loading
 from infra.redis_clients import by_slot, is_cluster, queue_script
 from infra.redis_keys import RedisKeys
 from ports.errors import DependencyUnavailable
 from ports.post_cache import COUNT_FIELDS, Counts, PostBody
 
 _FILL_COUNTS = load_script("infra", "post_cache_fill_counts")
-_GET_MANY = PipelinedScript(load_script("infra", "post_cache_get_many"))
+GET_MANY = PipelinedScript(load_script("infra", "post_cache_get_many"))
+"""``get_many``'s script, queued as a bare ``EVALSHA`` (``infra.lua.PipelinedScript``)."""
 _PER_POST = 1 + len(COUNT_FIELDS)
 """Values per post in ``post_cache_get_many.lua``'s answer: the body, then the counts."""
 
@@ -49,32 +51,42 @@ class RedisPostCache:
         of a pipeline under an asyncio timeout of its own, and for a page of 20 posts
         those 20-40 replies were ~15 % of the API's CPU per home read (py-spy,
         docs/performance.md)."""
+        async def run() -> tuple[dict[int, PostBody], dict[int, Counts]]:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                answer = self.queue_get_many(pipe, post_ids, bodies_needed)
+                return answer.read(await pipe.execute())
+
+        return await loading(self.redis, [GET_MANY], run)
+
+    def queue_get_many(self, pipe: Pipeline, post_ids: Sequence[int],
+                       bodies_needed: Sequence[int]) -> Answer[
+                           tuple[dict[int, PostBody], dict[int, Counts]]]:
+        """``get_many``'s commands, queued on ``pipe`` (a bare ``EVALSHA``: run the
+        pipeline under ``infra.lua.loading`` with ``GET_MANY``), for a caller that
+        sends more in the same round trip; reads their replies."""
         wanted = set(bodies_needed)
         ids = list(dict.fromkeys([*post_ids, *bodies_needed]))
         groups = [group for group in by_slot(ids, self.keys.post, self.cluster) if group]
-
-        async def run() -> list[Any]:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for group in groups:
-                    keys = [key for i in group
-                            for key in (self.keys.post(i), self.keys.post_counts(i))]
-                    _GET_MANY.queue(pipe, keys, [*("1" if i in wanted else "0"
-                                                   for i in group), *COUNT_FIELDS])
-                found: list[Any] = await pipe.execute()
-                return found
-
-        replies = await loading(self.redis, [_GET_MANY], run)
+        for group in groups:
+            keys = [key for i in group for key in (self.keys.post(i), self.keys.post_counts(i))]
+            GET_MANY.queue(pipe, keys, [*("1" if i in wanted else "0" for i in group),
+                                        *COUNT_FIELDS])
         counted = set(post_ids)
-        bodies: dict[int, PostBody] = {}
-        counts: dict[int, Counts] = {}
-        for group, reply in zip(groups, replies, strict=True):
-            for n, post_id in enumerate(group):
-                raw, *values = reply[n * _PER_POST:(n + 1) * _PER_POST]
-                if raw and post_id in wanted:
-                    bodies[post_id] = orjson.loads(raw)
-                if post_id in counted and all(v is not None for v in values):
-                    counts[post_id] = dict(zip(COUNT_FIELDS, map(int, values), strict=True))
-        return bodies, counts
+
+        def answer(replies: Sequence[Any]) -> tuple[dict[int, PostBody], dict[int, Counts]]:
+            bodies: dict[int, PostBody] = {}
+            counts: dict[int, Counts] = {}
+            for group, reply in zip(groups, replies[:len(groups)], strict=True):
+                for n, post_id in enumerate(group):
+                    raw, *values = reply[n * _PER_POST:(n + 1) * _PER_POST]
+                    if raw and post_id in wanted:
+                        bodies[post_id] = orjson.loads(raw)
+                    if post_id in counted and all(v is not None for v in values):
+                        counts[post_id] = dict(zip(COUNT_FIELDS, map(int, values),
+                                                   strict=True))
+            return bodies, counts
+
+        return Answer(len(groups), answer)
 
     async def fill(self, bodies: Mapping[int, PostBody], counts: Mapping[int, Counts]
                    ) -> None:

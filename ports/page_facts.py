@@ -21,9 +21,11 @@ never puts back a value older than the projector's. ``infra/page_facts.py``
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple, Protocol, TypedDict
+
+from ports.post_cache import Counts, PostBody
 
 Pair = tuple[int, int]
 """``(reader id, other id)``: a post id for ``liked`` and ``reposted``, an account id
@@ -142,4 +144,25 @@ class FactsCache(FactsSink, Protocol):
     async def fill(self, facts: Facts) -> None:
         """Cache what a reader loaded from the read models, each fact only where the
         cache holds none (the projector's may be newer)."""
+        ...
+
+
+class PageReads(Protocol):
+    """A page's reads of the post cache and of the facts cache in one round trip, for
+    a page whose bodies the process holds (so its authors, parents and pairs are known
+    before its counts are read). ``infra/page_reads.py`` is the Redis adapter."""
+
+    def serves(self, posts: object, facts: object) -> bool:
+        """Whether it reads exactly these two caches (a context that wraps or replaces
+        either, as the live streams' coalescing caches do, reads them apart)."""
+        ...
+
+    async def get(self, post_ids: Sequence[int], bodies_needed: Sequence[int],
+                  keys: FactKeys) -> tuple[dict[int, PostBody], dict[int, Counts], Facts]:
+        """``PostCache.get_many(post_ids, bodies_needed)``'s two dictionaries and
+        ``FactsCache.get(keys)``'s facts, in one round trip.
+
+        Raises:
+            the stores' errors, as those two calls do.
+        """
         ...

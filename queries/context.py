@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ports.events import EventLogHead
 from ports.notifications import NotificationStore
-from ports.page_facts import FactsCache
+from ports.page_facts import FactsCache, PageReads
 from ports.positions import ProjectionPositions
 from ports.post_cache import PostCache
 from ports.read_model_reader import ReadModelReader
@@ -44,6 +44,9 @@ class QueryContext:
     facts: FactsCache | None = None
     """What a page needs besides bodies and counts (``ports.page_facts``), kept by the
     read-model projector; ``None``: read from the read models every time."""
+    page_reads: PageReads | None = None
+    """Both caches' reads of a page in one round trip, used when it ``serves`` this
+    context's ``post_cache`` and ``facts`` (``queries.hydration``)."""
     on_rebuild: RebuildObserver = unobserved
     """Told of each home-timeline rebuild (the composition root counts them in metrics)."""
     policy: TimelinePolicy = field(default_factory=TimelinePolicy)

@@ -10,18 +10,30 @@ last round trip to the facts cache only for reposters and parents' authors
 not already known. Only what the caches lack is read from the read models
 (``ReadModelReader.facts``), and filled in. Without a facts cache, the
 facts are one round trip to the read models (``ReadModelReader.page_rows``).
+
+A page whose bodies the process holds (a warm page) knows its authors, parents
+and pairs before reading anything, so its post-cache and facts-cache reads go in
+one round trip (``QueryContext.page_reads``, ``ports.page_facts.PageReads``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
 from domain.moments import rfc3339
-from ports.page_facts import BLOCKED, MUTED, FactKeys, Facts, ShownAccount, pairs
+from ports.page_facts import (
+    BLOCKED,
+    MUTED,
+    FactKeys,
+    Facts,
+    FactsCache,
+    ShownAccount,
+    pairs,
+)
 from ports.post_cache import Counts, PostBody
 from ports.read_model_reader import HiddenAccounts
 from queries.context import QueryContext
@@ -90,13 +102,21 @@ async def post_bodies(ctx: QueryContext, post_ids: Sequence[int]
     """Live posts among ``post_ids``: (immutable body, counts)."""
     ids = list(dict.fromkeys(post_ids))
     hot = ctx.hydration.bodies
-    local = {i: hot[i] for i in ids if i in hot}
+    local = {i: body for i in ids if (body := hot.get(i)) is not None}
     bodies: dict[int, PostBody] = dict(local)
     counts: dict[int, Counts] = {}
     if ctx.post_cache is not None:
         cached_bodies, counts = await ctx.post_cache.get_many(
             ids, [i for i in ids if i not in local])
         bodies.update(cached_bodies)
+    return await _live(ctx, ids, local, bodies, counts)
+
+
+async def _live(ctx: QueryContext, ids: list[int], local: Mapping[int, PostBody],
+                bodies: dict[int, PostBody], counts: dict[int, Counts]
+                ) -> dict[int, tuple[PostBody, Counts]]:
+    """The live posts among ``ids`` from what the caches gave (``bodies``, ``counts``;
+    ``local``: the bodies the process held), after loading what they lack."""
     # A post marked deleted stays deleted: its counts say so, no body to load.
     missing = [i for i in ids if i not in counts or (i not in bodies
                                                      and not counts[i]["deleted"])]
@@ -106,6 +126,7 @@ async def post_bodies(ctx: QueryContext, post_ids: Sequence[int]
                 bodies[post_id] = body
             if post_counts is not None:
                 counts[post_id] = post_counts
+    hot = ctx.hydration.bodies
     live: dict[int, tuple[PostBody, Counts]] = {}
     for post_id in ids:
         if post_id in bodies and post_id in counts and not counts[post_id]["deleted"]:
@@ -168,7 +189,13 @@ async def known_facts(ctx: QueryContext, keys: FactKeys) -> Facts:
     cache = ctx.facts
     if cache is None:
         return await ctx.read_models.facts(keys) if keys else Facts()
-    facts = await cache.get(keys) if keys else Facts()
+    return await _completed(ctx, cache, keys, await cache.get(keys) if keys else Facts())
+
+
+async def _completed(ctx: QueryContext, cache: FactsCache, keys: FactKeys, facts: Facts
+                     ) -> Facts:
+    """``facts`` (the cache's answer for ``keys``) with what it lacks read from the read
+    models and filled in."""
     missing = facts.missing(keys)
     if missing:
         loaded = await ctx.read_models.facts(missing)
@@ -191,14 +218,28 @@ async def _cached_facts(ctx: QueryContext, reader_id: int | None, author_ids: se
     """``_reader_facts`` from the facts cache: the facts of the authors, the reposts and
     the reader's pairs beside the parents (``post_bodies``), then the reposters' and
     the parents' authors' that were not among them."""
-    keys = FactKeys(accounts=frozenset(author_ids), reposts=frozenset(repost_ids),
-                    liked=pairs(reader_id, post_ids), reposted=pairs(reader_id, post_ids),
-                    hidden=pairs(reader_id, author_ids))
+    keys = _page_keys(reader_id, author_ids, repost_ids, post_ids)
     if parent_ids:
         facts, parents = await asyncio.gather(known_facts(ctx, keys),
                                               post_bodies(ctx, parent_ids))
     else:
         facts, parents = await known_facts(ctx, keys), {}
+    return await _shown_facts(ctx, reader_id, author_ids, facts, parents)
+
+
+def _page_keys(reader_id: int | None, author_ids: set[int], repost_ids: list[int],
+               post_ids: list[int]) -> FactKeys:
+    """The facts of a page's authors, its repost items and the reader's pairs."""
+    return FactKeys(accounts=frozenset(author_ids), reposts=frozenset(repost_ids),
+                    liked=pairs(reader_id, post_ids), reposted=pairs(reader_id, post_ids),
+                    hidden=pairs(reader_id, author_ids))
+
+
+async def _shown_facts(ctx: QueryContext, reader_id: int | None, author_ids: set[int],
+                       facts: Facts, parents: Mapping[int, tuple[PostBody, Counts]]
+                       ) -> ReaderFacts:
+    """``ReaderFacts`` from the page's ``facts`` and its live ``parents``, after one
+    more read for the reposters' and the parents' authors' facts not among them."""
     reposters = {r.reposter_id for r in facts.reposts.values() if r is not None}
     more = (reposters | {body["author_id"] for body, _ in parents.values()}) - author_ids
     if more:
@@ -234,23 +275,81 @@ def _post(body: PostBody, counts: Counts, author: Account, facts: ReaderFacts,
         media=[media[i] for i in body.get("media_ids", ()) if i in media])
 
 
+def _parent_ids(bodies: Iterable[PostBody]) -> list[int]:
+    return list(dict.fromkeys(parent for body in bodies
+                              if (parent := body["reply_to_id"]) is not None))
+
+
+def _media_ids(bodies: Iterable[PostBody]) -> list[int]:
+    return [i for body in bodies for i in body.get("media_ids", ())]
+
+
+def _held_page(ctx: QueryContext, originals: Sequence[int]) -> dict[int, PostBody] | None:
+    """The bodies of every one of ``originals`` when the process holds them all and the
+    page's cache reads can share one round trip (``ctx.page_reads``); else ``None``."""
+    reads = ctx.page_reads
+    if reads is None or not reads.serves(ctx.post_cache, ctx.facts):
+        return None
+    hot = ctx.hydration.bodies
+    held: dict[int, PostBody] = {}
+    for post_id in originals:
+        body = hot.get(post_id)
+        if body is None:
+            return None
+        held[post_id] = body
+    return held
+
+
+async def _held_page_facts(ctx: QueryContext, held: dict[int, PostBody],
+                           reader_id: int | None, repost_ids: list[int]
+                           ) -> tuple[dict[int, tuple[PostBody, Counts]], ReaderFacts]:
+    """A page whose bodies the process holds (``held``): its live posts and its facts,
+    with the post cache's read (every post's counts, the parents) and the facts cache's
+    (the authors, the reposts, the reader's pairs) in one round trip
+    (``ports.page_facts.PageReads``). The keys are those of every post held, deleted
+    ones included (their counts are not read yet): a few facts more than needed, never
+    fewer."""
+    reads, cache = ctx.page_reads, ctx.facts
+    assert reads is not None and cache is not None  # _held_page checked
+    author_ids = {body["author_id"] for body in held.values()}
+    parent_ids = _parent_ids(held.values())  # some may be on the page themselves
+    hot = ctx.hydration.bodies
+    local = dict(held)
+    for parent in parent_ids:
+        if parent not in local and (body := hot.get(parent)) is not None:
+            local[parent] = body
+    ids = list(dict.fromkeys([*held, *parent_ids]))
+    keys = _page_keys(reader_id, author_ids, repost_ids, list(held))
+    bodies, counts, facts = await reads.get(ids, [i for i in parent_ids if i not in local],
+                                            keys)
+    every = await _live(ctx, ids, local, {**local, **bodies}, counts)
+    facts = await _completed(ctx, cache, keys, facts)
+    live = {i: every[i] for i in held if i in every}
+    parents = {i: every[i] for i in parent_ids if i in every}
+    return live, await _shown_facts(ctx, reader_id, author_ids, facts, parents)
+
+
 async def hydrate(ctx: QueryContext, items: Sequence[TimelineItem], reader_id: int | None,
                   *, hide_muted: bool = False) -> list[Post]:
     """API posts for ``items`` in order, without deleted, blocked (and muted) ones."""
     if not items:
         return []
     originals = [original or item for item, original in items]
-    live = await post_bodies(ctx, originals)
     repost_ids = [item for item, original in items if original is not None]
-    author_ids = {body["author_id"] for body, _ in live.values()}
-    parent_ids = [parent for body, _ in live.values()
-                  if (parent := body["reply_to_id"]) is not None]
-    media_ids = [i for body, _ in live.values() for i in body.get("media_ids", ())]
+    held = _held_page(ctx, originals)
     # The media (whose descriptions change) beside the facts: one more round trip, only
     # for a page that shows media.
-    facts, media = await asyncio.gather(
-        _reader_facts(ctx, reader_id, author_ids, repost_ids, list(live), parent_ids),
-        served_media(ctx, media_ids))
+    if held is not None:
+        (live, facts), media = await asyncio.gather(
+            _held_page_facts(ctx, held, reader_id, repost_ids),
+            served_media(ctx, _media_ids(held.values())))
+    else:
+        live = await post_bodies(ctx, originals)
+        bodies = [body for body, _ in live.values()]
+        facts, media = await asyncio.gather(
+            _reader_facts(ctx, reader_id, {body["author_id"] for body in bodies},
+                          repost_ids, list(live), _parent_ids(bodies)),
+            served_media(ctx, _media_ids(bodies)))
     hidden = facts.hidden
     shaped: list[Post] = []
     for (item, original), post_id in zip(items, originals, strict=True):
