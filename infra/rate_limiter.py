@@ -36,7 +36,7 @@ import asyncio
 import hashlib
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -44,8 +44,9 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from domain.errors import RoostError
-from infra.lua import PipelinedScript, load_script, loading
+from infra.lua import Answer, PipelinedScript, load_script, loading
 from infra.redis_clients import by_slot, is_cluster
+from infra.ride_along import Rider
 from infra.settings import Settings
 
 LimitScope = Literal["account", "ip"]
@@ -99,6 +100,11 @@ class Decision:
         return {"X-RateLimit-Limit": str(self.limit),
                 "X-RateLimit-Remaining": str(self.remaining),
                 "X-RateLimit-Reset": str(math.ceil(self.reset_s))}
+
+
+Charged = tuple[dict[LimitScope, Decision], list[Any]]
+"""A charge's answer: the decision of each scope's bucket, and the answers of the
+commands sent along with it (``hit_all_with``'s ``also``)."""
 
 
 def tightest(decisions: list[Decision]) -> Decision:
@@ -240,6 +246,34 @@ class RateLimiter:
     async def _pipelined(self, action: str, identities: Mapping[LimitScope, str],
                          charge: bool, also: Callable[[Pipeline], object] | None
                          ) -> tuple[dict[LimitScope, Decision], list[Any]]:
+        queue = self.queue_charge(action, identities, charge, also)
+
+        async def run() -> tuple[dict[LimitScope, Decision], list[Any]]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                answer = queue(pipe)
+                return answer.read(await pipe.execute())
+
+        return await loading(self._redis, [self._gcra], run)
+
+    def rides_along(self, action: str, identities: Mapping[LimitScope, str],
+                    also: Callable[[Pipeline], object]) -> Rider[Charged] | None:
+        """``hit_all_with``'s round trip as a ``infra.ride_along.Rider`` (sent with the
+        request's first boarding pipeline, or alone by ``arrive``); ``None`` when it
+        cannot ride: on a Redis Cluster (the buckets, the token's keys and the read's
+        keys are in different slots), or with no rule for ``action``. ``also`` must
+        queue exactly one command per reply it expects (no nested pipelines)."""
+        wanted = {s: i for s, i in identities.items() if (action, s) in self.rules}
+        if self._cluster or not wanted:
+            return None
+        return Rider(self._redis, self.queue_charge(action, wanted, True, also), [self._gcra])
+
+    def queue_charge(self, action: str, identities: Mapping[LimitScope, str], charge: bool,
+                     also: Callable[[Pipeline], object] | None
+                     ) -> Callable[[Pipeline], Answer[Charged]]:
+        """How to queue one call of the script over ``identities``' buckets of
+        ``action`` (``charge``: charge them, else only look), then ``also(pipe)``'s
+        commands, and read their replies: the decisions by scope and ``also``'s
+        answers. All of ``identities`` must be in one hash slot group."""
         scopes = list(identities)
         rules = [self._rule(action, scope) for scope in scopes]
         args: list[int] = [1 if charge else 0]
@@ -247,23 +281,25 @@ class RateLimiter:
             args += [rule.limit, rule.window_s * 1_000_000]
         keys = [self.key(action, scope, identities[scope]) for scope in scopes]
 
-        async def run() -> list[Any]:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                if scopes:
-                    self._gcra.queue(pipe, keys, args)
-                if also is not None:
-                    also(pipe)
-                found: list[Any] = await pipe.execute()
-                return found
+        def read(found: Sequence[Any]) -> Charged:
+            if not scopes:
+                return {}, list(found)
+            rows: list[list[int]] = found[0]
+            return {
+                scope: Decision(bool(row[0]), rule.limit, int(row[1]), row[2] / 1e6,
+                                row[3] / 1e6)
+                for scope, rule, row in zip(scopes, rules, rows, strict=True)
+            }, list(found[1:])
 
-        found = await loading(self._redis, [self._gcra], run)
-        if not scopes:
-            return {}, found
-        rows: list[list[int]] = found[0]
-        return {
-            scope: Decision(bool(row[0]), rule.limit, int(row[1]), row[2] / 1e6, row[3] / 1e6)
-            for scope, rule, row in zip(scopes, rules, rows, strict=True)
-        }, found[1:]
+        def queue(pipe: Pipeline) -> Answer[Charged]:
+            before = len(pipe)
+            if scopes:
+                self._gcra.queue(pipe, keys, args)
+            if also is not None:
+                also(pipe)
+            return Answer(len(pipe) - before, read)
+
+        return queue
 
     def _rule(self, action: str, scope: LimitScope) -> Rule:
         rule = self.rules.get((action, scope))

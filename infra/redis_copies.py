@@ -30,6 +30,7 @@ from redis.asyncio.client import Pipeline
 from infra.copies import copy_label
 from infra.redis_cleanup import unlink_matching
 from infra.redis_keys import RedisKeys
+from infra.ride_along import alight, board
 from projections.runner import Lease
 
 FIRST: Final = copy_label(1)
@@ -82,7 +83,8 @@ class LivePointer:
     async def checked(self, fill: Fill) -> tuple[str, list[Any]]:
         """Run a read's commands (``fill``) in one pipeline after ``GET pointer``,
         addressed to the copy last seen live, again for the live one if it moved:
-        (the label of the copy read, the commands' answers).
+        (the label of the copy read, the commands' answers). The first pipeline takes
+        the request's waiting overhead along (``infra.ride_along``).
 
         Raises:
             RuntimeError: the pointer moved ``MAX_MOVES`` times in a row.
@@ -91,9 +93,10 @@ class LivePointer:
         for _ in range(MAX_MOVES):
             label = self.label
             async with self.redis.pipeline(transaction=False) as pipe:
+                rider = board(pipe, self.redis)  # the request's overhead, if it waits
                 pipe.get(self.key)
                 fill(pipe, label)
-                found = await pipe.execute()
+                found = alight(rider, await pipe.execute(raise_on_error=False))
             if self.saw(found[0]) == label:
                 return label, found[1:]
         raise RuntimeError(f"the live copy of {self.name} moved {MAX_MOVES} times in a row")

@@ -152,11 +152,15 @@ class RedisRevocations:
 
 @dataclass(frozen=True, slots=True)
 class TokenCheck:
-    """A ``token_refusal`` already made for a request: whose session, and the answer."""
+    """A ``token_refusal`` made for a request: whose session, and the answer; or, when
+    ``pending``, one not answered yet, riding along with the request's first Redis
+    round trip and enforced before its answer leaves (``refusal`` is ``None`` until
+    then; ``infra.http.ratelimit.RIDING_CHARGE``)."""
 
     session_id: str
     account_id: int
     refusal: str | None
+    pending: bool = False
 
 
 async def token_refusal(redis: AsyncRedis, keys: RedisKeys, session_id: str, account_id: int

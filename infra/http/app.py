@@ -20,7 +20,7 @@ from infra.http.openapi import install_openapi
 from infra.http.ratelimit import (
     RateLimitHeadersMiddleware,
     install_rate_limit_handler,
-    rate_limit,
+    request_charge,
 )
 from infra.http.routes import (
     accounts,
@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None,
     install_error_handlers(app)
     install_openapi(app, optional_auth=optional_actor, required_auth=required_actor)
     install_rate_limit_handler(app)
-    requests_budget = [Depends(rate_limit("requests"))]
+    requests_budget = [Depends(request_charge("requests"))]
     for router in API_ROUTERS:
         app.include_router(router, dependencies=requests_budget)
     app.include_router(ops.router)  # health and metrics are never rate limited

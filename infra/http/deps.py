@@ -15,9 +15,9 @@ from pydantic import WithJsonSchema
 from commands.idempotency import IdempotencyClaim
 from commands.messages import Actor, Result
 from domain.accounts import MAX_USERNAME, USERNAME_PATTERN
-from domain.errors import AccountSuspended, NotFound, Unauthorized, ValidationFailed
+from domain.errors import NotFound, Unauthorized, ValidationFailed
 from domain.ids import MAX_ID, SNOWFLAKE_PATTERN, parse_snowflake
-from infra.http.ratelimit import REVOCATION_STATE
+from infra.http.ratelimit import REVOCATION_STATE, refusal_error
 from infra.http.services import ApiServices
 from infra.http.text import CleanText
 from infra.metrics import STALE_READS
@@ -58,21 +58,20 @@ async def actor_of_token(services: ApiServices, token: str, checked: TokenCheck 
     """The account an access token names; ``401`` for a bad, expired or revoked one,
     ``403`` (``account_suspended``) while its account is suspended. ``checked``: the
     revocation check the request's rate-limit charge made in its own round trip
-    (``infra.http.ratelimit``), used when it is of this token's session."""
+    (``infra.http.ratelimit``), used when it is of this token's session -- a pending
+    one is enforced by the charge itself before the route's answer leaves."""
     try:
         claims = services.tokens.verify(token)
     except InvalidToken as error:
         raise Unauthorized(error.message, code=error.code) from None
     if checked is not None and (checked.session_id, checked.account_id) == (
             claims.session_id, claims.account_id):
-        refusal = checked.refusal
+        refusal = checked.refusal  # None while pending: enforced before the answer leaves
     else:
         refusal = await token_refusal(services.redis, services.keys, claims.session_id,
                                       claims.account_id)
-    if refusal == "account_suspended":
-        raise AccountSuspended()
-    if refusal is not None:
-        raise Unauthorized("this session has ended; log in again", code="session_ended")
+    if (refused := refusal_error(refusal)) is not None:
+        raise refused
     return Actor(claims.account_id, claims.username, claims.session_id)
 
 

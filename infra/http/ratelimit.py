@@ -12,23 +12,25 @@ pipeline, so a signed-in request's overhead is one Redis round trip.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from redis.asyncio.client import Pipeline
 from starlette.types import Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
-from domain.errors import Unauthorized
+from domain.errors import AccountSuspended, RoostError, Unauthorized
 from infra.http.client_identity import bearer_claims, client_address
 from infra.http.errors import error_response
 from infra.http.middleware import HttpMiddleware
 from infra.rate_limiter import (
     ACTIONS,
     HEADER_NAMES,
+    Charged,
     Decision,
     LimitScope,
     RateLimited,
@@ -36,7 +38,8 @@ from infra.rate_limiter import (
     tightest,
 )
 from infra.redis_keys import RedisKeys
-from infra.security import TokenCheck, queue_token_refusal, refusal_answer
+from infra.ride_along import Rider, arrive, wait
+from infra.security import TokenCheck, TokenClaims, queue_token_refusal, refusal_answer
 
 STATE_KEY = "rate_limit_decisions"
 REVOCATION_STATE = "roost.revocation_check"
@@ -59,28 +62,149 @@ def request_address(request: Request) -> str:
     return client_address(request.scope, get_rate_limiter(request).trust_forwarded_for)
 
 
-async def _charge(request: Request, response: Response, action: str) -> None:
-    limiter = get_rate_limiter(request)
+def _identities(request: Request, limiter: RateLimiter, action: str,
+                claims: TokenClaims | None) -> dict[LimitScope, str]:
     identities: dict[LimitScope, str] = {"ip": request_address(request)}
-    services = request.app.state.services
-    claims = bearer_claims(request.scope, services.tokens)
     if claims is not None and (action, "account") in limiter.rules:
         identities["account"] = str(claims.account_id)
+    return identities
+
+
+def _revocation_check(request: Request, claims: TokenClaims) -> Callable[[Pipeline], None]:
+    keys = RedisKeys(request.app.state.services.settings.redis_prefix)
+    return partial(queue_token_refusal, keys=keys, session_id=claims.session_id,
+                   account_id=claims.account_id)
+
+
+async def _charge(request: Request, response: Response, action: str) -> None:
+    limiter = get_rate_limiter(request)
+    claims = bearer_claims(request.scope, request.app.state.services.tokens)
+    identities = _identities(request, limiter, action, claims)
     state = request.scope.setdefault("state", {})
     if claims is None or REVOCATION_STATE in state:
         decisions = await limiter.hit_all(action, identities)
     else:  # the token's revocation check rides along: one round trip for both
-        check = partial(queue_token_refusal, keys=RedisKeys(services.settings.redis_prefix),
-                        session_id=claims.session_id, account_id=claims.account_id)
-        decisions, found = await limiter.hit_all_with(action, identities, check)
+        decisions, found = await limiter.hit_all_with(
+            action, identities, _revocation_check(request, claims))
         state[REVOCATION_STATE] = TokenCheck(claims.session_id, claims.account_id,
                                               refusal_answer(found))
+    seen = _judge(request, action, decisions)
+    if seen:
+        response.headers.update(tightest(seen).headers())
+
+
+def _judge(request: Request, action: str, decisions: Mapping[LimitScope, Decision]
+           ) -> list[Decision]:
+    """Record a charge's decisions for the headers (all of the request's so far are
+    returned); 429 when one refused."""
     seen = _record(request, list(decisions.values()))
     for scope, decision in decisions.items():
         if not decision.allowed:
             raise RateLimited(action, scope, decision)
-    if seen:
-        response.headers.update(tightest(seen).headers())
+    return seen
+
+
+def refusal_error(refusal: str | None) -> RoostError | None:
+    """The error a token's revocation check answers (``infra.security.token_refusal``):
+    ``403 account_suspended``, ``401 session_ended``, or ``None`` (it may act)."""
+    if refusal == "account_suspended":
+        return AccountSuspended()
+    if refusal is not None:
+        return Unauthorized("this session has ended; log in again", code="session_ended")
+    return None
+
+
+def request_charge(action: str = "requests") -> Callable[..., Awaitable[None]]:
+    """The dependency every API route carries (``infra.http.app``): ``rate_limit(action)``
+    -- but for a route that declares ``RIDING_CHARGE``, which makes the charge itself."""
+    charge_now = rate_limit(action)
+
+    async def charge(request: Request, response: Response) -> None:
+        if RIDING_CHARGE not in getattr(request.scope.get("route"), "dependencies", ()):
+            await charge_now(request, response)
+
+    return charge
+
+
+async def _riding_charge(request: Request, response: Response) -> AsyncIterator[None]:
+    """``RIDING_CHARGE``'s dependency: the ``requests`` charge and token check riding
+    with the route's first Redis round trip, judged when the route is done (or made
+    now, when they cannot ride: no valid token, a Redis Cluster)."""
+    rider = _waiting_charge(request, RIDING_ACTION)
+    if rider is None:
+        await _charge(request, response, RIDING_ACTION)
+        yield
+        return
+    try:
+        yield
+    except Exception:
+        await _settle(request, RIDING_ACTION, rider)  # its refusal, if any, comes first
+        raise
+    await _settle(request, RIDING_ACTION, rider)
+
+
+RIDING_ACTION = "requests"
+RIDING_CHARGE = Depends(_riding_charge, scope="function")
+"""For a route whose first Redis round trip takes riders (a read of a Redis projection:
+``infra.ride_along``; the home timeline): declared in its ``dependencies``, it makes
+the ``requests`` charge and the token's revocation check go with that round trip
+instead of one of their own, and judges them when the route is done, or has raised,
+before its answer leaves: a refusal (429, then 401/403 for a revoked token or a
+suspended account) replaces whatever the route answered or raised, in the order a
+charge made first gives. A charge nothing took (a page size refused before the route
+ran) is sent alone then: every request is charged once. Until then the actor
+dependency takes the token as valid (``TokenCheck.pending``), so the route must only
+read (the timeline's keep-alive at most): nothing it did reaches the caller unless the
+charge allows it. ``scope="function"``: judged before the answer is sent."""
+
+
+def _waiting_charge(request: Request, action: str) -> Rider[Charged] | None:
+    """The request's charge and token check as a waiting rider, when its token
+    verifies and they can ride (``RateLimiter.rides_along``)."""
+    state = request.scope.setdefault("state", {})
+    claims = bearer_claims(request.scope, request.app.state.services.tokens)
+    if claims is None or REVOCATION_STATE in state:
+        return None
+    limiter = get_rate_limiter(request)
+    rider = limiter.rides_along(action, _identities(request, limiter, action, claims),
+                                _revocation_check(request, claims))
+    if rider is None:
+        return None
+    rider.check = partial(_stop_if_refused, action)
+    state[REVOCATION_STATE] = TokenCheck(claims.session_id, claims.account_id, None,
+                                         pending=True)
+    wait(rider)
+    return rider
+
+
+async def _settle(request: Request, action: str, rider: Rider[Charged]) -> None:
+    """Judge a charge that rode along (or send it now): 429 if refused, then 401/403
+    if the token's session ended or its account is suspended."""
+    decisions, found = await arrive(rider)
+    state = request.scope["state"]
+    pending: TokenCheck = state[REVOCATION_STATE]
+    state[REVOCATION_STATE] = TokenCheck(pending.session_id, pending.account_id,
+                                         refusal_answer(found))
+    _record(request, list(decisions.values()))
+    if (refused := _refusal(action, (decisions, found))) is not None:
+        raise refused
+
+
+def _refusal(action: str, answer: Charged) -> RoostError | None:
+    """What a charge with the token's check answered, as the error to raise: 429 if a
+    bucket refused, else 401/403 if the token may no longer act, else ``None``."""
+    decisions, found = answer
+    for scope, decision in decisions.items():
+        if not decision.allowed:
+            return RateLimited(action, scope, decision)
+    return refusal_error(refusal_answer(found))
+
+
+def _stop_if_refused(action: str, answer: Charged) -> None:
+    """A riding charge's ``check``: the read it rode with stops at once when the charge
+    is refused (a refused request costs that one round trip, not the whole read)."""
+    if (refused := _refusal(action, answer)) is not None:
+        raise refused
 
 
 def _record(request: Request, decisions: list[Decision]) -> list[Decision]:

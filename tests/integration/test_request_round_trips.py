@@ -5,9 +5,9 @@ revoked session or a suspended account is still refused, a spent budget is still
 429 with ``Retry-After``.
 
 A warm read sends the request's overhead (the rate-limit charge and the token's
-revocation check) in one pipeline, then the timeline's first reads (the live-copy
-pointer, keep-alive, celebrities, the followed ones, the slices) in one more; what
-hydration sends after is not counted here.
+revocation check) with the timeline's first reads (the live-copy pointer,
+keep-alive, celebrities, the followed ones, the slices) in one pipeline
+(``infra.ride_along``), then hydrates the page in one more: two round trips.
 """
 
 from __future__ import annotations
@@ -94,15 +94,15 @@ async def warm_read(client: httpx.AsyncClient, world: World) -> tuple[RoundTrips
     return trips, answer.json()
 
 
-async def test_a_warm_home_read_spends_one_round_trip_on_overhead_and_one_on_the_timeline(
+async def test_a_warm_home_read_sends_its_overhead_with_the_timelines_first_reads(
         world: World) -> None:
     async with running_app(world.settings) as client:
         trips, page = await warm_read(client, world)
     texts = [item["text"] for item in page["items"]]
     assert texts[:2] == ["star post 2", "author post 2"]  # the celebrity's merged in
-    overhead, timeline, *rest = trips.sent
-    assert sorted(overhead) == ["EVALSHA", "EXISTS", "EXISTS"], trips  # charge + token
-    assert sorted(timeline) == ["EVALSHA", "GET"], trips  # pointer + open_home
+    first, *rest = trips.sent
+    # charge + token check, then pointer + open_home: one pipeline
+    assert first == ["EVALSHA", "EXISTS", "EXISTS", "GET", "EVALSHA"], trips
     assert not [names for names in rest if TIMELINE_READS & set(names)], trips
     assert not [names for names in rest if {"EXISTS", "SCRIPT"} & set(names)], trips
 
@@ -111,11 +111,11 @@ async def test_a_held_page_is_hydrated_in_one_round_trip(world: World) -> None:
     """A page whose bodies the process holds (warm): its counts in one script call and
     the authors', reposts' and reader's facts in one MGET and one HMGET, all in one
     pipeline -- not a command per post (each reply costs redis-py a timeout), and not
-    a round trip per cache. So a warm read is three round trips in all."""
+    a round trip per cache. So a warm read is two round trips in all."""
     async with running_app(world.settings) as client:
         trips, page = await warm_read(client, world)
     assert len(page["items"]) == 5
-    _, _, *hydration = trips.sent
+    _, *hydration = trips.sent
     assert [sorted(names) for names in hydration] == [["EVALSHA", "HMGET", "MGET"]], trips
 
 
@@ -128,7 +128,7 @@ async def test_a_page_below_a_cursor_is_read_the_same_way(world: World) -> None:
                                       + first["next_cursor"], headers=world.headers)
     assert [item["text"] for item in answer.json()["items"]] == ["star post 1",
                                                                  "author post 1"]
-    assert sorted(trips.sent[1]) == ["EVALSHA", "GET"], trips
+    assert sorted(trips.sent[0]) == ["EVALSHA", "EVALSHA", "EXISTS", "EXISTS", "GET"], trips
 
 
 async def test_a_revoked_session_is_still_refused(world: World) -> None:
@@ -138,9 +138,17 @@ async def test_a_revoked_session_is_still_refused(world: World) -> None:
         async with running_app(world.settings) as client:
             assert (await client.get(HOME, headers=world.headers)).status_code == 200
             revocations.revoke(world.reader.session_id, 60)
-            refused = await client.get(HOME, headers=world.headers)
+            with counting_round_trips() as trips:
+                refused = await client.get(HOME, headers=world.headers)
             assert refused.status_code == 401, refused.text
+            assert len(trips) == 1, trips  # no page hydrated for a revoked token
             assert refused.json()["error"]["code"] == "session_ended"
+            # the check rode along, yet comes before the route's own refusals, as it
+            # did when it was made first
+            for path in ("/api/timelines/home?limit=x", "/api/timelines/home?cursor=bad"):
+                refused = await client.get(path, headers=world.headers)
+                assert refused.status_code == 401, refused.text
+                assert refused.json()["error"]["code"] == "session_ended"
             revocations.set_account_suspended(world.reader.account_id, True)
             suspended = await client.get(HOME, headers=world.headers)
             assert suspended.status_code == 403, suspended.text
@@ -151,18 +159,15 @@ async def test_a_revoked_session_is_still_refused(world: World) -> None:
 
 async def test_a_spent_request_budget_is_still_429_with_retry_after(
         settings_factory: Callable[..., Settings]) -> None:
-    settings = settings_factory(rate_limit_requests="2/60", rate_limit_multiplier=1.0)
-    bus = build_command_bus(settings)
-    try:
-        reader = signup(bus, "reader")
-    finally:
-        close_command_bus(bus)
-    token = JwtTokens(settings).access_token(reader.account_id, reader.username,
-                                             reader.session_id)
-    headers = {"Authorization": f"Bearer {token}"}
+    """And the refused read goes no further than the round trip its charge rode in (a
+    refused request must stay cheap: rate limits protect the API's CPU)."""
+    settings, headers = await budget_world(settings_factory, "2/86400")
     async with running_app(settings) as client:
-        answers = [await client.get(HOME, headers=headers) for _ in range(3)]
+        answers = [await client.get(HOME, headers=headers) for _ in range(2)]
+        with counting_round_trips() as trips:
+            answers.append(await client.get(HOME, headers=headers))
     assert [a.status_code for a in answers] == [200, 200, 429], answers[-1].text
+    assert len(trips) == 1 and "EVALSHA" in trips.sent[0], trips
     assert answers[1].headers["X-RateLimit-Remaining"] == "0"
     assert int(answers[2].headers["Retry-After"]) >= 1
     assert answers[2].json()["error"]["code"] == "rate_limited"
@@ -193,3 +198,65 @@ async def test_a_script_redis_lacks_is_loaded_and_its_pipeline_sent_again(
         assert len(trips) == 1
     finally:
         await client.aclose()
+
+
+async def budget_world(settings_factory: Callable[..., Settings], budget: str
+                       ) -> tuple[Settings, dict[str, str]]:
+    """Settings with a ``requests`` budget of ``budget`` per account, and a signed-up
+    reader's bearer headers."""
+    settings = settings_factory(rate_limit_requests=budget, rate_limit_multiplier=1.0)
+    bus = build_command_bus(settings)
+    try:
+        reader = signup(bus, "reader")
+    finally:
+        close_command_bus(bus)
+    token = JwtTokens(settings).access_token(reader.account_id, reader.username,
+                                             reader.session_id)
+    return settings, {"Authorization": f"Bearer {token}"}
+
+
+async def test_a_read_refused_before_its_first_round_trip_is_still_charged(
+        settings_factory: Callable[..., Settings]) -> None:
+    """Its charge waited for a round trip that never came (a bad page size is refused
+    before the route runs, a bad cursor before the timeline is read): it is sent on
+    its own, so such requests spend the budget like any other and end in 429."""
+    settings, headers = await budget_world(settings_factory, "3/86400")
+    async with running_app(settings) as client:
+        answers = [await client.get(path, headers=headers) for path in (
+            "/api/timelines/home?limit=x", "/api/timelines/home?cursor=not-a-cursor",
+            HOME, "/api/timelines/home?limit=x")]
+    assert [a.status_code for a in answers] == [422, 422, 200, 429], answers[-1].text
+    assert [a.headers["X-RateLimit-Remaining"] for a in answers] == ["2", "1", "0", "0"]
+    assert answers[-1].json()["error"]["code"] == "rate_limited"
+
+
+async def test_a_charge_is_made_once_when_redis_lost_its_scripts(
+        settings_factory: Callable[..., Settings]) -> None:
+    """After a Redis restart (its scripts flushed) the read's pipeline meets NOSCRIPT and
+    is sent again after loading; the charge that rode in it is counted once: whether
+    its own script was missing too (it is sent alone, after loading) or had been
+    loaded again by another request meanwhile (it ran in the first pipeline, and the
+    read's second try goes without it)."""
+    settings, headers = await budget_world(settings_factory, "20/86400")
+    client_redis = aredis.Redis.from_url(settings.redis_url)
+    try:
+        async with running_app(settings) as client:
+            remaining = [int((await client.get(HOME, headers=headers))
+                             .headers["X-RateLimit-Remaining"])]
+            await client_redis.script_flush()
+            for path in (HOME, "/api/accounts/me", HOME):  # both lost; the charge's loaded
+                answer = await client.get(path, headers=headers)
+                assert answer.status_code == 200, answer.text
+                remaining.append(int(answer.headers["X-RateLimit-Remaining"]))
+                if path == HOME:
+                    await client_redis.script_flush()
+                    await client_redis.script_load(_gcra_text())
+    finally:
+        await client_redis.aclose()
+    assert remaining == [19, 18, 17, 16]
+
+
+def _gcra_text() -> str:
+    from infra.lua import load_script
+
+    return load_script("infra", "rate_limiter_gcra")

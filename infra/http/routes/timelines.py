@@ -16,6 +16,7 @@ from infra.http.deps import (
     read_response,
     wait_until_applied,
 )
+from infra.http.ratelimit import RIDING_CHARGE
 from infra.http.schemas import ERROR_RESPONSES, Post, page_of
 from infra.http.text import CleanText
 from ports.projectors import READ_MODELS, TIMELINES
@@ -25,7 +26,8 @@ from queries.timelines import home_timeline
 router = APIRouter(prefix="/api/timelines", tags=["timelines"], responses=ERROR_RESPONSES)
 
 
-@router.get("/home", response_model=page_of(Post), response_model_exclude_unset=True)
+@router.get("/home", response_model=page_of(Post), response_model_exclude_unset=True,
+            dependencies=[RIDING_CHARGE])  # charge + token check ride with the first reads
 async def home(actor: CurrentActor, services: Services, response: Response, limit: Limit,
                min_position: MinPosition, cursor: Cursor = None) -> Response:
     """Your posts and those of the accounts you follow, newest first."""
