@@ -96,7 +96,9 @@ class LivePointer:
                 rider = board(pipe, self.redis)  # the request's overhead, if it waits
                 pipe.get(self.key)
                 fill(pipe, label)
-                found = alight(rider, await pipe.execute(raise_on_error=False))
+                # errors as replies only with a rider (its own may be NOSCRIPT): a
+                # cluster pipeline retries a failover's errors only when it raises them
+                found = alight(rider, await pipe.execute(raise_on_error=rider is None))
             if self.saw(found[0]) == label:
                 return label, found[1:]
         raise RuntimeError(f"the live copy of {self.name} moved {MAX_MOVES} times in a row")

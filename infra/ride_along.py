@@ -13,14 +13,17 @@ alone if nothing took it (a read that failed before its first round trip, or
 whose first call is not a boarding one): the overhead is always paid, once, and
 the caller decides on its answer before any answer leaves.
 
-A rider boards only a pipeline of its own client (the same ``Redis`` object), at
-most once, even from a task that copied the request's context. A reply of its
+A rider boards only a pipeline of its own client (the same ``Redis`` object) sent
+by the task that made it wait, at most once: a task started meanwhile (a gather's,
+or a process-wide poller's) copies the request's context but never takes it. A
+reply of its
 that is an error (its script not loaded yet: ``NOSCRIPT``) leaves it unlanded, and
 ``arrive`` sends it alone, through ``infra.lua.loading``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -46,6 +49,7 @@ class Rider(Generic[T]):
     queue: Callable[[Pipeline], Answer[T]]
     scripts: Sequence[PipelinedScript] = ()
     check: Callable[[T], None] | None = None
+    owner: asyncio.Task[Any] | None = field(default=None, init=False)
     boarded: bool = field(default=False, init=False)
     landed: bool = field(default=False, init=False)
     answer: T | None = field(default=None, init=False)
@@ -63,7 +67,9 @@ _waiting: ContextVar[Rider[Any] | None] = ContextVar("roost_ride_along", default
 
 
 def wait(rider: Rider[Any]) -> None:
-    """Let ``rider`` wait for the calling request's first boarding pipeline."""
+    """Let ``rider`` wait for the calling task's first boarding pipeline (the request's
+    own: a task started meanwhile copies the context, but never takes the rider)."""
+    rider.owner = asyncio.current_task()
     _waiting.set(rider)
 
 
@@ -73,7 +79,8 @@ def board(pipe: Pipeline, redis: Redis) -> Boarded | None:
     already, or it waits for another client. The caller executes the pipeline with
     ``raise_on_error=False`` and passes the replies through ``alight``."""
     rider = _waiting.get()
-    if rider is None or rider.boarded or rider.redis is not redis:
+    if rider is None or rider.boarded or rider.redis is not redis \
+            or rider.owner is not asyncio.current_task():
         return None
     rider.boarded = True
     _waiting.set(None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import time
 from collections import Counter
 
@@ -37,7 +38,9 @@ class PositionWatcher:
         self.waiting[name] += 1
         try:
             if self.poller is None or self.poller.done():
-                self.poller = asyncio.create_task(self._poll())
+                # the process's poller, not this request's: none of its context
+                # (a charge waiting to ride along, infra.ride_along) goes with it
+                self.poller = asyncio.create_task(self._poll(), context=contextvars.Context())
             async with self.changed:
                 await asyncio.wait_for(
                     self.changed.wait_for(lambda: self.known.get(name, 0) >= min_position),

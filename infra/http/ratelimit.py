@@ -12,6 +12,7 @@ pipeline, so a signed-in request's overhead is one Redis round trip.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
@@ -140,10 +141,15 @@ async def _riding_charge(request: Request, response: Response) -> AsyncIterator[
     except Exception:
         await _settle(request, RIDING_ACTION, rider)  # its refusal, if any, comes first
         raise
+    except BaseException:  # cancelled: still charged (the exit is shielded), not judged
+        with contextlib.suppress(Exception):
+            await arrive(rider)
+        raise
     await _settle(request, RIDING_ACTION, rider)
 
 
 RIDING_ACTION = "requests"
+MIN_POSITION_HEADER = "roost-min-position"
 RIDING_CHARGE = Depends(_riding_charge, scope="function")
 """For a route whose first Redis round trip takes riders (a read of a Redis projection:
 ``infra.ride_along``; the home timeline): declared in its ``dependencies``, it makes
@@ -160,7 +166,10 @@ charge allows it. ``scope="function"``: judged before the answer is sent."""
 
 def _waiting_charge(request: Request, action: str) -> Rider[Charged] | None:
     """The request's charge and token check as a waiting rider, when its token
-    verifies and they can ride (``RateLimiter.rides_along``)."""
+    verifies and they can ride (``RateLimiter.rides_along``) -- not for a read that
+    waits for ``Roost-Min-Position`` first: a refused one must not be held that long."""
+    if MIN_POSITION_HEADER in request.headers:
+        return None
     state = request.scope.setdefault("state", {})
     claims = bearer_claims(request.scope, request.app.state.services.tokens)
     if claims is None or REVOCATION_STATE in state:

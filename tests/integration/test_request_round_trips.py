@@ -200,11 +200,12 @@ async def test_a_script_redis_lacks_is_loaded_and_its_pipeline_sent_again(
         await client.aclose()
 
 
-async def budget_world(settings_factory: Callable[..., Settings], budget: str
-                       ) -> tuple[Settings, dict[str, str]]:
-    """Settings with a ``requests`` budget of ``budget`` per account, and a signed-up
-    reader's bearer headers."""
-    settings = settings_factory(rate_limit_requests=budget, rate_limit_multiplier=1.0)
+async def budget_world(settings_factory: Callable[..., Settings], budget: str,
+                       **overrides: object) -> tuple[Settings, dict[str, str]]:
+    """Settings (with ``overrides``) with a ``requests`` budget of ``budget`` per
+    account, and a signed-up reader's bearer headers."""
+    settings = settings_factory(rate_limit_requests=budget, rate_limit_multiplier=1.0,
+                                **overrides)
     bus = build_command_bus(settings)
     try:
         reader = signup(bus, "reader")
@@ -260,3 +261,20 @@ def _gcra_text() -> str:
     from infra.lua import load_script
 
     return load_script("infra", "rate_limiter_gcra")
+
+
+async def test_a_read_that_waits_for_a_position_is_charged_before_it_waits(
+        settings_factory: Callable[..., Settings]) -> None:
+    """With ``Roost-Min-Position`` the read may wait seconds before its first round
+    trip: its charge goes first, on its own, so a refused one is answered at once
+    (neither held for the wait nor reading the timeline)."""
+    settings, headers = await budget_world(settings_factory, "1/86400",
+                                           min_position_wait_s=30.0)
+    waiting = {**headers, "Roost-Min-Position": str(2 ** 62)}
+    async with running_app(settings) as client:
+        assert (await client.get(HOME, headers=headers)).status_code == 200
+        with counting_round_trips() as trips:
+            refused = await client.get(HOME, headers=waiting)
+    assert refused.status_code == 429, refused.text
+    assert trips.sent == [["EVALSHA", "EXISTS", "EXISTS"]], trips
+
