@@ -278,3 +278,28 @@ async def test_a_read_that_waits_for_a_position_is_charged_before_it_waits(
     assert refused.status_code == 429, refused.text
     assert trips.sent == [["EVALSHA", "EXISTS", "EXISTS"]], trips
 
+
+UNREAD = "/api/notifications/unread_count"
+
+
+async def test_an_unread_count_sends_its_overhead_with_its_first_read(
+        settings_factory: Callable[..., Settings]) -> None:
+    """The other route that declares ``RIDING_CHARGE`` (clients poll it): the charge and
+    the token check go with the first read of the notifications' hot hash; refused,
+    it costs that one round trip."""
+    settings, headers = await budget_world(settings_factory, "3/86400")
+    async with running_app(settings) as client:
+        assert (await client.get(UNREAD, headers=headers)).status_code == 200
+        with counting_round_trips() as trips:
+            answer = await client.get(UNREAD, headers=headers)
+        assert answer.status_code == 200 and answer.json() == {"count": 0}, answer.text
+        assert answer.headers["X-RateLimit-Remaining"] == "1"
+        first, *rest = trips.sent
+        assert first == ["EVALSHA", "EXISTS", "EXISTS", "GET", "HMGET"], trips
+        assert not [names for names in rest if {"EVALSHA", "EXISTS"} & set(names)], trips
+        assert (await client.get(UNREAD, headers=headers)).status_code == 200
+        with counting_round_trips() as trips:
+            refused = await client.get(UNREAD, headers=headers)
+    assert refused.status_code == 429, refused.text
+    assert len(trips) == 1, trips
+

@@ -24,6 +24,7 @@ from infra.http.deps import (
     read_response,
     wait_until_applied,
 )
+from infra.http.ratelimit import RIDING_CHARGE
 from infra.http.schemas import (
     ERROR_RESPONSES,
     MarkRead,
@@ -71,7 +72,8 @@ async def notifications(actor: CurrentActor, services: Services, response: Respo
     return read_response(page, response)
 
 
-@router.get("/unread_count", response_model=UnreadCount)
+@router.get("/unread_count", response_model=UnreadCount,
+            dependencies=[RIDING_CHARGE])  # charge + token check ride with its first read
 async def unread_count(actor: CurrentActor, services: Services, response: Response,
                        min_position: MinPosition) -> dict[str, int]:
     """How many of your groups are unread (of the types your preferences leave on)."""
