@@ -102,6 +102,8 @@ class Decision:
                 "X-RateLimit-Reset": str(math.ceil(self.reset_s))}
 
 
+Bucket = tuple[str, LimitScope, str]
+"""One rate-limit bucket: (action, scope, identity)."""
 Charged = tuple[dict[LimitScope, Decision], list[Any]]
 """A charge's answer: the decision of each scope's bucket, and the answers of the
 commands sent along with it (``hit_all_with``'s ``also``)."""
@@ -275,31 +277,71 @@ class RateLimiter:
         commands, and read their replies: the decisions by scope and ``also``'s
         answers. All of ``identities`` must be in one hash slot group."""
         scopes = list(identities)
-        rules = [self._rule(action, scope) for scope in scopes]
+        queue = self._queue_buckets([(action, scope, identities[scope]) for scope in scopes],
+                                    charge, also)
+
+        def by_scope(pipe: Pipeline) -> Answer[Charged]:
+            answer = queue(pipe)
+
+            def read(found: Sequence[Any]) -> Charged:
+                decisions, answers = answer.read(found)
+                return dict(zip(scopes, decisions, strict=True)), answers
+
+            return Answer(answer.replies, read)
+
+        return by_scope
+
+    def _queue_buckets(self, buckets: Sequence[Bucket], charge: bool,
+                       also: Callable[[Pipeline], object] | None
+                       ) -> Callable[[Pipeline], Answer[tuple[list[Decision], list[Any]]]]:
+        """``queue_charge`` over any ``buckets`` (of one hash slot group), all charged
+        or none: their decisions in order, and ``also``'s answers."""
+        rules = [self._rule(action, scope) for action, scope, _ in buckets]
         args: list[int] = [1 if charge else 0]
         for rule in rules:
             args += [rule.limit, rule.window_s * 1_000_000]
-        keys = [self.key(action, scope, identities[scope]) for scope in scopes]
+        keys = [self.key(*bucket) for bucket in buckets]
 
-        def read(found: Sequence[Any]) -> Charged:
-            if not scopes:
-                return {}, list(found)
+        def read(found: Sequence[Any]) -> tuple[list[Decision], list[Any]]:
+            if not buckets:
+                return [], list(found)
             rows: list[list[int]] = found[0]
-            return {
-                scope: Decision(bool(row[0]), rule.limit, int(row[1]), row[2] / 1e6,
-                                row[3] / 1e6)
-                for scope, rule, row in zip(scopes, rules, rows, strict=True)
-            }, list(found[1:])
+            return [Decision(bool(row[0]), rule.limit, int(row[1]), row[2] / 1e6, row[3] / 1e6)
+                    for rule, row in zip(rules, rows, strict=True)], list(found[1:])
 
-        def queue(pipe: Pipeline) -> Answer[Charged]:
+        def queue(pipe: Pipeline) -> Answer[tuple[list[Decision], list[Any]]]:
             before = len(pipe)
-            if scopes:
+            if buckets:
                 self._gcra.queue(pipe, keys, args)
             if also is not None:
                 also(pipe)
             return Answer(len(pipe) - before, read)
 
         return queue
+
+    async def hit_together(self, charges: Sequence[tuple[str, Mapping[LimitScope, str]]],
+                           also: Callable[[Pipeline], object] | None = None
+                           ) -> tuple[list[tuple[str, LimitScope, Decision]], list[Any]] | None:
+        """Charge several actions' buckets at once -- a request's ``requests`` and the
+        action its route limits (``posts``, ``follows``...) -- in one script call, all
+        or none (a request refused by any bucket is charged to none), with ``also``'s
+        commands in the same pipeline: each bucket's decision, in the order given, and
+        ``also``'s answers. ``None`` when the buckets are in several hash slots (a Redis
+        Cluster: the caller charges each action apart)."""
+        buckets = [(action, scope, identity) for action, identities in charges
+                   for scope, identity in identities.items() if (action, scope) in self.rules]
+        if len(by_slot(buckets, lambda b: self.key(*b), self._cluster)) > 1:
+            return None
+        queue = self._queue_buckets(buckets, True, also)
+
+        async def run() -> tuple[list[Decision], list[Any]]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                answer = queue(pipe)
+                return answer.read(await pipe.execute())
+
+        decisions, answers = await loading(self._redis, [self._gcra], run)
+        return [(action, scope, decision) for (action, scope, _), decision
+                in zip(buckets, decisions, strict=True)], answers
 
     def _rule(self, action: str, scope: LimitScope) -> Rule:
         rule = self.rules.get((action, scope))

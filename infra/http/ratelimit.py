@@ -117,12 +117,17 @@ def refusal_error(refusal: str | None) -> RoostError | None:
 
 def request_charge(action: str = "requests") -> Callable[..., Awaitable[None]]:
     """The dependency every API route carries (``infra.http.app``): ``rate_limit(action)``
-    -- but for a route that declares ``RIDING_CHARGE``, which makes the charge itself."""
-    charge_now = rate_limit(action)
-
+    -- with the route's own limit (a ``rate_limit`` dependency it declares: ``posts``,
+    ``follows``, ``media``...) in the same script call, all or none, so a write's
+    overhead is one round trip, not two; and nothing for a route that declares
+    ``RIDING_CHARGE``, which makes the charge itself."""
     async def charge(request: Request, response: Response) -> None:
-        if RIDING_CHARGE not in getattr(request.scope.get("route"), "dependencies", ()):
-            await charge_now(request, response)
+        route = request.scope.get("route")
+        if RIDING_CHARGE in getattr(route, "dependencies", ()):
+            return  # it charges itself, riding along
+        own = _route_action(request)
+        if own is None or not await _charge_together(request, response, [action, own]):
+            await _charge(request, response, action)
 
     return charge
 
@@ -230,9 +235,55 @@ def rate_limit(action: str) -> Callable[..., Awaitable[None]]:
         raise ValueError(f"unknown rate-limited action {action!r}; known: {ACTIONS}")
 
     async def charge(request: Request, response: Response) -> None:
-        await _charge(request, response, action)
+        if action not in request.scope.get("state", {}).get(CHARGED_STATE, ()):
+            await _charge(request, response, action)  # not charged with ``requests``
 
+    _ROUTE_ACTIONS[charge] = action
     return charge
+
+
+_ROUTE_ACTIONS: dict[Callable[..., Awaitable[None]], str] = {}
+"""Each ``rate_limit`` dependency made, and its action: ``request_charge`` finds a
+route's own limit among the route's dependencies by it."""
+CHARGED_STATE = "roost.charged_actions"
+"""The actions a request was charged for with its ``requests`` charge (a route's own
+``rate_limit`` dependency then charges nothing more)."""
+
+
+def _route_action(request: Request) -> str | None:
+    """The action of a ``rate_limit`` dependency the request's route declares, if any."""
+    for depends in getattr(request.scope.get("route"), "dependencies", ()):
+        if (action := _ROUTE_ACTIONS.get(depends.dependency)) is not None:
+            return action
+    return None
+
+
+async def _charge_together(request: Request, response: Response, actions: list[str]
+                           ) -> bool:
+    """``_charge`` for several actions in one script call, all or none (and the token's
+    check in the same pipeline); ``False`` when they cannot go together (a Redis
+    Cluster: their buckets are in several slots), nothing charged then."""
+    limiter = get_rate_limiter(request)
+    claims = bearer_claims(request.scope, request.app.state.services.tokens)
+    state = request.scope.setdefault("state", {})
+    check = None if claims is None or REVOCATION_STATE in state \
+        else _revocation_check(request, claims)
+    charged = await limiter.hit_together(
+        [(action, _identities(request, limiter, action, claims)) for action in actions], check)
+    if charged is None:
+        return False
+    decisions, found = charged
+    if check is not None and claims is not None:
+        state[REVOCATION_STATE] = TokenCheck(claims.session_id, claims.account_id,
+                                              refusal_answer(found))
+    state[CHARGED_STATE] = frozenset(actions)
+    seen = _record(request, [decision for _, _, decision in decisions])
+    for action, scope, decision in decisions:
+        if not decision.allowed:
+            raise RateLimited(action, scope, decision)
+    if seen:
+        response.headers.update(tightest(seen).headers())
+    return True
 
 
 @asynccontextmanager

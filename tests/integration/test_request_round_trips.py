@@ -26,6 +26,7 @@ from commands.bus import CommandBus
 from commands.messages import Actor, SetFollow
 from infra.bootstrap import build_command_bus, build_projections, close_command_bus
 from infra.lua import PipelinedScript, loading
+from infra.rate_limiter import RateLimiter
 from infra.redis_keys import RedisKeys
 from infra.security import JwtTokens, RedisRevocations
 from infra.settings import Settings
@@ -303,3 +304,41 @@ async def test_an_unread_count_sends_its_overhead_with_its_first_read(
     assert refused.status_code == 429, refused.text
     assert len(trips) == 1, trips
 
+
+
+async def test_a_posts_two_charges_and_token_check_are_one_round_trip(
+        settings_factory: Callable[..., Settings]) -> None:
+    """``requests`` and the route's own ``posts`` limit in one script call (and the
+    token's check beside it): a write's overhead is one round trip, not two."""
+    settings, headers = await budget_world(settings_factory, "100/86400")
+    async with running_app(settings) as client:
+        assert (await client.post("/api/posts", json={"text": "warm"},
+                                  headers=headers)).status_code == 201
+        with counting_round_trips() as trips:
+            answer = await client.post("/api/posts", json={"text": "one"}, headers=headers)
+    assert answer.status_code == 201, answer.text
+    assert trips.sent == [["EVALSHA", "EXISTS", "EXISTS"]], trips
+
+
+@pytest.mark.parametrize("refusing", ["requests", "posts"])
+async def test_a_request_refused_by_either_limit_is_charged_to_neither(
+        settings_factory: Callable[..., Settings], refusing: str) -> None:
+    """All or none across the two actions, as across an action's scopes: the 429 names
+    the refusing action, and the other's bucket lost nothing to the refused request."""
+    other = "posts" if refusing == "requests" else "requests"
+    settings, headers = await budget_world(
+        settings_factory, "1/86400" if refusing == "requests" else "50/86400",
+        rate_limit_posts="1/86400" if refusing == "posts" else "50/86400")
+    client_redis = aredis.Redis.from_url(settings.redis_url)
+    limiter = RateLimiter(client_redis, settings)
+    account = str(JwtTokens(settings).verify(headers["Authorization"][7:]).account_id)
+    try:
+        async with running_app(settings) as client:
+            answers = [await client.post("/api/posts", json={"text": f"post {n}"},
+                                         headers=headers) for n in range(2)]
+        assert [a.status_code for a in answers] == [201, 429], answers[-1].text
+        assert answers[1].json()["error"]["details"]["action"] == refusing
+        assert int(answers[1].headers["Retry-After"]) >= 1
+        assert (await limiter.peek(other, "account", account)).remaining == 49
+    finally:
+        await client_redis.aclose()
