@@ -84,6 +84,10 @@ _RELEASE = load_script("infra", "delete_if_holder")
 
 RedisSource = Redis | Callable[[], Redis]
 
+IN_FLIGHT_LOCK_S = 60.0
+"""How long a key stays locked by a request still running it (seconds): a process
+killed mid-request leaves its keys locked this long, and their retries are 409."""
+
 
 def key_problem(values: list[bytes]) -> str | None:
     """Why these Idempotency-Key header values are unusable, or None."""
@@ -176,7 +180,7 @@ class IdempotencyMiddleware:
     (it usually exists only once the lifespan has started)."""
 
     def __init__(self, app: ASGIApp, redis: RedisSource, keys_prefix: str,
-                 tokens: JwtTokens, ttl_s: int = 86400, *, lock_ttl_s: float = 60.0,
+                 tokens: JwtTokens, ttl_s: int = 86400, *, lock_ttl_s: float = IN_FLIGHT_LOCK_S,
                  in_flight_wait_s: float = 2.0, trust_forwarded_for: bool = False) -> None:
         self.app = app
         self._redis = redis
