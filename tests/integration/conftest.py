@@ -12,6 +12,7 @@ import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 import pytest
@@ -120,15 +121,19 @@ class WriteSide:
         return [n.topic.rsplit(".", 1)[-1] for n in notifications]
 
 
-def redis_revocation_ttl(settings: Settings) -> Callable[[str], int | None]:
-    """Whole seconds left of a session's revocation in Redis; None when not revoked."""
+def redis_revocation_ttl(settings: Settings, client: Any = None
+                         ) -> Callable[[str], int | None]:
+    """Whole seconds left of a session's revocation in Redis; None when not revoked.
+    With ``client`` (a sync client, already connected) no connection is made per call:
+    on a loaded Redis Cluster that took longer than a 1 s revocation lives."""
 
     def ttl(session_id: str) -> int | None:
-        client = build_sync_redis(settings)
+        redis = client if client is not None else build_sync_redis(settings)
         try:
-            left = int(client.ttl(RedisKeys(settings.redis_prefix).revoked_session(session_id)))
+            left = int(redis.ttl(RedisKeys(settings.redis_prefix).revoked_session(session_id)))
         finally:
-            client.close()
+            if client is None:
+                redis.close()
         return left if left > 0 else None
 
     return ttl

@@ -73,7 +73,10 @@ class TestRedisRevocations(RevocationsContract):
     def revocations(self, settings: Settings) -> Iterator[tuple[SessionRevocations, Probe]]:
         adapter = RedisRevocations(build_sync_redis(settings),
                                    RedisKeys(settings.redis_prefix))
-        yield adapter, redis_revocation_ttl(settings)
+        probe = build_sync_redis(settings)
+        probe.ping()  # connected before any test's clock starts
+        yield adapter, redis_revocation_ttl(settings, probe)
+        probe.close()
         adapter.close()
 
     @pytest.fixture
