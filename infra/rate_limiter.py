@@ -102,6 +102,8 @@ class Decision:
                 "X-RateLimit-Reset": str(math.ceil(self.reset_s))}
 
 
+Charges = list[tuple[str, LimitScope, Decision]]
+"""A charge's decisions, one a bucket: (action, scope, decision)."""
 Bucket = tuple[str, LimitScope, str]
 """One rate-limit bucket: (action, scope, identity)."""
 Charged = tuple[dict[LimitScope, Decision], list[Any]]
@@ -109,9 +111,30 @@ Charged = tuple[dict[LimitScope, Decision], list[Any]]
 commands sent along with it (``hit_all_with``'s ``also``)."""
 
 
-def tightest(decisions: list[Decision]) -> Decision:
-    """The decision closest to refusing: fewest remaining, then the longest reset."""
-    return min(decisions, key=lambda d: (d.allowed, d.remaining, -d.reset_s))
+def tightest(decisions: Sequence[Decision]) -> Decision:
+    """The decision closest to refusing: a refusal, the one that lasts longest
+    (``retry_after_s``, then ``reset_s``) -- the request passes only when every
+    bucket allows it, so that is when a retry can pass; else the fewest remaining,
+    then the longest reset. Of equals, the first."""
+    return min(decisions, key=_closeness)
+
+
+def _closeness(decision: Decision) -> tuple[bool, float, float]:
+    if decision.allowed:
+        return True, decision.remaining, -decision.reset_s
+    return False, -decision.retry_after_s, -decision.reset_s
+
+
+def refusal(charged: Sequence[tuple[str, LimitScope, Decision]]) -> RateLimited | None:
+    """429 for the bucket of a request's charge that refused it longest (``tightest``
+    among the refusals: its ``Retry-After`` is when a retry can pass every bucket), or
+    ``None`` when every bucket allowed it. ``charged``: (action, scope, decision)."""
+    refusals = [row for row in charged if not row[2].allowed]
+    if not refusals:
+        return None
+    worst = tightest([decision for _, _, decision in refusals])
+    action, scope, decision = next(row for row in refusals if row[2] is worst)
+    return RateLimited(action, scope, decision)
 
 
 class RateLimited(RoostError):
@@ -188,9 +211,10 @@ class RateLimiter:
     async def check_login_allowed(self, login: str, ip: str) -> None:
         """Raise RateLimited while this login name or this address failed too often."""
         identities: dict[LimitScope, str] = {"account": login_identity(login), "ip": ip}
-        for scope, decision in (await self._run("login_failures", identities, False)).items():
-            if not decision.allowed:
-                raise RateLimited("login_failures", scope, decision)
+        looked = await self._run("login_failures", identities, False)
+        if (refused := refusal([("login_failures", scope, decision)
+                                for scope, decision in looked.items()])) is not None:
+            raise refused
 
     async def login_failed(self, login: str, ip: str) -> None:
         await self._run("login_failures", {"account": login_identity(login), "ip": ip}, True)
@@ -321,7 +345,7 @@ class RateLimiter:
 
     async def hit_together(self, charges: Sequence[tuple[str, Mapping[LimitScope, str]]],
                            also: Callable[[Pipeline], object] | None = None
-                           ) -> tuple[list[tuple[str, LimitScope, Decision]], list[Any]] | None:
+                           ) -> tuple[Charges, list[Any]] | None:
         """Charge several actions' buckets at once -- a request's ``requests`` and the
         action its route limits (``posts``, ``follows``...) -- in one script call, all
         or none (a request refused by any bucket is charged to none), with ``also``'s

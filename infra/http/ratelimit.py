@@ -32,10 +32,12 @@ from infra.rate_limiter import (
     ACTIONS,
     HEADER_NAMES,
     Charged,
+    Charges,
     Decision,
     LimitScope,
     RateLimited,
     RateLimiter,
+    refusal,
     tightest,
 )
 from infra.redis_keys import RedisKeys
@@ -77,32 +79,48 @@ def _revocation_check(request: Request, claims: TokenClaims) -> Callable[[Pipeli
                    account_id=claims.account_id)
 
 
+def _claims(request: Request) -> tuple[TokenClaims | None, TokenClaims | None]:
+    """The request's valid bearer claims (``None``: anonymous, or a token that does not
+    verify), and the same again when its revocation check is still to be made."""
+    claims = bearer_claims(request.scope, request.app.state.services.tokens)
+    unchecked = REVOCATION_STATE in request.scope.setdefault("state", {})
+    return claims, None if unchecked else claims
+
+
+def _checked(request: Request, claims: TokenClaims, found: list[Any], *,
+             pending: bool = False) -> None:
+    """Leave the token's revocation check (``found``: its commands' answers) for the
+    actor dependency (``infra.http.deps``)."""
+    request.scope["state"][REVOCATION_STATE] = TokenCheck(
+        claims.session_id, claims.account_id, None if pending else refusal_answer(found),
+        pending=pending)
+
+
+def _by_scope(action: str, decisions: Mapping[LimitScope, Decision]) -> Charges:
+    return [(action, scope, decision) for scope, decision in decisions.items()]
+
+
 async def _charge(request: Request, response: Response, action: str) -> None:
     limiter = get_rate_limiter(request)
-    claims = bearer_claims(request.scope, request.app.state.services.tokens)
+    claims, unchecked = _claims(request)
     identities = _identities(request, limiter, action, claims)
-    state = request.scope.setdefault("state", {})
-    if claims is None or REVOCATION_STATE in state:
+    if unchecked is None:
         decisions = await limiter.hit_all(action, identities)
     else:  # the token's revocation check rides along: one round trip for both
         decisions, found = await limiter.hit_all_with(
-            action, identities, _revocation_check(request, claims))
-        state[REVOCATION_STATE] = TokenCheck(claims.session_id, claims.account_id,
-                                              refusal_answer(found))
-    seen = _judge(request, action, decisions)
+            action, identities, _revocation_check(request, unchecked))
+        _checked(request, unchecked, found)
+    _judge(request, response, _by_scope(action, decisions))
+
+
+def _judge(request: Request, response: Response, charged: Charges) -> None:
+    """Record a charge's decisions for the headers; 429 when a bucket refused
+    (``infra.rate_limiter.refusal``), else the tightest so far on ``response``."""
+    seen = _record(request, [decision for _, _, decision in charged])
+    if (refused := refusal(charged)) is not None:
+        raise refused
     if seen:
         response.headers.update(tightest(seen).headers())
-
-
-def _judge(request: Request, action: str, decisions: Mapping[LimitScope, Decision]
-           ) -> list[Decision]:
-    """Record a charge's decisions for the headers (all of the request's so far are
-    returned); 429 when one refused."""
-    seen = _record(request, list(decisions.values()))
-    for scope, decision in decisions.items():
-        if not decision.allowed:
-            raise RateLimited(action, scope, decision)
-    return seen
 
 
 def refusal_error(refusal: str | None) -> RoostError | None:
@@ -125,7 +143,7 @@ def request_charge(action: str = "requests") -> Callable[..., Awaitable[None]]:
         route = request.scope.get("route")
         if RIDING_CHARGE in getattr(route, "dependencies", ()):
             return  # it charges itself, riding along
-        own = _route_action(request)
+        own = _route_action(request, action)
         if own is None or not await _charge_together(request, response, [action, own]):
             await _charge(request, response, action)
 
@@ -175,9 +193,8 @@ def _waiting_charge(request: Request, action: str) -> Rider[Charged] | None:
     waits for ``Roost-Min-Position`` first: a refused one must not be held that long."""
     if MIN_POSITION_HEADER in request.headers:
         return None
-    state = request.scope.setdefault("state", {})
-    claims = bearer_claims(request.scope, request.app.state.services.tokens)
-    if claims is None or REVOCATION_STATE in state:
+    _, claims = _claims(request)
+    if claims is None:
         return None
     limiter = get_rate_limiter(request)
     rider = limiter.rides_along(action, _identities(request, limiter, action, claims),
@@ -185,8 +202,7 @@ def _waiting_charge(request: Request, action: str) -> Rider[Charged] | None:
     if rider is None:
         return None
     rider.check = partial(_stop_if_refused, action)
-    state[REVOCATION_STATE] = TokenCheck(claims.session_id, claims.account_id, None,
-                                         pending=True)
+    _checked(request, claims, [], pending=True)
     wait(rider)
     return rider
 
@@ -208,10 +224,7 @@ def _refusal(action: str, answer: Charged) -> RoostError | None:
     """What a charge with the token's check answered, as the error to raise: 429 if a
     bucket refused, else 401/403 if the token may no longer act, else ``None``."""
     decisions, found = answer
-    for scope, decision in decisions.items():
-        if not decision.allowed:
-            return RateLimited(action, scope, decision)
-    return refusal_error(refusal_answer(found))
+    return refusal(_by_scope(action, decisions)) or refusal_error(refusal_answer(found))
 
 
 def _stop_if_refused(action: str, answer: Charged) -> None:
@@ -238,22 +251,25 @@ def rate_limit(action: str) -> Callable[..., Awaitable[None]]:
         if action not in request.scope.get("state", {}).get(CHARGED_STATE, ()):
             await _charge(request, response, action)  # not charged with ``requests``
 
-    _ROUTE_ACTIONS[charge] = action
+    setattr(charge, ROUTE_ACTION, action)
     return charge
 
 
-_ROUTE_ACTIONS: dict[Callable[..., Awaitable[None]], str] = {}
-"""Each ``rate_limit`` dependency made, and its action: ``request_charge`` finds a
-route's own limit among the route's dependencies by it."""
+ROUTE_ACTION = "roost_rate_limit_action"
+"""The attribute naming a ``rate_limit`` dependency's action: ``request_charge`` finds
+a route's own limit among the route's dependencies by it (any callable may be a
+dependency, hashable or not, so it is an attribute, not a registry)."""
 CHARGED_STATE = "roost.charged_actions"
 """The actions a request was charged for with its ``requests`` charge (a route's own
 ``rate_limit`` dependency then charges nothing more)."""
 
 
-def _route_action(request: Request) -> str | None:
-    """The action of a ``rate_limit`` dependency the request's route declares, if any."""
+def _route_action(request: Request, charged: str) -> str | None:
+    """The action of a ``rate_limit`` dependency the request's route declares, if any,
+    other than ``charged``."""
     for depends in getattr(request.scope.get("route"), "dependencies", ()):
-        if (action := _ROUTE_ACTIONS.get(depends.dependency)) is not None:
+        action = getattr(depends.dependency, ROUTE_ACTION, None)
+        if isinstance(action, str) and action != charged:
             return action
     return None
 
@@ -264,25 +280,17 @@ async def _charge_together(request: Request, response: Response, actions: list[s
     check in the same pipeline); ``False`` when they cannot go together (a Redis
     Cluster: their buckets are in several slots), nothing charged then."""
     limiter = get_rate_limiter(request)
-    claims = bearer_claims(request.scope, request.app.state.services.tokens)
-    state = request.scope.setdefault("state", {})
-    check = None if claims is None or REVOCATION_STATE in state \
-        else _revocation_check(request, claims)
-    charged = await limiter.hit_together(
+    claims, unchecked = _claims(request)
+    check = None if unchecked is None else _revocation_check(request, unchecked)
+    answer = await limiter.hit_together(
         [(action, _identities(request, limiter, action, claims)) for action in actions], check)
-    if charged is None:
+    if answer is None:
         return False
-    decisions, found = charged
-    if check is not None and claims is not None:
-        state[REVOCATION_STATE] = TokenCheck(claims.session_id, claims.account_id,
-                                              refusal_answer(found))
-    state[CHARGED_STATE] = frozenset(actions)
-    seen = _record(request, [decision for _, _, decision in decisions])
-    for action, scope, decision in decisions:
-        if not decision.allowed:
-            raise RateLimited(action, scope, decision)
-    if seen:
-        response.headers.update(tightest(seen).headers())
+    charged, found = answer
+    if unchecked is not None:
+        _checked(request, unchecked, found)
+    request.scope["state"][CHARGED_STATE] = frozenset(actions)
+    _judge(request, response, charged)
     return True
 
 

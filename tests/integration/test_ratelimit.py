@@ -26,6 +26,7 @@ from infra.http.ratelimit import (
     install_rate_limit_handler,
     login_attempt,
     rate_limit,
+    request_charge,
 )
 from infra.http.routes import limits
 from infra.rate_limiter import RateLimiter, Rule, parse_rule
@@ -76,7 +77,7 @@ class Harness:
         install_rate_limit_handler(app)
         # The limiter is built on first use from the app's services, as in Roost.
         app.state.services = SimpleNamespace(settings=settings, redis=redis, tokens=self.tokens)
-        requests = Depends(rate_limit("requests"))
+        requests = Depends(request_charge())  # as every /api route has it
 
         @app.post("/posts", dependencies=[requests, Depends(rate_limit("posts"))])
         async def post() -> dict[str, int]:

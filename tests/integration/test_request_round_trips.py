@@ -342,3 +342,26 @@ async def test_a_request_refused_by_either_limit_is_charged_to_neither(
         assert (await limiter.peek(other, "account", account)).remaining == 49
     finally:
         await client_redis.aclose()
+
+
+@pytest.mark.parametrize("longest", ["requests", "posts"])
+async def test_a_request_both_limits_refuse_names_the_one_that_lasts_longest(
+        settings_factory: Callable[..., Settings], longest: str) -> None:
+    """Both buckets refuse: the 429's body, ``Retry-After`` and ``X-RateLimit-*`` all
+    describe the bucket that refuses longest, since a retry passes only when both allow
+    it (a client honouring a shorter ``Retry-After`` would only be refused again)."""
+    windows = {"requests": "1/60", "posts": "1/60", longest: "1/86400"}
+    settings, headers = await budget_world(settings_factory, windows["requests"],
+                                           rate_limit_posts=windows["posts"])
+    async with running_app(settings) as client:
+        answers = [await client.post("/api/posts", json={"text": f"post {n}"},
+                                     headers=headers) for n in range(2)]
+    assert [a.status_code for a in answers] == [201, 429], answers[-1].text
+    refused = answers[1]
+    details = refused.json()["error"]["details"]
+    retry = int(refused.headers["Retry-After"])
+    assert details["action"] == longest, details
+    assert details["retry_after_s"] == retry
+    assert 86400 - 60 <= retry <= 86400, retry  # the other's would be at most 60 s
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    assert 86400 - 60 <= int(refused.headers["X-RateLimit-Reset"]) <= 86400, refused.headers
