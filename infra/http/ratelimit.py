@@ -110,6 +110,8 @@ async def _charge(request: Request, response: Response, action: str) -> None:
         decisions, found = await limiter.hit_all_with(
             action, identities, _revocation_check(request, unchecked))
         _checked(request, unchecked, found)
+    state = request.scope["state"]
+    state[CHARGED_STATE] = state.get(CHARGED_STATE, frozenset()) | {action}
     _judge(request, response, _by_scope(action, decisions))
 
 
@@ -260,8 +262,8 @@ ROUTE_ACTION = "roost_rate_limit_action"
 a route's own limit among the route's dependencies by it (any callable may be a
 dependency, hashable or not, so it is an attribute, not a registry)."""
 CHARGED_STATE = "roost.charged_actions"
-"""The actions a request was charged for with its ``requests`` charge (a route's own
-``rate_limit`` dependency then charges nothing more)."""
+"""The actions a request has been charged for (a ``rate_limit`` dependency of one of
+them then charges nothing more: each action once a request)."""
 
 
 def _route_action(request: Request, charged: str) -> str | None:

@@ -89,6 +89,10 @@ class Harness:
             self.calls["likes"] += 1
             return Response(status_code=204)
 
+        @app.post("/twice", dependencies=[requests, Depends(rate_limit("requests"))])
+        async def twice() -> dict[str, bool]:
+            return {"ok": True}
+
         @app.post("/missing", dependencies=[requests])
         async def missing() -> None:
             raise NotFound("no such thing")
@@ -362,3 +366,13 @@ async def test_buckets_live_under_the_prefix_and_expire(settings_for, redis_clie
     assert 0 < await redis_client.pttl(keys[0]) <= 15_001  # gone once the bucket is full
     with pytest.raises(ValueError, match="no account rate limit"):
         await limiter.hit("signups", "account", "11")
+
+
+async def test_an_action_is_charged_once_a_request(settings_for, redis_client):
+    """A route that declares the app-wide ``requests`` limit again is charged it once."""
+    harness = Harness(settings_for(rate_limit_requests="2/60"), redis_client)
+    alice = harness.auth(6)
+    async with harness.client() as client:
+        answers = [await client.post("/twice", headers=alice) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429], answers[-1].text
+    assert limit_headers(answers[0]) == ("2", "1", "30")
