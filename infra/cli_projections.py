@@ -100,7 +100,7 @@ def rebuild(
     reads and writes throughout; nothing is announced to clients."""
     from infra.bootstrap import rebuild_lease
     from infra.cli import on_projections
-    from infra.lease import LeaseTimeout
+    from infra.lease import LeaseLost, LeaseTimeout
     from infra.operations import rebuild as rebuild_in_place
     from infra.rebuild import rebuild as blue_green
     from infra.rebuild import rebuildable
@@ -129,6 +129,11 @@ def rebuild(
         result = on_projections(settings, run)
     except LeaseTimeout:
         console.print(f"[red]a rebuild of {name} is already running[/red]")
+        raise typer.Exit(1) from None
+    except LeaseLost:
+        console.print(f"[red]the rebuild lease of {name} lapsed while it ran (a pause longer "
+                      "than its life): another rebuild may have run beside it; see `roost "
+                      "projections status` and run it again[/red]")
         raise typer.Exit(1) from None
     console.print(f"[green]{name} now served by copy {result.copy} (version {result.version}) "
                   f"at position {result.position}: {result.events} events in "

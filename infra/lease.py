@@ -22,6 +22,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from redis.asyncio import Redis
 
 from infra.lua import load_script
@@ -29,10 +30,17 @@ from infra.tasks import stop_task
 
 _RELEASE = load_script("infra", "delete_if_holder")
 _RENEW = load_script("infra", "lease_renew")
+log = structlog.get_logger(__name__)
 
 
 class LeaseTimeout(TimeoutError):
     """Another process held the lease for longer than we were willing to wait."""
+
+
+class LeaseLost(RuntimeError):
+    """A renewal found the lease lapsed or held by another process (a pause longer than
+    the lease's life: a stalled event loop, a Redis failover): the block may have run
+    beside another holder. Raised when the block ends, as a failed renewal is."""
 
 
 class RedisLease:
@@ -80,14 +88,19 @@ class RedisLease:
     async def _keep(self, token: str, released: asyncio.Event) -> None:
         """Renew the lease every third of its life until ``released`` is set. An error
         once it is set is the stop's own cancellation as redis-py may turn it (a
-        ``TimeoutError``), not a failed renewal."""
+        ``TimeoutError``), not a failed renewal. ``LeaseLost`` when a renewal finds the
+        lease no longer ours (the script answers 0): renewing stops there."""
         while True:
             await asyncio.sleep(self.ttl_ms / 3000)
             if released.is_set():
                 return
             try:
-                await self._renew(keys=[self.key], args=[token, self.ttl_ms])
+                renewed = await self._renew(keys=[self.key], args=[token, self.ttl_ms])
             except Exception:
                 if released.is_set():
                     return
                 raise
+            if not renewed and not released.is_set():
+                log.error("lease.lost", key=self.key)
+                raise LeaseLost(f"lease {self.key} lapsed while held: another process "
+                                "may have taken it")

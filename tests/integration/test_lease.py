@@ -17,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from infra.bootstrap import projector_lease
-from infra.lease import LeaseTimeout, RedisLease
+from infra.lease import LeaseLost, LeaseTimeout, RedisLease
 from infra.redis_keys import RedisKeys
 from tests.conftest import make_settings
 
@@ -229,3 +229,21 @@ async def test_a_holder_cancelled_while_stopping_its_renewal_still_releases(
     assert await redis_client.get(key) is None  # released, not left to lapse
     for task in [t for t in asyncio.all_tasks() if t.get_name() == f"lease-{key}"]:
         task.cancel()
+
+
+async def test_a_lease_that_lapsed_while_held_is_raised_and_the_new_holders_kept(
+        redis_client: aredis.Redis) -> None:
+    """A renewal that finds another holder (the lease lapsed during a pause longer than
+    its life and a rival took it) stops renewing and is raised when the block ends, so
+    the block's work is retried; the rival's lease is neither renewed nor released."""
+    key = _key()
+    lease = RedisLease(redis_client, key, ttl_s=0.3, wait_s=5.0)
+    with pytest.raises(LeaseLost):
+        async with lease.hold():
+            await redis_client.set(key, "rival", px=60_000)  # as if it had lapsed and been taken
+            keeper, = (t for t in asyncio.all_tasks() if t.get_name() == f"lease-{key}")
+            await asyncio.wait({keeper}, timeout=5.0)  # until a renewal has found the rival
+            assert keeper.done()
+    assert await redis_client.get(key) == b"rival"
+    assert await redis_client.pttl(key) > 50_000  # not renewed to our 0.3 s
+    await redis_client.delete(key)
