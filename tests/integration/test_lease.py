@@ -92,7 +92,7 @@ async def test_a_long_apply_keeps_its_lease_past_the_ttl(redis_client: aredis.Re
 
 async def test_release_never_frees_someone_elses_lease(redis_client: aredis.Redis) -> None:
     key = _key()
-    lease = RedisLease(redis_client, key, ttl_s=0.2, wait_s=5.0)
+    lease = RedisLease(redis_client, key, ttl_s=5.0, wait_s=5.0)  # no renewal in the block
     async with lease.hold():
         # Our lease lapsed (as after a long stall) and another process took it.
         await redis_client.set(key, "next-holder", px=5000)
