@@ -85,7 +85,8 @@ def _validation_response(exc: RequestValidationError) -> JSONResponse:
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method of every route whose path matches the request, sorted.
+    """Every method of every route whose path matches the request, sorted, with
+    ``HEAD`` wherever ``GET`` is (``HeadAsGetMiddleware`` answers it).
 
     FastAPI registers one route per method, and Starlette's own 405 lists only
     the methods of the first route whose path matched.
@@ -96,6 +97,8 @@ def allowed_methods(request: Request) -> list[str]:
         if route.path and route_methods and \
                 compile_path(route.path)[0].match(request.scope["path"]):
             methods.update(route_methods)
+    if "GET" in methods:
+        methods.add("HEAD")
     return sorted(methods)
 
 

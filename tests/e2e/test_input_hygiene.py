@@ -193,7 +193,7 @@ def test_405_lists_every_method_of_the_path(client: httpx.Client, victim: str) -
     assert_error(response, 405, "method_not_allowed")
     assert set(response.headers["Allow"].split(", ")) == {"POST", "DELETE"}
     response = client.put("/api/posts/123")
-    assert set(response.headers["Allow"].split(", ")) == {"GET", "DELETE"}
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "DELETE"}
 
 
 def test_after_every_refused_class_a_post_is_projected_within_a_second(
