@@ -124,8 +124,13 @@ def test_an_upload_comes_back_upright_without_exif_in_two_sizes(media: MediaStac
         image = Image.open(io.BytesIO(served.content))
         assert image.size == size and dict(image.getexif()) == {}
         assert b"Roost Test Camera" not in served.content
-        again = fetch(media.client, url, headers={"If-None-Match": served.headers["etag"]})
-        assert again.status_code == 304
+        etag = served.headers["etag"]
+        for matching in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+            again = fetch(media.client, url, headers={"If-None-Match": matching})
+            assert again.status_code == 304, matching
+            assert again.headers["etag"] == etag and again.content == b""
+        assert fetch(media.client, url, headers={"If-None-Match": etag[:-2] + '"'}
+                     ).status_code == 200
     read = alice.request("GET", f"/api/media/{shown['id']}", position(answer))
     assert read.status_code == 200 and read.json() == shown
 

@@ -130,6 +130,17 @@ async def describe_media(media_id: MediaId, body: MediaPatch, actor: CurrentActo
     return media_answer(cast(MediaBody, result.data), services.settings.media_base_url)
 
 
+def none_match(header: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match`` header (``None``: absent) matches ``etag`` (quoted,
+    strong), so a ``GET`` answers 304: RFC 9110 13.1.2 -- a comma-separated list
+    compared weakly (``W/"x"`` matches ``"x"``), or ``*``, which any current
+    representation matches."""
+    if header is None:
+        return False
+    return any(tag == "*" or tag.removeprefix("W/") == etag
+               for tag in (part.strip() for part in header.split(",")))
+
+
 @router.get("/media/{media_id}/{variant}", response_class=Response,
             responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}},
                              "description": "The image bytes"},
@@ -142,7 +153,7 @@ async def media_bytes(media_id: MediaId, variant: media_queries.Variant, service
         catch_up_s=services.settings.min_position_wait_s)
     etag = f'"{digest_of(key)}"'
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
-    if etag in request.headers.get("if-none-match", ""):
+    if none_match(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     if is_head(request.scope.get("state", {})):  # the size, without reading the bytes
         size = await services.media_store.size(key)
