@@ -13,7 +13,7 @@ from infra.http.deps import optional_actor, required_actor
 from infra.http.errors import install_error_handlers
 from infra.http.hygiene import InputHygieneMiddleware
 from infra.http.idempotency import IdempotencyMiddleware
-from infra.http.json_body import NonFiniteJsonMiddleware
+from infra.http.json_body import StrictJsonMiddleware
 from infra.http.middleware import BodyLimitMiddleware, HeadAsGetMiddleware, MetricsMiddleware
 from infra.http.multipart import MultipartCheckMiddleware
 from infra.http.openapi import install_openapi
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None,
     for router in API_ROUTERS:
         app.include_router(router, dependencies=requests_budget)
     app.include_router(ops.router)  # health and metrics are never rate limited
-    # The last added runs outermost: metrics, input hygiene, body limit, JSON's values,
+    # The last added runs outermost: metrics, input hygiene, body limit, strict JSON,
     # the multipart check, idempotency, rate-limit headers, HEAD as GET, routes.
     app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None,
     app.add_middleware(MultipartCheckMiddleware)
     # An upload's body: the file limit plus room for the form's parts and alt text.
     larger_bodies = {"/api/media": (settings.media_max_bytes + MEDIA_FORM_ROOM, "file")}
-    app.add_middleware(NonFiniteJsonMiddleware, skip_paths=frozenset(larger_bodies))
+    app.add_middleware(StrictJsonMiddleware, skip_paths=frozenset(larger_bodies))
     # Starlette spools a file part above 1 MiB to a temporary file (read back through a
     # worker thread): kept, rather than raising MultiPartParser.spool_max_size for the
     # whole process, which would hold every upload's file part in memory beside its

@@ -1,68 +1,76 @@
-"""Refuse a JSON body holding values JSON does not have.
+"""Refuse a JSON body holding values JSON does not have, or a member name twice.
 
 Python's ``json.loads``, which FastAPI decodes bodies with, takes ``NaN``, ``Infinity``
 and ``-Infinity`` (not in RFC 8259's grammar) and reads a number beyond a double's
 range (``1e999``) as infinity. A body carrying one was accepted: an ignored field went
-through, a typed one was a 422. Such a body is now the 400 ``malformed_json`` that
-API.md promises for a body that is not valid JSON, before any handler runs. Other
-decoding failures are left to FastAPI (also ``malformed_json``).
+through, a typed one was a 422. It also keeps the last of two members of one name
+(``{"text": "a", "text": "b"}``), where other parsers keep the first or refuse:
+RFC 8259 section 4 says names SHOULD be unique and that software differs on objects
+whose names are not, so a proxy, a log or a client library may read another request
+than Roost does. Such a body is now the 400 ``malformed_json`` that API.md promises
+for a body that is not valid JSON, before any handler runs. Other decoding failures
+are left to FastAPI (also ``malformed_json``).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import NoReturn
+from typing import Any, NoReturn
 
-import orjson
 from python_multipart.multipart import parse_options_header
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from infra.http.errors import error_response
 from infra.http.middleware import HttpMiddleware, read_chunks, refeed
 
-MESSAGE = ("the body is not valid JSON: NaN, Infinity and numbers beyond a double's range "
-           "are not JSON values")
+NON_FINITE = ("the body is not valid JSON: NaN, Infinity and numbers beyond a double's "
+              "range are not JSON values")
+DUPLICATE_NAME = "the body is not valid JSON for Roost: an object has two members named {name}"
 
 
-class _NonFinite(ValueError):
-    pass
+class _Refused(ValueError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def _refuse(_constant: str) -> NoReturn:
-    raise _NonFinite
+    raise _Refused(NON_FINITE)
 
 
 def _finite(text: str) -> float:
     value = float(text)
     if math.isinf(value):
-        raise _NonFinite
+        raise _Refused(NON_FINITE)
     return value
 
 
-def holds_non_finite(body: bytes) -> bool:
-    """Whether ``body`` decodes as JSON only by taking ``NaN``, ``Infinity``,
-    ``-Infinity`` or a number beyond a double's range (False for a body that is not
-    JSON at all, or is plain JSON).
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise _Refused(DUPLICATE_NAME.format(name=json.dumps(name)[:100]))
+            seen.add(name)
+    return members
 
-    orjson (C) answers first: what it decodes is plain JSON (it refuses those values
-    itself), ~6x faster than ``json`` with hooks on a 64 KiB body. Only a body it
-    refuses, for those values or for anything else (a lone surrogate escape, which
-    FastAPI's ``json`` takes and the text rules refuse with a 422), is decoded again
-    to tell which."""
+
+def json_refusal(body: bytes) -> str | None:
+    """Why ``body``, read as JSON the way FastAPI reads it, is refused before any
+    handler: it decodes only by taking ``NaN``, ``Infinity``, ``-Infinity`` or a number
+    beyond a double's range (``NON_FINITE``), or an object in it has two members of one
+    name (``DUPLICATE_NAME``); ``None`` for plain JSON and for a body that is not JSON
+    at all (FastAPI answers that). One pass of ``json`` with hooks: about 6 us for a
+    200-byte post, 1.2 ms for 60 KB (orjson cannot see duplicate names)."""
     try:
-        orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass
-    else:
-        return False
-    try:
-        json.loads(body, parse_constant=_refuse, parse_float=_finite)
-    except _NonFinite:
-        return True
+        json.loads(body, parse_constant=_refuse, parse_float=_finite, object_pairs_hook=_unique)
+    except _Refused as refused:
+        return refused.message
     except (ValueError, RecursionError):  # not JSON at all: FastAPI answers it
-        return False
-    return False
+        return None
+    return None
 
 
 def is_json(content_type: bytes | None) -> bool:
@@ -76,8 +84,8 @@ def is_json(content_type: bytes | None) -> bool:
         media.startswith(b"application/") and media.endswith(b"+json"))
 
 
-class NonFiniteJsonMiddleware(HttpMiddleware):
-    """400 ``malformed_json`` for a JSON body ``holds_non_finite`` finds; run inside
+class StrictJsonMiddleware(HttpMiddleware):
+    """400 ``malformed_json`` for a JSON body ``json_refusal`` refuses; run inside
     ``BodyLimitMiddleware``, which caps the body it reads.
 
     Only on paths whose bodies are JSON at most ``max_bytes`` long (``ROOST_MAX_BODY_BYTES``):
@@ -99,8 +107,8 @@ class NonFiniteJsonMiddleware(HttpMiddleware):
         chunks = await read_chunks(receive)
         if chunks is None:  # the client went away
             return
-        if holds_non_finite(b"".join(chunks)):
-            response = error_response(400, "malformed_json", MESSAGE)
+        if (refused := json_refusal(b"".join(chunks))) is not None:
+            response = error_response(400, "malformed_json", refused)
             await response(scope, receive, send)
             return
         await self.app(scope, refeed(chunks, receive), send)

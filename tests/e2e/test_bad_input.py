@@ -46,6 +46,8 @@ def test_280_code_points_after_nfc_is_accepted(author: User) -> None:
     (b'{"text": "ok", "x": [-Infinity]}', 400, "malformed_json"),
     (b'{"text": "ok", "x": {"y": 1e999}}', 400, "malformed_json"),  # beyond a double
     (b'{"text": "ok", "x": 1.5e300, "y": 1e-999}', 201, None),  # within: taken (and ignored)
+    (b'{"text": "one", "text": "two"}', 400, "malformed_json"),  # which would be posted?
+    (b'{"text": "ok", "x": {"a": 1, "a": 1}}', 400, "malformed_json"),
     (b'{"text": 5}', 422, "validation_failed"),
     (b'{"text": null}', 422, "validation_failed"),
     (b'{"text": "ok", "reply_to_id": 12}', 422, "validation_failed"),

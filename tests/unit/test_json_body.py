@@ -1,4 +1,5 @@
-"""``infra.http.json_body``: what JSON does not have is refused before any handler."""
+"""``infra.http.json_body``: what JSON does not have, and a member name twice, are refused
+before any handler."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infra.http.json_body import holds_non_finite, is_json
+from infra.http.json_body import DUPLICATE_NAME, NON_FINITE, is_json, json_refusal
 
 
 @pytest.mark.parametrize("body", [
@@ -16,7 +17,7 @@ from infra.http.json_body import holds_non_finite, is_json
     b'{"x": 1e999}', b'{"x": -1E400}', b'{"x": 123456789e400}', b"NaN",
 ])
 def test_values_json_does_not_have(body: bytes) -> None:
-    assert holds_non_finite(body)
+    assert json_refusal(body) == NON_FINITE
 
 
 @pytest.mark.parametrize("body", [
@@ -26,7 +27,7 @@ def test_values_json_does_not_have(body: bytes) -> None:
     b"[" * 100_000,  # too deep for json: FastAPI answers it, not this check
 ])
 def test_plain_json_and_non_json_pass(body: bytes) -> None:
-    assert not holds_non_finite(body)
+    assert json_refusal(body) is None
 
 
 json_values = st.recursive(
@@ -37,7 +38,28 @@ json_values = st.recursive(
 
 @given(json_values)
 def test_anything_json_can_carry_passes(value: object) -> None:
-    assert not holds_non_finite(json.dumps(value).encode())
+    assert json_refusal(json.dumps(value).encode()) is None
+
+
+@pytest.mark.parametrize(("body", "name"), [
+    (b'{"text": "a", "text": "b"}', "text"),
+    (b'{"text": "a", "x": {"k": 1, "k": 1}}', "k"),  # nested, even with equal values
+    (b'[{"a": 1}, {"b": 2, "b": 2}]', "b"),
+    (rb'{"\u0074ext": "a", "text": "b"}', "text"),  # an escape spells the same name
+])
+def test_a_member_name_twice_in_one_object(body: bytes, name: str) -> None:
+    assert json_refusal(body) == DUPLICATE_NAME.format(name=json.dumps(name))
+
+
+@given(st.dictionaries(st.text(max_size=5), st.integers(), min_size=1, max_size=5),
+       st.data())
+def test_any_object_with_a_repeated_name_is_refused(members: dict[str, int],
+                                                    data: st.DataObject) -> None:
+    repeated = data.draw(st.sampled_from(sorted(members)))
+    pairs = [json.dumps(k) + ": " + str(v) for k, v in members.items()]
+    pairs.insert(data.draw(st.integers(0, len(pairs))), json.dumps(repeated) + ": 0")
+    body = ("{" + ", ".join(pairs) + "}").encode()
+    assert json_refusal(body) == DUPLICATE_NAME.format(name=json.dumps(repeated))
 
 
 @pytest.mark.parametrize(("content_type", "decoded"), [
