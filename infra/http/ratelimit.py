@@ -21,6 +21,8 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from redis.asyncio.client import Pipeline
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.types import Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
@@ -155,7 +157,10 @@ def request_charge(action: str = "requests") -> Callable[..., Awaitable[None]]:
 async def _riding_charge(request: Request, response: Response) -> AsyncIterator[None]:
     """``RIDING_CHARGE``'s dependency: the ``requests`` charge and token check riding
     with the route's first Redis round trip, judged when the route is done (or made
-    now, when they cannot ride: no valid token, a Redis Cluster)."""
+    now, when they cannot ride: no valid token, a Redis Cluster). A route that failed
+    because Redis did not answer before the charge landed is not charged: sending it
+    again alone would wait out another timeout before the 503, and could charge twice
+    a pipeline whose reply, not its run, was lost."""
     rider = _waiting_charge(request, RIDING_ACTION)
     if rider is None:
         await _charge(request, response, RIDING_ACTION)
@@ -163,6 +168,11 @@ async def _riding_charge(request: Request, response: Response) -> AsyncIterator[
         return
     try:
         yield
+    except (RedisConnectionError, RedisTimeoutError):
+        if not rider.landed:  # Redis is gone (or lost the reply): 503 now, no retry alone
+            raise
+        await _settle(request, RIDING_ACTION, rider)
+        raise
     except Exception:
         await _settle(request, RIDING_ACTION, rider)  # its refusal, if any, comes first
         raise

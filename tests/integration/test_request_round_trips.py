@@ -365,3 +365,24 @@ async def test_a_request_both_limits_refuse_names_the_one_that_lasts_longest(
     assert 86400 - 60 <= retry <= 86400, retry  # the other's would be at most 60 s
     assert refused.headers["X-RateLimit-Remaining"] == "0"
     assert 86400 - 60 <= int(refused.headers["X-RateLimit-Reset"]) <= 86400, refused.headers
+
+
+async def test_a_read_whose_redis_is_gone_answers_503_after_one_attempt(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Redis unreachable under the read its charge rode with: the 503 goes out at once,
+    and the charge is not sent again alone -- that would double the wait for the 503
+    (a second connect timeout) in an outage, and charge twice a pipeline that Redis ran
+    before its reply was lost."""
+    async with running_app(world.settings) as client:
+        assert (await client.get(HOME, headers=world.headers)).status_code == 200
+        sent: list[int] = []
+
+        async def unreachable(self: Any, raise_on_error: bool = True) -> list[Any]:
+            sent.append(len(self))
+            raise redis.exceptions.ConnectionError("Redis went away")
+
+        monkeypatch.setattr(aredis.client.Pipeline, "execute", unreachable)
+        answer = await client.get(HOME, headers=world.headers)
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["error"]["code"] == "service_unavailable"
+    assert len(sent) == 1, sent  # the read's first pipeline, the charge aboard
