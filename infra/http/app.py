@@ -14,7 +14,12 @@ from infra.http.errors import install_error_handlers
 from infra.http.hygiene import InputHygieneMiddleware
 from infra.http.idempotency import IdempotencyMiddleware
 from infra.http.json_body import StrictJsonMiddleware
-from infra.http.middleware import BodyLimitMiddleware, HeadAsGetMiddleware, MetricsMiddleware
+from infra.http.middleware import (
+    AnswerHeadersMiddleware,
+    BodyLimitMiddleware,
+    HeadAsGetMiddleware,
+    MetricsMiddleware,
+)
 from infra.http.multipart import MultipartCheckMiddleware
 from infra.http.openapi import install_openapi
 from infra.http.ratelimit import (
@@ -89,7 +94,9 @@ def create_app(settings: Settings | None = None,
         app.include_router(router, dependencies=requests_budget)
     app.include_router(ops.router)  # health and metrics are never rate limited
     # The last added runs outermost: metrics, input hygiene, body limit, strict JSON,
-    # the multipart check, idempotency, rate-limit headers, HEAD as GET, routes.
+    # the multipart check, idempotency, rate-limit headers, HEAD as GET, answer headers,
+    # routes.
+    app.add_middleware(AnswerHeadersMiddleware)  # Roost-Stale on errors too
     app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(

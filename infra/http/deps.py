@@ -17,6 +17,7 @@ from commands.messages import Actor, Result
 from domain.accounts import MAX_USERNAME, USERNAME_PATTERN
 from domain.errors import NotFound, Unauthorized, ValidationFailed
 from domain.ids import MAX_ID, SNOWFLAKE_PATTERN, parse_snowflake
+from infra.http.middleware import add_answer_header
 from infra.http.ratelimit import REVOCATION_STATE, refusal_error
 from infra.http.services import ApiServices
 from infra.http.text import CleanText
@@ -144,6 +145,7 @@ async def wait_until_applied(
     if not reached:
         STALE_READS.inc()
         response.headers["Roost-Stale"] = "true"
+        add_answer_header("Roost-Stale", "true")  # also on a 404 the route raises next
 
 
 def snowflake_or_404(text: str, what: str = "post") -> int:

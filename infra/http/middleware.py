@@ -8,6 +8,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import structlog
@@ -64,6 +65,42 @@ class HttpMiddleware(ABC):
     @abstractmethod
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one HTTP request (``scope["type"] == "http"``), calling ``self.app``."""
+
+
+_ANSWER_HEADERS: ContextVar[dict[bytes, bytes] | None] = ContextVar(
+    "roost_answer_headers", default=None)
+
+
+def add_answer_header(name: str, value: str) -> None:
+    """Put a header on the answer to the request being handled, whatever it turns out
+    to be -- the route's own, or an error answer that an exception handler builds
+    afresh (FastAPI keeps the headers of a dependency's ``Response`` only on success).
+    Nothing outside ``AnswerHeadersMiddleware``."""
+    headers = _ANSWER_HEADERS.get()
+    if headers is not None:
+        headers[name.lower().encode("latin-1")] = value.encode("latin-1")
+
+
+class AnswerHeadersMiddleware(HttpMiddleware):
+    """Adds what ``add_answer_header`` left to the request's answer (replacing a header
+    of that name). The request's headers live in a dict set in a ``ContextVar`` here, so
+    a route run in a copy of the context (a task of its own) still reaches it."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers: dict[bytes, bytes] = {}
+        token = _ANSWER_HEADERS.set(headers)
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start" and headers:
+                kept = [(k, v) for k, v in message.get("headers", [])
+                        if k.lower() not in headers]
+                message = {**message, "headers": kept + list(headers.items())}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, with_headers)
+        finally:
+            _ANSWER_HEADERS.reset(token)
 
 
 HEAD = "roost.head"
