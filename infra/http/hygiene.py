@@ -2,10 +2,10 @@
 
 One ASGI middleware runs ``domain.text.text_problem`` over
 
-* the path, percent-decoded as UTF-8: a segment that is not valid UTF-8 or
-  holds a refused character cannot be a username, an id or a route word, so
-  the answer is ``404`` in the error format (never a ``500`` from a store that
-  cannot hold U+0000);
+* the path, percent-decoded as UTF-8: a segment that is not valid UTF-8, holds a
+  refused character or an encoded slash cannot be a username, an id or a route
+  word, so the answer is ``404`` in the error format (never a ``500`` from a store
+  that cannot hold U+0000, nor another route reached through ``%2F``);
 * every query parameter (name and value, percent-decoded as UTF-8): ``422
   validation_failed`` naming the parameter (``query`` when the name itself is
   refused);
@@ -44,9 +44,16 @@ def _text_reason(raw: bytes) -> str | None:
 
 
 def path_is_clean(scope: Scope) -> bool:
-    """Whether the percent-decoded path is UTF-8 text without refused characters."""
-    raw = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogatepass")
-    return _text_reason(unquote_to_bytes(raw.split(b"?", 1)[0])) is None
+    """Whether the percent-decoded path is UTF-8 text without refused characters, and
+    no segment holds an encoded slash (``%2F``): routing matches the decoded path, so
+    ``/api/posts/1%2Flike`` would reach ``/api/posts/1/like`` -- another resource than
+    the one a proxy or a log in front of Roost saw -- while no username, id, tag or
+    route word can hold a ``/``."""
+    raw = (scope.get("raw_path") or scope["path"].encode("utf-8", "surrogatepass")
+           ).split(b"?", 1)[0]
+    if b"%2f" in raw.lower():
+        return False
+    return _text_reason(unquote_to_bytes(raw)) is None
 
 
 def query_problems(query_string: bytes) -> dict[str, str]:

@@ -261,3 +261,15 @@ def test_an_endless_header_is_cut_off_early(stack: Stack) -> None:
             pass
     assert sent < 8_000_000
     assert answer.startswith(b"HTTP/1.1 431 ")
+
+
+def test_an_encoded_slash_reaches_no_other_route(author: User, victim: str) -> None:
+    """``%2F`` in a segment is 404: routing matches the decoded path, so it would
+    otherwise be a like (``/api/posts/<id>%2Flike``) or another account's list."""
+    post, at = author.post("slash me")
+    for method, path in (("POST", f"/api/posts/{post['id']}%2Flike"),
+                         ("POST", f"/api/posts/{post['id']}%2flike"),
+                         ("GET", f"/api/accounts/{victim}%2Fposts")):
+        assert_error(author.request(method, path), 404)
+    read = author.request("GET", f"/api/posts/{post['id']}", at)
+    assert read.status_code == 200 and read.json()["liked"] is False, read.text

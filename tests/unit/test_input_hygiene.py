@@ -121,6 +121,9 @@ def test_validated_types_accept_what_the_rule_accepts() -> None:
     (b"/api/accounts/a%EF%BF%BE", False),  # U+FFFE
     (b"/api/accounts/a%ED%A0%80", False),  # an encoded surrogate is not UTF-8
     (b"/api/accounts/a%FF", False),  # not UTF-8
+    (b"/api/posts/123%2Flike", False),  # an encoded slash would reach another route
+    (b"/api/accounts/alice%2fposts", False),
+    (b"/api/accounts/alice%252Fposts", True),  # an encoded %: a segment "alice%2Fposts"
 ])
 def test_paths(raw_path: bytes, clean: bool) -> None:
     assert path_is_clean({"raw_path": raw_path, "path": ""}) is clean
