@@ -24,7 +24,7 @@ services: install
 
 # exec: the shell becomes roost up, so a SIGTERM that make passes on reaches it.
 up: install
-	exec env ROOST_RATE_LIMIT_MULTIPLIER=$${ROOST_RATE_LIMIT_MULTIPLIER:-10} $(BIN)/roost up
+	@exec env ROOST_RATE_LIMIT_MULTIPLIER=$${ROOST_RATE_LIMIT_MULTIPLIER:-10} $(BIN)/roost up
 
 # ruff, then the import-linter contracts in pyproject.toml ([tool.importlinter]): the layering
 # of docs/architecture.md ("Layering, as the build checks it"). A broken contract fails the build.

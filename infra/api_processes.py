@@ -64,6 +64,13 @@ DIR_PREFIX: Final = "roost-api-"
 STARTUP_FAILURE: Final = 3
 """The exit code when a process failed to start (``uvicorn.config.STARTUP_FAILURE``)."""
 MAX_NODE_ID: Final = 1023
+HEALTHCHECK_TIMEOUT_S: Final = 30
+"""How long the supervisor waits for a process to answer its ping before killing it as
+hung (uvicorn's ``timeout_worker_healthcheck``, 5 s by default). A spawned process
+answers only once it has imported the app (0.7-0.8 s of CPU alone): under ``make up``,
+which starts every part at once on two cores, one took longer than 5 s and was killed
+mid-import and replaced ("Child process died"). The answering thread needs only the
+GIL, so a process that misses 30 s is hung indeed."""
 
 log = structlog.get_logger(__name__)
 
@@ -140,7 +147,8 @@ def serve(settings: Settings) -> int:
     config = uvicorn.Config(
         f"{__name__}:process_app", factory=True, host=settings.api_host,
         port=settings.api_port, workers=settings.api_workers, log_config=None,
-        access_log=False, lifespan="on", http=BoundedHeadProtocol)
+        access_log=False, lifespan="on", http=BoundedHeadProtocol,
+        timeout_worker_healthcheck=HEALTHCHECK_TIMEOUT_S)
     try:
         supervisor = ApiSupervisor(config, metrics_dir)
         supervisor.run()

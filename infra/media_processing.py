@@ -47,6 +47,7 @@ import io
 import math
 import multiprocessing
 import os
+import signal
 import threading
 import time
 import warnings
@@ -356,6 +357,10 @@ def _init_worker(max_pixels: int, parent: int, priority: WorkerPriority,
     (``store_factory()``) with an event loop to run it on."""
     Image.MAX_IMAGE_PIXELS = max_pixels
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is refused, never padded
+    # Ctrl-C reaches the terminal's whole process group: the API stops its pool itself
+    # (and a pool process exits with its parent), so a pool process ignores SIGINT
+    # instead of dying mid-wait with a traceback that is no JSON log line.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     lower_priority(priority)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True,
                      name="exit-with-parent").start()

@@ -7,6 +7,7 @@ import functools
 import hashlib
 import io
 import os
+import signal
 import pickle
 import subprocess
 import sys
@@ -370,6 +371,17 @@ def test_pool_processes_run_below_the_api(priority: WorkerPriority, scheduler: i
         assert processor.pool().submit(os.sched_getscheduler, 0).result(timeout=60) == scheduler
         niceness = processor.pool().submit(os.getpriority, os.PRIO_PROCESS, 0).result(60)
         assert niceness >= os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICE or niceness == 19
+    finally:
+        processor.close()
+
+
+def test_pool_processes_leave_ctrl_c_to_the_api(in_dir: StoreFactory) -> None:
+    """A terminal's Ctrl-C signals the whole process group; a pool process ignores it
+    (no traceback on stop): the API shuts its pool down."""
+    processor = MediaProcessor(1, in_dir)
+    try:
+        handler = processor.pool().submit(signal.getsignal, signal.SIGINT).result(timeout=60)
+        assert handler == signal.SIG_IGN
     finally:
         processor.close()
 
