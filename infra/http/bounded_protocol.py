@@ -9,7 +9,8 @@ without one. ``BoundedHeadProtocol`` counts the bytes a request's head has
 taken so far, after each chunk the parser is fed, and past ``MAX_HEAD_BYTES``
 answers ``431`` in the API's error format and closes the connection: memory per
 connection stays within the bound plus one read (the loop reads at most 256 KB
-at a time). Passed to uvicorn as its ``http`` protocol class
+at a time). It also strips the whitespace httptools leaves after a header's
+value (RFC 9110 5.5). Passed to uvicorn as its ``http`` protocol class
 (``infra.runners``, ``infra.api_processes``); ``tests/unit/test_bounded_protocol.py``
 pins the uvicorn version whose protocol it extends.
 """
@@ -109,7 +110,9 @@ class BoundedHeadProtocol(HttpToolsProtocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._count(len(name) + len(value) + 4)  # ": " and CRLF
-        super().on_header(name, value)
+        # RFC 9110 5.5: whitespace around a field value is no part of it (httptools
+        # leaves the trailing one: "Roost-Min-Position: 5 " was a 422)
+        super().on_header(name, value.strip(b" \t"))
 
     def on_headers_complete(self) -> None:
         self._in_head = False

@@ -273,3 +273,21 @@ def test_an_encoded_slash_reaches_no_other_route(author: User, victim: str) -> N
         assert_error(author.request(method, path), 404)
     read = author.request("GET", f"/api/posts/{post['id']}", at)
     assert read.status_code == 200 and read.json()["liked"] is False, read.text
+
+
+def test_whitespace_around_a_header_value_is_no_part_of_it(author: User, stack: Stack) -> None:
+    """RFC 9110 5.5: ``Roost-Min-Position: 0 `` is position 0, and a key sent with a
+    trailing space is the same key."""
+    token = author.auth["Authorization"].encode()
+    status, body = raw_request(stack, b"GET /api/accounts/me HTTP/1.1",
+                               [b"Authorization: " + token + b" \t",
+                                b"Roost-Min-Position: \t0 \t"])
+    assert status == 200, body
+    key = f"ws-{time.time_ns()}".encode()
+    post = b'{"text": "once"}'
+    answers = [raw_request(stack, b"POST /api/posts HTTP/1.1", [
+        b"Authorization: " + token, b"Content-Type: application/json",
+        b"Content-Length: " + str(len(post)).encode(), b"Idempotency-Key: " + key + pad,
+        b"", post]) for pad in (b"", b"  ")]
+    assert [status for status, _ in answers] == [201, 201], answers
+    assert answers[0][1] == answers[1][1]  # replayed: the same post, appended once

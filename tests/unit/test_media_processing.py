@@ -7,8 +7,8 @@ import functools
 import hashlib
 import io
 import os
-import signal
 import pickle
+import signal
 import subprocess
 import sys
 import time
