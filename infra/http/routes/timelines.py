@@ -36,7 +36,8 @@ async def home(actor: CurrentActor, services: Services, response: Response, limi
     return read_response(page, response)
 
 
-Tag = Annotated[CleanText, Path(max_length=200, description="A hashtag, any case, without #")]
+Tag = Annotated[CleanText, Path(description="A hashtag, any case, without #; one no post "
+                                "can carry (over 100 characters, say) is an empty page")]
 
 
 @router.get("/tag/{tag}", response_model=page_of(Post), response_model_exclude_unset=True)
