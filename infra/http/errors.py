@@ -35,7 +35,14 @@ _PATH_NOT_FOUND = {"username": ("account_not_found", "account not found"),
                    "post_id": ("post_not_found", "post not found"),
                    "media_id": ("media_not_found", "medium not found"),
                    "variant": ("media_not_found", "medium not found")}
-_NOT_AN_OBJECT = {"json_invalid", "model_attributes_type", "dict_type", "missing"}
+_NOT_AN_OBJECT = {
+    "json_invalid": "the body is not valid JSON",
+    "model_attributes_type": "the body must be a JSON object",
+    "dict_type": "the body must be a JSON object",
+    "missing": "a JSON object body is required, sent as Content-Type: application/json",
+}
+"""What a body FastAPI could not read as the route's object is told (400 ``malformed_json``),
+by the validation error's type."""
 
 
 def error_response(
@@ -75,7 +82,11 @@ def _validation_response(exc: RequestValidationError) -> JSONResponse:
         loc = tuple(error.get("loc", ()))
         if loc and loc[0] == "body" and (len(loc) == 1 or error["type"] == "json_invalid") \
                 and error["type"] in _NOT_AN_OBJECT:
-            return error_response(400, "malformed_json", "the body must be a JSON object")
+            message = _NOT_AN_OBJECT[error["type"]]
+            if error["type"] != "json_invalid" and isinstance(exc.body, bytes):
+                # bytes where an object was wanted: not decoded, so not sent as JSON
+                message = _NOT_AN_OBJECT["missing"]
+            return error_response(400, "malformed_json", message)
     fields: dict[str, str] = {}
     for error in errors:
         name = _field_name(tuple(error.get("loc", ())))

@@ -47,6 +47,8 @@ def test_280_code_points_after_nfc_is_accepted(author: User) -> None:
     (b'{"text": "ok", "x": {"y": 1e999}}', 400, "malformed_json"),  # beyond a double
     (b'{"text": "ok", "x": 1.5e300, "y": 1e-999}', 201, None),  # within: taken (and ignored)
     (b'{"text": "one", "text": "two"}', 400, "malformed_json"),  # which would be posted?
+    ('{"text": "utf-16"}'.encode("utf-16"), 400, "malformed_json"),  # JSON is UTF-8
+    ('{"text": "utf-16"}'.encode("utf-16-le"), 400, "malformed_json"),
     (b'{"text": "ok", "x": {"a": 1, "a": 1}}', 400, "malformed_json"),
     (b'{"text": 5}', 422, "validation_failed"),
     (b'{"text": null}', 422, "validation_failed"),
@@ -96,6 +98,19 @@ def test_broken_upload_forms(stack: Stack, author: User, nothing_appended: None,
                                 headers={"Content-Type": content_type}),
                  status, code, field)
     assert (sorted(media.rglob("*")) if media.exists() else []) == before
+
+
+@pytest.mark.parametrize(("content_type", "says"), [
+    ("text/plain", "Content-Type: application/json"),  # JSON, but not sent as JSON
+    ("application/json", "not valid JSON"),  # a raw control character in a string
+])
+def test_a_refused_json_body_says_why(author: User, nothing_appended: None,
+                                      content_type: str, says: str) -> None:
+    body = b'{"text": "ok"}' if content_type == "text/plain" else b'{"text": "a\x01b"}'
+    answer = author.request("POST", "/api/posts", content=body,
+                            headers={"Content-Type": content_type})
+    assert_error(answer, 400, "malformed_json")
+    assert says in answer.json()["error"]["message"], answer.text
 
 
 def test_oversized_body(author: User, nothing_appended: None) -> None:

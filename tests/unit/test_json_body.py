@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infra.http.json_body import DUPLICATE_NAME, NON_FINITE, is_json, json_refusal
+from infra.http.json_body import (
+    DUPLICATE_NAME,
+    NON_FINITE,
+    NOT_UTF8,
+    NUL_BYTE,
+    is_json,
+    json_refusal,
+)
 
 
 @pytest.mark.parametrize("body", [
@@ -22,7 +29,7 @@ def test_values_json_does_not_have(body: bytes) -> None:
 
 @pytest.mark.parametrize("body", [
     b'{"x": 1.5e300}', b'{"x": 1e-999}', b'{"x": "NaN"}', b'{"NaN": "Infinity 1e999"}',
-    b'{"x": 12345678901234567890123}', b"{not json", b"", b"[1, 2", b"\xff\xfe",
+    b'{"x": 12345678901234567890123}', b"{not json", b"", b"[1, 2",
     b'{"text": "\\ud800"}',  # a lone surrogate escape: orjson refuses it, json takes it
     b"[" * 100_000,  # too deep for json: FastAPI answers it, not this check
 ])
@@ -69,3 +76,20 @@ def test_any_object_with_a_repeated_name_is_refused(members: dict[str, int],
 ])
 def test_the_bodies_fastapi_decodes_as_json(content_type: bytes | None, decoded: bool) -> None:
     assert is_json(content_type) is decoded
+
+
+@pytest.mark.parametrize("body", [
+    '{"text": "u16"}'.encode("utf-16"), '{"text": "u16"}'.encode("utf-16-le"),
+    '{"text": "u32"}'.encode("utf-32"), b'{"text": "\xe9"}', b"\xff\xfe",
+])
+def test_a_body_that_is_not_utf8(body: bytes) -> None:
+    assert json_refusal(body) in (NOT_UTF8, NUL_BYTE)
+
+
+def test_a_raw_nul_is_named() -> None:
+    assert json_refusal(b'{"text": "a\x00b"}') == NUL_BYTE
+
+
+def test_a_utf8_byte_order_mark_is_ignored() -> None:
+    assert json_refusal('\ufeff{"text": "bom"}'.encode()) is None
+    assert json_refusal('\ufeff{"a": 1, "a": 2}'.encode()) == DUPLICATE_NAME.format(name='"a"')
