@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cache
 from types import GenericAlias, UnionType
 from typing import (
@@ -18,7 +19,7 @@ from typing import (
 )
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from domain.accounts import (
     MAX_AVATAR_URL,
@@ -29,6 +30,8 @@ from domain.accounts import (
     MAX_USERNAME,
     MIN_PASSWORD,
     USERNAME_PATTERN,
+    avatar_url_problem,
+    normalise_email,
 )
 from domain.ids import SNOWFLAKE_PATTERN
 from domain.media import MAX_DESCRIPTION
@@ -52,7 +55,30 @@ AVATAR_URL_PATTERN = (r"^(https://[A-Za-z0-9.-]+(:[0-9]{1,4})?"
                       r"(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?)?$")
 LanguageText = Annotated[CleanText, SchemaPattern(LANGUAGE_PATTERN, narrows=True)]
 """A BCP 47 tag's shape; the server also checks its subtags against the registry."""
-AvatarUrlText = Annotated[CleanText, SchemaPattern(AVATAR_URL_PATTERN, narrows=True)]
+
+
+def _domain_rule(problem: Callable[[str], str | None]) -> AfterValidator:
+    """A validator refusing (``ValueError``, the rule's own sentence) what a domain rule
+    refuses: checked with the body's other fields, so a 422 names every bad field at
+    once (the command checks again, for callers that are not HTTP)."""
+    def check(value: str) -> str:
+        if reason := problem(value):
+            raise ValueError(reason)
+        return value
+
+    return AfterValidator(check)
+
+
+def _email_problem(email: str) -> str | None:
+    try:
+        normalise_email(email)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+AvatarUrlText = Annotated[CleanText, _domain_rule(avatar_url_problem),
+                          SchemaPattern(AVATAR_URL_PATTERN, narrows=True)]
 
 
 def _any_case(word: str) -> str:
@@ -67,7 +93,8 @@ EMAIL_PATTERN = (
     + "|".join(_any_case(name) for name in SPECIAL_USE_DOMAIN_NAMES)
     + ")\\.?$)" + ONE_LINE_PATTERN.removeprefix("^")
 )
-EmailText = Annotated[CleanText, SchemaPattern(EMAIL_PATTERN, narrows=True)]
+EmailText = Annotated[CleanText, _domain_rule(_email_problem),
+                      SchemaPattern(EMAIL_PATTERN, narrows=True)]
 
 
 class RequestBody(BaseModel):

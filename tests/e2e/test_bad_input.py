@@ -187,6 +187,18 @@ def test_sign_up_validation(client: httpx.Client, nothing_appended: None,
     assert_error(client.post("/api/accounts", json=body), 422, "validation_failed", field)
 
 
+def test_every_bad_field_is_named_at_once(author: User, client: httpx.Client,
+                                          nothing_appended: None) -> None:
+    """The rules the commands check beyond the schema's (an email address, an avatar
+    URL) are checked with the other fields, so one 422 names them all."""
+    error = assert_error(client.post("/api/accounts", json={
+        "username": "!", "email": "x", "password": "1"}), 422, "validation_failed")
+    assert set(error["details"]["fields"]) == {"username", "email", "password"}, error
+    error = assert_error(author.request("PATCH", "/api/accounts/me", json={
+        "display_name": "\u0000", "bio": "b" * 501, "avatar_url": "http://x"}), 422)
+    assert set(error["details"]["fields"]) == {"display_name", "bio", "avatar_url"}, error
+
+
 def test_login_failures_do_not_reveal_accounts(author: User, client: httpx.Client) -> None:
     wrong = client.post("/api/sessions", json={"login": author.username, "password": "nope1234"})
     unknown = client.post("/api/sessions", json={"login": "ghost_zz", "password": "nope1234"})
