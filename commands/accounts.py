@@ -19,6 +19,7 @@ from domain.accounts import (
 )
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.ids import account_uuid, email_claim_uuid
+from domain.text import normalise_text
 
 PROFILE_RULES = {
     "display_name": display_name_problem,
@@ -43,7 +44,8 @@ def register_account(cmd: RegisterAccount, ctx: CommandContext) -> Result:
         email = cmd.email
     if problem := password_problem(cmd.password):
         problems["password"] = problem
-    if problem := display_name_problem(cmd.display_name):
+    display_name = normalise_text(cmd.display_name)
+    if problem := display_name_problem(display_name):
         problems["display_name"] = problem
     if problems:
         raise ValidationFailed(problems)
@@ -53,7 +55,7 @@ def register_account(cmd: RegisterAccount, ctx: CommandContext) -> Result:
         username=cmd.username,
         email=email,
         password_hash=ctx.passwords.hash(cmd.password),
-        display_name=cmd.display_name,
+        display_name=display_name,
     )
     claim = EmailClaim(email=email, account_id=account.account_id, username=account.username)
     answer = own_profile_view(account)
@@ -78,15 +80,17 @@ def update_profile(cmd: UpdateProfile, ctx: CommandContext) -> Result:
     account = ctx.store.get_or_none(account_uuid(cmd.actor.username))
     if account is None or account.gone:
         raise NotFound("account not found", code="account_not_found")
+    changes = {name: (value or "") if name == "avatar_url" else normalise_text(value or "")
+               for name, value in cmd.changes.items()}
     problems = {
         name: problem
-        for name, value in cmd.changes.items()
-        if (problem := PROFILE_RULES[name](value or ""))
+        for name, value in changes.items()
+        if (problem := PROFILE_RULES[name](value))
     }
     if problems:
         raise ValidationFailed(problems)
     merged = {name: getattr(account, name) for name in PROFILE_RULES}
-    merged.update({name: value or "" for name, value in cmd.changes.items()})
+    merged.update(changes)
     if all(getattr(account, name) == value for name, value in merged.items()):
         return Result(ctx.store.position_of(account.id, account.version),
                       own_profile_view(account))

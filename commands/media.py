@@ -16,11 +16,11 @@ from domain.errors import Forbidden, NotFound, ValidationFailed
 from domain.ids import media_uuid, post_uuid
 from domain.media import MAX_MEDIA_PER_POST, Media, description_problem
 from domain.posts import Post
-from domain.text import normalise_post_text
+from domain.text import normalise_text
 
 
 def _description(text: str) -> str:
-    description = normalise_post_text(text)
+    description = normalise_text(text)
     if problem := description_problem(description):
         raise ValidationFailed({"description": problem})
     return description

@@ -15,7 +15,7 @@ from domain.text import (
     extract_hashtags,
     extract_mentions,
     is_blank,
-    normalise_post_text,
+    normalise_text,
     post_text_problem,
     text_problem,
 )
@@ -47,7 +47,7 @@ def _mentioned_usernames(ctx: CommandContext, text: str) -> list[str]:
 def create_post(cmd: CreatePost, ctx: CommandContext) -> Result:
     """A post of 1-280 characters, or 0-280 with media (``media_ids``, attached here
     in the same transaction: a medium two posts race for goes to one of them)."""
-    text = normalise_post_text(cmd.text)
+    text = normalise_text(cmd.text)
     if cmd.media_ids and is_blank(text) and text_problem(text, multiline=True) is None:
         text = ""  # media with text that shows nothing: no text
     problems: dict[str, str] = {}

@@ -11,7 +11,7 @@ from email_validator import EmailNotValidError, validate_email
 from eventsourcing.domain import Aggregate, event
 
 from domain.ids import account_uuid, email_claim_uuid
-from domain.text import text_problem
+from domain.text import is_blank, text_problem
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_]{1,30}$"
 USERNAME = re.compile(USERNAME_PATTERN)
@@ -153,12 +153,24 @@ def password_problem(password: str) -> str | None:
     return None
 
 
+BIDI_OVERRIDES = frozenset("\u202a\u202b\u202c\u202d\u202e")
+"""The bidirectional embeddings and overrides (LRE, RLE, PDF, LRO, RLO): in a name shown
+inside other text they reorder what follows it ("Trojan Source", CVE-2021-42574) and
+spoof another name. Marks (U+200E, U+200F) and isolates stay allowed."""
+
+
 def display_name_problem(display_name: str) -> str | None:
-    """At most 50 characters on one line (no control characters at all)."""
+    """Of normalised text (``normalise_text``): at most 50 characters on one line (no
+    control characters at all), empty or with a visible character, no bidirectional
+    override (``BIDI_OVERRIDES``)."""
     if problem := text_problem(display_name):
         return problem
     if len(display_name) > MAX_DISPLAY_NAME:
         return f"must be at most {MAX_DISPLAY_NAME} characters"
+    if display_name and is_blank(display_name):
+        return "must be empty or contain at least one visible character"
+    if override := next((ch for ch in display_name if ch in BIDI_OVERRIDES), None):
+        return f"must not contain bidirectional overrides such as U+{ord(override):04X}"
     return None
 
 

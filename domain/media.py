@@ -82,7 +82,7 @@ class Media(Aggregate):
 
 
 def description_problem(description: str) -> str | None:
-    """Why a description (NFC-normalised and trimmed, ``domain.text.normalise_post_text``)
+    """Why a description (NFC-normalised and trimmed, ``domain.text.normalise_text``)
     is refused, or ``None``: the text rule of every client text (newline and tab
     allowed), at most ``MAX_DESCRIPTION`` code points; empty is no description."""
     if problem := text_problem(description, multiline=True):

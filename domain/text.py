@@ -71,9 +71,11 @@ def text_problem(text: str, multiline: bool = False) -> str | None:
     return None
 
 
-def normalise_post_text(text: str) -> str:
-    """NFC-normalise and trim; the form in which text is stored and counted."""
+def normalise_text(text: str) -> str:
+    """NFC-normalise and trim; the form in which a client's text (a post, a display
+    name, a bio, alt text) is stored and counted."""
     return unicodedata.normalize("NFC", text).strip()
+
 
 
 INVISIBLE_FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")

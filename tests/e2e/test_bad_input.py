@@ -235,6 +235,20 @@ def test_bad_profile_patch(author: User, nothing_appended: None) -> None:
                  422, "validation_failed", "bio")
 
 
+def test_profile_text_is_stored_normalised(author: User) -> None:
+    """Display names and bios follow the text rules of posts: NFC, trimmed, something
+    visible (or nothing); a display name holds no bidirectional override."""
+    answer = author.request("PATCH", "/api/accounts/me", json={
+        "display_name": "  Cafe\u0301  ", "bio": "\n  line one\n  "})
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["display_name"], answer.json()["bio"]) == ("Caf\u00e9", "line one")
+    assert author.request("PATCH", "/api/accounts/me", json={"bio": "   "}).json()["bio"] == ""
+    for name in ("\u200b", "\u3164 ", "evil\u202eexe.txt"):
+        assert_error(author.request("PATCH", "/api/accounts/me", json={"display_name": name}),
+                     422, "validation_failed", "display_name")
+    assert author.request("GET", "/api/accounts/me").json()["display_name"] == "Caf\u00e9"
+
+
 def test_unknown_route_is_json_404(client: httpx.Client) -> None:
     assert_error(client.get("/api/nothing-here"), 404, "not_found")
 

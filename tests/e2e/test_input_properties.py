@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from domain.text import normalise_post_text
+from domain.text import normalise_text
 from tests.e2e.conftest import User, position, unique_name
 from tests.e2e.stack import Stack
 from tests.text_samples import REFUSED
@@ -78,15 +78,15 @@ def assert_refused_or(response: httpx.Response, *ok: int) -> bool:
 def test_post_text(member: User, text: str) -> None:
     response = send(member.client, "POST", "/api/posts", {"text": text}, member.auth)
     if assert_refused_or(response, 201):
-        assert response.json()["text"] == normalise_post_text(text)
+        assert response.json()["text"] == normalise_text(text)
         read = member.request("GET", f"/api/posts/{response.json()['id']}",
                               min_position=position(response))
-        assert read.status_code == 200 and read.json()["text"] == normalise_post_text(text)
+        assert read.status_code == 200 and read.json()["text"] == normalise_text(text)
         # ... and through the timelines projector: first in the author's home timeline.
         home = member.home(position(response), limit=1)
         assert home.status_code == 200 and home.headers.get("Roost-Stale") is None
         [first] = home.json()["items"]
-        assert (first["id"], first["text"]) == (response.json()["id"], normalise_post_text(text))
+        assert (first["id"], first["text"]) == (response.json()["id"], normalise_text(text))
 
 
 @PROPERTY

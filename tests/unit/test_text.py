@@ -10,7 +10,7 @@ from domain.text import (
     MAX_POST_CHARS,
     extract_hashtags,
     extract_mentions,
-    normalise_post_text,
+    normalise_text,
     post_text_problem,
 )
 
@@ -19,17 +19,17 @@ from domain.text import (
 
 def test_normalise_composes_to_nfc_and_trims() -> None:
     decomposed = "  cafe\u0301 \n\t"
-    assert normalise_post_text(decomposed) == "caf\u00e9"
-    assert unicodedata.is_normalized("NFC", normalise_post_text(decomposed))
+    assert normalise_text(decomposed) == "caf\u00e9"
+    assert unicodedata.is_normalized("NFC", normalise_text(decomposed))
 
 
 def test_normalise_trims_unicode_whitespace_but_keeps_inner_whitespace() -> None:
-    assert normalise_post_text("\u3000\u00a0 a  b\u2003\n") == "a  b"
+    assert normalise_text("\u3000\u00a0 a  b\u2003\n") == "a  b"
 
 
 def test_normalise_is_idempotent() -> None:
-    once = normalise_post_text(" A\u030a ngstro\u0308m ")
-    assert normalise_post_text(once) == once == "\u00c5 ngstr\u00f6m"
+    once = normalise_text(" A\u030a ngstro\u0308m ")
+    assert normalise_text(once) == once == "\u00c5 ngstr\u00f6m"
 
 
 # --- length ----------------------------------------------------------------------
@@ -37,7 +37,7 @@ def test_normalise_is_idempotent() -> None:
 
 @pytest.mark.parametrize("text", ["", " ", "\n\t ", "\u3000\u2003"])
 def test_whitespace_only_is_refused_after_normalisation(text: str) -> None:
-    assert post_text_problem(normalise_post_text(text)) is not None
+    assert post_text_problem(normalise_text(text)) is not None
 
 
 @pytest.mark.parametrize("text", ["\u200b", "\u00ad", "\u202e", "\ufeff", "\U000e0001",
@@ -46,7 +46,7 @@ def test_whitespace_only_is_refused_after_normalisation(text: str) -> None:
 def test_text_that_shows_nothing_is_refused_like_whitespace(text: str) -> None:
     """Zero-width and bidi marks, soft hyphens, tag characters, Hangul fillers, the
     blank braille pattern: a post of only these looks empty."""
-    assert post_text_problem(normalise_post_text(text)) == \
+    assert post_text_problem(normalise_text(text)) == \
         "must contain at least one visible character"
 
 
@@ -64,17 +64,17 @@ def test_exactly_280_code_points_is_allowed_281_is_not() -> None:
 
 def test_limit_counts_code_points_of_the_nfc_form() -> None:
     # 280 decomposed e-acute are 560 code points before normalisation, 280 after.
-    text = normalise_post_text("e\u0301" * MAX_POST_CHARS)
+    text = normalise_text("e\u0301" * MAX_POST_CHARS)
     assert len(text) == MAX_POST_CHARS
     assert post_text_problem(text) is None
-    assert post_text_problem(normalise_post_text("e\u0301" * (MAX_POST_CHARS + 1))) is not None
+    assert post_text_problem(normalise_text("e\u0301" * (MAX_POST_CHARS + 1))) is not None
 
 
 def test_combining_marks_without_a_precomposed_form_count_separately() -> None:
     # q + combining dot below has no precomposed form: 2 code points each
-    text = normalise_post_text("q\u0323" * 140)
+    text = normalise_text("q\u0323" * 140)
     assert len(text) == 280 and post_text_problem(text) is None
-    assert post_text_problem(normalise_post_text("q\u0323" * 141)) is not None
+    assert post_text_problem(normalise_text("q\u0323" * 141)) is not None
 
 
 def test_emoji_count_as_their_code_points() -> None:
@@ -136,7 +136,7 @@ def test_tags_with_digits_and_underscores_are_kept() -> None:
 
 
 def test_unicode_letter_tags() -> None:
-    text = normalise_post_text(
+    text = normalise_text(
         "#Cafe\u0301 #\u65e5\u672c\u8a9e #\u0627\u0644\u0639\u0631\u0628\u064a\u0629 "
         "#\u00c7A #\u041c\u043e\u0441\u043a\u0432\u0430"
     )
@@ -161,7 +161,7 @@ def test_hashtag_ends_at_punctuation() -> None:
 def test_tags_with_combining_vowel_signs_are_whole(tag: str) -> None:
     # \w excludes combining marks (Mn/Mc): Hindi and Thai tags must not be cut at the
     # first vowel sign
-    assert extract_hashtags(normalise_post_text(f"#{tag} ok")) == [tag]
+    assert extract_hashtags(normalise_text(f"#{tag} ok")) == [tag]
 
 
 def test_a_tag_of_up_to_100_characters_is_kept_and_a_longer_one_is_no_tag() -> None:

@@ -12,7 +12,7 @@ from domain.text import (
     TAG_JOINERS,
     extract_hashtags,
     extract_mentions,
-    normalise_post_text,
+    normalise_text,
     post_text_problem,
     text_problem,
 )
@@ -55,11 +55,11 @@ def test_text_problem_agrees_with_the_stated_rule(text: str, multiline: bool) ->
 @PROPERTY
 @given(any_text)
 def test_an_accepted_post_is_clean_and_normalised_once(text: str) -> None:
-    normalised = normalise_post_text(text)
+    normalised = normalise_text(text)
     if post_text_problem(normalised) is None:
         assert text_problem(normalised, multiline=True) is None
         assert 1 <= len(normalised) <= 280
-        assert normalise_post_text(normalised) == normalised
+        assert normalise_text(normalised) == normalised
 
 
 @PROPERTY
@@ -103,5 +103,5 @@ def test_nothing_starts_inside_a_url_or_a_word(name: str, prefix: str) -> None:
 @PROPERTY
 @given(word.filter(lambda w: not w.isdigit()))
 def test_a_tag_after_whitespace_is_found(name: str) -> None:
-    normalised = normalise_post_text(f"x #{name}")
+    normalised = normalise_text(f"x #{name}")
     assert extract_hashtags(normalised) == [normalised[3:].lower()]

@@ -22,7 +22,7 @@ from commands.messages import DescribeMedia, UploadMedia
 from domain.errors import TooLarge, UnsupportedMediaType, ValidationFailed
 from domain.ids import SNOWFLAKE_PATTERN
 from domain.media import description_problem
-from domain.text import normalise_post_text
+from domain.text import normalise_text
 from infra.http.answers import media_answer
 from infra.http.deps import (
     CurrentActor,
@@ -92,7 +92,7 @@ async def upload_media(
     """Upload an image; it is stored without metadata, upright, in two sizes."""
     if len((await request.form()).getlist("file")) > 1:  # the form is parsed once, cached
         raise ValidationFailed({"file": "send one file per upload"})
-    if problem := description_problem(normalise_post_text(description)):
+    if problem := description_problem(normalise_text(description)):
         raise ValidationFailed({"description": problem})
     data = await file.read()
     try:  # processed, and both variants stored durably, in the pool
