@@ -37,6 +37,7 @@ from domain.ids import SNOWFLAKE_PATTERN
 from domain.media import MAX_DESCRIPTION
 from domain.posts import LANGUAGE_PATTERN, MAX_LANGUAGE
 from infra.http.text import (
+    DISPLAY_NAME_PATTERN,
     MULTILINE_PATTERN,
     ONE_LINE_PATTERN,
     SOME_TEXT_PATTERN,
@@ -103,16 +104,20 @@ class RequestBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
 
+DisplayNameText = Annotated[CleanText, SchemaPattern(DISPLAY_NAME_PATTERN, narrows=True)]
+"""The document's rule for a display name; the command checks it once normalised."""
+
+
 class SignUp(RequestBody):
     username: CleanText = Field(max_length=MAX_USERNAME, pattern=USERNAME_PATTERN,
                                 description="1-30 of A-Z, a-z, 0-9 and _; unique in any case")
     email: EmailText = Field(max_length=320, json_schema_extra={"format": "email"})
     password: CleanText = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
-    display_name: CleanText = Field(default="", max_length=MAX_DISPLAY_NAME)
+    display_name: DisplayNameText = Field(default="", max_length=MAX_DISPLAY_NAME)
 
 
 class ProfilePatch(RequestBody):
-    display_name: CleanText | None = Field(default=None, max_length=MAX_DISPLAY_NAME)
+    display_name: DisplayNameText | None = Field(default=None, max_length=MAX_DISPLAY_NAME)
     bio: MultilineText | None = Field(default=None, max_length=MAX_BIO,
                                       description="Newline and tab allowed")
     avatar_url: AvatarUrlText | None = Field(

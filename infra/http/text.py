@@ -44,6 +44,12 @@ SOME_TEXT_PATTERN = (f"^[^{REFUSED_MULTILINE}]*[^{REFUSED_MULTILINE}{INVISIBLE}\
                      f"[^{REFUSED_MULTILINE}]*$")
 """Multiline text with at least one visible character: neither whitespace nor a
 format character nor an invisible filler (post text)."""
+_BIDI_OVERRIDES = "\u202a-\u202e"
+DISPLAY_NAME_PATTERN = (f"^(?:[^\\S{REFUSED_ONE_LINE}]*|[^{REFUSED_ONE_LINE}{_BIDI_OVERRIDES}]*"
+                        f"[^{REFUSED_ONE_LINE}{INVISIBLE}\\s]"
+                        f"[^{REFUSED_ONE_LINE}{_BIDI_OVERRIDES}]*)$")
+"""One line with something visible, or only whitespace (stored as empty), and no
+bidirectional embedding or override (``domain.accounts.display_name_problem``)."""
 
 
 class SchemaPattern:

@@ -14,10 +14,15 @@ import sys
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.accounts import avatar_url_problem, normalise_email
-from domain.text import post_text_problem, text_problem
+from domain.accounts import avatar_url_problem, display_name_problem, normalise_email
+from domain.text import normalise_text, post_text_problem, text_problem
 from infra.http.schemas import AVATAR_URL_PATTERN, EMAIL_PATTERN
-from infra.http.text import MULTILINE_PATTERN, ONE_LINE_PATTERN, SOME_TEXT_PATTERN
+from infra.http.text import (
+    DISPLAY_NAME_PATTERN,
+    MULTILINE_PATTERN,
+    ONE_LINE_PATTERN,
+    SOME_TEXT_PATTERN,
+)
 
 NOT_SURROGATES = [cp for cp in range(sys.maxunicode + 1) if not 0xD800 <= cp <= 0xDFFF]
 
@@ -75,3 +80,20 @@ def test_the_post_text_pattern_takes_exactly_the_single_characters_the_rule_take
     disagree = [hex(cp) for cp in NOT_SURROGATES
                 if bool(pattern.fullmatch(chr(cp))) != (post_text_problem(chr(cp)) is None)]
     assert disagree == []
+
+
+def test_the_display_name_pattern_takes_exactly_the_single_characters_the_rule_takes() -> None:
+    """Schemathesis generates display names from the pattern: each one it offers must be
+    taken once normalised (not a zero-width space alone, no bidi override)."""
+    pattern = re.compile(DISPLAY_NAME_PATTERN)
+    disagree = [hex(cp) for cp in NOT_SURROGATES
+                if bool(pattern.fullmatch(chr(cp))) != (
+                    text_problem(chr(cp)) is None
+                    and display_name_problem(normalise_text(chr(cp))) is None)]
+    assert disagree == []
+
+
+@settings(max_examples=300, deadline=None, database=None, derandomize=True)
+@given(st.from_regex(DISPLAY_NAME_PATTERN, fullmatch=True).filter(lambda n: len(n) <= 50))
+def test_every_display_name_the_document_allows_is_accepted(name: str) -> None:
+    assert display_name_problem(normalise_text(name)) is None, repr(name)
