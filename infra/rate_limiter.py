@@ -216,8 +216,11 @@ class RateLimiter:
                                 for scope, decision in looked.items()])) is not None:
             raise refused
 
-    async def login_failed(self, login: str, ip: str) -> None:
-        await self._run("login_failures", {"account": login_identity(login), "ip": ip}, True)
+    async def login_failed(self, login: str, ip: str) -> list[Decision]:
+        """Count a failed login against the name and the address: what is left of both."""
+        charged = await self._run("login_failures",
+                                  {"account": login_identity(login), "ip": ip}, True)
+        return list(charged.values())
 
     async def login_succeeded(self, login: str) -> None:
         """Forget the name's failures (never the address's: one's own account must

@@ -246,6 +246,12 @@ def _stop_if_refused(action: str, answer: Charged) -> None:
         raise refused
 
 
+def record_decision(request: Request, decision: Decision) -> None:
+    """Count a limit checked outside this module (the open-streams cap) among the
+    request's decisions, so its answer's ``X-RateLimit-*`` describe it when tightest."""
+    _record(request, [decision])
+
+
 def _record(request: Request, decisions: list[Decision]) -> list[Decision]:
     """Remember a request's decisions for RateLimitHeadersMiddleware; all so far."""
     seen: list[Decision] = [*getattr(request.state, STATE_KEY, []), *decisions]
@@ -319,8 +325,8 @@ async def login_attempt(request: Request, login: str) -> AsyncIterator[None]:
     try:
         yield
     except Unauthorized as error:
-        if error.code == "invalid_credentials":
-            await limiter.login_failed(login, ip)
+        if error.code == "invalid_credentials":  # the headers warn before the 429 comes
+            _record(request, await limiter.login_failed(login, ip))
         raise
     await limiter.login_succeeded(login)
 

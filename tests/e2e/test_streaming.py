@@ -245,6 +245,9 @@ def test_streams_per_account_are_limited_with_429_and_retry_after(
         error = assert_error(refused, 429, "rate_limited")
         assert int(refused.headers["Retry-After"]) >= 1
         assert error["details"]["limit"] == STREAM_LIMIT
+        # the headers describe the cap that refused, not the requests budget
+        assert refused.headers["X-RateLimit-Limit"] == str(STREAM_LIMIT)
+        assert refused.headers["X-RateLimit-Remaining"] == "0"
 
     def all_reopen() -> bool:  # the slots are released as the streams close
         with contextlib.ExitStack() as again, httpx.Client(base_url=live_api.base_url,

@@ -230,9 +230,10 @@ async def test_login_failures_are_slowed_per_login_and_per_address(settings_for,
     harness = Harness(settings_for(rate_limit_login_failures="3/900",
                                    rate_limit_login_failures_ip="5/900"), redis_client)
     async with harness.client("10.0.0.1") as first, harness.client("10.0.0.2") as second:
-        for _ in range(3):
+        for left in (2, 1, 0):  # each failure's answer says how many are left
             wrong = await first.post("/sessions", json={"login": "Alice", "password": "x"})
             assert wrong.status_code == 401
+            assert limit_headers(wrong)[:2] == ("3", str(left)), wrong.headers
         # The name is case-insensitive; now even the right password waits.
         blocked = await first.post("/sessions", json={"login": " alice", "password": "right"})
         assert_limited(blocked, "login_failures", "account", 300)

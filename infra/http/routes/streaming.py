@@ -13,16 +13,18 @@ import math
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from commands.messages import Actor
 from domain.errors import Unauthorized
 from infra.http.deps import Services, actor_of_token
 from infra.http.errors import error_response
+from infra.http.ratelimit import record_decision
 from infra.http.schemas import ERROR_RESPONSES
 from infra.http.services import ApiServices
 from infra.http.streaming import LiveResponse, live_events
+from infra.rate_limiter import Decision
 from infra.security import token_refusal
 from ports.errors import DependencyUnavailable
 from ports.live import AUTHOR_CHANNEL, HOME_CHANNEL, NOTIFICATIONS_CHANNEL, Channel
@@ -62,16 +64,16 @@ StreamActor = Annotated[Actor, Depends(stream_actor)]
 
 
 @router.get("/notifications", response_class=Response)
-async def notifications(actor: StreamActor, services: Services,
+async def notifications(actor: StreamActor, services: Services, request: Request,
                         last_event_id: LastEventId = None) -> Response:
     """Your notifications as they happen: `event: notification`, data a Notification group."""
-    return await open_stream(services, actor, [(NOTIFICATIONS_CHANNEL, actor.account_id)],
-                             last_event_id)
+    return await open_stream(services, request, actor,
+                             [(NOTIFICATIONS_CHANNEL, actor.account_id)], last_event_id)
 
 
 @router.get("/home", response_class=Response)
-async def home(actor: StreamActor, services: Services, last_event_id: LastEventId = None
-               ) -> Response:
+async def home(actor: StreamActor, services: Services, request: Request,
+               last_event_id: LastEventId = None) -> Response:
     """New items of your home timeline (`event: update`, data a Post) and items that left
     it (`event: delete`, data `{id}`)."""
     # Celebrities' items are pulled, not pushed: their own channels carry them.
@@ -79,10 +81,10 @@ async def home(actor: StreamActor, services: Services, last_event_id: LastEventI
         celebrities = await followed_celebrities(services.queries, actor.account_id)
     channels: list[tuple[Channel, int]] = [(HOME_CHANNEL, actor.account_id),
                                            *((AUTHOR_CHANNEL, c) for c in celebrities)]
-    return await open_stream(services, actor, channels, last_event_id)
+    return await open_stream(services, request, actor, channels, last_event_id)
 
 
-async def open_stream(services: ApiServices, actor: Actor,
+async def open_stream(services: ApiServices, request: Request, actor: Actor,
                       channels: Sequence[tuple[Channel, int]], last_event_id: str | None
                       ) -> Response:
     """Take one of the account's stream slots (``429`` when all are held), subscribe
@@ -94,6 +96,8 @@ async def open_stream(services: ApiServices, actor: Actor,
         slot, wait_s = await live.slots.acquire(actor.account_id)
     if slot is None:
         retry = max(1, math.ceil(wait_s))
+        # its X-RateLimit-* describe the cap, not the requests budget
+        record_decision(request, Decision(False, live.slots.limit, 0, wait_s, wait_s))
         return error_response(
             429, "rate_limited", f"at most {live.slots.limit} streams may be open at once "
             f"for this account; close one, or retry in {retry} s",
