@@ -77,8 +77,20 @@ class BoundedHeadProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         if self._parsed > MAX_HEAD_BYTES:
             self._refuse()  # the parse "error" was ours: the head passed the bound
-        else:
-            super().send_400_response(msg)
+            return
+        # A request the parser cannot read (an unknown method, raw bytes in the target,
+        # a negative Content-Length, both Content-Length and chunked): 400 in the API's
+        # error format, not uvicorn's plain text, then closed as uvicorn does.
+        body = orjson.dumps({"error": {
+            "code": "malformed_request", "message": "the HTTP request could not be read: "
+            f"{msg.rstrip('.').lower()}", "details": {}}})
+        self.transport.write(b"".join([
+            b"HTTP/1.1 400 Bad Request\r\n",
+            *(name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers),
+            b"content-type: application/json\r\n",
+            b"content-length: " + str(len(body)).encode() + b"\r\n",
+            b"connection: close\r\n\r\n", body]))
+        self.transport.close()
 
     def _refuse(self) -> None:
         """Answer 431, then close as nginx's lingering close does: the answer is

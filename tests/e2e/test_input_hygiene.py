@@ -291,3 +291,18 @@ def test_whitespace_around_a_header_value_is_no_part_of_it(author: User, stack: 
         b"", post]) for pad in (b"", b"  ")]
     assert [status for status, _ in answers] == [201, 201], answers
     assert answers[0][1] == answers[1][1]  # replayed: the same post, appended once
+
+
+@pytest.mark.parametrize(("request_line", "headers"), [
+    (b"FOO /api/posts HTTP/1.1", []),  # a method the parser does not know
+    (b"GET /api/accounts/caf\xc3\xa9 HTTP/1.1", []),  # raw UTF-8 in the target
+    (b"POST /api/posts HTTP/1.1", [b"Content-Length: -1"]),
+    (b"POST /api/posts HTTP/1.1", [b"Content-Length: 2", b"Transfer-Encoding: chunked"]),
+    (b"GET /api/rate_limits HTTP/1.1", [b"X-Test: a\x01b"]),  # a control byte in a header
+])
+def test_a_request_the_server_cannot_read_is_400_in_the_error_format(
+        stack: Stack, request_line: bytes, headers: list[bytes]) -> None:
+    status, body = raw_request(stack, request_line, headers)
+    assert status == 400, body
+    error = json.loads(body)["error"]
+    assert error["code"] == "malformed_request" and error["message"], error
