@@ -49,7 +49,7 @@ def register_account(cmd: RegisterAccount, ctx: CommandContext) -> Result:
         problems["display_name"] = problem
     if problems:
         raise ValidationFailed(problems)
-    _check_unclaimed(ctx, cmd.username, email)
+    released = _check_unclaimed(ctx, cmd.username, email)
     account = Account(
         account_id=ctx.ids.next_id(),
         username=cmd.username,
@@ -57,7 +57,12 @@ def register_account(cmd: RegisterAccount, ctx: CommandContext) -> Result:
         password_hash=ctx.passwords.hash(cmd.password),
         display_name=display_name,
     )
-    claim = EmailClaim(email=email, account_id=account.account_id, username=account.username)
+    if released is None:
+        claim = EmailClaim(email=email, account_id=account.account_id,
+                           username=account.username)
+    else:  # the address of an erased account: claimed again (a version of its own)
+        claim = released
+        claim.reclaim(email=email, account_id=account.account_id, username=account.username)
     answer = own_profile_view(account)
     try:
         position = ctx.commit(account, claim, answer=answer)
@@ -69,11 +74,16 @@ def register_account(cmd: RegisterAccount, ctx: CommandContext) -> Result:
     return Result(position, answer)
 
 
-def _check_unclaimed(ctx: CommandContext, username: str, email: str) -> None:
+def _check_unclaimed(ctx: CommandContext, username: str, email: str) -> EmailClaim | None:
+    """Refuse a username that exists (an erased account's too: its name is never given
+    to another) or an email claimed by a live account; the released claim of an erased
+    account's email, if it is one (``None``: never claimed)."""
     if ctx.store.exists(account_uuid(username)):
         raise Conflict("that username is taken", code="username_taken", field="username")
-    if ctx.store.exists(email_claim_uuid(email)):
+    claim: EmailClaim | None = ctx.store.get_or_none(email_claim_uuid(email))
+    if claim is not None and not claim.released:
         raise Conflict("that email is already registered", code="email_taken", field="email")
+    return claim
 
 
 def update_profile(cmd: UpdateProfile, ctx: CommandContext) -> Result:

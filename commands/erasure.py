@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from commands.context import CommandContext
 from commands.messages import EraseAccount, Result
-from domain.accounts import Account
+from domain.accounts import Account, EmailClaim
 from domain.errors import NotFound, ValidationFailed
-from domain.ids import account_uuid
+from domain.ids import account_uuid, email_claim_uuid
 from domain.sessions import Session
 
 
@@ -36,6 +36,7 @@ def erase_account(cmd: EraseAccount, ctx: CommandContext) -> Result:
     if cmd.requested_by == f"admin:{account.account_id}" and not account.erased:
         raise ValidationFailed({"username": "an admin cannot erase their own account here"},
                                code="cannot_erase_self")
+    claim = None if account.erased else _own_claim(ctx, account)  # read before forgetting
     forgotten = ctx.store.forget_account(account.id, account.account_id)
     ended = 0
     for session_id in forgotten.session_ids:
@@ -52,4 +53,16 @@ def erase_account(cmd: EraseAccount, ctx: CommandContext) -> Result:
     if account.erased:
         return Result(ctx.store.position_of(account.id, account.version), answer)
     account.erase(account_id=account.account_id, erased_by=cmd.requested_by)
-    return Result(ctx.store.save_all(account), answer)
+    if claim is None:
+        return Result(ctx.store.save_all(account), answer)
+    claim.release()  # the address may sign up again: no "email_taken" tells it was here
+    # the claim first: the answer's position is AccountErased's, as a repeat answers it
+    return Result(ctx.store.save_all(claim, account), answer)
+
+
+def _own_claim(ctx: CommandContext, account: Account) -> EmailClaim | None:
+    """The claim on the account's email address, while it holds it."""
+    claim: EmailClaim | None = ctx.store.get_or_none(email_claim_uuid(account.email))
+    if claim is None or claim.released or claim.account_id != account.account_id:
+        return None
+    return claim

@@ -35,7 +35,8 @@ def _find_account(ctx: CommandContext, login: str) -> Account | None:
         except ValueError:
             return None
         claim = ctx.store.get_or_none(email_claim_uuid(email))
-        found = None if claim is None else ctx.store.get_or_none(account_uuid(claim.username))
+        found = None if claim is None or claim.released \
+            else ctx.store.get_or_none(account_uuid(claim.username))
         return None if found is None or found.gone else found
     if not login or len(login) > 30:
         return None

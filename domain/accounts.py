@@ -115,7 +115,9 @@ class Account(Aggregate):
 
 
 class EmailClaim(Aggregate):
-    """Reserves an email address for one account, case-insensitively."""
+    """Reserves an email address for one account, case-insensitively; released when
+    that account is erased (the address may then sign up again), and claimed again by
+    the next account that signs up with it."""
 
     @staticmethod
     def create_id(email: str, **_: Any) -> UUID:
@@ -126,6 +128,20 @@ class EmailClaim(Aggregate):
         self.email = email
         self.account_id = account_id
         self.username = username
+        self.released = False
+
+    @event("EmailReleased")
+    def release(self) -> None:
+        """Its account was erased: the address is free (no personal data in the event)."""
+        self.released = True
+
+    @event("EmailReclaimed")
+    def reclaim(self, email: str, account_id: int, username: str) -> None:
+        """A released address, claimed by a new account."""
+        self.email = email
+        self.account_id = account_id
+        self.username = username
+        self.released = False
 
 
 def username_problem(username: str) -> str | None:

@@ -96,6 +96,8 @@ SEALED: dict[str, SealRule] = {
     # A moderator's note about the account: about a person, so erased with it.
     "domain.accounts:Account.AccountSuspended": SealRule(("reason",), _originator),
     "domain.accounts:EmailClaim.EmailClaimed": SealRule(("email", "username"), _by("username")),
+    "domain.accounts:EmailClaim.EmailReclaimed": SealRule(("email", "username"),
+                                                          _by("username")),
     "domain.sessions:Session.SessionStarted": SealRule(("username",), _by("username")),
     "domain.posts:Post.PostCreated": SealRule(
         ("author_username", "text", "mentions", "hashtags"), _by("author_username")),

@@ -179,6 +179,13 @@ def test_erasure_leaves_no_trace_of_the_account_s_personal_data(
     assert repeated.returncode == 0, repeated.stderr
     again = json.loads(repeated.stdout)
     assert again["already_erased"] is True and int(again["position"]) == gone
+    # the address is free again (a 409 would tell it was registered); the name is not
+    anew = client.post("/api/accounts", json={"username": unique_name("new"), "email": email,
+                                              "password": "long enough"})
+    assert anew.status_code == 201, anew.text
+    taken = client.post("/api/accounts", json={
+        "username": alice.username, "email": "else@example.com", "password": "long enough"})
+    assert_error(taken, 409, "username_taken")
 
     # Every read side has applied the erasure (each read waits for its projection).
     assert_error(bob.request("GET", f"/api/accounts/{alice.username}", gone), 404)
