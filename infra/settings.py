@@ -227,6 +227,11 @@ class Settings(BaseSettings):
     trust_forwarded_for: bool = False
     # --- end of rate limits ------------------------------------------------------
 
+    # Browser origins allowed to call the API from another origin (CORS): a comma-
+    # separated list of "https://app.example.org"-style origins, or "*" for any.
+    # Empty (the default): no CORS headers, a preflight is 405 (same-origin clients only).
+    cors_origins: str = ""
+
     # Live streams (Server-Sent Events, infra/live.py). Each followed channel keeps a
     # replay buffer of about LIVE_BUFFER events in Redis, alive while a client follows
     # it and for LIVE_TTL_S after (the window to resume in). Each connection buffers at
@@ -290,6 +295,14 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        from infra.http.cors import parse_origins
+
+        parse_origins(value)  # raises ValueError naming the entry that is no origin
+        return value
 
     @field_validator("search_stemmer")
     @classmethod

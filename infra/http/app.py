@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 
 from infra.bootstrap import build_api
 from infra.heap import freeze_startup_heap
+from infra.http.cors import RoostCors, parse_origins
 from infra.http.deps import optional_actor, required_actor
 from infra.http.errors import install_error_handlers
 from infra.http.hygiene import InputHygieneMiddleware
@@ -93,9 +94,9 @@ def create_app(settings: Settings | None = None,
     for router in API_ROUTERS:
         app.include_router(router, dependencies=requests_budget)
     app.include_router(ops.router)  # health and metrics are never rate limited
-    # The last added runs outermost: metrics, input hygiene, body limit, strict JSON,
-    # the multipart check, idempotency, rate-limit headers, HEAD as GET, answer headers,
-    # routes.
+    # The last added runs outermost: metrics, CORS (when ROOST_CORS_ORIGINS), input
+    # hygiene, body limit, strict JSON, the multipart check, idempotency, rate-limit
+    # headers, HEAD as GET, answer headers, routes.
     app.add_middleware(AnswerHeadersMiddleware)  # Roost-Stale on errors too
     app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
@@ -115,5 +116,7 @@ def create_app(settings: Settings | None = None,
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        larger=larger_bodies)
     app.add_middleware(InputHygieneMiddleware)
+    if origins := parse_origins(settings.cors_origins):  # every answer, errors too
+        app.add_middleware(RoostCors, origins=origins)
     app.add_middleware(MetricsMiddleware)
     return app
