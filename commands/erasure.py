@@ -13,11 +13,13 @@ Authorization is the edge's: the CLI (an operator on the host) or the admin rout
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from commands.context import CommandContext
 from commands.messages import EraseAccount, Result
 from domain.accounts import Account, EmailClaim
 from domain.errors import NotFound, ValidationFailed
-from domain.ids import account_uuid, email_claim_uuid
+from domain.ids import account_uuid
 from domain.sessions import Session
 
 
@@ -36,8 +38,8 @@ def erase_account(cmd: EraseAccount, ctx: CommandContext) -> Result:
     if cmd.requested_by == f"admin:{account.account_id}" and not account.erased:
         raise ValidationFailed({"username": "an admin cannot erase their own account here"},
                                code="cannot_erase_self")
-    claim = None if account.erased else _own_claim(ctx, account)  # read before forgetting
     forgotten = ctx.store.forget_account(account.id, account.account_id)
+    claims = _held_claims(ctx, forgotten.claim_ids, account.account_id)
     ended = 0
     for session_id in forgotten.session_ids:
         session: Session | None = ctx.store.get_or_none(session_id)
@@ -50,19 +52,26 @@ def erase_account(cmd: EraseAccount, ctx: CommandContext) -> Result:
         ctx.revocations.revoke(session.id.hex, ctx.tokens.access_ttl_s)
     answer = {"account_id": account.account_id, "rows_rewritten": forgotten.rows_rewritten,
               "sessions_ended": ended, "already_erased": account.erased}
-    if account.erased:
+    for claim in claims:  # the address may sign up again: no "email_taken" tells it was
+        claim.release()
+    if account.erased:  # a rerun: it also releases what an interrupted run left held
+        if claims:
+            ctx.store.save_all(*claims)
         return Result(ctx.store.position_of(account.id, account.version), answer)
     account.erase(account_id=account.account_id, erased_by=cmd.requested_by)
-    if claim is None:
-        return Result(ctx.store.save_all(account), answer)
-    claim.release()  # the address may sign up again: no "email_taken" tells it was here
-    # the claim first: the answer's position is AccountErased's, as a repeat answers it
-    return Result(ctx.store.save_all(claim, account), answer)
+    # the claims first: the answer's position is AccountErased's, as a rerun answers it
+    return Result(ctx.store.save_all(*claims, account), answer)
 
 
-def _own_claim(ctx: CommandContext, account: Account) -> EmailClaim | None:
-    """The claim on the account's email address, while it holds it."""
-    claim: EmailClaim | None = ctx.store.get_or_none(email_claim_uuid(account.email))
-    if claim is None or claim.released or claim.account_id != account.account_id:
-        return None
-    return claim
+def _held_claims(ctx: CommandContext, claim_ids: tuple[UUID, ...], account_id: int
+                 ) -> list[EmailClaim]:
+    """The email claims (of ``claim_ids``: every one that ever named the account) that
+    still hold an address for it: not released, not claimed again by another account.
+    Found by id, never by the address, which is unreadable once forgotten, so a rerun
+    after a crash, or of an account erased before claims were released, still finds it."""
+    held = []
+    for claim_id in claim_ids:
+        claim: EmailClaim | None = ctx.store.get_or_none(claim_id)
+        if claim is not None and not claim.released and claim.account_id == account_id:
+            held.append(claim)
+    return held

@@ -455,6 +455,9 @@ def scrub_row(topic: str, originator_id: str, state: bytes, account_key_id: str,
 
 
 SESSION_STARTED = "domain.sessions:Session.SessionStarted"
+CLAIM_TOPICS = frozenset({"domain.accounts:EmailClaim.EmailClaimed",
+                          "domain.accounts:EmailClaim.EmailReclaimed"})
+"""The rows by which an email claim names its account (sealed with that account's key)."""
 
 
 def candidate_topics() -> list[str]:

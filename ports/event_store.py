@@ -18,10 +18,13 @@ from eventsourcing.domain import Aggregate
 
 class Forgotten(NamedTuple):
     """What ``EventStore.forget_account`` did: rows of the store rewritten (personal
-    data that was stored in plain JSON), and the account's sessions (to be ended)."""
+    data that was stored in plain JSON), the account's sessions (to be ended), and the
+    email claims that ever named it (to be released while they still do): found by
+    their rows' owner, since the address itself is unreadable once forgotten."""
 
     rows_rewritten: int
     session_ids: tuple[UUID, ...]
+    claim_ids: tuple[UUID, ...] = ()
 
 
 class EventStore(Protocol):
