@@ -132,8 +132,9 @@ def rebuild(
         raise typer.Exit(1) from None
     except LeaseLost:
         console.print(f"[red]the rebuild lease of {name} lapsed while it ran (a pause longer "
-                      "than its life): another rebuild may have run beside it; see `roost "
-                      "projections status` and run it again[/red]")
+                      "than its life): another rebuild may have run beside it, and this one "
+                      "may have switched readers already. See `roost projections status`; "
+                      "run the rebuild again if its copy is not the one serving[/red]")
         raise typer.Exit(1) from None
     console.print(f"[green]{name} now served by copy {result.copy} (version {result.version}) "
                   f"at position {result.position}: {result.events} events in "

@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 
 from infra.lua import load_script
 from infra.tasks import stop_task
+from ports.errors import DependencyUnavailable
 
 _RELEASE = load_script("infra", "delete_if_holder")
 _RENEW = load_script("infra", "lease_renew")
@@ -37,10 +38,12 @@ class LeaseTimeout(TimeoutError):
     """Another process held the lease for longer than we were willing to wait."""
 
 
-class LeaseLost(RuntimeError):
+class LeaseLost(DependencyUnavailable):
     """A renewal found the lease lapsed or held by another process (a pause longer than
     the lease's life: a stalled event loop, a Redis failover): the block may have run
-    beside another holder. Raised when the block ends, as a failed renewal is."""
+    beside another holder. Raised when the block ends, as a failed renewal is. An
+    outage, not the events' fault (``infra.failures.is_transient``): the runner retries
+    the batch after its backoff and parks nothing."""
 
 
 class RedisLease:

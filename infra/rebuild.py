@@ -679,7 +679,7 @@ async def rebuild_outdated(settings: Settings, services: ProjectionServices,
     Projections without copies are only logged (``rebuild --in-place`` is an
     operator's decision: readers would see them fill up)."""
     from infra.bootstrap import rebuild_lease
-    from infra.lease import LeaseTimeout
+    from infra.lease import LeaseLost, LeaseTimeout
 
     done: list[RebuildResult] = []
     registry = CopyRegistry(services.pool)
@@ -697,4 +697,6 @@ async def rebuild_outdated(settings: Settings, services: ProjectionServices,
                 done.append(await rebuild(settings, services, name, progress))
         except LeaseTimeout:
             log.info("rebuild.already_running", projection=name)
+        except LeaseLost:  # another worker may have taken it over: it finishes or retries
+            log.warning("rebuild.lease_lost", projection=name)
     return done

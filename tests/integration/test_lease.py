@@ -17,6 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from infra.bootstrap import projector_lease
+from infra.failures import is_transient
 from infra.lease import LeaseLost, LeaseTimeout, RedisLease
 from infra.redis_keys import RedisKeys
 from tests.conftest import make_settings
@@ -246,4 +247,5 @@ async def test_a_lease_that_lapsed_while_held_is_raised_and_the_new_holders_kept
             assert keeper.done()
     assert await redis_client.get(key) == b"rival"
     assert await redis_client.pttl(key) > 50_000  # not renewed to our 0.3 s
+    assert is_transient(LeaseLost("lost"))  # the runner backs off; it parks no event
     await redis_client.delete(key)
