@@ -157,10 +157,11 @@ def request_charge(action: str = "requests") -> Callable[..., Awaitable[None]]:
 async def _riding_charge(request: Request, response: Response) -> AsyncIterator[None]:
     """``RIDING_CHARGE``'s dependency: the ``requests`` charge and token check riding
     with the route's first Redis round trip, judged when the route is done (or made
-    now, when they cannot ride: no valid token, a Redis Cluster). A route that failed
-    because Redis did not answer before the charge landed is not charged: sending it
-    again alone would wait out another timeout before the 503, and could charge twice
-    a pipeline whose reply, not its run, was lost."""
+    now, when they cannot ride: no valid token, a Redis Cluster). A route whose
+    pipeline with the charge aboard failed because Redis did not answer is not charged
+    again alone: that would wait out another timeout before the 503, and could charge
+    twice a pipeline whose reply, not its run, was lost. A charge that never boarded
+    (the route failed on another call first) is sent alone as before."""
     rider = _waiting_charge(request, RIDING_ACTION)
     if rider is None:
         await _charge(request, response, RIDING_ACTION)
@@ -169,9 +170,9 @@ async def _riding_charge(request: Request, response: Response) -> AsyncIterator[
     try:
         yield
     except (RedisConnectionError, RedisTimeoutError):
-        if not rider.landed:  # Redis is gone (or lost the reply): 503 now, no retry alone
+        if rider.boarded and not rider.landed:  # its own ride failed: 503 now, no retry
             raise
-        await _settle(request, RIDING_ACTION, rider)
+        await _settle(request, RIDING_ACTION, rider)  # it never went: its first attempt
         raise
     except Exception:
         await _settle(request, RIDING_ACTION, rider)  # its refusal, if any, comes first

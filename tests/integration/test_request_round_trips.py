@@ -386,3 +386,21 @@ async def test_a_read_whose_redis_is_gone_answers_503_after_one_attempt(
     assert answer.status_code == 503, answer.text
     assert answer.json()["error"]["code"] == "service_unavailable"
     assert len(sent) == 1, sent  # the read's first pipeline, the charge aboard
+
+
+async def test_a_read_that_fails_before_its_charge_boarded_is_still_charged(
+        settings_factory: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The route failed on a Redis call of its own before any pipeline took the charge
+    (here: at once): the charge is sent alone, its first attempt, so an outage of one
+    client or an exhausted pool does not make requests free."""
+    settings, headers = await budget_world(settings_factory, "20/86400")
+
+    async def failing(*_: Any, **__: Any) -> None:
+        raise redis.exceptions.ConnectionError("another client's outage")
+
+    async with running_app(settings) as client:
+        assert (await client.get(HOME, headers=headers)).status_code == 200
+        monkeypatch.setattr("infra.http.routes.timelines.home_timeline", failing)
+        answer = await client.get(HOME, headers=headers)
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["X-RateLimit-Remaining"] == "18"  # charged: 20, 19 after the first
