@@ -72,6 +72,8 @@ def test_any_object_with_a_repeated_name_is_refused(members: dict[str, int],
 @pytest.mark.parametrize(("content_type", "decoded"), [
     (None, False), (b"application/json", True), (b"Application/JSON; charset=utf-8", True),
     (b"application/merge-patch+json", True), (b"text/plain", False),
+    (b"application/json\xa0", True), (b"application/json\x85", True),  # email.message strips
+    (b" application/json ; charset=utf-8", True), (b"", False),
     (b"multipart/form-data; boundary=x", False), (b"application/x-www-form-urlencoded", False),
 ])
 def test_the_bodies_fastapi_decodes_as_json(content_type: bytes | None, decoded: bool) -> None:
@@ -93,3 +95,21 @@ def test_a_raw_nul_is_named() -> None:
 def test_a_utf8_byte_order_mark_is_ignored() -> None:
     assert json_refusal('\ufeff{"text": "bom"}'.encode()) is None
     assert json_refusal('\ufeff{"a": 1, "a": 2}'.encode()) == DUPLICATE_NAME.format(name='"a"')
+
+
+@pytest.mark.parametrize("body", [
+    b'{"a": "x\\":b", ":b": 1, ":b": 2}',  # a value that looks like a name before it
+    b'{"a": "x", ":b": 1, "y": "z", ":b": 2}',
+    b'{"list": [{"k": 1}, {"k": 2, "k": 3}]}',  # the same name in two objects, then twice
+    b'{"text": "a", "t\\u0065xt": "b"}',  # an escape spells the same name
+])
+def test_a_repeated_name_hidden_among_strings_is_found(body: bytes) -> None:
+    assert json_refusal(body) is not None and "two members" in str(json_refusal(body))
+
+
+@pytest.mark.parametrize("body", [
+    b'{"list": [{"k": 1}, {"k": 2}]}',  # one name in two objects is no duplicate
+    b'{"a": "\\"a\\":"}',  # a value holding what looks like a member
+])
+def test_names_that_repeat_only_across_objects_pass(body: bytes) -> None:
+    assert json_refusal(body) is None
