@@ -31,11 +31,14 @@ from domain.accounts import (
     MIN_PASSWORD,
     USERNAME_PATTERN,
     avatar_url_problem,
+    bio_problem,
+    display_name_problem,
     normalise_email,
 )
 from domain.ids import SNOWFLAKE_PATTERN
 from domain.media import MAX_DESCRIPTION
 from domain.posts import LANGUAGE_PATTERN, MAX_LANGUAGE
+from domain.text import normalise_text
 from infra.http.text import (
     DISPLAY_NAME_PATTERN,
     MULTILINE_PATTERN,
@@ -98,14 +101,25 @@ EmailText = Annotated[CleanText, _domain_rule(_email_problem),
                       SchemaPattern(EMAIL_PATTERN, narrows=True)]
 
 
+PROFILE_TEXT_BOUND = 4_000
+"""What a display name or bio may be as sent: a bound on the work before normalising.
+Their limits (50, 500) are counted once NFC-normalised and trimmed, by the command, as
+a post's are; the document states those limits."""
+
+
 class RequestBody(BaseModel):
     """Strict types (no "1" for 1), unknown fields ignored so clients can evolve."""
 
     model_config = ConfigDict(strict=True, extra="ignore")
 
 
-DisplayNameText = Annotated[CleanText, SchemaPattern(DISPLAY_NAME_PATTERN, narrows=True)]
-"""The document's rule for a display name; the command checks it once normalised."""
+DisplayNameText = Annotated[
+    CleanText, _domain_rule(lambda name: display_name_problem(normalise_text(name))),
+    SchemaPattern(DISPLAY_NAME_PATTERN, narrows=True)]
+"""A display name, checked as the command stores it (normalised) with the body's other
+fields, so a 422 names them all."""
+BioText = Annotated[MultilineText, _domain_rule(lambda bio: bio_problem(normalise_text(bio)))]
+"""A bio, checked likewise."""
 
 
 class SignUp(RequestBody):
@@ -113,13 +127,21 @@ class SignUp(RequestBody):
                                 description="1-30 of A-Z, a-z, 0-9 and _; unique in any case")
     email: EmailText = Field(max_length=320, json_schema_extra={"format": "email"})
     password: CleanText = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
-    display_name: DisplayNameText = Field(default="", max_length=MAX_DISPLAY_NAME)
+    display_name: DisplayNameText = Field(
+        default="", max_length=PROFILE_TEXT_BOUND,
+        json_schema_extra={"maxLength": MAX_DISPLAY_NAME},
+        description="At most 50 code points once NFC-normalised and trimmed")
 
 
 class ProfilePatch(RequestBody):
-    display_name: DisplayNameText | None = Field(default=None, max_length=MAX_DISPLAY_NAME)
-    bio: MultilineText | None = Field(default=None, max_length=MAX_BIO,
-                                      description="Newline and tab allowed")
+    display_name: DisplayNameText | None = Field(
+        default=None, max_length=PROFILE_TEXT_BOUND,
+        json_schema_extra={"maxLength": MAX_DISPLAY_NAME},
+        description="At most 50 code points once NFC-normalised and trimmed")
+    bio: BioText | None = Field(
+        default=None, max_length=PROFILE_TEXT_BOUND, json_schema_extra={"maxLength": MAX_BIO},
+        description="At most 500 code points once NFC-normalised and trimmed; newline and "
+                    "tab allowed")
     avatar_url: AvatarUrlText | None = Field(
         default=None, max_length=MAX_AVATAR_URL,
         description="An https URL, or empty or null for none")
