@@ -14,17 +14,25 @@ from __future__ import annotations
 
 import unicodedata
 
-from domain.text import extract_hashtags
+from domain.text import MAX_TAG_CHARS, extract_hashtags
 from queries.context import QueryContext
 from queries.cursors import decode_int_cursor, encode_cursor, upper_bound
 from queries.hydration import hydrate
 from queries.shapes import Page, Post, page
 from queries.visibility import hidden_for
 
+MAX_TAG_SEGMENT = 8 * MAX_TAG_CHARS + 1
+"""The longest path segment that could still name a tag: ``#`` and at most
+``MAX_TAG_CHARS`` code points once NFC-composed, each from at most 8 decomposed ones
+(a base and its combining marks: generous)."""
+
 
 def normalise_tag(tag: str) -> str | None:
     """The stored form of a tag path segment (NFC, lower case, without a leading ``#``),
-    or ``None`` when no post can carry it (not a tag by the post text rule)."""
+    or ``None`` when no post can carry it (not a tag by the post text rule). A segment
+    longer than ``MAX_TAG_SEGMENT`` is ``None`` at once, without reading it."""
+    if len(tag) > MAX_TAG_SEGMENT:
+        return None
     body = unicodedata.normalize("NFC", tag).removeprefix("#")
     found = extract_hashtags(f"#{body}")
     return found[0] if found and found[0] == body.lower() else None
