@@ -169,10 +169,11 @@ def password_problem(password: str) -> str | None:
     return None
 
 
-BIDI_OVERRIDES = frozenset("\u202a\u202b\u202c\u202d\u202e")
-"""The bidirectional embeddings and overrides (LRE, RLE, PDF, LRO, RLO): in a name shown
-inside other text they reorder what follows it ("Trojan Source", CVE-2021-42574) and
-spoof another name. Marks (U+200E, U+200F) and isolates stay allowed."""
+BIDI_OVERRIDES = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+"""The bidirectional embeddings, overrides and isolates (LRE, RLE, PDF, LRO, RLO, LRI,
+RLI, FSI, PDI): in a name shown inside other text an unclosed one reorders what
+follows it ("Trojan Source", CVE-2021-42574) and spoofs another name. The marks
+(U+200E, U+200F) stay allowed: they are what right-to-left names need."""
 
 
 def display_name_problem(display_name: str) -> str | None:
@@ -186,7 +187,7 @@ def display_name_problem(display_name: str) -> str | None:
     if display_name and is_blank(display_name):
         return "must be empty or contain at least one visible character"
     if override := next((ch for ch in display_name if ch in BIDI_OVERRIDES), None):
-        return f"must not contain bidirectional overrides such as U+{ord(override):04X}"
+        return f"must not contain bidirectional controls such as U+{ord(override):04X}"
     return None
 
 

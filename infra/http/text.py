@@ -44,7 +44,7 @@ SOME_TEXT_PATTERN = (f"^[^{REFUSED_MULTILINE}]*[^{REFUSED_MULTILINE}{INVISIBLE}\
                      f"[^{REFUSED_MULTILINE}]*$")
 """Multiline text with at least one visible character: neither whitespace nor a
 format character nor an invisible filler (post text)."""
-_BIDI_OVERRIDES = "\u202a-\u202e"
+_BIDI_OVERRIDES = "\u202a-\u202e\u2066-\u2069"
 DISPLAY_NAME_PATTERN = (f"^(?:[^\\S{REFUSED_ONE_LINE}]*|[^{REFUSED_ONE_LINE}{_BIDI_OVERRIDES}]*"
                         f"[^{REFUSED_ONE_LINE}{INVISIBLE}\\s]"
                         f"[^{REFUSED_ONE_LINE}{_BIDI_OVERRIDES}]*)$")
