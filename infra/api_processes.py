@@ -70,7 +70,9 @@ hung (uvicorn's ``timeout_worker_healthcheck``, 5 s by default). A spawned proce
 answers only once it has imported the app (0.7-0.8 s of CPU alone): under ``make up``,
 which starts every part at once on two cores, one took longer than 5 s and was killed
 mid-import and replaced ("Child process died"). The answering thread needs only the
-GIL, so a process that misses 30 s is hung indeed."""
+GIL, so a process that misses 30 s is hung indeed. The price: a hung process is found
+up to 30 s later, and the supervisor, which pings the processes one by one, handles
+signals (a rolling restart, a stop) only after that ping has timed out."""
 
 log = structlog.get_logger(__name__)
 
