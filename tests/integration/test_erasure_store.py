@@ -15,6 +15,7 @@ from eventsourcing.persistence import Mapper
 from commands.views import own_profile_view, post_view
 from domain.accounts import Account, EmailClaim
 from domain.idempotency import IdempotencyRecord
+from domain.ids import email_claim_uuid
 from domain.posts import Post
 from domain.sessions import Session
 from infra.event_store import PostgresEventStore
@@ -97,7 +98,9 @@ def test_plain_rows_load_and_erasure_rewrites_only_the_erased_account_s(
     assert store.get_or_none(bob[3].id).answer["account"]["display_name"] == "Bobby Display"
     # again (a run that stopped before ending the sessions): nothing left to rewrite, and
     # the sessions are still found
-    assert store.forget_account(alice[0].id, 1) == (0, (alice[2].id,))
+    # (and so is her email claim, by its rewritten rows' owner: erasure releases it)
+    assert store.forget_account(alice[0].id, 1) == (0, (alice[2].id,),
+                                                    (email_claim_uuid("Alice@example.org"),))
 
 
 def test_a_sealed_account_erased_reads_as_placeholders_in_every_process(
