@@ -46,6 +46,7 @@ from infra.http.text import (
     SOME_TEXT_PATTERN,
     CleanText,
     MultilineText,
+    SchemaMaxLength,
     SchemaPattern,
 )
 from queries import admin_events, shapes
@@ -114,11 +115,14 @@ class RequestBody(BaseModel):
 
 
 DisplayNameText = Annotated[
-    CleanText, _domain_rule(lambda name: display_name_problem(normalise_text(name))),
-    SchemaPattern(DISPLAY_NAME_PATTERN, narrows=True)]
+    CleanText, Field(max_length=PROFILE_TEXT_BOUND),
+    _domain_rule(lambda name: display_name_problem(normalise_text(name))),
+    SchemaPattern(DISPLAY_NAME_PATTERN, narrows=True), SchemaMaxLength(MAX_DISPLAY_NAME)]
 """A display name, checked as the command stores it (normalised) with the body's other
 fields, so a 422 names them all."""
-BioText = Annotated[MultilineText, _domain_rule(lambda bio: bio_problem(normalise_text(bio)))]
+BioText = Annotated[MultilineText, Field(max_length=PROFILE_TEXT_BOUND),
+                    _domain_rule(lambda bio: bio_problem(normalise_text(bio))),
+                    SchemaMaxLength(MAX_BIO)]
 """A bio, checked likewise."""
 
 
@@ -128,18 +132,14 @@ class SignUp(RequestBody):
     email: EmailText = Field(max_length=320, json_schema_extra={"format": "email"})
     password: CleanText = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
     display_name: DisplayNameText = Field(
-        default="", max_length=PROFILE_TEXT_BOUND,
-        json_schema_extra={"maxLength": MAX_DISPLAY_NAME},
-        description="At most 50 code points once NFC-normalised and trimmed")
+        default="", description="At most 50 code points once NFC-normalised and trimmed")
 
 
 class ProfilePatch(RequestBody):
     display_name: DisplayNameText | None = Field(
-        default=None, max_length=PROFILE_TEXT_BOUND,
-        json_schema_extra={"maxLength": MAX_DISPLAY_NAME},
-        description="At most 50 code points once NFC-normalised and trimmed")
+        default=None, description="At most 50 code points once NFC-normalised and trimmed")
     bio: BioText | None = Field(
-        default=None, max_length=PROFILE_TEXT_BOUND, json_schema_extra={"maxLength": MAX_BIO},
+        default=None,
         description="At most 500 code points once NFC-normalised and trimmed; newline and "
                     "tab allowed")
     avatar_url: AvatarUrlText | None = Field(
