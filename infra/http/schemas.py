@@ -46,7 +46,6 @@ from infra.http.text import (
     SOME_TEXT_PATTERN,
     CleanText,
     MultilineText,
-    SchemaMaxLength,
     SchemaPattern,
 )
 from queries import admin_events, shapes
@@ -102,12 +101,6 @@ EmailText = Annotated[CleanText, _domain_rule(_email_problem),
                       SchemaPattern(EMAIL_PATTERN, narrows=True)]
 
 
-PROFILE_TEXT_BOUND = 4_000
-"""What a display name or bio may be as sent: a bound on the work before normalising.
-Their limits (50, 500) are counted once NFC-normalised and trimmed, by the command, as
-a post's are; the document states those limits."""
-
-
 class RequestBody(BaseModel):
     """Strict types (no "1" for 1), unknown fields ignored so clients can evolve."""
 
@@ -115,14 +108,15 @@ class RequestBody(BaseModel):
 
 
 DisplayNameText = Annotated[
-    CleanText, Field(max_length=PROFILE_TEXT_BOUND),
+    CleanText, Field(max_length=MAX_DISPLAY_NAME),
     _domain_rule(lambda name: display_name_problem(normalise_text(name))),
-    SchemaPattern(DISPLAY_NAME_PATTERN, narrows=True), SchemaMaxLength(MAX_DISPLAY_NAME)]
-"""A display name, checked as the command stores it (normalised) with the body's other
-fields, so a 422 names them all."""
-BioText = Annotated[MultilineText, Field(max_length=PROFILE_TEXT_BOUND),
-                    _domain_rule(lambda bio: bio_problem(normalise_text(bio))),
-                    SchemaMaxLength(MAX_BIO)]
+    SchemaPattern(DISPLAY_NAME_PATTERN, narrows=True)]
+"""A display name: at most 50 code points as sent (so the document's ``maxLength`` is
+exact: normalising only shortens it), and the command's rule on the normalised form
+(something visible, no bidi control), checked with the body's other fields so a 422
+names them all."""
+BioText = Annotated[MultilineText, Field(max_length=MAX_BIO),
+                    _domain_rule(lambda bio: bio_problem(normalise_text(bio)))]
 """A bio, checked likewise."""
 
 
@@ -132,16 +126,16 @@ class SignUp(RequestBody):
     email: EmailText = Field(max_length=320, json_schema_extra={"format": "email"})
     password: CleanText = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
     display_name: DisplayNameText = Field(
-        default="", description="At most 50 code points once NFC-normalised and trimmed")
+        default="", description="At most 50 code points; stored NFC-normalised and trimmed")
 
 
 class ProfilePatch(RequestBody):
     display_name: DisplayNameText | None = Field(
-        default=None, description="At most 50 code points once NFC-normalised and trimmed")
+        default=None, description="At most 50 code points; stored NFC-normalised and trimmed")
     bio: BioText | None = Field(
         default=None,
-        description="At most 500 code points once NFC-normalised and trimmed; newline and "
-                    "tab allowed")
+        description="At most 500 code points; stored NFC-normalised and trimmed; newline "
+                    "and tab allowed")
     avatar_url: AvatarUrlText | None = Field(
         default=None, max_length=MAX_AVATAR_URL,
         description="An https URL, or empty or null for none")

@@ -72,21 +72,6 @@ class SchemaPattern:
         return schema
 
 
-class SchemaMaxLength:
-    """Gives a string type's JSON schema the ``maxLength`` of the rule the server checks
-    after normalising (documentation: the field's own ``max_length`` bounds the work on
-    the value as sent, and is larger)."""
-
-    def __init__(self, max_length: int) -> None:
-        self.max_length = max_length
-
-    def __get_pydantic_json_schema__(self, core_schema: CoreSchema,
-                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        schema: dict[str, Any] = handler(core_schema)
-        schema["maxLength"] = self.max_length
-        return schema
-
-
 def _text_rule(multiline: bool) -> Callable[[str], str]:
     def check(value: str) -> str:
         if problem := text_problem(value, multiline):
