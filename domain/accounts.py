@@ -179,7 +179,7 @@ follows it ("Trojan Source", CVE-2021-42574) and spoofs another name. The marks
 def display_name_problem(display_name: str) -> str | None:
     """Of normalised text (``normalise_text``): at most 50 characters on one line (no
     control characters at all), empty or with a visible character, no bidirectional
-    override (``BIDI_OVERRIDES``)."""
+    embedding, override or isolate (``BIDI_OVERRIDES``)."""
     if problem := text_problem(display_name):
         return problem
     if len(display_name) > MAX_DISPLAY_NAME:

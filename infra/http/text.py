@@ -18,6 +18,7 @@ from pydantic import AfterValidator, GetJsonSchemaHandler, StrictStr
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from domain.accounts import BIDI_OVERRIDES
 from domain.text import text_problem
 
 # The code points ``text_problem`` refuses, as a regular-expression class body, so
@@ -44,12 +45,12 @@ SOME_TEXT_PATTERN = (f"^[^{REFUSED_MULTILINE}]*[^{REFUSED_MULTILINE}{INVISIBLE}\
                      f"[^{REFUSED_MULTILINE}]*$")
 """Multiline text with at least one visible character: neither whitespace nor a
 format character nor an invisible filler (post text)."""
-_BIDI_OVERRIDES = "\u202a-\u202e\u2066-\u2069"
-DISPLAY_NAME_PATTERN = (f"^(?:[^\\S{REFUSED_ONE_LINE}]*|[^{REFUSED_ONE_LINE}{_BIDI_OVERRIDES}]*"
+_BIDI_CONTROLS = "".join(sorted(BIDI_OVERRIDES))
+DISPLAY_NAME_PATTERN = (f"^(?:[^\\S{REFUSED_ONE_LINE}]*|[^{REFUSED_ONE_LINE}{_BIDI_CONTROLS}]*"
                         f"[^{REFUSED_ONE_LINE}{INVISIBLE}\\s]"
-                        f"[^{REFUSED_ONE_LINE}{_BIDI_OVERRIDES}]*)$")
+                        f"[^{REFUSED_ONE_LINE}{_BIDI_CONTROLS}]*)$")
 """One line with something visible, or only whitespace (stored as empty), and no
-bidirectional embedding or override (``domain.accounts.display_name_problem``)."""
+bidirectional control of ``domain.accounts.BIDI_OVERRIDES`` (``display_name_problem``)."""
 
 
 class SchemaPattern:
