@@ -125,6 +125,11 @@ def _closeness(decision: Decision) -> tuple[bool, float, float]:
     return False, -decision.retry_after_s, -decision.reset_s
 
 
+def by_scope(action: str, decisions: Mapping[LimitScope, Decision]) -> Charges:
+    """One action's decisions by scope, as ``Charges``."""
+    return [(action, scope, decision) for scope, decision in decisions.items()]
+
+
 def refusal(charged: Sequence[tuple[str, LimitScope, Decision]]) -> RateLimited | None:
     """429 for the bucket of a request's charge that refused it longest (``tightest``
     among the refusals: its ``Retry-After`` is when a retry can pass every bucket), or
@@ -212,8 +217,7 @@ class RateLimiter:
         """Raise RateLimited while this login name or this address failed too often."""
         identities: dict[LimitScope, str] = {"account": login_identity(login), "ip": ip}
         looked = await self._run("login_failures", identities, False)
-        if (refused := refusal([("login_failures", scope, decision)
-                                for scope, decision in looked.items()])) is not None:
+        if (refused := refusal(by_scope("login_failures", looked))) is not None:
             raise refused
 
     async def login_failed(self, login: str, ip: str) -> list[Decision]:

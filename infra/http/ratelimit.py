@@ -13,7 +13,7 @@ pipeline, so a signed-in request's overhead is one Redis round trip.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
@@ -39,6 +39,7 @@ from infra.rate_limiter import (
     LimitScope,
     RateLimited,
     RateLimiter,
+    by_scope,
     refusal,
     tightest,
 )
@@ -98,10 +99,6 @@ def _checked(request: Request, claims: TokenClaims, found: list[Any], *,
         pending=pending)
 
 
-def _by_scope(action: str, decisions: Mapping[LimitScope, Decision]) -> Charges:
-    return [(action, scope, decision) for scope, decision in decisions.items()]
-
-
 async def _charge(request: Request, response: Response, action: str) -> None:
     limiter = get_rate_limiter(request)
     claims, unchecked = _claims(request)
@@ -114,7 +111,7 @@ async def _charge(request: Request, response: Response, action: str) -> None:
         _checked(request, unchecked, found)
     state = request.scope["state"]
     state[CHARGED_STATE] = state.get(CHARGED_STATE, frozenset()) | {action}
-    _judge(request, response, _by_scope(action, decisions))
+    _judge(request, response, by_scope(action, decisions))
 
 
 def _judge(request: Request, response: Response, charged: Charges) -> None:
@@ -169,13 +166,11 @@ async def _riding_charge(request: Request, response: Response) -> AsyncIterator[
         return
     try:
         yield
-    except (RedisConnectionError, RedisTimeoutError):
-        if rider.boarded and not rider.landed:  # its own ride failed: 503 now, no retry
-            raise
-        await _settle(request, RIDING_ACTION, rider)  # it never went: its first attempt
-        raise
-    except Exception:
-        await _settle(request, RIDING_ACTION, rider)  # its refusal, if any, comes first
+    except Exception as error:
+        lost = isinstance(error, RedisConnectionError | RedisTimeoutError) \
+            and rider.boarded and not rider.landed  # its own ride failed: 503, no retry
+        if not lost:
+            await _settle(request, RIDING_ACTION, rider)  # its refusal, if any, comes first
         raise
     except BaseException:  # cancelled: still charged (the exit is shielded), not judged
         with contextlib.suppress(Exception):
@@ -237,7 +232,7 @@ def _refusal(action: str, answer: Charged) -> RoostError | None:
     """What a charge with the token's check answered, as the error to raise: 429 if a
     bucket refused, else 401/403 if the token may no longer act, else ``None``."""
     decisions, found = answer
-    return refusal(_by_scope(action, decisions)) or refusal_error(refusal_answer(found))
+    return refusal(by_scope(action, decisions)) or refusal_error(refusal_answer(found))
 
 
 def _stop_if_refused(action: str, answer: Charged) -> None:
