@@ -45,10 +45,10 @@ from psycopg import sql
 from infra.advisory_locks import AdvisoryLock
 from infra.group_commit import GroupCommitter
 from infra.personal_data import (
-    CLAIM_TOPICS,
     SESSION_STARTED,
     KeyRing,
     MemoryKeyRing,
+    OwnedAggregates,
     PostgresKeyRing,
     SealingMapper,
     candidate_topics,
@@ -227,8 +227,7 @@ class PostgresEventStore(RoostStore):
         key_id = account_aggregate_id.hex
         table = sql.Identifier(recorder.events_table_name)
         self.key_ring.destroy(key_id)
-        sessions: list[UUID] = []
-        claims: list[UUID] = []
+        owned = OwnedAggregates()
         rewrites: list[tuple[bytes, int]] = []
         with recorder.datastore.get_connection() as conn:
             rows = conn.execute(
@@ -239,17 +238,14 @@ class PostgresEventStore(RoostStore):
         for row in rows:
             scrubbed = scrub_row(row["topic"], row["originator"], bytes(row["state"]), key_id,
                                  account_id)
-            if scrubbed.owned and row["topic"] == SESSION_STARTED:
-                sessions.append(UUID(row["originator"]))
-            elif scrubbed.owned and row["topic"] in CLAIM_TOPICS:
-                claims.append(UUID(row["originator"]))
+            owned.note(row["topic"], row["originator"], scrubbed)
             if scrubbed.state is not None:
                 rewrites.append((scrubbed.state, int(row["notification_id"])))
         if rewrites:
             with recorder.datastore.transaction(commit=True) as curs:
                 curs.executemany(sql.SQL("UPDATE {} SET state = %s WHERE notification_id = %s"
                                          ).format(table), rewrites)
-        return Forgotten(len(rewrites), tuple(sessions), tuple(dict.fromkeys(claims)))
+        return owned.forgotten(len(rewrites))
 
     def sessions_of(self, account_id: int) -> tuple[UUID, ...]:
         """One sequential scan of ``roost_events`` for the ``SessionStarted`` rows whose
@@ -322,23 +318,19 @@ class MemoryEventStore(RoostStore):
         """As on PostgreSQL, over the POPO recorder's list of stored events."""
         key_id = account_aggregate_id.hex
         self.keys.destroy(key_id)
-        sessions: list[UUID] = []
-        claims: list[UUID] = []
+        owned = OwnedAggregates()
 
         def scrub(row: StoredEvent) -> bytes | None:
             scrubbed = scrub_row(row.topic, str(row.originator_id), row.state, key_id,
                                  account_id)
-            if scrubbed.owned and row.topic == SESSION_STARTED:
-                sessions.append(UUID(str(row.originator_id)))
-            elif scrubbed.owned and row.topic in CLAIM_TOPICS:
-                claims.append(UUID(str(row.originator_id)))
+            owned.note(row.topic, str(row.originator_id), scrubbed)
             return scrubbed.state
 
         recorder = self.recorder
         assert isinstance(recorder, POPOApplicationRecorder)
         with self._lock:
             rewritten = rewrite_states(recorder, set(candidate_topics()), scrub)
-        return Forgotten(rewritten, tuple(sessions), tuple(dict.fromkeys(claims)))
+        return owned.forgotten(rewritten)
 
 
 def started_by(state: bytes) -> int | None:

@@ -32,6 +32,7 @@ its position, version, topic, ids, times -- is left as it was.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -51,6 +52,7 @@ from domain.accounts import ERASED_PREFIX
 from domain.errors import AccountErased
 from domain.ids import account_uuid
 from domain.topic_history import former_topics
+from ports.event_store import Forgotten
 
 SEALED_MARK = "_sealed_"
 KEY_BYTES = 32
@@ -458,6 +460,25 @@ SESSION_STARTED = "domain.sessions:Session.SessionStarted"
 CLAIM_TOPICS = frozenset({"domain.accounts:EmailClaim.EmailClaimed",
                           "domain.accounts:EmailClaim.EmailReclaimed"})
 """The rows by which an email claim names its account (sealed with that account's key)."""
+
+
+@dataclass(slots=True)
+class OwnedAggregates:
+    """What an erasure's scan of the store (``forget_account``) finds besides the rows
+    it rewrites: the erased account's sessions and the email claims that name it."""
+
+    sessions: list[UUID] = dataclasses.field(default_factory=list)
+    claims: list[UUID] = dataclasses.field(default_factory=list)
+
+    def note(self, topic: str, originator_id: str, scrubbed: Scrubbed) -> None:
+        """Take the row's aggregate when it is the account's session or email claim."""
+        if scrubbed.owned and topic == SESSION_STARTED:
+            self.sessions.append(UUID(originator_id))
+        elif scrubbed.owned and topic in CLAIM_TOPICS:
+            self.claims.append(UUID(originator_id))
+
+    def forgotten(self, rows_rewritten: int) -> Forgotten:
+        return Forgotten(rows_rewritten, tuple(self.sessions), tuple(dict.fromkeys(self.claims)))
 
 
 def candidate_topics() -> list[str]:
