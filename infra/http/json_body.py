@@ -80,7 +80,8 @@ def json_refusal(body: bytes) -> str | None:
     Cost: orjson (C) reads the body first, and only a body it refuses is decoded again
     by ``json`` with hooks, to tell why; member names are compared only when one raw
     name occurs twice in the body or holds an escape (``_names_repeat``), which no
-    request of Roost's needs: ~2 us for a 200-byte post (timeit)."""
+    request of Roost's needs: about 10 us for a 200-byte post body (timeit, on a busy
+    machine; docs/performance.md)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:

@@ -3,7 +3,9 @@
 The app runs in-process with no projector: the read models never see these
 writes, as when the worker is stopped. Every write that appended must still
 answer 2xx with ``Roost-Position``; an undo the reader may no longer see is
-204.
+204. A read whose ``Roost-Min-Position`` wait runs out carries ``Roost-Stale: true``,
+also when it is an error the route raises next (a 404 for what is not projected yet):
+"not found" and "not projected yet" must be told apart.
 """
 
 from __future__ import annotations
@@ -127,3 +129,31 @@ async def test_graph_undos_succeed_when_the_other_now_blocks_you(
         assert undone.status_code == 200, (path, undone.text)
         assert undone.json()["blocked_by"] is True
         assert _position(undone) > 0
+
+
+async def test_a_404_after_a_wait_that_ran_out_is_marked_stale(
+        client: httpx.AsyncClient) -> None:
+    author = await sign_up(client, "author")
+    made = await author.request("POST", "/api/posts", json={"text": "not projected"})
+    assert made.status_code == 201, made.text
+    position = made.headers["Roost-Position"]
+    wait = {"Roost-Min-Position": position}
+    for path in (f"/api/posts/{made.json()['id']}", f"/api/posts/{made.json()['id']}/context",
+                 "/api/accounts/nobody_at_all", "/api/accounts/nobody_at_all/posts"):
+        answer = await client.get(path, headers=wait)
+        assert answer.status_code == 404, (path, answer.text)
+        assert answer.headers.get("Roost-Stale") == "true", path
+        assert answer.json()["error"]["code"].endswith("not_found")
+        # the same read without a wait is a plain 404: nothing carried over
+        plain = await client.get(path)
+        assert plain.status_code == 404 and "Roost-Stale" not in plain.headers, path
+    # one header, not two, on an answer the route made itself (its wait ran out too)
+    found = await author.request("GET", "/api/accounts/me", headers=wait)
+    assert found.status_code == 200, found.text
+    assert found.headers.get_list("Roost-Stale") == ["true"], found.headers
+
+
+async def test_a_wait_that_is_met_marks_nothing(client: httpx.AsyncClient) -> None:
+    answer = await client.get("/api/accounts/nobody_at_all",
+                              headers={"Roost-Min-Position": "0"})
+    assert answer.status_code == 404 and "Roost-Stale" not in answer.headers
