@@ -180,9 +180,19 @@ def rules_from_settings(settings: Settings) -> dict[tuple[str, LimitScope], Rule
     return rules
 
 
-def login_identity(login: str) -> str:
-    """Logins are case-insensitive; hashed so that no email lands in a Redis key."""
-    return hashlib.sha256(login.strip().casefold().encode()).hexdigest()[:32]
+def login_identity(login: str, ip: str) -> str:
+    """The ``login_failures`` "account" bucket's identity: one login name (case-insensitive)
+    from one client address, hashed so that no email lands in a Redis key.
+
+    Keyed by name *and* address, as Auth0's brute-force protection blocks "the same
+    user from the same IP address" (auth0.com/docs/secure/attack-protection/
+    brute-force-protection): the failures an attacker piles up lock the attacker's
+    address out of that name, never its owner logging in from elsewhere. Counted per
+    name as sent, not per account: a username and its email are two names, because
+    one budget for both would tell whoever exhausts it which email is whose.
+    """
+    name = login.strip().casefold()
+    return hashlib.sha256(f"{name}\x00{ip}".encode()).hexdigest()[:32]
 
 
 class RateLimiter:
@@ -214,22 +224,25 @@ class RateLimiter:
         return await self._run(action, wanted, charge=True) if wanted else {}
 
     async def check_login_allowed(self, login: str, ip: str) -> None:
-        """Raise RateLimited while this login name or this address failed too often."""
-        identities: dict[LimitScope, str] = {"account": login_identity(login), "ip": ip}
+        """Raise RateLimited while this login name from this address, or this address,
+        failed too often."""
+        identities: dict[LimitScope, str] = {"account": login_identity(login, ip), "ip": ip}
         looked = await self._run("login_failures", identities, False)
         if (refused := refusal(by_scope("login_failures", looked))) is not None:
             raise refused
 
     async def login_failed(self, login: str, ip: str) -> list[Decision]:
-        """Count a failed login against the name and the address: what is left of both."""
+        """Count a failed login against the name from this address and against the
+        address: what is left of both."""
         charged = await self._run("login_failures",
-                                  {"account": login_identity(login), "ip": ip}, True)
+                                  {"account": login_identity(login, ip), "ip": ip}, True)
         return list(charged.values())
 
-    async def login_succeeded(self, login: str) -> None:
-        """Forget the name's failures (never the address's: one's own account must
-        not wipe the failures an address piled up against others)."""
-        await self._redis.delete(self.key("login_failures", "account", login_identity(login)))
+    async def login_succeeded(self, login: str, ip: str) -> None:
+        """Forget the name's failures from this address (never the address's: one's own
+        account must not wipe the failures an address piled up against others)."""
+        await self._redis.delete(
+            self.key("login_failures", "account", login_identity(login, ip)))
 
     async def _run(self, action: str, identities: Mapping[LimitScope, str], charge: bool
                    ) -> dict[LimitScope, Decision]:

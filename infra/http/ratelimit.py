@@ -310,8 +310,9 @@ async def _charge_together(request: Request, response: Response, actions: list[s
 
 @asynccontextmanager
 async def login_attempt(request: Request, login: str) -> AsyncIterator[None]:
-    """Refuse (429) a login while its name or address failed too often; count
-    ``invalid_credentials`` failures and forget the name's failures on success."""
+    """Refuse (429) a login while its name from this address, or this address, failed
+    too often; count ``invalid_credentials`` failures, and forget the name's failures
+    from this address on success."""
     limiter, ip = get_rate_limiter(request), request_address(request)
     try:
         await limiter.check_login_allowed(login, ip)
@@ -324,7 +325,7 @@ async def login_attempt(request: Request, login: str) -> AsyncIterator[None]:
         if error.code == "invalid_credentials":  # the headers warn before the 429 comes
             _record(request, await limiter.login_failed(login, ip))
         raise
-    await limiter.login_succeeded(login)
+    await limiter.login_succeeded(login, ip)
 
 
 def install_rate_limit_handler(app: FastAPI) -> None:

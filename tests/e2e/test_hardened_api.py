@@ -99,8 +99,8 @@ def test_rate_limits_answer_429_with_retry_after(
         assert [s.status_code for s in signups] == [201, 201, 429]
 
 
-def test_failed_logins_are_slowed_per_account(strict_api: str, signup: Callable[..., User]
-                                              ) -> None:
+def test_failed_logins_are_slowed_per_login_from_an_address(
+        strict_api: str, signup: Callable[..., User]) -> None:
     user = signup("lf")
     with httpx.Client(base_url=strict_api, timeout=30) as client:
         wrong = [client.post("/api/sessions", json={"login": user.username,
@@ -108,7 +108,8 @@ def test_failed_logins_are_slowed_per_account(strict_api: str, signup: Callable[
                  for _ in range(4)]
         assert [w.status_code for w in wrong] == [401, 401, 401, 429]
         assert int(wrong[-1].headers["Retry-After"]) > 0
-        # Even the right password waits now: the account is being guessed at.
+        # Even the right password waits now, from this address: the name is being
+        # guessed at from here.
         right = client.post("/api/sessions", json={"login": user.username,
                                                    "password": user.password})
         assert right.status_code == 429

@@ -29,7 +29,7 @@ from infra.http.ratelimit import (
     request_charge,
 )
 from infra.http.routes import limits
-from infra.rate_limiter import RateLimiter, Rule, parse_rule
+from infra.rate_limiter import RateLimiter, Rule, login_identity, parse_rule
 from infra.security import JwtTokens
 from infra.settings import Settings
 from tests.conftest import TEST_SECRET, make_settings
@@ -226,7 +226,8 @@ async def test_headers_show_the_tightest_bucket_on_every_answer(settings_for, re
         assert limit_headers(bad_token)[:2] == ("1000", "996")
 
 
-async def test_login_failures_are_slowed_per_login_and_per_address(settings_for, redis_client):
+async def test_login_failures_are_slowed_per_login_from_an_address_and_per_address(
+        settings_for, redis_client):
     harness = Harness(settings_for(rate_limit_login_failures="3/900",
                                    rate_limit_login_failures_ip="5/900"), redis_client)
     async with harness.client("10.0.0.1") as first, harness.client("10.0.0.2") as second:
@@ -234,11 +235,12 @@ async def test_login_failures_are_slowed_per_login_and_per_address(settings_for,
             wrong = await first.post("/sessions", json={"login": "Alice", "password": "x"})
             assert wrong.status_code == 401
             assert limit_headers(wrong)[:2] == ("3", str(left)), wrong.headers
-        # The name is case-insensitive; now even the right password waits.
+        # The name is case-insensitive; from that address even the right password waits,
         blocked = await first.post("/sessions", json={"login": " alice", "password": "right"})
         assert_limited(blocked, "login_failures", "account", 300)
-        assert (await second.post("/sessions", json={"login": "ALICE", "password": "right"})
-                ).status_code == 429
+        # ... but the failures piled up there do not lock the owner out elsewhere.
+        owner = await second.post("/sessions", json={"login": "ALICE", "password": "right"})
+        assert owner.status_code == 200
 
         for _ in range(2):  # five failures from 10.0.0.1 in all
             assert (await first.post("/sessions", json={"login": "bob", "password": "x"})
@@ -251,16 +253,25 @@ async def test_login_failures_are_slowed_per_login_and_per_address(settings_for,
                     ).status_code == 401
         assert (await second.post("/sessions", json={"login": "erin", "password": "right"})
                 ).status_code == 200
-    assert harness.calls["logins"] == 3 + 2 + 3
-    erin = await harness.limiter.peek("login_failures", "account", _identity("erin"))
-    assert erin.remaining == 3  # a success forgets the name's failures
+    assert harness.calls["logins"] == 3 + 1 + 2 + 3
+    erin = await harness.limiter.peek("login_failures", "account",
+                                      login_identity("erin", "10.0.0.2"))
+    assert erin.remaining == 3  # a success forgets the name's failures from there
     address = await harness.limiter.peek("login_failures", "ip", "10.0.0.2")
     assert address.remaining == 3  # ... but not the address's
+    alice = await harness.limiter.peek("login_failures", "account",
+                                       login_identity("alice", "10.0.0.1"))
+    assert alice.remaining == 0  # nor the name's failures from another address
 
 
-def _identity(login: str) -> str:
-    from infra.rate_limiter import login_identity
-    return login_identity(login)
+def test_a_login_names_bucket_is_per_address_and_holds_no_email():
+    assert login_identity("Bob@Example.com ", "10.0.0.1") \
+        == login_identity("bob@example.com", "10.0.0.1")
+    assert login_identity("bob@example.com", "10.0.0.1") \
+        != login_identity("bob@example.com", "10.0.0.2")
+    assert "example" not in login_identity("bob@example.com", "10.0.0.1")
+    # No (name, address) pair can be written as another: the separator is a NUL.
+    assert login_identity("a", "1.2.3.4") != login_identity("a\x001.2", "3.4")
 
 
 async def test_rate_limits_route_lists_the_rules_in_force(settings_for, redis_client):

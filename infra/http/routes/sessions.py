@@ -20,7 +20,8 @@ async def login(body: LoginBody, services: Services, response: Response, request
                 ) -> Mapping[str, Any]:
     """Exchange a username or email and a password for an access and a refresh token.
 
-    Failed attempts are counted per login name and per address and slowed down.
+    Failed attempts are counted per login name from an address, and per address,
+    and slowed down.
     """
     async with login_attempt(request, body.login):
         result = await execute(services, Login(body.login, body.password), response, request)
