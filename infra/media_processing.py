@@ -491,8 +491,13 @@ class MediaProcessor:
         return stored
 
     def close(self) -> None:
-        """Stop the pool: queued work is cancelled, its processes exit on their own
-        (the API has drained its requests by then)."""
+        """Stop the pool: queued work is cancelled, a job being processed is finished
+        (bounded by the pixel limit: seconds at most), and this returns once every pool
+        process has exited (the API has drained its requests by then).
+
+        Waiting matters: a process that exits while its pool still runs leaves the
+        pool's queue semaphores to ``multiprocessing``'s resource tracker, which warns
+        of "leaked semaphore objects" on stderr, outside the JSON logs."""
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None

@@ -183,6 +183,18 @@ async def test_the_pool_sends_refusals_back_and_survives_a_dead_worker(
         processor.close()
 
 
+async def test_close_returns_once_the_pool_processes_have_exited(in_dir: StoreFactory
+                                                                   ) -> None:
+    """Nothing of the pool outlives ``close`` (a process left running when the API
+    exits leaves its semaphores to the resource tracker, which warns on stderr)."""
+    processor = MediaProcessor(2, in_dir)
+    assert (await processor.process(photo(64, 48))).original["width"] == 48
+    processes = list(processor.pool()._processes.values())
+    assert processes
+    processor.close()
+    assert [p.exitcode for p in processes if p.exitcode is None] == []
+
+
 class RecordingStore(FilesystemMediaStore):
     """The filesystem store, appending ``<key>\\n`` to ``log`` once each ``put`` has
     returned (so once the object is durable: the store fsyncs it and its directory)."""
