@@ -61,7 +61,10 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 def _reason(error: Any) -> str:
     """The human reason: a rule's own sentence (without pydantic's "Value error, ")."""
     if error.get("type") == "value_error" and "error" in error.get("ctx", {}):
-        return str(error["ctx"]["error"])
+        said = str(error["ctx"]["error"])
+        if said.startswith("Expected UploadFile"):  # FastAPI's UploadFile: a text part
+            return "must be a file: a part whose Content-Disposition has filename=..."
+        return said
     if error.get("type") in ("too_long", "too_short") and isinstance(error.get("input"), str):
         # a string length checked after a validator: pydantic says "items"
         bound = error.get("ctx", {}).get("max_length" if error["type"] == "too_long"

@@ -36,6 +36,17 @@ from infra.http.middleware import HttpMiddleware, read_chunks, refeed
 NOT_UTF8 = "must be valid UTF-8 text"
 
 
+def parse_problem(error: FormParserError) -> str:
+    """What python-multipart refused, in the API's words: its own message names its
+    parser's states and an offset within one chunk, which means nothing to a client."""
+    said = str(error).lower()
+    if "header" in said:
+        return "a part's headers are malformed (each a 'Name: value' line ending in CRLF)"
+    if "boundary" in said:
+        return "a delimiter does not match the boundary its Content-Type names"
+    return "it is not multipart/form-data (RFC 7578)"
+
+
 def _malformed(problem: str) -> RoostError:
     return RoostError(f"the multipart body {problem}", code=MALFORMED_MULTIPART)
 
@@ -129,7 +140,7 @@ def form_refusal(content_type: bytes | None, chunks: Iterable[bytes]) -> RoostEr
             parser.write(chunk)
         parser.finalize()
     except FormParserError as exc:
-        return _malformed(f"does not parse: {exc}")
+        return _malformed(f"does not parse: {parse_problem(exc)}")
     if parts.unnamed:
         return _malformed("has a part whose Content-Disposition names no field "
                           "(name=...)")

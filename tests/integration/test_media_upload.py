@@ -193,6 +193,19 @@ async def test_the_form_refusals_name_what_is_wrong(client: httpx.AsyncClient,
     assert "boundary" in await message("multipart/form-data", form_body(b"alt"))
     assert "closing delimiter" in await message(FORM, form_body(b"alt", close=b""))
     assert "does not parse" in await message(FORM, b"junk")
+    # python-multipart's own words (its states, an offset within a chunk) stay inside
+    bad_headers = b"--rb0und\r\nfoo\r\n\r\nabc\r\n--rb0und--\r\n"
+    assert await message(FORM, bad_headers) == "the multipart body does not parse: a " \
+        "part's headers are malformed (each a 'Name: value' line ending in CRLF)"
+    assert await message(FORM, b"garbage") == "the multipart body does not parse: a " \
+        "delimiter does not match the boundary its Content-Type names"
+    # a text part where the file should be: 422 in the API's words, not pydantic's
+    text = await user.request("POST", "/api/media", content=(
+        b'--rb0und\r\nContent-Disposition: form-data; name="file"\r\n\r\nabc\r\n'
+        b"--rb0und--\r\n"), headers={"Content-Type": FORM})
+    assert text.status_code == 422, text.text
+    assert text.json()["error"]["details"]["fields"] == {
+        "file": "must be a file: a part whose Content-Disposition has filename=..."}
     # Starlette's own refusal of a form (a text part over 1 MiB) has the code too
     huge = await user.request("POST", "/api/media", content=form_body(b"a" * (1 << 20 | 1)),
                               headers={"Content-Type": FORM})
