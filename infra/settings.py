@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     # default: the cores this process may run on. Each takes a Snowflake node id of
     # its own, NODE_ID + 0 .. NODE_ID + API_WORKERS (one spare, for a rolling restart).
     api_workers: int = Field(default_factory=usable_cores, ge=1, le=256)
+    # GET /api/timelines/home's plain pages without FastAPI's per-request machinery
+    # (infra/http/hot_home.py); false sends every home read through the FastAPI route.
+    api_hot_home: bool = True
     max_body_bytes: int = 64 * 1024
     min_position_wait_s: float = 5.0
     # How long a write's answer waits for the read models to include the write

@@ -12,6 +12,7 @@ from infra.heap import freeze_startup_heap
 from infra.http.cors import RoostCors, parse_origins
 from infra.http.deps import optional_actor, required_actor
 from infra.http.errors import install_error_handlers
+from infra.http.hot_home import hot_routes
 from infra.http.hygiene import InputHygieneMiddleware
 from infra.http.idempotency import IdempotencyMiddleware
 from infra.http.json_body import StrictJsonMiddleware
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None,
     for router in API_ROUTERS:
         app.include_router(router, dependencies=requests_budget)
     app.include_router(ops.router)  # health and metrics are never rate limited
+    app.router.routes[:0] = hot_routes(settings.api_hot_home)  # before every other
     # The last added runs outermost: metrics, CORS (when ROOST_CORS_ORIGINS), input
     # hygiene, body limit, strict JSON, the multipart check, idempotency, rate-limit
     # headers, HEAD as GET, answer headers, routes.

@@ -97,8 +97,18 @@ async def _limit(
     limit: Annotated[str | None, Query(description="Page size, 1-100 (larger is clamped)"),
                      _LIMIT_SCHEMA] = None,
 ) -> int:
-    """ASCII digits only: ``1.0``, ``+5``, `` 5`` and ``5 `` are 422 like any other
-    non-integer (a lenient int parse would take them)."""
+    """The ``limit`` query parameter (``parse_limit``)."""
+    return parse_limit(limit)
+
+
+def parse_limit(limit: str | None) -> int:
+    """A page size: ``DEFAULT_LIMIT`` when absent, at most ``MAX_LIMIT`` (larger is
+    clamped). ASCII digits only: ``1.0``, ``+5``, `` 5`` and ``5 `` are 422 like any
+    other non-integer (a lenient int parse would take them).
+
+    Raises:
+        ValidationFailed: not a positive integer (422 naming ``limit``).
+    """
     if limit is None:
         return DEFAULT_LIMIT
     if not _DIGITS.fullmatch(limit) or int(limit) < 1:
@@ -107,8 +117,9 @@ async def _limit(
 
 
 Limit = Annotated[int, Depends(_limit)]
+MAX_CURSOR = 200
 Cursor = Annotated[CleanText | None,
-                   Query(max_length=200, description="next_cursor of the last page")]
+                   Query(max_length=MAX_CURSOR, description="next_cursor of the last page")]
 Username = Annotated[str, Path(max_length=MAX_USERNAME, pattern=USERNAME_PATTERN,
                                description="Any case; a value of another shape is 404")]
 PostId = Annotated[str, Path(max_length=19, pattern=SNOWFLAKE_PATTERN,

@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
+import anyio
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from redis.asyncio.client import Pipeline
@@ -151,14 +152,16 @@ def request_charge(action: str = "requests") -> Callable[..., Awaitable[None]]:
     return charge
 
 
-async def _riding_charge(request: Request, response: Response) -> AsyncIterator[None]:
-    """``RIDING_CHARGE``'s dependency: the ``requests`` charge and token check riding
-    with the route's first Redis round trip, judged when the route is done (or made
-    now, when they cannot ride: no valid token, a Redis Cluster). A route whose
-    pipeline with the charge aboard failed because Redis did not answer is not charged
-    again alone: that would wait out another timeout before the 503, and could charge
-    twice a pipeline whose reply, not its run, was lost. A charge that never boarded
-    (the route failed on another call first) is sent alone as before."""
+@asynccontextmanager
+async def riding_charge(request: Request, response: Response) -> AsyncIterator[None]:
+    """The ``requests`` charge and token check riding with the first Redis round trip
+    of the block it wraps, judged when the block is done (or made now, when they cannot
+    ride: no valid token, a Redis Cluster): ``RIDING_CHARGE``'s dependency, and the hot
+    home read's (``infra.http.hot_home``). A block whose pipeline with the charge
+    aboard failed because Redis did not answer is not charged again alone: that would
+    wait out another timeout before the 503, and could charge twice a pipeline whose
+    reply, not its run, was lost. A charge that never boarded (the block failed on
+    another call first) is sent alone as before."""
     rider = _waiting_charge(request, RIDING_ACTION)
     if rider is None:
         await _charge(request, response, RIDING_ACTION)
@@ -170,13 +173,21 @@ async def _riding_charge(request: Request, response: Response) -> AsyncIterator[
         lost = isinstance(error, RedisConnectionError | RedisTimeoutError) \
             and rider.boarded and not rider.landed  # its own ride failed: 503, no retry
         if not lost:
-            await _settle(request, RIDING_ACTION, rider)  # its refusal, if any, comes first
+            with anyio.CancelScope(shield=True):  # its refusal, if any, comes first
+                await _settle(request, RIDING_ACTION, rider)
         raise
     except BaseException:  # cancelled: still charged (the exit is shielded), not judged
-        with contextlib.suppress(Exception):
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
             await arrive(rider)
         raise
-    await _settle(request, RIDING_ACTION, rider)
+    with anyio.CancelScope(shield=True):
+        await _settle(request, RIDING_ACTION, rider)
+
+
+async def _riding_charge(request: Request, response: Response) -> AsyncIterator[None]:
+    """``RIDING_CHARGE``'s dependency: ``riding_charge`` around the route."""
+    async with riding_charge(request, response):
+        yield
 
 
 RIDING_ACTION = "requests"

@@ -4,6 +4,9 @@ process, the real Redis and PostgreSQL), counted on every Redis connection
 revoked session or a suspended account is still refused, a spent budget is still
 429 with ``Retry-After``.
 
+Every test here runs twice: with the home read's hot path (``infra.http.hot_home``) and
+with the FastAPI route alone (``ROOST_API_HOT_HOME=false``).
+
 A warm read sends the request's overhead (the rate-limit charge and the token's
 revocation check) with the timeline's first reads (the live-copy pointer,
 keep-alive, celebrities, the followed ones, the slices) in one pipeline
@@ -45,6 +48,15 @@ HOME = "/api/timelines/home?limit=5"
 TIMELINE_READS = {"EXPIRE", "SMEMBERS", "SISMEMBER", "SMISMEMBER", "ZRANGE"}
 """Commands of the timeline's first reads, sent one by one before (the script sends
 them inside Redis now: none of them may appear as a command of its own)."""
+
+
+@pytest.fixture(params=[True, False], ids=["hot_home", "fastapi_home"])
+def settings_factory(settings_factory: Callable[..., Settings], request: pytest.FixtureRequest
+                     ) -> Callable[..., Settings]:
+    """The settings of every test here, with the hot path on, then off."""
+    def factory(**overrides: object) -> Settings:
+        return settings_factory(api_hot_home=request.param, **overrides)
+    return factory
 
 
 @dataclass
@@ -400,7 +412,8 @@ async def test_a_read_that_fails_before_its_charge_boarded_is_still_charged(
 
     async with running_app(settings) as client:
         assert (await client.get(HOME, headers=headers)).status_code == 200
-        monkeypatch.setattr("infra.http.routes.timelines.home_timeline", failing)
+        for route in ("infra.http.routes.timelines", "infra.http.hot_home"):
+            monkeypatch.setattr(f"{route}.home_timeline", failing)
         answer = await client.get(HOME, headers=headers)
     assert answer.status_code == 503, answer.text
     assert answer.headers["X-RateLimit-Remaining"] == "18"  # charged: 20, 19 after the first
