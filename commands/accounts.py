@@ -88,8 +88,8 @@ def _check_unclaimed(ctx: CommandContext, username: str, email: str) -> EmailCla
 
 def update_profile(cmd: UpdateProfile, ctx: CommandContext) -> Result:
     account = ctx.store.get_or_none(account_uuid(cmd.actor.username))
-    if account is None or account.gone:
-        raise NotFound("account not found", code="account_not_found")
+    if account is None or account.gone or account.account_id != cmd.actor.account_id:
+        raise NotFound("account not found", code="account_not_found")  # both claims
     changes = {name: (value or "") if name == "avatar_url" else normalise_text(value or "")
                for name, value in cmd.changes.items()}
     problems = {

@@ -96,14 +96,16 @@ async def counted_account(services: ApiServices, account_id: int) -> Account | N
 
 
 async def written_account(services: ApiServices, actor: Actor) -> OwnProfile:
-    """The actor's account as the event store has it (current, with the email).
+    """The actor's account as the event store has it (current, with the email). Found
+    by the token's username (the aggregate's id) and checked against its account id:
+    a token whose two claims name two accounts gets neither's profile.
 
     Raises:
-        NotFound: ``account_not_found`` -- the account does not exist.
+        NotFound: ``account_not_found`` -- no account of that name and id.
     """
     store = services.bus.context.store
     account = await run_in_threadpool(store.get_or_none, account_uuid(actor.username))
-    if account is None:
+    if account is None or account.account_id != actor.account_id:
         raise NotFound("account not found", code="account_not_found")
     return own_profile_view(account)
 

@@ -11,6 +11,7 @@ also when it is an error the route raises next (a 404 for what is not projected 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -157,3 +158,21 @@ async def test_a_wait_that_is_met_marks_nothing(client: httpx.AsyncClient) -> No
     answer = await client.get("/api/accounts/nobody_at_all",
                               headers={"Roost-Min-Position": "0"})
     assert answer.status_code == 404 and "Roost-Stale" not in answer.headers
+
+
+async def test_own_account_is_read_by_both_claims_of_the_token(
+        client: httpx.AsyncClient, settings: Settings) -> None:
+    """A token naming one account's id and another's username (only a leaked signing
+    key makes one) reads and changes neither's profile."""
+    from infra.security import JwtTokens
+
+    mine, theirs = await sign_up(client, "claims_mine"), await sign_up(client, "claims_theirs")
+    mixed = JwtTokens(settings).access_token(int(mine.id), theirs.username, uuid.uuid4().hex)
+    answer = await client.get("/api/accounts/me", headers={"Authorization": f"Bearer {mixed}"})
+    assert answer.status_code == 404, answer.text
+    assert "claims_theirs@example.com" not in answer.text
+    changed = await client.patch("/api/accounts/me", json={"bio": "not theirs"},
+                                 headers={"Authorization": f"Bearer {mixed}"})
+    assert changed.status_code == 404, changed.text
+    assert (await theirs.request("GET", "/api/accounts/me")).json()["bio"] == ""
+    assert (await mine.request("GET", "/api/accounts/me")).json()["username"] == "claims_mine"
