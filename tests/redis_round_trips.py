@@ -1,12 +1,15 @@
 """Counting the Redis round trips of some code: every write of commands to a connection
 of ``redis.asyncio`` (one per command sent alone, one per pipeline, one per
 ``SCRIPT EXISTS`` or ``SCRIPT LOAD`` that redis-py sends before a pipeline's scripts)
-is a round trip, whatever client, pool or pipeline sent it."""
+is a round trip, whatever client, pool or pipeline sent it -- from the code in the
+block and the tasks it starts, not from tasks that were running before (an app's
+background readers: the live streams' ``XREAD``, the position poller)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from redis.asyncio.connection import AbstractConnection
@@ -55,19 +58,26 @@ def _skip_array(data: bytes, star: int) -> int:
     return at
 
 
+_COUNTING: ContextVar[RoundTrips | None] = ContextVar("counting_round_trips", default=None)
+
+
 @contextmanager
 def counting_round_trips() -> Iterator[RoundTrips]:
-    """Count (and name) every round trip to Redis sent while the block runs."""
+    """Count (and name) every round trip to Redis that the block (or a task it starts:
+    they copy its context) sends while it runs."""
     found = RoundTrips()
     original = AbstractConnection.send_packed_command
 
     async def counted(self: AbstractConnection, command: Any, check_health: bool = True
                       ) -> None:
-        found.sent.append(_names(command))
+        if _COUNTING.get() is found:
+            found.sent.append(_names(command))
         await original(self, command, check_health)
 
     AbstractConnection.send_packed_command = counted  # type: ignore[method-assign]
+    token = _COUNTING.set(found)
     try:
         yield found
     finally:
+        _COUNTING.reset(token)
         AbstractConnection.send_packed_command = original  # type: ignore[method-assign]

@@ -15,7 +15,8 @@ from its parameters alone, and any other request goes on to the FastAPI route, w
 answers it as before, errors included:
 
 * ``GET`` (``HEAD`` too: ``HeadAsGetMiddleware`` has made it a ``GET``) of exactly
-  ``/api/timelines/home``;
+  ``/api/timelines/home`` (below the ``root_path``, as FastAPI matches);
+* no ``app.dependency_overrides`` (the FastAPI route honours them, this path cannot);
 * no ``Roost-Min-Position`` (a read that waits is not charged riding along);
 * an ``Authorization: Bearer`` token, read as FastAPI's ``HTTPBearer`` reads it, that
   verifies (an expired or forged one gets the FastAPI route's 401);
@@ -32,11 +33,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio.lowlevel
 from pydantic import TypeAdapter, ValidationError
-from starlette.datastructures import Headers, QueryParams
+from starlette._utils import get_route_path
+from starlette.datastructures import Headers, QueryParams, URLPath
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
 from domain.errors import ValidationFailed
@@ -56,15 +59,20 @@ class HotHomeRoute(BaseRoute):
     """``GET /api/timelines/home`` for a signed-in reader's plain page (the module's
     conditions); every other request falls through to the FastAPI route."""
 
-    path = HOME_PATH  # the metrics' route label, as the FastAPI route's
+    path = path_format = HOME_PATH  # the metrics' and tracing's route, as the FastAPI one's
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] != "http" or scope["path"] != HOME_PATH or scope["method"] != "GET":
+        if scope["type"] != "http" or scope["method"] != "GET" \
+                or get_route_path(scope) != HOME_PATH:  # under a root_path, as FastAPI
             return Match.NONE, {}
         page = _plain_page(scope)
         if page is None:
             return Match.NONE, {}
         return Match.FULL, {"route": self, _PAGE: page}
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        """No name of its own: ``url_for`` finds the FastAPI route's."""
+        raise NoMatchFound(name, path_params)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         token, limit, cursor = scope[_PAGE]
@@ -75,6 +83,9 @@ class HotHomeRoute(BaseRoute):
             actor = await actor_of_token(services, token,
                                          scope["state"].get(REVOCATION_STATE))
             page = await home_timeline(services.queries, actor.account_id, cursor, limit)
+        # cancelled while the charge was judged (its exit is shielded): answer nothing,
+        # as FastAPI does after a shielded dependency exit
+        await anyio.lowlevel.checkpoint_if_cancelled()
         await read_response(page, carrier)(scope, receive, send)
 
 
@@ -87,9 +98,10 @@ def _plain_page(scope: Scope) -> tuple[str, int, str | None] | None:
     token = token.strip()  # as fastapi.security.HTTPBearer reads it
     if scheme.lower() != "bearer" or not token:
         return None
-    services: ApiServices | None = getattr(scope["app"].state, "services", None)
-    if services is None:
-        return None
+    app = scope["app"]
+    services: ApiServices | None = getattr(app.state, "services", None)
+    if services is None or getattr(app, "dependency_overrides", None):
+        return None  # not started; or a test replaced a dependency the route uses
     try:
         services.tokens.verify(token)
     except InvalidToken:

@@ -176,7 +176,9 @@ async def riding_charge(request: Request, response: Response) -> AsyncIterator[N
             with anyio.CancelScope(shield=True):  # its refusal, if any, comes first
                 await _settle(request, RIDING_ACTION, rider)
         raise
-    except BaseException:  # cancelled: still charged (the exit is shielded), not judged
+    except BaseException:  # cancelled (anyio): still charged, not judged. The shield
+        # holds off anyio's cancellation only: an asyncio Task.cancel() that lands
+        # during the charge's round trip can leave the request uncharged.
         with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
             await arrive(rider)
         raise

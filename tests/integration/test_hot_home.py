@@ -11,12 +11,15 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import anyio
+import httpx
 import jwt
 import pytest
 
 from commands.messages import SetFollow
 from infra.bootstrap import build_command_bus, build_projections, close_command_bus
 from infra.http import hot_home
+from infra.http.app import create_app
 from infra.security import JwtTokens
 from infra.settings import Settings
 from queries.timelines import home_timeline
@@ -91,13 +94,7 @@ def requests_of(token: str, expired: str, cursor: str) -> list[tuple[str, str, d
 async def test_both_paths_answer_alike(reader: tuple[Settings, str],
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     settings, token = reader
-    taken: list[str] = []
-
-    async def counted(*args: Any) -> Any:
-        taken.append(str(args[2:]))
-        return await home_timeline(*args)
-
-    monkeypatch.setattr("infra.http.hot_home.home_timeline", counted)
+    taken = _count_hot_reads(monkeypatch)
     async with running_app(settings) as hot, running_app(
             settings.model_copy(update={"api_hot_home": False})) as plain:
         first = (await plain.get(f"{HOME}?limit=3", headers={
@@ -129,9 +126,98 @@ async def test_a_disabled_hot_path_takes_nothing(reader: tuple[Settings, str],
 
 
 def test_the_hot_route_is_first_and_only_when_enabled(settings: Settings) -> None:
-    from infra.http.app import create_app
-
     routes = create_app(settings).router.routes
     assert isinstance(routes[0], hot_home.HotHomeRoute)
     off = create_app(settings.model_copy(update={"api_hot_home": False})).router.routes
     assert not [r for r in off if isinstance(r, hot_home.HotHomeRoute)]
+
+
+async def test_under_a_root_path_both_paths_answer_alike(reader: tuple[Settings, str],
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """Behind a proxy that mounts the API below a prefix (``root_path``), the hot path
+    matches what FastAPI matches: the path below the prefix."""
+    settings, token = reader
+    taken = _count_hot_reads(monkeypatch)
+    answers = []
+    for hot in (True, False):
+        app = create_app(settings.model_copy(update={"api_hot_home": hot}))
+        transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 40000),
+                                        root_path="/social")
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=transport, base_url="http://roost.test") as client:
+            for path in (f"/social{HOME}?limit=2", f"{HOME}?limit=2"):
+                answer = await client.get(path, headers={"Authorization": f"Bearer {token}"})
+                answers.append((hot, path, answer.status_code, answer.content))
+    assert [a[1:] for a in answers[:2]] == [a[1:] for a in answers[2:]], answers
+    assert [a[2] for a in answers] == [200] * 4  # (a path outside it is taken as it is)
+    assert len(taken) == 2
+
+
+async def test_dependency_overrides_send_every_read_to_the_fastapi_route(
+        reader: tuple[Settings, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from infra.http import deps
+
+    settings, token = reader
+    taken = _count_hot_reads(monkeypatch)
+    app = create_app(settings)
+    app.dependency_overrides[deps._limit] = lambda: 1
+    async with running_app(settings, app) as client:
+        answer = await client.get(f"{HOME}?limit=5",
+                                  headers={"Authorization": f"Bearer {token}"})
+    assert len(answer.json()["items"]) == 1 and taken == []
+
+
+def test_url_for_finds_the_fastapi_route(settings: Settings) -> None:
+    assert create_app(settings).url_path_for("home") == HOME
+
+
+@pytest.mark.parametrize("hot", [True, False], ids=["hot_home", "fastapi_home"])
+async def test_a_read_cancelled_while_its_charge_is_judged_is_charged_and_unanswered(
+        reader: tuple[Settings, str], monkeypatch: pytest.MonkeyPatch, hot: bool) -> None:
+    """Cancelled (anyio) while the charge, which never boarded a pipeline, is sent
+    alone: the shielded judgement completes (charged once), and nothing is answered,
+    on either path."""
+    import infra.http.ratelimit as ratelimit
+
+    settings, token = reader
+    scope = anyio.CancelScope()
+    judging = {"cancel": False}
+    real_arrive = ratelimit.arrive
+
+    async def cancelled_meanwhile(rider: Any) -> Any:
+        if judging["cancel"]:
+            scope.cancel()
+        return await real_arrive(rider)
+
+    async def no_redis(*args: Any) -> Any:  # the charge never rides: sent alone
+        return {"items": [], "next_cursor": None}
+
+    monkeypatch.setattr(ratelimit, "arrive", cancelled_meanwhile)
+    for route in ("infra.http.routes.timelines", "infra.http.hot_home"):
+        monkeypatch.setattr(f"{route}.home_timeline", no_redis)
+    bearer = {"Authorization": f"Bearer {token}"}
+    async with running_app(settings.model_copy(update={
+            "api_hot_home": hot, "rate_limit_multiplier": 1.0,
+            "rate_limit_requests": "1000/1000000"})) as client:
+        before = int((await client.get(HOME, headers=bearer)).headers["X-RateLimit-Remaining"])
+        judging["cancel"] = True
+        answered = []
+        with scope:
+            answered.append(await client.get(HOME, headers=bearer))
+        judging["cancel"] = False
+        after = int((await client.get(HOME, headers=bearer)).headers["X-RateLimit-Remaining"])
+    assert answered == [] and scope.cancelled_caught
+    assert before - after == 2  # the cancelled read, and this last one
+
+
+def _count_hot_reads(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The pages the hot path reads from now on (its ``home_timeline`` calls)."""
+    taken: list[object] = []
+
+    async def counted(*args: Any) -> Any:
+        taken.append(args[2:])
+        return await home_timeline(*args)
+
+    monkeypatch.setattr("infra.http.hot_home.home_timeline", counted)
+    return taken
