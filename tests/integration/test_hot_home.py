@@ -178,12 +178,11 @@ async def test_a_read_cancelled_while_its_charge_is_judged_is_charged_and_unansw
     """Cancelled (anyio) while the charge, which never boarded a pipeline, is sent
     alone: the shielded judgement completes (charged once), and nothing is answered,
     on either path."""
-    import infra.http.ratelimit as ratelimit
+    from infra.ride_along import arrive as real_arrive
 
     settings, token = reader
     scope = anyio.CancelScope()
     judging = {"cancel": False}
-    real_arrive = ratelimit.arrive
 
     async def cancelled_meanwhile(rider: Any) -> Any:
         if judging["cancel"]:
@@ -193,7 +192,7 @@ async def test_a_read_cancelled_while_its_charge_is_judged_is_charged_and_unansw
     async def no_redis(*args: Any) -> Any:  # the charge never rides: sent alone
         return {"items": [], "next_cursor": None}
 
-    monkeypatch.setattr(ratelimit, "arrive", cancelled_meanwhile)
+    monkeypatch.setattr("infra.http.ratelimit.arrive", cancelled_meanwhile)
     for route in ("infra.http.routes.timelines", "infra.http.hot_home"):
         monkeypatch.setattr(f"{route}.home_timeline", no_redis)
     bearer = {"Authorization": f"Bearer {token}"}
