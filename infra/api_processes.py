@@ -150,7 +150,8 @@ def serve(settings: Settings) -> int:
         f"{__name__}:process_app", factory=True, host=settings.api_host,
         port=settings.api_port, workers=settings.api_workers, log_config=None,
         access_log=False, lifespan="on", http=BoundedHeadProtocol,
-        timeout_worker_healthcheck=HEALTHCHECK_TIMEOUT_S)
+        timeout_worker_healthcheck=HEALTHCHECK_TIMEOUT_S,
+        proxy_headers=False)  # X-Forwarded-For is Roost's (ROOST_TRUST_FORWARDED_FOR)
     try:
         supervisor = ApiSupervisor(config, metrics_dir)
         supervisor.run()

@@ -33,6 +33,7 @@ dependency, headers middleware and 429 handler are ``infra.http.ratelimit``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import math
 import re
@@ -43,6 +44,7 @@ from typing import Any, Literal
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from domain.accounts import normalise_email
 from domain.errors import RoostError
 from infra.lua import Answer, PipelinedScript, load_script, loading
 from infra.redis_clients import by_slot, is_cluster
@@ -187,11 +189,17 @@ def login_identity(login: str, ip: str) -> str:
     Keyed by name *and* address, as Auth0's brute-force protection blocks "the same
     user from the same IP address" (auth0.com/docs/secure/attack-protection/
     brute-force-protection): the failures an attacker piles up lock the attacker's
-    address out of that name, never its owner logging in from elsewhere. Counted per
-    name as sent, not per account: a username and its email are two names, because
-    one budget for both would tell whoever exhausts it which email is whose.
+    address out of that name, never its owner logging in from elsewhere. An email is
+    counted as the login finds it (``normalise_email``, then case-folded), so its
+    thousands of Unicode spellings share one budget. Counted per name, not per
+    account: a username and its email are two names, because one budget for both
+    would tell whoever exhausts it which email is whose.
     """
-    name = login.strip().casefold()
+    name = login.strip()
+    if "@" in name:  # an email: every spelling the login finds its account by is one
+        with contextlib.suppress(ValueError):  # (full-width letters, U+3002 for a dot)
+            name = normalise_email(name)
+    name = name.casefold()
     return hashlib.sha256(f"{name}\x00{ip}".encode()).hexdigest()[:32]
 
 

@@ -43,7 +43,11 @@ def run_api(settings: Settings) -> None:
 
     uvicorn.run(create_app(settings, freeze_heap=True), host=settings.api_host,
                 port=settings.api_port, log_config=None, access_log=False, lifespan="on",
-                http=BoundedHeadProtocol)
+                http=BoundedHeadProtocol,
+                # uvicorn's own proxy headers are on by default and trust X-Forwarded-For
+                # from 127.0.0.1: any local client could name its address. Roost reads it
+                # itself, only with ROOST_TRUST_FORWARDED_FOR (infra.http.client_identity).
+                proxy_headers=False)
 
 
 def _serve_metrics(settings: Settings, port: int) -> None:

@@ -41,9 +41,11 @@ def parse_problem(error: FormParserError) -> str:
     parser's states and an offset within one chunk, which means nothing to a client."""
     said = str(error).lower()
     if "header" in said:
-        return "a part's headers are malformed (each a 'Name: value' line ending in CRLF)"
+        return ("a part's headers are malformed or too long (at most 8 'Name: value' "
+                "lines of at most 4,224 bytes, each ending in CRLF)")
     if "boundary" in said:
-        return "a delimiter does not match the boundary its Content-Type names"
+        return ("it does not start with '--' and the boundary its Content-Type names, "
+                "or a line does not end in CRLF")
     return "it is not multipart/form-data (RFC 7578)"
 
 

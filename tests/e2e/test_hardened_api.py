@@ -108,6 +108,11 @@ def test_failed_logins_are_slowed_per_login_from_an_address(
                  for _ in range(4)]
         assert [w.status_code for w in wrong] == [401, 401, 401, 429]
         assert int(wrong[-1].headers["Retry-After"]) > 0
+        # X-Forwarded-For names no other address unless ROOST_TRUST_FORWARDED_FOR is
+        # set (uvicorn's own proxy headers, which trust it from 127.0.0.1, are off)
+        forged = client.post("/api/sessions", headers={"X-Forwarded-For": "10.9.8.7"},
+                             json={"login": user.username, "password": "not it at all"})
+        assert forged.status_code == 429, forged.text
         # Even the right password waits now, from this address: the name is being
         # guessed at from here.
         right = client.post("/api/sessions", json={"login": user.username,

@@ -270,6 +270,13 @@ def test_a_login_names_bucket_is_per_address_and_holds_no_email():
     assert login_identity("bob@example.com", "10.0.0.1") \
         != login_identity("bob@example.com", "10.0.0.2")
     assert "example" not in login_identity("bob@example.com", "10.0.0.1")
+    # every spelling of an email that logs in to its account is one name (full-width
+    # letters, an ideographic full stop): not a fresh budget each
+    for spelling in ("bob@\uff45xample.com", "bob@example\u3002com",
+                     "BOB@EXAMPLE.\uff23\uff2f\uff2d"):
+        assert login_identity(spelling, "10.0.0.1") \
+            == login_identity("bob@example.com", "10.0.0.1"), spelling
+    assert login_identity("not an email@", "10.0.0.1")  # unparsable: counted as sent
     # No (name, address) pair can be written as another: the separator is a NUL.
     assert login_identity("a", "1.2.3.4") != login_identity("a\x001.2", "3.4")
 
