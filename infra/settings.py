@@ -190,8 +190,8 @@ class Settings(BaseSettings):
     # --- Rate limits (infra/rate_limiter.py) --------------------------------------
     # "<count>/<seconds>" per action, ROOST_RATE_LIMIT_<ACTION>. Counted per
     # account; the *_IP ones per client address; logins and signups per address
-    # only; login_failures per login name and
-    # address. Production defaults, Mastodon-like.
+    # only; login_failures per login name from an address. Production defaults,
+    # Mastodon-like.
     rate_limit_requests: str = Field(
         default="300/300", pattern=r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}$")
     rate_limit_requests_ip: str = Field(

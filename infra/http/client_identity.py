@@ -48,15 +48,24 @@ def bearer_account_id(scope: AsgiScope, tokens: JwtTokens) -> int | None:
 
 def bearer_claims(scope: AsgiScope, tokens: JwtTokens) -> TokenClaims | None:
     """The claims of a valid bearer token (revocation not checked), else None."""
+    token = bearer_token(scope)
+    if token is None:
+        return None
+    try:
+        return tokens.verify(token)
+    except InvalidToken:
+        return None
+
+
+def bearer_token(scope: AsgiScope) -> str | None:
+    """The token of the first ``Authorization`` header when it is ``Bearer <token>``,
+    read as FastAPI's ``HTTPBearer`` reads it (the scheme in any case, the token
+    stripped); ``None`` without one (another scheme, or nothing after it)."""
     for name, value in scope.get("headers", []):
         if name.lower() == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")
-            if scheme.lower() != "bearer":
-                return None
-            try:
-                return tokens.verify(token.strip())
-            except InvalidToken:
-                return None
+            token = token.strip()
+            return token if scheme.lower() == "bearer" and token else None
     return None
 
 

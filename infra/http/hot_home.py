@@ -43,6 +43,7 @@ from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
 from domain.errors import ValidationFailed
+from infra.http.client_identity import bearer_token
 from infra.http.deps import MAX_CURSOR, actor_of_token, parse_limit, read_response
 from infra.http.ratelimit import REVOCATION_STATE, riding_charge
 from infra.http.services import ApiServices
@@ -91,12 +92,10 @@ class HotHomeRoute(BaseRoute):
 
 def _plain_page(scope: Scope) -> tuple[str, int, str | None] | None:
     """``(token, limit, cursor)`` of a request the hot path may answer, else ``None``."""
-    headers = Headers(scope=scope)
-    if "roost-min-position" in headers:
+    if "roost-min-position" in Headers(scope=scope):
         return None
-    scheme, _, token = (headers.get("authorization") or "").partition(" ")
-    token = token.strip()  # as fastapi.security.HTTPBearer reads it
-    if scheme.lower() != "bearer" or not token:
+    token = bearer_token(scope)
+    if token is None:
         return None
     app = scope["app"]
     services: ApiServices | None = getattr(app.state, "services", None)
@@ -119,6 +118,6 @@ def _plain_page(scope: Scope) -> tuple[str, int, str | None] | None:
     return token, limit, cursor
 
 
-def hot_routes(enabled: bool) -> list[Any]:
+def hot_routes(enabled: bool) -> list[BaseRoute]:
     """The routes to put before every other (``infra.http.app``): none when disabled."""
     return [HotHomeRoute()] if enabled else []
