@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, Protocol, TypeVar
 
 from ports.events import EventEnvelope
+from projections.failures import PositionBehind
 
 
 class Projector(Protocol):
@@ -30,11 +31,16 @@ class Projector(Protocol):
 
     async def position(self) -> int: ...
 
-    async def apply(self, event: EventEnvelope) -> None: ...
+    async def apply(self, event: EventEnvelope, *, expected_position: int = 0) -> None: ...
 
-    async def apply_batch(self, events: Sequence[EventEnvelope]) -> None:
+    async def apply_batch(self, events: Sequence[EventEnvelope], *,
+                          expected_position: int = 0) -> None:
         """Apply consecutive events at once (those at or below the position are
-        skipped); all or nothing where the store allows it."""
+        skipped); all or nothing where the store allows it.
+
+        Raises ``PositionBehind`` (``projections.failures``), writing nothing, when the
+        position read with the writes is below ``expected_position`` (what the caller
+        last saw it reach: the store was reset or lost meanwhile)."""
         ...
 
     async def replay(self, event: EventEnvelope) -> None:
@@ -84,11 +90,12 @@ class StoreProjector(ABC, Generic[S]):
     async def position(self) -> int:
         return await self.store.position()
 
-    async def apply(self, event: EventEnvelope) -> None:
-        await self.apply_batch([event])
+    async def apply(self, event: EventEnvelope, *, expected_position: int = 0) -> None:
+        await self.apply_batch([event], expected_position=expected_position)
 
     @abstractmethod
-    async def apply_batch(self, events: Sequence[EventEnvelope]) -> None: ...
+    async def apply_batch(self, events: Sequence[EventEnvelope], *,
+                          expected_position: int = 0) -> None: ...
 
     @abstractmethod
     async def replay(self, event: EventEnvelope) -> None: ...
@@ -103,8 +110,18 @@ class StoreProjector(ABC, Generic[S]):
         """Nothing to refresh."""
 
 
-def after(position: int, events: Sequence[EventEnvelope]) -> list[EventEnvelope]:
-    """The events above ``position``, in order: those at or below it are applied."""
+def after(position: int, events: Sequence[EventEnvelope], expected_position: int = 0
+          ) -> list[EventEnvelope]:
+    """The events above ``position`` (the store's, read with the writes), in order:
+    those at or below it are applied.
+
+    Raises:
+        PositionBehind: ``position`` < ``expected_position``, the position the runner
+            last saw the store reach (``Projector.apply_batch``).
+    """
+    if position < expected_position:
+        raise PositionBehind(f"the projection's position is {position}, below "
+                             f"{expected_position} where it was seen: reset or lost")
     return [e for e in events if e.position > position]
 
 

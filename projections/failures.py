@@ -24,6 +24,17 @@ TransientCheck = Callable[[BaseException], bool]
 the event is bad."""
 
 
+class PositionBehind(DependencyUnavailable):
+    """The projection's store holds a position below one its runner saw it reach (a
+    reset, a rebuild in place or a wiped Redis in the meantime, by another process).
+
+    The runner skips re-reading the position before each batch and names the position
+    it last saw (``expected_position``); an apply that finds its store behind that
+    raises this before writing anything. Not the events' fault, so nothing is parked:
+    the runner forgets what it saw, re-reads the position and catches up from it.
+    """
+
+
 class UnknownEventType(Exception):
     """The event's type names no event class this code knows (parked at once)."""
 

@@ -97,12 +97,13 @@ class NotificationProjector(StoreProjector[NotificationStore]):
         self.live = live
         self.max_groups = max_groups
 
-    async def apply_batch(self, events: Sequence[EventEnvelope]) -> None:
+    async def apply_batch(self, events: Sequence[EventEnvelope], *,
+                          expected_position: int = 0) -> None:
         """Apply the events after the position, with the new position, in one
         transaction; announce the groups made or joined before it commits."""
         async with self.store.writes() as tx:
             position = await tx.position()
-            fresh = after(position, events)
+            fresh = after(position, events, expected_position)
             if not fresh:
                 return
             announced = Announcements()

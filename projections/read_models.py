@@ -344,7 +344,8 @@ class ReadModelProjector(StoreProjector[ReadModelStore]):
         self.counts_sink = counts_sink
         self.facts_sink = facts_sink
 
-    async def apply_batch(self, events: Sequence[EventEnvelope]) -> None:
+    async def apply_batch(self, events: Sequence[EventEnvelope], *,
+                          expected_position: int = 0) -> None:
         """All the events in one transaction with the new position: all or nothing.
 
         The post cache gets the new counts inside that transaction, after the
@@ -356,7 +357,7 @@ class ReadModelProjector(StoreProjector[ReadModelStore]):
         holds and the retry writes again."""
         async with self.store.transaction() as tx:
             position = await tx.locked_position()
-            fresh = after(position, events)
+            fresh = after(position, events, expected_position)
             if not fresh:
                 return
             touched: list[int] = []

@@ -10,6 +10,12 @@ sure the projector sees every event of the log exactly in order:
   parked where an operator sees it (``roost projections parked``) and can
   replay it, and the projector moves on;
 * an event of a type no event class has (``known_types``) is parked at once;
+* the position is read from the store when the runner starts, catches up or was
+  told it is behind, not before every delivered batch: the runner keeps the position
+  it last read or applied up to and names it to each apply (``expected_position``),
+  which re-reads the position with its writes and raises ``PositionBehind`` if the
+  store is below it (reset or wiped by another process); the runner then reads it
+  again and catches up from there;
 * a failure that says a dependency is unavailable (``projections.failures``:
   a ``DependencyUnavailable``, or what the injected ``transient`` check says is
   one, e.g. PostgreSQL or Redis unreachable) parks nothing: it is raised, and so
@@ -30,7 +36,12 @@ import structlog
 from ports.events import EventEnvelope
 from ports.parking import ParkingLot
 from projections.base import Projector
-from projections.failures import TransientCheck, UnknownEventType, declared_unavailable
+from projections.failures import (
+    PositionBehind,
+    TransientCheck,
+    UnknownEventType,
+    declared_unavailable,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -77,6 +88,12 @@ class ProjectionRunner:
         # two copies of the log interleaved could reorder a follow and an
         # unfollow, so one apply sequence runs at a time.
         self._lock = asyncio.Lock()
+        # The position this runner last read or applied up to (None: read it): a
+        # lower bound of the store's while nothing else resets it, which each apply
+        # checks (``expected_position``). It spares a delivered batch the position's
+        # read before it (one round trip per projector and batch, two for the search
+        # index), which every apply makes again with its writes.
+        self._seen: int | None = None
 
     async def handle(self, event: EventEnvelope) -> None:
         """Apply ``event`` and, first, anything before it the projector lacks."""
@@ -90,20 +107,32 @@ class ProjectionRunner:
         also fills the holes.
         """
         async with self._lock:
-            position = await self.projector.position()
-            fresh = sorted({e.position: e for e in events if e.position > position}.values(),
-                           key=lambda e: e.position)
-            if not fresh:
-                return
-            positions = [position, *(e.position for e in fresh)]
-            if all(b == a + 1 for a, b in itertools.pairwise(positions)):
-                await self._apply_batch(fresh)
-            else:
-                await self._catch_up(upto=fresh[-1].position)
+            try:
+                await self._handle(events)
+            except PositionBehind as behind:  # reset or lost meanwhile: read it again
+                log.warning("projection.position_behind", projector=self.projector.name,
+                            seen=self._seen, error=str(behind))
+                self._seen = None
+                await self._handle(events)
+
+    async def _handle(self, events: Sequence[EventEnvelope]) -> None:
+        if self._seen is None:
+            self._seen = await self.projector.position()
+        position = self._seen
+        fresh = sorted({e.position: e for e in events if e.position > position}.values(),
+                       key=lambda e: e.position)
+        if not fresh:
+            return
+        positions = [position, *(e.position for e in fresh)]
+        if all(b == a + 1 for a, b in itertools.pairwise(positions)):
+            await self._apply_batch(fresh)
+        else:
+            await self._catch_up(upto=fresh[-1].position)
 
     async def reset(self) -> None:
         """Empty the projection, for a rebuild (under the lease, so no apply is half done)."""
         async with self._lock, self.lease():
+            self._seen = None
             await self.projector.reset()
 
     async def catch_up(self, upto: int) -> int:
@@ -113,7 +142,7 @@ class ProjectionRunner:
 
     async def _catch_up(self, upto: int) -> int:
         applied = 0
-        position = await self.projector.position()
+        position = self._seen = await self.projector.position()
         while position < upto:
             page = await self.read_log(position, upto)
             if not page:
@@ -144,7 +173,8 @@ class ProjectionRunner:
             return
         try:
             async with self.lease():
-                await self.projector.apply_batch(events)  # re-checks the position
+                await self.projector.apply_batch(  # re-checks the position
+                    events, expected_position=self._seen or 0)
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -155,6 +185,7 @@ class ProjectionRunner:
             for event in events:
                 await self._apply(event)
         else:
+            self._reached(events[-1].position)
             if self.on_applied is not None:
                 for event in events:
                     self.on_applied(self.projector.name, event)
@@ -163,7 +194,8 @@ class ProjectionRunner:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 async with self.lease():
-                    await self.projector.apply(event)  # re-checks the position
+                    await self.projector.apply(  # re-checks the position
+                        event, expected_position=self._seen or 0)
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -177,9 +209,15 @@ class ProjectionRunner:
                     return
                 await self.sleep(self.backoff_s * 2 ** (attempt - 1))
             else:
+                self._reached(event.position)
                 if self.on_applied is not None:
                     self.on_applied(self.projector.name, event)
                 return
+
+    def _reached(self, position: int) -> None:
+        """The store's position is now at least ``position`` (an apply or advance of it
+        succeeded)."""
+        self._seen = max(self._seen or 0, position)
 
     def _is_transient(self, error: BaseException) -> bool:
         return declared_unavailable(error) or self.transient(error)
@@ -192,5 +230,6 @@ class ProjectionRunner:
         await self.parking.park(self.projector.name, event, repr(error), attempts)
         async with self.lease():
             await self.projector.advance(event.position)
+        self._reached(event.position)
         if self.on_parked is not None:
             self.on_parked(self.projector.name, event)

@@ -257,11 +257,12 @@ class SearchProjector(StoreProjector[SearchIndexWriter]):
     def __init__(self, index: SearchIndexWriter) -> None:
         self.store = index
 
-    async def apply_batch(self, events: Sequence[EventEnvelope]) -> None:
+    async def apply_batch(self, events: Sequence[EventEnvelope], *,
+                          expected_position: int = 0) -> None:
         """Fold the events above the position, write each changed document once, then
         the position of the last event."""
         async with self.store.pinned():  # one alias read per apply, not one per call
-            fresh = after(await self.store.position(), events)
+            fresh = after(await self.store.position(), events, expected_position)
             if fresh:
                 await self.store.write(await self._changes(fresh), upto=fresh[-1].position)
 

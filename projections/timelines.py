@@ -53,11 +53,12 @@ class TimelineProjector(StoreProjector[TimelineFanout]):
     def max_entries(self) -> int:
         return self.store.max_entries
 
-    async def apply_batch(self, events: Sequence[EventEnvelope]) -> None:
+    async def apply_batch(self, events: Sequence[EventEnvelope], *,
+                          expected_position: int = 0) -> None:
         """Apply in order, then record the last position (writes are idempotent, so
         a crash part-way is repaired by applying the batch again)."""
         position = await self.position()
-        fresh = after(position, events)
+        fresh = after(position, events, expected_position)
         self.live.start()
         for run in runs(fresh, _both_follows):
             if len(run) > 1:  # follows, the bulk of any log: a few round trips per run

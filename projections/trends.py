@@ -77,8 +77,9 @@ class TrendsProjector(StoreProjector[TrendCounterWriter]):
         self.store = counters
         self.new_account_days = new_account_days
 
-    async def apply_batch(self, events: Sequence[EventEnvelope]) -> None:
-        fresh = after(await self.store.position(), events)
+    async def apply_batch(self, events: Sequence[EventEnvelope], *,
+                          expected_position: int = 0) -> None:
+        fresh = after(await self.store.position(), events, expected_position)
         if fresh:
             uses, suspensions = await self._fold(fresh)
             await self.store.record(uses, first=fresh[0].position, upto=fresh[-1].position,

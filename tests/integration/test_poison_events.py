@@ -115,13 +115,14 @@ class BuggyProjector:
                for e in events):
             raise ValueError("a bug in the projector")
 
-    async def apply(self, event: EventEnvelope) -> None:
+    async def apply(self, event: EventEnvelope, *, expected_position: int = 0) -> None:
         self._check(event)
-        await self.real.apply(event)
+        await self.real.apply(event, expected_position=expected_position)
 
-    async def apply_batch(self, events: Sequence[EventEnvelope]) -> None:
+    async def apply_batch(self, events: Sequence[EventEnvelope], *,
+                          expected_position: int = 0) -> None:
         self._check(*events)
-        await self.real.apply_batch(events)
+        await self.real.apply_batch(events, expected_position=expected_position)
 
     async def replay(self, event: EventEnvelope) -> None:
         self._check(event)

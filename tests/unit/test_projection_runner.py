@@ -12,6 +12,7 @@ import pytest
 from infra.failures import is_transient
 from ports.errors import DependencyUnavailable
 from ports.events import EventEnvelope
+from projections.base import after
 from projections.failures import TransientCheck, declared_unavailable
 from projections.runner import ProjectionRunner
 from tests.fakes.parking import FakeParkingLot
@@ -37,11 +38,14 @@ class FakeProjector:
     failures_left: dict[int, int] = field(default_factory=dict)  # position -> failures
     cancel_at: int | None = None
     batches: list[list[int]] = field(default_factory=list)
+    position_reads: int = 0
 
     async def position(self) -> int:
+        self.position_reads += 1
         return self.pos
 
-    async def apply(self, event: EventEnvelope) -> None:
+    async def apply(self, event: EventEnvelope, *, expected_position: int = 0) -> None:
+        after(self.pos, [], expected_position)  # PositionBehind, as the real projectors
         self.calls.append(event.position)
         if event.position == self.cancel_at:
             raise asyncio.CancelledError
@@ -53,8 +57,10 @@ class FakeProjector:
         self.applied.append(event.position)
         self.pos = event.position
 
-    async def apply_batch(self, events: Sequence[EventEnvelope]) -> None:
+    async def apply_batch(self, events: Sequence[EventEnvelope], *,
+                          expected_position: int = 0) -> None:
         """All or nothing, like the real projectors: a failing event fails the batch."""
+        after(self.pos, [], expected_position)
         self.batches.append([e.position for e in events])
         before = (self.pos, len(self.applied))
         try:
@@ -166,6 +172,63 @@ async def test_gaps_in_positions_themselves_are_not_missing_events(sleeps: FakeS
     for event in events:
         await runner.handle(event)
     assert projector.applied == [2, 5, 6, 10]
+
+
+async def test_the_position_is_read_once_not_before_every_delivery(sleeps: FakeSleep) -> None:
+    events = [envelope(p) for p in range(1, 7)]
+    projector = FakeProjector()
+    runner = make_runner(projector, FakeLog(events), FakeParkingLot(), sleeps)
+    await runner.handle_batch(events[:2])
+    await runner.handle_batch(events[2:4])
+    await runner.handle(events[1])  # a redelivery: nothing to read either
+    await runner.handle_batch(events[4:])
+    assert projector.applied == [1, 2, 3, 4, 5, 6]
+    assert projector.position_reads == 1
+
+
+async def test_a_store_reset_behind_the_runner_is_caught_up_from_the_log(
+    sleeps: FakeSleep,
+) -> None:
+    # another process reset the projection (a rebuild in place, a wiped Redis) after
+    # this runner applied 1..3: the next delivery must not be applied on its own
+    events = [envelope(p) for p in range(1, 6)]
+    log = FakeLog(events)
+    projector = FakeProjector()
+    runner = make_runner(projector, log, FakeParkingLot(), sleeps)
+    await runner.handle_batch(events[:3])
+    await projector.reset()
+    await runner.handle(events[3])
+    assert projector.applied == [1, 2, 3, 4]  # the whole log again, in order
+    assert log.reads == [(0, 4)]
+    await runner.handle(events[4])
+    assert projector.applied == [1, 2, 3, 4, 5]
+    assert sleeps == []  # not a failure: nothing waited, nothing parked
+
+
+async def test_a_store_reset_while_a_batch_fails_parks_nothing(sleeps: FakeSleep) -> None:
+    # the reset is found by the event-by-event retry of a failed batch: still caught up
+    events = [envelope(p) for p in range(1, 6)]
+    projector = FakeProjector()
+    parking = FakeParkingLot()
+    runner = make_runner(projector, FakeLog(events), parking, sleeps)
+    await runner.handle_batch(events[:2])
+    await projector.reset()
+    await runner.handle_batch(events[2:])
+    assert projector.applied == [1, 2, 3, 4, 5]
+    assert parking.calls == []
+
+
+async def test_a_parked_event_moves_the_seen_position(sleeps: FakeSleep) -> None:
+    events = [envelope(p) for p in range(1, 5)]
+    projector = FakeProjector(failures_left={2: 99})
+    parking = FakeParkingLot()
+    runner = make_runner(projector, FakeLog(events), parking, sleeps, max_attempts=2)
+    await runner.handle_batch(events[:2])
+    await runner.handle(events[2])
+    await runner.handle(events[3])
+    assert projector.applied == [1, 3, 4]
+    assert [c[1] for c in parking.calls] == [2]
+    assert projector.position_reads == 1
 
 
 async def test_catch_up_on_start_applies_the_whole_log(sleeps: FakeSleep) -> None:
@@ -294,7 +357,7 @@ async def test_a_dependency_outage_parks_nothing_and_keeps_the_position(
     runner = make_runner(projector, FakeLog([envelope(1), envelope(2)]), parking, sleeps)
     await runner.handle(envelope(1))
 
-    async def unreachable(event: EventEnvelope) -> None:
+    async def unreachable(event: EventEnvelope, *, expected_position: int = 0) -> None:
         raise ConnectionRefusedError("redis is down")
 
     real_apply = projector.apply
@@ -339,7 +402,8 @@ async def test_the_injected_check_decides_what_is_an_outage(sleeps: FakeSleep) -
         runner = make_runner(projector, FakeLog([envelope(1)]), parking, sleeps,
                              max_attempts=2, transient=transient)
 
-        async def failing(event: EventEnvelope, error: Exception = error) -> None:
+        async def failing(event: EventEnvelope, error: Exception = error, *,
+                          expected_position: int = 0) -> None:
             raise error
 
         projector.apply = failing  # type: ignore[method-assign]
