@@ -48,9 +48,9 @@ from redis.asyncio import Redis
 from redis.crc import key_slot
 from redis.exceptions import RedisError
 
-from infra.lua import load_script
+from infra.lua import PipelinedScript, load_script, loading
 from infra.metrics import LIVE_DISCONNECTS, LIVE_SUBSCRIPTIONS
-from infra.redis_clients import async_redis, by_slot, is_cluster, queue_script
+from infra.redis_clients import async_redis, by_slot, is_cluster
 from infra.tasks import stop_task
 from ports.errors import DependencyUnavailable
 from ports.live import (
@@ -140,7 +140,7 @@ class RedisLivePublisher:
         self.keys = LiveKeys(prefix, is_cluster(redis))
         self.buffer = buffer
         self.batch = batch
-        self._publish = redis.register_script(_PUBLISH)
+        self._publish = PipelinedScript(_PUBLISH)
         self._advance = redis.register_script(_ADVANCE)
 
     async def publish(self, events: Sequence[LiveEvent]) -> None:
@@ -150,19 +150,26 @@ class RedisLivePublisher:
         if not events:
             return
         ordered = sorted(events, key=lambda e: (e.position, e.seq))
-        try:
+        calls: list[tuple[list[str], list[str | int]]] = []
+        for head, chunk in self._chunks(ordered):
+            keys = [head, *dict.fromkeys(self.keys.stream(e.channel, e.account_id)
+                                         for e in chunk)]
+            index = {key: i for i, key in enumerate(keys, start=1)}
+            args: list[str | int] = [self.buffer, max(e.position for e in chunk)]
+            for e in chunk:
+                args += [index[self.keys.stream(e.channel, e.account_id)],
+                         event_id(e.position, e.seq), e.event,
+                         orjson.dumps(dict(e.data)).decode()]
+            calls.append((keys, args))
+
+        async def send() -> None:  # again after NOSCRIPT, which ran none of the calls
             async with self.redis.pipeline(transaction=False) as pipe:
-                for head, chunk in self._chunks(ordered):
-                    keys = [head, *dict.fromkeys(self.keys.stream(e.channel, e.account_id)
-                                                 for e in chunk)]
-                    index = {key: i for i, key in enumerate(keys, start=1)}
-                    args: list[str | int] = [self.buffer, max(e.position for e in chunk)]
-                    for e in chunk:
-                        args += [index[self.keys.stream(e.channel, e.account_id)],
-                                 event_id(e.position, e.seq), e.event,
-                                 orjson.dumps(dict(e.data)).decode()]
-                    await queue_script(self._publish, pipe, keys, args)
+                for keys, args in calls:
+                    self._publish.queue(pipe, keys, args)
                 await pipe.execute()
+
+        try:
+            await loading(self.redis, [self._publish], send)
             if self.keys.cluster:  # every slot's buffers have them: the group's head
                 for group, highest in self._highest(ordered).items():
                     await self._advance(keys=[group], args=[highest])
@@ -545,6 +552,7 @@ class RedisStreamSlots:
         self.limit = limit
         self.lease_ms = lease_ms
         self._script = redis.register_script(_SLOTS)
+        self._renewal = PipelinedScript(_SLOTS)  # the same, queued on the renewals' pipeline
         self._held: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -568,6 +576,18 @@ class RedisStreamSlots:
             with contextlib.suppress(RedisError):
                 await self.redis.zrem(self._key(account_id), slot)
 
+    async def _renew(self, held: Sequence[tuple[str, int]]) -> None:
+        """Renew each held slot's lease, in one pipeline (sent again after loading the
+        script if Redis had lost it: a renewal sets an absolute lease end)."""
+        async def send() -> None:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for slot, account_id in held:
+                    self._renewal.queue(pipe, [self._key(account_id)],
+                                        [slot, self.limit, self.lease_ms])
+                await pipe.execute()
+
+        await loading(self.redis, [self._renewal], send)
+
     def _key(self, account_id: int) -> str:
         """The account's slots: connection id -> lease end (ms, Redis time)."""
         return f"{self.prefix}live:slots:{{{account_id}}}"
@@ -589,11 +609,7 @@ class RedisStreamSlots:
                 continue
             started = time.monotonic()
             try:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for slot, account_id in held:
-                        await queue_script(self._script, pipe, [self._key(account_id)],
-                                           [slot, self.limit, self.lease_ms])
-                    await pipe.execute()
+                await self._renew(held)
             except RedisError as error:
                 log.warning("live.slots_renew_failed", error=repr(error),
                             s=round(time.monotonic() - started, 3))

@@ -19,7 +19,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from infra.lua import Answer, PipelinedScript, load_script, loading
-from infra.redis_clients import by_slot, is_cluster, queue_script
+from infra.redis_clients import by_slot, is_cluster
 from infra.redis_keys import RedisKeys
 from ports.errors import DependencyUnavailable
 from ports.post_cache import COUNT_FIELDS, Counts, PostBody
@@ -38,7 +38,7 @@ class RedisPostCache:
         self.redis = redis
         self.keys = keys
         self.ttl_s = ttl_s
-        self._fill_counts = redis.register_script(_FILL_COUNTS)
+        self._fill_counts = PipelinedScript(_FILL_COUNTS)
         self.cluster = is_cluster(redis)
 
     async def get_many(self, post_ids: Sequence[int], bodies_needed: Sequence[int]
@@ -91,14 +91,17 @@ class RedisPostCache:
     async def fill(self, bodies: Mapping[int, PostBody], counts: Mapping[int, Counts]
                    ) -> None:
         """Store what a reader loaded from PostgreSQL (counts only where absent)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for post_id, body in bodies.items():
-                pipe.set(self.keys.post(post_id), orjson.dumps(body), ex=self.ttl_s)
-            for post_id, values in counts.items():
-                flat = [part for field in COUNT_FIELDS for part in (field, values[field])]
-                await queue_script(self._fill_counts, pipe, [self.keys.post_counts(post_id)],
-                                   [self.ttl_s, *flat])
-            await pipe.execute()
+        async def send() -> None:  # again after NOSCRIPT: both writes are idempotent
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for post_id, body in bodies.items():
+                    pipe.set(self.keys.post(post_id), orjson.dumps(body), ex=self.ttl_s)
+                for post_id, values in counts.items():
+                    flat = [part for field in COUNT_FIELDS for part in (field, values[field])]
+                    self._fill_counts.queue(pipe, [self.keys.post_counts(post_id)],
+                                            [self.ttl_s, *flat])
+                await pipe.execute()
+
+        await loading(self.redis, [self._fill_counts], send)
 
     async def set_counts(self, counts: Mapping[int, Counts]) -> None:
         """Authoritative counts, from the projector just before its transaction commits.

@@ -8,13 +8,14 @@ cluster; the client discovers the rest (``CLUSTER SLOTS``) and follows ``MOVED``
 The cluster clients are typed as the single-server ones (``cast``): Roost uses the
 commands both have, and keeps every multi-key command, script and transaction to
 keys of one hash slot (docs/architecture.md, "Redis key layout and hash tags"), so
-the same code runs on both. The differences the adapters handle are here:
-``queue_script`` (a script queued on a cluster pipeline) and ``is_cluster``.
+the same code runs on both. The difference the adapters handle is told here:
+``is_cluster`` (a script queued on a cluster pipeline goes as its text, ``EVAL``:
+``infra.lua.PipelinedScript``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
 
 import redis
@@ -22,7 +23,6 @@ import redis.asyncio as aredis
 from redis.asyncio.cluster import ClusterPipeline as AsyncClusterPipeline
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
-from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 from redis.exceptions import RedisClusterException
 
@@ -139,15 +139,3 @@ def is_cluster(client: object) -> bool:
     """Whether ``client`` (a client or a pipeline) talks to a Redis Cluster."""
     return isinstance(client, AsyncRedisCluster | AsyncClusterPipeline | RedisCluster
                       | _LazyCluster)
-
-
-async def queue_script(script: AsyncScript, pipe: object, keys: Sequence[Any],
-                       args: Sequence[Any]) -> None:
-    """Queue ``script`` on pipeline ``pipe``. A single server's pipeline loads the
-    script before it runs (``EVALSHA``); a cluster pipeline does not (its nodes may
-    not know the script), so the script's text is sent (``EVAL``): it runs on the
-    node of its keys' slot."""
-    if isinstance(pipe, AsyncClusterPipeline):
-        pipe.eval(str(script.script), len(keys), *keys, *args)
-        return
-    await script(keys=keys, args=args, client=cast(aredis.Redis, pipe))

@@ -29,12 +29,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 
 from infra.lua import PipelinedScript, load_script, loading
 from infra.redis_cleanup import unlink_matching
-from infra.redis_clients import is_cluster, queue_script
+from infra.redis_clients import is_cluster
 from infra.redis_keys import (
     ERASED,
     ID_WIDTH,
@@ -72,9 +71,9 @@ class RedisTimelineStore:
         self.keys = keys
         self.max_entries = max_entries
         self.batch = batch
-        self._push = redis.register_script(_PUSH)
-        self._remove = redis.register_script(_REMOVE)
-        self._add_counting = redis.register_script(_ADD_COUNTING)
+        self._push = PipelinedScript(_PUSH)
+        self._remove = PipelinedScript(_REMOVE)
+        self._add_counting = PipelinedScript(_ADD_COUNTING)
         self._advance = redis.register_script(_ADVANCE)
         self._position = keys.projection_position(TIMELINES)
         self._cluster = is_cluster(redis)
@@ -144,19 +143,31 @@ class RedisTimelineStore:
         """The hash slot of the reader's keys on a cluster; 0 (one group) otherwise."""
         return key_slot(self.keys.home(reader).encode()) if self._cluster else 0
 
-    async def _pipelined(self, script: AsyncScript,
+    async def _pipelined(self, script: PipelinedScript,
                          calls: Iterable[tuple[list[int], Sequence[str | int]]]) -> None:
-        """The calls in pipelines of up to ``batch`` readers."""
-        pipe = self.redis.pipeline(transaction=False)
+        """The calls in pipelines of up to ``batch`` readers (each pipeline sent again
+        after loading the script if Redis did not have it: pushes and removals are
+        idempotent)."""
+        chunk: list[tuple[list[int], Sequence[str | int]]] = []
         pending = 0
         for readers, args in calls:
-            await queue_script(script, pipe, self._timeline_keys(readers), args)
+            chunk.append((readers, args))
             pending += len(readers)
             if pending >= self.batch:
+                await self._send(script, chunk)
+                chunk, pending = [], 0
+        if chunk:
+            await self._send(script, chunk)
+
+    async def _send(self, script: PipelinedScript,
+                    calls: Sequence[tuple[list[int], Sequence[str | int]]]) -> None:
+        async def send() -> None:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for readers, args in calls:
+                    script.queue(pipe, self._timeline_keys(readers), args)
                 await pipe.execute()
-                pending = 0
-        if pending:
-            await pipe.execute()
+
+        await loading(self.redis, [script], send)
 
     async def contains(self, checks: Sequence[tuple[Place, int, TimelineItem]]) -> list[bool]:
         if not checks:
@@ -279,13 +290,16 @@ class RedisTimelineStore:
             by_follower.setdefault(follower_id, []).append(followee_id)
         if not follows:
             return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for followee_id, followers in by_followee.items():
-                await queue_script(self._add_counting, pipe,
-                                   [self.keys.followers(followee_id)], followers)
-            for follower_id, followees in by_follower.items():
-                pipe.sadd(self.keys.following(follower_id), *followees)
-            found = await pipe.execute()
+        async def send() -> list[Any]:  # again after NOSCRIPT: SADDs are idempotent
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for followee_id, followers in by_followee.items():
+                    self._add_counting.queue(pipe, [self.keys.followers(followee_id)],
+                                             followers)
+                for follower_id, followees in by_follower.items():
+                    pipe.sadd(self.keys.following(follower_id), *followees)
+                return list(await pipe.execute())
+
+        found = await loading(self.redis, [self._add_counting], send)
         after = {f: iter(c) for f, c in zip(by_followee, found, strict=False)}
         return [int(next(after[followee])) for _, followee in follows]
 
