@@ -46,6 +46,7 @@ from redis.exceptions import RedisError
 
 from domain.notifications import DEFAULT_PREFERENCES
 from infra.copies import NOTIFICATION_COPIES, NOTIFICATION_TABLES
+from infra.position_rows import lock_position_row
 from infra.redis_cleanup import unlink_matching
 from infra.redis_clients import by_slot, is_cluster
 from infra.redis_copies import LivePointer
@@ -202,13 +203,7 @@ class PostgresNotificationWrites:
         self._preferences: dict[int, dict[str, str]] = {}
 
     async def position(self) -> int:
-        await self.conn.execute(
-            "INSERT INTO projection_positions (name, position) VALUES (%s, 0) "
-            "ON CONFLICT (name) DO NOTHING", (self.name,))
-        cur = await self.conn.execute(
-            "SELECT position FROM projection_positions WHERE name = %s FOR UPDATE", (self.name,))
-        row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        return await lock_position_row(self.conn, self.name)
 
     async def set_position(self, position: int) -> None:
         await self.conn.execute(

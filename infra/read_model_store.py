@@ -23,6 +23,7 @@ from psycopg.types.json import Jsonb
 
 from infra.copies import READ_MODEL_COPIES, READ_MODEL_TABLES
 from infra.database import AsyncPool
+from infra.position_rows import lock_position_row
 from infra.read_model_reader import read_facts
 from infra.serialization import rfc3339
 from ports.page_facts import FactKeys, Facts
@@ -124,16 +125,7 @@ class PostgresReadModelWriter:
         self.name = name
 
     async def locked_position(self) -> int:
-        await self.conn.execute(
-            "INSERT INTO projection_positions (name, position) VALUES (%s, 0) "
-            "ON CONFLICT (name) DO NOTHING",
-            (self.name,),
-        )
-        cur = await self.conn.execute(
-            "SELECT position FROM projection_positions WHERE name = %s FOR UPDATE", (self.name,)
-        )
-        row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        return await lock_position_row(self.conn, self.name)
 
     async def set_position(self, position: int) -> None:
         await self.conn.execute(
