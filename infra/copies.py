@@ -236,16 +236,23 @@ class PgCopies:
         """``rm_v2`` for label ``v2`` (or ``rm_scratch`` for a verify's copy)."""
         return f"{self.prefix}_{label}"
 
+    @property
+    def numbered_schema_stem(self) -> str:
+        """``rm_v``: copy N's schema is this followed by N (``schema(copy_label(N))``)."""
+        return self.schema(copy_label(0)).removesuffix("0")
+
     async def enter(self, conn: Conn, name: str, label: str | None) -> str:
         """Set ``conn``'s transaction to copy ``label`` of projection ``name`` (``None``:
         the live copy, read from ``projection_copies`` and held against a switch with
         ``FOR KEY SHARE`` until the transaction ends); answers the copy's label."""
-        if label is None:
+        if label is None:  # one round trip: the row read and locked, the path set
             cur = await conn.execute(
-                "SELECT live_copy FROM projection_copies WHERE name = %s FOR KEY SHARE",
-                (name,))
+                "SELECT c.live, set_config('search_path', format('%%I, public', "
+                "%s || c.live), true) FROM (SELECT COALESCE((SELECT live_copy "
+                "FROM projection_copies WHERE name = %s FOR KEY SHARE), 1) AS live) AS c",
+                (self.numbered_schema_stem, name))
             row = await cur.fetchone()
-            label = copy_label(int(row[0]) if row else 1)
+            return copy_label(int(row[0]) if row else 1)
         await conn.execute(sql.SQL("SET LOCAL search_path TO {}, public").format(
             sql.Identifier(self.schema(label))))
         return label
