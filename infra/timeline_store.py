@@ -290,7 +290,12 @@ class RedisTimelineStore:
             by_follower.setdefault(follower_id, []).append(followee_id)
         if not follows:
             return []
-        async def send() -> list[Any]:  # again after NOSCRIPT: SADDs are idempotent
+        # Sent again after NOSCRIPT (the SADDs are idempotent). If another client loaded a
+        # script meanwhile, some ran in the first send: for their followers the second
+        # answers the set's final size, not its size right after that follower's add
+        # (as any retried batch would; the celebrity check compares with >, so none is
+        # missed).
+        async def send() -> list[Any]:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for followee_id, followers in by_followee.items():
                     self._add_counting.queue(pipe, [self.keys.followers(followee_id)],

@@ -14,8 +14,9 @@ sure the projector sees every event of the log exactly in order:
   told it is behind, not before every delivered batch: the runner keeps the position
   it last read or applied up to and names it to each apply (``expected_position``),
   which re-reads the position with its writes and raises ``PositionBehind`` if the
-  store is below it (reset or wiped by another process); the runner then reads it
-  again and catches up from there;
+  store is below it (reset or wiped by another process; a park checks the same before
+  it advances past its event); the runner then reads it again and catches up from
+  there;
 * a failure that says a dependency is unavailable (``projections.failures``:
   a ``DependencyUnavailable``, or what the injected ``transient`` check says is
   one, e.g. PostgreSQL or Redis unreachable) parks nothing: it is raised, and so
@@ -30,6 +31,7 @@ import contextlib
 import itertools
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from typing import TypeVar
 
 import structlog
 
@@ -49,6 +51,7 @@ ReadLog = Callable[[int, int], Awaitable[list[EventEnvelope]]]
 """``read_log(after, upto)``: a page of stored events with after < position <= upto."""
 Lease = Callable[[], AbstractAsyncContextManager[None]]
 """Held around each apply, for projectors shared by several processes."""
+T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
 """``sleep(seconds)``: waits between the attempts at a failing event."""
 
@@ -107,13 +110,19 @@ class ProjectionRunner:
         also fills the holes.
         """
         async with self._lock:
-            try:
-                await self._handle(events)
-            except PositionBehind as behind:  # reset or lost meanwhile: read it again
-                log.warning("projection.position_behind", projector=self.projector.name,
-                            seen=self._seen, error=str(behind))
-                self._seen = None
-                await self._handle(events)
+            await self._again_if_behind(lambda: self._handle(events))
+
+    async def _again_if_behind(self, run: Callable[[], Awaitable[T]]) -> T:
+        """``run()``, and once more after ``PositionBehind`` (the store was reset or lost
+        since the runner saw it: ``_seen`` is forgotten and read again). A second
+        ``PositionBehind`` (another reset meanwhile) is raised to the supervised loop."""
+        try:
+            return await run()
+        except PositionBehind as behind:
+            log.warning("projection.position_behind", projector=self.projector.name,
+                        seen=self._seen, error=str(behind))
+            self._seen = None
+            return await run()
 
     async def _handle(self, events: Sequence[EventEnvelope]) -> None:
         if self._seen is None:
@@ -138,7 +147,7 @@ class ProjectionRunner:
     async def catch_up(self, upto: int) -> int:
         """Apply every stored event up to ``upto``; how many were applied."""
         async with self._lock:
-            return await self._catch_up(upto)
+            return await self._again_if_behind(lambda: self._catch_up(upto))
 
     async def _catch_up(self, upto: int) -> int:
         applied = 0
@@ -229,6 +238,12 @@ class ProjectionRunner:
                   type=event.type, error=repr(error))
         await self.parking.park(self.projector.name, event, repr(error), attempts)
         async with self.lease():
+            # No apply re-read the position for an event parked unapplied (an unknown
+            # type): if the store was reset since the runner saw it, advancing would
+            # skip the log up to here. Parking again later is an upsert.
+            if self._seen and await self.projector.position() < self._seen:
+                raise PositionBehind(f"the projection's position is below {self._seen} "
+                                     "where it was seen: reset or lost")
             await self.projector.advance(event.position)
         self._reached(event.position)
         if self.on_parked is not None:

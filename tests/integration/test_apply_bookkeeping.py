@@ -76,15 +76,16 @@ async def test_the_live_copy_is_entered_in_one_statement(pool: AsyncPool, copies
         async with pool.connection() as conn:
             await conn.execute("INSERT INTO projection_copies (name, live_copy, live_version) "
                                "VALUES (%s, 7, 1)", (name,))
-        async with pool.connection() as conn, conn.transaction():
-            assert await copies.enter(conn, name, None) == copy_label(7)
-            path = await (await conn.execute("SHOW search_path")).fetchone()
-            assert path is not None and path[0] == f"{copies.schema('v7')}, public"
-            async with pool.connection() as switch, switch.transaction():
-                with pytest.raises(psycopg.errors.LockNotAvailable):  # a switch waits
-                    await switch.execute("SELECT live_copy FROM projection_copies "
-                                         "WHERE name = %s FOR UPDATE NOWAIT", (name,))
-        async with pool.connection() as conn:  # SET LOCAL: gone with the transaction
+        async with pool.connection() as conn:
+            async with conn.transaction():
+                assert await copies.enter(conn, name, None) == copy_label(7)
+                path = await (await conn.execute("SHOW search_path")).fetchone()
+                assert path is not None and path[0] == f"{copies.schema('v7')}, public"
+                async with pool.connection() as switch, switch.transaction():
+                    with pytest.raises(psycopg.errors.LockNotAvailable):  # a switch waits
+                        await switch.execute("SELECT live_copy FROM projection_copies "
+                                             "WHERE name = %s FOR UPDATE NOWAIT", (name,))
+            # as SET LOCAL: gone with the transaction, on the same connection
             path = await (await conn.execute("SHOW search_path")).fetchone()
             assert path is not None and copies.schema("v7") not in path[0]
     finally:

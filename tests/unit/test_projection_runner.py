@@ -39,6 +39,7 @@ class FakeProjector:
     cancel_at: int | None = None
     batches: list[list[int]] = field(default_factory=list)
     position_reads: int = 0
+    reset_on_failure: bool = False
 
     async def position(self) -> int:
         self.position_reads += 1
@@ -68,6 +69,9 @@ class FakeProjector:
                 await self.apply(event)
         except Exception:
             self.pos, self.applied[:] = before[0], self.applied[:before[1]]
+            if self.reset_on_failure:  # another process resets the store meanwhile
+                self.pos, self.reset_on_failure = 0, False
+                self.applied.clear()
             raise
 
     async def replay(self, event: EventEnvelope) -> None:
@@ -206,16 +210,52 @@ async def test_a_store_reset_behind_the_runner_is_caught_up_from_the_log(
 
 
 async def test_a_store_reset_while_a_batch_fails_parks_nothing(sleeps: FakeSleep) -> None:
-    # the reset is found by the event-by-event retry of a failed batch: still caught up
+    # the batch fails (the event's own error), the store is reset meanwhile, and the
+    # event-by-event retry finds it behind: caught up from the log, nothing parked
     events = [envelope(p) for p in range(1, 6)]
     projector = FakeProjector()
     parking = FakeParkingLot()
     runner = make_runner(projector, FakeLog(events), parking, sleeps)
     await runner.handle_batch(events[:2])
-    await projector.reset()
+    projector.failures_left, projector.reset_on_failure = {3: 1}, True
     await runner.handle_batch(events[2:])
     assert projector.applied == [1, 2, 3, 4, 5]
     assert parking.calls == []
+
+
+async def test_a_store_reset_during_a_catch_up_is_caught_up_from_its_start(
+    sleeps: FakeSleep,
+) -> None:
+    events = [envelope(p) for p in range(1, 6)]
+    projector = FakeProjector()
+
+    class ResettingLog(FakeLog):
+        async def __call__(self, after: int, upto: int) -> list[EventEnvelope]:
+            if len(self.reads) == 1:  # between the first page and the second
+                await projector.reset()
+            return await super().__call__(after, upto)
+
+    runner = make_runner(projector, ResettingLog(events, page=2), FakeParkingLot(), sleeps)
+    await runner.catch_up(upto=5)
+    assert projector.applied == [1, 2, 3, 4, 5]  # never 3..5 after a hole
+    assert sleeps == []
+
+
+async def test_an_unknown_event_after_a_reset_does_not_skip_the_log(
+    sleeps: FakeSleep,
+) -> None:
+    # parked unapplied, it moves the position by ``advance``, which reads nothing: the
+    # runner checks the store is not behind what it saw first
+    events = [*(envelope(p) for p in range(1, 5)), envelope(5, "FromTheFuture")]
+    projector, parking = FakeProjector(), FakeParkingLot()
+    runner = ProjectionRunner(projector, FakeLog(events), parking, sleep=sleeps,
+                              known_types=frozenset({"PostCreated"}))
+    await runner.handle_batch(events[:4])
+    await projector.reset()
+    await runner.handle(events[4])
+    assert projector.applied == [1, 2, 3, 4]  # the log again, then 5 parked
+    assert projector.pos == 5
+    assert [c[1] for c in parking.calls] == [5, 5]  # parked again by the catch-up: upsert
 
 
 async def test_a_parked_event_moves_the_seen_position(sleeps: FakeSleep) -> None:
@@ -228,7 +268,7 @@ async def test_a_parked_event_moves_the_seen_position(sleeps: FakeSleep) -> None
     await runner.handle(events[3])
     assert projector.applied == [1, 3, 4]
     assert [c[1] for c in parking.calls] == [2]
-    assert projector.position_reads == 1
+    assert projector.position_reads == 2  # at the start; before the park's advance
 
 
 async def test_catch_up_on_start_applies_the_whole_log(sleeps: FakeSleep) -> None:
