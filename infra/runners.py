@@ -77,11 +77,21 @@ def run_worker(settings: Settings) -> None:
     migrate(settings)
     prepare_topic(settings)
     _serve_metrics(settings, settings.worker_metrics_port)
-    app = build_worker(settings)
-    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True,
-                          logging_config=stdlib_config(settings.log_level, settings.log_json))
+    worker = faust_worker(build_worker(settings), settings)
     freeze_startup_heap()  # the modules and the app: no full collection walks them
     worker.execute_from_commandline()
+
+
+def faust_worker(app: faust.App, settings: Settings) -> faust.Worker:
+    """The Faust worker that runs ``app``, logging through Roost's logging config.
+
+    Without its terminal spinner: Faust keeps one at log levels from ``WARNING`` up and
+    writes its cursor codes (``ESC[?25l``...) into the output, before a log line, which
+    is then no JSON."""
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True,
+                          logging_config=stdlib_config(settings.log_level, settings.log_json))
+    worker.spinner = None
+    return worker
 
 
 def prepare_topic(settings: Settings) -> None:
