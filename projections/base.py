@@ -119,10 +119,16 @@ def after(position: int, events: Sequence[EventEnvelope], expected_position: int
         PositionBehind: ``position`` < ``expected_position``, the position the runner
             last saw the store reach (``Projector.apply_batch``).
     """
+    check_not_behind(position, expected_position)
+    return [e for e in events if e.position > position]
+
+
+def check_not_behind(position: int, expected_position: int) -> None:
+    """Raises ``PositionBehind`` when the store's ``position`` is below
+    ``expected_position``, the position the runner last saw it reach."""
     if position < expected_position:
         raise PositionBehind(f"the projection's position is {position}, below "
                              f"{expected_position} where it was seen: reset or lost")
-    return [e for e in events if e.position > position]
 
 
 def runs(events: Sequence[EventEnvelope],

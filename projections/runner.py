@@ -37,7 +37,7 @@ import structlog
 
 from ports.events import EventEnvelope
 from ports.parking import ParkingLot
-from projections.base import Projector
+from projections.base import Projector, check_not_behind
 from projections.failures import (
     PositionBehind,
     TransientCheck,
@@ -241,9 +241,8 @@ class ProjectionRunner:
             # No apply re-read the position for an event parked unapplied (an unknown
             # type): if the store was reset since the runner saw it, advancing would
             # skip the log up to here. Parking again later is an upsert.
-            if self._seen and await self.projector.position() < self._seen:
-                raise PositionBehind(f"the projection's position is below {self._seen} "
-                                     "where it was seen: reset or lost")
+            if self._seen:
+                check_not_behind(await self.projector.position(), self._seen)
             await self.projector.advance(event.position)
         self._reached(event.position)
         if self.on_parked is not None:
