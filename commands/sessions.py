@@ -29,9 +29,12 @@ def _invalid_refresh() -> Unauthorized:
 
 
 def _find_account(ctx: CommandContext, login: str) -> Account | None:
+    """The live account a login names, by email (with an ``@``) or username; both with
+    surrounding whitespace trimmed, as a pasted or autofilled login often has it."""
+    login = login.strip()
     if "@" in login:
         try:
-            email = normalise_email(login.strip())
+            email = normalise_email(login)
         except ValueError:
             return None
         claim = ctx.store.get_or_none(email_claim_uuid(email))

@@ -45,10 +45,11 @@ from typing import Any, Final
 import orjson
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.crc import key_slot
 from redis.exceptions import RedisError
 
-from infra.lua import PipelinedScript, load_script, loading
+from infra.lua import PipelinedScript, load_script, pipelined
 from infra.metrics import LIVE_DISCONNECTS, LIVE_SUBSCRIPTIONS
 from infra.redis_clients import async_redis, by_slot, is_cluster
 from infra.tasks import stop_task
@@ -162,14 +163,12 @@ class RedisLivePublisher:
                          orjson.dumps(dict(e.data)).decode()]
             calls.append((keys, args))
 
-        async def send() -> None:  # again after NOSCRIPT, which ran none of the calls
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for keys, args in calls:
-                    self._publish.queue(pipe, keys, args)
-                await pipe.execute()
+        def fill(pipe: Pipeline) -> None:  # again after NOSCRIPT, which ran none of them
+            for keys, args in calls:
+                self._publish.queue(pipe, keys, args)
 
         try:
-            await loading(self.redis, [self._publish], send)
+            await pipelined(self.redis, [self._publish], fill)
             if self.keys.cluster:  # every slot's buffers have them: the group's head
                 for group, highest in self._highest(ordered).items():
                     await self._advance(keys=[group], args=[highest])
@@ -579,14 +578,12 @@ class RedisStreamSlots:
     async def _renew(self, held: Sequence[tuple[str, int]]) -> None:
         """Renew each held slot's lease, in one pipeline (sent again after loading the
         script if Redis had lost it: a renewal sets an absolute lease end)."""
-        async def send() -> None:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for slot, account_id in held:
-                    self._renewal.queue(pipe, [self._key(account_id)],
-                                        [slot, self.limit, self.lease_ms])
-                await pipe.execute()
+        def fill(pipe: Pipeline) -> None:
+            for slot, account_id in held:
+                self._renewal.queue(pipe, [self._key(account_id)],
+                                    [slot, self.limit, self.lease_ms])
 
-        await loading(self.redis, [self._renewal], send)
+        await pipelined(self.redis, [self._renewal], fill)
 
     def _key(self, account_id: int) -> str:
         """The account's slots: connection id -> lease end (ms, Redis time)."""

@@ -77,3 +77,30 @@ async def loading(redis: Redis, scripts: Sequence[PipelinedScript],
         for script in scripts:
             await redis.script_load(script.text)
         return await run()
+
+
+async def pipelined(redis: Redis, scripts: Sequence[PipelinedScript],
+                    fill: Callable[[Pipeline], object]) -> list[Any]:
+    """The replies of one non-transactional pipeline that ``fill(pipe)`` queues
+    commands on (``PipelinedScript.queue`` among them): one round trip, two and a
+    script load when Redis did not have one of ``scripts`` (``loading``). ``fill``
+    runs again then, so what it queues must be safe to send twice (a pipeline that
+    met ``NOSCRIPT`` ran none of its scripts, but its plain commands did run)."""
+    async def run() -> list[Any]:
+        async with redis.pipeline(transaction=False) as pipe:
+            fill(pipe)
+            return list(await pipe.execute())
+
+    return await loading(redis, scripts, run)
+
+
+async def answered(redis: Redis, scripts: Sequence[PipelinedScript],
+                   queue: Callable[[Pipeline], Answer[T]]) -> T:
+    """What the ``Answer`` that ``queue(pipe)`` leaves reads from the replies of its
+    pipeline (``pipelined``, with the same rule: ``queue`` may run twice)."""
+    async def run() -> T:
+        async with redis.pipeline(transaction=False) as pipe:
+            answer = queue(pipe)
+            return answer.read(await pipe.execute())
+
+    return await loading(redis, scripts, run)

@@ -40,7 +40,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
-from infra.lua import Answer, PipelinedScript, load_script, loading
+from infra.lua import Answer, PipelinedScript, load_script, pipelined
 from infra.redis_clients import by_slot, is_cluster
 from infra.redis_keys import RedisKeys
 from ports.errors import DependencyUnavailable
@@ -157,16 +157,14 @@ class RedisFactsCache:
 
     async def fill(self, facts: Facts) -> None:
         """Store what a reader loaded from the read models, only where nothing is."""
-        async def send() -> None:  # safe to repeat: every write is "only where nothing is"
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for key, value in self._strings(facts):
-                    pipe.set(key, value, ex=self.ttl_s, nx=True)
-                for reader, fields in _fields(facts).items():
-                    self._fill_fields.queue(pipe, [self.keys.reader_facts(reader)],
-                                            [self.reader_ttl_s, *_flat(fields.items())])
-                await pipe.execute()
+        def fill(pipe: Pipeline) -> None:  # safe to repeat: "only where nothing is"
+            for key, value in self._strings(facts):
+                pipe.set(key, value, ex=self.ttl_s, nx=True)
+            for reader, fields in _fields(facts).items():
+                self._fill_fields.queue(pipe, [self.keys.reader_facts(reader)],
+                                        [self.reader_ttl_s, *_flat(fields.items())])
 
-        await loading(self.redis, [self._fill_fields], send)
+        await pipelined(self.redis, [self._fill_fields], fill)
 
     async def set_facts(self, facts: Facts) -> None:
         """Authoritative facts, from the projector just before its transaction commits.
@@ -177,33 +175,31 @@ class RedisFactsCache:
         """
         try:
             for part in _parts(facts, SET_FACTS_PART):
-                await loading(self.redis, [self._set], partial(self._set_part, part))
+                await pipelined(self.redis, [self._set], partial(self._queue_set, part))
         except RedisError as error:
             raise DependencyUnavailable(f"facts cache: {error!r}") from error
 
-    async def _set_part(self, facts: Facts) -> None:
-        """One pipelined round trip of ``page_facts_set.lua`` calls: one call (one hash
-        slot's keys on a Redis Cluster), not a command per fact, whose per-command cost
-        in redis-py was most of a catch-up's facts writes. Safe to repeat (absolute
-        values), as ``loading`` does after ``NOSCRIPT``."""
+    def _queue_set(self, facts: Facts, pipe: Pipeline) -> None:
+        """``page_facts_set.lua`` calls for ``facts``, for one pipelined round trip: one
+        call (one hash slot's keys on a Redis Cluster), not a command per fact, whose
+        per-command cost in redis-py was most of a catch-up's facts writes. Safe to send
+        again (absolute values), as ``pipelined`` does after ``NOSCRIPT``."""
         entries: list[tuple[str, bytes | dict[str, int]]] = [
             *self._strings(facts),
             *((self.keys.reader_facts(reader), fields)
               for reader, fields in _fields(facts).items())]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for group in by_slot(entries, lambda entry: entry[0], self.cluster):
-                keys: list[str] = []
-                values: list[bytes | str | int] = []
-                tail: list[bytes | str | int] = []
-                for key, value in group:  # the strings come first in each group
-                    keys.append(key)
-                    if isinstance(value, bytes):
-                        values.append(value)
-                    else:
-                        tail += [len(value), *_flat(value.items())]
-                self._set.queue(pipe, keys, [self.ttl_s, self.reader_ttl_s, len(values),
-                                             *values, *tail])
-            await pipe.execute()
+        for group in by_slot(entries, lambda entry: entry[0], self.cluster):
+            keys: list[str] = []
+            values: list[bytes | str | int] = []
+            tail: list[bytes | str | int] = []
+            for key, value in group:  # the strings come first in each group
+                keys.append(key)
+                if isinstance(value, bytes):
+                    values.append(value)
+                else:
+                    tail += [len(value), *_flat(value.items())]
+            self._set.queue(pipe, keys, [self.ttl_s, self.reader_ttl_s, len(values),
+                                         *values, *tail])
 
     def _strings(self, facts: Facts) -> Iterator[tuple[str, bytes]]:
         """The string keys of ``facts`` (its accounts, then its reposts) and their

@@ -12,12 +12,18 @@ replies (``queue_get_many``, ``queue_get``), so neither's key layout leaks here.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from infra.lua import loading
+from redis.asyncio.client import Pipeline
+
+from infra.lua import Answer, answered
 from infra.page_facts import RedisFactsCache
 from infra.post_cache import GET_MANY, RedisPostCache
 from ports.page_facts import FactKeys, Facts
 from ports.post_cache import Counts, PostBody
+
+Page = tuple[dict[int, PostBody], dict[int, Counts], Facts]
+"""Bodies and counts by post id, and the reader's facts."""
 
 
 class RedisPageReads:
@@ -34,13 +40,15 @@ class RedisPageReads:
         return posts is self.posts and facts is self.facts
 
     async def get(self, post_ids: Sequence[int], bodies_needed: Sequence[int],
-                  keys: FactKeys) -> tuple[dict[int, PostBody], dict[int, Counts], Facts]:
-        async def run() -> tuple[dict[int, PostBody], dict[int, Counts], Facts]:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                posts = self.posts.queue_get_many(pipe, post_ids, bodies_needed)
-                facts = self.facts.queue_get(pipe, keys)
-                replies = await pipe.execute()
-            bodies, counts = posts.read(replies[:posts.replies])
-            return bodies, counts, facts.read(replies[posts.replies:])
+                  keys: FactKeys) -> Page:
+        def queue(pipe: Pipeline) -> Answer[Page]:
+            posts = self.posts.queue_get_many(pipe, post_ids, bodies_needed)
+            facts = self.facts.queue_get(pipe, keys)
 
-        return await loading(self.redis, [GET_MANY], run)
+            def read(replies: Sequence[Any]) -> Page:
+                bodies, counts = posts.read(replies[:posts.replies])
+                return bodies, counts, facts.read(replies[posts.replies:])
+
+            return Answer(posts.replies + facts.replies, read)
+
+        return await answered(self.redis, [GET_MANY], queue)

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
-from infra.lua import Answer, PipelinedScript, load_script, loading
+from infra.lua import Answer, PipelinedScript, answered, load_script, pipelined
 from infra.redis_clients import by_slot, is_cluster
 from infra.redis_keys import RedisKeys
 from ports.errors import DependencyUnavailable
@@ -51,12 +51,8 @@ class RedisPostCache:
         of a pipeline under an asyncio timeout of its own, and for a page of 20 posts
         those 20-40 replies were ~15 % of the API's CPU per home read (py-spy,
         docs/performance.md)."""
-        async def run() -> tuple[dict[int, PostBody], dict[int, Counts]]:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                answer = self.queue_get_many(pipe, post_ids, bodies_needed)
-                return answer.read(await pipe.execute())
-
-        return await loading(self.redis, [GET_MANY], run)
+        return await answered(self.redis, [GET_MANY],
+                              lambda pipe: self.queue_get_many(pipe, post_ids, bodies_needed))
 
     def queue_get_many(self, pipe: Pipeline, post_ids: Sequence[int],
                        bodies_needed: Sequence[int]) -> Answer[
@@ -91,17 +87,15 @@ class RedisPostCache:
     async def fill(self, bodies: Mapping[int, PostBody], counts: Mapping[int, Counts]
                    ) -> None:
         """Store what a reader loaded from PostgreSQL (counts only where absent)."""
-        async def send() -> None:  # again after NOSCRIPT: both writes are idempotent
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for post_id, body in bodies.items():
-                    pipe.set(self.keys.post(post_id), orjson.dumps(body), ex=self.ttl_s)
-                for post_id, values in counts.items():
-                    flat = [part for field in COUNT_FIELDS for part in (field, values[field])]
-                    self._fill_counts.queue(pipe, [self.keys.post_counts(post_id)],
-                                            [self.ttl_s, *flat])
-                await pipe.execute()
+        def fill(pipe: Pipeline) -> None:  # again after NOSCRIPT: both are idempotent
+            for post_id, body in bodies.items():
+                pipe.set(self.keys.post(post_id), orjson.dumps(body), ex=self.ttl_s)
+            for post_id, values in counts.items():
+                flat = [part for field in COUNT_FIELDS for part in (field, values[field])]
+                self._fill_counts.queue(pipe, [self.keys.post_counts(post_id)],
+                                        [self.ttl_s, *flat])
 
-        await loading(self.redis, [self._fill_counts], send)
+        await pipelined(self.redis, [self._fill_counts], fill)
 
     async def set_counts(self, counts: Mapping[int, Counts]) -> None:
         """Authoritative counts, from the projector just before its transaction commits.

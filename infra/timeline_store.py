@@ -31,7 +31,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.crc import key_slot
 
-from infra.lua import PipelinedScript, load_script, loading
+from infra.lua import PipelinedScript, load_script, pipelined
 from infra.redis_cleanup import unlink_matching
 from infra.redis_clients import is_cluster
 from infra.redis_keys import (
@@ -161,13 +161,11 @@ class RedisTimelineStore:
 
     async def _send(self, script: PipelinedScript,
                     calls: Sequence[tuple[list[int], Sequence[str | int]]]) -> None:
-        async def send() -> None:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for readers, args in calls:
-                    script.queue(pipe, self._timeline_keys(readers), args)
-                await pipe.execute()
+        def fill(pipe: Pipeline) -> None:
+            for readers, args in calls:
+                script.queue(pipe, self._timeline_keys(readers), args)
 
-        await loading(self.redis, [script], send)
+        await pipelined(self.redis, [script], fill)
 
     async def contains(self, checks: Sequence[tuple[Place, int, TimelineItem]]) -> list[bool]:
         if not checks:
@@ -203,13 +201,9 @@ class RedisTimelineStore:
             kept, every = await self.keep_alive(reader_id, ttl_s)
             return await self.open_rest(reader_id, kept, every, below, count)
 
-        async def run() -> list[Any]:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                self.queue_open_home(pipe, reader_id, ttl_s, below, count)
-                found: list[Any] = await pipe.execute()
-                return found
-
-        return opened_answer(await loading(self.redis, [OPEN_HOME], run))
+        return opened_answer(await pipelined(
+            self.redis, [OPEN_HOME],
+            lambda pipe: self.queue_open_home(pipe, reader_id, ttl_s, below, count)))
 
     async def open_rest(self, reader_id: int, kept: bool, celebrities: list[int],
                         below: int | None, count: int) -> HomeStart:
@@ -295,16 +289,14 @@ class RedisTimelineStore:
         # answers the set's final size, not its size right after that follower's add
         # (as any retried batch would; the celebrity check compares with >, so none is
         # missed).
-        async def send() -> list[Any]:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for followee_id, followers in by_followee.items():
-                    self._add_counting.queue(pipe, [self.keys.followers(followee_id)],
-                                             followers)
-                for follower_id, followees in by_follower.items():
-                    pipe.sadd(self.keys.following(follower_id), *followees)
-                return list(await pipe.execute())
+        def fill(pipe: Pipeline) -> None:
+            for followee_id, followers in by_followee.items():
+                self._add_counting.queue(pipe, [self.keys.followers(followee_id)],
+                                         followers)
+            for follower_id, followees in by_follower.items():
+                pipe.sadd(self.keys.following(follower_id), *followees)
 
-        found = await loading(self.redis, [self._add_counting], send)
+        found = await pipelined(self.redis, [self._add_counting], fill)
         after = {f: iter(c) for f, c in zip(by_followee, found, strict=False)}
         return [int(next(after[followee])) for _, followee in follows]
 

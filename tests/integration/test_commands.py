@@ -121,7 +121,9 @@ def test_validation_is_checked_before_uniqueness(bus: CommandBus, write_side: Wr
 
 def test_login_by_username_in_any_case_or_by_email(bus: CommandBus) -> None:
     bus.handle(RegisterAccount(username="Alice", email="alice@example.com", password=PASSWORD))
-    for login in ("Alice", "alice", "ALICE", "alice@example.com", "ALICE@example.com"):
+    # Surrounding whitespace (a pasted or autofilled login) is trimmed on both paths.
+    for login in ("Alice", "alice", "ALICE", "alice@example.com", "ALICE@example.com",
+                  " alice", "alice\t", "\u00a0Alice\n", " alice@example.com "):
         tokens = bus.handle(Login(login=login, password=PASSWORD)).data
         assert tokens["token_type"] == "bearer"
         assert tokens["access_token"] and tokens["refresh_token"]
